@@ -1,0 +1,1 @@
+"""softswitch/sip package."""

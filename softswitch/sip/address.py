@@ -1,0 +1,29 @@
+"""Transport addresses: where a SIP message came from or must go."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+RELIABLE_TRANSPORTS = frozenset({"TCP", "TLS", "WS", "WSS"})
+
+
+class Address(NamedTuple):
+    """A transport endpoint.
+
+    ``transport`` is upper-case ("UDP", "TCP", "TLS", "WS", "WSS"). ``conn_id`` names the
+    stream connection a message arrived on (None for UDP, or for "open/find any connection
+    to host:port"): replies to a request that came over TCP/TLS go back on that connection.
+    """
+
+    transport: str
+    host: str
+    port: int
+    conn_id: int | None = None
+
+    @property
+    def reliable(self) -> bool:
+        return self.transport in RELIABLE_TRANSPORTS
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.transport.lower()}:{host}:{self.port}"
