@@ -1,1 +1,36 @@
-"""config package."""
+"""config package: pydantic models of the switch configuration and their TOML loader."""
+
+from config.loader import ConfigError, config_from_dict, example_config_path, load_config
+from config.models import (
+    DIGEST_ALGORITHMS,
+    AuthSettings,
+    DatabaseSettings,
+    Listener,
+    LoggingSettings,
+    RegistrarSettings,
+    Settings,
+    SipSettings,
+    SipTimers,
+    SwitchConfig,
+    Tenant,
+    User,
+)
+
+__all__ = [
+    "DIGEST_ALGORITHMS",
+    "AuthSettings",
+    "ConfigError",
+    "DatabaseSettings",
+    "Listener",
+    "LoggingSettings",
+    "RegistrarSettings",
+    "Settings",
+    "SipSettings",
+    "SipTimers",
+    "SwitchConfig",
+    "Tenant",
+    "User",
+    "config_from_dict",
+    "example_config_path",
+    "load_config",
+]

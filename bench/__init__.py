@@ -1,0 +1,1 @@
+"""Operator benchmark scripts and the peer drivers they share with the tests."""

@@ -1,0 +1,173 @@
+"""Driving SIPp: write its inputs, run it bounded in count and time, read its statistics."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.switchproc import free_port
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "tests" / "sipp"
+
+
+class SippMissing(RuntimeError):
+    """SIPp is not installed (Debian package `sip-tester`; `make test` installs it)."""
+
+
+@dataclass
+class SippResult:
+    """What one SIPp run did."""
+
+    returncode: int
+    successful: int
+    failed: int
+    elapsed: float
+    rate: float  # successful calls per second of the run
+    stats: dict[str, str] = field(default_factory=dict)
+    errors: str = ""
+    screen: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and self.failed == 0
+
+
+def sipp_binary() -> str:
+    found = shutil.which("sipp")
+    if found is None:
+        raise SippMissing("sipp not found: install Debian's sip-tester (`make test` does)")
+    return found
+
+
+def write_users(path: Path, rows: Iterable[Sequence[str]], mode: str = "SEQUENTIAL") -> Path:
+    """A SIPp injection file: first line the read mode, then one `;`-separated row a call."""
+    with path.open("w") as out:
+        out.write(mode + "\n")
+        for row in rows:
+            out.write(";".join(row) + "\n")
+    return path
+
+
+def user_rows(users: Iterable[tuple[str, str, str]]) -> list[tuple[str, str, str, str]]:
+    """Injection rows `user;domain;password;[authentication ...]` for the register scenarios.
+
+    SIPp cannot nest [fieldN] inside [authentication ...], but it expands the keyword when
+    it arrives through a field, so the credentials travel as field 3.
+    """
+    return [
+        (user, domain, password, f"[authentication username={user} password={password}]")
+        for user, domain, password in users
+    ]
+
+
+def run_sipp(
+    scenario: str | Path,
+    target: str,
+    *,
+    calls: int,
+    rate: float,
+    transport: str = "udp",
+    injection: Path | None = None,
+    keys: Mapping[str, str] | None = None,
+    call_id: str | None = None,
+    limit: int | None = None,
+    timeout: float = 120.0,
+    local_port: int = 0,
+    extra: Sequence[str] = (),
+    workdir: Path | None = None,
+) -> SippResult:
+    """Run one SIPp client scenario against `target` (host:port) and wait for it.
+
+    `call_id` is a SIPp -cid_str format (%u call number, %s local IP). Bounded by `calls` (-m) and `timeout` (SIPp's own -timeout plus a hard kill). A scenario
+    name without a path is looked up in tests/sipp/.
+    """
+    path = Path(scenario)
+    if not path.is_absolute() and not path.exists():
+        path = SCENARIOS / path
+    owned = workdir is None
+    work = Path(tempfile.mkdtemp(prefix="sipp-")) if workdir is None else workdir
+    mode = {"udp": "u1", "tcp": "t1", "tls": "l1"}[transport.lower()]
+    if not local_port:
+        local_port = free_port()  # SIPp's own default would be 5060
+    args = [
+        sipp_binary(), target, "-sf", str(path), "-m", str(calls), "-r", str(rate),
+        "-t", mode, "-i", "127.0.0.1", "-p", str(local_port),
+        "-timeout", f"{int(timeout)}s", "-timeout_error", "-nostdin",
+        "-trace_stat", "-stf", str(work / "stat.csv"), "-fd", "1",
+        "-trace_err", "-error_file", str(work / "errors.log"),
+        "-trace_screen", "-screen_file", str(work / "screen.log"),
+        "-recv_timeout", "10000", "-max_recv_loops", "10000", "-max_sched_loops", "10000",
+    ]
+    if call_id is not None:
+        # SIPp matches responses to calls by Call-ID; a format without the pid (%p) gives
+        # the same Call-ID for call N in every run, as a phone keeps it across re-REGISTERs.
+        args += ["-cid_str", call_id]
+    if limit is not None:
+        args += ["-l", str(limit)]
+    if injection is not None:
+        args += ["-inf", str(injection)]
+    for key, value in (keys or {}).items():
+        args += ["-key", key, value]
+    args += list(extra)
+    try:
+        proc = subprocess.run(
+            args, cwd=work, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, timeout=timeout + 30, check=False,
+        )
+        returncode, stderr = proc.returncode, proc.stderr.decode(errors="replace")
+    except subprocess.TimeoutExpired:
+        returncode, stderr = -9, "sipp killed after the hard time limit"
+    stats = _last_stats(work / "stat.csv")
+    errors = _read(work / "errors.log")
+    screen = _read(work / "screen.log")
+    if owned and os.environ.get("SOFTSWITCH_KEEP_SIPP") is None:
+        shutil.rmtree(work, ignore_errors=True)
+    successful = int(stats.get("SuccessfulCall(C)", 0) or 0)
+    failed = int(stats.get("FailedCall(C)", 0) or 0)
+    elapsed = _seconds(stats.get("ElapsedTime(C)", "0"))
+    return SippResult(
+        returncode=returncode,
+        successful=successful,
+        failed=failed,
+        elapsed=elapsed,
+        rate=successful / elapsed if elapsed > 0 else 0.0,
+        stats=stats,
+        errors=(stderr + errors)[-4000:],
+        screen=screen[-6000:],
+    )
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def _last_stats(path: Path) -> dict[str, str]:
+    try:
+        with path.open(newline="") as handle:
+            rows = list(csv.reader(handle, delimiter=";"))
+    except OSError:
+        return {}
+    if len(rows) < 2:
+        return {}
+    return dict(zip(rows[0], rows[-1], strict=False))
+
+
+def _seconds(text: str) -> float:
+    """SIPp's HH:MM:SS:mmm... elapsed time format."""
+    parts = text.split(":")
+    try:
+        if len(parts) >= 4:
+            h, m, s, ms = parts[:4]
+            return int(h) * 3600 + int(m) * 60 + int(s) + int(ms[:3]) / 1000
+        return float(text)
+    except ValueError:
+        return 0.0

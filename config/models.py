@@ -1,0 +1,520 @@
+"""Pydantic models of the switch configuration: runtime settings and provisioning.
+
+One TOML file maps onto `SwitchConfig`. Every model forbids unknown keys so that a typo in
+the file is an error instead of a silently ignored setting. Validators that check more than
+one field at once (duplicates, TLS files) raise a `switch_config` error that carries the
+exact locations in its context; `config.loader` expands it into one error per location.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+import string
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import phonenumbers
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+__all__ = [
+    "DIGEST_ALGORITHMS",
+    "AuthSettings",
+    "DatabaseSettings",
+    "Listener",
+    "LoggingSettings",
+    "RegistrarSettings",
+    "Settings",
+    "SipSettings",
+    "SipTimers",
+    "SwitchConfig",
+    "Tenant",
+    "User",
+]
+
+Loc = tuple[str | int, ...]
+
+# Canonical spellings; digest algorithm tokens are case-insensitive on the wire.
+DIGEST_ALGORITHMS = ("SHA-256", "MD5", "SHA-256-sess", "MD5-sess")
+_CANONICAL_ALGORITHM = {name.upper(): name for name in DIGEST_ALGORITHMS}
+_HASHES = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
+
+DigestAlgorithm = Literal["SHA-256", "MD5", "SHA-256-sess", "MD5-sess"]
+
+_HEX = frozenset(string.hexdigits)
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+)
+# Digest usernames travel as quoted-strings, but ':' would make H(username:realm:password)
+# ambiguous and quotes/whitespace trip up real phones, so keep to URI user-part characters.
+_USERNAME = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=@-]{1,64}")
+_TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _fail(items: Sequence[tuple[Loc, str]]) -> PydanticCustomError:
+    """A multi-location error; `items` are locations relative to the model raising it."""
+    summary = "; ".join(f"{format_location(loc)}: {msg}" if loc else msg for loc, msg in items)
+    return PydanticCustomError("switch_config", "{summary}", {"summary": summary, "items": items})
+
+
+def format_location(loc: Loc) -> str:
+    """`("tenants", 0, "users", 3, "extension")` -> `tenants[0].users[3].extension`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _has_control_chars(value: str) -> bool:
+    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
+
+
+def _check_host(value: Any, *, what: str = "host name or IP address") -> str:
+    """Validate a host name, IPv4 or IPv6 address (IPv6 may be bracketed); return it lowered."""
+    if not isinstance(value, str):
+        raise ValueError(f"must be a {what}")
+    host = value.strip().lower()
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(bare)
+    except ValueError:
+        if bare is host and _HOSTNAME.fullmatch(host):
+            return host
+        raise ValueError(f"must be a {what}") from None
+    return host
+
+
+# --------------------------------------------------------------------------- runtime settings
+
+
+class Listener(_Model):
+    """One SIP listening socket. Port 0 lets the OS pick (tests)."""
+
+    transport: Literal["udp", "tcp", "tls"]
+    host: str = "0.0.0.0"
+    port: int = Field(default=5060, ge=0, le=65535)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_tls_port(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "port" not in data:
+            transport = data.get("transport")
+            if isinstance(transport, str) and transport.lower() == "tls":
+                return {**data, "port": 5061}
+        return data
+
+    @field_validator("transport", mode="before")
+    @classmethod
+    def _lower_transport(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("host", mode="before")
+    @classmethod
+    def _valid_host(cls, value: Any) -> str:
+        host = _check_host(value)
+        return host[1:-1] if host.startswith("[") else host  # bind() wants a bare IPv6
+
+
+def _default_listeners() -> list[Listener]:
+    return [Listener(transport="udp"), Listener(transport="tcp")]
+
+
+class SipTimers(_Model):
+    """RFC 3261 17.1.1.1 timer values, seconds."""
+
+    t1: float = Field(default=0.5, gt=0, le=60)
+    t2: float = Field(default=4.0, gt=0, le=600)
+    t4: float = Field(default=5.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _t1_below_t2(self) -> SipTimers:
+        if self.t1 > self.t2:
+            raise _fail([(("t2",), "must not be smaller than t1")])
+        return self
+
+
+class SipSettings(_Model):
+    """Transports and protocol limits."""
+
+    listen: list[Listener] = Field(default_factory=_default_listeners, min_length=1)
+    tls_certificate: Path | None = None
+    tls_private_key: Path | None = None
+    public_host: str | None = None
+    timers: SipTimers = Field(default_factory=SipTimers)
+    max_message_size: int = Field(default=65535, ge=1024, le=16 * 1024 * 1024)
+
+    @field_validator("public_host", mode="before")
+    @classmethod
+    def _valid_public_host(cls, value: Any) -> str | None:
+        return None if value is None else _check_host(value)
+
+    @model_validator(mode="after")
+    def _check_listeners_and_tls(self) -> SipSettings:
+        items: list[tuple[Loc, str]] = []
+        seen: dict[tuple[str, str, int], int] = {}
+        for i, lst in enumerate(self.listen):
+            key = (lst.transport, lst.host, lst.port)
+            if key in seen and lst.port != 0:
+                items.append((("listen", i), f"duplicate listener (same as listen[{seen[key]}])"))
+            seen.setdefault(key, i)
+        if any(lst.transport == "tls" for lst in self.listen):
+            for name in ("tls_certificate", "tls_private_key"):
+                path: Path | None = getattr(self, name)
+                if path is None:
+                    items.append(((name,), "required when a tls listener is configured"))
+                elif not path.is_file():
+                    items.append(((name,), f"file not found: {path}"))
+        if items:
+            raise _fail(items)
+        return self
+
+
+class RegistrarSettings(_Model):
+    """REGISTER policy (RFC 3261 10.3), seconds."""
+
+    min_expires: int = Field(default=60, ge=1)
+    max_expires: int = Field(default=3600, ge=1)
+    default_expires: int = Field(default=3600, ge=1)
+    qualify_interval: float = Field(default=0, ge=0)  # 0 = no OPTIONS pings
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RegistrarSettings:
+        items: list[tuple[Loc, str]] = []
+        if self.max_expires < self.min_expires:
+            items.append((("max_expires",), "must not be smaller than min_expires"))
+        elif not self.min_expires <= self.default_expires <= self.max_expires:
+            items.append((("default_expires",), "must lie between min_expires and max_expires"))
+        if items:
+            raise _fail(items)
+        return self
+
+
+def _default_algorithms() -> list[DigestAlgorithm]:
+    # MD5 alone by default: phones on older SIP stacks (libre/baresip 1.x among them) give up
+    # on a REGISTER when any challenge names an algorithm they do not know, even if another
+    # challenge offers MD5. Operators whose phones all speak SHA-256 list it (first).
+    return ["MD5"]
+
+
+class AuthSettings(_Model):
+    """Digest authentication (RFC 8760). `realm` None means: each tenant's domain."""
+
+    realm: str | None = None
+    nonce_lifetime: float = Field(default=300, gt=0, le=86400)
+    algorithms: list[DigestAlgorithm] = Field(default_factory=_default_algorithms, min_length=1)
+    # Absent -> the switch generates one and persists it; shared by all nodes of a cluster.
+    secret: SecretStr | None = None
+
+    @field_validator("realm")
+    @classmethod
+    def _valid_realm(cls, value: str | None) -> str | None:
+        # Realms are quoted-strings; refuse what many phones would mangle.
+        if value is not None and (not value or '"' in value or "\\" in value
+                                  or _has_control_chars(value)):
+            raise ValueError("must be non-empty, without quotes, backslashes or control characters")
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
+    @field_validator("algorithms", mode="before")
+    @classmethod
+    def _canonical_algorithms(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [_CANONICAL_ALGORITHM.get(v.upper(), v) if isinstance(v, str) else v
+                    for v in value]
+        return value
+
+    @field_validator("algorithms")
+    @classmethod
+    def _unique_algorithms(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists an algorithm twice")
+        return value
+
+    def secret_bytes(self) -> bytes | None:
+        """The nonce secret as bytes, or None when the switch must generate one."""
+        return None if self.secret is None else self.secret.get_secret_value().encode()
+
+
+class DatabaseSettings(_Model):
+    """`sqlite:///relative/path.db`, `sqlite:////absolute/path.db` or `postgresql://...`."""
+
+    url: str = "sqlite:///data/softswitch.db"
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        if value.startswith("sqlite:"):
+            if not value.startswith("sqlite:///") or len(value) == len("sqlite:///"):
+                raise ValueError("sqlite URLs look like sqlite:///data/softswitch.db")
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        try:
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            raise ValueError("has an invalid port") from None
+        if not parts.path.strip("/"):
+            raise ValueError("must name the database: postgresql://user:pw@host:port/db")
+        return value
+
+    @property
+    def backend(self) -> Literal["sqlite", "postgresql"]:
+        return "sqlite" if self.url.startswith("sqlite:") else "postgresql"
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """File of a sqlite URL (relative to the working directory), None for PostgreSQL."""
+        return Path(self.url[len("sqlite:///"):]) if self.backend == "sqlite" else None
+
+
+class LoggingSettings(_Model):
+    """structlog output; `file = ""` logs to stderr only."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    file: Path | None = Path("data/softswitch.log")
+    format: Literal["json", "console"] = "console"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("file", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+
+class Settings(_Model):
+    """Runtime settings: everything except the provisioning model."""
+
+    sip: SipSettings = Field(default_factory=SipSettings)
+    registrar: RegistrarSettings = Field(default_factory=RegistrarSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+
+# --------------------------------------------------------------------------- provisioning
+
+
+def _check_hex(value: Any, length: int, what: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) != length or not _HEX.issuperset(value):
+        raise ValueError(f"must be {length} hex digits ({what} of username:realm:password)")
+    return value.lower()
+
+
+class User(_Model):
+    """A PBX user: an extension with SIP credentials.
+
+    A stored HA1 is only valid for the realm it was computed with (the tenant's realm).
+    """
+
+    extension: str
+    display_name: str = Field(default="", max_length=100)
+    username: str = ""  # empty -> the extension
+    password: SecretStr | None = None
+    ha1_md5: str | None = None
+    ha1_sha256: str | None = None
+    caller_id: str | None = None
+
+    @field_validator("ha1_md5", mode="before")
+    @classmethod
+    def _md5_hex(cls, value: Any) -> str | None:
+        return _check_hex(value, 32, "MD5")
+
+    @field_validator("ha1_sha256", mode="before")
+    @classmethod
+    def _sha256_hex(cls, value: Any) -> str | None:
+        return _check_hex(value, 64, "SHA-256")
+
+    @field_validator("extension", mode="before")
+    @classmethod
+    def _digits(cls, value: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            value = str(value)  # TOML `extension = 100`
+        if not isinstance(value, str) or not value.isascii() or not value.isdigit():
+            raise ValueError("must be digits")
+        if not 2 <= len(value) <= 8:
+            raise ValueError("must be 2 to 8 digits")
+        return value
+
+    @field_validator("password")
+    @classmethod
+    def _non_empty_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("display_name")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        if _has_control_chars(value):
+            raise ValueError("must not contain control characters")
+        return value.strip()
+
+    @field_validator("username", mode="before")
+    @classmethod
+    def _valid_username(cls, value: Any) -> Any:
+        if isinstance(value, str) and value and not _USERNAME.fullmatch(value):
+            raise ValueError(
+                "must be 1 to 64 letters, digits or . _ ~ ! $ & ' ( ) * + , ; = @ -"
+            )
+        return value
+
+    @field_validator("caller_id", mode="before")
+    @classmethod
+    def _e164(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.startswith("+"):
+            raise ValueError("must be an E.164 number such as +14155550100")
+        try:
+            number = phonenumbers.parse(value, None)
+        except phonenumbers.NumberParseException:
+            raise ValueError("is not a phone number") from None
+        if not phonenumbers.is_valid_number(number):
+            raise ValueError("is not a valid phone number")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    @model_validator(mode="after")
+    def _credentials(self) -> User:
+        if not self.username:
+            object.__setattr__(self, "username", self.extension)  # frozen model, own init
+        has_ha1 = self.ha1_md5 is not None or self.ha1_sha256 is not None
+        if self.password is None and not has_ha1:
+            raise _fail([((), "needs a password, ha1_md5 or ha1_sha256")])
+        if self.password is not None and has_ha1:
+            raise _fail([(("password",), "give either password or ha1_md5/ha1_sha256, not both")])
+        return self
+
+    def ha1(self, realm: str, algorithm: str) -> str | None:
+        """HA1 hex for digest `algorithm` (MD5, SHA-256; -sess variants share the base HA1).
+
+        Computed as H(username:realm:password) when a password is set, else the stored HA1
+        (which must have been made with this realm). None if no credential fits.
+        """
+        base = algorithm.upper().removesuffix("-SESS")
+        hasher = _HASHES.get(base)
+        if hasher is None:
+            return None
+        if self.password is not None:
+            a1 = f"{self.username}:{realm}:{self.password.get_secret_value()}"
+            return hasher(a1.encode()).hexdigest()
+        return self.ha1_md5 if base == "MD5" else self.ha1_sha256
+
+
+def _duplicates(values: Sequence[str], loc: Any, what: str) -> list[tuple[Loc, str]]:
+    """Errors for every repeat of a value; `loc(i)` gives the location of element i."""
+    first: dict[str, int] = {}
+    items: list[tuple[Loc, str]] = []
+    for i, value in enumerate(values):
+        if value in first:
+            where = format_location(loc(first[value]))
+            items.append((loc(i), f"duplicate {what} {value!r} (first at {where})"))
+        else:
+            first[value] = i
+    return items
+
+
+class Tenant(_Model):
+    """A hosted PBX: a SIP domain and its users."""
+
+    name: str
+    domain: str
+    users: list[User] = Field(default_factory=list)
+
+    _by_extension: dict[str, User] = PrivateAttr(default_factory=dict)
+    _by_username: dict[str, User] = PrivateAttr(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _TENANT_NAME.fullmatch(value):
+            raise ValueError("must be 1 to 64 letters, digits, '.', '_' or '-', starting alnum")
+        return value
+
+    @field_validator("domain", mode="before")
+    @classmethod
+    def _valid_domain(cls, value: Any) -> str:
+        return _check_host(value, what="SIP domain (host name or IP address)")
+
+    @model_validator(mode="after")
+    def _unique_users(self) -> Tenant:
+        items = _duplicates(
+            [u.extension for u in self.users], lambda i: ("users", i, "extension"), "extension"
+        ) + _duplicates(
+            [u.username for u in self.users], lambda i: ("users", i, "username"), "username"
+        )
+        if items:
+            raise _fail(items)
+        return self
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._by_extension = {u.extension: u for u in self.users}
+        self._by_username = {u.username: u for u in self.users}
+
+    def user_by_extension(self, extension: str) -> User | None:
+        return self._by_extension.get(extension)
+
+    def user_by_username(self, username: str) -> User | None:
+        return self._by_username.get(username)
+
+
+class SwitchConfig(Settings):
+    """The whole configuration file: runtime settings plus tenants."""
+
+    tenants: list[Tenant] = Field(default_factory=list)
+
+    _by_domain: dict[str, Tenant] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _unique_tenants(self) -> SwitchConfig:
+        items = _duplicates(
+            [t.name for t in self.tenants], lambda i: ("tenants", i, "name"), "tenant name"
+        ) + _duplicates(
+            [t.domain for t in self.tenants], lambda i: ("tenants", i, "domain"), "domain"
+        )
+        if items:
+            raise _fail(items)
+        return self
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._by_domain = {t.domain: t for t in self.tenants}
+
+    def tenant_for_domain(self, domain: str) -> Tenant | None:
+        """The tenant owning a SIP domain (case-insensitive)."""
+        return self._by_domain.get(domain.lower())
+
+    def realm_for(self, tenant: Tenant) -> str:
+        """Digest realm of a tenant: the configured realm, else the tenant's domain."""
+        return self.auth.realm or tenant.domain
+

@@ -1,0 +1,70 @@
+"""The subscriber directory: which SIP domains the switch serves and who may register."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from config.models import SwitchConfig, Tenant, User
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    """A SIP domain served by the switch: one tenant's PBX."""
+
+    name: str
+    realm: str
+    tenant: Tenant
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """A user of a tenant, with the address-of-record its bindings are stored under."""
+
+    tenant: Tenant
+    user: User
+    aor: str
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+class Directory:
+    """Lookups of domains and subscribers built once from the configuration."""
+
+    def __init__(self, config: SwitchConfig, local_hosts: frozenset[str] = frozenset()):
+        self._domains = {
+            t.domain.lower(): Domain(t.domain, config.realm_for(t), t) for t in config.tenants
+        }
+        # With a single tenant, phones that register to the switch's address instead of the
+        # tenant's domain (the usual desk-phone set-up on a LAN) belong to that tenant.
+        self._default = next(iter(self._domains.values())) if len(self._domains) == 1 else None
+        self._local_hosts = {h.lower() for h in local_hosts}
+        self._subscribers: dict[tuple[str, str], Subscriber] = {}
+        for domain in self._domains.values():
+            for user in domain.tenant.users:
+                subscriber = Subscriber(domain.tenant, user, f"sip:{user.extension}@{domain.name}")
+                self._subscribers[(domain.name, user.username)] = subscriber
+                self._subscribers.setdefault((domain.name, user.extension), subscriber)
+
+    def domain_for(self, host: str) -> Domain | None:
+        """The domain a request-URI or To host names, or None if the switch does not serve it."""
+        host = host.lower()
+        found = self._domains.get(host)
+        if found is not None:
+            return found
+        if self._default is not None and (_is_ip_literal(host) or host in self._local_hosts):
+            return self._default
+        return None
+
+    def subscriber(self, domain: str, username: str) -> Subscriber | None:
+        """A subscriber by SIP username (or extension) within a domain."""
+        return self._subscribers.get((domain, username))
+
+    def is_local(self, host: str) -> bool:
+        return self.domain_for(host) is not None

@@ -1,0 +1,256 @@
+"""The registrar (RFC 3261 section 10.3, RFC 3327 Path, RFC 5626 instance/reg-id)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import structlog
+
+from config.models import RegistrarSettings
+from softswitch.directory import Directory, Subscriber
+from softswitch.location import LocationService
+from softswitch.sip.address import Address
+from softswitch.sip.auth import DigestAuthenticator
+from softswitch.sip.message import SipParseError, SipRequest, SipResponse, make_response, new_tag
+from storage.base import Binding
+
+log = structlog.get_logger(__name__)
+
+MAX_CONTACTS_PER_AOR = 20
+
+
+@dataclass(slots=True)
+class _ContactUpdate:
+    uri: str
+    expires: int
+    q: float | None
+    instance_id: str | None
+    reg_id: int | None
+
+
+class RegistrationRejected(Exception):
+    """A REGISTER that is answered with an error status."""
+
+    def __init__(self, status: int, reason: str, headers: tuple[tuple[str, str], ...] = ()):
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+
+
+class Registrar:
+    """Authenticates REGISTER requests and maintains bindings in the location service."""
+
+    def __init__(
+        self,
+        settings: RegistrarSettings,
+        directory: Directory,
+        authenticator: DigestAuthenticator,
+        location: LocationService,
+    ):
+        self._settings = settings
+        self._directory = directory
+        self._auth = authenticator
+        self._location = location
+        self.registered = 0
+        self.challenged = 0
+        self.rejected = 0
+
+    def handle(self, request: SipRequest, source: Address) -> SipResponse:
+        """Answer one REGISTER; every outcome is a response, never an exception."""
+        try:
+            return self._register(request, source)
+        except RegistrationRejected as rejection:
+            self.rejected += 1
+            response = make_response(request, rejection.status, rejection.reason, to_tag=new_tag())
+            for name, value in rejection.headers:
+                response.add(name, value)
+            return response
+        except SipParseError as error:
+            self.rejected += 1
+            return make_response(request, 400, error.reason, to_tag=new_tag())
+
+    def _register(self, request: SipRequest, source: Address) -> SipResponse:
+        to = request.to
+        if to is None or not to.uri.is_sip or not to.uri.user:
+            raise RegistrationRejected(400, "Bad To header")
+        domain = self._directory.domain_for(to.uri.host)
+        if domain is None:
+            raise RegistrationRejected(404, "Domain Not Served")
+        subscriber, stale = self._authenticate(request, domain.realm, domain.name)
+        if subscriber is None:
+            self.challenged += 1
+            response = make_response(request, 401, "Unauthorized", to_tag=new_tag())
+            for value in self._auth.challenge(domain.realm, stale=stale):
+                response.add("WWW-Authenticate", value)
+            return response
+        if to.uri.user not in (subscriber.user.extension, subscriber.user.username):
+            raise RegistrationRejected(403, "Forbidden")
+
+        aor = subscriber.aor
+        now = time.time()
+        current = {b.contact: b for b in self._location.bindings(aor, now)}
+        call_id = request.call_id or ""
+        cseq = request.cseq[0] if request.cseq else 0
+        updates, remove_all = self._contact_updates(request)
+
+        upserts: list[tuple[Binding, Address]] = []
+        removals: list[str] = []
+        if remove_all:
+            for binding in current.values():
+                # RFC 3261 10.3 step 6: an older request of the same Call-ID changes nothing.
+                if binding.call_id == call_id and cseq <= binding.cseq:
+                    continue
+                removals.append(binding.contact)
+        for update in updates:
+            existing = current.get(update.uri)
+            if existing is not None and existing.call_id == call_id and cseq <= existing.cseq:
+                raise RegistrationRejected(500, "Out of order CSeq")
+            if update.expires == 0:
+                if existing is not None:
+                    removals.append(update.uri)
+                continue
+            if update.instance_id is not None:
+                # RFC 5626: one binding per instance and reg-id; a new Contact replaces it.
+                removals.extend(
+                    b.contact for b in current.values()
+                    if b.instance_id == update.instance_id and b.reg_id == update.reg_id
+                    and b.contact != update.uri
+                )
+            binding = Binding(
+                aor=aor,
+                contact=update.uri,
+                expires_at=now + update.expires,
+                q=update.q,
+                call_id=call_id,
+                cseq=cseq,
+                instance_id=update.instance_id,
+                reg_id=update.reg_id,
+                path=request.get_all("Path"),
+                received=str(source),
+                transport=source.transport,
+                user_agent=request.get("User-Agent"),
+                registered_at=existing.registered_at if existing else now,
+                reachable=existing.reachable if existing else None,
+            )
+            upserts.append((binding, source))
+        remaining = {c for c in current if c not in removals} | {b.contact for b, _ in upserts}
+        if len(remaining) > MAX_CONTACTS_PER_AOR:
+            raise RegistrationRejected(403, "Too Many Contacts")
+        if upserts or removals:
+            self._location.update(aor, upserts, removals)
+            log.debug("registration", aor=aor, added=len(upserts), removed=len(removals),
+                      source=str(source))
+        self.registered += 1
+
+        response = make_response(request, 200, "OK", to_tag=new_tag())
+        for binding in self._location.bindings(aor, now):
+            response.add("Contact", _contact_value(binding, now))
+        if request.get_all("Path") and _supports(request, "path"):
+            for path in request.get_all("Path"):
+                response.add("Path", path)
+        response.add("Date", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now)))
+        return response
+
+    def _authenticate(
+        self, request: SipRequest, realm: str, domain: str
+    ) -> tuple[Subscriber | None, bool]:
+        """The subscriber whose credentials the request carries, or (None, stale) to challenge."""
+        credentials = [
+            value for value in request.get_all("Authorization")
+            if _realm_of(value) in (realm, None)
+        ]
+        if not credentials:
+            return None, False
+
+        def lookup_ha1(username: str, realm_: str, algorithm: str) -> str | None:
+            subscriber = self._directory.subscriber(domain, username)
+            return subscriber.user.ha1(realm_, algorithm) if subscriber else None
+
+        result = self._auth.verify(request.method, credentials[0], realm, lookup_ha1)
+        if result.ok and result.username is not None:
+            subscriber = self._directory.subscriber(domain, result.username)
+            if subscriber is not None:
+                return subscriber, False
+        elif result.stale:
+            return None, True
+        # Unknown user and wrong password look the same from outside.
+        log.info("registration_denied", reason=result.reason, username=result.username,
+                 call_id=request.call_id)
+        raise RegistrationRejected(403, "Forbidden")
+
+    def _contact_updates(self, request: SipRequest) -> tuple[list[_ContactUpdate], bool]:
+        """The Contact header fields of a REGISTER with their effective expiry."""
+        settings = self._settings
+        header_expires = request.expires
+        contacts = request.contacts
+        if any(c.is_star for c in contacts):
+            if len(contacts) != 1 or header_expires != 0:
+                raise RegistrationRejected(400, "Contact * needs Expires: 0 and no other contact")
+            return [], True
+        updates: list[_ContactUpdate] = []
+        for contact in contacts:
+            raw = contact.params.get("expires")
+            if raw is not None:
+                if not raw.isdigit():
+                    raise RegistrationRejected(400, "Bad Contact expires")
+                expires = int(raw)
+            elif header_expires is not None:
+                expires = header_expires
+            else:
+                expires = settings.default_expires
+            if 0 < expires < settings.min_expires:
+                raise RegistrationRejected(
+                    423, "Interval Too Brief", (("Min-Expires", str(settings.min_expires)),)
+                )
+            expires = min(expires, settings.max_expires)
+            q_raw = contact.params.get("q")
+            q = None
+            if q_raw is not None:
+                try:
+                    q = float(q_raw)
+                except ValueError:
+                    raise RegistrationRejected(400, "Bad q-value") from None
+                if not 0.0 <= q <= 1.0:
+                    raise RegistrationRejected(400, "Bad q-value")
+            instance = contact.params.get("+sip.instance")
+            reg_id_raw = contact.params.get("reg-id")
+            reg_id = int(reg_id_raw) if reg_id_raw and reg_id_raw.isdigit() else None
+            updates.append(_ContactUpdate(
+                uri=str(contact.uri),
+                expires=expires,
+                q=q,
+                instance_id=instance.strip('"') if instance else None,
+                reg_id=reg_id,
+            ))
+        return updates, False
+
+
+def _contact_value(binding: Binding, now: float) -> str:
+    value = f"<{binding.contact}>;expires={max(0, int(binding.expires_at - now + 0.5))}"
+    if binding.q is not None:
+        value += f";q={binding.q:g}"
+    if binding.instance_id is not None:
+        value += f';+sip.instance="{binding.instance_id}"'
+    if binding.reg_id is not None:
+        value += f";reg-id={binding.reg_id}"
+    return value
+
+
+def _supports(request: SipRequest, option: str) -> bool:
+    return any(
+        token.strip().lower() == option
+        for header in ("Supported", "Require")
+        for token in request.get_all(header)
+    )
+
+
+def _realm_of(credentials: str) -> str | None:
+    """The realm parameter of an Authorization value, cheaply, to pick the right one."""
+    start = credentials.find('realm="')
+    if start < 0:
+        return None
+    start += 7
+    end = credentials.find('"', start)
+    return credentials[start:end] if end > start else None

@@ -1,0 +1,408 @@
+"""The switch: transports -> parser -> transaction layer -> registrar and core handlers.
+
+The transaction layer is sans-I/O; this module is its asyncio adapter. Every inbound
+message is parsed, checked, fed to the layer, and then the layer is drained: its events are
+handled, its datagrams handed to the transports and its next deadline armed on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import socket
+import time
+from dataclasses import dataclass, field
+
+import structlog
+
+from config.models import SwitchConfig
+from softswitch import __version__
+from softswitch.directory import Directory
+from softswitch.location import LocationService
+from softswitch.registrar import Registrar
+from softswitch.sip.address import Address
+from softswitch.sip.auth import DigestAuthenticator
+from softswitch.sip.message import (
+    SipParseError,
+    SipRequest,
+    SipResponse,
+    check_request,
+    make_response,
+    new_branch,
+    new_call_id,
+    new_tag,
+    parse_message,
+)
+from softswitch.sip.timers import TimerSettings
+from softswitch.sip.transaction import (
+    CancelReceived,
+    ClientTransaction,
+    RequestReceived,
+    ResponseReceived,
+    TransactionLayer,
+    TransactionTimeout,
+    TransportFailed,
+)
+from softswitch.sip.transport import TransportManager, server_ssl_context
+from storage import open_store
+from storage.base import Binding, Store
+
+log = structlog.get_logger(__name__)
+
+SERVER_HEADER = f"softswitch/{__version__}"
+# Methods this switch answers itself today; calls (INVITE and friends) arrive with the B2BUA.
+ALLOWED_METHODS = ("REGISTER", "OPTIONS", "ACK", "CANCEL")
+KNOWN_METHODS = frozenset({
+    "INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "INFO", "PRACK", "UPDATE",
+    "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH",
+})
+SUPPORTED_EXTENSIONS = ("path",)
+PURGE_INTERVAL = 30.0
+
+
+@dataclass
+class SwitchCounters:
+    """Counters an operator (and the tests) read to see what the switch did."""
+
+    received: int = 0
+    malformed: int = 0
+    rejected: int = 0
+    responses_by_status: dict[int, int] = field(default_factory=dict)
+
+
+class Switch:
+    """One softswitch node: listeners, transaction layer, registrar, location service."""
+
+    def __init__(self, config: SwitchConfig, store: Store | None = None):
+        self.config = config
+        self.store = store if store is not None else open_store(config.database.url)
+        settings = config.sip
+        self.transactions = TransactionLayer(
+            TimerSettings(t1=settings.timers.t1, t2=settings.timers.t2, t4=settings.timers.t4)
+        )
+        self.transports = TransportManager(
+            self._on_message,
+            on_error=self._on_transport_error,
+            max_message_size=settings.max_message_size,
+        )
+        self.location = LocationService(self.store)
+        self.counters = SwitchCounters()
+        self.listening: list[Address] = []
+        self.registrar: Registrar | None = None
+        self.directory: Directory | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_deadline: float | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._qualifying: dict[int, Binding] = {}
+        self._via_hosts: dict[str, str] = {}
+        self._stopped = asyncio.Event()
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the store, restore bindings and start listening."""
+        self._loop = asyncio.get_running_loop()
+        await self.store.open()
+        secret = self.config.auth.secret_bytes() or await self._persistent_secret()
+        authenticator = DigestAuthenticator(
+            secret,
+            nonce_lifetime=self.config.auth.nonce_lifetime,
+            algorithms=tuple(self.config.auth.algorithms),
+        )
+        restored = await self.location.start()
+        settings = self.config.sip
+        ssl_context = None
+        if settings.tls_certificate is not None:
+            ssl_context = server_ssl_context(
+                str(settings.tls_certificate),
+                str(settings.tls_private_key) if settings.tls_private_key else None,
+            )
+        for listener in settings.listen:
+            address = await self.transports.listen(
+                listener.transport, listener.host, listener.port,
+                ssl_context if listener.transport == "tls" else None,
+            )
+            self.listening.append(address)
+        local_hosts = {a.host for a in self.listening}
+        if settings.public_host:
+            local_hosts.add(settings.public_host)
+        local_hosts.update({socket.gethostname(), "localhost"})
+        self.directory = Directory(self.config, frozenset(local_hosts))
+        self.registrar = Registrar(
+            self.config.registrar, self.directory, authenticator, self.location
+        )
+        self._tasks.append(asyncio.create_task(self._purge_loop(), name="binding-purge"))
+        if self.config.registrar.qualify_interval > 0:
+            self._tasks.append(asyncio.create_task(self._qualify_loop(), name="qualify"))
+        log.info(
+            "switch_started",
+            listening=[str(a) for a in self.listening],
+            database=self.store.backend,
+            bindings_restored=restored,
+            tenants=len(self.config.tenants),
+        )
+
+    async def stop(self) -> None:
+        """Stop listening and flush every binding to the store before closing it."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+        await self.transports.close()
+        await self.location.stop()
+        await self.store.close()
+        self._stopped.set()
+        log.info("switch_stopped", bindings=len(self.location))
+
+    async def _persistent_secret(self) -> bytes:
+        """The nonce secret, generated once and kept in the store so nonces survive restarts."""
+        stored = await self.store.get_setting("auth_secret")
+        if stored is None:
+            stored = secrets.token_hex(32)
+            await self.store.set_setting("auth_secret", stored)
+        return stored.encode()
+
+    # -- inbound path ----------------------------------------------------------------------
+
+    def _on_message(self, data: bytes, source: Address) -> None:
+        """One message from a transport: parse, check, feed the transaction layer, drain."""
+        self.counters.received += 1
+        try:
+            message = parse_message(data)
+        except SipParseError as error:
+            self.counters.malformed += 1
+            partial = error.message
+            if isinstance(partial, SipRequest) and partial.method != "ACK":
+                self._answer_stateless(partial, source, error.status, error.reason)
+            return
+        if isinstance(message, SipRequest):
+            problem = check_request(message)
+            if problem is not None:
+                self.counters.malformed += 1
+                if message.method != "ACK":
+                    self._answer_stateless(message, source, *problem)
+                return
+        now = self._now()
+        try:
+            self.transactions.receive_message(message, source, now)
+        except SipParseError as error:
+            # A header the transaction layer needed turned out to be unparseable.
+            self.counters.malformed += 1
+            if isinstance(message, SipRequest) and message.method != "ACK":
+                self._answer_stateless(message, source, error.status, error.reason)
+            return
+        self._drain(now)
+
+    def _answer_stateless(self, request: SipRequest, source: Address, status: int,
+                          reason: str) -> None:
+        try:
+            response = make_response(request, status, reason, to_tag=new_tag())
+            self.transactions.send_stateless_response(response, source)
+        except (SipParseError, ValueError):
+            return  # not even enough to address an answer: silence
+        self._flush()
+
+    def _now(self) -> float:
+        assert self._loop is not None
+        return self._loop.time()
+
+    def _drain(self, now: float) -> None:
+        """Handle the layer's events, send what it queued and arm its next timer."""
+        layer = self.transactions
+        event = layer.next_event()
+        while event is not None:
+            try:
+                self._handle_event(event, now)
+            except Exception:
+                log.exception("event_failed", event=type(event).__name__)
+            event = layer.next_event()
+        self._flush()
+        self._arm_timer()
+
+    def _flush(self) -> None:
+        send = self.transports.send
+        for data, dest in self.transactions.datagrams_to_send(0.0):
+            send(data, dest)
+
+    def _arm_timer(self) -> None:
+        deadline = self.transactions.get_timer()
+        if deadline == self._timer_deadline:
+            return
+        if self._timer is not None:
+            if deadline is not None and self._timer_deadline is not None \
+                    and self._timer_deadline <= deadline:
+                return  # the armed timer fires first and re-arms
+            self._timer.cancel()
+            self._timer = None
+        self._timer_deadline = deadline
+        if deadline is not None:
+            assert self._loop is not None
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_deadline = None
+        now = self._now()
+        self.transactions.handle_timer(now)
+        self._drain(now)
+
+    def _on_transport_error(self, dest: Address) -> None:
+        now = self._now()
+        self.transactions.transport_error(dest, now)
+        self._drain(now)
+
+    # -- the core: what the switch does with requests and responses --------------------------
+
+    def _handle_event(self, event: object, now: float) -> None:
+        if isinstance(event, RequestReceived):
+            if event.transaction is not None:
+                response = self._answer(event.request, event.source)
+                self._count(response.status)
+                self.transactions.send_response(event.transaction, response, now)
+        elif isinstance(event, ResponseReceived):
+            self._on_response(event.response, event.transaction)
+        elif isinstance(event, CancelReceived):
+            invite = event.invite_transaction
+            self.transactions.send_response(
+                invite, make_response(invite.request, 487, "Request Terminated",
+                                      to_tag=new_tag()), now)
+        elif isinstance(event, TransactionTimeout | TransportFailed):
+            binding = self._qualifying.pop(id(event.transaction), None)
+            if binding is not None:
+                self.location.set_reachable(binding, False)
+
+    def _count(self, status: int) -> None:
+        by_status = self.counters.responses_by_status
+        by_status[status] = by_status.get(status, 0) + 1
+
+    def _answer(self, request: SipRequest, source: Address) -> SipResponse:
+        """The final response to a new request."""
+        method = request.method
+        if method not in KNOWN_METHODS:
+            return self._response(request, 501, "Not Implemented", allow=True)
+        required = [
+            token.strip() for value in request.get_all("Require")
+            for token in value.split(",") if token.strip()
+        ]
+        unsupported = [t for t in required if t.lower() not in SUPPORTED_EXTENSIONS]
+        if unsupported and method != "CANCEL":
+            response = self._response(request, 420, "Bad Extension")
+            response.add("Unsupported", ", ".join(unsupported))
+            return response
+        if request.max_forwards == 0 and method != "OPTIONS":
+            return self._response(request, 483, "Too Many Hops")
+        if method == "REGISTER":
+            assert self.registrar is not None
+            response = self.registrar.handle(request, source)
+            response.add("Server", SERVER_HEADER)
+            return response
+        if method == "OPTIONS":
+            response = self._response(request, 200, "OK", allow=True)
+            response.add("Accept", "application/sdp")
+            response.add("Accept-Encoding", "identity")
+            response.add("Accept-Language", "en")
+            return response
+        if method in ("BYE", "INFO", "PRACK", "UPDATE", "NOTIFY") and request.to is not None \
+                and request.to.tag:
+            return self._response(request, 481, "Call/Transaction Does Not Exist")
+        return self._response(request, 405, "Method Not Allowed", allow=True)
+
+    def _response(self, request: SipRequest, status: int, reason: str, *,
+                  allow: bool = False) -> SipResponse:
+        response = make_response(request, status, reason, to_tag=new_tag())
+        if allow:
+            response.add("Allow", ", ".join(ALLOWED_METHODS))
+            response.add("Supported", ", ".join(SUPPORTED_EXTENSIONS))
+        response.add("Server", SERVER_HEADER)
+        return response
+
+    def _on_response(self, response: SipResponse, transaction: ClientTransaction) -> None:
+        if response.status < 200:
+            return
+        binding = self._qualifying.pop(id(transaction), None)
+        if binding is not None:
+            # Any final answer means the device is alive, whatever it thinks of OPTIONS.
+            self.location.set_reachable(binding, True)
+
+    # -- background work -------------------------------------------------------------------
+
+    async def _purge_loop(self) -> None:
+        while True:
+            await asyncio.sleep(PURGE_INTERVAL)
+            self.location.purge_expired()
+
+    async def _qualify_loop(self) -> None:
+        interval = self.config.registrar.qualify_interval
+        while True:
+            await asyncio.sleep(interval)
+            for binding in self.location.all_bindings():
+                try:
+                    self.qualify(binding)
+                except (ValueError, LookupError, SipParseError) as error:
+                    log.warning("qualify_failed", contact=binding.contact, error=str(error))
+
+    def qualify(self, binding: Binding) -> None:
+        """Send an OPTIONS ping to a registered contact (over the connection it used)."""
+        dest = self.location.source(binding)
+        if dest is None:
+            return
+        via_host = self._via_host(dest)
+        local = self.transports.local_address(dest.transport)
+        branch = new_branch()
+        host = f"[{via_host}]" if ":" in via_host else via_host
+        text = (
+            f"OPTIONS {binding.contact} SIP/2.0\r\n"
+            f"Via: SIP/2.0/{dest.transport} {host}:{local.port};branch={branch};rport\r\n"
+            f"Max-Forwards: 70\r\n"
+            f"From: <sip:qualify@{host}>;tag={new_tag()}\r\n"
+            f"To: <{binding.contact}>\r\n"
+            f"Call-ID: {new_call_id()}\r\n"
+            f"CSeq: 1 OPTIONS\r\n"
+            f"User-Agent: {SERVER_HEADER}\r\n"
+            f"Content-Length: 0\r\n\r\n"
+        )
+        request = parse_message(text.encode())
+        assert isinstance(request, SipRequest)
+        now = self._now()
+        transaction = self.transactions.send_request(request, dest, now)
+        self._qualifying[id(transaction)] = binding
+        self._drain(now)
+
+    def _via_host(self, dest: Address) -> str:
+        """The address to put in our Via/Contact for a destination: public_host, else the
+        local address the kernel routes to that destination from."""
+        if self.config.sip.public_host:
+            return self.config.sip.public_host
+        host = self._via_hosts.get(dest.host)
+        if host is None:
+            family = socket.AF_INET6 if ":" in dest.host else socket.AF_INET
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.connect((dest.host, dest.port or 5060))
+                host = probe.getsockname()[0]
+            self._via_hosts[dest.host] = host
+        return host
+
+    async def run_until_stopped(self) -> None:
+        await self._stopped.wait()
+
+
+async def serve(config: SwitchConfig) -> None:
+    """Run a switch until SIGTERM/SIGINT, then stop it gracefully."""
+    import signal
+
+    switch = Switch(config)
+    await switch.start()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    started = time.monotonic()
+    await stop.wait()
+    log.info("switch_stopping", uptime_s=round(time.monotonic() - started, 1))
+    await switch.stop()

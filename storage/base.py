@@ -1,0 +1,418 @@
+"""The storage contract: the `Binding` record and the abstract `Store`.
+
+Backends (SQLite, PostgreSQL) implement `Store`; callers never see driver types or
+driver exceptions, only `Binding`, plain values and `StorageError`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = [
+    "BINDING_COLUMNS",
+    "Binding",
+    "BindingRow",
+    "StorageError",
+    "Store",
+    "binding_from_row",
+    "binding_to_row",
+    "check_keys",
+    "check_text",
+    "check_time",
+    "redact_url",
+    "storable_text",
+    "unique_bindings",
+]
+
+
+class StorageError(Exception):
+    """A store operation failed (bad input, unreachable database, broken schema).
+
+    The message is safe to log: URLs in it have their password removed.
+    """
+
+
+@dataclass(slots=True)
+class Binding:
+    """One registered contact of an address-of-record (RFC 3261 10.3, RFC 5626 for
+    `instance_id`/`reg_id`, RFC 3327 for `path`).
+
+    The store keys bindings by `(aor, contact)`; the connection a binding arrived on
+    (conn_id) is process-local and deliberately not part of the record.
+    """
+
+    aor: str
+    contact: str
+    expires_at: float
+    q: float | None
+    call_id: str
+    cseq: int
+    instance_id: str | None
+    reg_id: int | None
+    path: list[str]
+    received: str | None
+    transport: str
+    user_agent: str | None
+    registered_at: float
+    reachable: bool | None = field(default=None)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The storage key `(aor, contact)`."""
+        return (self.aor, self.contact)
+
+
+# Column order shared by both backends' registrations table and by binding_to_row().
+BINDING_COLUMNS: tuple[str, ...] = (
+    "aor",
+    "contact",
+    "expires_at",
+    "q",
+    "call_id",
+    "cseq",
+    "instance_id",
+    "reg_id",
+    "path",
+    "received",
+    "transport",
+    "user_agent",
+    "registered_at",
+    "reachable",
+)
+
+BindingRow = tuple[
+    str,
+    str,
+    float,
+    float | None,
+    str,
+    int,
+    str | None,
+    int | None,
+    str,
+    str | None,
+    str,
+    str | None,
+    float,
+    bool | None,
+]
+
+
+def _fail(b: Binding, problem: str) -> StorageError:
+    return StorageError(f"binding {b.aor!r} {b.contact!r}: {problem}")
+
+
+def storable_text(value: str) -> str:
+    """`value` as both databases can store it: NUL characters and unencodable
+    surrogates (SIP text is decoded with surrogateescape) become U+FFFD.
+
+    SIP input is untrusted: one phone's odd User-Agent must not fail a whole batch.
+    The mapping is deterministic, so keys normalised here still match on delete.
+    """
+    if "\x00" not in value and (value.isascii() or _encodable(value)):
+        return value
+    value = value.replace("\x00", "\ufffd")
+    if _encodable(value):
+        return value
+    try:  # raw bytes smuggled in by surrogateescape -> one U+FFFD per bad sequence
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # other lone surrogates
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _text(b: Binding, name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise _fail(b, f"{name} must be a string")
+    return storable_text(value)
+
+
+def _opt_text(b: Binding, name: str, value: object) -> str | None:
+    return None if value is None else _text(b, name, value)
+
+
+def _number(b: Binding, name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _fail(b, f"{name} must be a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise _fail(b, f"{name} must be finite")
+    return number
+
+
+def _opt_number(b: Binding, name: str, value: object) -> float | None:
+    return None if value is None else _number(b, name, value)
+
+
+def _integer(b: Binding, name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(b, f"{name} must be an integer")
+    if not -(2**63) <= value < 2**63:
+        raise _fail(b, f"{name} is out of range")
+    return value
+
+
+def _opt_integer(b: Binding, name: str, value: object) -> int | None:
+    return None if value is None else _integer(b, name, value)
+
+
+_REAL = frozenset((float, int))
+_PATH_JSON = json.JSONEncoder(separators=(",", ":"))  # ASCII output: safe in any column
+
+
+def _plain(text: str) -> bool:
+    """True when storable_text() would return `text` unchanged."""
+    return "\x00" not in text and (text.isascii() or _encodable(text))
+
+
+_INT64 = 2**63
+
+
+def binding_to_row(b: Binding) -> BindingRow:
+    """Validate a binding and flatten it in `BINDING_COLUMNS` order (path as JSON text).
+
+    Raises StorageError naming the binding and the field, so one bad binding from the
+    registrar gives a clear error rather than a driver traceback.
+    """
+    # Fast path for well-typed bindings (write-behind sends hundreds per batch);
+    # anything unusual goes through _checked_row, which also words the error.
+    if type(b) is Binding:
+        aor, contact, call_id, transport = b.aor, b.contact, b.call_id, b.transport
+        instance_id, received, user_agent = b.instance_id, b.received, b.user_agent
+        expires_at, registered_at, q = b.expires_at, b.registered_at, b.q
+        cseq, reg_id, path, reachable = b.cseq, b.reg_id, b.path, b.reachable
+        if (
+            type(aor) is str
+            and type(contact) is str
+            and type(call_id) is str
+            and type(transport) is str
+            and (instance_id is None or type(instance_id) is str)
+            and (received is None or type(received) is str)
+            and (user_agent is None or type(user_agent) is str)
+            and type(expires_at) in _REAL
+            and type(registered_at) in _REAL
+            and (q is None or type(q) in _REAL)
+            and type(cseq) is int
+            and -_INT64 <= cseq < _INT64
+            and (reg_id is None or (type(reg_id) is int and -_INT64 <= reg_id < _INT64))
+            and (reachable is None or type(reachable) is bool)
+            and type(path) is list
+            and all(type(hop) is str for hop in path)
+            and math.isfinite(expires_at)
+            and math.isfinite(registered_at)
+            and (q is None or math.isfinite(q))
+            and _plain(
+                "".join(
+                    [
+                        aor,
+                        contact,
+                        call_id,
+                        transport,
+                        instance_id or "",
+                        received or "",
+                        user_agent or "",
+                        *path,
+                    ]
+                )
+            )
+        ):
+            return (
+                aor,
+                contact,
+                float(expires_at),
+                None if q is None else float(q),
+                call_id,
+                cseq,
+                instance_id,
+                reg_id,
+                _PATH_JSON.encode(path) if path else "[]",
+                received,
+                transport,
+                user_agent,
+                float(registered_at),
+                reachable,
+            )
+    return _checked_row(b)
+
+
+def _checked_row(b: Binding) -> BindingRow:
+    if not isinstance(b, Binding):
+        raise StorageError(f"expected a Binding, got {type(b).__name__}")
+    if not isinstance(b.path, list | tuple):
+        raise _fail(b, "path must be a list of strings")
+    hops = [_text(b, "path", hop) for hop in b.path]
+    if b.reachable is not None and not isinstance(b.reachable, bool):
+        raise _fail(b, "reachable must be a bool or None")
+    return (
+        _text(b, "aor", b.aor),
+        _text(b, "contact", b.contact),
+        _number(b, "expires_at", b.expires_at),
+        _opt_number(b, "q", b.q),
+        _text(b, "call_id", b.call_id),
+        _integer(b, "cseq", b.cseq),
+        _opt_text(b, "instance_id", b.instance_id),
+        _opt_integer(b, "reg_id", b.reg_id),
+        _PATH_JSON.encode(hops),
+        _opt_text(b, "received", b.received),
+        _text(b, "transport", b.transport),
+        _opt_text(b, "user_agent", b.user_agent),
+        _number(b, "registered_at", b.registered_at),
+        b.reachable,
+    )
+
+
+def binding_from_row(row: Sequence[Any]) -> Binding:
+    """Rebuild a Binding from a row in `BINDING_COLUMNS` order."""
+    path = row[8]
+    hops = json.loads(path) if isinstance(path, str | bytes) else path
+    reachable = row[13]
+    return Binding(
+        aor=row[0],
+        contact=row[1],
+        expires_at=float(row[2]),
+        q=None if row[3] is None else float(row[3]),
+        call_id=row[4],
+        cseq=int(row[5]),
+        instance_id=row[6],
+        reg_id=None if row[7] is None else int(row[7]),
+        path=[str(hop) for hop in hops or ()],
+        received=row[9],
+        transport=row[10],
+        user_agent=row[11],
+        registered_at=float(row[12]),
+        reachable=None if reachable is None else bool(reachable),
+    )
+
+
+def unique_bindings(bindings: Iterable[Binding]) -> list[BindingRow]:
+    """Validated rows with one row per (aor, contact), the last one winning.
+
+    A batch from write-behind can hold several updates of one contact; a single
+    PostgreSQL INSERT ... ON CONFLICT may not touch a row twice, and the last
+    update is the one that counts anyway.
+    """
+    rows: dict[tuple[str, str], BindingRow] = {}
+    for b in bindings:
+        row = binding_to_row(b)
+        rows.pop((row[0], row[1]), None)  # keep the order of the latest update
+        rows[(row[0], row[1])] = row
+    return list(rows.values())
+
+
+def check_keys(keys: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Validate (aor, contact) keys for deletion."""
+    out: list[tuple[str, str]] = []
+    for key in keys:
+        if (
+            not isinstance(key, tuple | list)
+            or len(key) != 2
+            or not all(isinstance(part, str) for part in key)
+        ):
+            raise StorageError(f"binding key must be a pair of strings (aor, contact): {key!r}")
+        out.append((storable_text(key[0]), storable_text(key[1])))
+    return out
+
+
+def check_text(name: str, value: object) -> str:
+    """Validate a text argument (setting key/value, AOR); see storable_text()."""
+    if not isinstance(value, str):
+        raise StorageError(f"{name} must be a string, got {type(value).__name__}")
+    return storable_text(value)
+
+
+def check_time(name: str, value: object) -> float:
+    """Validate an epoch-seconds argument such as `now`."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise StorageError(f"{name} must be a number of epoch seconds, got {value!r}")
+    return float(value)
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by '***', for logs and error messages."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.rsplit("@", 1)
+        userinfo = netloc[0].split(":", 1)[0] + ":***"
+        return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc[1]}"))
+    except ValueError:
+        return "<unparsable URL>"
+
+
+class Store(ABC):
+    """Durable state of the switch: registrations, settings, and (later) CDRs,
+    voicemail and configuration.
+
+    Use `await store.open()` / `await store.close()` or `async with store:`.
+    Every method raises StorageError on failure; none lets a driver error escape.
+    """
+
+    #: Backend name, also the suffix of its migration files ("sqlite", "postgresql").
+    backend: str = ""
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect and bring the schema up to date (migrations run once each)."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections; safe to call twice or on a store never opened."""
+
+    @abstractmethod
+    async def save_bindings(self, bindings: Sequence[Binding]) -> None:
+        """Insert or replace bindings keyed by (aor, contact), all in one transaction."""
+
+    @abstractmethod
+    async def delete_bindings(self, keys: Sequence[tuple[str, str]]) -> int:
+        """Remove bindings by (aor, contact) in one transaction; returns how many existed."""
+
+    @abstractmethod
+    async def delete_aor(self, aor: str) -> int:
+        """Remove every binding of an address-of-record; returns how many existed."""
+
+    @abstractmethod
+    async def load_bindings(self, now: float | None = None) -> list[Binding]:
+        """All bindings, or only those with expires_at > now when `now` is given."""
+
+    @abstractmethod
+    async def purge_expired(self, now: float) -> int:
+        """Delete bindings with expires_at <= now; returns how many were deleted."""
+
+    @abstractmethod
+    async def get_setting(self, key: str) -> str | None:
+        """The value stored under `key`, or None."""
+
+    @abstractmethod
+    async def set_setting(self, key: str, value: str) -> None:
+        """Store `value` under `key`, replacing any previous value."""
+
+    @abstractmethod
+    async def schema_version(self) -> int:
+        """The highest migration version applied (0 for an empty database)."""
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,261 @@
+"""PostgreSQL backend (asyncpg pool), for several switch nodes sharing one database.
+
+Batches go to the server as one statement over column arrays (INSERT ... SELECT FROM
+unnest(...)), so a write-behind batch of hundreds of bindings is one round trip and one
+transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import asyncpg
+import structlog
+
+from storage.base import (
+    BINDING_COLUMNS,
+    Binding,
+    StorageError,
+    Store,
+    binding_from_row,
+    check_keys,
+    check_text,
+    check_time,
+    redact_url,
+    unique_bindings,
+)
+from storage.migrations import load_migrations
+
+__all__ = ["PostgresStore"]
+
+log = structlog.get_logger(__name__)
+
+# pg_advisory_lock key serialising migrations across switch nodes ("softswit").
+_MIGRATION_LOCK = 0x736F667473776974
+
+_COLUMN_TYPES: dict[str, str] = {
+    "aor": "text",
+    "contact": "text",
+    "expires_at": "float8",
+    "q": "float8",
+    "call_id": "text",
+    "cseq": "int8",
+    "instance_id": "text",
+    "reg_id": "int8",
+    "path": "text",  # JSON text, cast to jsonb in the SELECT below
+    "received": "text",
+    "transport": "text",
+    "user_agent": "text",
+    "registered_at": "float8",
+    "reachable": "bool",
+}
+_COLUMNS = ", ".join(BINDING_COLUMNS)
+_UPSERT = (
+    f"INSERT INTO registrations ({_COLUMNS}) "
+    f"SELECT {', '.join(f'{c}::jsonb' if c == 'path' else c for c in BINDING_COLUMNS)} "
+    "FROM unnest("
+    + ", ".join(f"${i}::{_COLUMN_TYPES[c]}[]" for i, c in enumerate(BINDING_COLUMNS, 1))
+    + f") AS b({_COLUMNS}) "
+    "ON CONFLICT (aor, contact) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in BINDING_COLUMNS[2:])
+)
+_DELETE_KEYS = (
+    "DELETE FROM registrations r USING unnest($1::text[], $2::text[]) AS k(aor, contact) "
+    "WHERE r.aor = k.aor AND r.contact = k.contact"
+)
+_SELECT = f"SELECT {', '.join(f'{c}::text' if c == 'path' else c for c in BINDING_COLUMNS)} "
+_SELECT += "FROM registrations"
+
+# Driver failures that become StorageError (connection loss, server errors, timeouts).
+_DB_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+    TimeoutError,
+)
+
+
+def _row_count(status: str) -> int:
+    """The row count of a command status such as 'DELETE 3'."""
+    tail = status.rsplit(" ", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+class PostgresStore(Store):
+    """Store on a PostgreSQL database through an asyncpg connection pool."""
+
+    backend = "postgresql"
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 8,
+        connect_timeout: float = 10.0,
+        command_timeout: float = 30.0,
+    ) -> None:
+        self.dsn = dsn
+        self._min_size = min_size
+        self._max_size = max_size
+        self._connect_timeout = connect_timeout
+        self._command_timeout = command_timeout
+        self._pool: asyncpg.Pool | None = None
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({redact_url(self.dsn)!r})"
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except _DB_ERRORS as exc:
+            raise StorageError(
+                f"PostgreSQL {what} failed on {redact_url(self.dsn)}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        try:
+            with self._errors("connect"):
+                pool = await asyncpg.create_pool(
+                    self.dsn,
+                    min_size=self._min_size,
+                    max_size=self._max_size,
+                    timeout=self._connect_timeout,
+                    command_timeout=self._command_timeout,
+                )
+        except ValueError as exc:  # a malformed DSN (asyncpg's ClientConfigurationError)
+            raise StorageError(f"bad PostgreSQL URL {redact_url(self.dsn)}: {exc}") from exc
+        try:
+            self._pool = pool
+            await self._migrate()
+        except BaseException:
+            self._pool = None
+            pool.terminate()
+            raise
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            await asyncio.wait_for(pool.close(), timeout=self._command_timeout)
+        except _DB_ERRORS:
+            pool.terminate()
+
+    def _pool_or_fail(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise StorageError(f"PostgreSQL store {redact_url(self.dsn)} is not open")
+        return self._pool
+
+    async def _migrate(self) -> None:
+        pool = self._pool_or_fail()
+        with self._errors("migration"):
+            async with pool.acquire() as conn:
+                # Nodes starting together take turns; the lock is released with the
+                # session should this one die half-way.
+                await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+                try:
+                    await conn.execute(
+                        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                        " version INTEGER PRIMARY KEY NOT NULL,"
+                        " name TEXT NOT NULL,"
+                        " applied_at DOUBLE PRECISION NOT NULL)"
+                    )
+                    applied = {
+                        r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")
+                    }
+                    for migration in load_migrations(self.backend):
+                        if migration.version in applied:
+                            continue
+                        async with conn.transaction():
+                            await conn.execute(migration.sql)
+                            await conn.execute(
+                                "INSERT INTO schema_migrations (version, name, applied_at)"
+                                " VALUES ($1, $2, $3)",
+                                migration.version,
+                                migration.name,
+                                time.time(),
+                            )
+                        log.info(
+                            "storage.migrated",
+                            backend=self.backend,
+                            version=migration.version,
+                            name=migration.name,
+                        )
+                finally:
+                    await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+
+    async def _execute(self, what: str, sql: str, *args: Any) -> str:
+        pool = self._pool_or_fail()
+        with self._errors(what):
+            status: str = await pool.execute(sql, *args)
+            return status
+
+    async def _fetch(self, what: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+        pool = self._pool_or_fail()
+        with self._errors(what):
+            return list(await pool.fetch(sql, *args))
+
+    async def save_bindings(self, bindings: Sequence[Binding]) -> None:
+        rows = unique_bindings(bindings)
+        if rows:
+            # One statement is one implicit transaction: the batch lands whole or not at all.
+            await self._execute("save_bindings", _UPSERT, *zip(*rows, strict=True))
+
+    async def delete_bindings(self, keys: Sequence[tuple[str, str]]) -> int:
+        checked = check_keys(keys)
+        if not checked:
+            return 0
+        aors, contacts = zip(*checked, strict=True)
+        return _row_count(await self._execute("delete_bindings", _DELETE_KEYS, aors, contacts))
+
+    async def delete_aor(self, aor: str) -> int:
+        status = await self._execute(
+            "delete_aor", "DELETE FROM registrations WHERE aor = $1", check_text("aor", aor)
+        )
+        return _row_count(status)
+
+    async def load_bindings(self, now: float | None = None) -> list[Binding]:
+        if now is None:
+            rows = await self._fetch("load_bindings", f"{_SELECT} ORDER BY aor, contact")
+        else:
+            rows = await self._fetch(
+                "load_bindings",
+                f"{_SELECT} WHERE expires_at > $1 ORDER BY aor, contact",
+                check_time("now", now),
+            )
+        return [binding_from_row(row) for row in rows]
+
+    async def purge_expired(self, now: float) -> int:
+        status = await self._execute(
+            "purge_expired",
+            "DELETE FROM registrations WHERE expires_at <= $1",
+            check_time("now", now),
+        )
+        return _row_count(status)
+
+    async def get_setting(self, key: str) -> str | None:
+        rows = await self._fetch(
+            "get_setting", "SELECT value FROM settings WHERE key = $1", check_text("key", key)
+        )
+        return str(rows[0][0]) if rows else None
+
+    async def set_setting(self, key: str, value: str) -> None:
+        await self._execute(
+            "set_setting",
+            "INSERT INTO settings (key, value) VALUES ($1, $2) "
+            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            check_text("key", key),
+            check_text("value", value),
+        )
+
+    async def schema_version(self) -> int:
+        rows = await self._fetch("schema_version", "SELECT max(version) FROM schema_migrations")
+        return int(rows[0][0] or 0)

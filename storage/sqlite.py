@@ -1,0 +1,220 @@
+"""SQLite backend (aiosqlite): the embedded default, one file under ./data.
+
+One connection in WAL mode with synchronous=NORMAL: a commit is durable against a
+process crash and costs no fsync; a power cut may lose the last transactions, which
+the registrations' write-behind tolerates (phones re-register).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiosqlite
+import structlog
+
+from storage.base import (
+    BINDING_COLUMNS,
+    Binding,
+    StorageError,
+    Store,
+    binding_from_row,
+    check_keys,
+    check_text,
+    check_time,
+    unique_bindings,
+)
+from storage.migrations import load_migrations, split_sqlite_script
+
+__all__ = ["MEMORY", "SqliteStore"]
+
+log = structlog.get_logger(__name__)
+
+#: The `path` to pass for a private in-memory database.
+MEMORY = ":memory:"
+
+_COLUMNS = ", ".join(BINDING_COLUMNS)
+_UPSERT = (
+    f"INSERT INTO registrations ({_COLUMNS}) VALUES ({', '.join('?' * len(BINDING_COLUMNS))}) "
+    "ON CONFLICT (aor, contact) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in BINDING_COLUMNS[2:])
+)
+_SELECT = f"SELECT {_COLUMNS} FROM registrations"
+# How long a writer waits for another process holding the write lock (ms).
+_BUSY_TIMEOUT_MS = 5000
+
+
+class SqliteStore(Store):
+    """Store on one SQLite file (or `:memory:`)."""
+
+    backend = "sqlite"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._db: aiosqlite.Connection | None = None
+        # One connection serves every coroutine: transactions must not interleave.
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.path!r})"
+
+    async def open(self) -> None:
+        if self._db is not None:
+            return
+        try:
+            if self.path != MEMORY:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves, one per batch.
+            db = await aiosqlite.connect(self.path, isolation_level=None)
+        except (OSError, sqlite3.Error, ValueError) as exc:
+            raise StorageError(f"cannot open SQLite database {self.path!r}: {exc}") from exc
+        try:
+            await db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            if self.path != MEMORY:
+                await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = NORMAL")
+            await db.execute("PRAGMA foreign_keys = ON")
+            self._db = db
+            await self._migrate()
+        except BaseException as exc:
+            self._db = None
+            await db.close()
+            if isinstance(exc, sqlite3.Error):
+                raise StorageError(f"cannot open SQLite database {self.path!r}: {exc}") from exc
+            raise
+
+    async def close(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            async with self._lock:
+                await db.close()
+
+    def _conn(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise StorageError(f"SQLite store {self.path!r} is not open")
+        return self._db
+
+    @asynccontextmanager
+    async def _transaction(self, what: str) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT under the connection lock; errors become StorageError.
+
+        IMMEDIATE takes the write lock up front, so a second process on the same file
+        waits on busy_timeout instead of failing half-way through.
+        """
+        db = self._conn()
+        async with self._lock:
+            try:
+                await db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                    await db.execute("COMMIT")
+                except BaseException:
+                    # SQLite may already have rolled back (e.g. disk full); a second
+                    # ROLLBACK would then mask the original error.
+                    if db.in_transaction:
+                        await db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise StorageError(f"SQLite {what} failed on {self.path!r}: {exc}") from exc
+
+    async def _read(self, what: str, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        db = self._conn()
+        async with self._lock:
+            try:
+                async with db.execute(sql, params) as cursor:
+                    return list(await cursor.fetchall())
+            except sqlite3.Error as exc:
+                raise StorageError(f"SQLite {what} failed on {self.path!r}: {exc}") from exc
+
+    async def _migrate(self) -> None:
+        async with self._transaction("migration"):
+            await self._conn().execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY NOT NULL,"
+                " name TEXT NOT NULL,"
+                " applied_at REAL NOT NULL)"
+            )
+        for migration in load_migrations(self.backend):
+            async with self._transaction(f"migration {migration.version}") as db:
+                # Checked inside the write transaction: another process may have
+                # applied it while we waited for the lock.
+                async with db.execute(
+                    "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
+                ) as cursor:
+                    if await cursor.fetchone() is not None:
+                        continue
+                for statement in split_sqlite_script(migration.sql):
+                    await db.execute(statement)
+                await db.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, time.time()),
+                )
+                log.info(
+                    "storage.migrated",
+                    backend=self.backend,
+                    version=migration.version,
+                    name=migration.name,
+                )
+
+    async def save_bindings(self, bindings: Sequence[Binding]) -> None:
+        rows = unique_bindings(bindings)
+        if not rows:
+            return
+        async with self._transaction("save_bindings") as db:
+            await db.executemany(_UPSERT, rows)
+
+    async def delete_bindings(self, keys: Sequence[tuple[str, str]]) -> int:
+        checked = check_keys(keys)
+        if not checked:
+            return 0
+        async with self._transaction("delete_bindings") as db:
+            cursor = await db.executemany(
+                "DELETE FROM registrations WHERE aor = ? AND contact = ?", checked
+            )
+            return max(cursor.rowcount, 0)
+
+    async def delete_aor(self, aor: str) -> int:
+        check_text("aor", aor)
+        async with self._transaction("delete_aor") as db:
+            cursor = await db.execute("DELETE FROM registrations WHERE aor = ?", (aor,))
+            return max(cursor.rowcount, 0)
+
+    async def load_bindings(self, now: float | None = None) -> list[Binding]:
+        if now is None:
+            rows = await self._read("load_bindings", f"{_SELECT} ORDER BY aor, contact")
+        else:
+            rows = await self._read(
+                "load_bindings",
+                f"{_SELECT} WHERE expires_at > ? ORDER BY aor, contact",
+                (check_time("now", now),),
+            )
+        return [binding_from_row(row) for row in rows]
+
+    async def purge_expired(self, now: float) -> int:
+        limit = check_time("now", now)
+        async with self._transaction("purge_expired") as db:
+            cursor = await db.execute("DELETE FROM registrations WHERE expires_at <= ?", (limit,))
+            return max(cursor.rowcount, 0)
+
+    async def get_setting(self, key: str) -> str | None:
+        rows = await self._read(
+            "get_setting", "SELECT value FROM settings WHERE key = ?", (check_text("key", key),)
+        )
+        return str(rows[0][0]) if rows else None
+
+    async def set_setting(self, key: str, value: str) -> None:
+        params = (check_text("key", key), check_text("value", value))
+        async with self._transaction("set_setting") as db:
+            await db.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params,
+            )
+
+    async def schema_version(self) -> int:
+        rows = await self._read("schema_version", "SELECT max(version) FROM schema_migrations")
+        return int(rows[0][0] or 0)

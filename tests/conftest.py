@@ -1,0 +1,40 @@
+"""Shared fixtures. PostgreSQL: `pg_dsn` (one server per session) and `pg_schema_dsn`
+(a fresh, empty schema per test on that server)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+from tests.pg import PostgresUnavailable, dsn_with_search_path, postgres_dsn, random_schema_name
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> Iterator[str]:
+    """DSN of a PostgreSQL test database (private server, or SOFTSWITCH_TEST_PG_DSN)."""
+    problem = ""
+    try:
+        with postgres_dsn() as dsn:
+            yield dsn
+    except PostgresUnavailable as exc:
+        problem = str(exc)
+    if problem:  # failed outside the except block so the report shows only the message
+        pytest.fail(problem, pytrace=False)
+
+
+@pytest.fixture
+async def pg_schema_dsn(pg_dsn: str) -> AsyncIterator[str]:
+    """A DSN whose search_path is a new empty schema, dropped after the test."""
+    schema = random_schema_name()
+    conn = await asyncpg.connect(pg_dsn, timeout=10.0)
+    try:
+        await conn.execute(f"CREATE SCHEMA {schema}")
+    finally:
+        await conn.close()
+    yield dsn_with_search_path(pg_dsn, schema)
+    conn = await asyncpg.connect(pg_dsn, timeout=10.0)
+    try:
+        await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    finally:
+        await conn.close()
