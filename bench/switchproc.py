@@ -63,6 +63,7 @@ class SwitchConfigFile:
     min_expires: int = 60
     qualify_interval: float = 0
     log_level: str = "INFO"
+    t1: float = 0.5
 
     def write(self) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -82,6 +83,9 @@ class SwitchConfigFile:
             "[sip]",
             "listen = [" + ", ".join(listen) + "]",
             tls,
+            "[sip.timers]",
+            f"t1 = {self.t1}",
+            f"t2 = {max(4.0, self.t1)}",
             "[registrar]",
             f"min_expires = {self.min_expires}",
             f"qualify_interval = {self.qualify_interval}",

@@ -45,6 +45,7 @@ class LocationService:
         self._dirty: dict[tuple[str, str], Binding | None] = {}
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         self._failed_writes = 0
 
     async def start(self) -> int:
@@ -64,10 +65,12 @@ class LocationService:
 
     async def stop(self) -> None:
         """Stop the writer after flushing every pending change."""
+        # The writer is asked to finish rather than cancelled: a cancel in the middle of a
+        # store transaction would leave that transaction open.
+        self._closing = True
+        self._wakeup.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
             self._task = None
         await self.flush()
 
@@ -159,11 +162,14 @@ class LocationService:
                 raise
 
     async def _writer(self) -> None:
-        while True:
+        while not self._closing:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self._flush_interval)
             self._wakeup.clear()
+            if self._closing:
+                return
             try:
                 await self.flush()
             except Exception:
-                await asyncio.sleep(1.0)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), 1.0)

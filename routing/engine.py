@@ -1,0 +1,550 @@
+"""The routing engine: ``plan_call(config, facts) -> RoutingPlan``, pure and synchronous.
+
+Order of decisions for a call:
+1. an enabled disaster plan holding the dialled number forwards it, before anything else;
+2. the dialled number's DID treatment (or the dialled extension; or, from inside, an
+   outside number);
+3. the tenant's and the first user's block/allow lists and spam treatment;
+4. the user's active answering rule: do-not-disturb, forward always / on active / when
+   offline, else a ring group (simultaneous ring) whose busy / no-answer / unreachable /
+   offline fallbacks are the rule's forwards, ending in voicemail or 480.
+
+Forwarding to a user follows that user's rules, recursively; a forward back to a user already
+on the path (A -> B -> A) or beyond ``max_forward_depth`` is cut and the branch ends in the
+forwarding user's voicemail (or 480). A per-call budget on rule expansions keeps any
+configuration's plan small.
+
+Per-configuration structures (compiled frames, holiday sets per year, DID and disaster maps)
+are built once and cached by configuration object.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from config.answering import Destination, DndMode, ForwardKind, SimRing
+from config.numbers import Treatment
+from config.routing import TenantRouting
+from routing.answering import ActiveRule, CompiledUser
+from routing.blocklist import CompiledBlockList, Screening, Verdict, screen_caller
+from routing.facts import CallFacts
+from routing.numbers import clean, is_anonymous, normalise
+from routing.plan import (
+    NO_FALLBACKS,
+    Decision,
+    Fallbacks,
+    Final,
+    Node,
+    RingGroup,
+    RoutingPlan,
+    Target,
+    TargetKind,
+)
+from routing.timeframes import CompiledFrame, LocalClock, to_timestamp
+
+#: Most answering-rule expansions in one plan (each forward to a user is one).
+MAX_EXPANSIONS = 32
+
+
+class CompiledRouting:
+    """A TenantRouting prepared for fast planning. Build with ``compile_routing``."""
+
+    __slots__ = (
+        "__weakref__",
+        "auto_attendants",
+        "conferences",
+        "config",
+        "dids",
+        "disaster",
+        "frames",
+        "mailboxes",
+        "pool",
+        "queues",
+        "region",
+        "tenant_block",
+        "users",
+    )
+
+    def __init__(self, config: TenantRouting) -> None:
+        self.config = config
+        self.region = config.default_region
+        self.frames = {(f.owner, f.name): CompiledFrame(f) for f in config.time_frames}
+        self.users = {
+            ext: CompiledUser(ext, user, self.frames) for ext, user in config.users.items()
+        }
+        self.dids = {d.number: d for d in config.dids}
+        # The model refuses a number in two enabled plans, so this map is unambiguous.
+        self.disaster = {
+            n.number: (plan.name, n.forward_to)
+            for plan in config.disaster_plans
+            if plan.enabled
+            for n in plan.numbers
+        }
+        self.tenant_block = CompiledBlockList(config.block, "tenant")
+        self.queues = config.queues
+        self.auto_attendants = config.auto_attendants
+        self.conferences = config.conferences
+        self.mailboxes = config.mailboxes
+        # Plan nodes are immutable, so identical ones are shared between calls: building a
+        # frozen node costs more than looking it up. Keys hold ids of pooled children only.
+        self.pool: dict[tuple[object, ...], Target | Node] = {}
+
+
+_CACHE: dict[int, tuple[weakref.ref[TenantRouting], CompiledRouting]] = {}
+_CACHE_LIMIT = 256
+
+
+def compile_routing(config: TenantRouting | CompiledRouting) -> CompiledRouting:
+    """The compiled form of ``config``, built once per configuration object."""
+    if isinstance(config, CompiledRouting):
+        return config
+    key = id(config)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0]() is config:
+        return hit[1]
+    compiled = CompiledRouting(config)
+    if len(_CACHE) >= _CACHE_LIMIT:
+        _CACHE.clear()
+
+    def forget(ref: weakref.ref[TenantRouting], key: int = key, cache: Any = _CACHE) -> None:
+        entry = cache.get(key)
+        if entry is not None and entry[0] is ref:
+            del cache[key]
+
+    _CACHE[key] = (weakref.ref(config, forget), compiled)
+    return compiled
+
+
+def plan_call(config: TenantRouting | CompiledRouting, facts: CallFacts) -> RoutingPlan:
+    """Decide what a call should do. Raises ValueError only for an unusable ``facts.at``."""
+    return _Planner(compile_routing(config), facts, verbose=False).plan()
+
+
+def plan_with_details(config: TenantRouting | CompiledRouting, facts: CallFacts) -> RoutingPlan:
+    """Like ``plan_call`` but the decision path also says why each skipped rule was skipped."""
+    return _Planner(compile_routing(config), facts, verbose=True).plan()
+
+
+#: Pooled plan nodes per configuration before the pool is emptied.
+POOL_LIMIT = 20_000
+
+
+class _Planner:
+    """One planning run: the call's clock, facts and decision path."""
+
+    __slots__ = (
+        "caller",
+        "clock",
+        "cr",
+        "decisions",
+        "expansions",
+        "facts",
+        "memo",
+        "prefix",
+        "verbose",
+    )
+
+    def __init__(self, cr: CompiledRouting, facts: CallFacts, verbose: bool) -> None:
+        self.cr = cr
+        self.facts = facts
+        self.verbose = verbose
+        self.clock = LocalClock(to_timestamp(facts.at))
+        self.decisions: list[Decision] = []
+        self.expansions = 0
+        self.memo: dict[tuple[object, ...], Node] = {}
+        self.prefix = ""
+        self.caller: tuple[str | None, bool] | None = None
+
+    def note(self, stage: str, detail: str) -> None:
+        self.decisions.append(Decision(stage, detail))
+
+    # -- pooled node constructors --------------------------------------------------------
+
+    def _target(
+        self,
+        kind: TargetKind,
+        ref: str = "",
+        *,
+        delay: int = 0,
+        answer_confirmation: bool = False,
+        screening: bool = False,
+        all_devices: bool = True,
+        status: int = 0,
+        reason: str = "",
+        diverted_by: tuple[str, ...] = (),
+    ) -> Target:
+        key = (
+            kind,
+            ref,
+            delay,
+            answer_confirmation,
+            screening,
+            all_devices,
+            status,
+            reason,
+            diverted_by,
+        )
+        pool = self.cr.pool
+        hit = pool.get(key)
+        if hit is None:
+            hit = pool[key] = Target(
+                kind,
+                ref,
+                delay=delay,
+                answer_confirmation=answer_confirmation,
+                screening=screening,
+                all_devices=all_devices,
+                status=status,
+                reason=reason,
+                diverted_by=diverted_by,
+            )
+        return hit  # type: ignore[return-value]
+
+    def _final(self, target: Target, label: str = "") -> Final:
+        key = ("final", id(target), label)
+        pool = self.cr.pool
+        hit = pool.get(key)
+        if hit is None:
+            hit = pool[key] = Final(target, label)
+        return hit  # type: ignore[return-value]
+
+    def _reject(self, status: int, reason: str, label: str = "") -> Final:
+        return self._final(self._target(TargetKind.REJECT, status=status, reason=reason), label)
+
+    def _group(
+        self,
+        targets: tuple[Target, ...],
+        timeout: int | None = None,
+        *,
+        busy: Node | None = None,
+        no_answer: Node | None = None,
+        label: str = "",
+    ) -> RingGroup:
+        # Unreachable and offline share the no-answer fallback: the caller cannot tell apart
+        # a phone that did not answer from one that could not be reached.
+        key = ("group", *map(id, targets), timeout, id(busy), id(no_answer), label)
+        pool = self.cr.pool
+        hit = pool.get(key)
+        if hit is None:
+            fallbacks = (
+                Fallbacks(busy, no_answer, no_answer, no_answer)
+                if busy is not None or no_answer is not None
+                else NO_FALLBACKS
+            )
+            hit = pool[key] = RingGroup(targets, timeout, fallbacks, label)
+        return hit  # type: ignore[return-value]
+
+    # -- entry ---------------------------------------------------------------------------
+
+    def plan(self) -> RoutingPlan:
+        if len(self.cr.pool) > POOL_LIMIT:
+            self.cr.pool.clear()
+        root = self._entry()
+        return RoutingPlan(root, self.prefix, tuple(self.decisions))
+
+    def _entry(self) -> Node:
+        cr = self.cr
+        dialled = clean(self.facts.dialled)
+        if not dialled:
+            self.note("dial", "empty dialled number")
+            return self._reject(484, "Address Incomplete")
+        if not dialled.startswith("+"):
+            node = self._dial_extension(dialled)
+            if node is not None:
+                return node
+        number = normalise(dialled, cr.region)
+        if number is None:
+            self.note("dial", f"{dialled!r} is neither an extension nor a valid number")
+            return self._reject(404 if self.facts.from_trunk else 484, "Not Found")
+        hit = cr.disaster.get(number)
+        if hit is not None:
+            plan_name, forward_to = hit
+            self.note("disaster", f"plan {plan_name!r} is enabled: {number} -> {forward_to}")
+            return self._group(
+                (self._target(TargetKind.EXTERNAL, forward_to, diverted_by=(number,)),),
+                label=f"disaster plan {plan_name!r}",
+            )
+        did = cr.dids.get(number)
+        if did is not None:
+            return self._did(number)
+        if self.facts.from_trunk:
+            self.note("did", f"{number} is not in the number inventory")
+            return self._reject(404, "Not Found")
+        self.note("dial", f"{number} is an outside number: outbound route")
+        return self._group((self._target(TargetKind.EXTERNAL, number),), label="outbound")
+
+    def _dial_extension(self, ext: str) -> Node | None:
+        cr = self.cr
+        if ext in cr.users:
+            self.note("dial", f"extension {ext} is a user")
+            return self._first_user(ext)
+        kind = _service_kind(cr, ext)
+        if kind is None:
+            return None
+        self.note("dial", f"extension {ext} is a {kind.value.replace('_', ' ')}")
+        verdict = self._screen(())
+        if verdict.action is Screening.REJECT:
+            return self._reject(verdict.status, "Decline", "blocked")
+        return self._final(self._target(kind, ext))
+
+    def _did(self, number: str) -> Node:
+        did = self.cr.dids[number]
+        dest = did.destination
+        extra = f", caller-ID prefix {did.caller_id_prefix!r}" if did.caller_id_prefix else ""
+        self.note("did", f"{number}: treatment {did.treatment.value} {dest}".rstrip() + extra)
+        self.prefix = did.caller_id_prefix
+        if did.treatment is Treatment.USER:
+            if dest not in self.cr.users:
+                self.note("did", f"user {dest} does not exist")
+                return self._reject(404, "Not Found")
+            return self._first_user(dest)
+        verdict = self._screen(())
+        if verdict.action is Screening.REJECT:
+            return self._reject(verdict.status, "Decline", "blocked")
+        if did.treatment is Treatment.OFFNET:
+            return self._group(
+                (self._target(TargetKind.EXTERNAL, dest, diverted_by=(number,)),),
+                label=f"DID {number}",
+            )
+        return self._final(self._target(_TREATMENT_TARGET[did.treatment], dest), f"DID {number}")
+
+    # -- block lists ---------------------------------------------------------------------
+
+    def _caller_key(self) -> tuple[str | None, bool]:
+        if self.caller is None:
+            self.caller = self._read_caller()
+        return self.caller
+
+    def _read_caller(self) -> tuple[str | None, bool]:
+        caller = self.facts.caller
+        if is_anonymous(caller):
+            return None, True
+        assert caller is not None
+        text = clean(caller)
+        if text in self.cr.users or not any(ch.isdigit() for ch in text):
+            return text, False
+        return normalise(text, self.cr.region) or text, False
+
+    def _screen(self, user_lists: tuple[CompiledBlockList, ...]) -> Verdict:
+        caller, anonymous = self._caller_key()
+        verdict = screen_caller(
+            caller, anonymous, self.facts.spam, (self.cr.tenant_block, *user_lists)
+        )
+        if verdict.action is not Screening.RING or self.verbose or self.facts.spam:
+            self.note(
+                "screen", f"{caller or 'anonymous'}: {verdict.action.value} ({verdict.reason})"
+            )
+        return verdict
+
+    def _first_user(self, ext: str) -> Node:
+        user = self.cr.users[ext]
+        verdict = self._screen((user.block,))
+        if verdict.action is Screening.REJECT:
+            return self._reject(
+                verdict.status,
+                "Decline" if verdict.status == 603 else "Anonymity Disallowed",
+                "blocked",
+            )
+        if verdict.action is Screening.VOICEMAIL:
+            return self._voicemail_end(ext, (), "spam")
+        return self._user(ext, (ext,), screening=verdict.action is Screening.SCREEN)
+
+    # -- users and rules -----------------------------------------------------------------
+
+    def _user(self, ext: str, chain: tuple[str, ...], screening: bool = False) -> Node:
+        """The node for a call reaching user ``ext``; ``chain`` ends with ``ext``."""
+        self.expansions += 1
+        cu = self.cr.users[ext]
+        user = cu.user
+        skipped: list[str] | None = [] if self.verbose else None
+        active: ActiveRule = cu.active_rule(self.clock, skipped)
+        if skipped:
+            for line in skipped:
+                self.note("rule", f"user {ext}: {line}")
+        rule = active.rule
+        name = "default rule" if active.index == 0 else f"rule {active.index}"
+        self.note("rule", f"user {ext}: {name} active ({active.why})")
+        label = f"user {ext} {name}"
+        screening = screening or rule.screening
+        diverted = chain[:-1]
+        fw = rule.forward
+
+        if rule.dnd is DndMode.VOICEMAIL:
+            self.note("rule", f"user {ext}: do not disturb -> voicemail")
+            return self._voicemail_end(ext, diverted, "do not disturb")
+        if rule.dnd is DndMode.BUSY:
+            self.note("rule", f"user {ext}: do not disturb -> busy")
+            if fw.when_busy is not None:
+                return self._dest(fw.when_busy, chain, "busy (do not disturb)")
+            return self._reject(486, "Busy Here", f"{label}: do not disturb")
+        if fw.always is not None:
+            return self._dest(fw.always, chain, "forward always")
+        if fw.on_active is not None and ext in self.facts.busy:
+            self.note("rule", f"user {ext} is on a call")
+            return self._dest(fw.on_active, chain, "forward on active")
+        registered = self.facts.registered.get(ext, 0)
+        if registered <= 0 and fw.when_offline is not None:
+            self.note("rule", f"user {ext} has no registered device")
+            return self._dest(fw.when_offline, chain, "forward when offline")
+
+        ring_time = user.ring_time
+        targets = self._ring_targets(ext, rule.simring, registered, ring_time, screening, diverted)
+
+        def unanswered() -> Node:
+            if fw.when_unanswered is not None:
+                return self._dest(fw.when_unanswered, chain, "forward when unanswered")
+            return self._voicemail_end(ext, diverted, "no answer")
+
+        if not targets:
+            self.note("rule", f"user {ext}: nothing to ring (no registered device)")
+            return unanswered()
+        no_answer = unanswered()
+        busy = (
+            self._dest(fw.when_busy, chain, "forward when busy")
+            if fw.when_busy is not None
+            else self._voicemail_end(ext, diverted, "busy")
+        )
+        return self._group(tuple(targets), ring_time, busy=busy, no_answer=no_answer, label=label)
+
+    def _ring_targets(
+        self,
+        ext: str,
+        sim: SimRing | None,
+        registered: int,
+        ring_time: int | None,
+        screening: bool,
+        diverted: tuple[str, ...],
+    ) -> list[Target]:
+        targets: list[Target] = []
+        if sim is None:
+            if registered > 0:
+                targets.append(
+                    self._target(
+                        TargetKind.USER_DEVICES,
+                        ext,
+                        all_devices=False,
+                        screening=screening,
+                        diverted_by=diverted,
+                    )
+                )
+            return targets
+        if registered > 0 and (sim.include_extension or sim.ring_all_devices):
+            targets.append(
+                self._target(
+                    TargetKind.USER_DEVICES,
+                    ext,
+                    all_devices=sim.ring_all_devices,
+                    screening=screening,
+                    diverted_by=diverted,
+                )
+            )
+        for leg in sim.extra:
+            if ring_time is not None and leg.delay >= ring_time:
+                self.note("simring", f"{leg.target} skipped: delay {leg.delay}s >= ring time")
+                continue
+            if leg.kind == "extension":
+                if leg.target == ext or self.facts.registered.get(leg.target, 0) <= 0:
+                    if self.verbose:
+                        self.note("simring", f"extension {leg.target} skipped: nothing to ring")
+                    continue
+                targets.append(
+                    self._target(
+                        TargetKind.USER_DEVICES,
+                        leg.target,
+                        delay=leg.delay,
+                        screening=screening,
+                        diverted_by=(*diverted, ext),
+                    )
+                )
+            else:
+                targets.append(
+                    self._target(
+                        TargetKind.EXTERNAL,
+                        leg.target,
+                        delay=leg.delay,
+                        answer_confirmation=sim.answer_confirmation,
+                        screening=screening,
+                        diverted_by=(*diverted, ext),
+                    )
+                )
+        return targets
+
+    def _voicemail_end(self, ext: str, diverted: tuple[str, ...], why: str) -> Node:
+        cu = self.cr.users.get(ext)
+        if (cu is not None and cu.user.voicemail) or ext in self.cr.mailboxes:
+            return self._final(
+                self._target(TargetKind.VOICEMAIL, ext, diverted_by=diverted), f"{why}: voicemail"
+            )
+        return self._reject(480, "Temporarily Unavailable", f"{why}: user {ext} has no voicemail")
+
+    def _dest(self, dest: Destination, chain: tuple[str, ...], why: str) -> Node:
+        key = (dest.kind, dest.target, chain)
+        node = self.memo.get(key)
+        if node is None:
+            node = self.memo[key] = self._make_dest(dest, chain, why)
+        return node
+
+    def _make_dest(self, dest: Destination, chain: tuple[str, ...], why: str) -> Node:
+        ext = chain[-1]
+        kind = dest.kind
+        target = dest.target
+        self.note("forward", f"user {ext}: {why} -> {kind.value} {target}")
+        if kind is ForwardKind.USER:
+            if target in chain:
+                path = " > ".join((*chain, target))
+                self.note("loop", f"forwarding loop {path} cut; falls through to user {ext}'s end")
+                return self._voicemail_end(ext, chain[:-1], "forwarding loop")
+            if len(chain) >= self.cr.config.max_forward_depth or self.expansions >= MAX_EXPANSIONS:
+                self.note("loop", f"forwarding chain from {chain[0]} too long; cut at user {ext}")
+                return self._voicemail_end(ext, chain[:-1], "forwarding too deep")
+            if target not in self.cr.users:
+                return self._reject(404, "Not Found", f"unknown user {target}")
+            return self._user(target, (*chain, target))
+        if kind is ForwardKind.PHONE:
+            cu = self.cr.users.get(target)
+            if cu is None:
+                return self._reject(404, "Not Found", f"unknown user {target}")
+            if self.facts.registered.get(target, 0) <= 0:
+                self.note("forward", f"phone of {target} has no registered device")
+                return self._reject(480, "Temporarily Unavailable", f"phone {target} offline")
+            return self._group(
+                (self._target(TargetKind.USER_DEVICES, target, diverted_by=chain),),
+                cu.user.ring_time,
+                label=f"phone {target}",
+            )
+        if kind is ForwardKind.OFFNET:
+            return self._group(
+                (self._target(TargetKind.EXTERNAL, target, diverted_by=chain),), label=why
+            )
+        return self._final(self._target(_FORWARD_TARGET[kind], target, diverted_by=chain), why)
+
+
+_TREATMENT_TARGET = {
+    Treatment.QUEUE: TargetKind.QUEUE,
+    Treatment.CONFERENCE: TargetKind.CONFERENCE,
+    Treatment.VOICEMAIL: TargetKind.VOICEMAIL,
+    Treatment.AUTO_ATTENDANT: TargetKind.AUTO_ATTENDANT,
+    Treatment.FAX: TargetKind.FAX,
+}
+
+_FORWARD_TARGET = {
+    ForwardKind.VOICEMAIL: TargetKind.VOICEMAIL,
+    ForwardKind.QUEUE: TargetKind.QUEUE,
+    ForwardKind.AUTO_ATTENDANT: TargetKind.AUTO_ATTENDANT,
+    ForwardKind.CONFERENCE: TargetKind.CONFERENCE,
+}
+
+_SERVICE_POOLS: tuple[tuple[str, TargetKind], ...] = (
+    ("queues", TargetKind.QUEUE),
+    ("auto_attendants", TargetKind.AUTO_ATTENDANT),
+    ("conferences", TargetKind.CONFERENCE),
+    ("mailboxes", TargetKind.VOICEMAIL),
+)
+
+
+def _service_kind(cr: CompiledRouting, ext: str) -> TargetKind | None:
+    for attr, kind in _SERVICE_POOLS:
+        if ext in getattr(cr, attr):
+            return kind
+    return None
