@@ -24,7 +24,8 @@ class BaresipMissing(RuntimeError):
 class BaresipPhone:
     """One baresip process with one account, controlled over ctrl_tcp (netstring JSON)."""
 
-    def __init__(self, directory: Path, account: str, *, audio_source: Path | None = None):
+    def __init__(self, directory: Path, account: str, *, audio_source: Path | None = None,
+                 extra_config: list[str] | None = None):
         if shutil.which("baresip") is None:
             raise BaresipMissing("baresip not found: install baresip-core (`make test` does)")
         self.directory = directory
@@ -57,6 +58,7 @@ class BaresipPhone:
             f"cons_listen 127.0.0.1:{self.cons_port}",
             f"snd_path {directory / 'rec'}",
             "sip_trans_def udp",
+            *(extra_config or []),
         ]
         (directory / "config").write_text("\n".join(x for x in lines if x) + "\n")
         (directory / "accounts").write_text(account + "\n")
@@ -157,6 +159,13 @@ class BaresipPhone:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+    def kill(self) -> None:
+        """Vanish without un-registering, as a phone that loses power or network."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.stop()
 
     def __enter__(self) -> BaresipPhone:
         return self.start()

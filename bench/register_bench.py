@@ -54,7 +54,7 @@ def ladder(target: str, users_file: Path, users: int, *, transport: str, start: 
                 keys={"c1": "1", "c2": "2", "expires": "3600"}, call_id=f"b{cid}-%u@%s",
             )
             cpu = (_cpu_seconds(pid) - cpu0) if pid else 0.0
-            run = {
+            run: dict[str, object] = {
                 "offered": rate, "successful": result.successful, "failed": result.failed,
                 "elapsed_s": result.elapsed, "achieved": round(result.rate, 1),
                 "switch_cpu_s": round(cpu, 2),

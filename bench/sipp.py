@@ -85,7 +85,8 @@ def run_sipp(
 ) -> SippResult:
     """Run one SIPp client scenario against `target` (host:port) and wait for it.
 
-    `call_id` is a SIPp -cid_str format (%u call number, %s local IP). Bounded by `calls` (-m) and `timeout` (SIPp's own -timeout plus a hard kill). A scenario
+    `call_id` is a SIPp -cid_str format (%u call number, %s local IP). Bounded by `calls`
+    (-m) and `timeout` (SIPp's own -timeout plus a hard kill). A scenario
     name without a path is looked up in tests/sipp/.
     """
     path = Path(scenario)

@@ -8,7 +8,6 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from config import ConfigError, SwitchConfig, example_config_path, load_config
 
@@ -29,7 +28,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     log_file = configure_logging(config.logging)
     domains = ", ".join(t.domain for t in config.tenants) or "(no tenants)"
-    listen = ", ".join(f"{l.transport}:{l.host}:{l.port}" for l in config.sip.listen)
+    listen = ", ".join(f"{x.transport}:{x.host}:{x.port}" for x in config.sip.listen)
     print(f"softswitch: listening on {listen}")
     print(f"softswitch: phones register as <extension>@<domain> (domains: {domains}) "
           f"to this host's address on the ports above")

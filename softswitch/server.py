@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import secrets
 import socket
 import time
@@ -392,12 +393,26 @@ class Switch:
         await self._stopped.wait()
 
 
+def tune_garbage_collector() -> None:
+    """Make the cyclic garbage collector cheap for a signalling workload.
+
+    Each message allocates many short-lived, acyclic objects; with the default thresholds a
+    young-generation collection runs every 700 net allocations and walks everything, which
+    measured ~25% of the CPU of a REGISTER flood. Objects alive after start-up (config,
+    directory, bindings) are frozen out of the collector's view.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
+
+
 async def serve(config: SwitchConfig) -> None:
     """Run a switch until SIGTERM/SIGINT, then stop it gracefully."""
     import signal
 
     switch = Switch(config)
     await switch.start()
+    tune_garbage_collector()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.baresip import BaresipPhone
-from bench.switchproc import SwitchConfigFile, SwitchProcess, PhoneUser
+from bench.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess
 
 pytestmark = pytest.mark.integration
 
@@ -50,3 +50,26 @@ def test_baresip_wrong_password_is_not_registered(tmp_path: Path) -> None:
                 lambda: "registration_denied" in (tmp_path / "switch" / "switch.log").read_text()
             )
             assert switch.registrations() == []
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_qualify_pings_the_contact_over_its_own_connection(tmp_path: Path, transport: str) -> None:
+    """OPTIONS pings reach the phone (on the TCP connection it registered over) and mark the
+    binding reachable; once the phone is gone the binding is marked unreachable."""
+    config = SwitchConfigFile(tmp_path / "switch", users=[PhoneUser("100", "secret100")],
+                              qualify_interval=1, t1=0.05)
+    with SwitchProcess(config.write(), port=config.port) as switch:
+        # baresip listens on its own port, but over TCP the switch must reuse the connection
+        # the REGISTER came in on (the phone may sit behind NAT).
+        account = (f"<sip:100@127.0.0.1:{config.port};transport={transport}>"
+                   f";auth_pass=secret100;regint=120")
+        phone = BaresipPhone(tmp_path / "phone", account).start()
+        try:
+            rows = switch.wait_registrations(
+                lambda rows: bool(rows) and rows[0]["reachable"] is True, timeout=20)
+            assert rows and rows[0]["reachable"] is True, phone.output()
+        finally:
+            phone.kill()
+        rows = switch.wait_registrations(
+            lambda rows: bool(rows) and rows[0]["reachable"] is False, timeout=20)
+        assert rows and rows[0]["reachable"] is False
