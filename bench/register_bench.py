@@ -22,10 +22,12 @@ from bench.sipp import run_sipp, user_rows, write_users
 from bench.switchproc import SwitchConfigFile, SwitchProcess, free_port, numbered_users
 
 
-def _cpu_seconds(pid: int) -> float:
+def _cpu_times(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process, all threads."""
     with open(f"/proc/{pid}/stat") as handle:
         fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def _peak_rss_kib(pid: int) -> int:
@@ -47,17 +49,21 @@ def ladder(target: str, users_file: Path, users: int, *, transport: str, start: 
         clean = True
         for _ in range(repeats):
             cid += 1
-            cpu0 = _cpu_seconds(pid) if pid else 0.0
+            user0, sys0 = _cpu_times(pid) if pid else (0.0, 0.0)
             result = run_sipp(
                 "register.xml", target, calls=users, rate=rate, transport=transport,
                 injection=users_file, limit=max(200, int(rate)), timeout=120,
                 keys={"c1": "1", "c2": "2", "expires": "3600"}, call_id=f"b{cid}-%u@%s",
             )
-            cpu = (_cpu_seconds(pid) - cpu0) if pid else 0.0
+            user1, sys1 = _cpu_times(pid) if pid else (0.0, 0.0)
+            user, system = user1 - user0, sys1 - sys0
+            cpu = user + system
             run: dict[str, object] = {
                 "offered": rate, "successful": result.successful, "failed": result.failed,
                 "elapsed_s": result.elapsed, "achieved": round(result.rate, 1),
                 "switch_cpu_s": round(cpu, 2),
+                "switch_user_s": round(user, 2), "switch_sys_s": round(system, 2),
+                "switch_cpu_us_per_registration": round(1e6 * cpu / max(1, result.successful)),
                 "switch_cpu_pct": round(100 * cpu / result.elapsed, 1) if result.elapsed else 0,
             }
             runs.append(run)

@@ -81,10 +81,9 @@ class Registrar:
         subscriber, stale = self._authenticate(request, domain.realm, domain.name)
         if subscriber is None:
             self.challenged += 1
-            response = make_response(request, 401, "Unauthorized", to_tag=new_tag())
-            for value in self._auth.challenge(domain.realm, stale=stale):
-                response.add("WWW-Authenticate", value)
-            return response
+            challenges = self._auth.challenge(domain.realm, stale=stale)
+            return make_response(request, 401, "Unauthorized", to_tag=new_tag(),
+                                 headers=[("WWW-Authenticate", c) for c in challenges])
         if to.uri.user not in (subscriber.user.extension, subscriber.user.username):
             raise RegistrationRejected(403, "Forbidden")
 
@@ -95,6 +94,7 @@ class Registrar:
         cseq = request.cseq[0] if request.cseq else 0
         updates, remove_all = self._contact_updates(request)
 
+        paths = request.get_all("Path")
         upserts: list[tuple[Binding, Address]] = []
         removals: list[str] = []
         if remove_all:
@@ -127,7 +127,7 @@ class Registrar:
                 cseq=cseq,
                 instance_id=update.instance_id,
                 reg_id=update.reg_id,
-                path=request.get_all("Path"),
+                path=paths,
                 received=str(source),
                 transport=source.transport,
                 user_agent=request.get("User-Agent"),
@@ -144,14 +144,11 @@ class Registrar:
                       source=str(source))
         self.registered += 1
 
-        response = make_response(request, 200, "OK", to_tag=new_tag())
-        for binding in self._location.bindings(aor, now):
-            response.add("Contact", _contact_value(binding, now))
-        if request.get_all("Path") and _supports(request, "path"):
-            for path in request.get_all("Path"):
-                response.add("Path", path)
-        response.add("Date", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now)))
-        return response
+        headers = [("Contact", _contact_value(b, now)) for b in self._location.bindings(aor, now)]
+        if paths and _supports(request, "path"):
+            headers.extend(("Path", path) for path in paths)
+        headers.append(("Date", _http_date(now)))
+        return make_response(request, 200, "OK", to_tag=new_tag(), headers=headers)
 
     def _authenticate(
         self, request: SipRequest, realm: str, domain: str
@@ -236,6 +233,18 @@ def _contact_value(binding: Binding, now: float) -> str:
     if binding.reg_id is not None:
         value += f";reg-id={binding.reg_id}"
     return value
+
+
+_DATE_CACHE: list[object] = [0, ""]
+
+
+def _http_date(now: float) -> str:
+    """RFC 1123 date for the Date header; formatted once a second."""
+    second = int(now)
+    if _DATE_CACHE[0] != second:
+        _DATE_CACHE[0] = second
+        _DATE_CACHE[1] = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(second))
+    return str(_DATE_CACHE[1])
 
 
 def _supports(request: SipRequest, option: str) -> bool:

@@ -44,6 +44,7 @@ from softswitch.sip.transaction import (
     TransactionLayer,
     TransactionTimeout,
     TransportFailed,
+    stamp_via,
 )
 from softswitch.sip.transport import TransportManager, server_ssl_context
 from storage import open_store
@@ -189,6 +190,9 @@ class Switch:
                 if message.method != "ACK":
                     self._answer_stateless(message, source, *problem)
                 return
+            if message.method == "REGISTER" and not message.get("Authorization"):
+                self._answer_without_transaction(message, source)
+                return
         now = self._now()
         try:
             self.transactions.receive_message(message, source, now)
@@ -199,6 +203,24 @@ class Switch:
                 self._answer_stateless(message, source, error.status, error.reason)
             return
         self._drain(now)
+
+    def _answer_without_transaction(self, request: SipRequest, source: Address) -> None:
+        """Answer a REGISTER that carries no credentials statelessly, as Kamailio's
+        registrar does: the answer is a challenge (or an error) that changes nothing, so a
+        retransmission may simply be answered again (with a fresh nonce). This keeps half
+        of all REGISTER traffic out of the transaction table (Timer J holds a UDP
+        transaction for 64*T1 = 32 s)."""
+        via = request.top_via
+        if via is None:
+            return
+        try:
+            stamp_via(request, via, source)
+            response = self._answer(request, source)
+        except SipParseError as error:
+            response = make_response(request, error.status, error.reason, to_tag=new_tag())
+        self._count(response.status)
+        self.transactions.send_stateless_response(response, source)
+        self._flush()
 
     def _answer_stateless(self, request: SipRequest, source: Address, status: int,
                           reason: str) -> None:

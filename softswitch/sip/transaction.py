@@ -249,6 +249,20 @@ def response_destination(via: Via | None, source: Address) -> Address:
     return Address(source.transport, via.host, sent_by_port)
 
 
+def stamp_via(request: SipRequest, via: Via, source: Address) -> None:
+    """Add ``received`` (and fill an empty ``rport``) to a request's top Via ``via`` as
+    RFC 3261 18.2.1 and RFC 3581 section 4 ask (rport also forces received)."""
+    params = via.params
+    if "rport" in params and not params["rport"]:
+        params["rport"] = str(source.port)
+        params["received"] = source.host
+    elif via.host != source.host:
+        params["received"] = source.host
+    else:
+        return
+    request.set_top_via(via)
+
+
 class TransactionLayer:
     """The transaction table and its timers; see the module docstring for the verbs.
 
@@ -696,16 +710,7 @@ class TransactionLayer:
 
     @staticmethod
     def _stamp_via(request: SipRequest, via: Via, source: Address) -> None:
-        # RFC 3261 18.2.1 and RFC 3581 section 4 (rport also forces received).
-        params = via.params
-        if "rport" in params and not params["rport"]:
-            params["rport"] = str(source.port)
-            params["received"] = source.host
-        elif via.host != source.host:
-            params["received"] = source.host
-        else:
-            return
-        request.set_top_via(via)
+        stamp_via(request, via, source)
 
     # ----------------------------------------------------------------- timers
     def _set_end(self, tx: Transaction, deadline: float, kind: str) -> None:

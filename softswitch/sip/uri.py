@@ -37,6 +37,13 @@ _BAD_CHARS_RE = re.compile(r'[\x00-\x20\x7f<>"]')
 _HOSTNAME_RE = re.compile(r"[A-Za-z0-9_.\-]+\Z")
 # Loose on purpose: RFC 5118 4.8 wants the buggy three-colon form accepted too.
 _IPV6_RE = re.compile(r"[0-9A-Fa-f:.]+\Z")
+# The shape nearly every URI on the wire has: sip:user@host[:port][;simple params], with no
+# password, IPv6, escapes, quotes, URI headers or odd characters. One match parses it; every
+# other URI takes the general path below.
+_COMMON_SIP_RE = re.compile(
+    r"(sips?):(?:([A-Za-z0-9_.!~*'()+\-]+)@)?([A-Za-z0-9_.\-]+)(?::([0-9]{1,5}))?"
+    r"((?:;[A-Za-z0-9_.!~*'+\-]+(?:=[A-Za-z0-9_.!~*'+\-]+)?)*)\Z"
+)
 _TEL_RE = re.compile(r"[0-9A-Fa-f+*#().\-pPwW%]+\Z")
 
 
@@ -244,6 +251,17 @@ def parse_uri(text: str) -> SipUri:
 
     The user part may hold ``;`` and ``?`` (RFC 4475 semiuri): the first ``@`` ends it.
     """
+    common = _COMMON_SIP_RE.match(text)
+    if common is not None:
+        scheme, user, host, port_text, param_text = common.groups()
+        port = int(port_text) if port_text is not None else None
+        if port is None or port <= 65535:
+            uri = SipUri.__new__(SipUri)
+            uri.scheme, uri.user, uri.password, uri.host, uri.port = scheme, user, None, host, port
+            uri.params = _parse_params(param_text[1:]) if param_text else {}
+            uri.headers = {}
+            uri.opaque = ""
+            return uri
     if not text or _BAD_CHARS_RE.search(text):
         raise _bad("URI")
     scheme, colon, rest = text.partition(":")
