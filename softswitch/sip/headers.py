@@ -148,18 +148,7 @@ def parse_params(text: str, what: str = "header parameter") -> dict[str, str | N
     """
     if '"' in text or " " in text or "\t" in text:
         return _parse_params_slow(text, what)
-    params: dict[str, str | None] = {}
-    for item in text.split(";"):
-        name, eq, value = item.partition("=")
-        if not (name.isascii() and name.isalnum()) and not _TOKEN_RE.match(name):
-            raise _bad(what)
-        if eq:
-            if not value:
-                raise _bad(what)
-            params[name.lower()] = value
-        else:
-            params[name.lower()] = None
-    return params
+    return _simple_params(text, what)
 
 
 def _simple_params(text: str, what: str) -> dict[str, str | None]:
