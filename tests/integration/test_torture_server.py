@@ -17,10 +17,11 @@ from bench.switchproc import SwitchConfigFile, numbered_users, options_ping
 from config import load_config
 from softswitch.server import Switch
 from softswitch.sip.address import Address
+from tests.unit.torture_expectations import TORTURE_CORPUS
 
 pytestmark = pytest.mark.integration
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "sip-torture"
+CORPUS = TORTURE_CORPUS
 CASES = [
     (corpus, case)
     for corpus in ("rfc4475", "rfc5118")

@@ -24,9 +24,13 @@ from softswitch.sip.message import (
     parse_message,
 )
 from softswitch.sip.uri import unescape
-from tests.unit.torture_expectations import TORTURE_SERVER_EXPECTATIONS, TORTURE_TCP_OVERRIDES
+from tests.unit.torture_expectations import (
+    TORTURE_CORPUS,
+    TORTURE_SERVER_EXPECTATIONS,
+    TORTURE_TCP_OVERRIDES,
+)
 
-CORPUS = Path("/work/shared/sip-torture")
+CORPUS = TORTURE_CORPUS
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="torture corpus not present")
 
 

@@ -15,6 +15,11 @@ tests/unit/test_torture.py checks this table against the manifests.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+# The corpus lives in shared/, beside the project's checkout (CI lays a copy there too).
+TORTURE_CORPUS = Path(__file__).resolve().parents[3] / "shared" / "sip-torture"
+
 TORTURE_SERVER_EXPECTATIONS: dict[str, str] = {
     # RFC 4475 3.1.1: valid responses sent unsolicited: no transaction matches, absorb them.
     "unreason": "silence",
