@@ -29,6 +29,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from config.answering import UserRouting
+from config.routing import TenantRouting
+from config.trunks import Trunk
+
 __all__ = [
     "DIGEST_ALGORITHMS",
     "AuthSettings",
@@ -445,12 +449,38 @@ def _duplicates(values: Sequence[str], loc: Any, what: str) -> list[tuple[Loc, s
     return items
 
 
+def _raw_extension(entry: Any) -> str | None:
+    """The extension of a not yet validated user entry, None if it is not one."""
+    value = entry.extension if isinstance(entry, User) else (
+        entry.get("extension") if isinstance(entry, dict) else None
+    )
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        value = str(value)
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return value
+    return None
+
+
+_DEFAULT_ROUTING = UserRouting()
+
+
 class Tenant(_Model):
     """A hosted PBX: a SIP domain and its users."""
 
     name: str
     domain: str
     users: list[User] = Field(default_factory=list)
+    # Time frames, answering rules, DIDs, block lists and disaster plans. Every user gets
+    # default answering rules (ring, then voicemail) unless routing.users.<ext> says more.
+    routing: TenantRouting = Field(default_factory=TenantRouting)
+    # Call admission control: calls of this tenant in progress at once (None = no limit);
+    # one more is answered 503 with Retry-After.
+    max_calls: int | None = Field(default=None, ge=1, le=1_000_000)
+    # New calls per second (a token bucket holding one second's worth); None = no limit.
+    max_calls_per_second: float | None = Field(default=None, gt=0, le=100_000)
+    # Carrier trunks: inbound calls from their addresses to the tenant's DIDs, outbound calls
+    # to numbers outside the tenant (first trunk, gateways in failover order).
+    trunks: tuple[Trunk, ...] = ()
 
     _by_extension: dict[str, User] = PrivateAttr(default_factory=dict)
     _by_username: dict[str, User] = PrivateAttr(default_factory=dict)
@@ -467,6 +497,29 @@ class Tenant(_Model):
     def _valid_domain(cls, value: Any) -> str:
         return _check_host(value, what="SIP domain (host name or IP address)")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_user_routing(cls, data: Any) -> Any:
+        # Runs before TenantRouting validates, so rules, forwards and DIDs may name any user
+        # of the tenant without an empty [tenants.routing.users.<ext>] table for each.
+        if not isinstance(data, dict) or not isinstance(data.get("users"), list):
+            return data
+        extensions = [ext for ext in map(_raw_extension, data["users"]) if ext is not None]
+        if not extensions:
+            return data
+        routing = data.get("routing")
+        if routing is None:
+            return {**data, "routing": {"users": {ext: {} for ext in extensions}}}
+        if isinstance(routing, TenantRouting):
+            users = {ext: routing.users.get(ext) or _DEFAULT_ROUTING for ext in extensions}
+            routing = routing.model_copy(update={"users": {**users, **routing.users}})
+            return {**data, "routing": routing}
+        if isinstance(routing, dict) and isinstance(routing.get("users", {}), dict):
+            explicit = routing.get("users", {})
+            users = {ext: explicit.get(ext, {}) for ext in extensions}
+            return {**data, "routing": {**routing, "users": {**users, **explicit}}}
+        return data
+
     @model_validator(mode="after")
     def _unique_users(self) -> Tenant:
         items = _duplicates(
@@ -474,6 +527,14 @@ class Tenant(_Model):
         ) + _duplicates(
             [u.username for u in self.users], lambda i: ("users", i, "username"), "username"
         )
+        extensions = {u.extension for u in self.users}
+        for ext, rules in self.routing.users.items():
+            if ext not in extensions and not rules.inbound_routing:
+                items.append((
+                    ("routing", "users", ext),
+                    "not a user of this tenant: add it to [[tenants.users]] or set "
+                    "inbound_routing = true",
+                ))
         if items:
             raise _fail(items)
         return self

@@ -10,12 +10,26 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
-from config.answering import Destination, ForwardKind, UserRouting
+from config.answering import AnsweringRule, Destination, ForwardKind, UserRouting
 from config.numbers import BlockList, Did, DisasterPlan, Extension, Treatment
 from config.timeframes import TimeFrame
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+Loc = tuple[str | int, ...]
+
+
+def _location(loc: Loc) -> str:
+    """``("users", "100", "rules", 2)`` -> ``users.100.rules[2]`` (as config.models words it)."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
 
 
 class TenantRouting(BaseModel):
@@ -41,9 +55,14 @@ class TenantRouting(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> TenantRouting:
-        problems = list(self.problems())
+        problems = list(self.located_problems())
         if problems:
-            raise ValueError("; ".join(problems))
+            # The same multi-location error shape as config.models' validators, so the
+            # loader names each field: tenants[0].routing.users.100.rules[2].time_frame.
+            summary = "; ".join(f"{_location(loc)}: {msg}" for loc, msg in problems)
+            raise PydanticCustomError(
+                "switch_config", "{summary}", {"summary": summary, "items": problems}
+            )
         return self
 
     # -- lookups --------------------------------------------------------------------------
@@ -91,51 +110,72 @@ class TenantRouting(BaseModel):
         return None if ok else f"unknown {kind} destination {target!r}"
 
     def problems(self) -> Iterable[str]:
-        """Every cross-reference problem, each naming where it is."""
-        seen_frames: set[tuple[str | None, str]] = set()
-        for frame in self.time_frames:
+        """Every cross-reference problem as text, each naming where it is."""
+        for loc, msg in self.located_problems():
+            yield f"{_location(loc)}: {msg}"
+
+    def located_problems(self) -> Iterable[tuple[Loc, str]]:
+        """Every cross-reference problem as (location relative to this model, message)."""
+        seen_frames: dict[tuple[str | None, str], int] = {}
+        for f, frame in enumerate(self.time_frames):
             key = (frame.owner, frame.name)
             if key in seen_frames:
                 scope = "domain" if frame.owner is None else f"user {frame.owner}"
-                yield f"time frame {frame.name!r} defined twice for {scope}"
-            seen_frames.add(key)
+                yield (
+                    ("time_frames", f, "name"),
+                    f"time frame {frame.name!r} defined twice for {scope} "
+                    f"(first at time_frames[{seen_frames[key]}])",
+                )
+            seen_frames.setdefault(key, f)
             if frame.owner is not None and frame.owner not in self.users:
-                yield f"time frame {frame.name!r}: owner {frame.owner!r} is not a user"
+                yield (
+                    ("time_frames", f, "owner"),
+                    f"time frame {frame.name!r}: owner {frame.owner!r} is not a user",
+                )
         for ext, user in self.users.items():
-            rules = [*user.rules, user.default_rule]
-            for i, rule in enumerate(rules, 1):
-                where = f"user {ext} rule {i}" if rule.time_frame else f"user {ext} default rule"
+            rules: list[tuple[Loc, AnsweringRule]] = [
+                (("users", ext, "rules", i), rule) for i, rule in enumerate(user.rules)
+            ]
+            rules.append((("users", ext, "default_rule"), user.default_rule))
+            for where, rule in rules:
                 if rule.time_frame is not None and self.frame_for(ext, rule.time_frame) is None:
-                    yield f"{where}: unknown time frame {rule.time_frame!r}"
+                    yield (*where, "time_frame"), f"unknown time frame {rule.time_frame!r}"
                 for cond, dest in rule.forward.destinations():
                     problem = self._dest_problem(dest)
                     if problem:
-                        yield f"{where} forward {cond}: {problem}"
+                        yield (*where, "forward", cond, "target"), problem
                 if rule.simring:
-                    for leg in rule.simring.extra:
+                    for i, leg in enumerate(rule.simring.extra):
                         if leg.kind == "extension" and leg.target not in self.users:
-                            yield f"{where} simultaneous ring: unknown extension {leg.target!r}"
-        numbers: set[str] = set()
-        for did in self.dids:
+                            yield (
+                                (*where, "simring", "extra", i, "target"),
+                                f"simultaneous ring: unknown extension {leg.target!r}",
+                            )
+        numbers: dict[str, int] = {}
+        for d, did in enumerate(self.dids):
             if did.number in numbers:
-                yield f"DID {did.number} listed twice"
-            numbers.add(did.number)
+                yield (
+                    ("dids", d, "number"),
+                    f"DID {did.number} listed twice (first at dids[{numbers[did.number]}])",
+                )
+            numbers.setdefault(did.number, d)
             problem = did_destination_problem(self, did)
             if problem:
-                yield f"DID {did.number}: {problem}"
+                yield ("dids", d, "destination"), f"DID {did.number}: {problem}"
         names: set[str] = set()
         enabled: dict[str, str] = {}
-        for plan in self.disaster_plans:
+        for p, plan in enumerate(self.disaster_plans):
             if plan.name in names:
-                yield f"disaster plan {plan.name!r} defined twice"
+                yield ("disaster_plans", p, "name"), f"disaster plan {plan.name!r} defined twice"
             names.add(plan.name)
             if plan.enabled:
-                for entry in plan.numbers:
+                for n, entry in enumerate(plan.numbers):
                     other = enabled.setdefault(entry.number, plan.name)
                     if other != plan.name:
                         yield (
+                            ("disaster_plans", p, "numbers", n, "number"),
                             f"{entry.number} is in enabled disaster plans {other!r} and "
-                            f"{plan.name!r}"
+                            f"{plan.name!r}",
                         )
 
     def _dest_problem(self, dest: Destination) -> str | None:

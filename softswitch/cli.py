@@ -1,4 +1,4 @@
-"""The `softswitch` command line: run, check-config, registrations."""
+"""The `softswitch` command line: run, check-config, registrations, disaster, route, numbers."""
 
 from __future__ import annotations
 
@@ -91,6 +91,77 @@ def _cmd_registrations(args: argparse.Namespace) -> int:
     return 0
 
 
+_CDR_FIELDS = (
+    "call_id", "sip_call_id", "tenant", "direction", "caller_number", "caller_name",
+    "dialled", "destination", "trunk", "start", "answer", "end", "duration", "billsec",
+    "disposition", "sip_code", "q850_cause", "q850_name", "legs",
+)
+
+
+def _parse_when(text: str) -> float:
+    """Epoch seconds, or an ISO 8601 date/time (UTC unless it names a zone)."""
+    import datetime as dt
+
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither epoch seconds nor an ISO date/time") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
+
+
+def _iso(value: float | None) -> str:
+    import datetime as dt
+
+    if value is None:
+        return ""
+    return dt.datetime.fromtimestamp(value, dt.UTC).isoformat(timespec="milliseconds")
+
+
+async def _load_cdrs(config: SwitchConfig, start: float, end: float,
+                     tenant: str | None) -> list[object]:
+    from storage import open_store
+
+    store = open_store(config.database.url)
+    await store.open()
+    try:
+        return list(await store.load_cdrs(start, end, tenant))
+    finally:
+        await store.close()
+
+
+def _cmd_cdr_export(args: argparse.Namespace) -> int:
+    import csv
+
+    from storage.cdr import Cdr
+
+    config = _load(args.config)
+    if args.database:
+        config = config.model_copy(
+            update={"database": config.database.model_copy(update={"url": args.database})}
+        )
+    end = args.to if args.to is not None else time.time() + 1
+    cdrs = asyncio.run(_load_cdrs(config, args.from_, end, args.tenant))
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(_CDR_FIELDS)
+    for cdr in cdrs:
+        assert isinstance(cdr, Cdr)
+        writer.writerow([
+            cdr.call_id, cdr.sip_call_id, cdr.tenant, cdr.direction, cdr.caller_number,
+            cdr.caller_name, cdr.dialled, cdr.destination, cdr.trunk, _iso(cdr.start),
+            _iso(cdr.answer), _iso(cdr.end), f"{cdr.duration:.3f}", f"{cdr.billsec:.3f}",
+            cdr.disposition, cdr.sip_code, cdr.q850_cause, cdr.q850_name,
+            json.dumps(cdr.legs, separators=(",", ":")),
+        ])
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="softswitch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -109,6 +180,22 @@ def build_parser() -> argparse.ArgumentParser:
     regs.add_argument("--database", help="database URL (overrides the configuration)")
     regs.add_argument("--json", action="store_true", help="print JSON")
     regs.set_defaults(func=_cmd_registrations)
+
+    cdr = sub.add_parser("cdr", help="call detail records")
+    cdr_sub = cdr.add_subparsers(dest="cdr_command", required=True)
+    export = cdr_sub.add_parser("export", help="write CDRs as CSV to standard output")
+    export.add_argument("--config", default=default_config, help="configuration file (TOML)")
+    export.add_argument("--database", help="database URL (overrides the configuration)")
+    export.add_argument("--from", dest="from_", type=_parse_when, default=0.0,
+                        help="calls started at or after (epoch seconds or ISO date/time)")
+    export.add_argument("--to", type=_parse_when, default=None,
+                        help="calls started before (epoch seconds or ISO date/time)")
+    export.add_argument("--tenant", help="only this tenant's calls")
+    export.set_defaults(func=_cmd_cdr_export)
+
+    from softswitch.cli_routing import add_routing_commands
+
+    add_routing_commands(sub, default_config)
     return parser
 
 

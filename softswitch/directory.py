@@ -46,6 +46,9 @@ class Directory:
         self._default = next(iter(self._domains.values())) if len(self._domains) == 1 else None
         self._local_hosts = {h.lower() for h in local_hosts}
         self._subscribers: dict[tuple[str, str], Subscriber] = {}
+        # HA1 per (domain, username, realm, algorithm): hashing the password on every
+        # REGISTER is measurable at line rate. Only known users get entries (bounded).
+        self._ha1: dict[tuple[str, str, str, str], str | None] = {}
         for domain in self._domains.values():
             for user in domain.tenant.users:
                 subscriber = Subscriber(domain.tenant, user, f"sip:{user.extension}@{domain.name}")
@@ -65,6 +68,19 @@ class Directory:
     def subscriber(self, domain: str, username: str) -> Subscriber | None:
         """A subscriber by SIP username (or extension) within a domain."""
         return self._subscribers.get((domain, username))
+
+    def ha1(self, domain: str, username: str, realm: str, algorithm: str) -> str | None:
+        """The digest HA1 of a subscriber (see ``User.ha1``), or None for an unknown user."""
+        key = (domain, username, realm, algorithm)
+        try:
+            return self._ha1[key]
+        except KeyError:
+            pass
+        subscriber = self._subscribers.get((domain, username))
+        if subscriber is None:
+            return None
+        value = self._ha1[key] = subscriber.user.ha1(realm, algorithm)
+        return value
 
     def is_local(self, host: str) -> bool:
         return self.domain_for(host) is not None

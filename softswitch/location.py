@@ -31,6 +31,10 @@ def parse_received(text: str | None) -> Address | None:
     return Address(transport.upper(), host.strip("[]"), int(port))
 
 
+def _by_q_descending(binding: Binding) -> float:
+    return -(binding.q if binding.q is not None else 1.0)
+
+
 class LocationService:
     """In-memory bindings keyed by AOR, with write-behind persistence and expiry."""
 
@@ -79,8 +83,12 @@ class LocationService:
     def bindings(self, aor: str, now: float | None = None) -> list[Binding]:
         """Unexpired bindings of an AOR, highest q first."""
         now = time.time() if now is None else now
-        found = [b for b in self._by_aor.get(aor, {}).values() if b.expires_at > now]
-        found.sort(key=lambda b: -(b.q if b.q is not None else 1.0))
+        contacts = self._by_aor.get(aor)
+        if not contacts:
+            return []
+        found = [b for b in contacts.values() if b.expires_at > now]
+        if len(found) > 1:
+            found.sort(key=_by_q_descending)
         return found
 
     def all_bindings(self, now: float | None = None) -> list[Binding]:

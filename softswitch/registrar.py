@@ -73,9 +73,10 @@ class Registrar:
 
     def _register(self, request: SipRequest, source: Address) -> SipResponse:
         to = request.to
-        if to is None or not to.uri.is_sip or not to.uri.user:
+        to_uri = to.uri if to is not None else None
+        if to_uri is None or not to_uri.is_sip or not to_uri.user:
             raise RegistrationRejected(400, "Bad To header")
-        domain = self._directory.domain_for(to.uri.host)
+        domain = self._directory.domain_for(to_uri.host)
         if domain is None:
             raise RegistrationRejected(404, "Domain Not Served")
         subscriber, stale = self._authenticate(request, domain.realm, domain.name)
@@ -84,17 +85,20 @@ class Registrar:
             challenges = self._auth.challenge(domain.realm, stale=stale)
             return make_response(request, 401, "Unauthorized", to_tag=new_tag(),
                                  headers=[("WWW-Authenticate", c) for c in challenges])
-        if to.uri.user not in (subscriber.user.extension, subscriber.user.username):
+        if to_uri.user not in (subscriber.user.extension, subscriber.user.username):
             raise RegistrationRejected(403, "Forbidden")
 
         aor = subscriber.aor
         now = time.time()
         current = {b.contact: b for b in self._location.bindings(aor, now)}
         call_id = request.call_id or ""
-        cseq = request.cseq[0] if request.cseq else 0
+        request_cseq = request.cseq
+        cseq = request_cseq[0] if request_cseq else 0
         updates, remove_all = self._contact_updates(request)
 
         paths = request.get_all("Path")
+        received = str(source)
+        user_agent = request.get("User-Agent")
         upserts: list[tuple[Binding, Address]] = []
         removals: list[str] = []
         if remove_all:
@@ -128,9 +132,9 @@ class Registrar:
                 instance_id=update.instance_id,
                 reg_id=update.reg_id,
                 path=paths,
-                received=str(source),
+                received=received,
                 transport=source.transport,
-                user_agent=request.get("User-Agent"),
+                user_agent=user_agent,
                 registered_at=existing.registered_at if existing else now,
                 reachable=existing.reachable if existing else None,
             )
@@ -141,7 +145,7 @@ class Registrar:
         if upserts or removals:
             self._location.update(aor, upserts, removals)
             log.debug("registration", aor=aor, added=len(upserts), removed=len(removals),
-                      source=str(source))
+                      source=received)
         self.registered += 1
 
         headers = [("Contact", _contact_value(b, now)) for b in self._location.bindings(aor, now)]
@@ -162,8 +166,7 @@ class Registrar:
             return None, False
 
         def lookup_ha1(username: str, realm_: str, algorithm: str) -> str | None:
-            subscriber = self._directory.subscriber(domain, username)
-            return subscriber.user.ha1(realm_, algorithm) if subscriber else None
+            return self._directory.ha1(domain, username, realm_, algorithm)
 
         result = self._auth.verify(request.method, credentials[0], realm, lookup_ha1)
         if result.ok and result.username is not None:
@@ -188,7 +191,8 @@ class Registrar:
             return [], True
         updates: list[_ContactUpdate] = []
         for contact in contacts:
-            raw = contact.params.get("expires")
+            params = contact.params
+            raw = params.get("expires")
             if raw is not None:
                 if not raw.isdigit():
                     raise RegistrationRejected(400, "Bad Contact expires")
@@ -202,7 +206,7 @@ class Registrar:
                     423, "Interval Too Brief", (("Min-Expires", str(settings.min_expires)),)
                 )
             expires = min(expires, settings.max_expires)
-            q_raw = contact.params.get("q")
+            q_raw = params.get("q")
             q = None
             if q_raw is not None:
                 try:
@@ -211,8 +215,8 @@ class Registrar:
                     raise RegistrationRejected(400, "Bad q-value") from None
                 if not 0.0 <= q <= 1.0:
                     raise RegistrationRejected(400, "Bad q-value")
-            instance = contact.params.get("+sip.instance")
-            reg_id_raw = contact.params.get("reg-id")
+            instance = params.get("+sip.instance")
+            reg_id_raw = params.get("reg-id")
             reg_id = int(reg_id_raw) if reg_id_raw and reg_id_raw.isdigit() else None
             updates.append(_ContactUpdate(
                 uri=str(contact.uri),

@@ -13,12 +13,14 @@ import gc
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
 
 from config.models import SwitchConfig
 from softswitch import __version__
+from softswitch.calls import CallManager, CdrWriter
 from softswitch.directory import Directory
 from softswitch.location import LocationService
 from softswitch.registrar import Registrar
@@ -47,19 +49,24 @@ from softswitch.sip.transaction import (
     stamp_via,
 )
 from softswitch.sip.transport import TransportManager, server_ssl_context
+from softswitch.trunkreg import TrunkRegistrar
 from storage import open_store
 from storage.base import Binding, Store
 
 log = structlog.get_logger(__name__)
 
 SERVER_HEADER = f"softswitch/{__version__}"
-# Methods this switch answers itself today; calls (INVITE and friends) arrive with the B2BUA.
-ALLOWED_METHODS = ("REGISTER", "OPTIONS", "ACK", "CANCEL")
+# Methods the switch handles: registration, OPTIONS, and calls (the B2BUA relays UPDATE and
+# INFO within a dialog, and carries out blind transfers asked by REFER). PRACK, SUBSCRIBE and
+# MESSAGE are not handled (yet).
+ALLOWED_METHODS = (
+    "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "UPDATE", "INFO", "REFER",
+)
 KNOWN_METHODS = frozenset({
     "INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "INFO", "PRACK", "UPDATE",
     "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH",
 })
-SUPPORTED_EXTENSIONS = ("path",)
+SUPPORTED_EXTENSIONS = ("path", "timer")  # timer: RFC 4028, by the call layer
 PURGE_INTERVAL = 30.0
 
 
@@ -93,6 +100,9 @@ class Switch:
         self.listening: list[Address] = []
         self.registrar: Registrar | None = None
         self.directory: Directory | None = None
+        self.calls: CallManager | None = None
+        self.trunk_registrar: TrunkRegistrar | None = None
+        self.cdrs = CdrWriter(self.store)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_deadline: float | None = None
@@ -135,6 +145,27 @@ class Switch:
         self.registrar = Registrar(
             self.config.registrar, self.directory, authenticator, self.location
         )
+        self.calls = CallManager(
+            self.transactions,
+            directory=self.directory,
+            location=self.location,
+            authenticator=authenticator,
+            timers=self.transactions.timers,
+            clock=self._now,
+            schedule=self._schedule,
+            local=self._local,
+            on_cdr=self.cdrs.add,
+            allow=", ".join(ALLOWED_METHODS),
+            server_header=SERVER_HEADER,
+            tenants=self.config.tenants,
+        )
+        self.cdrs.start()
+        self.trunk_registrar = TrunkRegistrar(
+            self.transactions, tenants=self.config.tenants, clock=self._now,
+            schedule=self._schedule, local=self._local, server_header=SERVER_HEADER,
+        )
+        self.trunk_registrar.start()
+        self._drain(self._now())
         self._tasks.append(asyncio.create_task(self._purge_loop(), name="binding-purge"))
         if self.config.registrar.qualify_interval > 0:
             self._tasks.append(asyncio.create_task(self._qualify_loop(), name="qualify"))
@@ -154,9 +185,16 @@ class Switch:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self.trunk_registrar is not None:
+            self.trunk_registrar.stop()
+        if self.calls is not None:
+            # Calls in progress end cleanly (BYE / CANCEL go out) and leave their CDRs.
+            self.calls.shutdown()
+            self._drain(self._now())
         if self._timer is not None:
             self._timer.cancel()
         await self.transports.close()
+        await self.cdrs.stop()
         await self.location.stop()
         await self.store.close()
         self._stopped.set()
@@ -275,6 +313,23 @@ class Switch:
         self.transactions.handle_timer(now)
         self._drain(now)
 
+    def _schedule(self, delay: float, callback: Callable[..., None],
+                  *args: object) -> asyncio.TimerHandle:
+        """A timer for the call layer: runs ``callback`` then drains the transaction layer."""
+        assert self._loop is not None
+        return self._loop.call_later(delay, self._run_timer, callback, args)
+
+    def _run_timer(self, callback: Callable[..., None], args: tuple[object, ...]) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("call_timer_failed")
+        self._drain(self._now())
+
+    def _local(self, dest: Address) -> tuple[str, int]:
+        """Host and port for our Via/Contact towards ``dest``."""
+        return self._via_host(dest), self.transports.local_address(dest.transport).port
+
     def _on_transport_error(self, dest: Address) -> None:
         now = self._now()
         self.transactions.transport_error(dest, now)
@@ -283,19 +338,47 @@ class Switch:
     # -- the core: what the switch does with requests and responses --------------------------
 
     def _handle_event(self, event: object, now: float) -> None:
+        calls = self.calls
         if isinstance(event, RequestReceived):
-            if event.transaction is not None:
-                response = self._answer(event.request, event.source)
-                self._count(response.status)
-                self.transactions.send_response(event.transaction, response, now)
+            request = event.request
+            tx = event.transaction
+            if tx is None:
+                if calls is not None:
+                    calls.on_ack(request)
+                return
+            method = request.method
+            to_tag = request.to.tag if request.to is not None else None
+            if calls is not None and method != "REGISTER" and (method == "INVITE" or to_tag) \
+                    and self._precheck(request) is None:
+                if not to_tag:
+                    calls.on_invite(request, event.source, tx)
+                    return
+                if calls.on_in_dialog(request, event.source, tx):
+                    return
+            response = self._answer(request, event.source)
+            self._count(response.status)
+            self.transactions.send_response(tx, response, now)
         elif isinstance(event, ResponseReceived):
+            if calls is not None and calls.on_response(event.response, event.transaction):
+                return
+            registrar = self.trunk_registrar
+            if registrar is not None and registrar.on_response(event.response,
+                                                               event.transaction):
+                return
             self._on_response(event.response, event.transaction)
         elif isinstance(event, CancelReceived):
             invite = event.invite_transaction
-            self.transactions.send_response(
-                invite, make_response(invite.request, 487, "Request Terminated",
-                                      to_tag=new_tag()), now)
+            if calls is None or not calls.on_cancel(invite):
+                self.transactions.send_response(
+                    invite, make_response(invite.request, 487, "Request Terminated",
+                                          to_tag=new_tag()), now)
         elif isinstance(event, TransactionTimeout | TransportFailed):
+            if calls is not None and calls.on_transaction_failed(
+                    event.transaction, isinstance(event, TransactionTimeout)):
+                return
+            if self.trunk_registrar is not None and \
+                    self.trunk_registrar.on_transaction_failed(event.transaction):
+                return
             binding = self._qualifying.pop(id(event.transaction), None)
             if binding is not None:
                 self.location.set_reachable(binding, False)
@@ -304,8 +387,9 @@ class Switch:
         by_status = self.counters.responses_by_status
         by_status[status] = by_status.get(status, 0) + 1
 
-    def _answer(self, request: SipRequest, source: Address) -> SipResponse:
-        """The final response to a new request."""
+    def _precheck(self, request: SipRequest) -> SipResponse | None:
+        """The answer to a request the core must not process (unknown method, unsupported
+        Require such as 100rel -> 420, Max-Forwards exhausted), or None."""
         method = request.method
         if method not in KNOWN_METHODS:
             return self._response(request, 501, "Not Implemented", allow=True)
@@ -320,6 +404,14 @@ class Switch:
             return response
         if request.max_forwards == 0 and method != "OPTIONS":
             return self._response(request, 483, "Too Many Hops")
+        return None
+
+    def _answer(self, request: SipRequest, source: Address) -> SipResponse:
+        """The final response to a new request the call layer did not take."""
+        method = request.method
+        rejection = self._precheck(request)
+        if rejection is not None:
+            return rejection
         if method == "REGISTER":
             assert self.registrar is not None
             response = self.registrar.handle(request, source)
@@ -331,7 +423,8 @@ class Switch:
             response.add("Accept-Encoding", "identity")
             response.add("Accept-Language", "en")
             return response
-        if method in ("BYE", "INFO", "PRACK", "UPDATE", "NOTIFY") and request.to is not None \
+        if method in ("INVITE", "BYE", "INFO", "PRACK", "UPDATE", "NOTIFY") \
+                and request.to is not None \
                 and request.to.tag:
             return self._response(request, 481, "Call/Transaction Does Not Exist")
         return self._response(request, 405, "Method Not Allowed", allow=True)

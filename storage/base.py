@@ -15,15 +15,21 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
+from storage.cdr import Cdr
+
 __all__ = [
     "BINDING_COLUMNS",
     "Binding",
     "BindingRow",
+    "DisasterPlanEvent",
+    "DisasterPlanState",
     "StorageError",
     "Store",
     "binding_from_row",
     "binding_to_row",
+    "check_disaster_change",
     "check_keys",
+    "check_limit",
     "check_text",
     "check_time",
     "redact_url",
@@ -354,6 +360,54 @@ def redact_url(url: str) -> str:
         return "<unparsable URL>"
 
 
+@dataclass(frozen=True, slots=True)
+class DisasterPlanState:
+    """The stored status of one disaster plan of a tenant (plans are keyed by name)."""
+
+    tenant: str
+    plan: str
+    enabled: bool
+    changed_by: str
+    changed_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class DisasterPlanEvent:
+    """One execute (enable) or revert (disable) of a disaster plan: the audit trail."""
+
+    id: int
+    tenant: str
+    plan: str
+    action: str  # "execute" or "revert"
+    changed_by: str
+    changed_at: float
+
+
+def check_disaster_change(
+    tenant: object, plan: object, enabled: object, changed_by: object, changed_at: object
+) -> tuple[str, str, bool, str, float]:
+    """Validate the arguments of `Store.change_disaster_plan`."""
+    texts = []
+    for name, value in (("tenant", tenant), ("plan", plan), ("changed_by", changed_by)):
+        text = check_text(name, value)
+        if not text.strip():
+            raise StorageError(f"{name} must not be empty")
+        texts.append(text)
+    if not isinstance(enabled, bool):
+        raise StorageError(f"enabled must be a bool, got {enabled!r}")
+    when = check_time("changed_at", changed_at)
+    if not math.isfinite(when):
+        raise StorageError(f"changed_at must be finite, got {changed_at!r}")
+    return texts[0], texts[1], enabled, texts[2], when
+
+
+def check_limit(limit: object) -> int:
+    """Validate a row limit (1 .. 100000)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100_000:
+        raise StorageError(f"limit must be an integer from 1 to 100000, got {limit!r}")
+    return limit
+
+
 class Store(ABC):
     """Durable state of the switch: registrations, settings, and (later) CDRs,
     voicemail and configuration.
@@ -404,6 +458,47 @@ class Store(ABC):
     @abstractmethod
     async def schema_version(self) -> int:
         """The highest migration version applied (0 for an empty database)."""
+
+    @abstractmethod
+    async def change_disaster_plan(
+        self,
+        tenant: str,
+        plan: str,
+        enabled: bool,
+        changed_by: str,
+        changed_at: float,
+        *,
+        default_enabled: bool = False,
+    ) -> DisasterPlanEvent | None:
+        """Enable or disable a disaster plan and append the execute/revert event, atomically.
+
+        `default_enabled` is the plan's status while the store has no row for it (the
+        configuration's). Returns the event recorded, or None when the plan already had
+        that status (nothing is written, so two operators racing record one change).
+        """
+
+    @abstractmethod
+    async def load_disaster_plans(self, tenant: str | None = None) -> list[DisasterPlanState]:
+        """Stored plan states (of one tenant, or all), ordered by tenant and plan."""
+
+    @abstractmethod
+    async def load_disaster_events(
+        self, tenant: str | None = None, plan: str | None = None, limit: int = 100
+    ) -> list[DisasterPlanEvent]:
+        """The latest `limit` execute/revert events (optionally of one tenant / plan),
+        oldest first."""
+
+    @abstractmethod
+    async def save_cdrs(self, cdrs: Sequence[Cdr]) -> None:
+        """Insert call detail records (keyed by call_id; a repeat replaces) in one
+        transaction."""
+
+    @abstractmethod
+    async def load_cdrs(
+        self, start: float, end: float, tenant: str | None = None
+    ) -> list[Cdr]:
+        """CDRs of calls that started in [start, end), optionally of one tenant, oldest
+        first."""
 
     async def __aenter__(self) -> Self:
         await self.open()

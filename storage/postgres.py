@@ -19,15 +19,20 @@ import structlog
 from storage.base import (
     BINDING_COLUMNS,
     Binding,
+    DisasterPlanEvent,
+    DisasterPlanState,
     StorageError,
     Store,
     binding_from_row,
+    check_disaster_change,
     check_keys,
+    check_limit,
     check_text,
     check_time,
     redact_url,
     unique_bindings,
 )
+from storage.cdr import CDR_SQL_COLUMNS, Cdr, cdr_from_row, cdr_to_row
 from storage.migrations import load_migrations
 
 __all__ = ["PostgresStore"]
@@ -36,6 +41,8 @@ log = structlog.get_logger(__name__)
 
 # pg_advisory_lock key serialising migrations across switch nodes ("softswit").
 _MIGRATION_LOCK = 0x736F667473776974
+# First key of the two-key advisory locks serialising disaster plan changes ("disa").
+_DISASTER_LOCK = 0x64697361
 
 _COLUMN_TYPES: dict[str, str] = {
     "aor": "text",
@@ -259,3 +266,125 @@ class PostgresStore(Store):
     async def schema_version(self) -> int:
         rows = await self._fetch("schema_version", "SELECT max(version) FROM schema_migrations")
         return int(rows[0][0] or 0)
+
+    async def change_disaster_plan(
+        self,
+        tenant: str,
+        plan: str,
+        enabled: bool,
+        changed_by: str,
+        changed_at: float,
+        *,
+        default_enabled: bool = False,
+    ) -> DisasterPlanEvent | None:
+        tenant, plan, enabled, changed_by, changed_at = check_disaster_change(
+            tenant, plan, enabled, changed_by, changed_at
+        )
+        pool = self._pool_or_fail()
+        action = "execute" if enabled else "revert"
+        with self._errors("change_disaster_plan"):
+            async with pool.acquire() as conn, conn.transaction():
+                # A row that does not exist yet cannot be locked with FOR UPDATE, so nodes
+                # changing the same plan serialise on a transaction-scoped advisory lock
+                # (two-key form: a key space apart from the migration lock).
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock($1, hashtext($2::text || '/' || $3::text))",
+                    _DISASTER_LOCK,
+                    tenant,
+                    plan,
+                )
+                current = await conn.fetchval(
+                    "SELECT enabled FROM disaster_plans WHERE tenant = $1 AND plan = $2",
+                    tenant,
+                    plan,
+                )
+                if (default_enabled if current is None else bool(current)) == enabled:
+                    return None
+                await conn.execute(
+                    "INSERT INTO disaster_plans (tenant, plan, enabled, changed_by, changed_at) "
+                    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, plan) DO UPDATE SET "
+                    "enabled = EXCLUDED.enabled, changed_by = EXCLUDED.changed_by, "
+                    "changed_at = EXCLUDED.changed_at",
+                    tenant,
+                    plan,
+                    enabled,
+                    changed_by,
+                    changed_at,
+                )
+                event_id = await conn.fetchval(
+                    "INSERT INTO disaster_plan_events (tenant, plan, action, changed_by, "
+                    "changed_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                    tenant,
+                    plan,
+                    action,
+                    changed_by,
+                    changed_at,
+                )
+        return DisasterPlanEvent(int(event_id), tenant, plan, action, changed_by, changed_at)
+
+    async def load_disaster_plans(self, tenant: str | None = None) -> list[DisasterPlanState]:
+        sql = "SELECT tenant, plan, enabled, changed_by, changed_at FROM disaster_plans"
+        args: list[object] = []
+        if tenant is not None:
+            sql += " WHERE tenant = $1"
+            args.append(check_text("tenant", tenant))
+        rows = await self._fetch("load_disaster_plans", sql + " ORDER BY tenant, plan", *args)
+        return [DisasterPlanState(r[0], r[1], bool(r[2]), r[3], float(r[4])) for r in rows]
+
+    async def load_disaster_events(
+        self, tenant: str | None = None, plan: str | None = None, limit: int = 100
+    ) -> list[DisasterPlanEvent]:
+        where: list[str] = []
+        args: list[object] = []
+        for column, value in (("tenant", tenant), ("plan", plan)):
+            if value is not None:
+                args.append(check_text(column, value))
+                where.append(f"{column} = ${len(args)}")
+        args.append(check_limit(limit))
+        rows = await self._fetch(
+            "load_disaster_events",
+            "SELECT id, tenant, plan, action, changed_by, changed_at FROM disaster_plan_events"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + f" ORDER BY id DESC LIMIT ${len(args)}",
+            *args,
+        )
+        return [
+            DisasterPlanEvent(int(r[0]), r[1], r[2], r[3], r[4], float(r[5]))
+            for r in reversed(rows)
+        ]
+
+    # -- call detail records ----------------------------------------------------------------
+
+    async def save_cdrs(self, cdrs: Sequence[Cdr]) -> None:
+        try:
+            rows = [cdr_to_row(cdr) for cdr in cdrs]
+        except ValueError as exc:
+            raise StorageError(str(exc)) from None
+        if not rows:
+            return
+        unique = list({row[0]: row for row in rows}.values())  # one row per call_id
+        await self._execute("save_cdrs", _CDR_UPSERT, *zip(*unique, strict=True))
+
+    async def load_cdrs(
+        self, start: float, end: float, tenant: str | None = None
+    ) -> list[Cdr]:
+        sql = f"SELECT {_CDR_COLUMNS} FROM cdrs WHERE start_time >= $1 AND start_time < $2"
+        args: list[object] = [check_time("start", start), check_time("end", end)]
+        if tenant is not None:
+            args.append(check_text("tenant", tenant))
+            sql += " AND tenant = $3"
+        rows = await self._fetch("load_cdrs", sql + " ORDER BY start_time, call_id", *args)
+        return [cdr_from_row(tuple(row)) for row in rows]
+
+
+_CDR_TYPES = {
+    "start_time": "float8", "answer_time": "float8", "end_time": "float8",
+    "sip_code": "int4", "q850_cause": "int4",
+}
+_CDR_COLUMNS = ", ".join(CDR_SQL_COLUMNS)
+_CDR_UPSERT = (
+    f"INSERT INTO cdrs ({_CDR_COLUMNS}) SELECT * FROM unnest("
+    + ", ".join(f"${i}::{_CDR_TYPES.get(c, 'text')}[]" for i, c in enumerate(CDR_SQL_COLUMNS, 1))
+    + ") ON CONFLICT (call_id) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in CDR_SQL_COLUMNS[1:])
+)

@@ -20,14 +20,19 @@ import structlog
 from storage.base import (
     BINDING_COLUMNS,
     Binding,
+    DisasterPlanEvent,
+    DisasterPlanState,
     StorageError,
     Store,
     binding_from_row,
+    check_disaster_change,
     check_keys,
+    check_limit,
     check_text,
     check_time,
     unique_bindings,
 )
+from storage.cdr import CDR_SQL_COLUMNS, Cdr, cdr_from_row, cdr_to_row
 from storage.migrations import load_migrations, split_sqlite_script
 
 __all__ = ["MEMORY", "SqliteStore"]
@@ -218,3 +223,104 @@ class SqliteStore(Store):
     async def schema_version(self) -> int:
         rows = await self._read("schema_version", "SELECT max(version) FROM schema_migrations")
         return int(rows[0][0] or 0)
+
+    async def change_disaster_plan(
+        self,
+        tenant: str,
+        plan: str,
+        enabled: bool,
+        changed_by: str,
+        changed_at: float,
+        *,
+        default_enabled: bool = False,
+    ) -> DisasterPlanEvent | None:
+        tenant, plan, enabled, changed_by, changed_at = check_disaster_change(
+            tenant, plan, enabled, changed_by, changed_at
+        )
+        # BEGIN IMMEDIATE holds the write lock from the read to the insert: another process
+        # flipping the same plan waits and then sees this change.
+        async with self._transaction("change_disaster_plan") as db:
+            async with db.execute(
+                "SELECT enabled FROM disaster_plans WHERE tenant = ? AND plan = ?", (tenant, plan)
+            ) as cursor:
+                row = await cursor.fetchone()
+            current = bool(row[0]) if row is not None else default_enabled
+            if current == enabled:
+                return None
+            await db.execute(
+                "INSERT INTO disaster_plans (tenant, plan, enabled, changed_by, changed_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, plan) DO UPDATE SET "
+                "enabled = excluded.enabled, changed_by = excluded.changed_by, "
+                "changed_at = excluded.changed_at",
+                (tenant, plan, int(enabled), changed_by, changed_at),
+            )
+            action = "execute" if enabled else "revert"
+            cursor = await db.execute(
+                "INSERT INTO disaster_plan_events (tenant, plan, action, changed_by, changed_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (tenant, plan, action, changed_by, changed_at),
+            )
+            event_id = cursor.lastrowid
+        assert event_id is not None
+        return DisasterPlanEvent(event_id, tenant, plan, action, changed_by, changed_at)
+
+    async def load_disaster_plans(self, tenant: str | None = None) -> list[DisasterPlanState]:
+        sql = "SELECT tenant, plan, enabled, changed_by, changed_at FROM disaster_plans"
+        params: tuple[object, ...] = ()
+        if tenant is not None:
+            sql += " WHERE tenant = ?"
+            params = (check_text("tenant", tenant),)
+        rows = await self._read("load_disaster_plans", sql + " ORDER BY tenant, plan", params)
+        return [DisasterPlanState(r[0], r[1], bool(r[2]), r[3], float(r[4])) for r in rows]
+
+    async def load_disaster_events(
+        self, tenant: str | None = None, plan: str | None = None, limit: int = 100
+    ) -> list[DisasterPlanEvent]:
+        where: list[str] = []
+        params: list[object] = []
+        for column, value in (("tenant", tenant), ("plan", plan)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(check_text(column, value))
+        params.append(check_limit(limit))
+        rows = await self._read(
+            "load_disaster_events",
+            "SELECT id, tenant, plan, action, changed_by, changed_at FROM disaster_plan_events"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY id DESC LIMIT ?",
+            params,
+        )
+        return [
+            DisasterPlanEvent(int(r[0]), r[1], r[2], r[3], r[4], float(r[5]))
+            for r in reversed(rows)
+        ]
+
+    # -- call detail records ----------------------------------------------------------------
+
+    async def save_cdrs(self, cdrs: Sequence[Cdr]) -> None:
+        try:
+            rows = [cdr_to_row(cdr) for cdr in cdrs]
+        except ValueError as exc:
+            raise StorageError(str(exc)) from None
+        if not rows:
+            return
+        async with self._transaction("save_cdrs") as db:
+            await db.executemany(_CDR_UPSERT, rows)
+
+    async def load_cdrs(
+        self, start: float, end: float, tenant: str | None = None
+    ) -> list[Cdr]:
+        sql = f"SELECT {_CDR_COLUMNS} FROM cdrs WHERE start_time >= ? AND start_time < ?"
+        params: list[object] = [check_time("start", start), check_time("end", end)]
+        if tenant is not None:
+            sql += " AND tenant = ?"
+            params.append(check_text("tenant", tenant))
+        rows = await self._read("load_cdrs", sql + " ORDER BY start_time, call_id", params)
+        return [cdr_from_row(row) for row in rows]
+
+
+_CDR_COLUMNS = ", ".join(CDR_SQL_COLUMNS)
+_CDR_UPSERT = (
+    f"INSERT OR REPLACE INTO cdrs ({_CDR_COLUMNS}) "
+    f"VALUES ({', '.join('?' * len(CDR_SQL_COLUMNS))})"
+)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
+
 from tests.pg import PostgresUnavailable, dsn_with_search_path, postgres_dsn, random_schema_name
 
 

@@ -40,16 +40,31 @@ SUPPORTED_ALGORITHMS = ("SHA-256", "MD5", "SHA-256-sess", "MD5-sess")
 _CANONICAL = {name.upper(): name for name in SUPPORTED_ALGORITHMS}
 _HASH = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
 _HEX_LEN = {"MD5": 32, "SHA-256": 64}
-_HEX = frozenset("0123456789abcdefABCDEF")
+_HEX_DIGITS = "0123456789abcdefABCDEF"
 _WS = " \t\r\n"
 _SEP = frozenset(" \t\r\n,")
 _NOT_IN_TOKEN = frozenset(' \t\r\n",')
+_NOT_IN_SCHEME = frozenset('\t\r\n=",')
 
 _TS = struct.Struct(">Q")
 _RANDOM_LEN = 8
 _MAC_LEN = 16  # truncated HMAC-SHA256: 128 bits is plenty against forgery
 _NONCE_RAW_LEN = _TS.size + _RANDOM_LEN + _MAC_LEN
 _NONCE_LEN = 43  # base64url of 32 bytes, unpadded
+
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+
+def _is_hex(text: str) -> bool:
+    """Only hex digits (true for ""): strip stops at the first other character."""
+    return not text.strip(_HEX_DIGITS)
+
+
+def _b64url(data: bytes) -> bytes:
+    """base64.urlsafe_b64encode without its Python-level wrapping."""
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE)
+
 
 LookupHA1 = Callable[[str, str, str], "str | None"]
 """lookup_ha1(username, realm, algorithm) -> HA1 hex or None. `algorithm` is "MD5" or
@@ -106,6 +121,44 @@ def parse_auth_header(value: str) -> tuple[str, dict[str, str]]:
     including a parameter given twice.
     """
     s = value.strip(_WS)
+    scheme, sep, rest = s.partition(" ")
+    if sep and "\\" not in rest and _NOT_IN_SCHEME.isdisjoint(scheme):
+        params = _simple_auth_params(rest)
+        if params is not None:
+            return scheme, params
+    return _parse_auth_header_slow(s)
+
+
+def _simple_auth_params(text: str) -> dict[str, str] | None:
+    """The parameters of the shape nearly every client sends (name=token or
+    name="text without backslashes", comma-separated), or None when the text has any other
+    shape, which the character loop of ``_parse_auth_header_slow`` then judges. A quoted
+    value holding a comma falls back too: its halves have unbalanced quotes."""
+    params: dict[str, str] = {}
+    for item in text.split(","):
+        name, eq, param = item.partition("=")
+        if not eq:
+            if item.strip(_WS):
+                return None
+            continue  # an empty list element, skipped like the loop does
+        name = name.strip(_WS)
+        param = param.strip(_WS)
+        if not name or not param or not _NOT_IN_TOKEN.isdisjoint(name):
+            return None
+        if param[0] == '"':
+            if param[-1] != '"' or len(param) < 2 or param.count('"') != 2:
+                return None
+            param = param[1:-1]
+        elif not _NOT_IN_TOKEN.isdisjoint(param):
+            return None
+        name = name.lower()
+        if name in params:
+            return None
+        params[name] = param
+    return params
+
+
+def _parse_auth_header_slow(s: str) -> tuple[str, dict[str, str]]:
     n = len(s)
     i = 0
     while i < n and s[i] not in _WS:
@@ -298,6 +351,7 @@ class DigestAuthenticator:
         # RFC 8760 2.4: most preferred challenge first; SHA-256 beats MD5 whatever the order.
         algs.sort(key=lambda a: not a.startswith("SHA-256"))
         self._secret = bytes(secret)
+        self._hmac = hmac.new(self._secret, digestmod=hashlib.sha256)
         self._lifetime = float(nonce_lifetime)
         self._algorithms = tuple(algs)
         self._clock = clock
@@ -335,25 +389,34 @@ class DigestAuthenticator:
 
     def _make_nonce(self, realm: str, now: float) -> str:
         body = _TS.pack(max(0, int(now * 1000))) + os.urandom(_RANDOM_LEN)
-        mac = hmac.digest(self._secret, body + _b(realm), "sha256")[:_MAC_LEN]
-        return base64.urlsafe_b64encode(body + mac).rstrip(b"=").decode("ascii")
+        mac = self._nonce_mac(body + _b(realm))
+        return _b64url(body + mac).rstrip(b"=").decode("ascii")
 
     def _nonce_issued(self, nonce: str, realm: str) -> float | None:
         """Issue time of an authentic nonce for this realm, else None."""
         if len(nonce) != _NONCE_LEN or not nonce.isascii():
             return None
+        encoded = nonce.encode("ascii")
         try:
-            raw = base64.urlsafe_b64decode(nonce + "=")
+            # binascii directly: base64.urlsafe_b64decode is this plus Python-level wrapping.
+            raw = binascii.a2b_base64(encoded.translate(_FROM_URLSAFE) + b"=")
         except (ValueError, binascii.Error):
             return None
         # Only the canonical spelling is ours (b64decode skips junk and ignores spare bits).
-        if len(raw) != _NONCE_RAW_LEN or base64.urlsafe_b64encode(raw)[:-1] != nonce.encode():
+        if len(raw) != _NONCE_RAW_LEN or _b64url(raw)[:-1] != encoded:
             return None
         body, mac = raw[:-_MAC_LEN], raw[-_MAC_LEN:]
-        expected = hmac.digest(self._secret, body + _b(realm), "sha256")[:_MAC_LEN]
+        expected = self._nonce_mac(body + _b(realm))
         if not hmac.compare_digest(mac, expected):
             return None
         return _TS.unpack_from(body)[0] / 1000.0
+
+    def _nonce_mac(self, data: bytes) -> bytes:
+        """Truncated HMAC-SHA256 of ``data``; copying a keyed HMAC skips the key set-up
+        that ``hmac.digest`` repeats on every call."""
+        mac = self._hmac.copy()
+        mac.update(data)
+        return mac.digest()[:_MAC_LEN]
 
     def _opaque(self, realm: str) -> str:
         mac = hmac.digest(self._secret, b"opaque:" + _b(realm), "sha256")[:12]
@@ -410,7 +473,7 @@ class DigestAuthenticator:
             nc = p.get("nc")
             if nc is None or cnonce is None:
                 return _fail(AuthReason.MALFORMED, username, "qop=auth without nc/cnonce")
-            if not 1 <= len(nc) <= 8 or not _HEX.issuperset(nc):
+            if not 1 <= len(nc) <= 8 or not _is_hex(nc):
                 return _fail(AuthReason.MALFORMED, username, f"bad nc {nc!r}")
             count = int(nc, 16)
             if count == 0:
@@ -421,7 +484,7 @@ class DigestAuthenticator:
         if self._use_opaque and p.get("opaque") != self._opaque(realm):
             return _fail(AuthReason.MALFORMED, username, "opaque missing or altered")
         response = p["response"]
-        if len(response) != _HEX_LEN[base] or not _HEX.issuperset(response):
+        if len(response) != _HEX_LEN[base] or not _is_hex(response):
             return _fail(AuthReason.MALFORMED, username, "response is not a digest")
 
         nonce = p["nonce"]
@@ -430,7 +493,7 @@ class DigestAuthenticator:
             return _fail(AuthReason.INVALID_NONCE, username, "nonce not issued by us")
 
         stored = lookup_ha1(username, realm, base)
-        if isinstance(stored, str) and len(stored) == _HEX_LEN[base] and _HEX.issuperset(stored):
+        if isinstance(stored, str) and len(stored) == _HEX_LEN[base] and _is_hex(stored):
             known, ha1 = True, stored.lower()
         else:
             known, ha1 = False, self._dummy_ha1[base]  # same work as for a real user

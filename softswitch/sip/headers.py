@@ -88,6 +88,10 @@ _SIMPLE_NAME_ADDR_RE = re.compile(
     r'(?:"([^"\\]*)" ?|([A-Za-z0-9\-.!%*_+`\'~]+(?: [A-Za-z0-9\-.!%*_+`\'~]+)*) ?)?'
     r'<([^<>"\s]+)>(?:;([^\s"]*))?\Z'
 )
+# The same shape with the display-name alternative decided by the first character: the
+# usual '<sip:...>;tag=...' and '"Name" <sip:...>' skip the regex's trial of the other forms.
+_BARE_NAME_ADDR_RE = re.compile(r'<([^<>"\s]+)>(?:;([^\s"]*))?\Z')
+_QUOTED_NAME_ADDR_RE = re.compile(r'"([^"\\]*)" ?<([^<>"\s]+)>(?:;([^\s"]*))?\Z')
 _SWS_COLON_RE = re.compile(r"[ \t]*:[ \t]*")
 _TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 _LIST_PIECE_RE = re.compile(r'[^,"<]+|"(?:[^"\\]|\\.)*(?:"|\Z)|<[^>]*(?:>|\Z)|,', re.S)
@@ -201,7 +205,8 @@ def _parse_params_slow(text: str, what: str) -> dict[str, str | None]:
 
 
 def _format_params(params: dict[str, str | None]) -> str:
-    return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
+    # A list comprehension: str.join over a generator is markedly slower for a few items.
+    return "".join([f";{k}" if v is None else f";{k}={v}" for k, v in params.items()])
 
 
 def parse_uint(text: str, what: str = "number") -> int:
@@ -318,7 +323,20 @@ def parse_via(text: str) -> Via:
             if port > 65535:
                 raise _bad("Via")
             via.port = port
-        via.params = {} if param_text is None else _simple_params(param_text, "Via parameter")
+        if param_text is None:
+            via.params = {}
+        elif param_text[:7] == "branch=":
+            # "branch=...[;rport]", what nearly every client sends, without the general loop
+            # (the regex already excluded LWS and quotes; the value may not be empty).
+            branch, semi, rest = param_text[7:].partition(";")
+            if branch and not semi:
+                via.params = {"branch": branch}
+            elif branch and rest == "rport":
+                via.params = {"branch": branch, "rport": None}
+            else:
+                via.params = _simple_params(param_text, "Via parameter")
+        else:
+            via.params = _simple_params(param_text, "Via parameter")
         via.protocol = "SIP/2.0"
         return via
     sent, semi, param_text = text.partition(";")
@@ -451,20 +469,38 @@ def parse_name_addr(text: str) -> NameAddr:
     Liberal where RFC 4475 allows: an unquoted display name may hold any characters but
     quotes (``Bell, Alexander <sip:...>``), and LWS inside ``< >`` is ignored.
     """
-    match = _SIMPLE_NAME_ADDR_RE.match(text)
+    first = text[:1]
+    display: str | None
+    if first == "<":
+        match = _BARE_NAME_ADDR_RE.match(text)
+        if match is not None:
+            display = None
+            uri_text, param_text = match.groups()
+    elif first == '"':
+        match = _QUOTED_NAME_ADDR_RE.match(text)
+        if match is not None:
+            display, uri_text, param_text = match.groups()
+    else:
+        match = _SIMPLE_NAME_ADDR_RE.match(text)
+        if match is not None:
+            quoted, unquoted, uri_text, param_text = match.groups()
+            display = quoted if quoted is not None else (unquoted or None)
     if match is not None:
-        quoted, unquoted, uri_text, param_text = match.groups()
         addr = NameAddr.__new__(NameAddr)
         addr._uri = None
         addr._uri_text = uri_text
-        addr.display_name = quoted if quoted is not None else (unquoted or None)
-        addr.params = {} if param_text is None else _simple_params(param_text, "header parameter")
+        addr.display_name = display
+        if param_text is None:
+            addr.params = {}
+        elif param_text[:4] == "tag=" and ";" not in param_text and len(param_text) > 4:
+            addr.params = {"tag": param_text[4:]}  # the usual lone tag, as _simple_params
+        else:
+            addr.params = _simple_params(param_text, "header parameter")
         addr.is_star = False
         return addr
     text = text.strip()
     if not text:
         raise _bad("address")
-    display: str | None
     if text[0] == '"':
         end = text.find('"', 1)
         if end < 0 or text[end - 1] == "\\":

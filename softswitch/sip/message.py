@@ -124,6 +124,13 @@ def _check_value(value: str) -> str:
     return value
 
 
+def _uint_value(text: str, canon: str) -> int:
+    # Plain digits (the usual case) are exactly what parse_uint would return.
+    if text.isdigit() and len(text) <= 40 and text.isascii():
+        return int(text)
+    return parse_uint(text, f"{canon} header")
+
+
 def _relabel(exc: Exception, what: str) -> SipParseError:
     status = exc.status if isinstance(exc, SipParseError) else 400
     return SipParseError(status, f"Bad {what} header")
@@ -176,9 +183,10 @@ class SipMessage:
         """Forget the wire form and the parsed views of header ``canon`` (all if None), so
         that changing one header does not make the others parse again."""
         self._raw = None
-        d = self.__dict__
+        # Reset to the class default rather than popping from __dict__: touching __dict__
+        # would make CPython build a real dict for the instance (one more GC-tracked object).
         for name in _CACHES if canon is None else _HEADER_CACHES.get(canon, ()):
-            d.pop(name, None)
+            setattr(self, name, _UNSET)
 
     @property
     def modified(self) -> bool:
@@ -235,6 +243,12 @@ class SipMessage:
 
     def get(self, name: str) -> str | None:
         """Value of the first header called ``name``, or None."""
+        canon = _CANON.get(name)
+        if canon is not None:  # the usual case, inlined: one dict lookup and a scan
+            for hname, value in self._headers:
+                if hname == canon:
+                    return value
+            return None
         key, known = self._matcher(name)
         if known:
             return self._first(key)
@@ -247,11 +261,10 @@ class SipMessage:
         """Every value of ``name``; comma-separated list headers are split (quote and
         ``<>`` aware) and empty elements dropped."""
         key, known = self._matcher(name)
-        values = [
-            value for hname, value in self._headers
-            if ((hname == key) if known else (hname.lower() == key))
-        ]
-        if known and key in LIST_HEADERS:
+        if not known:
+            return [value for hname, value in self._headers if hname.lower() == key]
+        values = [value for hname, value in self._headers if hname == key]
+        if values and key in LIST_HEADERS:
             return [item for value in values for item in split_comma_list(value) if item]
         return values
 
@@ -286,16 +299,18 @@ class SipMessage:
         Via), else after the last one; at the end (start when ``first``) if none."""
         canon = _header_name(name)
         _check_value(value)
-        key, known = self._matcher(canon)
-        positions = [
-            i for i, h in enumerate(self._headers)
-            if ((h[0] == key) if known else (h[0].lower() == key))
-        ]
-        if first:
-            index = positions[0] if positions else 0
+        headers = self._headers
+        if canon in _CANON:
+            key, names = canon, [h[0] for h in headers]
+        else:  # unknown names compare case-insensitively
+            key, names = canon.lower(), [h[0].lower() for h in headers]
+        if key not in names:
+            index = 0 if first else len(headers)
+        elif first:
+            index = names.index(key)
         else:
-            index = positions[-1] + 1 if positions else len(self._headers)
-        self._headers.insert(index, [canon, value])
+            index = len(names) - names[::-1].index(key)
+        headers.insert(index, [canon, value])
         self._touch(canon)
 
     def remove(self, name: str) -> None:
@@ -431,8 +446,11 @@ class SipMessage:
 
     def _name_addr_list(self, canon: str, allow_star: bool = False) -> list[NameAddr]:
         try:
+            values = self._values(canon)
+            if len(values) == 1:
+                return parse_name_addrs(values[0], allow_star)
             return [
-                item for value in self._values(canon)
+                item for value in values
                 for item in parse_name_addrs(value, allow_star)
             ]
         except (SipParseError, ValueError, IndexError) as exc:
@@ -461,8 +479,10 @@ class SipMessage:
         return value
 
     def _uint(self, canon: str) -> int | None:
-        value = self._first(canon)
-        return None if value is None else parse_uint(value, f"{canon} header")
+        for name, value in self._headers:
+            if name == canon:
+                return _uint_value(value, canon)
+        return None
 
     @property
     def content_length(self) -> int | None:
@@ -552,7 +572,7 @@ class SipRequest(SipMessage):
     @uri.setter
     def uri(self, value: str) -> None:
         self._raw = None
-        self.__dict__.pop("_ruri", None)
+        self._ruri = _UNSET
         self._uri = value
 
     @property
@@ -671,7 +691,8 @@ def parse_message(
         first = lines[0].rstrip()
         msg: SipRequest | SipResponse
         error: tuple[int, str] | None = None
-        if first[:4] == "SIP/" or first[:4].upper() == "SIP/":
+        lead = first[:4]
+        if lead == "SIP/" or (lead[:1] in ("s", "S") and lead.upper() == "SIP/"):
             version, _, rest = first.partition(" ")
             code, _, reason = rest.partition(" ")
             if len(code) != 3 or not code.isdigit() or not "100" <= code <= "699":
@@ -683,7 +704,8 @@ def parse_message(
         else:
             method, _, rest = first.partition(" ")
             uri, sp, version = rest.rpartition(" ")
-            if not sp or version[:4].upper() != "SIP/" or not is_token(method):
+            if not sp or (version != "SIP/2.0" and version[:4].upper() != "SIP/") \
+                    or not is_token(method):
                 raise SipParseError(400, "Bad Request-Line")
             request = SipRequest.__new__(SipRequest)
             request._method = method
@@ -836,11 +858,22 @@ def make_response(
     """A response to ``request`` per RFC 3261 8.2.6.2: every Via, and the From, To,
     Call-ID and CSeq text exactly as received; ``to_tag`` is added when the To has none.
     Works on the partial message of a SipParseError too (malformed To: copied as is)."""
-    copied: list[list[str]] = [[_VIA, value] for name, value in request._headers if name == _VIA]
-    for canon in (_FROM, _TO, _CALL_ID, _CSEQ):
-        value = request._first(canon)
-        if value is None:
+    if not 100 <= status <= 699:
+        raise ValueError(f"invalid status {status}")
+    # One pass over the request's headers: every Via, and the first From/To/Call-ID/CSeq.
+    vias: list[list[str]] = []
+    found: dict[str, str] = {}
+    for name, value in request._headers:
+        if name == _VIA:
+            vias.append([_VIA, value])
+        elif name in _ECHOED and name not in found:
+            found[name] = value
+    copied = vias
+    for canon in _ECHOED:
+        echoed = found.get(canon)
+        if echoed is None:
             continue
+        value = echoed
         if canon is _TO and to_tag is not None:
             try:
                 has_tag = request.to is not None and request.to.tag is not None
@@ -849,11 +882,19 @@ def make_response(
             if not has_tag:
                 value = f"{value};tag={to_tag}"
         copied.append([canon, value])
-    response = SipResponse(status, reason, (), body)
-    response._headers = copied
     for name, value in headers:
-        response._headers.append([_header_name(name), _check_value(value)])
+        copied.append([_header_name(name), _check_value(value)])
+    # Built directly: the constructor would re-check the header names copied above.
+    response = SipResponse.__new__(SipResponse)
+    response._status = status
+    response._reason = _check_value(reason if reason is not None else REASON_PHRASES.get(
+        status, "Unknown"))
+    response._headers = copied
+    response._body = bytes(body)
     return response
+
+
+_ECHOED: Final = (_FROM, _TO, _CALL_ID, _CSEQ)
 
 
 # ---------------------------------------------------------------------- request checks
@@ -883,17 +924,21 @@ def check_request(
         return 400, "Bad Request"
 
 
+_NUMERIC: Final = (_MAX_FORWARDS, _EXPIRES, _CONTENT_LENGTH)
+
+
 def _check(request: SipRequest, schemes: frozenset[str]) -> tuple[int, str] | None:
     if request.version != "SIP/2.0":
         return 505, "Version Not Supported"
-    counts: dict[str, int] = {}
-    for name, _ in request._headers:
-        counts[name] = counts.get(name, 0) + 1
+    # The header names once, as a list: presence, counts and positions are then C-level
+    # list operations instead of Python loops over the header list.
+    headers = request._headers
+    names = [header[0] for header in headers]
     for name in _MANDATORY:
-        if name not in counts:
+        if name not in names:
             return 400, f"Missing {name} header"
     for name in _SINGLE:
-        if counts.get(name, 0) > 1:
+        if names.count(name) > 1:
             return 400, f"Multiple {name} headers"
     cseq = request.cseq
     assert cseq is not None
@@ -918,9 +963,12 @@ def _check(request: SipRequest, schemes: frozenset[str]) -> tuple[int, str] | No
                 contact.uri  # noqa: B018
             except (SipParseError, ValueError):
                 return 400, "Bad Contact header"
-    request.max_forwards  # noqa: B018 - parse to validate
-    request.expires  # noqa: B018
-    length = request.content_length
+    length: int | None = None
+    for canon in _NUMERIC:  # parse the first of each to validate, as the properties would
+        if canon in names:
+            number = _uint_value(headers[names.index(canon)][1], canon)
+            if canon is _CONTENT_LENGTH:
+                length = number
     if length is not None and len(request._body) < length:
         return 400, "Body shorter than Content-Length"
     ruri = request.ruri

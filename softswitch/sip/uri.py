@@ -109,6 +109,11 @@ def parse_host_port(text: str, what: str = "host") -> tuple[str, int | None]:
 
 
 def _parse_params(text: str) -> dict[str, str | None]:
+    if ";" not in text:  # the usual lone parameter (transport=..., user=phone, lr)
+        name, eq, value = text.partition("=")
+        if not name:
+            raise _bad("URI parameter")
+        return {name.lower(): value if eq else None}
     params: dict[str, str | None] = {}
     for item in text.split(";"):
         name, eq, value = item.partition("=")
@@ -185,6 +190,15 @@ class SipUri:
 
     def __str__(self) -> str:
         scheme = self.scheme
+        if (scheme == "sip" or scheme == "sips") and self.password is None \
+                and not self.headers and self.user is not None and ":" not in self.host:
+            # The usual sip:user@host[:port][;params], in one formatting step.
+            port = "" if self.port is None else f":{self.port}"
+            params = "".join([
+                f";{name}" if value is None else f";{name}={value}"
+                for name, value in self.params.items()
+            ]) if self.params else ""
+            return f"{scheme}:{self.user}@{self.host}{port}{params}"
         if scheme not in SUPPORTED_SCHEMES:
             return f"{scheme}:{self.opaque}" if scheme else self.opaque
         parts = [scheme, ":"]

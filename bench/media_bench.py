@@ -1,0 +1,376 @@
+"""Media-engine load: N concurrent bridged G.711 calls through one engine process.
+
+Run: ``.venv/bin/python bench/media_bench.py [--calls 100 200 400 500] [--seconds 10]
+[--generators 2] [--poll-ms 2.5] [--decode] [--all]``.
+
+``--decode`` offers no telephone-event, so every leg is decoded for in-band DTMF and
+re-encoded (the feature path); by default legs are relayed with header rewrite only.
+
+Processes: one engine (MediaEngine on uvloop, the process under test) and ``generators``
+load processes of our own RTP phones.  Every call is two phones (A, B) whose legs the
+engine bridges; each phone sends one 160-byte PCMU packet every 20 ms (phases spread over
+the frame) carrying its send time, and receives what the engine relays from the other side.
+
+Per step it reports: packet loss (sent vs received over the whole run), late engine ticks
+(a tick starting > 5 ms after its deadline) during the measured window, p99 added jitter
+(per stream, the packet's transit delay minus that stream's minimum, over all packets of
+the window), the engine's CPU per call, and passes when loss is 0, no tick was late and
+p99 added jitter < 5 ms.  The ramp stops at the first failing step unless ``--all``.
+Figures on a shared machine include the generators competing for the same cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import resource
+import selectors
+import socket
+import struct
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+import numpy as np
+
+FRAME_S = 0.020
+PAYLOAD = 160
+_RTP = struct.Struct("!BBHII")
+SILENCE = b"\xff" * PAYLOAD
+
+
+def _raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _offer(port: int, telephone_event: bool) -> bytes:
+    fmts, attrs = "0", "a=rtpmap:0 PCMU/8000\r\n"
+    if telephone_event:  # as phones do; without it the engine listens for in-band DTMF
+        fmts += " 101"
+        attrs += "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n"
+    return (
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        f"m=audio {port} RTP/AVP {fmts}\r\n{attrs}a=ptime:20\r\n"
+    ).encode()
+
+
+# ---- engine process ---------------------------------------------------------------------
+
+
+def engine_main(conn: Connection, port_min: int, poll: float) -> None:
+    """Allocate and bridge the calls asked for, then report on request."""
+    _raise_fd_limit()
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(_engine(conn, port_min, poll))
+
+
+async def _engine(conn: Connection, port_min: int, poll: float) -> None:
+    from media.engine import EngineSettings, MediaEngine
+
+    loop = asyncio.get_running_loop()
+    settings = EngineSettings(
+        port_min=port_min,
+        port_max=min(65535, port_min + 9999),
+        read_on_arrival=poll < 0,
+        poll_interval=max(poll, 0.0),
+    )
+    engine = MediaEngine(settings)
+    await engine.start()
+    marks: dict[str, tuple[float, float, int]] = {}
+    while True:
+        cmd, arg = await loop.run_in_executor(None, conn.recv)
+        if cmd == "calls":
+            ports = []
+            pairs, telephone_event = arg
+            for pa, pb in pairs:
+                a = engine.allocate(_offer(pa, telephone_event))
+                b = engine.allocate(_offer(pb, telephone_event))
+                engine.bridge(a, b)
+                ports.append((a.port, b.port))
+            conn.send(ports)
+        elif cmd == "mark":
+            marks[arg] = (time.monotonic(), time.process_time(), engine.clock_stats.late_ticks)
+            conn.send(None)
+        elif cmd == "report":
+            (w0, c0, l0), (w1, c1, l1) = marks["start"], marks["end"]
+            s = engine.stats()
+            conn.send(
+                {
+                    "cpu": (c1 - c0) / (w1 - w0),
+                    "late_ticks": l1 - l0,
+                    "ticks": s.ticks,
+                    "max_tick_ms": s.max_tick_ms,
+                    "relayed": s.relayed_directions,
+                    "resyncs": s.resyncs,
+                }
+            )
+        elif cmd == "stop":
+            await engine.close()
+            conn.send(None)
+            return
+
+
+# ---- load generator process ------------------------------------------------------------
+
+
+def generator_main(conn: Connection, calls: int, first_leg: int) -> None:
+    """Phones for ``calls`` calls: learn engine ports, send/receive, report.
+
+    All legs of one generator share one UDP socket (its address is in every leg's SDP), so
+    the generator spends its CPU on packets, not on polling thousands of sockets; packets
+    are told apart by the stamp they carry.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 23)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 23)
+    port = sock.getsockname()[1]
+    conn.send([(port, port)] * calls)
+    engine_ports: list[tuple[int, int]] = conn.recv()
+    targets = []
+    for a, b in engine_ports:
+        targets += [("127.0.0.1", a), ("127.0.0.1", b)]
+    start_at, warmup, seconds = conn.recv()
+    n = len(targets)
+    phase = [k * FRAME_S / n for k in range(n)]  # send slots spread over the frame
+    seq = [0] * n
+    sent = received = corrupt = repeated = 0
+    ssrc = 0x10000 * (first_leg + 1)
+    measure_from = start_at + warmup
+    stop_at = start_at + warmup + seconds
+    delays: dict[int, list[float]] = {}
+    seen: set[tuple[int, int]] = set()
+    sel = selectors.DefaultSelector()
+    sel.register(sock, selectors.EVENT_READ)
+    k = 0  # next leg to send in this round
+    round_start = start_at
+    drain_until = stop_at + 0.3
+    while True:
+        now = time.monotonic()
+        if now >= drain_until:
+            break
+        if now < stop_at:
+            while k < n and round_start + phase[k] <= now:
+                t = time.monotonic()
+                # ASCII stamp: survives a G.711 decode/encode round trip (decoded mode)
+                stamp = b"%.6f,%d,%d," % (t, first_leg + k, seq[k])
+                head = _RTP.pack(0x80, 0, seq[k] & 0xFFFF, (seq[k] * 160) & 0xFFFFFFFF, ssrc + k)
+                try:
+                    sock.sendto(head + stamp + SILENCE[len(stamp) :], targets[k])
+                    sent += 1
+                except OSError:
+                    pass
+                seq[k] += 1
+                k += 1
+            if k >= n:
+                k = 0
+                round_start += FRAME_S
+            wait = max(0.0, min(round_start + phase[k] - time.monotonic(), 0.002))
+        else:
+            wait = 0.01
+        if not sel.select(wait):
+            continue
+        for _ in range(4096):
+            try:
+                data = sock.recv(2048)
+            except (BlockingIOError, ConnectionRefusedError):
+                break
+            arrival = time.monotonic()
+            if len(data) != 12 + PAYLOAD or data[1] & 0x7F:
+                continue  # RTCP, not our audio
+            try:
+                ts_text, leg_text, seq_text, _ = data[12:60].split(b",", 3)
+                t, stream, number = float(ts_text), int(leg_text), int(seq_text)
+            except ValueError:
+                if data[12:] == SILENCE:
+                    repeated += 1  # concealment silence after the senders stopped
+                else:
+                    corrupt += 1
+                continue
+            if (stream, number) in seen:
+                repeated += 1  # concealment repeated a frame: not a new packet
+                continue
+            seen.add((stream, number))
+            received += 1
+            if t >= measure_from:
+                delays.setdefault(stream, []).append(arrival - t)
+    added: list[np.ndarray] = []
+    base: list[float] = []
+    for d in delays.values():
+        arr = np.asarray(d)
+        added.append(arr - arr.min())
+        base.append(float(np.median(arr)))
+    conn.send(
+        {
+            "sent": sent,
+            "received": received,
+            "added": np.concatenate(added) if added else np.zeros(0),
+            "median_delay": float(np.median(base)) if base else 0.0,
+            "corrupt": corrupt,
+            "repeated": repeated,
+        }
+    )
+    sock.close()
+
+
+# ---- orchestration ----------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    calls: int
+    loss: int
+    late_ticks: int
+    p99_added_ms: float
+    median_delay_ms: float
+    engine_cpu: float  # fraction of one core
+    max_tick_ms: float
+    relayed: int
+    repeated: int  # concealment frames seen by the phones (decoded mode)
+    corrupt: int
+
+    @property
+    def passed(self) -> bool:
+        return self.loss == 0 and self.late_ticks == 0 and self.p99_added_ms < 5.0
+
+    def line(self) -> str:
+        per_call = 100 * self.engine_cpu / self.calls if self.calls else 0.0
+        return (
+            f"{self.calls:5d} calls  loss {self.loss:6d}  late ticks {self.late_ticks:4d}  "
+            f"p99 added jitter {self.p99_added_ms:6.2f} ms  median delay "
+            f"{self.median_delay_ms:5.1f} ms  engine CPU {100 * self.engine_cpu:5.1f}% "
+            f"({per_call:.3f}% of a core per call)  max tick {self.max_tick_ms:5.2f} ms  "
+            f"relayed dirs {self.relayed}  concealed {self.repeated}  corrupt {self.corrupt}  "
+            f"{'PASS' if self.passed else 'FAIL'}"
+        )
+
+
+def run_step(
+    calls: int,
+    generators: int,
+    seconds: float,
+    warmup: float,
+    port_min: int,
+    telephone_event: bool,
+    poll: float,
+) -> Step:
+    ctx = mp.get_context("spawn")
+    e_parent, e_child = ctx.Pipe()
+    engine = ctx.Process(target=engine_main, args=(e_child, port_min, poll), daemon=True)
+    engine.start()
+    shares = [calls // generators + (1 if g < calls % generators else 0) for g in range(generators)]
+    gens = []
+    first = 0
+    for share in shares:
+        if not share:
+            continue
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=generator_main, args=(child, share, first), daemon=True)
+        proc.start()
+        gens.append((proc, parent))
+        first += 2 * share
+    try:
+        for _, parent in gens:
+            e_parent.send(("calls", (parent.recv(), telephone_event)))
+            parent.send(e_parent.recv())
+        start_at = time.monotonic() + 0.5
+        for _, parent in gens:
+            parent.send((start_at, warmup, seconds))
+        time.sleep(max(0.0, start_at + warmup - time.monotonic()))
+        e_parent.send(("mark", "start"))
+        e_parent.recv()
+        time.sleep(seconds)
+        e_parent.send(("mark", "end"))
+        e_parent.recv()
+        results = [parent.recv() for _, parent in gens]
+        e_parent.send(("report", None))
+        report = e_parent.recv()
+        e_parent.send(("stop", None))
+        e_parent.recv()
+    finally:
+        for proc, _ in gens:
+            proc.join(5)
+        engine.join(5)
+    sent = sum(r["sent"] for r in results)
+    received = sum(r["received"] for r in results)
+    added = np.concatenate([r["added"] for r in results])
+    p99 = float(np.percentile(added, 99)) * 1000 if len(added) else float("inf")
+    median = float(np.median([r["median_delay"] for r in results])) * 1000
+    return Step(
+        calls,
+        sent - received,
+        report["late_ticks"],
+        p99,
+        median,
+        report["cpu"],
+        report["max_tick_ms"],
+        report["relayed"],
+        sum(r["repeated"] for r in results),
+        sum(r["corrupt"] for r in results),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, nargs="+", default=[100, 200, 300, 400, 500, 600])
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured window per step")
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--generators", type=int, default=2, help="load processes")
+    parser.add_argument("--port-min", type=int, default=40000)
+    parser.add_argument("--all", action="store_true", help="do not stop at the first failure")
+    parser.add_argument(
+        "--poll-ms",
+        type=float,
+        default=2.5,
+        help="engine socket reading: drain every N ms (default 2.5), 0 on the tick only, "
+        "<0 read each socket on arrival",
+    )
+    parser.add_argument(
+        "--decode",
+        action="store_true",
+        help="phones without telephone-event: every leg decoded for in-band DTMF detection",
+    )
+    args = parser.parse_args()
+    print(
+        f"media bench: bridged PCMU calls through one engine process, "
+        f"{args.generators} generator process(es), {os.cpu_count()} CPUs (shared), "
+        f"{args.seconds:.0f} s window, {'decoded (in-band DTMF)' if args.decode else 'relay'}, "
+        + (
+            "sockets read on arrival"
+            if args.poll_ms < 0
+            else f"sockets drained every {args.poll_ms or 20:g} ms"
+        )
+    )
+    best = 0
+    for n in args.calls:
+        step = run_step(
+            n,
+            args.generators,
+            args.seconds,
+            args.warmup,
+            args.port_min,
+            not args.decode,
+            args.poll_ms / 1000,
+        )
+        print(step.line(), flush=True)
+        if step.passed:
+            best = max(best, n)
+        elif not args.all:
+            break
+    print(f"highest N passing: {best}")
+
+
+if __name__ == "__main__":
+    main()

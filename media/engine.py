@@ -1,0 +1,824 @@
+"""The in-process media engine: endpoints, bridges, players, recorders, DTMF, one clock.
+
+Signalling uses :class:`MediaEngine` (allocate, answer/offer/set_remote on the endpoint,
+bridge, play, record, stop, release); everything else happens on the 20 ms frame clock:
+
+1. read the sockets (non-blocking, bounded per socket) -- latch the source (symmetric
+   RTP), count reception statistics, feed telephone-events to the deduplicator, and either
+   relay the packet at once (header rewrite only) or push it into the leg's jitter buffer.
+   Sockets are drained on the tick and every ``poll_interval`` (2.5 ms) in between, so a
+   relayed packet is not held for up to a whole frame (which would add 20 ms of jitter to
+   streams whose phase sits on a tick boundary); ``read_on_arrival`` reads each socket as
+   datagrams arrive instead;
+2. pop one frame from every decoded leg and decode them all with one numpy gather;
+3. per-tick work: in-band DTMF over all detecting legs in one matrix product, recordings,
+   players, hold music, transcoding;
+4. encode every generated frame in one numpy gather and send.
+
+A direction a -> b is relayed when both legs use the same codec and nothing needs the
+audio (no recording or in-band detection on a, no player on b); otherwise it is decoded.
+The plan is recomputed only when something changes, not per packet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import select
+import socket
+import struct
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import structlog
+
+from media import g711
+from media.clock import ClockStats, FrameClock
+from media.dtmf import DtmfError, InbandDetector
+from media.endpoint import Address, DtmfCallback, Endpoint, EndpointStats, MediaError
+from media.jitter import FrameKind
+from media.players import AudioSource, Playback, Player, load_source
+from media.recorder import Recording
+from media.rtcp import (
+    SDES_CNAME,
+    ReceiverReport,
+    RtcpError,
+    RtcpPacket,
+    SenderReport,
+    SourceDescription,
+    build_compound,
+    parse_rtcp,
+    round_trip_time,
+)
+from media.rtp import StreamRewriter
+from media.wav import RecordingWriter
+
+__all__ = [
+    "EndpointStats",
+    "EngineSettings",
+    "EngineStats",
+    "MediaEngine",
+    "MediaError",
+    "Recording",
+]
+
+log = structlog.get_logger(__name__)
+
+FRAME = 160
+_HDR = struct.Struct("!BBHII")
+_SEQ_TS_SSRC = struct.Struct("!HII")
+_MAX_READS = 16  # datagrams per socket per read: bounds the work a flood can cause
+_RELATCH_AFTER = 0.5  # seconds of silence from the latched source before another may take over
+_RTCP_INTERVAL = 5.0
+_SILENCE = {g711.PT_PCMU: b"\xff" * FRAME, g711.PT_PCMA: b"\xd5" * FRAME}
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """Where and how the engine binds; filled by signalling from config."""
+
+    address: str = "127.0.0.1"  # IP the RTP sockets bind to
+    advertised_address: str | None = None  # IP put in SDP (NAT/public), default ``address``
+    port_min: int = 20000
+    port_max: int = 29999
+    jitter_depth: int = 2  # frames buffered on decoded legs
+    hold_music: str | None = None  # WAV played to the held party; None = silence
+    late_after: float = 0.005
+    # False (default): every socket is drained on the tick and every poll_interval seconds
+    # in between (one poll() call for all sockets), so relayed packets wait at most
+    # poll_interval and the loop wakes 400 times a second whatever the packet rate;
+    # poll_interval 0 drains on the tick only (up to a frame of added jitter).
+    # True: each socket is read as datagrams arrive (loop readers): the lowest latency,
+    # but one loop wake-up per packet.
+    read_on_arrival: bool = False
+    poll_interval: float = 0.0025
+
+    def __post_init__(self) -> None:
+        if not (1024 <= self.port_min < self.port_max <= 65535):
+            raise ValueError(f"bad RTP port range {self.port_min}-{self.port_max}")
+        if self.port_max - self.port_min < 1:
+            raise ValueError("the RTP port range needs at least one even/odd pair")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStats:
+    """Engine-wide counters (for the bench and the admin API)."""
+
+    endpoints: int
+    relayed_directions: int
+    decoded_legs: int
+    ticks: int
+    late_ticks: int
+    resyncs: int
+    tick_errors: int
+    max_tick_ms: float
+    busy_seconds: float
+
+
+def _payload(data: bytes) -> bytes | None:
+    """The payload of an RTP packet (after CSRCs, extension; without padding)."""
+    b0 = data[0]
+    offset = 12 + 4 * (b0 & 0x0F)
+    if b0 & 0x10:
+        if offset + 4 > len(data):
+            return None
+        offset += 4 + 4 * int.from_bytes(data[offset + 2 : offset + 4], "big")
+    end = len(data)
+    if b0 & 0x20:
+        end -= data[-1]
+    if offset > end:
+        return None
+    return data[offset:end]
+
+
+class MediaEngine:
+    """Anchored media for calls, driven by one 20 ms frame clock (see module docstring)."""
+
+    def __init__(self, settings: EngineSettings | None = None) -> None:
+        self.settings = settings or EngineSettings()
+        self._advertised = self.settings.advertised_address or self.settings.address
+        # tick/poll reading: fd -> (endpoint, socket, is_rtcp) behind one poll object
+        # epoll where there is one: its cost follows the ready sockets, not all of them
+        self._poll: select.epoll | select.poll
+        if hasattr(select, "epoll"):
+            self._poll, self._pollin = select.epoll(), select.EPOLLIN
+        else:
+            self._poll, self._pollin = select.poll(), select.POLLIN
+        self._fds: dict[int, tuple[Endpoint, socket.socket, bool]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None  # set when readers are added
+        self._poller: asyncio.Task[None] | None = None
+        self._endpoints: dict[int, Endpoint] = {}
+        self._next_id = 1
+        span = (self.settings.port_max - self.settings.port_min) // 2
+        self._port_cursor = random.randrange(span) if span else 0
+        self._clock = FrameClock(self._tick, late_after=self.settings.late_after)
+        self._tick_no = 0
+        self._dirty = True
+        self._decoders: list[Endpoint] = []
+        self._decoder_codecs: npt.NDArray[np.intp] = np.zeros(0, np.intp)
+        self._generators: list[Endpoint] = []
+        self._detectors: list[Endpoint] = []
+        self._relayed = 0
+        self._recordings: list[Recording] = []
+        self._detector = InbandDetector()
+        self._free_slots: list[int] = []
+        self._slots = 0
+        self._dtmf_pending: set[Endpoint] = set()
+        self._next_rtcp = 0.0  # earliest report due on any endpoint
+        self._hold_music: npt.NDArray[np.int16] | None = None
+        if self.settings.hold_music:
+            self._hold_music = load_source(self.settings.hold_music)
+
+    # ---- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the frame clock on the running loop."""
+        self._clock.start()
+        if not self.settings.read_on_arrival and self.settings.poll_interval > 0:
+            self._poller = asyncio.create_task(self._poll_loop())
+        log.info("media_engine_started", address=self.settings.address)
+
+    async def close(self) -> None:
+        """Release every endpoint and stop the clock."""
+        for ep in list(self._endpoints.values()):
+            self.release(ep)
+        self._clock.stop()
+        if self._poller is not None:
+            self._poller.cancel()
+            self._poller = None
+        if hasattr(self._poll, "close"):
+            self._poll.close()  # the epoll descriptor
+
+    async def __aenter__(self) -> MediaEngine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def clock_stats(self) -> ClockStats:
+        """The frame clock's counters."""
+        return self._clock.stats
+
+    def stats(self) -> EngineStats:
+        """Engine-wide counters."""
+        c = self._clock.stats
+        return EngineStats(
+            len(self._endpoints),
+            self._relayed,
+            len(self._decoders),
+            c.ticks,
+            c.late_ticks,
+            c.resyncs,
+            c.errors,
+            c.max_duration * 1000,
+            c.busy,
+        )
+
+    # ---- endpoints ------------------------------------------------------------------
+
+    def _bind_pair(self) -> tuple[socket.socket, socket.socket]:
+        s = self.settings
+        family = socket.AF_INET6 if ":" in s.address else socket.AF_INET
+        first = s.port_min + (s.port_min & 1)  # RTP on the even port, RTCP on the next
+        pairs = (s.port_max - first + 1) // 2
+        for _ in range(pairs):
+            port = first + 2 * (self._port_cursor % pairs)
+            self._port_cursor += 1
+            rtp = socket.socket(family, socket.SOCK_DGRAM)
+            rtcp = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                rtp.bind((s.address, port))
+                rtcp.bind((s.address, port + 1))
+            except OSError:
+                rtp.close()
+                rtcp.close()
+                continue
+            rtp.setblocking(False)
+            rtcp.setblocking(False)
+            return rtp, rtcp
+        raise MediaError(f"no free RTP/RTCP port pair in {s.port_min}-{s.port_max}")
+
+    def allocate(
+        self,
+        offer_sdp: bytes | str | None = None,
+        *,
+        direction: str = "sendrecv",
+        on_dtmf: DtmfCallback | None = None,
+        inband_dtmf: bool | None = None,
+    ) -> Endpoint:
+        """A new endpoint on a free port pair.
+
+        With ``offer_sdp`` the peer's offer is answered at once (``endpoint.local_sdp`` is
+        our answer); without, ``endpoint.local_sdp`` is our offer and the peer's answer goes
+        to ``endpoint.set_remote``.  ``inband_dtmf`` None detects in-band tones only when
+        the peer has no telephone-event.  Raises MediaError when no port is free and
+        SdpError/NegotiationError on a bad offer (nothing is left allocated).
+        """
+        rtp, rtcp = self._bind_pair()
+        ep = Endpoint(
+            self,
+            self._next_id,
+            rtp,
+            rtcp,
+            self.settings.address,
+            self._advertised,
+            on_dtmf=on_dtmf,
+            inband_dtmf=inband_dtmf,
+            jitter_depth=self.settings.jitter_depth,
+        )
+        try:
+            if offer_sdp is None:
+                ep.offer(direction=direction)
+            else:
+                ep.answer(offer_sdp, direction=direction)
+        except Exception:
+            rtp.close()
+            rtcp.close()
+            raise
+        self._next_id += 1
+        # first report after about a second (RFC 3550 6.2: half the interval, randomised)
+        ep.next_rtcp = time.monotonic() + random.uniform(0.5, 1.5)
+        self._endpoints[ep.id] = ep
+        if self.settings.read_on_arrival:
+            loop = self._loop = asyncio.get_running_loop()
+            loop.add_reader(rtp.fileno(), self._readable, ep, rtp, False)
+            loop.add_reader(rtcp.fileno(), self._readable, ep, rtcp, True)
+        else:
+            for sock, is_rtcp in ((rtp, False), (rtcp, True)):
+                self._fds[sock.fileno()] = (ep, sock, is_rtcp)
+                self._poll.register(sock.fileno(), self._pollin)
+        self._changed()
+        return ep
+
+    def _own(self, ep: Endpoint) -> Endpoint:
+        if ep.released or self._endpoints.get(ep.id) is not ep:
+            raise MediaError(f"endpoint {ep.id} is not allocated on this engine")
+        return ep
+
+    def release(self, endpoint: Endpoint) -> EndpointStats:
+        """Close an endpoint (ends its playback and recordings); its final statistics."""
+        ep = self._own(endpoint)
+        final = ep.stats()
+        self.unbridge(ep)
+        self._end_player(ep, "released")
+        for rec in list(ep.recordings):
+            self.stop_recording(rec)
+        if ep.inband_slot is not None:
+            self._free_slots.append(ep.inband_slot)
+            ep.inband_slot = None
+        for sock in (ep.rtp_socket, ep.rtcp_socket):
+            if self._loop is not None:
+                self._loop.remove_reader(sock.fileno())
+            else:
+                self._poll.unregister(sock.fileno())
+                del self._fds[sock.fileno()]
+            sock.close()
+        ep.released = True
+        self._dtmf_pending.discard(ep)
+        del self._endpoints[ep.id]
+        self._changed()
+        return final
+
+    def bridge(self, a: Endpoint, b: Endpoint) -> None:
+        """Connect two endpoints so each hears the other (replaces earlier bridges)."""
+        self._own(a)
+        self._own(b)
+        if a is b:
+            raise MediaError("cannot bridge an endpoint to itself")
+        for ep in (a, b):
+            if ep.peer is not None and ep.peer not in (a, b):
+                self.unbridge(ep)
+        a.peer, b.peer = b, a
+        self._changed()
+
+    def unbridge(self, endpoint: Endpoint) -> None:
+        """Disconnect an endpoint from its peer (no-op if not bridged)."""
+        peer = endpoint.peer
+        endpoint.peer = None
+        if peer is not None and peer.peer is endpoint:
+            peer.peer = None
+        self._changed()
+
+    # ---- players --------------------------------------------------------------------
+
+    def play(
+        self,
+        endpoint: Endpoint,
+        source: AudioSource,
+        *,
+        loop: bool = False,
+        barge_in: bool = False,
+    ) -> Playback:
+        """Play samples (int16 8 kHz) or a WAV file to an endpoint; replaces its playback.
+
+        Returns a handle whose :meth:`Playback.wait` gives why it ended.  Raises
+        ValueError naming the file when it cannot be played.
+        """
+        ep = self._own(endpoint)
+        samples = load_source(source)
+        playback = Playback(ep.id, asyncio.get_running_loop().create_future())
+        self._end_player(ep, "replaced")
+        ep.player = Player(samples, loop=loop, barge_in=barge_in, playback=playback)
+        self._changed()
+        return playback
+
+    def stop(self, endpoint: Endpoint) -> None:
+        """Stop the playback on an endpoint (no-op if none)."""
+        self._end_player(self._own(endpoint), "stopped")
+
+    def _end_player(self, ep: Endpoint, reason: str) -> None:
+        if ep.player is not None:
+            ep.player.finish(reason)
+            ep.player = None
+            self._changed()
+
+    def set_hold_music(self, source: AudioSource | None, endpoint: Endpoint | None = None) -> None:
+        """What a held party hears from now on: engine-wide, or for one endpoint (the
+        tenant's, user's or queue's playlist item chosen by signalling).  None: the
+        engine default for an endpoint, silence engine-wide."""
+        samples = None if source is None else load_source(source)
+        targets = [self._own(endpoint)] if endpoint is not None else self._endpoints.values()
+        if endpoint is None:
+            self._hold_music = samples
+        else:
+            endpoint.hold_music = samples
+        for ep in targets:
+            ep.hold_player = None  # restart with the new music at the next tick
+        self._changed()
+
+    # ---- recording ------------------------------------------------------------------
+
+    def record(
+        self, caller: Endpoint, callee: Endpoint | None, path: str | os.PathLike[str]
+    ) -> Recording:
+        """Record to a 2-channel 8 kHz WAV (caller, callee) until :meth:`stop_recording`."""
+        self._own(caller)
+        if callee is not None:
+            self._own(callee)
+        try:
+            writer = RecordingWriter(path, channels=2)
+        except OSError as exc:
+            raise MediaError(
+                f"{os.fspath(path)}: cannot create recording ({exc.strerror})"
+            ) from None
+        rec = Recording(os.fspath(path), caller, callee, writer)
+        for ep in (caller, callee):
+            if ep is not None:
+                ep.recordings.append(rec)
+        self._recordings.append(rec)
+        self._changed()
+        return rec
+
+    def stop_recording(self, recording: Recording) -> None:
+        """Finish a recording (the WAV is complete afterwards; idempotent)."""
+        if not recording.active:
+            return
+        recording.active = False
+        for ep in (recording.caller, recording.callee):
+            if ep is not None and recording in ep.recordings:
+                ep.recordings.remove(recording)
+        self._recordings.remove(recording)
+        try:
+            recording.flush()
+            recording.writer.close()
+        except OSError as exc:
+            log.warning("recording_write_failed", path=recording.path, error=str(exc))
+        self._changed()
+
+    # ---- the tick plan --------------------------------------------------------------
+
+    def _changed(self) -> None:
+        self._dirty = True
+        self._next_rtcp = 0.0  # a leg may have become reportable
+
+    def _plan(self) -> None:
+        """Decide per leg: relay or decode, who gets generated audio, who is detected."""
+        self._dirty = False
+        eps = list(self._endpoints.values())
+        for ep in eps:
+            peer = ep.peer
+            held = peer is not None and peer.remote_hold
+            music = ep.hold_music if ep.hold_music is not None else self._hold_music
+            if held and music is not None:
+                if ep.hold_player is None:
+                    ep.hold_player = Player(music, loop=True)
+            else:
+                ep.hold_player = None
+        for ep in eps:
+            peer = ep.peer
+            needs_audio = bool(ep.recordings) or ep.inband
+            relay = (
+                peer is not None
+                and not needs_audio
+                and ep.receives
+                and peer.sends
+                and ep.codec_pt == peer.codec_pt
+                and peer.player is None
+                and peer.hold_player is None
+            )
+            new_relay = peer if relay else None
+            if new_relay is not ep.relay_to and ep.relay_to is not None:
+                ep.relay_to.rewriter = None  # the next relay into it starts a fresh mapping
+            ep.relay_to = new_relay
+            ep.decode = ep.codec_pt is not None and (
+                needs_audio
+                or (
+                    peer is not None
+                    and not relay
+                    and peer.sends
+                    and peer.player is None
+                    and peer.hold_player is None
+                )
+            )
+            if ep.inband:
+                if ep.inband_slot is None:
+                    ep.inband_slot = self._free_slots.pop() if self._free_slots else self._slots
+                    if ep.inband_slot == self._slots:
+                        self._slots += 1
+                    self._detector.reset(ep.inband_slot)
+            elif ep.inband_slot is not None:
+                self._free_slots.append(ep.inband_slot)
+                ep.inband_slot = None
+        self._decoders = [ep for ep in eps if ep.decode]
+        self._decoder_codecs = g711.codec_index(
+            np.array([ep.codec_pt for ep in self._decoders], dtype=np.intp)
+        )
+        for i, ep in enumerate(self._decoders):
+            ep.row = i
+        for ep in eps:
+            if not ep.decode:
+                ep.row = -1
+                ep.frame_ok = False
+        self._generators = [
+            ep
+            for ep in eps
+            if ep.sends
+            and (
+                ep.player is not None
+                or ep.hold_player is not None
+                or (ep.peer is not None and ep.peer.decode and ep.peer.relay_to is not ep)
+            )
+        ]
+        self._detectors = [ep for ep in eps if ep.inband_slot is not None and ep.decode]
+        self._relayed = sum(1 for ep in eps if ep.relay_to is not None)
+
+    # ---- the tick ---------------------------------------------------------------------
+
+    def _tick(self, now: float) -> None:
+        self._tick_no += 1
+        if self._dirty:  # signalling changed something since the last tick
+            self._plan()
+        if not self.settings.read_on_arrival:
+            self._drain(now)
+        if self._dirty:  # the packets did (a barge-in digit, a new latch)
+            self._plan()
+        if self._decoders or self._generators:
+            self._audio(now)
+        if self._dtmf_pending:
+            self._poll_dtmf(now)
+        if now >= self._next_rtcp:
+            self._rtcp(now)
+
+    def _drain(self, now: float, on_tick: bool = True) -> None:
+        if self._dirty:
+            self._plan()
+        fds = self._fds
+        # between ticks one datagram per socket is enough (the next poll takes the rest)
+        # and avoids an EAGAIN exception per socket; the tick itself empties the queues
+        reads = 1 if self.settings.poll_interval > 0 and not on_tick else _MAX_READS
+        for fd, _ in self._poll.poll(0):
+            entry = fds.get(fd)
+            if entry is not None:
+                self._read(entry[0], entry[1], entry[2], now, reads)
+
+    async def _poll_loop(self) -> None:
+        interval = self.settings.poll_interval
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self._drain(time.monotonic(), on_tick=False)
+            except Exception:
+                log.exception("media_poll_failed")
+
+    def _readable(self, ep: Endpoint, sock: socket.socket, is_rtcp: bool) -> None:
+        if self._dirty:
+            self._plan()  # route by the current plan, not the one before the last change
+        # one datagram per wake-up: the reader fires again while more are queued, and the
+        # common case (one packet per 20 ms) then costs no EAGAIN exception
+        try:
+            data, addr = sock.recvfrom(2048)
+        except OSError:
+            return  # nothing after all, or an ICMP error from an earlier send
+        try:
+            if is_rtcp:
+                self._on_rtcp(ep, data, addr, time.monotonic())
+            else:
+                self._on_rtp(ep, data, addr, time.monotonic())
+        except Exception:
+            # never let one bad datagram take the reader (and the leg) down
+            log.exception("media_read_failed", endpoint=ep.id)
+
+    def _read(
+        self, ep: Endpoint, sock: socket.socket, is_rtcp: bool, now: float, reads: int
+    ) -> None:
+        for _ in range(reads):
+            try:
+                data, addr = sock.recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                continue  # ICMP errors from earlier sends surface here
+            if is_rtcp:
+                self._on_rtcp(ep, data, addr, now)
+            else:
+                self._on_rtp(ep, data, addr, now)
+
+    def _on_rtp(self, ep: Endpoint, data: bytes, addr: Address, now: float) -> None:
+        if len(data) < 12 or data[0] & 0xC0 != 0x80 or ep.codec_pt is None:
+            ep.invalid += 1
+            return
+        _, b1, seq, ts, ssrc = _HDR.unpack_from(data)
+        pt = b1 & 0x7F
+        if 72 <= pt <= 76:
+            self._on_rtcp(ep, data, addr, now)  # RTCP multiplexed on the RTP port
+            return
+        if pt != ep.codec_pt and pt != ep.event_pt:
+            ep.invalid += 1  # comfort noise or a codec we negotiated away
+            return
+        addr = (addr[0], addr[1])  # IPv6 addresses come with flow info and scope
+        if addr != ep.latched:
+            if ep.latched is not None and now - ep.last_rx < _RELATCH_AFTER:
+                ep.invalid += 1  # a second source while the latched one is alive
+                return
+            ep.latched = addr
+            ep.relatches += 1
+            if ep.rtcp_remote is None or ep.rtcp_remote[0] != addr[0]:
+                ep.rtcp_remote = (addr[0], addr[1] + 1)
+        ep.last_rx = now
+        ep.receiver(ssrc).on_packet(seq, ts, now)
+        ep.octets_received += len(data)
+        if pt == ep.event_pt:
+            payload = _payload(data)
+            if payload is None:
+                ep.invalid += 1
+                return
+            try:
+                digits = ep.dedup.feed(ts, payload, now)
+            except DtmfError:
+                ep.invalid += 1
+                return
+            self._dtmf_pending.add(ep)
+            for digit in digits:
+                ep.deliver(digit)
+            peer = ep.peer
+            if peer is not None and peer.event_pt is not None and peer.sends:
+                self._relay(peer, data, peer.event_pt, ssrc, seq, ts, bool(b1 & 0x80), now)
+            return
+        target = ep.relay_to
+        if target is not None:
+            self._relay(target, data, pt, ssrc, seq, ts, bool(b1 & 0x80), now)
+        elif ep.decode:
+            payload = _payload(data)
+            if payload is None:
+                ep.invalid += 1
+                return
+            ep.jitter.push(seq, payload)
+
+    def _relay(
+        self,
+        dst: Endpoint,
+        data: bytes,
+        pt: int,
+        ssrc: int,
+        seq: int,
+        ts: int,
+        marker: bool,
+        now: float,
+    ) -> None:
+        dest = dst.destination
+        if dest is None:
+            return
+        rw = dst.rewriter
+        first = rw is None
+        if rw is None:
+            # continue the leg's outbound stream where the previous feeder left it
+            step = max(FRAME, round((now - dst.out_time) * 8000)) if dst.out_time else FRAME
+            rw = dst.rewriter = StreamRewriter(
+                ssrc=dst.out_ssrc,
+                first_sequence=(dst.out_seq + 1) & 0xFFFF,
+                first_timestamp=(dst.out_ts + step) & 0xFFFFFFFF,
+            )
+        out = rw.rewrite(ssrc, seq, ts, marker, now)
+        if out is None:
+            return
+        b1 = pt | (0x80 if out.marker or first else 0)
+        packet = bytes((data[0], b1)) + _SEQ_TS_SSRC.pack(out.sequence, out.timestamp, out.ssrc)
+        packet += data[12:]
+        if (out.sequence - dst.out_seq) & 0xFFFF < 0x8000:
+            dst.out_seq, dst.out_ts, dst.out_time = out.sequence, out.timestamp, now
+        self._send(dst, packet, dest, len(data) - 12)
+
+    def _send(self, ep: Endpoint, packet: bytes, dest: Address, payload_len: int) -> None:
+        try:
+            ep.rtp_socket.sendto(packet, dest)
+        except OSError:
+            ep.tx_errors += 1
+            return
+        ep.tx.on_sent(payload_len)
+
+    def _audio(self, now: float) -> None:
+        decoders = self._decoders
+        pcm: npt.NDArray[np.int16] | None = None
+        if decoders:
+            payloads: list[bytes] = []
+            for ep in decoders:
+                frame = ep.jitter.pop()
+                payload = frame.payload
+                silence = _SILENCE[ep.codec_pt or 0]
+                ep.frame_ok = payload is not None or frame.kind is FrameKind.SILENCE
+                if payload is None:
+                    payload = silence
+                elif len(payload) != FRAME:
+                    payload = (payload + silence)[:FRAME]  # other ptimes: fit one frame
+                payloads.append(payload)
+            codes = np.frombuffer(b"".join(payloads), np.uint8).reshape(len(decoders), FRAME)
+            pcm = g711.decode_mixed(codes, self._decoder_codecs)
+            if self._detectors:
+                self._detect(pcm)
+        out_eps: list[Endpoint] = []
+        out_rows: list[npt.NDArray[np.int16]] = []
+        for ep in self._generators:
+            player = ep.player or ep.hold_player
+            if player is not None:
+                frame_pcm = player.next_frame()
+                if frame_pcm is None:
+                    self._end_player(ep, "finished")
+                    continue
+            else:
+                peer = ep.peer
+                if peer is None or peer.row < 0 or not peer.frame_ok or pcm is None:
+                    continue
+                frame_pcm = pcm[peer.row]
+            out_eps.append(ep)
+            out_rows.append(frame_pcm)
+        if self._recordings:
+            silence_pcm = np.zeros(FRAME, np.int16)
+            heard = dict(zip(out_eps, out_rows, strict=True))
+            for rec in self._recordings:
+                left = self._row(rec.caller, pcm, silence_pcm)
+                if rec.callee is not None:
+                    right = self._row(rec.callee, pcm, silence_pcm)
+                else:
+                    right = np.array(heard.get(rec.caller, silence_pcm))  # what it hears
+                rec.append(left, right)
+        if not out_eps:
+            return
+        codecs = g711.codec_index(np.array([ep.codec_pt for ep in out_eps], dtype=np.intp))
+        encoded = g711.encode_mixed(np.stack(out_rows), codecs).tobytes()
+        tick = self._tick_no
+        for i, ep in enumerate(out_eps):
+            dest = ep.destination
+            if dest is None:
+                continue
+            if ep.generated_tick == tick - 1:
+                step, marker = FRAME, 0
+            else:
+                gap = round((now - ep.out_time) * 8000) if ep.out_time else FRAME
+                step, marker = max(FRAME, gap), 0x80
+            ep.generated_tick = tick
+            ep.out_seq = (ep.out_seq + 1) & 0xFFFF
+            ep.out_ts = (ep.out_ts + step) & 0xFFFFFFFF
+            ep.out_time = now
+            header = _HDR.pack(
+                0x80, marker | (ep.codec_pt or 0), ep.out_seq, ep.out_ts, ep.out_ssrc
+            )
+            self._send(ep, header + encoded[i * FRAME : (i + 1) * FRAME], dest, FRAME)
+
+    @staticmethod
+    def _row(
+        ep: Endpoint, pcm: npt.NDArray[np.int16] | None, silence: npt.NDArray[np.int16]
+    ) -> npt.NDArray[np.int16]:
+        if pcm is None or ep.row < 0 or not ep.frame_ok:
+            return silence
+        return pcm[ep.row].copy()
+
+    def _detect(self, pcm: npt.NDArray[np.int16]) -> None:
+        matrix = np.zeros((self._slots, FRAME), np.int16)
+        for ep in self._detectors:
+            assert ep.inband_slot is not None
+            if ep.frame_ok:
+                matrix[ep.inband_slot] = pcm[ep.row]
+        by_slot = {ep.inband_slot: ep for ep in self._detectors}
+        for slot, digit in self._detector.process(matrix):
+            target = by_slot.get(slot)
+            if target is not None:
+                target.deliver(digit)
+
+    def _poll_dtmf(self, now: float) -> None:
+        for ep in list(self._dtmf_pending):
+            for digit in ep.dedup.poll(now):
+                ep.deliver(digit)
+            if ep.dedup.get_timer() is None:
+                self._dtmf_pending.discard(ep)
+
+    # ---- RTCP -----------------------------------------------------------------------
+
+    def _on_rtcp(self, ep: Endpoint, data: bytes, addr: Address, now: float) -> None:
+        try:
+            packets = parse_rtcp(data)
+        except RtcpError:
+            ep.invalid += 1
+            return
+        if ep.latched is not None and addr[0] != ep.latched[0]:
+            ep.invalid += 1  # reports from a stranger would poison RTT and loss figures
+            return
+        ep.rtcp_remote = (addr[0], addr[1])
+        unix = time.time()
+        for p in packets:
+            if isinstance(p, SenderReport) and ep.rx is not None and p.ssrc == ep.rx.ssrc:
+                ep.rx.on_sender_report(p, now)
+            if isinstance(p, SenderReport | ReceiverReport):
+                for block in p.reports:
+                    if block.ssrc == ep.out_ssrc:
+                        rtt = round_trip_time(block, unix)
+                        if rtt is not None:
+                            ep.rtt = rtt
+
+    def _rtcp(self, now: float) -> None:
+        # checked every tick (cheap) so the randomised report times stay spread over the
+        # ticks instead of bunching hundreds of reports into one
+        unix = time.time()
+        upcoming = now + _RTCP_INTERVAL
+        for ep in self._endpoints.values():
+            if ep.next_rtcp > now:
+                upcoming = min(upcoming, ep.next_rtcp)
+            if now < ep.next_rtcp or ep.stream is None:
+                continue
+            # randomised interval (RFC 3550 6.3.1) keeps reports of many legs apart
+            ep.next_rtcp = now + _RTCP_INTERVAL * random.uniform(0.5, 1.5)
+            upcoming = min(upcoming, ep.next_rtcp)
+            dest = ep.rtcp_remote or (
+                (ep.sdp_remote[0], ep.sdp_remote[1] + 1) if ep.sdp_remote else None
+            )
+            if dest is None:
+                continue
+            blocks = (ep.rx.report_block(now),) if ep.rx is not None and ep.rx.received else ()
+            first: RtcpPacket
+            if ep.tx.packet_count:
+                elapsed = round((now - ep.out_time) * 8000) if ep.out_time else 0
+                first = ep.tx.sender_report(unix, ep.out_ts + elapsed, blocks)
+            else:
+                first = ReceiverReport(ep.out_ssrc, blocks)
+            sdes = SourceDescription(
+                ((ep.out_ssrc, ((SDES_CNAME, f"ms{ep.id}@{ep.advertised}"),)),)
+            )
+            try:
+                ep.rtcp_socket.sendto(build_compound([first, sdes]), dest)
+            except OSError:
+                ep.tx_errors += 1
+        self._next_rtcp = upcoming

@@ -1,0 +1,113 @@
+"""Players (prompts, music on hold) and their completion handles.
+
+A :class:`Player` hands out one 160-sample frame per tick from an int16 8 kHz buffer;
+the engine owns it and resolves its :class:`Playback` when it ends.  Sources are a numpy
+array or a WAV path (loaded and converted once by :func:`media.wav.load_wav`, cached by
+path and modification time so a music-on-hold file shared by many calls is read once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from media.wav import load_wav
+
+FRAME = 160
+
+AudioSource = npt.NDArray[np.int16] | str | os.PathLike[str]
+
+_cache: dict[str, tuple[float, npt.NDArray[np.int16]]] = {}
+_CACHE_MAX = 64
+
+
+def load_source(source: AudioSource) -> npt.NDArray[np.int16]:
+    """int16 mono 8 kHz samples of ``source``; raises ValueError naming what is wrong."""
+    if isinstance(source, np.ndarray):
+        if source.dtype != np.int16 or source.ndim != 1:
+            raise ValueError(
+                f"audio samples must be 1-D int16 at 8 kHz, not {source.ndim}-D {source.dtype}"
+            )
+        if not len(source):
+            raise ValueError("audio samples are empty")
+        samples = source.copy()
+        samples.flags.writeable = False
+        return samples
+    path = os.fspath(source)
+    try:
+        mtime = os.stat(path).st_mtime
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read audio file ({exc.strerror})") from None
+    cached = _cache.get(path)
+    if cached is not None and cached[0] == mtime:
+        return cached[1]
+    samples = load_wav(path)
+    if not len(samples):
+        raise ValueError(f"{path}: the WAV file has no audio")
+    samples.flags.writeable = False
+    if len(_cache) >= _CACHE_MAX:
+        _cache.pop(next(iter(_cache)))
+    _cache[path] = (mtime, samples)
+    return samples
+
+
+@dataclass(eq=False)
+class Playback:
+    """Handle of one play request: await :meth:`wait` for the reason it ended.
+
+    Reasons: ``finished`` (the end of a non-looping source), ``stopped``, ``barge-in``
+    (a DTMF digit with barge-in enabled), ``replaced`` (another play on the endpoint),
+    ``released`` (the endpoint or engine went away).
+    """
+
+    endpoint_id: int
+    future: asyncio.Future[str]
+
+    def done(self) -> bool:
+        """Whether the playback has ended."""
+        return self.future.done()
+
+    async def wait(self) -> str:
+        """The reason the playback ended."""
+        return await asyncio.shield(self.future)
+
+
+@dataclass(eq=False)
+class Player:
+    """Frame source over an int16 buffer, optionally looping."""
+
+    samples: npt.NDArray[np.int16]
+    loop: bool = False
+    barge_in: bool = False
+    playback: Playback | None = None
+    position: int = field(default=0, init=False)
+
+    def next_frame(self) -> npt.NDArray[np.int16] | None:
+        """The next 160 samples (zero-padded at the end), or None once finished."""
+        n = len(self.samples)
+        if self.loop:
+            # modulo indexing: no gap at the seam, and sources shorter than a frame work
+            start = self.position
+            self.position = (start + FRAME) % n
+            if start + FRAME <= n:
+                return self.samples[start : start + FRAME]
+            return np.take(self.samples, np.arange(start, start + FRAME) % n)
+        if self.position >= n:
+            return None
+        end = self.position + FRAME
+        if end <= n:
+            frame = self.samples[self.position : end]
+        else:
+            frame = np.zeros(FRAME, np.int16)
+            frame[: n - self.position] = self.samples[self.position :]
+        self.position = end
+        return frame
+
+    def finish(self, reason: str) -> None:
+        """Resolve the playback handle (once)."""
+        if self.playback is not None and not self.playback.future.done():
+            self.playback.future.set_result(reason)

@@ -1,0 +1,86 @@
+"""Helpers for call tests: register SIPp endpoints, run SIPp in the background, read CDRs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.sipp import SippResult, run_sipp, user_rows, write_users
+from bench.switchproc import SwitchProcess
+
+
+def register_endpoint(workdir: Path, switch_port: int, user: str, password: str,
+                      local_port: int, domain: str = "pbx.test") -> None:
+    """REGISTER ``user`` with contact 127.0.0.1:``local_port`` (a SIPp UAS then listens
+    there); fails the test if the registration is not accepted."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    injection = write_users(workdir / f"reg-{local_port}.csv",
+                            user_rows([(user, domain, password)]))
+    result = run_sipp("register.xml", f"127.0.0.1:{switch_port}", calls=1, rate=1,
+                      injection=injection, local_port=local_port, timeout=15,
+                      keys={"c1": "1", "c2": "2", "expires": "3600"})
+    assert result.ok, result.errors
+
+
+def caller_injection(workdir: Path, user: str, password: str,
+                     domain: str = "pbx.test") -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
+    return write_users(workdir / f"caller-{user}.csv", user_rows([(user, domain, password)]))
+
+
+class BackgroundSipp:
+    """One SIPp run in a thread (UAS side), joined with ``result()``."""
+
+    def __init__(self, scenario: str, switch_port: int, *, calls: int, local_port: int,
+                 timeout: float = 60, extra: Sequence[str] = ()) -> None:
+        self._result: SippResult | None = None
+        self._thread = threading.Thread(target=self._run, args=(
+            scenario, switch_port, calls, local_port, timeout, list(extra)), daemon=True)
+        self._thread.start()
+
+    def _run(self, scenario: str, port: int, calls: int, local_port: int, timeout: float,
+             extra: list[str]) -> None:
+        self._result = run_sipp(scenario, f"127.0.0.1:{port}", calls=calls, rate=1,
+                                local_port=local_port, timeout=timeout, extra=extra)
+
+    def result(self, timeout: float = 120) -> SippResult:
+        self._thread.join(timeout)
+        assert self._result is not None, "SIPp did not finish"
+        return self._result
+
+
+def wait_until_listening(seconds: float = 0.5) -> None:
+    """SIPp needs a moment to bind its socket after the thread starts."""
+    time.sleep(seconds)
+
+
+def export_cdrs(switch: SwitchProcess, *args: str) -> list[dict[str, Any]]:
+    """`softswitch cdr export` as a list of rows (legs decoded)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "softswitch.cli", "cdr", "export", "--config",
+         str(switch.config), *args],
+        cwd=switch.cwd, capture_output=True, timeout=60, check=True, env=switch.env,
+        text=True,
+    )
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    for row in rows:
+        row["legs"] = json.loads(row["legs"])
+    return rows
+
+
+def wait_cdrs(switch: SwitchProcess, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """Poll the CDRs (written in batches) until ``count`` are there."""
+    deadline = time.monotonic() + timeout
+    rows = export_cdrs(switch)
+    while len(rows) < count and time.monotonic() < deadline:
+        time.sleep(0.3)
+        rows = export_cdrs(switch)
+    return rows

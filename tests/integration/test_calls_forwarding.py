@@ -1,0 +1,64 @@
+"""Forwarding by answering rules (busy, unanswered after the ring time, offline) executed by
+the B2BUA: the routing engine plans, the call follows the plan's fallbacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.sipp import run_sipp
+from bench.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
+from tests.integration.callkit import (
+    BackgroundSipp,
+    caller_injection,
+    register_endpoint,
+    wait_cdrs,
+    wait_until_listening,
+)
+
+pytestmark = pytest.mark.integration
+
+USERS = [PhoneUser("100", "pw100"), PhoneUser("102", "pw102"), PhoneUser("200", "pw200")]
+RING_TIME = 5  # seconds 102 rings before the call goes to 200
+
+ROUTING = f"""
+[tenants.routing.users.102]
+ring_time = {RING_TIME}
+[tenants.routing.users.102.default_rule]
+simring = {{}}
+[tenants.routing.users.102.default_rule.forward]
+when_busy = {{ kind = "user", target = "200" }}
+when_unanswered = {{ kind = "user", target = "200" }}
+when_offline = {{ kind = "user", target = "200" }}
+"""
+
+
+@pytest.mark.parametrize("condition", ["busy", "unanswered", "offline"])
+def test_forward_reaches_the_forward_target(tmp_path: Path, condition: str) -> None:
+    config = SwitchConfigFile(tmp_path / "switch", users=USERS)
+    path = config.write()
+    path.write_text(path.read_text() + ROUTING)
+    with SwitchProcess(path, port=config.port) as switch:
+        sipp_dir = tmp_path / "sipp"
+        target_port = free_port()
+        register_endpoint(sipp_dir, switch.port, "200", "pw200", target_port)
+        phones = [BackgroundSipp("call_uas.xml", switch.port, calls=1, local_port=target_port)]
+        if condition != "offline":
+            port = free_port()
+            register_endpoint(sipp_dir, switch.port, "102", "pw102", port)
+            scenario = "busy_uas.xml" if condition == "busy" else "ring_uas.xml"
+            phones.append(BackgroundSipp(scenario, switch.port, calls=1, local_port=port))
+        wait_until_listening()
+        uac = run_sipp("call_uac.xml", f"127.0.0.1:{switch.port}", calls=1, rate=1,
+                       injection=caller_injection(sipp_dir, "100", "pw100"),
+                       extra=["-s", "102", "-d", "200"], timeout=30)
+        assert uac.ok, uac.errors
+        for phone in phones:
+            result = phone.result()
+            assert result.ok, result.errors
+        (cdr,) = wait_cdrs(switch, 1)
+        assert (cdr["disposition"], cdr["dialled"], cdr["destination"]) == (
+            "ANSWERED", "102", "200")
+        expected = {"busy": [486, 200], "unanswered": [487, 200], "offline": [200]}[condition]
+        assert [leg["status"] for leg in cdr["legs"]] == expected

@@ -1,0 +1,112 @@
+"""Carrier trunks with SIPp playing the carrier: outbound failover between gateways, inbound
+calls to a DID authenticated by source address, strangers refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.sipp import run_sipp
+from bench.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
+from tests.integration.callkit import (
+    BackgroundSipp,
+    caller_injection,
+    register_endpoint,
+    wait_cdrs,
+    wait_until_listening,
+)
+
+pytestmark = pytest.mark.integration
+
+USERS = [PhoneUser("100", "pw100"), PhoneUser("102", "pw102")]
+DID = "+14155550100"
+
+
+def _config(tmp_path: Path, inbound: str, gateways: list[int]) -> SwitchConfigFile:
+    config = SwitchConfigFile(tmp_path / "switch", users=USERS)
+    path = config.write()
+    lines = [
+        "[tenants.routing]",
+        f'dids = [{{ number = "{DID}", destination = "102" }}]',
+        "[[tenants.trunks]]",
+        'name = "carrier"',
+        f'inbound_addresses = ["{inbound}"]',
+        f'caller_id = "{DID}"',
+    ]
+    for priority, port in enumerate(gateways, 1):
+        lines += ["[[tenants.trunks.gateways]]", 'host = "127.0.0.1"', f"port = {port}",
+                  f"priority = {priority}"]
+    path.write_text(path.read_text() + "\n".join(lines) + "\n")
+    return config
+
+
+def test_outbound_first_gateway_503_second_answers(tmp_path: Path) -> None:
+    gw1, gw2 = free_port(), free_port()
+    config = _config(tmp_path, "10.99.0.0/16", [gw1, gw2])
+    with SwitchProcess(config.directory / "switch.toml", port=config.port) as switch:
+        first = BackgroundSipp("reject_uas.xml", switch.port, calls=1, local_port=gw1)
+        second = BackgroundSipp("call_uas.xml", switch.port, calls=1, local_port=gw2)
+        wait_until_listening()
+        uac = run_sipp("call_uac.xml", f"127.0.0.1:{switch.port}", calls=1, rate=1,
+                       injection=caller_injection(tmp_path / "sipp", "100", "pw100"),
+                       extra=["-s", "+16505550123", "-d", "200"], timeout=30)
+        assert uac.ok, uac.errors
+        assert first.result().ok and second.result().ok
+        (cdr,) = wait_cdrs(switch, 1)
+        assert (cdr["disposition"], cdr["direction"], cdr["trunk"]) == (
+            "ANSWERED", "outbound", "carrier")
+        assert [leg["status"] for leg in cdr["legs"]] == [503, 200]
+        assert f"127.0.0.1:{gw2}" in cdr["legs"][1]["contact"]  # the CDR names the second
+
+
+def test_inbound_did_from_the_trunk_rings_the_user(tmp_path: Path) -> None:
+    config = _config(tmp_path, "127.0.0.0/8", [free_port()])
+    with SwitchProcess(config.directory / "switch.toml", port=config.port) as switch:
+        port = free_port()
+        register_endpoint(tmp_path / "sipp", switch.port, "102", "pw102", port)
+        phone = BackgroundSipp("call_uas.xml", switch.port, calls=1, local_port=port)
+        wait_until_listening()
+        carrier = run_sipp("trunk_uac.xml", f"127.0.0.1:{switch.port}", calls=1, rate=1,
+                           extra=["-s", DID, "-d", "200"], timeout=30)
+        assert carrier.ok, carrier.errors
+        assert phone.result().ok
+        (cdr,) = wait_cdrs(switch, 1)
+        assert (cdr["disposition"], cdr["direction"], cdr["trunk"], cdr["destination"]) == (
+            "ANSWERED", "inbound", "carrier", "102")
+        assert cdr["caller_number"] == "+16505550123"
+
+
+def test_inbound_from_an_unlisted_address_gets_403(tmp_path: Path) -> None:
+    config = _config(tmp_path, "10.99.0.0/16", [free_port()])
+    with SwitchProcess(config.directory / "switch.toml", port=config.port) as switch:
+        carrier = run_sipp("trunk_uac.xml", f"127.0.0.1:{switch.port}", calls=1, rate=1,
+                           extra=["-s", DID], timeout=15)
+        assert not carrier.ok
+        assert "403" in carrier.errors + carrier.screen
+        assert wait_cdrs(switch, 1, timeout=1) == []
+
+
+def test_trunk_registers_with_digest_and_refreshes(tmp_path: Path) -> None:
+    carrier_port = free_port()
+    config = SwitchConfigFile(tmp_path / "switch", users=USERS)
+    path = config.write()
+    path.write_text(path.read_text() + "\n".join([
+        "[[tenants.trunks]]",
+        'name = "carrier"',
+        "registration = true",
+        'username = "trunkuser"',
+        'password = "trunkpass"',
+        'register_domain = "carrier.test"',
+        "[[tenants.trunks.gateways]]",
+        'host = "127.0.0.1"',
+        f"port = {carrier_port}",
+    ]) + "\n")
+    # The carrier listens first; the switch registers as it starts.
+    carrier = BackgroundSipp("trunk_registrar_uas.xml", config.port, calls=1,
+                             local_port=carrier_port, timeout=30)
+    wait_until_listening()
+    with SwitchProcess(path, port=config.port):
+        result = carrier.result()
+    # Challenged twice, answered twice with the trunk's username: registered and refreshed.
+    assert result.ok, result.errors
