@@ -24,6 +24,7 @@ from softswitch.calls import CallManager, CdrWriter
 from softswitch.directory import Directory
 from softswitch.location import LocationService
 from softswitch.registrar import Registrar
+from softswitch.routing_state import DisasterState
 from softswitch.sip.address import Address
 from softswitch.sip.auth import DigestAuthenticator
 from softswitch.sip.message import (
@@ -96,6 +97,7 @@ class Switch:
             max_message_size=settings.max_message_size,
         )
         self.location = LocationService(self.store)
+        self.disaster_state = DisasterState(self.store)
         self.counters = SwitchCounters()
         self.listening: list[Address] = []
         self.registrar: Registrar | None = None
@@ -124,6 +126,10 @@ class Switch:
             algorithms=tuple(self.config.auth.algorithms),
         )
         restored = await self.location.start()
+        # Disaster plans switched on or off with `softswitch disaster ...` (on any node) take
+        # effect for new calls within a refresh interval, without a restart.
+        await self.disaster_state.refresh()
+        self.disaster_state.start()
         settings = self.config.sip
         ssl_context = None
         if settings.tls_certificate is not None:
@@ -158,6 +164,7 @@ class Switch:
             allow=", ".join(ALLOWED_METHODS),
             server_header=SERVER_HEADER,
             tenants=self.config.tenants,
+            routing_for=self.disaster_state.routing_for,
         )
         self.cdrs.start()
         self.trunk_registrar = TrunkRegistrar(
@@ -194,6 +201,7 @@ class Switch:
         if self._timer is not None:
             self._timer.cancel()
         await self.transports.close()
+        await self.disaster_state.stop()
         await self.cdrs.stop()
         await self.location.stop()
         await self.store.close()

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import structlog
 
 from config.models import Tenant
+from config.routing import TenantRouting
 from config.trunks import Gateway, Trunk
 from routing.engine import plan_call
 from routing.facts import CallFacts
@@ -150,6 +151,10 @@ class _RateLimit:
         return True
 
 
+def _configured_routing(tenant: Tenant) -> TenantRouting:
+    return tenant.routing
+
+
 class CallManager:
     """Every call of the switch; see the module docstring."""
 
@@ -168,8 +173,14 @@ class CallManager:
         allow: str,
         server_header: str,
         tenants: Sequence[Tenant] = (),
+        routing_for: Callable[[Tenant], TenantRouting] | None = None,
     ) -> None:
         self.tx = transactions
+        # The tenant's routing as calls should see it now: the configuration with the
+        # disaster plans' stored state merged in (softswitch.routing_state.DisasterState).
+        self.routing_for: Callable[[Tenant], TenantRouting] = (
+            routing_for if routing_for is not None else _configured_routing
+        )
         self.directory = directory
         self.location = location
         self.auth = authenticator
@@ -476,7 +487,7 @@ class CallManager:
             from_trunk=call.from_trunk,
         )
         try:
-            plan = plan_call(tenant.routing, facts)
+            plan = plan_call(self.routing_for(tenant), facts)
         except ValueError:
             log.exception("routing_failed", call=call.id)
             call.fail(500, "Routing Failed")
@@ -891,7 +902,7 @@ class CallManager:
             busy=self._busy.setdefault(call.tenant, {}).keys(),
         )
         try:
-            plan = plan_call(tenant.routing, facts)
+            plan = plan_call(self.routing_for(tenant), facts)
         except ValueError:
             new.fail(500, "Routing Failed")
             return
