@@ -11,7 +11,8 @@ parser itself, and every structured property of a parsed message (status 400).
 
 from __future__ import annotations
 
-import secrets
+import os
+import threading
 from collections.abc import Iterable
 from typing import Any, Final
 
@@ -982,17 +983,46 @@ def _check(request: SipRequest, schemes: frozenset[str]) -> tuple[int, str] | No
 # ------------------------------------------------------------------------- identifiers
 
 
+class _RandomPool(threading.local):
+    """Bytes from os.urandom fetched 4 KiB at a time: one getrandom() system call per few
+    hundred identifiers instead of one each (measurable at line rate). Per thread, and
+    emptied in a forked child, so no two callers ever get the same bytes."""
+
+    _SIZE = 4096
+
+    def __init__(self) -> None:
+        self.data = b""
+        self.pos = 0
+
+    def take(self, count: int) -> bytes:
+        pos = self.pos
+        end = pos + count
+        if end > len(self.data):
+            self.data = os.urandom(max(self._SIZE, count))
+            pos, end = 0, count
+        self.pos = end
+        return self.data[pos:end]
+
+    def clear(self) -> None:
+        self.data = b""
+        self.pos = 0
+
+
+_RANDOM = _RandomPool()
+os.register_at_fork(after_in_child=_RANDOM.clear)
+
+
 def new_branch() -> str:
     """A Via branch with the RFC 3261 magic cookie and 64 random bits."""
-    return "z9hG4bK" + secrets.token_hex(8)
+    return "z9hG4bK" + _RANDOM.take(8).hex()
 
 
 def new_tag() -> str:
     """A From/To tag (48 random bits; RFC 3261 19.3 asks for at least 32)."""
-    return secrets.token_hex(6)
+    return _RANDOM.take(6).hex()
 
 
 def new_call_id(host: str | None = None) -> str:
     """A globally unique Call-ID (128 random bits), optionally ``@host``."""
-    value = secrets.token_hex(16)
+    value = _RANDOM.take(16).hex()
     return f"{value}@{host}" if host else value
