@@ -7,14 +7,13 @@ shutdown flushes everything, so nothing is lost on restart.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Iterable
 
 import structlog
 
 from softswitch.sip.address import Address
+from softswitch.writebehind import WriteBehind
 from storage.base import Binding, Store
 
 log = structlog.get_logger(__name__)
@@ -35,22 +34,18 @@ def _by_q_descending(binding: Binding) -> float:
     return -(binding.q if binding.q is not None else 1.0)
 
 
-class LocationService:
+class LocationService(WriteBehind):
     """In-memory bindings keyed by AOR, with write-behind persistence and expiry."""
 
     def __init__(self, store: Store, *, flush_interval: float = 0.1, batch_size: int = 500):
         self._store = store
-        self._flush_interval = flush_interval
-        self._batch_size = batch_size
+        super().__init__(name="location-writer", flush_interval=flush_interval,
+                         batch_size=batch_size)
         self._by_aor: dict[str, dict[str, Binding]] = {}
         # Where each binding's REGISTER came from, with the stream connection it used, so
         # requests to that contact reuse the connection (RFC 5626 flow, NAT traversal).
         self._sources: dict[tuple[str, str], Address] = {}
         self._dirty: dict[tuple[str, str], Binding | None] = {}
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
-        self._failed_writes = 0
 
     async def start(self) -> int:
         """Load unexpired bindings from the store and start the writer; returns the count."""
@@ -64,19 +59,9 @@ class LocationService:
                 self._sources[binding.key] = source
             count += 1
         log.info("location_restored", bindings=count, purged=purged)
-        self._task = asyncio.create_task(self._writer(), name="location-writer")
+        self._start_writer()
         return count
 
-    async def stop(self) -> None:
-        """Stop the writer after flushing every pending change."""
-        # The writer is asked to finish rather than cancelled: a cancel in the middle of a
-        # store transaction would leave that transaction open.
-        self._closing = True
-        self._wakeup.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-        await self.flush()
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -122,8 +107,7 @@ class LocationService:
             self._dirty[binding.key] = binding
         if not contacts:
             del self._by_aor[aor]
-        if len(self._dirty) >= self._batch_size:
-            self._wakeup.set()
+        self._queued(len(self._dirty))
 
     def set_reachable(self, binding: Binding, reachable: bool) -> None:
         """Record a qualify result; persisted only when it changes."""
@@ -165,19 +149,6 @@ class LocationService:
                 # Keep the changes queued (unless superseded meanwhile) and retry later.
                 for key, value in batch.items():
                     self._dirty.setdefault(key, value)
-                self._failed_writes += 1
+                self.failed_writes += 1
                 log.exception("location_flush_failed", pending=len(self._dirty))
                 raise
-
-    async def _writer(self) -> None:
-        while not self._closing:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self._flush_interval)
-            self._wakeup.clear()
-            if self._closing:
-                return
-            try:
-                await self.flush()
-            except Exception:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), 1.0)

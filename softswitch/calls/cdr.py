@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 import structlog
 
+from softswitch.writebehind import WriteBehind
 from storage.base import Store
 from storage.cdr import Cdr
 
@@ -74,7 +72,7 @@ def q850_cause(status: int, *, no_answer: bool = False) -> tuple[int, str]:
     return (31, "NORMAL_UNSPECIFIED")
 
 
-class CdrWriter:
+class CdrWriter(WriteBehind):
     """Collects finished calls and writes them to the Store in batches.
 
     A batch is written every ``flush_interval`` or as soon as ``batch_size`` records wait;
@@ -83,35 +81,22 @@ class CdrWriter:
     """
 
     def __init__(self, store: Store, *, flush_interval: float = 0.5, batch_size: int = 500):
+        super().__init__(name="cdr-writer", flush_interval=flush_interval,
+                         batch_size=batch_size)
         self._store = store
-        self._flush_interval = flush_interval
-        self._batch_size = batch_size
         self._queue: list[Cdr] = []
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
         self.written = 0
-        self.failed_writes = 0
 
     def add(self, cdr: Cdr) -> None:
         self._queue.append(cdr)
-        if len(self._queue) >= self._batch_size:
-            self._wakeup.set()
+        self._queued(len(self._queue))
 
     @property
     def pending(self) -> int:
         return len(self._queue)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._writer(), name="cdr-writer")
-
-    async def stop(self) -> None:
-        self._closing = True
-        self._wakeup.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-        await self.flush()
+        self._start_writer()
 
     async def flush(self) -> None:
         while self._queue:
@@ -125,16 +110,3 @@ class CdrWriter:
                 log.exception("cdr_flush_failed", pending=len(self._queue))
                 raise
             self.written += len(batch)
-
-    async def _writer(self) -> None:
-        while not self._closing:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self._flush_interval)
-            self._wakeup.clear()
-            if self._closing:
-                return
-            try:
-                await self.flush()
-            except Exception:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), 1.0)
