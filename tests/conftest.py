@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
 
+from storage import Store, open_store
 from tests.pg import PostgresUnavailable, dsn_with_search_path, postgres_dsn, random_schema_name
 
 
@@ -39,3 +41,20 @@ async def pg_schema_dsn(pg_dsn: str) -> AsyncIterator[str]:
         await conn.execute(f"DROP SCHEMA {schema} CASCADE")
     finally:
         await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL for each Store backend: a new SQLite file, a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        # Absolute path (sqlite:////tmp/...) in a directory the store must create.
+        return f"sqlite:///{tmp_path}/nested/dir/softswitch.db"
+    dsn: str = request.getfixturevalue("pg_schema_dsn")
+    return dsn
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    """An opened (migrated) Store on each backend."""
+    async with open_store(store_url) as opened:
+        yield opened

@@ -7,7 +7,6 @@ import dataclasses
 import math
 import socket
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -43,19 +42,6 @@ def make_binding(n: int = 0, aor: str = AOR, **changes: Any) -> Binding:
     return dataclasses.replace(binding, **changes)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        # Absolute path: sqlite:////tmp/...; the nested directory must be created.
-        return f"sqlite:///{tmp_path}/nested/dir/softswitch.db"
-    dsn: str = request.getfixturevalue("pg_schema_dsn")
-    return dsn
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    async with open_store(store_url) as opened:
-        yield opened
 
 
 async def raw_fetch(url: str, sql: str) -> list[tuple[Any, ...]]:

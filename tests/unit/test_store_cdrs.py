@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from storage import StorageError, Store, open_store
+from storage import StorageError, Store
 from storage.cdr import CDR_COLUMNS, Cdr, cdr_from_row, cdr_to_row
 
 T0 = 1_700_000_000.0
@@ -40,18 +38,6 @@ def make_cdr(n: int = 0, **changes: Any) -> Cdr:
     return dataclasses.replace(cdr, **changes)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/cdr.db"
-    dsn: str = request.getfixturevalue("pg_schema_dsn")
-    return dsn
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    async with open_store(store_url) as opened:
-        yield opened
 
 
 def test_row_round_trip_and_derived_times() -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,18 +14,6 @@ from tests.unit.test_store import raw_fetch
 T0 = 1_760_000_000.0
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/routing.db"
-    dsn: str = request.getfixturevalue("pg_schema_dsn")
-    return dsn
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    async with open_store(store_url) as opened:
-        yield opened
 
 
 async def test_enable_disable_records_state_and_history(store: Store) -> None:
