@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from config.answering import UserRouting
+from config.locations import Loc, format_location
 from config.routing import TenantRouting
 from config.trunks import Trunk
 
@@ -48,7 +49,6 @@ __all__ = [
     "User",
 ]
 
-Loc = tuple[str | int, ...]
 
 # Canonical spellings; digest algorithm tokens are case-insensitive on the wire.
 DIGEST_ALGORITHMS = ("SHA-256", "MD5", "SHA-256-sess", "MD5-sess")
@@ -77,15 +77,6 @@ def _fail(items: Sequence[tuple[Loc, str]]) -> PydanticCustomError:
     return PydanticCustomError("switch_config", "{summary}", {"summary": summary, "items": items})
 
 
-def format_location(loc: Loc) -> str:
-    """`("tenants", 0, "users", 3, "extension")` -> `tenants[0].users[3].extension`."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
 
 
 def _has_control_chars(value: str) -> bool:

@@ -13,23 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from config.answering import AnsweringRule, Destination, ForwardKind, UserRouting
+from config.locations import Loc, format_location
 from config.numbers import BlockList, Did, DisasterPlan, Extension, Treatment
 from config.timeframes import TimeFrame
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
-Loc = tuple[str | int, ...]
 
 
-def _location(loc: Loc) -> str:
-    """``("users", "100", "rules", 2)`` -> ``users.100.rules[2]`` (as config.models words it)."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
 
 
 class TenantRouting(BaseModel):
@@ -59,7 +50,7 @@ class TenantRouting(BaseModel):
         if problems:
             # The same multi-location error shape as config.models' validators, so the
             # loader names each field: tenants[0].routing.users.100.rules[2].time_frame.
-            summary = "; ".join(f"{_location(loc)}: {msg}" for loc, msg in problems)
+            summary = "; ".join(f"{format_location(loc)}: {msg}" for loc, msg in problems)
             raise PydanticCustomError(
                 "switch_config", "{summary}", {"summary": summary, "items": problems}
             )
@@ -112,7 +103,7 @@ class TenantRouting(BaseModel):
     def problems(self) -> Iterable[str]:
         """Every cross-reference problem as text, each naming where it is."""
         for loc, msg in self.located_problems():
-            yield f"{_location(loc)}: {msg}"
+            yield f"{format_location(loc)}: {msg}"
 
     def located_problems(self) -> Iterable[tuple[Loc, str]]:
         """Every cross-reference problem as (location relative to this model, message)."""

@@ -11,7 +11,7 @@ from config.models import RegistrarSettings
 from softswitch.directory import Directory, Subscriber
 from softswitch.location import LocationService
 from softswitch.sip.address import Address
-from softswitch.sip.auth import DigestAuthenticator
+from softswitch.sip.auth import DigestAuthenticator, realm_of
 from softswitch.sip.message import SipParseError, SipRequest, SipResponse, make_response, new_tag
 from storage.base import Binding
 
@@ -160,7 +160,7 @@ class Registrar:
         """The subscriber whose credentials the request carries, or (None, stale) to challenge."""
         credentials = [
             value for value in request.get_all("Authorization")
-            if _realm_of(value) in (realm, None)
+            if realm_of(value) in (realm, None)
         ]
         if not credentials:
             return None, False
@@ -257,13 +257,3 @@ def _supports(request: SipRequest, option: str) -> bool:
         for header in ("Supported", "Require")
         for token in request.get_all(header)
     )
-
-
-def _realm_of(credentials: str) -> str | None:
-    """The realm parameter of an Authorization value, cheaply, to pick the right one."""
-    start = credentials.find('realm="')
-    if start < 0:
-        return None
-    start += 7
-    end = credentials.find('"', start)
-    return credentials[start:end] if end > start else None

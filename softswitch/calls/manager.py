@@ -30,7 +30,7 @@ from softswitch.dialog import Dialog, uri_address
 from softswitch.directory import Directory, Domain, Subscriber
 from softswitch.location import LocationService
 from softswitch.sip.address import Address
-from softswitch.sip.auth import DigestAuthenticator
+from softswitch.sip.auth import DigestAuthenticator, realm_of
 from softswitch.sip.headers import parse_name_addr, quote_display_name
 from softswitch.sip.message import (
     REASON_PHRASES,
@@ -403,7 +403,7 @@ class CallManager:
         realm = domain.realm
         credentials = [
             value for value in request.get_all("Proxy-Authorization")
-            if _realm_of(value) in (realm, None)
+            if realm_of(value) in (realm, None)
         ]
         stale = False
         if credentials:
@@ -1089,16 +1089,6 @@ class CallManager:
             relay.deferred = True
         cseq = relay.request.cseq
         self._start_2xx_rtx(source, relay.server_tx, answer, cseq[0] if cseq else 0, relay)
-
-
-def _realm_of(credentials: str) -> str | None:
-    """The realm parameter of an Authorization value, cheaply, to pick the right one."""
-    start = credentials.find('realm="')
-    if start < 0:
-        return None
-    start += 7
-    end = credentials.find('"', start)
-    return credentials[start:end] if end > start else None
 
 
 def _session_interval(request: SipRequest) -> int | None:

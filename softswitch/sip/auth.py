@@ -535,3 +535,14 @@ class DigestAuthenticator:
         expires_at, nonce = self._expiry.popleft()
         self._nc_seen.pop(nonce, None)
         self._floor = max(self._floor, expires_at - self._lifetime)
+
+
+def realm_of(credentials: str) -> str | None:
+    """The realm parameter of an Authorization value, found cheaply (to pick the right
+    credentials among several without parsing them all)."""
+    start = credentials.find('realm="')
+    if start < 0:
+        return None
+    start += 7
+    end = credentials.find('"', start)
+    return credentials[start:end] if end > start else None
