@@ -15,6 +15,9 @@ from config.routing import TenantRouting
 from routing.blocklist import CompiledBlockList
 from routing.timeframes import CompiledFrame, LocalClock
 
+#: Remembered (rule, reason) pairs per user before the memo is emptied.
+_FOUND_LIMIT = 4096
+
 
 class RoutingConfigError(ValueError):
     """An admin operation that cannot be applied (unknown user, rule, frame...)."""
@@ -33,7 +36,7 @@ class ActiveRule:
 class CompiledUser:
     """A user's rules with their frames resolved (owned frame first, then the domain's)."""
 
-    __slots__ = ("_default", "_live", "block", "extension", "rules", "user")
+    __slots__ = ("_by_index", "_default", "_found", "_live", "block", "extension", "rules", "user")
 
     def __init__(
         self,
@@ -54,10 +57,14 @@ class CompiledUser:
             rules.append((i, rule, frame))
         self.rules = tuple(rules)
         self._live = tuple(
-            (i, rule, frame, frame.zone, frame.matcher)
+            (i, frame.zone, frame.matcher)
             for i, rule, frame in rules
             if rule.enabled and frame.enabled
         )
+        self._by_index = {i: (rule, frame) for i, rule, frame in rules}
+        # (rule index, matcher reason) -> ActiveRule: reasons come from a finite set fixed by
+        # the configuration, and building a frozen dataclass costs more than the lookup.
+        self._found: dict[tuple[int, str], ActiveRule] = {}
         self._default = ActiveRule(0, user.default_rule, None, "no rule above is active")
 
     def active_rule(self, clock: LocalClock, skipped: list[str] | None = None) -> ActiveRule:
@@ -79,11 +86,20 @@ class CompiledUser:
 
     def _active_fast(self, clock: LocalClock) -> ActiveRule:
         # The hot path: frame lookups inlined, rules whose rule or frame is off pre-filtered.
-        local = clock.local
-        for index, rule, frame, zone, matcher in self._live:
-            why = matcher(local(zone))
+        zones = clock.zones
+        for index, zone, matcher in self._live:
+            local = zones.get(zone)
+            why = matcher(local if local is not None else clock.local(zone))
             if why is not None:
-                return ActiveRule(index, rule, frame.name, f"time frame {frame.label}: {why}")
+                found = self._found.get((index, why))
+                if found is None:
+                    if len(self._found) >= _FOUND_LIMIT:  # bound it whatever the matchers say
+                        self._found.clear()
+                    rule, frame = self._by_index[index]
+                    found = self._found[index, why] = ActiveRule(
+                        index, rule, frame.name, f"time frame {frame.label}: {why}"
+                    )
+                return found
         return self._default
 
 

@@ -29,7 +29,7 @@ from config.routing import TenantRouting
 from routing.answering import ActiveRule, CompiledUser
 from routing.blocklist import CompiledBlockList, Screening, Verdict, screen_caller
 from routing.facts import CallFacts
-from routing.numbers import clean, is_anonymous, normalise
+from routing.numbers import clean, has_digit, is_anonymous, is_plain_e164, normalise_clean
 from routing.plan import (
     NO_FALLBACKS,
     Decision,
@@ -43,6 +43,11 @@ from routing.plan import (
 )
 from routing.timeframes import CompiledFrame, LocalClock, to_timestamp
 
+_tuple_new = tuple.__new__
+
+#: Heads pool keys of whole voicemail ends (other keys start with a kind or a string).
+_VOICEMAIL_END = object()
+
 #: Most answering-rule expansions in one plan (each forward to a user is one).
 MAX_EXPANSIONS = 32
 
@@ -55,6 +60,7 @@ class CompiledRouting:
         "auto_attendants",
         "conferences",
         "config",
+        "did_notes",
         "dids",
         "disaster",
         "frames",
@@ -74,6 +80,12 @@ class CompiledRouting:
             ext: CompiledUser(ext, user, self.frames) for ext, user in config.users.items()
         }
         self.dids = {d.number: d for d in config.dids}
+        # The decision note for each DID is fixed by the configuration: format it once.
+        self.did_notes = {
+            d.number: f"{d.number}: treatment {d.treatment.value} {d.destination}".rstrip()
+            + (f", caller-ID prefix {d.caller_id_prefix!r}" if d.caller_id_prefix else "")
+            for d in config.dids
+        }
         # The model refuses a number in two enabled plans, so this map is unambiguous.
         self.disaster = {
             n.number: (plan.name, n.forward_to)
@@ -157,7 +169,8 @@ class _Planner:
         self.caller: tuple[str | None, bool] | None = None
 
     def note(self, stage: str, detail: str) -> None:
-        self.decisions.append(Decision(stage, detail))
+        # tuple.__new__ skips Decision's generated __new__; a plan notes several per call.
+        self.decisions.append(_tuple_new(Decision, (stage, detail)))
 
     # -- pooled node constructors --------------------------------------------------------
 
@@ -253,7 +266,7 @@ class _Planner:
             node = self._dial_extension(dialled)
             if node is not None:
                 return node
-        number = normalise(dialled, cr.region)
+        number = normalise_clean(dialled, cr.region)
         if number is None:
             self.note("dial", f"{dialled!r} is neither an extension nor a valid number")
             return self._reject(404 if self.facts.from_trunk else 484, "Not Found")
@@ -291,8 +304,7 @@ class _Planner:
     def _did(self, number: str) -> Node:
         did = self.cr.dids[number]
         dest = did.destination
-        extra = f", caller-ID prefix {did.caller_id_prefix!r}" if did.caller_id_prefix else ""
-        self.note("did", f"{number}: treatment {did.treatment.value} {dest}".rstrip() + extra)
+        self.note("did", self.cr.did_notes[number])
         self.prefix = did.caller_id_prefix
         if did.treatment is Treatment.USER:
             if dest not in self.cr.users:
@@ -318,13 +330,15 @@ class _Planner:
 
     def _read_caller(self) -> tuple[str | None, bool]:
         caller = self.facts.caller
+        if caller is not None and is_plain_e164(caller):
+            return caller, False  # a carrier-style caller: the path below returns it as is
         if is_anonymous(caller):
             return None, True
         assert caller is not None
         text = clean(caller)
-        if text in self.cr.users or not any(ch.isdigit() for ch in text):
+        if text in self.cr.users or not has_digit(text):
             return text, False
-        return normalise(text, self.cr.region) or text, False
+        return normalise_clean(text, self.cr.region) or text, False
 
     def _screen(self, user_lists: tuple[CompiledBlockList, ...]) -> Verdict:
         caller, anonymous = self._caller_key()
@@ -357,11 +371,13 @@ class _Planner:
         self.expansions += 1
         cu = self.cr.users[ext]
         user = cu.user
-        skipped: list[str] | None = [] if self.verbose else None
-        active: ActiveRule = cu.active_rule(self.clock, skipped)
-        if skipped:
+        if self.verbose:
+            skipped: list[str] = []
+            active: ActiveRule = cu.active_rule(self.clock, skipped)
             for line in skipped:
                 self.note("rule", f"user {ext}: {line}")
+        else:
+            active = cu.active_rule(self.clock)
         rule = active.rule
         name = "default rule" if active.index == 0 else f"rule {active.index}"
         self.note("rule", f"user {ext}: {name} active ({active.why})")
@@ -471,6 +487,15 @@ class _Planner:
         return targets
 
     def _voicemail_end(self, ext: str, diverted: tuple[str, ...], why: str) -> Node:
+        # A pure function of its arguments and the configuration: pooled whole, as a plan
+        # ends in several of these.
+        key = (_VOICEMAIL_END, ext, diverted, why)
+        hit = self.cr.pool.get(key)
+        if hit is None:
+            hit = self.cr.pool[key] = self._make_voicemail_end(ext, diverted, why)
+        return hit  # type: ignore[return-value]
+
+    def _make_voicemail_end(self, ext: str, diverted: tuple[str, ...], why: str) -> Node:
         cu = self.cr.users.get(ext)
         if (cu is not None and cu.user.voicemail) or ext in self.cr.mailboxes:
             return self._final(

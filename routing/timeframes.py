@@ -32,6 +32,8 @@ from config.timeframes import (
 )
 
 _ONE_DAY = dt.timedelta(days=1)
+_from_timestamp = dt.datetime.fromtimestamp
+_tuple_new = tuple.__new__
 _DAY_NAMES = tuple(d.value for d in Weekday)
 
 
@@ -46,10 +48,14 @@ class LocalTime(NamedTuple):
 
     @classmethod
     def at(cls, timestamp: float, zone: ZoneInfo) -> LocalTime:
-        t = dt.datetime.fromtimestamp(timestamp, zone)
+        t = _from_timestamp(timestamp, zone)
         ordinal = t.toordinal()
         second = t.hour * 3600 + t.minute * 60 + t.second
-        return cls(t.year, ordinal, t.weekday(), second, ordinal * 86400 + second)
+        # tuple.__new__ skips the generated __new__ (a Python call); weekday from the
+        # ordinal (0001-01-01 was a Monday) saves a method call. Both run per zone per call.
+        return _tuple_new(
+            cls, (t.year, ordinal, (ordinal + 6) % 7, second, ordinal * 86400 + second)
+        )
 
     @property
     def date(self) -> dt.date:
@@ -58,6 +64,10 @@ class LocalTime(NamedTuple):
 
 def to_timestamp(at: dt.datetime | float | int) -> float:
     """Epoch seconds of an aware datetime or an epoch number; naive datetimes are refused."""
+    if type(at) is float:  # the call path's common case, checked before the general ones
+        if at != at or not -62135596800 < at < 253402300799:  # NaN or outside year 1..9999
+            raise ValueError(f"call time {at!r} out of range")
+        return at
     if isinstance(at, dt.datetime):
         if at.tzinfo is None or at.utcoffset() is None:
             raise ValueError("call time must be timezone-aware (or epoch seconds)")
@@ -72,16 +82,17 @@ def to_timestamp(at: dt.datetime | float | int) -> float:
 class LocalClock:
     """Per-call cache of the moment in each zone (frames share a handful of zones)."""
 
-    __slots__ = ("_cache", "timestamp")
+    __slots__ = ("timestamp", "zones")
 
     def __init__(self, timestamp: float) -> None:
         self.timestamp = timestamp
-        self._cache: dict[ZoneInfo, LocalTime] = {}
+        #: zone -> the moment there, filled on first use; hot loops read it directly.
+        self.zones: dict[ZoneInfo, LocalTime] = {}
 
     def local(self, zone: ZoneInfo) -> LocalTime:
-        local = self._cache.get(zone)
+        local = self.zones.get(zone)
         if local is None:
-            local = self._cache[zone] = LocalTime.at(self.timestamp, zone)
+            local = self.zones[zone] = LocalTime.at(self.timestamp, zone)
         return local
 
 
@@ -210,16 +221,22 @@ def _compile_period(period: DatePeriod) -> Matcher:
                 starts_by_year.clear()
         return got
 
+    cached = starts_by_year.get  # bound once: clear() empties the same dict
+
     def match(local: LocalTime) -> str | None:
         t = local.wall
         if t < first_wall:
             return None
         year = local.year
-        for y in (year, year - 1):
-            walls = starts(y)
-            i = bisect_right(walls, t)
-            if i and t < walls[i - 1] + span:
-                return why
+        # This year's occurrences, then last year's (one may run into this year).
+        walls = cached(year) or starts(year)
+        i = bisect_right(walls, t)
+        if i and t < walls[i - 1] + span:
+            return why
+        # Every start of last year precedes t, so only its latest can still be running.
+        walls = cached(year - 1) or starts(year - 1)
+        if walls and t < walls[-1] + span:
+            return why
         return None
 
     return match
@@ -285,7 +302,14 @@ def _compile_holidays(spec: HolidaysSpec) -> Matcher:
         s = local.second
         for start, end, overnight, text in spans:
             if s >= start and (overnight or s < end):
-                name = holiday(local.ordinal, local.year)
+                # ``holiday`` inlined: this branch runs for most calls inside the range.
+                year = local.year
+                if year not in loaded:
+                    load(year)
+                ordinal = local.ordinal
+                if last_ordinal is not None and ordinal > last_ordinal:
+                    continue
+                name = days.get(ordinal)
                 if name:
                     return f"{where} holiday {name} {text}"
             elif overnight and s < end:

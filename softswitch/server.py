@@ -265,7 +265,8 @@ class Switch:
         except SipParseError as error:
             response = make_response(request, error.status, error.reason, to_tag=new_tag())
         self._count(response.status)
-        self.transactions.send_stateless_response(response, source)
+        # The stamped request Via is what the response's top Via was copied from.
+        self.transactions.send_stateless_response(response, source, via)
         self._flush()
 
     def _answer_stateless(self, request: SipRequest, source: Address, status: int,

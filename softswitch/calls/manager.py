@@ -377,9 +377,12 @@ class CallManager:
                                     "Request Timeout" if timeout else "Unreachable")
             return True
         if isinstance(app, _Relay):
-            self._respond(app.server_tx, 408 if timeout else 503,
-                          "Request Timeout" if timeout else "Service Unavailable")
-            app.source.pending = app.target.pending = None
+            # A relayed request already answered (its transaction released) needs no reply
+            # and no longer owns the legs' pending state.
+            if not app.server_tx.released:
+                self._respond(app.server_tx, 408 if timeout else 503,
+                              "Request Timeout" if timeout else "Service Unavailable")
+                app.source.pending = app.target.pending = None
             return True
         if isinstance(app, _TransferReinvite):
             call = app.transfer.call

@@ -100,13 +100,11 @@ class Transaction:
         "last_response",
         "method",
         "reliable",
-        "request",
         "state",
     )
 
     def __init__(self, request: SipRequest, key: tuple[Any, ...], branch: str,
                  reliable: bool, state: TxState) -> None:
-        self.request = request
         self.method: str = request.method
         self.is_invite = self.method == "INVITE"
         self.key = key
@@ -133,11 +131,14 @@ class Transaction:
 class ClientTransaction(Transaction):
     """A request the TU sent and the responses that came back (RFC 3261 17.1)."""
 
-    __slots__ = ("_ack", "_cancel_sent", "_data", "dest")
+    __slots__ = ("_ack", "_cancel_sent", "_data", "dest", "request")
 
     def __init__(self, request: SipRequest, key: tuple[Any, ...], branch: str,
                  dest: Address, state: TxState, data: bytes) -> None:
         super().__init__(request, key, branch, dest.reliable, state)
+        # Kept for the whole life: the TU reads it when it handles a final response, which
+        # it does after the transaction already moved on to Completed.
+        self.request = request
         self.dest = dest
         self._data = data
         self._ack: bytes | None = None
@@ -150,20 +151,50 @@ class ServerTransaction(Transaction):
     ``response_dest`` is where responses go (RFC 3261 18.2.2), fixed when the request
     arrives. ``internal`` transactions are the layer's own (481 to CANCEL, 482 to merged
     requests): the TU never sees them and they raise no events.
+
+    A non-INVITE transaction that sent its final response only absorbs retransmissions
+    until Timer J, from the response bytes it kept: it lets go of the request and response
+    objects (``released`` turns True, ``last_response`` becomes None, ``request`` raises),
+    so that tens of thousands of them waiting out Timer J are not walked by every garbage
+    collection. INVITE transactions keep both (ACK and CANCEL matching read them).
     """
 
-    __slots__ = ("_data", "internal", "merge_key", "response_dest", "source")
+    __slots__ = ("_data", "_request", "internal", "merge_key", "response_dest", "source")
 
     def __init__(self, request: SipRequest, key: tuple[Any, ...], branch: str,
                  source: Address, response_dest: Address, state: TxState,
                  internal: bool = False) -> None:
         super().__init__(request, key, branch, source.reliable, state)
+        self._request: SipRequest | None = request
         self.source = source
         self.response_dest = response_dest
         self.internal = internal
         self._quiet = internal
         self.merge_key: tuple[Any, ...] | None = None
         self._data: bytes | None = None
+
+    @property
+    def request(self) -> SipRequest:
+        """The request this transaction answers.
+
+        Raises :class:`RuntimeError` once a non-INVITE transaction was answered with a
+        final response (``released``): nothing may be answered through it any more.
+        """
+        request = self._request
+        if request is None:
+            raise RuntimeError(f"{self!r}: request released after the final response")
+        return request
+
+    @property
+    def released(self) -> bool:
+        """True once the request and response objects were dropped (see the class)."""
+        return self._request is None
+
+    def _release(self) -> None:
+        # Completed non-INVITE: retransmissions and Timer J need only the key, ``_data``,
+        # ``response_dest``, ``merge_key`` and the state.
+        self._request = None
+        self.last_response = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,13 +349,18 @@ class TransactionLayer:
         """Send outside any transaction (ACK for 2xx, stateless forwarding)."""
         self._out.append((message.to_bytes(), dest))
 
-    def send_stateless_response(self, response: SipResponse, source: Address) -> None:
+    def send_stateless_response(self, response: SipResponse, source: Address,
+                                via: Via | None = None) -> None:
         """Answer a request that has no transaction, routed per 18.2.2 from ``source``
-        (straight back to ``source`` when the Via cannot be read, e.g. a 400 for it)."""
-        try:
-            via = response.top_via
-        except SipParseError:
-            via = None
+        (straight back to ``source`` when the Via cannot be read, e.g. a 400 for it).
+
+        ``via`` is the request's top Via as stamped (:func:`stamp_via`) when the caller
+        has it at hand; it spares parsing the response's copy again."""
+        if via is None:
+            try:
+                via = response.top_via
+            except SipParseError:
+                via = None
         self._out.append((response.to_bytes(), response_destination(via, source)))
 
     def send_request(self, request: SipRequest, dest: Address, now: float) -> ClientTransaction:
@@ -384,6 +420,7 @@ class TransactionLayer:
                 tx.state = _PROCEEDING
             else:
                 tx.state = _COMPLETED
+                tx._release()
                 if tx.reliable:
                     self._terminate(tx)
                 else:
@@ -662,6 +699,7 @@ class TransactionLayer:
             self._invite_server_completed(tx, now)
         else:
             tx.state = _COMPLETED
+            tx._release()
             if tx.reliable:
                 self._terminate(tx)
             else:

@@ -259,6 +259,8 @@ class Checker:
         self.ended: set[int] = set()
         self.final_seen: dict[int, int] = {}
         self.servers: list[ServerTransaction] = []
+        # The TU's own reference: a completed non-INVITE transaction lets go of its request.
+        self.requests: dict[int, SipRequest] = {}
 
     def check(self, event: object) -> None:
         assert isinstance(event, DOCUMENTED), event
@@ -270,6 +272,7 @@ class Checker:
                 assert isinstance(stx, ServerTransaction) and not stx.internal
                 assert event.request.method not in ("ACK", "CANCEL")
                 self.servers.append(stx)
+                self.requests[id(stx)] = event.request
         elif isinstance(event, ResponseReceived):
             ctx = event.transaction
             assert isinstance(ctx, ClientTransaction)
@@ -341,7 +344,8 @@ def _run(ops: list[tuple[object, ...]]) -> None:
         elif kind == "tu_response" and checker.servers:
             stx = _recent(checker.servers, op[1])
             status = int(op[2])  # type: ignore[call-overload]
-            layer.send_response(stx, make_response(stx.request, status, to_tag="u"), now)
+            request = checker.requests[id(stx)]
+            layer.send_response(stx, make_response(request, status, to_tag="u"), now)
         elif kind == "advance":
             now += float(op[1])  # type: ignore[arg-type]
             layer.handle_timer(now)
