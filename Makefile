@@ -37,8 +37,17 @@ lint: venv
 	$(BIN)/ruff check softswitch media routing storage config bench tests
 	$(BIN)/mypy softswitch media routing storage config
 
+# The per-issue benchmarks in turn (figures on the terminal; JSON under bench/results/).
+# The side-by-side runs need Kamailio (Debian `kamailio`) and `pip install '.[bench]'`:
+#   .venv/bin/python -m bench.call_bench --system softswitch,kamailio,sippy
 bench: venv system-packages
-	$(BIN)/python -m bench.run
+	@mkdir -p bench/results
+	$(BIN)/python -m bench.parser_bench
+	$(BIN)/python -m bench.routing_bench
+	$(BIN)/python -m bench.codec_bench
+	$(BIN)/python -m bench.mixer_bench
+	$(BIN)/python -m bench.register_bench --users 10000 --start-rate 2000 --json bench/results/register.json
+	$(BIN)/python -m bench.call_bench --system softswitch --json bench/results/calls.json
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
