@@ -417,3 +417,16 @@ def test_empty_file_is_all_defaults(tmp_path: Path) -> None:
     path.write_text("")
     cfg = load_config(path)
     assert cfg.tenants == [] and cfg.registrar.default_expires == 3600
+
+
+def test_commented_trunk_example_is_valid(tmp_path: Path) -> None:
+    """The example's commented-out trunk, once uncommented, is a valid configuration."""
+    text = example_config_path().read_text()
+    head, marker, tail = text.partition("# [[tenants.trunks]]")
+    assert marker
+    lines = [line[2:] if line.startswith("# ") else line for line in (marker + tail).splitlines()]
+    path = tmp_path / "with_trunk.toml"
+    path.write_text(head + "\n".join(lines) + "\n")
+    config = load_config(path)
+    (trunk,) = config.tenants[0].trunks
+    assert [g.priority for g in trunk.gateways] == [1, 2]
