@@ -402,11 +402,10 @@ class Switch:
         method = request.method
         if method not in KNOWN_METHODS:
             return self._response(request, 501, "Not Implemented", allow=True)
-        required = [
-            token.strip() for value in request.get_all("Require")
-            for token in value.split(",") if token.strip()
+        # get_all splits the comma list already (Require is a list header).
+        unsupported = [
+            t for t in request.get_all("Require") if t.lower() not in SUPPORTED_EXTENSIONS
         ]
-        unsupported = [t for t in required if t.lower() not in SUPPORTED_EXTENSIONS]
         if unsupported and method != "CANCEL":
             response = self._response(request, 420, "Bad Extension")
             response.add("Unsupported", ", ".join(unsupported))
