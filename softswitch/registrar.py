@@ -176,7 +176,8 @@ class Registrar:
         elif result.stale:
             return None, True
         # Unknown user and wrong password look the same from outside.
-        log.info("registration_denied", reason=result.reason, username=result.username,
+        log.info("registration_denied", reason=str(result.reason), detail=result.detail,
+                 username=result.username,
                  call_id=request.call_id)
         raise RegistrationRejected(403, "Forbidden")
 

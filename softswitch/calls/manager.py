@@ -421,7 +421,8 @@ class CallManager:
                     return found
             if not result.stale:
                 self.counters["rejected"] += 1
-                log.info("call_denied", reason=result.reason, username=result.username,
+                log.info("call_denied", reason=str(result.reason), detail=result.detail,
+                 username=result.username,
                          call_id=request.call_id)
                 self._respond(tx, 403, "Forbidden")
                 return None
