@@ -1,16 +1,15 @@
 """One anchored media leg: an RTP/RTCP port pair, its negotiated stream and per-leg state.
 
-An :class:`Endpoint` is created by :meth:`media.engine.MediaEngine.allocate`.  It owns the
-SDP side of the leg (our anchored offer/answer, the peer's answer, re-INVITEs for hold)
-and everything the frame clock needs per leg: the symmetric-RTP latch, the inbound jitter
-buffer and reception statistics, the outbound sequence/timestamp state, DTMF detection
-and delivery.  The engine drives all packet work; the methods here are for signalling.
+An :class:`Endpoint` is created by :meth:`media.engine.MediaEngine.allocate`.  Its SDP side
+(our anchored offer/answer, the peer's answer, re-INVITEs for hold) is the
+:class:`media.negotiation.NegotiatedLeg` it shares with media-worker proxies; the rest is
+everything the frame clock needs per leg: the symmetric-RTP latch, the inbound jitter buffer
+and reception statistics, the outbound sequence/timestamp state, DTMF detection and delivery.
+The engine drives all packet work; the methods here are for signalling.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import ipaddress
 import random
 import socket
@@ -20,39 +19,24 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import structlog
 
 from media.dtmf import Digit, EventDeduplicator
 from media.jitter import JitterBuffer
+from media.negotiation import MediaError, NegotiatedLeg
 from media.players import Player
 from media.quality import mos
 from media.rtcp import ReceiverStats, SenderStats
 from media.rtp import StreamRewriter
-from media.sdp import (
-    LocalOrigin,
-    NegotiatedStream,
-    SessionDescription,
-    answer_offer,
-    create_offer,
-    parse_sdp,
-    process_answer,
-)
+from media.sdp import NegotiatedStream
 
 if TYPE_CHECKING:
     from media.engine import MediaEngine
     from media.recorder import Recording
 
-log = structlog.get_logger(__name__)
+__all__ = ["Address", "DtmfCallback", "Endpoint", "EndpointStats", "MediaError"]
 
 Address = tuple[str, int]
 DtmfCallback = Callable[["Endpoint", Digit], None]
-
-_DIGIT_QUEUE = 256
-
-
-class MediaError(RuntimeError):
-    """A media-engine request that cannot be carried out (no ports, released endpoint...)."""
-
 
 @dataclass(frozen=True, slots=True)
 class EndpointStats:
@@ -84,7 +68,7 @@ def _ip_literal(host: str | None) -> str | None:
         return None
 
 
-class Endpoint:
+class Endpoint(NegotiatedLeg):
     """An RTP/RTCP port pair on the engine with its negotiated stream."""
 
     def __init__(
@@ -100,22 +84,13 @@ class Endpoint:
         inband_dtmf: bool | None,
         jitter_depth: int,
     ) -> None:
-        self.id = endpoint_id
+        super().__init__(endpoint_id, advertised, rtp.getsockname()[1], on_dtmf)
         self._engine = engine
         self.rtp_socket = rtp
         self.rtcp_socket = rtcp
         self.address = address
-        self.port: int = rtp.getsockname()[1]
-        self.advertised = advertised
-        self.on_dtmf = on_dtmf
         self.inband_setting = inband_dtmf
-        self.digits: asyncio.Queue[Digit] = asyncio.Queue(_DIGIT_QUEUE)
-        self.released = False
-        # negotiation
-        self._origin = LocalOrigin(advertised, str(random.getrandbits(31)))
-        self._pending_offer: SessionDescription | None = None
-        self.local_sdp: bytes = b""
-        self.stream: NegotiatedStream | None = None
+        # negotiated stream (set by apply_stream)
         self.codec_pt: int | None = None
         self.event_pt: int | None = None
         # addressing (symmetric RTP)
@@ -156,54 +131,10 @@ class Endpoint:
         self.row = -1  # row in this tick's decoded matrix, -1 if not decoded
         self.frame_ok = False  # the decoded row holds audio this tick
 
-    # ---- SDP ------------------------------------------------------------------------
+    # ---- SDP (offer/answer in NegotiatedLeg) -----------------------------------------
 
-    def _check(self) -> None:
-        if self.released:
-            raise MediaError(f"endpoint {self.id} was released")
-
-    def answer(self, offer_sdp: bytes | str, *, direction: str = "sendrecv") -> bytes:
-        """Answer an offer (initial or re-INVITE) with our anchored address; our SDP.
-
-        ``direction`` is what we want (e.g. ``sendonly`` to hold the peer).  Raises
-        SdpError (400) on an unparsable body, NegotiationError (488) when nothing fits.
-        """
-        self._check()
-        offer = parse_sdp(offer_sdp)
-        answer, streams = answer_offer(
-            offer, address=self.advertised, port=self.port, direction=direction
-        )
-        self._pending_offer = None
-        self.local_sdp = self._origin.stamp(answer).to_bytes()
-        self._apply(next(s for s in streams if s.accepted))
-        return self.local_sdp
-
-    def offer(
-        self, *, direction: str = "sendrecv", codecs: tuple[str, ...] = ("PCMU", "PCMA")
-    ) -> bytes:
-        """Our anchored offer (initial INVITE towards the callee, or hold/resume)."""
-        self._check()
-        sdp = create_offer(
-            address=self.advertised, port=self.port, direction=direction, codecs=codecs
-        )
-        self._pending_offer = sdp
-        self.local_sdp = self._origin.stamp(sdp).to_bytes()
-        return self.local_sdp
-
-    def set_remote(self, answer_sdp: bytes | str) -> None:
-        """Apply the peer's answer to our last :meth:`offer`.
-
-        Raises MediaError when no offer is outstanding, SdpError/NegotiationError on a bad
-        answer (the previous stream stays in force).
-        """
-        self._check()
-        if self._pending_offer is None:
-            raise MediaError(f"endpoint {self.id}: an answer arrived but no offer is pending")
-        streams = process_answer(self._pending_offer, parse_sdp(answer_sdp), local_port=self.port)
-        self._pending_offer = None
-        self._apply(next(s for s in streams if s.accepted))
-
-    def _apply(self, stream: NegotiatedStream) -> None:
+    def apply_stream(self, stream: NegotiatedStream) -> None:
+        """Put a negotiated stream in force: codec, events and where the peer listens."""
         assert stream.codec is not None
         self.stream = stream
         self.codec_pt = stream.codec.payload_type
@@ -218,21 +149,6 @@ class Endpoint:
         self._engine._changed()
 
     # ---- state for the engine ---------------------------------------------------------
-
-    @property
-    def sends(self) -> bool:
-        """Whether we may send media to the peer (negotiated and not held by it)."""
-        return self.stream is not None and self.stream.sends
-
-    @property
-    def receives(self) -> bool:
-        """Whether the peer sends media to us."""
-        return self.stream is not None and self.stream.receives
-
-    @property
-    def remote_hold(self) -> bool:
-        """The peer put the call on hold (sendonly/inactive/0.0.0.0 in its SDP)."""
-        return self.stream is not None and self.stream.remote_hold
 
     @property
     def destination(self) -> Address | None:
@@ -250,17 +166,9 @@ class Endpoint:
 
     def deliver(self, digit: Digit) -> None:
         """Hand a detected key press to signalling (queue and callback); barge-in."""
-        # nobody may read the queue: the callback still sees every digit
-        with contextlib.suppress(asyncio.QueueFull):
-            self.digits.put_nowait(digit)
         if self.player is not None and self.player.barge_in:
             self._engine._end_player(self, "barge-in")
-        if self.on_dtmf is not None:
-            try:
-                self.on_dtmf(self, digit)
-            except Exception:
-                # a failing handler must not cost the leg its media
-                log.exception("dtmf_callback_failed", endpoint=self.id, digit=digit.digit)
+        self.hand_up(digit)
 
     def receiver(self, ssrc: int) -> ReceiverStats:
         """Reception statistics of the current source, restarted on an SSRC change."""

@@ -63,6 +63,8 @@ __all__ = [
     "MediaEngine",
     "MediaError",
     "Recording",
+    "bind_rtp_pair",
+    "rtp_ports",
 ]
 
 log = structlog.get_logger(__name__)
@@ -116,6 +118,32 @@ class EngineStats:
     tick_errors: int
     max_tick_ms: float
     busy_seconds: float
+
+
+def rtp_ports(port_min: int, port_max: int) -> tuple[int, int]:
+    """The first RTP port (even; RTCP on the next) of a range and how many pairs it holds."""
+    first = port_min + (port_min & 1)
+    return first, (port_max - first + 1) // 2
+
+
+def bind_rtp_pair(address: str, port: int) -> tuple[socket.socket, socket.socket]:
+    """Non-blocking UDP sockets bound to ``port`` (RTP) and ``port + 1`` (RTCP).
+
+    Raises OSError (nothing left open) when either is taken.
+    """
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    rtp = socket.socket(family, socket.SOCK_DGRAM)
+    rtcp = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        rtp.bind((address, port))
+        rtcp.bind((address, port + 1))
+    except OSError:
+        rtp.close()
+        rtcp.close()
+        raise
+    rtp.setblocking(False)
+    rtcp.setblocking(False)
+    return rtp, rtcp
 
 
 def _payload(data: bytes) -> bytes | None:
@@ -221,26 +249,25 @@ class MediaEngine:
 
     # ---- endpoints ------------------------------------------------------------------
 
-    def _bind_pair(self) -> tuple[socket.socket, socket.socket]:
+    def _bind_pair(self, port: int | None = None) -> tuple[socket.socket, socket.socket]:
+        """RTP/RTCP sockets on ``port`` exactly, else on the next free pair of the range."""
         s = self.settings
-        family = socket.AF_INET6 if ":" in s.address else socket.AF_INET
-        first = s.port_min + (s.port_min & 1)  # RTP on the even port, RTCP on the next
-        pairs = (s.port_max - first + 1) // 2
-        for _ in range(pairs):
-            port = first + 2 * (self._port_cursor % pairs)
-            self._port_cursor += 1
-            rtp = socket.socket(family, socket.SOCK_DGRAM)
-            rtcp = socket.socket(family, socket.SOCK_DGRAM)
+        if port is not None:
             try:
-                rtp.bind((s.address, port))
-                rtcp.bind((s.address, port + 1))
+                return bind_rtp_pair(s.address, port)
+            except OSError as exc:
+                raise MediaError(
+                    f"cannot bind RTP/RTCP ports {port}/{port + 1} on {s.address}: "
+                    f"{exc.strerror}"
+                ) from None
+        first, pairs = rtp_ports(s.port_min, s.port_max)
+        for _ in range(pairs):
+            candidate = first + 2 * (self._port_cursor % pairs)
+            self._port_cursor += 1
+            try:
+                return bind_rtp_pair(s.address, candidate)
             except OSError:
-                rtp.close()
-                rtcp.close()
                 continue
-            rtp.setblocking(False)
-            rtcp.setblocking(False)
-            return rtp, rtcp
         raise MediaError(f"no free RTP/RTCP port pair in {s.port_min}-{s.port_max}")
 
     def allocate(
@@ -259,31 +286,56 @@ class MediaEngine:
         the peer has no telephone-event.  Raises MediaError when no port is free and
         SdpError/NegotiationError on a bad offer (nothing is left allocated).
         """
-        rtp, rtcp = self._bind_pair()
-        ep = Endpoint(
-            self,
-            self._next_id,
-            rtp,
-            rtcp,
-            self.settings.address,
-            self._advertised,
-            on_dtmf=on_dtmf,
-            inband_dtmf=inband_dtmf,
-            jitter_depth=self.settings.jitter_depth,
-        )
+        ep = self._new_endpoint(self._bind_pair(), on_dtmf, inband_dtmf)
         try:
             if offer_sdp is None:
                 ep.offer(direction=direction)
             else:
                 ep.answer(offer_sdp, direction=direction)
         except Exception:
-            rtp.close()
-            rtcp.close()
+            ep.rtp_socket.close()
+            ep.rtcp_socket.close()
             raise
+        self._register(ep)
+        return ep
+
+    def open_endpoint(
+        self,
+        port: int,
+        *,
+        on_dtmf: DtmfCallback | None = None,
+        inband_dtmf: bool | None = None,
+    ) -> Endpoint:
+        """An endpoint on exactly ``port``/``port + 1`` with no SDP yet: whoever negotiated
+        for it (a media-worker pool) hands it the stream with ``endpoint.apply_stream``.
+
+        Raises MediaError naming the ports when they cannot be bound.
+        """
+        return self._register(self._new_endpoint(self._bind_pair(port), on_dtmf, inband_dtmf))
+
+    def _new_endpoint(
+        self,
+        sockets: tuple[socket.socket, socket.socket],
+        on_dtmf: DtmfCallback | None,
+        inband_dtmf: bool | None,
+    ) -> Endpoint:
+        return Endpoint(
+            self,
+            self._next_id,
+            *sockets,
+            self.settings.address,
+            self._advertised,
+            on_dtmf=on_dtmf,
+            inband_dtmf=inband_dtmf,
+            jitter_depth=self.settings.jitter_depth,
+        )
+
+    def _register(self, ep: Endpoint) -> Endpoint:
         self._next_id += 1
         # first report after about a second (RFC 3550 6.2: half the interval, randomised)
         ep.next_rtcp = time.monotonic() + random.uniform(0.5, 1.5)
         self._endpoints[ep.id] = ep
+        rtp, rtcp = ep.rtp_socket, ep.rtcp_socket
         if self.settings.read_on_arrival:
             loop = self._loop = asyncio.get_running_loop()
             loop.add_reader(rtp.fileno(), self._readable, ep, rtp, False)
