@@ -38,6 +38,7 @@ __all__ = ["Address", "DtmfCallback", "Endpoint", "EndpointStats", "MediaError"]
 Address = tuple[str, int]
 DtmfCallback = Callable[["Endpoint", Digit], None]
 
+
 @dataclass(frozen=True, slots=True)
 class EndpointStats:
     """Per-leg figures for the CDR (inbound = what the peer sent us)."""

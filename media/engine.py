@@ -257,8 +257,7 @@ class MediaEngine:
                 return bind_rtp_pair(s.address, port)
             except OSError as exc:
                 raise MediaError(
-                    f"cannot bind RTP/RTCP ports {port}/{port + 1} on {s.address}: "
-                    f"{exc.strerror}"
+                    f"cannot bind RTP/RTCP ports {port}/{port + 1} on {s.address}: {exc.strerror}"
                 ) from None
         first, pairs = rtp_ports(s.port_min, s.port_max)
         for _ in range(pairs):

@@ -1,0 +1,268 @@
+"""A media-worker process: one :class:`MediaEngine` on its own event loop and port slice.
+
+:class:`media.pool.MediaWorkerPool` starts ``python -m media.worker --fd N`` with one end of
+a Unix socket pair as descriptor N.  The first command (:class:`Start`) carries the engine
+settings; every later command is applied to the engine in arrival order, and what the
+engine reports (DTMF, playbacks ending, statistics every ``stats_interval`` seconds,
+failures) goes back as events.  Endpoints are named by the pool's ids.  The worker exits
+on :class:`Close` or when the channel closes (signalling went away).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+import structlog
+
+from media.dtmf import Digit
+from media.endpoint import DtmfCallback, Endpoint, MediaError
+from media.engine import MediaEngine
+from media.recorder import Recording
+from media.workerproto import (
+    Bridge,
+    Channel,
+    Close,
+    DtmfDetected,
+    Failed,
+    HoldMusic,
+    Message,
+    Negotiated,
+    Open,
+    Play,
+    PlaybackEnded,
+    Ready,
+    Record,
+    RecordingClosed,
+    Release,
+    Released,
+    Report,
+    Start,
+    Statistics,
+    StopPlay,
+    StopRecording,
+    Unbridge,
+)
+
+log = structlog.get_logger(__name__)
+
+_STATS_CHUNK = 100  # endpoints per statistics message: keeps each slice of work short
+
+
+class _Moot(Exception):
+    """A command for a leg whose Open failed: that failure was already reported."""
+
+
+class WorkerServer:
+    """Applies commands to the engine and reports its events over the channel."""
+
+    def __init__(self) -> None:
+        self.channel: Channel | None = None
+        self.engine: MediaEngine | None = None
+        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._legs: dict[int, Endpoint] = {}
+        self._failed: set[int] = set()  # legs whose Open failed
+        self._recordings: dict[int, Recording] = {}
+        self._stats_interval = 1.0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+        self._channel_gone = asyncio.Event()
+
+    def send(self, message: Message) -> None:
+        """Report an event (dropped once the channel is gone: nobody is listening)."""
+        if self.channel is not None and self.channel.open:
+            self.channel.send(message)
+
+    def lost(self, reason: str) -> None:
+        """The channel closed: signalling went away or closed us."""
+        self._channel_gone.set()
+        if not self._closing:
+            log.info("media_worker_channel_lost", reason=reason)
+            self._spawn(self._shutdown())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def handle(self, message: Message) -> None:
+        """Apply one command; a failure is reported, never fatal to the worker."""
+        try:
+            self._apply(message)
+        except (_Moot, MediaError, ValueError, OSError) as exc:
+            if isinstance(message, Play):
+                self.send(PlaybackEnded(message.playback, "failed"))
+            if isinstance(message, Record):
+                self.send(RecordingClosed(message.recording, 0, str(exc) or "endpoint failed"))
+            elif not isinstance(exc, _Moot):
+                self.send(Failed(getattr(message, "endpoint", None), str(exc)))
+
+    def _leg(self, pool_id: int) -> Endpoint:
+        ep = self._legs.get(pool_id)
+        if ep is None:
+            if pool_id in self._failed:
+                raise _Moot
+            raise MediaError(f"endpoint {pool_id} is not open on this media worker")
+        return ep
+
+    def _apply(self, message: Message) -> None:
+        if isinstance(message, Start):
+            self._start(message)
+            return
+        engine = self.engine
+        if engine is None:
+            raise MediaError(f"{type(message).__name__} before Start")
+        match message:
+            case Open(pool_id, port, inband_dtmf, stream):
+                try:
+                    ep = engine.open_endpoint(
+                        port, on_dtmf=self._dtmf_reporter(pool_id), inband_dtmf=inband_dtmf
+                    )
+                except MediaError:
+                    self._failed.add(pool_id)
+                    raise
+                self._legs[pool_id] = ep
+                if stream is not None:
+                    ep.apply_stream(stream)
+            case Negotiated(pool_id, stream):
+                self._leg(pool_id).apply_stream(stream)
+            case Bridge(a, b):
+                engine.bridge(self._leg(a), self._leg(b))
+            case Unbridge(pool_id):
+                engine.unbridge(self._leg(pool_id))
+            case Play(pool_id, playback_id, source, loop, barge_in):
+                playback = engine.play(self._leg(pool_id), source, loop=loop, barge_in=barge_in)
+                playback.future.add_done_callback(
+                    lambda future: self.send(PlaybackEnded(playback_id, future.result()))
+                )
+            case StopPlay(pool_id):
+                engine.stop(self._leg(pool_id))
+            case HoldMusic(pool_id, source):
+                engine.set_hold_music(source, None if pool_id is None else self._leg(pool_id))
+            case Record(rec_id, caller, callee, path):
+                self._recordings[rec_id] = engine.record(
+                    self._leg(caller), None if callee is None else self._leg(callee), path
+                )
+            case StopRecording(rec_id):
+                rec = self._recordings.pop(rec_id, None)
+                if rec is not None:
+                    self._stop_recording(rec_id, rec)
+            case Release(pool_id):
+                self._failed.discard(pool_id)
+                gone = self._legs.pop(pool_id, None)
+                for rec_id, rec in list(self._recordings.items()):
+                    if gone is not None and gone in (rec.caller, rec.callee):
+                        del self._recordings[rec_id]
+                        self._stop_recording(rec_id, rec)
+                self.send(Released(pool_id, None if gone is None else engine.release(gone)))
+            case Report():
+                self._spawn(self._push_stats())
+            case Close():
+                self._spawn(self._shutdown())
+            case _:
+                raise MediaError(f"unexpected {type(message).__name__} from signalling")
+
+    def _stop_recording(self, rec_id: int, rec: Recording) -> None:
+        assert self.engine is not None
+        self.engine.stop_recording(rec)
+        self.send(RecordingClosed(rec_id, rec.frames, None))
+
+    def _start(self, start: Start) -> None:
+        if self.engine is not None:
+            raise MediaError("the media worker was started twice")
+        self.engine = MediaEngine(start.settings)
+        self._stats_interval = start.stats_interval
+        self._spawn(self._run_engine(start))
+
+    async def _run_engine(self, start: Start) -> None:
+        assert self.engine is not None
+        await self.engine.start()
+        log.info(
+            "media_worker_started",
+            index=start.index,
+            ports=f"{start.settings.port_min}-{start.settings.port_max}",
+        )
+        self.send(Ready(os.getpid()))
+        self._spawn(self._stats_loop())
+
+    def _dtmf_reporter(self, pool_id: int) -> DtmfCallback:
+        def report(_: Endpoint, digit: Digit) -> None:
+            self.send(DtmfDetected(pool_id, digit))
+
+        return report
+
+    async def _stats_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._stats_interval)
+            await self._push_stats()
+
+    async def _push_stats(self) -> None:
+        """All endpoints' statistics, a chunk per loop turn so no tick is held up."""
+        engine = self.engine
+        if engine is None:
+            return
+        legs = list(self._legs.items())
+        for start in range(0, max(len(legs), 1), _STATS_CHUNK):
+            chunk = {i: ep.stats() for i, ep in legs[start : start + _STATS_CHUNK]}
+            last = start + _STATS_CHUNK >= len(legs)
+            self.send(Statistics(chunk, engine.stats() if last else None, time.process_time()))
+            if not last:
+                await asyncio.sleep(0)
+
+    async def _shutdown(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        for task in self._tasks:
+            if task is not asyncio.current_task():
+                task.cancel()  # the statistics loop
+        if self.engine is not None:
+            for rec_id, rec in list(self._recordings.items()):
+                self._stop_recording(rec_id, rec)
+            self._recordings.clear()
+            await self.engine.close()
+        if self.channel is not None:
+            self.channel.close()  # after the queued events are written
+            try:
+                await asyncio.wait_for(self._channel_gone.wait(), 2.0)
+            except TimeoutError:
+                log.warning("media_worker_channel_flush_timeout")
+        if not self.finished.done():
+            self.finished.set_result(None)
+
+
+async def serve(sock: socket.socket) -> None:
+    """Run a worker on the connected control socket until closed."""
+    loop = asyncio.get_running_loop()
+    server = WorkerServer()
+    _, channel = await loop.create_unix_connection(
+        lambda: Channel(server.handle, server.lost), sock=sock
+    )
+    server.channel = channel
+    await server.finished
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``python -m media.worker --fd N``."""
+    parser = argparse.ArgumentParser(description="media-worker process (started by the pool)")
+    parser.add_argument("--fd", type=int, required=True, help="inherited control socket")
+    args = parser.parse_args(argv)
+    # Ctrl-C reaches the whole process group: the pool decides when workers stop
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sock = socket.socket(fileno=args.fd)
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - depends on the installation
+        asyncio.run(serve(sock))
+    else:
+        uvloop.run(serve(sock))
+
+
+if __name__ == "__main__":
+    main()
