@@ -72,7 +72,7 @@ from media.workerproto import (
     Unbridge,
 )
 
-__all__ = ["MediaWorkerPool", "WorkerEndpoint", "WorkerRecording"]
+__all__ = ["MediaWorkerPool", "WorkerEndpoint", "WorkerRecording", "split_ports"]
 
 log = structlog.get_logger(__name__)
 
@@ -194,6 +194,23 @@ class _Worker:
             raise MediaError(f"media worker {self.index} (pid {self.pid}) is gone") from None
 
 
+def split_ports(port_min: int, port_max: int, workers: int) -> list[tuple[int, int]]:
+    """Each worker's slice of an RTP port range: (first even port, number of pairs).
+
+    Raises ValueError when there are no workers or fewer pairs than workers.
+    """
+    if workers < 1:
+        raise ValueError(f"a media-worker pool needs at least one worker, not {workers}")
+    first, pairs = rtp_ports(port_min, port_max)
+    if pairs < workers:
+        raise ValueError(
+            f"RTP port range {port_min}-{port_max} has {pairs} port pairs, "
+            f"fewer than the {workers} media workers"
+        )
+    bounds = [pairs * i // workers for i in range(workers + 1)]
+    return [(first + 2 * bounds[i], bounds[i + 1] - bounds[i]) for i in range(workers)]
+
+
 class MediaWorkerPool:
     """N media-worker processes behind :class:`~media.engine.MediaEngine`'s interface.
 
@@ -210,23 +227,12 @@ class MediaWorkerPool:
         on_worker_lost: Callable[[int, str, list[WorkerEndpoint]], None] | None = None,
     ) -> None:
         self.settings = settings or EngineSettings()
-        first, pairs = rtp_ports(self.settings.port_min, self.settings.port_max)
-        if workers < 1:
-            raise ValueError(f"a media-worker pool needs at least one worker, not {workers}")
-        if pairs < workers:
-            raise ValueError(
-                f"RTP port range {self.settings.port_min}-{self.settings.port_max} has "
-                f"{pairs} port pairs, fewer than the {workers} media workers"
-            )
         if stats_interval <= 0:
             raise ValueError(f"stats_interval must be positive, not {stats_interval}")
+        self._slices = split_ports(self.settings.port_min, self.settings.port_max, workers)
         self.advertised = self.settings.advertised_address or self.settings.address
         self.stats_interval = stats_interval
         self.on_worker_lost = on_worker_lost
-        self._slices = [
-            (first + 2 * (pairs * i // workers), pairs * (i + 1) // workers - pairs * i // workers)
-            for i in range(workers)
-        ]
         self._workers: list[_Worker] = []
         self._next_id = 1
         self._playbacks: dict[int, tuple[_Worker, Playback]] = {}

@@ -1,0 +1,331 @@
+"""The media-worker control protocol, the worker's command handling and the pool's sums.
+
+No processes: messages are framed and decoded in memory, two channels talk over a socket
+pair, and the worker's command handler drives an in-process engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import random
+import socket
+import struct
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from media import workerproto
+from media.dtmf import Digit
+from media.endpoint import EndpointStats
+from media.engine import EngineSettings, EngineStats
+from media.pool import MediaWorkerPool, split_ports
+from media.sdp import Codec, NegotiatedStream
+from media.worker import WorkerServer
+from media.workerproto import (
+    Bridge,
+    Channel,
+    Close,
+    DtmfDetected,
+    Failed,
+    HoldMusic,
+    Message,
+    MessageDecoder,
+    Negotiated,
+    Open,
+    Play,
+    PlaybackEnded,
+    ProtocolError,
+    Ready,
+    Record,
+    RecordingClosed,
+    Release,
+    Released,
+    Report,
+    Start,
+    Statistics,
+    StopPlay,
+    StopRecording,
+    Unbridge,
+    encode,
+)
+
+STREAM = NegotiatedStream(
+    index=0,
+    media="audio",
+    accepted=True,
+    codec=Codec(0, "PCMU", 8000),
+    telephone_event=Codec(101, "telephone-event", 8000),
+    remote_host="127.0.0.1",
+    remote_port=40000,
+    local_port=30000,
+    direction="sendrecv",
+)
+STATS = EndpointStats(
+    50, 8600, 1, 0.02, 0.8, 49, 7840, None, 4.3, 0, 0, 0, ("127.0.0.1", 4), "PCMU"
+)
+ENGINE = EngineStats(2, 2, 0, 100, 0, 0, 0, 0.2, 0.01)
+
+MESSAGES: list[Message] = [
+    Start(1, EngineSettings(port_min=30000, port_max=30099), 1.0),
+    Open(7, 30000, None, STREAM),
+    Open(8, 30002, True, None),
+    Negotiated(7, STREAM),
+    Bridge(7, 8),
+    Unbridge(7),
+    Play(7, 9, "/tmp/prompt.wav", False, True),
+    StopPlay(7),
+    HoldMusic(None, "/tmp/moh.wav"),
+    HoldMusic(8, None),
+    Record(10, 7, None, "/tmp/call.wav"),
+    StopRecording(10),
+    Release(7),
+    Report(),
+    Close(),
+    Ready(1234),
+    DtmfDetected(7, Digit("5", 100, "rfc4733")),
+    PlaybackEnded(9, "barge-in"),
+    Statistics({7: STATS}, ENGINE, 1.5),
+    Statistics({}, None, 0.0),
+    Released(7, STATS),
+    Released(8, None),
+    RecordingClosed(10, 150, None),
+    RecordingClosed(11, 0, "/nowhere/x.wav: cannot create recording"),
+    Failed(None, "Bridge before Start"),
+]
+
+
+@pytest.mark.parametrize("message", MESSAGES, ids=lambda m: type(m).__name__)
+def test_every_message_round_trips(message: Message) -> None:
+    assert MessageDecoder().feed(encode(message)) == [message]
+
+
+def test_samples_travel_as_samples() -> None:
+    samples = (np.arange(800) % 300).astype(np.int16)
+    (got,) = MessageDecoder().feed(encode(Play(1, 2, samples, True, False)))
+    assert isinstance(got, Play) and isinstance(got.source, np.ndarray)
+    assert got.source.dtype == np.int16 and np.array_equal(got.source, samples)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 64, 10_000])
+def test_stream_reassembly_in_order(chunk: int) -> None:
+    data = b"".join(encode(m) for m in MESSAGES)
+    decoder = MessageDecoder()
+    got: list[Message] = []
+    for i in range(0, len(data), chunk):
+        got += decoder.feed(data[i : i + chunk])
+    assert got == MESSAGES
+
+
+@pytest.mark.parametrize(
+    ("frame", "error"),
+    [
+        (struct.pack("!I", workerproto.MAX_MESSAGE + 1), "exceeds"),
+        (struct.pack("!I", 5) + b"junk!", "undecodable"),
+        (struct.pack("!I", 2) + pickle.dumps(None, protocol=5)[:2], "undecodable"),
+        (
+            struct.pack("!I", len(pickle.dumps({"op": "x"}))) + pickle.dumps({"op": "x"}),
+            "unexpected dict",
+        ),
+    ],
+)
+def test_bad_frames_are_refused(frame: bytes, error: str) -> None:
+    with pytest.raises(ProtocolError, match=error):
+        MessageDecoder().feed(frame)
+
+
+def test_oversized_message_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workerproto, "MAX_MESSAGE", 100)
+    with pytest.raises(ProtocolError, match="Play message"):
+        encode(Play(1, 2, np.zeros(1000, np.int16), False, False))
+
+
+async def test_channels_over_a_socket_pair() -> None:
+    loop = asyncio.get_running_loop()
+    left_sock, right_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    got: list[Message] = []
+    lost: list[str] = []
+    _, left = await loop.create_unix_connection(
+        lambda: Channel(got.append, lost.append), sock=left_sock
+    )
+    _, right = await loop.create_unix_connection(
+        lambda: Channel(got.append, lost.append), sock=right_sock
+    )
+    for message in MESSAGES:
+        left.send(message)
+    for _ in range(200):
+        if len(got) == len(MESSAGES):
+            break
+        await asyncio.sleep(0.01)
+    assert got == MESSAGES
+    right.close()
+    for _ in range(200):
+        if len(lost) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert len(lost) == 2 and "closed" in lost[0]
+    assert not left.open
+    with pytest.raises(ConnectionError):
+        left.send(Report())
+
+
+async def test_a_bad_frame_closes_the_channel() -> None:
+    loop = asyncio.get_running_loop()
+    raw, ours = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    lost: list[str] = []
+    _, channel = await loop.create_unix_connection(
+        lambda: Channel(lambda m: None, lost.append), sock=ours
+    )
+    raw.sendall(struct.pack("!I", 3) + b"bad")
+    for _ in range(200):
+        if lost:
+            break
+        await asyncio.sleep(0.01)
+    raw.close()
+    assert lost and "undecodable" in lost[0]
+    assert not channel.open
+
+
+@pytest.mark.parametrize(
+    ("port_min", "port_max", "workers", "expected"),
+    [
+        (20000, 20099, 1, [(20000, 50)]),
+        (20000, 20099, 2, [(20000, 25), (20050, 25)]),
+        (20001, 20100, 2, [(20002, 24), (20050, 25)]),  # odd start: RTP stays even
+        (20000, 20013, 3, [(20000, 2), (20004, 2), (20008, 3)]),
+    ],
+)
+def test_port_slices(
+    port_min: int, port_max: int, workers: int, expected: list[tuple[int, int]]
+) -> None:
+    slices = split_ports(port_min, port_max, workers)
+    assert slices == expected
+    ports = [first + 2 * k for first, pairs in slices for k in range(pairs)]
+    assert len(ports) == len(set(ports)) and all(port_min <= p < port_max for p in ports)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"workers": 0}, "at least one worker"),
+        ({"workers": 3, "settings": EngineSettings(port_min=20000, port_max=20003)}, "fewer"),
+        ({"stats_interval": 0}, "stats_interval"),
+    ],
+)
+def test_pool_settings_are_checked(kwargs: dict[str, object], error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        MediaWorkerPool(**kwargs)  # type: ignore[arg-type]
+
+
+# ---- the worker's command handling, on an in-process engine -------------------------
+
+
+class FakeChannel:
+    """Collects the events a worker sends."""
+
+    open = True
+
+    def __init__(self) -> None:
+        self.sent: list[Message] = []
+
+    def send(self, message: Message) -> None:
+        self.sent.append(message)
+
+    def close(self) -> None:
+        self.open = False
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[WorkerServer, FakeChannel, int]]:
+    base = random.randrange(30000, 60000, 2)
+    srv = WorkerServer()
+    channel = FakeChannel()
+    srv.channel = channel  # type: ignore[assignment]
+    srv.handle(Start(0, EngineSettings(port_min=base, port_max=base + 19), 60.0))
+    for _ in range(100):
+        if any(isinstance(m, Ready) for m in channel.sent):
+            break
+        await asyncio.sleep(0.01)
+    yield srv, channel, base
+    srv.lost("test over")  # as when the channel closes: the worker shuts its engine down
+    await asyncio.wait_for(srv.finished, 5)
+
+
+async def test_commands_before_start_fail() -> None:
+    srv = WorkerServer()
+    channel = FakeChannel()
+    srv.channel = channel  # type: ignore[assignment]
+    srv.handle(Bridge(1, 2))
+    assert channel.sent == [Failed(None, "Bridge before Start")]
+
+
+async def test_worker_applies_commands(
+    server: tuple[WorkerServer, FakeChannel, int], tmp_path: Path
+) -> None:
+    srv, channel, base = server
+    channel.sent.clear()
+    srv.handle(Open(1, base, None, STREAM))
+    srv.handle(Open(2, base + 2, None, None))
+    srv.handle(Negotiated(2, STREAM))
+    srv.handle(Bridge(1, 2))
+    assert srv.engine is not None and srv.engine.stats().endpoints == 2
+    srv.handle(Play(1, 5, np.zeros(800, np.int16), False, False))
+    srv.handle(StopPlay(1))
+    path = tmp_path / "call.wav"
+    srv.handle(Record(6, 1, 2, str(path)))
+    srv.handle(Release(1))  # ends the recording as well
+    await asyncio.sleep(0)  # the playback future's callbacks
+    assert PlaybackEnded(5, "stopped") in channel.sent
+    assert RecordingClosed(6, 0, None) in channel.sent
+    released = [m for m in channel.sent if isinstance(m, Released)]
+    assert len(released) == 1 and released[0].endpoint == 1 and released[0].stats is not None
+    assert path.exists()
+    assert not [m for m in channel.sent if isinstance(m, Failed)]
+
+
+async def test_worker_reports_a_failed_bind_once(
+    server: tuple[WorkerServer, FakeChannel, int],
+) -> None:
+    srv, channel, base = server
+    channel.sent.clear()
+    srv.handle(Open(1, base, None, STREAM))
+    srv.handle(Open(2, base, None, STREAM))  # the same pair: taken
+    srv.handle(Negotiated(2, STREAM))
+    srv.handle(Bridge(1, 2))
+    srv.handle(Play(2, 3, np.zeros(160, np.int16), False, False))
+    srv.handle(Record(4, 2, None, "/nowhere"))
+    srv.handle(Release(2))
+    failed = [m for m in channel.sent if isinstance(m, Failed)]
+    assert len(failed) == 1 and failed[0].endpoint == 2
+    assert f"{base}/{base + 1}" in failed[0].message
+    assert PlaybackEnded(3, "failed") in channel.sent
+    assert RecordingClosed(4, 0, "endpoint failed") in channel.sent
+    assert Released(2, None) in channel.sent
+
+
+async def test_worker_names_unknown_endpoints(
+    server: tuple[WorkerServer, FakeChannel, int],
+) -> None:
+    srv, channel, _ = server
+    channel.sent.clear()
+    srv.handle(Unbridge(42))
+    assert channel.sent == [Failed(42, "endpoint 42 is not open on this media worker")]
+
+
+async def test_statistics_are_pushed_in_chunks(
+    server: tuple[WorkerServer, FakeChannel, int],
+) -> None:
+    srv, channel, base = server
+    for i in range(5):
+        srv.handle(Open(i + 1, base + 2 * i, None, STREAM))
+    channel.sent.clear()
+    srv.handle(Report())
+    for _ in range(100):
+        if channel.sent:
+            break
+        await asyncio.sleep(0.01)
+    (push,) = channel.sent
+    assert isinstance(push, Statistics) and sorted(push.endpoints) == [1, 2, 3, 4, 5]
+    assert push.engine is not None and push.engine.endpoints == 5
