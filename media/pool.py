@@ -577,7 +577,10 @@ class MediaWorkerPool:
     def _lost(self, worker: _Worker, reason: str) -> None:
         if self._closing:
             return
-        code = worker.process.poll()
+        try:  # the exit status, when the process is already gone (it usually is)
+            code: int | None = worker.process.wait(0.05)
+        except subprocess.TimeoutExpired:
+            code = None
         status = f"exited with status {code}" if code is not None else reason
         message = f"media worker {worker.index} (pid {worker.pid}) is gone: {status}"
         log.error("media_worker_lost", index=worker.index, pid=worker.pid, reason=status)
