@@ -20,7 +20,8 @@ record, release, ...), none of which waits for a worker:
 New endpoints go to the least loaded worker; the second leg of a call must be allocated
 with ``near=first_leg`` so the two can be bridged (bridging endpoints of different workers
 raises MediaError).  When a worker dies its endpoints fail with an error naming it, and
-``on_worker_lost`` tells signalling which endpoints were lost.
+``on_lost`` tells signalling which endpoints were lost (an endpoint whose port pair was
+taken between the probe and the worker's bind is lost the same way, alone).
 """
 
 from __future__ import annotations
@@ -224,7 +225,7 @@ class MediaWorkerPool:
         workers: int = 2,
         *,
         stats_interval: float = 1.0,
-        on_worker_lost: Callable[[int, str, list[WorkerEndpoint]], None] | None = None,
+        on_lost: Callable[[list[WorkerEndpoint], str], None] | None = None,
     ) -> None:
         self.settings = settings or EngineSettings()
         if stats_interval <= 0:
@@ -232,7 +233,7 @@ class MediaWorkerPool:
         self._slices = split_ports(self.settings.port_min, self.settings.port_max, workers)
         self.advertised = self.settings.advertised_address or self.settings.address
         self.stats_interval = stats_interval
-        self.on_worker_lost = on_worker_lost
+        self.on_lost = on_lost
         self._workers: list[_Worker] = []
         self._next_id = 1
         self._playbacks: dict[int, tuple[_Worker, Playback]] = {}
@@ -563,11 +564,18 @@ class MediaWorkerPool:
                         log.warning("media_recording_failed", path=rec.path, error=error)
                     if not rec.closed.done():
                         rec.closed.set_result(frames)
-            case Failed(ep_id, text):
-                log.warning("media_worker_command_failed", worker=worker.index, error=text)
+            case Failed(ep_id, command, text):
+                log.warning(
+                    "media_worker_command_failed",
+                    worker=worker.index,
+                    command=command,
+                    endpoint=ep_id,
+                    error=text,
+                )
                 ep = worker.endpoints.get(ep_id) if ep_id is not None else None
-                if ep is not None and ep.error is None:
+                if command == "Open" and ep is not None and ep.error is None:
                     ep.error = f"media worker {worker.index}: {text}"
+                    self._report_lost([ep], ep.error)
             case Ready(pid):
                 if worker.ready is not None and not worker.ready.done():
                     worker.ready.set_result(pid)
@@ -588,11 +596,14 @@ class MediaWorkerPool:
         self._fail(worker, message, "failed")
         if worker.ready is not None and not worker.ready.done():
             worker.ready.set_exception(MediaError(message))
-        if self.on_worker_lost is not None:
+        self._report_lost(lost, message)
+
+    def _report_lost(self, endpoints: list[WorkerEndpoint], reason: str) -> None:
+        if self.on_lost is not None and endpoints:
             try:
-                self.on_worker_lost(worker.index, message, lost)
+                self.on_lost(endpoints, reason)
             except Exception:
-                log.exception("media_worker_lost_callback_failed")
+                log.exception("media_lost_callback_failed")
 
     def _fail(self, worker: _Worker, message: str, playback_reason: str) -> None:
         """Mark a worker and everything on it as gone; complete whatever waits on it."""

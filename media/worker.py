@@ -101,7 +101,8 @@ class WorkerServer:
             if isinstance(message, Record):
                 self.send(RecordingClosed(message.recording, 0, str(exc) or "endpoint failed"))
             elif not isinstance(exc, _Moot):
-                self.send(Failed(getattr(message, "endpoint", None), str(exc)))
+                endpoint = getattr(message, "endpoint", None)
+                self.send(Failed(endpoint, type(message).__name__, str(exc)))
 
     def _leg(self, pool_id: int) -> Endpoint:
         ep = self._legs.get(pool_id)

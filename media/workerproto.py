@@ -184,9 +184,14 @@ class RecordingClosed:
 
 @dataclass(frozen=True, slots=True)
 class Failed:
-    """A command failed in the worker; ``endpoint`` is the leg it concerned, if any."""
+    """A command failed in the worker; ``endpoint`` is the leg it concerned, if any.
+
+    A failed ``Open`` (the port pair was taken meanwhile) leaves the endpoint unusable;
+    other failures are reported for the log.
+    """
 
     endpoint: int | None
+    command: str
     message: str
 
 

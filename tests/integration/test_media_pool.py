@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from media import pool as pool_module
 from media.dtmf import Digit, event_packets
 from media.endpoint import MediaError
-from media.engine import EngineSettings
+from media.engine import EngineSettings, bind_rtp_pair
 from media.pool import MediaWorkerPool, WorkerEndpoint
 from media.sdp import SdpError
 from media.wav import write_wav
@@ -197,9 +198,9 @@ async def test_port_slice_exhaustion_names_the_worker(peers: list[Peer]) -> None
 
 
 async def test_killed_worker_fails_its_endpoints_clearly(peers: list[Peer]) -> None:
-    lost: list[tuple[int, str, list[WorkerEndpoint]]] = []
+    lost: list[tuple[list[WorkerEndpoint], str]] = []
     async with MediaWorkerPool(
-        settings(), workers=2, on_worker_lost=lambda i, why, eps: lost.append((i, why, eps))
+        settings(), workers=2, on_lost=lambda eps, why: lost.append((eps, why))
     ) as pool:
         a, b, c, d = (new_peer(peers) for _ in range(4))
         ea, eb = call(pool, a, b)
@@ -212,9 +213,9 @@ async def test_killed_worker_fails_its_endpoints_clearly(peers: list[Peer]) -> N
             if lost:
                 break
             await asyncio.sleep(0.02)
-        (index, why, eps) = lost[0]
-        assert index == victim.index and set(eps) == {ea, eb}
-        assert f"pid {victim.pid}" in why
+        (eps, why) = lost[0]
+        assert set(eps) == {ea, eb}
+        assert f"media worker {victim.index} (pid {victim.pid}) is gone" in why
         with pytest.raises(MediaError, match=f"pid {victim.pid}"):
             ea.answer(a.sdp(direction="sendonly"))
         with pytest.raises(MediaError, match=f"pid {victim.pid}"):
@@ -251,3 +252,28 @@ async def test_close_stops_the_worker_processes() -> None:
     assert (await asyncio.wait_for(ep.final_stats(), 1)).packets_received == 0
     with pytest.raises(MediaError, match="no media worker"):
         pool.allocate(None)
+
+
+async def test_pair_taken_before_the_worker_binds(
+    peers: list[Peer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lost: list[tuple[list[WorkerEndpoint], str]] = []
+    s = settings()
+    async with MediaWorkerPool(
+        s, workers=1, on_lost=lambda eps, why: lost.append((eps, why))
+    ) as pool:
+        squatter = bind_rtp_pair(s.address, s.port_min)  # another program, after the probe
+        monkeypatch.setattr(pool_module, "bind_rtp_pair", lambda address, port: ())
+        try:
+            ep = pool.allocate(new_peer(peers).sdp())
+            assert ep.port == s.port_min
+            await pool.refresh()
+        finally:
+            for sock in squatter:
+                sock.close()
+        assert lost and lost[0][0] == [ep]
+        assert f"cannot bind RTP/RTCP ports {s.port_min}/{s.port_min + 1}" in lost[0][1]
+        with pytest.raises(MediaError, match="cannot bind"):
+            pool.play(ep, tone(440, 1))
+        pool.release(ep)
+        assert (await asyncio.wait_for(ep.final_stats(), 5)).packets_received == 0

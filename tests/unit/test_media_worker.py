@@ -93,7 +93,7 @@ MESSAGES: list[Message] = [
     Released(8, None),
     RecordingClosed(10, 150, None),
     RecordingClosed(11, 0, "/nowhere/x.wav: cannot create recording"),
-    Failed(None, "Bridge before Start"),
+    Failed(None, "Bridge", "Bridge before Start"),
 ]
 
 
@@ -258,7 +258,7 @@ async def test_commands_before_start_fail() -> None:
     channel = FakeChannel()
     srv.channel = channel  # type: ignore[assignment]
     srv.handle(Bridge(1, 2))
-    assert channel.sent == [Failed(None, "Bridge before Start")]
+    assert channel.sent == [Failed(None, "Bridge", "Bridge before Start")]
 
 
 async def test_worker_applies_commands(
@@ -298,7 +298,7 @@ async def test_worker_reports_a_failed_bind_once(
     srv.handle(Record(4, 2, None, "/nowhere"))
     srv.handle(Release(2))
     failed = [m for m in channel.sent if isinstance(m, Failed)]
-    assert len(failed) == 1 and failed[0].endpoint == 2
+    assert len(failed) == 1 and (failed[0].endpoint, failed[0].command) == (2, "Open")
     assert f"{base}/{base + 1}" in failed[0].message
     assert PlaybackEnded(3, "failed") in channel.sent
     assert RecordingClosed(4, 0, "endpoint failed") in channel.sent
@@ -311,7 +311,7 @@ async def test_worker_names_unknown_endpoints(
     srv, channel, _ = server
     channel.sent.clear()
     srv.handle(Unbridge(42))
-    assert channel.sent == [Failed(42, "endpoint 42 is not open on this media worker")]
+    assert channel.sent == [Failed(42, "Unbridge", "endpoint 42 is not open on this media worker")]
 
 
 async def test_statistics_are_pushed_in_chunks(
