@@ -1,13 +1,16 @@
 """Media-engine load: N concurrent bridged G.711 calls through one engine process.
 
 Run: ``.venv/bin/python bench/media_bench.py [--calls 100 200 400 500] [--seconds 10]
-[--generators 2] [--poll-ms 2.5] [--decode] [--all]``.
+[--generators 2] [--poll-ms 2.5] [--decode] [--workers 1] [--all]``.
 
 ``--decode`` offers no telephone-event, so every leg is decoded for in-band DTMF and
 re-encoded (the feature path); by default legs are relayed with header rewrite only.
 
 Processes: one engine (MediaEngine on uvloop, the process under test) and ``generators``
-load processes of our own RTP phones.  Every call is two phones (A, B) whose legs the
+load processes of our own RTP phones.  With ``--workers 1`` the engine process is signalling
+only: it allocates and bridges through a :class:`media.pool.MediaWorkerPool`, and the media
+runs in one ``python -m media.worker`` process (the process under test; its CPU is the
+figure reported, as pushed by the worker).  Every call is two phones (A, B) whose legs the
 engine bridges; each phone sends one 160-byte PCMU packet every 20 ms (phases spread over
 the frame) carrying its send time, and receives what the engine relays from the other side.
 
@@ -61,7 +64,7 @@ def _offer(port: int, telephone_event: bool) -> bytes:
 # ---- engine process ---------------------------------------------------------------------
 
 
-def engine_main(conn: Connection, port_min: int, poll: float) -> None:
+def engine_main(conn: Connection, port_min: int, poll: float, workers: int = 0) -> None:
     """Allocate and bridge the calls asked for, then report on request."""
     _raise_fd_limit()
     try:
@@ -70,11 +73,12 @@ def engine_main(conn: Connection, port_min: int, poll: float) -> None:
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(_engine(conn, port_min, poll))
+    asyncio.run(_engine(conn, port_min, poll, workers))
 
 
-async def _engine(conn: Connection, port_min: int, poll: float) -> None:
+async def _engine(conn: Connection, port_min: int, poll: float, workers: int) -> None:
     from media.engine import EngineSettings, MediaEngine
+    from media.pool import MediaWorkerPool
 
     loop = asyncio.get_running_loop()
     settings = EngineSettings(
@@ -83,9 +87,17 @@ async def _engine(conn: Connection, port_min: int, poll: float) -> None:
         read_on_arrival=poll < 0,
         poll_interval=max(poll, 0.0),
     )
-    engine = MediaEngine(settings)
+    engine = MediaWorkerPool(settings, workers) if workers else MediaEngine(settings)
     await engine.start()
-    marks: dict[str, tuple[float, float, int]] = {}
+
+    async def counters() -> tuple[float, int]:
+        """CPU seconds of the media process(es) and their late ticks, now."""
+        if isinstance(engine, MediaWorkerPool):
+            late = (await engine.refresh()).late_ticks  # a fresh push from every worker
+            return sum(cpu for _, _, cpu in engine.worker_stats()), late
+        return time.process_time(), engine.clock_stats.late_ticks
+
+    marks: dict[str, tuple[float, float, int, float]] = {}
     while True:
         cmd, arg = await loop.run_in_executor(None, conn.recv)
         if cmd == "calls":
@@ -93,19 +105,23 @@ async def _engine(conn: Connection, port_min: int, poll: float) -> None:
             pairs, telephone_event = arg
             for pa, pb in pairs:
                 a = engine.allocate(_offer(pa, telephone_event))
-                b = engine.allocate(_offer(pb, telephone_event))
-                engine.bridge(a, b)
+                b = engine.allocate(_offer(pb, telephone_event), near=a)  # type: ignore[arg-type]
+                engine.bridge(a, b)  # type: ignore[arg-type]
                 ports.append((a.port, b.port))
+            if isinstance(engine, MediaWorkerPool):
+                await engine.refresh()  # every port bound before the phones send
             conn.send(ports)
         elif cmd == "mark":
-            marks[arg] = (time.monotonic(), time.process_time(), engine.clock_stats.late_ticks)
+            cpu, late = await counters()
+            marks[arg] = (time.monotonic(), cpu, late, time.process_time())
             conn.send(None)
         elif cmd == "report":
-            (w0, c0, l0), (w1, c1, l1) = marks["start"], marks["end"]
+            (w0, c0, l0, s0), (w1, c1, l1, s1) = marks["start"], marks["end"]
             s = engine.stats()
             conn.send(
                 {
                     "cpu": (c1 - c0) / (w1 - w0),
+                    "signalling_cpu": (s1 - s0) / (w1 - w0) if workers else None,
                     "late_ticks": l1 - l0,
                     "ticks": s.ticks,
                     "max_tick_ms": s.max_tick_ms,
@@ -233,11 +249,12 @@ class Step:
     late_ticks: int
     p99_added_ms: float
     median_delay_ms: float
-    engine_cpu: float  # fraction of one core
+    engine_cpu: float  # fraction of one core: the engine process, or the media worker
     max_tick_ms: float
     relayed: int
     repeated: int  # concealment frames seen by the phones (decoded mode)
     corrupt: int
+    signalling_cpu: float | None = None  # the pool's process, with --workers
 
     @property
     def passed(self) -> bool:
@@ -248,8 +265,15 @@ class Step:
         return (
             f"{self.calls:5d} calls  loss {self.loss:6d}  late ticks {self.late_ticks:4d}  "
             f"p99 added jitter {self.p99_added_ms:6.2f} ms  median delay "
-            f"{self.median_delay_ms:5.1f} ms  engine CPU {100 * self.engine_cpu:5.1f}% "
-            f"({per_call:.3f}% of a core per call)  max tick {self.max_tick_ms:5.2f} ms  "
+            f"{self.median_delay_ms:5.1f} ms  "
+            f"{'engine' if self.signalling_cpu is None else 'worker'} CPU "
+            f"{100 * self.engine_cpu:5.1f}% ({per_call:.3f}% of a core per call)  "
+            + (
+                ""
+                if self.signalling_cpu is None
+                else f"signalling CPU {100 * self.signalling_cpu:4.1f}%  "
+            )
+            + f"max tick {self.max_tick_ms:5.2f} ms  "
             f"relayed dirs {self.relayed}  concealed {self.repeated}  corrupt {self.corrupt}  "
             f"{'PASS' if self.passed else 'FAIL'}"
         )
@@ -263,10 +287,11 @@ def run_step(
     port_min: int,
     telephone_event: bool,
     poll: float,
+    workers: int = 0,
 ) -> Step:
     ctx = mp.get_context("spawn")
     e_parent, e_child = ctx.Pipe()
-    engine = ctx.Process(target=engine_main, args=(e_child, port_min, poll), daemon=True)
+    engine = ctx.Process(target=engine_main, args=(e_child, port_min, poll, workers), daemon=True)
     engine.start()
     shares = [calls // generators + (1 if g < calls % generators else 0) for g in range(generators)]
     gens = []
@@ -317,6 +342,7 @@ def run_step(
         report["relayed"],
         sum(r["repeated"] for r in results),
         sum(r["corrupt"] for r in results),
+        report["signalling_cpu"],
     )
 
 
@@ -342,9 +368,16 @@ def main() -> None:
         action="store_true",
         help="phones without telephone-event: every leg decoded for in-band DTMF detection",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="media in N worker processes behind a MediaWorkerPool (default 0: in-process)",
+    )
     args = parser.parse_args()
+    where = f"{args.workers} media worker process(es)" if args.workers else "one engine process"
     print(
-        f"media bench: bridged PCMU calls through one engine process, "
+        f"media bench: bridged PCMU calls through {where}, "
         f"{args.generators} generator process(es), {os.cpu_count()} CPUs (shared), "
         f"{args.seconds:.0f} s window, {'decoded (in-band DTMF)' if args.decode else 'relay'}, "
         + (
@@ -363,6 +396,7 @@ def main() -> None:
             args.port_min,
             not args.decode,
             args.poll_ms / 1000,
+            args.workers,
         )
         print(step.line(), flush=True)
         if step.passed:

@@ -276,6 +276,7 @@ class MediaEngine:
         direction: str = "sendrecv",
         on_dtmf: DtmfCallback | None = None,
         inband_dtmf: bool | None = None,
+        near: Endpoint | None = None,
     ) -> Endpoint:
         """A new endpoint on a free port pair.
 
@@ -283,8 +284,11 @@ class MediaEngine:
         our answer); without, ``endpoint.local_sdp`` is our offer and the peer's answer goes
         to ``endpoint.set_remote``.  ``inband_dtmf`` None detects in-band tones only when
         the peer has no telephone-event.  Raises MediaError when no port is free and
-        SdpError/NegotiationError on a bad offer (nothing is left allocated).
+        SdpError/NegotiationError on a bad offer (nothing is left allocated).  ``near`` (the
+        call's other leg) is for the worker pool's interface: one engine holds them all.
         """
+        if near is not None:
+            self._own(near)
         ep = self._new_endpoint(self._bind_pair(), on_dtmf, inband_dtmf)
         try:
             if offer_sdp is None:
