@@ -176,7 +176,7 @@ class _Worker:
     error: str | None = None  # set when the worker is gone
     engine: EngineStats | None = None
     cpu_seconds: float = 0.0
-    reports: list[asyncio.Future[None]] = field(default_factory=list)
+    reports: dict[int, asyncio.Future[None]] = field(default_factory=dict)  # by request
 
     @property
     def pid(self) -> int:
@@ -520,8 +520,10 @@ class MediaWorkerPool:
         for worker in self._workers:
             if worker.alive:
                 future: asyncio.Future[None] = loop.create_future()
-                worker.reports.append(future)
-                worker.send(Report())
+                request = self._next_id
+                self._next_id += 1
+                worker.reports[request] = future
+                worker.send(Report(request))
                 waits.append(future)
         if waits:
             await asyncio.wait_for(asyncio.gather(*waits), timeout)
@@ -539,7 +541,7 @@ class MediaWorkerPool:
                 entry = self._playbacks.pop(play_id, None)
                 if entry is not None and not entry[1].future.done():
                     entry[1].future.set_result(reason)
-            case Statistics(figures, engine, cpu):
+            case Statistics(figures, engine, cpu, answers):
                 for ep_id, stats in figures.items():
                     ep = worker.endpoints.get(ep_id)
                     if ep is not None:
@@ -547,10 +549,11 @@ class MediaWorkerPool:
                 worker.cpu_seconds = cpu
                 if engine is not None:
                     worker.engine = engine
-                    for future in worker.reports:
+                if answers is not None:  # and every earlier request: answered in order
+                    for request in [r for r in worker.reports if r <= answers]:
+                        future = worker.reports.pop(request)
                         if not future.done():
                             future.set_result(None)
-                    worker.reports.clear()
             case Released(ep_id, stats):
                 ep = worker.released.pop(ep_id, None)
                 if ep is not None:
@@ -626,7 +629,7 @@ class MediaWorkerPool:
                 rec.error = rec.error or message
                 if not rec.closed.done():
                     rec.closed.set_result(rec.frames)
-        for future in worker.reports:
+        for future in worker.reports.values():
             if not future.done():
                 future.set_result(None)
         worker.reports.clear()

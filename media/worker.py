@@ -162,8 +162,8 @@ class WorkerServer:
                         del self._recordings[rec_id]
                         self._stop_recording(rec_id, rec)
                 self.send(Released(pool_id, None if gone is None else engine.release(gone)))
-            case Report():
-                self._spawn(self._push_stats())
+            case Report(request):
+                self._spawn(self._push_stats(request))
             case Close():
                 self._spawn(self._shutdown())
             case _:
@@ -203,7 +203,7 @@ class WorkerServer:
             await asyncio.sleep(self._stats_interval)
             await self._push_stats()
 
-    async def _push_stats(self) -> None:
+    async def _push_stats(self, request: int | None = None) -> None:
         """All endpoints' statistics, a chunk per loop turn so no tick is held up."""
         engine = self.engine
         if engine is None:
@@ -212,7 +212,10 @@ class WorkerServer:
         for start in range(0, max(len(legs), 1), _STATS_CHUNK):
             chunk = {i: ep.stats() for i, ep in legs[start : start + _STATS_CHUNK]}
             last = start + _STATS_CHUNK >= len(legs)
-            self.send(Statistics(chunk, engine.stats() if last else None, time.process_time()))
+            if last:
+                self.send(Statistics(chunk, engine.stats(), time.process_time(), request))
+            else:
+                self.send(Statistics(chunk, None, time.process_time()))
             if not last:
                 await asyncio.sleep(0)
 

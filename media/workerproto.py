@@ -128,7 +128,10 @@ class Release:
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """Push the statistics now (besides the periodic push)."""
+    """Push the statistics now (besides the periodic push), answering ``request``: the
+    answer also says that every command sent before this one has been applied."""
+
+    request: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,11 +161,13 @@ class PlaybackEnded:
 
 @dataclass(frozen=True, slots=True)
 class Statistics:
-    """A part of a statistics push; the last part carries the engine's counters."""
+    """A part of a statistics push; the last part carries the engine's counters and, for
+    a push asked for by :class:`Report`, its ``request``."""
 
     endpoints: dict[int, EndpointStats]
     engine: EngineStats | None
     cpu_seconds: float
+    answers: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

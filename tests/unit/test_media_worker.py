@@ -82,13 +82,13 @@ MESSAGES: list[Message] = [
     Record(10, 7, None, "/tmp/call.wav"),
     StopRecording(10),
     Release(7),
-    Report(),
+    Report(3),
     Close(),
     Ready(1234),
     DtmfDetected(7, Digit("5", 100, "rfc4733")),
     PlaybackEnded(9, "barge-in"),
     Statistics({7: STATS}, ENGINE, 1.5),
-    Statistics({}, None, 0.0),
+    Statistics({}, None, 0.0, 3),
     Released(7, STATS),
     Released(8, None),
     RecordingClosed(10, 150, None),
@@ -168,7 +168,7 @@ async def test_channels_over_a_socket_pair() -> None:
     assert len(lost) == 2 and "closed" in lost[0]
     assert not left.open
     with pytest.raises(ConnectionError):
-        left.send(Report())
+        left.send(Report(1))
 
 
 async def test_a_bad_frame_closes_the_channel() -> None:
@@ -321,11 +321,11 @@ async def test_statistics_are_pushed_in_chunks(
     for i in range(5):
         srv.handle(Open(i + 1, base + 2 * i, None, STREAM))
     channel.sent.clear()
-    srv.handle(Report())
+    srv.handle(Report(8))
     for _ in range(100):
         if channel.sent:
             break
         await asyncio.sleep(0.01)
     (push,) = channel.sent
     assert isinstance(push, Statistics) and sorted(push.endpoints) == [1, 2, 3, 4, 5]
-    assert push.engine is not None and push.engine.endpoints == 5
+    assert push.engine is not None and push.engine.endpoints == 5 and push.answers == 8
