@@ -243,7 +243,7 @@ async def server() -> AsyncIterator[tuple[WorkerServer, FakeChannel, int]]:
     srv = WorkerServer()
     channel = FakeChannel()
     srv.channel = channel  # type: ignore[assignment]
-    srv.handle(Start(0, EngineSettings(port_min=base, port_max=base + 19), 60.0))
+    srv.handle(Start(0, EngineSettings(port_min=base, port_max=base + 99), 60.0))
     for _ in range(100):
         if any(isinstance(m, Ready) for m in channel.sent):
             break
@@ -318,14 +318,16 @@ async def test_statistics_are_pushed_in_chunks(
     server: tuple[WorkerServer, FakeChannel, int],
 ) -> None:
     srv, channel, base = server
-    for i in range(5):
+    for i in range(30):
         srv.handle(Open(i + 1, base + 2 * i, None, STREAM))
     channel.sent.clear()
     srv.handle(Report(8))
     for _ in range(100):
-        if channel.sent:
+        if len(channel.sent) >= 2:
             break
         await asyncio.sleep(0.01)
-    (push,) = channel.sent
-    assert isinstance(push, Statistics) and sorted(push.endpoints) == [1, 2, 3, 4, 5]
-    assert push.engine is not None and push.engine.endpoints == 5 and push.answers == 8
+    first, last = channel.sent
+    assert isinstance(first, Statistics) and isinstance(last, Statistics)
+    assert len(first.endpoints) == 25 and first.engine is None and first.answers is None
+    assert sorted(first.endpoints | last.endpoints) == list(range(1, 31))
+    assert last.engine is not None and last.engine.endpoints == 30 and last.answers == 8
