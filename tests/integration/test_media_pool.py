@@ -26,7 +26,15 @@ from media.engine import EngineSettings, bind_rtp_pair
 from media.pool import MediaWorkerPool, WorkerEndpoint
 from media.sdp import SdpError
 from media.wav import write_wav
-from tests.integration.test_media_engine import FRAME, Peer, dominant, dtmf_tone, run, tone
+from tests.integration.test_media_engine import (
+    FRAME,
+    Peer,
+    dominant,
+    dtmf_tone,
+    new_peer,
+    run,
+    tone,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -48,12 +56,6 @@ def peers() -> Iterator[list[Peer]]:
     yield made
     for p in made:
         p.close()
-
-
-def new_peer(peers: list[Peer], **kw: object) -> Peer:
-    p = Peer(**kw)  # type: ignore[arg-type]
-    peers.append(p)
-    return p
 
 
 def call(
