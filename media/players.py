@@ -61,7 +61,8 @@ class Playback:
 
     Reasons: ``finished`` (the end of a non-looping source), ``stopped``, ``barge-in``
     (a DTMF digit with barge-in enabled), ``replaced`` (another play on the endpoint),
-    ``released`` (the endpoint or engine went away).
+    ``released`` (the endpoint or engine went away), and with a media-worker pool
+    ``failed`` (the worker could not play it, or died).
     """
 
     endpoint_id: int
