@@ -19,14 +19,16 @@ record, release, ...), none of which waits for a worker:
 
 New endpoints go to the least loaded worker; the second leg of a call must be allocated
 with ``near=first_leg`` so the two can be bridged (bridging endpoints of different workers
-raises MediaError).  When a worker dies its endpoints fail with an error naming it, and
+raises MediaError).  When a worker dies its endpoints fail with an error naming it,
 ``on_lost`` tells signalling which endpoints were lost (an endpoint whose port pair was
-taken between the probe and the worker's bind is lost the same way, alone).
+taken between the probe and the worker's bind is lost the same way, alone), and a new
+worker takes the dead one's place and port slice a second later.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import socket
@@ -81,6 +83,7 @@ WorkerDtmfCallback = Callable[["WorkerEndpoint", Digit], None]
 
 _START_TIMEOUT = 20.0  # seconds for a worker to import numpy and report ready
 _STOP_TIMEOUT = 5.0  # seconds for a worker to close its engine before it is killed
+_RESTART_DELAY = 1.0  # seconds between a worker's death and its replacement
 
 
 class WorkerEndpoint(NegotiatedLeg):
@@ -238,6 +241,7 @@ class MediaWorkerPool:
         self._next_id = 1
         self._playbacks: dict[int, tuple[_Worker, Playback]] = {}
         self._recordings: dict[int, WorkerRecording] = {}
+        self._restarts: set[asyncio.Task[None]] = set()
         self._closing = False
 
     # ---- lifecycle ------------------------------------------------------------------
@@ -251,32 +255,64 @@ class MediaWorkerPool:
         """Start every worker and wait until each has its engine running."""
         if self._workers:
             return
-        loop = asyncio.get_running_loop()
-        for index, (first_port, pairs) in enumerate(self._slices):
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            with theirs:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "media.worker", "--fd", str(theirs.fileno())],
-                    pass_fds=(theirs.fileno(),),
-                    stdin=subprocess.DEVNULL,
-                )
-            worker = _Worker(index, first_port, pairs, process, ready=loop.create_future())
-            self._workers.append(worker)
-            _, worker.channel = await loop.create_unix_connection(
-                functools.partial(self._channel, worker), sock=ours
-            )
-            settings = replace(
-                self.settings, port_min=first_port, port_max=first_port + 2 * pairs - 1
-            )
-            worker.send(Start(index, settings, self.stats_interval))
+        self._closing = False
+        for index in range(len(self._slices)):
+            await self._launch(index)
         try:
             for worker in self._workers:
-                assert worker.ready is not None
-                await asyncio.wait_for(asyncio.shield(worker.ready), _START_TIMEOUT)
-        except (TimeoutError, MediaError) as exc:
+                await self._wait_ready(worker)
+        except MediaError as exc:
             await self.close()
-            raise MediaError(f"media workers did not start: {str(exc) or 'timed out'}") from None
+            raise MediaError(f"media workers did not start: {exc}") from None
         log.info("media_workers_started", pids=self.pids)
+
+    async def _launch(self, index: int) -> _Worker:
+        """Start worker ``index`` (replacing a dead one); Ready comes later."""
+        first_port, pairs = self._slices[index]
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        with theirs:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "media.worker", "--fd", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+            )
+        loop = asyncio.get_running_loop()
+        worker = _Worker(index, first_port, pairs, process, ready=loop.create_future())
+        if index < len(self._workers):
+            self._workers[index] = worker
+        else:
+            self._workers.append(worker)
+        _, worker.channel = await loop.create_unix_connection(
+            functools.partial(self._channel, worker), sock=ours
+        )
+        settings = replace(self.settings, port_min=first_port, port_max=first_port + 2 * pairs - 1)
+        # commands sent before Ready queue behind Start: a starting worker takes calls
+        worker.send(Start(index, settings, self.stats_interval))
+        return worker
+
+    async def _wait_ready(self, worker: _Worker) -> None:
+        assert worker.ready is not None
+        try:
+            await asyncio.wait_for(asyncio.shield(worker.ready), _START_TIMEOUT)
+        except TimeoutError:
+            worker.process.kill()  # hung: its channel closes and it counts as lost
+            raise MediaError(
+                f"media worker {worker.index} (pid {worker.pid}) was not ready within "
+                f"{_START_TIMEOUT:g} s"
+            ) from None
+
+    async def _restart(self, index: int) -> None:
+        """Replace a dead worker, after a pause so a crash loop costs a start a second."""
+        await asyncio.sleep(_RESTART_DELAY)
+        if self._closing:
+            return
+        worker = await self._launch(index)
+        try:
+            await self._wait_ready(worker)
+        except MediaError as exc:
+            log.error("media_worker_restart_failed", index=index, error=str(exc))
+            return  # lost again: that schedules the next attempt
+        log.info("media_worker_restarted", index=index, pid=worker.pid)
 
     def _channel(self, worker: _Worker) -> Channel:
         return Channel(lambda m: self._on_event(worker, m), lambda r: self._lost(worker, r))
@@ -284,6 +320,9 @@ class MediaWorkerPool:
     async def close(self) -> None:
         """Close every worker's engine and stop the processes (killed after a timeout)."""
         self._closing = True
+        for task in list(self._restarts):
+            task.cancel()
+        await asyncio.gather(*self._restarts, return_exceptions=True)
         for worker in self._workers:
             if worker.alive and worker.channel is not None and worker.channel.open:
                 worker.channel.send(Close())
@@ -589,14 +628,20 @@ class MediaWorkerPool:
         if self._closing:
             return
         try:  # the exit status, when the process is already gone (it usually is)
-            code: int | None = worker.process.wait(0.05)
+            status = f"exited with status {worker.process.wait(0.05)}"
         except subprocess.TimeoutExpired:
-            code = None
-        status = f"exited with status {code}" if code is not None else reason
+            status = f"{reason} (killed)"  # a broken channel: the process is of no use
+            worker.process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.process.wait(0.05)
         message = f"media worker {worker.index} (pid {worker.pid}) is gone: {status}"
         log.error("media_worker_lost", index=worker.index, pid=worker.pid, reason=status)
         lost = list(worker.endpoints.values())
         self._fail(worker, message, "failed")
+        if self._workers[worker.index] is worker:
+            task = asyncio.ensure_future(self._restart(worker.index))
+            self._restarts.add(task)
+            task.add_done_callback(self._restarts.discard)
         if worker.ready is not None and not worker.ready.done():
             worker.ready.set_exception(MediaError(message))
         self._report_lost(lost, message)

@@ -233,7 +233,20 @@ async def test_killed_worker_fails_its_endpoints_clearly(peers: list[Peer]) -> N
         await run([(e, tone(440, 1)), (f, tone(1000, 1)), (c, tone(600, 1))], 40, listeners=(d,))
         assert abs(dominant(f.audio()) - 440) < 10
         assert abs(dominant(d.audio()) - 600) < 10
-        pids = pool.pids
+        # the dead worker is replaced and takes calls again
+        for _ in range(500):
+            if pool.pids[victim.index] != victim.pid:
+                break
+            await asyncio.sleep(0.02)
+        await pool.refresh()
+        g, h = new_peer(peers), new_peer(peers)
+        eg, _ = call(pool, g, h)
+        assert eg.worker.index == victim.index and eg.worker.pid != victim.pid
+        await pool.refresh()
+        await run([(g, tone(440, 1)), (h, tone(1000, 1))], 40)
+        assert abs(dominant(h.audio()) - 440) < 10
+        assert abs(dominant(g.audio()) - 1000) < 10
+        pids = [victim.pid, *pool.pids]
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
