@@ -93,7 +93,7 @@ async def _engine(conn: Connection, port_min: int, poll: float, workers: int) ->
     async def counters() -> tuple[float, int]:
         """CPU seconds of the media process(es) and their late ticks, now."""
         if isinstance(engine, MediaWorkerPool):
-            late = (await engine.refresh()).late_ticks  # a fresh push from every worker
+            late = (await engine.refresh(60)).late_ticks  # a fresh push from every worker
             return sum(cpu for _, _, cpu in engine.worker_stats()), late
         return time.process_time(), engine.clock_stats.late_ticks
 
@@ -109,7 +109,7 @@ async def _engine(conn: Connection, port_min: int, poll: float, workers: int) ->
                 engine.bridge(a, b)  # type: ignore[arg-type]
                 ports.append((a.port, b.port))
             if isinstance(engine, MediaWorkerPool):
-                await engine.refresh()  # every port bound before the phones send
+                await engine.refresh(60)  # every port bound before the phones send
             conn.send(ports)
         elif cmd == "mark":
             cpu, late = await counters()
