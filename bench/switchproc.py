@@ -64,6 +64,9 @@ class SwitchConfigFile:
     qualify_interval: float = 0
     log_level: str = "INFO"
     t1: float = 0.5
+    media_anchor: str = "always"  # "never": SDP passes through (signalling-only benches)
+    hold_music: Path | None = None
+    extra_toml: str = ""  # appended to the [media] section (e.g. feature_codes = false)
 
     def write(self) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -96,6 +99,12 @@ class SwitchConfigFile:
             "[logging]",
             f'level = "{self.log_level}"',
             f"file = {json.dumps(str(self.directory / 'switch.log'))}",
+            "[media]",
+            f'anchor = "{self.media_anchor}"',
+            'address = "127.0.0.1"',
+            f"recordings_dir = {json.dumps(str(self.directory / 'recordings'))}",
+            f"hold_music = {json.dumps(str(self.hold_music))}" if self.hold_music else "",
+            self.extra_toml,
             "[[tenants]]",
             'name = "test"',
             f'domain = "{self.domain}"',

@@ -31,6 +31,7 @@ from pydantic_core import PydanticCustomError
 
 from config.answering import UserRouting
 from config.locations import Loc, format_location
+from config.media import MediaSettings
 from config.routing import TenantRouting
 from config.trunks import Trunk
 
@@ -314,6 +315,7 @@ class Settings(_Model):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
 
 
 # --------------------------------------------------------------------------- provisioning
@@ -340,6 +342,7 @@ class User(_Model):
     ha1_md5: str | None = None
     ha1_sha256: str | None = None
     caller_id: str | None = None
+    record_calls: bool = False  # every answered call of this user is recorded
 
     @field_validator("ha1_md5", mode="before")
     @classmethod
@@ -472,6 +475,7 @@ class Tenant(_Model):
     # Carrier trunks: inbound calls from their addresses to the tenant's DIDs, outbound calls
     # to numbers outside the tenant (first trunk, gateways in failover order).
     trunks: tuple[Trunk, ...] = ()
+    record_calls: bool = False  # every answered call of the tenant is recorded
 
     _by_extension: dict[str, User] = PrivateAttr(default_factory=dict)
     _by_username: dict[str, User] = PrivateAttr(default_factory=dict)

@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 import structlog
 
 from config.models import SwitchConfig
+from media.engine import MediaEngine
 from softswitch import __version__
 from softswitch.calls import CallManager, CdrWriter
+from softswitch.calls.anchor import MediaAnchor, engine_settings
 from softswitch.directory import Directory
 from softswitch.location import LocationService
 from softswitch.registrar import Registrar
@@ -103,6 +105,7 @@ class Switch:
         self.registrar: Registrar | None = None
         self.directory: Directory | None = None
         self.calls: CallManager | None = None
+        self.media: MediaEngine | None = None  # when calls are anchored ([media] anchor)
         self.trunk_registrar: TrunkRegistrar | None = None
         self.cdrs = CdrWriter(self.store)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -151,6 +154,11 @@ class Switch:
         self.registrar = Registrar(
             self.config.registrar, self.directory, authenticator, self.location
         )
+        anchor = None
+        if self.config.media.anchor == "always":
+            self.media = MediaEngine(engine_settings(self.config.media, settings.public_host))
+            await self.media.start()
+            anchor = MediaAnchor(self.media, self.config.media)
         self.calls = CallManager(
             self.transactions,
             directory=self.directory,
@@ -165,6 +173,7 @@ class Switch:
             server_header=SERVER_HEADER,
             tenants=self.config.tenants,
             routing_for=self.disaster_state.routing_for,
+            anchor=anchor,
         )
         self.cdrs.start()
         self.trunk_registrar = TrunkRegistrar(
@@ -182,6 +191,7 @@ class Switch:
             database=self.store.backend,
             bindings_restored=restored,
             tenants=len(self.config.tenants),
+            media="anchored" if self.media is not None else "pass-through",
         )
 
     async def stop(self) -> None:
@@ -200,6 +210,8 @@ class Switch:
             self._drain(self._now())
         if self._timer is not None:
             self._timer.cancel()
+        if self.media is not None:
+            await self.media.close()
         await self.transports.close()
         await self.disaster_state.stop()
         await self.cdrs.stop()

@@ -21,6 +21,7 @@ from storage.cdr import Cdr
 if TYPE_CHECKING:
     from asyncio import TimerHandle
 
+    from softswitch.calls.anchor import CallMedia
     from softswitch.calls.manager import CallManager
 
 __all__ = ["Call", "CallState"]
@@ -55,6 +56,7 @@ class Call:
         "id",
         "inbound",
         "last_outcome",
+        "media",
         "mgr",
         "no_answer_seen",
         "outbound",
@@ -112,6 +114,7 @@ class Call:
         # target, ``transferring`` on the call being transferred while that rings.
         self.transfer: Any = None
         self.transferring: Any = None
+        self.media: CallMedia | None = None  # anchored calls only
 
     # ---------------------------------------------------------------- plan execution
     def execute(self, node: Node) -> None:
@@ -254,7 +257,9 @@ class Call:
             if other is not leg and other.active:
                 self.mgr.cancel_leg(other, elsewhere=True)
         # A transfer offers no SDP to the target: its 200 carries the offer (RFC 3725).
-        self.ack_deferred = not self.inbound.invite.body or self.transfer is not None
+        # Anchored, every branch got the switch's own offer: its 2xx is the answer.
+        self.ack_deferred = self.media is None and (
+            not self.inbound.invite.body or self.transfer is not None)
         if not self.ack_deferred:
             self.mgr.send_ack(leg)
         self.mgr.answer_caller(self, leg, response)
@@ -329,7 +334,9 @@ class Call:
         self.ended_at = time.time()
         if was_answered and self.callee:
             self.mgr.mark_busy(self, self.callee, -1)
-        self.mgr.call_ended(self, self._cdr(disposition, status))
+        cdr = self._cdr(disposition, status)
+        cdr.mos, cdr.quality, cdr.recordings = self.mgr.media_ended(self)
+        self.mgr.call_ended(self, cdr)
 
     def _cdr(self, disposition: str, status: int) -> Cdr:
         cause, name = q850_cause(status, no_answer=disposition == "NO ANSWER")

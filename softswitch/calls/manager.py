@@ -20,9 +20,11 @@ import structlog
 from config.models import Tenant
 from config.routing import TenantRouting
 from config.trunks import Gateway, Trunk
+from media.dtmf import Digit
 from routing.engine import plan_call
 from routing.facts import CallFacts
 from routing.plan import Target
+from softswitch.calls.anchor import CallMedia, MediaAnchor, MediaRefused, worst_mos
 from softswitch.calls.call import Call, CallState
 from softswitch.calls.leg import Leg, LegState, response_sdp
 from softswitch.calls.media import leg_sdp
@@ -174,8 +176,10 @@ class CallManager:
         server_header: str,
         tenants: Sequence[Tenant] = (),
         routing_for: Callable[[Tenant], TenantRouting] | None = None,
+        anchor: MediaAnchor | None = None,
     ) -> None:
         self.tx = transactions
+        self.anchor = anchor  # None: SDP passes through and phones exchange RTP directly
         # The tenant's routing as calls should see it now: the configuration with the
         # disaster plans' stored state merged in (softswitch.routing_state.DisasterState).
         self.routing_for: Callable[[Tenant], TenantRouting] = (
@@ -307,6 +311,9 @@ class CallManager:
             leg.rtx.cancel()
             leg.rtx = None
         body = request.body
+        if body and leg.media is not None and self.anchor is not None:
+            self.anchor.ack_answer(leg, body)  # the answer to the offer in our 2xx
+            return
         if body:
             body = leg_sdp(body, leg.peer.host)
         call = leg.call
@@ -480,6 +487,13 @@ class CallManager:
         self.counters["calls"] += 1
         if not call.from_trunk:
             self.mark_busy(call, caller_number, +1)
+        if self.anchor is not None:
+            call.media = CallMedia()
+            try:
+                self.anchor.answer_caller_offer(leg, _sdp_body(request))
+            except MediaRefused as refused:
+                call.fail(refused.status, refused.reason)
+                return
         busy = self._busy.setdefault(tenant.name, {})
         facts = CallFacts(
             caller=caller_number,
@@ -606,16 +620,26 @@ class CallManager:
         lines.extend(extra)
         lines.append(("Allow", self.allow))
         lines.append(("User-Agent", self.server_header))
-        body = inbound.body if call.transfer is None else b""
-        content_type = inbound.get("Content-Type")
-        if body and content_type:
-            if "application/sdp" in content_type.lower():
-                body = leg_sdp(body, call.inbound.peer.host)
-            lines.append(("Content-Type", content_type))
+        endpoint = None
+        if call.media is not None and self.anchor is not None:
+            try:
+                endpoint, body = self.anchor.offer_to_branch(call.inbound)
+            except MediaRefused as refused:
+                raise ValueError(str(refused)) from None
+            lines.append(("Content-Type", "application/sdp"))
         else:
-            body = b""
+            body = inbound.body if call.transfer is None else b""
+            content_type = inbound.get("Content-Type")
+            if body and content_type:
+                if "application/sdp" in content_type.lower():
+                    body = leg_sdp(body, call.inbound.peer.host)
+                lines.append(("Content-Type", content_type))
+            else:
+                body = b""
         request = SipRequest("INVITE", ruri, lines, body)
         leg = Leg(call, False, request, dest, tag, time.time())
+        if endpoint is not None and self.anchor is not None:
+            self.anchor.attach(leg, endpoint)
         leg.target = target.describe()
         leg.contact = contact
         leg.label = target.ref
@@ -674,7 +698,14 @@ class CallManager:
             return
         inbound = call.inbound
         assert isinstance(inbound.invite_tx, ServerTransaction)
-        body = leg_sdp(sdp, leg.peer.host) if sdp else b""
+        if self.anchor is not None and call.media is not None:
+            body = b""
+            if sdp and self.anchor.remote_answer(leg, sdp):
+                self.anchor.bridge(inbound, leg)  # early media: the caller hears the branch
+                if inbound.media is not None and inbound.media.stream is not None:
+                    body = inbound.media.local_sdp
+        else:
+            body = leg_sdp(sdp, leg.peer.host) if sdp else b""
         response = self._response(inbound.invite, status, reason, inbound.local_tag, body=body)
         response.add("Contact", self.contact_for(inbound.peer))
         if body:
@@ -694,7 +725,14 @@ class CallManager:
         inbound.state = LegState.ANSWERED
         inbound.answered_at = call.answered_at
         sdp = response_sdp(response)
-        body = leg_sdp(sdp, leg.peer.host) if sdp else b""
+        if self.anchor is not None and call.media is not None:
+            if not self.anchor.remote_answer(leg, sdp):
+                log.info("callee_answer_unusable", call=call.id)
+            self.anchor.bridge(inbound, leg)
+            body = inbound.media.local_sdp if inbound.media is not None else b""
+            self.anchor.call_answered(call, self._records(call))
+        else:
+            body = leg_sdp(sdp, leg.peer.host) if sdp else b""
         answer = self._response(inbound.invite, 200, "OK", inbound.local_tag, allow=True,
                                 body=body)
         answer.add("Contact", contact)
@@ -891,6 +929,8 @@ class CallManager:
             number, name = call.callee, ""
         new = Call(self, new_call_id(), call.tenant, call.domain, number, name, uri.user)
         new.direction = call.direction
+        if call.media is not None:
+            new.media = CallMedia()  # the transferee keeps its endpoint
         transfer = _Transfer(call, leg, other, new)
         new.transfer = transfer
         call.transferring = transfer
@@ -927,8 +967,15 @@ class CallManager:
 
     def _transfer_answered(self, transfer: _Transfer, target: Leg,
                            response: SipResponse) -> None:
-        """The target answered: offer its SDP to the transferee, release the transferor."""
+        """The target answered: offer its SDP to the transferee (anchored: bridge the two
+        endpoints, no re-INVITE), release the transferor."""
         transferee = transfer.transferee
+        if self.anchor is not None and transfer.call.media is not None:
+            self.anchor.remote_answer(target, response_sdp(response))
+            self.anchor.bridge(transferee, target)
+            self.anchor.call_answered(transfer.call, self._records(transfer.call))
+            self._release_transferor(transfer)
+            return
         assert transferee.dialog is not None
         dest = self._dest(transferee)
         sdp = response_sdp(response)
@@ -938,6 +985,9 @@ class CallManager:
         )
         ctx = self.tx.send_request(reinvite, dest, self.clock())
         ctx.app_data = transferee.pending = _TransferReinvite(transfer, target, reinvite)
+        self._release_transferor(transfer)
+
+    def _release_transferor(self, transfer: _Transfer) -> None:
         self._notify(transfer.transferor, "SIP/2.0 200 OK", final=True)
         old = transfer.old
         old.transferring = None
@@ -1027,6 +1077,12 @@ class CallManager:
             self._respond(tx, 481, "Call/Transaction Does Not Exist")
             return
         method = request.method
+        if leg.media is not None and self.anchor is not None:
+            if method in ("INVITE", "UPDATE"):
+                self._answer_offer(leg, request, tx)
+                return
+            if method == "INFO":
+                self._info_digit(leg, request)
         if method == "INVITE" and (leg.pending is not None or other.pending is not None):
             response = self._response(request, 491, "Request Pending")
             self.tx.send_response(tx, response, self.clock())
@@ -1050,6 +1106,66 @@ class CallManager:
         ctx.app_data = relay
         if method == "INVITE":
             leg.pending = other.pending = relay
+
+    # ================================================================= anchored media
+    def _records(self, call: Call) -> bool:
+        """Whether configuration asks for every call of this tenant, caller or callee to be
+        recorded."""
+        tenant = self.tenants.get(call.tenant)
+        if tenant is None:
+            return False
+        if tenant.record_calls:
+            return True
+        return any(user is not None and user.record_calls
+                   for user in (tenant.user_by_extension(call.caller_number),
+                                tenant.user_by_extension(call.callee)))
+
+    def _answer_offer(self, leg: Leg, request: SipRequest, tx: ServerTransaction) -> None:
+        """A re-INVITE or UPDATE on an anchored leg is answered by the switch: hold and
+        resume change what the engine sends this leg's peer (music on hold), nothing is
+        relayed to the other party."""
+        assert leg.dialog is not None and self.anchor is not None and leg.media is not None
+        offer = _sdp_body(request)
+        method = request.method
+        if method == "UPDATE" and not offer:
+            sdp = b""  # a session refresh without a new offer
+        else:
+            was_held = leg.media.remote_hold
+            try:
+                sdp = self.anchor.reoffer(leg, offer)
+            except MediaRefused as refused:
+                self._respond(tx, refused.status, refused.reason)
+                return
+            if offer and leg.media.remote_hold != was_held:
+                log.info("call_held" if leg.media.remote_hold else "call_resumed",
+                         call=leg.call.id, by="caller" if leg.inbound else "callee")
+        leg.dialog.refresh_target(request)
+        answer = self._response(request, 200, "OK", body=sdp, allow=True)
+        answer.add("Contact", leg.dialog.local_contact)
+        if sdp:
+            answer.add("Content-Type", "application/sdp")
+        if leg.inbound:
+            self._session_refreshed(leg.call, answer)
+        self.tx.send_response(tx, answer, self.clock())
+        if method == "INVITE":
+            cseq = request.cseq
+            self._start_2xx_rtx(leg, tx, answer, cseq[0] if cseq else 0, None)
+
+    def _info_digit(self, leg: Leg, request: SipRequest) -> None:
+        """SIP INFO application/dtmf-relay: a key press for the call's feature codes."""
+        if self.anchor is None or "dtmf-relay" not in (request.get("Content-Type") or "").lower():
+            return
+        digit = _dtmf_relay(request.body)
+        if digit is not None:
+            self.anchor.digit(leg, digit)
+
+    def media_ended(self, call: Call) -> tuple[float | None, dict[str, Any], list[dict[str, Any]]]:
+        """Release the call's endpoints: (MOS, quality per side, recordings) for its CDR."""
+        media = call.media
+        if media is None or self.anchor is None:
+            return None, {}, []
+        self.anchor.call_ended(call)
+        return worst_mos(media.quality), media.quality, media.recordings
 
     def _relay_response(self, relay: _Relay, response: SipResponse) -> None:
         status = response.status
@@ -1093,6 +1209,28 @@ class CallManager:
             relay.deferred = True
         cseq = relay.request.cseq
         self._start_2xx_rtx(source, relay.server_tx, answer, cseq[0] if cseq else 0, relay)
+
+
+def _sdp_body(request: SipRequest) -> bytes:
+    """The SDP body of a request, or b'' (no body, or another content type)."""
+    body = request.body
+    if body and "application/sdp" in (request.get("Content-Type") or "").lower():
+        return body
+    return b""
+
+
+def _dtmf_relay(body: bytes) -> Digit | None:
+    """The key of an application/dtmf-relay body (``Signal=5`` / ``Duration=160``)."""
+    fields: dict[str, str] = {}
+    for line in body.decode("utf-8", "replace").splitlines():
+        name, _, value = line.partition("=")
+        fields[name.strip().lower()] = value.strip()
+    signal = fields.get("signal", "").upper()
+    if len(signal) != 1 or signal not in "0123456789*#ABCD":
+        return None
+    duration = fields.get("duration", "")
+    return Digit(signal, int(duration) if duration.isdigit() and len(duration) < 7 else 0,
+                 "info")
 
 
 def _session_interval(request: SipRequest) -> int | None:
