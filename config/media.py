@@ -40,8 +40,10 @@ class MediaSettings(BaseModel):
     port_max: int = Field(default=29999, ge=1025, le=65535)
     hold_music: Path | None = None  # WAV a held party hears; None = silence
     recordings_dir: Path = Path("data/recordings")
-    # In-band (Goertzel) DTMF detection on legs whose peer did not offer telephone-event.
-    inband_dtmf: bool = True
+    # In-band (Goertzel) DTMF detection: "auto" on legs whose phone did not offer RFC 4733
+    # telephone-event, "always" on every leg (phones that send tones in the audio whatever
+    # they negotiate; costs a decode per leg), "never".
+    inband_dtmf: Literal["auto", "always", "never"] = "auto"
     feature_codes: bool = True  # *98 starts and *99 stops a recording mid-call
 
     @field_validator("address", mode="before")

@@ -146,7 +146,7 @@ class MediaAnchor:
         ep.on_dtmf = lambda _ep, digit: self.digit(leg, digit)
 
     def _inband(self) -> bool | None:
-        return None if self.settings.inband_dtmf else False
+        return {"auto": None, "always": True, "never": False}[self.settings.inband_dtmf]
 
     def remote_answer(self, leg: Leg, sdp: bytes) -> bool:
         """Apply an outbound leg's answer (in a 18x or the 2xx); False when it is unusable

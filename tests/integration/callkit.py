@@ -63,7 +63,7 @@ def wait_until_listening(seconds: float = 0.5) -> None:
 
 
 def export_cdrs(switch: SwitchProcess, *args: str) -> list[dict[str, Any]]:
-    """`softswitch cdr export` as a list of rows (legs decoded)."""
+    """`softswitch cdr export` as a list of rows (the JSON columns decoded)."""
     out = subprocess.run(
         [sys.executable, "-m", "softswitch.cli", "cdr", "export", "--config",
          str(switch.config), *args],
@@ -72,7 +72,8 @@ def export_cdrs(switch: SwitchProcess, *args: str) -> list[dict[str, Any]]:
     )
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     for row in rows:
-        row["legs"] = json.loads(row["legs"])
+        for name in ("legs", "quality", "recordings"):
+            row[name] = json.loads(row[name] or "null")
     return rows
 
 
