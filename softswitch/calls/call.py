@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from asyncio import TimerHandle
 
     from softswitch.calls.anchor import CallMedia
+    from softswitch.calls.apps import AppCall
     from softswitch.calls.manager import CallManager
 
 __all__ = ["Call", "CallState"]
@@ -39,6 +40,7 @@ class Call:
     __slots__ = (
         "ack_deferred",
         "answered_at",
+        "app",
         "busy_seen",
         "callee",
         "caller_name",
@@ -115,6 +117,7 @@ class Call:
         self.transfer: Any = None
         self.transferring: Any = None
         self.media: CallMedia | None = None  # anchored calls only
+        self.app: AppCall | None = None  # a call answered by an application
 
     # ---------------------------------------------------------------- plan execution
     def execute(self, node: Node) -> None:
@@ -127,8 +130,7 @@ class Call:
             if target.kind is TargetKind.REJECT:
                 self.fail(target.status, target.reason or None)
             else:
-                # Voicemail, queues, attendants and conferences come with their own issues.
-                self.fail(480, "Temporarily Unavailable")
+                self.mgr.run_final(self, target)
             return
         self._clear_timers()
         self.group = node

@@ -8,6 +8,7 @@ layer after each callback.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import time
@@ -25,6 +26,7 @@ from routing.engine import plan_call
 from routing.facts import CallFacts
 from routing.plan import Target
 from softswitch.calls.anchor import CallMedia, MediaAnchor, MediaRefused, worst_mos
+from softswitch.calls.apps import AppCall, Application, run_application
 from softswitch.calls.call import Call, CallState
 from softswitch.calls.leg import Leg, LegState, response_sdp
 from softswitch.calls.media import leg_sdp
@@ -180,6 +182,11 @@ class CallManager:
     ) -> None:
         self.tx = transactions
         self.anchor = anchor  # None: SDP passes through and phones exchange RTP directly
+        # Applications (conference bridges, monitoring...): ``services`` may claim a call
+        # by what was dialled before routing (feature codes); ``applications`` run a
+        # routing plan's final destination of their kind (TargetKind value).
+        self.services: list[Callable[[Call], Application | None]] = []
+        self.applications: dict[str, Callable[[Call, Target], Application | None]] = {}
         # The tenant's routing as calls should see it now: the configuration with the
         # disaster plans' stored state merged in (softswitch.routing_state.DisasterState).
         self.routing_for: Callable[[Tenant], TenantRouting] = (
@@ -494,6 +501,11 @@ class CallManager:
             except MediaRefused as refused:
                 call.fail(refused.status, refused.reason)
                 return
+        for service in self.services:
+            app = service(call)
+            if app is not None:
+                self.start_application(call, app, dialled)
+                return
         busy = self._busy.setdefault(tenant.name, {})
         facts = CallFacts(
             caller=caller_number,
@@ -718,12 +730,6 @@ class CallManager:
             self._transfer_answered(call.transfer, leg, response)
             return
         inbound = call.inbound
-        tx = inbound.invite_tx
-        assert isinstance(tx, ServerTransaction)
-        contact = self.contact_for(inbound.peer)
-        inbound.dialog = Dialog.from_uas(inbound.invite, inbound.local_tag, contact)
-        inbound.state = LegState.ANSWERED
-        inbound.answered_at = call.answered_at
         sdp = response_sdp(response)
         if self.anchor is not None and call.media is not None:
             if not self.anchor.remote_answer(leg, sdp):
@@ -733,6 +739,17 @@ class CallManager:
             self.anchor.call_answered(call, self._records(call))
         else:
             body = leg_sdp(sdp, leg.peer.host) if sdp else b""
+        self._answer_inbound(call, body)
+
+    def _answer_inbound(self, call: Call, body: bytes) -> None:
+        """The caller's 200 (retransmitted until its ACK): the inbound dialog starts."""
+        inbound = call.inbound
+        tx = inbound.invite_tx
+        assert isinstance(tx, ServerTransaction)
+        contact = self.contact_for(inbound.peer)
+        inbound.dialog = Dialog.from_uas(inbound.invite, inbound.local_tag, contact)
+        inbound.state = LegState.ANSWERED
+        inbound.answered_at = call.answered_at
         answer = self._response(inbound.invite, 200, "OK", inbound.local_tag, allow=True,
                                 body=body)
         answer.add("Contact", contact)
@@ -1071,18 +1088,18 @@ class CallManager:
 
     def _relay_request(self, leg: Leg, request: SipRequest, tx: ServerTransaction) -> None:
         call = leg.call
+        if call.state is CallState.ANSWERED and leg.media is not None \
+                and request.method in ("INVITE", "UPDATE"):
+            self._answer_offer(leg, request, tx)
+            return
         other = call.other(leg)
         if call.state is not CallState.ANSWERED or other is None or other.dialog is None \
                 or other.state is LegState.ENDED:
             self._respond(tx, 481, "Call/Transaction Does Not Exist")
             return
         method = request.method
-        if leg.media is not None and self.anchor is not None:
-            if method in ("INVITE", "UPDATE"):
-                self._answer_offer(leg, request, tx)
-                return
-            if method == "INFO":
-                self._info_digit(leg, request)
+        if method == "INFO" and leg.media is not None:
+            self._info_digit(leg, request)
         if method == "INVITE" and (leg.pending is not None or other.pending is not None):
             response = self._response(request, 491, "Request Pending")
             self.tx.send_response(tx, response, self.clock())
@@ -1159,8 +1176,44 @@ class CallManager:
         if digit is not None:
             self.anchor.digit(leg, digit)
 
+    def start_application(self, call: Call, app: Application, destination: str) -> None:
+        """Answer the caller ourselves and run ``app`` on the call (anchored media only)."""
+        inbound = call.inbound
+        if self.anchor is None or call.media is None or inbound.media is None:
+            call.fail(480, "Temporarily Unavailable")
+            return
+        call.state = CallState.ANSWERED
+        call.answered_at = time.time()
+        call.destination = destination
+        tenant = self.tenants.get(call.tenant)
+        user = tenant.user_by_extension(call.caller_number) if tenant and not call.from_trunk \
+            else None
+        session = AppCall(self, call, self.anchor.engine, inbound.media,
+                          user.extension if user is not None else None)
+        call.app = session
+        self._answer_inbound(call, inbound.media.local_sdp)
+        session.task = asyncio.get_running_loop().create_task(
+            run_application(app, session), name=f"app-{call.id}")
+        log.info("application_started", call=call.id, destination=destination)
+
+    def run_final(self, call: Call, target: Target) -> None:
+        """A routing plan's final destination that answers by itself (conference,
+        voicemail...): its application, or 480 while there is none."""
+        factory = self.applications.get(target.kind.value)
+        app = factory(call, target) if factory is not None else None
+        if app is None:
+            call.fail(480, "Temporarily Unavailable")
+            return
+        self.start_application(call, app, f"{target.kind.value} {target.ref}".strip())
+
+    def hang_up_application(self, call: Call) -> None:
+        if call.state is CallState.ANSWERED:
+            self._hang_up(call, "ANSWERED", 200)
+
     def media_ended(self, call: Call) -> tuple[float | None, dict[str, Any], list[dict[str, Any]]]:
         """Release the call's endpoints: (MOS, quality per side, recordings) for its CDR."""
+        if call.app is not None:
+            call.app.ended.set()
         media = call.media
         if media is None or self.anchor is None:
             return None, {}, []
