@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from config.audio import check_playable
 from config.locations import Loc, config_error
@@ -33,12 +33,19 @@ class MusicOnHold(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    songs: tuple[Path, ...] = Field(min_length=1)
+    songs: tuple[Path, ...]
     intro: Path | None = None
     messages: tuple[Path, ...] = ()
     # seconds of music between the end of one message and the start of the next
     message_interval: int = Field(default=30, ge=15, le=120)
     randomise: bool = False
+
+    @field_validator("songs")
+    @classmethod
+    def _some_songs(cls, value: tuple[Path, ...]) -> tuple[Path, ...]:
+        if not value:
+            raise ValueError("must list at least one song")
+        return value
 
     @model_validator(mode="after")
     def _files_play(self) -> MusicOnHold:
