@@ -17,7 +17,17 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
-__all__ = ["MAX_FILE_BYTES", "WavInfo", "WavLayout", "check_playable", "inspect_wav"]
+__all__ = [
+    "FORMAT_ALAW",
+    "FORMAT_FLOAT",
+    "FORMAT_MULAW",
+    "FORMAT_PCM",
+    "MAX_FILE_BYTES",
+    "WavInfo",
+    "WavLayout",
+    "check_playable",
+    "inspect_wav",
+]
 
 MAX_FILE_BYTES = 1 << 30
 
@@ -76,14 +86,16 @@ def _fail(path: str | os.PathLike[str], what: str) -> ValueError:
     return ValueError(f"{os.fspath(path)}: {what}")
 
 
-def _walk_chunks(f: BinaryIO, size: int, path: str | os.PathLike[str]) -> dict[bytes, int]:
-    """Offset of the body of each chunk (the first of each id); checks nothing is cut off."""
+def _walk_chunks(
+    f: BinaryIO, size: int, path: str | os.PathLike[str]
+) -> dict[bytes, tuple[int, int]]:
+    """(body offset, length) of each chunk (the first of each id); checks none is cut off."""
     head = f.read(12)
     if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX", b"RF64") or head[8:12] != b"WAVE":
         raise _fail(path, "not a WAV file (no RIFF/WAVE header)")
     if head[:4] != b"RIFF":
         raise _fail(path, f"{head[:4].decode()} WAV files are not supported")
-    bodies: dict[bytes, int] = {}
+    chunks: dict[bytes, tuple[int, int]] = {}
     offset = 12
     while offset + 8 <= size:
         f.seek(offset)
@@ -96,14 +108,9 @@ def _walk_chunks(f: BinaryIO, size: int, path: str | os.PathLike[str]) -> dict[b
                     f"truncated: data chunk claims {length} bytes, only {size - body} present",
                 )
             raise _fail(path, f"truncated in the {cid!r} chunk")
-        bodies.setdefault(cid, body)
+        chunks.setdefault(cid, (body, length))
         offset = body + length + (length & 1)
-    return bodies
-
-
-def _chunk_length(f: BinaryIO, body: int) -> int:
-    f.seek(body - 4)
-    return int(struct.unpack("<I", f.read(4))[0])
+    return chunks
 
 
 def inspect_wav(path: str | os.PathLike[str]) -> WavLayout:
@@ -117,14 +124,12 @@ def inspect_wav(path: str | os.PathLike[str]) -> WavLayout:
         if size > MAX_FILE_BYTES:
             raise _fail(path, f"file too large ({size} bytes)")
         with open(path, "rb") as f:
-            bodies = _walk_chunks(f, size, path)
-            fmt_at, data_at = bodies.get(b"fmt "), bodies.get(b"data")
-            if fmt_at is None:
+            chunks = _walk_chunks(f, size, path)
+            if b"fmt " not in chunks:
                 raise _fail(path, "no fmt chunk")
-            fmt_length = _chunk_length(f, fmt_at)
+            fmt_at, fmt_length = chunks[b"fmt "]
             f.seek(fmt_at)
             fmt = f.read(min(fmt_length, 40))
-            data_length = 0 if data_at is None else _chunk_length(f, data_at)
     except OSError as exc:
         raise _fail(path, f"cannot read: {exc.strerror or exc}") from None
     if len(fmt) < 16:
@@ -145,8 +150,9 @@ def inspect_wav(path: str | os.PathLike[str]) -> WavLayout:
         raise _fail(path, f"{bits}-bit samples not supported for format 0x{tag:04X}")
     if block_align != bits // 8 * channels:
         raise _fail(path, f"block align {block_align} does not match {channels} x {bits} bits")
-    if data_at is None:
+    if b"data" not in chunks:
         raise _fail(path, "no data chunk")
+    data_at, data_length = chunks[b"data"]
     frames = data_length // block_align
     if frames == 0:
         raise _fail(path, "contains no audio samples")

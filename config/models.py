@@ -30,7 +30,7 @@ from pydantic import (
 
 from config.answering import UserRouting
 from config.locations import Loc, format_location
-from config.locations import config_error as _fail
+from config.locations import config_error as _fail  # the name the validators below use
 from config.moh import MusicOnHold
 from config.routing import TenantRouting
 from config.trunks import Trunk
@@ -70,10 +70,6 @@ _TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-
-
 
 
 def _has_control_chars(value: str) -> bool:
