@@ -67,6 +67,7 @@ class SwitchConfigFile:
     media_anchor: str = "always"  # "never": SDP passes through (signalling-only benches)
     hold_music: Path | None = None
     extra_toml: str = ""  # appended to the [media] section (e.g. feature_codes = false)
+    tenant_toml: str = ""  # appended to the tenant (e.g. a [tenants.moh] table)
 
     def write(self) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -116,6 +117,7 @@ class SwitchConfigFile:
                 f"password = {json.dumps(user.password)}",
                 f"display_name = {json.dumps(user.display_name or 'User ' + user.extension)}",
             ]
+        lines.append(self.tenant_toml)  # after the users, which it would otherwise end
         path = self.directory / "switch.toml"
         path.write_text("\n".join(lines) + "\n")
         return path

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from config.audio import check_playable
+
 __all__ = ["MediaSettings"]
 
 
@@ -63,9 +65,9 @@ class MediaSettings(BaseModel):
 
     @field_validator("hold_music")
     @classmethod
-    def _music_exists(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"{value}: no such file")
+    def _music_plays(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            check_playable(value)  # ValueError naming the file and what is wrong
         return value
 
     @model_validator(mode="after")

@@ -27,11 +27,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from config.answering import UserRouting
 from config.locations import Loc, format_location
+from config.locations import config_error as _fail  # the name the validators below use
 from config.media import MediaSettings
+from config.moh import MusicOnHold
 from config.routing import TenantRouting
 from config.trunks import Trunk
 
@@ -70,14 +71,6 @@ _TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _fail(items: Sequence[tuple[Loc, str]]) -> PydanticCustomError:
-    """A multi-location error; `items` are locations relative to the model raising it."""
-    summary = "; ".join(f"{format_location(loc)}: {msg}" if loc else msg for loc, msg in items)
-    return PydanticCustomError("switch_config", "{summary}", {"summary": summary, "items": items})
-
-
 
 
 def _has_control_chars(value: str) -> bool:
@@ -343,6 +336,8 @@ class User(_Model):
     ha1_sha256: str | None = None
     caller_id: str | None = None
     record_calls: bool = False  # every answered call of this user is recorded
+    # What a party this user puts on hold hears, instead of the tenant's playlist.
+    moh: MusicOnHold | None = None
 
     @field_validator("ha1_md5", mode="before")
     @classmethod
@@ -476,6 +471,8 @@ class Tenant(_Model):
     # to numbers outside the tenant (first trunk, gateways in failover order).
     trunks: tuple[Trunk, ...] = ()
     record_calls: bool = False  # every answered call of the tenant is recorded
+    # Music on hold for the tenant's users and queues that have none of their own.
+    moh: MusicOnHold | None = None
 
     _by_extension: dict[str, User] = PrivateAttr(default_factory=dict)
     _by_username: dict[str, User] = PrivateAttr(default_factory=dict)

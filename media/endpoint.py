@@ -24,6 +24,7 @@ import structlog
 
 from media.dtmf import Digit, EventDeduplicator
 from media.jitter import JitterBuffer
+from media.moh import HoldMusic, HoldMusicProgram
 from media.players import Player
 from media.quality import mos
 from media.rtcp import ReceiverStats, SenderStats
@@ -146,8 +147,8 @@ class Endpoint:
         # features (engine-managed)
         self.peer: Endpoint | None = None
         self.player: Player | None = None
-        self.hold_player: Player | None = None
-        self.hold_music: npt.NDArray[np.int16] | None = None  # overrides the engine's
+        self.hold_player: Player | HoldMusicProgram | None = None
+        self.hold_music: npt.NDArray[np.int16] | HoldMusic | None = None  # overrides the engine's
         self.recordings: list[Recording] = []
         self.inband_slot: int | None = None
         # tick plan (recomputed by the engine when something changes)

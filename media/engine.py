@@ -40,6 +40,7 @@ from media.clock import ClockStats, FrameClock
 from media.dtmf import DtmfError, InbandDetector
 from media.endpoint import Address, DtmfCallback, Endpoint, EndpointStats, MediaError
 from media.jitter import FrameKind
+from media.moh import HoldMusic
 from media.players import AudioSource, Playback, Player, load_source
 from media.recorder import Recording
 from media.rtcp import (
@@ -168,7 +169,7 @@ class MediaEngine:
         self._slots = 0
         self._dtmf_pending: set[Endpoint] = set()
         self._next_rtcp = 0.0  # earliest report due on any endpoint
-        self._hold_music: npt.NDArray[np.int16] | None = None
+        self._hold_music: npt.NDArray[np.int16] | HoldMusic | None = None
         if self.settings.hold_music:
             self._hold_music = load_source(self.settings.hold_music)
 
@@ -377,16 +378,20 @@ class MediaEngine:
             ep.player = None
             self._changed()
 
-    def set_hold_music(self, source: AudioSource | None, endpoint: Endpoint | None = None) -> None:
+    def set_hold_music(
+        self, source: AudioSource | HoldMusic | None, endpoint: Endpoint | None = None
+    ) -> None:
         """What a held party hears from now on: engine-wide, or for one endpoint (the
-        tenant's, user's or queue's playlist item chosen by signalling).  None: the
-        engine default for an endpoint, silence engine-wide."""
-        samples = None if source is None else load_source(source)
+        tenant's, user's or queue's playlist chosen by signalling).  A file or samples
+        loop; a :class:`HoldMusic` playlist plays from its start at every hold, each held
+        endpoint with its own position.  None: the engine default for an endpoint,
+        silence engine-wide."""
+        music = source if source is None or isinstance(source, HoldMusic) else load_source(source)
         targets = [self._own(endpoint)] if endpoint is not None else self._endpoints.values()
         if endpoint is None:
-            self._hold_music = samples
+            self._hold_music = music
         else:
-            endpoint.hold_music = samples
+            endpoint.hold_music = music
         for ep in targets:
             ep.hold_player = None  # restart with the new music at the next tick
         self._changed()
@@ -445,8 +450,12 @@ class MediaEngine:
             held = peer is not None and peer.remote_hold
             music = ep.hold_music if ep.hold_music is not None else self._hold_music
             if held and music is not None:
-                if ep.hold_player is None:
-                    ep.hold_player = Player(music, loop=True)
+                if ep.hold_player is None:  # a new hold: the playlist from its start
+                    ep.hold_player = (
+                        music.program()
+                        if isinstance(music, HoldMusic)
+                        else Player(music, loop=True)
+                    )
             else:
                 ep.hold_player = None
         for ep in eps:

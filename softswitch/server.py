@@ -159,6 +159,7 @@ class Switch:
             self.media = MediaEngine(engine_settings(self.config.media, settings.public_host))
             await self.media.start()
             anchor = MediaAnchor(self.media, self.config.media)
+            await asyncio.to_thread(anchor.load_playlists, self.config.tenants)
         self.calls = CallManager(
             self.transactions,
             directory=self.directory,

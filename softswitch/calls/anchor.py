@@ -27,9 +27,12 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from config.media import MediaSettings
+from config.models import Tenant
+from config.moh import MusicOnHold, hold_music_for
 from media.dtmf import Digit
 from media.endpoint import Endpoint, MediaError
 from media.engine import EndpointStats, EngineSettings, MediaEngine, Recording
+from media.moh import HoldMusic, load_hold_music
 from media.sdp import NegotiationError, SdpError
 
 if TYPE_CHECKING:
@@ -112,6 +115,25 @@ class MediaAnchor:
         self.engine = engine
         self.settings = settings
         self.recordings_dir = settings.recordings_dir
+        self._playlists: dict[MusicOnHold, HoldMusic] = {}
+
+    def load_playlists(self, tenants: list[Tenant]) -> None:
+        """Decode every configured music-on-hold playlist once (blocking: run it in a
+        thread at start-up) so that putting a call on hold never reads files on the loop."""
+        for tenant in tenants:
+            for playlist in (tenant.moh, *(user.moh for user in tenant.users)):
+                if playlist is not None and playlist not in self._playlists:
+                    self._playlists[playlist] = load_hold_music(playlist)
+
+    def set_hold_music(self, tenant: Tenant | None, held: Leg, holder: str) -> None:
+        """What ``held`` hears when the party ``holder`` (an extension, or '' for an
+        outside party) puts it on hold: the holder's playlist, else the tenant's, else
+        ``[media] hold_music``."""
+        ep = held.media
+        if tenant is None or ep is None or ep.released:
+            return
+        playlist = hold_music_for(tenant, tenant.user_by_extension(holder) if holder else None)
+        self.engine.set_hold_music(self._playlists.get(playlist) if playlist else None, ep)
 
     # ---------------------------------------------------------------- endpoints per leg
     def answer_caller_offer(self, leg: Leg, offer: bytes) -> None:

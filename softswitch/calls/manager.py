@@ -736,7 +736,7 @@ class CallManager:
                 log.info("callee_answer_unusable", call=call.id)
             self.anchor.bridge(inbound, leg)
             body = inbound.media.local_sdp if inbound.media is not None else b""
-            self.anchor.call_answered(call, self._records(call))
+            self._answered_media(call)
         else:
             body = leg_sdp(sdp, leg.peer.host) if sdp else b""
         self._answer_inbound(call, body)
@@ -990,7 +990,7 @@ class CallManager:
         if self.anchor is not None and transfer.call.media is not None:
             self.anchor.remote_answer(target, response_sdp(response))
             self.anchor.bridge(transferee, target)
-            self.anchor.call_answered(transfer.call, self._records(transfer.call))
+            self._answered_media(transfer.call)
             self._release_transferor(transfer)
             return
         assert transferee.dialog is not None
@@ -1125,6 +1125,16 @@ class CallManager:
             leg.pending = other.pending = relay
 
     # ================================================================= anchored media
+    def _answered_media(self, call: Call) -> None:
+        """Bridged: each party's hold music is chosen by who would hold it, other
+        branches are released, configured recording starts."""
+        assert self.anchor is not None and call.winner is not None
+        tenant = self.tenants.get(call.tenant)
+        caller = "" if call.from_trunk else call.caller_number
+        self.anchor.set_hold_music(tenant, call.inbound, call.callee)
+        self.anchor.set_hold_music(tenant, call.winner, caller)
+        self.anchor.call_answered(call, self._records(call))
+
     def _records(self, call: Call) -> bool:
         """Whether configuration asks for every call of this tenant, caller or callee to be
         recorded."""

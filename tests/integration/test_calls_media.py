@@ -4,6 +4,7 @@ recording, DTMF (RFC 4733 and in-band) and call quality in the CDR."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import struct
@@ -111,8 +112,19 @@ def test_anchored_call_tones_cross_recording_dtmf_and_quality(
     assert abs(dominant(channel(path, 1)) - 1000.0) < 20  # the callee's
 
 
+@pytest.mark.parametrize("music", ["media.hold_music", "tenant playlist"])
 def test_hold_plays_music_to_the_held_party_and_resume_restores_the_call(
-        switch_config: SwitchConfigFile, tmp_path: Path) -> None:
+        music: str, tmp_path: Path) -> None:
+    """B holds A: A hears 700 Hz music (from [media] hold_music, or the tenant's playlist
+    after its 500 Hz introduction), then B again after resuming."""
+    if music == "tenant playlist":
+        switch_config = SwitchConfigFile(tmp_path / "switch", users=USERS, tenant_toml=(
+            "[tenants.moh]\n"
+            f"intro = {json.dumps(str(tone(tmp_path / 'intro.wav', 500.0, 1.0)))}\n"
+            f"songs = [{json.dumps(str(tone(tmp_path / 'song.wav', 700.0, 30.0)))}]\n"))
+    else:
+        switch_config = SwitchConfigFile(tmp_path / "switch", users=USERS,
+                                         hold_music=tone(tmp_path / "moh.wav", 700.0, 30.0))
     with SwitchProcess(switch_config.write(), port=switch_config.port) as switch, \
             _phone(tmp_path / "a", "100", switch.port, tone(tmp_path / "440.wav", 440.0)) as a, \
             _phone(tmp_path / "b", "101", switch.port, tone(tmp_path / "1k.wav", 1000.0),
@@ -128,6 +140,9 @@ def test_hold_plays_music_to_the_held_party_and_resume_restores_the_call(
     near = [round(f / 50) * 50 for f in heard_by_a]
     assert 700 in near, heard_by_a  # music on hold while held
     first_moh = near.index(700)
+    if music == "tenant playlist":
+        assert 500 in near[:first_moh], heard_by_a  # the introduction first
+        first_moh = near.index(500)
     assert 1000 in near[:first_moh], heard_by_a  # the conversation before
     assert 1000 in near[near.index(700) + 1:][-4:], heard_by_a  # and after resuming
     log = switch.log()
