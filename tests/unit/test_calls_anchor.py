@@ -20,7 +20,7 @@ from softswitch.calls.manager import _dtmf_relay
     ({"advertised_address": "300.1.1.1"}, "must be an IP address"),
     ({"port_min": 30000, "port_max": 30000}, "port_max must be above port_min"),
     ({"port_min": 80}, "port_min"),
-    ({"hold_music": "/no/such/file.wav"}, "no such file"),
+    ({"hold_music": "/no/such/file.wav"}, "file.wav: cannot read"),
     ({"inband_dtmf": "yes"}, "inband_dtmf"),
 ])
 def test_media_settings_name_what_is_wrong(values: dict[str, Any], message: str) -> None:
