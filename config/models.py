@@ -40,6 +40,7 @@ __all__ = [
     "DatabaseSettings",
     "Listener",
     "LoggingSettings",
+    "OverloadSettings",
     "RegistrarSettings",
     "Settings",
     "SipSettings",
@@ -306,6 +307,19 @@ class LoggingSettings(_Model):
         return None if value == "" else value
 
 
+class OverloadSettings(_Model):
+    """When the switch sheds new calls (503 with Retry-After) instead of letting them time
+    out: too many calls still being set up, too many live transactions, or an event loop
+    running late (smoothed lag of a periodic timer). In-dialog requests and calls already
+    up are always served. A bound of None switches that check off."""
+
+    max_calls_in_setup: int | None = Field(default=5000, ge=1)
+    max_transactions: int | None = Field(default=200_000, ge=100)
+    max_loop_lag: float | None = Field(default=0.25, gt=0, le=60)
+    lag_interval: float = Field(default=0.1, gt=0, le=10)  # seconds between lag samples
+    retry_after: int = Field(default=10, ge=1, le=3600)  # seconds, in the 503
+
+
 class Settings(_Model):
     """Runtime settings: everything except the provisioning model."""
 
@@ -314,6 +328,7 @@ class Settings(_Model):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    overload: OverloadSettings = Field(default_factory=OverloadSettings)
 
 
 # --------------------------------------------------------------------------- provisioning
@@ -470,11 +485,15 @@ class Tenant(_Model):
     # New calls per second (a token bucket holding one second's worth); None = no limit.
     max_calls_per_second: float | None = Field(default=None, gt=0, le=100_000)
     # Carrier trunks: inbound calls from their addresses to the tenant's DIDs, outbound calls
-    # to numbers outside the tenant (first trunk, gateways in failover order).
+    # to numbers outside the tenant.
     trunks: tuple[Trunk, ...] = ()
+    # The outbound route: trunk names in failover order (the next trunk is tried once every
+    # gateway of one has failed); empty = every trunk, in the order they are listed.
+    outbound_trunks: tuple[str, ...] = ()
 
     _by_extension: dict[str, User] = PrivateAttr(default_factory=dict)
     _by_username: dict[str, User] = PrivateAttr(default_factory=dict)
+    _outbound: tuple[Trunk, ...] = PrivateAttr(default=())
 
     @field_validator("name")
     @classmethod
@@ -518,6 +537,14 @@ class Tenant(_Model):
         ) + _duplicates(
             [u.username for u in self.users], lambda i: ("users", i, "username"), "username"
         )
+        items += _duplicates(
+            [t.name for t in self.trunks], lambda i: ("trunks", i, "name"), "trunk name"
+        ) + _duplicates(list(self.outbound_trunks), lambda i: ("outbound_trunks", i), "trunk")
+        trunk_names = {t.name for t in self.trunks}
+        items += [
+            (("outbound_trunks", i), f"no trunk named {name!r} in this tenant")
+            for i, name in enumerate(self.outbound_trunks) if name not in trunk_names
+        ]
         extensions = {u.extension for u in self.users}
         for ext, rules in self.routing.users.items():
             if ext not in extensions and not rules.inbound_routing:
@@ -533,6 +560,13 @@ class Tenant(_Model):
     def model_post_init(self, context: Any, /) -> None:
         self._by_extension = {u.extension: u for u in self.users}
         self._by_username = {u.username: u for u in self.users}
+        by_name = {t.name: t for t in self.trunks}
+        self._outbound = tuple(by_name[n] for n in self.outbound_trunks if n in by_name) \
+            if self.outbound_trunks else self.trunks
+
+    def outbound_route(self) -> tuple[Trunk, ...]:
+        """The trunks outbound calls try, in failover order."""
+        return self._outbound
 
     def user_by_extension(self, extension: str) -> User | None:
         return self._by_extension.get(extension)
