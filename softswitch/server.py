@@ -23,6 +23,7 @@ from softswitch import __version__
 from softswitch.calls import CallManager, CdrWriter
 from softswitch.directory import Directory
 from softswitch.location import LocationService
+from softswitch.overload import OverloadGuard
 from softswitch.registrar import Registrar
 from softswitch.routing_state import DisasterState
 from softswitch.sip.address import Address
@@ -99,6 +100,7 @@ class Switch:
         self.location = LocationService(self.store)
         self.disaster_state = DisasterState(self.store)
         self.counters = SwitchCounters()
+        self.overload = OverloadGuard(config.overload)
         self.listening: list[Address] = []
         self.registrar: Registrar | None = None
         self.directory: Directory | None = None
@@ -165,6 +167,7 @@ class Switch:
             server_header=SERVER_HEADER,
             tenants=self.config.tenants,
             routing_for=self.disaster_state.routing_for,
+            local_hosts=frozenset(local_hosts),
         )
         self.cdrs.start()
         self.trunk_registrar = TrunkRegistrar(
@@ -174,6 +177,8 @@ class Switch:
         self.trunk_registrar.start()
         self._drain(self._now())
         self._tasks.append(asyncio.create_task(self._purge_loop(), name="binding-purge"))
+        if self.config.overload.max_loop_lag is not None:
+            self._tasks.append(asyncio.create_task(self.overload.watch_loop(), name="loop-lag"))
         if self.config.registrar.qualify_interval > 0:
             self._tasks.append(asyncio.create_task(self._qualify_loop(), name="qualify"))
         log.info(
@@ -206,7 +211,8 @@ class Switch:
         await self.location.stop()
         await self.store.close()
         self._stopped.set()
-        log.info("switch_stopped", bindings=len(self.location))
+        log.info("switch_stopped", bindings=len(self.location), overload=self.overload.counters,
+                 calls=self.calls.counters if self.calls is not None else {})
 
     async def _persistent_secret(self) -> bytes:
         """The nonce secret, generated once and kept in the store so nonces survive restarts."""
@@ -360,7 +366,13 @@ class Switch:
             if calls is not None and method != "REGISTER" and (method == "INVITE" or to_tag) \
                     and self._precheck(request) is None:
                 if not to_tag:
-                    calls.on_invite(request, event.source, tx)
+                    if self.overload.admit(calls.calls_in_setup, len(self.transactions)):
+                        calls.on_invite(request, event.source, tx)
+                        return
+                    response = self._response(request, 503, "Service Unavailable")
+                    response.add("Retry-After", str(self.config.overload.retry_after))
+                    self._count(503)
+                    self.transactions.send_response(tx, response, now)
                     return
                 if calls.on_in_dialog(request, event.source, tx):
                     return

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from routing.plan import Final, Node, Outcome, RingGroup, Target, TargetKind
 from softswitch.calls.cdr import q850_cause
+from softswitch.calls.identity import CallerIdentity
 from softswitch.calls.leg import Leg, LegState, response_sdp
 from softswitch.dialog import Dialog, DialogState
 from softswitch.sip.message import SipRequest, SipResponse
@@ -40,6 +41,7 @@ class Call:
         "answered_at",
         "busy_seen",
         "callee",
+        "caller",
         "caller_name",
         "caller_number",
         "decline",
@@ -81,6 +83,8 @@ class Call:
         self.domain = domain
         self.caller_number = caller_number
         self.caller_name = caller_name
+        # Who the legs say is calling (PAI, privacy): set by the manager from the INVITE.
+        self.caller = CallerIdentity(caller_number, caller_name, asserted=True)
         self.dialled = dialled
         self.direction = "internal"
         self.destination = ""
