@@ -203,6 +203,25 @@ def test_loop_marker_below_a_proxy(ruri_user: str, looped: bool) -> None:
     assert not guard.looped(received)
 
 
+def test_a_loop_through_two_rounds_is_seen_in_the_third() -> None:
+    """DID X forwards to Y, Y to X, and a carrier's proxy routes both back: our second
+    INVITE carries the first one's digest, so X coming back a second time is a loop."""
+    guard = LoopGuard()
+
+    def stamped(received: SipRequest, ruri_user: str) -> SipRequest:
+        sent = SipRequest("INVITE", f"sip:{ruri_user}@192.0.2.70", [
+            ("Via", f"SIP/2.0/UDP 192.0.2.1:5060;branch={guard.branch(received)}"),
+            *[(n, v) for n, v in received.headers if n != "Via"],
+        ])
+        return _proxied(sent, ruri_user)
+
+    first = invite("+14155550100")
+    second = stamped(first, "+14155550101")
+    assert not guard.looped(second)  # Y: a new number, a spiral so far
+    third = stamped(second, "+14155550100")
+    assert guard.looped(third)
+
+
 @pytest.mark.parametrize(("hosts", "host", "port", "is_us"), [
     (["127.0.0.1"], "127.0.0.1", 5070, True),
     (["127.0.0.1"], "127.0.0.1", 5071, False),
