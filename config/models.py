@@ -309,14 +309,16 @@ class LoggingSettings(_Model):
 
 class OverloadSettings(_Model):
     """When the switch sheds new calls (503 with Retry-After) instead of letting them time
-    out: too many calls still being set up, too many live transactions, or an event loop
-    running late (smoothed lag of a periodic timer). In-dialog requests and calls already
-    up are always served. A bound of None switches that check off."""
+    out: too many calls still being set up, too many live transactions, or new requests
+    waiting too long before the switch reads them (smoothed delay of a probe datagram sent
+    to our own UDP listener every ``probe_interval`` seconds). In-dialog requests and calls
+    already up are always served. A bound of None switches that check off."""
 
     max_calls_in_setup: int | None = Field(default=5000, ge=1)
     max_transactions: int | None = Field(default=200_000, ge=100)
-    max_loop_lag: float | None = Field(default=0.25, gt=0, le=60)
-    lag_interval: float = Field(default=0.1, gt=0, le=10)  # seconds between lag samples
+    # Seconds; beyond T1 (0.5 s) every INVITE is retransmitted, doubling the load.
+    max_queue_delay: float | None = Field(default=0.5, gt=0, le=60)
+    probe_interval: float = Field(default=0.1, gt=0, le=10)  # seconds
     retry_after: int = Field(default=10, ge=1, le=3600)  # seconds, in the 503
 
 

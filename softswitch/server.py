@@ -23,7 +23,7 @@ from softswitch import __version__
 from softswitch.calls import CallManager, CdrWriter
 from softswitch.directory import Directory
 from softswitch.location import LocationService
-from softswitch.overload import OverloadGuard
+from softswitch.overload import PROBE_PREFIX, OverloadGuard, QueueProbe
 from softswitch.registrar import Registrar
 from softswitch.routing_state import DisasterState
 from softswitch.sip.address import Address
@@ -101,6 +101,7 @@ class Switch:
         self.disaster_state = DisasterState(self.store)
         self.counters = SwitchCounters()
         self.overload = OverloadGuard(config.overload)
+        self._probe: QueueProbe | None = None
         self.listening: list[Address] = []
         self.registrar: Registrar | None = None
         self.directory: Directory | None = None
@@ -177,8 +178,10 @@ class Switch:
         self.trunk_registrar.start()
         self._drain(self._now())
         self._tasks.append(asyncio.create_task(self._purge_loop(), name="binding-purge"))
-        if self.config.overload.max_loop_lag is not None:
-            self._tasks.append(asyncio.create_task(self.overload.watch_loop(), name="loop-lag"))
+        udp = next((a for a in self.listening if a.transport == "UDP"), None)
+        if self.config.overload.max_queue_delay is not None and udp is not None:
+            self._probe = QueueProbe(self.overload, udp, self._now)
+            self._tasks.append(asyncio.create_task(self._probe.run(), name="queue-probe"))
         if self.config.registrar.qualify_interval > 0:
             self._tasks.append(asyncio.create_task(self._qualify_loop(), name="qualify"))
         log.info(
@@ -226,6 +229,9 @@ class Switch:
 
     def _on_message(self, data: bytes, source: Address) -> None:
         """One message from a transport: parse, check, feed the transaction layer, drain."""
+        if data.startswith(PROBE_PREFIX) and self._probe is not None \
+                and self._probe.received(data, source):
+            return
         self.counters.received += 1
         try:
             message = parse_message(data)
@@ -366,7 +372,7 @@ class Switch:
             if calls is not None and method != "REGISTER" and (method == "INVITE" or to_tag) \
                     and self._precheck(request) is None:
                 if not to_tag:
-                    if self.overload.admit(calls.calls_in_setup, len(self.transactions)):
+                    if self.overload.admit(calls.calls_in_setup, len(self.transactions), now):
                         calls.on_invite(request, event.source, tx)
                         return
                     response = self._response(request, 503, "Service Unavailable")
