@@ -312,12 +312,12 @@ class OverloadSettings(_Model):
     out: too many calls still being set up, too many live transactions, or new requests
     waiting too long before the switch reads them (smoothed delay of a probe datagram sent
     to our own UDP listener every ``probe_interval`` seconds). In-dialog requests and calls
-    already up are always served. A bound of None switches that check off."""
+    already up are always served. A bound of 0 switches that check off."""
 
-    max_calls_in_setup: int | None = Field(default=5000, ge=1)
-    max_transactions: int | None = Field(default=200_000, ge=100)
+    max_calls_in_setup: int = Field(default=5000, ge=0)
+    max_transactions: int = Field(default=200_000, ge=0)
     # Seconds; beyond T1 (0.5 s) every INVITE is retransmitted, doubling the load.
-    max_queue_delay: float | None = Field(default=0.5, gt=0, le=60)
+    max_queue_delay: float = Field(default=0.5, ge=0, le=60)
     probe_interval: float = Field(default=0.1, gt=0, le=10)  # seconds
     retry_after: int = Field(default=10, ge=1, le=3600)  # seconds, in the 503
 

@@ -54,7 +54,7 @@ class OverloadGuard:
         """One sample of how long a new request waited before the switch saw it."""
         self.delay += _DELAY_WEIGHT * (max(0.0, delay) - self.delay)
         bound = self.settings.max_queue_delay
-        if bound is None:
+        if not bound:
             return
         if self.delay > bound:
             self.delayed = True
@@ -65,10 +65,9 @@ class OverloadGuard:
         """Why the switch is overloaded now ("calls_in_setup", "transactions",
         "queue_delay"), or None."""
         settings = self.settings
-        if settings.max_calls_in_setup is not None \
-                and calls_in_setup >= settings.max_calls_in_setup:
+        if settings.max_calls_in_setup and calls_in_setup >= settings.max_calls_in_setup:
             return "calls_in_setup"
-        if settings.max_transactions is not None and transactions >= settings.max_transactions:
+        if settings.max_transactions and transactions >= settings.max_transactions:
             return "transactions"
         if self.delayed:
             return "queue_delay"
@@ -126,7 +125,7 @@ class QueueProbe:
         now = self._clock()
         if self._outstanding is not None:
             waited = now - self._outstanding[1]
-            bound = self._guard.settings.max_queue_delay or 0.0
+            bound = self._guard.settings.max_queue_delay
             if waited <= bound and waited < 10 * self._interval:
                 return
             # Late (or dropped by a full queue): that wait is itself a sample.

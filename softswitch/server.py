@@ -179,7 +179,7 @@ class Switch:
         self._drain(self._now())
         self._tasks.append(asyncio.create_task(self._purge_loop(), name="binding-purge"))
         udp = next((a for a in self.listening if a.transport == "UDP"), None)
-        if self.config.overload.max_queue_delay is not None and udp is not None:
+        if self.config.overload.max_queue_delay and udp is not None:
             self._probe = QueueProbe(self.overload, udp, self._now)
             self._tasks.append(asyncio.create_task(self._probe.run(), name="queue-probe"))
         if self.config.registrar.qualify_interval > 0:

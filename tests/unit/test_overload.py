@@ -20,8 +20,8 @@ from softswitch.sip.address import Address
     ({"max_calls_in_setup": 10}, 10, 0, 0.0, "calls_in_setup"),
     ({"max_transactions": 100}, 0, 100, 0.0, "transactions"),
     ({"max_queue_delay": 0.1}, 0, 0, 1.0, "queue_delay"),
-    ({"max_queue_delay": None}, 0, 0, 5.0, None),
-    ({"max_calls_in_setup": None, "max_transactions": None}, 10**6, 10**7, 0.0, None),
+    ({"max_queue_delay": 0}, 0, 0, 5.0, None),  # 0: the check is off
+    ({"max_calls_in_setup": 0, "max_transactions": 0}, 10**6, 10**7, 0.0, None),
 ])
 def test_overload_reasons(settings: dict[str, Any], in_setup: int, transactions: int,
                           delay: float, reason: str | None) -> None:
@@ -63,7 +63,7 @@ def test_delay_has_hysteresis() -> None:
                                    "probe_interval", "retry_after"])
 def test_bad_settings_name_the_field(field: str) -> None:
     with pytest.raises(ValidationError, match=field):
-        OverloadSettings.model_validate({field: 0})
+        OverloadSettings.model_validate({field: -1})
 
 
 class _Clock:
