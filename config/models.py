@@ -328,9 +328,9 @@ class Settings(_Model):
     sip: SipSettings = Field(default_factory=SipSettings)
     registrar: RegistrarSettings = Field(default_factory=RegistrarSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    overload: OverloadSettings = Field(default_factory=OverloadSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
-    overload: OverloadSettings = Field(default_factory=OverloadSettings)
 
 
 # --------------------------------------------------------------------------- provisioning
@@ -486,12 +486,12 @@ class Tenant(_Model):
     max_calls: int | None = Field(default=None, ge=1, le=1_000_000)
     # New calls per second (a token bucket holding one second's worth); None = no limit.
     max_calls_per_second: float | None = Field(default=None, gt=0, le=100_000)
-    # Carrier trunks: inbound calls from their addresses to the tenant's DIDs, outbound calls
-    # to numbers outside the tenant.
-    trunks: tuple[Trunk, ...] = ()
     # The outbound route: trunk names in failover order (the next trunk is tried once every
     # gateway of one has failed); empty = every trunk, in the order they are listed.
     outbound_trunks: tuple[str, ...] = ()
+    # Carrier trunks: inbound calls from their addresses to the tenant's DIDs, outbound calls
+    # to numbers outside the tenant.
+    trunks: tuple[Trunk, ...] = ()
 
     _by_extension: dict[str, User] = PrivateAttr(default_factory=dict)
     _by_username: dict[str, User] = PrivateAttr(default_factory=dict)

@@ -167,8 +167,8 @@ class Switch:
             allow=", ".join(ALLOWED_METHODS),
             server_header=SERVER_HEADER,
             tenants=self.config.tenants,
-            routing_for=self.disaster_state.routing_for,
             local_hosts=frozenset(local_hosts),
+            routing_for=self.disaster_state.routing_for,
         )
         self.cdrs.start()
         self.trunk_registrar = TrunkRegistrar(

@@ -182,8 +182,8 @@ class CallManager:
         allow: str,
         server_header: str,
         tenants: Sequence[Tenant] = (),
-        routing_for: Callable[[Tenant], TenantRouting] | None = None,
         local_hosts: frozenset[str] = frozenset(),
+        routing_for: Callable[[Tenant], TenantRouting] | None = None,
     ) -> None:
         self.tx = transactions
         # The tenant's routing as calls should see it now: the configuration with the

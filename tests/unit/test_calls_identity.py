@@ -243,10 +243,10 @@ def _net_with_route(outbound: list[str] | None) -> Net:
         {"name": "a", "gateways": [GW_SELF, {"host": "192.0.2.70", "priority": 1}]},
         {"name": "b", "gateways": [{"host": "192.0.2.80"}, {"host": "192.0.2.81", "priority": 1}]},
     ]
-    settings: dict[str, Any] = {"local_hosts": frozenset({"192.0.2.1"})}
-    if outbound is not None:
-        settings["outbound_trunks"] = outbound
-    return Net(trunks=trunks, **settings)
+    settings: dict[str, Any] = {} if outbound is None else {"outbound_trunks": outbound}
+    net = Net(trunks=trunks, **settings)
+    net.mgr.loops = LoopGuard({"192.0.2.1"})  # the switch's own address
+    return net
 
 
 def test_failover_runs_through_every_gateway_of_every_trunk_in_order() -> None:

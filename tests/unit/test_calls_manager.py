@@ -47,8 +47,7 @@ class Net:
     """A switch without sockets: everything sent is parsed and kept in ``out``."""
 
     def __init__(self, routing: dict[str, Any] | None = None,
-                 trunks: list[dict[str, Any]] | None = None,
-                 local_hosts: frozenset[str] = frozenset(), **settings: Any) -> None:
+                 trunks: list[dict[str, Any]] | None = None, **settings: Any) -> None:
         tenant: dict[str, Any] = {
             "name": "t", "domain": "pbx.test",
             "users": [{"extension": e, "password": f"pw{e}"} for e in ("100", "102", "200")],
@@ -80,7 +79,6 @@ class Net:
             allow="INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO",
             server_header="test",
             tenants=config.tenants,
-            local_hosts=local_hosts,
         )
 
     def _schedule(self, delay: float, callback: Callable[..., None], *args: Any) -> _Handle:
