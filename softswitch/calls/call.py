@@ -37,6 +37,7 @@ class Call:
     """One call: ``inbound`` (the caller's UAS leg) and the ``outbound`` legs tried."""
 
     __slots__ = (
+        "_state",
         "ack_deferred",
         "answered_at",
         "busy_seen",
@@ -65,7 +66,6 @@ class Call:
         "session_interval",
         "session_timer",
         "started_at",
-        "state",
         "tenant",
         "timers",
         "transfer",
@@ -91,7 +91,8 @@ class Call:
         self.callee = ""  # extension that answered
         self.inbound: Leg = None  # type: ignore[assignment]  # set by the manager
         self.outbound: list[Leg] = []
-        self.state = CallState.ROUTING
+        self._state = CallState.ROUTING
+        mgr.calls_in_setup += 1
         self.started_at = time.time()
         self.answered_at: float | None = None
         self.ended_at: float | None = None
@@ -116,6 +117,18 @@ class Call:
         # target, ``transferring`` on the call being transferred while that rings.
         self.transfer: Any = None
         self.transferring: Any = None
+
+    @property
+    def state(self) -> CallState:
+        return self._state
+
+    @state.setter
+    def state(self, value: CallState) -> None:
+        # Leaving set-up (answered or ended) is counted here, whoever answers the call, for
+        # the manager's overload control.
+        if self._state is CallState.ROUTING and value is not CallState.ROUTING:
+            self.mgr.calls_in_setup -= 1
+        self._state = value
 
     # ---------------------------------------------------------------- plan execution
     def execute(self, node: Node) -> None:

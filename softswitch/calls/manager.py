@@ -208,7 +208,7 @@ class CallManager:
             key=lambda item: -item[0].prefixlen,
         )
         self.calls: dict[str, Call] = {}
-        self.calls_in_setup = 0  # not yet answered (for overload control)
+        self.calls_in_setup = 0  # calls neither answered nor ended (kept by Call.state)
         self.loops = LoopGuard(local_hosts)
         self._dialogs: dict[tuple[str, str], Leg] = {}
         self._busy: dict[str, dict[str, int]] = {}
@@ -482,7 +482,6 @@ class CallManager:
         call = Call(self, new_call_id(), tenant.name, tenant.domain, caller_number,
                     caller.name, dialled)
         call.caller = caller
-        self.calls_in_setup += 1
         if trunk is not None and trunk_key is not None:
             call.direction = "inbound"
             call.trunk = trunk.name
@@ -716,7 +715,6 @@ class CallManager:
 
     def answer_caller(self, call: Call, leg: Leg, response: SipResponse) -> None:
         """Bridge: the caller gets a 200 with the winning leg's SDP."""
-        self.calls_in_setup -= 1
         if call.transfer is not None:
             self._transfer_answered(call.transfer, leg, response)
             return
@@ -845,8 +843,6 @@ class CallManager:
 
     def call_ended(self, call: Call, cdr: Cdr) -> None:
         """Forget the call's dialogs and hand its CDR to the writer."""
-        if call.answered_at is None:
-            self.calls_in_setup -= 1
         if not call.from_trunk:
             self.mark_busy(call, call.caller_number, -1)
         elif call.trunk:
@@ -927,7 +923,6 @@ class CallManager:
             number, name = call.callee, ""
         new = Call(self, new_call_id(), call.tenant, call.domain, number, name, uri.user)
         new.caller = call.caller if other is call.inbound else CallerIdentity(number, name, True)
-        self.calls_in_setup += 1
         new.direction = call.direction
         transfer = _Transfer(call, leg, other, new)
         new.transfer = transfer

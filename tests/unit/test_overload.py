@@ -12,6 +12,8 @@ from pydantic import ValidationError
 from config.models import OverloadSettings
 from softswitch.overload import PROBE_PREFIX, OverloadGuard, QueueProbe
 from softswitch.sip.address import Address
+from softswitch.sip.message import SipRequest
+from tests.unit.test_calls_manager import CALLER, SDP, Net, answer, place_call
 
 
 @pytest.mark.parametrize(("settings", "in_setup", "transactions", "delay", "reason"), [
@@ -117,3 +119,29 @@ def test_a_probe_that_never_arrives_counts_as_delay() -> None:
             clock.now += 0.1
         probe.close()
     assert guard.delayed
+
+
+@pytest.mark.parametrize("ending", ["answered", "busy", "cancelled", "offline"])
+def test_calls_in_setup_counts_only_unanswered_live_calls(ending: str) -> None:
+    net = Net()
+    phone = net.register("102", "203.0.113.1") if ending != "offline" else None
+    first = place_call(net, "102")
+    if phone is None:  # nothing to ring: the call failed at once
+        assert net.mgr.calls_in_setup == 0 and net.cdrs
+        return
+    assert net.mgr.calls_in_setup == 1
+    (ringing,) = net.requests(phone, "INVITE")
+    if ending == "answered":
+        answer(net, ringing, 200, phone, "ph", SDP)
+        assert net.mgr.calls_in_setup == 0 and len(net.mgr) == 1
+        return
+    if ending == "busy":
+        answer(net, ringing, 486, phone, "ph")
+    else:
+        answer(net, ringing, 180, phone, "ph")
+        net.deliver(SipRequest("CANCEL", first.uri, [
+            ("Via", first.get_all("Via")[0]), ("Max-Forwards", "70"),
+            ("From", first.get("From") or ""), ("To", first.get("To") or ""),
+            ("Call-ID", "call-1"), ("CSeq", "2 CANCEL"),
+        ]), CALLER)
+    assert net.mgr.calls_in_setup == 0 and len(net.mgr) == 0
