@@ -4,6 +4,7 @@ calls to a DID authenticated by source address, strangers refused."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,23 +37,32 @@ def _config(tmp_path: Path, inbound: str, gateways: list[int],
     return config
 
 
-def test_outbound_first_gateway_503_second_answers(tmp_path: Path) -> None:
-    gw1, gw2 = free_port(), free_port()
-    config = _config(tmp_path, "10.99.0.0/16", [gw1, gw2])
-    with SwitchProcess(config.directory / "switch.toml", port=config.port) as switch:
-        first = BackgroundSipp("reject_uas.xml", switch.port, calls=1, local_port=gw1)
-        second = BackgroundSipp("call_uas.xml", switch.port, calls=1, local_port=gw2)
+def _dial_out_503_then_200(tmp_path: Path, path: Path, port: int, first: int,
+                           second: int) -> dict[str, Any]:
+    """User 100 dials out; the gateway at port ``first`` answers 503, the one at
+    ``second`` 200. The call's CDR."""
+    with SwitchProcess(path, port=port) as switch:
+        down = BackgroundSipp("reject_uas.xml", switch.port, calls=1, local_port=first)
+        up = BackgroundSipp("call_uas.xml", switch.port, calls=1, local_port=second)
         wait_until_listening()
         uac = run_sipp("call_uac.xml", f"127.0.0.1:{switch.port}", calls=1, rate=1,
                        injection=caller_injection(tmp_path / "sipp", "100", "pw100"),
                        extra=["-s", "+16505550123", "-d", "200"], timeout=30)
         assert uac.ok, uac.errors
-        assert first.result().ok and second.result().ok
+        assert down.result().ok and up.result().ok
         (cdr,) = wait_cdrs(switch, 1)
-        assert (cdr["disposition"], cdr["direction"], cdr["trunk"]) == (
-            "ANSWERED", "outbound", "carrier")
-        assert [leg["status"] for leg in cdr["legs"]] == [503, 200]
-        assert f"127.0.0.1:{gw2}" in cdr["legs"][1]["contact"]  # the CDR names the second
+    assert cdr["disposition"] == "ANSWERED"
+    assert [leg["status"] for leg in cdr["legs"]] == [503, 200]
+    return cdr
+
+
+def test_outbound_first_gateway_503_second_answers(tmp_path: Path) -> None:
+    gw1, gw2 = free_port(), free_port()
+    config = _config(tmp_path, "10.99.0.0/16", [gw1, gw2])
+    cdr = _dial_out_503_then_200(tmp_path, config.directory / "switch.toml", config.port,
+                                 gw1, gw2)
+    assert (cdr["direction"], cdr["trunk"]) == ("outbound", "carrier")
+    assert f"127.0.0.1:{gw2}" in cdr["legs"][1]["contact"]  # the CDR names the second
 
 
 def test_outbound_fails_over_to_the_next_trunk(tmp_path: Path) -> None:
@@ -64,18 +74,8 @@ def test_outbound_fails_over_to_the_next_trunk(tmp_path: Path) -> None:
         'domain = "pbx.test"\n', 'domain = "pbx.test"\noutbound_trunks = ["primary", "backup"]\n'))
     append_lines(path, [*trunk_lines("primary", [first], caller_id=DID),
                         *trunk_lines("backup", [second], caller_id=DID)])
-    with SwitchProcess(path, port=config.port) as switch:
-        down = BackgroundSipp("reject_uas.xml", switch.port, calls=1, local_port=first)
-        up = BackgroundSipp("call_uas.xml", switch.port, calls=1, local_port=second)
-        wait_until_listening()
-        uac = run_sipp("call_uac.xml", f"127.0.0.1:{switch.port}", calls=1, rate=1,
-                       injection=caller_injection(tmp_path / "sipp", "100", "pw100"),
-                       extra=["-s", "+16505550123", "-d", "200"], timeout=30)
-        assert uac.ok, uac.errors
-        assert down.result().ok and up.result().ok
-        (cdr,) = wait_cdrs(switch, 1)
-        assert (cdr["disposition"], cdr["trunk"]) == ("ANSWERED", "backup")
-        assert [leg["status"] for leg in cdr["legs"]] == [503, 200]
+    cdr = _dial_out_503_then_200(tmp_path, path, config.port, first, second)
+    assert cdr["trunk"] == "backup"
 
 
 def test_inbound_did_from_the_trunk_rings_the_user(tmp_path: Path) -> None:
