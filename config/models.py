@@ -42,6 +42,7 @@ __all__ = [
     "DatabaseSettings",
     "Listener",
     "LoggingSettings",
+    "OverloadSettings",
     "RegistrarSettings",
     "Settings",
     "SipSettings",
@@ -300,12 +301,28 @@ class LoggingSettings(_Model):
         return None if value == "" else value
 
 
+class OverloadSettings(_Model):
+    """When the switch sheds new calls (503 with Retry-After) instead of letting them time
+    out: too many calls still being set up, too many live transactions, or new requests
+    waiting too long before the switch reads them (smoothed delay of a probe datagram sent
+    to our own UDP listener every ``probe_interval`` seconds). In-dialog requests and calls
+    already up are always served. A bound of 0 switches that check off."""
+
+    max_calls_in_setup: int = Field(default=5000, ge=0)
+    max_transactions: int = Field(default=200_000, ge=0)
+    # Seconds; beyond T1 (0.5 s) every INVITE is retransmitted, doubling the load.
+    max_queue_delay: float = Field(default=0.5, ge=0, le=60)
+    probe_interval: float = Field(default=0.1, gt=0, le=10)  # seconds
+    retry_after: int = Field(default=10, ge=1, le=3600)  # seconds, in the 503
+
+
 class Settings(_Model):
     """Runtime settings: everything except the provisioning model."""
 
     sip: SipSettings = Field(default_factory=SipSettings)
     registrar: RegistrarSettings = Field(default_factory=RegistrarSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    overload: OverloadSettings = Field(default_factory=OverloadSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
@@ -467,8 +484,11 @@ class Tenant(_Model):
     max_calls: int | None = Field(default=None, ge=1, le=1_000_000)
     # New calls per second (a token bucket holding one second's worth); None = no limit.
     max_calls_per_second: float | None = Field(default=None, gt=0, le=100_000)
+    # The outbound route: trunk names in failover order (the next trunk is tried once every
+    # gateway of one has failed); empty = every trunk, in the order they are listed.
+    outbound_trunks: tuple[str, ...] = ()
     # Carrier trunks: inbound calls from their addresses to the tenant's DIDs, outbound calls
-    # to numbers outside the tenant (first trunk, gateways in failover order).
+    # to numbers outside the tenant.
     trunks: tuple[Trunk, ...] = ()
     record_calls: bool = False  # every answered call of the tenant is recorded
     # Music on hold for the tenant's users and queues that have none of their own.
@@ -476,6 +496,7 @@ class Tenant(_Model):
 
     _by_extension: dict[str, User] = PrivateAttr(default_factory=dict)
     _by_username: dict[str, User] = PrivateAttr(default_factory=dict)
+    _outbound: tuple[Trunk, ...] = PrivateAttr(default=())
 
     @field_validator("name")
     @classmethod
@@ -519,6 +540,14 @@ class Tenant(_Model):
         ) + _duplicates(
             [u.username for u in self.users], lambda i: ("users", i, "username"), "username"
         )
+        items += _duplicates(
+            [t.name for t in self.trunks], lambda i: ("trunks", i, "name"), "trunk name"
+        ) + _duplicates(list(self.outbound_trunks), lambda i: ("outbound_trunks", i), "trunk")
+        trunk_names = {t.name for t in self.trunks}
+        items += [
+            (("outbound_trunks", i), f"no trunk named {name!r} in this tenant")
+            for i, name in enumerate(self.outbound_trunks) if name not in trunk_names
+        ]
         extensions = {u.extension for u in self.users}
         for ext, rules in self.routing.users.items():
             if ext not in extensions and not rules.inbound_routing:
@@ -534,6 +563,13 @@ class Tenant(_Model):
     def model_post_init(self, context: Any, /) -> None:
         self._by_extension = {u.extension: u for u in self.users}
         self._by_username = {u.username: u for u in self.users}
+        by_name = {t.name: t for t in self.trunks}
+        self._outbound = tuple(by_name[n] for n in self.outbound_trunks if n in by_name) \
+            if self.outbound_trunks else self.trunks
+
+    def outbound_route(self) -> tuple[Trunk, ...]:
+        """The trunks outbound calls try, in failover order."""
+        return self._outbound
 
     def user_by_extension(self, extension: str) -> User | None:
         return self._by_extension.get(extension)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from routing.plan import Final, Node, Outcome, RingGroup, Target, TargetKind
 from softswitch.calls.cdr import q850_cause
+from softswitch.calls.identity import CallerIdentity
 from softswitch.calls.leg import Leg, LegState, response_sdp
 from softswitch.dialog import Dialog, DialogState
 from softswitch.sip.message import SipRequest, SipResponse
@@ -38,11 +39,13 @@ class Call:
     """One call: ``inbound`` (the caller's UAS leg) and the ``outbound`` legs tried."""
 
     __slots__ = (
+        "_state",
         "ack_deferred",
         "answered_at",
         "app",
         "busy_seen",
         "callee",
+        "caller",
         "caller_name",
         "caller_number",
         "decline",
@@ -67,7 +70,6 @@ class Call:
         "session_interval",
         "session_timer",
         "started_at",
-        "state",
         "tenant",
         "timers",
         "transfer",
@@ -85,13 +87,16 @@ class Call:
         self.domain = domain
         self.caller_number = caller_number
         self.caller_name = caller_name
+        # Who the legs say is calling (PAI, privacy): set by the manager from the INVITE.
+        self.caller = CallerIdentity(caller_number, caller_name, asserted=True)
         self.dialled = dialled
         self.direction = "internal"
         self.destination = ""
         self.callee = ""  # extension that answered
         self.inbound: Leg = None  # type: ignore[assignment]  # set by the manager
         self.outbound: list[Leg] = []
-        self.state = CallState.ROUTING
+        self._state = CallState.ROUTING
+        mgr.calls_in_setup += 1
         self.started_at = time.time()
         self.answered_at: float | None = None
         self.ended_at: float | None = None
@@ -118,6 +123,18 @@ class Call:
         self.transferring: Any = None
         self.media: CallMedia | None = None  # anchored calls only
         self.app: AppCall | None = None  # a call answered by an application
+
+    @property
+    def state(self) -> CallState:
+        return self._state
+
+    @state.setter
+    def state(self, value: CallState) -> None:
+        # Leaving set-up (answered or ended) is counted here, whoever answers the call, for
+        # the manager's overload control.
+        if self._state is CallState.ROUTING and value is not CallState.ROUTING:
+            self.mgr.calls_in_setup -= 1
+        self._state = value
 
     # ---------------------------------------------------------------- plan execution
     def execute(self, node: Node) -> None:

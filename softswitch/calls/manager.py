@@ -13,7 +13,7 @@ import contextlib
 import ipaddress
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import structlog
@@ -28,21 +28,30 @@ from routing.plan import Target
 from softswitch.calls.anchor import CallMedia, MediaAnchor, MediaRefused, worst_mos
 from softswitch.calls.apps import AppCall, Application, run_application
 from softswitch.calls.call import Call, CallState
+from softswitch.calls.identity import (
+    CallerIdentity,
+    diversion_headers,
+    is_withheld,
+    phone_identity,
+    subscriber_caller,
+    trunk_caller,
+    trunk_identity,
+)
 from softswitch.calls.leg import Leg, LegState, response_sdp
+from softswitch.calls.loops import LoopGuard
 from softswitch.calls.media import leg_sdp
 from softswitch.dialog import Dialog, uri_address
 from softswitch.directory import Directory, Domain, Subscriber
 from softswitch.location import LocationService
 from softswitch.sip.address import Address
 from softswitch.sip.auth import DigestAuthenticator, realm_of
-from softswitch.sip.headers import parse_name_addr, quote_display_name
+from softswitch.sip.headers import parse_name_addr
 from softswitch.sip.message import (
     REASON_PHRASES,
     SipParseError,
     SipRequest,
     SipResponse,
     make_response,
-    new_branch,
     new_call_id,
     new_tag,
 )
@@ -177,6 +186,7 @@ class CallManager:
         allow: str,
         server_header: str,
         tenants: Sequence[Tenant] = (),
+        local_hosts: frozenset[str] = frozenset(),
         routing_for: Callable[[Tenant], TenantRouting] | None = None,
         anchor: MediaAnchor | None = None,
     ) -> None:
@@ -209,6 +219,8 @@ class CallManager:
             key=lambda item: -item[0].prefixlen,
         )
         self.calls: dict[str, Call] = {}
+        self.calls_in_setup = 0  # calls neither answered nor ended (kept by Call.state)
+        self.loops = LoopGuard(local_hosts)
         self._dialogs: dict[tuple[str, str], Leg] = {}
         self._busy: dict[str, dict[str, int]] = {}
         self._tenant_calls: dict[str, int] = {}
@@ -216,6 +228,7 @@ class CallManager:
         self._rates: dict[tuple[str, str], _RateLimit] = {}
         self.counters: dict[str, int] = {
             "calls": 0, "answered": 0, "challenged": 0, "rejected": 0, "over_limit": 0,
+            "loops": 0,
         }
 
     def __len__(self) -> int:
@@ -233,19 +246,25 @@ class CallManager:
         if not ruri.is_sip or not ruri.user:
             self._respond(tx, 484, "Address Incomplete")
             return
+        if self.loops.looped(request):
+            self.counters["loops"] += 1
+            log.warning("loop_detected", call_id=request.call_id, dialled=ruri.user)
+            self._respond(tx, 482, "Loop Detected")
+            return
         from_ = request.from_
         assert from_ is not None
         trunk_source = self._trunk_for(source.host)
         if trunk_source is not None:
             tenant, trunk = trunk_source
-            self._start_call(request, source, tx, tenant, from_.uri.user or "anonymous",
-                             from_.display_name or "", ruri.user, trunk=trunk)
+            self._start_call(request, source, tx, tenant, trunk_caller(request, trunk),
+                             ruri.user, trunk=trunk)
             return
         domain = self.directory.domain_for(ruri.host)
         if domain is None:
             self._respond(tx, 404, "Domain Not Served")
             return
-        if not request.get_all("Proxy-Authorization") and \
+        withheld = is_withheld(request)
+        if not request.get_all("Proxy-Authorization") and not withheld and \
                 self.directory.domain_for(from_.uri.host or "") is None:
             # Neither one of our subscribers nor a listed trunk address.
             self.counters["rejected"] += 1
@@ -255,12 +274,11 @@ class CallManager:
         if subscriber is None:
             return
         user = subscriber.user
-        if from_.uri.user not in (user.extension, user.username):
+        if from_.uri.user not in (user.extension, user.username) and not withheld:
             self.counters["rejected"] += 1
             self._respond(tx, 403, "Forbidden")
             return
-        caller_name = user.display_name or from_.display_name or ""
-        self._start_call(request, source, tx, domain.tenant, user.extension, caller_name,
+        self._start_call(request, source, tx, domain.tenant, subscriber_caller(request, user),
                          ruri.user)
 
     def _trunk_for(self, host: str) -> tuple[Tenant, Trunk] | None:
@@ -449,7 +467,7 @@ class CallManager:
         return None
 
     def _start_call(self, request: SipRequest, source: Address, tx: ServerTransaction,
-                    tenant: Tenant, caller_number: str, caller_name: str, dialled: str,
+                    tenant: Tenant, caller: CallerIdentity, dialled: str,
                     *, trunk: Trunk | None = None) -> None:
         session = _session_interval(request)
         if session is not None and session < MIN_SE:
@@ -474,8 +492,10 @@ class CallManager:
             self.tx.send_response(tx, response, self.clock())
             return
         self._tenant_calls[tenant.name] = active + 1
+        caller_number = caller.number
         call = Call(self, new_call_id(), tenant.name, tenant.domain, caller_number,
-                    caller_name, dialled)
+                    caller.name, dialled)
+        call.caller = caller
         if trunk is not None and trunk_key is not None:
             call.direction = "inbound"
             call.trunk = trunk.name
@@ -508,7 +528,7 @@ class CallManager:
                 return
         busy = self._busy.setdefault(tenant.name, {})
         facts = CallFacts(
-            caller=caller_number,
+            caller="anonymous" if caller.private else caller_number,
             dialled=dialled,
             at=call.started_at,
             tenant=tenant.name,
@@ -524,6 +544,7 @@ class CallManager:
             return
         if plan.caller_id_prefix:
             call.caller_name = plan.caller_id_prefix + call.caller_name
+            call.caller = replace(caller, name=call.caller_name)
         call.execute(plan.root)
 
     def _rate(self, key: tuple[str, str], rate: float, now: float) -> bool:
@@ -555,81 +576,92 @@ class CallManager:
 
     def _send_invite(self, call: Call, target: Target, binding: Binding) -> Leg:
         dest = self._binding_dest(binding)
+        from_value, identity = phone_identity(call.caller, call.domain)
         return self._send_leg(call, target, dest, binding.contact,
-                              f"<sip:{target.ref}@{call.domain}>", call.caller_number,
-                              call.domain, binding.path, binding.contact)
+                              f"sip:{target.ref}@{call.domain}", from_value, binding.path,
+                              binding.contact, identity)
 
     def ring_external(self, call: Call, target: Target) -> list[Leg]:
-        """Start the leg to an outside number through the tenant's first trunk (its first
-        gateway; the others follow on failure, see ``failover``)."""
+        """Start the leg to an outside number through the tenant's outbound route: its first
+        trunk's first gateway; the others follow on failure, see ``failover``."""
         tenant = self.tenants.get(call.tenant)
-        if tenant is None or not tenant.trunks:
-            return []
-        trunk = tenant.trunks[0]
-        leg = self._send_trunk_leg(call, target, trunk, trunk.gateway_order(), 0)
+        route = tenant.outbound_route() if tenant is not None else ()
+        leg = self._try_route(call, target, route, 0, None, 0)
         return [] if leg is None else [leg]
 
     def failover(self, leg: Leg) -> bool:
-        """Try the next gateway of the trunk after ``leg`` failed (408, 5xx, no answer,
-        transport error); False when there is none."""
+        """Try the next gateway after ``leg`` failed (408, 5xx, no answer, transport error):
+        the trunk's next one, then the next trunk's; False when there is none."""
         if leg.route is None:
             return False
-        trunk, gateways, index, target = leg.route
-        for next_index in range(index + 1, len(gateways)):
-            if self._send_trunk_leg(leg.call, target, trunk, gateways, next_index) is not None:
-                return True
-        return False
+        route, trunk_index, gateways, index, target = leg.route
+        return self._try_route(leg.call, target, route, trunk_index, gateways,
+                               index + 1) is not None
+
+    def _try_route(self, call: Call, target: Target, route: Sequence[Trunk], trunk_index: int,
+                   gateways: list[Gateway] | None, index: int) -> Leg | None:
+        """The first leg that starts, from gateway ``index`` of trunk ``trunk_index`` on."""
+        for t in range(trunk_index, len(route)):
+            trunk = route[t]
+            if gateways is None:
+                gateways = trunk.gateway_order()
+            for g in range(index, len(gateways)):
+                leg = self._send_trunk_leg(call, target, trunk, gateways[g])
+                if leg is not None:
+                    leg.route = (route, t, gateways, g, target)
+                    return leg
+            gateways, index = None, 0
+        return None
 
     def _send_trunk_leg(self, call: Call, target: Target, trunk: Trunk,
-                        gateways: list[Gateway], index: int) -> Leg | None:
-        gateway = gateways[index]
+                        gateway: Gateway) -> Leg | None:
         dest = Address(gateway.transport.upper(), gateway.host, gateway.port)
+        local_host, local_port = self.local(dest)
+        if self.loops.is_us(gateway.host, gateway.port, local_port):
+            self.counters["loops"] += 1
+            log.error("trunk_gateway_is_this_switch", trunk=trunk.name, host=gateway.host,
+                      port=gateway.port)
+            return None
         number = trunk.format_number(target.ref)
         host = f"[{gateway.host}]" if ":" in gateway.host else gateway.host
         params = "" if gateway.transport == "udp" else f";transport={gateway.transport}"
         ruri = f"sip:{number}@{host}:{gateway.port}{params}"
         tenant = self.tenants.get(call.tenant)
-        user = tenant.user_by_extension(call.caller_number) if tenant else None
-        caller_id = (user.caller_id if user is not None else None) or trunk.caller_id \
-            or call.caller_number
-        local_host, _ = self.local(dest)
+        user = tenant.user_by_extension(call.caller_number) \
+            if tenant is not None and not call.from_trunk else None
+        from_value, identity = trunk_identity(call.caller, user, trunk, local_host)
         try:
-            leg = self._send_leg(call, target, dest, ruri, f"<sip:{number}@{host}>", caller_id,
-                                 local_host, [], ruri,
-                                 extra=[("P-Asserted-Identity", f"<sip:{caller_id}@{local_host}>")])
+            leg = self._send_leg(call, target, dest, ruri, f"sip:{number}@{host}", from_value,
+                                 [], ruri, identity)
         except (SipParseError, ValueError) as error:
             log.warning("trunk_leg_not_started", trunk=trunk.name, error=str(error))
             return None
-        leg.route = (trunk, gateways, index, target)
         call.trunk = trunk.name
         call.direction = "outbound" if not call.from_trunk else call.direction
         return leg
 
-    def _send_leg(self, call: Call, target: Target, dest: Address, ruri: str, to_value: str,
-                  from_user: str, from_host: str, route: list[str], contact: str,
-                  extra: Sequence[tuple[str, str]] = ()) -> Leg:
+    def _send_leg(self, call: Call, target: Target, dest: Address, ruri: str, to_uri: str,
+                  from_value: str, route: list[str], contact: str,
+                  identity: Sequence[tuple[str, str]]) -> Leg:
         """Build and send one outbound INVITE: a new dialog with nothing of the caller's
-        leg in it but the body, the caller's name and (deliberately) Diversion."""
+        leg in it but the body and what ``identity`` (softswitch.calls.identity) and the
+        forwards (Diversion, History-Info) deliberately say."""
         inbound = call.inbound.invite
         tag = new_tag()
         call_id = new_call_id()
-        name = call.caller_name
-        display = f"{quote_display_name(name)} " if name else ""
         max_forwards = max(0, (inbound.max_forwards or 70) - 1)
         lines: list[tuple[str, str]] = [
-            ("Via", f"{self._via(dest)};branch={new_branch()}"),
+            ("Via", f"{self._via(dest)};branch={self.loops.branch(inbound)}"),
             ("Max-Forwards", str(max_forwards)),
-            ("From", f"{display}<sip:{from_user}@{from_host}>;tag={tag}"),
-            ("To", to_value),
+            ("From", f"{from_value};tag={tag}"),
+            ("To", f"<{to_uri}>"),
             ("Call-ID", call_id),
             ("CSeq", "1 INVITE"),
             ("Contact", self.contact_for(dest)),
         ]
         lines.extend(("Route", hop) for hop in route)
-        for count, ext in enumerate(reversed(target.diverted_by), 1):
-            lines.append(("Diversion",
-                          f"<sip:{ext}@{call.domain}>;reason=unconditional;counter={count}"))
-        lines.extend(extra)
+        lines.extend(identity)
+        lines.extend(diversion_headers(target, call.domain, to_uri))
         lines.append(("Allow", self.allow))
         lines.append(("User-Agent", self.server_header))
         endpoint = None
@@ -945,6 +977,7 @@ class CallManager:
         else:
             number, name = call.callee, ""
         new = Call(self, new_call_id(), call.tenant, call.domain, number, name, uri.user)
+        new.caller = call.caller if other is call.inbound else CallerIdentity(number, name, True)
         new.direction = call.direction
         if call.media is not None:
             new.media = CallMedia()  # the transferee keeps its endpoint
