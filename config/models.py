@@ -30,16 +30,20 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from config.answering import UserRouting
+from config.conference import ConferenceBridge, MonitorCodes
 from config.locations import Loc, format_location
+from config.numbers import Treatment
 from config.routing import TenantRouting
 from config.trunks import Trunk
 
 __all__ = [
     "DIGEST_ALGORITHMS",
     "AuthSettings",
+    "ConferenceBridge",
     "DatabaseSettings",
     "Listener",
     "LoggingSettings",
+    "MonitorCodes",
     "RegistrarSettings",
     "Settings",
     "SipSettings",
@@ -340,6 +344,8 @@ class User(_Model):
     ha1_md5: str | None = None
     ha1_sha256: str | None = None
     caller_id: str | None = None
+    # Supervisor permission: may listen to, whisper into and barge into the tenant's calls.
+    can_monitor: bool = False
 
     @field_validator("ha1_md5", mode="before")
     @classmethod
@@ -472,9 +478,16 @@ class Tenant(_Model):
     # Carrier trunks: inbound calls from their addresses to the tenant's DIDs, outbound calls
     # to numbers outside the tenant (first trunk, gateways in failover order).
     trunks: tuple[Trunk, ...] = ()
+    # Conference bridges; their extensions are routable (routing.conferences) without
+    # listing them there.
+    conferences: list[ConferenceBridge] = Field(default_factory=list)
+    # Feature codes for live-call monitoring by users with can_monitor.
+    monitor_codes: MonitorCodes = Field(default_factory=MonitorCodes)
 
     _by_extension: dict[str, User] = PrivateAttr(default_factory=dict)
     _by_username: dict[str, User] = PrivateAttr(default_factory=dict)
+    _conference_by_extension: dict[str, ConferenceBridge] = PrivateAttr(default_factory=dict)
+    _conference_by_did: dict[str, ConferenceBridge] = PrivateAttr(default_factory=dict)
 
     @field_validator("name")
     @classmethod
@@ -511,6 +524,67 @@ class Tenant(_Model):
             return {**data, "routing": {**routing, "users": {**users, **explicit}}}
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _routable_conferences(cls, data: Any) -> Any:
+        # Like users: a bridge's extension is a routing destination without being listed
+        # in routing.conferences as well.
+        if not isinstance(data, dict) or not isinstance(data.get("conferences"), list):
+            return data
+        extensions = set()
+        for entry in data["conferences"]:
+            value = entry.extension if isinstance(entry, ConferenceBridge) else (
+                entry.get("extension") if isinstance(entry, dict) else None
+            )
+            if isinstance(value, int) and not isinstance(value, bool):
+                value = str(value)
+            if isinstance(value, str) and value.isascii() and value.isdigit():
+                extensions.add(value)
+        routing = data.get("routing")
+        if routing is None:
+            routing = {}
+        if isinstance(routing, TenantRouting):
+            routing = routing.model_copy(
+                update={"conferences": routing.conferences | extensions}
+            )
+        elif isinstance(routing, dict):
+            listed = routing.get("conferences", ())
+            if isinstance(listed, list | tuple | set | frozenset):
+                routing = {**routing, "conferences": sorted(set(listed) | extensions)}
+        return {**data, "routing": routing}
+
+    @model_validator(mode="after")
+    def _check_conferences(self) -> Tenant:
+        bridges = self.conferences
+        items: list[tuple[Loc, str]] = []
+        for name, what in (("name", "conference name"), ("extension", "extension")):
+            values = [getattr(b, name) for b in bridges]
+            items += _duplicates(values, lambda i, n=name: ("conferences", i, n), what)
+        with_did = [i for i, b in enumerate(bridges) if b.did is not None]
+        items += _duplicates(
+            [str(bridges[i].did) for i in with_did],
+            lambda k: ("conferences", with_did[k], "did"),
+            "DID",
+        )
+        users = {u.extension for u in self.users}
+        routed = {d.number: d for d in self.routing.dids}
+        for i, b in enumerate(bridges):
+            if b.extension in users:
+                items.append((("conferences", i, "extension"), "already a user's extension"))
+            if b.owner is not None and b.owner not in users:
+                items.append((("conferences", i, "owner"), "not a user of this tenant"))
+            did = routed.get(b.did) if b.did is not None else None
+            if did is not None and (
+                did.treatment is not Treatment.CONFERENCE or did.destination != b.extension
+            ):
+                items.append((
+                    ("conferences", i, "did"),
+                    f"routing.dids sends {b.did} to {did.treatment.value} {did.destination!r}",
+                ))
+        if items:
+            raise _fail(items)
+        return self
+
     @model_validator(mode="after")
     def _unique_users(self) -> Tenant:
         items = _duplicates(
@@ -533,6 +607,21 @@ class Tenant(_Model):
     def model_post_init(self, context: Any, /) -> None:
         self._by_extension = {u.extension: u for u in self.users}
         self._by_username = {u.username: u for u in self.users}
+        self._conference_by_extension = {b.extension: b for b in self.conferences}
+        self._conference_by_did = {b.did: b for b in self.conferences if b.did is not None}
+
+    def conference_by_extension(self, extension: str) -> ConferenceBridge | None:
+        """The conference bridge reached by an extension."""
+        return self._conference_by_extension.get(extension)
+
+    def conference_by_did(self, number: str) -> ConferenceBridge | None:
+        """The conference bridge whose direct number (E.164) is ``number``."""
+        return self._conference_by_did.get(number)
+
+    def may_monitor(self, extension: str) -> bool:
+        """Whether the user with ``extension`` holds the supervisor permission."""
+        user = self._by_extension.get(extension)
+        return user is not None and user.can_monitor
 
     def user_by_extension(self, extension: str) -> User | None:
         return self._by_extension.get(extension)
