@@ -80,7 +80,7 @@ class MixRoom(MixSession):
 
     def __init__(self, engine: MediaEngine) -> None:
         super().__init__(engine)
-        self._announcements: dict[Player, Playback] = {}
+        self._announcements: set[Player] = set()
 
     def join(
         self, ep: Endpoint, *, talk: bool = True, listen: bool = True, gain: float = 1.0
@@ -127,14 +127,14 @@ class MixRoom(MixSession):
         playback = Playback(0, asyncio.get_running_loop().create_future())
         player = Player(load_source(source), playback=playback)
         self._mixer.add(self, player, listen=False)
-        self._announcements[player] = playback
+        self._announcements.add(player)
         self._engine._announcers[player] = self
         self._engine._changed()
         return playback
 
     def _end_announcement(self, player: Player, reason: str) -> None:
         self._mixer.remove(player)
-        del self._announcements[player]
+        self._announcements.discard(player)
         del self._engine._announcers[player]
         player.finish(reason)
         self._engine._changed()

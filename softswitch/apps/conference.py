@@ -195,6 +195,7 @@ class ConferenceRegistry:
         name_seconds: float = 3.0,
         spool_dir: str | os.PathLike[str] | None = None,
         history_size: int = 1000,
+        on_report: Callable[[ConferenceReport], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if pin_attempts < 1 or digit_timeout <= 0 or name_seconds <= 0 or history_size < 1:
@@ -205,6 +206,7 @@ class ConferenceRegistry:
         self.digit_timeout = digit_timeout
         self.name_seconds = name_seconds
         self.spool_dir = Path(spool_dir) if spool_dir is not None else None
+        self.on_report = on_report  # e.g. the store's writer: reports are kept in memory only
         self._clock = clock
         self._active: dict[tuple[str, str], _Conference] = {}
         self._history: deque[ConferenceReport] = deque(maxlen=history_size)
@@ -329,9 +331,14 @@ class ConferenceRegistry:
             conf.room.close()
             del self._active[(conf.tenant, conf.bridge.name)]
             b = conf.bridge
-            self._history.append(ConferenceReport(conf.tenant, b.name, b.extension,
-                                                  conf.started_at, self._clock(),
-                                                  tuple(conf.records)))
+            report = ConferenceReport(conf.tenant, b.name, b.extension, conf.started_at,
+                                      self._clock(), tuple(conf.records))
+            self._history.append(report)
+            if self.on_report is not None:
+                try:
+                    self.on_report(report)
+                except Exception:
+                    log.exception("conference_report_failed", conference=b.name)
             log.info("conference_ended", tenant=conf.tenant, conference=b.name,
                      participants=len(conf.records))
             return

@@ -88,6 +88,8 @@ async def play(
 ) -> str:
     """Play ``source`` to the caller and wait until it ends (or the caller hangs up, or
     ``limit`` seconds pass); the reason it ended."""
+    if session.ended.is_set() or session.endpoint.released:
+        return "hangup"
     playback = session.engine.play(session.endpoint, source, barge_in=barge_in)
     waiter = asyncio.ensure_future(playback.wait())
     if await _until(session, waiter, limit):
