@@ -546,11 +546,15 @@ class MediaEngine:
             ep
             for ep in eps
             if ep.sends
-            and ep.mix is None
             and (
                 ep.player is not None
                 or ep.hold_player is not None
-                or (ep.peer is not None and ep.peer.decode and ep.peer.relay_to is not ep)
+                or (
+                    ep.mix is None  # a mixed endpoint hears the mix (_mix_out), not its peer
+                    and ep.peer is not None
+                    and ep.peer.decode
+                    and ep.peer.relay_to is not ep
+                )
             )
         ]
         self._plan_mix(eps)
@@ -569,10 +573,6 @@ class MediaEngine:
             and ep.hold_player is None
         ]
         self._mix_out_slots = np.array([mixer.slot(ep) for ep in self._mix_out], dtype=np.intp)
-        self._generators += [
-            ep for ep in eps
-            if ep.mix is not None and ep.sends and (ep.player or ep.hold_player) is not None
-        ]
         rows = mixer.rows
         if len(self._mix_frames) < rows:
             size = max(rows, 2 * len(self._mix_frames), 16)

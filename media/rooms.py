@@ -17,7 +17,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from media.endpoint import Endpoint, MediaError
-from media.mixer import MixerError, MonitorMode
+from media.mixer import MAX_GAIN, MixerError, MonitorMode
 from media.players import AudioSource, Playback, Player, load_source
 
 if TYPE_CHECKING:
@@ -105,6 +105,9 @@ class MixRoom(MixSession):
         """Change a member's rights or gains (None keeps the current value)."""
         if ep.mix is not self:
             raise MediaError(f"endpoint {ep.id} is not in this room")
+        for value in (gain, listen_gain):
+            if value is not None and not 0.0 <= value <= MAX_GAIN:
+                raise MediaError(f"gain {value} outside 0..{MAX_GAIN}")  # before any change
         try:
             if talk is not None:
                 self._mixer.set_talk(ep, talk)

@@ -298,6 +298,10 @@ class ConferenceRegistry:
             elif not running and (p.hold is None or p.hold.done()):
                 p.hold = conf.engine.play(ep, self._music(conf.engine), loop=True)
 
+    def _full(self, tenant: str, bridge: ConferenceBridge) -> bool:
+        conf = self._active.get((tenant, bridge.name))
+        return conf is not None and len(conf.participants) >= bridge.max_participants
+
     def _join(self, session: AppSession, bridge: ConferenceBridge, role: Role,
               name_audio: npt.NDArray[np.int16] | None) -> tuple[_Conference, _Participant]:
         key = (session.tenant, bridge.name)
@@ -372,20 +376,14 @@ async def conference_app(
                 await play(session, prompts.BAD_PIN)
                 await session.hangup()
             return
-    conf = registry._active.get((session.tenant, bridge.name))
-    if conf is not None and len(conf.participants) >= bridge.max_participants:
-        log.info("conference_full", tenant=session.tenant, conference=bridge.name)
-        await play(session, prompts.REFUSED)
-        await session.hangup()
+    if registry._full(session.tenant, bridge):
+        await _refuse(session, bridge)
         return
     name_audio = await _record_name(session, registry) if bridge.record_names else None
     if session.ended.is_set():
         return
-    # checked again: others may have joined while this caller was recording their name
-    conf = registry._active.get((session.tenant, bridge.name))
-    if conf is not None and len(conf.participants) >= bridge.max_participants:
-        await play(session, prompts.REFUSED)
-        await session.hangup()
+    if registry._full(session.tenant, bridge):  # filled up while the name was recorded
+        await _refuse(session, bridge)
         return
     conf, me = registry._join(session, bridge, role, name_audio)
     reason = "hangup"
@@ -395,6 +393,12 @@ async def conference_app(
         registry._leave(conf, me, reason)
     if reason != "hangup" and not session.ended.is_set():
         await session.hangup()
+
+
+async def _refuse(session: AppSession, bridge: ConferenceBridge) -> None:
+    log.info("conference_full", tenant=session.tenant, conference=bridge.name)
+    await play(session, prompts.REFUSED)
+    await session.hangup()
 
 
 async def _authenticate(

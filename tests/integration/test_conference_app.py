@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import random
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -17,7 +16,7 @@ import pytest
 from config import config_from_dict
 from config.conference import ConferenceBridge
 from media.endpoint import Endpoint
-from media.engine import EngineSettings, MediaEngine
+from media.engine import MediaEngine
 from softswitch.apps.conference import ConferenceRegistry, Role, conference_app
 from softswitch.apps.monitor import MonitorRegistry, monitor_app
 from tests.integration.mixing import Streamer, heard, hears, press
@@ -50,13 +49,6 @@ class FakeCall:
     async def hangup(self) -> None:
         self.hung_up = True
         self.ended.set()
-
-
-@pytest.fixture
-async def engine() -> AsyncIterator[MediaEngine]:
-    base = random.randrange(30000, 60000, 2)
-    async with MediaEngine(EngineSettings(port_min=base, port_max=base + 199)) as eng:
-        yield eng
 
 
 @pytest.fixture

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from media.endpoint import Endpoint, MediaError
-from media.engine import EngineSettings, MediaEngine
+from media.engine import MediaEngine
+from media.rooms import MixRoom
 from tests.integration.mixing import PRESENT, heard, hears, stream
 from tests.integration.test_media_engine import HDR, Peer, leg, tone
 
@@ -18,13 +18,6 @@ pytestmark = pytest.mark.integration
 
 X, Y, Z = 500.0, 700.0, 900.0
 TONES = (X, Y, Z)
-
-
-@pytest.fixture
-async def engine() -> AsyncIterator[MediaEngine]:
-    base = random.randrange(30000, 60000, 2)
-    async with MediaEngine(EngineSettings(port_min=base, port_max=base + 199)) as eng:
-        yield eng
 
 
 @pytest.fixture
@@ -39,6 +32,14 @@ def legs(engine: MediaEngine, peers: list[Peer]) -> list[Endpoint]:
     return [leg(engine, p) for p in peers]
 
 
+def room_of(engine: MediaEngine, peers: list[Peer]) -> tuple[MixRoom, list[Endpoint]]:
+    eps = legs(engine, peers)
+    room = engine.mix_room()
+    for ep in eps:
+        room.join(ep)
+    return room, eps
+
+
 async def talk(peers: list[Peer], frames: int = 40) -> None:
     await stream([(p, tone(f, 2)) for p, f in zip(peers, TONES, strict=True)], frames)
 
@@ -46,10 +47,7 @@ async def talk(peers: list[Peer], frames: int = 40) -> None:
 async def test_room_each_hears_the_others_not_itself(
     engine: MediaEngine, trio: list[Peer]
 ) -> None:
-    eps = legs(engine, trio)
-    room = engine.mix_room()
-    for ep in eps:
-        room.join(ep)
+    room, eps = room_of(engine, trio)
     await talk(trio)
     for peer, own in zip(trio, TONES, strict=True):
         assert hears(heard(peer, TONES), *(f for f in TONES if f != own)), own
@@ -69,10 +67,7 @@ async def test_room_each_hears_the_others_not_itself(
 async def test_player_replaces_the_mix_and_announcements_reach_all(
     engine: MediaEngine, trio: list[Peer]
 ) -> None:
-    eps = legs(engine, trio)
-    room = engine.mix_room()
-    for ep in eps:
-        room.join(ep)
+    room, eps = room_of(engine, trio)
     engine.play(eps[0], tone(1300, 1), loop=True)
     await talk(trio)
     levels = heard(trio[0], (*TONES, 1300.0))
