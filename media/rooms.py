@@ -49,9 +49,12 @@ class MixSession:
         if ep.mix is not None:
             raise MediaError(f"endpoint {ep.id} is already in a mixing session")
         try:
-            self._mixer.add(self, ep, talk=talk, listen=listen, gain=gain)
+            slot = self._mixer.add(self, ep, talk=talk, listen=listen, gain=gain)
         except MixerError as exc:
             raise MediaError(str(exc)) from None
+        voice = self._engine._voice_tick
+        if slot < len(voice):
+            voice[slot] = -VOICE_HANG_TICKS - 1  # a reused slot: not "talking" as its last owner
         ep.mix = self
         self._members.append(ep)
         self._engine._changed()

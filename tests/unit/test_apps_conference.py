@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from config import config_from_dict
 from config.conference import ConferenceBridge
 from config.models import Tenant
+from media.dtmf import Digit
 from softswitch.apps.conference import ConferenceError, ConferenceRegistry, _gain, _step
 from softswitch.apps.monitor import MonitorDenied, check_monitor
+from softswitch.apps.session import collect_digits
 
 BRIDGE = ConferenceBridge(name="Sales", extension="6000")
 
@@ -67,3 +71,27 @@ def test_volume_steps(level: int, key: str, after: int) -> None:
     keys = "123" if key in "123" else "456"
     assert _step(level, key, keys) == after
     assert _gain(after) == pytest.approx(10 ** (after * 3 / 20))
+
+
+class _Keys:
+    """Just what collect_digits reads of a session: the endpoint's key queue, ``ended``."""
+
+    def __init__(self, keys: str) -> None:
+        self.endpoint = self
+        self.digits: asyncio.Queue[Digit] = asyncio.Queue()
+        for k in keys:
+            self.digits.put_nowait(Digit(k, 100, "rfc4733"))
+        self.ended = asyncio.Event()
+
+
+@pytest.mark.parametrize(("keys", "count", "ended", "got"), [
+    ("12#9", 6, False, "12"),  # the terminator ends the entry
+    ("123456", 4, False, "1234"),  # enough digits
+    ("12", 6, False, "12"),  # a pause (timeout) ends it
+    ("", 4, True, ""),  # the caller hung up
+])
+async def test_collect_digits(keys: str, count: int, ended: bool, got: str) -> None:
+    session = _Keys(keys)
+    if ended:
+        session.ended.set()
+    assert await collect_digits(session, count, timeout=0.05) == got  # type: ignore[arg-type]
