@@ -8,6 +8,7 @@ exact locations in its context; `config.loader` expands it into one error per lo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import re
@@ -32,7 +33,7 @@ from pydantic_core import PydanticCustomError
 from config.answering import UserRouting
 from config.conference import ConferenceBridge, MonitorCodes
 from config.locations import Loc, format_location
-from config.numbers import Treatment
+from config.numbers import Did, NumberError, Treatment, to_e164
 from config.routing import TenantRouting
 from config.trunks import Trunk
 
@@ -527,30 +528,54 @@ class Tenant(_Model):
     @model_validator(mode="before")
     @classmethod
     def _routable_conferences(cls, data: Any) -> Any:
-        # Like users: a bridge's extension is a routing destination without being listed
-        # in routing.conferences as well.
+        # Like users: a bridge's extension is a routing destination, and its direct number
+        # a DID sent to it, without repeating them under routing.
         if not isinstance(data, dict) or not isinstance(data.get("conferences"), list):
             return data
-        extensions = set()
+        extensions: set[str] = set()
+        dids: dict[str, str] = {}  # E.164 number -> bridge extension
         for entry in data["conferences"]:
-            value = entry.extension if isinstance(entry, ConferenceBridge) else (
-                entry.get("extension") if isinstance(entry, dict) else None
-            )
-            if isinstance(value, int) and not isinstance(value, bool):
-                value = str(value)
-            if isinstance(value, str) and value.isascii() and value.isdigit():
-                extensions.add(value)
+            raw = entry.model_dump() if isinstance(entry, ConferenceBridge) else entry
+            if not isinstance(raw, dict):
+                continue  # the bridge's own validation names the problem
+            ext, did = raw.get("extension"), raw.get("did")
+            if isinstance(ext, int) and not isinstance(ext, bool):
+                ext = str(ext)
+            if not (isinstance(ext, str) and ext.isascii() and ext.isdigit()):
+                continue
+            extensions.add(ext)
+            if isinstance(did, str):
+                with contextlib.suppress(NumberError):
+                    dids[to_e164(did)] = ext
         routing = data.get("routing")
         if routing is None:
             routing = {}
         if isinstance(routing, TenantRouting):
-            routing = routing.model_copy(
-                update={"conferences": routing.conferences | extensions}
-            )
+            listed = {d.number for d in routing.dids}
+            added = tuple(Did(number=n, treatment=Treatment.CONFERENCE, destination=e)
+                          for n, e in dids.items() if n not in listed)
+            routing = routing.model_copy(update={
+                "conferences": routing.conferences | extensions,
+                "dids": routing.dids + added,
+            })
         elif isinstance(routing, dict):
-            listed = routing.get("conferences", ())
-            if isinstance(listed, list | tuple | set | frozenset):
-                routing = {**routing, "conferences": sorted(set(listed) | extensions)}
+            confs, routed = routing.get("conferences", ()), routing.get("dids", [])
+            if not isinstance(confs, list | tuple | set | frozenset) or not isinstance(
+                routed, list | tuple
+            ):
+                return data  # routing's own validation names the problem
+            listed = set()
+            for d in routed:
+                number = d.number if isinstance(d, Did) else (
+                    d.get("number") if isinstance(d, dict) else None
+                )
+                if isinstance(number, str):
+                    with contextlib.suppress(NumberError):
+                        listed.add(to_e164(number))
+            added_rows = [{"number": n, "treatment": "conference", "destination": e}
+                          for n, e in dids.items() if n not in listed]
+            routing = {**routing, "conferences": sorted(set(confs) | extensions),
+                       "dids": [*routed, *added_rows]}
         return {**data, "routing": routing}
 
     @model_validator(mode="after")

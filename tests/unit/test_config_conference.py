@@ -8,6 +8,10 @@ import pytest
 
 from config import ConfigError, config_from_dict
 from config.conference import MonitorCodes
+from config.models import Tenant
+from routing.engine import plan_call
+from routing.facts import CallFacts
+from routing.plan import TargetKind
 
 
 def tenant(**changes: Any) -> dict[str, Any]:
@@ -49,15 +53,22 @@ def test_valid_bridges_and_lookups() -> None:
     owned = t.conference_by_extension("6101")
     assert owned is not None and owned.owner == "101" and not owned.has_pins
     assert owned.max_participants == 50 and not owned.record_names
-    # bridge extensions are routing destinations without being listed there
+    # bridge extensions and direct numbers are routed without being listed under routing
     assert t.routing.conferences == {"6000", "6101"}
+    (did,) = t.routing.dids
+    assert (did.number, did.treatment.value, did.destination) == (
+        "+14155550123", "conference", "6000")
     assert t.may_monitor("100") and not t.may_monitor("101") and not t.may_monitor("999")
 
 
-def test_did_routed_to_the_bridge_is_accepted() -> None:
-    data = tenant(routing={"dids": [{"number": "+14155550123", "treatment": "conference",
+def test_did_routed_to_the_bridge_is_accepted_once() -> None:
+    data = tenant(routing={"dids": [{"number": "+1 415 555 0123", "treatment": "conference",
                                      "destination": "6000"}]})
-    assert config_from_dict(data).tenants[0].conference_by_did("+14155550123") is not None
+    t = config_from_dict(data).tenants[0]
+    assert t.conference_by_did("+14155550123") is not None
+    assert len(t.routing.dids) == 1
+    again = Tenant.model_validate(t.model_dump())  # a validated tenant validates again
+    assert again.routing == t.routing
 
 
 INVALID: list[tuple[str, dict[str, Any], tuple[str, str]]] = [
@@ -127,3 +138,12 @@ def test_invalid(case: str, data: dict[str, Any], expected: tuple[str, str]) -> 
 ])
 def test_monitor_codes(dialed: str, parsed: tuple[str, str] | None) -> None:
     assert MonitorCodes().parse(dialed) == parsed
+
+
+def test_bridge_extension_and_did_route_to_the_conference() -> None:
+    routing = config_from_dict(tenant()).tenants[0].routing
+    for dialled, from_trunk in (("+14155550123", True), ("6000", False)):
+        plan = plan_call(routing, CallFacts("+13125550000", dialled, 1_700_000_000.0,
+                                            from_trunk=from_trunk))
+        assert [(t.kind, t.ref) for t in plan.targets()] == [
+            (TargetKind.CONFERENCE, "6000")], dialled
