@@ -42,6 +42,7 @@ from media.sdp import (
 if TYPE_CHECKING:
     from media.engine import MediaEngine
     from media.recorder import Recording
+    from media.rooms import MixSession
 
 log = structlog.get_logger(__name__)
 
@@ -151,6 +152,7 @@ class Endpoint:
         self.hold_music: npt.NDArray[np.int16] | HoldMusic | None = None  # overrides the engine's
         self.recordings: list[Recording] = []
         self.inband_slot: int | None = None
+        self.mix: MixSession | None = None  # the conference room or monitor it is mixed in
         # tick plan (recomputed by the engine when something changes)
         self.relay_to: Endpoint | None = None
         self.decode = False
