@@ -41,6 +41,7 @@ class PhoneUser:
     extension: str
     password: str
     display_name: str = ""
+    extra_toml: str = ""  # more keys of the user's table (e.g. can_monitor = true)
 
 
 def numbered_users(count: int, first: int = 10000, password: str = "pw") -> list[PhoneUser]:
@@ -116,6 +117,7 @@ class SwitchConfigFile:
                 f'extension = "{user.extension}"',
                 f"password = {json.dumps(user.password)}",
                 f"display_name = {json.dumps(user.display_name or 'User ' + user.extension)}",
+                user.extra_toml,
             ]
         lines.append(self.tenant_toml)  # after the users, which it would otherwise end
         path = self.directory / "switch.toml"

@@ -23,6 +23,7 @@ from media.engine import MediaEngine
 from softswitch import __version__
 from softswitch.calls import CallManager, CdrWriter
 from softswitch.calls.anchor import MediaAnchor, engine_settings
+from softswitch.calls.services import CallServices
 from softswitch.directory import Directory
 from softswitch.location import LocationService
 from softswitch.overload import PROBE_PREFIX, OverloadGuard, QueueProbe
@@ -109,6 +110,7 @@ class Switch:
         self.directory: Directory | None = None
         self.calls: CallManager | None = None
         self.media: MediaEngine | None = None  # when calls are anchored ([media] anchor)
+        self.services: CallServices | None = None  # conferences, monitoring (anchored only)
         self.trunk_registrar: TrunkRegistrar | None = None
         self.cdrs = CdrWriter(self.store)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -180,6 +182,8 @@ class Switch:
             routing_for=self.disaster_state.routing_for,
             anchor=anchor,
         )
+        if anchor is not None:
+            self.services = CallServices(self.calls)
         self.cdrs.start()
         self.trunk_registrar = TrunkRegistrar(
             self.transactions, tenants=self.config.tenants, clock=self._now,

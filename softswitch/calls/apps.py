@@ -21,9 +21,18 @@ if TYPE_CHECKING:
     from softswitch.calls.call import Call
     from softswitch.calls.manager import CallManager
 
-__all__ = ["AppCall", "Application"]
+__all__ = ["AppCall", "Application", "CallRefused", "run_application"]
 
 log = structlog.get_logger(__name__)
+
+
+class CallRefused(Exception):
+    """A service turns the call away: the caller gets ``status`` (403, 404, 480...)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
 
 
 class AppCall:

@@ -26,7 +26,7 @@ from routing.engine import plan_call
 from routing.facts import CallFacts
 from routing.plan import Target
 from softswitch.calls.anchor import CallMedia, MediaAnchor, MediaRefused, worst_mos
-from softswitch.calls.apps import AppCall, Application, run_application
+from softswitch.calls.apps import AppCall, Application, CallRefused, run_application
 from softswitch.calls.call import Call, CallState
 from softswitch.calls.identity import (
     CallerIdentity,
@@ -522,7 +522,11 @@ class CallManager:
                 call.fail(refused.status, refused.reason)
                 return
         for service in self.services:
-            app = service(call)
+            try:
+                app = service(call)
+            except CallRefused as refused:
+                call.fail(refused.status, refused.reason)
+                return
             if app is not None:
                 self.start_application(call, app, dialled)
                 return
@@ -1243,7 +1247,11 @@ class CallManager:
         """A routing plan's final destination that answers by itself (conference,
         voicemail...): its application, or 480 while there is none."""
         factory = self.applications.get(target.kind.value)
-        app = factory(call, target) if factory is not None else None
+        try:
+            app = factory(call, target) if factory is not None else None
+        except CallRefused as refused:
+            call.fail(refused.status, refused.reason)
+            return
         if app is None:
             call.fail(480, "Temporarily Unavailable")
             return

@@ -72,3 +72,26 @@ def heard(phone_dir: Path) -> Path:
     found = sorted((phone_dir / "rec").glob("dump-*-dec.wav"))
     assert found, f"no recording in {phone_dir / 'rec'}"
     return found[-1]
+
+
+def level(samples: npt.NDArray[np.int16], frequency: float, rate: int = RATE) -> float:
+    """How strongly ``frequency`` sounds in a stretch of audio, relative to its loudest
+    component (1.0: it is the loudest; ~0: absent)."""
+    window = np.hanning(len(samples))
+    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64) * window))
+    spectrum[:5] = 0
+    freqs = np.fft.rfftfreq(len(samples), 1 / rate)
+    peak = spectrum.max()
+    if peak == 0:
+        return 0.0
+    near = (freqs > frequency - 15) & (freqs < frequency + 15)
+    return float(spectrum[near].max() / peak)
+
+
+def stretch(path: Path, start: float, end: float) -> npt.NDArray[np.int16]:
+    """Seconds ``start`` to ``end`` of a WAV's first channel."""
+    samples, info = read_wav(path)
+    mono = samples[:, 0]
+    piece = mono[int(start * info.sample_rate):int(end * info.sample_rate)]
+    assert len(piece) > info.sample_rate // 2, f"{path}: {len(mono)} samples"
+    return piece
