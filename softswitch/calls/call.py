@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from asyncio import TimerHandle
 
     from softswitch.calls.anchor import CallMedia
-    from softswitch.calls.apps import AppCall
+    from softswitch.calls.apps import AppCall, Application
     from softswitch.calls.manager import CallManager
 
 __all__ = ["Call", "CallState"]
@@ -64,6 +64,7 @@ class Call:
         "media",
         "mgr",
         "no_answer_seen",
+        "originated",
         "outbound",
         "pending_delays",
         "ringing_sent",
@@ -123,6 +124,9 @@ class Call:
         self.transferring: Any = None
         self.media: CallMedia | None = None  # anchored calls only
         self.app: AppCall | None = None  # a call answered by an application
+        # A call the switch places itself (CallManager.originate): ``inbound`` stands for
+        # the switch, and the application runs on the answering leg.
+        self.originated: Application | None = None
 
     @property
     def state(self) -> CallState:

@@ -738,6 +738,8 @@ class CallManager:
 
     def relay_provisional(self, call: Call, status: int, reason: str, sdp: bytes,
                           leg: Leg) -> None:
+        if call.originated is not None:
+            return  # nobody to tell: the switch is the caller
         if call.transfer is not None:
             transfer = call.transfer
             if not transfer.notified_ringing:
@@ -762,6 +764,9 @@ class CallManager:
 
     def answer_caller(self, call: Call, leg: Leg, response: SipResponse) -> None:
         """Bridge: the caller gets a 200 with the winning leg's SDP."""
+        if call.originated is not None:
+            self._originate_answered(call, leg, response)
+            return
         if call.transfer is not None:
             self._transfer_answered(call.transfer, leg, response)
             return
@@ -880,6 +885,10 @@ class CallManager:
             self.tx.send_request(SipRequest("CANCEL", invite.uri, lines), leg.peer, self.clock())
 
     def reject_caller(self, call: Call, status: int, reason: str | None) -> None:
+        if call.originated is not None:
+            call.inbound.state = LegState.ENDED
+            log.info("originate_failed", call=call.id, status=status)
+            return
         if call.transfer is not None:
             self._transfer_failed(call.transfer, status, reason)
             return
@@ -1256,6 +1265,64 @@ class CallManager:
             call.fail(480, "Temporarily Unavailable")
             return
         self.start_application(call, app, f"{target.kind.value} {target.ref}".strip())
+
+    def originate(self, tenant_name: str, dialled: str, app: Application, *,
+                  caller_number: str, caller_name: str = "") -> Call | None:
+        """Place a call from the switch to ``dialled`` (routed like a call from
+        ``caller_number``) and run ``app`` on it once answered; None when refused (no
+        such tenant, media not anchored, over a limit). Call it through ``schedule``."""
+        tenant = self.tenants.get(tenant_name)
+        if tenant is None or self.anchor is None:
+            return None
+        if tenant.max_calls is not None and \
+                self._tenant_calls.get(tenant.name, 0) >= tenant.max_calls:
+            return None
+        self._tenant_calls[tenant.name] = self._tenant_calls.get(tenant.name, 0) + 1
+        call = Call(self, new_call_id(), tenant.name, tenant.domain, caller_number,
+                    caller_name, dialled)
+        call.originated = app
+        call.media = CallMedia()
+        # The switch's side of the call: a leg that never sends or receives anything.
+        local = SipRequest("INVITE", f"sip:{dialled}@{tenant.domain}", [
+            ("From", f"<sip:{caller_number}@{tenant.domain}>;tag={new_tag()}"),
+            ("To", f"<sip:{dialled}@{tenant.domain}>"), ("Call-ID", new_call_id()),
+            ("CSeq", "1 INVITE")])
+        leg = Leg(call, True, local, Address("UDP", "127.0.0.1", 0), new_tag(),
+                  call.started_at)
+        leg.label = caller_number
+        call.inbound = leg
+        self.calls[call.id] = call
+        self.counters["calls"] += 1
+        self.counters["originated"] = self.counters.get("originated", 0) + 1
+        facts = CallFacts(
+            caller=caller_number, dialled=dialled, at=call.started_at, tenant=tenant.name,
+            registered=_Registered(self.location, tenant, tenant.domain),
+            busy=self._busy.setdefault(tenant.name, {}).keys(),
+        )
+        try:
+            plan = plan_call(self.routing_for(tenant), facts)
+        except ValueError:
+            log.exception("routing_failed", call=call.id)
+            call.fail(500, "Routing Failed")
+            return call
+        log.info("originate", call=call.id, tenant=tenant.name, dialled=dialled)
+        call.execute(plan.root)
+        return call
+
+    def _originate_answered(self, call: Call, leg: Leg, response: SipResponse) -> None:
+        """A call the switch placed was answered: its application runs on that leg."""
+        assert self.anchor is not None and call.originated is not None
+        if not self.anchor.remote_answer(leg, response_sdp(response)) or leg.media is None:
+            self._hang_up(call, "FAILED", 488)
+            return
+        self.anchor.call_answered(call, False)
+        tenant = self.tenants.get(call.tenant)
+        user = tenant.user_by_extension(leg.label) if tenant is not None else None
+        session = AppCall(self, call, self.anchor.engine, leg.media,
+                          user.extension if user is not None else None)
+        call.app = session
+        session.task = asyncio.get_running_loop().create_task(
+            run_application(call.originated, session), name=f"app-{call.id}")
 
     def hang_up_application(self, call: Call) -> None:
         if call.state is CallState.ANSWERED:

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from config.conference import ConferenceBridge
+from media.mixer import MonitorMode
 from routing.plan import Target
-from softswitch.apps.conference import ConferenceRegistry, conference_app
+from softswitch.apps.conference import ConferenceRegistry, Role, conference_app
 from softswitch.apps.monitor import MonitorDenied, MonitorRegistry, check_monitor, monitor_app
 from softswitch.calls.apps import AppCall, Application, CallRefused
 from softswitch.calls.call import Call, CallState
@@ -28,7 +30,7 @@ class CallServices:
 
     def __init__(self, mgr: CallManager) -> None:
         self.mgr = mgr
-        self.conferences = ConferenceRegistry()
+        self.conferences = ConferenceRegistry(dial_out=self._dial_out)
         self.monitors = MonitorRegistry()
         mgr.applications["conference"] = self._conference
         mgr.services.append(self._monitor)
@@ -70,6 +72,43 @@ class CallServices:
             await monitor_app(session, self.monitors, monitored.id, caller_ep, agent_ep, mode)
 
         return run
+
+    async def _dial_out(self, tenant: str, bridge: ConferenceBridge, number: str) -> None:
+        """Invite ``number`` into ``bridge``: the switch calls it; once answered it joins as
+        a participant without a PIN."""
+
+        async def join(session: AppCall) -> None:
+            await conference_app(session, bridge, self.conferences, role=Role.PARTICIPANT)
+
+        self.mgr.schedule(0, self._place, tenant, number, join, bridge.extension, bridge.name)
+
+    def monitor(self, call_id: str, supervisor: str, mode: MonitorMode | str = "listen") -> None:
+        """Admin side: ring the supervisor's phones; once answered, the supervisor monitors
+        call ``call_id`` (its on-net party is the agent). Raises MonitorDenied or KeyError
+        (no such answered, anchored call); the supervisor's keys 1/2/3 change the mode."""
+        call = self.mgr.calls.get(call_id)
+        if call is None or call.state is not CallState.ANSWERED or call.winner is None \
+                or call.inbound.media is None or call.winner.media is None:
+            raise KeyError(f"no answered call {call_id!r} with anchored media")
+        tenant = self.mgr.tenants[call.tenant]
+        callee_is_user = tenant.user_by_extension(call.callee) is not None
+        agent, other = (call.winner, call.inbound) if callee_is_user \
+            else (call.inbound, call.winner)
+        check_monitor(tenant, supervisor, agent.label)
+        caller_ep, agent_ep = other.media, agent.media
+        assert caller_ep is not None and agent_ep is not None
+
+        async def run(session: AppCall) -> None:
+            await monitor_app(session, self.monitors, call_id, caller_ep, agent_ep, mode)
+
+        self.mgr.schedule(0, self._place, call.tenant, supervisor, run,
+                          f"monitor-{agent.label}", "Monitor")
+
+    def _place(self, tenant: str, number: str, app: Application, caller_number: str,
+               caller_name: str) -> None:
+        if self.mgr.originate(tenant, number, app, caller_number=caller_number,
+                              caller_name=caller_name) is None:
+            log.warning("originate_refused", tenant=tenant, number=number)
 
     def agent_call(self, tenant: str, extension: str) -> tuple[Call, Leg, Leg] | None:
         """An answered, anchored two-party call of ``extension``: (call, the other party's

@@ -13,6 +13,7 @@ from config.media import MediaSettings
 from media.engine import EngineSettings, MediaEngine
 from media.sdp import parse_sdp
 from softswitch.calls.anchor import MediaAnchor
+from softswitch.calls.apps import AppCall
 from softswitch.sip.auth import build_authorization
 from softswitch.sip.message import SipRequest, SipResponse
 from tests.unit.test_calls_manager import (
@@ -163,3 +164,45 @@ def test_losing_branches_and_cancelled_calls_release_their_endpoints(
     net.deliver(cancel, CALLER)
     assert 487 in net.statuses()
     assert engine.stats().endpoints == 2
+
+
+async def test_originated_call_runs_its_application_on_the_answering_leg(
+        net: Net, engine: MediaEngine) -> None:
+    phone = net.register("102", "203.0.113.1")
+    sessions: list[AppCall] = []
+    done = asyncio.Event()
+
+    async def app(session: AppCall) -> None:
+        sessions.append(session)
+        await session.ended.wait()
+        done.set()
+
+    call = net.mgr.originate("t", "102", app, caller_number="800", caller_name="Team")
+    assert call is not None
+    net._pump()  # what the switch's scheduler does after a callback
+    (out,) = net.requests(phone, "INVITE")
+    assert b"m=audio" in out.body and out.from_ is not None and out.from_.uri.user == "800"
+    answer(net, out, 200, phone, "ph", SDP.replace(b"198.51.100.1", b"203.0.113.1"))
+    assert len(net.requests(phone, "ACK")) == 1
+    await asyncio.sleep(0)
+    (session,) = sessions
+    assert session.endpoint is call.winner.media and session.user == "102"  # type: ignore[union-attr]
+    bye = SipRequest("BYE", "sip:192.0.2.1:5060", [
+        ("Via", "SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bKbye1"), ("Max-Forwards", "70"),
+        ("From", out.get("To") + ";tag=ph"), ("To", out.get("From") or ""),  # type: ignore[operator]
+        ("Call-ID", out.call_id or ""), ("CSeq", "2 BYE")])
+    net.deliver(bye, phone)
+    await asyncio.wait_for(done.wait(), 2)
+    (cdr,) = net.cdrs
+    assert (cdr.disposition, cdr.caller_number, cdr.destination) == ("ANSWERED", "800", "102")
+    assert engine.stats().endpoints == 0
+
+
+def test_originating_to_nobody_leaves_a_failed_cdr(net: Net, engine: MediaEngine) -> None:
+    async def app(session: AppCall) -> None:
+        raise AssertionError("never answered")
+
+    net.mgr.originate("t", "102", app, caller_number="800")  # 102 is not registered
+    (cdr,) = net.cdrs
+    assert cdr.disposition != "ANSWERED" and engine.stats().endpoints == 0
+    assert net.mgr.originate("nope", "102", app, caller_number="800") is None
