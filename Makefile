@@ -46,6 +46,7 @@ bench: venv system-packages
 	$(BIN)/python -m bench.routing_bench
 	$(BIN)/python -m bench.codec_bench
 	$(BIN)/python -m bench.mixer_bench
+	$(BIN)/python -m bench.conference_bench
 	$(BIN)/python -m bench.register_bench --users 10000 --start-rate 2000 --json bench/results/register.json
 	$(BIN)/python -m bench.call_bench --system softswitch --json bench/results/calls.json
 

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from media.dtmf import Digit, EventDeduplicator
 from media.jitter import JitterBuffer
+from media.moh import HoldMusic, HoldMusicProgram
 from media.negotiation import MediaError, NegotiatedLeg
 from media.players import Player
 from media.quality import mos
@@ -32,6 +33,7 @@ from media.sdp import NegotiatedStream
 if TYPE_CHECKING:
     from media.engine import MediaEngine
     from media.recorder import Recording
+    from media.rooms import MixSession
 
 __all__ = ["Address", "DtmfCallback", "Endpoint", "EndpointStats", "MediaError"]
 
@@ -122,10 +124,11 @@ class Endpoint(NegotiatedLeg):
         # features (engine-managed)
         self.peer: Endpoint | None = None
         self.player: Player | None = None
-        self.hold_player: Player | None = None
-        self.hold_music: npt.NDArray[np.int16] | None = None  # overrides the engine's
+        self.hold_player: Player | HoldMusicProgram | None = None
+        self.hold_music: npt.NDArray[np.int16] | HoldMusic | None = None  # overrides the engine's
         self.recordings: list[Recording] = []
         self.inband_slot: int | None = None
+        self.mix: MixSession | None = None  # the conference room or monitor it is mixed in
         # tick plan (recomputed by the engine when something changes)
         self.relay_to: Endpoint | None = None
         self.decode = False
