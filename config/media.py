@@ -47,6 +47,10 @@ class MediaSettings(BaseModel):
     # they negotiate; costs a decode per leg), "never".
     inband_dtmf: Literal["auto", "always", "never"] = "auto"
     feature_codes: bool = True  # *98 starts and *99 stops a recording mid-call
+    # 0: the media engine runs in the switch process; N: in N worker processes, each with
+    # its own slice of the port range (music-on-hold playlists, conferences and monitoring
+    # need the in-process engine).
+    workers: int = Field(default=0, ge=0, le=64)
 
     @field_validator("address", mode="before")
     @classmethod

@@ -26,6 +26,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from softswitch.server import serve
 
     config = _load(args.config)
+    if args.media_workers is not None:
+        config = config.model_copy(update={
+            "media": config.media.model_copy(update={"workers": args.media_workers})})
     log_file = configure_logging(config.logging)
     domains = ", ".join(t.domain for t in config.tenants) or "(no tenants)"
     listen = ", ".join(f"{x.transport}:{x.host}:{x.port}" for x in config.sip.listen)
@@ -166,6 +169,12 @@ def _cmd_cdr_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _workers(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a number of processes, 0-64")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="softswitch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -173,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="start the switch")
     run.add_argument("--config", default=default_config, help="configuration file (TOML)")
+    run.add_argument("--media-workers", type=_workers, metavar="N",
+                     help="run the media engine in N worker processes (0: in the switch "
+                          "process; overrides [media] workers)")
     run.set_defaults(func=_cmd_run)
 
     check = sub.add_parser("check-config", help="validate a configuration file")

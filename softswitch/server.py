@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 import structlog
 
 from config.models import SwitchConfig
+from media.control import MediaControl
 from media.engine import MediaEngine
+from media.pool import MediaWorkerPool
 from softswitch import __version__
 from softswitch.calls import CallManager, CdrWriter
 from softswitch.calls.anchor import MediaAnchor, engine_settings
@@ -109,7 +111,8 @@ class Switch:
         self.registrar: Registrar | None = None
         self.directory: Directory | None = None
         self.calls: CallManager | None = None
-        self.media: MediaEngine | None = None  # when calls are anchored ([media] anchor)
+        # when calls are anchored ([media] anchor): in-process, or worker processes
+        self.media: MediaControl | None = None
         self.services: CallServices | None = None  # conferences, monitoring (anchored only)
         self.trunk_registrar: TrunkRegistrar | None = None
         self.cdrs = CdrWriter(self.store)
@@ -161,7 +164,10 @@ class Switch:
         )
         anchor = None
         if self.config.media.anchor == "always":
-            self.media = MediaEngine(engine_settings(self.config.media, settings.public_host))
+            media_settings = engine_settings(self.config.media, settings.public_host)
+            workers = self.config.media.workers
+            self.media = MediaWorkerPool(media_settings, workers) if workers \
+                else MediaEngine(media_settings)
             await self.media.start()
             anchor = MediaAnchor(self.media, self.config.media)
             await asyncio.to_thread(anchor.load_playlists, self.config.tenants)
@@ -182,7 +188,7 @@ class Switch:
             routing_for=self.disaster_state.routing_for,
             anchor=anchor,
         )
-        if anchor is not None:
+        if anchor is not None and anchor.in_process:
             self.services = CallServices(self.calls)
         self.cdrs.start()
         self.trunk_registrar = TrunkRegistrar(

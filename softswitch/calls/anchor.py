@@ -29,10 +29,12 @@ import structlog
 from config.media import MediaSettings
 from config.models import Tenant
 from config.moh import MusicOnHold, hold_music_for
+from media.control import MediaControl
 from media.dtmf import Digit
 from media.endpoint import Endpoint, MediaError
-from media.engine import EndpointStats, EngineSettings, MediaEngine, Recording
+from media.engine import EndpointStats, EngineSettings, MediaEngine
 from media.moh import HoldMusic, load_hold_music
+from media.negotiation import NegotiatedLeg
 from media.sdp import NegotiationError, SdpError
 
 if TYPE_CHECKING:
@@ -100,7 +102,7 @@ def _refusal(error: Exception) -> MediaRefused:
 class CallMedia:
     """The media state of one anchored call."""
 
-    recording: Recording | None = None
+    recording: Any = None  # the engine's (or worker pool's) recording handle
     recording_started: float = 0.0
     recordings: list[dict[str, Any]] = field(default_factory=list)
     keys: str = ""  # feature-code keys collected so far
@@ -111,8 +113,10 @@ class CallMedia:
 class MediaAnchor:
     """Anchors calls in one media engine (see the module docstring)."""
 
-    def __init__(self, engine: MediaEngine, settings: MediaSettings) -> None:
+    def __init__(self, engine: MediaControl, settings: MediaSettings) -> None:
         self.engine = engine
+        # Playlists, conferences and monitoring need the in-process engine.
+        self.in_process = isinstance(engine, MediaEngine)
         self.settings = settings
         self.recordings_dir = settings.recordings_dir
         self._playlists: dict[MusicOnHold, HoldMusic] = {}
@@ -120,6 +124,8 @@ class MediaAnchor:
     def load_playlists(self, tenants: list[Tenant]) -> None:
         """Decode every configured music-on-hold playlist once (blocking: run it in a
         thread at start-up) so that putting a call on hold never reads files on the loop."""
+        if not self.in_process:
+            return
         for tenant in tenants:
             for playlist in (tenant.moh, *(user.moh for user in tenant.users)):
                 if playlist is not None and playlist not in self._playlists:
@@ -132,6 +138,8 @@ class MediaAnchor:
         ep = held.media
         if tenant is None or ep is None or ep.released:
             return
+        if not self.in_process:
+            return  # worker processes play [media] hold_music
         playlist = hold_music_for(tenant, tenant.user_by_extension(holder) if holder else None)
         self.engine.set_hold_music(self._playlists.get(playlist) if playlist else None, ep)
 
@@ -145,7 +153,7 @@ class MediaAnchor:
             raise _refusal(error) from None
         self._attach(leg, ep)
 
-    def offer_to_branch(self, caller: Leg) -> tuple[Endpoint, bytes]:
+    def offer_to_branch(self, caller: Leg) -> tuple[NegotiatedLeg, bytes]:
         """A new endpoint for an outbound leg and our offer to it: the caller's codec first,
         so that the bridge can relay without transcoding when the callee agrees."""
         codecs = ("PCMU", "PCMA")
@@ -155,17 +163,26 @@ class MediaAnchor:
                 and caller_ep.stream.codec.name == "PCMA":
             codecs = ("PCMA", "PCMU")
         try:
-            ep = self.engine.allocate(inband_dtmf=self._inband())
+            # on the caller's worker when media runs in worker processes: bridgeable
+            ep = self.engine.allocate(inband_dtmf=self._inband(), near=caller_ep)
             return ep, ep.offer(codecs=codecs)
         except MediaError as error:
             raise _refusal(error) from None
 
-    def attach(self, leg: Leg, ep: Endpoint) -> None:
+    def attach(self, leg: Leg, ep: NegotiatedLeg) -> None:
         self._attach(leg, ep)
 
-    def _attach(self, leg: Leg, ep: Endpoint) -> None:
+    def _attach(self, leg: Leg, ep: NegotiatedLeg) -> None:
         leg.media = ep
         ep.on_dtmf = lambda _ep, digit: self.digit(leg, digit)
+
+    def local_media(self, leg: Leg) -> tuple[MediaEngine, Endpoint] | None:
+        """The in-process engine and the leg's endpoint on it, which applications drive
+        directly (None with worker processes)."""
+        engine, ep = self.engine, leg.media
+        if isinstance(engine, MediaEngine) and isinstance(ep, Endpoint) and not ep.released:
+            return engine, ep
+        return None
 
     def _inband(self) -> bool | None:
         return {"auto": None, "always": True, "never": False}[self.settings.inband_dtmf]

@@ -1235,7 +1235,8 @@ class CallManager:
     def start_application(self, call: Call, app: Application, destination: str) -> None:
         """Answer the caller ourselves and run ``app`` on the call (anchored media only)."""
         inbound = call.inbound
-        if self.anchor is None or call.media is None or inbound.media is None:
+        local = self.anchor.local_media(inbound) if self.anchor is not None else None
+        if local is None or call.media is None:
             call.fail(480, "Temporarily Unavailable")
             return
         call.state = CallState.ANSWERED
@@ -1244,10 +1245,9 @@ class CallManager:
         tenant = self.tenants.get(call.tenant)
         user = tenant.user_by_extension(call.caller_number) if tenant and not call.from_trunk \
             else None
-        session = AppCall(self, call, self.anchor.engine, inbound.media,
-                          user.extension if user is not None else None)
+        session = AppCall(self, call, *local, user.extension if user is not None else None)
         call.app = session
-        self._answer_inbound(call, inbound.media.local_sdp)
+        self._answer_inbound(call, local[1].local_sdp)
         session.task = asyncio.get_running_loop().create_task(
             run_application(app, session), name=f"app-{call.id}")
         log.info("application_started", call=call.id, destination=destination)
@@ -1312,14 +1312,14 @@ class CallManager:
     def _originate_answered(self, call: Call, leg: Leg, response: SipResponse) -> None:
         """A call the switch placed was answered: its application runs on that leg."""
         assert self.anchor is not None and call.originated is not None
-        if not self.anchor.remote_answer(leg, response_sdp(response)) or leg.media is None:
+        local = self.anchor.local_media(leg)
+        if not self.anchor.remote_answer(leg, response_sdp(response)) or local is None:
             self._hang_up(call, "FAILED", 488)
             return
         self.anchor.call_answered(call, False)
         tenant = self.tenants.get(call.tenant)
         user = tenant.user_by_extension(leg.label) if tenant is not None else None
-        session = AppCall(self, call, self.anchor.engine, leg.media,
-                          user.extension if user is not None else None)
+        session = AppCall(self, call, *local, user.extension if user is not None else None)
         call.app = session
         session.task = asyncio.get_running_loop().create_task(
             run_application(call.originated, session), name=f"app-{call.id}")

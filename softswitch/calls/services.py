@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from config.conference import ConferenceBridge
+from media.endpoint import Endpoint
 from media.mixer import MonitorMode
 from routing.plan import Target
 from softswitch.apps.conference import ConferenceRegistry, Role, conference_app
@@ -65,8 +66,7 @@ class CallServices:
         if found is None:
             raise CallRefused(480, "No Call To Monitor")
         monitored, caller, agent_leg = found
-        caller_ep, agent_ep = caller.media, agent_leg.media
-        assert caller_ep is not None and agent_ep is not None
+        caller_ep, agent_ep = self._local(caller), self._local(agent_leg)
 
         async def run(session: AppCall) -> None:
             await monitor_app(session, self.monitors, monitored.id, caller_ep, agent_ep, mode)
@@ -95,8 +95,7 @@ class CallServices:
         agent, other = (call.winner, call.inbound) if callee_is_user \
             else (call.inbound, call.winner)
         check_monitor(tenant, supervisor, agent.label)
-        caller_ep, agent_ep = other.media, agent.media
-        assert caller_ep is not None and agent_ep is not None
+        caller_ep, agent_ep = self._local(other), self._local(agent)
 
         async def run(session: AppCall) -> None:
             await monitor_app(session, self.monitors, call_id, caller_ep, agent_ep, mode)
@@ -109,6 +108,13 @@ class CallServices:
         if self.mgr.originate(tenant, number, app, caller_number=caller_number,
                               caller_name=caller_name) is None:
             log.warning("originate_refused", tenant=tenant, number=number)
+
+    def _local(self, leg: Leg) -> Endpoint:
+        anchor = self.mgr.anchor
+        local = anchor.local_media(leg) if anchor is not None else None
+        if local is None:
+            raise CallRefused(480, "Media Not In Process")
+        return local[1]
 
     def agent_call(self, tenant: str, extension: str) -> tuple[Call, Leg, Leg] | None:
         """An answered, anchored two-party call of ``extension``: (call, the other party's

@@ -231,3 +231,29 @@ def test_phone_with_a_wrong_sdp_address_still_gets_audio(tmp_path: Path) -> None
     assert abs(file_dominant(heard(tmp_path / "b")) - 600.0) < 20
     (cdr,) = wait_cdrs(switch, 1)
     assert cdr["quality"]["caller"]["remote"].startswith("127.0.0.1:")
+
+
+def test_anchored_call_through_media_worker_processes(tmp_path: Path) -> None:
+    """The same call with `--media-workers 2`: both legs on one worker, tones cross, the
+    recording keys work over the worker protocol, quality reaches the CDR."""
+    config = SwitchConfigFile(tmp_path / "switch", users=USERS)
+    with SwitchProcess(config.write(), port=config.port,
+                       extra_args=["--media-workers", "2"]) as switch, \
+            _phone(tmp_path / "a", "100", switch.port, tone(tmp_path / "440.wav", 440.0)) as a, \
+            _phone(tmp_path / "b", "101", switch.port, tone(tmp_path / "1k.wav", 1000.0),
+                   "auto") as b:
+        _call(switch, a, b)
+        time.sleep(1.5)
+        a.command("sndcode", "*98")
+        time.sleep(3.0)
+        a.command("sndcode", "*99")
+        time.sleep(1.5)
+        _hang_up(a, b)
+    assert abs(file_dominant(heard(tmp_path / "a")) - 1000.0) < 20
+    assert abs(file_dominant(heard(tmp_path / "b")) - 440.0) < 20
+    (cdr,) = wait_cdrs(switch, 1)
+    assert {side["packets_received"] > 50 for side in cdr["quality"].values()} == {True}, cdr
+    (recording,) = cdr["recordings"]
+    path = Path(recording["path"])
+    assert abs(dominant(channel(path, 0)) - 440.0) < 20
+    assert abs(dominant(channel(path, 1)) - 1000.0) < 20
