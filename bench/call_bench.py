@@ -93,37 +93,32 @@ def tree_cpu_seconds(pid: int) -> float:
     return total / tick
 
 
+def _tree_kib(pid: int, file: str, key: str) -> int:
+    """Sum of one `key: N kB` line of /proc/PID/`file` over a process and its descendants."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            with open(f"/proc/{member}/{file}") as handle:
+                for line in handle:
+                    if line.startswith(key):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            continue
+    return total
+
+
 def tree_peak_rss_kib(pid: int) -> int:
     """Sum of the peak resident set sizes (VmHWM) of a process and its live descendants.
 
     Exact for one process (our switch, Sippy); for a forking server (Kamailio) pages shared
     between its processes are counted once per process, so this is an upper bound."""
-    total = 0
-    for member in process_tree(pid):
-        try:
-            with open(f"/proc/{member}/status") as handle:
-                for line in handle:
-                    if line.startswith("VmHWM:"):
-                        total += int(line.split()[1])
-                        break
-        except OSError:
-            continue
-    return total
+    return _tree_kib(pid, "status", "VmHWM:")
 
 
 def tree_pss_kib(pid: int) -> int:
     """Proportional set size of the process tree: shared pages (Kamailio's shm) count once."""
-    total = 0
-    for member in process_tree(pid):
-        try:
-            with open(f"/proc/{member}/smaps_rollup") as handle:
-                for line in handle:
-                    if line.startswith("Pss:"):
-                        total += int(line.split()[1])
-                        break
-        except OSError:
-            continue
-    return total
+    return _tree_kib(pid, "smaps_rollup", "Pss:")
 
 
 # --- systems under test -------------------------------------------------------------------
