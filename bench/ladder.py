@@ -92,8 +92,8 @@ class LadderResult:
                     "min": round(min(values), 3), "max": round(max(values), 3)}
 
         def figures(name: str) -> list[float]:
-            values = (getattr(t, name) for t in runs)
-            return [float(v) for v in values if v is not None]
+            values = (getattr(t, name, t.extra.get(name)) for t in runs)
+            return [float(v) for v in values if isinstance(v, int | float)]
 
         return {
             "best_level": round(self.best, 1),
@@ -102,6 +102,8 @@ class LadderResult:
             "p50_ms": spread(figures("p50_ms")),
             "p99_ms": spread(figures("p99_ms")),
             "cpu_pct": spread(figures("cpu_pct")),
+            # the calling SIPp's: near 100 % it, not the system under test, was the limit
+            "uac_cpu_pct": spread(figures("uac_cpu_pct")),
             "trials": len(self.trials),
         }
 

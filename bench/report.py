@@ -53,7 +53,7 @@ def _spread(summary: dict[str, Any], key: str, digits: int = 0) -> str:
 def table(results: Sequence[dict[str, Any]], units: dict[str, str]) -> str:
     """One row per workload and system: best rate (median, spread), p50/p99, CPU, RSS, ratio."""
     header = ("wl", "system", "best clean", "unit", "median achieved (spread)", "p50 ms",
-              "p99 ms", "CPU %", "peak RSS MiB", "ours / this")
+              "p99 ms", "CPU %", "SIPp CPU %", "peak RSS MiB", "ours / this")
     rows: list[tuple[str, ...]] = [header]
     by_pair = {(r["workload"], r["reference"]): r["ratio"] for r in ratios(results)}
     for r in results:
@@ -72,7 +72,7 @@ def table(results: Sequence[dict[str, Any]], units: dict[str, str]) -> str:
             best, unit, achieved, cpu = r["status"], "", r.get("reason", "")[:40], "-"
         rows.append((
             r["workload"], r["system"], best, unit, achieved, _spread(summary, "p50_ms", 2),
-            _spread(summary, "p99_ms", 2), cpu,
+            _spread(summary, "p99_ms", 2), cpu, _spread(summary, "uac_cpu_pct"),
             f"{rss / 1024:.0f}" if isinstance(rss, int) else "-",
             f"{ratio:.2f}" if isinstance(ratio, float) else "",
         ))

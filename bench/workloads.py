@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import resource
 import shutil
 import subprocess
 import sys
@@ -209,6 +210,7 @@ def registrations(system: str, opts: Options) -> Outcome:
         workdir = work / f"run-{state['run']}"
         workdir.mkdir()
         cpu0 = tree_cpu_seconds(pid) if pid else 0.0
+        sipp0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         result = run_sipp(
             "register.xml", target, calls=calls, rate=rate, transport=opts.transport,
             injection=injection, limit=max(200, int(rate)), timeout=calls / rate + 30,
@@ -216,7 +218,11 @@ def registrations(system: str, opts: Options) -> Outcome:
             call_id=f"w1-{state['run']}-%u@%s", local_port=local_port, workdir=workdir,
             local_ip=opts.local_ip, extra=RTT_ARGS)
         cpu = (tree_cpu_seconds(pid) - cpu0) if pid else None
-        trial = trial_from(rate, calls, result, workdir, cpu)
+        # SIPp shares the cores: its own CPU shows when it, not the registrar, is the limit.
+        sipp1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        sipp_cpu = sipp1.ru_utime + sipp1.ru_stime - sipp0.ru_utime - sipp0.ru_stime
+        trial = trial_from(rate, calls, result, workdir, cpu,
+                           uac_cpu_pct=round(100 * sipp_cpu / result.elapsed, 1))
         report_trial(opts, "REGISTER/s", trial)
         return trial
 
