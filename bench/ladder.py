@@ -98,6 +98,8 @@ class LadderResult:
         return {
             "best_level": round(self.best, 1),
             "runs_at_best": len(runs),
+            "failed_runs_at_best": sum(
+                1 for t in self.trials if t.level == self.best and not t.clean),
             "achieved": spread(figures("achieved")),
             "p50_ms": spread(figures("p50_ms")),
             "p99_ms": spread(figures("p99_ms")),
@@ -110,8 +112,9 @@ class LadderResult:
 
 def climb(attempt: Callable[[float], Trial], settings: LadderSettings) -> LadderResult:
     """Step up by `factor` while each level is confirmed clean, bisect back between the best
-    clean and the first failing level, then repeat the best; a failed repeat backs off to the
-    next lower confirmed level. Bounded by `max_trials` and `budget_s`."""
+    clean and the first failing level, then repeat the best; repeats failing more than
+    `repeats // 2` times back off to the next lower confirmed level. Bounded by `max_trials`
+    and `budget_s`."""
     trials: list[Trial] = []
     started = time.monotonic()
 
@@ -153,12 +156,16 @@ def climb(attempt: Callable[[float], Trial], settings: LadderSettings) -> Ladder
             clean_levels.append(middle)
         else:
             failed_at = middle
-    # Repeat the best level; a failure there backs off to the next confirmed level below.
+    # Repeat the best level until it has `repeats` clean runs; one noisy failure among them
+    # is tolerated (and reported), more than repeats // 2 back off to the next level below.
     while clean_levels and room():
         best = clean_levels[-1]
-        done = sum(1 for t in trials if t.level == best)
-        if done >= settings.repeats:
-            break
-        if not confirmed(best, settings.repeats - done):
+        runs = [t for t in trials if t.level == best]
+        clean = sum(1 for t in runs if t.clean)
+        if len(runs) - clean > settings.repeats // 2:
             clean_levels.pop()
+        elif clean >= settings.repeats:
+            break
+        else:
+            trials.append(attempt(best))
     return LadderResult(best=clean_levels[-1] if clean_levels else 0.0, trials=trials)
