@@ -360,10 +360,11 @@ class Bench:
 
     def __init__(self, system: SystemUnderTest, work: Path, uas_port: int,
                  hold_ms: int, seconds: float, *, transport: str = "udp",
-                 local_ip: str = "127.0.0.1") -> None:
+                 local_ip: str = "127.0.0.1", sipp_args: Sequence[str] = ()) -> None:
         self.system = system
         self.transport = transport
         self.local_ip = local_ip
+        self.sipp_args = list(sipp_args)  # for every run of the caller
         self.work = work
         self.uas_port = uas_port
         self.hold_ms = hold_ms
@@ -380,7 +381,7 @@ class Bench:
         self.counter += 1
         wanted = calls if calls is not None else max(1, int(rate * (seconds or self.seconds)))
         hold = self.hold_ms if hold_ms is None else hold_ms
-        extra = ["-s", self.system.service, "-d", str(hold), *sipp_args]
+        extra = ["-s", self.system.service, "-d", str(hold), *self.sipp_args, *sipp_args]
         if trace:
             extra.append("-trace_msg")
         budget = wanted / rate + hold / 1000 + 20
