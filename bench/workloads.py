@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.call_bench import (
+    DOMAIN,
     Bench,
     Callee,
     measure_memory,
@@ -61,15 +62,15 @@ class Options:
     """The knobs of one suite run (see bench/suite.py for their command-line names)."""
 
     work: Path
-    quick: bool = False
-    users: int = 10_000
-    duration: float = 5.0  # seconds of one ladder run
-    hold: float = 60.0  # workload 4
-    concurrent: int = 2000  # workload 4
-    max_rate: float = 5000.0
-    confirm: int = 2
-    repeats: int = 3
-    budget: float = 300.0  # seconds for one ladder
+    quick: bool
+    users: int
+    duration: float  # seconds of one ladder run
+    hold: float  # workload 4
+    concurrent: int  # workload 4
+    max_rate: float
+    confirm: int
+    repeats: int
+    budget: float  # seconds for one ladder
     transport: str = "udp"
     host: str | None = None
     port: int = 5060
@@ -205,7 +206,7 @@ def registrations(system: str, opts: Options) -> Outcome:
             return start_softswitch(work / "switch", users)
         return kamailio_registrar(work, users)
 
-    rows = user_rows((u.extension, "pbx.test", u.password) for u in users)
+    rows = user_rows((u.extension, DOMAIN, u.password) for u in users)
     # One phone address for all runs: a re-REGISTER updates a binding instead of adding one.
     local_port = free_port()
     state = {"offset": 0, "run": 0}
