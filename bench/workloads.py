@@ -146,8 +146,8 @@ def trial_from(level: float, attempted: int, result: SippResult, workdir: Path,
         failed=max(result.failed, attempted - result.successful), elapsed_s=result.elapsed,
         achieved=round(achieved, 1),
         cpu_pct=None if cpu_s is None else round(100 * cpu_s / result.elapsed, 1),
-        p50_ms=percentile(times, 0.5) if times else None,
-        p99_ms=percentile(times, 0.99) if times else None,
+        p50_ms=round(percentile(times, 0.5), 3) if times else None,
+        p99_ms=round(percentile(times, 0.99), 3) if times else None,
         extra={"sipp_returncode": result.returncode, **extra},
     )
     if trial.failed:
