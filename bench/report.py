@@ -36,9 +36,24 @@ def ratios(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             ratio = round(mine / theirs, 3) if mine is not None and theirs else None
             out.append({"workload": ours["workload"], "reference": ref["system"],
                         "ours": mine, "theirs": theirs, "ratio": ratio,
+                        "limits": {"ours": limit(ours), "theirs": limit(ref)},
                         "figure": "bytes per call (lower is better)"
                         if ours["workload"] == "4" else "best clean rate (higher is better)"})
     return out
+
+
+SATURATED_CPU_PCT = 70.0  # of one core: our switch and each Kamailio worker use one
+
+
+def limit(result: dict[str, Any]) -> str:
+    """What stopped the ladder: "CPU" when the system used most of a core at its best rate,
+    "not CPU" when it had CPU to spare (the load generator, the machine's other load or the
+    system's latency set the limit; a ratio against it understates the difference)."""
+    summary = result.get("summary") or {}
+    cpu = summary.get("cpu_pct")
+    if result.get("status") != "ok" or not cpu or result["workload"] == "5":
+        return ""
+    return "CPU" if cpu["median"] >= SATURATED_CPU_PCT else "not CPU"
 
 
 def _spread(summary: dict[str, Any], key: str, digits: int = 0) -> str:
@@ -53,7 +68,7 @@ def _spread(summary: dict[str, Any], key: str, digits: int = 0) -> str:
 def table(results: Sequence[dict[str, Any]], units: dict[str, str]) -> str:
     """One row per workload and system: best rate (median, spread), p50/p99, CPU, RSS, ratio."""
     header = ("wl", "system", "best clean", "unit", "median achieved (spread)", "p50 ms",
-              "p99 ms", "CPU %", "SIPp CPU %", "peak RSS MiB", "ours / this")
+              "p99 ms", "CPU %", "SIPp CPU %", "limit", "peak RSS MiB", "ours / this")
     rows: list[tuple[str, ...]] = [header]
     by_pair = {(r["workload"], r["reference"]): r["ratio"] for r in ratios(results)}
     for r in results:
@@ -65,14 +80,15 @@ def table(results: Sequence[dict[str, Any]], units: dict[str, str]) -> str:
             achieved = f"{r.get('bytes_per_call')} B/call"
             cpu = str(r.get("held_cpu_pct") if r.get("held_cpu_pct") is not None else "-")
         elif r["status"] == "ok":
-            best, unit = f"{summary.get('best_level', 0):g}", units.get(r["workload"], "")
+            best = f"{summary['best_level']:g}" if summary.get("best_level") else "none clean"
+            unit = units.get(r["workload"], "")
             achieved = _spread(summary, "achieved")
             cpu = _spread(summary, "cpu_pct")
         else:
             best, unit, achieved, cpu = r["status"], "", r.get("reason", "")[:40], "-"
         rows.append((
             r["workload"], r["system"], best, unit, achieved, _spread(summary, "p50_ms", 2),
-            _spread(summary, "p99_ms", 2), cpu, _spread(summary, "uac_cpu_pct"),
+            _spread(summary, "p99_ms", 2), cpu, _spread(summary, "uac_cpu_pct"), limit(r),
             f"{rss / 1024:.0f}" if isinstance(rss, int) else "-",
             f"{ratio:.2f}" if isinstance(ratio, float) else "",
         ))

@@ -204,9 +204,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(report.table(results, units))
     for ratio in report.ratios(results):
         if ratio["ratio"] is not None:
+            caveat = (f"; {ratio['reference']} was not CPU-bound: a lower bound of its "
+                      "figure" if ratio["limits"]["theirs"] == "not CPU" else "")
             print(f"workload {ratio['workload']}: ours / {ratio['reference']} = "
                   f"{ratio['ratio']:.2f} ({ratio['figure']}: {ratio['ours']:g} vs "
-                  f"{ratio['theirs']:g})")
+                  f"{ratio['theirs']:g}{caveat})")
     if opts.remote_target:
         print(f"target {opts.remote_target} is remote: its CPU and memory are not measured")
     print(f"\nwrote {json_path}, {', '.join(str(p) for p in pngs)}")
