@@ -122,14 +122,18 @@ def write_plots(stem: Path, results: Sequence[dict[str, Any]],
     fig, axes = plt.subplots(1, max(1, len(workloads)), figsize=(4.5 * max(1, len(workloads)),
                                                                  3.8), squeeze=False)
     for ax, key in zip(axes[0], workloads or [""], strict=False):
-        for r in (r for r in laddered if r["workload"] == key):
-            trials = sorted(r["trials"], key=lambda t: t["level"])
-            ax.plot([t["level"] for t in trials],
-                    [100 * t["failure_fraction"] for t in trials], "o-", label=r["system"],
-                    alpha=0.8)
+        for n, r in enumerate(r for r in laddered if r["workload"] == key):
+            # o: a clean run, x: not clean (failures, or too slow: achieved < 95 % offered)
+            color = f"C{n}"
+            for clean, marker in ((True, "o"), (False, "x")):
+                trials = [t for t in r["trials"] if t["clean"] is clean]
+                ax.scatter([t["level"] for t in trials],
+                           [100 * t["failure_fraction"] for t in trials], marker=marker,
+                           color=color, alpha=0.8,
+                           label=f"{r['system']} {'clean' if clean else 'not clean'}")
         ax.axhline(0.1, color="grey", linestyle=":", linewidth=1)
         ax.set_title(f"{key}: {titles.get(key, '')}", fontsize=9)
-        ax.set_xlabel("offered level")
+        ax.set_xlabel("offered level (x: not clean)")
         ax.set_ylabel("failed %")
         ax.set_yscale("symlog", linthresh=0.1)
         ax.set_ylim(0, 100)
@@ -141,16 +145,17 @@ def write_plots(stem: Path, results: Sequence[dict[str, Any]],
     paths.append(failures)
 
     latency = stem.with_name(stem.name + "-latency.png")
-    bars = [(f"{r['workload']} {r['system']}", (r.get("summary") or {}))
-            for r in laddered]
+    bars = [(f"{r['workload']} {r['system']} @{r['summary']['best_level']:g}", r["summary"])
+            for r in laddered if r.get("summary")]
     bars = [(label, s) for label, s in bars if s.get("p50_ms") and s.get("p99_ms")]
     fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(bars) + 2), 4))
     xs = range(len(bars))
     ax.bar([x - 0.2 for x in xs], [s["p50_ms"]["median"] for _, s in bars], 0.4, label="p50")
     ax.bar([x + 0.2 for x in xs], [s["p99_ms"]["median"] for _, s in bars], 0.4, label="p99")
     ax.set_xticks(list(xs), [label for label, _ in bars], rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("SIPp response time at the best rate, ms")
-    ax.set_title("latency percentiles (workload 5: transit delay / added jitter)", fontsize=9)
+    ax.set_ylabel("response time at the best rate, ms")
+    ax.set_title("SIPp response time p50 / p99 at each system's best rate (@); workload 5: "
+                 "RTP transit delay / added jitter", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(latency, dpi=100)
