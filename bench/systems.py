@@ -114,9 +114,10 @@ def full_path_toml(now: dt.datetime | None = None) -> list[str]:
 
 def start_softswitch(work: Path, users: Sequence[PhoneUser], extra_toml: Sequence[str] = (),
                      *, uas_port: int | None = None, scenario: Path = AUTH_SCENARIO,
-                     service: str = CALLEE, notes: Sequence[str] = ()) -> Running:
+                     service: str = CALLEE, notes: Sequence[str] = (),
+                     transport: str = "udp") -> Running:
     """Our switch as its own process with a generated configuration; with `uas_port`, the
-    SIPp UAS listening there registers as the callee."""
+    SIPp UAS listening there (over `transport`) registers as the callee."""
     config = SwitchConfigFile(work, users=users, domain=DOMAIN, port=free_port(),
                               log_level="WARNING")
     path = config.write()
@@ -126,7 +127,7 @@ def start_softswitch(work: Path, users: Sequence[PhoneUser], extra_toml: Sequenc
     target = f"127.0.0.1:{config.port}"
     try:
         if uas_port is not None:
-            register_callee(target, uas_port, work)
+            register_callee(target, uas_port, work, transport=transport)
     except Exception:
         switch.stop()
         raise
@@ -186,6 +187,7 @@ def references_missing() -> dict[str, str]:
 def remote(target: str, *, scenario: Path, service: str, uas_port: int | None,
            work: Path, transport: str, local_ip: str) -> Running:
     """A switch on another machine: nothing to start or stop, nothing of its process to read."""
+    work.mkdir(parents=True, exist_ok=True)
     if uas_port is not None:
         register_callee(target, uas_port, work, transport=transport, local_ip=local_ip)
     return Running("softswitch", target, 0, lambda: None, scenario=scenario, service=service,

@@ -260,12 +260,13 @@ def _call_system(system: str, workload: str, opts: Options, work: Path,
     if system == "softswitch" and full:
         return start_softswitch(
             work / "switch", CALL_USERS, full_path_toml(), uas_port=uas_port,
+            transport=opts.transport,
             notes=["digest auth (407) on every INVITE, the tenant's routing rules (DIDs, "
                    "block list, time frames, answering rules, sim-ring), CDR written per call"])
     if system == "softswitch":
         return start_softswitch(
             work / "switch", CALL_USERS, trunk_toml(), uas_port=uas_port,
-            scenario=NOAUTH_SCENARIO, service=DID,
+            scenario=NOAUTH_SCENARIO, service=DID, transport=opts.transport,
             notes=["calls arrive on an IP-authenticated trunk to a DID (no digest, the same "
                    "SIPp scenario as the references); the switch has no option to turn off "
                    "routing or CDR writing, so both still run"])
