@@ -60,6 +60,7 @@ bench-parts: venv
 	$(BIN)/python -m bench.routing_bench
 	$(BIN)/python -m bench.codec_bench
 	$(BIN)/python -m bench.mixer_bench
+	$(BIN)/python -m bench.conference_bench
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -159,8 +159,9 @@ class OurSwitch:
 
     def __init__(self, work: Path, uas_port: int, log_level: str = "WARNING") -> None:
         users = [PhoneUser(CALLER, "pw" + CALLER), PhoneUser(CALLEE, "pw" + CALLEE)]
+        # Signalling only: SDP passes through, as through the proxy and Sippy.
         config = SwitchConfigFile(work / "switch", users=users, domain=DOMAIN,
-                                  port=free_port(), log_level=log_level)
+                                  port=free_port(), log_level=log_level, media_anchor="never")
         self.process = SwitchProcess(config.write(), port=config.port).start()
         self.target = f"127.0.0.1:{config.port}"
         try:

@@ -41,6 +41,7 @@ class PhoneUser:
     extension: str
     password: str
     display_name: str = ""
+    extra_toml: str = ""  # more keys of the user's table (e.g. can_monitor = true)
 
 
 def numbered_users(count: int, first: int = 10000, password: str = "pw") -> list[PhoneUser]:
@@ -64,6 +65,10 @@ class SwitchConfigFile:
     qualify_interval: float = 0
     log_level: str = "INFO"
     t1: float = 0.5
+    media_anchor: str = "always"  # "never": SDP passes through (signalling-only benches)
+    hold_music: Path | None = None
+    extra_toml: str = ""  # appended to the [media] section (e.g. feature_codes = false)
+    tenant_toml: str = ""  # appended to the tenant (e.g. a [tenants.moh] table)
 
     def write(self) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -96,6 +101,12 @@ class SwitchConfigFile:
             "[logging]",
             f'level = "{self.log_level}"',
             f"file = {json.dumps(str(self.directory / 'switch.log'))}",
+            "[media]",
+            f'anchor = "{self.media_anchor}"',
+            'address = "127.0.0.1"',
+            f"recordings_dir = {json.dumps(str(self.directory / 'recordings'))}",
+            f"hold_music = {json.dumps(str(self.hold_music))}" if self.hold_music else "",
+            self.extra_toml,
             "[[tenants]]",
             'name = "test"',
             f'domain = "{self.domain}"',
@@ -106,7 +117,9 @@ class SwitchConfigFile:
                 f'extension = "{user.extension}"',
                 f"password = {json.dumps(user.password)}",
                 f"display_name = {json.dumps(user.display_name or 'User ' + user.extension)}",
+                user.extra_toml,
             ]
+        lines.append(self.tenant_toml)  # after the users, which it would otherwise end
         path = self.directory / "switch.toml"
         path.write_text("\n".join(lines) + "\n")
         return path

@@ -115,11 +115,13 @@ def full_path_toml(now: dt.datetime | None = None) -> list[str]:
 def start_softswitch(work: Path, users: Sequence[PhoneUser], extra_toml: Sequence[str] = (),
                      *, uas_port: int | None = None, scenario: Path = AUTH_SCENARIO,
                      service: str = CALLEE, notes: Sequence[str] = (),
-                     transport: str = "udp") -> Running:
+                     transport: str = "udp", anchor: str = "never") -> Running:
     """Our switch as its own process with a generated configuration; with `uas_port`, the
-    SIPp UAS listening there (over `transport`) registers as the callee."""
+    SIPp UAS listening there (over `transport`) registers as the callee. ``anchor``:
+    "always" puts the switch's media engine in every call (two RTP endpoints per call),
+    "never" passes SDP through as the proxy and Sippy do."""
     config = SwitchConfigFile(work, users=users, domain=DOMAIN, port=free_port(),
-                              log_level="WARNING")
+                              log_level="WARNING", media_anchor=anchor)
     path = config.write()
     if extra_toml:
         path.write_text(path.read_text() + "\n".join(extra_toml) + "\n")

@@ -15,6 +15,7 @@ from config.models import (
     Tenant,
     User,
 )
+from config.moh import MusicOnHold, hold_music_for
 
 __all__ = [
     "DIGEST_ALGORITHMS",
@@ -23,6 +24,7 @@ __all__ = [
     "DatabaseSettings",
     "Listener",
     "LoggingSettings",
+    "MusicOnHold",
     "RegistrarSettings",
     "Settings",
     "SipSettings",
@@ -32,5 +34,6 @@ __all__ = [
     "User",
     "config_from_dict",
     "example_config_path",
+    "hold_music_for",
     "load_config",
 ]

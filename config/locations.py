@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from pydantic_core import PydanticCustomError
+
 Loc = tuple[str | int, ...]
 
 
@@ -14,3 +18,12 @@ def format_location(loc: Loc) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
+
+
+def config_error(items: Sequence[tuple[Loc, str]]) -> PydanticCustomError:
+    """A multi-location error; `items` are locations relative to the model raising it.
+
+    `config.loader` expands it into one (location, message) line per item.
+    """
+    summary = "; ".join(f"{format_location(loc)}: {msg}" if loc else msg for loc, msg in items)
+    return PydanticCustomError("switch_config", "{summary}", {"summary": summary, "items": items})

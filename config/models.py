@@ -8,6 +8,7 @@ exact locations in its context; `config.loader` expands it into one error per lo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import re
@@ -27,19 +28,26 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from config.answering import UserRouting
+from config.conference import ConferenceBridge, MonitorCodes
 from config.locations import Loc, format_location
+from config.locations import config_error as _fail  # the name the validators below use
+from config.media import MediaSettings
+from config.moh import MusicOnHold
+from config.numbers import Did, NumberError, Treatment, to_e164
 from config.routing import TenantRouting
 from config.trunks import Trunk
 
 __all__ = [
     "DIGEST_ALGORITHMS",
     "AuthSettings",
+    "ConferenceBridge",
     "DatabaseSettings",
     "Listener",
     "LoggingSettings",
+    "MonitorCodes",
+    "OverloadSettings",
     "RegistrarSettings",
     "Settings",
     "SipSettings",
@@ -69,14 +77,6 @@ _TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _fail(items: Sequence[tuple[Loc, str]]) -> PydanticCustomError:
-    """A multi-location error; `items` are locations relative to the model raising it."""
-    summary = "; ".join(f"{format_location(loc)}: {msg}" if loc else msg for loc, msg in items)
-    return PydanticCustomError("switch_config", "{summary}", {"summary": summary, "items": items})
-
-
 
 
 def _has_control_chars(value: str) -> bool:
@@ -306,14 +306,31 @@ class LoggingSettings(_Model):
         return None if value == "" else value
 
 
+class OverloadSettings(_Model):
+    """When the switch sheds new calls (503 with Retry-After) instead of letting them time
+    out: too many calls still being set up, too many live transactions, or new requests
+    waiting too long before the switch reads them (smoothed delay of a probe datagram sent
+    to our own UDP listener every ``probe_interval`` seconds). In-dialog requests and calls
+    already up are always served. A bound of 0 switches that check off."""
+
+    max_calls_in_setup: int = Field(default=5000, ge=0)
+    max_transactions: int = Field(default=200_000, ge=0)
+    # Seconds; beyond T1 (0.5 s) every INVITE is retransmitted, doubling the load.
+    max_queue_delay: float = Field(default=0.5, ge=0, le=60)
+    probe_interval: float = Field(default=0.1, gt=0, le=10)  # seconds
+    retry_after: int = Field(default=10, ge=1, le=3600)  # seconds, in the 503
+
+
 class Settings(_Model):
     """Runtime settings: everything except the provisioning model."""
 
     sip: SipSettings = Field(default_factory=SipSettings)
     registrar: RegistrarSettings = Field(default_factory=RegistrarSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    overload: OverloadSettings = Field(default_factory=OverloadSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
 
 
 # --------------------------------------------------------------------------- provisioning
@@ -340,6 +357,11 @@ class User(_Model):
     ha1_md5: str | None = None
     ha1_sha256: str | None = None
     caller_id: str | None = None
+    record_calls: bool = False  # every answered call of this user is recorded
+    # What a party this user puts on hold hears, instead of the tenant's playlist.
+    moh: MusicOnHold | None = None
+    # Supervisor permission: may listen to, whisper into and barge into the tenant's calls.
+    can_monitor: bool = False
 
     @field_validator("ha1_md5", mode="before")
     @classmethod
@@ -469,12 +491,27 @@ class Tenant(_Model):
     max_calls: int | None = Field(default=None, ge=1, le=1_000_000)
     # New calls per second (a token bucket holding one second's worth); None = no limit.
     max_calls_per_second: float | None = Field(default=None, gt=0, le=100_000)
+    # The outbound route: trunk names in failover order (the next trunk is tried once every
+    # gateway of one has failed); empty = every trunk, in the order they are listed.
+    outbound_trunks: tuple[str, ...] = ()
     # Carrier trunks: inbound calls from their addresses to the tenant's DIDs, outbound calls
-    # to numbers outside the tenant (first trunk, gateways in failover order).
+    # to numbers outside the tenant.
     trunks: tuple[Trunk, ...] = ()
+    record_calls: bool = False  # every answered call of the tenant is recorded
+    # Music on hold for the tenant's users and queues that have none of their own.
+    moh: MusicOnHold | None = None
+
+    # Conference bridges; their extensions are routable (routing.conferences) without
+    # listing them there.
+    conferences: list[ConferenceBridge] = Field(default_factory=list)
+    # Feature codes for live-call monitoring by users with can_monitor.
+    monitor_codes: MonitorCodes = Field(default_factory=MonitorCodes)
 
     _by_extension: dict[str, User] = PrivateAttr(default_factory=dict)
     _by_username: dict[str, User] = PrivateAttr(default_factory=dict)
+    _conference_by_extension: dict[str, ConferenceBridge] = PrivateAttr(default_factory=dict)
+    _conference_by_did: dict[str, ConferenceBridge] = PrivateAttr(default_factory=dict)
+    _outbound: tuple[Trunk, ...] = PrivateAttr(default=())
 
     @field_validator("name")
     @classmethod
@@ -511,6 +548,91 @@ class Tenant(_Model):
             return {**data, "routing": {**routing, "users": {**users, **explicit}}}
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _routable_conferences(cls, data: Any) -> Any:
+        # Like users: a bridge's extension is a routing destination, and its direct number
+        # a DID sent to it, without repeating them under routing.
+        if not isinstance(data, dict) or not isinstance(data.get("conferences"), list):
+            return data
+        extensions: set[str] = set()
+        dids: dict[str, str] = {}  # E.164 number -> bridge extension
+        for entry in data["conferences"]:
+            raw = entry.model_dump() if isinstance(entry, ConferenceBridge) else entry
+            if not isinstance(raw, dict):
+                continue  # the bridge's own validation names the problem
+            ext, did = raw.get("extension"), raw.get("did")
+            if isinstance(ext, int) and not isinstance(ext, bool):
+                ext = str(ext)
+            if not (isinstance(ext, str) and ext.isascii() and ext.isdigit()):
+                continue
+            extensions.add(ext)
+            if isinstance(did, str):
+                with contextlib.suppress(NumberError):
+                    dids[to_e164(did)] = ext
+        routing = data.get("routing")
+        if routing is None:
+            routing = {}
+        if isinstance(routing, TenantRouting):
+            listed = {d.number for d in routing.dids}
+            added = tuple(Did(number=n, treatment=Treatment.CONFERENCE, destination=e)
+                          for n, e in dids.items() if n not in listed)
+            routing = routing.model_copy(update={
+                "conferences": routing.conferences | extensions,
+                "dids": routing.dids + added,
+            })
+        elif isinstance(routing, dict):
+            confs, routed = routing.get("conferences", ()), routing.get("dids", [])
+            if not isinstance(confs, list | tuple | set | frozenset) or not isinstance(
+                routed, list | tuple
+            ):
+                return data  # routing's own validation names the problem
+            listed = set()
+            for d in routed:
+                number = d.number if isinstance(d, Did) else (
+                    d.get("number") if isinstance(d, dict) else None
+                )
+                if isinstance(number, str):
+                    with contextlib.suppress(NumberError):
+                        listed.add(to_e164(number))
+            added_rows = [{"number": n, "treatment": "conference", "destination": e}
+                          for n, e in dids.items() if n not in listed]
+            routing = {**routing, "conferences": sorted(set(confs) | extensions),
+                       "dids": [*routed, *added_rows]}
+        return {**data, "routing": routing}
+
+    @model_validator(mode="after")
+    def _check_conferences(self) -> Tenant:
+        bridges = self.conferences
+        items: list[tuple[Loc, str]] = []
+        for name, what in (("name", "conference name"), ("extension", "extension")):
+            values = [getattr(b, name) for b in bridges]
+            items += _duplicates(values, lambda i, n=name: ("conferences", i, n), what)
+        with_did = [i for i, b in enumerate(bridges) if b.did is not None]
+        items += _duplicates(
+            [str(bridges[i].did) for i in with_did],
+            lambda k: ("conferences", with_did[k], "did"),
+            "DID",
+        )
+        users = {u.extension for u in self.users}
+        routed = {d.number: d for d in self.routing.dids}
+        for i, b in enumerate(bridges):
+            if b.extension in users:
+                items.append((("conferences", i, "extension"), "already a user's extension"))
+            if b.owner is not None and b.owner not in users:
+                items.append((("conferences", i, "owner"), "not a user of this tenant"))
+            did = routed.get(b.did) if b.did is not None else None
+            if did is not None and (
+                did.treatment is not Treatment.CONFERENCE or did.destination != b.extension
+            ):
+                items.append((
+                    ("conferences", i, "did"),
+                    f"routing.dids sends {b.did} to {did.treatment.value} {did.destination!r}",
+                ))
+        if items:
+            raise _fail(items)
+        return self
+
     @model_validator(mode="after")
     def _unique_users(self) -> Tenant:
         items = _duplicates(
@@ -518,6 +640,14 @@ class Tenant(_Model):
         ) + _duplicates(
             [u.username for u in self.users], lambda i: ("users", i, "username"), "username"
         )
+        items += _duplicates(
+            [t.name for t in self.trunks], lambda i: ("trunks", i, "name"), "trunk name"
+        ) + _duplicates(list(self.outbound_trunks), lambda i: ("outbound_trunks", i), "trunk")
+        trunk_names = {t.name for t in self.trunks}
+        items += [
+            (("outbound_trunks", i), f"no trunk named {name!r} in this tenant")
+            for i, name in enumerate(self.outbound_trunks) if name not in trunk_names
+        ]
         extensions = {u.extension for u in self.users}
         for ext, rules in self.routing.users.items():
             if ext not in extensions and not rules.inbound_routing:
@@ -533,6 +663,28 @@ class Tenant(_Model):
     def model_post_init(self, context: Any, /) -> None:
         self._by_extension = {u.extension: u for u in self.users}
         self._by_username = {u.username: u for u in self.users}
+        by_name = {t.name: t for t in self.trunks}
+        self._outbound = tuple(by_name[n] for n in self.outbound_trunks if n in by_name) \
+            if self.outbound_trunks else self.trunks
+        self._conference_by_extension = {b.extension: b for b in self.conferences}
+        self._conference_by_did = {b.did: b for b in self.conferences if b.did is not None}
+
+    def outbound_route(self) -> tuple[Trunk, ...]:
+        """The trunks outbound calls try, in failover order."""
+        return self._outbound
+
+    def conference_by_extension(self, extension: str) -> ConferenceBridge | None:
+        """The conference bridge reached by an extension."""
+        return self._conference_by_extension.get(extension)
+
+    def conference_by_did(self, number: str) -> ConferenceBridge | None:
+        """The conference bridge whose direct number (E.164) is ``number``."""
+        return self._conference_by_did.get(number)
+
+    def may_monitor(self, extension: str) -> bool:
+        """Whether the user with ``extension`` holds the supervisor permission."""
+        user = self._by_extension.get(extension)
+        return user is not None and user.can_monitor
 
     def user_by_extension(self, extension: str) -> User | None:
         return self._by_extension.get(extension)

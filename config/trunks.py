@@ -54,6 +54,13 @@ class Trunk(BaseModel):
     or ``national`` (national significant digits in ``region``); ``strip_prefix`` is removed
     from and ``add_prefix`` put before the result. ``caller_id`` is the number presented when
     the calling user has none of their own.
+
+    Identity (RFC 3325): ``trust_identity`` makes the carrier part of our trust domain inbound:
+    its P-Asserted-Identity names the caller (from anyone else PAI is ignored and never passed
+    on). Outbound, ``caller_id_policy`` picks the number in From: ``user`` (the calling user's
+    caller ID, else ``caller_id``) or ``trunk`` (always ``caller_id``); ``send_pai`` adds a
+    P-Asserted-Identity with the user's own caller ID, which a withheld call (Privacy: id)
+    needs so the carrier can still bill and route emergency calls.
     """
 
     model_config = _FROZEN
@@ -65,6 +72,9 @@ class Trunk(BaseModel):
     strip_prefix: str = Field(default="", max_length=16, pattern=r"^\+?[0-9]*$")
     add_prefix: str = Field(default="", max_length=16, pattern=r"^\+?[0-9*#]*$")
     caller_id: str | None = None
+    trust_identity: bool = False
+    caller_id_policy: Literal["user", "trunk"] = "user"
+    send_pai: bool = True
     max_calls: int | None = Field(default=None, ge=1, le=1_000_000)
     max_calls_per_second: float | None = Field(default=None, gt=0, le=100_000)
     # Outbound registration (RFC 3261 10.2) to the first gateway, refreshed before expiry.
@@ -79,6 +89,8 @@ class Trunk(BaseModel):
     def _registration(self) -> Trunk:
         if self.registration and (self.username is None or self.password is None):
             raise ValueError("registration = true needs username and password")
+        if self.caller_id_policy == "trunk" and self.caller_id is None:
+            raise ValueError('caller_id_policy = "trunk" needs caller_id')
         return self
 
     @field_validator("inbound_addresses")

@@ -24,6 +24,7 @@ import structlog
 
 from media.dtmf import Digit, EventDeduplicator
 from media.jitter import JitterBuffer
+from media.moh import HoldMusic, HoldMusicProgram
 from media.players import Player
 from media.quality import mos
 from media.rtcp import ReceiverStats, SenderStats
@@ -41,6 +42,7 @@ from media.sdp import (
 if TYPE_CHECKING:
     from media.engine import MediaEngine
     from media.recorder import Recording
+    from media.rooms import MixSession
 
 log = structlog.get_logger(__name__)
 
@@ -146,10 +148,11 @@ class Endpoint:
         # features (engine-managed)
         self.peer: Endpoint | None = None
         self.player: Player | None = None
-        self.hold_player: Player | None = None
-        self.hold_music: npt.NDArray[np.int16] | None = None  # overrides the engine's
+        self.hold_player: Player | HoldMusicProgram | None = None
+        self.hold_music: npt.NDArray[np.int16] | HoldMusic | None = None  # overrides the engine's
         self.recordings: list[Recording] = []
         self.inband_slot: int | None = None
+        self.mix: MixSession | None = None  # the conference room or monitor it is mixed in
         # tick plan (recomputed by the engine when something changes)
         self.relay_to: Endpoint | None = None
         self.decode = False

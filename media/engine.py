@@ -11,12 +11,14 @@ bridge, play, record, stop, release); everything else happens on the 20 ms frame
    streams whose phase sits on a tick boundary); ``read_on_arrival`` reads each socket as
    datagrams arrive instead;
 2. pop one frame from every decoded leg and decode them all with one numpy gather;
-3. per-tick work: in-band DTMF over all detecting legs in one matrix product, recordings,
-   players, hold music, transcoding;
+3. per-tick work: in-band DTMF over all detecting legs in one matrix product, the mix of
+   every conference room and monitored call in one vectorised pass (:mod:`media.mixer`,
+   sessions in :mod:`media.rooms`), recordings, players, hold music, transcoding;
 4. encode every generated frame in one numpy gather and send.
 
 A direction a -> b is relayed when both legs use the same codec and nothing needs the
-audio (no recording or in-band detection on a, no player on b); otherwise it is decoded.
+audio (no recording or in-band detection on a, no player on b, neither in a mixing
+session); otherwise it is decoded.
 The plan is recomputed only when something changes, not per packet.
 """
 
@@ -40,8 +42,11 @@ from media.clock import ClockStats, FrameClock
 from media.dtmf import DtmfError, InbandDetector
 from media.endpoint import Address, DtmfCallback, Endpoint, EndpointStats, MediaError
 from media.jitter import FrameKind
+from media.mixer import Mixer, MonitorMode
+from media.moh import HoldMusic
 from media.players import AudioSource, Playback, Player, load_source
 from media.recorder import Recording
+from media.rooms import VOICE_HANG_TICKS, MixRoom, Monitor
 from media.rtcp import (
     SDES_CNAME,
     ReceiverReport,
@@ -74,6 +79,8 @@ _MAX_READS = 16  # datagrams per socket per read: bounds the work a flood can ca
 _RELATCH_AFTER = 0.5  # seconds of silence from the latched source before another may take over
 _RTCP_INTERVAL = 5.0
 _SILENCE = {g711.PT_PCMU: b"\xff" * FRAME, g711.PT_PCMA: b"\xd5" * FRAME}
+# Voice activity: a frame whose peak-to-peak swing exceeds this (about -35 dBFS) is speech.
+_VOICE_SWING = 1200
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +175,17 @@ class MediaEngine:
         self._slots = 0
         self._dtmf_pending: set[Endpoint] = set()
         self._next_rtcp = 0.0  # earliest report due on any endpoint
-        self._hold_music: npt.NDArray[np.int16] | None = None
+        self._hold_music: npt.NDArray[np.int16] | HoldMusic | None = None
+        # mixing: all rooms and monitored calls are sessions of one mixer
+        self._mixer = Mixer(FRAME)
+        self._announcers: dict[Player, MixRoom] = {}  # room announcements (virtual talkers)
+        self._mix_in_slots: npt.NDArray[np.intp] = np.zeros(0, np.intp)
+        self._mix_in_rows: npt.NDArray[np.intp] = np.zeros(0, np.intp)
+        self._mix_out: list[Endpoint] = []  # members hearing the mix (no player active)
+        self._mix_out_slots: npt.NDArray[np.intp] = np.zeros(0, np.intp)
+        self._mix_frames = np.zeros((0, FRAME), np.int16)
+        self._mix_result = np.zeros((0, FRAME), np.int16)
+        self._voice_tick = np.zeros(0, np.int64)  # by mixer slot: last tick with voice
         if self.settings.hold_music:
             self._hold_music = load_source(self.settings.hold_music)
 
@@ -304,6 +321,8 @@ class MediaEngine:
         """Close an endpoint (ends its playback and recordings); its final statistics."""
         ep = self._own(endpoint)
         final = ep.stats()
+        if ep.mix is not None:
+            ep.mix._released(ep)
         self.unbridge(ep)
         self._end_player(ep, "released")
         for rec in list(ep.recordings):
@@ -344,6 +363,28 @@ class MediaEngine:
             peer.peer = None
         self._changed()
 
+    # ---- mixing sessions ------------------------------------------------------------
+
+    def mix_room(self) -> MixRoom:
+        """A new, empty conference room mixed on this engine's clock."""
+        return MixRoom(self)
+
+    def monitor(
+        self,
+        caller: Endpoint,
+        agent: Endpoint,
+        supervisor: Endpoint,
+        mode: MonitorMode | str = MonitorMode.LISTEN,
+    ) -> Monitor:
+        """Let ``supervisor`` monitor the call between ``caller`` and ``agent``: ``listen``
+        (heard by none), ``whisper`` (heard by the agent only) or ``barge`` (heard by both).
+        Switch with :meth:`Monitor.set_mode`, end with :meth:`Monitor.stop`."""
+        return Monitor(self, self._own(caller), self._own(agent), self._own(supervisor), mode)
+
+    def _voice_active(self, slot: int) -> bool:
+        ticks = self._voice_tick
+        return slot < len(ticks) and self._tick_no - int(ticks[slot]) <= VOICE_HANG_TICKS
+
     # ---- players --------------------------------------------------------------------
 
     def play(
@@ -377,16 +418,25 @@ class MediaEngine:
             ep.player = None
             self._changed()
 
-    def set_hold_music(self, source: AudioSource | None, endpoint: Endpoint | None = None) -> None:
+    @property
+    def hold_music(self) -> npt.NDArray[np.int16] | HoldMusic | None:
+        """The engine-wide music on hold (None: silence)."""
+        return self._hold_music
+
+    def set_hold_music(
+        self, source: AudioSource | HoldMusic | None, endpoint: Endpoint | None = None
+    ) -> None:
         """What a held party hears from now on: engine-wide, or for one endpoint (the
-        tenant's, user's or queue's playlist item chosen by signalling).  None: the
-        engine default for an endpoint, silence engine-wide."""
-        samples = None if source is None else load_source(source)
+        tenant's, user's or queue's playlist chosen by signalling).  A file or samples
+        loop; a :class:`HoldMusic` playlist plays from its start at every hold, each held
+        endpoint with its own position.  None: the engine default for an endpoint,
+        silence engine-wide."""
+        music = source if source is None or isinstance(source, HoldMusic) else load_source(source)
         targets = [self._own(endpoint)] if endpoint is not None else self._endpoints.values()
         if endpoint is None:
-            self._hold_music = samples
+            self._hold_music = music
         else:
-            endpoint.hold_music = samples
+            endpoint.hold_music = music
         for ep in targets:
             ep.hold_player = None  # restart with the new music at the next tick
         self._changed()
@@ -445,8 +495,12 @@ class MediaEngine:
             held = peer is not None and peer.remote_hold
             music = ep.hold_music if ep.hold_music is not None else self._hold_music
             if held and music is not None:
-                if ep.hold_player is None:
-                    ep.hold_player = Player(music, loop=True)
+                if ep.hold_player is None:  # a new hold: the playlist from its start
+                    ep.hold_player = (
+                        music.program()
+                        if isinstance(music, HoldMusic)
+                        else Player(music, loop=True)
+                    )
             else:
                 ep.hold_player = None
         for ep in eps:
@@ -454,6 +508,8 @@ class MediaEngine:
             needs_audio = bool(ep.recordings) or ep.inband
             relay = (
                 peer is not None
+                and ep.mix is None
+                and peer.mix is None
                 and not needs_audio
                 and ep.receives
                 and peer.sends
@@ -467,6 +523,7 @@ class MediaEngine:
             ep.relay_to = new_relay
             ep.decode = ep.codec_pt is not None and (
                 needs_audio
+                or ep.mix is not None
                 or (
                     peer is not None
                     and not relay
@@ -501,11 +558,38 @@ class MediaEngine:
             and (
                 ep.player is not None
                 or ep.hold_player is not None
-                or (ep.peer is not None and ep.peer.decode and ep.peer.relay_to is not ep)
+                or (
+                    ep.mix is None  # a mixed endpoint hears the mix (_mix_out), not its peer
+                    and ep.peer is not None
+                    and ep.peer.decode
+                    and ep.peer.relay_to is not ep
+                )
             )
         ]
+        self._plan_mix(eps)
         self._detectors = [ep for ep in eps if ep.inband_slot is not None and ep.decode]
         self._relayed = sum(1 for ep in eps if ep.relay_to is not None)
+
+    def _plan_mix(self, eps: list[Endpoint]) -> None:
+        """Index arrays for the mixing step: decoded rows in, mixer slots out."""
+        mixer = self._mixer
+        members = [ep for ep in self._decoders if ep.mix is not None]
+        self._mix_in_slots = np.array([mixer.slot(ep) for ep in members], dtype=np.intp)
+        self._mix_in_rows = np.array([ep.row for ep in members], dtype=np.intp)
+        # a member with a player (prompt, music on hold) hears the player instead
+        self._mix_out = [
+            ep for ep in eps if ep.mix is not None and ep.sends and ep.player is None
+            and ep.hold_player is None
+        ]
+        self._mix_out_slots = np.array([mixer.slot(ep) for ep in self._mix_out], dtype=np.intp)
+        rows = mixer.rows
+        if len(self._mix_frames) < rows:
+            size = max(rows, 2 * len(self._mix_frames), 16)
+            self._mix_frames = np.zeros((size, FRAME), np.int16)
+            self._mix_result = np.zeros((size, FRAME), np.int16)
+            voice = np.full(size, -VOICE_HANG_TICKS - 1, np.int64)
+            voice[: len(self._voice_tick)] = self._voice_tick
+            self._voice_tick = voice
 
     # ---- the tick ---------------------------------------------------------------------
 
@@ -517,7 +601,7 @@ class MediaEngine:
             self._drain(now)
         if self._dirty:  # the packets did (a barge-in digit, a new latch)
             self._plan()
-        if self._decoders or self._generators:
+        if self._decoders or self._generators or self._announcers:
             self._audio(now)
         if self._dtmf_pending:
             self._poll_dtmf(now)
@@ -690,6 +774,7 @@ class MediaEngine:
             pcm = g711.decode_mixed(codes, self._decoder_codecs)
             if self._detectors:
                 self._detect(pcm)
+        mixed = self._mix(pcm) if self._mix_out or self._announcers else None
         out_eps: list[Endpoint] = []
         out_rows: list[npt.NDArray[np.int16]] = []
         for ep in self._generators:
@@ -706,9 +791,19 @@ class MediaEngine:
                 frame_pcm = pcm[peer.row]
             out_eps.append(ep)
             out_rows.append(frame_pcm)
+        # one matrix of everything to send: generated rows, then the mix rows in one gather
+        n_gen, n_mix = len(out_eps), len(self._mix_out)
+        out = np.empty((n_gen + n_mix, FRAME), np.int16)
+        if out_rows:
+            out[:n_gen] = out_rows
+        if n_mix and mixed is not None:
+            np.take(mixed, self._mix_out_slots, axis=0, out=out[n_gen:])
+            out_eps += self._mix_out
+        else:
+            out = out[:n_gen]
         if self._recordings:
             silence_pcm = np.zeros(FRAME, np.int16)
-            heard = dict(zip(out_eps, out_rows, strict=True))
+            heard = dict(zip(out_eps, out, strict=True))
             for rec in self._recordings:
                 left = self._row(rec.caller, pcm, silence_pcm)
                 if rec.callee is not None:
@@ -719,7 +814,7 @@ class MediaEngine:
         if not out_eps:
             return
         codecs = g711.codec_index(np.array([ep.codec_pt for ep in out_eps], dtype=np.intp))
-        encoded = g711.encode_mixed(np.stack(out_rows), codecs).tobytes()
+        encoded = g711.encode_mixed(out, codecs).tobytes()
         tick = self._tick_no
         for i, ep in enumerate(out_eps):
             dest = ep.destination
@@ -738,6 +833,25 @@ class MediaEngine:
                 0x80, marker | (ep.codec_pt or 0), ep.out_seq, ep.out_ts, ep.out_ssrc
             )
             self._send(ep, header + encoded[i * FRAME : (i + 1) * FRAME], dest, FRAME)
+
+    def _mix(self, pcm: npt.NDArray[np.int16] | None) -> npt.NDArray[np.int16]:
+        """Every mixing session in one pass: decoded voices and room announcements in by
+        mixer slot, what each slot hears out; notes voice activity per slot."""
+        rows = self._mixer.rows
+        frames = self._mix_frames[:rows]
+        frames.fill(0)
+        if pcm is not None and len(self._mix_in_slots):
+            # rows without a frame this tick decode the codec's silence: no mask needed
+            frames[self._mix_in_slots] = pcm[self._mix_in_rows]
+            swing = frames.max(axis=1).astype(np.int32) - frames.min(axis=1)
+            self._voice_tick[:rows][swing > _VOICE_SWING] = self._tick_no
+        for player, room in list(self._announcers.items()):
+            frame = player.next_frame()
+            if frame is None:
+                room._end_announcement(player, "finished")
+            else:
+                frames[self._mixer.slot(player)] = frame
+        return self._mixer.mix(frames, out=self._mix_result[:rows])
 
     @staticmethod
     def _row(

@@ -1,149 +1,68 @@
 """WAV files for players (load as int16 mono 8 kHz) and recorders (write 8 kHz 16-bit).
 
-Loading reads the RIFF chunks itself rather than through ``wave`` so it can accept what
-``wave`` cannot (A-law/mu-law, WAVE_FORMAT_EXTENSIBLE, float) and say precisely what is
-wrong with a file it rejects; every rejection is a ``ValueError`` naming the file.
-Other sample rates are converted with a polyphase windowed-sinc (Kaiser) resampler,
-stereo is downmixed.  Writing uses the stdlib ``wave`` module.
+Files are checked by :mod:`config.audio` (the same check the configuration runs on the
+files it names), so a rejection is a ``ValueError`` naming the file and the problem.
+:func:`read_wav` decodes any PCM, float, A-law or mu-law WAV (analysis, tests);
+:func:`load_wav` is what players use: 16-bit PCM only, 8 kHz mono as is, other rates
+converted with a polyphase windowed-sinc (Kaiser) resampler, stereo downmixed.  Writing
+uses the stdlib ``wave`` module.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import struct
 import wave
-from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 
 import numpy as np
 import numpy.typing as npt
 
+from config.audio import (
+    FORMAT_ALAW,
+    FORMAT_FLOAT,
+    FORMAT_MULAW,
+    WavInfo,
+    WavLayout,
+    check_playable,
+    inspect_wav,
+)
 from media import g711
 
 TARGET_RATE = 8000
-MAX_FILE_BYTES = 1 << 30
-
-_FORMAT_PCM = 0x0001
-_FORMAT_FLOAT = 0x0003
-_FORMAT_ALAW = 0x0006
-_FORMAT_MULAW = 0x0007
-_FORMAT_EXTENSIBLE = 0xFFFE
-_KNOWN_COMPRESSED = {
-    0x0002: "Microsoft ADPCM",
-    0x0011: "IMA ADPCM",
-    0x0022: "DSP Group TrueSpeech",
-    0x0031: "GSM 6.10",
-    0x0040: "G.721 ADPCM",
-    0x0045: "G.726 ADPCM",
-    0x0050: "MPEG",
-    0x0055: "MPEG Layer 3 (MP3)",
-    0x0064: "G.726 ADPCM",
-    0x0065: "G.722 ADPCM",
-    0x00FF: "AAC",
-    0x1610: "HE-AAC",
-    0x2000: "AC-3",
-    0x674F: "Ogg Vorbis",
-    0xF1AC: "FLAC",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class WavInfo:
-    """What the fmt chunk of a WAV file said."""
-
-    format_tag: int
-    channels: int
-    sample_rate: int
-    bits_per_sample: int
-    frames: int
-
-
-def _fail(path: str | os.PathLike[str], what: str) -> ValueError:
-    return ValueError(f"{os.fspath(path)}: {what}")
-
-
-def _chunks(data: bytes, path: str | os.PathLike[str]) -> dict[bytes, bytes]:
-    if len(data) < 12 or data[:4] not in (b"RIFF", b"RIFX", b"RF64") or data[8:12] != b"WAVE":
-        raise _fail(path, "not a WAV file (no RIFF/WAVE header)")
-    if data[:4] != b"RIFF":
-        raise _fail(path, f"{data[:4].decode()} WAV files are not supported")
-    chunks: dict[bytes, bytes] = {}
-    offset = 12
-    while offset + 8 <= len(data):
-        cid, size = data[offset : offset + 4], struct.unpack_from("<I", data, offset + 4)[0]
-        body_start = offset + 8
-        if body_start + size > len(data):
-            if cid == b"data":
-                raise _fail(
-                    path,
-                    f"truncated: data chunk claims {size} bytes, "
-                    f"only {len(data) - body_start} present",
-                )
-            raise _fail(path, f"truncated in the {cid!r} chunk")
-        chunks.setdefault(cid, data[body_start : body_start + size])
-        offset = body_start + size + (size & 1)
-    return chunks
 
 
 def read_wav(path: str | os.PathLike[str]) -> tuple[npt.NDArray[np.float64], WavInfo]:
-    """Samples as float64 ``frames x channels`` in int16 scale, and the format info."""
-    p = Path(path)
+    """Samples as float64 ``frames x channels`` in int16 scale, and the format info.
+
+    Decodes PCM 8-32 bit, float, A-law and mu-law (for analysing recordings and tests);
+    players load through :func:`load_wav`, which takes 16-bit PCM only.
+    """
+    return _read(path, inspect_wav(path))
+
+
+def _read(
+    path: str | os.PathLike[str], layout: WavLayout
+) -> tuple[npt.NDArray[np.float64], WavInfo]:
+    info = layout.info
     try:
-        size = p.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise _fail(path, f"file too large ({size} bytes)")
-        data = p.read_bytes()
+        with open(path, "rb") as f:
+            f.seek(layout.data_offset)
+            raw = f.read(layout.data_bytes)
     except OSError as exc:
-        raise _fail(path, f"cannot read: {exc.strerror or exc}") from None
-    chunks = _chunks(data, path)
-    fmt = chunks.get(b"fmt ")
-    if fmt is None:
-        raise _fail(path, "no fmt chunk")
-    if len(fmt) < 16:
-        raise _fail(path, f"fmt chunk too short ({len(fmt)} bytes)")
-    tag, channels, rate, _byte_rate, block_align, bits = struct.unpack_from("<HHIIHH", fmt)
-    if tag == _FORMAT_EXTENSIBLE:
-        if len(fmt) < 40:
-            raise _fail(path, "WAVE_FORMAT_EXTENSIBLE fmt chunk too short")
-        tag = struct.unpack_from("<H", fmt, 24)[0]  # first two bytes of the sub-format GUID
-    if tag not in (_FORMAT_PCM, _FORMAT_FLOAT, _FORMAT_ALAW, _FORMAT_MULAW):
-        name = _KNOWN_COMPRESSED.get(tag, "unknown")
-        raise _fail(path, f"compressed format 0x{tag:04X} ({name}) not supported; use PCM")
-    if channels == 0:
-        raise _fail(path, "0 channels")
-    if not 1000 <= rate <= 384_000:
-        raise _fail(path, f"unsupported sample rate {rate} Hz")
-    valid_bits = {
-        _FORMAT_PCM: (8, 16, 24, 32),
-        _FORMAT_FLOAT: (32, 64),
-        _FORMAT_ALAW: (8,),
-        _FORMAT_MULAW: (8,),
-    }[tag]
-    if bits not in valid_bits:
-        raise _fail(path, f"{bits}-bit samples not supported for format 0x{tag:04X}")
-    width = bits // 8
-    if block_align != width * channels:
-        raise _fail(path, f"block align {block_align} does not match {channels} x {bits} bits")
-    raw = chunks.get(b"data")
-    if raw is None:
-        raise _fail(path, "no data chunk")
-    frames = len(raw) // block_align
-    if frames == 0:
-        raise _fail(path, "contains no audio samples")
-    raw = raw[: frames * block_align]
-    samples = _decode(raw, tag, width)
-    info = WavInfo(tag, channels, rate, bits, frames)
-    return samples.reshape(frames, channels), info
+        raise ValueError(f"{os.fspath(path)}: cannot read: {exc.strerror or exc}") from None
+    if len(raw) != layout.data_bytes:
+        raise ValueError(f"{os.fspath(path)}: the file changed while being read")
+    samples = _decode(raw, info.format_tag, info.bits_per_sample // 8)
+    return samples.reshape(info.frames, info.channels), info
 
 
 def _decode(raw: bytes, tag: int, width: int) -> npt.NDArray[np.float64]:
-    if tag in (_FORMAT_ALAW, _FORMAT_MULAW):
+    if tag in (FORMAT_ALAW, FORMAT_MULAW):
         codes = np.frombuffer(raw, dtype=np.uint8)
-        pt = g711.PT_PCMA if tag == _FORMAT_ALAW else g711.PT_PCMU
+        pt = g711.PT_PCMA if tag == FORMAT_ALAW else g711.PT_PCMU
         return g711.decode(codes, pt).astype(np.float64)
-    if tag == _FORMAT_FLOAT:
+    if tag == FORMAT_FLOAT:
         dtype = np.dtype("<f4") if width == 4 else np.dtype("<f8")
         x = np.frombuffer(raw, dtype=dtype).astype(np.float64)
         return np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0) * 32768.0
@@ -213,18 +132,13 @@ def resample(
 
 
 def load_wav(path: str | os.PathLike[str]) -> npt.NDArray[np.int16]:
-    """Load a WAV file as int16 mono 8 kHz; raises ValueError naming the file and problem.
+    """Load a 16-bit PCM WAV file as int16 mono 8 kHz; ValueError names the file and problem.
 
-    8 kHz mono 16-bit PCM is returned unchanged; stereo is downmixed and other rates
-    resampled.
+    8 kHz mono is returned unchanged; other channel counts are downmixed and other rates
+    resampled.  Other sample formats (8-bit, 24-bit, float, A-law, ...) are refused.
     """
-    samples, info = read_wav(path)
-    if (
-        info.format_tag == _FORMAT_PCM
-        and info.bits_per_sample == 16
-        and info.channels == 1
-        and (info.sample_rate == TARGET_RATE)
-    ):
+    samples, info = _read(path, check_playable(path))
+    if info.channels == 1 and info.sample_rate == TARGET_RATE:
         return samples[:, 0].astype(np.int16)
     mono = samples.mean(axis=1)
     if info.sample_rate != TARGET_RATE:

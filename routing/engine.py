@@ -33,6 +33,7 @@ from routing.numbers import clean, has_digit, is_anonymous, is_plain_e164, norma
 from routing.plan import (
     NO_FALLBACKS,
     Decision,
+    DiversionReason,
     Fallbacks,
     Final,
     Node,
@@ -186,6 +187,7 @@ class _Planner:
         status: int = 0,
         reason: str = "",
         diverted_by: tuple[str, ...] = (),
+        diversion_reasons: tuple[DiversionReason, ...] = (),
     ) -> Target:
         key = (
             kind,
@@ -197,6 +199,7 @@ class _Planner:
             status,
             reason,
             diverted_by,
+            diversion_reasons,
         )
         pool = self.cr.pool
         hit = pool.get(key)
@@ -211,6 +214,7 @@ class _Planner:
                 status=status,
                 reason=reason,
                 diverted_by=diverted_by,
+                diversion_reasons=diversion_reasons,
             )
         return hit  # type: ignore[return-value]
 
@@ -366,8 +370,15 @@ class _Planner:
 
     # -- users and rules -----------------------------------------------------------------
 
-    def _user(self, ext: str, chain: tuple[str, ...], screening: bool = False) -> Node:
-        """The node for a call reaching user ``ext``; ``chain`` ends with ``ext``."""
+    def _user(
+        self,
+        ext: str,
+        chain: tuple[str, ...],
+        screening: bool = False,
+        reasons: tuple[DiversionReason, ...] = (),
+    ) -> Node:
+        """The node for a call reaching user ``ext``; ``chain`` ends with ``ext`` and
+        ``reasons`` says why each user before ``ext`` forwarded."""
         self.expansions += 1
         cu = self.cr.users[ext]
         user = cu.user
@@ -386,40 +397,46 @@ class _Planner:
         diverted = chain[:-1]
         fw = rule.forward
 
+        def forward(dest: Destination, why: str, reason: DiversionReason) -> Node:
+            return self._dest(dest, chain, why, (*reasons, reason))
+
         if rule.dnd is DndMode.VOICEMAIL:
             self.note("rule", f"user {ext}: do not disturb -> voicemail")
-            return self._voicemail_end(ext, diverted, "do not disturb")
+            return self._voicemail_end(ext, diverted, "do not disturb", reasons)
         if rule.dnd is DndMode.BUSY:
             self.note("rule", f"user {ext}: do not disturb -> busy")
             if fw.when_busy is not None:
-                return self._dest(fw.when_busy, chain, "busy (do not disturb)")
+                dnd = DiversionReason.DO_NOT_DISTURB
+                return forward(fw.when_busy, "busy (do not disturb)", dnd)
             return self._reject(486, "Busy Here", f"{label}: do not disturb")
         if fw.always is not None:
-            return self._dest(fw.always, chain, "forward always")
+            return forward(fw.always, "forward always", DiversionReason.UNCONDITIONAL)
         if fw.on_active is not None and ext in self.facts.busy:
             self.note("rule", f"user {ext} is on a call")
-            return self._dest(fw.on_active, chain, "forward on active")
+            return forward(fw.on_active, "forward on active", DiversionReason.BUSY)
         registered = self.facts.registered.get(ext, 0)
         if registered <= 0 and fw.when_offline is not None:
             self.note("rule", f"user {ext} has no registered device")
-            return self._dest(fw.when_offline, chain, "forward when offline")
+            return forward(fw.when_offline, "forward when offline", DiversionReason.UNAVAILABLE)
 
         ring_time = user.ring_time
-        targets = self._ring_targets(ext, rule.simring, registered, ring_time, screening, diverted)
+        targets = self._ring_targets(
+            ext, rule.simring, registered, ring_time, screening, diverted, reasons
+        )
 
-        def unanswered() -> Node:
+        def unanswered(reason: DiversionReason) -> Node:
             if fw.when_unanswered is not None:
-                return self._dest(fw.when_unanswered, chain, "forward when unanswered")
-            return self._voicemail_end(ext, diverted, "no answer")
+                return forward(fw.when_unanswered, "forward when unanswered", reason)
+            return self._voicemail_end(ext, diverted, "no answer", reasons)
 
         if not targets:
             self.note("rule", f"user {ext}: nothing to ring (no registered device)")
-            return unanswered()
-        no_answer = unanswered()
+            return unanswered(DiversionReason.UNAVAILABLE)
+        no_answer = unanswered(DiversionReason.NO_ANSWER)
         busy = (
-            self._dest(fw.when_busy, chain, "forward when busy")
+            forward(fw.when_busy, "forward when busy", DiversionReason.BUSY)
             if fw.when_busy is not None
-            else self._voicemail_end(ext, diverted, "busy")
+            else self._voicemail_end(ext, diverted, "busy", reasons)
         )
         return self._group(tuple(targets), ring_time, busy=busy, no_answer=no_answer, label=label)
 
@@ -431,7 +448,10 @@ class _Planner:
         ring_time: int | None,
         screening: bool,
         diverted: tuple[str, ...],
+        reasons: tuple[DiversionReason, ...],
     ) -> list[Target]:
+        # A sim-ring leg of another user or number is a forward by ``ext`` that always happens.
+        extra_reasons = (*reasons, DiversionReason.UNCONDITIONAL)
         targets: list[Target] = []
         if sim is None:
             if registered > 0:
@@ -442,6 +462,7 @@ class _Planner:
                         all_devices=False,
                         screening=screening,
                         diverted_by=diverted,
+                        diversion_reasons=reasons,
                     )
                 )
             return targets
@@ -453,6 +474,7 @@ class _Planner:
                     all_devices=sim.ring_all_devices,
                     screening=screening,
                     diverted_by=diverted,
+                    diversion_reasons=reasons,
                 )
             )
         for leg in sim.extra:
@@ -471,6 +493,7 @@ class _Planner:
                         delay=leg.delay,
                         screening=screening,
                         diverted_by=(*diverted, ext),
+                        diversion_reasons=extra_reasons,
                     )
                 )
             else:
@@ -482,35 +505,59 @@ class _Planner:
                         answer_confirmation=sim.answer_confirmation,
                         screening=screening,
                         diverted_by=(*diverted, ext),
+                        diversion_reasons=extra_reasons,
                     )
                 )
         return targets
 
-    def _voicemail_end(self, ext: str, diverted: tuple[str, ...], why: str) -> Node:
+    def _voicemail_end(
+        self,
+        ext: str,
+        diverted: tuple[str, ...],
+        why: str,
+        reasons: tuple[DiversionReason, ...] = (),
+    ) -> Node:
         # A pure function of its arguments and the configuration: pooled whole, as a plan
         # ends in several of these.
-        key = (_VOICEMAIL_END, ext, diverted, why)
+        key = (_VOICEMAIL_END, ext, diverted, why, reasons)
         hit = self.cr.pool.get(key)
         if hit is None:
-            hit = self.cr.pool[key] = self._make_voicemail_end(ext, diverted, why)
+            hit = self.cr.pool[key] = self._make_voicemail_end(ext, diverted, why, reasons)
         return hit  # type: ignore[return-value]
 
-    def _make_voicemail_end(self, ext: str, diverted: tuple[str, ...], why: str) -> Node:
+    def _make_voicemail_end(
+        self, ext: str, diverted: tuple[str, ...], why: str, reasons: tuple[DiversionReason, ...]
+    ) -> Node:
         cu = self.cr.users.get(ext)
         if (cu is not None and cu.user.voicemail) or ext in self.cr.mailboxes:
-            return self._final(
-                self._target(TargetKind.VOICEMAIL, ext, diverted_by=diverted), f"{why}: voicemail"
+            target = self._target(
+                TargetKind.VOICEMAIL, ext, diverted_by=diverted, diversion_reasons=reasons
             )
+            return self._final(target, f"{why}: voicemail")
         return self._reject(480, "Temporarily Unavailable", f"{why}: user {ext} has no voicemail")
 
-    def _dest(self, dest: Destination, chain: tuple[str, ...], why: str) -> Node:
-        key = (dest.kind, dest.target, chain)
+    def _dest(
+        self,
+        dest: Destination,
+        chain: tuple[str, ...],
+        why: str,
+        reasons: tuple[DiversionReason, ...],
+    ) -> Node:
+        """Where user ``chain[-1]`` forwards to; ``reasons`` says why each of ``chain``
+        forwarded (the last one: this forward)."""
+        key = (dest.kind, dest.target, chain, reasons)
         node = self.memo.get(key)
         if node is None:
-            node = self.memo[key] = self._make_dest(dest, chain, why)
+            node = self.memo[key] = self._make_dest(dest, chain, why, reasons)
         return node
 
-    def _make_dest(self, dest: Destination, chain: tuple[str, ...], why: str) -> Node:
+    def _make_dest(
+        self,
+        dest: Destination,
+        chain: tuple[str, ...],
+        why: str,
+        reasons: tuple[DiversionReason, ...],
+    ) -> Node:
         ext = chain[-1]
         kind = dest.kind
         target = dest.target
@@ -519,13 +566,13 @@ class _Planner:
             if target in chain:
                 path = " > ".join((*chain, target))
                 self.note("loop", f"forwarding loop {path} cut; falls through to user {ext}'s end")
-                return self._voicemail_end(ext, chain[:-1], "forwarding loop")
+                return self._voicemail_end(ext, chain[:-1], "forwarding loop", reasons[:-1])
             if len(chain) >= self.cr.config.max_forward_depth or self.expansions >= MAX_EXPANSIONS:
                 self.note("loop", f"forwarding chain from {chain[0]} too long; cut at user {ext}")
-                return self._voicemail_end(ext, chain[:-1], "forwarding too deep")
+                return self._voicemail_end(ext, chain[:-1], "forwarding too deep", reasons[:-1])
             if target not in self.cr.users:
                 return self._reject(404, "Not Found", f"unknown user {target}")
-            return self._user(target, (*chain, target))
+            return self._user(target, (*chain, target), reasons=reasons)
         if kind is ForwardKind.PHONE:
             cu = self.cr.users.get(target)
             if cu is None:
@@ -534,15 +581,30 @@ class _Planner:
                 self.note("forward", f"phone of {target} has no registered device")
                 return self._reject(480, "Temporarily Unavailable", f"phone {target} offline")
             return self._group(
-                (self._target(TargetKind.USER_DEVICES, target, diverted_by=chain),),
+                (
+                    self._target(
+                        TargetKind.USER_DEVICES,
+                        target,
+                        diverted_by=chain,
+                        diversion_reasons=reasons,
+                    ),
+                ),
                 cu.user.ring_time,
                 label=f"phone {target}",
             )
         if kind is ForwardKind.OFFNET:
             return self._group(
-                (self._target(TargetKind.EXTERNAL, target, diverted_by=chain),), label=why
+                (
+                    self._target(
+                        TargetKind.EXTERNAL, target, diverted_by=chain, diversion_reasons=reasons
+                    ),
+                ),
+                label=why,
             )
-        return self._final(self._target(_FORWARD_TARGET[kind], target, diverted_by=chain), why)
+        final = self._target(
+            _FORWARD_TARGET[kind], target, diverted_by=chain, diversion_reasons=reasons
+        )
+        return self._final(final, why)
 
 
 _TREATMENT_TARGET = {

@@ -33,6 +33,16 @@ class TargetKind(StrEnum):
     REJECT = "reject"  # answer ``status``/``reason``; ends the call
 
 
+class DiversionReason(StrEnum):
+    """Why a user's call went on to somewhere else (the reasons of RFC 5806 / Q.732)."""
+
+    UNCONDITIONAL = "unconditional"  # forward always, DID and disaster forwards, sim-ring legs
+    BUSY = "user-busy"
+    NO_ANSWER = "no-answer"
+    UNAVAILABLE = "unavailable"  # no registered device
+    DO_NOT_DISTURB = "do-not-disturb"
+
+
 #: Kinds that ring (legs of a RingGroup); the others answer by themselves (Final).
 RINGING_KINDS = frozenset({TargetKind.USER_DEVICES, TargetKind.EXTENSION, TargetKind.EXTERNAL})
 
@@ -67,8 +77,9 @@ class Target:
     group's). ``answer_confirmation``: the answerer must press 1 before the leg wins (off-net
     legs, so a mobile's voicemail cannot take the call). ``screening``: the caller records a
     name that the callee hears and accepts. ``all_devices`` False rings only the user's main
-    device. ``diverted_by`` lists the extensions that forwarded the call here, oldest first
-    (for Diversion / History-Info).
+    device. ``diverted_by`` lists the extensions (or numbers) that forwarded the call here,
+    oldest first, and ``diversion_reasons`` why each did (empty = all unconditional), for
+    Diversion / History-Info.
     """
 
     kind: TargetKind
@@ -81,6 +92,7 @@ class Target:
     status: int = 0
     reason: str = ""
     diverted_by: tuple[str, ...] = ()
+    diversion_reasons: tuple[DiversionReason, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind is TargetKind.REJECT:
@@ -90,6 +102,14 @@ class Target:
             raise ValueError(f"{self.kind.value} target needs a ref")
         if self.delay < 0 or (self.timeout is not None and self.timeout <= 0):
             raise ValueError("delay must be >= 0 and timeout > 0")
+        if self.diversion_reasons and len(self.diversion_reasons) != len(self.diverted_by):
+            raise ValueError("diversion_reasons must match diverted_by, one reason each")
+
+    def diversions(self) -> tuple[tuple[str, DiversionReason], ...]:
+        """(who forwarded, why) for each forward, oldest first."""
+        reasons = self.diversion_reasons or (DiversionReason.UNCONDITIONAL,) * len(
+            self.diverted_by)
+        return tuple(zip(self.diverted_by, reasons, strict=True))
 
     def describe(self) -> str:
         if self.kind is TargetKind.REJECT:

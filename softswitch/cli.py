@@ -95,6 +95,7 @@ _CDR_FIELDS = (
     "call_id", "sip_call_id", "tenant", "direction", "caller_number", "caller_name",
     "dialled", "destination", "trunk", "start", "answer", "end", "duration", "billsec",
     "disposition", "sip_code", "q850_cause", "q850_name", "legs",
+    "mos", "quality", "recordings",
 )
 
 
@@ -158,6 +159,9 @@ def _cmd_cdr_export(args: argparse.Namespace) -> int:
             _iso(cdr.answer), _iso(cdr.end), f"{cdr.duration:.3f}", f"{cdr.billsec:.3f}",
             cdr.disposition, cdr.sip_code, cdr.q850_cause, cdr.q850_name,
             json.dumps(cdr.legs, separators=(",", ":")),
+            "" if cdr.mos is None else f"{cdr.mos:.2f}",
+            json.dumps(cdr.quality, separators=(",", ":")),
+            json.dumps(cdr.recordings, separators=(",", ":")),
         ])
     return 0
 

@@ -19,10 +19,14 @@ from dataclasses import dataclass, field
 import structlog
 
 from config.models import SwitchConfig
+from media.engine import MediaEngine
 from softswitch import __version__
 from softswitch.calls import CallManager, CdrWriter
+from softswitch.calls.anchor import MediaAnchor, engine_settings
+from softswitch.calls.services import CallServices
 from softswitch.directory import Directory
 from softswitch.location import LocationService
+from softswitch.overload import PROBE_PREFIX, OverloadGuard, QueueProbe
 from softswitch.registrar import Registrar
 from softswitch.routing_state import DisasterState
 from softswitch.sip.address import Address
@@ -99,10 +103,14 @@ class Switch:
         self.location = LocationService(self.store)
         self.disaster_state = DisasterState(self.store)
         self.counters = SwitchCounters()
+        self.overload = OverloadGuard(config.overload)
+        self._probe: QueueProbe | None = None
         self.listening: list[Address] = []
         self.registrar: Registrar | None = None
         self.directory: Directory | None = None
         self.calls: CallManager | None = None
+        self.media: MediaEngine | None = None  # when calls are anchored ([media] anchor)
+        self.services: CallServices | None = None  # conferences, monitoring (anchored only)
         self.trunk_registrar: TrunkRegistrar | None = None
         self.cdrs = CdrWriter(self.store)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -151,6 +159,12 @@ class Switch:
         self.registrar = Registrar(
             self.config.registrar, self.directory, authenticator, self.location
         )
+        anchor = None
+        if self.config.media.anchor == "always":
+            self.media = MediaEngine(engine_settings(self.config.media, settings.public_host))
+            await self.media.start()
+            anchor = MediaAnchor(self.media, self.config.media)
+            await asyncio.to_thread(anchor.load_playlists, self.config.tenants)
         self.calls = CallManager(
             self.transactions,
             directory=self.directory,
@@ -164,8 +178,12 @@ class Switch:
             allow=", ".join(ALLOWED_METHODS),
             server_header=SERVER_HEADER,
             tenants=self.config.tenants,
+            local_hosts=frozenset(local_hosts),
             routing_for=self.disaster_state.routing_for,
+            anchor=anchor,
         )
+        if anchor is not None:
+            self.services = CallServices(self.calls)
         self.cdrs.start()
         self.trunk_registrar = TrunkRegistrar(
             self.transactions, tenants=self.config.tenants, clock=self._now,
@@ -174,6 +192,10 @@ class Switch:
         self.trunk_registrar.start()
         self._drain(self._now())
         self._tasks.append(asyncio.create_task(self._purge_loop(), name="binding-purge"))
+        udp = next((a for a in self.listening if a.transport == "UDP"), None)
+        if self.config.overload.max_queue_delay and udp is not None:
+            self._probe = QueueProbe(self.overload, udp, self._now)
+            self._tasks.append(asyncio.create_task(self._probe.run(), name="queue-probe"))
         if self.config.registrar.qualify_interval > 0:
             self._tasks.append(asyncio.create_task(self._qualify_loop(), name="qualify"))
         log.info(
@@ -182,6 +204,7 @@ class Switch:
             database=self.store.backend,
             bindings_restored=restored,
             tenants=len(self.config.tenants),
+            media="anchored" if self.media is not None else "pass-through",
         )
 
     async def stop(self) -> None:
@@ -200,13 +223,16 @@ class Switch:
             self._drain(self._now())
         if self._timer is not None:
             self._timer.cancel()
+        if self.media is not None:
+            await self.media.close()
         await self.transports.close()
         await self.disaster_state.stop()
         await self.cdrs.stop()
         await self.location.stop()
         await self.store.close()
         self._stopped.set()
-        log.info("switch_stopped", bindings=len(self.location))
+        log.info("switch_stopped", bindings=len(self.location), overload=self.overload.counters,
+                 calls=self.calls.counters if self.calls is not None else {})
 
     async def _persistent_secret(self) -> bytes:
         """The nonce secret, generated once and kept in the store so nonces survive restarts."""
@@ -220,6 +246,9 @@ class Switch:
 
     def _on_message(self, data: bytes, source: Address) -> None:
         """One message from a transport: parse, check, feed the transaction layer, drain."""
+        if data.startswith(PROBE_PREFIX) and self._probe is not None \
+                and self._probe.received(data, source):
+            return
         self.counters.received += 1
         try:
             message = parse_message(data)
@@ -360,7 +389,13 @@ class Switch:
             if calls is not None and method != "REGISTER" and (method == "INVITE" or to_tag) \
                     and self._precheck(request) is None:
                 if not to_tag:
-                    calls.on_invite(request, event.source, tx)
+                    if self.overload.admit(calls.calls_in_setup, len(self.transactions), now):
+                        calls.on_invite(request, event.source, tx)
+                        return
+                    response = self._response(request, 503, "Service Unavailable")
+                    response.add("Retry-After", str(self.config.overload.retry_after))
+                    self._count(503)
+                    self.transactions.send_response(tx, response, now)
                     return
                 if calls.on_in_dialog(request, event.source, tx):
                     return

@@ -18,7 +18,10 @@ class Cdr:
     """One call. Times are epoch seconds; ``answer`` is None for unanswered calls.
 
     ``legs`` is the call flow: one dict per outbound leg tried (target, contact, status,
-    started, ended, answered).
+    started, ended, answered). For a call anchored in the media engine, ``quality`` holds
+    each side's reception figures (``caller``/``callee``: jitter_ms, loss, mos, packets,
+    codec) and ``mos`` the worse side's estimate; ``recordings`` lists the WAVs made
+    (path, started, ended).
     """
 
     call_id: str
@@ -38,6 +41,9 @@ class Cdr:
     q850_cause: int
     q850_name: str
     legs: list[dict[str, Any]] = field(default_factory=list)
+    mos: float | None = None
+    quality: dict[str, Any] = field(default_factory=dict)
+    recordings: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def duration(self) -> float:
@@ -55,6 +61,9 @@ CDR_SQL_COLUMNS: tuple[str, ...] = tuple(_SQL_NAMES.get(c, c) for c in CDR_COLUM
 _TEXT = frozenset({"call_id", "sip_call_id", "tenant", "direction", "caller_number",
                    "caller_name", "dialled", "destination", "trunk", "disposition",
                    "q850_name"})
+
+
+_JSON: dict[str, type] = {"legs": list, "quality": dict, "recordings": list}
 
 
 def _clean(text: str) -> str:
@@ -81,8 +90,8 @@ def cdr_to_row(cdr: Cdr) -> tuple[Any, ...]:
             if not isinstance(value, str):
                 raise ValueError(f"cdr {cdr.call_id!r}: {name} must be a string")
             value = _clean(value)
-        elif name in ("start", "end", "answer"):
-            if value is None and name == "answer":
+        elif name in ("start", "end", "answer", "mos"):
+            if value is None and name in ("answer", "mos"):
                 pass
             elif isinstance(value, bool) or not isinstance(value, int | float) \
                     or not math.isfinite(value):
@@ -92,11 +101,13 @@ def cdr_to_row(cdr: Cdr) -> tuple[Any, ...]:
         elif name in ("sip_code", "q850_cause"):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"cdr {cdr.call_id!r}: {name} must be an integer")
-        elif name == "legs":
+        elif name in _JSON:
+            if not isinstance(value, _JSON[name]):
+                raise ValueError(f"cdr {cdr.call_id!r}: {name} must be a {_JSON[name].__name__}")
             try:
                 value = json.dumps(value, separators=(",", ":"), default=str)
             except (TypeError, ValueError) as exc:
-                raise ValueError(f"cdr {cdr.call_id!r}: legs: {exc}") from None
+                raise ValueError(f"cdr {cdr.call_id!r}: {name}: {exc}") from None
         row.append(value)
     return tuple(row)
 
@@ -104,12 +115,14 @@ def cdr_to_row(cdr: Cdr) -> tuple[Any, ...]:
 def cdr_from_row(row: Sequence[Any]) -> Cdr:
     """Rebuild a CDR from a row in CDR_COLUMNS order."""
     values = dict(zip(CDR_COLUMNS, row, strict=True))
-    legs = values["legs"]
-    values["legs"] = json.loads(legs) if isinstance(legs, str | bytes) else list(legs or ())
+    for name, kind in _JSON.items():
+        raw = values[name]
+        values[name] = json.loads(raw) if isinstance(raw, str | bytes) else kind(raw or ())
     for name in ("start", "end"):
         values[name] = float(values[name])
-    if values["answer"] is not None:
-        values["answer"] = float(values["answer"])
+    for name in ("answer", "mos"):
+        if values[name] is not None:
+            values[name] = float(values[name])
     values["sip_code"] = int(values["sip_code"])
     values["q850_cause"] = int(values["q850_cause"])
     return Cdr(**values)

@@ -379,7 +379,7 @@ class PostgresStore(Store):
 
 _CDR_TYPES = {
     "start_time": "float8", "answer_time": "float8", "end_time": "float8",
-    "sip_code": "int4", "q850_cause": "int4",
+    "sip_code": "int4", "q850_cause": "int4", "mos": "float8",
 }
 _CDR_COLUMNS = ", ".join(CDR_SQL_COLUMNS)
 _CDR_UPSERT = (

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from routing.plan import Final, Node, Outcome, RingGroup, Target, TargetKind
 from softswitch.calls.cdr import q850_cause
+from softswitch.calls.identity import CallerIdentity
 from softswitch.calls.leg import Leg, LegState, response_sdp
 from softswitch.dialog import Dialog, DialogState
 from softswitch.sip.message import SipRequest, SipResponse
@@ -21,6 +22,8 @@ from storage.cdr import Cdr
 if TYPE_CHECKING:
     from asyncio import TimerHandle
 
+    from softswitch.calls.anchor import CallMedia
+    from softswitch.calls.apps import AppCall, Application
     from softswitch.calls.manager import CallManager
 
 __all__ = ["Call", "CallState"]
@@ -36,10 +39,13 @@ class Call:
     """One call: ``inbound`` (the caller's UAS leg) and the ``outbound`` legs tried."""
 
     __slots__ = (
+        "_state",
         "ack_deferred",
         "answered_at",
+        "app",
         "busy_seen",
         "callee",
+        "caller",
         "caller_name",
         "caller_number",
         "decline",
@@ -55,15 +61,16 @@ class Call:
         "id",
         "inbound",
         "last_outcome",
+        "media",
         "mgr",
         "no_answer_seen",
+        "originated",
         "outbound",
         "pending_delays",
         "ringing_sent",
         "session_interval",
         "session_timer",
         "started_at",
-        "state",
         "tenant",
         "timers",
         "transfer",
@@ -81,13 +88,16 @@ class Call:
         self.domain = domain
         self.caller_number = caller_number
         self.caller_name = caller_name
+        # Who the legs say is calling (PAI, privacy): set by the manager from the INVITE.
+        self.caller = CallerIdentity(caller_number, caller_name, asserted=True)
         self.dialled = dialled
         self.direction = "internal"
         self.destination = ""
         self.callee = ""  # extension that answered
         self.inbound: Leg = None  # type: ignore[assignment]  # set by the manager
         self.outbound: list[Leg] = []
-        self.state = CallState.ROUTING
+        self._state = CallState.ROUTING
+        mgr.calls_in_setup += 1
         self.started_at = time.time()
         self.answered_at: float | None = None
         self.ended_at: float | None = None
@@ -112,6 +122,23 @@ class Call:
         # target, ``transferring`` on the call being transferred while that rings.
         self.transfer: Any = None
         self.transferring: Any = None
+        self.media: CallMedia | None = None  # anchored calls only
+        self.app: AppCall | None = None  # a call answered by an application
+        # A call the switch places itself (CallManager.originate): ``inbound`` stands for
+        # the switch, and the application runs on the answering leg.
+        self.originated: Application | None = None
+
+    @property
+    def state(self) -> CallState:
+        return self._state
+
+    @state.setter
+    def state(self, value: CallState) -> None:
+        # Leaving set-up (answered or ended) is counted here, whoever answers the call, for
+        # the manager's overload control.
+        if self._state is CallState.ROUTING and value is not CallState.ROUTING:
+            self.mgr.calls_in_setup -= 1
+        self._state = value
 
     # ---------------------------------------------------------------- plan execution
     def execute(self, node: Node) -> None:
@@ -124,8 +151,7 @@ class Call:
             if target.kind is TargetKind.REJECT:
                 self.fail(target.status, target.reason or None)
             else:
-                # Voicemail, queues, attendants and conferences come with their own issues.
-                self.fail(480, "Temporarily Unavailable")
+                self.mgr.run_final(self, target)
             return
         self._clear_timers()
         self.group = node
@@ -254,7 +280,9 @@ class Call:
             if other is not leg and other.active:
                 self.mgr.cancel_leg(other, elsewhere=True)
         # A transfer offers no SDP to the target: its 200 carries the offer (RFC 3725).
-        self.ack_deferred = not self.inbound.invite.body or self.transfer is not None
+        # Anchored, every branch got the switch's own offer: its 2xx is the answer.
+        self.ack_deferred = self.media is None and (
+            not self.inbound.invite.body or self.transfer is not None)
         if not self.ack_deferred:
             self.mgr.send_ack(leg)
         self.mgr.answer_caller(self, leg, response)
@@ -329,7 +357,9 @@ class Call:
         self.ended_at = time.time()
         if was_answered and self.callee:
             self.mgr.mark_busy(self, self.callee, -1)
-        self.mgr.call_ended(self, self._cdr(disposition, status))
+        cdr = self._cdr(disposition, status)
+        cdr.mos, cdr.quality, cdr.recordings = self.mgr.media_ended(self)
+        self.mgr.call_ended(self, cdr)
 
     def _cdr(self, disposition: str, status: int) -> Cdr:
         cause, name = q850_cause(status, no_answer=disposition == "NO ANSWER")

@@ -13,6 +13,7 @@ from softswitch.sip.transaction import ClientTransaction, ServerTransaction
 if TYPE_CHECKING:
     from asyncio import TimerHandle
 
+    from media.endpoint import Endpoint
     from softswitch.calls.call import Call
 
 __all__ = ["Leg", "LegState"]
@@ -48,6 +49,7 @@ class Leg:
         "invite_tx",
         "label",
         "local_tag",
+        "media",
         "peer",
         "pending",
         "reason",
@@ -84,6 +86,7 @@ class Leg:
         self.contact = ""  # the registered contact rung
         self.label = ""
         self.route: Any = None  # (trunk, gateways, index, target) of a trunk leg, for failover
+        self.media: Endpoint | None = None  # the leg's endpoint when media is anchored
 
     @property
     def call_id(self) -> str:

@@ -8,11 +8,12 @@ layer after each callback.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import structlog
@@ -20,25 +21,37 @@ import structlog
 from config.models import Tenant
 from config.routing import TenantRouting
 from config.trunks import Gateway, Trunk
+from media.dtmf import Digit
 from routing.engine import plan_call
 from routing.facts import CallFacts
 from routing.plan import Target
+from softswitch.calls.anchor import CallMedia, MediaAnchor, MediaRefused, worst_mos
+from softswitch.calls.apps import AppCall, Application, CallRefused, run_application
 from softswitch.calls.call import Call, CallState
+from softswitch.calls.identity import (
+    CallerIdentity,
+    diversion_headers,
+    is_withheld,
+    phone_identity,
+    subscriber_caller,
+    trunk_caller,
+    trunk_identity,
+)
 from softswitch.calls.leg import Leg, LegState, response_sdp
+from softswitch.calls.loops import LoopGuard
 from softswitch.calls.media import leg_sdp
 from softswitch.dialog import Dialog, uri_address
 from softswitch.directory import Directory, Domain, Subscriber
 from softswitch.location import LocationService
 from softswitch.sip.address import Address
 from softswitch.sip.auth import DigestAuthenticator, realm_of
-from softswitch.sip.headers import parse_name_addr, quote_display_name
+from softswitch.sip.headers import parse_name_addr
 from softswitch.sip.message import (
     REASON_PHRASES,
     SipParseError,
     SipRequest,
     SipResponse,
     make_response,
-    new_branch,
     new_call_id,
     new_tag,
 )
@@ -173,9 +186,17 @@ class CallManager:
         allow: str,
         server_header: str,
         tenants: Sequence[Tenant] = (),
+        local_hosts: frozenset[str] = frozenset(),
         routing_for: Callable[[Tenant], TenantRouting] | None = None,
+        anchor: MediaAnchor | None = None,
     ) -> None:
         self.tx = transactions
+        self.anchor = anchor  # None: SDP passes through and phones exchange RTP directly
+        # Applications (conference bridges, monitoring...): ``services`` may claim a call
+        # by what was dialled before routing (feature codes); ``applications`` run a
+        # routing plan's final destination of their kind (TargetKind value).
+        self.services: list[Callable[[Call], Application | None]] = []
+        self.applications: dict[str, Callable[[Call, Target], Application | None]] = {}
         # The tenant's routing as calls should see it now: the configuration with the
         # disaster plans' stored state merged in (softswitch.routing_state.DisasterState).
         self.routing_for: Callable[[Tenant], TenantRouting] = (
@@ -198,6 +219,8 @@ class CallManager:
             key=lambda item: -item[0].prefixlen,
         )
         self.calls: dict[str, Call] = {}
+        self.calls_in_setup = 0  # calls neither answered nor ended (kept by Call.state)
+        self.loops = LoopGuard(local_hosts)
         self._dialogs: dict[tuple[str, str], Leg] = {}
         self._busy: dict[str, dict[str, int]] = {}
         self._tenant_calls: dict[str, int] = {}
@@ -205,6 +228,7 @@ class CallManager:
         self._rates: dict[tuple[str, str], _RateLimit] = {}
         self.counters: dict[str, int] = {
             "calls": 0, "answered": 0, "challenged": 0, "rejected": 0, "over_limit": 0,
+            "loops": 0,
         }
 
     def __len__(self) -> int:
@@ -222,19 +246,25 @@ class CallManager:
         if not ruri.is_sip or not ruri.user:
             self._respond(tx, 484, "Address Incomplete")
             return
+        if self.loops.looped(request):
+            self.counters["loops"] += 1
+            log.warning("loop_detected", call_id=request.call_id, dialled=ruri.user)
+            self._respond(tx, 482, "Loop Detected")
+            return
         from_ = request.from_
         assert from_ is not None
         trunk_source = self._trunk_for(source.host)
         if trunk_source is not None:
             tenant, trunk = trunk_source
-            self._start_call(request, source, tx, tenant, from_.uri.user or "anonymous",
-                             from_.display_name or "", ruri.user, trunk=trunk)
+            self._start_call(request, source, tx, tenant, trunk_caller(request, trunk),
+                             ruri.user, trunk=trunk)
             return
         domain = self.directory.domain_for(ruri.host)
         if domain is None:
             self._respond(tx, 404, "Domain Not Served")
             return
-        if not request.get_all("Proxy-Authorization") and \
+        withheld = is_withheld(request)
+        if not request.get_all("Proxy-Authorization") and not withheld and \
                 self.directory.domain_for(from_.uri.host or "") is None:
             # Neither one of our subscribers nor a listed trunk address.
             self.counters["rejected"] += 1
@@ -244,12 +274,11 @@ class CallManager:
         if subscriber is None:
             return
         user = subscriber.user
-        if from_.uri.user not in (user.extension, user.username):
+        if from_.uri.user not in (user.extension, user.username) and not withheld:
             self.counters["rejected"] += 1
             self._respond(tx, 403, "Forbidden")
             return
-        caller_name = user.display_name or from_.display_name or ""
-        self._start_call(request, source, tx, domain.tenant, user.extension, caller_name,
+        self._start_call(request, source, tx, domain.tenant, subscriber_caller(request, user),
                          ruri.user)
 
     def _trunk_for(self, host: str) -> tuple[Tenant, Trunk] | None:
@@ -307,6 +336,9 @@ class CallManager:
             leg.rtx.cancel()
             leg.rtx = None
         body = request.body
+        if body and leg.media is not None and self.anchor is not None:
+            self.anchor.ack_answer(leg, body)  # the answer to the offer in our 2xx
+            return
         if body:
             body = leg_sdp(body, leg.peer.host)
         call = leg.call
@@ -435,7 +467,7 @@ class CallManager:
         return None
 
     def _start_call(self, request: SipRequest, source: Address, tx: ServerTransaction,
-                    tenant: Tenant, caller_number: str, caller_name: str, dialled: str,
+                    tenant: Tenant, caller: CallerIdentity, dialled: str,
                     *, trunk: Trunk | None = None) -> None:
         session = _session_interval(request)
         if session is not None and session < MIN_SE:
@@ -460,8 +492,10 @@ class CallManager:
             self.tx.send_response(tx, response, self.clock())
             return
         self._tenant_calls[tenant.name] = active + 1
+        caller_number = caller.number
         call = Call(self, new_call_id(), tenant.name, tenant.domain, caller_number,
-                    caller_name, dialled)
+                    caller.name, dialled)
+        call.caller = caller
         if trunk is not None and trunk_key is not None:
             call.direction = "inbound"
             call.trunk = trunk.name
@@ -480,9 +514,25 @@ class CallManager:
         self.counters["calls"] += 1
         if not call.from_trunk:
             self.mark_busy(call, caller_number, +1)
+        if self.anchor is not None:
+            call.media = CallMedia()
+            try:
+                self.anchor.answer_caller_offer(leg, _sdp_body(request))
+            except MediaRefused as refused:
+                call.fail(refused.status, refused.reason)
+                return
+        for service in self.services:
+            try:
+                app = service(call)
+            except CallRefused as refused:
+                call.fail(refused.status, refused.reason)
+                return
+            if app is not None:
+                self.start_application(call, app, dialled)
+                return
         busy = self._busy.setdefault(tenant.name, {})
         facts = CallFacts(
-            caller=caller_number,
+            caller="anonymous" if caller.private else caller_number,
             dialled=dialled,
             at=call.started_at,
             tenant=tenant.name,
@@ -498,6 +548,7 @@ class CallManager:
             return
         if plan.caller_id_prefix:
             call.caller_name = plan.caller_id_prefix + call.caller_name
+            call.caller = replace(caller, name=call.caller_name)
         call.execute(plan.root)
 
     def _rate(self, key: tuple[str, str], rate: float, now: float) -> bool:
@@ -529,93 +580,114 @@ class CallManager:
 
     def _send_invite(self, call: Call, target: Target, binding: Binding) -> Leg:
         dest = self._binding_dest(binding)
+        from_value, identity = phone_identity(call.caller, call.domain)
         return self._send_leg(call, target, dest, binding.contact,
-                              f"<sip:{target.ref}@{call.domain}>", call.caller_number,
-                              call.domain, binding.path, binding.contact)
+                              f"sip:{target.ref}@{call.domain}", from_value, binding.path,
+                              binding.contact, identity)
 
     def ring_external(self, call: Call, target: Target) -> list[Leg]:
-        """Start the leg to an outside number through the tenant's first trunk (its first
-        gateway; the others follow on failure, see ``failover``)."""
+        """Start the leg to an outside number through the tenant's outbound route: its first
+        trunk's first gateway; the others follow on failure, see ``failover``."""
         tenant = self.tenants.get(call.tenant)
-        if tenant is None or not tenant.trunks:
-            return []
-        trunk = tenant.trunks[0]
-        leg = self._send_trunk_leg(call, target, trunk, trunk.gateway_order(), 0)
+        route = tenant.outbound_route() if tenant is not None else ()
+        leg = self._try_route(call, target, route, 0, None, 0)
         return [] if leg is None else [leg]
 
     def failover(self, leg: Leg) -> bool:
-        """Try the next gateway of the trunk after ``leg`` failed (408, 5xx, no answer,
-        transport error); False when there is none."""
+        """Try the next gateway after ``leg`` failed (408, 5xx, no answer, transport error):
+        the trunk's next one, then the next trunk's; False when there is none."""
         if leg.route is None:
             return False
-        trunk, gateways, index, target = leg.route
-        for next_index in range(index + 1, len(gateways)):
-            if self._send_trunk_leg(leg.call, target, trunk, gateways, next_index) is not None:
-                return True
-        return False
+        route, trunk_index, gateways, index, target = leg.route
+        return self._try_route(leg.call, target, route, trunk_index, gateways,
+                               index + 1) is not None
+
+    def _try_route(self, call: Call, target: Target, route: Sequence[Trunk], trunk_index: int,
+                   gateways: list[Gateway] | None, index: int) -> Leg | None:
+        """The first leg that starts, from gateway ``index`` of trunk ``trunk_index`` on."""
+        for t in range(trunk_index, len(route)):
+            trunk = route[t]
+            if gateways is None:
+                gateways = trunk.gateway_order()
+            for g in range(index, len(gateways)):
+                leg = self._send_trunk_leg(call, target, trunk, gateways[g])
+                if leg is not None:
+                    leg.route = (route, t, gateways, g, target)
+                    return leg
+            gateways, index = None, 0
+        return None
 
     def _send_trunk_leg(self, call: Call, target: Target, trunk: Trunk,
-                        gateways: list[Gateway], index: int) -> Leg | None:
-        gateway = gateways[index]
+                        gateway: Gateway) -> Leg | None:
         dest = Address(gateway.transport.upper(), gateway.host, gateway.port)
+        local_host, local_port = self.local(dest)
+        if self.loops.is_us(gateway.host, gateway.port, local_port):
+            self.counters["loops"] += 1
+            log.error("trunk_gateway_is_this_switch", trunk=trunk.name, host=gateway.host,
+                      port=gateway.port)
+            return None
         number = trunk.format_number(target.ref)
         host = f"[{gateway.host}]" if ":" in gateway.host else gateway.host
         params = "" if gateway.transport == "udp" else f";transport={gateway.transport}"
         ruri = f"sip:{number}@{host}:{gateway.port}{params}"
         tenant = self.tenants.get(call.tenant)
-        user = tenant.user_by_extension(call.caller_number) if tenant else None
-        caller_id = (user.caller_id if user is not None else None) or trunk.caller_id \
-            or call.caller_number
-        local_host, _ = self.local(dest)
+        user = tenant.user_by_extension(call.caller_number) \
+            if tenant is not None and not call.from_trunk else None
+        from_value, identity = trunk_identity(call.caller, user, trunk, local_host)
         try:
-            leg = self._send_leg(call, target, dest, ruri, f"<sip:{number}@{host}>", caller_id,
-                                 local_host, [], ruri,
-                                 extra=[("P-Asserted-Identity", f"<sip:{caller_id}@{local_host}>")])
+            leg = self._send_leg(call, target, dest, ruri, f"sip:{number}@{host}", from_value,
+                                 [], ruri, identity)
         except (SipParseError, ValueError) as error:
             log.warning("trunk_leg_not_started", trunk=trunk.name, error=str(error))
             return None
-        leg.route = (trunk, gateways, index, target)
         call.trunk = trunk.name
         call.direction = "outbound" if not call.from_trunk else call.direction
         return leg
 
-    def _send_leg(self, call: Call, target: Target, dest: Address, ruri: str, to_value: str,
-                  from_user: str, from_host: str, route: list[str], contact: str,
-                  extra: Sequence[tuple[str, str]] = ()) -> Leg:
+    def _send_leg(self, call: Call, target: Target, dest: Address, ruri: str, to_uri: str,
+                  from_value: str, route: list[str], contact: str,
+                  identity: Sequence[tuple[str, str]]) -> Leg:
         """Build and send one outbound INVITE: a new dialog with nothing of the caller's
-        leg in it but the body, the caller's name and (deliberately) Diversion."""
+        leg in it but the body and what ``identity`` (softswitch.calls.identity) and the
+        forwards (Diversion, History-Info) deliberately say."""
         inbound = call.inbound.invite
         tag = new_tag()
         call_id = new_call_id()
-        name = call.caller_name
-        display = f"{quote_display_name(name)} " if name else ""
         max_forwards = max(0, (inbound.max_forwards or 70) - 1)
         lines: list[tuple[str, str]] = [
-            ("Via", f"{self._via(dest)};branch={new_branch()}"),
+            ("Via", f"{self._via(dest)};branch={self.loops.branch(inbound)}"),
             ("Max-Forwards", str(max_forwards)),
-            ("From", f"{display}<sip:{from_user}@{from_host}>;tag={tag}"),
-            ("To", to_value),
+            ("From", f"{from_value};tag={tag}"),
+            ("To", f"<{to_uri}>"),
             ("Call-ID", call_id),
             ("CSeq", "1 INVITE"),
             ("Contact", self.contact_for(dest)),
         ]
         lines.extend(("Route", hop) for hop in route)
-        for count, ext in enumerate(reversed(target.diverted_by), 1):
-            lines.append(("Diversion",
-                          f"<sip:{ext}@{call.domain}>;reason=unconditional;counter={count}"))
-        lines.extend(extra)
+        lines.extend(identity)
+        lines.extend(diversion_headers(target, call.domain, to_uri))
         lines.append(("Allow", self.allow))
         lines.append(("User-Agent", self.server_header))
-        body = inbound.body if call.transfer is None else b""
-        content_type = inbound.get("Content-Type")
-        if body and content_type:
-            if "application/sdp" in content_type.lower():
-                body = leg_sdp(body, call.inbound.peer.host)
-            lines.append(("Content-Type", content_type))
+        endpoint = None
+        if call.media is not None and self.anchor is not None:
+            try:
+                endpoint, body = self.anchor.offer_to_branch(call.inbound)
+            except MediaRefused as refused:
+                raise ValueError(str(refused)) from None
+            lines.append(("Content-Type", "application/sdp"))
         else:
-            body = b""
+            body = inbound.body if call.transfer is None else b""
+            content_type = inbound.get("Content-Type")
+            if body and content_type:
+                if "application/sdp" in content_type.lower():
+                    body = leg_sdp(body, call.inbound.peer.host)
+                lines.append(("Content-Type", content_type))
+            else:
+                body = b""
         request = SipRequest("INVITE", ruri, lines, body)
         leg = Leg(call, False, request, dest, tag, time.time())
+        if endpoint is not None and self.anchor is not None:
+            self.anchor.attach(leg, endpoint)
         leg.target = target.describe()
         leg.contact = contact
         leg.label = target.ref
@@ -666,6 +738,8 @@ class CallManager:
 
     def relay_provisional(self, call: Call, status: int, reason: str, sdp: bytes,
                           leg: Leg) -> None:
+        if call.originated is not None:
+            return  # nobody to tell: the switch is the caller
         if call.transfer is not None:
             transfer = call.transfer
             if not transfer.notified_ringing:
@@ -674,7 +748,14 @@ class CallManager:
             return
         inbound = call.inbound
         assert isinstance(inbound.invite_tx, ServerTransaction)
-        body = leg_sdp(sdp, leg.peer.host) if sdp else b""
+        if self.anchor is not None and call.media is not None:
+            body = b""
+            if sdp and self.anchor.remote_answer(leg, sdp):
+                self.anchor.bridge(inbound, leg)  # early media: the caller hears the branch
+                if inbound.media is not None and inbound.media.stream is not None:
+                    body = inbound.media.local_sdp
+        else:
+            body = leg_sdp(sdp, leg.peer.host) if sdp else b""
         response = self._response(inbound.invite, status, reason, inbound.local_tag, body=body)
         response.add("Contact", self.contact_for(inbound.peer))
         if body:
@@ -683,9 +764,26 @@ class CallManager:
 
     def answer_caller(self, call: Call, leg: Leg, response: SipResponse) -> None:
         """Bridge: the caller gets a 200 with the winning leg's SDP."""
+        if call.originated is not None:
+            self._originate_answered(call, leg, response)
+            return
         if call.transfer is not None:
             self._transfer_answered(call.transfer, leg, response)
             return
+        inbound = call.inbound
+        sdp = response_sdp(response)
+        if self.anchor is not None and call.media is not None:
+            if not self.anchor.remote_answer(leg, sdp):
+                log.info("callee_answer_unusable", call=call.id)
+            self.anchor.bridge(inbound, leg)
+            body = inbound.media.local_sdp if inbound.media is not None else b""
+            self._answered_media(call)
+        else:
+            body = leg_sdp(sdp, leg.peer.host) if sdp else b""
+        self._answer_inbound(call, body)
+
+    def _answer_inbound(self, call: Call, body: bytes) -> None:
+        """The caller's 200 (retransmitted until its ACK): the inbound dialog starts."""
         inbound = call.inbound
         tx = inbound.invite_tx
         assert isinstance(tx, ServerTransaction)
@@ -693,8 +791,6 @@ class CallManager:
         inbound.dialog = Dialog.from_uas(inbound.invite, inbound.local_tag, contact)
         inbound.state = LegState.ANSWERED
         inbound.answered_at = call.answered_at
-        sdp = response_sdp(response)
-        body = leg_sdp(sdp, leg.peer.host) if sdp else b""
         answer = self._response(inbound.invite, 200, "OK", inbound.local_tag, allow=True,
                                 body=body)
         answer.add("Contact", contact)
@@ -789,6 +885,10 @@ class CallManager:
             self.tx.send_request(SipRequest("CANCEL", invite.uri, lines), leg.peer, self.clock())
 
     def reject_caller(self, call: Call, status: int, reason: str | None) -> None:
+        if call.originated is not None:
+            call.inbound.state = LegState.ENDED
+            log.info("originate_failed", call=call.id, status=status)
+            return
         if call.transfer is not None:
             self._transfer_failed(call.transfer, status, reason)
             return
@@ -890,7 +990,10 @@ class CallManager:
         else:
             number, name = call.callee, ""
         new = Call(self, new_call_id(), call.tenant, call.domain, number, name, uri.user)
+        new.caller = call.caller if other is call.inbound else CallerIdentity(number, name, True)
         new.direction = call.direction
+        if call.media is not None:
+            new.media = CallMedia()  # the transferee keeps its endpoint
         transfer = _Transfer(call, leg, other, new)
         new.transfer = transfer
         call.transferring = transfer
@@ -927,8 +1030,15 @@ class CallManager:
 
     def _transfer_answered(self, transfer: _Transfer, target: Leg,
                            response: SipResponse) -> None:
-        """The target answered: offer its SDP to the transferee, release the transferor."""
+        """The target answered: offer its SDP to the transferee (anchored: bridge the two
+        endpoints, no re-INVITE), release the transferor."""
         transferee = transfer.transferee
+        if self.anchor is not None and transfer.call.media is not None:
+            self.anchor.remote_answer(target, response_sdp(response))
+            self.anchor.bridge(transferee, target)
+            self._answered_media(transfer.call)
+            self._release_transferor(transfer)
+            return
         assert transferee.dialog is not None
         dest = self._dest(transferee)
         sdp = response_sdp(response)
@@ -938,6 +1048,9 @@ class CallManager:
         )
         ctx = self.tx.send_request(reinvite, dest, self.clock())
         ctx.app_data = transferee.pending = _TransferReinvite(transfer, target, reinvite)
+        self._release_transferor(transfer)
+
+    def _release_transferor(self, transfer: _Transfer) -> None:
         self._notify(transfer.transferor, "SIP/2.0 200 OK", final=True)
         old = transfer.old
         old.transferring = None
@@ -1021,12 +1134,18 @@ class CallManager:
 
     def _relay_request(self, leg: Leg, request: SipRequest, tx: ServerTransaction) -> None:
         call = leg.call
+        if call.state is CallState.ANSWERED and leg.media is not None \
+                and request.method in ("INVITE", "UPDATE"):
+            self._answer_offer(leg, request, tx)
+            return
         other = call.other(leg)
         if call.state is not CallState.ANSWERED or other is None or other.dialog is None \
                 or other.state is LegState.ENDED:
             self._respond(tx, 481, "Call/Transaction Does Not Exist")
             return
         method = request.method
+        if method == "INFO" and leg.media is not None:
+            self._info_digit(leg, request)
         if method == "INVITE" and (leg.pending is not None or other.pending is not None):
             response = self._response(request, 491, "Request Pending")
             self.tx.send_response(tx, response, self.clock())
@@ -1050,6 +1169,174 @@ class CallManager:
         ctx.app_data = relay
         if method == "INVITE":
             leg.pending = other.pending = relay
+
+    # ================================================================= anchored media
+    def _answered_media(self, call: Call) -> None:
+        """Bridged: each party's hold music is chosen by who would hold it, other
+        branches are released, configured recording starts."""
+        assert self.anchor is not None and call.winner is not None
+        tenant = self.tenants.get(call.tenant)
+        caller = "" if call.from_trunk else call.caller_number
+        self.anchor.set_hold_music(tenant, call.inbound, call.callee)
+        self.anchor.set_hold_music(tenant, call.winner, caller)
+        self.anchor.call_answered(call, self._records(call))
+
+    def _records(self, call: Call) -> bool:
+        """Whether configuration asks for every call of this tenant, caller or callee to be
+        recorded."""
+        tenant = self.tenants.get(call.tenant)
+        if tenant is None:
+            return False
+        if tenant.record_calls:
+            return True
+        return any(user is not None and user.record_calls
+                   for user in (tenant.user_by_extension(call.caller_number),
+                                tenant.user_by_extension(call.callee)))
+
+    def _answer_offer(self, leg: Leg, request: SipRequest, tx: ServerTransaction) -> None:
+        """A re-INVITE or UPDATE on an anchored leg is answered by the switch: hold and
+        resume change what the engine sends this leg's peer (music on hold), nothing is
+        relayed to the other party."""
+        assert leg.dialog is not None and self.anchor is not None and leg.media is not None
+        offer = _sdp_body(request)
+        method = request.method
+        if method == "UPDATE" and not offer:
+            sdp = b""  # a session refresh without a new offer
+        else:
+            was_held = leg.media.remote_hold
+            try:
+                sdp = self.anchor.reoffer(leg, offer)
+            except MediaRefused as refused:
+                self._respond(tx, refused.status, refused.reason)
+                return
+            if offer and leg.media.remote_hold != was_held:
+                log.info("call_held" if leg.media.remote_hold else "call_resumed",
+                         call=leg.call.id, by="caller" if leg.inbound else "callee")
+        leg.dialog.refresh_target(request)
+        answer = self._response(request, 200, "OK", body=sdp, allow=True)
+        answer.add("Contact", leg.dialog.local_contact)
+        if sdp:
+            answer.add("Content-Type", "application/sdp")
+        if leg.inbound:
+            self._session_refreshed(leg.call, answer)
+        self.tx.send_response(tx, answer, self.clock())
+        if method == "INVITE":
+            cseq = request.cseq
+            self._start_2xx_rtx(leg, tx, answer, cseq[0] if cseq else 0, None)
+
+    def _info_digit(self, leg: Leg, request: SipRequest) -> None:
+        """SIP INFO application/dtmf-relay: a key press for the call's feature codes."""
+        if self.anchor is None or "dtmf-relay" not in (request.get("Content-Type") or "").lower():
+            return
+        digit = _dtmf_relay(request.body)
+        if digit is not None:
+            self.anchor.digit(leg, digit)
+
+    def start_application(self, call: Call, app: Application, destination: str) -> None:
+        """Answer the caller ourselves and run ``app`` on the call (anchored media only)."""
+        inbound = call.inbound
+        if self.anchor is None or call.media is None or inbound.media is None:
+            call.fail(480, "Temporarily Unavailable")
+            return
+        call.state = CallState.ANSWERED
+        call.answered_at = time.time()
+        call.destination = destination
+        tenant = self.tenants.get(call.tenant)
+        user = tenant.user_by_extension(call.caller_number) if tenant and not call.from_trunk \
+            else None
+        session = AppCall(self, call, self.anchor.engine, inbound.media,
+                          user.extension if user is not None else None)
+        call.app = session
+        self._answer_inbound(call, inbound.media.local_sdp)
+        session.task = asyncio.get_running_loop().create_task(
+            run_application(app, session), name=f"app-{call.id}")
+        log.info("application_started", call=call.id, destination=destination)
+
+    def run_final(self, call: Call, target: Target) -> None:
+        """A routing plan's final destination that answers by itself (conference,
+        voicemail...): its application, or 480 while there is none."""
+        factory = self.applications.get(target.kind.value)
+        try:
+            app = factory(call, target) if factory is not None else None
+        except CallRefused as refused:
+            call.fail(refused.status, refused.reason)
+            return
+        if app is None:
+            call.fail(480, "Temporarily Unavailable")
+            return
+        self.start_application(call, app, f"{target.kind.value} {target.ref}".strip())
+
+    def originate(self, tenant_name: str, dialled: str, app: Application, *,
+                  caller_number: str, caller_name: str = "") -> Call | None:
+        """Place a call from the switch to ``dialled`` (routed like a call from
+        ``caller_number``) and run ``app`` on it once answered; None when refused (no
+        such tenant, media not anchored, over a limit). Call it through ``schedule``."""
+        tenant = self.tenants.get(tenant_name)
+        if tenant is None or self.anchor is None:
+            return None
+        if tenant.max_calls is not None and \
+                self._tenant_calls.get(tenant.name, 0) >= tenant.max_calls:
+            return None
+        self._tenant_calls[tenant.name] = self._tenant_calls.get(tenant.name, 0) + 1
+        call = Call(self, new_call_id(), tenant.name, tenant.domain, caller_number,
+                    caller_name, dialled)
+        call.originated = app
+        call.media = CallMedia()
+        # The switch's side of the call: a leg that never sends or receives anything.
+        local = SipRequest("INVITE", f"sip:{dialled}@{tenant.domain}", [
+            ("From", f"<sip:{caller_number}@{tenant.domain}>;tag={new_tag()}"),
+            ("To", f"<sip:{dialled}@{tenant.domain}>"), ("Call-ID", new_call_id()),
+            ("CSeq", "1 INVITE")])
+        leg = Leg(call, True, local, Address("UDP", "127.0.0.1", 0), new_tag(),
+                  call.started_at)
+        leg.label = caller_number
+        call.inbound = leg
+        self.calls[call.id] = call
+        self.counters["calls"] += 1
+        self.counters["originated"] = self.counters.get("originated", 0) + 1
+        facts = CallFacts(
+            caller=caller_number, dialled=dialled, at=call.started_at, tenant=tenant.name,
+            registered=_Registered(self.location, tenant, tenant.domain),
+            busy=self._busy.setdefault(tenant.name, {}).keys(),
+        )
+        try:
+            plan = plan_call(self.routing_for(tenant), facts)
+        except ValueError:
+            log.exception("routing_failed", call=call.id)
+            call.fail(500, "Routing Failed")
+            return call
+        log.info("originate", call=call.id, tenant=tenant.name, dialled=dialled)
+        call.execute(plan.root)
+        return call
+
+    def _originate_answered(self, call: Call, leg: Leg, response: SipResponse) -> None:
+        """A call the switch placed was answered: its application runs on that leg."""
+        assert self.anchor is not None and call.originated is not None
+        if not self.anchor.remote_answer(leg, response_sdp(response)) or leg.media is None:
+            self._hang_up(call, "FAILED", 488)
+            return
+        self.anchor.call_answered(call, False)
+        tenant = self.tenants.get(call.tenant)
+        user = tenant.user_by_extension(leg.label) if tenant is not None else None
+        session = AppCall(self, call, self.anchor.engine, leg.media,
+                          user.extension if user is not None else None)
+        call.app = session
+        session.task = asyncio.get_running_loop().create_task(
+            run_application(call.originated, session), name=f"app-{call.id}")
+
+    def hang_up_application(self, call: Call) -> None:
+        if call.state is CallState.ANSWERED:
+            self._hang_up(call, "ANSWERED", 200)
+
+    def media_ended(self, call: Call) -> tuple[float | None, dict[str, Any], list[dict[str, Any]]]:
+        """Release the call's endpoints: (MOS, quality per side, recordings) for its CDR."""
+        if call.app is not None:
+            call.app.ended.set()
+        media = call.media
+        if media is None or self.anchor is None:
+            return None, {}, []
+        self.anchor.call_ended(call)
+        return worst_mos(media.quality), media.quality, media.recordings
 
     def _relay_response(self, relay: _Relay, response: SipResponse) -> None:
         status = response.status
@@ -1093,6 +1380,28 @@ class CallManager:
             relay.deferred = True
         cseq = relay.request.cseq
         self._start_2xx_rtx(source, relay.server_tx, answer, cseq[0] if cseq else 0, relay)
+
+
+def _sdp_body(request: SipRequest) -> bytes:
+    """The SDP body of a request, or b'' (no body, or another content type)."""
+    body = request.body
+    if body and "application/sdp" in (request.get("Content-Type") or "").lower():
+        return body
+    return b""
+
+
+def _dtmf_relay(body: bytes) -> Digit | None:
+    """The key of an application/dtmf-relay body (``Signal=5`` / ``Duration=160``)."""
+    fields: dict[str, str] = {}
+    for line in body.decode("utf-8", "replace").splitlines():
+        name, _, value = line.partition("=")
+        fields[name.strip().lower()] = value.strip()
+    signal = fields.get("signal", "").upper()
+    if len(signal) != 1 or signal not in "0123456789*#ABCD":
+        return None
+    duration = fields.get("duration", "")
+    return Digit(signal, int(duration) if duration.isdigit() and len(duration) < 7 else 0,
+                 "info")
 
 
 def _session_interval(request: SipRequest) -> int | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -57,13 +58,54 @@ class BackgroundSipp:
         return self._result
 
 
+def trunk_lines(name: str, gateways: Sequence[int], **settings: object) -> list[str]:
+    """TOML for a ``[[tenants.trunks]]`` named ``name`` with gateways on 127.0.0.1 at
+    ``gateways`` ports (priorities in that order) and the other trunk ``settings``."""
+    lines = ["[[tenants.trunks]]", f'name = "{name}"']
+    lines += [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
+    for priority, port in enumerate(gateways, 1):
+        lines += ["[[tenants.trunks.gateways]]", 'host = "127.0.0.1"', f"port = {port}",
+                  f"priority = {priority}"]
+    return lines
+
+
+def append_lines(path: Path, lines: Sequence[str]) -> Path:
+    path.write_text(path.read_text() + "\n".join(lines) + "\n")
+    return path
+
+
+def trace_messages(path: Path) -> list[str]:
+    """SIPp options that log every message it sends and receives to ``path``."""
+    return ["-trace_msg", "-message_file", str(path)]
+
+
+def received_requests(path: Path, method: str) -> list[str]:
+    """The ``method`` requests a SIPp run logged as received (see ``trace_messages``)."""
+    text = path.read_text(errors="replace") if path.exists() else ""
+    found = []
+    # Each entry: a line of dashes and a time stamp, "<transport> message received ...",
+    # a blank line, the message.
+    for entry in re.split(r"^-{20,} .*$", text, flags=re.MULTILINE):
+        heading, _, message = entry.strip("\n").partition("\n\n")
+        if "message received" in heading and message.startswith(f"{method} "):
+            found.append(message)
+    return found
+
+
+def header_values(message: str, name: str) -> list[str]:
+    """Values of header ``name`` (full form) in a logged message, in order."""
+    prefix = name.lower() + ":"
+    return [line.split(":", 1)[1].strip() for line in message.splitlines()
+            if line.lower().startswith(prefix)]
+
+
 def wait_until_listening(seconds: float = 0.5) -> None:
     """SIPp needs a moment to bind its socket after the thread starts."""
     time.sleep(seconds)
 
 
 def export_cdrs(switch: SwitchProcess, *args: str) -> list[dict[str, Any]]:
-    """`softswitch cdr export` as a list of rows (legs decoded)."""
+    """`softswitch cdr export` as a list of rows (the JSON columns decoded)."""
     out = subprocess.run(
         [sys.executable, "-m", "softswitch.cli", "cdr", "export", "--config",
          str(switch.config), *args],
@@ -72,7 +114,8 @@ def export_cdrs(switch: SwitchProcess, *args: str) -> list[dict[str, Any]]:
     )
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     for row in rows:
-        row["legs"] = json.loads(row["legs"])
+        for name in ("legs", "quality", "recordings"):
+            row[name] = json.loads(row[name] or "null")
     return rows
 
 

@@ -5,42 +5,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from bench.baresip import BaresipPhone
 from bench.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess
-from media.wav import read_wav, write_wav
+from tests.integration.audiokit import file_dominant, heard, tone
 from tests.integration.callkit import wait_cdrs
 
 pytestmark = pytest.mark.integration
-
-RATE = 8000
-
-
-def _tone(path: Path, frequency: float, seconds: float = 20.0) -> Path:
-    t = np.arange(int(RATE * seconds)) / RATE
-    write_wav(path, (np.sin(2 * np.pi * frequency * t) * 8000).astype(np.int16), RATE)
-    return path
-
-
-def _dominant(path: Path) -> float:
-    samples, info = read_wav(path)
-    mono = samples[:, 0]
-    # Skip the start (jitter buffer fill, silence before the far end's audio arrives).
-    mono = mono[info.sample_rate // 2:]
-    assert len(mono) > info.sample_rate, f"{path} holds {len(mono)} samples"
-    window = np.hanning(len(mono))
-    spectrum = np.abs(np.fft.rfft(mono * window))
-    spectrum[:5] = 0  # DC
-    return float(np.fft.rfftfreq(len(mono), 1 / info.sample_rate)[int(np.argmax(spectrum))])
-
-
-def _heard(phone_dir: Path) -> Path:
-    found = sorted((phone_dir / "rec").glob("dump-*-dec.wav"))
-    assert found, f"no recording in {phone_dir / 'rec'}"
-    return found[-1]
-
 
 @pytest.mark.parametrize("hangs_up", ["caller", "callee"])
 def test_phone_100_calls_101_audio_both_ways_and_cdr(tmp_path: Path, hangs_up: str) -> None:
@@ -53,11 +25,11 @@ def test_phone_100_calls_101_audio_both_ways_and_cdr(tmp_path: Path, hangs_up: s
         with BaresipPhone(
             tmp_path / "p100",
             f"<sip:100@127.0.0.1:{port}>;auth_pass=secret100;regint=120;answermode=manual",
-            audio_source=_tone(tmp_path / "440.wav", 440.0),
+            audio_source=tone(tmp_path / "440.wav", 440.0),
         ) as caller, BaresipPhone(
             tmp_path / "p101",
             f"<sip:101@127.0.0.1:{port}>;auth_pass=secret101;regint=120;answermode=auto",
-            audio_source=_tone(tmp_path / "1000.wav", 1000.0),
+            audio_source=tone(tmp_path / "1000.wav", 1000.0),
         ) as callee:
             rows = switch.wait_registrations(lambda rows: len(rows) == 2, timeout=20)
             assert len(rows) == 2, caller.output() + callee.output()
@@ -69,8 +41,8 @@ def test_phone_100_calls_101_audio_both_ways_and_cdr(tmp_path: Path, hangs_up: s
             caller.wait_event("CALL_CLOSED", timeout=15)
             callee.wait_event("CALL_CLOSED", timeout=15)
         # The phones are stopped: their recordings are complete.
-        assert abs(_dominant(_heard(tmp_path / "p100")) - 1000.0) < 20
-        assert abs(_dominant(_heard(tmp_path / "p101")) - 440.0) < 20
+        assert abs(file_dominant(heard(tmp_path / "p100")) - 1000.0) < 20
+        assert abs(file_dominant(heard(tmp_path / "p101")) - 440.0) < 20
         (cdr,) = wait_cdrs(switch, 1)
         assert (cdr["disposition"], cdr["caller_number"], cdr["destination"]) == (
             "ANSWERED", "100", "101")

@@ -12,7 +12,10 @@ from bench.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_po
 from tests.integration.callkit import (
     BackgroundSipp,
     caller_injection,
+    header_values,
+    received_requests,
     register_endpoint,
+    trace_messages,
     wait_cdrs,
     wait_until_listening,
 )
@@ -43,7 +46,9 @@ def test_forward_reaches_the_forward_target(tmp_path: Path, condition: str) -> N
         sipp_dir = tmp_path / "sipp"
         target_port = free_port()
         register_endpoint(sipp_dir, switch.port, "200", "pw200", target_port)
-        phones = [BackgroundSipp("call_uas.xml", switch.port, calls=1, local_port=target_port)]
+        trace = tmp_path / "target-messages.log"
+        phones = [BackgroundSipp("call_uas.xml", switch.port, calls=1, local_port=target_port,
+                                 extra=trace_messages(trace))]
         if condition != "offline":
             port = free_port()
             register_endpoint(sipp_dir, switch.port, "102", "pw102", port)
@@ -62,3 +67,12 @@ def test_forward_reaches_the_forward_target(tmp_path: Path, condition: str) -> N
             "ANSWERED", "102", "200")
         expected = {"busy": [486, 200], "unanswered": [487, 200], "offline": [200]}[condition]
         assert [leg["status"] for leg in cdr["legs"]] == expected
+        # The target learns who forwarded the call and why (RFC 5806, RFC 7044 / 4458).
+        (forwarded,) = received_requests(trace, "INVITE")
+        reason, cause = {"busy": ("user-busy", 486), "unanswered": ("no-answer", 408),
+                         "offline": ("unavailable", 503)}[condition]
+        assert header_values(forwarded, "Diversion") == [
+            f"<sip:102@pbx.test>;reason={reason};counter=1"]
+        assert header_values(forwarded, "History-Info") == [
+            f"<sip:102@pbx.test?Reason=SIP%3Bcause%3D{cause}>;index=1, "
+            f"<sip:200@pbx.test;cause={cause}>;index=1.1;mp=1"]

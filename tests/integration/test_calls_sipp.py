@@ -141,7 +141,17 @@ def test_late_2xx_from_a_losing_branch_gets_ack_and_bye(switch: SwitchProcess,
     assert sum(leg["answered"] for leg in cdr["legs"]) == 1
 
 
-def test_hold_reinvite_and_info_are_relayed(switch: SwitchProcess, tmp_path: Path) -> None:
+@pytest.fixture
+def passthrough_switch(tmp_path: Path):
+    config = SwitchConfigFile(tmp_path / "switch", users=USERS, media_anchor="never")
+    with SwitchProcess(config.write(), port=config.port) as process:
+        yield process
+
+
+def test_hold_reinvite_and_info_are_relayed(passthrough_switch: SwitchProcess,
+                                            tmp_path: Path) -> None:
+    """With media passed through, a re-INVITE reaches the other party."""
+    switch = passthrough_switch
     port = free_port()
     register_endpoint(tmp_path / "sipp", switch.port, "200", "pw200", port)
     callee = BackgroundSipp("reinvite_uas.xml", switch.port, calls=1, local_port=port)
@@ -158,9 +168,20 @@ def test_hold_reinvite_and_info_are_relayed(switch: SwitchProcess, tmp_path: Pat
     assert cdr["disposition"] == "ANSWERED"
 
 
-def test_blind_transfer_with_refer_completes_to_the_new_target(switch: SwitchProcess,
+@pytest.mark.parametrize("anchor", ["always", "never"])
+def test_blind_transfer_with_refer_completes_to_the_new_target(anchor: str,
                                                                tmp_path: Path) -> None:
-    """100 calls 102; 102 REFERs 100 to 200; 200 answers and 100 ends up talking to 200."""
+    """100 calls 102; 102 REFERs 100 to 200; 200 answers and 100 ends up talking to 200.
+
+    Media passed through, the switch re-INVITEs 100 with 200's SDP (RFC 3725 flow 3);
+    anchored, it bridges 100's endpoint to 200's and 100 sees no re-INVITE."""
+    config = SwitchConfigFile(tmp_path / "switch", users=USERS, media_anchor=anchor)
+    with SwitchProcess(config.write(), port=config.port) as switch:
+        _transfer(switch, tmp_path, "transferee_uac.xml" if anchor == "never"
+                  else "transferee_anchored_uac.xml", "300" if anchor == "never" else "2000")
+
+
+def _transfer(switch: SwitchProcess, tmp_path: Path, scenario: str, hold_ms: str) -> None:
     transferor_port, target_port = free_port(), free_port()
     register_endpoint(tmp_path / "sipp", switch.port, "102", "pw102", transferor_port)
     register_endpoint(tmp_path / "sipp", switch.port, "200", "pw200", target_port)
@@ -168,9 +189,9 @@ def test_blind_transfer_with_refer_completes_to_the_new_target(switch: SwitchPro
                                 local_port=transferor_port, extra=["-s", "200"])
     target = BackgroundSipp("call_uas.xml", switch.port, calls=1, local_port=target_port)
     wait_until_listening()
-    caller = run_sipp("transferee_uac.xml", f"127.0.0.1:{switch.port}", calls=1, rate=1,
+    caller = run_sipp(scenario, f"127.0.0.1:{switch.port}", calls=1, rate=1,
                       injection=caller_injection(tmp_path / "sipp", "100", "pw100"),
-                      extra=["-s", "102", "-d", "300"], timeout=30)
+                      extra=["-s", "102", "-d", hold_ms], timeout=30)
     assert caller.ok, caller.errors
     result = transferor.result()
     assert result.ok, result.errors  # 202 and the NOTIFYs 100 / 180 / 200, then BYE

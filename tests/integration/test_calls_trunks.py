@@ -4,6 +4,7 @@ calls to a DID authenticated by source address, strangers refused."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,8 +12,10 @@ from bench.sipp import run_sipp
 from bench.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
 from tests.integration.callkit import (
     BackgroundSipp,
+    append_lines,
     caller_injection,
     register_endpoint,
+    trunk_lines,
     wait_cdrs,
     wait_until_listening,
 )
@@ -23,41 +26,56 @@ USERS = [PhoneUser("100", "pw100"), PhoneUser("102", "pw102")]
 DID = "+14155550100"
 
 
-def _config(tmp_path: Path, inbound: str, gateways: list[int]) -> SwitchConfigFile:
+def _config(tmp_path: Path, inbound: str, gateways: list[int],
+            **trunk: object) -> SwitchConfigFile:
     config = SwitchConfigFile(tmp_path / "switch", users=USERS)
-    path = config.write()
-    lines = [
+    append_lines(config.write(), [
         "[tenants.routing]",
         f'dids = [{{ number = "{DID}", destination = "102" }}]',
-        "[[tenants.trunks]]",
-        'name = "carrier"',
-        f'inbound_addresses = ["{inbound}"]',
-        f'caller_id = "{DID}"',
-    ]
-    for priority, port in enumerate(gateways, 1):
-        lines += ["[[tenants.trunks.gateways]]", 'host = "127.0.0.1"', f"port = {port}",
-                  f"priority = {priority}"]
-    path.write_text(path.read_text() + "\n".join(lines) + "\n")
+        *trunk_lines("carrier", gateways, inbound_addresses=[inbound], caller_id=DID, **trunk),
+    ])
     return config
 
 
-def test_outbound_first_gateway_503_second_answers(tmp_path: Path) -> None:
-    gw1, gw2 = free_port(), free_port()
-    config = _config(tmp_path, "10.99.0.0/16", [gw1, gw2])
-    with SwitchProcess(config.directory / "switch.toml", port=config.port) as switch:
-        first = BackgroundSipp("reject_uas.xml", switch.port, calls=1, local_port=gw1)
-        second = BackgroundSipp("call_uas.xml", switch.port, calls=1, local_port=gw2)
+def _dial_out_503_then_200(tmp_path: Path, path: Path, port: int, first: int,
+                           second: int) -> dict[str, Any]:
+    """User 100 dials out; the gateway at port ``first`` answers 503, the one at
+    ``second`` 200. The call's CDR."""
+    with SwitchProcess(path, port=port) as switch:
+        down = BackgroundSipp("reject_uas.xml", switch.port, calls=1, local_port=first)
+        up = BackgroundSipp("call_uas.xml", switch.port, calls=1, local_port=second)
         wait_until_listening()
         uac = run_sipp("call_uac.xml", f"127.0.0.1:{switch.port}", calls=1, rate=1,
                        injection=caller_injection(tmp_path / "sipp", "100", "pw100"),
                        extra=["-s", "+16505550123", "-d", "200"], timeout=30)
         assert uac.ok, uac.errors
-        assert first.result().ok and second.result().ok
+        assert down.result().ok and up.result().ok
         (cdr,) = wait_cdrs(switch, 1)
-        assert (cdr["disposition"], cdr["direction"], cdr["trunk"]) == (
-            "ANSWERED", "outbound", "carrier")
-        assert [leg["status"] for leg in cdr["legs"]] == [503, 200]
-        assert f"127.0.0.1:{gw2}" in cdr["legs"][1]["contact"]  # the CDR names the second
+    assert cdr["disposition"] == "ANSWERED"
+    assert [leg["status"] for leg in cdr["legs"]] == [503, 200]
+    return cdr
+
+
+def test_outbound_first_gateway_503_second_answers(tmp_path: Path) -> None:
+    gw1, gw2 = free_port(), free_port()
+    config = _config(tmp_path, "10.99.0.0/16", [gw1, gw2])
+    cdr = _dial_out_503_then_200(tmp_path, config.directory / "switch.toml", config.port,
+                                 gw1, gw2)
+    assert (cdr["direction"], cdr["trunk"]) == ("outbound", "carrier")
+    assert f"127.0.0.1:{gw2}" in cdr["legs"][1]["contact"]  # the CDR names the second
+
+
+def test_outbound_fails_over_to_the_next_trunk(tmp_path: Path) -> None:
+    first, second = free_port(), free_port()
+    config = SwitchConfigFile(tmp_path / "switch", users=USERS)
+    path = config.write()
+    # The tenant's outbound route: primary, then backup (tenant keys precede its tables).
+    path.write_text(path.read_text().replace(
+        'domain = "pbx.test"\n', 'domain = "pbx.test"\noutbound_trunks = ["primary", "backup"]\n'))
+    append_lines(path, [*trunk_lines("primary", [first], caller_id=DID),
+                        *trunk_lines("backup", [second], caller_id=DID)])
+    cdr = _dial_out_503_then_200(tmp_path, path, config.port, first, second)
+    assert cdr["trunk"] == "backup"
 
 
 def test_inbound_did_from_the_trunk_rings_the_user(tmp_path: Path) -> None:
@@ -90,18 +108,9 @@ def test_inbound_from_an_unlisted_address_gets_403(tmp_path: Path) -> None:
 def test_trunk_registers_with_digest_and_refreshes(tmp_path: Path) -> None:
     carrier_port = free_port()
     config = SwitchConfigFile(tmp_path / "switch", users=USERS)
-    path = config.write()
-    path.write_text(path.read_text() + "\n".join([
-        "[[tenants.trunks]]",
-        'name = "carrier"',
-        "registration = true",
-        'username = "trunkuser"',
-        'password = "trunkpass"',
-        'register_domain = "carrier.test"',
-        "[[tenants.trunks.gateways]]",
-        'host = "127.0.0.1"',
-        f"port = {carrier_port}",
-    ]) + "\n")
+    path = append_lines(config.write(), trunk_lines(
+        "carrier", [carrier_port], registration=True, username="trunkuser",
+        password="trunkpass", register_domain="carrier.test"))
     # The carrier listens first; the switch registers as it starts.
     carrier = BackgroundSipp("trunk_registrar_uas.xml", config.port, calls=1,
                              local_port=carrier_port, timeout=30)

@@ -12,6 +12,7 @@ import pytest
 
 from config.models import SwitchConfig
 from softswitch.calls import CallManager
+from softswitch.calls.anchor import MediaAnchor
 from softswitch.directory import Directory
 from softswitch.location import LocationService
 from softswitch.sip.address import Address
@@ -47,7 +48,8 @@ class Net:
     """A switch without sockets: everything sent is parsed and kept in ``out``."""
 
     def __init__(self, routing: dict[str, Any] | None = None,
-                 trunks: list[dict[str, Any]] | None = None, **settings: Any) -> None:
+                 trunks: list[dict[str, Any]] | None = None, *,
+                 anchor: MediaAnchor | None = None, **settings: Any) -> None:
         tenant: dict[str, Any] = {
             "name": "t", "domain": "pbx.test",
             "users": [{"extension": e, "password": f"pw{e}"} for e in ("100", "102", "200")],
@@ -79,6 +81,7 @@ class Net:
             allow="INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO",
             server_header="test",
             tenants=config.tenants,
+            anchor=anchor,
         )
 
     def _schedule(self, delay: float, callback: Callable[..., None], *args: Any) -> _Handle:

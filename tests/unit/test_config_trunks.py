@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 from pydantic import ValidationError
 
+from config.models import SwitchConfig
 from config.trunks import Trunk
 
 GATEWAY = {"host": "192.0.2.10"}
@@ -20,6 +21,8 @@ GATEWAY = {"host": "192.0.2.10"}
     ({"gateways": [{"host": "bad host!"}]}, "host"),
     ({"strip_prefix": "abc"}, "strip_prefix"),
     ({"registration": True, "username": "u"}, "registration"),
+    ({"caller_id_policy": "trunk"}, "caller_id_policy"),
+    ({"caller_id_policy": "carrier"}, "caller_id_policy"),
 ])
 def test_bad_trunks_name_the_field(changes: dict[str, object], field: str) -> None:
     with pytest.raises(ValidationError, match=field):
@@ -56,3 +59,28 @@ def test_gateway_order_priority_then_weight() -> None:
     assert set(firsts) == {"192.0.2.1", "192.0.2.2"}  # priority 2 is never first
     assert firsts["192.0.2.1"] > firsts["192.0.2.2"]  # weight 3 beats weight 1
     assert all(trunk.gateway_order()[-1].host == "192.0.2.3" for _ in range(20))
+
+
+def _tenant(**settings: object) -> dict[str, object]:
+    return {"name": "t", "domain": "pbx.test", "trunks": [
+        {"name": "a", "gateways": [GATEWAY]}, {"name": "b", "gateways": [GATEWAY]}], **settings}
+
+
+@pytest.mark.parametrize(("outbound", "order"), [
+    ((), ["a", "b"]),
+    (("b",), ["b"]),
+    (("b", "a"), ["b", "a"]),
+])
+def test_outbound_route_order(outbound: tuple[str, ...], order: list[str]) -> None:
+    config = SwitchConfig.model_validate({"tenants": [_tenant(outbound_trunks=outbound)]})
+    assert [t.name for t in config.tenants[0].outbound_route()] == order
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"outbound_trunks": ["c"]}, "outbound_trunks[0]: no trunk named 'c'"),
+    ({"outbound_trunks": ["a", "a"]}, "outbound_trunks[1]: duplicate trunk 'a'"),
+    ({"trunks": [{"name": "a", "gateways": [GATEWAY]}] * 2}, "trunks[1].name: duplicate"),
+])
+def test_bad_outbound_routes_name_the_entry(settings: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        SwitchConfig.model_validate({"tenants": [_tenant(**settings)]})

@@ -120,11 +120,16 @@ def _ulaw(x: npt.NDArray[np.float64]) -> bytes:
 def test_other_sample_formats(
     tmp_path: Path, tag: int, bits: int, encode: Callable[[npt.NDArray[np.float64]], bytes]
 ) -> None:
+    """read_wav decodes them (analysis); players refuse them: only 16-bit PCM plays."""
     x = tone(1000, 8000, 0.5)
-    (tmp_path / "f.wav").write_bytes(riff(fmt_chunk(tag, 1, 8000, bits), encode(x)))
-    out = load_wav(tmp_path / "f.wav")
-    assert len(out) == 4000
-    assert level_at(out, 1000) == pytest.approx(10000, rel=0.03)
+    path = tmp_path / "f.wav"
+    path.write_bytes(riff(fmt_chunk(tag, 1, 8000, bits), encode(x)))
+    samples, info = read_wav(path)
+    assert samples.shape == (4000, 1) and info.bits_per_sample == bits
+    assert level_at(samples[:, 0], 1000) == pytest.approx(10000, rel=0.03)
+    with pytest.raises(ValueError, match=f"{bits}-bit .* cannot be played; convert") as err:
+        load_wav(path)
+    assert str(path) in str(err.value)
 
 
 def test_extensible_pcm(tmp_path: Path) -> None:

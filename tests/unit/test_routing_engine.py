@@ -20,7 +20,16 @@ from routing.answering import (
 from routing.engine import plan_call
 from routing.explain import explain
 from routing.facts import CallFacts
-from routing.plan import Final, Node, Outcome, RingGroup, RoutingPlan, Target, TargetKind
+from routing.plan import (
+    DiversionReason,
+    Final,
+    Node,
+    Outcome,
+    RingGroup,
+    RoutingPlan,
+    Target,
+    TargetKind,
+)
 
 NYC = ZoneInfo("America/New_York")
 JULY4 = dt.datetime(2022, 7, 4, 10, 0, tzinfo=NYC)  # a Monday, inside business hours
@@ -496,6 +505,76 @@ def test_forward_loops_are_cut_to_voicemail(
     target = only(plan.root)
     assert target.kind is TargetKind.VOICEMAIL and target.ref == end_ref
     assert any(d.stage == "loop" for d in plan.decisions)
+
+
+@pytest.mark.parametrize(
+    ("forward", "registered", "busy", "outcome", "reason"),
+    [
+        ({"always": fwd("user", "101")}, 1, False, None, DiversionReason.UNCONDITIONAL),
+        ({"when_offline": fwd("user", "101")}, 0, False, None, DiversionReason.UNAVAILABLE),
+        ({"on_active": fwd("user", "101")}, 1, True, None, DiversionReason.BUSY),
+        ({"when_busy": fwd("user", "101")}, 1, False, Outcome.BUSY, DiversionReason.BUSY),
+        (
+            {"when_unanswered": fwd("user", "101")},
+            1,
+            False,
+            Outcome.NO_ANSWER,
+            DiversionReason.NO_ANSWER,
+        ),
+        (
+            {"when_unanswered": fwd("offnet", "+12125550123")},
+            0,
+            False,
+            None,
+            DiversionReason.UNAVAILABLE,
+        ),
+    ],
+    ids=["always", "offline", "on-active", "busy", "unanswered", "nothing-to-ring"],
+)
+def test_forwards_say_why(
+    forward: dict[str, Any],
+    registered: int,
+    busy: bool,
+    outcome: Outcome | None,
+    reason: DiversionReason,
+) -> None:
+    config = cfg({"100": {"default_rule": {"forward": forward}}, "101": {}})
+    plan = call(
+        config,
+        registered={"100": registered, "101": 1},
+        busy=frozenset({"100"}) if busy else frozenset(),
+    )
+    node = plan.root
+    if outcome is not None:
+        assert isinstance(node, RingGroup)
+        fallback = node.fallbacks.get(outcome)
+        assert fallback is not None
+        node = fallback
+    assert only(node).diversions() == (("100", reason),)
+
+
+def test_forward_chain_keeps_each_reason() -> None:
+    users = {
+        "100": {"default_rule": {"forward": {"when_busy": fwd("user", "101")}}},
+        "101": {"default_rule": {"forward": {"always": fwd("user", "102")}}},
+        "102": {},
+    }
+    root = call(cfg(users)).root
+    assert isinstance(root, RingGroup) and root.fallbacks.on_busy is not None
+    assert only(root.fallbacks.on_busy).diversions() == (
+        ("100", DiversionReason.BUSY),
+        ("101", DiversionReason.UNCONDITIONAL),
+    )
+
+
+def test_diversion_reasons_must_match_the_forwarders() -> None:
+    with pytest.raises(ValueError, match="diversion_reasons"):
+        Target(
+            TargetKind.EXTERNAL,
+            "+12125550123",
+            diverted_by=("100", "101"),
+            diversion_reasons=(DiversionReason.BUSY,),
+        )
 
 
 def test_loop_without_voicemail_ends_480() -> None:

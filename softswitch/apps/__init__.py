@@ -1,0 +1,1 @@
+"""Call applications: features that run on an answered, anchored call (conference, monitor)."""

@@ -1,0 +1,79 @@
+"""Call applications: a call the switch answers itself and hands to a coroutine.
+
+Conference bridges, monitoring and later voicemail, attendants and queues are
+applications: the caller's leg is answered with its anchored endpoint, and the
+application drives the media engine (prompts, digits, mixing) through an
+:class:`AppCall` until either side ends the call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import structlog
+
+from media.endpoint import Endpoint
+from media.engine import MediaEngine
+
+if TYPE_CHECKING:
+    from softswitch.calls.call import Call
+    from softswitch.calls.manager import CallManager
+
+__all__ = ["AppCall", "Application", "CallRefused", "run_application"]
+
+log = structlog.get_logger(__name__)
+
+
+class CallRefused(Exception):
+    """A service turns the call away: the caller gets ``status`` (403, 404, 480...)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
+
+
+class AppCall:
+    """The caller's side of a call answered by an application (the ``AppSession`` the
+    applications are written against)."""
+
+    def __init__(self, mgr: CallManager, call: Call, engine: MediaEngine,
+                 endpoint: Endpoint, user: str | None) -> None:
+        self._mgr = mgr
+        self._call = call
+        self.call_id = call.id
+        self.tenant = call.tenant
+        self.caller_number = call.caller_number
+        self.caller_name = call.caller_name
+        self.dialed = call.dialled
+        self.user = user  # the caller's extension when it is one of the tenant's users
+        self.engine = engine
+        self.endpoint = endpoint
+        self.ended = asyncio.Event()  # the call is over (either side hung up)
+        self.task: asyncio.Task[None] | None = None
+
+    async def hangup(self) -> None:
+        """End the call from the switch's side (BYE to the caller)."""
+        if not self.ended.is_set():
+            # Through the switch's scheduler: SIP sent from a task must be flushed like any
+            # timer callback's.
+            self._mgr.schedule(0, self._mgr.hang_up_application, self._call)
+            await self.ended.wait()
+
+
+#: An application: runs for the whole answered call.
+Application = Callable[[AppCall], Awaitable[None]]
+
+
+async def run_application(app: Application, session: AppCall) -> None:
+    """Run ``app`` on an answered call; the call is hung up when the app returns."""
+    try:
+        await app(session)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("application_failed", call=session.call_id)
+    if not session.ended.is_set():
+        await session.hangup()
