@@ -4,15 +4,25 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= config/example.toml
 STAMP  := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 # Debian packages the test suite drives as real peers and servers.
 SYSTEM_PACKAGES := sip-tester:sipp baresip-core:baresip postgresql:/usr/lib/postgresql/15/bin/postgres openssl:openssl
+# ... and the reference system the operator bench runs beside our switch.
+BENCH_PACKAGES := $(SYSTEM_PACKAGES) kamailio:/usr/sbin/kamailio
+# Options for `make bench`, e.g. BENCH_ARGS="--workloads 2 --systems softswitch,kamailio".
+BENCH_ARGS ?=
 
-.PHONY: run test bench venv system-packages lint clean
+.PHONY: run test bench bench-parts venv system-packages lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
 	@touch $(STAMP)
+
+# The bench extra: the Sippy B2BUA (a reference system) and matplotlib (the report's plots).
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test,bench]'
+	@touch $(BENCH_STAMP)
 
 venv: $(STAMP)
 
@@ -37,18 +47,20 @@ lint: venv
 	$(BIN)/ruff check softswitch media routing storage config bench tests
 	$(BIN)/mypy softswitch media routing storage config
 
-# The per-issue benchmarks in turn (figures on the terminal; JSON under bench/results/).
-# The side-by-side runs need Kamailio (Debian `kamailio`) and `pip install '.[bench]'`:
-#   .venv/bin/python -m bench.call_bench --system softswitch,kamailio,sippy
-bench: venv system-packages
-	@mkdir -p bench/results
+# The operator bench suite (bench/suite.py): workloads 1-6 against our switch, Kamailio and
+# Sippy; a table on the terminal, JSON and PNG plots under bench/results/. README: "Operator
+# bench". `make bench BENCH_ARGS=--quick` for a short run.
+bench: $(BENCH_STAMP)
+	@$(MAKE) --no-print-directory system-packages SYSTEM_PACKAGES="$(BENCH_PACKAGES)"
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The per-issue micro-benchmarks in turn (figures on the terminal).
+bench-parts: venv
 	$(BIN)/python -m bench.parser_bench
 	$(BIN)/python -m bench.routing_bench
 	$(BIN)/python -m bench.codec_bench
 	$(BIN)/python -m bench.mixer_bench
 	$(BIN)/python -m bench.conference_bench
-	$(BIN)/python -m bench.register_bench --users 10000 --start-rate 2000 --json bench/results/register.json
-	$(BIN)/python -m bench.call_bench --system softswitch --json bench/results/calls.json
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -93,14 +93,14 @@ def tree_cpu_seconds(pid: int) -> float:
     return total / tick
 
 
-def tree_pss_kib(pid: int) -> int:
-    """Proportional set size of the process tree: shared pages (Kamailio's shm) count once."""
+def _tree_kib(pid: int, file: str, key: str) -> int:
+    """Sum of one `key: N kB` line of /proc/PID/`file` over a process and its descendants."""
     total = 0
     for member in process_tree(pid):
         try:
-            with open(f"/proc/{member}/smaps_rollup") as handle:
+            with open(f"/proc/{member}/{file}") as handle:
                 for line in handle:
-                    if line.startswith("Pss:"):
+                    if line.startswith(key):
                         total += int(line.split()[1])
                         break
         except OSError:
@@ -108,20 +108,37 @@ def tree_pss_kib(pid: int) -> int:
     return total
 
 
+def tree_peak_rss_kib(pid: int) -> int:
+    """Sum of the peak resident set sizes (VmHWM) of a process and its live descendants.
+
+    Exact for one process (our switch, Sippy); for a forking server (Kamailio) pages shared
+    between its processes are counted once per process, so this is an upper bound."""
+    return _tree_kib(pid, "status", "VmHWM:")
+
+
+def tree_pss_kib(pid: int) -> int:
+    """Proportional set size of the process tree: shared pages (Kamailio's shm) count once."""
+    return _tree_kib(pid, "smaps_rollup", "Pss:")
+
+
 # --- systems under test -------------------------------------------------------------------
 
 
 class SystemUnderTest(Protocol):
-    """What the bench needs from a system: where to send calls and how to account for it."""
+    """What the bench needs from a system: where to send calls and how to account for it.
+
+    `service` is what the caller dials; `pid` 0 means a process the bench cannot see (a
+    remote switch): no CPU or memory figures."""
 
     name: str
     scenario: Path
     target: str
+    service: str
 
     @property
     def pid(self) -> int: ...
 
-    def stop(self) -> None: ...
+    def stop(self) -> object: ...
 
 
 def _register_callee(switch_port: int, uas_port: int, password: str, work: Path) -> None:
@@ -138,6 +155,7 @@ class OurSwitch:
 
     name = "softswitch"
     scenario = BENCH_SCENARIOS / "call_uac_auth.xml"
+    service = CALLEE
 
     def __init__(self, work: Path, uas_port: int, log_level: str = "WARNING") -> None:
         users = [PhoneUser(CALLER, "pw" + CALLER), PhoneUser(CALLEE, "pw" + CALLEE)]
@@ -170,20 +188,24 @@ def _udp_port_taken(port: int) -> bool:
 
 
 class Kamailio:
-    """Kamailio (Debian `kamailio`) as a stateful proxy relaying every request to the UAS."""
+    """Kamailio (Debian `kamailio`): by default the stateful proxy relaying every request to
+    the UAS (bench/kamailio/proxy.cfg); `config_text` runs another script (the registrar)."""
 
     name = "kamailio"
     scenario = BENCH_SCENARIOS / "call_uac_noauth.xml"
+    service = CALLEE
 
     def __init__(self, work: Path, uas_port: int, children: int = 1,
-                 ready_timeout: float = 15.0) -> None:
+                 ready_timeout: float = 15.0, config_text: str | None = None) -> None:
         binary = shutil.which("kamailio") or "/usr/sbin/kamailio"
         if not Path(binary).exists():
             raise RuntimeError("kamailio not found: apt-get install -y kamailio")
         work.mkdir(parents=True, exist_ok=True)
-        template = (HERE / "kamailio" / "proxy.cfg").read_text()
+        if config_text is None:
+            template = (HERE / "kamailio" / "proxy.cfg").read_text()
+            config_text = template.replace("__UAS_URI__", f"sip:127.0.0.1:{uas_port}")
         config = work / "kamailio.cfg"
-        config.write_text(template.replace("__UAS_URI__", f"sip:127.0.0.1:{uas_port}"))
+        config.write_text(config_text)
         port = free_port()
         self.target = f"127.0.0.1:{port}"
         self.log = work / "kamailio.log"
@@ -233,6 +255,7 @@ class Sippy:
 
     name = "sippy"
     scenario = BENCH_SCENARIOS / "call_uac_noauth.xml"
+    service = CALLEE
 
     def __init__(self, work: Path, uas_port: int, ready_timeout: float = 15.0) -> None:
         binary = Path(sys.executable).parent / "b2bua_simple"
@@ -276,12 +299,14 @@ class Sippy:
 class Callee:
     """A SIPp UAS (tests/sipp/call_uas.xml) answering every call on `port`, stopped by PID."""
 
-    def __init__(self, target: str, port: int, work: Path, *, trace: bool = False) -> None:
+    def __init__(self, target: str, port: int, work: Path, *, trace: bool = False,
+                 transport: str = "udp", local_ip: str = "127.0.0.1") -> None:
         self.work = work
         work.mkdir(parents=True, exist_ok=True)
         args = [
-            sipp_binary(), target, "-sf", str(SCENARIOS / "call_uas.xml"), "-t", "u1",
-            "-i", "127.0.0.1", "-p", str(port), "-m", "100000000", "-nostdin",
+            sipp_binary(), target, "-sf", str(SCENARIOS / "call_uas.xml"),
+            "-t", {"udp": "u1", "tcp": "t1"}[transport], "-i", local_ip, "-p", str(port),
+            "-m", "100000000", "-nostdin",
             "-recv_timeout", "10000", "-max_recv_loops", "10000",
             "-max_sched_loops", "10000", "-d", "0",
         ]
@@ -290,7 +315,8 @@ class Callee:
         self.proc = subprocess.Popen(args, cwd=work, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 5
-        while not _udp_port_taken(port) and time.monotonic() < deadline:
+        while (transport == "udp" and not _udp_port_taken(port)
+               and time.monotonic() < deadline):
             time.sleep(0.05)
 
     def stop(self) -> None:
@@ -334,8 +360,12 @@ class Bench:
     """Drives calls through one system under test; each run gets a fresh caller SIPp."""
 
     def __init__(self, system: SystemUnderTest, work: Path, uas_port: int,
-                 hold_ms: int, seconds: float) -> None:
+                 hold_ms: int, seconds: float, *, transport: str = "udp",
+                 local_ip: str = "127.0.0.1", sipp_args: Sequence[str] = ()) -> None:
         self.system = system
+        self.transport = transport
+        self.local_ip = local_ip
+        self.sipp_args = list(sipp_args)  # for every run of the caller
         self.work = work
         self.uas_port = uas_port
         self.hold_ms = hold_ms
@@ -348,23 +378,25 @@ class Bench:
 
     def run(self, rate: float, *, seconds: float | None = None, trace: bool = False,
             workdir: Path | None = None, hold_ms: int | None = None,
-            calls: int | None = None) -> tuple[Run, SippResult]:
+            calls: int | None = None, sipp_args: Sequence[str] = ()) -> tuple[Run, SippResult]:
         self.counter += 1
         wanted = calls if calls is not None else max(1, int(rate * (seconds or self.seconds)))
         hold = self.hold_ms if hold_ms is None else hold_ms
-        extra = ["-s", CALLEE, "-d", str(hold)]
+        extra = ["-s", self.system.service, "-d", str(hold), *self.sipp_args, *sipp_args]
         if trace:
             extra.append("-trace_msg")
         budget = wanted / rate + hold / 1000 + 20
-        cpu0 = tree_cpu_seconds(self.system.pid)
+        pid = self.system.pid
+        cpu0 = tree_cpu_seconds(pid) if pid else 0.0
         uas0 = tree_cpu_seconds(self.callee_pid) if self.callee_pid else 0.0
         children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         result = run_sipp(
             self.system.scenario, self.system.target, calls=wanted, rate=rate,
             injection=self.injection, limit=max(1000, int(rate * (2 + hold / 1000))),
             call_id=f"r{self.counter}-%u@%s", extra=extra, timeout=budget, workdir=workdir,
+            transport=self.transport, local_ip=self.local_ip,
         )
-        cpu = tree_cpu_seconds(self.system.pid) - cpu0
+        cpu = (tree_cpu_seconds(pid) - cpu0) if pid else 0.0
         # The load generators share the machine: their CPU shows when they, not the system
         # under test, are the limit.
         children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -398,6 +430,9 @@ def sipp_duration_s(text: str) -> float:
 def settle(pid: int, idle_pct: float = 5.0, limit_s: float = 15.0) -> None:
     """Wait (bounded) until the system is idle: an overloaded run leaves transactions and
     retransmissions behind that would otherwise be billed to the next run."""
+    if not pid:
+        time.sleep(1)  # a remote system: no figure to watch, give it a moment
+        return
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         before = tree_cpu_seconds(pid)
@@ -534,14 +569,17 @@ def measure_delay(bench: Bench, rate: float, seconds: float) -> dict[str, object
 # --- memory per established call ----------------------------------------------------------
 
 
-def measure_memory(bench: Bench, calls: int, rate: float) -> dict[str, object]:
-    """Hold `calls` calls up at once; (PSS with them up - PSS before) / calls."""
+def measure_memory(bench: Bench, calls: int, rate: float,
+                   hold_s: float = 6.0) -> dict[str, object]:
+    """Hold `calls` calls up at once for `hold_s` after the last is set up;
+    (PSS with them up - PSS before) / calls, and the CPU the held calls cost."""
+    pid = bench.system.pid
     ramp = calls / rate
-    hold_ms = int(1000 * (ramp + 6))
+    hold_ms = int(1000 * (ramp + hold_s))
     # Warm the process first so one-off allocations (imports, caches) are not billed per call.
     bench.run(rate, seconds=2)
     time.sleep(1)
-    before = tree_pss_kib(bench.system.pid)
+    before = tree_pss_kib(pid) if pid else 0
     holder: dict[str, Run] = {}
 
     def drive() -> None:
@@ -549,14 +587,21 @@ def measure_memory(bench: Bench, calls: int, rate: float) -> dict[str, object]:
 
     thread = threading.Thread(target=drive, daemon=True)
     thread.start()
-    time.sleep(ramp + 3)  # every call set up, none hung up yet
-    during = tree_pss_kib(bench.system.pid)
+    settled = min(3.0, hold_s / 2)
+    time.sleep(ramp + settled)  # every call set up, none hung up yet
+    during = tree_pss_kib(pid) if pid else 0
+    # CPU while the calls are only held (no set-up, no tear-down): what keeping them costs.
+    held_for = max(0.0, hold_s - settled - 1)
+    cpu0 = tree_cpu_seconds(pid) if pid else 0.0
+    time.sleep(held_for)
+    held_cpu = (tree_cpu_seconds(pid) - cpu0) if pid else 0.0
     thread.join(ramp + hold_ms / 1000 + 60)
     run = holder.get("run")
     return {
         "system": bench.system.name, "concurrent_calls": calls, "setup_rate": rate,
-        "pss_before_kib": before, "pss_with_calls_kib": during,
-        "bytes_per_call": round(1024 * (during - before) / calls),
+        "hold_s": hold_s, "pss_before_kib": before, "pss_with_calls_kib": during,
+        "bytes_per_call": round(1024 * (during - before) / calls) if pid else None,
+        "held_cpu_pct": round(100 * held_cpu / held_for, 1) if pid and held_for else None,
         "memory_run": run.as_json(bench.system.name) if run else None,
     }
 

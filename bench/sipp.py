@@ -82,12 +82,14 @@ def run_sipp(
     local_port: int = 0,
     extra: Sequence[str] = (),
     workdir: Path | None = None,
+    local_ip: str = "127.0.0.1",
 ) -> SippResult:
     """Run one SIPp client scenario against `target` (host:port) and wait for it.
 
     `call_id` is a SIPp -cid_str format (%u call number, %s local IP). Bounded by `calls`
     (-m) and `timeout` (SIPp's own -timeout plus a hard kill). A scenario
-    name without a path is looked up in tests/sipp/.
+    name without a path is looked up in tests/sipp/. `local_ip` is the address SIPp binds
+    and puts in Via and Contact (another than loopback when the target is remote).
     """
     path = Path(scenario)
     if not path.is_absolute() and not path.exists():
@@ -99,7 +101,7 @@ def run_sipp(
         local_port = free_port()  # SIPp's own default would be 5060
     args = [
         sipp_binary(), target, "-sf", str(path), "-m", str(calls), "-r", str(rate),
-        "-t", mode, "-i", "127.0.0.1", "-p", str(local_port),
+        "-t", mode, "-i", local_ip, "-p", str(local_port),
         "-timeout", f"{int(timeout)}s", "-timeout_error", "-nostdin",
         "-trace_stat", "-stf", str(work / "stat.csv"), "-fd", "1",
         "-trace_err", "-error_file", str(work / "errors.log"),
