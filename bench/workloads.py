@@ -344,7 +344,7 @@ def held_calls(system: str, opts: Options) -> Outcome:
 
 
 def media(system: str, opts: Options) -> Outcome:
-    """Workload 5: bridged PCMU calls through one media-engine process (bench/media_bench)."""
+    """Workload 5: bridged PCMU calls through one media worker process (bench/media_bench)."""
     from bench.media_bench import run_step
 
     if opts.remote_target:
@@ -354,7 +354,7 @@ def media(system: str, opts: Options) -> Outcome:
     def attempt(count: float) -> Trial:
         calls = int(count)
         step = run_step(calls, 1 if opts.quick else 2, opts.duration,
-                        0.5 if opts.quick else 1.0, 40000, True, 0.0025)
+                        0.5 if opts.quick else 1.0, 40000, True, 0.0025, workers=1)
         trial = Trial(level=calls, attempted=calls, successful=calls if step.passed else 0,
                       failed=0 if step.passed else calls, elapsed_s=opts.duration,
                       achieved=calls if step.passed else 0, cpu_pct=round(
