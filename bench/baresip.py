@@ -30,7 +30,7 @@ class BaresipPhone:
             raise BaresipMissing("baresip not found: install baresip-core (`make test` does)")
         self.directory = directory
         self.account = account
-        self.sip_port = free_port()
+        self.sip_port = free_port(span=2)  # SIP on UDP/TCP, TLS on the next port
         self.ctrl_port = free_port(socket.SOCK_STREAM)
         self.cons_port = free_port()
         rtp = free_port()

@@ -17,23 +17,30 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def free_port(kind: int = socket.SOCK_DGRAM, both: bool = True) -> int:
-    """A port above 10000 free for UDP and (if `both`) TCP on 127.0.0.1."""
+def free_port(kind: int = socket.SOCK_DGRAM, both: bool = True, span: int = 1) -> int:
+    """A port above 10000 free for UDP and (if `both`) TCP on 127.0.0.1; with `span`, the
+    next `span - 1` ports too (baresip binds its TLS listener on the SIP port + 1)."""
     for _ in range(200):
         with socket.socket(socket.AF_INET, kind) as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        if port <= 10000:
+        if port <= 10000 or port + span > 65536:
             continue
-        if both:
-            other = socket.SOCK_STREAM if kind == socket.SOCK_DGRAM else socket.SOCK_DGRAM
-            with socket.socket(socket.AF_INET, other) as probe:
-                try:
-                    probe.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-        return port
+        kinds = (socket.SOCK_DGRAM, socket.SOCK_STREAM) if both else (kind,)
+        wanted = [(p, k) for p in range(port, port + span) for k in kinds
+                  if (p, k) != (port, kind)]
+        if all(_bindable(p, k) for p, k in wanted):
+            return port
     raise RuntimeError("no free port found")
+
+
+def _bindable(port: int, kind: int) -> bool:
+    with socket.socket(socket.AF_INET, kind) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass
