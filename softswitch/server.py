@@ -149,7 +149,8 @@ class Switch:
         local_hosts.update({socket.gethostname(), "localhost"})
         self.directory = Directory(self.config, frozenset(local_hosts))
         self.registrar = Registrar(
-            self.config.registrar, self.directory, authenticator, self.location
+            self.config.registrar, self.directory, authenticator, self.location,
+            response_headers=(("Server", SERVER_HEADER),),
         )
         self.calls = CallManager(
             self.transactions,
@@ -402,10 +403,11 @@ class Switch:
         method = request.method
         if method not in KNOWN_METHODS:
             return self._response(request, 501, "Not Implemented", allow=True)
-        # get_all splits the comma list already (Require is a list header).
+        # get_all splits the comma list already (Require is a list header); most requests
+        # have none, which the cheaper get tells.
         unsupported = [
             t for t in request.get_all("Require") if t.lower() not in SUPPORTED_EXTENSIONS
-        ]
+        ] if request.get("Require") is not None else None
         if unsupported and method != "CANCEL":
             response = self._response(request, 420, "Bad Extension")
             response.add("Unsupported", ", ".join(unsupported))
@@ -422,9 +424,7 @@ class Switch:
             return rejection
         if method == "REGISTER":
             assert self.registrar is not None
-            response = self.registrar.handle(request, source)
-            response.add("Server", SERVER_HEADER)
-            return response
+            return self.registrar.handle(request, source)
         if method == "OPTIONS":
             response = self._response(request, 200, "OK", allow=True)
             response.add("Accept", "application/sdp")

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import unquote
 
+from softswitch.sip.entropy import random_bytes
+
 __all__ = [
     "SUPPORTED_ALGORITHMS",
     "AuthReason",
@@ -53,6 +55,9 @@ _NONCE_RAW_LEN = _TS.size + _RANDOM_LEN + _MAC_LEN
 _NONCE_LEN = 43  # base64url of 32 bytes, unpadded
 
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+# RFC 2104 inner and outer pads, as translation tables over the key bytes.
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 
 
@@ -351,7 +356,12 @@ class DigestAuthenticator:
         # RFC 8760 2.4: most preferred challenge first; SHA-256 beats MD5 whatever the order.
         algs.sort(key=lambda a: not a.startswith("SHA-256"))
         self._secret = bytes(secret)
-        self._hmac = hmac.new(self._secret, digestmod=hashlib.sha256)
+        # HMAC-SHA256 with the key's pads hashed once: each nonce then costs two copies of
+        # a SHA-256 state (hmac.HMAC.copy does the same, plus Python-level object set-up).
+        key = self._secret if len(self._secret) <= 64 else hashlib.sha256(self._secret).digest()
+        key = key.ljust(64, b"\0")
+        self._mac_inner = hashlib.sha256(key.translate(_IPAD))
+        self._mac_outer = hashlib.sha256(key.translate(_OPAD))
         self._lifetime = float(nonce_lifetime)
         self._algorithms = tuple(algs)
         self._clock = clock
@@ -388,7 +398,7 @@ class DigestAuthenticator:
         return [f"{head}, algorithm={alg}{tail}" for alg in self._algorithms]
 
     def _make_nonce(self, realm: str, now: float) -> str:
-        body = _TS.pack(max(0, int(now * 1000))) + os.urandom(_RANDOM_LEN)
+        body = _TS.pack(max(0, int(now * 1000))) + random_bytes(_RANDOM_LEN)
         mac = self._nonce_mac(body + _b(realm))
         return _b64url(body + mac).rstrip(b"=").decode("ascii")
 
@@ -412,11 +422,12 @@ class DigestAuthenticator:
         return _TS.unpack_from(body)[0] / 1000.0
 
     def _nonce_mac(self, data: bytes) -> bytes:
-        """Truncated HMAC-SHA256 of ``data``; copying a keyed HMAC skips the key set-up
-        that ``hmac.digest`` repeats on every call."""
-        mac = self._hmac.copy()
-        mac.update(data)
-        return mac.digest()[:_MAC_LEN]
+        """Truncated HMAC-SHA256 (RFC 2104) of ``data`` under the secret."""
+        inner = self._mac_inner.copy()
+        inner.update(data)
+        outer = self._mac_outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[:_MAC_LEN]
 
     def _opaque(self, realm: str) -> str:
         mac = hmac.digest(self._secret, b"opaque:" + _b(realm), "sha256")[:12]

@@ -581,3 +581,15 @@ def test_round_trip_through_own_challenge() -> None:
             value = build_authorization(challenge, "INVITE", "sip:200@" + REALM, "101",
                                         "pw-101", nc=nc, cnonce="fixed")
             assert auth.verify("INVITE", value, REALM, lookup).ok
+
+
+@pytest.mark.parametrize("secret", [b"k", SECRET, b"x" * 64, b"y" * 65, b"z" * 200])
+def test_nonce_mac_is_hmac_sha256(secret: bytes) -> None:
+    # The nonce MAC pre-hashes the key pads itself; it must stay plain HMAC-SHA256, so
+    # nonces issued by any node sharing the secret keep validating everywhere.
+    import hashlib
+    import hmac
+
+    auth = DigestAuthenticator(secret)
+    for data in (b"", b"nonce body" + REALM.encode(), bytes(range(256))):
+        assert auth._nonce_mac(data) == hmac.digest(secret, data, hashlib.sha256)[:16]
