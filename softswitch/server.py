@@ -108,6 +108,7 @@ class Switch:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_deadline: float | None = None
+        self._outbox: list[tuple[bytes, Address]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._qualifying: dict[int, Binding] = {}
         self._via_hosts: dict[str, str] = {}
@@ -199,6 +200,7 @@ class Switch:
             # Calls in progress end cleanly (BYE / CANCEL go out) and leave their CDRs.
             self.calls.shutdown()
             self._drain(self._now())
+            self._send_outbox()  # the BYEs and CANCELs leave before the transports close
         if self._timer is not None:
             self._timer.cancel()
         await self.transports.close()
@@ -297,8 +299,22 @@ class Switch:
         self._arm_timer()
 
     def _flush(self) -> None:
+        """Queue what the transaction layer wants sent; it leaves in _send_outbox, once the
+        loop has handed up every message that arrived together."""
+        out = self.transactions.datagrams_to_send(0.0)
+        if out:
+            if not self._outbox:
+                assert self._loop is not None
+                self._loop.call_soon(self._send_outbox)
+            self._outbox += out
+
+    def _send_outbox(self) -> None:
+        """Send the answers of one loop iteration back to back. A peer asleep between
+        datagrams is then woken once per burst instead of once per message: on loopback or
+        a LAN the wake-up is most of what a sendto costs (measured ~10 of ~13 us)."""
+        outbox, self._outbox = self._outbox, []
         send = self.transports.send
-        for data, dest in self.transactions.datagrams_to_send(0.0):
+        for data, dest in outbox:
             send(data, dest)
 
     def _arm_timer(self) -> None:

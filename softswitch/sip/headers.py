@@ -80,8 +80,10 @@ LIST_HEADERS = frozenset({
 })
 
 _HOSTNAME_RE = re.compile(r"[A-Za-z0-9_.\-]+\Z")
+# Possessive quantifiers where the next character can never belong to the class (faster,
+# same matches).
 _SIMPLE_VIA_RE = re.compile(
-    r"SIP/2\.0/([A-Za-z0-9]+) ([A-Za-z0-9_.\-]+)(?::([0-9]{1,5}))?(?:;([^ \t\"]*))?\Z"
+    r"SIP/2\.0/([A-Za-z0-9]++) ([A-Za-z0-9_.\-]++)(?::([0-9]{1,5}+))?(?:;([^ \t\"]*+))?\Z"
 )
 # '"Alice" <sip:a@b>;tag=1', 'Bob <sip:b@c>', '<sip:c@d>': no escapes, no LWS in odd places.
 _SIMPLE_NAME_ADDR_RE = re.compile(
@@ -90,8 +92,8 @@ _SIMPLE_NAME_ADDR_RE = re.compile(
 )
 # The same shape with the display-name alternative decided by the first character: the
 # usual '<sip:...>;tag=...' and '"Name" <sip:...>' skip the regex's trial of the other forms.
-_BARE_NAME_ADDR_RE = re.compile(r'<([^<>"\s]+)>(?:;([^\s"]*))?\Z')
-_QUOTED_NAME_ADDR_RE = re.compile(r'"([^"\\]*)" ?<([^<>"\s]+)>(?:;([^\s"]*))?\Z')
+_BARE_NAME_ADDR_RE = re.compile(r'<([^<>"\s]++)>(?:;([^\s"]*+))?\Z')
+_QUOTED_NAME_ADDR_RE = re.compile(r'"([^"\\]*+)" ?<([^<>"\s]++)>(?:;([^\s"]*+))?\Z')
 _SWS_COLON_RE = re.compile(r"[ \t]*:[ \t]*")
 _TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 _LIST_PIECE_RE = re.compile(r'[^,"<]+|"(?:[^"\\]|\\.)*(?:"|\Z)|<[^>]*(?:>|\Z)|,', re.S)

@@ -40,9 +40,11 @@ _IPV6_RE = re.compile(r"[0-9A-Fa-f:.]+\Z")
 # The shape nearly every URI on the wire has: sip:user@host[:port][;simple params], with no
 # password, IPv6, escapes, quotes, URI headers or odd characters. One match parses it; every
 # other URI takes the general path below.
+# Possessive quantifiers (++, *+): each class stops at a character it cannot hold, so
+# backtracking into it could never find another match; not recording it is faster.
 _COMMON_SIP_RE = re.compile(
-    r"(sips?):(?:([A-Za-z0-9_.!~*'()+\-]+)@)?([A-Za-z0-9_.\-]+)(?::([0-9]{1,5}))?"
-    r"((?:;[A-Za-z0-9_.!~*'+\-]+(?:=[A-Za-z0-9_.!~*'+\-]+)?)*)\Z"
+    r"(sips?):(?:([A-Za-z0-9_.!~*'()+\-]++)@)?([A-Za-z0-9_.\-]++)(?::([0-9]{1,5}+))?"
+    r"((?:;[A-Za-z0-9_.!~*'+\-]++(?:=[A-Za-z0-9_.!~*'+\-]++)?+)*+)\Z"
 )
 _TEL_RE = re.compile(r"[0-9A-Fa-f+*#().\-pPwW%]+\Z")
 
