@@ -145,8 +145,10 @@ class Registrar:
                 reachable=existing.reachable if existing else None,
             )
             upserts.append((binding, source))
-        remaining = {c for c in current if c not in removals} | {b.contact for b, _ in upserts}
-        if len(remaining) > MAX_CONTACTS_PER_AOR:
+        # Counted only when it could exceed the limit (a phone refreshing its one contact).
+        if len(current) + len(upserts) > MAX_CONTACTS_PER_AOR and len(
+            {c for c in current if c not in removals} | {b.contact for b, _ in upserts}
+        ) > MAX_CONTACTS_PER_AOR:
             raise RegistrationRejected(403, "Too Many Contacts")
         if upserts or removals:
             self._location.update(aor, upserts, removals)

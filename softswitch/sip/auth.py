@@ -53,6 +53,7 @@ _RANDOM_LEN = 8
 _MAC_LEN = 16  # truncated HMAC-SHA256: 128 bits is plenty against forgery
 _NONCE_RAW_LEN = _TS.size + _RANDOM_LEN + _MAC_LEN
 _NONCE_LEN = 43  # base64url of 32 bytes, unpadded
+_RECENT_NONCES = 16384  # issued nonces remembered (seconds of challenges at line rate)
 
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 # RFC 2104 inner and outer pads, as translation tables over the key bytes.
@@ -148,13 +149,16 @@ def _simple_auth_params(text: str) -> dict[str, str] | None:
             continue  # an empty list element, skipped like the loop does
         name = name.strip(_WS)
         param = param.strip(_WS)
-        if not name or not param or not _NOT_IN_TOKEN.isdisjoint(name):
+        # isalnum() first: a C test that passes the usual names and tokens at once.
+        if not name or not param or (
+            not name.isalnum() and not _NOT_IN_TOKEN.isdisjoint(name)
+        ):
             return None
         if param[0] == '"':
             if param[-1] != '"' or len(param) < 2 or param.count('"') != 2:
                 return None
             param = param[1:-1]
-        elif not _NOT_IN_TOKEN.isdisjoint(param):
+        elif not param.isalnum() and not _NOT_IN_TOKEN.isdisjoint(param):
             return None
         name = name.lower()
         if name in params:
@@ -371,6 +375,10 @@ class DigestAuthenticator:
         self._nc_seen: dict[str, int] = {}
         self._expiry: deque[tuple[float, str]] = deque()
         self._floor = -1.0  # nonces issued at or before this are stale (table overflow)
+        # The last nonces this node issued, with realm and issue time: the usual answer to a
+        # challenge arrives a few milliseconds later and is recognised without decoding and
+        # re-computing its MAC. Only a shortcut: any other nonce is checked in full.
+        self._recent: dict[str, tuple[str, float]] = {}
         # Unknown users are checked against this so that they cost the same as known ones.
         self._dummy_ha1 = {b: os.urandom(n // 2).hex() for b, n in _HEX_LEN.items()}
 
@@ -398,12 +406,21 @@ class DigestAuthenticator:
         return [f"{head}, algorithm={alg}{tail}" for alg in self._algorithms]
 
     def _make_nonce(self, realm: str, now: float) -> str:
-        body = _TS.pack(max(0, int(now * 1000))) + random_bytes(_RANDOM_LEN)
+        millis = max(0, int(now * 1000))
+        body = _TS.pack(millis) + random_bytes(_RANDOM_LEN)
         mac = self._nonce_mac(body + _b(realm))
-        return _b64url(body + mac).rstrip(b"=").decode("ascii")
+        nonce = _b64url(body + mac).rstrip(b"=").decode("ascii")
+        recent = self._recent
+        if len(recent) >= _RECENT_NONCES:
+            del recent[next(iter(recent))]  # the oldest (dicts keep insertion order)
+        recent[nonce] = (realm, millis / 1000.0)
+        return nonce
 
     def _nonce_issued(self, nonce: str, realm: str) -> float | None:
         """Issue time of an authentic nonce for this realm, else None."""
+        recent = self._recent.get(nonce)
+        if recent is not None and recent[0] == realm:
+            return recent[1]
         if len(nonce) != _NONCE_LEN or not nonce.isascii():
             return None
         encoded = nonce.encode("ascii")
@@ -456,7 +473,8 @@ class DigestAuthenticator:
                 username = _ext_value(p["username*"])
             except ValueError as exc:
                 return _fail(AuthReason.MALFORMED, None, str(exc))
-        if p.get("userhash", "false").lower() != "false":
+        userhash = p.get("userhash")
+        if userhash is not None and userhash.lower() != "false":
             return _fail(AuthReason.UNSUPPORTED, None, "userhash")
         if username is None:
             return _fail(AuthReason.MALFORMED, None, "missing username")
