@@ -165,17 +165,16 @@ class Registrar:
         self, request: SipRequest, realm: str, domain: str
     ) -> tuple[Subscriber | None, bool]:
         """The subscriber whose credentials the request carries, or (None, stale) to challenge."""
-        credentials = [
-            value for value in request.get_all("Authorization")
-            if realm_of(value) in (realm, None)
-        ]
-        if not credentials:
+        for credentials in request.get_all("Authorization"):
+            if realm_of(credentials) in (realm, None):
+                break
+        else:
             return None, False
 
         def lookup_ha1(username: str, realm_: str, algorithm: str) -> str | None:
             return self._directory.ha1(domain, username, realm_, algorithm)
 
-        result = self._auth.verify(request.method, credentials[0], realm, lookup_ha1)
+        result = self._auth.verify(request.method, credentials, realm, lookup_ha1)
         if result.ok and result.username is not None:
             subscriber = self._directory.subscriber(domain, result.username)
             if subscriber is not None:

@@ -373,7 +373,8 @@ class Switch:
                     calls.on_ack(request)
                 return
             method = request.method
-            to_tag = request.to.tag if request.to is not None else None
+            to = request.to
+            to_tag = to.tag if to is not None else None
             if calls is not None and method != "REGISTER" and (method == "INVITE" or to_tag) \
                     and self._precheck(request) is None:
                 if not to_tag:

@@ -379,6 +379,7 @@ class DigestAuthenticator:
         # challenge arrives a few milliseconds later and is recognised without decoding and
         # re-computing its MAC. Only a shortcut: any other nonce is checked in full.
         self._recent: dict[str, tuple[str, float]] = {}
+        self._recent_order: deque[str] = deque(maxlen=_RECENT_NONCES)
         # Unknown users are checked against this so that they cost the same as known ones.
         self._dummy_ha1 = {b: os.urandom(n // 2).hex() for b, n in _HEX_LEN.items()}
 
@@ -410,10 +411,11 @@ class DigestAuthenticator:
         body = _TS.pack(millis) + random_bytes(_RANDOM_LEN)
         mac = self._nonce_mac(body + _b(realm))
         nonce = _b64url(body + mac).rstrip(b"=").decode("ascii")
-        recent = self._recent
-        if len(recent) >= _RECENT_NONCES:
-            del recent[next(iter(recent))]  # the oldest (dicts keep insertion order)
-        recent[nonce] = (realm, millis / 1000.0)
+        order = self._recent_order
+        if len(order) == _RECENT_NONCES:
+            del self._recent[order[0]]  # the oldest; the append drops it from the deque
+        order.append(nonce)
+        self._recent[nonce] = (realm, millis / 1000.0)
         return nonce
 
     def _nonce_issued(self, nonce: str, realm: str) -> float | None:

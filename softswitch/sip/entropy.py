@@ -20,13 +20,15 @@ class _RandomPool(threading.local):
         self.pos = 0
 
     def take(self, count: int) -> bytes:
+        # Each attribute of a thread-local is a per-thread dictionary look-up: read once.
+        data = self.data
         pos = self.pos
         end = pos + count
-        if end > len(self.data):
-            self.data = os.urandom(max(self._SIZE, count))
+        if end > len(data):
+            data = self.data = os.urandom(max(self._SIZE, count))
             pos, end = 0, count
         self.pos = end
-        return self.data[pos:end]
+        return data[pos:end]
 
     def clear(self) -> None:
         self.data = b""

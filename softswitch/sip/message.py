@@ -878,7 +878,8 @@ def make_response(
         value = echoed
         if canon is _TO and to_tag is not None:
             try:
-                has_tag = request.to is not None and request.to.tag is not None
+                to = request.to
+                has_tag = to is not None and to.tag is not None
             except SipParseError:
                 has_tag = True  # never touch a To we cannot read
             if not has_tag:
