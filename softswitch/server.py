@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import math
 import secrets
 import socket
 import time
@@ -69,6 +70,7 @@ KNOWN_METHODS = frozenset({
 })
 SUPPORTED_EXTENSIONS = ("path", "timer")  # timer: RFC 4028, by the call layer
 PURGE_INTERVAL = 30.0
+TIMER_TICK = 0.005  # transaction timers are served on this grid (seconds), see _arm_timer
 
 
 @dataclass
@@ -319,6 +321,11 @@ class Switch:
 
     def _arm_timer(self) -> None:
         deadline = self.transactions.get_timer()
+        if deadline is not None:
+            # Up to the next tick: at line rate some transaction's Timer J or K falls due
+            # every few hundred microseconds, and one wake-up per tick fires them together.
+            # A few milliseconds late is nothing to timers of T1 (500 ms) and longer.
+            deadline = math.ceil(deadline / TIMER_TICK) * TIMER_TICK
         if deadline == self._timer_deadline:
             return
         if self._timer is not None:
