@@ -202,7 +202,7 @@ class Switch:
             # Calls in progress end cleanly (BYE / CANCEL go out) and leave their CDRs.
             self.calls.shutdown()
             self._drain(self._now())
-            self._send_outbox()  # the BYEs and CANCELs leave before the transports close
+        self._send_outbox()  # queued answers, BYEs and CANCELs leave before the transports close
         if self._timer is not None:
             self._timer.cancel()
         await self.transports.close()
