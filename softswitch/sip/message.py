@@ -863,19 +863,17 @@ def make_response(
     if not 100 <= status <= 699:
         raise ValueError(f"invalid status {status}")
     # One pass over the request's headers: every Via, and the first From/To/Call-ID/CSeq.
-    vias: list[list[str]] = []
+    copied: list[list[str]] = []
     found: dict[str, str] = {}
     for name, value in request._headers:
         if name == _VIA:
-            vias.append([_VIA, value])
+            copied.append([_VIA, value])
         elif name in _ECHOED and name not in found:
             found[name] = value
-    copied = vias
     for canon in _ECHOED:
         echoed = found.get(canon)
         if echoed is None:
             continue
-        value = echoed
         if canon is _TO and to_tag is not None:
             try:
                 to = request.to
@@ -883,8 +881,8 @@ def make_response(
             except SipParseError:
                 has_tag = True  # never touch a To we cannot read
             if not has_tag:
-                value = f"{value};tag={to_tag}"
-        copied.append([canon, value])
+                echoed = f"{echoed};tag={to_tag}"
+        copied.append([canon, echoed])
     for name, value in headers:
         copied.append([_header_name(name), _check_value(value)])
     # Built directly: the constructor would re-check the header names copied above.
