@@ -56,10 +56,10 @@ _NONCE_LEN = 43  # base64url of 32 bytes, unpadded
 _RECENT_NONCES = 16384  # issued nonces remembered (seconds of challenges at line rate)
 
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 # RFC 2104 inner and outer pads, as translation tables over the key bytes.
 _IPAD = bytes(x ^ 0x36 for x in range(256))
 _OPAD = bytes(x ^ 0x5C for x in range(256))
-_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 
 
 def _is_hex(text: str) -> bool:

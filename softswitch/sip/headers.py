@@ -102,7 +102,7 @@ _SIMPLE_NAME_ADDR_RE = re.compile(
 # usual '<sip:...>;tag=...' and '"Name" <sip:...>' skip the regex's trial of the other forms.
 _BARE_NAME_ADDR_RE = re.compile(r'<([^<>"\s]++)>(?:;([^\s"]*+))?\Z')
 # "<sip:user@host...>;params", the usual Contact/From/To of a phone: the URI is read in the
-# same match (every caller of a server reads it: the request checks validate it).
+# same match (a server's request checks read every one of them anyway).
 _BARE_SIP_NAME_ADDR_RE = re.compile(rf'<({COMMON_SIP_PATTERN})>(?:;([^\s"]*+))?\Z')
 _QUOTED_NAME_ADDR_RE = re.compile(r'"([^"\\]*+)" ?<([^<>"\s]++)>(?:;([^\s"]*+))?\Z')
 _SWS_COLON_RE = re.compile(r"[ \t]*:[ \t]*")
@@ -307,15 +307,7 @@ class Via:
         return Via(self.transport, self.host, self.port, dict(self.params), self.protocol)
 
     def __str__(self) -> str:
-        # sent_by and _format_params written out: stamping received/rport re-serialises the
-        # top Via of every request.
-        host = self.host
-        if ":" in host:
-            host = f"[{host}]"
-        if self.port is not None:
-            host = f"{host}:{self.port}"
-        params = "".join([f";{k}" if v is None else f";{k}={v}" for k, v in self.params.items()])
-        return f"{self.protocol}/{self.transport} {host}{params}"
+        return f"{self.protocol}/{self.transport} {self.sent_by}{_format_params(self.params)}"
 
     def __repr__(self) -> str:
         return f"Via({str(self)!r})"
