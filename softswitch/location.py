@@ -76,6 +76,13 @@ class LocationService(WriteBehind):
             found.sort(key=_by_q_descending)
         return found
 
+    def current(self, aor: str, now: float) -> dict[str, Binding]:
+        """Unexpired bindings of an AOR by contact URI (in no particular order)."""
+        contacts = self._by_aor.get(aor)
+        if not contacts:
+            return {}
+        return {c: b for c, b in contacts.items() if b.expires_at > now}
+
     def all_bindings(self, now: float | None = None) -> list[Binding]:
         now = time.time() if now is None else now
         return [b for aor in self._by_aor.values() for b in aor.values() if b.expires_at > now]

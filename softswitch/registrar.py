@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -48,11 +49,16 @@ class Registrar:
         directory: Directory,
         authenticator: DigestAuthenticator,
         location: LocationService,
+        *,
+        response_headers: Sequence[tuple[str, str]] = (),
     ):
         self._settings = settings
         self._directory = directory
         self._auth = authenticator
         self._location = location
+        # Appended to every response (the switch's Server header): passed to make_response
+        # rather than added afterwards, which would scan the header list again.
+        self._response_headers = tuple(response_headers)
         self.registered = 0
         self.challenged = 0
         self.rejected = 0
@@ -63,13 +69,12 @@ class Registrar:
             return self._register(request, source)
         except RegistrationRejected as rejection:
             self.rejected += 1
-            response = make_response(request, rejection.status, rejection.reason, to_tag=new_tag())
-            for name, value in rejection.headers:
-                response.add(name, value)
-            return response
+            return make_response(request, rejection.status, rejection.reason, to_tag=new_tag(),
+                                 headers=(*rejection.headers, *self._response_headers))
         except SipParseError as error:
             self.rejected += 1
-            return make_response(request, 400, error.reason, to_tag=new_tag())
+            return make_response(request, 400, error.reason, to_tag=new_tag(),
+                                 headers=self._response_headers)
 
     def _register(self, request: SipRequest, source: Address) -> SipResponse:
         to = request.to
@@ -82,15 +87,16 @@ class Registrar:
         subscriber, stale = self._authenticate(request, domain.realm, domain.name)
         if subscriber is None:
             self.challenged += 1
-            challenges = self._auth.challenge(domain.realm, stale=stale)
-            return make_response(request, 401, "Unauthorized", to_tag=new_tag(),
-                                 headers=[("WWW-Authenticate", c) for c in challenges])
+            headers = [("WWW-Authenticate", c)
+                       for c in self._auth.challenge(domain.realm, stale=stale)]
+            headers += self._response_headers
+            return make_response(request, 401, "Unauthorized", to_tag=new_tag(), headers=headers)
         if to_uri.user not in (subscriber.user.extension, subscriber.user.username):
             raise RegistrationRejected(403, "Forbidden")
 
         aor = subscriber.aor
         now = time.time()
-        current = {b.contact: b for b in self._location.bindings(aor, now)}
+        current = self._location.current(aor, now)
         call_id = request.call_id or ""
         request_cseq = request.cseq
         cseq = request_cseq[0] if request_cseq else 0
@@ -139,36 +145,36 @@ class Registrar:
                 reachable=existing.reachable if existing else None,
             )
             upserts.append((binding, source))
-        remaining = {c for c in current if c not in removals} | {b.contact for b, _ in upserts}
-        if len(remaining) > MAX_CONTACTS_PER_AOR:
+        # Counted only when it could exceed the limit (a phone refreshing its one contact).
+        if len(current) + len(upserts) > MAX_CONTACTS_PER_AOR and len(
+            {c for c in current if c not in removals} | {b.contact for b, _ in upserts}
+        ) > MAX_CONTACTS_PER_AOR:
             raise RegistrationRejected(403, "Too Many Contacts")
         if upserts or removals:
             self._location.update(aor, upserts, removals)
-            log.debug("registration", aor=aor, added=len(upserts), removed=len(removals),
-                      source=received)
         self.registered += 1
 
         headers = [("Contact", _contact_value(b, now)) for b in self._location.bindings(aor, now)]
         if paths and _supports(request, "path"):
             headers.extend(("Path", path) for path in paths)
         headers.append(("Date", _http_date(now)))
+        headers += self._response_headers
         return make_response(request, 200, "OK", to_tag=new_tag(), headers=headers)
 
     def _authenticate(
         self, request: SipRequest, realm: str, domain: str
     ) -> tuple[Subscriber | None, bool]:
         """The subscriber whose credentials the request carries, or (None, stale) to challenge."""
-        credentials = [
-            value for value in request.get_all("Authorization")
-            if realm_of(value) in (realm, None)
-        ]
-        if not credentials:
+        for credentials in request.get_all("Authorization"):
+            if realm_of(credentials) in (realm, None):
+                break
+        else:
             return None, False
 
         def lookup_ha1(username: str, realm_: str, algorithm: str) -> str | None:
             return self._directory.ha1(domain, username, realm_, algorithm)
 
-        result = self._auth.verify(request.method, credentials[0], realm, lookup_ha1)
+        result = self._auth.verify(request.method, credentials, realm, lookup_ha1)
         if result.ok and result.username is not None:
             subscriber = self._directory.subscriber(domain, result.username)
             if subscriber is not None:
@@ -186,10 +192,12 @@ class Registrar:
         settings = self._settings
         header_expires = request.expires
         contacts = request.contacts
-        if any(c.is_star for c in contacts):
-            if len(contacts) != 1 or header_expires != 0:
-                raise RegistrationRejected(400, "Contact * needs Expires: 0 and no other contact")
-            return [], True
+        for contact in contacts:
+            if contact.is_star:
+                if len(contacts) != 1 or header_expires != 0:
+                    raise RegistrationRejected(
+                        400, "Contact * needs Expires: 0 and no other contact")
+                return [], True
         updates: list[_ContactUpdate] = []
         for contact in contacts:
             params = contact.params

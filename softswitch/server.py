@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import math
 import secrets
 import socket
 import time
@@ -75,6 +76,7 @@ KNOWN_METHODS = frozenset({
 })
 SUPPORTED_EXTENSIONS = ("path", "timer")  # timer: RFC 4028, by the call layer
 PURGE_INTERVAL = 30.0
+TIMER_TICK = 0.005  # transaction timers are served on this grid (seconds), see _arm_timer
 
 
 @dataclass
@@ -119,6 +121,7 @@ class Switch:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_deadline: float | None = None
+        self._outbox: list[tuple[bytes, Address]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._qualifying: dict[int, Binding] = {}
         self._via_hosts: dict[str, str] = {}
@@ -160,7 +163,8 @@ class Switch:
         local_hosts.update({socket.gethostname(), "localhost"})
         self.directory = Directory(self.config, frozenset(local_hosts))
         self.registrar = Registrar(
-            self.config.registrar, self.directory, authenticator, self.location
+            self.config.registrar, self.directory, authenticator, self.location,
+            response_headers=(("Server", SERVER_HEADER),),
         )
         anchor = None
         if self.config.media.anchor == "always":
@@ -227,6 +231,7 @@ class Switch:
             # Calls in progress end cleanly (BYE / CANCEL go out) and leave their CDRs.
             self.calls.shutdown()
             self._drain(self._now())
+        self._send_outbox()  # queued answers, BYEs and CANCELs leave before the transports close
         if self._timer is not None:
             self._timer.cancel()
         if self.media is not None:
@@ -331,12 +336,31 @@ class Switch:
         self._arm_timer()
 
     def _flush(self) -> None:
+        """Queue what the transaction layer wants sent; it leaves in _send_outbox, once the
+        loop has handed up every message that arrived together."""
+        out = self.transactions.datagrams_to_send(0.0)
+        if out:
+            if not self._outbox:
+                assert self._loop is not None
+                self._loop.call_soon(self._send_outbox)
+            self._outbox += out
+
+    def _send_outbox(self) -> None:
+        """Send the answers of one loop iteration back to back. A peer asleep between
+        datagrams is then woken once per burst instead of once per message: on loopback or
+        a LAN the wake-up is most of what a sendto costs (measured ~10 of ~13 us)."""
+        outbox, self._outbox = self._outbox, []
         send = self.transports.send
-        for data, dest in self.transactions.datagrams_to_send(0.0):
+        for data, dest in outbox:
             send(data, dest)
 
     def _arm_timer(self) -> None:
         deadline = self.transactions.get_timer()
+        if deadline is not None:
+            # Up to the next tick: at line rate some transaction's Timer J or K falls due
+            # every few hundred microseconds, and one wake-up per tick fires them together.
+            # A few milliseconds late is nothing to timers of T1 (500 ms) and longer.
+            deadline = math.ceil(deadline / TIMER_TICK) * TIMER_TICK
         if deadline == self._timer_deadline:
             return
         if self._timer is not None:
@@ -391,7 +415,8 @@ class Switch:
                     calls.on_ack(request)
                 return
             method = request.method
-            to_tag = request.to.tag if request.to is not None else None
+            to = request.to
+            to_tag = to.tag if to is not None else None
             if calls is not None and method != "REGISTER" and (method == "INVITE" or to_tag) \
                     and self._precheck(request) is None:
                 if not to_tag:
@@ -443,10 +468,11 @@ class Switch:
         method = request.method
         if method not in KNOWN_METHODS:
             return self._response(request, 501, "Not Implemented", allow=True)
-        # get_all splits the comma list already (Require is a list header).
+        # get_all splits the comma list already (Require is a list header); most requests
+        # have none, which the cheaper get tells.
         unsupported = [
             t for t in request.get_all("Require") if t.lower() not in SUPPORTED_EXTENSIONS
-        ]
+        ] if request.get("Require") is not None else None
         if unsupported and method != "CANCEL":
             response = self._response(request, 420, "Bad Extension")
             response.add("Unsupported", ", ".join(unsupported))
@@ -463,9 +489,7 @@ class Switch:
             return rejection
         if method == "REGISTER":
             assert self.registrar is not None
-            response = self.registrar.handle(request, source)
-            response.add("Server", SERVER_HEADER)
-            return response
+            return self.registrar.handle(request, source)
         if method == "OPTIONS":
             response = self._response(request, 200, "OK", allow=True)
             response.add("Accept", "application/sdp")

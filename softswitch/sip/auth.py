@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import unquote
 
+from softswitch.sip.entropy import random_bytes
+
 __all__ = [
     "SUPPORTED_ALGORITHMS",
     "AuthReason",
@@ -51,9 +53,13 @@ _RANDOM_LEN = 8
 _MAC_LEN = 16  # truncated HMAC-SHA256: 128 bits is plenty against forgery
 _NONCE_RAW_LEN = _TS.size + _RANDOM_LEN + _MAC_LEN
 _NONCE_LEN = 43  # base64url of 32 bytes, unpadded
+_RECENT_NONCES = 16384  # issued nonces remembered (seconds of challenges at line rate)
 
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+# RFC 2104 inner and outer pads, as translation tables over the key bytes.
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
 
 
 def _is_hex(text: str) -> bool:
@@ -143,13 +149,16 @@ def _simple_auth_params(text: str) -> dict[str, str] | None:
             continue  # an empty list element, skipped like the loop does
         name = name.strip(_WS)
         param = param.strip(_WS)
-        if not name or not param or not _NOT_IN_TOKEN.isdisjoint(name):
+        # isalnum() first: a C test that passes the usual names and tokens at once.
+        if not name or not param or (
+            not name.isalnum() and not _NOT_IN_TOKEN.isdisjoint(name)
+        ):
             return None
         if param[0] == '"':
             if param[-1] != '"' or len(param) < 2 or param.count('"') != 2:
                 return None
             param = param[1:-1]
-        elif not _NOT_IN_TOKEN.isdisjoint(param):
+        elif not param.isalnum() and not _NOT_IN_TOKEN.isdisjoint(param):
             return None
         name = name.lower()
         if name in params:
@@ -351,7 +360,12 @@ class DigestAuthenticator:
         # RFC 8760 2.4: most preferred challenge first; SHA-256 beats MD5 whatever the order.
         algs.sort(key=lambda a: not a.startswith("SHA-256"))
         self._secret = bytes(secret)
-        self._hmac = hmac.new(self._secret, digestmod=hashlib.sha256)
+        # HMAC-SHA256 with the key's pads hashed once: each nonce then costs two copies of
+        # a SHA-256 state (hmac.HMAC.copy does the same, plus Python-level object set-up).
+        key = self._secret if len(self._secret) <= 64 else hashlib.sha256(self._secret).digest()
+        key = key.ljust(64, b"\0")
+        self._mac_inner = hashlib.sha256(key.translate(_IPAD))
+        self._mac_outer = hashlib.sha256(key.translate(_OPAD))
         self._lifetime = float(nonce_lifetime)
         self._algorithms = tuple(algs)
         self._clock = clock
@@ -361,6 +375,11 @@ class DigestAuthenticator:
         self._nc_seen: dict[str, int] = {}
         self._expiry: deque[tuple[float, str]] = deque()
         self._floor = -1.0  # nonces issued at or before this are stale (table overflow)
+        # The last nonces this node issued, with realm and issue time: the usual answer to a
+        # challenge arrives a few milliseconds later and is recognised without decoding and
+        # re-computing its MAC. Only a shortcut: any other nonce is checked in full.
+        self._recent: dict[str, tuple[str, float]] = {}
+        self._recent_order: deque[str] = deque(maxlen=_RECENT_NONCES)
         # Unknown users are checked against this so that they cost the same as known ones.
         self._dummy_ha1 = {b: os.urandom(n // 2).hex() for b, n in _HEX_LEN.items()}
 
@@ -388,12 +407,22 @@ class DigestAuthenticator:
         return [f"{head}, algorithm={alg}{tail}" for alg in self._algorithms]
 
     def _make_nonce(self, realm: str, now: float) -> str:
-        body = _TS.pack(max(0, int(now * 1000))) + os.urandom(_RANDOM_LEN)
+        millis = max(0, int(now * 1000))
+        body = _TS.pack(millis) + random_bytes(_RANDOM_LEN)
         mac = self._nonce_mac(body + _b(realm))
-        return _b64url(body + mac).rstrip(b"=").decode("ascii")
+        nonce = _b64url(body + mac).rstrip(b"=").decode("ascii")
+        order = self._recent_order
+        if len(order) == _RECENT_NONCES:
+            del self._recent[order[0]]  # the oldest; the append drops it from the deque
+        order.append(nonce)
+        self._recent[nonce] = (realm, millis / 1000.0)
+        return nonce
 
     def _nonce_issued(self, nonce: str, realm: str) -> float | None:
         """Issue time of an authentic nonce for this realm, else None."""
+        recent = self._recent.get(nonce)
+        if recent is not None and recent[0] == realm:
+            return recent[1]
         if len(nonce) != _NONCE_LEN or not nonce.isascii():
             return None
         encoded = nonce.encode("ascii")
@@ -412,11 +441,12 @@ class DigestAuthenticator:
         return _TS.unpack_from(body)[0] / 1000.0
 
     def _nonce_mac(self, data: bytes) -> bytes:
-        """Truncated HMAC-SHA256 of ``data``; copying a keyed HMAC skips the key set-up
-        that ``hmac.digest`` repeats on every call."""
-        mac = self._hmac.copy()
-        mac.update(data)
-        return mac.digest()[:_MAC_LEN]
+        """Truncated HMAC-SHA256 (RFC 2104) of ``data`` under the secret."""
+        inner = self._mac_inner.copy()
+        inner.update(data)
+        outer = self._mac_outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[:_MAC_LEN]
 
     def _opaque(self, realm: str) -> str:
         mac = hmac.digest(self._secret, b"opaque:" + _b(realm), "sha256")[:12]
@@ -445,7 +475,8 @@ class DigestAuthenticator:
                 username = _ext_value(p["username*"])
             except ValueError as exc:
                 return _fail(AuthReason.MALFORMED, None, str(exc))
-        if p.get("userhash", "false").lower() != "false":
+        userhash = p.get("userhash")
+        if userhash is not None and userhash.lower() != "false":
             return _fail(AuthReason.UNSUPPORTED, None, "userhash")
         if username is None:
             return _fail(AuthReason.MALFORMED, None, "missing username")

@@ -11,11 +11,10 @@ parser itself, and every structured property of a parsed message (status 400).
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Iterable
 from typing import Any, Final
 
+from softswitch.sip.entropy import random_bytes
 from softswitch.sip.headers import (
     _CANON,
     LIST_HEADERS,
@@ -261,9 +260,11 @@ class SipMessage:
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name``; comma-separated list headers are split (quote and
         ``<>`` aware) and empty elements dropped."""
-        key, known = self._matcher(name)
-        if not known:
-            return [value for hname, value in self._headers if hname.lower() == key]
+        key = _CANON.get(name)
+        if key is None:
+            key, known = self._matcher(name)
+            if not known:
+                return [value for hname, value in self._headers if hname.lower() == key]
         values = [value for hname, value in self._headers if hname == key]
         if values and key in LIST_HEADERS:
             return [item for value in values for item in split_comma_list(value) if item]
@@ -862,27 +863,26 @@ def make_response(
     if not 100 <= status <= 699:
         raise ValueError(f"invalid status {status}")
     # One pass over the request's headers: every Via, and the first From/To/Call-ID/CSeq.
-    vias: list[list[str]] = []
+    copied: list[list[str]] = []
     found: dict[str, str] = {}
     for name, value in request._headers:
         if name == _VIA:
-            vias.append([_VIA, value])
+            copied.append([_VIA, value])
         elif name in _ECHOED and name not in found:
             found[name] = value
-    copied = vias
     for canon in _ECHOED:
         echoed = found.get(canon)
         if echoed is None:
             continue
-        value = echoed
         if canon is _TO and to_tag is not None:
             try:
-                has_tag = request.to is not None and request.to.tag is not None
+                to = request.to
+                has_tag = to is not None and to.tag is not None
             except SipParseError:
                 has_tag = True  # never touch a To we cannot read
             if not has_tag:
-                value = f"{value};tag={to_tag}"
-        copied.append([canon, value])
+                echoed = f"{echoed};tag={to_tag}"
+        copied.append([canon, echoed])
     for name, value in headers:
         copied.append([_header_name(name), _check_value(value)])
     # Built directly: the constructor would re-check the header names copied above.
@@ -983,46 +983,17 @@ def _check(request: SipRequest, schemes: frozenset[str]) -> tuple[int, str] | No
 # ------------------------------------------------------------------------- identifiers
 
 
-class _RandomPool(threading.local):
-    """Bytes from os.urandom fetched 4 KiB at a time: one getrandom() system call per few
-    hundred identifiers instead of one each (measurable at line rate). Per thread, and
-    emptied in a forked child, so no two callers ever get the same bytes."""
-
-    _SIZE = 4096
-
-    def __init__(self) -> None:
-        self.data = b""
-        self.pos = 0
-
-    def take(self, count: int) -> bytes:
-        pos = self.pos
-        end = pos + count
-        if end > len(self.data):
-            self.data = os.urandom(max(self._SIZE, count))
-            pos, end = 0, count
-        self.pos = end
-        return self.data[pos:end]
-
-    def clear(self) -> None:
-        self.data = b""
-        self.pos = 0
-
-
-_RANDOM = _RandomPool()
-os.register_at_fork(after_in_child=_RANDOM.clear)
-
-
 def new_branch() -> str:
     """A Via branch with the RFC 3261 magic cookie and 64 random bits."""
-    return "z9hG4bK" + _RANDOM.take(8).hex()
+    return "z9hG4bK" + random_bytes(8).hex()
 
 
 def new_tag() -> str:
     """A From/To tag (48 random bits; RFC 3261 19.3 asks for at least 32)."""
-    return _RANDOM.take(6).hex()
+    return random_bytes(6).hex()
 
 
 def new_call_id(host: str | None = None) -> str:
     """A globally unique Call-ID (128 random bits), optionally ``@host``."""
-    value = _RANDOM.take(16).hex()
+    value = random_bytes(16).hex()
     return f"{value}@{host}" if host else value

@@ -568,7 +568,7 @@ class TransactionLayer:
         via_text = str(via) if rfc2543 else ""
         # Stamp before reading From/To/CSeq: stamping rewrites the header list, which drops
         # the message's parsed views, and the TU would otherwise parse them all twice.
-        self._stamp_via(request, via, source)
+        stamp_via(request, via, source)
         try:
             call_id = request.call_id
             cseq = request.cseq
@@ -578,12 +578,13 @@ class TransactionLayer:
             self._reject(request, source, 400, exc.reason if isinstance(exc, SipParseError)
                          else "Bad Request")
             return
-        missing = [
-            name
-            for name, value in (("Call-ID", call_id), ("CSeq", cseq), ("From", from_), ("To", to))
-            if value is None
-        ]
-        if missing:
+        if call_id is None or cseq is None or from_ is None or to is None:
+            missing = [
+                name
+                for name, value in (("Call-ID", call_id), ("CSeq", cseq), ("From", from_),
+                                    ("To", to))
+                if value is None
+            ]
             self._reject(request, source, 400, f"Missing {', '.join(missing)}")
             return
         assert cseq is not None and from_ is not None and to is not None
@@ -745,10 +746,6 @@ class TransactionLayer:
             self.send_stateless_response(response, source)
         except (SipParseError, ValueError, TypeError, AttributeError):
             return
-
-    @staticmethod
-    def _stamp_via(request: SipRequest, via: Via, source: Address) -> None:
-        stamp_via(request, via, source)
 
     # ----------------------------------------------------------------- timers
     def _set_end(self, tx: Transaction, deadline: float, kind: str) -> None:

@@ -315,7 +315,9 @@ class TransportManager:
 
     def send(self, data: bytes, dest: Address) -> None:
         """Send one message (or keep-alive) to ``dest``; failures go to ``on_error``."""
-        name = dest.transport.upper()
+        name = dest.transport
+        if name != "UDP":  # Address transports are upper-case; be lenient all the same
+            name = name.upper()
         if name == "UDP":
             self._send_udp(data, dest)
         elif name in _STREAM_TRANSPORTS and not self._closed:

@@ -40,10 +40,15 @@ _IPV6_RE = re.compile(r"[0-9A-Fa-f:.]+\Z")
 # The shape nearly every URI on the wire has: sip:user@host[:port][;simple params], with no
 # password, IPv6, escapes, quotes, URI headers or odd characters. One match parses it; every
 # other URI takes the general path below.
-_COMMON_SIP_RE = re.compile(
-    r"(sips?):(?:([A-Za-z0-9_.!~*'()+\-]+)@)?([A-Za-z0-9_.\-]+)(?::([0-9]{1,5}))?"
-    r"((?:;[A-Za-z0-9_.!~*'+\-]+(?:=[A-Za-z0-9_.!~*'+\-]+)?)*)\Z"
+# Possessive quantifiers (++, *+): each class stops at a character it cannot hold, so
+# backtracking into it could never find another match; not recording it is faster. Five
+# groups (scheme, user, host, port, ";params"): see common_sip_uri. The name-addr parser
+# embeds the pattern to read "<sip:...>" and its URI in one match.
+COMMON_SIP_PATTERN = (
+    r"(sips?):(?:([A-Za-z0-9_.!~*'()+\-]++)@)?([A-Za-z0-9_.\-]++)(?::([0-9]{1,5}+))?"
+    r"((?:;[A-Za-z0-9_.!~*'+\-]++(?:=[A-Za-z0-9_.!~*'+\-]++)?+)*+)"
 )
+_COMMON_SIP_RE = re.compile(COMMON_SIP_PATTERN + r"\Z")
 _TEL_RE = re.compile(r"[0-9A-Fa-f+*#().\-pPwW%]+\Z")
 
 
@@ -267,14 +272,8 @@ def parse_uri(text: str) -> SipUri:
     """
     common = _COMMON_SIP_RE.match(text)
     if common is not None:
-        scheme, user, host, port_text, param_text = common.groups()
-        port = int(port_text) if port_text is not None else None
-        if port is None or port <= 65535:
-            uri = SipUri.__new__(SipUri)
-            uri.scheme, uri.user, uri.password, uri.host, uri.port = scheme, user, None, host, port
-            uri.params = _parse_params(param_text[1:]) if param_text else {}
-            uri.headers = {}
-            uri.opaque = ""
+        uri = common_sip_uri(*common.groups())
+        if uri is not None:
             return uri
     if not text or _BAD_CHARS_RE.search(text):
         raise _bad("URI")
@@ -289,6 +288,22 @@ def parse_uri(text: str) -> SipUri:
     if not rest:
         raise _bad("URI")
     return SipUri(scheme, opaque=rest)
+
+
+def common_sip_uri(
+    scheme: str, user: str | None, host: str, port_text: str | None, param_text: str
+) -> SipUri | None:
+    """The URI whose text matched COMMON_SIP_PATTERN, from its five groups; None when the
+    port is out of range (the general parser then words the error)."""
+    port = int(port_text) if port_text is not None else None
+    if port is not None and port > 65535:
+        return None
+    uri = SipUri.__new__(SipUri)
+    uri.scheme, uri.user, uri.password, uri.host, uri.port = scheme, user, None, host, port
+    uri.params = _parse_params(param_text[1:]) if param_text else {}
+    uri.headers = {}
+    uri.opaque = ""
+    return uri
 
 
 def _parse_sip(scheme: str, rest: str) -> SipUri:

@@ -11,6 +11,7 @@ import pytest
 from bench.switchproc import SwitchConfigFile, numbered_users
 from config import load_config
 from softswitch.server import Switch
+from softswitch.sip.address import Address
 
 pytestmark = pytest.mark.integration
 
@@ -83,3 +84,33 @@ async def test_core_answer(switch: Switch, label: str, method: str, options: dic
     assert answer.startswith(f"SIP/2.0 {status} "), answer
     for header in must_have:
         assert header in answer, (header, answer)
+
+
+@pytest.mark.parametrize("burst", [1, 3, 20])
+async def test_answers_of_one_burst_leave_together_in_order(switch: Switch, burst: int) -> None:
+    # Messages handed up in one loop iteration are answered back to back once the loop
+    # moves on (one wake-up of the peer per burst), in arrival order, none lost.
+    sent: list[bytes] = []
+    switch.transports.send = lambda data, dest: sent.append(data)  # type: ignore[method-assign]
+    source = Address("UDP", "127.0.0.1", 40000)
+    call_ids = []
+    for _ in range(burst):
+        data = _request("OPTIONS", switch.listening[0].port, 40000)
+        call_ids.append(data.split(b"Call-ID: ")[1].split(b"\r\n")[0])
+        switch._on_message(data, source)
+    assert sent == []  # queued until the loop has handed up the whole burst
+    await asyncio.sleep(0)
+    assert [m.split(b"Call-ID: ")[1].split(b"\r\n")[0] for m in sent] == call_ids
+    assert all(m.startswith(b"SIP/2.0 200 ") for m in sent)
+
+
+async def test_queued_answers_leave_before_the_switch_stops(tmp_path: Path) -> None:
+    config = SwitchConfigFile(tmp_path, users=numbered_users(1))
+    instance = Switch(load_config(config.write()))
+    await instance.start()
+    sent: list[bytes] = []
+    instance.transports.send = lambda data, dest: sent.append(data)  # type: ignore[method-assign]
+    instance._on_message(_request("OPTIONS", config.port, 40000),
+                         Address("UDP", "127.0.0.1", 40000))
+    await instance.stop()  # before the loop ever ran the scheduled send
+    assert len(sent) == 1 and sent[0].startswith(b"SIP/2.0 200 ")

@@ -581,3 +581,30 @@ def test_round_trip_through_own_challenge() -> None:
             value = build_authorization(challenge, "INVITE", "sip:200@" + REALM, "101",
                                         "pw-101", nc=nc, cnonce="fixed")
             assert auth.verify("INVITE", value, REALM, lookup).ok
+
+
+@pytest.mark.parametrize("secret", [b"k", SECRET, b"x" * 64, b"y" * 65, b"z" * 200])
+def test_nonce_mac_is_hmac_sha256(secret: bytes) -> None:
+    # The nonce MAC pre-hashes the key pads itself; it must stay plain HMAC-SHA256, so
+    # nonces issued by any node sharing the secret keep validating everywhere.
+    import hashlib
+    import hmac
+
+    auth = DigestAuthenticator(secret)
+    for data in (b"", b"nonce body" + REALM.encode(), bytes(range(256))):
+        assert auth._nonce_mac(data) == hmac.digest(secret, data, hashlib.sha256)[:16]
+
+
+@pytest.mark.parametrize(("issuer", "realm", "ok"), [
+    ("self", REALM, True),        # remembered as recently issued
+    ("peer", REALM, True),        # another node with the secret: checked in full
+    ("self", "other.realm", False),  # remembered, but for another realm
+    ("peer", "other.realm", False),
+])
+def test_nonce_from_this_or_another_node(issuer: str, realm: str, ok: bool) -> None:
+    auth, clock = make_auth()
+    peer = DigestAuthenticator(SECRET, clock=clock, algorithms=auth.algorithms)
+    nonce = nonce_of((auth if issuer == "self" else peer).challenge(REALM)[0])
+    assert (auth._nonce_issued(nonce, realm) is not None) is ok
+    value = header(credentials(auth, nonce=nonce))
+    assert auth.verify("REGISTER", value, realm, lookup).ok is ok

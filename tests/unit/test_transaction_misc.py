@@ -400,3 +400,15 @@ def test_long_random_run_drains() -> None:
         else:
             ops.append(("transport_error", rng.choice(["UDP", "TCP"])))
     _run(ops)
+
+
+def test_heap_drops_a_cancelled_last_leaf_at_once() -> None:
+    heap = TimerHeap()
+    heap.push(1.0, "a")
+    guard = heap.push(5.0, "guard")  # the latest deadline: stays the last leaf
+    heap.cancel(guard)
+    assert heap.heap_size == 1 and len(heap) == 1
+    early = heap.push(0.5, "early")  # sifted to the top: not the last leaf any more
+    heap.cancel(early)
+    assert heap.heap_size == 2 and len(heap) == 1  # left for lazy deletion
+    assert heap.pop_due(10.0) == "a" and heap.pop_due(10.0) is None and heap.heap_size == 0
