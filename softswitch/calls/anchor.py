@@ -136,9 +136,7 @@ class MediaAnchor:
         outside party) puts it on hold: the holder's playlist, else the tenant's, else
         ``[media] hold_music``."""
         ep = held.media
-        if tenant is None or ep is None or ep.released:
-            return
-        if not self.in_process:
+        if tenant is None or ep is None or ep.released or not self.in_process:
             return  # worker processes play [media] hold_music
         playlist = hold_music_for(tenant, tenant.user_by_extension(holder) if holder else None)
         self.engine.set_hold_music(self._playlists.get(playlist) if playlist else None, ep)
@@ -151,7 +149,7 @@ class MediaAnchor:
             ep = self.engine.allocate(offer or None, inband_dtmf=self._inband())
         except (MediaError, NegotiationError, SdpError) as error:
             raise _refusal(error) from None
-        self._attach(leg, ep)
+        self.attach(leg, ep)
 
     def offer_to_branch(self, caller: Leg) -> tuple[NegotiatedLeg, bytes]:
         """A new endpoint for an outbound leg and our offer to it: the caller's codec first,
@@ -170,9 +168,7 @@ class MediaAnchor:
             raise _refusal(error) from None
 
     def attach(self, leg: Leg, ep: NegotiatedLeg) -> None:
-        self._attach(leg, ep)
-
-    def _attach(self, leg: Leg, ep: NegotiatedLeg) -> None:
+        """``ep`` is ``leg``'s endpoint; its key presses go to the call."""
         leg.media = ep
         ep.on_dtmf = lambda _ep, digit: self.digit(leg, digit)
 
@@ -188,8 +184,8 @@ class MediaAnchor:
         return {"auto": None, "always": True, "never": False}[self.settings.inband_dtmf]
 
     def remote_answer(self, leg: Leg, sdp: bytes) -> bool:
-        """Apply an outbound leg's answer (in a 18x or the 2xx); False when it is unusable
-        (the caller of this method then treats the leg as failed with 488)."""
+        """Apply an outbound leg's answer (in a 18x or the 2xx); False when the leg has no
+        usable stream (no SDP ever, or an answer that does not fit our offer)."""
         ep = leg.media
         if ep is None or not sdp or ep.released:
             return ep is not None and not ep.released and ep.stream is not None
