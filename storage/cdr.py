@@ -8,7 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-__all__ = ["CDR_COLUMNS", "CDR_SQL_COLUMNS", "DISPOSITIONS", "Cdr", "cdr_from_row", "cdr_to_row"]
+__all__ = [
+    "CDR_COLUMNS", "CDR_SQL_COLUMNS", "DISPOSITIONS", "Cdr", "cdr_from_row", "cdr_rows",
+    "cdr_to_row",
+]
 
 DISPOSITIONS = ("ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CANCELLED")
 
@@ -110,6 +113,11 @@ def cdr_to_row(cdr: Cdr) -> tuple[Any, ...]:
                 raise ValueError(f"cdr {cdr.call_id!r}: {name}: {exc}") from None
         row.append(value)
     return tuple(row)
+
+
+def cdr_rows(cdrs: Sequence[Cdr]) -> list[tuple[Any, ...]]:
+    """:func:`cdr_to_row` of every CDR of a batch."""
+    return [cdr_to_row(cdr) for cdr in cdrs]
 
 
 def cdr_from_row(row: Sequence[Any]) -> Cdr:
