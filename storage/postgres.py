@@ -30,9 +30,10 @@ from storage.base import (
     check_text,
     check_time,
     redact_url,
+    storable_cdrs,
     unique_bindings,
 )
-from storage.cdr import CDR_SQL_COLUMNS, Cdr, cdr_from_row, cdr_rows
+from storage.cdr import CDR_SQL_COLUMNS, Cdr, cdr_from_row
 from storage.migrations import load_migrations
 
 __all__ = ["PostgresStore"]
@@ -356,12 +357,7 @@ class PostgresStore(Store):
     # -- call detail records ----------------------------------------------------------------
 
     async def save_cdrs(self, cdrs: Sequence[Cdr]) -> None:
-        try:
-            # In a thread: a batch's JSON encoding would otherwise hold the event loop
-            # for tens of milliseconds (another thread yields the GIL every 5 ms).
-            rows = await asyncio.to_thread(cdr_rows, cdrs)
-        except ValueError as exc:
-            raise StorageError(str(exc)) from None
+        rows = await storable_cdrs(cdrs)
         if not rows:
             return
         unique = list({row[0]: row for row in rows}.values())  # one row per call_id
