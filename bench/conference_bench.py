@@ -23,8 +23,6 @@ import asyncio
 import multiprocessing as mp
 import os
 import random
-import selectors
-import socket
 import struct
 import time
 from dataclasses import dataclass
@@ -33,8 +31,8 @@ from multiprocessing.connection import Connection
 import numpy as np
 
 from bench.media_bench import _offer, _raise_fd_limit
+from bench.rtpload import open_phone_socket, run_phones
 
-FRAME_S = 0.020
 _RTP = struct.Struct("!BBHII")
 
 
@@ -139,60 +137,34 @@ def generator_main(conn: Connection, phones: int, first: int) -> None:
     sequence numbers during the measured window.
     """
     _raise_fd_limit()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.setblocking(False)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 23)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 23)
+    sock = open_phone_socket()
     conn.send([sock.getsockname()[1]] * phones)
     targets = [("127.0.0.1", p) for p in conn.recv()]
     start_at, warmup, seconds = conn.recv()
     payloads = _tone_payloads(phones)
-    phase = [k * FRAME_S / phones for k in range(phones)]
-    seq = [0] * phones
-    sent = 0
     last_seq: dict[int, int] = {}  # engine stream (SSRC) -> last sequence number seen
-    gaps = received = 0
+    counts = {"received": 0, "gaps": 0}
     measure_from, stop_at = start_at + warmup, start_at + warmup + seconds
-    sel = selectors.DefaultSelector()
-    sel.register(sock, selectors.EVENT_READ)
-    k = 0
-    round_start = start_at
-    while (now := time.monotonic()) < stop_at + 0.2:
-        if now < stop_at:
-            while k < phones and round_start + phase[k] <= now:
-                head = _RTP.pack(0x80, 0, seq[k] & 0xFFFF, (seq[k] * 160) & 0xFFFFFFFF,
-                                 0x1000 + first + k)
-                try:
-                    sock.sendto(head + payloads[k], targets[k])
-                    sent += 1
-                except OSError:
-                    pass
-                seq[k] += 1
-                k += 1
-            if k >= phones:
-                k = 0
-                round_start += FRAME_S
-            wait = max(0.0, min(round_start + phase[k] - time.monotonic(), 0.002))
-        else:
-            wait = 0.01
-        if not sel.select(wait):
-            continue
-        for _ in range(4096):
-            try:
-                data = sock.recv(2048)
-            except (BlockingIOError, ConnectionRefusedError):
-                break
-            if len(data) < 12 or data[1] & 0x7F:
-                continue  # RTCP
-            _, _, number, _, ssrc = _RTP.unpack_from(data)
-            arrival = time.monotonic()
-            prev = last_seq.get(ssrc)
-            last_seq[ssrc] = number
-            if measure_from <= arrival < stop_at and prev is not None:
-                received += 1
-                gaps += ((number - prev) & 0xFFFF) - 1
-    conn.send({"sent": sent, "received": received, "gaps": gaps, "streams": len(last_seq)})
+
+    def packet(k: int, number: int) -> bytes:
+        head = _RTP.pack(0x80, 0, number & 0xFFFF, (number * 160) & 0xFFFFFFFF,
+                         0x1000 + first + k)
+        return head + payloads[k]
+
+    def received(data: bytes, arrival: float) -> None:
+        if len(data) < 12 or data[1] & 0x7F:
+            return  # RTCP
+        _, _, number, _, ssrc = _RTP.unpack_from(data)
+        prev = last_seq.get(ssrc)
+        last_seq[ssrc] = number
+        if measure_from <= arrival < stop_at and prev is not None:
+            counts["received"] += 1
+            counts["gaps"] += ((number - prev) & 0xFFFF) - 1
+
+    sent = run_phones(sock, targets, packet, received, start_at=start_at, stop_at=stop_at,
+                      drain_until=stop_at + 0.2)
+    conn.send({"sent": sent, "received": counts["received"], "gaps": counts["gaps"],
+               "streams": len(last_seq)})
     sock.close()
 
 

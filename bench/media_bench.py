@@ -29,8 +29,6 @@ import asyncio
 import multiprocessing as mp
 import os
 import resource
-import selectors
-import socket
 import struct
 import time
 from dataclasses import dataclass
@@ -38,7 +36,8 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
-FRAME_S = 0.020
+from bench.rtpload import open_phone_socket, run_phones
+
 PAYLOAD = 160
 _RTP = struct.Struct("!BBHII")
 SILENCE = b"\xff" * PAYLOAD
@@ -145,11 +144,7 @@ def generator_main(conn: Connection, calls: int, first_leg: int) -> None:
     the generator spends its CPU on packets, not on polling thousands of sockets; packets
     are told apart by the stamp they carry.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.setblocking(False)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 23)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 23)
+    sock = open_phone_socket()
     port = sock.getsockname()[1]
     conn.send([(port, port)] * calls)
     engine_ports: list[tuple[int, int]] = conn.recv()
@@ -157,69 +152,41 @@ def generator_main(conn: Connection, calls: int, first_leg: int) -> None:
     for a, b in engine_ports:
         targets += [("127.0.0.1", a), ("127.0.0.1", b)]
     start_at, warmup, seconds = conn.recv()
-    n = len(targets)
-    phase = [k * FRAME_S / n for k in range(n)]  # send slots spread over the frame
-    seq = [0] * n
-    sent = received = corrupt = repeated = 0
     ssrc = 0x10000 * (first_leg + 1)
     measure_from = start_at + warmup
     stop_at = start_at + warmup + seconds
     delays: dict[int, list[float]] = {}
     seen: set[tuple[int, int]] = set()
-    sel = selectors.DefaultSelector()
-    sel.register(sock, selectors.EVENT_READ)
-    k = 0  # next leg to send in this round
-    round_start = start_at
-    drain_until = stop_at + 0.3
-    while True:
-        now = time.monotonic()
-        if now >= drain_until:
-            break
-        if now < stop_at:
-            while k < n and round_start + phase[k] <= now:
-                t = time.monotonic()
-                # ASCII stamp: survives a G.711 decode/encode round trip (decoded mode)
-                stamp = b"%.6f,%d,%d," % (t, first_leg + k, seq[k])
-                head = _RTP.pack(0x80, 0, seq[k] & 0xFFFF, (seq[k] * 160) & 0xFFFFFFFF, ssrc + k)
-                try:
-                    sock.sendto(head + stamp + SILENCE[len(stamp) :], targets[k])
-                    sent += 1
-                except OSError:
-                    pass
-                seq[k] += 1
-                k += 1
-            if k >= n:
-                k = 0
-                round_start += FRAME_S
-            wait = max(0.0, min(round_start + phase[k] - time.monotonic(), 0.002))
-        else:
-            wait = 0.01
-        if not sel.select(wait):
-            continue
-        for _ in range(4096):
-            try:
-                data = sock.recv(2048)
-            except (BlockingIOError, ConnectionRefusedError):
-                break
-            arrival = time.monotonic()
-            if len(data) != 12 + PAYLOAD or data[1] & 0x7F:
-                continue  # RTCP, not our audio
-            try:
-                ts_text, leg_text, seq_text, _ = data[12:60].split(b",", 3)
-                t, stream, number = float(ts_text), int(leg_text), int(seq_text)
-            except ValueError:
-                if data[12:] == SILENCE:
-                    repeated += 1  # concealment silence after the senders stopped
-                else:
-                    corrupt += 1
-                continue
-            if (stream, number) in seen:
-                repeated += 1  # concealment repeated a frame: not a new packet
-                continue
-            seen.add((stream, number))
-            received += 1
-            if t >= measure_from:
-                delays.setdefault(stream, []).append(arrival - t)
+    counts = {"received": 0, "corrupt": 0, "repeated": 0}
+
+    def packet(k: int, number: int) -> bytes:
+        # ASCII stamp: survives a G.711 decode/encode round trip (decoded mode)
+        stamp = b"%.6f,%d,%d," % (time.monotonic(), first_leg + k, number)
+        head = _RTP.pack(0x80, 0, number & 0xFFFF, (number * 160) & 0xFFFFFFFF, ssrc + k)
+        return head + stamp + SILENCE[len(stamp) :]
+
+    def received(data: bytes, arrival: float) -> None:
+        if len(data) != 12 + PAYLOAD or data[1] & 0x7F:
+            return  # RTCP, not our audio
+        try:
+            ts_text, leg_text, seq_text, _ = data[12:60].split(b",", 3)
+            t, stream, number = float(ts_text), int(leg_text), int(seq_text)
+        except ValueError:
+            if data[12:] == SILENCE:
+                counts["repeated"] += 1  # concealment silence after the senders stopped
+            else:
+                counts["corrupt"] += 1
+            return
+        if (stream, number) in seen:
+            counts["repeated"] += 1  # concealment repeated a frame: not a new packet
+            return
+        seen.add((stream, number))
+        counts["received"] += 1
+        if t >= measure_from:
+            delays.setdefault(stream, []).append(arrival - t)
+
+    sent = run_phones(sock, targets, packet, received, start_at=start_at, stop_at=stop_at,
+                      drain_until=stop_at + 0.3)
     added: list[np.ndarray] = []
     base: list[float] = []
     for d in delays.values():
@@ -229,11 +196,11 @@ def generator_main(conn: Connection, calls: int, first_leg: int) -> None:
     conn.send(
         {
             "sent": sent,
-            "received": received,
+            "received": counts["received"],
             "added": np.concatenate(added) if added else np.zeros(0),
             "median_delay": float(np.median(base)) if base else 0.0,
-            "corrupt": corrupt,
-            "repeated": repeated,
+            "corrupt": counts["corrupt"],
+            "repeated": counts["repeated"],
         }
     )
     sock.close()
