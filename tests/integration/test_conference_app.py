@@ -1,4 +1,4 @@
-"""The conference and monitor applications over a real engine with raw RTP phones.
+"""The conference and monitor applications over a real engine with raw RTP peers.
 
 Each caller is a fake AppSession (what the calls side provides) whose endpoint is a real
 engine endpoint answering a plain UDP socket; audio is judged by FFT levels.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -52,14 +52,6 @@ class FakeCall:
 
 
 @pytest.fixture
-def phones() -> Iterator[list[Peer]]:
-    made: list[Peer] = []
-    yield made
-    for p in made:
-        p.close()
-
-
-@pytest.fixture
 def registry() -> ConferenceRegistry:
     return ConferenceRegistry(hold_music=tone(MOH, 1), digit_timeout=3.0, name_seconds=1.0)
 
@@ -70,9 +62,9 @@ async def streamer() -> AsyncIterator[Streamer]:
         yield s
 
 
-def call(engine: MediaEngine, phones: list[Peer], number: str, **kw: str) -> FakeCall:
+def call(engine: MediaEngine, peers: list[Peer], number: str, **kw: str) -> FakeCall:
     peer = Peer()
-    phones.append(peer)
+    peers.append(peer)
     return FakeCall(engine, leg(engine, peer), peer, number, **kw)
 
 
@@ -87,14 +79,14 @@ async def until(condition: Callable[[], bool], seconds: float = 15.0) -> None:
 class Bridge:
     """Callers joining one bridge; each caller's app runs as a task."""
 
-    def __init__(self, engine: MediaEngine, phones: list[Peer], registry: ConferenceRegistry,
+    def __init__(self, engine: MediaEngine, peers: list[Peer], registry: ConferenceRegistry,
                  streamer: Streamer, bridge: ConferenceBridge) -> None:
-        self.engine, self.phones, self.registry = engine, phones, registry
+        self.engine, self.peers, self.registry = engine, peers, registry
         self.streamer, self.bridge = streamer, bridge
         self.tasks: dict[FakeCall, asyncio.Task[None]] = {}
 
     def join(self, number: str, freq: float | None, role: Role | None = None) -> FakeCall:
-        c = call(self.engine, self.phones, number, caller_name=f"Caller {number}")
+        c = call(self.engine, self.peers, number, caller_name=f"Caller {number}")
         self.streamer.set(c.peer, None if freq is None else tone(freq, 2))
         self.tasks[c] = asyncio.create_task(
             conference_app(c, self.bridge, self.registry, role=role))
@@ -113,11 +105,11 @@ class Bridge:
 
 @pytest.fixture
 def make_bridge(
-    engine: MediaEngine, phones: list[Peer], registry: ConferenceRegistry, streamer: Streamer
+    engine: MediaEngine, peers: list[Peer], registry: ConferenceRegistry, streamer: Streamer
 ) -> Callable[..., Bridge]:
     def make(**settings: object) -> Bridge:
         b = ConferenceBridge.model_validate({"name": "Sales", "extension": "6000", **settings})
-        return Bridge(engine, phones, registry, streamer, b)
+        return Bridge(engine, peers, registry, streamer, b)
 
     return make
 
@@ -258,15 +250,15 @@ async def test_recorded_name_is_announced_on_join(
 
 
 async def test_monitor_app_switches_modes_by_key(
-    engine: MediaEngine, phones: list[Peer], streamer: Streamer
+    engine: MediaEngine, peers: list[Peer], streamer: Streamer
 ) -> None:
     tenant = config_from_dict({"tenants": [{
         "name": "acme", "domain": "acme.test",
         "users": [{"extension": "100", "password": "p", "can_monitor": True}],
     }]}).tenants[0]
-    caller, agent = call(engine, phones, "+14155550100"), call(engine, phones, "101")
+    caller, agent = call(engine, peers, "+14155550100"), call(engine, peers, "101")
     engine.bridge(caller.endpoint, agent.endpoint)
-    sup = call(engine, phones, "100", user="100")
+    sup = call(engine, peers, "100", user="100")
     for c, f in ((caller, X), (agent, Y), (sup, Z)):
         streamer.set(c.peer, tone(f, 2))
     assert tenant.may_monitor(sup.user or "")

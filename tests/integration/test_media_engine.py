@@ -12,7 +12,7 @@ import random
 import socket
 import struct
 import wave
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -192,14 +192,6 @@ async def engine(tmp_path: Path) -> AsyncIterator[MediaEngine]:
     await eng.start()
     yield eng
     await eng.close()
-
-
-@pytest.fixture
-def peers() -> Iterator[list[Peer]]:
-    made: list[Peer] = []
-    yield made
-    for p in made:
-        p.close()
 
 
 def new_peer(peers: list[Peer], **kw: object) -> Peer:

@@ -18,11 +18,9 @@ from media.endpoint import Endpoint
 from media.engine import EngineSettings, MediaEngine
 from media.moh import HoldMusic
 from media.wav import write_wav
-from tests.integration.test_media_engine import Peer, dominant, leg, new_peer, peers, run, tone
+from tests.integration.test_media_engine import Peer, dominant, leg, new_peer, run, tone
 
 pytestmark = pytest.mark.integration
-
-__all__ = ["peers"]  # the fixture, used by name
 
 INTRO, SONG, MESSAGE, TALK_A, TALK_B = 400, 700, 1300, 440, 1000
 WINDOW = 640

@@ -13,7 +13,7 @@ import os
 import random
 import signal
 import wave
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
@@ -48,14 +48,6 @@ def settings() -> EngineSettings:
 async def pool() -> AsyncIterator[MediaWorkerPool]:
     async with MediaWorkerPool(settings(), workers=2) as p:
         yield p
-
-
-@pytest.fixture
-def peers() -> Iterator[list[Peer]]:
-    made: list[Peer] = []
-    yield made
-    for p in made:
-        p.close()
 
 
 def call(
