@@ -638,7 +638,7 @@ def bench_system(name: str, args: argparse.Namespace, work: Path) -> dict[str, o
             figures["runs"] = [r.as_json(name) for r in runs]
         if best and not args.no_delay and not args.memory_only:
             callee.stop()
-            delay = measure_delay(bench, best / 2, args.delay_seconds)
+            delay = measure_delay(bench, args.delay_rate or best / 2, args.delay_seconds)
             print(json.dumps(delay), flush=True)
             figures["delay"] = delay
             callee = Callee(system.target, uas_port, work / f"uas-{name}")
@@ -677,6 +677,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8, help="length of one run")
     parser.add_argument("--hold-ms", type=int, default=0, help="talk time of a short call")
     parser.add_argument("--delay-seconds", type=float, default=6)
+    parser.add_argument("--delay-rate", type=float, default=0.0,
+                        help="measure the added delay at this rate (default: half the best)")
     parser.add_argument("--no-delay", action="store_true")
     parser.add_argument("--memory-calls", type=int, default=0,
                         help="also measure bytes per call with this many calls up at once")

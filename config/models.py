@@ -321,6 +321,15 @@ class OverloadSettings(_Model):
     retry_after: int = Field(default=10, ge=1, le=3600)  # seconds, in the 503
 
 
+class CollectorSettings(_Model):
+    """Python's cyclic garbage collector (``softswitch.collector``): the young generation
+    is collected after ``young_threshold`` net new objects, the older ones every
+    ``full_interval`` seconds (0: never; only for a test or a profile)."""
+
+    young_threshold: int = Field(default=10_000, ge=700, le=1_000_000)
+    full_interval: float = Field(default=300.0, ge=0, le=86_400)
+
+
 class Settings(_Model):
     """Runtime settings: everything except the provisioning model."""
 
@@ -328,6 +337,7 @@ class Settings(_Model):
     registrar: RegistrarSettings = Field(default_factory=RegistrarSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     overload: OverloadSettings = Field(default_factory=OverloadSettings)
+    collector: CollectorSettings = Field(default_factory=CollectorSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)

@@ -17,6 +17,7 @@ from softswitch.calls.identity import CallerIdentity
 from softswitch.calls.leg import Leg, LegState, response_sdp
 from softswitch.dialog import Dialog, DialogState
 from softswitch.sip.message import SipRequest, SipResponse
+from softswitch.sip.transaction import TxState
 from storage.cdr import Cdr
 
 if TYPE_CHECKING:
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     from softswitch.calls.manager import CallManager
 
 __all__ = ["Call", "CallState"]
+
+# An outbound INVITE still waiting for its final response.
+_UNANSWERED = frozenset({TxState.CALLING, TxState.PROCEEDING})
 
 
 class CallState(StrEnum):
@@ -267,6 +271,8 @@ class Call:
             # A late 2xx from a losing branch (it crossed our CANCEL): ACK it, then BYE.
             leg.reason = "answered late"
             self.mgr.ack_and_bye(leg)
+            if self.state is CallState.ENDED:
+                self.release()
             return
         leg.state = LegState.ANSWERED
         leg.answered_at = time.time()
@@ -298,6 +304,8 @@ class Call:
         leg.reason = reason
         if self.state is not CallState.ROUTING or was_cancelled:
             self._group_settled()
+            if self.state is CallState.ENDED:
+                self.release()  # the branch that held the ended call up has settled
             return
         if (status == 408 or 500 <= status < 600) and self.mgr.failover(leg):
             return  # the trunk's next gateway is being tried
@@ -383,6 +391,30 @@ class Call:
             q850_name=name,
             legs=[leg.record() for leg in self.outbound],
         )
+
+    def release(self) -> None:
+        """Break the call <-> leg <-> transaction cycles once the call is over.
+
+        Transactions linger for Timers D/L/M (32 s) holding their leg; were the leg still
+        tied to the call, every ended call would stay alive that long and then be left to the
+        cyclic collector, whose passes over tens of thousands of such calls stall the loop.
+        Released, an ended call is freed by reference counting alone. A call that may still
+        hear from a branch (a 2xx crossing our CANCEL), or that is part of a transfer or runs
+        an application, keeps its ties.
+        """
+        if self.transfer is not None or self.transferring is not None \
+                or self.app is not None or self.originated is not None:
+            return
+        for leg in self.outbound:
+            tx = leg.invite_tx
+            if tx is not None and tx.state in _UNANSWERED:
+                return
+        for leg in (self.inbound, *self.outbound):
+            if leg is not None and leg.call is self:
+                leg.invite_tx = None
+        self.inbound = None  # type: ignore[assignment]
+        self.outbound = []
+        self.winner = self.early_leg = None
 
     def other(self, leg: Leg) -> Leg | None:
         """The leg bridged to ``leg`` in an answered call."""

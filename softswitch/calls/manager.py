@@ -934,6 +934,7 @@ class CallManager:
                 leg.rtx = None
         self.calls.pop(call.id, None)
         self.on_cdr(cdr)
+        call.release()
 
     # ================================================================= in-dialog requests
     def _on_bye(self, leg: Leg, tx: ServerTransaction) -> None:

@@ -139,7 +139,7 @@ def _relabel(exc: Exception, what: str) -> SipParseError:
 class SipMessage:
     """Common part of requests and responses.
 
-    ``headers`` is the live ``[[canonical_name, value], ...]`` list in wire order; touching
+    ``headers`` is the live ``[(canonical_name, value), ...]`` list in wire order; touching
     it counts as a modification (``to_bytes`` then re-serialises and the structured views
     are re-parsed). Structured views are snapshots: change a header with ``set``/``add``/
     ``remove``/``set_top_via``. Names given to ``get``/``set``/... may be in any case or
@@ -149,7 +149,7 @@ class SipMessage:
     is_request: bool = False
     _raw: bytes | None = None
     _version: str = "SIP/2.0"
-    _headers: list[list[str]]
+    _headers: list[tuple[str, str]]
     _body: bytes
     # Structured-view caches; class attributes as defaults keep parsing cheap.
     _vias: Any = _UNSET
@@ -168,7 +168,7 @@ class SipMessage:
         body: bytes = b"",
         version: str = "SIP/2.0",
     ) -> None:
-        self._headers = [[_header_name(n), _check_value(v)] for n, v in headers]
+        self._headers = [(_header_name(n), _check_value(v)) for n, v in headers]
         self._body = bytes(body)
         self._version = version
 
@@ -194,14 +194,14 @@ class SipMessage:
         return self._raw is None
 
     @property
-    def headers(self) -> list[list[str]]:
+    def headers(self) -> list[tuple[str, str]]:
         self._touch()
         return self._headers
 
     @headers.setter
-    def headers(self, value: list[list[str]]) -> None:
+    def headers(self, value: Iterable[tuple[str, str] | list[str]]) -> None:
         self._touch()
-        self._headers = value
+        self._headers = [(name, text) for name, text in value]
 
     @property
     def body(self) -> bytes:
@@ -282,17 +282,17 @@ class SipMessage:
         canon = _header_name(name)
         _check_value(value)
         key, known = self._matcher(canon)
-        out: list[list[str]] = []
+        out: list[tuple[str, str]] = []
         placed = False
         for header in self._headers:
             if (header[0] == key) if known else (header[0].lower() == key):
                 if not placed:
-                    out.append([canon, value])
+                    out.append((canon, value))
                     placed = True
             else:
                 out.append(header)
         if not placed:
-            out.append([canon, value])
+            out.append((canon, value))
         self._headers = out
         self._touch(canon)
 
@@ -312,7 +312,7 @@ class SipMessage:
             index = names.index(key)
         else:
             index = len(names) - names[::-1].index(key)
-        headers.insert(index, [canon, value])
+        headers.insert(index, (canon, value))
         self._touch(canon)
 
     def remove(self, name: str) -> None:
@@ -363,15 +363,15 @@ class SipMessage:
 
     def set_top_via(self, via: Via) -> None:
         """Rewrite the top Via (e.g. after adding received/rport); adds one if none."""
-        for header in self._headers:
-            if header[0] == _VIA:
-                value = header[1]
+        headers = self._headers
+        for index, (name, value) in enumerate(headers):
+            if name == _VIA:
                 if "," in value:
                     items = split_comma_list(value)
                     items[0] = str(via)
-                    header[1] = ", ".join(items)
+                    headers[index] = (_VIA, ", ".join(items))
                 else:
-                    header[1] = str(via)
+                    headers[index] = (_VIA, str(via))
                 self._touch(_VIA)
                 return
         self.add(_VIA, str(via), first=True)
@@ -379,13 +379,14 @@ class SipMessage:
     def remove_top_via(self) -> Via | None:
         """Remove the top Via and return it (None if there was none)."""
         top = self.top_via
-        for index, header in enumerate(self._headers):
-            if header[0] == _VIA:
-                items = split_comma_list(header[1])
+        headers = self._headers
+        for index, (name, value) in enumerate(headers):
+            if name == _VIA:
+                items = split_comma_list(value)
                 if len(items) > 1:
-                    header[1] = ", ".join(items[1:])
+                    headers[index] = (_VIA, ", ".join(items[1:]))
                 else:
-                    del self._headers[index]
+                    del headers[index]
                 self._touch(_VIA)
                 break
         return top
@@ -727,7 +728,7 @@ def parse_message(
             end > MAX_HEADER_LINE and max(map(len, lines)) > MAX_HEADER_LINE + 1
         ):
             error = error or (513, "Message Too Large")
-        headers: list[list[str]] = []
+        headers: list[tuple[str, str]] = []
         append = headers.append
         canon_get = _CANON.get
         content_length = _CONTENT_LENGTH
@@ -758,7 +759,7 @@ def parse_message(
                     length_text = value
                 elif value != length_text:
                     error = error or (400, "Conflicting Content-Length")
-            append([canon, value])
+            append((canon, value))
         if folds is not None:
             length_text, fold_error = _apply_folds(headers, folds)
             error = error or fold_error
@@ -816,13 +817,13 @@ def _slow_name(name: str) -> str | None:
 
 
 def _apply_folds(
-    headers: list[list[str]], folds: dict[int, list[str]]
+    headers: list[tuple[str, str]], folds: dict[int, list[str]]
 ) -> tuple[str | None, tuple[int, str] | None]:
     """Join continuation lines to their header with one SP; re-derive Content-Length."""
     error: tuple[int, str] | None = None
     for index, parts in folds.items():
         value = " ".join([part for part in parts if part])
-        headers[index][1] = value
+        headers[index] = (headers[index][0], value)
         if len(value) > MAX_HEADER_LINE:
             error = (513, "Message Too Large")
     lengths = {value for name, value in headers if name is _CONTENT_LENGTH}
@@ -863,11 +864,11 @@ def make_response(
     if not 100 <= status <= 699:
         raise ValueError(f"invalid status {status}")
     # One pass over the request's headers: every Via, and the first From/To/Call-ID/CSeq.
-    copied: list[list[str]] = []
+    copied: list[tuple[str, str]] = []
     found: dict[str, str] = {}
     for name, value in request._headers:
         if name == _VIA:
-            copied.append([_VIA, value])
+            copied.append((_VIA, value))
         elif name in _ECHOED and name not in found:
             found[name] = value
     for canon in _ECHOED:
@@ -882,9 +883,9 @@ def make_response(
                 has_tag = True  # never touch a To we cannot read
             if not has_tag:
                 echoed = f"{echoed};tag={to_tag}"
-        copied.append([canon, echoed])
+        copied.append((canon, echoed))
     for name, value in headers:
-        copied.append([_header_name(name), _check_value(value)])
+        copied.append((_header_name(name), _check_value(value)))
     # Built directly: the constructor would re-check the header names copied above.
     response = SipResponse.__new__(SipResponse)
     response._status = status

@@ -3,6 +3,7 @@ clock; the tests play caller and phones by hand and read what the switch sends."
 
 from __future__ import annotations
 
+import gc
 import heapq
 import itertools
 from collections.abc import Callable
@@ -647,3 +648,47 @@ def test_bad_refers(net: Net, refer_to: str, status: int) -> None:
     phone, request, _ = _established(net)
     net.deliver(_from_phone(net, request, "REFER", 1, [("Refer-To", refer_to)]), phone)
     assert [m.status for m in net.take(phone) if isinstance(m, SipResponse)] == [status]
+
+
+def _cyclic_garbage() -> set[str]:
+    """Names of our types the cyclic collector would have to free."""
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        gc.collect()
+        ours = ("softswitch", "storage", "routing", "media")
+        return {type(o).__name__ for o in gc.garbage if type(o).__module__.startswith(ours)}
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+
+
+def _hang_up_caller(net: Net) -> None:
+    _, _, final = _established(net)
+    net.deliver(caller_request(net, "BYE", 3, final), CALLER)
+
+
+def _sim_ring_cancelled(net: Net) -> None:
+    phones = [net.register("102", f"203.0.113.{i}") for i in (1, 2)]
+    place_call(net, "102")
+    invites = [net.requests(p, "INVITE")[0] for p in phones]
+    answer(net, invites[0], 180, phones[0], "ph0")
+    answer(net, invites[1], 200, phones[1], "ph1", SDP)
+    answer(net, invites[0], 487, phones[0], "ph0")
+    final = next(m for m in net.take(CALLER) if isinstance(m, SipResponse) and m.status == 200)
+    net.deliver(caller_request(net, "ACK", 2, final), CALLER)
+    net.deliver(caller_request(net, "BYE", 3, final), CALLER)
+
+
+@pytest.mark.parametrize("scenario", [
+    _hang_up_caller, test_callee_hangs_up, _sim_ring_cancelled,
+    test_cancel_waits_for_a_provisional_and_caller_gets_487, test_ring_time_runs_out_no_answer,
+])
+def test_ended_calls_leave_no_reference_cycles(scenario: Callable[[Net], None]) -> None:
+    # Reference counting alone must free a call once its transactions are over: cycles
+    # would leave every ended call to the collector's full passes (softswitch.collector).
+    gc.collect()
+    net = Net()
+    scenario(net)
+    assert len(net.mgr) == 0 and net.cdrs
+    net.advance(40.0, step=1.0)  # Timers D, J, K, L, M: every transaction is gone
+    assert _cyclic_garbage() == set()

@@ -88,7 +88,7 @@ def test_parse_request() -> None:
     assert (msg.max_forwards, msg.content_length, msg.expires) == (70, len(SDP), None)
     assert msg.body == SDP
     assert msg.to_bytes() == INVITE and not msg.modified
-    assert msg.headers[0] == ["Via", "SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bKnashds8"]
+    assert msg.headers[0] == ("Via", "SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bKnashds8")
     assert repr(msg) == "<SipRequest INVITE sip:bob@biloxi.example.com>"
 
 
@@ -450,10 +450,10 @@ def test_headers_property_counts_as_modification() -> None:
     assert msg.from_ is not None
     headers = msg.headers
     assert msg.modified
-    headers[3][1] = "<sip:eve@example.com>;tag=evil"
+    headers[3] = ("From", "<sip:eve@example.com>;tag=evil")
     assert msg.from_ is not None and msg.from_.tag == "evil"
     assert b"From: <sip:eve@example.com>;tag=evil\r\n" in msg.to_bytes()
-    headers.append(["X-Late", "1"])  # changed after to_bytes: invalidate() tells the message
+    headers.append(("X-Late", "1"))  # changed after to_bytes: invalidate() tells the message
     msg.invalidate()
     assert b"X-Late: 1\r\n" in msg.to_bytes()
     msg.headers = [["Call-ID", "new"]]
