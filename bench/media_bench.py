@@ -63,7 +63,17 @@ def _offer(port: int, telephone_event: bool) -> bytes:
 # ---- engine process ---------------------------------------------------------------------
 
 
-def engine_main(conn: Connection, port_min: int, poll: float, workers: int = 0) -> None:
+def split_cpus() -> tuple[set[int], set[int]]:
+    """(the media core, the rest) for ``--pin``: the last CPU this process may use is the
+    media's own; signalling and the generators share the others."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise SystemExit("--pin needs at least two CPUs")
+    return {cpus[-1]}, set(cpus[:-1])
+
+
+def engine_main(conn: Connection, port_min: int, poll: float, workers: int = 0,
+                pin: bool = False) -> None:
     """Allocate and bridge the calls asked for, then report on request."""
     _raise_fd_limit()
     try:
@@ -72,10 +82,11 @@ def engine_main(conn: Connection, port_min: int, poll: float, workers: int = 0) 
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(_engine(conn, port_min, poll, workers))
+    asyncio.run(_engine(conn, port_min, poll, workers, pin))
 
 
-async def _engine(conn: Connection, port_min: int, poll: float, workers: int) -> None:
+async def _engine(conn: Connection, port_min: int, poll: float, workers: int,
+                  pin: bool) -> None:
     from media.engine import EngineSettings, MediaEngine
     from media.pool import MediaWorkerPool
 
@@ -88,6 +99,14 @@ async def _engine(conn: Connection, port_min: int, poll: float, workers: int) ->
     )
     engine = MediaWorkerPool(settings, workers) if workers else MediaEngine(settings)
     await engine.start()
+    if pin:
+        media_cpu, rest = split_cpus()
+        if isinstance(engine, MediaWorkerPool):
+            for pid in engine.pids:
+                os.sched_setaffinity(pid, media_cpu)
+            os.sched_setaffinity(0, rest)
+        else:
+            os.sched_setaffinity(0, media_cpu)
 
     async def counters() -> tuple[float, int]:
         """CPU seconds of the media process(es) and their late ticks, now."""
@@ -255,10 +274,12 @@ def run_step(
     telephone_event: bool,
     poll: float,
     workers: int = 0,
+    pin: bool = False,
 ) -> Step:
     ctx = mp.get_context("spawn")
     e_parent, e_child = ctx.Pipe()
-    engine = ctx.Process(target=engine_main, args=(e_child, port_min, poll, workers), daemon=True)
+    engine = ctx.Process(target=engine_main, args=(e_child, port_min, poll, workers, pin),
+                         daemon=True)
     engine.start()
     shares = [calls // generators + (1 if g < calls % generators else 0) for g in range(generators)]
     gens = []
@@ -269,6 +290,8 @@ def run_step(
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=generator_main, args=(child, share, first), daemon=True)
         proc.start()
+        if pin:
+            os.sched_setaffinity(proc.pid, split_cpus()[1])
         gens.append((proc, parent))
         first += 2 * share
     try:
@@ -341,11 +364,18 @@ def main() -> None:
         default=0,
         help="media in N worker processes behind a MediaWorkerPool (default 0: in-process)",
     )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="give the media process (the worker with --workers) a core of its own; "
+        "signalling and the generators share the other cores",
+    )
     args = parser.parse_args()
+    cores = "the media process on a core of its own" if args.pin else "shared"
     where = f"{args.workers} media worker process(es)" if args.workers else "one engine process"
     print(
         f"media bench: bridged PCMU calls through {where}, "
-        f"{args.generators} generator process(es), {os.cpu_count()} CPUs (shared), "
+        f"{args.generators} generator process(es), {os.cpu_count()} CPUs ({cores}), "
         f"{args.seconds:.0f} s window, {'decoded (in-band DTMF)' if args.decode else 'relay'}, "
         + (
             "sockets read on arrival"
@@ -364,6 +394,7 @@ def main() -> None:
             not args.decode,
             args.poll_ms / 1000,
             args.workers,
+            args.pin,
         )
         print(step.line(), flush=True)
         if step.passed:
