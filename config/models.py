@@ -323,10 +323,11 @@ class OverloadSettings(_Model):
 
 class CollectorSettings(_Model):
     """Python's cyclic garbage collector (``softswitch.collector``): the young generation
-    is collected after ``young_threshold`` net new objects, the older ones every
-    ``full_interval`` seconds (0: never; only for a test or a profile)."""
+    is collected every ``young_interval`` seconds and after ``young_threshold`` net new
+    objects, the older ones every ``full_interval`` seconds (0 switches a schedule off)."""
 
     young_threshold: int = Field(default=10_000, ge=700, le=1_000_000)
+    young_interval: float = Field(default=0.1, ge=0, le=60)
     full_interval: float = Field(default=300.0, ge=0, le=86_400)
 
 

@@ -8,11 +8,14 @@ default policy every object surviving a young collection is promoted and the old
 generations are walked again and again, each full pass a stall of hundreds of milliseconds
 that every INVITE arriving meanwhile waits out.
 
-So only the young generation is collected automatically (a pass over what was allocated
-since the last one and is still alive: a few milliseconds), and the older generations on a
+So only the young generation is collected as the switch runs, and the older generations on a
 schedule, every ``full_interval`` seconds, each pass logged with what it found and how long
-it took. Objects alive after start-up (modules, config, the directory) are frozen out of the
-collector's view.
+it took. The young generation is collected every ``young_interval`` seconds as well as by
+CPython's own count: that count is allocations less deallocations, and in steady state the
+transactions expiring balance the new ones, so the count stays low while the young list
+(everything allocated since the last pass and still alive) grows into a pass of tens of
+milliseconds. On a timer each pass walks a tenth of a second of new state. Objects alive
+after start-up (modules, config, the directory) are frozen out of the collector's view.
 """
 
 from __future__ import annotations
@@ -36,12 +39,13 @@ _NEVER = 1 << 30
 class CycleCollector:
     """Young collections automatic, full collections on a timer (see the module)."""
 
-    __slots__ = ("_handle", "_previous", "passes", "settings")
+    __slots__ = ("_handle", "_previous", "_young", "passes", "settings")
 
     def __init__(self, settings: CollectorSettings) -> None:
         self.settings = settings
         self.passes = 0
         self._handle: asyncio.TimerHandle | None = None
+        self._young: asyncio.TimerHandle | None = None
         self._previous: tuple[int, int, int] | None = None
 
     def start(self) -> None:
@@ -51,12 +55,14 @@ class CycleCollector:
         gc.freeze()
         gc.set_threshold(self.settings.young_threshold, _NEVER, _NEVER)
         self._schedule()
+        self._schedule_young()
 
     def stop(self) -> None:
         """Cancel the schedule and give the interpreter its previous thresholds back."""
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        for handle in (self._handle, self._young):
+            if handle is not None:
+                handle.cancel()
+        self._handle = self._young = None
         if self._previous is not None:
             gc.set_threshold(*self._previous)
             gc.unfreeze()
@@ -80,3 +86,12 @@ class CycleCollector:
         self._handle = None
         self.collect()
         self._schedule()
+
+    def _schedule_young(self) -> None:
+        interval = self.settings.young_interval
+        if interval > 0:
+            self._young = asyncio.get_running_loop().call_later(interval, self._run_young)
+
+    def _run_young(self) -> None:
+        gc.collect(0)
+        self._schedule_young()
