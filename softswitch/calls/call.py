@@ -412,6 +412,7 @@ class Call:
         for leg in (self.inbound, *self.outbound):
             if leg is not None and leg.call is self:
                 leg.invite_tx = None
+                leg.media = None  # its endpoint's callbacks hold the leg
         self.inbound = None  # type: ignore[assignment]
         self.outbound = []
         self.winner = self.early_leg = None

@@ -5,6 +5,7 @@ with the call. Driven without SIP sockets, as in test_calls_manager."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterator
 
 import pytest
@@ -20,6 +21,7 @@ from tests.unit.test_calls_manager import (
     CALLER,
     SDP,
     Net,
+    _cyclic_garbage,
     answer,
     caller_request,
     invite,
@@ -206,3 +208,18 @@ def test_originating_to_nobody_leaves_a_failed_cdr(net: Net, engine: MediaEngine
     (cdr,) = net.cdrs
     assert cdr.disposition != "ANSWERED" and engine.stats().endpoints == 0
     assert net.mgr.originate("nope", "102", app, caller_number="800") is None
+
+
+def test_an_ended_anchored_call_leaves_no_reference_cycles(
+        net: Net, engine: MediaEngine) -> None:
+    gc.collect()
+    phone = net.register("102", "203.0.113.1")
+    place_call(net, "102")
+    (out,) = net.requests(phone, "INVITE")
+    answer(net, out, 200, phone, "ph", SDP.replace(b"198.51.100.1", b"203.0.113.1"))
+    final = _final(net)
+    net.deliver(caller_request(net, "ACK", 2, final), CALLER)
+    net.deliver(caller_request(net, "BYE", 3, final), CALLER)
+    assert net.cdrs and engine.stats().endpoints == 0
+    net.advance(40.0, step=1.0)
+    assert _cyclic_garbage() == set()
