@@ -213,12 +213,7 @@ def test_originating_to_nobody_leaves_a_failed_cdr(net: Net, engine: MediaEngine
 def test_an_ended_anchored_call_leaves_no_reference_cycles(
         net: Net, engine: MediaEngine) -> None:
     gc.collect()
-    phone = net.register("102", "203.0.113.1")
-    place_call(net, "102")
-    (out,) = net.requests(phone, "INVITE")
-    answer(net, out, 200, phone, "ph", SDP.replace(b"198.51.100.1", b"203.0.113.1"))
-    final = _final(net)
-    net.deliver(caller_request(net, "ACK", 2, final), CALLER)
+    _, final = _answered(net)
     net.deliver(caller_request(net, "BYE", 3, final), CALLER)
     assert net.cdrs and engine.stats().endpoints == 0
     net.advance(40.0, step=1.0)
