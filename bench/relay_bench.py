@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import operator
 import socket
 import struct
 import time
@@ -71,7 +72,7 @@ async def _main(calls: int, packets: int, repeat: int, real_send: bool) -> None:
         if not real_send:
             for ep, _ in pair:
                 stub = types.SimpleNamespace(
-                    sendto={}.get, fileno=ep.rtp_socket.fileno, close=ep.rtp_socket.close
+                    sendto=operator.is_, fileno=ep.rtp_socket.fileno, close=ep.rtp_socket.close
                 )
                 ep.rtp_socket = stub  # type: ignore[assignment]
         legs += pair
