@@ -76,7 +76,6 @@ log = structlog.get_logger(__name__)
 
 FRAME = 160
 _HDR = struct.Struct("!BBHII")
-_SEQ_TS_SSRC = struct.Struct("!HII")
 _MAX_READS = 16  # datagrams per socket per read: bounds the work a flood can cause
 _RELATCH_AFTER = 0.5  # seconds of silence from the latched source before another may take over
 _RTCP_INTERVAL = 5.0
@@ -792,14 +791,15 @@ class MediaEngine:
                 first_sequence=(dst.out_seq + 1) & 0xFFFF,
                 first_timestamp=(dst.out_ts + step) & 0xFFFFFFFF,
             )
-        out = rw.rewrite(ssrc, seq, ts, marker, now)
+        out = rw.advance(ssrc, seq, ts, now)
         if out is None:
             return
-        b1 = pt | (0x80 if out.marker or first else 0)
-        packet = bytes((data[0], b1)) + _SEQ_TS_SSRC.pack(out.sequence, out.timestamp, out.ssrc)
-        packet += data[12:]
-        if (out.sequence - dst.out_seq) & 0xFFFF < 0x8000:
-            dst.out_seq, dst.out_ts, dst.out_time = out.sequence, out.timestamp, now
+        out_seq, out_ts, discontinuity = out
+        b1 = pt | (0x80 if marker or discontinuity or first else 0)
+        # the whole header in one pack: cheaper than a bytearray patched with pack_into
+        packet = _HDR.pack(data[0], b1, out_seq, out_ts, rw.ssrc) + data[12:]
+        if (out_seq - dst.out_seq) & 0xFFFF < 0x8000:
+            dst.out_seq, dst.out_ts, dst.out_time = out_seq, out_ts, now
         self._send(dst, packet, dest, len(data) - 12)
 
     def _send(self, ep: Endpoint, packet: bytes, dest: Address, payload_len: int) -> None:

@@ -351,53 +351,54 @@ class ReceiverStats:
     def on_packet(self, sequence: int, rtp_timestamp: int, arrival: float) -> bool:
         """Account one RTP packet; False if it was not counted (probation, restart)."""
         seq = sequence & 0xFFFF
-        if not self._started:
-            self._started = True
-            self._init_seq(seq)
-            self._probation = self.probation
-            if self._probation:
-                self.max_seq = (seq - 1) % _SEQ_MOD
-            else:
-                self.received = 1
-                self._update_jitter(rtp_timestamp, arrival)
-                return True
-        udelta = (seq - self.max_seq) % _SEQ_MOD
-        if self._probation:
-            if udelta == 1:
-                self._probation -= 1
+        if self._started and not self._probation:  # every packet but a source's first few
+            udelta = (seq - self.max_seq) & 0xFFFF
+            if udelta < self.max_dropout:
+                if seq < self.max_seq:
+                    self.cycles += _SEQ_MOD
                 self.max_seq = seq
-                if self._probation == 0:
-                    self._init_seq(seq)
-                    self.received += 1
-                    self._update_jitter(rtp_timestamp, arrival)
-                    return True
-            else:
-                self._probation = self.probation - 1
-                self.max_seq = seq
+            elif udelta <= _SEQ_MOD - self.max_misorder:
+                if seq == self._bad_seq:
+                    self._init_seq(seq)  # two sequential packets after a jump: source restarted
+                    self._transit = None
+                else:
+                    self._bad_seq = (seq + 1) % _SEQ_MOD
+                    return False
+            self.received += 1
+        elif not self._on_probation(seq):
             return False
-        if udelta < self.max_dropout:
-            if seq < self.max_seq:
-                self.cycles += _SEQ_MOD
-            self.max_seq = seq
-        elif udelta <= _SEQ_MOD - self.max_misorder:
-            if seq == self._bad_seq:
-                self._init_seq(seq)  # two sequential packets after a jump: the source restarted
-                self._transit = None
-            else:
-                self._bad_seq = (seq + 1) % _SEQ_MOD
-                return False
-        self.received += 1
-        self._update_jitter(rtp_timestamp, arrival)
-        return True
-
-    def _update_jitter(self, rtp_timestamp: int, arrival: float) -> None:
+        # interarrival jitter (A.8), inline: this runs for every packet received
         transit = (round(arrival * self.clock_rate) - rtp_timestamp) & 0xFFFFFFFF
-        if self._transit is not None:
-            d = (transit - self._transit) & 0xFFFFFFFF
+        last = self._transit
+        if last is not None:
+            d = (transit - last) & 0xFFFFFFFF
             if d >= 0x80000000:
                 d = 0x100000000 - d
             self.jitter += (d - self.jitter) / 16.0
         self._transit = transit
+        return True
+
+    def _on_probation(self, seq: int) -> bool:
+        """The first packet of a source and those of its probation; True if counted."""
+        if not self._started:
+            self._started = True
+            self._init_seq(seq)
+            self._probation = self.probation
+            if not self._probation:
+                self.received = 1
+                return True
+            self.max_seq = (seq - 1) % _SEQ_MOD
+        if (seq - self.max_seq) % _SEQ_MOD == 1:
+            self._probation -= 1
+            self.max_seq = seq
+            if self._probation == 0:
+                self._init_seq(seq)
+                self.received += 1
+                return True
+        else:
+            self._probation = self.probation - 1
+            self.max_seq = seq
+        return False
 
     @property
     def extended_max(self) -> int:

@@ -176,11 +176,6 @@ class Rewritten:
     discontinuity: bool
 
 
-def _signed(delta: int, modulus: int) -> int:
-    delta %= modulus
-    return delta - modulus if delta >= modulus // 2 else delta
-
-
 @dataclass
 class StreamRewriter:
     """Map inbound (SSRC, seq, timestamp) to one continuous outbound stream for a leg.
@@ -221,24 +216,40 @@ class StreamRewriter:
         self, ssrc: int, sequence: int, timestamp: int, marker: bool, now: float
     ) -> Rewritten | None:
         """Outbound header values for an inbound packet arriving at ``now`` (seconds)."""
+        out = self.advance(ssrc, sequence, timestamp, now)
+        if out is None:
+            return None
+        out_seq, out_ts, discontinuity = out
+        return Rewritten(self.ssrc, out_seq, out_ts, marker or discontinuity, discontinuity)
+
+    def advance(
+        self, ssrc: int, sequence: int, timestamp: int, now: float
+    ) -> tuple[int, int, bool] | None:
+        """:meth:`rewrite` as (sequence, timestamp, discontinuity), None for a stale packet.
+
+        The relay calls this once per packet: a tuple instead of a :class:`Rewritten`
+        saves an object, and the outbound marker is ``marker or discontinuity``.
+        """
+        if ssrc == self._src:  # the common case first: the current source
+            # signed 16-bit delta as (d + half) & mask - half: no call, no division
+            dseq = ((sequence - self._last_in_seq + 0x8000) & 0xFFFF) - 0x8000
+            if dseq > self.max_dropout or dseq < -self.max_misorder:
+                return self._reanchor(ssrc, sequence, timestamp, now)
+            if dseq > 0:
+                if (timestamp - self._last_in_ts) & 0xFFFFFFFF >= 0x80000000:
+                    return self._reanchor(ssrc, sequence, timestamp, now)  # went backwards
+                predicted = self._ref_ts + round((now - self._ref_now) * self.clock_rate)
+                ahead = ((timestamp - predicted + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+                if ahead > self.max_ts_skew * self.clock_rate:
+                    return self._reanchor(ssrc, sequence, timestamp, now)
+            return self._emit(sequence, timestamp, now, dseq >= 0)
         if self._src is None:
             self._anchor(ssrc, sequence, timestamp, now, self.first_sequence, self.first_timestamp)
-            return self._emit(sequence, timestamp, marker, now, discontinuity=False)
-        if ssrc != self._src:
-            if ssrc == self._old_src and now - self._switched_at < self.stale_after:
-                return None
-            self._old_src, self._switched_at = self._src, now
-            return self._reanchor(ssrc, sequence, timestamp, now)
-        dseq = _signed(sequence - self._last_in_seq, _SEQ_MOD)
-        if dseq > self.max_dropout or dseq < -self.max_misorder:
-            return self._reanchor(ssrc, sequence, timestamp, now)
-        if dseq > 0:
-            dts = _signed(timestamp - self._last_in_ts, _TS_MOD)
-            predicted = self._ref_ts + round((now - self._ref_now) * self.clock_rate)
-            ahead = _signed(timestamp - predicted, _TS_MOD)
-            if dts < 0 or ahead > self.max_ts_skew * self.clock_rate:
-                return self._reanchor(ssrc, sequence, timestamp, now)
-        return self._emit(sequence, timestamp, marker, now, discontinuity=False)
+            return self._emit(sequence, timestamp, now, True)
+        if ssrc == self._old_src and now - self._switched_at < self.stale_after:
+            return None
+        self._old_src, self._switched_at = self._src, now
+        return self._reanchor(ssrc, sequence, timestamp, now)
 
     def _anchor(self, ssrc: int, seq: int, ts: int, now: float, out_seq: int, out_ts: int) -> None:
         self._src = ssrc
@@ -247,24 +258,24 @@ class StreamRewriter:
         self._last_in_seq, self._last_in_ts = seq, ts
         self._ref_ts, self._ref_now = ts, now
 
-    def _reanchor(self, ssrc: int, seq: int, ts: int, now: float) -> Rewritten:
+    def _reanchor(self, ssrc: int, seq: int, ts: int, now: float) -> tuple[int, int, bool]:
         elapsed = round((now - self._out_now) * self.clock_rate)
         step = max(self.samples_per_packet, elapsed)
         self._anchor(
             ssrc, seq, ts, now, (self._out_seq + 1) % _SEQ_MOD, (self._out_ts + step) % _TS_MOD
         )
-        return self._emit(seq, ts, True, now, discontinuity=True)
+        out_seq, out_ts, _ = self._emit(seq, ts, now, True)
+        return out_seq, out_ts, True
 
-    def _emit(
-        self, seq: int, ts: int, marker: bool, now: float, *, discontinuity: bool
-    ) -> Rewritten:
-        out_seq = (seq + self._seq_off) % _SEQ_MOD
-        out_ts = (ts + self._ts_off) % _TS_MOD
-        if discontinuity or _signed(seq - self._last_in_seq, _SEQ_MOD) >= 0:
+    def _emit(self, seq: int, ts: int, now: float, forward: bool) -> tuple[int, int, bool]:
+        """Outbound (sequence, timestamp, False); ``forward``: seq is not behind the last."""
+        out_seq = (seq + self._seq_off) & 0xFFFF
+        out_ts = (ts + self._ts_off) & 0xFFFFFFFF
+        if forward:
             if ts != self._last_in_ts:
                 self._ref_ts, self._ref_now = ts, now
             self._last_in_seq, self._last_in_ts = seq, ts
-        if not self._sent or _signed(out_seq - self._out_seq, _SEQ_MOD) > 0:
+        if not self._sent or 0 < (out_seq - self._out_seq) & 0xFFFF < 0x8000:
             self._out_seq, self._out_ts, self._out_now = out_seq, out_ts, now
             self._sent = True
-        return Rewritten(self.ssrc, out_seq, out_ts, marker or discontinuity, discontinuity)
+        return out_seq, out_ts, False
