@@ -59,6 +59,7 @@ bench-parts: venv
 	$(BIN)/python -m bench.parser_bench
 	$(BIN)/python -m bench.routing_bench
 	$(BIN)/python -m bench.codec_bench
+	$(BIN)/python -m bench.relay_bench
 	$(BIN)/python -m bench.mixer_bench
 	$(BIN)/python -m bench.conference_bench
 
