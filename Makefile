@@ -14,17 +14,32 @@ BENCH_ARGS ?=
 
 .PHONY: run test bench bench-parts venv system-packages lint clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	SOFTSWITCH_PURE_PYTHON=1 $(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
 	@touch $(STAMP)
 
+# The signalling hot path compiled with mypyc (the list is in setup.py), in place, and again
+# whenever one of its sources changes. SOFTSWITCH_PURE_PYTHON=1 runs it uncompiled instead.
+COMPILED_SOURCES := $(shell sed -n 's/^    "\(.*\.py\)",$$/\1/p' setup.py)
+COMPILED := $(VENV)/.compiled$(if $(SOFTSWITCH_PURE_PYTHON),-pure)
+
+$(COMPILED): $(STAMP) $(COMPILED_SOURCES)
+	@rm -f $(VENV)/.compiled $(VENV)/.compiled-pure
+ifeq ($(SOFTSWITCH_PURE_PYTHON),)
+	$(BIN)/python setup.py -q build_ext --inplace
+	@touch softswitch/_compiled__mypyc.*.so  # the build's time (copies keep older times)
+else
+	rm -f $(COMPILED_SOURCES:.py=.cpython-*.so) softswitch/_compiled__mypyc.*.so
+endif
+	@touch $(COMPILED)
+
 # The bench extra: the Sippy B2BUA (a reference system) and matplotlib (the report's plots).
-$(BENCH_STAMP): $(STAMP)
+$(BENCH_STAMP): $(COMPILED)
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[test,bench]'
 	@touch $(BENCH_STAMP)
 
-venv: $(STAMP)
+venv: $(COMPILED)
 
 system-packages:
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
@@ -64,4 +79,5 @@ bench-parts: venv
 	$(BIN)/python -m bench.conference_bench
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data build .pytest_cache .mypy_cache .ruff_cache
+	find softswitch -name '*.so' -delete

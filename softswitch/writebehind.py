@@ -6,7 +6,11 @@ import asyncio
 import contextlib
 from abc import ABC, abstractmethod
 
+from mypy_extensions import mypyc_attr
 
+
+# Compiled with mypyc (setup.py); the CDR writer subclasses it as ordinary Python.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class WriteBehind(ABC):
     """A writer task that calls ``flush`` every ``flush_interval`` seconds, or at once when
     ``batch_size`` changes wait (``_queued`` tells it). ``stop`` asks the task to finish

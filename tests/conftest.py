@@ -9,8 +9,16 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from softswitch.compiled import stale_extensions
 from storage import Store, open_store
 from tests.pg import PostgresUnavailable, dsn_with_search_path, postgres_dsn, random_schema_name
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    stale = stale_extensions()
+    if stale:  # the tests would run the old compiled code, not the edited source
+        pytest.exit(f"compiled modules older than their source: {', '.join(stale)}; "
+                    "run `make venv` to rebuild them", returncode=4)
 
 
 @pytest.fixture(scope="session")

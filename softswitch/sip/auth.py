@@ -454,13 +454,15 @@ class DigestAuthenticator:
 
     # -- verification
 
-    def verify(self, method: str, header_value: str, realm: str,
+    def verify(self, method: str, header_value: str | None, realm: str,
                lookup_ha1: LookupHA1) -> AuthResult:
         """Check an Authorization / Proxy-Authorization value for a request.
 
         Never raises for bad input (ok=False with a reason); exceptions from `lookup_ha1`
         (e.g. the database is down) propagate to the caller.
         """
+        if not isinstance(header_value, str):
+            return _fail(AuthReason.MALFORMED, None, "no credentials")
         try:
             scheme, p = parse_auth_header(header_value)
         except (ValueError, TypeError, AttributeError) as exc:

@@ -326,32 +326,27 @@ def parse_via(text: str) -> Via:
     if match is not None:
         # The usual shape, "SIP/2.0/UDP host:port;params", without LWS games.
         transport, host, port_text, param_text = match.groups()
-        via = Via.__new__(Via)
-        via.transport = transport if transport.isupper() else transport.upper()
-        via.host = host
-        if port_text is None:
-            via.port = None
-        else:
+        port: int | None = None
+        if port_text is not None:
             port = int(port_text)
             if port > 65535:
                 raise _bad("Via")
-            via.port = port
+        params: dict[str, str | None]
         if param_text is None:
-            via.params = {}
+            params = {}
         elif param_text[:7] == "branch=":
             # "branch=...[;rport]", what nearly every client sends, without the general loop
             # (the regex already excluded LWS and quotes; the value may not be empty).
             branch, semi, rest = param_text[7:].partition(";")
             if branch and not semi:
-                via.params = {"branch": branch}
+                params = {"branch": branch}
             elif branch and rest == "rport":
-                via.params = {"branch": branch, "rport": None}
+                params = {"branch": branch, "rport": None}
             else:
-                via.params = _simple_params(param_text, "Via parameter")
+                params = _simple_params(param_text, "Via parameter")
         else:
-            via.params = _simple_params(param_text, "Via parameter")
-        via.protocol = "SIP/2.0"
-        return via
+            params = _simple_params(param_text, "Via parameter")
+        return Via(transport, host, port, params)
     sent, semi, param_text = text.partition(";")
     parts = sent.split("/")
     if len(parts) != 3:
@@ -470,15 +465,7 @@ def _quoted_end(text: str, start: int) -> int:
 def _new_name_addr(
     uri_text: str, display: str | None, params: dict[str, str | None]
 ) -> NameAddr:
-    # The parser's constructor: no isinstance dance, every slot set once.
-    addr = NameAddr.__new__(NameAddr)
-    addr._uri = None
-    addr._parsed = None
-    addr._uri_text = uri_text
-    addr.display_name = display
-    addr.params = params
-    addr.is_star = False
-    return addr
+    return NameAddr(uri_text, display, params)
 
 
 def parse_name_addr(text: str) -> NameAddr:
@@ -511,18 +498,15 @@ def parse_name_addr(text: str) -> NameAddr:
             quoted, unquoted, uri_text, param_text = match.groups()
             display = quoted if quoted is not None else (unquoted or None)
     if match is not None:
-        addr = NameAddr.__new__(NameAddr)
-        addr._uri = None
-        addr._parsed = parsed
-        addr._uri_text = uri_text
-        addr.display_name = display
+        params: dict[str, str | None]
         if param_text is None:
-            addr.params = {}
+            params = {}
         elif param_text[:4] == "tag=" and ";" not in param_text and len(param_text) > 4:
-            addr.params = {"tag": param_text[4:]}  # the usual lone tag, as _simple_params
+            params = {"tag": param_text[4:]}  # the usual lone tag, as _simple_params
         else:
-            addr.params = _simple_params(param_text, "header parameter")
-        addr.is_star = False
+            params = _simple_params(param_text, "header parameter")
+        addr = NameAddr(uri_text, display, params)
+        addr._parsed = parsed
         return addr
     text = text.strip()
     if not text:

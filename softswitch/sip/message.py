@@ -147,20 +147,20 @@ class SipMessage:
     """
 
     is_request: bool = False
-    _raw: bytes | None = None
-    _version: str = "SIP/2.0"
+    _raw: bytes | None
+    _version: str
     _headers: list[tuple[str, str]]
     _body: bytes
-    # Structured-view caches; class attributes as defaults keep parsing cheap.
-    _vias: Any = _UNSET
-    _top_via: Any = _UNSET
-    _from: Any = _UNSET
-    _to: Any = _UNSET
-    _cseq: Any = _UNSET
-    _contacts: Any = _UNSET
-    _routes: Any = _UNSET
-    _record_routes: Any = _UNSET
-    _ruri: Any = _UNSET
+    # Structured-view caches: _UNSET until first read.
+    _vias: Any
+    _top_via: Any
+    _from: Any
+    _to: Any
+    _cseq: Any
+    _contacts: Any
+    _routes: Any
+    _record_routes: Any
+    _ruri: Any
 
     def __init__(
         self,
@@ -168,9 +168,13 @@ class SipMessage:
         body: bytes = b"",
         version: str = "SIP/2.0",
     ) -> None:
-        self._headers = [(_header_name(n), _check_value(v)) for n, v in headers]
-        self._body = bytes(body)
+        self._raw = None
+        self._headers = [(_header_name(n), _check_value(v)) for n, v in headers] \
+            if headers else []
+        self._body = bytes(body) if type(body) is not bytes else body
         self._version = version
+        self._vias = self._top_via = self._from = self._to = self._cseq = _UNSET
+        self._contacts = self._routes = self._record_routes = self._ruri = _UNSET
 
     # -------------------------------------------------------------- modification tracking
 
@@ -183,8 +187,6 @@ class SipMessage:
         """Forget the wire form and the parsed views of header ``canon`` (all if None), so
         that changing one header does not make the others parse again."""
         self._raw = None
-        # Reset to the class default rather than popping from __dict__: touching __dict__
-        # would make CPython build a real dict for the instance (one more GC-tracked object).
         for name in _CACHES if canon is None else _HEADER_CACHES.get(canon, ()):
             setattr(self, name, _UNSET)
 
@@ -700,8 +702,7 @@ def parse_message(
             code, _, reason = rest.partition(" ")
             if len(code) != 3 or not code.isdigit() or not "100" <= code <= "699":
                 raise SipParseError(400, "Bad Status-Line")
-            response = SipResponse.__new__(SipResponse)
-            response._status = int(code)
+            response = SipResponse(int(code))
             response._reason = reason
             msg = response
         else:
@@ -710,8 +711,7 @@ def parse_message(
             if not sp or (version != "SIP/2.0" and version[:4].upper() != "SIP/") \
                     or not is_token(method):
                 raise SipParseError(400, "Bad Request-Line")
-            request = SipRequest.__new__(SipRequest)
-            request._method = method
+            request = SipRequest(method, "")
             if uri[:1] == " " or uri[-1:] == " ":
                 uri = uri.strip()  # RFC 4475 lwsstart: extra SP, read liberally
                 if not uri:
@@ -886,13 +886,9 @@ def make_response(
         copied.append((canon, echoed))
     for name, value in headers:
         copied.append((_header_name(name), _check_value(value)))
-    # Built directly: the constructor would re-check the header names copied above.
-    response = SipResponse.__new__(SipResponse)
-    response._status = status
-    response._reason = _check_value(reason if reason is not None else REASON_PHRASES.get(
-        status, "Unknown"))
+    # The headers are set afterwards: the constructor would re-check the names copied above.
+    response = SipResponse(status, reason, body=body)
     response._headers = copied
-    response._body = bytes(body)
     return response
 
 

@@ -298,7 +298,8 @@ class TransportManager:
                 ssl=ssl_context,
                 reuse_address=True,
             )
-            sockname = server.sockets[0].getsockname()
+            # uvloop hands back a list where typeshed says tuple, which mypyc would check
+            sockname = cast(Any, server).sockets[0].getsockname()
             self._servers.append(server)
         else:
             raise ValueError(f"unsupported transport {transport!r}")

@@ -298,12 +298,7 @@ def common_sip_uri(
     port = int(port_text) if port_text is not None else None
     if port is not None and port > 65535:
         return None
-    uri = SipUri.__new__(SipUri)
-    uri.scheme, uri.user, uri.password, uri.host, uri.port = scheme, user, None, host, port
-    uri.params = _parse_params(param_text[1:]) if param_text else {}
-    uri.headers = {}
-    uri.opaque = ""
-    return uri
+    return SipUri(scheme, user, host, port, _parse_params(param_text[1:]) if param_text else {})
 
 
 def _parse_sip(scheme: str, rest: str) -> SipUri:

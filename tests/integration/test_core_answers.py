@@ -12,6 +12,7 @@ from bench.switchproc import SwitchConfigFile, numbered_users
 from config import load_config
 from softswitch.server import Switch
 from softswitch.sip.address import Address
+from tests.integration.capture import capture_sends
 
 pytestmark = pytest.mark.integration
 
@@ -90,8 +91,7 @@ async def test_core_answer(switch: Switch, label: str, method: str, options: dic
 async def test_answers_of_one_burst_leave_together_in_order(switch: Switch, burst: int) -> None:
     # Messages handed up in one loop iteration are answered back to back once the loop
     # moves on (one wake-up of the peer per burst), in arrival order, none lost.
-    sent: list[bytes] = []
-    switch.transports.send = lambda data, dest: sent.append(data)  # type: ignore[method-assign]
+    sent = capture_sends(switch)
     source = Address("UDP", "127.0.0.1", 40000)
     call_ids = []
     for _ in range(burst):
@@ -108,8 +108,7 @@ async def test_queued_answers_leave_before_the_switch_stops(tmp_path: Path) -> N
     config = SwitchConfigFile(tmp_path, users=numbered_users(1))
     instance = Switch(load_config(config.write()))
     await instance.start()
-    sent: list[bytes] = []
-    instance.transports.send = lambda data, dest: sent.append(data)  # type: ignore[method-assign]
+    sent = capture_sends(instance)
     instance._on_message(_request("OPTIONS", config.port, 40000),
                          Address("UDP", "127.0.0.1", 40000))
     await instance.stop()  # before the loop ever ran the scheduled send

@@ -17,6 +17,7 @@ from bench.switchproc import SwitchConfigFile, numbered_users, options_ping
 from config import load_config
 from softswitch.server import Switch
 from softswitch.sip.address import Address
+from tests.integration.capture import capture_sends, release_sends
 from tests.unit.torture_expectations import TORTURE_CORPUS
 
 pytestmark = pytest.mark.integration
@@ -60,9 +61,7 @@ async def test_torture_case(corpus_available: None, tmp_path: Path, corpus: str,
     config = SwitchConfigFile(tmp_path, users=numbered_users(2))
     switch = Switch(load_config(config.write()))
     await switch.start()
-    sent: list[bytes] = []
-    real_send = switch.transports.send
-    switch.transports.send = lambda data, dest: sent.append(data)  # type: ignore[method-assign]
+    sent = capture_sends(switch)
     try:
         data = (CORPUS / corpus / str(case["file"])).read_bytes()
         switch._on_message(data, Address("UDP", "192.0.2.7", 5060))
@@ -70,10 +69,10 @@ async def test_torture_case(corpus_available: None, tmp_path: Path, corpus: str,
         statuses = [int(m.split(b" ", 2)[1]) for m in sent if m.startswith(b"SIP/2.0 ")]
         expect = str(case["expect_class"])
         assert _satisfies(expect, statuses), (case["name"], expect, sent[:2])
-        switch.transports.send = real_send  # type: ignore[method-assign]
+        release_sends(switch)
         status = await asyncio.get_running_loop().run_in_executor(
             None, options_ping, config.port)
         assert status == 200, f"switch not answering after {case['name']}"
     finally:
-        switch.transports.send = real_send  # type: ignore[method-assign]
+        release_sends(switch)
         await switch.stop()

@@ -337,7 +337,7 @@ def test_malformed_values_never_raise(value: str) -> None:
 
 def test_non_string_value_is_malformed() -> None:
     auth, _ = make_auth()
-    result = auth.verify("REGISTER", None, REALM, lookup)  # type: ignore[arg-type]
+    result = auth.verify("REGISTER", None, REALM, lookup)
     assert (result.ok, result.reason) == (False, AuthReason.MALFORMED)
 
 
