@@ -1,8 +1,9 @@
 """Build hook: the signalling hot path compiled to C extensions with mypyc.
 
-The modules below are plain, type-annotated Python; mypyc turns the same source into C
-extensions, which the SIP message layer, transactions, digest auth and the registrar run
-about a fifth to a third faster with. Everything else in ``pyproject.toml``.
+The modules below (SIP messages, transports, transactions, digest auth, the registrar and
+call control) are plain, type-annotated Python; mypyc turns the same source into C
+extensions, which need about a fifth to a third less CPU per registration and per call.
+The media engine is not compiled yet. Everything else is in ``pyproject.toml``.
 
 ``SOFTSWITCH_PURE_PYTHON=1`` skips the compilation: the switch then runs the same modules
 as ordinary Python. The Makefile builds them in place (``build_ext --inplace``) and
@@ -17,8 +18,24 @@ import os
 from setuptools import setup
 
 COMPILED_MODULES = [
+    "softswitch/calls/apps.py",
+    "softswitch/calls/call.py",
+    "softswitch/calls/cdr.py",
+    "softswitch/calls/identity.py",
+    "softswitch/calls/leg.py",
+    "softswitch/calls/loops.py",
+    "softswitch/calls/manager.py",
+    "softswitch/calls/media.py",
+    "softswitch/calls/services.py",
+    "softswitch/dialog.py",
+    "softswitch/directory.py",
+    "softswitch/location.py",
+    "softswitch/overload.py",
+    "softswitch/registrar.py",
+    "softswitch/server.py",
     "softswitch/sip/address.py",
     "softswitch/sip/auth.py",
+    "softswitch/sip/entropy.py",
     "softswitch/sip/framing.py",
     "softswitch/sip/headers.py",
     "softswitch/sip/message.py",
@@ -26,8 +43,6 @@ COMPILED_MODULES = [
     "softswitch/sip/transaction.py",
     "softswitch/sip/transport.py",
     "softswitch/sip/uri.py",
-    "softswitch/location.py",
-    "softswitch/registrar.py",
     "softswitch/writebehind.py",
 ]
 
