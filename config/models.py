@@ -327,7 +327,7 @@ class CollectorSettings(_Model):
     objects, the older ones every ``full_interval`` seconds (0 switches a schedule off)."""
 
     young_threshold: int = Field(default=10_000, ge=700, le=1_000_000)
-    young_interval: float = Field(default=0.1, ge=0, le=60)
+    young_interval: float = Field(default=0.02, ge=0, le=60)
     full_interval: float = Field(default=300.0, ge=0, le=86_400)
 
 
