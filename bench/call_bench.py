@@ -544,6 +544,9 @@ def measure_delay(bench: Bench, rate: float, seconds: float) -> dict[str, object
     """A traced run at `rate`: INVITE relay delay percentiles in milliseconds."""
     uac_dir, uas_dir = bench.work / "trace-uac", bench.work / "trace-uas"
     uac_dir.mkdir(parents=True, exist_ok=True)
+    # The ladder's overloaded runs leave transactions retransmitting for up to 32 s (Timers
+    # B, F, H): measured meanwhile, the delay would be theirs, not this rate's.
+    settle(bench.system.pid, idle_pct=2.0, limit_s=40.0)
     callee = Callee(bench.system.target, bench.uas_port, uas_dir, trace=True)
     bench.callee_pid = callee.proc.pid
     try:
