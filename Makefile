@@ -27,8 +27,11 @@ COMPILED := $(VENV)/.compiled$(if $(SOFTSWITCH_PURE_PYTHON),-pure)
 $(COMPILED): $(STAMP) $(COMPILED_SOURCES)
 	@rm -f $(VENV)/.compiled $(VENV)/.compiled-pure
 ifeq ($(SOFTSWITCH_PURE_PYTHON),)
-	$(BIN)/python setup.py -q build_ext --inplace
-	@touch softswitch/_compiled__mypyc.*.so  # the build's time (copies keep older times)
+	@# The build's time on the group library (copies keep older times); without a C compiler
+	@# or the Python headers the switch still runs, as plain Python, and says so.
+	$(BIN)/python setup.py -q build_ext --inplace && touch softswitch/_compiled__mypyc.*.so \
+	  || { rm -f $(COMPILED_SOURCES:.py=.cpython-*.so) softswitch/_compiled__mypyc.*.so; \
+	       echo "WARNING: mypyc build failed (gcc and Python headers?): running as plain Python"; }
 else
 	rm -f $(COMPILED_SOURCES:.py=.cpython-*.so) softswitch/_compiled__mypyc.*.so
 endif
