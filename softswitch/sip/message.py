@@ -1,7 +1,7 @@
 """SIP messages (RFC 3261 sections 7, 8.2, 18.3, 20): parse lazily, serialise cheaply.
 
 ``parse_message`` splits only the start line and the header lines into
-``[canonical_name, value]`` pairs; structured views (``vias``, ``from_``, ``cseq``, ``ruri``,
+``(canonical_name, value)`` pairs; structured views (``vias``, ``from_``, ``cseq``, ``ruri``,
 ...) are parsed on first access and cached. An unmodified message's ``to_bytes()`` is the
 bytes it was parsed from, so forwarding or echoing costs nothing.
 
