@@ -708,10 +708,12 @@ def parse_message(
         else:
             method, _, rest = first.partition(" ")
             uri, sp, version = rest.rpartition(" ")
-            if not sp or (version != "SIP/2.0" and version[:4].upper() != "SIP/") \
-                    or not is_token(method):
+            if not sp or (version != "SIP/2.0" and version[:4].upper() != "SIP/"):
                 raise SipParseError(400, "Bad Request-Line")
-            request = SipRequest(method, "")
+            try:
+                request = SipRequest(method, "")  # checks that the method is a token
+            except ValueError:
+                raise SipParseError(400, "Bad Request-Line") from None
             if uri[:1] == " " or uri[-1:] == " ":
                 uri = uri.strip()  # RFC 4475 lwsstart: extra SP, read liberally
                 if not uri:
