@@ -65,6 +65,9 @@ def ladder(target: str, users_file: Path, users: int, *, transport: str, start: 
             run: dict[str, object] = {
                 "offered": rate, "successful": result.successful, "failed": result.failed,
                 "elapsed_s": result.elapsed, "achieved": round(result.rate, 1),
+                # Each one is a lost datagram waited out for 500 ms (Timer E): what drags the
+                # achieved rate below the offered one long before any registration fails.
+                "retransmissions": int(result.stats.get("Retransmissions(C)", 0) or 0),
                 "switch_cpu_s": round(cpu, 2),
                 "switch_user_s": round(user, 2), "switch_sys_s": round(system, 2),
                 "switch_cpu_us_per_registration": round(1e6 * cpu / max(1, result.successful)),

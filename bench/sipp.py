@@ -67,6 +67,9 @@ def user_rows(users: Iterable[tuple[str, str, str]]) -> list[tuple[str, str, str
     ]
 
 
+SOCKET_BUFFER = 4 * 1024 * 1024
+
+
 def run_sipp(
     scenario: str | Path,
     target: str,
@@ -107,6 +110,9 @@ def run_sipp(
         "-trace_err", "-error_file", str(work / "errors.log"),
         "-trace_screen", "-screen_file", str(work / "screen.log"),
         "-recv_timeout", "10000", "-max_recv_loops", "10000", "-max_sched_loops", "10000",
+        # SIPp's default socket buffers (64 KB) overflow while it is busy starting calls at a
+        # few thousand per second: every datagram lost there is a 500 ms retransmission.
+        "-buff_size", str(SOCKET_BUFFER),
     ]
     if call_id is not None:
         # SIPp matches responses to calls by Call-ID; a format without the pid (%p) gives
