@@ -25,6 +25,7 @@ The plan is recomputed only when something changes, not per packet.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import os
 import random
 import select
@@ -76,7 +77,7 @@ log = structlog.get_logger(__name__)
 
 FRAME = 160
 _HDR = struct.Struct("!BBHII")
-_MAX_READS = 16  # datagrams per socket per read: bounds the work a flood can cause
+_MAX_ROUNDS = 16  # datagrams per socket per drain: bounds the work a flood can cause
 _RELATCH_AFTER = 0.5  # seconds of silence from the latched source before another may take over
 _RTCP_INTERVAL = 5.0
 _SILENCE = {g711.PT_PCMU: b"\xff" * FRAME, g711.PT_PCMA: b"\xd5" * FRAME}
@@ -201,7 +202,10 @@ class MediaEngine:
         self._free_slots: list[int] = []
         self._slots = 0
         self._dtmf_pending: set[Endpoint] = set()
-        self._next_rtcp = 0.0  # earliest report due on any endpoint
+        # RTCP report times: a heap of (due, endpoint id), so a tick looks only at the
+        # reports due instead of scanning every endpoint (entries of released endpoints, or
+        # of ones rescheduled since, are dropped when they surface)
+        self._rtcp_due: list[tuple[float, int]] = []
         self._hold_music: npt.NDArray[np.int16] | HoldMusic | None = None
         # mixing: all rooms and monitored calls are sessions of one mixer
         self._mixer = Mixer(FRAME)
@@ -353,6 +357,7 @@ class MediaEngine:
         self._next_id += 1
         # first report after about a second (RFC 3550 6.2: half the interval, randomised)
         ep.next_rtcp = time.monotonic() + random.uniform(0.5, 1.5)
+        heapq.heappush(self._rtcp_due, (ep.next_rtcp, ep.id))
         self._endpoints[ep.id] = ep
         rtp, rtcp = ep.rtp_socket, ep.rtcp_socket
         if self.settings.read_on_arrival:
@@ -538,7 +543,6 @@ class MediaEngine:
 
     def _changed(self) -> None:
         self._dirty = True
-        self._next_rtcp = 0.0  # a leg may have become reportable
 
     def _plan(self) -> None:
         """Decide per leg: relay or decode, who gets generated audio, who is detected."""
@@ -659,27 +663,34 @@ class MediaEngine:
             self._audio(now)
         if self._dtmf_pending:
             self._poll_dtmf(now)
-        if now >= self._next_rtcp:
+        due = self._rtcp_due
+        if due and due[0][0] <= now:
             self._rtcp(now)
 
-    def _drain(self, now: float, on_tick: bool = True) -> None:
+    def _drain(self, now: float) -> None:
+        """Read what every socket has queued: rounds of one datagram per ready socket,
+        asking the poll object again after each round, until nothing is ready. A socket
+        that had one datagram costs one read, where reading each to EAGAIN would cost a
+        second, failing read (and an exception) per socket."""
         if self._dirty:
             self._plan()
         fds = self._fds
-        # between ticks one datagram per socket is enough (the next poll takes the rest)
-        # and avoids an EAGAIN exception per socket; the tick itself empties the queues
-        reads = 1 if self.settings.poll_interval > 0 and not on_tick else _MAX_READS
-        for fd, _ in self._poll.poll(0):
-            entry = fds.get(fd)
-            if entry is not None:
-                self._read(entry[0], entry[1], entry[2], now, reads)
+        poll = self._poll
+        for _ in range(_MAX_ROUNDS):
+            ready = poll.poll(0)
+            if not ready:
+                return
+            for fd, _ in ready:
+                entry = fds.get(fd)
+                if entry is not None:
+                    self._read(entry[0], entry[1], entry[2], now)
 
     async def _poll_loop(self) -> None:
         interval = self.settings.poll_interval
         while True:
             await asyncio.sleep(interval)
             try:
-                self._drain(time.monotonic(), on_tick=False)
+                self._drain(time.monotonic())
             except Exception:
                 log.exception("media_poll_failed")
 
@@ -701,20 +712,15 @@ class MediaEngine:
             # never let one bad datagram take the reader (and the leg) down
             log.exception("media_read_failed", endpoint=ep.id)
 
-    def _read(
-        self, ep: Endpoint, sock: socket.socket, is_rtcp: bool, now: float, reads: int
-    ) -> None:
-        for _ in range(reads):
-            try:
-                data, addr = sock.recvfrom(2048)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                continue  # ICMP errors from earlier sends surface here
-            if is_rtcp:
-                self._on_rtcp(ep, data, addr, now)
-            else:
-                self._on_rtp(ep, data, addr, now)
+    def _read(self, ep: Endpoint, sock: socket.socket, is_rtcp: bool, now: float) -> None:
+        try:
+            data, addr = sock.recvfrom(2048)
+        except OSError:
+            return  # nothing after all, or an ICMP error from an earlier send
+        if is_rtcp:
+            self._on_rtcp(ep, data, addr, now)
+        else:
+            self._on_rtp(ep, data, addr, now)
 
     def _on_rtp(self, ep: Endpoint, data: bytes, addr: Address, now: float) -> None:
         if len(data) < 12 or data[0] & 0xC0 != 0x80 or ep.codec_pt is None:
@@ -959,18 +965,24 @@ class MediaEngine:
                             ep.rtt = rtt
 
     def _rtcp(self, now: float) -> None:
-        # checked every tick (cheap) so the randomised report times stay spread over the
-        # ticks instead of bunching hundreds of reports into one
+        # the report times are randomised, so they stay spread over the ticks instead of
+        # bunching hundreds of reports into one
         unix = time.time()
-        upcoming = now + _RTCP_INTERVAL
-        for ep in self._endpoints.values():
-            if ep.next_rtcp > now:
-                upcoming = min(upcoming, ep.next_rtcp)
-            if now < ep.next_rtcp or ep.stream is None:
+        due = self._rtcp_due
+        endpoints = self._endpoints
+        while due and due[0][0] <= now:
+            at, ep_id = heapq.heappop(due)
+            ep = endpoints.get(ep_id)
+            if ep is None or ep.next_rtcp != at:
+                continue  # released, or rescheduled since
+            if ep.stream is None:
+                # nothing to report on yet: look again in a second
+                ep.next_rtcp = now + 1.0
+                heapq.heappush(due, (ep.next_rtcp, ep_id))
                 continue
             # randomised interval (RFC 3550 6.3.1) keeps reports of many legs apart
             ep.next_rtcp = now + _RTCP_INTERVAL * random.uniform(0.5, 1.5)
-            upcoming = min(upcoming, ep.next_rtcp)
+            heapq.heappush(due, (ep.next_rtcp, ep_id))
             dest = ep.rtcp_remote or (
                 (ep.sdp_remote[0], ep.sdp_remote[1] + 1) if ep.sdp_remote else None
             )
@@ -990,4 +1002,3 @@ class MediaEngine:
                 ep.rtcp_socket.sendto(build_compound([first, sdes]), dest)
             except OSError:
                 ep.tx_errors += 1
-        self._next_rtcp = upcoming

@@ -11,7 +11,8 @@ record, release, ...), none of which waits for a worker:
   so ports held by other programs are skipped; the worker then binds exactly that pair.
 - Commands are pipelined to the worker in order over a Unix socket pair
   (:mod:`media.workerproto`); what comes back arrives as events: DTMF digits, playbacks
-  ending, statistics pushed every ``stats_interval`` seconds, and failures (a bind that
+  ending, statistics pushed every ``stats_interval`` seconds (each leg's in every fifth
+  push; :meth:`MediaWorkerPool.refresh` asks for all of them now), and failures (a bind that
   lost a race, a worker gone), which mark the endpoint and make its next call raise
   :class:`MediaError`.
 - ``release`` returns the latest statistics the worker pushed; ``await
