@@ -17,8 +17,10 @@ the frame) carrying its send time, and receives what the engine relays from the 
 Per step it reports: packet loss (sent vs received over the whole run), late engine ticks
 (a tick starting > 5 ms after its deadline) during the measured window, p99 added jitter
 (per stream, the packet's transit delay minus that stream's minimum, over all packets of
-the window), the engine's CPU per call, and passes when loss is 0, no tick was late and
-p99 added jitter < 5 ms.  The ramp stops at the first failing step unless ``--all``.
+the window; a delay runs from the send stamp to the kernel's arrival time at the phone's
+socket, so a generator late reading its socket does not count), the engine's CPU per
+call, and passes when loss is 0, no tick was late and p99 added jitter < 5 ms.  The ramp
+stops at the first failing step unless ``--all``.
 Figures on a shared machine include the generators competing for the same cores.
 """
 

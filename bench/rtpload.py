@@ -1,11 +1,18 @@
 """The RTP load generators' common loop: many phones on one UDP socket, each sending one
 packet per 20 ms frame (send slots spread over the frame), and whatever arrives handed to
-the caller as it is read."""
+the caller as it is read.
+
+Arrival times are the kernel's (``SO_TIMESTAMPNS``, on Linux): when the datagram reached the
+phone's socket, not when this process got round to reading it. A generator busy sending
+its next burst would otherwise add its own delay to the jitter it measures.
+"""
 
 from __future__ import annotations
 
 import selectors
 import socket
+import struct
+import sys
 import time
 from collections.abc import Callable, Sequence
 
@@ -13,6 +20,9 @@ __all__ = ["FRAME_S", "open_phone_socket", "run_phones"]
 
 FRAME_S = 0.020
 _READS = 4096  # datagrams read per wake-up at most
+_SO_TIMESTAMPNS = 35  # Linux (SCM_TIMESTAMPNS too); the socket module does not name it
+_TIMESPEC = struct.Struct("@qq")  # struct timespec on 64-bit Linux
+_ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size)
 
 
 def open_phone_socket() -> socket.socket:
@@ -22,7 +32,18 @@ def open_phone_socket() -> socket.socket:
     sock.setblocking(False)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 23)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 23)
+    if sys.platform == "linux":
+        sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
     return sock
+
+
+def _kernel_arrival(ancillary: list[tuple[int, int, bytes]], offset: float) -> float | None:
+    """The kernel's receive time of a datagram on the monotonic clock, if it gave one."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) >= 16:
+            seconds, nanoseconds = _TIMESPEC.unpack_from(data)
+            return seconds + nanoseconds * 1e-9 - offset
+    return None
 
 
 def run_phones(
@@ -36,8 +57,10 @@ def run_phones(
     drain_until: float,
 ) -> int:
     """Send ``packet(phone, sequence)`` to each target once a frame from ``start_at`` to
-    ``stop_at``, pass every datagram read (with its arrival time) to ``received`` until
-    ``drain_until``; the number of packets sent."""
+    ``stop_at``, pass every datagram read (with its arrival time on the monotonic clock)
+    to ``received`` until ``drain_until``; the number of packets sent."""
+    # the kernel stamps arrivals on the wall clock: this converts them
+    offset = time.time() - time.monotonic()
     phones = len(targets)
     phase = [k * FRAME_S / phones for k in range(phones)]
     seq = [0] * phones
@@ -66,9 +89,10 @@ def run_phones(
             continue
         for _ in range(_READS):
             try:
-                data = sock.recv(2048)
+                data, ancillary, _, _ = sock.recvmsg(2048, _ANCILLARY)
             except (BlockingIOError, ConnectionRefusedError):
                 break
-            received(data, time.monotonic())
+            arrival = _kernel_arrival(ancillary, offset)
+            received(data, time.monotonic() if arrival is None else arrival)
     sel.close()
     return sent
