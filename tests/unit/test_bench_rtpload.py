@@ -1,0 +1,28 @@
+"""The RTP load generators' arrival times come from the kernel, not from when they read."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import pytest
+
+from bench.rtpload import open_phone_socket, run_phones
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="SO_TIMESTAMPNS is Linux's")
+def test_arrival_is_when_the_datagram_reached_the_socket() -> None:
+    phone, peer = open_phone_socket(), open_phone_socket()
+    try:
+        sent_at = time.monotonic()
+        peer.sendto(b"early", phone.getsockname())
+        time.sleep(0.2)  # the generator is busy: the datagram waits in the socket
+        arrivals: list[tuple[bytes, float]] = []
+        now = time.monotonic()
+        run_phones(phone, [], lambda k, n: b"", lambda data, at: arrivals.append((data, at)),
+                   start_at=now, stop_at=now, drain_until=now + 0.05)
+        assert [data for data, _ in arrivals] == [b"early"]
+        assert sent_at <= arrivals[0][1] < sent_at + 0.1  # not the read 200 ms later
+    finally:
+        phone.close()
+        peer.close()
