@@ -113,11 +113,19 @@ class EventDeduplicator:
 
     timeout: float = 0.5
     clock_rate: int = SAMPLE_RATE
-    _ts: int | None = field(default=None, init=False)
-    _event: TelephoneEvent | None = field(default=None, init=False)
-    _reported: bool = field(default=True, init=False)
-    _last_seen: float = field(default=0.0, init=False)
+    _ts: int | None = field(init=False)
+    _event: TelephoneEvent | None = field(init=False)
+    _reported: bool = field(init=False)
+    _last_seen: float = field(init=False)
     _done: deque[int] = field(default_factory=lambda: deque(maxlen=16), init=False)
+
+    def __post_init__(self) -> None:
+        # Set here, not as field defaults: compiled with mypyc the dataclass leaves an
+        # init=False field with a plain default unset (there is no class attribute to read).
+        self._ts = None
+        self._event = None
+        self._reported = True
+        self._last_seen = 0.0
 
     def feed(self, timestamp: int, payload: bytes, now: float) -> list[Digit]:
         """Account one telephone-event packet; returns the digits completed by it.
