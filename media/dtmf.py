@@ -20,8 +20,10 @@ import numpy as np
 import numpy.typing as npt
 
 EVENT_CODES: Final = "0123456789*#ABCD!"  # RFC 4733 events 0-16; 16 (flash) is "!"
-ROW_FREQS: Final = (697.0, 770.0, 852.0, 941.0)
-COL_FREQS: Final = (1209.0, 1336.0, 1477.0, 1633.0)
+# tuple[float, ...], not the inferred fixed-length tuple: mypyc reads a Final tuple of
+# floats as "not set" (mypyc/mypyc#1183), a variable-length tuple it stores as an object.
+ROW_FREQS: Final[tuple[float, ...]] = (697.0, 770.0, 852.0, 941.0)
+COL_FREQS: Final[tuple[float, ...]] = (1209.0, 1336.0, 1477.0, 1633.0)
 KEYPAD: Final = ("123A", "456B", "789C", "*0#D")
 SAMPLE_RATE: Final = 8000
 
