@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml setup.py
 	SOFTSWITCH_PURE_PYTHON=1 $(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
 	@touch $(STAMP)
 
-# The signalling hot path compiled with mypyc (the list is in setup.py), in place, and again
-# whenever one of its sources changes. SOFTSWITCH_PURE_PYTHON=1 runs it uncompiled instead.
+# The signalling and media hot paths compiled with mypyc (the list is in setup.py), in place,
+# and again whenever one of their sources changes. SOFTSWITCH_PURE_PYTHON=1 runs them
+# uncompiled instead.
 COMPILED_SOURCES := $(shell sed -n 's/^    "\(.*\.py\)",$$/\1/p' setup.py)
 COMPILED := $(VENV)/.compiled$(if $(SOFTSWITCH_PURE_PYTHON),-pure)
 
@@ -83,4 +84,4 @@ bench-parts: venv
 
 clean:
 	rm -rf $(VENV) data build .pytest_cache .mypy_cache .ruff_cache
-	find softswitch -name '*.so' -delete
+	find softswitch media -name '*.so' -delete

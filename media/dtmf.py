@@ -20,8 +20,10 @@ import numpy as np
 import numpy.typing as npt
 
 EVENT_CODES: Final = "0123456789*#ABCD!"  # RFC 4733 events 0-16; 16 (flash) is "!"
-ROW_FREQS: Final = (697.0, 770.0, 852.0, 941.0)
-COL_FREQS: Final = (1209.0, 1336.0, 1477.0, 1633.0)
+# tuple[float, ...], not the inferred fixed-length tuple: mypyc reads a Final tuple of
+# floats as "not set" (mypyc/mypyc#1183), a variable-length tuple it stores as an object.
+ROW_FREQS: Final[tuple[float, ...]] = (697.0, 770.0, 852.0, 941.0)
+COL_FREQS: Final[tuple[float, ...]] = (1209.0, 1336.0, 1477.0, 1633.0)
 KEYPAD: Final = ("123A", "456B", "789C", "*0#D")
 SAMPLE_RATE: Final = 8000
 
@@ -113,11 +115,19 @@ class EventDeduplicator:
 
     timeout: float = 0.5
     clock_rate: int = SAMPLE_RATE
-    _ts: int | None = field(default=None, init=False)
-    _event: TelephoneEvent | None = field(default=None, init=False)
-    _reported: bool = field(default=True, init=False)
-    _last_seen: float = field(default=0.0, init=False)
+    _ts: int | None = field(init=False)
+    _event: TelephoneEvent | None = field(init=False)
+    _reported: bool = field(init=False)
+    _last_seen: float = field(init=False)
     _done: deque[int] = field(default_factory=lambda: deque(maxlen=16), init=False)
+
+    def __post_init__(self) -> None:
+        # Set here, not as field defaults: compiled with mypyc the dataclass leaves an
+        # init=False field with a plain default unset (there is no class attribute to read).
+        self._ts = None
+        self._event = None
+        self._reported = True
+        self._last_seen = 0.0
 
     def feed(self, timestamp: int, payload: bytes, now: float) -> list[Digit]:
         """Account one telephone-event packet; returns the digits completed by it.

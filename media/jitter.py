@@ -67,17 +67,26 @@ class JitterBuffer:
     idle_after: int = 50  # consecutive missing frames after which playout stops and refills
     stats: JitterStats = field(default_factory=JitterStats)
     _frames: dict[int, bytes] = field(default_factory=dict, init=False)
-    _next: int | None = field(default=None, init=False)  # extended seq to play next
-    _highest: int | None = field(default=None, init=False)  # highest extended seq seen
-    _playing: bool = field(default=False, init=False)
-    _last: bytes | None = field(default=None, init=False)
-    _missing_run: int = field(default=0, init=False)
-    _full_ticks: int = field(default=0, init=False)
-    _stall: int = field(default=0, init=False)
+    _next: int | None = field(init=False)  # extended seq to play next
+    _highest: int | None = field(init=False)  # highest extended seq seen
+    _playing: bool = field(init=False)
+    _last: bytes | None = field(init=False)
+    _missing_run: int = field(init=False)
+    _full_ticks: int = field(init=False)
+    _stall: int = field(init=False)
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_depth <= self.depth <= self.max_depth <= self.capacity:
             raise ValueError("need 1 <= min_depth <= depth <= max_depth <= capacity")
+        # Set here, not as field defaults: compiled with mypyc the dataclass leaves an
+        # init=False field with a plain default unset (there is no class attribute to read).
+        self._next = None
+        self._highest = None
+        self._playing = False
+        self._last = None
+        self._missing_run = 0
+        self._full_ticks = 0
+        self._stall = 0
 
     def _extend(self, seq: int) -> int:
         """Extend a 16-bit sequence to the cycle closest to the highest one seen."""

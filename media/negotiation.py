@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
+from mypy_extensions import mypyc_attr
 
 from media.dtmf import Digit
 from media.sdp import (
@@ -34,10 +35,15 @@ log = structlog.get_logger(__name__)
 _DIGIT_QUEUE = 256
 
 
+# mypyc cannot compile a subclass of RuntimeError as a native class: an ordinary Python
+# class it stays, so existing ``except MediaError`` and imports work unchanged.
+@mypyc_attr(native_class=False)
 class MediaError(RuntimeError):
     """A media-engine request that cannot be carried out (no ports, released endpoint...)."""
 
 
+# media.pool.WorkerEndpoint, which is not compiled, subclasses it.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class NegotiatedLeg:
     """SDP offer/answer state of a leg on ``advertised``:``port`` and its DTMF hand-up."""
 

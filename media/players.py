@@ -85,7 +85,12 @@ class Player:
     loop: bool = False
     barge_in: bool = False
     playback: Playback | None = None
-    position: int = field(default=0, init=False)
+    position: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Set here, not as a field default: compiled with mypyc the dataclass leaves an
+        # init=False field with a plain default unset (there is no class attribute to read).
+        self.position = 0
 
     def next_frame(self) -> npt.NDArray[np.int16] | None:
         """The next 160 samples (zero-padded at the end), or None once finished."""

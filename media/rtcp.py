@@ -325,19 +325,36 @@ class ReceiverStats:
     probation: int = 2  # MIN_SEQUENTIAL; 0 accepts the first packet at once
     max_dropout: int = 3000
     max_misorder: int = 100
-    base_seq: int = field(default=0, init=False)
-    max_seq: int = field(default=0, init=False)
-    cycles: int = field(default=0, init=False)
-    received: int = field(default=0, init=False)
-    jitter: float = field(default=0.0, init=False)  # timestamp units
-    _bad_seq: int = field(default=_SEQ_MOD + 1, init=False)
-    _expected_prior: int = field(default=0, init=False)
-    _received_prior: int = field(default=0, init=False)
-    _transit: int | None = field(default=None, init=False)
-    _started: bool = field(default=False, init=False)
-    _probation: int = field(default=0, init=False)
-    _lsr: int = field(default=0, init=False)
-    _sr_arrival: float = field(default=0.0, init=False)
+    base_seq: int = field(init=False)
+    max_seq: int = field(init=False)
+    cycles: int = field(init=False)
+    received: int = field(init=False)
+    jitter: float = field(init=False)  # timestamp units
+    _bad_seq: int = field(init=False)
+    _expected_prior: int = field(init=False)
+    _received_prior: int = field(init=False)
+    _transit: int | None = field(init=False)
+    _started: bool = field(init=False)
+    _probation: int = field(init=False)
+    _lsr: int = field(init=False)
+    _sr_arrival: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Set here, not as field defaults: compiled with mypyc the dataclass leaves an
+        # init=False field with a plain default unset (there is no class attribute to read).
+        self.base_seq = 0
+        self.max_seq = 0
+        self.cycles = 0
+        self.received = 0
+        self.jitter = 0.0
+        self._bad_seq = _SEQ_MOD + 1
+        self._expected_prior = 0
+        self._received_prior = 0
+        self._transit = None
+        self._started = False
+        self._probation = 0
+        self._lsr = 0
+        self._sr_arrival = 0.0
 
     def _init_seq(self, seq: int) -> None:
         self.base_seq = seq

@@ -198,19 +198,36 @@ class StreamRewriter:
     max_misorder: int = 100
     max_ts_skew: float = 0.5
     stale_after: float = 2.0
-    _src: int | None = field(default=None, init=False)
-    _seq_off: int = field(default=0, init=False)
-    _ts_off: int = field(default=0, init=False)
-    _last_in_seq: int = field(default=0, init=False)
-    _last_in_ts: int = field(default=0, init=False)
-    _sent: bool = field(default=False, init=False)
-    _ref_ts: int = field(default=0, init=False)
-    _ref_now: float = field(default=0.0, init=False)
-    _out_seq: int = field(default=0, init=False)  # highest sequence sent
-    _out_ts: int = field(default=0, init=False)  # timestamp of the highest sequence sent
-    _out_now: float = field(default=0.0, init=False)
-    _old_src: int | None = field(default=None, init=False)
-    _switched_at: float = field(default=0.0, init=False)
+    _src: int | None = field(init=False)
+    _seq_off: int = field(init=False)
+    _ts_off: int = field(init=False)
+    _last_in_seq: int = field(init=False)
+    _last_in_ts: int = field(init=False)
+    _sent: bool = field(init=False)
+    _ref_ts: int = field(init=False)
+    _ref_now: float = field(init=False)
+    _out_seq: int = field(init=False)  # highest sequence sent
+    _out_ts: int = field(init=False)  # timestamp of the highest sequence sent
+    _out_now: float = field(init=False)
+    _old_src: int | None = field(init=False)
+    _switched_at: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Set here, not as field defaults: compiled with mypyc the dataclass leaves an
+        # init=False field with a plain default unset (there is no class attribute to read).
+        self._src = None
+        self._seq_off = 0
+        self._ts_off = 0
+        self._last_in_seq = 0
+        self._last_in_ts = 0
+        self._sent = False
+        self._ref_ts = 0
+        self._ref_now = 0.0
+        self._out_seq = 0
+        self._out_ts = 0
+        self._out_now = 0.0
+        self._old_src = None
+        self._switched_at = 0.0
 
     def rewrite(
         self, ssrc: int, sequence: int, timestamp: int, marker: bool, now: float

@@ -15,11 +15,13 @@ by the pool, never a network peer.  :class:`MessageDecoder` is sans-I/O;
 from __future__ import annotations
 
 import asyncio
+import copyreg
+import io
 import pickle
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import cast, get_args
+from dataclasses import dataclass, fields
+from typing import Any, cast, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -220,9 +222,27 @@ Message = Command | Event
 _TYPES = get_args(Command) + get_args(Event)
 
 
+def _by_constructor(value: Any) -> tuple[type, tuple[object, ...]]:
+    """Pickle a dataclass as a call of its constructor with its fields in order."""
+    return type(value), tuple(getattr(value, f.name) for f in fields(value))
+
+
+# Frozen dataclasses of the media modules compiled with mypyc (setup.py): unpickled the
+# default way, field by field, they refuse the assignment ("cannot assign to field"), so
+# they travel as constructor calls.
+_DISPATCH = copyreg.dispatch_table.copy()
+_DISPATCH.update(
+    {cls: _by_constructor for cls in (Digit, EndpointStats, EngineSettings, EngineStats)}
+)
+
+
 def encode(message: Message) -> bytes:
     """One framed message."""
-    body = pickle.dumps(message, protocol=5)
+    out = io.BytesIO()
+    pickler = pickle.Pickler(out, protocol=5)
+    pickler.dispatch_table = _DISPATCH
+    pickler.dump(message)
+    body = out.getvalue()
     if len(body) > MAX_MESSAGE:
         raise ProtocolError(f"{type(message).__name__} message of {len(body)} bytes is too big")
     return _LENGTH.pack(len(body)) + body

@@ -51,3 +51,18 @@ def test_no_extensions_nothing_stale(tmp_path: Path) -> None:
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "m.py").write_text("")
     assert stale_extensions(tmp_path / "pkg") == []
+
+
+def test_stale_extensions_in_a_second_package(tmp_path: Path) -> None:
+    # media's extensions sit in their own package; the group library only in the first
+    built = 1_700_000_000.0
+    _tree(tmp_path, built_at=built, edited_at=built - 60)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "c.py").write_text("z = 3\n")
+    (other / f"c{SUFFIX}").write_bytes(b"")
+    os.utime(other / f"c{SUFFIX}", (built, built))
+    os.utime(other / "c.py", (built + 60, built + 60))
+    roots = (tmp_path / "pkg", other)
+    assert {p.name for p in compiled_sources(*roots)} == {"a.py", "b.py", "c.py"}
+    assert stale_extensions(*roots) == ["other/c.py"]
