@@ -31,7 +31,7 @@ from multiprocessing.connection import Connection
 import numpy as np
 
 from bench.media_bench import _offer, _raise_fd_limit
-from bench.rtpload import open_phone_socket, run_phones
+from bench.rtpload import StealMeter, open_phone_socket, run_phones
 
 _RTP = struct.Struct("!BBHII")
 
@@ -181,6 +181,7 @@ class Step:
     engine_cpu: float
     max_tick_ms: float
     streams: int  # mix streams the phones received
+    steal: float | None = None  # CPU time the hypervisor took during the window (0-1)
 
     @property
     def passed(self) -> bool:
@@ -197,7 +198,8 @@ class Step:
             f"late ticks {self.late_ticks:4d}  loss in {self.loss_in:6d}  "
             f"loss out {self.loss_out:6d}  engine CPU {100 * self.engine_cpu:5.1f}%  "
             f"max tick {self.max_tick_ms:6.2f} ms  streams {self.streams}  "
-            f"{'PASS' if self.passed else 'FAIL'}"
+            + ("" if self.steal is None else f"steal {100 * self.steal:.1f}%  ")
+            + f"{'PASS' if self.passed else 'FAIL'}"
         )
 
 
@@ -233,7 +235,10 @@ def run_step(participants: int, generators: int, seconds: float, warmup: float,
         time.sleep(max(0.0, start_at + warmup - time.monotonic()))
         e_parent.send(("mark", "start"))
         e_parent.recv()
+        steal = StealMeter()
+        steal.start()
         time.sleep(seconds)
+        stolen = steal.stop()
         e_parent.send(("mark", "end"))
         e_parent.recv()
         results = [parent.recv() for _, parent, _ in gens]
@@ -258,6 +263,7 @@ def run_step(participants: int, generators: int, seconds: float, warmup: float,
         report["cpu"],
         report["max_tick_ms"],
         sum(r["streams"] for r in results),
+        stolen,
     )
 
 

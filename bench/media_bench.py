@@ -38,7 +38,7 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
-from bench.rtpload import open_phone_socket, run_phones
+from bench.rtpload import StealMeter, open_phone_socket, run_phones
 
 PAYLOAD = 160
 _RTP = struct.Struct("!BBHII")
@@ -243,6 +243,7 @@ class Step:
     repeated: int  # concealment frames seen by the phones (decoded mode)
     corrupt: int
     signalling_cpu: float | None = None  # the pool's process, with --workers
+    steal: float | None = None  # CPU time the hypervisor took during the window (0-1)
 
     @property
     def passed(self) -> bool:
@@ -263,7 +264,8 @@ class Step:
             )
             + f"max tick {self.max_tick_ms:5.2f} ms  "
             f"relayed dirs {self.relayed}  concealed {self.repeated}  corrupt {self.corrupt}  "
-            f"{'PASS' if self.passed else 'FAIL'}"
+            + ("" if self.steal is None else f"steal {100 * self.steal:.1f}%  ")
+            + f"{'PASS' if self.passed else 'FAIL'}"
         )
 
 
@@ -292,7 +294,7 @@ def run_step(
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=generator_main, args=(child, share, first), daemon=True)
         proc.start()
-        if pin:
+        if pin and proc.pid is not None:
             os.sched_setaffinity(proc.pid, split_cpus()[1])
         gens.append((proc, parent))
         first += 2 * share
@@ -306,7 +308,10 @@ def run_step(
         time.sleep(max(0.0, start_at + warmup - time.monotonic()))
         e_parent.send(("mark", "start"))
         e_parent.recv()
+        steal = StealMeter()
+        steal.start()
         time.sleep(seconds)
+        stolen = steal.stop()
         e_parent.send(("mark", "end"))
         e_parent.recv()
         results = [parent.recv() for _, parent in gens]
@@ -335,6 +340,7 @@ def run_step(
         sum(r["repeated"] for r in results),
         sum(r["corrupt"] for r in results),
         report["signalling_cpu"],
+        stolen,
     )
 
 

@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-__all__ = ["FRAME_S", "open_phone_socket", "run_phones"]
+__all__ = ["FRAME_S", "StealMeter", "open_phone_socket", "run_phones"]
 
 FRAME_S = 0.020
 _READS = 4096  # datagrams read per wake-up at most
@@ -96,3 +96,34 @@ def run_phones(
             received(data, time.monotonic() if arrival is None else arrival)
     sel.close()
     return sent
+
+
+class StealMeter:
+    """The share of CPU time the hypervisor gave to others (``steal`` in /proc/stat) between
+    :meth:`start` and :meth:`stop`: on a virtual machine, stolen time stalls the engine for
+    milliseconds at a time whatever its own load, so a step's figures need it beside them.
+    """
+
+    def __init__(self) -> None:
+        self._start: list[int] | None = None
+
+    @staticmethod
+    def _read() -> list[int] | None:
+        try:
+            with open("/proc/stat") as handle:
+                fields = handle.readline().split()
+        except OSError:
+            return None
+        return [int(x) for x in fields[1:9]] if fields and fields[0] == "cpu" else None
+
+    def start(self) -> None:
+        self._start = self._read()
+
+    def stop(self) -> float | None:
+        """Stolen share of all CPU time since :meth:`start` (0-1), or None off Linux."""
+        end = self._read()
+        if self._start is None or end is None:
+            return None
+        delta = [b - a for a, b in zip(self._start, end, strict=True)]
+        total = sum(delta)
+        return delta[7] / total if total > 0 else 0.0
