@@ -1,7 +1,7 @@
 """Conference mixing with real RTP I/O: N participants in rooms of 3-50 on one engine.
 
 Run: ``.venv/bin/python -m bench.conference_bench [--participants 250 500 750 1000]
-[--seconds 60] [--generators 2] [--all]`` (``--seconds 10`` for a quick look).
+[--seconds 60] [--generators 2] [--pin] [--all]`` (``--seconds 10`` for a quick look).
 
 Processes: one engine (MediaEngine on uvloop, the process under test) whose endpoints
 all sit in mix rooms (sizes 3-50, fixed seed), and ``generators`` load processes of our
@@ -30,7 +30,7 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
-from bench.media_bench import _offer, _raise_fd_limit
+from bench.media_bench import _offer, _raise_fd_limit, split_cpus
 from bench.rtpload import StealMeter, open_phone_socket, run_phones
 
 _RTP = struct.Struct("!BBHII")
@@ -51,7 +51,7 @@ def room_sizes(participants: int, seed: int = 1) -> list[int]:
 # ---- engine process ---------------------------------------------------------------------
 
 
-def engine_main(conn: Connection, port_min: int, poll: float) -> None:
+def engine_main(conn: Connection, port_min: int, poll: float, pin: bool = False) -> None:
     """Put the phones asked for into rooms, then report on request."""
     _raise_fd_limit()
     try:
@@ -60,6 +60,8 @@ def engine_main(conn: Connection, port_min: int, poll: float) -> None:
         uvloop.install()
     except ImportError:
         pass
+    if pin:
+        os.sched_setaffinity(0, split_cpus()[0])
     asyncio.run(_engine(conn, port_min, poll))
 
 
@@ -204,10 +206,10 @@ class Step:
 
 
 def run_step(participants: int, generators: int, seconds: float, warmup: float,
-             port_min: int, poll: float) -> Step:
+             port_min: int, poll: float, pin: bool = False) -> Step:
     ctx = mp.get_context("spawn")
     e_parent, e_child = ctx.Pipe()
-    engine = ctx.Process(target=engine_main, args=(e_child, port_min, poll), daemon=True)
+    engine = ctx.Process(target=engine_main, args=(e_child, port_min, poll, pin), daemon=True)
     engine.start()
     shares = [participants // generators + (1 if g < participants % generators else 0)
               for g in range(generators)]
@@ -218,6 +220,8 @@ def run_step(participants: int, generators: int, seconds: float, warmup: float,
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=generator_main, args=(child, share, first), daemon=True)
             proc.start()
+            if pin and proc.pid is not None:
+                os.sched_setaffinity(proc.pid, split_cpus()[1])
             gens.append((proc, parent, share))
             first += share
     sizes = room_sizes(participants)
@@ -280,15 +284,21 @@ def main() -> None:
                         help="engine socket draining between ticks every N ms (0: on the tick "
                              "only, enough when every leg is decoded)")
     parser.add_argument("--all", action="store_true", help="do not stop at the first failure")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="give the engine a core of its own; the generators share the other cores",
+    )
     args = parser.parse_args()
+    cores = "the engine on a core of its own" if args.pin else "shared"
     print(
         f"conference bench: rooms of 3-50 on one engine process, {args.generators} "
-        f"generator process(es), {os.cpu_count()} CPUs (shared), {args.seconds:.0f} s window"
+        f"generator process(es), {os.cpu_count()} CPUs ({cores}), {args.seconds:.0f} s window"
     )
     best = 0
     for n in args.participants:
         step = run_step(n, args.generators, args.seconds, args.warmup, args.port_min,
-                        args.poll_ms / 1000)
+                        args.poll_ms / 1000, args.pin)
         print(step.line(), flush=True)
         if step.passed:
             best = max(best, n)
