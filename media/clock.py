@@ -60,6 +60,11 @@ class FrameClock:
         """Whether the clock is ticking."""
         return self._loop is not None
 
+    @property
+    def next_tick(self) -> float:
+        """When the next tick is due (``time.monotonic()``)."""
+        return self._deadline
+
     def start(self) -> None:
         """Start ticking on the running loop; the first tick is one period from now."""
         if self._loop is not None:

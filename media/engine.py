@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import math
 import os
 import random
 import select
@@ -78,6 +79,7 @@ log = structlog.get_logger(__name__)
 FRAME = 160
 _HDR = struct.Struct("!BBHII")
 _MAX_ROUNDS = 16  # datagrams per socket per drain: bounds the work a flood can cause
+_CLOCK_CHECK = 64  # reads between looks at the clock while draining between ticks
 _RELATCH_AFTER = 0.5  # seconds of silence from the latched source before another may take over
 _RTCP_INTERVAL = 5.0
 _SILENCE = {g711.PT_PCMU: b"\xff" * FRAME, g711.PT_PCMA: b"\xd5" * FRAME}
@@ -667,15 +669,21 @@ class MediaEngine:
         if due and due[0][0] <= now:
             self._rtcp(now)
 
-    def _drain(self, now: float) -> None:
+    def _drain(self, now: float, until: float = math.inf) -> None:
         """Read what every socket has queued: rounds of one datagram per ready socket,
         asking the poll object again after each round, until nothing is ready. A socket
         that had one datagram costs one read, where reading each to EAGAIN would cost a
-        second, failing read (and an exception) per socket."""
+        second, failing read (and an exception) per socket.
+
+        Between ticks the drain stops at ``until``, the next tick's time: a burst (a peer,
+        or the network, catching up after a stall) is then read partly by the tick and the
+        polls after it, instead of holding the tick up until all of it was relayed.
+        """
         if self._dirty:
             self._plan()
         fds = self._fds
         poll = self._poll
+        reads = 0
         for _ in range(_MAX_ROUNDS):
             ready = poll.poll(0)
             if not ready:
@@ -684,13 +692,16 @@ class MediaEngine:
                 entry = fds.get(fd)
                 if entry is not None:
                     self._read(entry[0], entry[1], entry[2], now)
+                reads += 1
+                if reads % _CLOCK_CHECK == 0 and time.monotonic() >= until:
+                    return
 
     async def _poll_loop(self) -> None:
         interval = self.settings.poll_interval
         while True:
             await asyncio.sleep(interval)
             try:
-                self._drain(time.monotonic())
+                self._drain(time.monotonic(), self._clock.next_tick)
             except Exception:
                 log.exception("media_poll_failed")
 
