@@ -675,9 +675,10 @@ class MediaEngine:
         that had one datagram costs one read, where reading each to EAGAIN would cost a
         second, failing read (and an exception) per socket.
 
-        Between ticks the drain stops at ``until``, the next tick's time: a burst (a peer,
-        or the network, catching up after a stall) is then read partly by the tick and the
-        polls after it, instead of holding the tick up until all of it was relayed.
+        Between ticks the drain stops at ``until``, just after the next tick's time: a
+        burst (a peer, or the network, catching up after a stall) is then read partly by
+        the tick and the polls after it, instead of holding the tick up until all of it was
+        relayed.
         """
         if self._dirty:
             self._plan()
@@ -701,7 +702,10 @@ class MediaEngine:
         while True:
             await asyncio.sleep(interval)
             try:
-                self._drain(time.monotonic(), self._clock.next_tick)
+                # up to half the lateness allowed past the tick's time: the poll never
+                # makes a tick late by itself, nor leaves the tick a whole burst to read
+                self._drain(time.monotonic(),
+                            self._clock.next_tick + self.settings.late_after / 2)
             except Exception:
                 log.exception("media_poll_failed")
 
