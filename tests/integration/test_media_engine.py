@@ -11,6 +11,7 @@ import itertools
 import random
 import socket
 import struct
+import time
 import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -518,3 +519,23 @@ async def test_rtcp_reports_and_round_trip(engine: MediaEngine, peers: list[Peer
         assert rtt is not None and rtt >= 0
     finally:
         rtcp.close()
+
+
+async def test_a_drain_between_ticks_stops_at_its_deadline(
+    engine: MediaEngine, peers: list[Peer]
+) -> None:
+    """A burst is not read in one go between ticks: a drain whose deadline has passed
+    stops after a slice of reads and leaves the rest queued for the tick."""
+    legs = [leg(engine, new_peer(peers)) for _ in range(100)]
+    for peer in peers:
+        peer.send_frame(tone(440, 0.02))
+    time.sleep(0.05)  # no await: neither tick nor poll runs meanwhile; all have arrived
+
+    def received() -> int:
+        return sum(ep.stats().packets_received for ep in legs)
+
+    engine._drain(time.monotonic(), time.monotonic() - 1.0)  # deadline already passed
+    sliced = received()
+    assert 0 < sliced < 100
+    engine._drain(time.monotonic())  # the tick's drain: no deadline
+    assert received() == 100

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bench.rtpload import open_phone_socket, run_phones
+from bench.rtpload import StealMeter, open_phone_socket, run_phones
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="SO_TIMESTAMPNS is Linux's")
@@ -26,3 +26,13 @@ def test_arrival_is_when_the_datagram_reached_the_socket() -> None:
     finally:
         phone.close()
         peer.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="/proc/stat is Linux's")
+def test_steal_is_a_share_of_the_window() -> None:
+    meter = StealMeter()
+    assert meter.stop() is None  # never started
+    meter.start()
+    time.sleep(0.05)
+    stolen = meter.stop()
+    assert stolen is not None and 0.0 <= stolen <= 1.0

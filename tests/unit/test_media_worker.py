@@ -331,3 +331,20 @@ async def test_statistics_are_pushed_in_chunks(
     assert len(first.endpoints) == 25 and first.engine is None and first.answers is None
     assert sorted(first.endpoints | last.endpoints) == list(range(1, 31))
     assert last.engine is not None and last.engine.endpoints == 30 and last.answers == 8
+
+
+async def test_periodic_pushes_carry_a_share_of_the_legs_in_turn(
+    server: tuple[WorkerServer, FakeChannel, int],
+) -> None:
+    srv, channel, base = server
+    for i in range(10):
+        srv.handle(Open(i + 1, base + 2 * i, None, STREAM))
+    seen: list[set[int]] = []
+    for _ in range(5):  # what the statistics loop does every stats_interval
+        channel.sent.clear()
+        await srv._push_stats()
+        (push,) = channel.sent
+        assert isinstance(push, Statistics) and push.engine is not None
+        seen.append(set(push.endpoints))
+    assert all(len(legs) == 2 for legs in seen)
+    assert set().union(*seen) == set(range(1, 11))  # every leg once in five pushes
