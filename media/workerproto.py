@@ -15,13 +15,12 @@ by the pool, never a network peer.  :class:`MessageDecoder` is sans-I/O;
 from __future__ import annotations
 
 import asyncio
-import copyreg
 import io
 import pickle
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, fields
-from typing import Any, cast, get_args
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any, ClassVar, cast, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -222,26 +221,37 @@ Message = Command | Event
 _TYPES = get_args(Command) + get_args(Event)
 
 
-def _by_constructor(value: Any) -> tuple[type, tuple[object, ...]]:
-    """Pickle a dataclass as a call of its constructor with its fields in order."""
-    return type(value), tuple(getattr(value, f.name) for f in fields(value))
+class _Pickler(pickle.Pickler):
+    """Pickles every frozen dataclass as a call of its constructor with its fields.
+
+    Frozen dataclasses of the modules compiled with mypyc (setup.py) refuse the default
+    way back, field by field ("cannot assign to field"); any of them may travel in a
+    message, so the rule is for all frozen dataclasses, not a list of the ones today."""
+
+    _by_type: ClassVar[dict[type, tuple[str, ...] | None]] = {}
+
+    def reducer_override(self, obj: Any) -> Any:
+        cls = type(obj)
+        names = self._by_type.get(cls, ())
+        if names == ():
+            names = self._by_type[cls] = _constructor_fields(cls)
+        if names is None:
+            return NotImplemented
+        return cls, tuple(getattr(obj, name) for name in names)
 
 
-# Frozen dataclasses of the media modules compiled with mypyc (setup.py): unpickled the
-# default way, field by field, they refuse the assignment ("cannot assign to field"), so
-# they travel as constructor calls.
-_DISPATCH = copyreg.dispatch_table.copy()
-_DISPATCH.update(
-    {cls: _by_constructor for cls in (Digit, EndpointStats, EngineSettings, EngineStats)}
-)
+def _constructor_fields(cls: type) -> tuple[str, ...] | None:
+    """The fields a frozen dataclass is built from, or None for any other type."""
+    if not is_dataclass(cls) or not cls.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+        return None
+    found = fields(cls)
+    return tuple(f.name for f in found) if all(f.init for f in found) else None
 
 
 def encode(message: Message) -> bytes:
     """One framed message."""
     out = io.BytesIO()
-    pickler = pickle.Pickler(out, protocol=5)
-    pickler.dispatch_table = _DISPATCH
-    pickler.dump(message)
+    _Pickler(out, protocol=5).dump(message)
     body = out.getvalue()
     if len(body) > MAX_MESSAGE:
         raise ProtocolError(f"{type(message).__name__} message of {len(body)} bytes is too big")
