@@ -64,6 +64,7 @@ test: venv system-packages
 
 lint: venv
 	$(BIN)/ruff check softswitch media routing storage config bench tests
+	$(BIN)/ruff format --check softswitch media routing storage config bench tests setup.py
 	$(BIN)/mypy softswitch media routing storage config
 
 # The operator bench suite (bench/suite.py): workloads 1-6 against our switch, Kamailio and

@@ -24,8 +24,14 @@ class BaresipMissing(RuntimeError):
 class BaresipPhone:
     """One baresip process with one account, controlled over ctrl_tcp (netstring JSON)."""
 
-    def __init__(self, directory: Path, account: str, *, audio_source: Path | None = None,
-                 extra_config: list[str] | None = None):
+    def __init__(
+        self,
+        directory: Path,
+        account: str,
+        *,
+        audio_source: Path | None = None,
+        extra_config: list[str] | None = None,
+    ):
         if shutil.which("baresip") is None:
             raise BaresipMissing("baresip not found: install baresip-core (`make test` does)")
         self.directory = directory
@@ -72,8 +78,11 @@ class BaresipPhone:
     def start(self, timeout: float = 15.0) -> BaresipPhone:
         with (self.directory / "baresip.out").open("ab") as out:
             self.proc = subprocess.Popen(
-                ["baresip", "-f", str(self.directory)], stdin=subprocess.DEVNULL,
-                stdout=out, stderr=subprocess.STDOUT, cwd=self.directory,
+                ["baresip", "-f", str(self.directory)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.directory,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -119,7 +128,7 @@ class BaresipPhone:
                 length, _, rest = self._buffer.partition(b":")
                 if not length.isdigit() or len(rest) < int(length) + 1:
                     break
-                body, self._buffer = rest[: int(length)], rest[int(length) + 1:]
+                body, self._buffer = rest[: int(length)], rest[int(length) + 1 :]
                 try:
                     new.append(json.loads(body))
                 except ValueError:

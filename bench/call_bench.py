@@ -143,9 +143,16 @@ class SystemUnderTest(Protocol):
 
 def _register_callee(switch_port: int, uas_port: int, password: str, work: Path) -> None:
     injection = write_users(work / "callee.csv", user_rows([(CALLEE, DOMAIN, password)]))
-    result = run_sipp("register.xml", f"127.0.0.1:{switch_port}", calls=1, rate=1,
-                      injection=injection, local_port=uas_port, timeout=15,
-                      keys={"c1": "1", "c2": "2", "expires": "3600"})
+    result = run_sipp(
+        "register.xml",
+        f"127.0.0.1:{switch_port}",
+        calls=1,
+        rate=1,
+        injection=injection,
+        local_port=uas_port,
+        timeout=15,
+        keys={"c1": "1", "c2": "2", "expires": "3600"},
+    )
     if not result.ok:
         raise RuntimeError(f"the UAS could not register as {CALLEE}: {result.errors}")
 
@@ -160,8 +167,14 @@ class OurSwitch:
     def __init__(self, work: Path, uas_port: int, log_level: str = "WARNING") -> None:
         users = [PhoneUser(CALLER, "pw" + CALLER), PhoneUser(CALLEE, "pw" + CALLEE)]
         # Signalling only: SDP passes through, as through the proxy and Sippy.
-        config = SwitchConfigFile(work / "switch", users=users, domain=DOMAIN,
-                                  port=free_port(), log_level=log_level, media_anchor="never")
+        config = SwitchConfigFile(
+            work / "switch",
+            users=users,
+            domain=DOMAIN,
+            port=free_port(),
+            log_level=log_level,
+            media_anchor="never",
+        )
         self.process = SwitchProcess(config.write(), port=config.port).start()
         self.target = f"127.0.0.1:{config.port}"
         try:
@@ -195,8 +208,14 @@ class Kamailio:
     scenario = BENCH_SCENARIOS / "call_uac_noauth.xml"
     service = CALLEE
 
-    def __init__(self, work: Path, uas_port: int, children: int = 1,
-                 ready_timeout: float = 15.0, config_text: str | None = None) -> None:
+    def __init__(
+        self,
+        work: Path,
+        uas_port: int,
+        children: int = 1,
+        ready_timeout: float = 15.0,
+        config_text: str | None = None,
+    ) -> None:
         binary = shutil.which("kamailio") or "/usr/sbin/kamailio"
         if not Path(binary).exists():
             raise RuntimeError("kamailio not found: apt-get install -y kamailio")
@@ -212,16 +231,39 @@ class Kamailio:
         with self.log.open("ab") as out:
             # -DD: stay in the foreground (its workers are our grandchildren, found by PPID).
             self.proc = subprocess.Popen(
-                [binary, "-f", str(config), "-DD", "-E", "-l", f"udp:127.0.0.1:{port}",
-                 "-n", str(children), "-m", "256", "-M", "16", "-Y", str(work),
-                 "-P", str(work / "kamailio.pid"), "-w", str(work)],
-                cwd=work, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                [
+                    binary,
+                    "-f",
+                    str(config),
+                    "-DD",
+                    "-E",
+                    "-l",
+                    f"udp:127.0.0.1:{port}",
+                    "-n",
+                    str(children),
+                    "-m",
+                    "256",
+                    "-M",
+                    "16",
+                    "-Y",
+                    str(work),
+                    "-P",
+                    str(work / "kamailio.pid"),
+                    "-w",
+                    str(work),
+                ],
+                cwd=work,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"kamailio exited with {self.proc.returncode}: "
-                                   f"{self.log.read_text(errors='replace')[-3000:]}")
+                raise RuntimeError(
+                    f"kamailio exited with {self.proc.returncode}: "
+                    f"{self.log.read_text(errors='replace')[-3000:]}"
+                )
             if _udp_port_taken(port) and len(process_tree(self.proc.pid)) > 1:
                 time.sleep(0.3)  # the workers fork just after the socket is bound
                 return
@@ -268,16 +310,30 @@ class Sippy:
         env = {**os.environ, "SIPLOG_BEND": "stderr", "SIPLOG_LVL": "ERR"}
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, str(binary), "-f", "-l", "127.0.0.1", "-p", str(port),
-                 "-n", f"127.0.0.1:{uas_port}"],
-                cwd=work, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    str(binary),
+                    "-f",
+                    "-l",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "-n",
+                    f"127.0.0.1:{uas_port}",
+                ],
+                cwd=work,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
                 env=env,
             )
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"sippy exited with {self.proc.returncode}: "
-                                   f"{self.log.read_text(errors='replace')[-3000:]}")
+                raise RuntimeError(
+                    f"sippy exited with {self.proc.returncode}: "
+                    f"{self.log.read_text(errors='replace')[-3000:]}"
+                )
             if _udp_port_taken(port):
                 time.sleep(0.3)
                 return
@@ -299,24 +355,52 @@ class Sippy:
 class Callee:
     """A SIPp UAS (tests/sipp/call_uas.xml) answering every call on `port`, stopped by PID."""
 
-    def __init__(self, target: str, port: int, work: Path, *, trace: bool = False,
-                 transport: str = "udp", local_ip: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        target: str,
+        port: int,
+        work: Path,
+        *,
+        trace: bool = False,
+        transport: str = "udp",
+        local_ip: str = "127.0.0.1",
+    ) -> None:
         self.work = work
         work.mkdir(parents=True, exist_ok=True)
         args = [
-            sipp_binary(), target, "-sf", str(SCENARIOS / "call_uas.xml"),
-            "-t", {"udp": "u1", "tcp": "t1"}[transport], "-i", local_ip, "-p", str(port),
-            "-m", "100000000", "-nostdin",
-            "-recv_timeout", "10000", "-max_recv_loops", "10000",
-            "-max_sched_loops", "10000", "-d", "0",
+            sipp_binary(),
+            target,
+            "-sf",
+            str(SCENARIOS / "call_uas.xml"),
+            "-t",
+            {"udp": "u1", "tcp": "t1"}[transport],
+            "-i",
+            local_ip,
+            "-p",
+            str(port),
+            "-m",
+            "100000000",
+            "-nostdin",
+            "-recv_timeout",
+            "10000",
+            "-max_recv_loops",
+            "10000",
+            "-max_sched_loops",
+            "10000",
+            "-d",
+            "0",
         ]
         if trace:
             args.append("-trace_msg")
-        self.proc = subprocess.Popen(args, cwd=work, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            args,
+            cwd=work,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 5
-        while (transport == "udp" and not _udp_port_taken(port)
-               and time.monotonic() < deadline):
+        while transport == "udp" and not _udp_port_taken(port) and time.monotonic() < deadline:
             time.sleep(0.05)
 
     def stop(self) -> None:
@@ -341,27 +425,43 @@ class Run:
 
     @property
     def clean(self) -> bool:
-        return (self.failed <= MAX_FAILED_FRACTION * self.calls
-                and self.successful >= (1 - MAX_FAILED_FRACTION) * self.calls
-                and self.achieved >= MIN_ACHIEVED_FRACTION * self.offered)
+        return (
+            self.failed <= MAX_FAILED_FRACTION * self.calls
+            and self.successful >= (1 - MAX_FAILED_FRACTION) * self.calls
+            and self.achieved >= MIN_ACHIEVED_FRACTION * self.offered
+        )
 
     def as_json(self, system: str) -> dict[str, object]:
         return {
-            "system": system, "offered": round(self.offered, 1), "calls": self.calls,
-            "achieved": round(self.achieved, 1), "successful": self.successful,
-            "failed": self.failed, "elapsed_s": round(self.elapsed_s, 2),
+            "system": system,
+            "offered": round(self.offered, 1),
+            "calls": self.calls,
+            "achieved": round(self.achieved, 1),
+            "successful": self.successful,
+            "failed": self.failed,
+            "elapsed_s": round(self.elapsed_s, 2),
             "cpu_us_per_call": round(1e6 * self.cpu_s / max(1, self.successful)),
             "cpu_pct": round(100 * self.cpu_s / self.elapsed_s, 1) if self.elapsed_s else 0.0,
-            "clean": self.clean, **self.extra,
+            "clean": self.clean,
+            **self.extra,
         }
 
 
 class Bench:
     """Drives calls through one system under test; each run gets a fresh caller SIPp."""
 
-    def __init__(self, system: SystemUnderTest, work: Path, uas_port: int,
-                 hold_ms: int, seconds: float, *, transport: str = "udp",
-                 local_ip: str = "127.0.0.1", sipp_args: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        system: SystemUnderTest,
+        work: Path,
+        uas_port: int,
+        hold_ms: int,
+        seconds: float,
+        *,
+        transport: str = "udp",
+        local_ip: str = "127.0.0.1",
+        sipp_args: Sequence[str] = (),
+    ) -> None:
         self.system = system
         self.transport = transport
         self.local_ip = local_ip
@@ -371,14 +471,23 @@ class Bench:
         self.hold_ms = hold_ms
         self.seconds = seconds
         work.mkdir(parents=True, exist_ok=True)
-        self.injection = write_users(work / "caller.csv",
-                                     user_rows([(CALLER, DOMAIN, "pw" + CALLER)]))
+        self.injection = write_users(
+            work / "caller.csv", user_rows([(CALLER, DOMAIN, "pw" + CALLER)])
+        )
         self.counter = 0
         self.callee_pid = 0  # the UAS SIPp, for its CPU figure
 
-    def run(self, rate: float, *, seconds: float | None = None, trace: bool = False,
-            workdir: Path | None = None, hold_ms: int | None = None,
-            calls: int | None = None, sipp_args: Sequence[str] = ()) -> tuple[Run, SippResult]:
+    def run(
+        self,
+        rate: float,
+        *,
+        seconds: float | None = None,
+        trace: bool = False,
+        workdir: Path | None = None,
+        hold_ms: int | None = None,
+        calls: int | None = None,
+        sipp_args: Sequence[str] = (),
+    ) -> tuple[Run, SippResult]:
         self.counter += 1
         wanted = calls if calls is not None else max(1, int(rate * (seconds or self.seconds)))
         hold = self.hold_ms if hold_ms is None else hold_ms
@@ -391,30 +500,43 @@ class Bench:
         uas0 = tree_cpu_seconds(self.callee_pid) if self.callee_pid else 0.0
         children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         result = run_sipp(
-            self.system.scenario, self.system.target, calls=wanted, rate=rate,
-            injection=self.injection, limit=max(1000, int(rate * (2 + hold / 1000))),
-            call_id=f"r{self.counter}-%u@%s", extra=extra, timeout=budget, workdir=workdir,
-            transport=self.transport, local_ip=self.local_ip,
+            self.system.scenario,
+            self.system.target,
+            calls=wanted,
+            rate=rate,
+            injection=self.injection,
+            limit=max(1000, int(rate * (2 + hold / 1000))),
+            call_id=f"r{self.counter}-%u@%s",
+            extra=extra,
+            timeout=budget,
+            workdir=workdir,
+            transport=self.transport,
+            local_ip=self.local_ip,
         )
         cpu = (tree_cpu_seconds(pid) - cpu0) if pid else 0.0
         # The load generators share the machine: their CPU shows when they, not the system
         # under test, are the limit.
         children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        uac_cpu = (children1.ru_utime + children1.ru_stime
-                   - children0.ru_utime - children0.ru_stime)
+        uac_cpu = children1.ru_utime + children1.ru_stime - children0.ru_utime - children0.ru_stime
         uas_cpu = (tree_cpu_seconds(self.callee_pid) - uas0) if self.callee_pid else 0.0
         # The run's wall time ends with the last call's length: without it the achieved rate
         # of a short run would depend on how long one call takes rather than on throughput.
         length = sipp_duration_s(result.stats.get("CallLength(C)", ""))
         span = max(result.elapsed - length, 0.5 * result.elapsed)
-        run = Run(offered=rate, calls=wanted, successful=result.successful,
-                  failed=result.failed + max(0, wanted - result.successful - result.failed),
-                  elapsed_s=result.elapsed, achieved=result.successful / span if span else 0.0,
-                  cpu_s=cpu, extra={
-                      "mean_call_ms": round(1000 * length, 1),
-                      "uac_cpu_pct": round(100 * uac_cpu / result.elapsed, 1),
-                      "uas_cpu_pct": round(100 * uas_cpu / result.elapsed, 1),
-                  })
+        run = Run(
+            offered=rate,
+            calls=wanted,
+            successful=result.successful,
+            failed=result.failed + max(0, wanted - result.successful - result.failed),
+            elapsed_s=result.elapsed,
+            achieved=result.successful / span if span else 0.0,
+            cpu_s=cpu,
+            extra={
+                "mean_call_ms": round(1000 * length, 1),
+                "uac_cpu_pct": round(100 * uac_cpu / result.elapsed, 1),
+                "uas_cpu_pct": round(100 * uas_cpu / result.elapsed, 1),
+            },
+        )
         return run, result
 
 
@@ -441,8 +563,16 @@ def settle(pid: int, idle_pct: float = 5.0, limit_s: float = 15.0) -> None:
             return
 
 
-def ladder(bench: Bench, *, start: float, factor: float, max_rate: float, refine: int,
-           max_runs: int, budget_s: float) -> tuple[float, list[Run]]:
+def ladder(
+    bench: Bench,
+    *,
+    start: float,
+    factor: float,
+    max_rate: float,
+    refine: int,
+    max_runs: int,
+    budget_s: float,
+) -> tuple[float, list[Run]]:
     """Step up until unclean, bisect back, confirm; the best confirmed clean achieved rate."""
     runs: list[Run] = []
     started = time.monotonic()
@@ -524,8 +654,9 @@ def added_delays_ms(uac_trace: str, uas_trace: str) -> list[float]:
     sent = invite_times(uac_trace, "sent")
     received = invite_times(uas_trace, "received")
     millisecond = dt.timedelta(milliseconds=1)
-    return sorted((received[n][1] - sent[n][1]) / millisecond
-                  for n in sent.keys() & received.keys())
+    return sorted(
+        (received[n][1] - sent[n][1]) / millisecond for n in sent.keys() & received.keys()
+    )
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -555,25 +686,28 @@ def measure_delay(bench: Bench, rate: float, seconds: float) -> dict[str, object
         callee.stop()
     delays = added_delays_ms(_read_traces(uac_dir), _read_traces(uas_dir))
     figures: dict[str, object] = {
-        "system": bench.system.name, "delay_at_rate": round(rate, 1),
-        "delay_run": run.as_json(bench.system.name), "samples": len(delays),
+        "system": bench.system.name,
+        "delay_at_rate": round(rate, 1),
+        "delay_run": run.as_json(bench.system.name),
+        "samples": len(delays),
     }
     if delays:
-        figures.update({
-            "p50_ms": round(percentile(delays, 0.50), 3),
-            "p90_ms": round(percentile(delays, 0.90), 3),
-            "p99_ms": round(percentile(delays, 0.99), 3),
-            "max_ms": round(delays[-1], 3),
-            "mean_ms": round(statistics.fmean(delays), 3),
-        })
+        figures.update(
+            {
+                "p50_ms": round(percentile(delays, 0.50), 3),
+                "p90_ms": round(percentile(delays, 0.90), 3),
+                "p99_ms": round(percentile(delays, 0.99), 3),
+                "max_ms": round(delays[-1], 3),
+                "mean_ms": round(statistics.fmean(delays), 3),
+            }
+        )
     return figures
 
 
 # --- memory per established call ----------------------------------------------------------
 
 
-def measure_memory(bench: Bench, calls: int, rate: float,
-                   hold_s: float = 6.0) -> dict[str, object]:
+def measure_memory(bench: Bench, calls: int, rate: float, hold_s: float = 6.0) -> dict[str, object]:
     """Hold `calls` calls up at once for `hold_s` after the last is set up;
     (PSS with them up - PSS before) / calls, and the CPU the held calls cost."""
     pid = bench.system.pid
@@ -601,8 +735,12 @@ def measure_memory(bench: Bench, calls: int, rate: float,
     thread.join(ramp + hold_ms / 1000 + 60)
     run = holder.get("run")
     return {
-        "system": bench.system.name, "concurrent_calls": calls, "setup_rate": rate,
-        "hold_s": hold_s, "pss_before_kib": before, "pss_with_calls_kib": during,
+        "system": bench.system.name,
+        "concurrent_calls": calls,
+        "setup_rate": rate,
+        "hold_s": hold_s,
+        "pss_before_kib": before,
+        "pss_with_calls_kib": during,
         "bytes_per_call": round(1024 * (during - before) / calls) if pid else None,
         "held_cpu_pct": round(100 * held_cpu / held_for, 1) if pid and held_for else None,
         "memory_run": run.as_json(bench.system.name) if run else None,
@@ -634,9 +772,15 @@ def bench_system(name: str, args: argparse.Namespace, work: Path) -> dict[str, o
         if args.memory_only:
             best, runs = args.start_rate, list[Run]()
         else:
-            best, runs = ladder(bench, start=args.start_rate, factor=args.factor,
-                                max_rate=args.max_rate, refine=args.refine,
-                                max_runs=args.max_runs, budget_s=args.budget)
+            best, runs = ladder(
+                bench,
+                start=args.start_rate,
+                factor=args.factor,
+                max_rate=args.max_rate,
+                refine=args.refine,
+                max_runs=args.max_runs,
+                budget_s=args.budget,
+            )
             figures["best_clean_cps"] = round(best, 1)
             figures["runs"] = [r.as_json(name) for r in runs]
         if best and not args.no_delay and not args.memory_only:
@@ -647,8 +791,9 @@ def bench_system(name: str, args: argparse.Namespace, work: Path) -> dict[str, o
             callee = Callee(system.target, uas_port, work / f"uas-{name}")
             bench.callee_pid = callee.proc.pid
         if args.memory_calls:
-            memory = measure_memory(bench, args.memory_calls,
-                                    args.memory_rate or max(50.0, best / 2))
+            memory = measure_memory(
+                bench, args.memory_calls, args.memory_rate or max(50.0, best / 2)
+            )
             print(json.dumps(memory), flush=True)
             figures["memory"] = memory
         figures["pss_kib_end"] = tree_pss_kib(system.pid)
@@ -667,10 +812,15 @@ def _systems(values: Iterable[str]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--system", action="append", default=[],
-                        help="softswitch (default), kamailio, sippy; repeat or comma-separate")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--system",
+        action="append",
+        default=[],
+        help="softswitch (default), kamailio, sippy; repeat or comma-separate",
+    )
     parser.add_argument("--start-rate", type=float, default=100)
     parser.add_argument("--factor", type=float, default=1.5)
     parser.add_argument("--max-rate", type=float, default=5000)
@@ -680,11 +830,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8, help="length of one run")
     parser.add_argument("--hold-ms", type=int, default=0, help="talk time of a short call")
     parser.add_argument("--delay-seconds", type=float, default=6)
-    parser.add_argument("--delay-rate", type=float, default=0.0,
-                        help="measure the added delay at this rate (default: half the best)")
+    parser.add_argument(
+        "--delay-rate",
+        type=float,
+        default=0.0,
+        help="measure the added delay at this rate (default: half the best)",
+    )
     parser.add_argument("--no-delay", action="store_true")
-    parser.add_argument("--memory-calls", type=int, default=0,
-                        help="also measure bytes per call with this many calls up at once")
+    parser.add_argument(
+        "--memory-calls",
+        type=int,
+        default=0,
+        help="also measure bytes per call with this many calls up at once",
+    )
     parser.add_argument("--memory-rate", type=float, default=0.0)
     parser.add_argument("--memory-only", action="store_true")
     parser.add_argument("--kamailio-children", type=int, default=1)
@@ -699,9 +857,12 @@ def main() -> None:
         delay = figures.get("delay") or {}
         memory = figures.get("memory") or {}
         assert isinstance(delay, dict) and isinstance(memory, dict)
-        print(f"{figures['system']}: highest clean rate {figures.get('best_clean_cps')} CPS; "
-              f"added INVITE delay p99 {delay.get('p99_ms')} ms at {delay.get('delay_at_rate')}"
-              f" CPS; bytes/call {memory.get('bytes_per_call')}", flush=True)
+        print(
+            f"{figures['system']}: highest clean rate {figures.get('best_clean_cps')} CPS; "
+            f"added INVITE delay p99 {delay.get('p99_ms')} ms at {delay.get('delay_at_rate')}"
+            f" CPS; bytes/call {memory.get('bytes_per_call')}",
+            flush=True,
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     if os.environ.get("SOFTSWITCH_KEEP_BENCH") is None:

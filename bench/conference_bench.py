@@ -102,14 +102,16 @@ async def _engine(conn: Connection, port_min: int, poll: float) -> None:
             (w0, c0, l0), (w1, c1, l1) = marks["start"], marks["end"]
             stats = [ep.stats() for ep in endpoints]
             s = engine.stats()
-            conn.send({
-                "cpu": (c1 - c0) / (w1 - w0),
-                "late_ticks": l1 - l0,
-                "max_tick_ms": max_tick_ms,
-                "received": sum(st.packets_received for st in stats),
-                "late_in": sum(st.late_packets for st in stats),
-                "relayed": s.relayed_directions,
-            })
+            conn.send(
+                {
+                    "cpu": (c1 - c0) / (w1 - w0),
+                    "late_ticks": l1 - l0,
+                    "max_tick_ms": max_tick_ms,
+                    "received": sum(st.packets_received for st in stats),
+                    "late_in": sum(st.late_packets for st in stats),
+                    "relayed": s.relayed_directions,
+                }
+            )
         elif cmd == "stop":
             await engine.close()
             conn.send(None)
@@ -149,8 +151,7 @@ def generator_main(conn: Connection, phones: int, first: int) -> None:
     measure_from, stop_at = start_at + warmup, start_at + warmup + seconds
 
     def packet(k: int, number: int) -> bytes:
-        head = _RTP.pack(0x80, 0, number & 0xFFFF, (number * 160) & 0xFFFFFFFF,
-                         0x1000 + first + k)
+        head = _RTP.pack(0x80, 0, number & 0xFFFF, (number * 160) & 0xFFFFFFFF, 0x1000 + first + k)
         return head + payloads[k]
 
     def received(data: bytes, arrival: float) -> None:
@@ -163,10 +164,23 @@ def generator_main(conn: Connection, phones: int, first: int) -> None:
             counts["received"] += 1
             counts["gaps"] += ((number - prev) & 0xFFFF) - 1
 
-    sent = run_phones(sock, targets, packet, received, start_at=start_at, stop_at=stop_at,
-                      drain_until=stop_at + 0.2)
-    conn.send({"sent": sent, "received": counts["received"], "gaps": counts["gaps"],
-               "streams": len(last_seq)})
+    sent = run_phones(
+        sock,
+        targets,
+        packet,
+        received,
+        start_at=start_at,
+        stop_at=stop_at,
+        drain_until=stop_at + 0.2,
+    )
+    conn.send(
+        {
+            "sent": sent,
+            "received": counts["received"],
+            "gaps": counts["gaps"],
+            "streams": len(last_seq),
+        }
+    )
     sock.close()
 
 
@@ -205,14 +219,23 @@ class Step:
         )
 
 
-def run_step(participants: int, generators: int, seconds: float, warmup: float,
-             port_min: int, poll: float, pin: bool = False) -> Step:
+def run_step(
+    participants: int,
+    generators: int,
+    seconds: float,
+    warmup: float,
+    port_min: int,
+    poll: float,
+    pin: bool = False,
+) -> Step:
     ctx = mp.get_context("spawn")
     e_parent, e_child = ctx.Pipe()
     engine = ctx.Process(target=engine_main, args=(e_child, port_min, poll, pin), daemon=True)
     engine.start()
-    shares = [participants // generators + (1 if g < participants % generators else 0)
-              for g in range(generators)]
+    shares = [
+        participants // generators + (1 if g < participants % generators else 0)
+        for g in range(generators)
+    ]
     gens = []
     first = 0
     for share in shares:
@@ -280,9 +303,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--generators", type=int, default=2, help="load processes")
     parser.add_argument("--port-min", type=int, default=40000)
-    parser.add_argument("--poll-ms", type=float, default=0.0,
-                        help="engine socket draining between ticks every N ms (0: on the tick "
-                             "only, enough when every leg is decoded)")
+    parser.add_argument(
+        "--poll-ms",
+        type=float,
+        default=0.0,
+        help="engine socket draining between ticks every N ms (0: on the tick "
+        "only, enough when every leg is decoded)",
+    )
     parser.add_argument("--all", action="store_true", help="do not stop at the first failure")
     parser.add_argument(
         "--pin",
@@ -297,8 +324,15 @@ def main() -> None:
     )
     best = 0
     for n in args.participants:
-        step = run_step(n, args.generators, args.seconds, args.warmup, args.port_min,
-                        args.poll_ms / 1000, args.pin)
+        step = run_step(
+            n,
+            args.generators,
+            args.seconds,
+            args.warmup,
+            args.port_min,
+            args.poll_ms / 1000,
+            args.pin,
+        )
         print(step.line(), flush=True)
         if step.passed:
             best = max(best, n)

@@ -40,13 +40,18 @@ class Trial:
     def clean(self) -> bool:
         if self.passed is not None:
             return self.passed
-        return (self.failure_fraction < MAX_FAILED_FRACTION
-                and self.successful >= (1 - MAX_FAILED_FRACTION) * self.attempted
-                and self.achieved >= MIN_ACHIEVED_FRACTION * self.level)
+        return (
+            self.failure_fraction < MAX_FAILED_FRACTION
+            and self.successful >= (1 - MAX_FAILED_FRACTION) * self.attempted
+            and self.achieved >= MIN_ACHIEVED_FRACTION * self.level
+        )
 
     def as_json(self) -> dict[str, object]:
-        return {**asdict(self), "clean": self.clean,
-                "failure_fraction": round(self.failure_fraction, 6)}
+        return {
+            **asdict(self),
+            "clean": self.clean,
+            "failure_fraction": round(self.failure_fraction, 6),
+        }
 
 
 @dataclass
@@ -88,8 +93,11 @@ class LadderResult:
         def spread(values: list[float]) -> dict[str, float] | None:
             if not values:
                 return None
-            return {"median": round(statistics.median(values), 3),
-                    "min": round(min(values), 3), "max": round(max(values), 3)}
+            return {
+                "median": round(statistics.median(values), 3),
+                "min": round(min(values), 3),
+                "max": round(max(values), 3),
+            }
 
         def figures(name: str) -> list[float]:
             values = (getattr(t, name, t.extra.get(name)) for t in runs)
@@ -99,7 +107,8 @@ class LadderResult:
             "best_level": round(self.best, 1),
             "runs_at_best": len(runs),
             "failed_runs_at_best": sum(
-                1 for t in self.trials if t.level == self.best and not t.clean),
+                1 for t in self.trials if t.level == self.best and not t.clean
+            ),
             "achieved": spread(figures("achieved")),
             "p50_ms": spread(figures("p50_ms")),
             "p99_ms": spread(figures("p99_ms")),

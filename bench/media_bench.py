@@ -74,8 +74,9 @@ def split_cpus() -> tuple[set[int], set[int]]:
     return {cpus[-1]}, set(cpus[:-1])
 
 
-def engine_main(conn: Connection, port_min: int, poll: float, workers: int = 0,
-                pin: bool = False) -> None:
+def engine_main(
+    conn: Connection, port_min: int, poll: float, workers: int = 0, pin: bool = False
+) -> None:
     """Allocate and bridge the calls asked for, then report on request."""
     _raise_fd_limit()
     try:
@@ -87,8 +88,7 @@ def engine_main(conn: Connection, port_min: int, poll: float, workers: int = 0,
     asyncio.run(_engine(conn, port_min, poll, workers, pin))
 
 
-async def _engine(conn: Connection, port_min: int, poll: float, workers: int,
-                  pin: bool) -> None:
+async def _engine(conn: Connection, port_min: int, poll: float, workers: int, pin: bool) -> None:
     from media.engine import EngineSettings, MediaEngine
     from media.pool import MediaWorkerPool
 
@@ -206,8 +206,15 @@ def generator_main(conn: Connection, calls: int, first_leg: int) -> None:
         if t >= measure_from:
             delays.setdefault(stream, []).append(arrival - t)
 
-    sent = run_phones(sock, targets, packet, received, start_at=start_at, stop_at=stop_at,
-                      drain_until=stop_at + 0.3)
+    sent = run_phones(
+        sock,
+        targets,
+        packet,
+        received,
+        start_at=start_at,
+        stop_at=stop_at,
+        drain_until=stop_at + 0.3,
+    )
     added: list[np.ndarray] = []
     base: list[float] = []
     for d in delays.values():
@@ -282,8 +289,9 @@ def run_step(
 ) -> Step:
     ctx = mp.get_context("spawn")
     e_parent, e_child = ctx.Pipe()
-    engine = ctx.Process(target=engine_main, args=(e_child, port_min, poll, workers, pin),
-                         daemon=True)
+    engine = ctx.Process(
+        target=engine_main, args=(e_child, port_min, poll, workers, pin), daemon=True
+    )
     engine.start()
     shares = [calls // generators + (1 if g < calls % generators else 0) for g in range(generators)]
     gens = []

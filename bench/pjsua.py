@@ -37,8 +37,10 @@ _AUTH_LINE = re.compile(
     r"^(Authorization|Proxy-Authorization|WWW-Authenticate|Proxy-Authenticate)\s*:\s*(.*)$",
     re.IGNORECASE | re.MULTILINE,
 )
-_HEADER_NAMES = {n.lower(): n for n in (
-    "Authorization", "Proxy-Authorization", "WWW-Authenticate", "Proxy-Authenticate")}
+_HEADER_NAMES = {
+    n.lower(): n
+    for n in ("Authorization", "Proxy-Authorization", "WWW-Authenticate", "Proxy-Authenticate")
+}
 _PARAM = re.compile(r'(\w+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]+)')
 
 
@@ -65,13 +67,15 @@ def parse_digest_headers(text: str, sent: bool) -> list[DigestHeader]:
         if scheme.lower() != "digest":
             continue
         params = {k.lower(): v.strip('"') for k, v in _PARAM.findall(rest)}
-        headers.append(DigestHeader(
-            header=_HEADER_NAMES[name.lower()],
-            sent=sent,
-            username=params.get("username"),
-            realm=params.get("realm"),
-            algorithm=params.get("algorithm", "MD5").upper(),
-        ))
+        headers.append(
+            DigestHeader(
+                header=_HEADER_NAMES[name.lower()],
+                sent=sent,
+                username=params.get("username"),
+                realm=params.get("realm"),
+                algorithm=params.get("algorithm", "MD5").upper(),
+            )
+        )
     return headers
 
 
@@ -149,8 +153,10 @@ class PjsuaEndpoint:
             for _ in range(1 if fixed else 20):
                 port = self.port if self.port is not None else free_port()
                 try:
-                    for kind, name in ((pj.PJSIP_TRANSPORT_UDP, "udp"),
-                                       (pj.PJSIP_TRANSPORT_TCP, "tcp")):
+                    for kind, name in (
+                        (pj.PJSIP_TRANSPORT_UDP, "udp"),
+                        (pj.PJSIP_TRANSPORT_TCP, "tcp"),
+                    ):
                         tc = pj.TransportConfig()
                         tc.port = port
                         tc.boundAddress = "127.0.0.1"
@@ -228,9 +234,18 @@ class PjsuaEndpoint:
 
     # -- accounts ------------------------------------------------------------------------------
 
-    def add_account(self, username: str, password: str, registrar: str, *,
-                    domain: str | None = None, realm: str = "*", transport: str = "udp",
-                    expires: int = 300, register: bool = True) -> PjsuaAccount:
+    def add_account(
+        self,
+        username: str,
+        password: str,
+        registrar: str,
+        *,
+        domain: str | None = None,
+        realm: str = "*",
+        transport: str = "udp",
+        expires: int = 300,
+        register: bool = True,
+    ) -> PjsuaAccount:
         """An account `sip:username@domain` registering at `registrar` ("host:port").
 
         The credentials hold the plain password so pjsip can answer any digest algorithm the
@@ -251,7 +266,8 @@ class PjsuaEndpoint:
         cfg.regConfig.registerOnAdd = register
         cfg.sipConfig.transportId = self._transports[transport]
         cfg.sipConfig.authCreds.append(
-            pj.AuthCredInfo("digest", realm, username, pj.PJSIP_CRED_DATA_PLAIN_PASSWD, password))
+            pj.AuthCredInfo("digest", realm, username, pj.PJSIP_CRED_DATA_PLAIN_PASSWD, password)
+        )
         account = PjsuaAccount(username, aor)
         try:
             account.create(cfg)
@@ -260,16 +276,27 @@ class PjsuaEndpoint:
         self.accounts.append(account)
         return account
 
-    def register_all(self, users: Iterable[tuple[str, str]], registrar: str, *,
-                     domain: str | None = None, transport: str = "udp", expires: int = 300,
-                     timeout: float = 10.0) -> list[RegistrationOutcome]:
+    def register_all(
+        self,
+        users: Iterable[tuple[str, str]],
+        registrar: str,
+        *,
+        domain: str | None = None,
+        transport: str = "udp",
+        expires: int = 300,
+        timeout: float = 10.0,
+    ) -> list[RegistrationOutcome]:
         """Add one account per (username, password) and wait for each final answer."""
         users = list(users)
         if len(self.accounts) + len(users) > MAX_ACCOUNTS:
-            raise PjsuaError(f"{len(users)} more accounts would exceed pjsua's "
-                             f"{MAX_ACCOUNTS} per endpoint ({len(self.accounts)} held)")
-        added = [self.add_account(u, p, registrar, domain=domain, transport=transport,
-                                  expires=expires) for u, p in users]
+            raise PjsuaError(
+                f"{len(users)} more accounts would exceed pjsua's "
+                f"{MAX_ACCOUNTS} per endpoint ({len(self.accounts)} held)"
+            )
+        added = [
+            self.add_account(u, p, registrar, domain=domain, transport=transport, expires=expires)
+            for u, p in users
+        ]
         self.poll_until(lambda: all(a.code >= 200 for a in added), timeout)
         return [a.outcome() for a in added]
 
@@ -307,12 +334,18 @@ class PjsuaAccount(pj.Account):
 
     def outcome(self) -> RegistrationOutcome:
         info = self.getInfo()
-        return RegistrationOutcome(self.username, self.aor, self.code, self.reason,
-                                   bool(info.regIsActive), int(info.regExpiresSec)
-                                   if info.regIsActive else 0)
+        return RegistrationOutcome(
+            self.username,
+            self.aor,
+            self.code,
+            self.reason,
+            bool(info.regIsActive),
+            int(info.regExpiresSec) if info.regIsActive else 0,
+        )
 
 
 # -- worker process ----------------------------------------------------------------------------
+
 
 @dataclass
 class UnregisterReport:
@@ -353,10 +386,13 @@ def _serve(commands: Iterable[str], reply: Callable[[dict[str, Any]], None]) -> 
                     if endpoint is None:
                         endpoint = PjsuaEndpoint().start()
                     outcomes = endpoint.register_all(
-                        [(str(u), str(p)) for u, p in cmd["users"]], str(cmd["registrar"]),
-                        domain=cmd.get("domain"), transport=cmd.get("transport", "udp"),
+                        [(str(u), str(p)) for u, p in cmd["users"]],
+                        str(cmd["registrar"]),
+                        domain=cmd.get("domain"),
+                        transport=cmd.get("transport", "udp"),
                         expires=int(cmd.get("expires", 300)),
-                        timeout=float(cmd.get("timeout", 10.0)))
+                        timeout=float(cmd.get("timeout", 10.0)),
+                    )
                     reply({"ok": True, "outcomes": [asdict(o) for o in outcomes]})
                 elif op == "unregister":
                     if endpoint is None:
@@ -366,8 +402,13 @@ def _serve(commands: Iterable[str], reply: Callable[[dict[str, Any]], None]) -> 
                     headers = endpoint.digest_headers
                     endpoint.shutdown()
                     endpoint = None
-                    reply({"ok": True, "outcomes": [asdict(o) for o in outcomes],
-                           "digest_headers": [asdict(h) for h in headers]})
+                    reply(
+                        {
+                            "ok": True,
+                            "outcomes": [asdict(o) for o in outcomes],
+                            "digest_headers": [asdict(h) for h in headers],
+                        }
+                    )
                 elif op == "quit":
                     reply({"ok": True})
                     return
@@ -413,11 +454,17 @@ class PjsuaWorker:
 
     def start(self) -> PjsuaWorker:
         """Start the worker process."""
-        self._stderr = (self.stderr_path.open("a") if self.stderr_path is not None
-                        else subprocess.DEVNULL)
+        self._stderr = (
+            self.stderr_path.open("a") if self.stderr_path is not None else subprocess.DEVNULL
+        )
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.pjsua"], cwd=ROOT, text=True, bufsize=1,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+            [sys.executable, "-m", "bench.pjsua"],
+            cwd=ROOT,
+            text=True,
+            bufsize=1,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
         )
         return self
 
@@ -436,27 +483,46 @@ class PjsuaWorker:
         line = proc.stdout.readline() if ready else ""
         if not line:
             self.kill()
-            raise PjsuaError(f"worker did not answer {command.get('op')!r} "
-                             f"(exit code {proc.returncode})")
+            raise PjsuaError(
+                f"worker did not answer {command.get('op')!r} (exit code {proc.returncode})"
+            )
         answer: dict[str, Any] = json.loads(line)
         if not answer.get("ok"):
             raise PjsuaError(f"{answer.get('error')}\n" + "\n".join(answer.get("log", [])))
         return answer
 
-    def register(self, users: Sequence[tuple[str, str]], registrar: str, *,
-                 domain: str | None = None, transport: str = "udp", expires: int = 300,
-                 timeout: float = 10.0) -> list[RegistrationOutcome]:
+    def register(
+        self,
+        users: Sequence[tuple[str, str]],
+        registrar: str,
+        *,
+        domain: str | None = None,
+        transport: str = "udp",
+        expires: int = 300,
+        timeout: float = 10.0,
+    ) -> list[RegistrationOutcome]:
         """Register up to MAX_ACCOUNTS (username, password) pairs in the current lifetime."""
-        answer = self._call({"op": "register", "users": [list(u) for u in users],
-                             "registrar": registrar, "domain": domain, "transport": transport,
-                             "expires": expires, "timeout": timeout}, timeout + 20)
+        answer = self._call(
+            {
+                "op": "register",
+                "users": [list(u) for u in users],
+                "registrar": registrar,
+                "domain": domain,
+                "transport": transport,
+                "expires": expires,
+                "timeout": timeout,
+            },
+            timeout + 20,
+        )
         return [RegistrationOutcome(**o) for o in answer["outcomes"]]
 
     def unregister(self, timeout: float = 10.0) -> UnregisterReport:
         """Un-register everyone and end the endpoint lifetime."""
         answer = self._call({"op": "unregister", "timeout": timeout}, timeout + 20)
-        return UnregisterReport([RegistrationOutcome(**o) for o in answer["outcomes"]],
-                                [DigestHeader(**h) for h in answer["digest_headers"]])
+        return UnregisterReport(
+            [RegistrationOutcome(**o) for o in answer["outcomes"]],
+            [DigestHeader(**h) for h in answer["digest_headers"]],
+        )
 
     def close(self, timeout: float = 20.0) -> None:
         """Ask the worker to quit (its endpoint un-registers), kill it if it does not."""

@@ -103,16 +103,45 @@ def run_sipp(
     if not local_port:
         local_port = free_port()  # SIPp's own default would be 5060
     args = [
-        sipp_binary(), target, "-sf", str(path), "-m", str(calls), "-r", str(rate),
-        "-t", mode, "-i", local_ip, "-p", str(local_port),
-        "-timeout", f"{int(timeout)}s", "-timeout_error", "-nostdin",
-        "-trace_stat", "-stf", str(work / "stat.csv"), "-fd", "1",
-        "-trace_err", "-error_file", str(work / "errors.log"),
-        "-trace_screen", "-screen_file", str(work / "screen.log"),
-        "-recv_timeout", "10000", "-max_recv_loops", "10000", "-max_sched_loops", "10000",
+        sipp_binary(),
+        target,
+        "-sf",
+        str(path),
+        "-m",
+        str(calls),
+        "-r",
+        str(rate),
+        "-t",
+        mode,
+        "-i",
+        local_ip,
+        "-p",
+        str(local_port),
+        "-timeout",
+        f"{int(timeout)}s",
+        "-timeout_error",
+        "-nostdin",
+        "-trace_stat",
+        "-stf",
+        str(work / "stat.csv"),
+        "-fd",
+        "1",
+        "-trace_err",
+        "-error_file",
+        str(work / "errors.log"),
+        "-trace_screen",
+        "-screen_file",
+        str(work / "screen.log"),
+        "-recv_timeout",
+        "10000",
+        "-max_recv_loops",
+        "10000",
+        "-max_sched_loops",
+        "10000",
         # SIPp's default socket buffers (64 KB) overflow while it is busy starting calls at a
         # few thousand per second: every datagram lost there is a 500 ms retransmission.
-        "-buff_size", str(SOCKET_BUFFER),
+        "-buff_size",
+        str(SOCKET_BUFFER),
     ]
     if call_id is not None:
         # SIPp matches responses to calls by Call-ID; a format without the pid (%p) gives
@@ -128,8 +157,13 @@ def run_sipp(
     started = time.monotonic()
     try:
         proc = subprocess.run(
-            args, cwd=work, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, timeout=timeout + 30, check=False,
+            args,
+            cwd=work,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            timeout=timeout + 30,
+            check=False,
         )
         returncode, stderr = proc.returncode, proc.stderr.decode(errors="replace")
     except subprocess.TimeoutExpired:

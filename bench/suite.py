@@ -30,10 +30,26 @@ from bench.systems import references_missing
 from bench.workloads import WORKLOADS, Options, Outcome, Workload
 
 RESULTS = Path(__file__).resolve().parent / "results"
-QUICK = {"users": 200, "duration": 1.0, "hold": 3.0, "concurrent": 20, "max_rate": 40.0,
-         "confirm": 2, "repeats": 2, "budget": 60.0}
-FULL = {"users": 10_000, "duration": 5.0, "hold": 60.0, "concurrent": 2000,
-        "max_rate": 5000.0, "confirm": 2, "repeats": 3, "budget": 300.0}
+QUICK = {
+    "users": 200,
+    "duration": 1.0,
+    "hold": 3.0,
+    "concurrent": 20,
+    "max_rate": 40.0,
+    "confirm": 2,
+    "repeats": 2,
+    "budget": 60.0,
+}
+FULL = {
+    "users": 10_000,
+    "duration": 5.0,
+    "hold": 60.0,
+    "concurrent": 2000,
+    "max_rate": 5000.0,
+    "confirm": 2,
+    "repeats": 3,
+    "budget": 300.0,
+}
 
 
 class Progress:
@@ -47,8 +63,10 @@ class Progress:
         filled = self.width * self.done // self.total
         bar = "#" * filled + "." * (self.width - filled)
         elapsed = int(time.monotonic() - self.started)
-        print(f"[{bar}] {self.done}/{self.total} {elapsed // 60}:{elapsed % 60:02d}  {text}",
-              flush=True)
+        print(
+            f"[{bar}] {self.done}/{self.total} {elapsed // 60}:{elapsed % 60:02d}  {text}",
+            flush=True,
+        )
         self.done += 1
 
 
@@ -65,8 +83,9 @@ def _versions() -> dict[str, str]:
     for name, args in (("sipp", ["sipp", "-v"]), ("kamailio", ["kamailio", "-v"])):
         binary = shutil.which(args[0]) or f"/usr/sbin/{args[0]}"
         try:
-            out = subprocess.run([binary, *args[1:]], capture_output=True, text=True,
-                                 timeout=10, check=False)
+            out = subprocess.run(
+                [binary, *args[1:]], capture_output=True, text=True, timeout=10, check=False
+            )
             text = (out.stdout + out.stderr).strip().splitlines()
             found[name] = next((line.strip() for line in text if line.strip()), "")
         except OSError:
@@ -85,14 +104,28 @@ def _csv(value: str) -> list[str]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true",
-                        help="a short run for a smoke test: small counts, one-second runs")
-    parser.add_argument("--workloads", type=_csv, default=[w.key for w in WORKLOADS],
-                        help="comma-separated workload numbers 1-6 (default all)")
-    parser.add_argument("--systems", type=_csv, default=["softswitch", "kamailio", "sippy"],
-                        help="softswitch, kamailio, sippy (default all installed)")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a short run for a smoke test: small counts, one-second runs",
+    )
+    parser.add_argument(
+        "--workloads",
+        type=_csv,
+        default=[w.key for w in WORKLOADS],
+        help="comma-separated workload numbers 1-6 (default all)",
+    )
+    parser.add_argument(
+        "--systems",
+        type=_csv,
+        default=["softswitch", "kamailio", "sippy"],
+        help="softswitch, kamailio, sippy (default all installed)",
+    )
     parser.add_argument("--users", type=int, help="registering users (workload 1)")
     parser.add_argument("--duration", type=float, help="seconds of one ladder run")
     parser.add_argument("--hold", type=float, help="seconds calls are held (workload 4)")
@@ -104,10 +137,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", help="a switch on another machine (only ours is benched)")
     parser.add_argument("--port", type=int, default=5060)
     parser.add_argument("--transport", default="udp", choices=["udp", "tcp"])
-    parser.add_argument("--local-ip", help="this machine's address for SIPp (default: the "
-                        "one that reaches --host, or 127.0.0.1)")
-    parser.add_argument("--results", type=Path, default=RESULTS,
-                        help="directory for the JSON and PNG files (default bench/results)")
+    parser.add_argument(
+        "--local-ip",
+        help="this machine's address for SIPp (default: the one that reaches --host, or 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS,
+        help="directory for the JSON and PNG files (default bench/results)",
+    )
     args = parser.parse_args(argv)
     defaults = QUICK if args.quick else FULL
     for name, value in defaults.items():
@@ -122,8 +161,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.users < 1 or args.concurrent < 1 or args.duration <= 0 or args.hold <= 0:
         parser.error("--users and --concurrent must be >= 1, --duration and --hold > 0")
     if args.transport != "udp" and not args.host:
-        print("note: the reference systems listen on UDP only; with --transport "
-              f"{args.transport} only our switch is benched", flush=True)
+        print(
+            "note: the reference systems listen on UDP only; with --transport "
+            f"{args.transport} only our switch is benched",
+            flush=True,
+        )
     return args
 
 
@@ -153,19 +195,36 @@ def plan(args: argparse.Namespace) -> list[tuple[Workload, str, str]]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="bench-suite-"))
-    local_ip = args.local_ip or (_local_ip_towards(args.host, args.port) if args.host
-                                 else "127.0.0.1")
-    opts = Options(work=work, quick=args.quick, users=args.users, duration=args.duration,
-                   hold=args.hold, concurrent=args.concurrent, max_rate=args.max_rate,
-                   confirm=args.confirm, repeats=args.repeats, budget=args.budget,
-                   transport=args.transport, host=args.host, port=args.port,
-                   local_ip=local_ip)
+    local_ip = args.local_ip or (
+        _local_ip_towards(args.host, args.port) if args.host else "127.0.0.1"
+    )
+    opts = Options(
+        work=work,
+        quick=args.quick,
+        users=args.users,
+        duration=args.duration,
+        hold=args.hold,
+        concurrent=args.concurrent,
+        max_rate=args.max_rate,
+        confirm=args.confirm,
+        repeats=args.repeats,
+        budget=args.budget,
+        transport=args.transport,
+        host=args.host,
+        port=args.port,
+        local_ip=local_ip,
+    )
     started = dt.datetime.now(dt.UTC)
     meta: dict[str, Any] = {
-        "started": started.isoformat(timespec="seconds"), "quick": args.quick,
-        "machine": {"node": platform.node(), "cpus": os.cpu_count(),
-                    "load_at_start": os.getloadavg()},
-        "versions": _versions(), "options": {k: str(v) for k, v in vars(args).items()},
+        "started": started.isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "machine": {
+            "node": platform.node(),
+            "cpus": os.cpu_count(),
+            "load_at_start": os.getloadavg(),
+        },
+        "versions": _versions(),
+        "options": {k: str(v) for k, v in vars(args).items()},
         "target": opts.remote_target or "local processes on 127.0.0.1",
     }
     pairs = plan(args)
@@ -175,17 +234,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for workload, system, why in pairs:
             progress.step(f"workload {workload.key} ({workload.title}) - {system}")
             if why:
-                outcome = Outcome(workload.key, system,
-                                  status="not available" if workload.run is None
-                                  else "skipped", reason=why)
+                outcome = Outcome(
+                    workload.key,
+                    system,
+                    status="not available" if workload.run is None else "skipped",
+                    reason=why,
+                )
                 print(f"    {outcome.status}: {why}", flush=True)
             else:
                 assert workload.run is not None
                 try:
                     outcome = workload.run(system, opts)
                 except Exception as error:  # one system's failure ends only its row
-                    outcome = Outcome(workload.key, system, status="error",
-                                      reason=f"{type(error).__name__}: {error}"[:500])
+                    outcome = Outcome(
+                        workload.key,
+                        system,
+                        status="error",
+                        reason=f"{type(error).__name__}: {error}"[:500],
+                    )
                     print(f"    error: {outcome.reason}", flush=True)
             results.append(outcome.as_json())
         progress.step("report")
@@ -204,11 +270,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(report.table(results, units))
     for ratio in report.ratios(results):
         if ratio["ratio"] is not None:
-            caveat = (f"; {ratio['reference']} was not CPU-bound: a lower bound of its "
-                      "figure" if ratio["limits"]["theirs"] == "not CPU" else "")
-            print(f"workload {ratio['workload']}: ours / {ratio['reference']} = "
-                  f"{ratio['ratio']:.2f} ({ratio['figure']}: {ratio['ours']:g} vs "
-                  f"{ratio['theirs']:g}{caveat})")
+            caveat = (
+                f"; {ratio['reference']} was not CPU-bound: a lower bound of its figure"
+                if ratio["limits"]["theirs"] == "not CPU"
+                else ""
+            )
+            print(
+                f"workload {ratio['workload']}: ours / {ratio['reference']} = "
+                f"{ratio['ratio']:.2f} ({ratio['figure']}: {ratio['ours']:g} vs "
+                f"{ratio['theirs']:g}{caveat})"
+            )
     if opts.remote_target:
         print(f"target {opts.remote_target} is remote: its CPU and memory are not measured")
     print(f"\nwrote {json_path}, {', '.join(str(p) for p in pngs)}")

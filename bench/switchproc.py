@@ -27,8 +27,7 @@ def free_port(kind: int = socket.SOCK_DGRAM, both: bool = True, span: int = 1) -
         if port <= 10000 or port + span > 65536:
             continue
         kinds = (socket.SOCK_DGRAM, socket.SOCK_STREAM) if both else (kind,)
-        wanted = [(p, k) for p in range(port, port + span) for k in kinds
-                  if (p, k) != (port, kind)]
+        wanted = [(p, k) for p in range(port, port + span) for k in kinds if (p, k) != (port, kind)]
         if all(_bindable(p, k) for p, k in wanted):
             return port
     raise RuntimeError("no free port found")
@@ -81,7 +80,7 @@ class SwitchConfigFile:
         self.directory.mkdir(parents=True, exist_ok=True)
         db = self.database_url or f"sqlite:///{self.directory / 'switch.db'}"
         if db.startswith("sqlite:///") and not db.startswith("sqlite:////"):
-            db = "sqlite:///" + db[len("sqlite:///"):]
+            db = "sqlite:///" + db[len("sqlite:///") :]
         listen = [
             f'{{ transport = "udp", host = "127.0.0.1", port = {self.port} }}',
             f'{{ transport = "tcp", host = "127.0.0.1", port = {self.port} }}',
@@ -89,8 +88,10 @@ class SwitchConfigFile:
         tls = ""
         if self.tls_port is not None:
             listen.append(f'{{ transport = "tls", host = "127.0.0.1", port = {self.tls_port} }}')
-            tls = (f'tls_certificate = "{self.tls_certificate}"\n'
-                   f'tls_private_key = "{self.tls_private_key}"\n')
+            tls = (
+                f'tls_certificate = "{self.tls_certificate}"\n'
+                f'tls_private_key = "{self.tls_private_key}"\n'
+            )
         lines = [
             "[sip]",
             "listen = [" + ", ".join(listen) + "]",
@@ -160,8 +161,15 @@ def options_ping(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> in
 class SwitchProcess:
     """The switch started as its own process (`softswitch run`), stopped by its PID."""
 
-    def __init__(self, config: Path, *, cwd: Path | None = None, port: int,
-                 env: dict[str, str] | None = None, extra_args: Iterable[str] = ()):
+    def __init__(
+        self,
+        config: Path,
+        *,
+        cwd: Path | None = None,
+        port: int,
+        env: dict[str, str] | None = None,
+        extra_args: Iterable[str] = (),
+    ):
         self.config = config
         self.cwd = cwd or config.parent
         self.port = port
@@ -173,9 +181,19 @@ class SwitchProcess:
     def start(self, ready_timeout: float = 30.0) -> SwitchProcess:
         with self.output.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "softswitch.cli", "run", "--config", str(self.config),
-                 *self.extra_args],
-                cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "softswitch.cli",
+                    "run",
+                    "--config",
+                    str(self.config),
+                    *self.extra_args,
+                ],
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
                 env=self.env,
             )
         deadline = time.monotonic() + ready_timeout
@@ -222,9 +240,20 @@ class SwitchProcess:
     def registrations(self) -> list[dict[str, object]]:
         """Bindings as `softswitch registrations --json` prints them."""
         out = subprocess.run(
-            [sys.executable, "-m", "softswitch.cli", "registrations", "--json",
-             "--config", str(self.config)],
-            cwd=self.cwd, capture_output=True, timeout=60, check=True, env=self.env,
+            [
+                sys.executable,
+                "-m",
+                "softswitch.cli",
+                "registrations",
+                "--json",
+                "--config",
+                str(self.config),
+            ],
+            cwd=self.cwd,
+            capture_output=True,
+            timeout=60,
+            check=True,
+            env=self.env,
         )
         rows: list[dict[str, object]] = json.loads(out.stdout)
         return rows

@@ -39,16 +39,27 @@ class Running:
     notes: list[str] = field(default_factory=list)
 
 
-def register_callee(target: str, uas_port: int, work: Path, *, transport: str = "udp",
-                    local_ip: str = "127.0.0.1") -> None:
+def register_callee(
+    target: str, uas_port: int, work: Path, *, transport: str = "udp", local_ip: str = "127.0.0.1"
+) -> None:
     """The SIPp UAS registers as the callee so the switch can route calls to it."""
     injection = write_users(work / "callee.csv", user_rows([(CALLEE, DOMAIN, "pw" + CALLEE)]))
-    result = run_sipp("register.xml", target, calls=1, rate=1, injection=injection,
-                      local_port=uas_port, timeout=15, transport=transport, local_ip=local_ip,
-                      keys={"c1": "1", "c2": "2", "expires": "3600"})
+    result = run_sipp(
+        "register.xml",
+        target,
+        calls=1,
+        rate=1,
+        injection=injection,
+        local_port=uas_port,
+        timeout=15,
+        transport=transport,
+        local_ip=local_ip,
+        keys={"c1": "1", "c2": "2", "expires": "3600"},
+    )
     if not result.ok:
-        raise RuntimeError(f"the UAS could not register as {CALLEE} at {target}: "
-                           f"{result.errors[-500:]}")
+        raise RuntimeError(
+            f"the UAS could not register as {CALLEE} at {target}: {result.errors[-500:]}"
+        )
 
 
 # --- our switch ---------------------------------------------------------------------------
@@ -78,7 +89,8 @@ def full_path_toml(now: dt.datetime | None = None) -> list[str]:
     closed_end = closed_start + dt.timedelta(days=1)
     dids = ", ".join(
         f'{{ number = "+1415555{n:04d}", treatment = "user", destination = "{CALLEE}" }}'
-        for n in range(100, 120))
+        for n in range(100, 120)
+    )
     return [
         "[tenants.routing]",
         'default_region = "US"',
@@ -112,16 +124,25 @@ def full_path_toml(now: dt.datetime | None = None) -> list[str]:
     ]
 
 
-def start_softswitch(work: Path, users: Sequence[PhoneUser], extra_toml: Sequence[str] = (),
-                     *, uas_port: int | None = None, scenario: Path = AUTH_SCENARIO,
-                     service: str = CALLEE, notes: Sequence[str] = (),
-                     transport: str = "udp", anchor: str = "never") -> Running:
+def start_softswitch(
+    work: Path,
+    users: Sequence[PhoneUser],
+    extra_toml: Sequence[str] = (),
+    *,
+    uas_port: int | None = None,
+    scenario: Path = AUTH_SCENARIO,
+    service: str = CALLEE,
+    notes: Sequence[str] = (),
+    transport: str = "udp",
+    anchor: str = "never",
+) -> Running:
     """Our switch as its own process with a generated configuration; with `uas_port`, the
     SIPp UAS listening there (over `transport`) registers as the callee. ``anchor``:
     "always" puts the switch's media engine in every call (two RTP endpoints per call),
     "never" passes SDP through as the proxy and Sippy do."""
-    config = SwitchConfigFile(work, users=users, domain=DOMAIN, port=free_port(),
-                              log_level="WARNING", media_anchor=anchor)
+    config = SwitchConfigFile(
+        work, users=users, domain=DOMAIN, port=free_port(), log_level="WARNING", media_anchor=anchor
+    )
     path = config.write()
     if extra_toml:
         path.write_text(path.read_text() + "\n".join(extra_toml) + "\n")
@@ -133,8 +154,16 @@ def start_softswitch(work: Path, users: Sequence[PhoneUser], extra_toml: Sequenc
     except Exception:
         switch.stop()
         raise
-    return Running("softswitch", target, switch.pid, switch.stop, scenario=scenario,
-                   service=service, config=path, notes=list(notes))
+    return Running(
+        "softswitch",
+        target,
+        switch.pid,
+        switch.stop,
+        scenario=scenario,
+        service=service,
+        config=path,
+        notes=list(notes),
+    )
 
 
 # --- reference systems --------------------------------------------------------------------
@@ -151,29 +180,48 @@ def kamailio_registrar(work: Path, users: Sequence[PhoneUser]) -> Running:
     # db_text tables: a typed header line, then `:`-separated rows; auth_db checks the
     # table's version in the `version` table.
     (db / "version").write_text(
-        "table_name(string) table_version(int) \nsubscriber:7\nlocation:9\n")
+        "table_name(string) table_version(int) \nsubscriber:7\nlocation:9\n"
+    )
     # db_text refuses empty columns; the HA1 columns are filled but unused (calculate_ha1).
-    rows = [f"{i}:{u.extension}:{DOMAIN}:{u.password}:{_ha1(u, DOMAIN)}:{_ha1(u, DOMAIN)}"
-            for i, u in enumerate(users, 1)]
+    rows = [
+        f"{i}:{u.extension}:{DOMAIN}:{u.password}:{_ha1(u, DOMAIN)}:{_ha1(u, DOMAIN)}"
+        for i, u in enumerate(users, 1)
+    ]
     (db / "subscriber").write_text(
         "id(int,auto) username(string) domain(string) password(string) ha1(string) "
-        "ha1b(string) \n" + "\n".join(rows) + "\n")
+        "ha1b(string) \n" + "\n".join(rows) + "\n"
+    )
     template = (HERE / "kamailio" / "registrar.cfg").read_text()
     kamailio = Kamailio(work, 0, config_text=template.replace("__DB_URL__", f"text://{db}"))
-    return Running("kamailio", kamailio.target, kamailio.pid, kamailio.stop,
-                   notes=["registrar: auth_db over db_text, usrloc in memory (db_mode 0)"])
+    return Running(
+        "kamailio",
+        kamailio.target,
+        kamailio.pid,
+        kamailio.stop,
+        notes=["registrar: auth_db over db_text, usrloc in memory (db_mode 0)"],
+    )
 
 
 def kamailio_proxy(work: Path, uas_port: int) -> Running:
     kamailio = Kamailio(work, uas_port)
-    return Running("kamailio", kamailio.target, kamailio.pid, kamailio.stop,
-                   notes=["stateful proxy (tm), no authentication, no accounting"])
+    return Running(
+        "kamailio",
+        kamailio.target,
+        kamailio.pid,
+        kamailio.stop,
+        notes=["stateful proxy (tm), no authentication, no accounting"],
+    )
 
 
 def sippy_b2bua(work: Path, uas_port: int) -> Running:
     sippy = Sippy(work, uas_port)
-    return Running("sippy", sippy.target, sippy.pid, sippy.stop,
-                   notes=["b2bua_simple: no authentication, no CDRs"])
+    return Running(
+        "sippy",
+        sippy.target,
+        sippy.pid,
+        sippy.stop,
+        notes=["b2bua_simple: no authentication, no CDRs"],
+    )
 
 
 def references_missing() -> dict[str, str]:
@@ -186,11 +234,26 @@ def references_missing() -> dict[str, str]:
     return missing
 
 
-def remote(target: str, *, scenario: Path, service: str, uas_port: int | None,
-           work: Path, transport: str, local_ip: str) -> Running:
+def remote(
+    target: str,
+    *,
+    scenario: Path,
+    service: str,
+    uas_port: int | None,
+    work: Path,
+    transport: str,
+    local_ip: str,
+) -> Running:
     """A switch on another machine: nothing to start or stop, nothing of its process to read."""
     work.mkdir(parents=True, exist_ok=True)
     if uas_port is not None:
         register_callee(target, uas_port, work, transport=transport, local_ip=local_ip)
-    return Running("softswitch", target, 0, lambda: None, scenario=scenario, service=service,
-                   notes=[f"remote switch at {target}: its CPU and memory are not measured"])
+    return Running(
+        "softswitch",
+        target,
+        0,
+        lambda: None,
+        scenario=scenario,
+        service=service,
+        notes=[f"remote switch at {target}: its CPU and memory are not measured"],
+    )

@@ -113,13 +113,13 @@ def _message(kind: str, msg: str) -> str:
         return "must be an array"
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
-            return msg[len(prefix):]
+            return msg[len(prefix) :]
     if msg.startswith("Input should be "):
-        return "must be " + msg[len("Input should be "):]
+        return "must be " + msg[len("Input should be ") :]
     if msg.startswith("Input should have "):
-        return "must have " + msg[len("Input should have "):]
+        return "must have " + msg[len("Input should have ") :]
     if msg.startswith("String should have "):
-        return "must have " + msg[len("String should have "):]
+        return "must have " + msg[len("String should have ") :]
     if msg.startswith("List should have "):
-        return "must have " + msg[len("List should have "):]
+        return "must have " + msg[len("List should have ") :]
     return msg[:1].lower() + msg[1:]

@@ -223,8 +223,9 @@ class AuthSettings(_Model):
     @classmethod
     def _valid_realm(cls, value: str | None) -> str | None:
         # Realms are quoted-strings; refuse what many phones would mangle.
-        if value is not None and (not value or '"' in value or "\\" in value
-                                  or _has_control_chars(value)):
+        if value is not None and (
+            not value or '"' in value or "\\" in value or _has_control_chars(value)
+        ):
             raise ValueError("must be non-empty, without quotes, backslashes or control characters")
         return value
 
@@ -239,8 +240,9 @@ class AuthSettings(_Model):
     @classmethod
     def _canonical_algorithms(cls, value: Any) -> Any:
         if isinstance(value, list):
-            return [_CANONICAL_ALGORITHM.get(v.upper(), v) if isinstance(v, str) else v
-                    for v in value]
+            return [
+                _CANONICAL_ALGORITHM.get(v.upper(), v) if isinstance(v, str) else v for v in value
+            ]
         return value
 
     @field_validator("algorithms")
@@ -285,7 +287,7 @@ class DatabaseSettings(_Model):
     @property
     def sqlite_path(self) -> Path | None:
         """File of a sqlite URL (relative to the working directory), None for PostgreSQL."""
-        return Path(self.url[len("sqlite:///"):]) if self.backend == "sqlite" else None
+        return Path(self.url[len("sqlite:///") :]) if self.backend == "sqlite" else None
 
 
 class LoggingSettings(_Model):
@@ -413,9 +415,7 @@ class User(_Model):
     @classmethod
     def _valid_username(cls, value: Any) -> Any:
         if isinstance(value, str) and value and not _USERNAME.fullmatch(value):
-            raise ValueError(
-                "must be 1 to 64 letters, digits or . _ ~ ! $ & ' ( ) * + , ; = @ -"
-            )
+            raise ValueError("must be 1 to 64 letters, digits or . _ ~ ! $ & ' ( ) * + , ; = @ -")
         return value
 
     @field_validator("caller_id", mode="before")
@@ -475,8 +475,10 @@ def _duplicates(values: Sequence[str], loc: Any, what: str) -> list[tuple[Loc, s
 
 def _raw_extension(entry: Any) -> str | None:
     """The extension of a not yet validated user entry, None if it is not one."""
-    value = entry.extension if isinstance(entry, User) else (
-        entry.get("extension") if isinstance(entry, dict) else None
+    value = (
+        entry.extension
+        if isinstance(entry, User)
+        else (entry.get("extension") if isinstance(entry, dict) else None)
     )
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         value = str(value)
@@ -586,12 +588,17 @@ class Tenant(_Model):
             routing = {}
         if isinstance(routing, TenantRouting):
             listed = {d.number for d in routing.dids}
-            added = tuple(Did(number=n, treatment=Treatment.CONFERENCE, destination=e)
-                          for n, e in dids.items() if n not in listed)
-            routing = routing.model_copy(update={
-                "conferences": routing.conferences | extensions,
-                "dids": routing.dids + added,
-            })
+            added = tuple(
+                Did(number=n, treatment=Treatment.CONFERENCE, destination=e)
+                for n, e in dids.items()
+                if n not in listed
+            )
+            routing = routing.model_copy(
+                update={
+                    "conferences": routing.conferences | extensions,
+                    "dids": routing.dids + added,
+                }
+            )
         elif isinstance(routing, dict):
             confs, routed = routing.get("conferences", ()), routing.get("dids", [])
             if not isinstance(confs, list | tuple | set | frozenset) or not isinstance(
@@ -600,16 +607,24 @@ class Tenant(_Model):
                 return data  # routing's own validation names the problem
             listed = set()
             for d in routed:
-                number = d.number if isinstance(d, Did) else (
-                    d.get("number") if isinstance(d, dict) else None
+                number = (
+                    d.number
+                    if isinstance(d, Did)
+                    else (d.get("number") if isinstance(d, dict) else None)
                 )
                 if isinstance(number, str):
                     with contextlib.suppress(NumberError):
                         listed.add(to_e164(number))
-            added_rows = [{"number": n, "treatment": "conference", "destination": e}
-                          for n, e in dids.items() if n not in listed]
-            routing = {**routing, "conferences": sorted(set(confs) | extensions),
-                       "dids": [*routed, *added_rows]}
+            added_rows = [
+                {"number": n, "treatment": "conference", "destination": e}
+                for n, e in dids.items()
+                if n not in listed
+            ]
+            routing = {
+                **routing,
+                "conferences": sorted(set(confs) | extensions),
+                "dids": [*routed, *added_rows],
+            }
         return {**data, "routing": routing}
 
     @model_validator(mode="after")
@@ -636,10 +651,12 @@ class Tenant(_Model):
             if did is not None and (
                 did.treatment is not Treatment.CONFERENCE or did.destination != b.extension
             ):
-                items.append((
-                    ("conferences", i, "did"),
-                    f"routing.dids sends {b.did} to {did.treatment.value} {did.destination!r}",
-                ))
+                items.append(
+                    (
+                        ("conferences", i, "did"),
+                        f"routing.dids sends {b.did} to {did.treatment.value} {did.destination!r}",
+                    )
+                )
         if items:
             raise _fail(items)
         return self
@@ -657,16 +674,19 @@ class Tenant(_Model):
         trunk_names = {t.name for t in self.trunks}
         items += [
             (("outbound_trunks", i), f"no trunk named {name!r} in this tenant")
-            for i, name in enumerate(self.outbound_trunks) if name not in trunk_names
+            for i, name in enumerate(self.outbound_trunks)
+            if name not in trunk_names
         ]
         extensions = {u.extension for u in self.users}
         for ext, rules in self.routing.users.items():
             if ext not in extensions and not rules.inbound_routing:
-                items.append((
-                    ("routing", "users", ext),
-                    "not a user of this tenant: add it to [[tenants.users]] or set "
-                    "inbound_routing = true",
-                ))
+                items.append(
+                    (
+                        ("routing", "users", ext),
+                        "not a user of this tenant: add it to [[tenants.users]] or set "
+                        "inbound_routing = true",
+                    )
+                )
         if items:
             raise _fail(items)
         return self
@@ -675,8 +695,11 @@ class Tenant(_Model):
         self._by_extension = {u.extension: u for u in self.users}
         self._by_username = {u.username: u for u in self.users}
         by_name = {t.name: t for t in self.trunks}
-        self._outbound = tuple(by_name[n] for n in self.outbound_trunks if n in by_name) \
-            if self.outbound_trunks else self.trunks
+        self._outbound = (
+            tuple(by_name[n] for n in self.outbound_trunks if n in by_name)
+            if self.outbound_trunks
+            else self.trunks
+        )
         self._conference_by_extension = {b.extension: b for b in self.conferences}
         self._conference_by_did = {b.did: b for b in self.conferences if b.did is not None}
 
@@ -732,4 +755,3 @@ class SwitchConfig(Settings):
     def realm_for(self, tenant: Tenant) -> str:
         """Digest realm of a tenant: the configured realm, else the tenant's domain."""
         return self.auth.realm or tenant.domain
-

@@ -20,9 +20,6 @@ from config.timeframes import TimeFrame
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
-
-
-
 class TenantRouting(BaseModel):
     """Routing configuration of a tenant.
 

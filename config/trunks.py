@@ -79,8 +79,9 @@ class Trunk(BaseModel):
     max_calls_per_second: float | None = Field(default=None, gt=0, le=100_000)
     # Outbound registration (RFC 3261 10.2) to the first gateway, refreshed before expiry.
     registration: bool = False
-    username: str | None = Field(default=None, min_length=1, max_length=64,
-                                 pattern=r"^[A-Za-z0-9._~!$&'()*+,;=+-]+$")
+    username: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._~!$&'()*+,;=+-]+$"
+    )
     password: SecretStr | None = None
     register_domain: str | None = Field(default=None, min_length=1, max_length=253)
     register_expires: int = Field(default=600, ge=30, le=86400)
@@ -127,13 +128,12 @@ class Trunk(BaseModel):
             except phonenumbers.NumberParseException:
                 number = e164.lstrip("+")
         if self.strip_prefix and number.startswith(self.strip_prefix):
-            number = number[len(self.strip_prefix):]
+            number = number[len(self.strip_prefix) :]
         return self.add_prefix + number
 
     def gateway_order(self) -> list[Gateway]:
         """Gateways in the order to try them: by priority; equal priorities by weight."""
         # Weighted random order within a priority (Efraimidis-Spirakis): a gateway of weight
         # w comes first with probability w / (sum of weights).
-        keys = {id(g): (g.priority, -(random.random() ** (1.0 / g.weight)))
-                for g in self.gateways}
+        keys = {id(g): (g.priority, -(random.random() ** (1.0 / g.weight))) for g in self.gateways}
         return sorted(self.gateways, key=lambda g: keys[id(g)])

@@ -638,8 +638,9 @@ class MediaEngine:
         self._mix_in_rows = np.array([ep.row for ep in members], dtype=np.intp)
         # a member with a player (prompt, music on hold) hears the player instead
         self._mix_out = [
-            ep for ep in eps if ep.mix is not None and ep.sends and ep.player is None
-            and ep.hold_player is None
+            ep
+            for ep in eps
+            if ep.mix is not None and ep.sends and ep.player is None and ep.hold_player is None
         ]
         self._mix_out_slots = np.array([mixer.slot(ep) for ep in self._mix_out], dtype=np.intp)
         rows = mixer.rows
@@ -704,8 +705,7 @@ class MediaEngine:
             try:
                 # up to half the lateness allowed past the tick's time: the poll never
                 # makes a tick late by itself, nor leaves the tick a whole burst to read
-                self._drain(time.monotonic(),
-                            self._clock.next_tick + self.settings.late_after / 2)
+                self._drain(time.monotonic(), self._clock.next_tick + self.settings.late_after / 2)
             except Exception:
                 log.exception("media_poll_failed")
 

@@ -218,8 +218,11 @@ class WorkerServer:
             await asyncio.sleep(_FULL_GC_INTERVAL)
             started = time.perf_counter()
             found = gc.collect()
-            log.info("media_worker_gc_full_pass", unreachable=found,
-                     ms=round(1000 * (time.perf_counter() - started), 1))
+            log.info(
+                "media_worker_gc_full_pass",
+                unreachable=found,
+                ms=round(1000 * (time.perf_counter() - started), 1),
+            )
 
     def _dtmf_reporter(self, pool_id: int) -> DtmfCallback:
         def report(_: Endpoint, digit: Digit) -> None:

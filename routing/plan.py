@@ -107,8 +107,7 @@ class Target:
 
     def diversions(self) -> tuple[tuple[str, DiversionReason], ...]:
         """(who forwarded, why) for each forward, oldest first."""
-        reasons = self.diversion_reasons or (DiversionReason.UNCONDITIONAL,) * len(
-            self.diverted_by)
+        reasons = self.diversion_reasons or (DiversionReason.UNCONDITIONAL,) * len(self.diverted_by)
         return tuple(zip(self.diverted_by, reasons, strict=True))
 
     def describe(self) -> str:

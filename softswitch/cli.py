@@ -27,16 +27,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     config = _load(args.config)
     if args.media_workers is not None:
-        config = config.model_copy(update={
-            "media": config.media.model_copy(update={"workers": args.media_workers})})
+        config = config.model_copy(
+            update={"media": config.media.model_copy(update={"workers": args.media_workers})}
+        )
     log_file = configure_logging(config.logging)
     domains = ", ".join(t.domain for t in config.tenants) or "(no tenants)"
     listen = ", ".join(f"{x.transport}:{x.host}:{x.port}" for x in config.sip.listen)
     print(f"softswitch: listening on {listen}")
-    print(f"softswitch: phones register as <extension>@<domain> (domains: {domains}) "
-          f"to this host's address on the ports above")
-    print(f"softswitch: database {config.database.backend}, logs -> "
-          f"{log_file if log_file else 'standard error'}")
+    print(
+        f"softswitch: phones register as <extension>@<domain> (domains: {domains}) "
+        f"to this host's address on the ports above"
+    )
+    print(
+        f"softswitch: database {config.database.backend}, logs -> "
+        f"{log_file if log_file else 'standard error'}"
+    )
     run(serve(config))
     return 0
 
@@ -44,8 +49,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_check_config(args: argparse.Namespace) -> int:
     config = _load(args.path)
     users = sum(len(t.users) for t in config.tenants)
-    print(f"{args.path}: OK ({len(config.tenants)} tenants, {users} users, "
-          f"{len(config.sip.listen)} listeners, database {config.database.backend})")
+    print(
+        f"{args.path}: OK ({len(config.tenants)} tenants, {users} users, "
+        f"{len(config.sip.listen)} listeners, database {config.database.backend})"
+    )
     return 0
 
 
@@ -88,17 +95,37 @@ def _cmd_registrations(args: argparse.Namespace) -> int:
         return 0
     print(f"{'AOR':<32} {'EXPIRES':>7} {'TRANSPORT':<9} {'RECEIVED':<26} CONTACT")
     for row in rows:
-        print(f"{row['aor']!s:<32} {row['expires_in']!s:>7} {row['transport']!s:<9} "
-              f"{row['received'] or '-'!s:<26} {row['contact']}")
+        print(
+            f"{row['aor']!s:<32} {row['expires_in']!s:>7} {row['transport']!s:<9} "
+            f"{row['received'] or '-'!s:<26} {row['contact']}"
+        )
     print(f"{len(rows)} registrations")
     return 0
 
 
 _CDR_FIELDS = (
-    "call_id", "sip_call_id", "tenant", "direction", "caller_number", "caller_name",
-    "dialled", "destination", "trunk", "start", "answer", "end", "duration", "billsec",
-    "disposition", "sip_code", "q850_cause", "q850_name", "legs",
-    "mos", "quality", "recordings",
+    "call_id",
+    "sip_call_id",
+    "tenant",
+    "direction",
+    "caller_number",
+    "caller_name",
+    "dialled",
+    "destination",
+    "trunk",
+    "start",
+    "answer",
+    "end",
+    "duration",
+    "billsec",
+    "disposition",
+    "sip_code",
+    "q850_cause",
+    "q850_name",
+    "legs",
+    "mos",
+    "quality",
+    "recordings",
 )
 
 
@@ -114,7 +141,8 @@ def _parse_when(text: str) -> float:
         when = dt.datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is neither epoch seconds nor an ISO date/time") from None
+            f"{text!r} is neither epoch seconds nor an ISO date/time"
+        ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return when.timestamp()
@@ -128,8 +156,9 @@ def _iso(value: float | None) -> str:
     return dt.datetime.fromtimestamp(value, dt.UTC).isoformat(timespec="milliseconds")
 
 
-async def _load_cdrs(config: SwitchConfig, start: float, end: float,
-                     tenant: str | None) -> list[object]:
+async def _load_cdrs(
+    config: SwitchConfig, start: float, end: float, tenant: str | None
+) -> list[object]:
     from storage import open_store
 
     store = open_store(config.database.url)
@@ -156,16 +185,32 @@ def _cmd_cdr_export(args: argparse.Namespace) -> int:
     writer.writerow(_CDR_FIELDS)
     for cdr in cdrs:
         assert isinstance(cdr, Cdr)
-        writer.writerow([
-            cdr.call_id, cdr.sip_call_id, cdr.tenant, cdr.direction, cdr.caller_number,
-            cdr.caller_name, cdr.dialled, cdr.destination, cdr.trunk, _iso(cdr.start),
-            _iso(cdr.answer), _iso(cdr.end), f"{cdr.duration:.3f}", f"{cdr.billsec:.3f}",
-            cdr.disposition, cdr.sip_code, cdr.q850_cause, cdr.q850_name,
-            json.dumps(cdr.legs, separators=(",", ":")),
-            "" if cdr.mos is None else f"{cdr.mos:.2f}",
-            json.dumps(cdr.quality, separators=(",", ":")),
-            json.dumps(cdr.recordings, separators=(",", ":")),
-        ])
+        writer.writerow(
+            [
+                cdr.call_id,
+                cdr.sip_call_id,
+                cdr.tenant,
+                cdr.direction,
+                cdr.caller_number,
+                cdr.caller_name,
+                cdr.dialled,
+                cdr.destination,
+                cdr.trunk,
+                _iso(cdr.start),
+                _iso(cdr.answer),
+                _iso(cdr.end),
+                f"{cdr.duration:.3f}",
+                f"{cdr.billsec:.3f}",
+                cdr.disposition,
+                cdr.sip_code,
+                cdr.q850_cause,
+                cdr.q850_name,
+                json.dumps(cdr.legs, separators=(",", ":")),
+                "" if cdr.mos is None else f"{cdr.mos:.2f}",
+                json.dumps(cdr.quality, separators=(",", ":")),
+                json.dumps(cdr.recordings, separators=(",", ":")),
+            ]
+        )
     return 0
 
 
@@ -182,9 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="start the switch")
     run.add_argument("--config", default=default_config, help="configuration file (TOML)")
-    run.add_argument("--media-workers", type=_workers, metavar="N",
-                     help="run the media engine in N worker processes (0: in the switch "
-                          "process; overrides [media] workers)")
+    run.add_argument(
+        "--media-workers",
+        type=_workers,
+        metavar="N",
+        help="run the media engine in N worker processes (0: in the switch "
+        "process; overrides [media] workers)",
+    )
     run.set_defaults(func=_cmd_run)
 
     check = sub.add_parser("check-config", help="validate a configuration file")
@@ -202,10 +251,19 @@ def build_parser() -> argparse.ArgumentParser:
     export = cdr_sub.add_parser("export", help="write CDRs as CSV to standard output")
     export.add_argument("--config", default=default_config, help="configuration file (TOML)")
     export.add_argument("--database", help="database URL (overrides the configuration)")
-    export.add_argument("--from", dest="from_", type=_parse_when, default=0.0,
-                        help="calls started at or after (epoch seconds or ISO date/time)")
-    export.add_argument("--to", type=_parse_when, default=None,
-                        help="calls started before (epoch seconds or ISO date/time)")
+    export.add_argument(
+        "--from",
+        dest="from_",
+        type=_parse_when,
+        default=0.0,
+        help="calls started at or after (epoch seconds or ISO date/time)",
+    )
+    export.add_argument(
+        "--to",
+        type=_parse_when,
+        default=None,
+        help="calls started before (epoch seconds or ISO date/time)",
+    )
     export.add_argument("--tenant", help="only this tenant's calls")
     export.set_defaults(func=_cmd_cdr_export)
 

@@ -176,8 +176,9 @@ def _cmd_disaster_change(args: argparse.Namespace) -> int:
 
     plan = _with_store(config, work)
     verb = "enabled" if enable else "disabled"
-    lines = [f"tenant {tenant.name}: disaster plan {plan.name!r} {verb} by {by} at "
-             f"{_format_time(at)}"]
+    lines = [
+        f"tenant {tenant.name}: disaster plan {plan.name!r} {verb} by {by} at {_format_time(at)}"
+    ]
     if enable:
         lines += [f"  {n.number} -> {n.forward_to}" for n in plan.numbers]
     else:
@@ -311,8 +312,9 @@ def did_toml(dids: tuple[Did, ...] | list[Did]) -> str:
     return "\n".join(blocks)
 
 
-def _write_dids(path: Path, config: SwitchConfig, index: int, routing: TenantRouting,
-                added: tuple[Did, ...]) -> None:
+def _write_dids(
+    path: Path, config: SwitchConfig, index: int, routing: TenantRouting, added: tuple[Did, ...]
+) -> None:
     """Append `added` to the configuration file, verified, atomically.
 
     An appended [[tenants.routing.dids]] belongs to the file's last [[tenants]], so only that
@@ -442,14 +444,26 @@ def add_routing_commands(sub: Any, default_config: str) -> None:
     rsub = route.add_subparsers(dest="action", required=True)
     exp = rsub.add_parser("explain", help="why a call goes where it goes")
     exp.add_argument("--to", required=True, help="dialled number or extension")
-    exp.add_argument("--from", dest="caller", required=True,
-                     help="caller number or extension ('anonymous' when withheld)")
+    exp.add_argument(
+        "--from",
+        dest="caller",
+        required=True,
+        help="caller number or extension ('anonymous' when withheld)",
+    )
     exp.add_argument("--at", help="ISO 8601 time, e.g. 2026-07-04T10:00-04:00 (default: now)")
-    exp.add_argument("--registered", action="append", metavar="EXT",
-                     help="assume only these extensions are registered (repeatable; "
-                          "default: the registrations in the database)")
-    exp.add_argument("--busy", action="append", metavar="EXT",
-                     help="assume this extension is on a call (repeatable)")
+    exp.add_argument(
+        "--registered",
+        action="append",
+        metavar="EXT",
+        help="assume only these extensions are registered (repeatable; "
+        "default: the registrations in the database)",
+    )
+    exp.add_argument(
+        "--busy",
+        action="append",
+        metavar="EXT",
+        help="assume this extension is on a call (repeatable)",
+    )
     exp.add_argument("--spam", action="store_true", help="the call is marked as spam")
     _common(exp, default_config)
     exp.set_defaults(func=_guarded(_cmd_route_explain))
@@ -457,13 +471,20 @@ def add_routing_commands(sub: Any, default_config: str) -> None:
     numbers = sub.add_parser("numbers", help="the DID inventory")
     nsub = numbers.add_subparsers(dest="action", required=True)
     imp = nsub.add_parser("import", help="validate (and apply) a CSV/XLSX of DIDs")
-    imp.add_argument("file", help=".csv or .xlsx: number, treatment, destination, "
-                                  "caller_id_prefix, notes")
+    imp.add_argument(
+        "file", help=".csv or .xlsx: number, treatment, destination, caller_id_prefix, notes"
+    )
     mode = imp.add_mutually_exclusive_group()
-    mode.add_argument("--apply", action="store_true",
-                      help="when every row is valid, append the DIDs to the configuration file")
-    mode.add_argument("--print-toml", action="store_true",
-                      help="when every row is valid, print them as TOML to paste")
+    mode.add_argument(
+        "--apply",
+        action="store_true",
+        help="when every row is valid, append the DIDs to the configuration file",
+    )
+    mode.add_argument(
+        "--print-toml",
+        action="store_true",
+        help="when every row is valid, print them as TOML to paste",
+    )
     _common(imp, default_config, database=False)
     imp.set_defaults(func=_guarded(_cmd_numbers_import))
     exp_n = nsub.add_parser("export", help="the DID inventory as CSV")

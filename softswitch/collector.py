@@ -75,8 +75,9 @@ class CycleCollector:
         started = time.perf_counter()
         found = gc.collect()
         self.passes += 1
-        log.info("gc_full_pass", unreachable=found,
-                 ms=round(1000 * (time.perf_counter() - started), 1))
+        log.info(
+            "gc_full_pass", unreachable=found, ms=round(1000 * (time.perf_counter() - started), 1)
+        )
         return found
 
     def _schedule(self) -> None:

@@ -34,5 +34,8 @@ def stale_extensions(*roots: Path) -> list[str]:
     roots = roots or PACKAGES
     libraries = list(roots[0].glob("_compiled__mypyc.*"))
     built = min((lib.stat().st_mtime for lib in libraries), default=0.0)
-    return [str(source.relative_to(roots[0].parent)) for source in compiled_sources(*roots)
-            if source.stat().st_mtime > built]
+    return [
+        str(source.relative_to(roots[0].parent))
+        for source in compiled_sources(*roots)
+        if source.stat().st_mtime > built
+    ]

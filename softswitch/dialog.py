@@ -83,8 +83,13 @@ class Dialog:
 
     # ----------------------------------------------------------------- construction
     @classmethod
-    def from_uas(cls, request: SipRequest, local_tag: str, local_contact: str,
-                 state: DialogState = DialogState.CONFIRMED) -> Dialog:
+    def from_uas(
+        cls,
+        request: SipRequest,
+        local_tag: str,
+        local_contact: str,
+        state: DialogState = DialogState.CONFIRMED,
+    ) -> Dialog:
         """The UAS dialog created by answering ``request`` with To tag ``local_tag`` (12.1.1)."""
         from_ = request.from_
         cseq = request.cseq
@@ -164,7 +169,7 @@ class Dialog:
         if self.route_set:
             value = self.route_set[0]
             start, end = value.find("<"), value.find(">")
-            return value[start + 1:end] if 0 <= start < end else value
+            return value[start + 1 : end] if 0 <= start < end else value
         return self.remote_target
 
     def _uri_and_routes(self) -> tuple[str, list[str]]:
@@ -207,11 +212,13 @@ class Dialog:
             lines.append(("Content-Type", content_type))
         return SipRequest(method, uri, lines, body)
 
-    def build_ack(self, invite_cseq: int, via: str, body: bytes = b"",
-                  content_type: str | None = None) -> SipRequest:
+    def build_ack(
+        self, invite_cseq: int, via: str, body: bytes = b"", content_type: str | None = None
+    ) -> SipRequest:
         """The ACK for a 2xx to the INVITE with CSeq ``invite_cseq`` (13.2.2.4)."""
-        return self.build_request("ACK", via, body=body, content_type=content_type,
-                                  cseq=invite_cseq)
+        return self.build_request(
+            "ACK", via, body=body, content_type=content_type, cseq=invite_cseq
+        )
 
 
 _DEFAULT_PORTS = {"UDP": 5060, "TCP": 5060, "TLS": 5061, "WS": 80, "WSS": 443}

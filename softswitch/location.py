@@ -39,8 +39,9 @@ class LocationService(WriteBehind):
 
     def __init__(self, store: Store, *, flush_interval: float = 0.1, batch_size: int = 500):
         self._store = store
-        super().__init__(name="location-writer", flush_interval=flush_interval,
-                         batch_size=batch_size)
+        super().__init__(
+            name="location-writer", flush_interval=flush_interval, batch_size=batch_size
+        )
         self._by_aor: dict[str, dict[str, Binding]] = {}
         # Where each binding's REGISTER came from, with the stream connection it used, so
         # requests to that contact reuse the connection (RFC 5626 flow, NAT traversal).
@@ -61,7 +62,6 @@ class LocationService(WriteBehind):
         log.info("location_restored", bindings=count, purged=purged)
         self._start_writer()
         return count
-
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -123,14 +123,17 @@ class LocationService(WriteBehind):
             return
         current.reachable = reachable
         self._dirty[current.key] = current
-        log.info("contact_reachability", aor=binding.aor, contact=binding.contact,
-                 reachable=reachable)
+        log.info(
+            "contact_reachability", aor=binding.aor, contact=binding.contact, reachable=reachable
+        )
 
     def purge_expired(self, now: float | None = None) -> int:
         """Drop expired bindings from memory (the store is purged on the next flush)."""
         now = time.time() if now is None else now
         expired = [
-            b for contacts in self._by_aor.values() for b in contacts.values()
+            b
+            for contacts in self._by_aor.values()
+            for b in contacts.values()
             if b.expires_at <= now
         ]
         for binding in expired:

@@ -89,20 +89,32 @@ class OverloadGuard:
             counters["episodes"] += 1
         if started or now - self.logged_at >= _LOG_EVERY:
             self.logged_at = now
-            log.warning("overload_shedding", reason=reason, calls_in_setup=calls_in_setup,
-                        transactions=transactions, queue_delay=round(self.delay, 4),
-                        shed=counters["shed"])
+            log.warning(
+                "overload_shedding",
+                reason=reason,
+                calls_in_setup=calls_in_setup,
+                transactions=transactions,
+                queue_delay=round(self.delay, 4),
+                shed=counters["shed"],
+            )
         return False
 
 
 class QueueProbe:
     """Sends probe datagrams to our UDP listener at ``target`` and times their arrival."""
 
-    __slots__ = ("_clock", "_guard", "_interval", "_outstanding", "_seq", "_sock", "_token",
-                 "address")
+    __slots__ = (
+        "_clock",
+        "_guard",
+        "_interval",
+        "_outstanding",
+        "_seq",
+        "_sock",
+        "_token",
+        "address",
+    )
 
-    def __init__(self, guard: OverloadGuard, target: Address,
-                 clock: Callable[[], float]) -> None:
+    def __init__(self, guard: OverloadGuard, target: Address, clock: Callable[[], float]) -> None:
         host = target.host
         if host in ("0.0.0.0", "::"):
             host = "::1" if ":" in host else "127.0.0.1"
@@ -143,7 +155,7 @@ class QueueProbe:
         """Take ``data`` if it is one of our probes (True); the arrival is a sample."""
         if (source.host, source.port) != self.address:
             return False
-        token, _, seq = data[len(PROBE_PREFIX):].partition(b" ")
+        token, _, seq = data[len(PROBE_PREFIX) :].partition(b" ")
         if token != self._token:
             return False
         if self._outstanding is not None and seq == b"%d" % self._outstanding[0]:

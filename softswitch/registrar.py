@@ -69,12 +69,18 @@ class Registrar:
             return self._register(request, source)
         except RegistrationRejected as rejection:
             self.rejected += 1
-            return make_response(request, rejection.status, rejection.reason, to_tag=new_tag(),
-                                 headers=(*rejection.headers, *self._response_headers))
+            return make_response(
+                request,
+                rejection.status,
+                rejection.reason,
+                to_tag=new_tag(),
+                headers=(*rejection.headers, *self._response_headers),
+            )
         except SipParseError as error:
             self.rejected += 1
-            return make_response(request, 400, error.reason, to_tag=new_tag(),
-                                 headers=self._response_headers)
+            return make_response(
+                request, 400, error.reason, to_tag=new_tag(), headers=self._response_headers
+            )
 
     def _register(self, request: SipRequest, source: Address) -> SipResponse:
         to = request.to
@@ -87,8 +93,9 @@ class Registrar:
         subscriber, stale = self._authenticate(request, domain.realm, domain.name)
         if subscriber is None:
             self.challenged += 1
-            headers = [("WWW-Authenticate", c)
-                       for c in self._auth.challenge(domain.realm, stale=stale)]
+            headers = [
+                ("WWW-Authenticate", c) for c in self._auth.challenge(domain.realm, stale=stale)
+            ]
             headers += self._response_headers
             return make_response(request, 401, "Unauthorized", to_tag=new_tag(), headers=headers)
         if to_uri.user not in (subscriber.user.extension, subscriber.user.username):
@@ -124,8 +131,10 @@ class Registrar:
             if update.instance_id is not None:
                 # RFC 5626: one binding per instance and reg-id; a new Contact replaces it.
                 removals.extend(
-                    b.contact for b in current.values()
-                    if b.instance_id == update.instance_id and b.reg_id == update.reg_id
+                    b.contact
+                    for b in current.values()
+                    if b.instance_id == update.instance_id
+                    and b.reg_id == update.reg_id
                     and b.contact != update.uri
                 )
             binding = Binding(
@@ -146,9 +155,11 @@ class Registrar:
             )
             upserts.append((binding, source))
         # Counted only when it could exceed the limit (a phone refreshing its one contact).
-        if len(current) + len(upserts) > MAX_CONTACTS_PER_AOR and len(
-            {c for c in current if c not in removals} | {b.contact for b, _ in upserts}
-        ) > MAX_CONTACTS_PER_AOR:
+        if (
+            len(current) + len(upserts) > MAX_CONTACTS_PER_AOR
+            and len({c for c in current if c not in removals} | {b.contact for b, _ in upserts})
+            > MAX_CONTACTS_PER_AOR
+        ):
             raise RegistrationRejected(403, "Too Many Contacts")
         if upserts or removals:
             self._location.update(aor, upserts, removals)
@@ -182,9 +193,13 @@ class Registrar:
         elif result.stale:
             return None, True
         # Unknown user and wrong password look the same from outside.
-        log.info("registration_denied", reason=str(result.reason), detail=result.detail,
-                 username=result.username,
-                 call_id=request.call_id)
+        log.info(
+            "registration_denied",
+            reason=str(result.reason),
+            detail=result.detail,
+            username=result.username,
+            call_id=request.call_id,
+        )
         raise RegistrationRejected(403, "Forbidden")
 
     def _contact_updates(self, request: SipRequest) -> tuple[list[_ContactUpdate], bool]:
@@ -196,7 +211,8 @@ class Registrar:
             if contact.is_star:
                 if len(contacts) != 1 or header_expires != 0:
                     raise RegistrationRejected(
-                        400, "Contact * needs Expires: 0 and no other contact")
+                        400, "Contact * needs Expires: 0 and no other contact"
+                    )
                 return [], True
         updates: list[_ContactUpdate] = []
         for contact in contacts:
@@ -227,13 +243,15 @@ class Registrar:
             instance = params.get("+sip.instance")
             reg_id_raw = params.get("reg-id")
             reg_id = int(reg_id_raw) if reg_id_raw and reg_id_raw.isdigit() else None
-            updates.append(_ContactUpdate(
-                uri=str(contact.uri),
-                expires=expires,
-                q=q,
-                instance_id=instance.strip('"') if instance else None,
-                reg_id=reg_id,
-            ))
+            updates.append(
+                _ContactUpdate(
+                    uri=str(contact.uri),
+                    expires=expires,
+                    q=q,
+                    instance_id=instance.strip('"') if instance else None,
+                    reg_id=reg_id,
+                )
+            )
         return updates, False
 
 

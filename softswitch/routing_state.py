@@ -157,8 +157,7 @@ async def set_disaster_plan(
         raise DisasterError(
             f"plan {name!r} was {'enabled' if enable else 'disabled'} meanwhile by someone else"
         )
-    log.info("routing.disaster_plan", tenant=tenant.name, plan=name,
-             action=event.action, by=by)
+    log.info("routing.disaster_plan", tenant=tenant.name, plan=name, action=event.action, by=by)
     return get_plan(changed, name)
 
 

@@ -68,12 +68,34 @@ SERVER_HEADER = f"softswitch/{__version__}"
 # INFO within a dialog, and carries out blind transfers asked by REFER). PRACK, SUBSCRIBE and
 # MESSAGE are not handled (yet).
 ALLOWED_METHODS = (
-    "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "UPDATE", "INFO", "REFER",
+    "INVITE",
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "OPTIONS",
+    "REGISTER",
+    "UPDATE",
+    "INFO",
+    "REFER",
 )
-KNOWN_METHODS = frozenset({
-    "INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "INFO", "PRACK", "UPDATE",
-    "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH",
-})
+KNOWN_METHODS = frozenset(
+    {
+        "INVITE",
+        "ACK",
+        "BYE",
+        "CANCEL",
+        "REGISTER",
+        "OPTIONS",
+        "INFO",
+        "PRACK",
+        "UPDATE",
+        "SUBSCRIBE",
+        "NOTIFY",
+        "REFER",
+        "MESSAGE",
+        "PUBLISH",
+    }
+)
 SUPPORTED_EXTENSIONS = ("path", "timer")  # timer: RFC 4028, by the call layer
 PURGE_INTERVAL = 30.0
 TIMER_TICK = 0.005  # transaction timers are served on this grid (seconds), see _arm_timer
@@ -155,7 +177,9 @@ class Switch:
             )
         for listener in settings.listen:
             address = await self.transports.listen(
-                listener.transport, listener.host, listener.port,
+                listener.transport,
+                listener.host,
+                listener.port,
                 ssl_context if listener.transport == "tls" else None,
             )
             self.listening.append(address)
@@ -165,15 +189,19 @@ class Switch:
         local_hosts.update({socket.gethostname(), "localhost"})
         self.directory = Directory(self.config, frozenset(local_hosts))
         self.registrar = Registrar(
-            self.config.registrar, self.directory, authenticator, self.location,
+            self.config.registrar,
+            self.directory,
+            authenticator,
+            self.location,
             response_headers=(("Server", SERVER_HEADER),),
         )
         anchor = None
         if self.config.media.anchor == "always":
             media_settings = engine_settings(self.config.media, settings.public_host)
             workers = self.config.media.workers
-            self.media = MediaWorkerPool(media_settings, workers) if workers \
-                else MediaEngine(media_settings)
+            self.media = (
+                MediaWorkerPool(media_settings, workers) if workers else MediaEngine(media_settings)
+            )
             await self.media.start()
             anchor = MediaAnchor(self.media, self.config.media)
             await asyncio.to_thread(anchor.load_playlists, self.config.tenants)
@@ -198,8 +226,12 @@ class Switch:
             self.services = CallServices(self.calls)
         self.cdrs.start()
         self.trunk_registrar = TrunkRegistrar(
-            self.transactions, tenants=self.config.tenants, clock=self._now,
-            schedule=self._schedule, local=self._local, server_header=SERVER_HEADER,
+            self.transactions,
+            tenants=self.config.tenants,
+            clock=self._now,
+            schedule=self._schedule,
+            local=self._local,
+            server_header=SERVER_HEADER,
         )
         self.trunk_registrar.start()
         self._drain(self._now())
@@ -244,8 +276,12 @@ class Switch:
         await self.location.stop()
         await self.store.close()
         self._stopped.set()
-        log.info("switch_stopped", bindings=len(self.location), overload=self.overload.counters,
-                 calls=self.calls.counters if self.calls is not None else {})
+        log.info(
+            "switch_stopped",
+            bindings=len(self.location),
+            overload=self.overload.counters,
+            calls=self.calls.counters if self.calls is not None else {},
+        )
 
     async def _persistent_secret(self) -> bytes:
         """The nonce secret, generated once and kept in the store so nonces survive restarts."""
@@ -259,8 +295,11 @@ class Switch:
 
     def _on_message(self, data: bytes, source: Address) -> None:
         """One message from a transport: parse, check, feed the transaction layer, drain."""
-        if data.startswith(PROBE_PREFIX) and self._probe is not None \
-                and self._probe.received(data, source):
+        if (
+            data.startswith(PROBE_PREFIX)
+            and self._probe is not None
+            and self._probe.received(data, source)
+        ):
             return
         self.counters.received += 1
         try:
@@ -311,8 +350,9 @@ class Switch:
         self.transactions.send_stateless_response(response, source, via)
         self._flush()
 
-    def _answer_stateless(self, request: SipRequest, source: Address, status: int,
-                          reason: str) -> None:
+    def _answer_stateless(
+        self, request: SipRequest, source: Address, status: int, reason: str
+    ) -> None:
         try:
             response = make_response(request, status, reason, to_tag=new_tag())
             self.transactions.send_stateless_response(response, source)
@@ -366,8 +406,11 @@ class Switch:
         if deadline == self._timer_deadline:
             return
         if self._timer is not None:
-            if deadline is not None and self._timer_deadline is not None \
-                    and self._timer_deadline <= deadline:
+            if (
+                deadline is not None
+                and self._timer_deadline is not None
+                and self._timer_deadline <= deadline
+            ):
                 return  # the armed timer fires first and re-arms
             self._timer.cancel()
             self._timer = None
@@ -383,8 +426,9 @@ class Switch:
         self.transactions.handle_timer(now)
         self._drain(now)
 
-    def _schedule(self, delay: float, callback: Callable[..., None],
-                  *args: object) -> asyncio.TimerHandle:
+    def _schedule(
+        self, delay: float, callback: Callable[..., None], *args: object
+    ) -> asyncio.TimerHandle:
         """A timer for the call layer: runs ``callback`` then drains the transaction layer."""
         assert self._loop is not None
         return self._loop.call_later(delay, self._run_timer, callback, args)
@@ -419,8 +463,12 @@ class Switch:
             method = request.method
             to = request.to
             to_tag = to.tag if to is not None else None
-            if calls is not None and method != "REGISTER" and (method == "INVITE" or to_tag) \
-                    and self._precheck(request) is None:
+            if (
+                calls is not None
+                and method != "REGISTER"
+                and (method == "INVITE" or to_tag)
+                and self._precheck(request) is None
+            ):
                 if not to_tag:
                     if self.overload.admit(calls.calls_in_setup, len(self.transactions), now):
                         calls.on_invite(request, event.source, tx)
@@ -439,22 +487,25 @@ class Switch:
             if calls is not None and calls.on_response(event.response, event.transaction):
                 return
             registrar = self.trunk_registrar
-            if registrar is not None and registrar.on_response(event.response,
-                                                               event.transaction):
+            if registrar is not None and registrar.on_response(event.response, event.transaction):
                 return
             self._on_response(event.response, event.transaction)
         elif isinstance(event, CancelReceived):
             invite = event.invite_transaction
             if calls is None or not calls.on_cancel(invite):
                 self.transactions.send_response(
-                    invite, make_response(invite.request, 487, "Request Terminated",
-                                          to_tag=new_tag()), now)
+                    invite,
+                    make_response(invite.request, 487, "Request Terminated", to_tag=new_tag()),
+                    now,
+                )
         elif isinstance(event, TransactionTimeout | TransportFailed):
             if calls is not None and calls.on_transaction_failed(
-                    event.transaction, isinstance(event, TransactionTimeout)):
+                event.transaction, isinstance(event, TransactionTimeout)
+            ):
                 return
-            if self.trunk_registrar is not None and \
-                    self.trunk_registrar.on_transaction_failed(event.transaction):
+            if self.trunk_registrar is not None and self.trunk_registrar.on_transaction_failed(
+                event.transaction
+            ):
                 return
             binding = self._qualifying.pop(id(event.transaction), None)
             if binding is not None:
@@ -472,9 +523,11 @@ class Switch:
             return self._response(request, 501, "Not Implemented", allow=True)
         # get_all splits the comma list already (Require is a list header); most requests
         # have none, which the cheaper get tells.
-        unsupported = [
-            t for t in request.get_all("Require") if t.lower() not in SUPPORTED_EXTENSIONS
-        ] if request.get("Require") is not None else None
+        unsupported = (
+            [t for t in request.get_all("Require") if t.lower() not in SUPPORTED_EXTENSIONS]
+            if request.get("Require") is not None
+            else None
+        )
         if unsupported and method != "CANCEL":
             response = self._response(request, 420, "Bad Extension")
             response.add("Unsupported", ", ".join(unsupported))
@@ -498,14 +551,17 @@ class Switch:
             response.add("Accept-Encoding", "identity")
             response.add("Accept-Language", "en")
             return response
-        if method in ("INVITE", "BYE", "INFO", "PRACK", "UPDATE", "NOTIFY") \
-                and request.to is not None \
-                and request.to.tag:
+        if (
+            method in ("INVITE", "BYE", "INFO", "PRACK", "UPDATE", "NOTIFY")
+            and request.to is not None
+            and request.to.tag
+        ):
             return self._response(request, 481, "Call/Transaction Does Not Exist")
         return self._response(request, 405, "Method Not Allowed", allow=True)
 
-    def _response(self, request: SipRequest, status: int, reason: str, *,
-                  allow: bool = False) -> SipResponse:
+    def _response(
+        self, request: SipRequest, status: int, reason: str, *, allow: bool = False
+    ) -> SipResponse:
         response = make_response(request, status, reason, to_tag=new_tag())
         if allow:
             response.add("Allow", ", ".join(ALLOWED_METHODS))

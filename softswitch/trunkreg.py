@@ -39,8 +39,20 @@ BACKOFF_MAX = 300.0
 class TrunkRegistration:
     """The state of one trunk's registration."""
 
-    __slots__ = ("auth_tries", "backoff", "call_id", "cseq", "dest", "expires", "failures",
-                 "registered", "tag", "tenant", "timer", "trunk")
+    __slots__ = (
+        "auth_tries",
+        "backoff",
+        "call_id",
+        "cseq",
+        "dest",
+        "expires",
+        "failures",
+        "registered",
+        "tag",
+        "tenant",
+        "timer",
+        "trunk",
+    )
 
     def __init__(self, tenant: str, trunk: Trunk) -> None:
         self.tenant = tenant
@@ -85,7 +97,9 @@ class TrunkRegistrar:
         self.local = local
         self.server_header = server_header
         self.registrations = [
-            TrunkRegistration(t.name, trunk) for t in tenants for trunk in t.trunks
+            TrunkRegistration(t.name, trunk)
+            for t in tenants
+            for trunk in t.trunks
             if trunk.registration
         ]
 
@@ -124,7 +138,8 @@ class TrunkRegistrar:
                 minimum = 0
             if minimum > registration.trunk.register_expires and registration.auth_tries < 3:
                 registration.trunk = registration.trunk.model_copy(
-                    update={"register_expires": minimum})
+                    update={"register_expires": minimum}
+                )
                 self._send(registration)
                 return True
             self._failed(registration, f"{status} {response.reason}")
@@ -154,8 +169,12 @@ class TrunkRegistrar:
                 if response.expires is not None:
                     granted = response.expires
         if not registration.registered:
-            log.info("trunk_registered", tenant=registration.tenant,
-                     trunk=registration.trunk.name, expires=granted)
+            log.info(
+                "trunk_registered",
+                tenant=registration.tenant,
+                trunk=registration.trunk.name,
+                expires=granted,
+            )
         registration.registered = True
         registration.expires = granted
         registration.failures = 0
@@ -170,9 +189,13 @@ class TrunkRegistrar:
         registration.failures += 1
         registration.auth_tries = 0
         registration.backoff = min(BACKOFF_MAX, max(BACKOFF_MIN, registration.backoff * 2))
-        log.warning("trunk_registration_failed", tenant=registration.tenant,
-                    trunk=registration.trunk.name, reason=why,
-                    retry_in=registration.backoff)
+        log.warning(
+            "trunk_registration_failed",
+            tenant=registration.tenant,
+            trunk=registration.trunk.name,
+            reason=why,
+            retry_in=registration.backoff,
+        )
         self._arm(registration, registration.backoff)
 
     def _arm(self, registration: TrunkRegistration, delay: float) -> None:
@@ -190,8 +213,9 @@ class TrunkRegistrar:
         user = registration.trunk.username or "switch"
         return f"sip:{user}@{host}:{port};transport={registration.dest.transport.lower()}"
 
-    def _send(self, registration: TrunkRegistration,
-              challenge: tuple[int, str] | None = None) -> None:
+    def _send(
+        self, registration: TrunkRegistration, challenge: tuple[int, str] | None = None
+    ) -> None:
         trunk = registration.trunk
         dest = registration.dest
         host, port = self.local(dest)
@@ -214,8 +238,9 @@ class TrunkRegistrar:
         if challenge is not None and trunk.password is not None:
             status, value = challenge
             try:
-                answer = build_authorization(value, "REGISTER", uri, user,
-                                             trunk.password.get_secret_value())
+                answer = build_authorization(
+                    value, "REGISTER", uri, user, trunk.password.get_secret_value()
+                )
             except ValueError as error:
                 self._failed(registration, f"unusable challenge: {error}")
                 return

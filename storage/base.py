@@ -506,9 +506,7 @@ class Store(ABC):
         transaction."""
 
     @abstractmethod
-    async def load_cdrs(
-        self, start: float, end: float, tenant: str | None = None
-    ) -> list[Cdr]:
+    async def load_cdrs(self, start: float, end: float, tenant: str | None = None) -> list[Cdr]:
         """CDRs of calls that started in [start, end), optionally of one tenant, oldest
         first."""
 

@@ -9,7 +9,12 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 __all__ = [
-    "CDR_COLUMNS", "CDR_SQL_COLUMNS", "DISPOSITIONS", "Cdr", "cdr_from_row", "cdr_rows",
+    "CDR_COLUMNS",
+    "CDR_SQL_COLUMNS",
+    "DISPOSITIONS",
+    "Cdr",
+    "cdr_from_row",
+    "cdr_rows",
     "cdr_to_row",
 ]
 
@@ -61,9 +66,21 @@ CDR_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Cdr))
 # "start" and "end" are reserved words in SQL: the table calls the times *_time.
 _SQL_NAMES = {"start": "start_time", "answer": "answer_time", "end": "end_time"}
 CDR_SQL_COLUMNS: tuple[str, ...] = tuple(_SQL_NAMES.get(c, c) for c in CDR_COLUMNS)
-_TEXT = frozenset({"call_id", "sip_call_id", "tenant", "direction", "caller_number",
-                   "caller_name", "dialled", "destination", "trunk", "disposition",
-                   "q850_name"})
+_TEXT = frozenset(
+    {
+        "call_id",
+        "sip_call_id",
+        "tenant",
+        "direction",
+        "caller_number",
+        "caller_name",
+        "dialled",
+        "destination",
+        "trunk",
+        "disposition",
+        "q850_name",
+    }
+)
 
 
 _JSON: dict[str, type] = {"legs": list, "quality": dict, "recordings": list}
@@ -96,8 +113,11 @@ def cdr_to_row(cdr: Cdr) -> tuple[Any, ...]:
         elif name in ("start", "end", "answer", "mos"):
             if value is None and name in ("answer", "mos"):
                 pass
-            elif isinstance(value, bool) or not isinstance(value, int | float) \
-                    or not math.isfinite(value):
+            elif (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+            ):
                 raise ValueError(f"cdr {cdr.call_id!r}: {name} must be a finite number")
             else:
                 value = float(value)

@@ -363,9 +363,7 @@ class PostgresStore(Store):
         unique = list({row[0]: row for row in rows}.values())  # one row per call_id
         await self._execute("save_cdrs", _CDR_UPSERT, *zip(*unique, strict=True))
 
-    async def load_cdrs(
-        self, start: float, end: float, tenant: str | None = None
-    ) -> list[Cdr]:
+    async def load_cdrs(self, start: float, end: float, tenant: str | None = None) -> list[Cdr]:
         sql = f"SELECT {_CDR_COLUMNS} FROM cdrs WHERE start_time >= $1 AND start_time < $2"
         args: list[object] = [check_time("start", start), check_time("end", end)]
         if tenant is not None:
@@ -376,8 +374,12 @@ class PostgresStore(Store):
 
 
 _CDR_TYPES = {
-    "start_time": "float8", "answer_time": "float8", "end_time": "float8",
-    "sip_code": "int4", "q850_cause": "int4", "mos": "float8",
+    "start_time": "float8",
+    "answer_time": "float8",
+    "end_time": "float8",
+    "sip_code": "int4",
+    "q850_cause": "int4",
+    "mos": "float8",
 }
 _CDR_COLUMNS = ", ".join(CDR_SQL_COLUMNS)
 _CDR_UPSERT = (

@@ -305,9 +305,7 @@ class SqliteStore(Store):
         async with self._transaction("save_cdrs") as db:
             await db.executemany(_CDR_UPSERT, rows)
 
-    async def load_cdrs(
-        self, start: float, end: float, tenant: str | None = None
-    ) -> list[Cdr]:
+    async def load_cdrs(self, start: float, end: float, tenant: str | None = None) -> list[Cdr]:
         sql = f"SELECT {_CDR_COLUMNS} FROM cdrs WHERE start_time >= ? AND start_time < ?"
         params: list[object] = [check_time("start", start), check_time("end", end)]
         if tenant is not None:
@@ -319,6 +317,5 @@ class SqliteStore(Store):
 
 _CDR_COLUMNS = ", ".join(CDR_SQL_COLUMNS)
 _CDR_UPSERT = (
-    f"INSERT OR REPLACE INTO cdrs ({_CDR_COLUMNS}) "
-    f"VALUES ({', '.join('?' * len(CDR_SQL_COLUMNS))})"
+    f"INSERT OR REPLACE INTO cdrs ({_CDR_COLUMNS}) VALUES ({', '.join('?' * len(CDR_SQL_COLUMNS))})"
 )

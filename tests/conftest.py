@@ -17,8 +17,11 @@ from tests.pg import PostgresUnavailable, dsn_with_search_path, postgres_dsn, ra
 def pytest_configure(config: pytest.Config) -> None:
     stale = stale_extensions()
     if stale:  # the tests would run the old compiled code, not the edited source
-        pytest.exit(f"compiled modules older than their source: {', '.join(stale)}; "
-                    "run `make venv` to rebuild them", returncode=4)
+        pytest.exit(
+            f"compiled modules older than their source: {', '.join(stale)}; "
+            "run `make venv` to rebuild them",
+            returncode=4,
+        )
 
 
 @pytest.fixture(scope="session")

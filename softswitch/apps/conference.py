@@ -272,8 +272,9 @@ class ConferenceRegistry:
             for p in conf.participants.values()
         )
         b = conf.bridge
-        return ConferenceInfo(conf.tenant, b.name, b.extension, conf.started_at, conf.running,
-                              parts)
+        return ConferenceInfo(
+            conf.tenant, b.name, b.extension, conf.started_at, conf.running, parts
+        )
 
     def _set_mute(self, conf: _Conference, p: _Participant, muted: bool) -> None:
         p.muted = muted
@@ -302,13 +303,19 @@ class ConferenceRegistry:
         conf = self._active.get((tenant, bridge.name))
         return conf is not None and len(conf.participants) >= bridge.max_participants
 
-    def _join(self, session: AppSession, bridge: ConferenceBridge, role: Role,
-              name_audio: npt.NDArray[np.int16] | None) -> tuple[_Conference, _Participant]:
+    def _join(
+        self,
+        session: AppSession,
+        bridge: ConferenceBridge,
+        role: Role,
+        name_audio: npt.NDArray[np.int16] | None,
+    ) -> tuple[_Conference, _Participant]:
         key = (session.tenant, bridge.name)
         conf = self._active.get(key)
         if conf is None:
-            conf = _Conference(session.tenant, bridge, session.engine,
-                               session.engine.mix_room(), self._clock())
+            conf = _Conference(
+                session.tenant, bridge, session.engine, session.engine.mix_room(), self._clock()
+            )
             self._active[key] = conf
             log.info("conference_started", tenant=session.tenant, conference=bridge.name)
         elif conf.engine is not session.engine:
@@ -329,30 +336,44 @@ class ConferenceRegistry:
             conf.engine.stop(ep)
         del conf.participants[p.id]
         s = p.session
-        conf.records.append(ParticipantRecord(p.id, s.caller_name, s.caller_number, p.leader,
-                                              p.joined_at, self._clock(), reason))
+        conf.records.append(
+            ParticipantRecord(
+                p.id, s.caller_name, s.caller_number, p.leader, p.joined_at, self._clock(), reason
+            )
+        )
         if not conf.participants:
             conf.room.close()
             del self._active[(conf.tenant, conf.bridge.name)]
             b = conf.bridge
-            report = ConferenceReport(conf.tenant, b.name, b.extension, conf.started_at,
-                                      self._clock(), tuple(conf.records))
+            report = ConferenceReport(
+                conf.tenant,
+                b.name,
+                b.extension,
+                conf.started_at,
+                self._clock(),
+                tuple(conf.records),
+            )
             self._history.append(report)
             if self.on_report is not None:
                 try:
                     self.on_report(report)
                 except Exception:
                     log.exception("conference_report_failed", conference=b.name)
-            log.info("conference_ended", tenant=conf.tenant, conference=b.name,
-                     participants=len(conf.records))
+            log.info(
+                "conference_ended",
+                tenant=conf.tenant,
+                conference=b.name,
+                participants=len(conf.records),
+            )
             return
         if conf.bridge.announce:
             self._announce(conf, prompts.LEAVE, p.name_audio)
         self._refresh(conf)
 
     @staticmethod
-    def _announce(conf: _Conference, tone: npt.NDArray[np.int16],
-                  name: npt.NDArray[np.int16] | None) -> None:
+    def _announce(
+        conf: _Conference, tone: npt.NDArray[np.int16], name: npt.NDArray[np.int16] | None
+    ) -> None:
         audio = tone if name is None else prompts.sequence(tone, prompts.silence(150), name)
         conf.room.announce(audio)
 
@@ -419,8 +440,9 @@ async def _authenticate(
         if pin in (bridge.leader_pin, bridge.participant_pin):
             flush_digits(session.endpoint)  # nothing typed with the PIN is a control key
             return Role.LEADER if pin == bridge.leader_pin else Role.PARTICIPANT
-        log.info("conference_bad_pin", tenant=session.tenant, conference=bridge.name,
-                 attempt=attempt + 1)
+        log.info(
+            "conference_bad_pin", tenant=session.tenant, conference=bridge.name, attempt=attempt + 1
+        )
     return None
 
 
@@ -463,8 +485,7 @@ async def _controls(
     try:
         while True:
             key = asyncio.ensure_future(ep.digits.get())
-            done, _ = await asyncio.wait({key, ended, kicked},
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({key, ended, kicked}, return_when=asyncio.FIRST_COMPLETED)
             if key not in done:
                 key.cancel()
                 return "kicked" if kicked in done else "hangup"

@@ -95,8 +95,9 @@ class MonitorRegistry:
             raise MonitorDenied(f"call {call_id!r} is already monitored")
         monitor = engine.monitor(caller, agent, supervisor, mode)
         self._active[call_id] = (monitor, supervisor_name)
-        log.info("monitor_started", call_id=call_id, supervisor=supervisor_name,
-                 mode=monitor.mode.value)
+        log.info(
+            "monitor_started", call_id=call_id, supervisor=supervisor_name, mode=monitor.mode.value
+        )
         return monitor
 
     def set_mode(self, call_id: str, mode: MonitorMode | str) -> None:
@@ -148,8 +149,9 @@ async def monitor_app(
     try:
         while True:
             key = asyncio.ensure_future(session.endpoint.digits.get())
-            done, _ = await asyncio.wait({key, ended, call_over},
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {key, ended, call_over}, return_when=asyncio.FIRST_COMPLETED
+            )
             if key not in done:
                 key.cancel()
                 break

@@ -40,8 +40,7 @@ def sequence(*parts: Audio) -> Audio:
     return np.concatenate(parts).astype(np.int16)
 
 
-ENTER_PIN = sequence(tone([523], 150), silence(80), tone([659], 150), silence(80),
-                     tone([784], 200))
+ENTER_PIN = sequence(tone([523], 150), silence(80), tone([659], 150), silence(80), tone([784], 200))
 BAD_PIN = sequence(tone([330], 250), silence(60), tone([262], 400))
 REFUSED = sequence(*[sequence(tone([480, 620], 250), silence(250)) for _ in range(3)])
 RECORD_NAME = tone([1000], 300)
@@ -51,6 +50,6 @@ MUTED = tone([392], 150)
 UNMUTED = tone([784], 150)
 LEVEL = tone([880], 60)  # a volume step
 # Fallback music on hold when neither the switch nor the engine has one: a soft arpeggio.
-HOLD_MUSIC = sequence(*[
-    sequence(tone([f], 300, 2500), silence(100)) for f in (262, 330, 392, 523, 392, 330)
-])
+HOLD_MUSIC = sequence(
+    *[sequence(tone([f], 300, 2500), silence(100)) for f in (262, 330, 392, 523, 392, 330)]
+)

@@ -41,8 +41,9 @@ async def _until(session: AppSession, aw: asyncio.Future[Any], timeout: float) -
     True when ``aw`` completed; it is cancelled otherwise."""
     ended = asyncio.ensure_future(session.ended.wait())
     try:
-        done, _ = await asyncio.wait({aw, ended}, timeout=timeout,
-                                     return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {aw, ended}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
     finally:
         ended.cancel()
     if aw not in done:

@@ -49,8 +49,9 @@ log = structlog.get_logger(__name__)
 FEATURE_CODE_GAP = 3.0
 START_RECORDING = "*98"
 STOP_RECORDING = "*99"
-_PREFIXES = frozenset(code[:i] for code in (START_RECORDING, STOP_RECORDING)
-                      for i in range(1, len(code) + 1))
+_PREFIXES = frozenset(
+    code[:i] for code in (START_RECORDING, STOP_RECORDING) for i in range(1, len(code) + 1)
+)
 
 
 def engine_settings(settings: MediaSettings, public_host: str | None) -> EngineSettings:
@@ -66,8 +67,10 @@ def engine_settings(settings: MediaSettings, public_host: str | None) -> EngineS
     if advertised is None:
         advertised = _primary_address()
     return EngineSettings(
-        address=settings.address, advertised_address=advertised,
-        port_min=settings.port_min, port_max=settings.port_max,
+        address=settings.address,
+        advertised_address=advertised,
+        port_min=settings.port_min,
+        port_max=settings.port_max,
         hold_music=str(settings.hold_music) if settings.hold_music else None,
     )
 
@@ -156,9 +159,12 @@ class MediaAnchor:
         so that the bridge can relay without transcoding when the callee agrees."""
         codecs = ("PCMU", "PCMA")
         caller_ep = caller.media
-        if caller_ep is not None and caller_ep.stream is not None \
-                and caller_ep.stream.codec is not None \
-                and caller_ep.stream.codec.name == "PCMA":
+        if (
+            caller_ep is not None
+            and caller_ep.stream is not None
+            and caller_ep.stream.codec is not None
+            and caller_ep.stream.codec.name == "PCMA"
+        ):
             codecs = ("PCMA", "PCMU")
         try:
             # on the caller's worker when media runs in worker processes: bridgeable
@@ -199,8 +205,12 @@ class MediaAnchor:
         return ep.stream is not None
 
     def bridge(self, a: Leg, b: Leg) -> None:
-        if a.media is not None and b.media is not None \
-                and not a.media.released and not b.media.released:
+        if (
+            a.media is not None
+            and b.media is not None
+            and not a.media.released
+            and not b.media.released
+        ):
             self.engine.bridge(a.media, b.media)
 
     def reoffer(self, leg: Leg, offer: bytes) -> bytes:
@@ -259,8 +269,13 @@ class MediaAnchor:
     def start_recording(self, call: Call, *, reason: str) -> None:
         media = call.media
         caller, callee = call.inbound, call.winner
-        if media is None or media.recording is not None or callee is None \
-                or caller.media is None or callee.media is None:
+        if (
+            media is None
+            or media.recording is not None
+            or callee is None
+            or caller.media is None
+            or callee.media is None
+        ):
             return
         started = time.time()
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(started))
@@ -282,14 +297,20 @@ class MediaAnchor:
         recording, media.recording = media.recording, None
         self.engine.stop_recording(recording)
         ended = time.time()
-        media.recordings.append({
-            "path": recording.path,
-            "started": round(media.recording_started, 3),
-            "ended": round(ended, 3),
-            "channels": ["caller", "callee"],
-        })
-        log.info("recording_stopped", call=call.id, path=recording.path,
-                 seconds=round(ended - media.recording_started, 1))
+        media.recordings.append(
+            {
+                "path": recording.path,
+                "started": round(media.recording_started, 3),
+                "ended": round(ended, 3),
+                "channels": ["caller", "callee"],
+            }
+        )
+        log.info(
+            "recording_stopped",
+            call=call.id,
+            path=recording.path,
+            seconds=round(ended - media.recording_started, 1),
+        )
 
     # ---------------------------------------------------------------- DTMF
     def digit(self, leg: Leg, digit: Digit) -> None:
@@ -297,8 +318,14 @@ class MediaAnchor:
         the feature codes."""
         call = leg.call
         media = call.media
-        log.info("dtmf", call=call.id, leg="caller" if leg.inbound else "callee",
-                 digit=digit.digit, source=digit.source, duration_ms=digit.duration_ms)
+        log.info(
+            "dtmf",
+            call=call.id,
+            leg="caller" if leg.inbound else "callee",
+            digit=digit.digit,
+            source=digit.source,
+            duration_ms=digit.duration_ms,
+        )
         if media is None or not self.settings.feature_codes:
             return
         now = time.monotonic()

@@ -39,8 +39,14 @@ class AppCall:
     """The caller's side of a call answered by an application (the ``AppSession`` the
     applications are written against)."""
 
-    def __init__(self, mgr: CallManager, call: Call, engine: MediaEngine,
-                 endpoint: Endpoint, user: str | None) -> None:
+    def __init__(
+        self,
+        mgr: CallManager,
+        call: Call,
+        engine: MediaEngine,
+        endpoint: Endpoint,
+        user: str | None,
+    ) -> None:
         self._mgr = mgr
         self._call = call
         self.call_id = call.id

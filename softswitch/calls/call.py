@@ -84,8 +84,16 @@ class Call:
         "winner",
     )
 
-    def __init__(self, mgr: CallManager, call_id: str, tenant: str, domain: str,
-                 caller_number: str, caller_name: str, dialled: str) -> None:
+    def __init__(
+        self,
+        mgr: CallManager,
+        call_id: str,
+        tenant: str,
+        domain: str,
+        caller_number: str,
+        caller_name: str,
+        dialled: str,
+    ) -> None:
         self.mgr = mgr
         self.id = call_id
         self.tenant = tenant
@@ -169,7 +177,8 @@ class Call:
             if target.delay > 0:
                 self.pending_delays += 1
                 self.timers.append(
-                    self.mgr.schedule(target.delay, self._start_delayed, node, target))
+                    self.mgr.schedule(target.delay, self._start_delayed, node, target)
+                )
             else:
                 self._start_target(target)
         self._group_settled(no_legs=len(self.outbound) == started_before)
@@ -288,7 +297,8 @@ class Call:
         # A transfer offers no SDP to the target: its 200 carries the offer (RFC 3725).
         # Anchored, every branch got the switch's own offer: its 2xx is the answer.
         self.ack_deferred = self.media is None and (
-            not self.inbound.invite.body or self.transfer is not None)
+            not self.inbound.invite.body or self.transfer is not None
+        )
         if not self.ack_deferred:
             self.mgr.send_ack(leg)
         self.mgr.answer_caller(self, leg, response)
@@ -402,8 +412,12 @@ class Call:
         hear from a branch (a 2xx crossing our CANCEL), or that is part of a transfer or runs
         an application, keeps its ties.
         """
-        if self.transfer is not None or self.transferring is not None \
-                or self.app is not None or self.originated is not None:
+        if (
+            self.transfer is not None
+            or self.transferring is not None
+            or self.app is not None
+            or self.originated is not None
+        ):
             return
         for leg in self.outbound:
             tx = leg.invite_tx

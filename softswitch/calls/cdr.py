@@ -83,8 +83,7 @@ class CdrWriter(WriteBehind):
     # Small, frequent batches: turning a batch into rows runs on the event loop, and one
     # big batch every half second stalled call set-up for tens of milliseconds.
     def __init__(self, store: Store, *, flush_interval: float = 0.1, batch_size: int = 200):
-        super().__init__(name="cdr-writer", flush_interval=flush_interval,
-                         batch_size=batch_size)
+        super().__init__(name="cdr-writer", flush_interval=flush_interval, batch_size=batch_size)
         self._store = store
         self._queue: list[Cdr] = []
         self.written = 0

@@ -77,7 +77,8 @@ def is_withheld(request: SipRequest) -> bool:
     # Privacy is not a comma list: priv-values are separated by ';' (RFC 3323 4.2).
     return any(
         token.strip().lower() in _PRIVACY_HIDING
-        for value in request.get_all("Privacy") for token in value.split(";")
+        for value in request.get_all("Privacy")
+        for token in value.split(";")
     )
 
 
@@ -129,8 +130,9 @@ def phone_identity(caller: CallerIdentity, domain: str) -> tuple[str, list[Heade
     return from_value, [("P-Asserted-Identity", from_value)] if caller.asserted else []
 
 
-def trunk_identity(caller: CallerIdentity, user: User | None, trunk: Trunk,
-                   host: str) -> tuple[str, list[Header]]:
+def trunk_identity(
+    caller: CallerIdentity, user: User | None, trunk: Trunk, host: str
+) -> tuple[str, list[Header]]:
     """(From without tag, extra headers) of a leg to a carrier, by the trunk's caller-ID
     policy. The identity we vouch for: the user's caller ID (else the trunk's, else the
     extension); for a caller from outside, their number if a trusted carrier asserted it,

@@ -61,8 +61,15 @@ class Leg:
         "target",
     )
 
-    def __init__(self, call: Call, inbound: bool, invite: SipRequest, peer: Address,
-                 local_tag: str, started_at: float) -> None:
+    def __init__(
+        self,
+        call: Call,
+        inbound: bool,
+        invite: SipRequest,
+        peer: Address,
+        local_tag: str,
+        started_at: float,
+    ) -> None:
         self.call = call
         self.inbound = inbound
         self.invite = invite

@@ -61,7 +61,7 @@ class LoopGuard:
             if match is not None:
                 top = top or position == 0
                 chain = match.group(1)
-                digests += (chain[i:i + 8] for i in range(0, len(chain), 8))
+                digests += (chain[i : i + 8] for i in range(0, len(chain), 8))
         return top, digests
 
     def branch(self, received: SipRequest) -> str:

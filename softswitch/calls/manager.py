@@ -227,7 +227,11 @@ class CallManager:
         self._trunk_calls: dict[tuple[str, str], int] = {}
         self._rates: dict[tuple[str, str], _RateLimit] = {}
         self.counters: dict[str, int] = {
-            "calls": 0, "answered": 0, "challenged": 0, "rejected": 0, "over_limit": 0,
+            "calls": 0,
+            "answered": 0,
+            "challenged": 0,
+            "rejected": 0,
+            "over_limit": 0,
             "loops": 0,
         }
 
@@ -256,16 +260,20 @@ class CallManager:
         trunk_source = self._trunk_for(source.host)
         if trunk_source is not None:
             tenant, trunk = trunk_source
-            self._start_call(request, source, tx, tenant, trunk_caller(request, trunk),
-                             ruri.user, trunk=trunk)
+            self._start_call(
+                request, source, tx, tenant, trunk_caller(request, trunk), ruri.user, trunk=trunk
+            )
             return
         domain = self.directory.domain_for(ruri.host)
         if domain is None:
             self._respond(tx, 404, "Domain Not Served")
             return
         withheld = is_withheld(request)
-        if not request.get_all("Proxy-Authorization") and not withheld and \
-                self.directory.domain_for(from_.uri.host or "") is None:
+        if (
+            not request.get_all("Proxy-Authorization")
+            and not withheld
+            and self.directory.domain_for(from_.uri.host or "") is None
+        ):
             # Neither one of our subscribers nor a listed trunk address.
             self.counters["rejected"] += 1
             self._respond(tx, 403, "Forbidden")
@@ -278,8 +286,9 @@ class CallManager:
             self.counters["rejected"] += 1
             self._respond(tx, 403, "Forbidden")
             return
-        self._start_call(request, source, tx, domain.tenant, subscriber_caller(request, user),
-                         ruri.user)
+        self._start_call(
+            request, source, tx, domain.tenant, subscriber_caller(request, user), ruri.user
+        )
 
     def _trunk_for(self, host: str) -> tuple[Tenant, Trunk] | None:
         if not self._trunk_sources:
@@ -293,8 +302,7 @@ class CallManager:
                 return tenant, trunk
         return None
 
-    def on_in_dialog(self, request: SipRequest, source: Address,
-                     tx: ServerTransaction) -> bool:
+    def on_in_dialog(self, request: SipRequest, source: Address, tx: ServerTransaction) -> bool:
         """A request with a To tag; False when no call knows the dialog."""
         to = request.to
         leg = self._dialogs.get((request.call_id or "", to.tag or "")) if to else None
@@ -351,8 +359,11 @@ class CallManager:
             if relay.deferred and relay.target.dialog is not None:
                 dest = self._dest(relay.target)
                 relay.ack = relay.target.dialog.build_ack(
-                    relay.out.cseq[0] if relay.out.cseq else 0, self._via(dest), body,
-                    request.get("Content-Type"))
+                    relay.out.cseq[0] if relay.out.cseq else 0,
+                    self._via(dest),
+                    body,
+                    request.get("Content-Type"),
+                )
                 self.tx.send_stateless(relay.ack, dest)
 
     def on_response(self, response: SipResponse, ctx: ClientTransaction) -> bool:
@@ -405,15 +416,19 @@ class CallManager:
                             self.cancel_leg(other)
                     call.end("FAILED", 408)
             elif leg.active and leg.answered_at is None:
-                leg.call.leg_failed(leg, 408 if timeout else 503,
-                                    "Request Timeout" if timeout else "Unreachable")
+                leg.call.leg_failed(
+                    leg, 408 if timeout else 503, "Request Timeout" if timeout else "Unreachable"
+                )
             return True
         if isinstance(app, _Relay):
             # A relayed request already answered (its transaction released) needs no reply
             # and no longer owns the legs' pending state.
             if not app.server_tx.released:
-                self._respond(app.server_tx, 408 if timeout else 503,
-                              "Request Timeout" if timeout else "Service Unavailable")
+                self._respond(
+                    app.server_tx,
+                    408 if timeout else 503,
+                    "Request Timeout" if timeout else "Service Unavailable",
+                )
                 app.source.pending = app.target.pending = None
             return True
         if isinstance(app, _TransferReinvite):
@@ -433,15 +448,18 @@ class CallManager:
                 call.fail(503, "Service Unavailable")
 
     # ================================================================= call set-up
-    def _authenticate(self, request: SipRequest, tx: ServerTransaction,
-                      domain: Domain) -> Subscriber | None:
+    def _authenticate(
+        self, request: SipRequest, tx: ServerTransaction, domain: Domain
+    ) -> Subscriber | None:
         realm = domain.realm
         credentials = [
-            value for value in request.get_all("Proxy-Authorization")
+            value
+            for value in request.get_all("Proxy-Authorization")
             if realm_of(value) in (realm, None)
         ]
         stale = False
         if credentials:
+
             def lookup_ha1(username: str, realm_: str, algorithm: str) -> str | None:
                 found = self.directory.subscriber(domain.name, username)
                 return found.user.ha1(realm_, algorithm) if found else None
@@ -453,9 +471,13 @@ class CallManager:
                     return found
             if not result.stale:
                 self.counters["rejected"] += 1
-                log.info("call_denied", reason=str(result.reason), detail=result.detail,
-                 username=result.username,
-                         call_id=request.call_id)
+                log.info(
+                    "call_denied",
+                    reason=str(result.reason),
+                    detail=result.detail,
+                    username=result.username,
+                    call_id=request.call_id,
+                )
                 self._respond(tx, 403, "Forbidden")
                 return None
             stale = True
@@ -466,9 +488,17 @@ class CallManager:
         self.tx.send_response(tx, response, self.clock())
         return None
 
-    def _start_call(self, request: SipRequest, source: Address, tx: ServerTransaction,
-                    tenant: Tenant, caller: CallerIdentity, dialled: str,
-                    *, trunk: Trunk | None = None) -> None:
+    def _start_call(
+        self,
+        request: SipRequest,
+        source: Address,
+        tx: ServerTransaction,
+        tenant: Tenant,
+        caller: CallerIdentity,
+        dialled: str,
+        *,
+        trunk: Trunk | None = None,
+    ) -> None:
         session = _session_interval(request)
         if session is not None and session < MIN_SE:
             response = self._response(request, 422, "Session Interval Too Small")
@@ -493,8 +523,9 @@ class CallManager:
             return
         self._tenant_calls[tenant.name] = active + 1
         caller_number = caller.number
-        call = Call(self, new_call_id(), tenant.name, tenant.domain, caller_number,
-                    caller.name, dialled)
+        call = Call(
+            self, new_call_id(), tenant.name, tenant.domain, caller_number, caller.name, dialled
+        )
         call.caller = caller
         if trunk is not None and trunk_key is not None:
             call.direction = "inbound"
@@ -574,16 +605,24 @@ class CallManager:
         if binding.path:
             first = binding.path[0]
             start, end = first.find("<"), first.find(">")
-            return uri_address(first[start + 1:end] if 0 <= start < end else first)
+            return uri_address(first[start + 1 : end] if 0 <= start < end else first)
         source = self.location.source(binding)
         return source if source is not None else uri_address(binding.contact)
 
     def _send_invite(self, call: Call, target: Target, binding: Binding) -> Leg:
         dest = self._binding_dest(binding)
         from_value, identity = phone_identity(call.caller, call.domain)
-        return self._send_leg(call, target, dest, binding.contact,
-                              f"sip:{target.ref}@{call.domain}", from_value, binding.path,
-                              binding.contact, identity)
+        return self._send_leg(
+            call,
+            target,
+            dest,
+            binding.contact,
+            f"sip:{target.ref}@{call.domain}",
+            from_value,
+            binding.path,
+            binding.contact,
+            identity,
+        )
 
     def ring_external(self, call: Call, target: Target) -> list[Leg]:
         """Start the leg to an outside number through the tenant's outbound route: its first
@@ -599,11 +638,19 @@ class CallManager:
         if leg.route is None:
             return False
         route, trunk_index, gateways, index, target = leg.route
-        return self._try_route(leg.call, target, route, trunk_index, gateways,
-                               index + 1) is not None
+        return (
+            self._try_route(leg.call, target, route, trunk_index, gateways, index + 1) is not None
+        )
 
-    def _try_route(self, call: Call, target: Target, route: Sequence[Trunk], trunk_index: int,
-                   gateways: list[Gateway] | None, index: int) -> Leg | None:
+    def _try_route(
+        self,
+        call: Call,
+        target: Target,
+        route: Sequence[Trunk],
+        trunk_index: int,
+        gateways: list[Gateway] | None,
+        index: int,
+    ) -> Leg | None:
         """The first leg that starts, from gateway ``index`` of trunk ``trunk_index`` on."""
         for t in range(trunk_index, len(route)):
             trunk = route[t]
@@ -617,26 +664,35 @@ class CallManager:
             gateways, index = None, 0
         return None
 
-    def _send_trunk_leg(self, call: Call, target: Target, trunk: Trunk,
-                        gateway: Gateway) -> Leg | None:
+    def _send_trunk_leg(
+        self, call: Call, target: Target, trunk: Trunk, gateway: Gateway
+    ) -> Leg | None:
         dest = Address(gateway.transport.upper(), gateway.host, gateway.port)
         local_host, local_port = self.local(dest)
         if self.loops.is_us(gateway.host, gateway.port, local_port):
             self.counters["loops"] += 1
-            log.error("trunk_gateway_is_this_switch", trunk=trunk.name, host=gateway.host,
-                      port=gateway.port)
+            log.error(
+                "trunk_gateway_is_this_switch",
+                trunk=trunk.name,
+                host=gateway.host,
+                port=gateway.port,
+            )
             return None
         number = trunk.format_number(target.ref)
         host = f"[{gateway.host}]" if ":" in gateway.host else gateway.host
         params = "" if gateway.transport == "udp" else f";transport={gateway.transport}"
         ruri = f"sip:{number}@{host}:{gateway.port}{params}"
         tenant = self.tenants.get(call.tenant)
-        user = tenant.user_by_extension(call.caller_number) \
-            if tenant is not None and not call.from_trunk else None
+        user = (
+            tenant.user_by_extension(call.caller_number)
+            if tenant is not None and not call.from_trunk
+            else None
+        )
         from_value, identity = trunk_identity(call.caller, user, trunk, local_host)
         try:
-            leg = self._send_leg(call, target, dest, ruri, f"sip:{number}@{host}", from_value,
-                                 [], ruri, identity)
+            leg = self._send_leg(
+                call, target, dest, ruri, f"sip:{number}@{host}", from_value, [], ruri, identity
+            )
         except (SipParseError, ValueError) as error:
             log.warning("trunk_leg_not_started", trunk=trunk.name, error=str(error))
             return None
@@ -644,9 +700,18 @@ class CallManager:
         call.direction = "outbound" if not call.from_trunk else call.direction
         return leg
 
-    def _send_leg(self, call: Call, target: Target, dest: Address, ruri: str, to_uri: str,
-                  from_value: str, route: list[str], contact: str,
-                  identity: Sequence[tuple[str, str]]) -> Leg:
+    def _send_leg(
+        self,
+        call: Call,
+        target: Target,
+        dest: Address,
+        ruri: str,
+        to_uri: str,
+        from_value: str,
+        route: list[str],
+        contact: str,
+        identity: Sequence[tuple[str, str]],
+    ) -> Leg:
         """Build and send one outbound INVITE: a new dialog with nothing of the caller's
         leg in it but the body and what ``identity`` (softswitch.calls.identity) and the
         forwards (Diversion, History-Info) deliberately say."""
@@ -722,22 +787,30 @@ class CallManager:
                 pass
         return leg.peer
 
-    def _response(self, request: SipRequest, status: int, reason: str | None,
-                  to_tag: str | None = None, *, allow: bool = False,
-                  body: bytes = b"") -> SipResponse:
+    def _response(
+        self,
+        request: SipRequest,
+        status: int,
+        reason: str | None,
+        to_tag: str | None = None,
+        *,
+        allow: bool = False,
+        body: bytes = b"",
+    ) -> SipResponse:
         response = make_response(request, status, reason, to_tag=to_tag or new_tag(), body=body)
         if allow:
             response.add("Allow", self.allow)
         response.add("Server", self.server_header)
         return response
 
-    def _respond(self, tx: ServerTransaction, status: int, reason: str | None,
-                 *, allow: bool = False) -> None:
-        self.tx.send_response(tx, self._response(tx.request, status, reason, allow=allow),
-                              self.clock())
+    def _respond(
+        self, tx: ServerTransaction, status: int, reason: str | None, *, allow: bool = False
+    ) -> None:
+        self.tx.send_response(
+            tx, self._response(tx.request, status, reason, allow=allow), self.clock()
+        )
 
-    def relay_provisional(self, call: Call, status: int, reason: str, sdp: bytes,
-                          leg: Leg) -> None:
+    def relay_provisional(self, call: Call, status: int, reason: str, sdp: bytes, leg: Leg) -> None:
         if call.originated is not None:
             return  # nobody to tell: the switch is the caller
         if call.transfer is not None:
@@ -791,8 +864,7 @@ class CallManager:
         inbound.dialog = Dialog.from_uas(inbound.invite, inbound.local_tag, contact)
         inbound.state = LegState.ANSWERED
         inbound.answered_at = call.answered_at
-        answer = self._response(inbound.invite, 200, "OK", inbound.local_tag, allow=True,
-                                body=body)
+        answer = self._response(inbound.invite, 200, "OK", inbound.local_tag, allow=True, body=body)
         answer.add("Contact", contact)
         if body:
             answer.add("Content-Type", "application/sdp")
@@ -802,16 +874,28 @@ class CallManager:
         self._start_2xx_rtx(inbound, tx, answer, cseq[0] if cseq else 0, None)
         self.counters["answered"] += 1
 
-    def _start_2xx_rtx(self, leg: Leg, tx: ServerTransaction, response: SipResponse,
-                       cseq: int, relay: _Relay | None) -> None:
+    def _start_2xx_rtx(
+        self,
+        leg: Leg,
+        tx: ServerTransaction,
+        response: SipResponse,
+        cseq: int,
+        relay: _Relay | None,
+    ) -> None:
         # RFC 3261 13.3.1.4: the UAS core retransmits its 2xx until the ACK arrives.
         leg.ack_wait = (cseq, relay)
         t1 = self.timers.t1
         deadline = self.clock() + self.timers.timeout
         leg.rtx = self.schedule(t1, self._retransmit_2xx, leg, tx, response, t1, deadline)
 
-    def _retransmit_2xx(self, leg: Leg, tx: ServerTransaction, response: SipResponse,
-                        interval: float, deadline: float) -> None:
+    def _retransmit_2xx(
+        self,
+        leg: Leg,
+        tx: ServerTransaction,
+        response: SipResponse,
+        interval: float,
+        deadline: float,
+    ) -> None:
         leg.rtx = None
         if leg.ack_wait is None or leg.call.state is CallState.ENDED:
             return
@@ -823,8 +907,15 @@ class CallManager:
             return
         self.tx.send_response(tx, response, now)
         interval = min(2 * interval, self.timers.t2)
-        leg.rtx = self.schedule(min(interval, deadline - now), self._retransmit_2xx, leg, tx,
-                                response, interval, deadline)
+        leg.rtx = self.schedule(
+            min(interval, deadline - now),
+            self._retransmit_2xx,
+            leg,
+            tx,
+            response,
+            interval,
+            deadline,
+        )
 
     def send_ack(self, leg: Leg, body: bytes = b"", content_type: str | None = None) -> None:
         dialog = leg.dialog
@@ -1005,7 +1096,10 @@ class CallManager:
         self.mark_busy(new, number, +1)
         self.counters["calls"] += 1
         facts = CallFacts(
-            caller=number, dialled=uri.user, at=new.started_at, tenant=call.tenant,
+            caller=number,
+            dialled=uri.user,
+            at=new.started_at,
+            tenant=call.tenant,
             registered=_Registered(self.location, tenant, tenant.domain),
             busy=self._busy.setdefault(call.tenant, {}).keys(),
         )
@@ -1023,14 +1117,15 @@ class CallManager:
         dest = self._dest(leg)
         state = "terminated;reason=noresource" if final else "active;expires=60"
         notify = leg.dialog.build_request(
-            "NOTIFY", self._via(dest), body=f"{fragment}\r\n".encode(),
+            "NOTIFY",
+            self._via(dest),
+            body=f"{fragment}\r\n".encode(),
             content_type="message/sipfrag;version=2.0",
             headers=[("Event", "refer"), ("Subscription-State", state)],
         )
         self.tx.send_request(notify, dest, self.clock())
 
-    def _transfer_answered(self, transfer: _Transfer, target: Leg,
-                           response: SipResponse) -> None:
+    def _transfer_answered(self, transfer: _Transfer, target: Leg, response: SipResponse) -> None:
         """The target answered: offer its SDP to the transferee (anchored: bridge the two
         endpoints, no re-INVITE), release the transferor."""
         transferee = transfer.transferee
@@ -1044,7 +1139,9 @@ class CallManager:
         dest = self._dest(transferee)
         sdp = response_sdp(response)
         reinvite = transferee.dialog.build_request(
-            "INVITE", self._via(dest), body=leg_sdp(sdp, target.peer.host) if sdp else b"",
+            "INVITE",
+            self._via(dest),
+            body=leg_sdp(sdp, target.peer.host) if sdp else b"",
             content_type="application/sdp" if sdp else None,
         )
         ctx = self.tx.send_request(reinvite, dest, self.clock())
@@ -1060,8 +1157,9 @@ class CallManager:
         old.end("ANSWERED", 200)
         self.counters["transfers"] = self.counters.get("transfers", 0) + 1
 
-    def _transfer_reinvite_response(self, reinvite: _TransferReinvite,
-                                    response: SipResponse) -> None:
+    def _transfer_reinvite_response(
+        self, reinvite: _TransferReinvite, response: SipResponse
+    ) -> None:
         status = response.status
         if status < 200:
             return
@@ -1082,8 +1180,11 @@ class CallManager:
             # The transferee's answer completes the target's offer: the deferred ACK.
             call.ack_deferred = False
             body = response_sdp(response)
-            self.send_ack(reinvite.target, leg_sdp(body, transferee.peer.host) if body else b"",
-                          "application/sdp" if body else None)
+            self.send_ack(
+                reinvite.target,
+                leg_sdp(body, transferee.peer.host) if body else b"",
+                "application/sdp" if body else None,
+            )
             return
         transferee.pending = None
         self.send_ack(reinvite.target)
@@ -1092,9 +1193,11 @@ class CallManager:
     def _transfer_failed(self, transfer: _Transfer, status: int, reason: str | None) -> None:
         """The target could not be reached: the transferor hears why; the transferee goes
         back to the transferor, or is hung up if the transferor has left."""
-        self._notify(transfer.transferor,
-                     f"SIP/2.0 {status} {reason or REASON_PHRASES.get(status, 'Failed')}",
-                     final=True)
+        self._notify(
+            transfer.transferor,
+            f"SIP/2.0 {status} {reason or REASON_PHRASES.get(status, 'Failed')}",
+            final=True,
+        )
         old = transfer.old
         old.transferring = None
         transferee = transfer.transferee
@@ -1118,8 +1221,9 @@ class CallManager:
         answer.add("Require", "timer")
         if call.session_timer is not None:
             call.session_timer.cancel()
-        call.session_timer = self.schedule(interval - min(32, interval / 3),
-                                           self._session_expired, call)
+        call.session_timer = self.schedule(
+            interval - min(32, interval / 3), self._session_expired, call
+        )
 
     def _session_expired(self, call: Call) -> None:
         call.session_timer = None
@@ -1135,13 +1239,20 @@ class CallManager:
 
     def _relay_request(self, leg: Leg, request: SipRequest, tx: ServerTransaction) -> None:
         call = leg.call
-        if call.state is CallState.ANSWERED and leg.media is not None \
-                and request.method in ("INVITE", "UPDATE"):
+        if (
+            call.state is CallState.ANSWERED
+            and leg.media is not None
+            and request.method in ("INVITE", "UPDATE")
+        ):
             self._answer_offer(leg, request, tx)
             return
         other = call.other(leg)
-        if call.state is not CallState.ANSWERED or other is None or other.dialog is None \
-                or other.state is LegState.ENDED:
+        if (
+            call.state is not CallState.ANSWERED
+            or other is None
+            or other.dialog is None
+            or other.state is LegState.ENDED
+        ):
             self._respond(tx, 481, "Call/Transaction Does Not Exist")
             return
         method = request.method
@@ -1158,11 +1269,16 @@ class CallManager:
         content_type = request.get("Content-Type")
         if body and content_type and "application/sdp" in content_type.lower():
             body = leg_sdp(body, leg.peer.host)
-        headers = [(name, value) for name in _RELAYED_HEADERS
-                   if (value := request.get(name)) is not None]
+        headers = [
+            (name, value) for name in _RELAYED_HEADERS if (value := request.get(name)) is not None
+        ]
         dest = self._dest(other)
         out = other.dialog.build_request(
-            method, self._via(dest), body=body, content_type=content_type, headers=headers,
+            method,
+            self._via(dest),
+            body=body,
+            content_type=content_type,
+            headers=headers,
             max_forwards=max(0, (request.max_forwards or 70) - 1),
         )
         relay = _Relay(leg, other, tx, request, out)
@@ -1190,9 +1306,13 @@ class CallManager:
             return False
         if tenant.record_calls:
             return True
-        return any(user is not None and user.record_calls
-                   for user in (tenant.user_by_extension(call.caller_number),
-                                tenant.user_by_extension(call.callee)))
+        return any(
+            user is not None and user.record_calls
+            for user in (
+                tenant.user_by_extension(call.caller_number),
+                tenant.user_by_extension(call.callee),
+            )
+        )
 
     def _answer_offer(self, leg: Leg, request: SipRequest, tx: ServerTransaction) -> None:
         """A re-INVITE or UPDATE on an anchored leg is answered by the switch: hold and
@@ -1211,8 +1331,11 @@ class CallManager:
                 self._respond(tx, refused.status, refused.reason)
                 return
             if offer and leg.media.remote_hold != was_held:
-                log.info("call_held" if leg.media.remote_hold else "call_resumed",
-                         call=leg.call.id, by="caller" if leg.inbound else "callee")
+                log.info(
+                    "call_held" if leg.media.remote_hold else "call_resumed",
+                    call=leg.call.id,
+                    by="caller" if leg.inbound else "callee",
+                )
         leg.dialog.refresh_target(request)
         answer = self._response(request, 200, "OK", body=sdp, allow=True)
         answer.add("Contact", leg.dialog.local_contact)
@@ -1244,13 +1367,15 @@ class CallManager:
         call.answered_at = time.time()
         call.destination = destination
         tenant = self.tenants.get(call.tenant)
-        user = tenant.user_by_extension(call.caller_number) if tenant and not call.from_trunk \
-            else None
+        user = (
+            tenant.user_by_extension(call.caller_number) if tenant and not call.from_trunk else None
+        )
         session = AppCall(self, call, *local, user.extension if user is not None else None)
         call.app = session
         self._answer_inbound(call, local[1].local_sdp)
         session.task = asyncio.get_running_loop().create_task(
-            run_application(app, session), name=f"app-{call.id}")
+            run_application(app, session), name=f"app-{call.id}"
+        )
         log.info("application_started", call=call.id, destination=destination)
 
     def run_final(self, call: Call, target: Target) -> None:
@@ -1267,36 +1392,54 @@ class CallManager:
             return
         self.start_application(call, app, f"{target.kind.value} {target.ref}".strip())
 
-    def originate(self, tenant_name: str, dialled: str, app: Application, *,
-                  caller_number: str, caller_name: str = "") -> Call | None:
+    def originate(
+        self,
+        tenant_name: str,
+        dialled: str,
+        app: Application,
+        *,
+        caller_number: str,
+        caller_name: str = "",
+    ) -> Call | None:
         """Place a call from the switch to ``dialled`` (routed like a call from
         ``caller_number``) and run ``app`` on it once answered; None when refused (no
         such tenant, media not anchored, over a limit). Call it through ``schedule``."""
         tenant = self.tenants.get(tenant_name)
         if tenant is None or self.anchor is None:
             return None
-        if tenant.max_calls is not None and \
-                self._tenant_calls.get(tenant.name, 0) >= tenant.max_calls:
+        if (
+            tenant.max_calls is not None
+            and self._tenant_calls.get(tenant.name, 0) >= tenant.max_calls
+        ):
             return None
         self._tenant_calls[tenant.name] = self._tenant_calls.get(tenant.name, 0) + 1
-        call = Call(self, new_call_id(), tenant.name, tenant.domain, caller_number,
-                    caller_name, dialled)
+        call = Call(
+            self, new_call_id(), tenant.name, tenant.domain, caller_number, caller_name, dialled
+        )
         call.originated = app
         call.media = CallMedia()
         # The switch's side of the call: a leg that never sends or receives anything.
-        local = SipRequest("INVITE", f"sip:{dialled}@{tenant.domain}", [
-            ("From", f"<sip:{caller_number}@{tenant.domain}>;tag={new_tag()}"),
-            ("To", f"<sip:{dialled}@{tenant.domain}>"), ("Call-ID", new_call_id()),
-            ("CSeq", "1 INVITE")])
-        leg = Leg(call, True, local, Address("UDP", "127.0.0.1", 0), new_tag(),
-                  call.started_at)
+        local = SipRequest(
+            "INVITE",
+            f"sip:{dialled}@{tenant.domain}",
+            [
+                ("From", f"<sip:{caller_number}@{tenant.domain}>;tag={new_tag()}"),
+                ("To", f"<sip:{dialled}@{tenant.domain}>"),
+                ("Call-ID", new_call_id()),
+                ("CSeq", "1 INVITE"),
+            ],
+        )
+        leg = Leg(call, True, local, Address("UDP", "127.0.0.1", 0), new_tag(), call.started_at)
         leg.label = caller_number
         call.inbound = leg
         self.calls[call.id] = call
         self.counters["calls"] += 1
         self.counters["originated"] = self.counters.get("originated", 0) + 1
         facts = CallFacts(
-            caller=caller_number, dialled=dialled, at=call.started_at, tenant=tenant.name,
+            caller=caller_number,
+            dialled=dialled,
+            at=call.started_at,
+            tenant=tenant.name,
             registered=_Registered(self.location, tenant, tenant.domain),
             busy=self._busy.setdefault(tenant.name, {}).keys(),
         )
@@ -1323,7 +1466,8 @@ class CallManager:
         session = AppCall(self, call, *local, user.extension if user is not None else None)
         call.app = session
         session.task = asyncio.get_running_loop().create_task(
-            run_application(call.originated, session), name=f"app-{call.id}")
+            run_application(call.originated, session), name=f"app-{call.id}"
+        )
 
     def hang_up_application(self, call: Call) -> None:
         if call.state is CallState.ANSWERED:
@@ -1375,7 +1519,8 @@ class CallManager:
         if relay.request.body and target.dialog is not None:
             dest = self._dest(target)
             relay.ack = target.dialog.build_ack(
-                relay.out.cseq[0] if relay.out.cseq else 0, self._via(dest))
+                relay.out.cseq[0] if relay.out.cseq else 0, self._via(dest)
+            )
             self.tx.send_stateless(relay.ack, dest)
         else:
             relay.deferred = True
@@ -1401,8 +1546,7 @@ def _dtmf_relay(body: bytes) -> Digit | None:
     if len(signal) != 1 or signal not in "0123456789*#ABCD":
         return None
     duration = fields.get("duration", "")
-    return Digit(signal, int(duration) if duration.isdigit() and len(duration) < 7 else 0,
-                 "info")
+    return Digit(signal, int(duration) if duration.isdigit() and len(duration) < 7 else 0, "info")
 
 
 def _session_interval(request: SipRequest) -> int | None:
@@ -1415,5 +1559,8 @@ def _session_interval(request: SipRequest) -> int | None:
 
 
 def _supports_timer(request: SipRequest) -> bool:
-    return any(token.strip().lower() == "timer"
-               for name in ("Supported", "Require") for token in request.get_all(name))
+    return any(
+        token.strip().lower() == "timer"
+        for name in ("Supported", "Require")
+        for token in request.get_all(name)
+    )

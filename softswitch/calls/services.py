@@ -59,8 +59,13 @@ class CallServices:
         try:
             check_monitor(tenant, call.caller_number, agent)
         except MonitorDenied as denied:
-            log.info("monitor_denied", call=call.id, supervisor=call.caller_number,
-                     agent=agent, reason=str(denied))
+            log.info(
+                "monitor_denied",
+                call=call.id,
+                supervisor=call.caller_number,
+                agent=agent,
+                reason=str(denied),
+            )
             raise CallRefused(403, "Forbidden") from None
         found = self.agent_call(call.tenant, agent)
         if found is None:
@@ -87,26 +92,38 @@ class CallServices:
         call ``call_id`` (its on-net party is the agent). Raises MonitorDenied or KeyError
         (no such answered, anchored call); the supervisor's keys 1/2/3 change the mode."""
         call = self.mgr.calls.get(call_id)
-        if call is None or call.state is not CallState.ANSWERED or call.winner is None \
-                or call.inbound.media is None or call.winner.media is None:
+        if (
+            call is None
+            or call.state is not CallState.ANSWERED
+            or call.winner is None
+            or call.inbound.media is None
+            or call.winner.media is None
+        ):
             raise KeyError(f"no answered call {call_id!r} with anchored media")
         tenant = self.mgr.tenants[call.tenant]
         callee_is_user = tenant.user_by_extension(call.callee) is not None
-        agent, other = (call.winner, call.inbound) if callee_is_user \
-            else (call.inbound, call.winner)
+        agent, other = (
+            (call.winner, call.inbound) if callee_is_user else (call.inbound, call.winner)
+        )
         check_monitor(tenant, supervisor, agent.label)
         caller_ep, agent_ep = self._local(other), self._local(agent)
 
         async def run(session: AppCall) -> None:
             await monitor_app(session, self.monitors, call_id, caller_ep, agent_ep, mode)
 
-        self.mgr.schedule(0, self._place, call.tenant, supervisor, run,
-                          f"monitor-{agent.label}", "Monitor")
+        self.mgr.schedule(
+            0, self._place, call.tenant, supervisor, run, f"monitor-{agent.label}", "Monitor"
+        )
 
-    def _place(self, tenant: str, number: str, app: Application, caller_number: str,
-               caller_name: str) -> None:
-        if self.mgr.originate(tenant, number, app, caller_number=caller_number,
-                              caller_name=caller_name) is None:
+    def _place(
+        self, tenant: str, number: str, app: Application, caller_number: str, caller_name: str
+    ) -> None:
+        if (
+            self.mgr.originate(
+                tenant, number, app, caller_number=caller_number, caller_name=caller_name
+            )
+            is None
+        ):
             log.warning("originate_refused", tenant=tenant, number=number)
 
     def _local(self, leg: Leg) -> Endpoint:
@@ -121,8 +138,13 @@ class CallServices:
         leg, the agent's leg)."""
         for call in self.mgr.calls.values():
             winner = call.winner
-            if call.tenant != tenant or call.state is not CallState.ANSWERED or winner is None \
-                    or call.inbound.media is None or winner.media is None:
+            if (
+                call.tenant != tenant
+                or call.state is not CallState.ANSWERED
+                or winner is None
+                or call.inbound.media is None
+                or winner.media is None
+            ):
                 continue
             if call.callee == extension:
                 return call, call.inbound, winner

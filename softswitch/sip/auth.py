@@ -105,8 +105,7 @@ class AuthResult:
     detail: str = ""
 
 
-def _fail(reason: AuthReason, username: str | None, detail: str,
-          stale: bool = False) -> AuthResult:
+def _fail(reason: AuthReason, username: str | None, detail: str, stale: bool = False) -> AuthResult:
     return AuthResult(False, username, stale, reason, detail)
 
 
@@ -150,9 +149,7 @@ def _simple_auth_params(text: str) -> dict[str, str] | None:
         name = name.strip(_WS)
         param = param.strip(_WS)
         # isalnum() first: a C test that passes the usual names and tokens at once.
-        if not name or not param or (
-            not name.isalnum() and not _NOT_IN_TOKEN.isdisjoint(name)
-        ):
+        if not name or not param or (not name.isalnum() and not _NOT_IN_TOKEN.isdisjoint(name)):
             return None
         if param[0] == '"':
             if param[-1] != '"' or len(param) < 2 or param.count('"') != 2:
@@ -301,11 +298,17 @@ def build_authorization(
     if cnonce is None:
         cnonce = base64.urlsafe_b64encode(os.urandom(12)).decode("ascii")
     ha1 = compute_ha1(username, realm, password, algorithm)
-    response = compute_response(ha1, method, uri, nonce, algorithm=algorithm, qop=qop,
-                                nc=nc_hex, cnonce=cnonce)
-    parts = [f"Digest username={quote(username)}", f"realm={quote(realm)}",
-             f"nonce={quote(nonce)}", f"uri={quote(uri)}", f"response={quote(response)}",
-             f"algorithm={algorithm}"]
+    response = compute_response(
+        ha1, method, uri, nonce, algorithm=algorithm, qop=qop, nc=nc_hex, cnonce=cnonce
+    )
+    parts = [
+        f"Digest username={quote(username)}",
+        f"realm={quote(realm)}",
+        f"nonce={quote(nonce)}",
+        f"uri={quote(uri)}",
+        f"response={quote(response)}",
+        f"algorithm={algorithm}",
+    ]
     if qop is not None or algorithm.endswith("-sess"):
         parts.append(f"cnonce={quote(cnonce)}")
     if qop is not None:
@@ -398,7 +401,7 @@ class DigestAuthenticator:
     def challenge(self, realm: str, stale: bool = False) -> list[str]:
         """WWW-Authenticate / Proxy-Authenticate values, one per algorithm, preferred first."""
         nonce = self._make_nonce(realm, self._clock())
-        head = f"Digest realm={quote(realm)}, nonce=\"{nonce}\""
+        head = f'Digest realm={quote(realm)}, nonce="{nonce}"'
         tail = ', qop="auth"'
         if self._use_opaque:
             tail += f', opaque="{self._opaque(realm)}"'
@@ -454,8 +457,9 @@ class DigestAuthenticator:
 
     # -- verification
 
-    def verify(self, method: str, header_value: str | None, realm: str,
-               lookup_ha1: LookupHA1) -> AuthResult:
+    def verify(
+        self, method: str, header_value: str | None, realm: str, lookup_ha1: LookupHA1
+    ) -> AuthResult:
         """Check an Authorization / Proxy-Authorization value for a request.
 
         Never raises for bad input (ok=False with a reason); exceptions from `lookup_ha1`
@@ -531,8 +535,9 @@ class DigestAuthenticator:
         else:
             known, ha1 = False, self._dummy_ha1[base]  # same work as for a real user
         try:
-            expected = compute_response(ha1, method, p["uri"], nonce, algorithm=algorithm,
-                                        qop=qop, nc=nc, cnonce=cnonce)
+            expected = compute_response(
+                ha1, method, p["uri"], nonce, algorithm=algorithm, qop=qop, nc=nc, cnonce=cnonce
+            )
         except (UnicodeError, TypeError, AttributeError) as exc:
             return _fail(AuthReason.MALFORMED, username, f"unencodable field: {exc}")
         matches = hmac.compare_digest(expected.encode(), response.lower().encode())

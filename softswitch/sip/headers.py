@@ -38,29 +38,118 @@ __all__ = [
 ]
 
 _KNOWN_NAMES = (
-    "Accept", "Accept-Contact", "Accept-Encoding", "Accept-Language", "Accept-Resource-Priority",
-    "Alert-Info", "Allow", "Allow-Events", "Answer-Mode", "Authentication-Info", "Authorization",
-    "Call-ID", "Call-Info", "Contact", "Content-Disposition", "Content-Encoding",
-    "Content-ID", "Content-Language", "Content-Length", "Content-Type", "CSeq", "Date",
-    "Diversion", "Error-Info", "Event", "Expires", "Feature-Caps", "Flow-Timer", "From",
-    "Geolocation", "History-Info", "Identity", "Identity-Info", "In-Reply-To", "Info-Package",
-    "Join", "Max-Breadth", "Max-Forwards", "MIME-Version", "Min-Expires", "Min-SE",
-    "Organization", "P-Access-Network-Info", "P-Asserted-Identity", "P-Called-Party-ID",
-    "P-Charging-Vector", "P-Preferred-Identity", "Path", "Priority", "Privacy",
-    "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Require", "RAck", "Reason",
-    "Record-Route", "Recv-Info", "Refer-Sub", "Refer-To", "Referred-By", "Reject-Contact",
-    "Remote-Party-ID", "Replaces", "Reply-To", "Request-Disposition", "Require",
-    "Resource-Priority", "Retry-After", "Route", "RSeq", "Security-Client", "Security-Server",
-    "Security-Verify", "Server", "Service-Route", "Session-Expires", "Session-ID", "SIP-ETag",
-    "SIP-If-Match", "Subject", "Subscription-State", "Supported", "Target-Dialog", "Timestamp",
-    "To", "Unsupported", "User-Agent", "Via", "Warning", "WWW-Authenticate",
+    "Accept",
+    "Accept-Contact",
+    "Accept-Encoding",
+    "Accept-Language",
+    "Accept-Resource-Priority",
+    "Alert-Info",
+    "Allow",
+    "Allow-Events",
+    "Answer-Mode",
+    "Authentication-Info",
+    "Authorization",
+    "Call-ID",
+    "Call-Info",
+    "Contact",
+    "Content-Disposition",
+    "Content-Encoding",
+    "Content-ID",
+    "Content-Language",
+    "Content-Length",
+    "Content-Type",
+    "CSeq",
+    "Date",
+    "Diversion",
+    "Error-Info",
+    "Event",
+    "Expires",
+    "Feature-Caps",
+    "Flow-Timer",
+    "From",
+    "Geolocation",
+    "History-Info",
+    "Identity",
+    "Identity-Info",
+    "In-Reply-To",
+    "Info-Package",
+    "Join",
+    "Max-Breadth",
+    "Max-Forwards",
+    "MIME-Version",
+    "Min-Expires",
+    "Min-SE",
+    "Organization",
+    "P-Access-Network-Info",
+    "P-Asserted-Identity",
+    "P-Called-Party-ID",
+    "P-Charging-Vector",
+    "P-Preferred-Identity",
+    "Path",
+    "Priority",
+    "Privacy",
+    "Proxy-Authenticate",
+    "Proxy-Authorization",
+    "Proxy-Require",
+    "RAck",
+    "Reason",
+    "Record-Route",
+    "Recv-Info",
+    "Refer-Sub",
+    "Refer-To",
+    "Referred-By",
+    "Reject-Contact",
+    "Remote-Party-ID",
+    "Replaces",
+    "Reply-To",
+    "Request-Disposition",
+    "Require",
+    "Resource-Priority",
+    "Retry-After",
+    "Route",
+    "RSeq",
+    "Security-Client",
+    "Security-Server",
+    "Security-Verify",
+    "Server",
+    "Service-Route",
+    "Session-Expires",
+    "Session-ID",
+    "SIP-ETag",
+    "SIP-If-Match",
+    "Subject",
+    "Subscription-State",
+    "Supported",
+    "Target-Dialog",
+    "Timestamp",
+    "To",
+    "Unsupported",
+    "User-Agent",
+    "Via",
+    "Warning",
+    "WWW-Authenticate",
 )
 
 COMPACT_FORMS: dict[str, str] = {
-    "a": "Accept-Contact", "b": "Referred-By", "c": "Content-Type", "d": "Request-Disposition",
-    "e": "Content-Encoding", "f": "From", "i": "Call-ID", "j": "Reject-Contact", "k": "Supported",
-    "l": "Content-Length", "m": "Contact", "n": "Identity-Info", "o": "Event", "r": "Refer-To",
-    "s": "Subject", "t": "To", "u": "Allow-Events", "v": "Via", "x": "Session-Expires",
+    "a": "Accept-Contact",
+    "b": "Referred-By",
+    "c": "Content-Type",
+    "d": "Request-Disposition",
+    "e": "Content-Encoding",
+    "f": "From",
+    "i": "Call-ID",
+    "j": "Reject-Contact",
+    "k": "Supported",
+    "l": "Content-Length",
+    "m": "Contact",
+    "n": "Identity-Info",
+    "o": "Event",
+    "r": "Refer-To",
+    "s": "Subject",
+    "t": "To",
+    "u": "Allow-Events",
+    "v": "Via",
+    "x": "Session-Expires",
     "y": "Identity",
 }
 
@@ -77,15 +166,43 @@ del _name, _short, _long
 
 # Headers whose grammar is a comma-separated list (RFC 3261 7.3.1); the others (Date,
 # From, Authorization, ...) may hold commas that do not separate values.
-LIST_HEADERS = frozenset({
-    "Accept", "Accept-Contact", "Accept-Encoding", "Accept-Language", "Alert-Info", "Allow",
-    "Allow-Events", "Call-Info", "Contact", "Content-Encoding", "Content-Language",
-    "Diversion", "Error-Info", "History-Info", "In-Reply-To", "P-Asserted-Identity",
-    "P-Preferred-Identity", "Path", "Proxy-Require", "Reason", "Record-Route",
-    "Reject-Contact", "Request-Disposition", "Require", "Route", "Security-Client",
-    "Security-Server", "Security-Verify", "Service-Route", "Supported", "Unsupported", "Via",
-    "Warning",
-})
+LIST_HEADERS = frozenset(
+    {
+        "Accept",
+        "Accept-Contact",
+        "Accept-Encoding",
+        "Accept-Language",
+        "Alert-Info",
+        "Allow",
+        "Allow-Events",
+        "Call-Info",
+        "Contact",
+        "Content-Encoding",
+        "Content-Language",
+        "Diversion",
+        "Error-Info",
+        "History-Info",
+        "In-Reply-To",
+        "P-Asserted-Identity",
+        "P-Preferred-Identity",
+        "Path",
+        "Proxy-Require",
+        "Reason",
+        "Record-Route",
+        "Reject-Contact",
+        "Request-Disposition",
+        "Require",
+        "Route",
+        "Security-Client",
+        "Security-Server",
+        "Security-Verify",
+        "Service-Route",
+        "Supported",
+        "Unsupported",
+        "Via",
+        "Warning",
+    }
+)
 
 _HOSTNAME_RE = re.compile(r"[A-Za-z0-9_.\-]+\Z")
 # Possessive quantifiers where the next character can never belong to the class (faster,
@@ -365,9 +482,9 @@ def parse_via(text: str) -> Via:
 
 def parse_vias(text: str) -> list[Via]:
     """Parse a Via header value that may hold several comma-separated via-parms."""
-    return [parse_via(item) for item in split_comma_list(text)] if "," in text else [
-        parse_via(text)
-    ]
+    return (
+        [parse_via(item) for item in split_comma_list(text)] if "," in text else [parse_via(text)]
+    )
 
 
 # ----------------------------------------------------------------------------- NameAddr
@@ -462,9 +579,7 @@ def _quoted_end(text: str, start: int) -> int:
         i = j + 1
 
 
-def _new_name_addr(
-    uri_text: str, display: str | None, params: dict[str, str | None]
-) -> NameAddr:
+def _new_name_addr(uri_text: str, display: str | None, params: dict[str, str | None]) -> NameAddr:
     return NameAddr(uri_text, display, params)
 
 

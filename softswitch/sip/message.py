@@ -60,30 +60,78 @@ MAX_CSEQ: Final = 2**31 - 1  # RFC 3261 8.1.1.5: the sequence number is below 2*
 MAX_EXPIRES: Final = 2**32 - 1  # RFC 3261 20.19; larger values are read as this
 
 REASON_PHRASES: Final[dict[int, str]] = {
-    100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued",
-    183: "Session Progress", 199: "Early Dialog Terminated", 200: "OK", 202: "Accepted",
-    204: "No Notification", 300: "Multiple Choices", 301: "Moved Permanently",
-    302: "Moved Temporarily", 305: "Use Proxy", 380: "Alternative Service",
-    400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden",
-    404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
-    407: "Proxy Authentication Required", 408: "Request Timeout", 410: "Gone",
-    412: "Conditional Request Failed", 413: "Request Entity Too Large",
-    414: "Request-URI Too Long", 415: "Unsupported Media Type",
-    416: "Unsupported URI Scheme", 417: "Unknown Resource-Priority", 420: "Bad Extension",
-    421: "Extension Required", 422: "Session Interval Too Small", 423: "Interval Too Brief",
-    428: "Use Identity Header", 429: "Provide Referrer Identity", 433: "Anonymity Disallowed",
-    436: "Bad Identity-Info", 437: "Unsupported Certificate", 438: "Invalid Identity Header",
-    439: "First Hop Lacks Outbound Support", 440: "Max-Breadth Exceeded",
-    469: "Bad Info Package", 470: "Consent Needed", 480: "Temporarily Unavailable",
-    481: "Call/Transaction Does Not Exist", 482: "Loop Detected", 483: "Too Many Hops",
-    484: "Address Incomplete", 485: "Ambiguous", 486: "Busy Here", 487: "Request Terminated",
-    488: "Not Acceptable Here", 489: "Bad Event", 491: "Request Pending", 493: "Undecipherable",
-    494: "Security Agreement Required", 500: "Server Internal Error", 501: "Not Implemented",
-    502: "Bad Gateway", 503: "Service Unavailable", 504: "Server Time-out",
-    505: "Version Not Supported", 513: "Message Too Large",
-    555: "Push Notification Service Not Supported", 580: "Precondition Failure",
-    600: "Busy Everywhere", 603: "Decline", 604: "Does Not Exist Anywhere",
-    606: "Not Acceptable", 607: "Unwanted", 608: "Rejected",
+    100: "Trying",
+    180: "Ringing",
+    181: "Call Is Being Forwarded",
+    182: "Queued",
+    183: "Session Progress",
+    199: "Early Dialog Terminated",
+    200: "OK",
+    202: "Accepted",
+    204: "No Notification",
+    300: "Multiple Choices",
+    301: "Moved Permanently",
+    302: "Moved Temporarily",
+    305: "Use Proxy",
+    380: "Alternative Service",
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    407: "Proxy Authentication Required",
+    408: "Request Timeout",
+    410: "Gone",
+    412: "Conditional Request Failed",
+    413: "Request Entity Too Large",
+    414: "Request-URI Too Long",
+    415: "Unsupported Media Type",
+    416: "Unsupported URI Scheme",
+    417: "Unknown Resource-Priority",
+    420: "Bad Extension",
+    421: "Extension Required",
+    422: "Session Interval Too Small",
+    423: "Interval Too Brief",
+    428: "Use Identity Header",
+    429: "Provide Referrer Identity",
+    433: "Anonymity Disallowed",
+    436: "Bad Identity-Info",
+    437: "Unsupported Certificate",
+    438: "Invalid Identity Header",
+    439: "First Hop Lacks Outbound Support",
+    440: "Max-Breadth Exceeded",
+    469: "Bad Info Package",
+    470: "Consent Needed",
+    480: "Temporarily Unavailable",
+    481: "Call/Transaction Does Not Exist",
+    482: "Loop Detected",
+    483: "Too Many Hops",
+    484: "Address Incomplete",
+    485: "Ambiguous",
+    486: "Busy Here",
+    487: "Request Terminated",
+    488: "Not Acceptable Here",
+    489: "Bad Event",
+    491: "Request Pending",
+    493: "Undecipherable",
+    494: "Security Agreement Required",
+    500: "Server Internal Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Server Time-out",
+    505: "Version Not Supported",
+    513: "Message Too Large",
+    555: "Push Notification Service Not Supported",
+    580: "Precondition Failure",
+    600: "Busy Everywhere",
+    603: "Decline",
+    604: "Does Not Exist Anywhere",
+    606: "Not Acceptable",
+    607: "Unwanted",
+    608: "Rejected",
 }
 
 _VIA: Final = _CANON["Via"]
@@ -100,11 +148,25 @@ _RECORD_ROUTE: Final = _CANON["Record-Route"]
 
 _UNSET: Any = object()
 _HEADER_CACHES: Final = {
-    _VIA: ("_vias", "_top_via"), _FROM: ("_from",), _TO: ("_to",), _CSEQ: ("_cseq",),
-    _CONTACT: ("_contacts",), _ROUTE: ("_routes",), _RECORD_ROUTE: ("_record_routes",),
+    _VIA: ("_vias", "_top_via"),
+    _FROM: ("_from",),
+    _TO: ("_to",),
+    _CSEQ: ("_cseq",),
+    _CONTACT: ("_contacts",),
+    _ROUTE: ("_routes",),
+    _RECORD_ROUTE: ("_record_routes",),
 }
-_CACHES: Final = ("_vias", "_top_via", "_from", "_to", "_cseq", "_contacts", "_routes",
-                  "_record_routes", "_ruri")
+_CACHES: Final = (
+    "_vias",
+    "_top_via",
+    "_from",
+    "_to",
+    "_cseq",
+    "_contacts",
+    "_routes",
+    "_record_routes",
+    "_ruri",
+)
 
 
 def _header_name(name: str) -> str:
@@ -169,8 +231,7 @@ class SipMessage:
         version: str = "SIP/2.0",
     ) -> None:
         self._raw = None
-        self._headers = [(_header_name(n), _check_value(v)) for n, v in headers] \
-            if headers else []
+        self._headers = [(_header_name(n), _check_value(v)) for n, v in headers] if headers else []
         self._body = bytes(body) if type(body) is not bytes else body
         self._version = version
         self._vias = self._top_via = self._from = self._to = self._cseq = _UNSET
@@ -454,10 +515,7 @@ class SipMessage:
             values = self._values(canon)
             if len(values) == 1:
                 return parse_name_addrs(values[0], allow_star)
-            return [
-                item for value in values
-                for item in parse_name_addrs(value, allow_star)
-            ]
+            return [item for value in values for item in parse_name_addrs(value, allow_star)]
         except (SipParseError, ValueError, IndexError) as exc:
             raise _relabel(exc, canon) from None
 
@@ -588,8 +646,9 @@ class SipRequest(SipMessage):
             try:
                 ruri = parse_uri(self._uri)
             except (SipParseError, ValueError) as exc:
-                raise SipParseError(exc.status if isinstance(exc, SipParseError) else 400,
-                                    "Bad Request-URI") from None
+                raise SipParseError(
+                    exc.status if isinstance(exc, SipParseError) else 400, "Bad Request-URI"
+                ) from None
             self._ruri = ruri
         return ruri
 
@@ -624,8 +683,9 @@ class SipResponse(SipMessage):
         if not 100 <= status <= 699:
             raise ValueError(f"invalid status {status}")
         self._status = status
-        self._reason = _check_value(reason if reason is not None else REASON_PHRASES.get(
-            status, "Unknown"))
+        self._reason = _check_value(
+            reason if reason is not None else REASON_PHRASES.get(status, "Unknown")
+        )
 
     @property
     def status(self) -> int:

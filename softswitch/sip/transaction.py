@@ -103,8 +103,9 @@ class Transaction:
         "state",
     )
 
-    def __init__(self, request: SipRequest, key: tuple[Any, ...], branch: str,
-                 reliable: bool, state: TxState) -> None:
+    def __init__(
+        self, request: SipRequest, key: tuple[Any, ...], branch: str, reliable: bool, state: TxState
+    ) -> None:
         self.method: str = request.method
         self.is_invite = self.method == "INVITE"
         self.key = key
@@ -133,8 +134,15 @@ class ClientTransaction(Transaction):
 
     __slots__ = ("_ack", "_cancel_sent", "_data", "dest", "request")
 
-    def __init__(self, request: SipRequest, key: tuple[Any, ...], branch: str,
-                 dest: Address, state: TxState, data: bytes) -> None:
+    def __init__(
+        self,
+        request: SipRequest,
+        key: tuple[Any, ...],
+        branch: str,
+        dest: Address,
+        state: TxState,
+        data: bytes,
+    ) -> None:
         super().__init__(request, key, branch, dest.reliable, state)
         # Kept for the whole life: the TU reads it when it handles a final response, which
         # it does after the transaction already moved on to Completed.
@@ -161,9 +169,16 @@ class ServerTransaction(Transaction):
 
     __slots__ = ("_data", "_request", "internal", "merge_key", "response_dest", "source")
 
-    def __init__(self, request: SipRequest, key: tuple[Any, ...], branch: str,
-                 source: Address, response_dest: Address, state: TxState,
-                 internal: bool = False) -> None:
+    def __init__(
+        self,
+        request: SipRequest,
+        key: tuple[Any, ...],
+        branch: str,
+        source: Address,
+        response_dest: Address,
+        state: TxState,
+        internal: bool = False,
+    ) -> None:
         super().__init__(request, key, branch, source.reliable, state)
         self._request: SipRequest | None = request
         self.source = source
@@ -349,8 +364,9 @@ class TransactionLayer:
         """Send outside any transaction (ACK for 2xx, stateless forwarding)."""
         self._out.append((message.to_bytes(), dest))
 
-    def send_stateless_response(self, response: SipResponse, source: Address,
-                                via: Via | None = None) -> None:
+    def send_stateless_response(
+        self, response: SipResponse, source: Address, via: Via | None = None
+    ) -> None:
         """Answer a request that has no transaction, routed per 18.2.2 from ``source``
         (straight back to ``source`` when the Via cannot be read, e.g. a 400 for it).
 
@@ -454,8 +470,9 @@ class TransactionLayer:
                 tx._end = None
                 self._fire_end(tx, kind, now)
 
-    def receive_message(self, message: SipRequest | SipResponse, source: Address,
-                        now: float) -> None:
+    def receive_message(
+        self, message: SipRequest | SipResponse, source: Address, now: float
+    ) -> None:
         """Feed a parsed message that arrived from ``source``."""
         if isinstance(message, SipResponse):
             self._receive_response(message, now)
@@ -575,14 +592,22 @@ class TransactionLayer:
             from_ = request.from_
             to = request.to
         except (SipParseError, ValueError) as exc:
-            self._reject(request, source, 400, exc.reason if isinstance(exc, SipParseError)
-                         else "Bad Request")
+            self._reject(
+                request,
+                source,
+                400,
+                exc.reason if isinstance(exc, SipParseError) else "Bad Request",
+            )
             return
         if call_id is None or cseq is None or from_ is None or to is None:
             missing = [
                 name
-                for name, value in (("Call-ID", call_id), ("CSeq", cseq), ("From", from_),
-                                    ("To", to))
+                for name, value in (
+                    ("Call-ID", call_id),
+                    ("CSeq", cseq),
+                    ("From", from_),
+                    ("To", to),
+                )
                 if value is None
             ]
             self._reject(request, source, 400, f"Missing {', '.join(missing)}")
@@ -614,8 +639,9 @@ class TransactionLayer:
                 merge_key = (from_.tag, call_id, cseq[0], method)
                 if self.detect_merged and merge_key in self._merge_index:
                     # RFC 3261 8.2.2.2: same request reached us by another path.
-                    self._internal_answer(request, via, source, key, branch, 482,
-                                          "Loop Detected", now)
+                    self._internal_answer(
+                        request, via, source, key, branch, 482, "Loop Detected", now
+                    )
                     return
             tx = self._new_server(request, via, source, key, branch)
             if merge_key is not None:
@@ -624,9 +650,15 @@ class TransactionLayer:
             if tx.is_invite:
                 # 8.2.6.1: a 100 Trying echoes the Timestamp header.
                 timestamp = request.get("Timestamp")
-                self._server_respond(tx, make_response(
-                    request, 100, "Trying",
-                    headers=(("Timestamp", timestamp),) if timestamp is not None else ()))
+                self._server_respond(
+                    tx,
+                    make_response(
+                        request,
+                        100,
+                        "Trying",
+                        headers=(("Timestamp", timestamp),) if timestamp is not None else (),
+                    ),
+                )
                 self._set_end(tx, now + self.timers.proceeding_guard, _GUARD)
             else:
                 # The client gives up after Timer F (64*T1): a TU that has not answered by
@@ -634,9 +666,16 @@ class TransactionLayer:
                 self._set_end(tx, now + self.timers.timeout, _GUARD)
             self._events.append(RequestReceived(request, source, tx))
 
-    def _receive_ack(self, request: SipRequest, source: Address, via: Via,
-                     base: tuple[Any, ...], rfc2543: bool, to_tag: str | None,
-                     now: float) -> None:
+    def _receive_ack(
+        self,
+        request: SipRequest,
+        source: Address,
+        via: Via,
+        base: tuple[Any, ...],
+        rfc2543: bool,
+        to_tag: str | None,
+        now: float,
+    ) -> None:
         tx: ServerTransaction | None
         if rfc2543:
             # The INVITE carried no To tag (initial) or the dialog's (re-INVITE).
@@ -664,9 +703,16 @@ class TransactionLayer:
                 return  # Confirmed: absorbed; Proceeding: an ACK before any final is bogus
         self._events.append(RequestReceived(request, source, None))
 
-    def _receive_cancel(self, request: SipRequest, source: Address, via: Via,
-                        base: tuple[Any, ...], rfc2543: bool, to_tag: str | None,
-                        now: float) -> None:
+    def _receive_cancel(
+        self,
+        request: SipRequest,
+        source: Address,
+        via: Via,
+        base: tuple[Any, ...],
+        rfc2543: bool,
+        to_tag: str | None,
+        now: float,
+    ) -> None:
         key = (*base, to_tag, "CANCEL") if rfc2543 else (*base, "CANCEL")
         own = self._servers.get(key)
         if own is not None:
@@ -674,20 +720,38 @@ class TransactionLayer:
             return
         invite = self._servers.get((*base, to_tag, "INVITE") if rfc2543 else (*base, "INVITE"))
         if invite is None or invite.internal:
-            self._internal_answer(request, via, source, key, via.branch or "", 481,
-                                  "Call/Transaction Does Not Exist", now)
+            self._internal_answer(
+                request,
+                via,
+                source,
+                key,
+                via.branch or "",
+                481,
+                "Call/Transaction Does Not Exist",
+                now,
+            )
             return
         # RFC 3261 9.2: the To tag of the 200 should match the one the INVITE is answered with.
         last = invite.last_response
         tag = last.to.tag if last is not None and last.to is not None else None
-        self._internal_answer(request, via, source, key, via.branch or "", 200, "OK", now,
-                              to_tag=tag)
+        self._internal_answer(
+            request, via, source, key, via.branch or "", 200, "OK", now, to_tag=tag
+        )
         if invite.state is _PROCEEDING:
             self._events.append(CancelReceived(request, invite))
 
-    def _internal_answer(self, request: SipRequest, via: Via, source: Address,
-                         key: tuple[Any, ...], branch: str, status: int, reason: str,
-                         now: float, to_tag: str | None = None) -> None:
+    def _internal_answer(
+        self,
+        request: SipRequest,
+        via: Via,
+        source: Address,
+        key: tuple[Any, ...],
+        branch: str,
+        status: int,
+        reason: str,
+        now: float,
+        to_tag: str | None = None,
+    ) -> None:
         # A transaction of the layer's own, so retransmissions of the request are absorbed
         # and, for INVITE, the ACK to our final answer is too.
         tx = self._new_server(request, via, source, key, branch, internal=True)
@@ -706,9 +770,15 @@ class TransactionLayer:
             else:
                 self._set_end(tx, now + self.timers.timeout, _J)
 
-    def _new_server(self, request: SipRequest, via: Via | None, source: Address,
-                    key: tuple[Any, ...], branch: str, internal: bool = False
-                    ) -> ServerTransaction:
+    def _new_server(
+        self,
+        request: SipRequest,
+        via: Via | None,
+        source: Address,
+        key: tuple[Any, ...],
+        branch: str,
+        internal: bool = False,
+    ) -> ServerTransaction:
         state = _PROCEEDING if request.method == "INVITE" else _TRYING
         dest = response_destination(via, source)
         tx = ServerTransaction(request, key, branch, source, dest, state, internal)
@@ -791,8 +861,9 @@ class TransactionLayer:
             if isinstance(tx, ServerTransaction) and tx.is_invite and tx.state is _PROCEEDING:
                 # Nobody will ever answer: close the INVITE with 408 so the caller is freed,
                 # and tell the TU; the transaction then ends like any non-2xx.
-                self._server_respond(tx, make_response(tx.request, 408, "Request Timeout",
-                                                       to_tag=new_tag()))
+                self._server_respond(
+                    tx, make_response(tx.request, 408, "Request Timeout", to_tag=new_tag())
+                )
                 self._invite_server_completed(tx, now)
             else:
                 self._terminate(tx)

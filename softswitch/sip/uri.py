@@ -189,20 +189,37 @@ class SipUri:
     def copy(self) -> SipUri:
         """A copy whose params/headers dicts can be changed independently."""
         return SipUri(
-            self.scheme, self.user, self.host, self.port, dict(self.params), dict(self.headers),
-            self.password, self.opaque,
+            self.scheme,
+            self.user,
+            self.host,
+            self.port,
+            dict(self.params),
+            dict(self.headers),
+            self.password,
+            self.opaque,
         )
 
     def __str__(self) -> str:
         scheme = self.scheme
-        if (scheme == "sip" or scheme == "sips") and self.password is None \
-                and not self.headers and self.user is not None and ":" not in self.host:
+        if (
+            (scheme == "sip" or scheme == "sips")
+            and self.password is None
+            and not self.headers
+            and self.user is not None
+            and ":" not in self.host
+        ):
             # The usual sip:user@host[:port][;params], in one formatting step.
             port = "" if self.port is None else f":{self.port}"
-            params = "".join([
-                f";{name}" if value is None else f";{name}={value}"
-                for name, value in self.params.items()
-            ]) if self.params else ""
+            params = (
+                "".join(
+                    [
+                        f";{name}" if value is None else f";{name}={value}"
+                        for name, value in self.params.items()
+                    ]
+                )
+                if self.params
+                else ""
+            )
             return f"{scheme}:{self.user}@{self.host}{port}{params}"
         if scheme not in SUPPORTED_SCHEMES:
             return f"{scheme}:{self.opaque}" if scheme else self.opaque

@@ -11,9 +11,20 @@ from media.wav import read_wav, write_wav
 
 RATE = 8000
 # DTMF row/column frequencies (ITU-T Q.23).
-_KEYS = {"1": (697, 1209), "2": (697, 1336), "3": (697, 1477), "4": (770, 1209),
-         "5": (770, 1336), "6": (770, 1477), "7": (852, 1209), "8": (852, 1336),
-         "9": (852, 1477), "*": (941, 1209), "0": (941, 1336), "#": (941, 1477)}
+_KEYS = {
+    "1": (697, 1209),
+    "2": (697, 1336),
+    "3": (697, 1477),
+    "4": (770, 1209),
+    "5": (770, 1336),
+    "6": (770, 1477),
+    "7": (852, 1209),
+    "8": (852, 1336),
+    "9": (852, 1477),
+    "*": (941, 1209),
+    "0": (941, 1336),
+    "#": (941, 1477),
+}
 
 
 def tone(path: Path, frequency: float, seconds: float = 20.0) -> Path:
@@ -23,8 +34,15 @@ def tone(path: Path, frequency: float, seconds: float = 20.0) -> Path:
     return path
 
 
-def dtmf_tones(path: Path, digits: str, *, lead: float = 1.5, on: float = 0.12,
-               off: float = 0.12, tail: float = 10.0) -> Path:
+def dtmf_tones(
+    path: Path,
+    digits: str,
+    *,
+    lead: float = 1.5,
+    on: float = 0.12,
+    off: float = 0.12,
+    tail: float = 10.0,
+) -> Path:
     """A WAV of in-band DTMF key presses after ``lead`` seconds of silence."""
     parts = [np.zeros(int(RATE * lead))]
     t = np.arange(int(RATE * on)) / RATE
@@ -48,7 +66,7 @@ def dominant(samples: npt.NDArray[np.int16], rate: int = RATE) -> float:
 def channel(path: Path, index: int = 0, skip: float = 0.5) -> npt.NDArray[np.int16]:
     """One channel of a WAV without its first ``skip`` seconds (buffers filling)."""
     samples, info = read_wav(path)
-    mono = samples[:, index][int(info.sample_rate * skip):]
+    mono = samples[:, index][int(info.sample_rate * skip) :]
     assert len(mono) > info.sample_rate, f"{path} holds {len(mono)} samples"
     return mono
 
@@ -62,7 +80,7 @@ def windows(samples: npt.NDArray[np.int16], seconds: float = 0.5) -> list[float]
     size = int(RATE * seconds)
     out = []
     for start in range(0, len(samples) - size + 1, size):
-        chunk = samples[start:start + size]
+        chunk = samples[start : start + size]
         out.append(dominant(chunk) if np.abs(chunk).max() > 300 else 0.0)
     return out
 
@@ -92,6 +110,6 @@ def stretch(path: Path, start: float, end: float) -> npt.NDArray[np.int16]:
     """Seconds ``start`` to ``end`` of a WAV's first channel."""
     samples, info = read_wav(path)
     mono = samples[:, 0]
-    piece = mono[int(start * info.sample_rate):int(end * info.sample_rate)]
+    piece = mono[int(start * info.sample_rate) : int(end * info.sample_rate)]
     assert len(piece) > info.sample_rate // 2, f"{path}: {len(mono)} samples"
     return piece

@@ -18,21 +18,34 @@ from bench.sipp import SippResult, run_sipp, user_rows, write_users
 from bench.switchproc import SwitchProcess
 
 
-def register_endpoint(workdir: Path, switch_port: int, user: str, password: str,
-                      local_port: int, domain: str = "pbx.test") -> None:
+def register_endpoint(
+    workdir: Path,
+    switch_port: int,
+    user: str,
+    password: str,
+    local_port: int,
+    domain: str = "pbx.test",
+) -> None:
     """REGISTER ``user`` with contact 127.0.0.1:``local_port`` (a SIPp UAS then listens
     there); fails the test if the registration is not accepted."""
     workdir.mkdir(parents=True, exist_ok=True)
-    injection = write_users(workdir / f"reg-{local_port}.csv",
-                            user_rows([(user, domain, password)]))
-    result = run_sipp("register.xml", f"127.0.0.1:{switch_port}", calls=1, rate=1,
-                      injection=injection, local_port=local_port, timeout=15,
-                      keys={"c1": "1", "c2": "2", "expires": "3600"})
+    injection = write_users(
+        workdir / f"reg-{local_port}.csv", user_rows([(user, domain, password)])
+    )
+    result = run_sipp(
+        "register.xml",
+        f"127.0.0.1:{switch_port}",
+        calls=1,
+        rate=1,
+        injection=injection,
+        local_port=local_port,
+        timeout=15,
+        keys={"c1": "1", "c2": "2", "expires": "3600"},
+    )
     assert result.ok, result.errors
 
 
-def caller_injection(workdir: Path, user: str, password: str,
-                     domain: str = "pbx.test") -> Path:
+def caller_injection(workdir: Path, user: str, password: str, domain: str = "pbx.test") -> Path:
     workdir.mkdir(parents=True, exist_ok=True)
     return write_users(workdir / f"caller-{user}.csv", user_rows([(user, domain, password)]))
 
@@ -40,17 +53,42 @@ def caller_injection(workdir: Path, user: str, password: str,
 class BackgroundSipp:
     """One SIPp run in a thread (UAS side), joined with ``result()``."""
 
-    def __init__(self, scenario: str, switch_port: int, *, calls: int, local_port: int,
-                 timeout: float = 60, extra: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        scenario: str,
+        switch_port: int,
+        *,
+        calls: int,
+        local_port: int,
+        timeout: float = 60,
+        extra: Sequence[str] = (),
+    ) -> None:
         self._result: SippResult | None = None
-        self._thread = threading.Thread(target=self._run, args=(
-            scenario, switch_port, calls, local_port, timeout, list(extra)), daemon=True)
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(scenario, switch_port, calls, local_port, timeout, list(extra)),
+            daemon=True,
+        )
         self._thread.start()
 
-    def _run(self, scenario: str, port: int, calls: int, local_port: int, timeout: float,
-             extra: list[str]) -> None:
-        self._result = run_sipp(scenario, f"127.0.0.1:{port}", calls=calls, rate=1,
-                                local_port=local_port, timeout=timeout, extra=extra)
+    def _run(
+        self,
+        scenario: str,
+        port: int,
+        calls: int,
+        local_port: int,
+        timeout: float,
+        extra: list[str],
+    ) -> None:
+        self._result = run_sipp(
+            scenario,
+            f"127.0.0.1:{port}",
+            calls=calls,
+            rate=1,
+            local_port=local_port,
+            timeout=timeout,
+            extra=extra,
+        )
 
     def result(self, timeout: float = 120) -> SippResult:
         self._thread.join(timeout)
@@ -64,8 +102,12 @@ def trunk_lines(name: str, gateways: Sequence[int], **settings: object) -> list[
     lines = ["[[tenants.trunks]]", f'name = "{name}"']
     lines += [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
     for priority, port in enumerate(gateways, 1):
-        lines += ["[[tenants.trunks.gateways]]", 'host = "127.0.0.1"', f"port = {port}",
-                  f"priority = {priority}"]
+        lines += [
+            "[[tenants.trunks.gateways]]",
+            'host = "127.0.0.1"',
+            f"port = {port}",
+            f"priority = {priority}",
+        ]
     return lines
 
 
@@ -95,8 +137,11 @@ def received_requests(path: Path, method: str) -> list[str]:
 def header_values(message: str, name: str) -> list[str]:
     """Values of header ``name`` (full form) in a logged message, in order."""
     prefix = name.lower() + ":"
-    return [line.split(":", 1)[1].strip() for line in message.splitlines()
-            if line.lower().startswith(prefix)]
+    return [
+        line.split(":", 1)[1].strip()
+        for line in message.splitlines()
+        if line.lower().startswith(prefix)
+    ]
 
 
 def wait_until_listening(seconds: float = 0.5) -> None:
@@ -107,9 +152,21 @@ def wait_until_listening(seconds: float = 0.5) -> None:
 def export_cdrs(switch: SwitchProcess, *args: str) -> list[dict[str, Any]]:
     """`softswitch cdr export` as a list of rows (the JSON columns decoded)."""
     out = subprocess.run(
-        [sys.executable, "-m", "softswitch.cli", "cdr", "export", "--config",
-         str(switch.config), *args],
-        cwd=switch.cwd, capture_output=True, timeout=60, check=True, env=switch.env,
+        [
+            sys.executable,
+            "-m",
+            "softswitch.cli",
+            "cdr",
+            "export",
+            "--config",
+            str(switch.config),
+            *args,
+        ],
+        cwd=switch.cwd,
+        capture_output=True,
+        timeout=60,
+        check=True,
+        env=switch.env,
         text=True,
     )
     rows = list(csv.DictReader(io.StringIO(out.stdout)))

@@ -40,9 +40,7 @@ def heard(peer: Peer, freqs: tuple[float, ...], seconds: float = 0.6) -> dict[fl
 
 def hears(levels: dict[float, float], *present: float) -> bool:
     """True when exactly the ``present`` tones are heard and the others are absent."""
-    return all(
-        lvl > PRESENT if f in present else lvl < ABSENT for f, lvl in levels.items()
-    )
+    return all(lvl > PRESENT if f in present else lvl < ABSENT for f, lvl in levels.items())
 
 
 async def stream(

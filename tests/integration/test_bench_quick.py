@@ -18,9 +18,20 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def test_quick_bench_writes_the_report(tmp_path: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--systems", "softswitch",
-         "--results", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--systems",
+            "softswitch",
+            "--results",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     (report,) = tmp_path.glob("bench-*.json")

@@ -14,6 +14,7 @@ from tests.integration.callkit import wait_cdrs
 
 pytestmark = pytest.mark.integration
 
+
 @pytest.mark.parametrize("hangs_up", ["caller", "callee"])
 def test_phone_100_calls_101_audio_both_ways_and_cdr(tmp_path: Path, hangs_up: str) -> None:
     users = [PhoneUser("100", "secret100"), PhoneUser("101", "secret101")]
@@ -22,15 +23,18 @@ def test_phone_100_calls_101_audio_both_ways_and_cdr(tmp_path: Path, hangs_up: s
         port = config.port
         # Each phone is started before the next picks its ports (baresip also binds its SIP
         # port + 1 for TLS, which must not be another phone's port).
-        with BaresipPhone(
-            tmp_path / "p100",
-            f"<sip:100@127.0.0.1:{port}>;auth_pass=secret100;regint=120;answermode=manual",
-            audio_source=tone(tmp_path / "440.wav", 440.0),
-        ) as caller, BaresipPhone(
-            tmp_path / "p101",
-            f"<sip:101@127.0.0.1:{port}>;auth_pass=secret101;regint=120;answermode=auto",
-            audio_source=tone(tmp_path / "1000.wav", 1000.0),
-        ) as callee:
+        with (
+            BaresipPhone(
+                tmp_path / "p100",
+                f"<sip:100@127.0.0.1:{port}>;auth_pass=secret100;regint=120;answermode=manual",
+                audio_source=tone(tmp_path / "440.wav", 440.0),
+            ) as caller,
+            BaresipPhone(
+                tmp_path / "p101",
+                f"<sip:101@127.0.0.1:{port}>;auth_pass=secret101;regint=120;answermode=auto",
+                audio_source=tone(tmp_path / "1000.wav", 1000.0),
+            ) as callee,
+        ):
             rows = switch.wait_registrations(lambda rows: len(rows) == 2, timeout=20)
             assert len(rows) == 2, caller.output() + callee.output()
             caller.command("dial", f"sip:101@127.0.0.1:{port}")
@@ -45,6 +49,9 @@ def test_phone_100_calls_101_audio_both_ways_and_cdr(tmp_path: Path, hangs_up: s
         assert abs(file_dominant(heard(tmp_path / "p101")) - 440.0) < 20
         (cdr,) = wait_cdrs(switch, 1)
         assert (cdr["disposition"], cdr["caller_number"], cdr["destination"]) == (
-            "ANSWERED", "100", "101")
+            "ANSWERED",
+            "100",
+            "101",
+        )
         assert cdr["q850_name"] == "NORMAL_CLEARING"
         assert float(cdr["billsec"]) > 2

@@ -47,32 +47,53 @@ def test_forward_reaches_the_forward_target(tmp_path: Path, condition: str) -> N
         target_port = free_port()
         register_endpoint(sipp_dir, switch.port, "200", "pw200", target_port)
         trace = tmp_path / "target-messages.log"
-        phones = [BackgroundSipp("call_uas.xml", switch.port, calls=1, local_port=target_port,
-                                 extra=trace_messages(trace))]
+        phones = [
+            BackgroundSipp(
+                "call_uas.xml",
+                switch.port,
+                calls=1,
+                local_port=target_port,
+                extra=trace_messages(trace),
+            )
+        ]
         if condition != "offline":
             port = free_port()
             register_endpoint(sipp_dir, switch.port, "102", "pw102", port)
             scenario = "busy_uas.xml" if condition == "busy" else "ring_uas.xml"
             phones.append(BackgroundSipp(scenario, switch.port, calls=1, local_port=port))
         wait_until_listening()
-        uac = run_sipp("call_uac.xml", f"127.0.0.1:{switch.port}", calls=1, rate=1,
-                       injection=caller_injection(sipp_dir, "100", "pw100"),
-                       extra=["-s", "102", "-d", "200"], timeout=30)
+        uac = run_sipp(
+            "call_uac.xml",
+            f"127.0.0.1:{switch.port}",
+            calls=1,
+            rate=1,
+            injection=caller_injection(sipp_dir, "100", "pw100"),
+            extra=["-s", "102", "-d", "200"],
+            timeout=30,
+        )
         assert uac.ok, uac.errors
         for phone in phones:
             result = phone.result()
             assert result.ok, result.errors
         (cdr,) = wait_cdrs(switch, 1)
         assert (cdr["disposition"], cdr["dialled"], cdr["destination"]) == (
-            "ANSWERED", "102", "200")
+            "ANSWERED",
+            "102",
+            "200",
+        )
         expected = {"busy": [486, 200], "unanswered": [487, 200], "offline": [200]}[condition]
         assert [leg["status"] for leg in cdr["legs"]] == expected
         # The target learns who forwarded the call and why (RFC 5806, RFC 7044 / 4458).
         (forwarded,) = received_requests(trace, "INVITE")
-        reason, cause = {"busy": ("user-busy", 486), "unanswered": ("no-answer", 408),
-                         "offline": ("unavailable", 503)}[condition]
+        reason, cause = {
+            "busy": ("user-busy", 486),
+            "unanswered": ("no-answer", 408),
+            "offline": ("unavailable", 503),
+        }[condition]
         assert header_values(forwarded, "Diversion") == [
-            f"<sip:102@pbx.test>;reason={reason};counter=1"]
+            f"<sip:102@pbx.test>;reason={reason};counter=1"
+        ]
         assert header_values(forwarded, "History-Info") == [
             f"<sip:102@pbx.test?Reason=SIP%3Bcause%3D{cause}>;index=1, "
-            f"<sip:200@pbx.test;cause={cause}>;index=1.1;mp=1"]
+            f"<sip:200@pbx.test;cause={cause}>;index=1.1;mp=1"
+        ]

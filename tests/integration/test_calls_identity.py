@@ -35,16 +35,26 @@ DID = "+14155550100"
 USER_CID = "+14155550111"
 
 
-def _switch(tmp_path: Path, gateways: list[int], routing: str, *,
-            port: int | None = None, **trunk: object) -> SwitchProcess:
+def _switch(
+    tmp_path: Path, gateways: list[int], routing: str, *, port: int | None = None, **trunk: object
+) -> SwitchProcess:
     """A switch whose user 100 has caller ID +14155550111 and whose carrier trunk has
     ``gateways`` and (unless ``trunk`` says otherwise) sends calls in from 127.0.0.0/8."""
     config = SwitchConfigFile(tmp_path / "switch", users=USERS, port=port or free_port())
     path = config.write()
-    path.write_text(path.read_text().replace(
-        'extension = "100"\n', f'extension = "100"\ncaller_id = "{USER_CID}"\n'))
-    append_lines(path, ["[tenants.routing]", routing, *trunk_lines(
-        "carrier", gateways, **{"inbound_addresses": ["127.0.0.0/8"], **trunk})])
+    path.write_text(
+        path.read_text().replace(
+            'extension = "100"\n', f'extension = "100"\ncaller_id = "{USER_CID}"\n'
+        )
+    )
+    append_lines(
+        path,
+        [
+            "[tenants.routing]",
+            routing,
+            *trunk_lines("carrier", gateways, **{"inbound_addresses": ["127.0.0.0/8"], **trunk}),
+        ],
+    )
     return SwitchProcess(path, port=config.port)
 
 
@@ -53,26 +63,34 @@ DID_TO_102 = f'dids = [{{ number = "{DID}", destination = "102" }}]'
 
 @pytest.mark.parametrize("trusted", [True, False], ids=["trusted", "untrusted"])
 def test_carrier_identity_reaches_the_phone_only_from_a_trusted_trunk(
-        tmp_path: Path, trusted: bool) -> None:
+    tmp_path: Path, trusted: bool
+) -> None:
     with _switch(tmp_path, [free_port()], DID_TO_102, trust_identity=trusted) as switch:
         port = free_port()
         register_endpoint(tmp_path / "sipp", switch.port, "102", "pw102", port)
         trace = tmp_path / "phone-messages.log"
-        phone = BackgroundSipp("call_uas.xml", switch.port, calls=1, local_port=port,
-                               extra=trace_messages(trace))
+        phone = BackgroundSipp(
+            "call_uas.xml", switch.port, calls=1, local_port=port, extra=trace_messages(trace)
+        )
         wait_until_listening()
-        carrier = run_sipp("trunk_identity_uac.xml", f"127.0.0.1:{switch.port}", calls=1,
-                           rate=1, extra=["-s", DID, "-d", "200"], timeout=30)
+        carrier = run_sipp(
+            "trunk_identity_uac.xml",
+            f"127.0.0.1:{switch.port}",
+            calls=1,
+            rate=1,
+            extra=["-s", DID, "-d", "200"],
+            timeout=30,
+        )
         assert carrier.ok, carrier.errors
         assert phone.result().ok
         (ringing,) = received_requests(trace, "INVITE")
         assert "+16505550177" not in ringing  # P-Preferred-Identity: never passed on
         (cdr,) = wait_cdrs(switch, 1)
     if trusted:
-        assert header_values(ringing, "From")[0].startswith(
-            '"Carol" <sip:+16505550199@pbx.test>')
+        assert header_values(ringing, "From")[0].startswith('"Carol" <sip:+16505550199@pbx.test>')
         assert header_values(ringing, "P-Asserted-Identity") == [
-            '"Carol" <sip:+16505550199@pbx.test>']
+            '"Carol" <sip:+16505550199@pbx.test>'
+        ]
         assert cdr["caller_number"] == "+16505550199"
     else:
         assert "<sip:+16505550123@pbx.test>" in header_values(ringing, "From")[0]
@@ -84,21 +102,30 @@ def test_carrier_identity_reaches_the_phone_only_from_a_trusted_trunk(
 def test_withheld_caller_reaches_the_carrier_anonymous_with_pai(tmp_path: Path) -> None:
     gateway = free_port()
     # Calls from 127.0.0.1 are the phone's here, not the carrier's.
-    with _switch(tmp_path, [gateway], DID_TO_102, caller_id=DID,
-                 inbound_addresses=["10.99.0.0/16"]) as switch:
+    with _switch(
+        tmp_path, [gateway], DID_TO_102, caller_id=DID, inbound_addresses=["10.99.0.0/16"]
+    ) as switch:
         trace = tmp_path / "carrier-messages.log"
-        carrier = BackgroundSipp("call_uas.xml", switch.port, calls=1, local_port=gateway,
-                                 extra=trace_messages(trace))
+        carrier = BackgroundSipp(
+            "call_uas.xml", switch.port, calls=1, local_port=gateway, extra=trace_messages(trace)
+        )
         wait_until_listening()
-        uac = run_sipp("privacy_uac.xml", f"127.0.0.1:{switch.port}", calls=1, rate=1,
-                       injection=caller_injection(tmp_path / "sipp", "100", "pw100"),
-                       extra=["-s", "+16505550123", "-d", "200"], timeout=30)
+        uac = run_sipp(
+            "privacy_uac.xml",
+            f"127.0.0.1:{switch.port}",
+            calls=1,
+            rate=1,
+            injection=caller_injection(tmp_path / "sipp", "100", "pw100"),
+            extra=["-s", "+16505550123", "-d", "200"],
+            timeout=30,
+        )
         assert uac.ok, uac.errors
         assert carrier.result().ok
         (out,) = received_requests(trace, "INVITE")
         (cdr,) = wait_cdrs(switch, 1)
     assert header_values(out, "From")[0].startswith(
-        '"Anonymous" <sip:anonymous@anonymous.invalid>;tag=')
+        '"Anonymous" <sip:anonymous@anonymous.invalid>;tag='
+    )
     assert header_values(out, "Privacy") == ["id"]
     assert header_values(out, "P-Asserted-Identity") == [f"<sip:{USER_CID}@127.0.0.1>"]
     assert (cdr["disposition"], cdr["caller_number"]) == ("ANSWERED", "100")
@@ -137,7 +164,7 @@ class LoopingProxy:
             if first.startswith("SIP/2.0"):
                 ours = next(i for i, line in enumerate(lines) if line.startswith(own))
                 _, comma, others = lines[ours].partition(",")
-                lines[ours:ours + 1] = [f"Via: {others.strip()}"] if comma else []
+                lines[ours : ours + 1] = [f"Via: {others.strip()}"] if comma else []
             else:
                 self.forwarded += 1
                 self.invites += first.startswith("INVITE ")
@@ -162,12 +189,20 @@ def test_a_call_routed_back_in_a_loop_ends_with_482(tmp_path: Path) -> None:
     switch_port = free_port()
     proxy = LoopingProxy(switch_port)
     other = "+14155550101"
-    routing = (f'dids = [{{ number = "{DID}", treatment = "offnet", destination = "{other}" }}, '
-               f'{{ number = "{other}", treatment = "offnet", destination = "{DID}" }}]')
+    routing = (
+        f'dids = [{{ number = "{DID}", treatment = "offnet", destination = "{other}" }}, '
+        f'{{ number = "{other}", treatment = "offnet", destination = "{DID}" }}]'
+    )
     try:
         with _switch(tmp_path, [proxy.port], routing, port=switch_port) as switch:
-            carrier = run_sipp("trunk_uac.xml", f"127.0.0.1:{switch.port}", calls=1, rate=1,
-                               extra=["-s", DID], timeout=20)
+            carrier = run_sipp(
+                "trunk_uac.xml",
+                f"127.0.0.1:{switch.port}",
+                calls=1,
+                rate=1,
+                extra=["-s", DID],
+                timeout=20,
+            )
             assert not carrier.ok
             assert "480" in carrier.errors + carrier.screen
             rows = wait_cdrs(switch, 2)

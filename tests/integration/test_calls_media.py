@@ -36,8 +36,9 @@ pytestmark = pytest.mark.integration
 USERS = [PhoneUser("100", "secret100"), PhoneUser("101", "secret101")]
 
 
-def _phone(directory: Path, user: str, port: int, source: Path,
-           answer: str = "manual") -> BaresipPhone:
+def _phone(
+    directory: Path, user: str, port: int, source: Path, answer: str = "manual"
+) -> BaresipPhone:
     return BaresipPhone(
         directory,
         f"<sip:{user}@127.0.0.1:{port}>;auth_pass=secret{user};regint=120;answermode={answer}",
@@ -72,17 +73,20 @@ def _digits(switch: SwitchProcess, source: str) -> str:
 
 @pytest.fixture
 def switch_config(tmp_path: Path) -> SwitchConfigFile:
-    return SwitchConfigFile(tmp_path / "switch", users=USERS,
-                            hold_music=tone(tmp_path / "moh.wav", 700.0, 30.0))
+    return SwitchConfigFile(
+        tmp_path / "switch", users=USERS, hold_music=tone(tmp_path / "moh.wav", 700.0, 30.0)
+    )
 
 
 def test_anchored_call_tones_cross_recording_dtmf_and_quality(
-        switch_config: SwitchConfigFile, tmp_path: Path) -> None:
+    switch_config: SwitchConfigFile, tmp_path: Path
+) -> None:
     """A (440 Hz) calls B (1,000 Hz) through the switch; A presses *98, 1 2 3, *99."""
-    with SwitchProcess(switch_config.write(), port=switch_config.port) as switch, \
-            _phone(tmp_path / "a", "100", switch.port, tone(tmp_path / "440.wav", 440.0)) as a, \
-            _phone(tmp_path / "b", "101", switch.port, tone(tmp_path / "1k.wav", 1000.0),
-                   "auto") as b:
+    with (
+        SwitchProcess(switch_config.write(), port=switch_config.port) as switch,
+        _phone(tmp_path / "a", "100", switch.port, tone(tmp_path / "440.wav", 440.0)) as a,
+        _phone(tmp_path / "b", "101", switch.port, tone(tmp_path / "1k.wav", 1000.0), "auto") as b,
+    ):
         _call(switch, a, b)
         time.sleep(1.5)
         a.command("sndcode", "*98")  # RFC 4733 events, each key ~180 ms
@@ -114,21 +118,29 @@ def test_anchored_call_tones_cross_recording_dtmf_and_quality(
 
 @pytest.mark.parametrize("music", ["media.hold_music", "tenant playlist"])
 def test_hold_plays_music_to_the_held_party_and_resume_restores_the_call(
-        music: str, tmp_path: Path) -> None:
+    music: str, tmp_path: Path
+) -> None:
     """B holds A: A hears 700 Hz music (from [media] hold_music, or the tenant's playlist
     after its 500 Hz introduction), then B again after resuming."""
     if music == "tenant playlist":
-        switch_config = SwitchConfigFile(tmp_path / "switch", users=USERS, tenant_toml=(
-            "[tenants.moh]\n"
-            f"intro = {json.dumps(str(tone(tmp_path / 'intro.wav', 500.0, 1.0)))}\n"
-            f"songs = [{json.dumps(str(tone(tmp_path / 'song.wav', 700.0, 30.0)))}]\n"))
+        switch_config = SwitchConfigFile(
+            tmp_path / "switch",
+            users=USERS,
+            tenant_toml=(
+                "[tenants.moh]\n"
+                f"intro = {json.dumps(str(tone(tmp_path / 'intro.wav', 500.0, 1.0)))}\n"
+                f"songs = [{json.dumps(str(tone(tmp_path / 'song.wav', 700.0, 30.0)))}]\n"
+            ),
+        )
     else:
-        switch_config = SwitchConfigFile(tmp_path / "switch", users=USERS,
-                                         hold_music=tone(tmp_path / "moh.wav", 700.0, 30.0))
-    with SwitchProcess(switch_config.write(), port=switch_config.port) as switch, \
-            _phone(tmp_path / "a", "100", switch.port, tone(tmp_path / "440.wav", 440.0)) as a, \
-            _phone(tmp_path / "b", "101", switch.port, tone(tmp_path / "1k.wav", 1000.0),
-                   "auto") as b:
+        switch_config = SwitchConfigFile(
+            tmp_path / "switch", users=USERS, hold_music=tone(tmp_path / "moh.wav", 700.0, 30.0)
+        )
+    with (
+        SwitchProcess(switch_config.write(), port=switch_config.port) as switch,
+        _phone(tmp_path / "a", "100", switch.port, tone(tmp_path / "440.wav", 440.0)) as a,
+        _phone(tmp_path / "b", "101", switch.port, tone(tmp_path / "1k.wav", 1000.0), "auto") as b,
+    ):
         _call(switch, a, b)
         time.sleep(2.0)
         b.command("hold")  # B holds A: re-INVITE a=sendonly, answered by the switch
@@ -144,7 +156,7 @@ def test_hold_plays_music_to_the_held_party_and_resume_restores_the_call(
         assert 500 in near[:first_moh], heard_by_a  # the introduction first
         first_moh = near.index(500)
     assert 1000 in near[:first_moh], heard_by_a  # the conversation before
-    assert 1000 in near[near.index(700) + 1:][-4:], heard_by_a  # and after resuming
+    assert 1000 in near[near.index(700) + 1 :][-4:], heard_by_a  # and after resuming
     log = switch.log()
     assert "call_held" in log and "call_resumed" in log
     (cdr,) = wait_cdrs(switch, 1)
@@ -152,13 +164,12 @@ def test_hold_plays_music_to_the_held_party_and_resume_restores_the_call(
 
 
 def test_inband_dtmf_tones_are_reported_in_order(tmp_path: Path) -> None:
-    config = SwitchConfigFile(tmp_path / "switch", users=USERS,
-                              extra_toml='inband_dtmf = "always"')
-    with SwitchProcess(config.write(), port=config.port) as switch, \
-            _phone(tmp_path / "a", "100", switch.port,
-                   dtmf_tones(tmp_path / "keys.wav", "159#0")) as a, \
-            _phone(tmp_path / "b", "101", switch.port, tone(tmp_path / "1k.wav", 1000.0),
-                   "auto") as b:
+    config = SwitchConfigFile(tmp_path / "switch", users=USERS, extra_toml='inband_dtmf = "always"')
+    with (
+        SwitchProcess(config.write(), port=config.port) as switch,
+        _phone(tmp_path / "a", "100", switch.port, dtmf_tones(tmp_path / "keys.wav", "159#0")) as a,
+        _phone(tmp_path / "b", "101", switch.port, tone(tmp_path / "1k.wav", 1000.0), "auto") as b,
+    ):
         _call(switch, a, b)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and len(_digits(switch, "inband")) < 5:
@@ -194,19 +205,41 @@ def test_phone_with_a_wrong_sdp_address_still_gets_audio(tmp_path: Path) -> None
     config = SwitchConfigFile(tmp_path / "switch", users=USERS)
     work = tmp_path / "sipp"
     work.mkdir()
-    with SwitchProcess(config.write(), port=config.port) as switch, \
-            _phone(tmp_path / "b", "101", config.port, tone(tmp_path / "1k.wav", 1000.0),
-                   "auto"):
+    with (
+        SwitchProcess(config.write(), port=config.port) as switch,
+        _phone(tmp_path / "b", "101", config.port, tone(tmp_path / "1k.wav", 1000.0), "auto"),
+    ):
         switch.wait_registrations(lambda rows: len(rows) == 1, timeout=20)
         scenario = work / "wrong_address_uac.xml"
-        scenario.write_text((SCENARIOS / "call_uac.xml").read_text().replace(
-            "c=IN IP[media_ip_type] [media_ip]", "c=IN IP4 192.0.2.1"))
+        scenario.write_text(
+            (SCENARIOS / "call_uac.xml")
+            .read_text()
+            .replace("c=IN IP[media_ip_type] [media_ip]", "c=IN IP4 192.0.2.1")
+        )
         result: list[object] = []
-        uac = threading.Thread(target=lambda: result.append(run_sipp(
-            scenario, f"127.0.0.1:{switch.port}", calls=1, rate=1,
-            injection=caller_injection(work, "100", "secret100"), workdir=work,
-            extra=["-s", "101", "-d", "4000", "-trace_msg",
-                   "-message_file", str(work / "messages.log")], timeout=30)), daemon=True)
+        uac = threading.Thread(
+            target=lambda: result.append(
+                run_sipp(
+                    scenario,
+                    f"127.0.0.1:{switch.port}",
+                    calls=1,
+                    rate=1,
+                    injection=caller_injection(work, "100", "secret100"),
+                    workdir=work,
+                    extra=[
+                        "-s",
+                        "101",
+                        "-d",
+                        "4000",
+                        "-trace_msg",
+                        "-message_file",
+                        str(work / "messages.log"),
+                    ],
+                    timeout=30,
+                )
+            ),
+            daemon=True,
+        )
         uac.start()
         port = _switch_port_for(work / "messages.log")
         received = bytearray()
@@ -225,8 +258,9 @@ def test_phone_with_a_wrong_sdp_address_still_gets_audio(tmp_path: Path) -> None
         uac.join(30)
     assert result and result[0].ok, result  # type: ignore[attr-defined]
     assert len(received) > 8000, len(received)  # at least a second of audio came back
-    pcm = g711.decode_mixed(np.frombuffer(bytes(received), np.uint8)[None, :],
-                            np.zeros(1, np.intp))[0]
+    pcm = g711.decode_mixed(
+        np.frombuffer(bytes(received), np.uint8)[None, :], np.zeros(1, np.intp)
+    )[0]
     assert abs(dominant(pcm[4000:]) - 1000.0) < 20
     assert abs(file_dominant(heard(tmp_path / "b")) - 600.0) < 20
     (cdr,) = wait_cdrs(switch, 1)
@@ -237,11 +271,13 @@ def test_anchored_call_through_media_worker_processes(tmp_path: Path) -> None:
     """The same call with `--media-workers 2`: both legs on one worker, tones cross, the
     recording keys work over the worker protocol, quality reaches the CDR."""
     config = SwitchConfigFile(tmp_path / "switch", users=USERS)
-    with SwitchProcess(config.write(), port=config.port,
-                       extra_args=["--media-workers", "2"]) as switch, \
-            _phone(tmp_path / "a", "100", switch.port, tone(tmp_path / "440.wav", 440.0)) as a, \
-            _phone(tmp_path / "b", "101", switch.port, tone(tmp_path / "1k.wav", 1000.0),
-                   "auto") as b:
+    with (
+        SwitchProcess(
+            config.write(), port=config.port, extra_args=["--media-workers", "2"]
+        ) as switch,
+        _phone(tmp_path / "a", "100", switch.port, tone(tmp_path / "440.wav", 440.0)) as a,
+        _phone(tmp_path / "b", "101", switch.port, tone(tmp_path / "1k.wav", 1000.0), "auto") as b,
+    ):
         _call(switch, a, b)
         time.sleep(1.5)
         a.command("sndcode", "*98")

@@ -79,8 +79,14 @@ async def until(condition: Callable[[], bool], seconds: float = 15.0) -> None:
 class Bridge:
     """Callers joining one bridge; each caller's app runs as a task."""
 
-    def __init__(self, engine: MediaEngine, peers: list[Peer], registry: ConferenceRegistry,
-                 streamer: Streamer, bridge: ConferenceBridge) -> None:
+    def __init__(
+        self,
+        engine: MediaEngine,
+        peers: list[Peer],
+        registry: ConferenceRegistry,
+        streamer: Streamer,
+        bridge: ConferenceBridge,
+    ) -> None:
         self.engine, self.peers, self.registry = engine, peers, registry
         self.streamer, self.bridge = streamer, bridge
         self.tasks: dict[FakeCall, asyncio.Task[None]] = {}
@@ -89,7 +95,8 @@ class Bridge:
         c = call(self.engine, self.peers, number, caller_name=f"Caller {number}")
         self.streamer.set(c.peer, None if freq is None else tone(freq, 2))
         self.tasks[c] = asyncio.create_task(
-            conference_app(c, self.bridge, self.registry, role=role))
+            conference_app(c, self.bridge, self.registry, role=role)
+        )
         return c
 
     def count(self) -> int:
@@ -137,7 +144,10 @@ async def test_each_hears_the_others_and_mute_removes_a_voice(
     assert hears(heard(b.peer, TONES), X)
     assert hears(heard(c.peer, TONES), X, Y)
     assert [p.muted for p in registry.conference("acme", "Sales").participants] == [
-        False, False, True]
+        False,
+        False,
+        True,
+    ]
     registry.mute("acme", "Sales", c.call_id, muted=False)
     await streamer.settle(1.0)
     assert hears(heard(a.peer, TONES), Y, Z)
@@ -145,7 +155,10 @@ async def test_each_hears_the_others_and_mute_removes_a_voice(
     assert registry.active() == []
     (report,) = registry.history("acme")
     assert [(p.number, p.reason) for p in report.participants] == [
-        ("201", "hangup"), ("202", "hangup"), ("203", "hangup")]
+        ("201", "hangup"),
+        ("202", "hangup"),
+        ("203", "hangup"),
+    ]
     assert all(p.left_at >= p.joined_at >= report.started_at for p in report.participants)
 
 
@@ -229,7 +242,9 @@ async def test_full_bridge_refuses_and_controls_and_kick(
     await conf.finish(a, b, c)
     (report,) = registry.history()
     assert [(p.number, p.reason) for p in report.participants] == [
-        ("201", "kicked"), ("202", "left")]
+        ("201", "kicked"),
+        ("202", "left"),
+    ]
 
 
 async def test_recorded_name_is_announced_on_join(
@@ -252,10 +267,17 @@ async def test_recorded_name_is_announced_on_join(
 async def test_monitor_app_switches_modes_by_key(
     engine: MediaEngine, peers: list[Peer], streamer: Streamer
 ) -> None:
-    tenant = config_from_dict({"tenants": [{
-        "name": "acme", "domain": "acme.test",
-        "users": [{"extension": "100", "password": "p", "can_monitor": True}],
-    }]}).tenants[0]
+    tenant = config_from_dict(
+        {
+            "tenants": [
+                {
+                    "name": "acme",
+                    "domain": "acme.test",
+                    "users": [{"extension": "100", "password": "p", "can_monitor": True}],
+                }
+            ]
+        }
+    ).tenants[0]
     caller, agent = call(engine, peers, "+14155550100"), call(engine, peers, "101")
     engine.bridge(caller.endpoint, agent.endpoint)
     sup = call(engine, peers, "100", user="100")
@@ -264,7 +286,8 @@ async def test_monitor_app_switches_modes_by_key(
     assert tenant.may_monitor(sup.user or "")
     monitors = MonitorRegistry()
     task = asyncio.create_task(
-        monitor_app(sup, monitors, "call-1", caller.endpoint, agent.endpoint))
+        monitor_app(sup, monitors, "call-1", caller.endpoint, agent.endpoint)
+    )
     expected = {
         # key: (caller hears, agent hears, supervisor hears)
         "": ((Y,), (X,), (X, Y)),
@@ -277,7 +300,8 @@ async def test_monitor_app_switches_modes_by_key(
             await press(sup.peer, key)
         await streamer.settle(1.0)
         assert [m.mode for m in monitors.active()] == [
-            {"": "listen", "1": "listen", "2": "whisper", "3": "barge"}[key]]
+            {"": "listen", "1": "listen", "2": "whisper", "3": "barge"}[key]
+        ]
         for c, want in zip((caller, agent, sup), tones, strict=True):
             assert hears(heard(c.peer, (X, Y, Z)), *want), (key, want)
     sup.ended.set()  # the supervisor hangs up

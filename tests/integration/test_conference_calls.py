@@ -43,11 +43,13 @@ def _parties(tmp_path: Path, port: int, users: list[tuple[str, float]]) -> Itera
         parties = []
         for ext, frequency in users:
             directory = tmp_path / f"p{ext}"
-            phone = stack.enter_context(BaresipPhone(
-                directory,
-                f"<sip:{ext}@127.0.0.1:{port}>;auth_pass=pw{ext};regint=120;answermode=auto",
-                audio_source=tone(tmp_path / f"{int(frequency)}.wav", frequency, 60.0),
-            ))
+            phone = stack.enter_context(
+                BaresipPhone(
+                    directory,
+                    f"<sip:{ext}@127.0.0.1:{port}>;auth_pass=pw{ext};regint=120;answermode=auto",
+                    audio_source=tone(tmp_path / f"{int(frequency)}.wav", frequency, 60.0),
+                )
+            )
             parties.append(Party(phone, directory, frequency))
         yield parties
 
@@ -77,12 +79,13 @@ extension = "800"
 """
 
 
-def test_three_callers_hear_each_other_but_not_themselves_and_mute_works(
-        tmp_path: Path) -> None:
+def test_three_callers_hear_each_other_but_not_themselves_and_mute_works(tmp_path: Path) -> None:
     users = [PhoneUser(e, f"pw{e}") for e in ("100", "101", "102")]
     tones = [("100", 500.0), ("101", 700.0), ("102", 900.0)]
-    with _switch(tmp_path, users, BRIDGE) as switch, \
-            _parties(tmp_path, switch.port, tones) as parties:
+    with (
+        _switch(tmp_path, users, BRIDGE) as switch,
+        _parties(tmp_path, switch.port, tones) as parties,
+    ):
         switch.wait_registrations(lambda rows: len(rows) == 3, timeout=20)
         for party in parties:
             _dial(party, switch.port, "800")
@@ -112,8 +115,10 @@ def test_three_callers_hear_each_other_but_not_themselves_and_mute_works(
 def test_first_caller_hears_music_until_the_minimum_is_reached(tmp_path: Path) -> None:
     users = [PhoneUser(e, f"pw{e}") for e in ("100", "101")]
     bridge = BRIDGE + "min_participants = 2\n"
-    with _switch(tmp_path, users, bridge) as switch, \
-            _parties(tmp_path, switch.port, [("100", 500.0), ("101", 700.0)]) as (a, b):
+    with (
+        _switch(tmp_path, users, bridge) as switch,
+        _parties(tmp_path, switch.port, [("100", 500.0), ("101", 700.0)]) as (a, b),
+    ):
         switch.wait_registrations(lambda rows: len(rows) == 2, timeout=20)
         _dial(a, switch.port, "800")
         time.sleep(1.0)
@@ -132,11 +137,12 @@ def test_first_caller_hears_music_until_the_minimum_is_reached(tmp_path: Path) -
 
 def test_pins_wrong_pin_refused_and_leader_starts_the_conference(tmp_path: Path) -> None:
     users = [PhoneUser(e, f"pw{e}") for e in ("100", "101", "102")]
-    bridge = BRIDGE + ('leader_pin = "1234"\nparticipant_pin = "5678"\n'
-                       "require_leader = true\n")
+    bridge = BRIDGE + ('leader_pin = "1234"\nparticipant_pin = "5678"\nrequire_leader = true\n')
     tones = [("100", 500.0), ("101", 700.0), ("102", 900.0)]
-    with _switch(tmp_path, users, bridge) as switch, \
-            _parties(tmp_path, switch.port, tones) as (intruder, member, leader):
+    with (
+        _switch(tmp_path, users, bridge) as switch,
+        _parties(tmp_path, switch.port, tones) as (intruder, member, leader),
+    ):
         switch.wait_registrations(lambda rows: len(rows) == 3, timeout=20)
         _dial(intruder, switch.port, "800")
         for _ in range(3):
@@ -164,11 +170,16 @@ def test_pins_wrong_pin_refused_and_leader_starts_the_conference(tmp_path: Path)
 def test_supervisor_listens_whispers_and_barges_in_one_call(tmp_path: Path) -> None:
     """X (caller, 500 Hz) talks to agent Y (101, 700 Hz); supervisor Z (102, 900 Hz) dials
     *51101 (listen), then presses 2 (whisper), 3 (barge) and 1 (listen again)."""
-    users = [PhoneUser("100", "pw100"), PhoneUser("101", "pw101"),
-             PhoneUser("102", "pw102", extra_toml="can_monitor = true")]
+    users = [
+        PhoneUser("100", "pw100"),
+        PhoneUser("101", "pw101"),
+        PhoneUser("102", "pw102", extra_toml="can_monitor = true"),
+    ]
     tones = [("100", 500.0), ("101", 700.0), ("102", 900.0)]
-    with _switch(tmp_path, users) as switch, \
-            _parties(tmp_path, switch.port, tones) as (caller, agent, supervisor):
+    with (
+        _switch(tmp_path, users) as switch,
+        _parties(tmp_path, switch.port, tones) as (caller, agent, supervisor),
+    ):
         switch.wait_registrations(lambda rows: len(rows) == 3, timeout=20)
         _dial(caller, switch.port, "101")
         agent.phone.wait_event("CALL_ESTABLISHED", timeout=15)
@@ -176,8 +187,12 @@ def test_supervisor_listens_whispers_and_barges_in_one_call(tmp_path: Path) -> N
         time.sleep(1.0)
         _dial(supervisor, switch.port, "*51101")
         phases: dict[str, tuple[float, float]] = {}
-        for name, key in (("listen", None), ("whisper", "2"), ("barge", "3"),
-                          ("listen again", "1")):
+        for name, key in (
+            ("listen", None),
+            ("whisper", "2"),
+            ("barge", "3"),
+            ("listen again", "1"),
+        ):
             if key is not None:
                 supervisor.phone.command("sndcode", key)
             time.sleep(1.5)
@@ -203,8 +218,10 @@ def test_supervisor_listens_whispers_and_barges_in_one_call(tmp_path: Path) -> N
 def test_monitoring_needs_the_permission(tmp_path: Path) -> None:
     users = [PhoneUser(e, f"pw{e}") for e in ("100", "101", "102")]
     tones = [("100", 500.0), ("101", 700.0), ("102", 900.0)]
-    with _switch(tmp_path, users) as switch, \
-            _parties(tmp_path, switch.port, tones) as (caller, agent, intruder):
+    with (
+        _switch(tmp_path, users) as switch,
+        _parties(tmp_path, switch.port, tones) as (caller, agent, intruder),
+    ):
         switch.wait_registrations(lambda rows: len(rows) == 3, timeout=20)
         _dial(caller, switch.port, "101")
         agent.phone.wait_event("CALL_ESTABLISHED", timeout=15)

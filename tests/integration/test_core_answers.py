@@ -17,8 +17,15 @@ from tests.integration.capture import capture_sends
 pytestmark = pytest.mark.integration
 
 
-def _request(method: str, port: int, local: int, *, version: str = "SIP/2.0",
-             extra: str = "", max_forwards: int = 70) -> bytes:
+def _request(
+    method: str,
+    port: int,
+    local: int,
+    *,
+    version: str = "SIP/2.0",
+    extra: str = "",
+    max_forwards: int = 70,
+) -> bytes:
     branch = "z9hG4bK" + uuid.uuid4().hex
     return (
         f"{method} sip:pbx.test SIP/2.0\r\n".replace("SIP/2.0", version, 1)
@@ -44,19 +51,36 @@ CASES = [
     ("options with max-forwards 0", "OPTIONS", {"max_forwards": 0}, 200, ()),
     ("unknown method", "FOO", {}, 501, ("Allow:",)),
     ("known method not allowed here", "SUBSCRIBE", {}, 405, ("Allow:",)),
-    ("unsupported extension", "OPTIONS", {"extra": "Require: foo, path\r\n"}, 420,
-     ("Unsupported: foo",)),
+    (
+        "unsupported extension",
+        "OPTIONS",
+        {"extra": "Require: foo, path\r\n"},
+        420,
+        ("Unsupported: foo",),
+    ),
     ("max-forwards exhausted", "MESSAGE", {"max_forwards": 0}, 483, ()),
     ("wrong SIP version", "OPTIONS", {"version": "SIP/7.0"}, 505, ()),
-    ("register for a domain not served", "REGISTER",
-     {"extra": "Contact: <sip:x@127.0.0.1:1>\r\n"}, 404, ()),
+    (
+        "register for a domain not served",
+        "REGISTER",
+        {"extra": "Contact: <sip:x@127.0.0.1:1>\r\n"},
+        404,
+        (),
+    ),
 ]
 
 
-@pytest.mark.parametrize(("label", "method", "options", "status", "must_have"), CASES,
-                         ids=[c[0] for c in CASES])
-async def test_core_answer(switch: Switch, label: str, method: str, options: dict[str, object],
-                           status: int, must_have: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    ("label", "method", "options", "status", "must_have"), CASES, ids=[c[0] for c in CASES]
+)
+async def test_core_answer(
+    switch: Switch,
+    label: str,
+    method: str,
+    options: dict[str, object],
+    status: int,
+    must_have: tuple[str, ...],
+) -> None:
     loop = asyncio.get_running_loop()
     answers: list[bytes] = []
 
@@ -66,13 +90,15 @@ async def test_core_answer(switch: Switch, label: str, method: str, options: dic
 
     port = switch.listening[0].port
     transport, _ = await loop.create_datagram_endpoint(
-        Client, local_addr=("127.0.0.1", 0), remote_addr=("127.0.0.1", port))
+        Client, local_addr=("127.0.0.1", 0), remote_addr=("127.0.0.1", port)
+    )
     try:
         local = transport.get_extra_info("sockname")[1]
         data = _request(method, port, local, **options)  # type: ignore[arg-type]
         if label == "register for a domain not served":
             data = data.replace(b"sip:pbx.test", b"sip:elsewhere.test").replace(
-                b"To: <sip:elsewhere.test>", b"To: <sip:10000@elsewhere.test>")
+                b"To: <sip:elsewhere.test>", b"To: <sip:10000@elsewhere.test>"
+            )
         transport.sendto(data)
         for _ in range(40):
             if answers:
@@ -109,7 +135,8 @@ async def test_queued_answers_leave_before_the_switch_stops(tmp_path: Path) -> N
     instance = Switch(load_config(config.write()))
     await instance.start()
     sent = capture_sends(instance)
-    instance._on_message(_request("OPTIONS", config.port, 40000),
-                         Address("UDP", "127.0.0.1", 40000))
+    instance._on_message(
+        _request("OPTIONS", config.port, 40000), Address("UDP", "127.0.0.1", 40000)
+    )
     await instance.stop()  # before the loop ever ran the scheduled send
     assert len(sent) == 1 and sent[0].startswith(b"SIP/2.0 200 ")

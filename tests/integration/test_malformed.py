@@ -41,13 +41,19 @@ def _malformed(transport: str, port: int) -> list[tuple[str, bytes]]:
         ("text garbage", b"hello world\r\n\r\n"),
         ("truncated start line", b"REGISTER sip:pbx.te"),
         ("truncated headers", good[:120]),
-        ("bad content-length", head.replace(b"Content-Length: 0", b"Content-Length: abc")
-         + b"\r\n\r\n"),
-        ("negative content-length", head.replace(b"Content-Length: 0", b"Content-Length: -5")
-         + b"\r\n\r\n"),
+        (
+            "bad content-length",
+            head.replace(b"Content-Length: 0", b"Content-Length: abc") + b"\r\n\r\n",
+        ),
+        (
+            "negative content-length",
+            head.replace(b"Content-Length: 0", b"Content-Length: -5") + b"\r\n\r\n",
+        ),
         ("no cseq", head.replace(b"CSeq: 1 REGISTER\r\n", b"") + b"\r\n\r\n"),
-        ("cseq method mismatch", head.replace(b"CSeq: 1 REGISTER", b"CSeq: 1 INVITE")
-         + b"\r\n\r\n"),
+        (
+            "cseq method mismatch",
+            head.replace(b"CSeq: 1 REGISTER", b"CSeq: 1 INVITE") + b"\r\n\r\n",
+        ),
         ("huge header", head + b"\r\nX-Huge: " + b"a" * 70000 + b"\r\n\r\n"),
         ("many headers", head + b"".join(b"\r\nX-H%d: v" % i for i in range(2000)) + b"\r\n\r\n"),
         ("bad version", good.replace(b"SIP/2.0\r\n", b"SIP/7.0\r\n", 1)),

@@ -44,9 +44,7 @@ async def talk(peers: list[Peer], frames: int = 40) -> None:
     await stream([(p, tone(f, 2)) for p, f in zip(peers, TONES, strict=True)], frames)
 
 
-async def test_room_each_hears_the_others_not_itself(
-    engine: MediaEngine, trio: list[Peer]
-) -> None:
+async def test_room_each_hears_the_others_not_itself(engine: MediaEngine, trio: list[Peer]) -> None:
     room, eps = room_of(engine, trio)
     await talk(trio)
     for peer, own in zip(trio, TONES, strict=True):

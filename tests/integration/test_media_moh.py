@@ -87,9 +87,7 @@ async def test_held_party_hears_intro_then_song_and_intro_again_next_hold(
         assert heard(a.audio()) == [INTRO, SONG]
 
 
-async def test_each_held_call_has_its_own_position(
-    peers: list[Peer], music: HoldMusic
-) -> None:
+async def test_each_held_call_has_its_own_position(peers: list[Peer], music: HoldMusic) -> None:
     base = random.randrange(30000, 60000, 2)
     async with MediaEngine(EngineSettings(port_min=base, port_max=base + 99)) as engine:
         engine.set_hold_music(music)  # engine-wide: every held party

@@ -45,8 +45,7 @@ def switch_factory(tmp_path: Path) -> Iterator[SwitchFactory]:
     started: list[SwitchProcess] = []
 
     def start(**options: object) -> tuple[SwitchProcess, SwitchConfigFile]:
-        config = SwitchConfigFile(tmp_path / "switch", users=numbered_users(USERS),
-                                  **options)  # type: ignore[arg-type]
+        config = SwitchConfigFile(tmp_path / "switch", users=numbered_users(USERS), **options)  # type: ignore[arg-type]
         process = SwitchProcess(config.write(), port=config.port).start()
         started.append(process)
         return process, config
@@ -62,12 +61,17 @@ def worker(tmp_path: Path) -> Iterator[PjsuaWorker]:
         yield running
 
 
-def _register(worker: PjsuaWorker, config: SwitchConfigFile, users: Sequence[PhoneUser],
-              transport: str = "udp",
-              passwords: dict[str, str] | None = None) -> dict[str, RegistrationOutcome]:
+def _register(
+    worker: PjsuaWorker,
+    config: SwitchConfigFile,
+    users: Sequence[PhoneUser],
+    transport: str = "udp",
+    passwords: dict[str, str] | None = None,
+) -> dict[str, RegistrationOutcome]:
     pairs = [(u.extension, (passwords or {}).get(u.extension, u.password)) for u in users]
-    outcomes = worker.register(pairs, f"127.0.0.1:{config.port}", domain=config.domain,
-                               transport=transport)
+    outcomes = worker.register(
+        pairs, f"127.0.0.1:{config.port}", domain=config.domain, transport=transport
+    )
     return {o.username: o for o in outcomes}
 
 
@@ -79,7 +83,7 @@ def test_pjsua2_registers_and_unregisters_104_users_with_sha256_only(
     switch, config = switch_factory(algorithms=["SHA-256"])
     registered: set[str] = set()
     for index in range(ROUNDS):
-        batch = config.users[index * MAX_ACCOUNTS:(index + 1) * MAX_ACCOUNTS]
+        batch = config.users[index * MAX_ACCOUNTS : (index + 1) * MAX_ACCOUNTS]
         batch_aors = {_aor(config, u) for u in batch}
         transport = ("udp", "tcp")[index % 2]
 

@@ -47,10 +47,19 @@ def test_sipp_registers_reregisters_and_unregisters_1000_users(
     )
 
     def register(scenario: str, cid: str, **keys: str):
-        result = run_sipp(scenario, target, calls=USERS, rate=RATE, limit=200,
-                          transport=transport, injection=users, keys=keys, timeout=120,
-                          local_port=phone_port,
-                          call_id=f"reg%u-{cid}@%s")
+        result = run_sipp(
+            scenario,
+            target,
+            calls=USERS,
+            rate=RATE,
+            limit=200,
+            transport=transport,
+            injection=users,
+            keys=keys,
+            timeout=120,
+            local_port=phone_port,
+            call_id=f"reg%u-{cid}@%s",
+        )
         assert result.ok, f"{scenario}: {result.failed} failed\n{result.errors}\n{switch.log()}"
         assert result.successful == USERS
         return result
@@ -63,7 +72,8 @@ def test_sipp_registers_reregisters_and_unregisters_1000_users(
     # Re-register (same Call-ID, higher CSeq, shorter expiry): still one binding per user.
     register("register.xml", cid="a", c1="3", c2="4", expires="1800")
     rows = switch.wait_registrations(
-        lambda rows: all(int(str(r["expires_in"])) <= 1800 for r in rows))
+        lambda rows: all(int(str(r["expires_in"])) <= 1800 for r in rows)
+    )
     assert len(rows) == USERS
     assert all(int(str(r["expires_in"])) <= 1800 for r in rows)
 
@@ -85,12 +95,24 @@ def test_sipp_wrong_password_gets_403_and_no_binding(switch_factory, tmp_path: P
         tmp_path / "wrong.csv",
         user_rows((u.extension, config.domain, "not-" + u.password) for u in config.users[:50]),
     )
-    result = run_sipp("register_wrong_password.xml", f"127.0.0.1:{config.port}", calls=50,
-                      rate=100, injection=users, keys={"c1": "1", "c2": "2"})
+    result = run_sipp(
+        "register_wrong_password.xml",
+        f"127.0.0.1:{config.port}",
+        calls=50,
+        rate=100,
+        injection=users,
+        keys={"c1": "1", "c2": "2"},
+    )
     assert result.ok, result.errors
     # An unknown user is refused the same way, indistinguishable from a wrong password.
     unknown = write_users(tmp_path / "unknown.csv", user_rows([("99999", config.domain, "x")]))
-    result = run_sipp("register_wrong_password.xml", f"127.0.0.1:{config.port}", calls=1,
-                      rate=10, injection=unknown, keys={"c1": "1", "c2": "2"})
+    result = run_sipp(
+        "register_wrong_password.xml",
+        f"127.0.0.1:{config.port}",
+        calls=1,
+        rate=10,
+        injection=unknown,
+        keys={"c1": "1", "c2": "2"},
+    )
     assert result.ok, result.errors
     assert switch.registrations() == []

@@ -16,10 +16,27 @@ pytestmark = pytest.mark.integration
 def _self_signed(directory: Path) -> tuple[Path, Path]:
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     return cert, key
 
@@ -27,11 +44,15 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
 def test_baresip_registers_over_tls(tmp_path: Path) -> None:
     cert, key = _self_signed(tmp_path)
     tls_port = free_port()
-    config = SwitchConfigFile(tmp_path / "switch", users=[PhoneUser("100", "secret100")],
-                              tls_port=tls_port, tls_certificate=cert, tls_private_key=key)
+    config = SwitchConfigFile(
+        tmp_path / "switch",
+        users=[PhoneUser("100", "secret100")],
+        tls_port=tls_port,
+        tls_certificate=cert,
+        tls_private_key=key,
+    )
     with SwitchProcess(config.write(), port=config.port) as switch:
-        account = (f"<sip:100@127.0.0.1:{tls_port};transport=tls>"
-                   f";auth_pass=secret100;regint=120")
+        account = f"<sip:100@127.0.0.1:{tls_port};transport=tls>;auth_pass=secret100;regint=120"
         phone = BaresipPhone(tmp_path / "phone", account, extra_config=[f"sip_cafile {cert}"])
         with phone:
             rows = switch.wait_registrations(lambda rows: bool(rows), timeout=20)

@@ -44,7 +44,7 @@ def _config(tmp_path: Path, gateway: int, *, open_now: bool) -> SwitchConfigFile
         'timezone = "UTC"',
         "[tenants.routing.time_frames.when]",
         'kind = "specific_dates"',
-        f'periods = [{{ start = {start.isoformat()}, end = {end.isoformat()} }}]',
+        f"periods = [{{ start = {start.isoformat()}, end = {end.isoformat()} }}]",
         "[[tenants.routing.users.102.rules]]",
         'time_frame = "Open"',
         "[tenants.routing.users.102.default_rule]",
@@ -66,15 +66,26 @@ def _config(tmp_path: Path, gateway: int, *, open_now: bool) -> SwitchConfigFile
 
 
 def _carrier_call(switch: SwitchProcess) -> None:
-    carrier = run_sipp("trunk_uac.xml", f"127.0.0.1:{switch.port}", calls=1, rate=1,
-                       extra=["-s", DID, "-d", "200"], timeout=30)
+    carrier = run_sipp(
+        "trunk_uac.xml",
+        f"127.0.0.1:{switch.port}",
+        calls=1,
+        rate=1,
+        extra=["-s", DID, "-d", "200"],
+        timeout=30,
+    )
     assert carrier.ok, carrier.errors
 
 
 def _cli(switch: SwitchProcess, *args: str) -> str:
     out = subprocess.run(
         [sys.executable, "-m", "softswitch.cli", *args, "--config", str(switch.config)],
-        cwd=switch.cwd, capture_output=True, text=True, timeout=60, check=True)
+        cwd=switch.cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return out.stdout
 
 
@@ -85,8 +96,9 @@ def test_business_hours_decide_where_the_did_goes(tmp_path: Path, open_now: bool
     with SwitchProcess(config.directory / "switch.toml", port=config.port) as switch:
         phone_port = free_port()
         register_endpoint(tmp_path / "sipp", switch.port, "102", "pw102", phone_port)
-        answering = BackgroundSipp("call_uas.xml", switch.port, calls=1,
-                                   local_port=phone_port if open_now else gateway)
+        answering = BackgroundSipp(
+            "call_uas.xml", switch.port, calls=1, local_port=phone_port if open_now else gateway
+        )
         wait_until_listening()
         _carrier_call(switch)
         assert answering.result().ok

@@ -56,8 +56,9 @@ def corpus_available() -> None:
 
 
 @pytest.mark.parametrize(("corpus", "case"), CASES, ids=[c["name"] for _, c in CASES])
-async def test_torture_case(corpus_available: None, tmp_path: Path, corpus: str,
-                            case: dict[str, object]) -> None:
+async def test_torture_case(
+    corpus_available: None, tmp_path: Path, corpus: str, case: dict[str, object]
+) -> None:
     config = SwitchConfigFile(tmp_path, users=numbered_users(2))
     switch = Switch(load_config(config.write()))
     await switch.start()
@@ -70,8 +71,7 @@ async def test_torture_case(corpus_available: None, tmp_path: Path, corpus: str,
         expect = str(case["expect_class"])
         assert _satisfies(expect, statuses), (case["name"], expect, sent[:2])
         release_sends(switch)
-        status = await asyncio.get_running_loop().run_in_executor(
-            None, options_ping, config.port)
+        status = await asyncio.get_running_loop().run_in_executor(None, options_ping, config.port)
         assert status == 200, f"switch not answering after {case['name']}"
     finally:
         release_sends(switch)

@@ -18,22 +18,32 @@ BRIDGE = ConferenceBridge(name="Sales", extension="6000")
 
 
 def tenant() -> Tenant:
-    return config_from_dict({"tenants": [{
-        "name": "acme", "domain": "acme.test",
-        "users": [
-            {"extension": "100", "password": "p", "can_monitor": True},
-            {"extension": "101", "password": "p"},
-        ],
-    }]}).tenants[0]
+    return config_from_dict(
+        {
+            "tenants": [
+                {
+                    "name": "acme",
+                    "domain": "acme.test",
+                    "users": [
+                        {"extension": "100", "password": "p", "can_monitor": True},
+                        {"extension": "101", "password": "p"},
+                    ],
+                }
+            ]
+        }
+    ).tenants[0]
 
 
-@pytest.mark.parametrize(("supervisor", "agent", "problem"), [
-    ("100", "101", None),
-    ("100", None, None),
-    ("101", "100", "user '101' has no permission to monitor calls"),
-    ("999", "101", "'999' is not a user of tenant 'acme'"),
-    ("100", "100", "a supervisor cannot monitor their own call"),
-])
+@pytest.mark.parametrize(
+    ("supervisor", "agent", "problem"),
+    [
+        ("100", "101", None),
+        ("100", None, None),
+        ("101", "100", "user '101' has no permission to monitor calls"),
+        ("999", "101", "'999' is not a user of tenant 'acme'"),
+        ("100", "100", "a supervisor cannot monitor their own call"),
+    ],
+)
 def test_monitor_permission(supervisor: str, agent: str | None, problem: str | None) -> None:
     if problem is None:
         check_monitor(tenant(), supervisor, agent)
@@ -64,9 +74,17 @@ def test_unknown_conference_and_bad_settings_are_named() -> None:
         ConferenceRegistry(pin_attempts=0)
 
 
-@pytest.mark.parametrize(("level", "key", "after"), [
-    (0, "1", -1), (0, "3", 1), (3, "2", 0), (4, "3", 4), (-4, "1", -4), (-2, "6", -1),
-])
+@pytest.mark.parametrize(
+    ("level", "key", "after"),
+    [
+        (0, "1", -1),
+        (0, "3", 1),
+        (3, "2", 0),
+        (4, "3", 4),
+        (-4, "1", -4),
+        (-2, "6", -1),
+    ],
+)
 def test_volume_steps(level: int, key: str, after: int) -> None:
     keys = "123" if key in "123" else "456"
     assert _step(level, key, keys) == after
@@ -84,12 +102,15 @@ class _Keys:
         self.ended = asyncio.Event()
 
 
-@pytest.mark.parametrize(("keys", "count", "ended", "got"), [
-    ("12#9", 6, False, "12"),  # the terminator ends the entry
-    ("123456", 4, False, "1234"),  # enough digits
-    ("12", 6, False, "12"),  # a pause (timeout) ends it
-    ("", 4, True, ""),  # the caller hung up
-])
+@pytest.mark.parametrize(
+    ("keys", "count", "ended", "got"),
+    [
+        ("12#9", 6, False, "12"),  # the terminator ends the entry
+        ("123456", 4, False, "1234"),  # enough digits
+        ("12", 6, False, "12"),  # a pause (timeout) ends it
+        ("", 4, True, ""),  # the caller hung up
+    ],
+)
 async def test_collect_digits(keys: str, count: int, ended: bool, got: str) -> None:
     session = _Keys(keys)
     if ended:

@@ -70,10 +70,16 @@ def credentials(
     nc_hex = f"{nc:08x}"
     ha1 = compute_ha1(username, realm, password, algorithm)
     params = {
-        "username": quote(username), "realm": quote(realm), "nonce": quote(nonce),
-        "uri": quote(uri), "algorithm": algorithm,
-        "response": quote(compute_response(ha1, method, uri, nonce, algorithm=algorithm,
-                                           qop=qop, nc=nc_hex, cnonce=cnonce)),
+        "username": quote(username),
+        "realm": quote(realm),
+        "nonce": quote(nonce),
+        "uri": quote(uri),
+        "algorithm": algorithm,
+        "response": quote(
+            compute_response(
+                ha1, method, uri, nonce, algorithm=algorithm, qop=qop, nc=nc_hex, cnonce=cnonce
+            )
+        ),
     }
     if qop is not None:
         params.update(qop=qop, nc=nc_hex, cnonce=quote(cnonce))
@@ -93,34 +99,89 @@ RFC7616_CNONCE = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ"
 
 VECTORS = [
     # RFC 7616 3.9.1 (SHA-256 and MD5)
-    ("Mufasa", "http-auth@example.org", "Circle of Life", "GET", "/dir/index.html",
-     RFC7616_NONCE, "SHA-256", "auth", "00000001", RFC7616_CNONCE,
-     "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"),
-    ("Mufasa", "http-auth@example.org", "Circle of Life", "GET", "/dir/index.html",
-     RFC7616_NONCE, "MD5", "auth", "00000001", RFC7616_CNONCE,
-     "8ca523f5e9506fed4657c9700eebdbec"),
+    (
+        "Mufasa",
+        "http-auth@example.org",
+        "Circle of Life",
+        "GET",
+        "/dir/index.html",
+        RFC7616_NONCE,
+        "SHA-256",
+        "auth",
+        "00000001",
+        RFC7616_CNONCE,
+        "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1",
+    ),
+    (
+        "Mufasa",
+        "http-auth@example.org",
+        "Circle of Life",
+        "GET",
+        "/dir/index.html",
+        RFC7616_NONCE,
+        "MD5",
+        "auth",
+        "00000001",
+        RFC7616_CNONCE,
+        "8ca523f5e9506fed4657c9700eebdbec",
+    ),
     # RFC 2617 3.5
-    ("Mufasa", "testrealm@host.com", "Circle Of Life", "GET", "/dir/index.html",
-     "dcd98b7102dd2f0e8b11d0f600bfb0c093", "MD5", "auth", "00000001", "0a4f113b",
-     "6629fae49393a05397450978507c4ef1"),
+    (
+        "Mufasa",
+        "testrealm@host.com",
+        "Circle Of Life",
+        "GET",
+        "/dir/index.html",
+        "dcd98b7102dd2f0e8b11d0f600bfb0c093",
+        "MD5",
+        "auth",
+        "00000001",
+        "0a4f113b",
+        "6629fae49393a05397450978507c4ef1",
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("username", "realm", "password", "method", "uri", "nonce", "algorithm", "qop", "nc",
-     "cnonce", "expected"), VECTORS)
-def test_rfc_response_vectors(username: str, realm: str, password: str, method: str, uri: str,
-                              nonce: str, algorithm: str, qop: str, nc: str, cnonce: str,
-                              expected: str) -> None:
+    (
+        "username",
+        "realm",
+        "password",
+        "method",
+        "uri",
+        "nonce",
+        "algorithm",
+        "qop",
+        "nc",
+        "cnonce",
+        "expected",
+    ),
+    VECTORS,
+)
+def test_rfc_response_vectors(
+    username: str,
+    realm: str,
+    password: str,
+    method: str,
+    uri: str,
+    nonce: str,
+    algorithm: str,
+    qop: str,
+    nc: str,
+    cnonce: str,
+    expected: str,
+) -> None:
     ha1 = compute_ha1(username, realm, password, algorithm)
-    got = compute_response(ha1, method, uri, nonce, algorithm=algorithm, qop=qop, nc=nc,
-                           cnonce=cnonce)
+    got = compute_response(
+        ha1, method, uri, nonce, algorithm=algorithm, qop=qop, nc=nc, cnonce=cnonce
+    )
     assert got == expected
 
 
 def test_rfc2617_ha1_vector() -> None:
     assert compute_ha1("Mufasa", "testrealm@host.com", "Circle Of Life") == (
-        "939e7578ed9e3c518a452acee763bce9")
+        "939e7578ed9e3c518a452acee763bce9"
+    )
 
 
 # --------------------------------------------------------------------------- verify table
@@ -191,86 +252,232 @@ VERIFY_CASES: list[tuple[str, Tamper, str, bool, AuthReason, str | None]] = [
     ("md5", _case(algorithm="MD5"), "REGISTER", True, AuthReason.OK, "100"),
     ("sha-256-sess", _case(algorithm="SHA-256-sess"), "REGISTER", True, AuthReason.OK, "100"),
     ("md5-sess", _case(algorithm="MD5-sess"), "REGISTER", True, AuthReason.OK, "100"),
-    ("algorithm absent means MD5", _case(algorithm="MD5", set={"algorithm": None}),
-     "REGISTER", True, AuthReason.OK, "100"),
-    ("algorithm lower case", _case(set={"algorithm": "sha-256"}), "REGISTER", True,
-     AuthReason.OK, "100"),
+    (
+        "algorithm absent means MD5",
+        _case(algorithm="MD5", set={"algorithm": None}),
+        "REGISTER",
+        True,
+        AuthReason.OK,
+        "100",
+    ),
+    (
+        "algorithm lower case",
+        _case(set={"algorithm": "sha-256"}),
+        "REGISTER",
+        True,
+        AuthReason.OK,
+        "100",
+    ),
     ("quoted qop", _case(set={"qop": '"auth"'}), "REGISTER", True, AuthReason.OK, "100"),
-    ("upper-case response hex", _case(username="101", upper=True), "REGISTER", True,
-     AuthReason.OK, "101"),
-    ("INVITE with odd uri", _case(method="INVITE", uri="sip:+1555@h;user=phone?x=a,b"),
-     "INVITE", True, AuthReason.OK, "100"),
+    (
+        "upper-case response hex",
+        _case(username="101", upper=True),
+        "REGISTER",
+        True,
+        AuthReason.OK,
+        "101",
+    ),
+    (
+        "INVITE with odd uri",
+        _case(method="INVITE", uri="sip:+1555@h;user=phone?x=a,b"),
+        "INVITE",
+        True,
+        AuthReason.OK,
+        "100",
+    ),
     ("rfc 2069 no qop", _case(qop=None), "REGISTER", True, AuthReason.OK, "100"),
     ("username* ext-value", _ext_username, "REGISTER", True, AuthReason.OK, "J\u00e4s\u00f8n"),
     ("scheme Basic", _case(scheme="Basic"), "REGISTER", False, AuthReason.UNSUPPORTED, "100"),
-    ("wrong realm", _case(realm="other.example.test"), "REGISTER", False,
-     AuthReason.WRONG_REALM, "100"),
-    ("unknown algorithm", _case(set={"algorithm": "SHA-512-256"}), "REGISTER", False,
-     AuthReason.UNSUPPORTED, "100"),
-    ("qop auth-int", _case(set={"qop": "auth-int"}), "REGISTER", False,
-     AuthReason.UNSUPPORTED, "100"),
-    ("userhash", _case(set={"userhash": "true"}), "REGISTER", False,
-     AuthReason.UNSUPPORTED, None),
-    ("missing username", _case(set={"username": None}), "REGISTER", False,
-     AuthReason.MALFORMED, None),
-    ("username and username*", _case(set={"username*": "UTF-8''x"}), "REGISTER", False,
-     AuthReason.MALFORMED, "100"),
-    ("bad username*", _case(set={"username": None, "username*": "latin1''x"}), "REGISTER",
-     False, AuthReason.MALFORMED, None),
-    ("missing nonce", _case(set={"nonce": None}), "REGISTER", False, AuthReason.MALFORMED,
-     "100"),
+    (
+        "wrong realm",
+        _case(realm="other.example.test"),
+        "REGISTER",
+        False,
+        AuthReason.WRONG_REALM,
+        "100",
+    ),
+    (
+        "unknown algorithm",
+        _case(set={"algorithm": "SHA-512-256"}),
+        "REGISTER",
+        False,
+        AuthReason.UNSUPPORTED,
+        "100",
+    ),
+    (
+        "qop auth-int",
+        _case(set={"qop": "auth-int"}),
+        "REGISTER",
+        False,
+        AuthReason.UNSUPPORTED,
+        "100",
+    ),
+    ("userhash", _case(set={"userhash": "true"}), "REGISTER", False, AuthReason.UNSUPPORTED, None),
+    (
+        "missing username",
+        _case(set={"username": None}),
+        "REGISTER",
+        False,
+        AuthReason.MALFORMED,
+        None,
+    ),
+    (
+        "username and username*",
+        _case(set={"username*": "UTF-8''x"}),
+        "REGISTER",
+        False,
+        AuthReason.MALFORMED,
+        "100",
+    ),
+    (
+        "bad username*",
+        _case(set={"username": None, "username*": "latin1''x"}),
+        "REGISTER",
+        False,
+        AuthReason.MALFORMED,
+        None,
+    ),
+    ("missing nonce", _case(set={"nonce": None}), "REGISTER", False, AuthReason.MALFORMED, "100"),
     ("missing uri", _case(set={"uri": None}), "REGISTER", False, AuthReason.MALFORMED, "100"),
-    ("missing response", _case(set={"response": None}), "REGISTER", False,
-     AuthReason.MALFORMED, "100"),
-    ("missing realm", _case(set={"realm": None}), "REGISTER", False, AuthReason.MALFORMED,
-     "100"),
+    (
+        "missing response",
+        _case(set={"response": None}),
+        "REGISTER",
+        False,
+        AuthReason.MALFORMED,
+        "100",
+    ),
+    ("missing realm", _case(set={"realm": None}), "REGISTER", False, AuthReason.MALFORMED, "100"),
     ("qop without nc", _case(set={"nc": None}), "REGISTER", False, AuthReason.MALFORMED, "100"),
-    ("qop without cnonce", _case(set={"cnonce": None}), "REGISTER", False,
-     AuthReason.MALFORMED, "100"),
-    ("sess without cnonce", _case(algorithm="MD5-sess", qop=None, set={"cnonce": None}),
-     "REGISTER", False, AuthReason.MALFORMED, "100"),
+    (
+        "qop without cnonce",
+        _case(set={"cnonce": None}),
+        "REGISTER",
+        False,
+        AuthReason.MALFORMED,
+        "100",
+    ),
+    (
+        "sess without cnonce",
+        _case(algorithm="MD5-sess", qop=None, set={"cnonce": None}),
+        "REGISTER",
+        False,
+        AuthReason.MALFORMED,
+        "100",
+    ),
     ("nc zero", _case(set={"nc": "00000000"}), "REGISTER", False, AuthReason.MALFORMED, "100"),
-    ("nc not hex", _case(set={"nc": "0000000g"}), "REGISTER", False, AuthReason.MALFORMED,
-     "100"),
-    ("nc too long", _case(set={"nc": "000000001"}), "REGISTER", False, AuthReason.MALFORMED,
-     "100"),
-    ("response not hex", _case(set={"response": '"' + "z" * 64 + '"'}), "REGISTER", False,
-     AuthReason.MALFORMED, "100"),
-    ("md5-length response for sha-256", _case(set={"response": '"' + "a" * 32 + '"'}),
-     "REGISTER", False, AuthReason.MALFORMED, "100"),
-    ("lone surrogate in cnonce", _lone_surrogate, "REGISTER", False, AuthReason.MALFORMED,
-     "100"),
-    ("nonce for another realm", _other_realm_nonce, "REGISTER", False,
-     AuthReason.INVALID_NONCE, "100"),
-    ("nonce from another secret", _foreign_nonce, "REGISTER", False,
-     AuthReason.INVALID_NONCE, "100"),
+    ("nc not hex", _case(set={"nc": "0000000g"}), "REGISTER", False, AuthReason.MALFORMED, "100"),
+    ("nc too long", _case(set={"nc": "000000001"}), "REGISTER", False, AuthReason.MALFORMED, "100"),
+    (
+        "response not hex",
+        _case(set={"response": '"' + "z" * 64 + '"'}),
+        "REGISTER",
+        False,
+        AuthReason.MALFORMED,
+        "100",
+    ),
+    (
+        "md5-length response for sha-256",
+        _case(set={"response": '"' + "a" * 32 + '"'}),
+        "REGISTER",
+        False,
+        AuthReason.MALFORMED,
+        "100",
+    ),
+    ("lone surrogate in cnonce", _lone_surrogate, "REGISTER", False, AuthReason.MALFORMED, "100"),
+    (
+        "nonce for another realm",
+        _other_realm_nonce,
+        "REGISTER",
+        False,
+        AuthReason.INVALID_NONCE,
+        "100",
+    ),
+    (
+        "nonce from another secret",
+        _foreign_nonce,
+        "REGISTER",
+        False,
+        AuthReason.INVALID_NONCE,
+        "100",
+    ),
     ("tampered nonce", _flipped_nonce, "REGISTER", False, AuthReason.INVALID_NONCE, "100"),
-    ("non-canonical nonce spelling", _noncanonical_nonce, "REGISTER", False,
-     AuthReason.INVALID_NONCE, "100"),
-    ("short nonce", _case(set={"nonce": '"abc"'}), "REGISTER", False,
-     AuthReason.INVALID_NONCE, "100"),
-    ("wrong password", _case(password="guess"), "REGISTER", False,
-     AuthReason.BAD_CREDENTIALS, "100"),
-    ("unknown user", _case(username="999", password="pw"), "REGISTER", False,
-     AuthReason.BAD_CREDENTIALS, "999"),
-    ("digest for another method", _case(method="INVITE"), "REGISTER", False,
-     AuthReason.BAD_CREDENTIALS, "100"),
-    ("altered uri", _case(set={"uri": '"sip:evil.test"'}), "REGISTER", False,
-     AuthReason.BAD_CREDENTIALS, "100"),
-    ("altered cnonce", _case(set={"cnonce": '"other"'}), "REGISTER", False,
-     AuthReason.BAD_CREDENTIALS, "100"),
+    (
+        "non-canonical nonce spelling",
+        _noncanonical_nonce,
+        "REGISTER",
+        False,
+        AuthReason.INVALID_NONCE,
+        "100",
+    ),
+    (
+        "short nonce",
+        _case(set={"nonce": '"abc"'}),
+        "REGISTER",
+        False,
+        AuthReason.INVALID_NONCE,
+        "100",
+    ),
+    (
+        "wrong password",
+        _case(password="guess"),
+        "REGISTER",
+        False,
+        AuthReason.BAD_CREDENTIALS,
+        "100",
+    ),
+    (
+        "unknown user",
+        _case(username="999", password="pw"),
+        "REGISTER",
+        False,
+        AuthReason.BAD_CREDENTIALS,
+        "999",
+    ),
+    (
+        "digest for another method",
+        _case(method="INVITE"),
+        "REGISTER",
+        False,
+        AuthReason.BAD_CREDENTIALS,
+        "100",
+    ),
+    (
+        "altered uri",
+        _case(set={"uri": '"sip:evil.test"'}),
+        "REGISTER",
+        False,
+        AuthReason.BAD_CREDENTIALS,
+        "100",
+    ),
+    (
+        "altered cnonce",
+        _case(set={"cnonce": '"other"'}),
+        "REGISTER",
+        False,
+        AuthReason.BAD_CREDENTIALS,
+        "100",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("build", "method", "ok", "reason", "username"),
-                         [c[1:] for c in VERIFY_CASES], ids=[c[0] for c in VERIFY_CASES])
-def test_verify(build: Tamper, method: str, ok: bool, reason: AuthReason,
-                username: str | None) -> None:
+@pytest.mark.parametrize(
+    ("build", "method", "ok", "reason", "username"),
+    [c[1:] for c in VERIFY_CASES],
+    ids=[c[0] for c in VERIFY_CASES],
+)
+def test_verify(
+    build: Tamper, method: str, ok: bool, reason: AuthReason, username: str | None
+) -> None:
     auth, _ = make_auth()
     value = build(auth)
     result = auth.verify(method, value, REALM, lookup)
     assert (result.ok, result.reason, result.username, result.stale) == (
-        ok, reason, username, False)
+        ok,
+        reason,
+        username,
+        False,
+    )
 
 
 def test_algorithm_not_offered_is_refused() -> None:
@@ -287,8 +494,7 @@ def test_rfc2069_can_be_refused() -> None:
 
 def test_store_returning_garbage_is_bad_credentials() -> None:
     auth, _ = make_auth()
-    result = auth.verify("REGISTER", header(credentials(auth)), REALM,
-                         lambda u, r, a: "not-a-hash")
+    result = auth.verify("REGISTER", header(credentials(auth)), REALM, lambda u, r, a: "not-a-hash")
     assert (result.ok, result.reason) == (False, AuthReason.BAD_CREDENTIALS)
 
 
@@ -301,8 +507,9 @@ def test_lookup_receives_base_algorithm() -> None:
         return lookup(username, realm, algorithm)
 
     for algorithm in ("SHA-256-sess", "MD5-sess", "MD5"):
-        assert auth.verify("REGISTER", header(credentials(auth, algorithm=algorithm)),
-                           REALM, spy).ok
+        assert auth.verify(
+            "REGISTER", header(credentials(auth, algorithm=algorithm)), REALM, spy
+        ).ok
     assert calls == [("100", REALM, "SHA-256"), ("100", REALM, "MD5"), ("100", REALM, "MD5")]
 
 
@@ -318,11 +525,25 @@ def test_unknown_user_and_wrong_password_look_the_same() -> None:
 
 
 MALFORMED_VALUES = [
-    "", "   ", "Digest", "Digest ", "Digest username", 'Digest username="abc',
-    'Digest username="a", username="b"', "Digest ,,,", "Digest =x", 'Digest a="x"y',
-    "Digest a=b c", 'Digest a=b"', "\x00\xff", "Digest realm=\\", 'Digest username="\\',
-    "Digest " + "a=b, " * 2000, 'Digest username="x' + "\\" * 5001,
-    '=Digest username="x"', "Digest username=\udcff",
+    "",
+    "   ",
+    "Digest",
+    "Digest ",
+    "Digest username",
+    'Digest username="abc',
+    'Digest username="a", username="b"',
+    "Digest ,,,",
+    "Digest =x",
+    'Digest a="x"y',
+    "Digest a=b c",
+    'Digest a=b"',
+    "\x00\xff",
+    "Digest realm=\\",
+    'Digest username="\\',
+    "Digest " + "a=b, " * 2000,
+    'Digest username="x' + "\\" * 5001,
+    '=Digest username="x"',
+    "Digest username=\udcff",
 ]
 
 
@@ -350,9 +571,26 @@ def test_fuzz_verify_never_raises(value: str) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.sampled_from(["username", "realm", "nonce", "uri", "response", "nc",
-                                        "cnonce", "qop", "algorithm", "opaque"]),
-                       st.text(max_size=40), max_size=10))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "username",
+                "realm",
+                "nonce",
+                "uri",
+                "response",
+                "nc",
+                "cnonce",
+                "qop",
+                "algorithm",
+                "opaque",
+            ]
+        ),
+        st.text(max_size=40),
+        max_size=10,
+    )
+)
 def test_fuzz_parameters_never_raise(params: dict[str, str]) -> None:
     auth = DigestAuthenticator(SECRET, clock=FakeClock())
     value = header({k: quote(v) for k, v in params.items()})
@@ -373,10 +611,12 @@ STALE_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("delay", "right", "ok", "stale", "reason"),
-                         [c[1:] for c in STALE_CASES], ids=[c[0] for c in STALE_CASES])
-def test_stale_nonces(delay: float, right: bool, ok: bool, stale: bool,
-                      reason: AuthReason) -> None:
+@pytest.mark.parametrize(
+    ("delay", "right", "ok", "stale", "reason"),
+    [c[1:] for c in STALE_CASES],
+    ids=[c[0] for c in STALE_CASES],
+)
+def test_stale_nonces(delay: float, right: bool, ok: bool, stale: bool, reason: AuthReason) -> None:
     auth, clock = make_auth(nonce_lifetime=300)
     value = header(credentials(auth, password=None if right else "wrong"))
     clock.now += delay
@@ -395,14 +635,16 @@ REPLAY_SEQUENCES = [
 ]
 
 
-@pytest.mark.parametrize(("counts", "expected"), [c[1:] for c in REPLAY_SEQUENCES],
-                         ids=[c[0] for c in REPLAY_SEQUENCES])
+@pytest.mark.parametrize(
+    ("counts", "expected"), [c[1:] for c in REPLAY_SEQUENCES], ids=[c[0] for c in REPLAY_SEQUENCES]
+)
 def test_replayed_nonce_count(counts: list[int], expected: list[bool]) -> None:
     auth, _ = make_auth()
     nonce = nonce_of(auth.challenge(REALM)[0])
     for nc, want in zip(counts, expected, strict=True):
-        result = auth.verify("REGISTER", header(credentials(auth, nonce=nonce, nc=nc)),
-                             REALM, lookup)
+        result = auth.verify(
+            "REGISTER", header(credentials(auth, nonce=nonce, nc=nc)), REALM, lookup
+        )
         assert result.ok is want
         if not want:
             # stale=true lets an honest client recover with a fresh nonce, no password prompt
@@ -460,13 +702,20 @@ CHALLENGE_CASES = [
     ("sha-256 first whatever the order", ("MD5", "SHA-256"), False, ["SHA-256", "MD5"]),
     ("stale", ("SHA-256", "MD5"), True, ["SHA-256", "MD5"]),
     ("md5 only", ("md5",), False, ["MD5"]),
-    ("sess variants", ("MD5-sess", "SHA-256-sess", "SHA-256"), False,
-     ["SHA-256-sess", "SHA-256", "MD5-sess"]),
+    (
+        "sess variants",
+        ("MD5-sess", "SHA-256-sess", "SHA-256"),
+        False,
+        ["SHA-256-sess", "SHA-256", "MD5-sess"],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("algorithms", "stale", "order"), [c[1:] for c in CHALLENGE_CASES],
-                         ids=[c[0] for c in CHALLENGE_CASES])
+@pytest.mark.parametrize(
+    ("algorithms", "stale", "order"),
+    [c[1:] for c in CHALLENGE_CASES],
+    ids=[c[0] for c in CHALLENGE_CASES],
+)
 def test_challenge(algorithms: tuple[str, ...], stale: bool, order: list[str]) -> None:
     auth = DigestAuthenticator(SECRET, algorithms=algorithms, clock=FakeClock())
     values = auth.challenge(REALM, stale=stale)
@@ -494,8 +743,9 @@ OPAQUE_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("opaque", "ok", "reason"), [c[1:] for c in OPAQUE_CASES],
-                         ids=[c[0] for c in OPAQUE_CASES])
+@pytest.mark.parametrize(
+    ("opaque", "ok", "reason"), [c[1:] for c in OPAQUE_CASES], ids=[c[0] for c in OPAQUE_CASES]
+)
 def test_opaque(opaque: str | None, ok: bool, reason: AuthReason) -> None:
     auth, _ = make_auth(use_opaque=True)
     challenge = auth.challenge(REALM)[0]
@@ -507,11 +757,16 @@ def test_opaque(opaque: str | None, ok: bool, reason: AuthReason) -> None:
     assert (result.ok, result.reason) == (ok, reason)
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"secret": b""}, {"secret": SECRET, "algorithms": ("SHA-512",)},
-    {"secret": SECRET, "algorithms": ()}, {"secret": SECRET, "nonce_lifetime": 0},
-    {"secret": SECRET, "max_tracked_nonces": 0},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"secret": b""},
+        {"secret": SECRET, "algorithms": ("SHA-512",)},
+        {"secret": SECRET, "algorithms": ()},
+        {"secret": SECRET, "nonce_lifetime": 0},
+        {"secret": SECRET, "max_tracked_nonces": 0},
+    ],
+)
 def test_constructor_rejects_bad_arguments(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         DigestAuthenticator(**kwargs)
@@ -521,7 +776,7 @@ def test_constructor_rejects_bad_arguments(kwargs: dict[str, Any]) -> None:
 
 PARSE_CASES = [
     ('Digest realm="a\\"b\\\\c", nonce=xyz', ("Digest", {"realm": 'a"b\\c', "nonce": "xyz"})),
-    ("digest  Realm = \"r\" ,NONCE=n,", ("digest", {"realm": "r", "nonce": "n"})),
+    ('digest  Realm = "r" ,NONCE=n,', ("digest", {"realm": "r", "nonce": "n"})),
     ('Digest uri="sip:a@b;x=1,y", qop=auth', ("Digest", {"uri": "sip:a@b;x=1,y", "qop": "auth"})),
     ('Digest empty=""', ("Digest", {"empty": ""})),
     ("Digest", ("Digest", {})),
@@ -533,24 +788,29 @@ def test_parse_auth_header(value: str, expected: tuple[str, dict[str, str]]) -> 
     assert parse_auth_header(value) == expected
 
 
-@pytest.mark.parametrize("text", ["plain", 'with "quotes"', "back\\slash", "", "\\\"\\"])
+@pytest.mark.parametrize("text", ["plain", 'with "quotes"', "back\\slash", "", '\\"\\'])
 def test_quote_round_trip(text: str) -> None:
     assert parse_auth_header(f"Digest x={quote(text)}")[1]["x"] == text
 
 
 UAC_CASES = [
-    ('Digest realm="pbx.example.test", nonce="N", qop="auth,auth-int", algorithm=SHA-256',
-     {"qop": "auth", "nc": "00000001", "algorithm": "SHA-256"}),
+    (
+        'Digest realm="pbx.example.test", nonce="N", qop="auth,auth-int", algorithm=SHA-256',
+        {"qop": "auth", "nc": "00000001", "algorithm": "SHA-256"},
+    ),
     ('Digest realm="pbx.example.test", nonce="N"', {"algorithm": "MD5"}),
-    ('Digest realm="pbx.example.test", nonce="N", opaque="o", algorithm=MD5-sess',
-     {"opaque": "o", "algorithm": "MD5-sess", "cnonce": "c"}),
+    (
+        'Digest realm="pbx.example.test", nonce="N", opaque="o", algorithm=MD5-sess',
+        {"opaque": "o", "algorithm": "MD5-sess", "cnonce": "c"},
+    ),
 ]
 
 
 @pytest.mark.parametrize(("challenge", "expected"), UAC_CASES)
 def test_build_authorization(challenge: str, expected: dict[str, str]) -> None:
-    value = build_authorization(challenge, "REGISTER", "sip:pbx.example.test", "100", "pw",
-                                cnonce="c")
+    value = build_authorization(
+        challenge, "REGISTER", "sip:pbx.example.test", "100", "pw", cnonce="c"
+    )
     scheme, params = parse_auth_header(value)
     assert scheme == "Digest"
     for key, want in expected.items():
@@ -560,14 +820,27 @@ def test_build_authorization(challenge: str, expected: dict[str, str]) -> None:
     algorithm = params["algorithm"]
     ha1 = compute_ha1("100", REALM, "pw", algorithm)
     assert params["response"] == compute_response(
-        ha1, "REGISTER", "sip:pbx.example.test", "N", algorithm=algorithm,
-        qop=params.get("qop"), nc=params.get("nc"), cnonce=params.get("cnonce"))
+        ha1,
+        "REGISTER",
+        "sip:pbx.example.test",
+        "N",
+        algorithm=algorithm,
+        qop=params.get("qop"),
+        nc=params.get("nc"),
+        cnonce=params.get("cnonce"),
+    )
 
 
-@pytest.mark.parametrize("challenge", [
-    'Basic realm="x"', 'Digest realm="x"', 'Digest realm="x", nonce="n", algorithm=SHA-512',
-    'Digest realm="x", nonce="n", qop="auth-int"', 'Digest realm="x, nonce=',
-])
+@pytest.mark.parametrize(
+    "challenge",
+    [
+        'Basic realm="x"',
+        'Digest realm="x"',
+        'Digest realm="x", nonce="n", algorithm=SHA-512',
+        'Digest realm="x", nonce="n", qop="auth-int"',
+        'Digest realm="x, nonce=',
+    ],
+)
 def test_build_authorization_rejects(challenge: str) -> None:
     with pytest.raises(ValueError):
         build_authorization(challenge, "REGISTER", "sip:x", "u", "p")
@@ -578,8 +851,9 @@ def test_round_trip_through_own_challenge() -> None:
     for index in range(len(auth.algorithms)):
         challenge = auth.challenge(REALM)[index]  # one nonce per round: nc counts per nonce
         for nc in (1, 2):
-            value = build_authorization(challenge, "INVITE", "sip:200@" + REALM, "101",
-                                        "pw-101", nc=nc, cnonce="fixed")
+            value = build_authorization(
+                challenge, "INVITE", "sip:200@" + REALM, "101", "pw-101", nc=nc, cnonce="fixed"
+            )
             assert auth.verify("INVITE", value, REALM, lookup).ok
 
 
@@ -595,12 +869,15 @@ def test_nonce_mac_is_hmac_sha256(secret: bytes) -> None:
         assert auth._nonce_mac(data) == hmac.digest(secret, data, hashlib.sha256)[:16]
 
 
-@pytest.mark.parametrize(("issuer", "realm", "ok"), [
-    ("self", REALM, True),        # remembered as recently issued
-    ("peer", REALM, True),        # another node with the secret: checked in full
-    ("self", "other.realm", False),  # remembered, but for another realm
-    ("peer", "other.realm", False),
-])
+@pytest.mark.parametrize(
+    ("issuer", "realm", "ok"),
+    [
+        ("self", REALM, True),  # remembered as recently issued
+        ("peer", REALM, True),  # another node with the secret: checked in full
+        ("self", "other.realm", False),  # remembered, but for another realm
+        ("peer", "other.realm", False),
+    ],
+)
 def test_nonce_from_this_or_another_node(issuer: str, realm: str, ok: bool) -> None:
     auth, clock = make_auth()
     peer = DigestAuthenticator(SECRET, clock=clock, algorithms=auth.algorithms)

@@ -11,8 +11,10 @@ from bench.ladder import LadderSettings, Trial, climb
 from bench.report import ratios, table
 
 
-def system(capacity: float, flaky: Callable[[int], bool] = lambda n: False,
-           ) -> tuple[Callable[[float], Trial], list[float]]:
+def system(
+    capacity: float,
+    flaky: Callable[[int], bool] = lambda n: False,
+) -> tuple[Callable[[float], Trial], list[float]]:
     """A fake system that carries every rate up to `capacity` cleanly and fails above;
     `flaky(n)` makes the n-th run (from 0) fail anyway (a noisy neighbour)."""
     offered: list[float] = []
@@ -22,25 +24,37 @@ def system(capacity: float, flaky: Callable[[int], bool] = lambda n: False,
         offered.append(level)
         ok = level <= capacity and not flaky(n)
         calls = 100
-        return Trial(level=level, attempted=calls, successful=calls if ok else 90,
-                     failed=0 if ok else 10, elapsed_s=1.0, achieved=level if ok else level / 2,
-                     cpu_pct=50.0, p50_ms=1.0, p99_ms=5.0)
+        return Trial(
+            level=level,
+            attempted=calls,
+            successful=calls if ok else 90,
+            failed=0 if ok else 10,
+            elapsed_s=1.0,
+            achieved=level if ok else level / 2,
+            cpu_pct=50.0,
+            p50_ms=1.0,
+            p99_ms=5.0,
+        )
 
     return attempt, offered
 
 
-@pytest.mark.parametrize(("capacity", "settings", "best"), [
-    # step up 100 -> 200 -> 400 (fails) -> bisect 300 (clean) -> 350 (fails)
-    (320, LadderSettings(start=100, factor=2, max_level=10_000, refine=2), 300.0),
-    # everything is clean: stop at the ceiling, which is tried even off the factor's grid
-    (1e9, LadderSettings(start=100, factor=2, max_level=300, refine=2), 300.0),
-    # even the first step fails: back off below it
-    (40, LadderSettings(start=100, factor=2, max_level=1000, refine=2), 25.0),
-    # integral levels (media calls)
-    (7, LadderSettings(start=2, factor=2, max_level=100, refine=3, integral=True), 7.0),
-])
+@pytest.mark.parametrize(
+    ("capacity", "settings", "best"),
+    [
+        # step up 100 -> 200 -> 400 (fails) -> bisect 300 (clean) -> 350 (fails)
+        (320, LadderSettings(start=100, factor=2, max_level=10_000, refine=2), 300.0),
+        # everything is clean: stop at the ceiling, which is tried even off the factor's grid
+        (1e9, LadderSettings(start=100, factor=2, max_level=300, refine=2), 300.0),
+        # even the first step fails: back off below it
+        (40, LadderSettings(start=100, factor=2, max_level=1000, refine=2), 25.0),
+        # integral levels (media calls)
+        (7, LadderSettings(start=2, factor=2, max_level=100, refine=3, integral=True), 7.0),
+    ],
+)
 def test_the_ladder_finds_the_highest_confirmed_clean_level(
-        capacity: float, settings: LadderSettings, best: float) -> None:
+    capacity: float, settings: LadderSettings, best: float
+) -> None:
     attempt, offered = system(capacity)
     result = climb(attempt, settings)
     assert result.best == best
@@ -82,8 +96,16 @@ def test_the_summary_gives_median_and_spread_at_the_best_level() -> None:
     achieved = iter([100.0, 100.0, 96.0, 99.0, 104.0])
 
     def attempt(level: float) -> Trial:
-        return Trial(level=level, attempted=1000, successful=1000, failed=0, elapsed_s=1,
-                     achieved=next(achieved), p50_ms=2.0, p99_ms=9.0)
+        return Trial(
+            level=level,
+            attempted=1000,
+            successful=1000,
+            failed=0,
+            elapsed_s=1,
+            achieved=next(achieved),
+            p50_ms=2.0,
+            p99_ms=9.0,
+        )
 
     result = climb(attempt, LadderSettings(start=100, max_level=100, repeats=5))
     summary = result.summary()
@@ -92,38 +114,60 @@ def test_the_summary_gives_median_and_spread_at_the_best_level() -> None:
     assert summary["cpu_pct"] is None  # not measured (a remote switch)
 
 
-@pytest.mark.parametrize(("failed", "achieved", "passed", "clean"), [
-    (0, 100.0, None, True),
-    (1, 100.0, None, True),  # 1 in 10,000 is below 0.1 %
-    (10, 100.0, None, False),  # 0.1 % is not below 0.1 %
-    (0, 94.0, None, False),  # fell short of the offered rate
-    (0, 0.0, True, True),  # the workload's own verdict (media) wins
-    (0, 100.0, False, False),
-])
+@pytest.mark.parametrize(
+    ("failed", "achieved", "passed", "clean"),
+    [
+        (0, 100.0, None, True),
+        (1, 100.0, None, True),  # 1 in 10,000 is below 0.1 %
+        (10, 100.0, None, False),  # 0.1 % is not below 0.1 %
+        (0, 94.0, None, False),  # fell short of the offered rate
+        (0, 0.0, True, True),  # the workload's own verdict (media) wins
+        (0, 100.0, False, False),
+    ],
+)
 def test_a_trial_is_clean_below_one_failure_in_a_thousand(
-        failed: int, achieved: float, passed: bool | None, clean: bool) -> None:
-    trial = Trial(level=100, attempted=10_000, successful=10_000 - failed, failed=failed,
-                  elapsed_s=100, achieved=achieved, passed=passed)
+    failed: int, achieved: float, passed: bool | None, clean: bool
+) -> None:
+    trial = Trial(
+        level=100,
+        attempted=10_000,
+        successful=10_000 - failed,
+        failed=failed,
+        elapsed_s=100,
+        achieved=achieved,
+        passed=passed,
+    )
     assert trial.clean is clean
 
 
 def _result(workload: str, system: str, best: float, status: str = "ok") -> dict[str, object]:
-    return {"workload": workload, "system": system, "status": status, "reason": "",
-            "summary": {"best_level": best, "achieved": {"median": best, "min": best,
-                                                          "max": best}}}
+    return {
+        "workload": workload,
+        "system": system,
+        "status": status,
+        "reason": "",
+        "summary": {"best_level": best, "achieved": {"median": best, "min": best, "max": best}},
+    }
 
 
 def test_our_figure_is_given_as_a_ratio_to_each_reference() -> None:
     results = [
-        _result("1", "softswitch", 1000), _result("1", "kamailio", 4000),
-        _result("2", "softswitch", 300), _result("2", "kamailio", 600),
+        _result("1", "softswitch", 1000),
+        _result("1", "kamailio", 4000),
+        _result("2", "softswitch", 300),
+        _result("2", "kamailio", 600),
         _result("2", "sippy", 150),
         {"workload": "4", "system": "softswitch", "status": "ok", "bytes_per_call": 6000},
         {"workload": "4", "system": "sippy", "status": "ok", "bytes_per_call": 3000},
         _result("2", "broken", 0, status="error"),
     ]
     found = {(r["workload"], r["reference"]): r["ratio"] for r in ratios(results)}
-    assert found == {("1", "kamailio"): 0.25, ("2", "kamailio"): 0.5, ("2", "sippy"): 2.0,
-                     ("4", "sippy"): 2.0, ("2", "broken"): None}
+    assert found == {
+        ("1", "kamailio"): 0.25,
+        ("2", "kamailio"): 0.5,
+        ("2", "sippy"): 2.0,
+        ("4", "sippy"): 2.0,
+        ("2", "broken"): None,
+    }
     text = table(results, {"1": "REGISTER/s", "2": "CPS"})
     assert "0.25" in text and "REGISTER/s" in text and "error" in text

@@ -19,8 +19,15 @@ def test_arrival_is_when_the_datagram_reached_the_socket() -> None:
         time.sleep(0.2)  # the generator is busy: the datagram waits in the socket
         arrivals: list[tuple[bytes, float]] = []
         now = time.monotonic()
-        run_phones(phone, [], lambda k, n: b"", lambda data, at: arrivals.append((data, at)),
-                   start_at=now, stop_at=now, drain_until=now + 0.05)
+        run_phones(
+            phone,
+            [],
+            lambda k, n: b"",
+            lambda data, at: arrivals.append((data, at)),
+            start_at=now,
+            stop_at=now,
+            drain_until=now + 0.05,
+        )
         assert [data for data, _ in arrivals] == [b"early"]
         assert sent_at <= arrivals[0][1] < sent_at + 0.1  # not the read 200 ms later
     finally:

@@ -20,18 +20,26 @@ def _run(tmp_path: Path, completions: list[tuple[float, float]]) -> Path:
 
 
 def _result(successful: int, failed: int, elapsed: float) -> SippResult:
-    return SippResult(returncode=0 if not failed else 1, successful=successful, failed=failed,
-                      elapsed=elapsed, rate=successful / elapsed, errors="boom")
+    return SippResult(
+        returncode=0 if not failed else 1,
+        successful=successful,
+        failed=failed,
+        elapsed=elapsed,
+        rate=successful / elapsed,
+        errors="boom",
+    )
 
 
 @pytest.mark.parametrize(("spacing_ms", "rate"), [(10.0, 100.0), (2.5, 400.0)])
 def test_the_achieved_rate_is_taken_between_first_and_last_completion(
-        tmp_path: Path, spacing_ms: float, rate: float) -> None:
+    tmp_path: Path, spacing_ms: float, rate: float
+) -> None:
     completions = [(1000 + i * spacing_ms, 1 + i % 10) for i in range(100)]
     workdir = _run(tmp_path, completions)
     # SIPp's start-up makes the wall time longer than the calls' span.
-    trial = trial_from(rate, 100, _result(100, 0, 100 * spacing_ms / 1000 + 0.4), workdir,
-                       cpu_s=0.5)
+    trial = trial_from(
+        rate, 100, _result(100, 0, 100 * spacing_ms / 1000 + 0.4), workdir, cpu_s=0.5
+    )
     assert trial.achieved == pytest.approx(rate * 99 / 100, rel=0.02)
     assert trial.clean
     assert (trial.p50_ms, trial.p99_ms) == (5, 10)

@@ -56,14 +56,16 @@ def _final(net: Net, status: int = 200) -> SipResponse:
 
 def _authorised_invite(net: Net, body: bytes) -> SipRequest:
     challenge = net.mgr.auth.challenge("pbx.test")[0]
-    request = invite("102", 2, build_authorization(challenge, "INVITE", "sip:102@pbx.test",
-                                                   "100", "pw100"))
+    request = invite(
+        "102", 2, build_authorization(challenge, "INVITE", "sip:102@pbx.test", "100", "pw100")
+    )
     request.body = body
     return request
 
 
 def test_each_leg_sees_the_switch_and_the_call_releases_its_endpoints(
-        net: Net, engine: MediaEngine) -> None:
+    net: Net, engine: MediaEngine
+) -> None:
     phone = net.register("102", "203.0.113.1")
     place_call(net, "102")
     (out,) = net.requests(phone, "INVITE")
@@ -149,7 +151,8 @@ def test_late_offer_caller_gets_the_offer_in_our_200(net: Net, engine: MediaEngi
 
 
 def test_losing_branches_and_cancelled_calls_release_their_endpoints(
-        net: Net, engine: MediaEngine) -> None:
+    net: Net, engine: MediaEngine
+) -> None:
     phones = [net.register("102", f"203.0.113.{i}") for i in (1, 2)]
     place_call(net, "102")
     invites = [net.requests(p, "INVITE")[0] for p in phones]
@@ -159,17 +162,26 @@ def test_losing_branches_and_cancelled_calls_release_their_endpoints(
     net.take()
     place_call(net, "102", call_id="call-2")
     assert engine.stats().endpoints == 5
-    cancel = SipRequest("CANCEL", "sip:102@pbx.test", [
-        ("Via", "SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKcaller2call-2"),
-        ("Max-Forwards", "70"), ("From", '"Alice" <sip:100@pbx.test>;tag=alice'),
-        ("To", "<sip:102@pbx.test>"), ("Call-ID", "call-2"), ("CSeq", "2 CANCEL")])
+    cancel = SipRequest(
+        "CANCEL",
+        "sip:102@pbx.test",
+        [
+            ("Via", "SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKcaller2call-2"),
+            ("Max-Forwards", "70"),
+            ("From", '"Alice" <sip:100@pbx.test>;tag=alice'),
+            ("To", "<sip:102@pbx.test>"),
+            ("Call-ID", "call-2"),
+            ("CSeq", "2 CANCEL"),
+        ],
+    )
     net.deliver(cancel, CALLER)
     assert 487 in net.statuses()
     assert engine.stats().endpoints == 2
 
 
 async def test_originated_call_runs_its_application_on_the_answering_leg(
-        net: Net, engine: MediaEngine) -> None:
+    net: Net, engine: MediaEngine
+) -> None:
     phone = net.register("102", "203.0.113.1")
     sessions: list[AppCall] = []
     done = asyncio.Event()
@@ -189,10 +201,18 @@ async def test_originated_call_runs_its_application_on_the_answering_leg(
     await asyncio.sleep(0)
     (session,) = sessions
     assert session.endpoint is call.winner.media and session.user == "102"  # type: ignore[union-attr]
-    bye = SipRequest("BYE", "sip:192.0.2.1:5060", [
-        ("Via", "SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bKbye1"), ("Max-Forwards", "70"),
-        ("From", out.get("To") + ";tag=ph"), ("To", out.get("From") or ""),  # type: ignore[operator]
-        ("Call-ID", out.call_id or ""), ("CSeq", "2 BYE")])
+    bye = SipRequest(
+        "BYE",
+        "sip:192.0.2.1:5060",
+        [
+            ("Via", "SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bKbye1"),
+            ("Max-Forwards", "70"),
+            ("From", out.get("To") + ";tag=ph"),
+            ("To", out.get("From") or ""),  # type: ignore[operator]
+            ("Call-ID", out.call_id or ""),
+            ("CSeq", "2 BYE"),
+        ],
+    )
     net.deliver(bye, phone)
     await asyncio.wait_for(done.wait(), 2)
     (cdr,) = net.cdrs
@@ -210,8 +230,7 @@ def test_originating_to_nobody_leaves_a_failed_cdr(net: Net, engine: MediaEngine
     assert net.mgr.originate("nope", "102", app, caller_number="800") is None
 
 
-def test_an_ended_anchored_call_leaves_no_reference_cycles(
-        net: Net, engine: MediaEngine) -> None:
+def test_an_ended_anchored_call_leaves_no_reference_cycles(net: Net, engine: MediaEngine) -> None:
     gc.collect()
     _, final = _answered(net)
     net.deliver(caller_request(net, "BYE", 3, final), CALLER)

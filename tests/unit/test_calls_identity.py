@@ -20,51 +20,100 @@ DID = "+14155550100"
 
 
 def _trunk(**settings: Any) -> dict[str, Any]:
-    return {"name": "carrier", "inbound_addresses": ["192.0.2.64/26"], "caller_id": DID,
-            "gateways": [{"host": "192.0.2.70"}], **settings}
+    return {
+        "name": "carrier",
+        "inbound_addresses": ["192.0.2.64/26"],
+        "caller_id": DID,
+        "gateways": [{"host": "192.0.2.70"}],
+        **settings,
+    }
 
 
-def _carrier_invite(headers: list[tuple[str, str]],
-                    from_value: str = "<sip:+16505550123@carrier.test>;tag=c1") -> SipRequest:
-    return SipRequest("INVITE", f"sip:{DID}@192.0.2.1", [
-        ("Via", "SIP/2.0/UDP 192.0.2.70:5060;branch=z9hG4bKtrunk1"),
-        ("Max-Forwards", "70"),
-        ("From", from_value),
-        ("To", f"<sip:{DID}@192.0.2.1>"),
-        ("Call-ID", "trunk-call-1"),
-        ("CSeq", "1 INVITE"),
-        ("Contact", "<sip:192.0.2.70:5060>"),
-        *headers,
-        ("Content-Type", "application/sdp"),
-    ], SDP)
+def _carrier_invite(
+    headers: list[tuple[str, str]], from_value: str = "<sip:+16505550123@carrier.test>;tag=c1"
+) -> SipRequest:
+    return SipRequest(
+        "INVITE",
+        f"sip:{DID}@192.0.2.1",
+        [
+            ("Via", "SIP/2.0/UDP 192.0.2.70:5060;branch=z9hG4bKtrunk1"),
+            ("Max-Forwards", "70"),
+            ("From", from_value),
+            ("To", f"<sip:{DID}@192.0.2.1>"),
+            ("Call-ID", "trunk-call-1"),
+            ("CSeq", "1 INVITE"),
+            ("Contact", "<sip:192.0.2.70:5060>"),
+            *headers,
+            ("Content-Type", "application/sdp"),
+        ],
+        SDP,
+    )
 
 
 PAI = ("P-Asserted-Identity", '"Carol" <sip:+16505550199@carrier.test;user=phone>')
 PPI = ("P-Preferred-Identity", "<sip:+16505550177@carrier.test>")
 
 
-@pytest.mark.parametrize(("trusted", "headers", "from_value", "caller", "phone_from",
-                          "phone_pai"), [
-    (True, [PAI], None, "+16505550199", '"Carol" <sip:+16505550199@pbx.test>',
-     '"Carol" <sip:+16505550199@pbx.test>'),
-    (True, [("P-Asserted-Identity", "<tel:+1-650-555-0188>")], None, "+16505550188",
-     "<sip:+16505550188@pbx.test>", "<sip:+16505550188@pbx.test>"),
-    (True, [], None, "+16505550123", "<sip:+16505550123@pbx.test>", None),
-    (False, [PAI, PPI], None, "+16505550123", "<sip:+16505550123@pbx.test>", None),
-    (True, [PAI, ("Privacy", "id")], None, "+16505550199",
-     '"Anonymous" <sip:anonymous@anonymous.invalid>', None),
-    (False, [], '"Anonymous" <sip:anonymous@anonymous.invalid>;tag=c1', "anonymous",
-     '"Anonymous" <sip:anonymous@anonymous.invalid>', None),
-], ids=["trusted-pai", "trusted-tel", "trusted-no-pai", "untrusted-stripped",
-        "trusted-private", "untrusted-anonymous"])
-def test_inbound_identity_from_trunks(trusted: bool, headers: list[tuple[str, str]],
-                                      from_value: str | None, caller: str, phone_from: str,
-                                      phone_pai: str | None) -> None:
-    net = Net({"dids": [{"number": DID, "destination": "102"}]},
-              [_trunk(trust_identity=trusted)])
+@pytest.mark.parametrize(
+    ("trusted", "headers", "from_value", "caller", "phone_from", "phone_pai"),
+    [
+        (
+            True,
+            [PAI],
+            None,
+            "+16505550199",
+            '"Carol" <sip:+16505550199@pbx.test>',
+            '"Carol" <sip:+16505550199@pbx.test>',
+        ),
+        (
+            True,
+            [("P-Asserted-Identity", "<tel:+1-650-555-0188>")],
+            None,
+            "+16505550188",
+            "<sip:+16505550188@pbx.test>",
+            "<sip:+16505550188@pbx.test>",
+        ),
+        (True, [], None, "+16505550123", "<sip:+16505550123@pbx.test>", None),
+        (False, [PAI, PPI], None, "+16505550123", "<sip:+16505550123@pbx.test>", None),
+        (
+            True,
+            [PAI, ("Privacy", "id")],
+            None,
+            "+16505550199",
+            '"Anonymous" <sip:anonymous@anonymous.invalid>',
+            None,
+        ),
+        (
+            False,
+            [],
+            '"Anonymous" <sip:anonymous@anonymous.invalid>;tag=c1',
+            "anonymous",
+            '"Anonymous" <sip:anonymous@anonymous.invalid>',
+            None,
+        ),
+    ],
+    ids=[
+        "trusted-pai",
+        "trusted-tel",
+        "trusted-no-pai",
+        "untrusted-stripped",
+        "trusted-private",
+        "untrusted-anonymous",
+    ],
+)
+def test_inbound_identity_from_trunks(
+    trusted: bool,
+    headers: list[tuple[str, str]],
+    from_value: str | None,
+    caller: str,
+    phone_from: str,
+    phone_pai: str | None,
+) -> None:
+    net = Net({"dids": [{"number": DID, "destination": "102"}]}, [_trunk(trust_identity=trusted)])
     phone = net.register("102", "203.0.113.1")
-    request = _carrier_invite(headers) if from_value is None \
-        else _carrier_invite(headers, from_value)
+    request = (
+        _carrier_invite(headers) if from_value is None else _carrier_invite(headers, from_value)
+    )
     net.deliver(request, CARRIER)
     (ringing,) = net.requests(phone, "INVITE")
     assert (ringing.get("From") or "").split(";tag=")[0] == phone_from
@@ -79,26 +128,33 @@ def test_inbound_identity_from_trunks(trusted: bool, headers: list[tuple[str, st
 USER_CID = "+14155550111"
 
 
-def _outbound(trunk: dict[str, Any], extra: list[tuple[str, str]],
-              from_value: str | None) -> SipRequest:
+def _outbound(
+    trunk: dict[str, Any], extra: list[tuple[str, str]], from_value: str | None
+) -> SipRequest:
     """User 100 (caller ID +14155550111) dials out; the INVITE the carrier gets."""
     users = [{"extension": e, "password": f"pw{e}"} for e in ("102", "200")]
-    users.append({"extension": "100", "password": "pw100", "caller_id": USER_CID,
-                  "display_name": "Alice"})
+    users.append(
+        {"extension": "100", "password": "pw100", "caller_id": USER_CID, "display_name": "Alice"}
+    )
     net = Net(trunks=[trunk], users=users)
     dialled = "+16505550123"
     first = invite(dialled)
     net.deliver(first, CALLER)
-    challenge = next(m for m in net.take(CALLER) if isinstance(m, SipResponse)
-                     and m.status == 407)
-    auth = build_authorization(challenge.get("Proxy-Authenticate") or "", "INVITE",
-                               f"sip:{dialled}@pbx.test", "100", "pw100")
+    challenge = next(m for m in net.take(CALLER) if isinstance(m, SipResponse) and m.status == 407)
+    auth = build_authorization(
+        challenge.get("Proxy-Authenticate") or "",
+        "INVITE",
+        f"sip:{dialled}@pbx.test",
+        "100",
+        "pw100",
+    )
     request = invite(dialled, 2, auth)
     for name, value in extra:
         request.add(name, value)
     if from_value is not None:
-        rewritten = parse_message(request.to_bytes().replace(
-            b'"Alice" <sip:100@pbx.test>;tag=alice', from_value.encode()))
+        rewritten = parse_message(
+            request.to_bytes().replace(b'"Alice" <sip:100@pbx.test>;tag=alice', from_value.encode())
+        )
         assert isinstance(rewritten, SipRequest)
         request = rewritten
     net.deliver(request, CALLER)
@@ -109,19 +165,40 @@ def _outbound(trunk: dict[str, Any], extra: list[tuple[str, str]],
 ANON = '"Anonymous" <sip:anonymous@anonymous.invalid>'
 
 
-@pytest.mark.parametrize(("settings", "extra", "from_value", "expected_from", "pai", "privacy"), [
-    ({}, [], None, f'"Alice" <sip:{USER_CID}@192.0.2.1>', f"<sip:{USER_CID}@192.0.2.1>", None),
-    ({"caller_id_policy": "trunk"}, [], None, f'"Alice" <sip:{DID}@192.0.2.1>',
-     f"<sip:{USER_CID}@192.0.2.1>", None),
-    ({"send_pai": False}, [], None, f'"Alice" <sip:{USER_CID}@192.0.2.1>', None, None),
-    ({}, [("Privacy", "id")], None, ANON, f"<sip:{USER_CID}@192.0.2.1>", "id"),
-    ({}, [("P-Preferred-Identity", "<sip:+19995550000@pbx.test>")], None,
-     f'"Alice" <sip:{USER_CID}@192.0.2.1>', f"<sip:{USER_CID}@192.0.2.1>", None),
-    ({}, [], f"{ANON};tag=alice", ANON, f"<sip:{USER_CID}@192.0.2.1>", "id"),
-], ids=["user-cid", "trunk-cid", "no-pai", "privacy-id", "ppi-ignored", "anonymous-from"])
+@pytest.mark.parametrize(
+    ("settings", "extra", "from_value", "expected_from", "pai", "privacy"),
+    [
+        ({}, [], None, f'"Alice" <sip:{USER_CID}@192.0.2.1>', f"<sip:{USER_CID}@192.0.2.1>", None),
+        (
+            {"caller_id_policy": "trunk"},
+            [],
+            None,
+            f'"Alice" <sip:{DID}@192.0.2.1>',
+            f"<sip:{USER_CID}@192.0.2.1>",
+            None,
+        ),
+        ({"send_pai": False}, [], None, f'"Alice" <sip:{USER_CID}@192.0.2.1>', None, None),
+        ({}, [("Privacy", "id")], None, ANON, f"<sip:{USER_CID}@192.0.2.1>", "id"),
+        (
+            {},
+            [("P-Preferred-Identity", "<sip:+19995550000@pbx.test>")],
+            None,
+            f'"Alice" <sip:{USER_CID}@192.0.2.1>',
+            f"<sip:{USER_CID}@192.0.2.1>",
+            None,
+        ),
+        ({}, [], f"{ANON};tag=alice", ANON, f"<sip:{USER_CID}@192.0.2.1>", "id"),
+    ],
+    ids=["user-cid", "trunk-cid", "no-pai", "privacy-id", "ppi-ignored", "anonymous-from"],
+)
 def test_outbound_identity_by_caller_id_policy(
-        settings: dict[str, Any], extra: list[tuple[str, str]], from_value: str | None,
-        expected_from: str, pai: str | None, privacy: str | None) -> None:
+    settings: dict[str, Any],
+    extra: list[tuple[str, str]],
+    from_value: str | None,
+    expected_from: str,
+    pai: str | None,
+    privacy: str | None,
+) -> None:
     out = _outbound(_trunk(**settings), extra, from_value)
     assert (out.get("From") or "").split(";tag=")[0] == expected_from
     assert out.get("P-Asserted-Identity") == pai
@@ -129,31 +206,56 @@ def test_outbound_identity_by_caller_id_policy(
     assert "+19995550000" not in out.to_bytes().decode()
 
 
-@pytest.mark.parametrize(("hops", "diversion", "history"), [
-    ((("102", DiversionReason.BUSY),),
-     ["<sip:102@pbx.test>;reason=user-busy;counter=1"],
-     "<sip:102@pbx.test?Reason=SIP%3Bcause%3D486>;index=1, "
-     "<sip:200@pbx.test;cause=486>;index=1.1;mp=1"),
-    ((("102", DiversionReason.NO_ANSWER), ("103", DiversionReason.UNCONDITIONAL)),
-     ["<sip:103@pbx.test>;reason=unconditional;counter=1",
-      "<sip:102@pbx.test>;reason=no-answer;counter=1"],
-     "<sip:102@pbx.test?Reason=SIP%3Bcause%3D408>;index=1, "
-     "<sip:103@pbx.test;cause=408?Reason=SIP%3Bcause%3D302>;index=1.1;mp=1, "
-     "<sip:200@pbx.test;cause=302>;index=1.1.1;mp=1.1"),
-    ((), [], None),
-])
-def test_diversion_and_history_info(hops: tuple[tuple[str, DiversionReason], ...],
-                                    diversion: list[str], history: str | None) -> None:
-    target = Target(TargetKind.USER_DEVICES, "200", diverted_by=tuple(h[0] for h in hops),
-                    diversion_reasons=tuple(h[1] for h in hops))
+@pytest.mark.parametrize(
+    ("hops", "diversion", "history"),
+    [
+        (
+            (("102", DiversionReason.BUSY),),
+            ["<sip:102@pbx.test>;reason=user-busy;counter=1"],
+            "<sip:102@pbx.test?Reason=SIP%3Bcause%3D486>;index=1, "
+            "<sip:200@pbx.test;cause=486>;index=1.1;mp=1",
+        ),
+        (
+            (("102", DiversionReason.NO_ANSWER), ("103", DiversionReason.UNCONDITIONAL)),
+            [
+                "<sip:103@pbx.test>;reason=unconditional;counter=1",
+                "<sip:102@pbx.test>;reason=no-answer;counter=1",
+            ],
+            "<sip:102@pbx.test?Reason=SIP%3Bcause%3D408>;index=1, "
+            "<sip:103@pbx.test;cause=408?Reason=SIP%3Bcause%3D302>;index=1.1;mp=1, "
+            "<sip:200@pbx.test;cause=302>;index=1.1.1;mp=1.1",
+        ),
+        ((), [], None),
+    ],
+)
+def test_diversion_and_history_info(
+    hops: tuple[tuple[str, DiversionReason], ...], diversion: list[str], history: str | None
+) -> None:
+    target = Target(
+        TargetKind.USER_DEVICES,
+        "200",
+        diverted_by=tuple(h[0] for h in hops),
+        diversion_reasons=tuple(h[1] for h in hops),
+    )
     headers = diversion_headers(target, "pbx.test", "sip:200@pbx.test")
     assert [v for n, v in headers if n == "Diversion"] == diversion
     assert dict(headers).get("History-Info") == history
 
 
 def test_forward_when_unanswered_reaches_the_target_with_history_info() -> None:
-    net = Net({"users": {"102": {"ring_time": 5, "default_rule": {
-        "simring": {}, "forward": {"when_unanswered": {"kind": "user", "target": "200"}}}}}})
+    net = Net(
+        {
+            "users": {
+                "102": {
+                    "ring_time": 5,
+                    "default_rule": {
+                        "simring": {},
+                        "forward": {"when_unanswered": {"kind": "user", "target": "200"}},
+                    },
+                }
+            }
+        }
+    )
     net.register("102", "203.0.113.1")
     target = net.register("200", "203.0.113.9")
     place_call(net, "102")
@@ -161,8 +263,10 @@ def test_forward_when_unanswered_reaches_the_target_with_history_info() -> None:
     (forwarded,) = net.requests(target, "INVITE")
     assert forwarded.get("Diversion") == "<sip:102@pbx.test>;reason=no-answer;counter=1"
     history = forwarded.get_all("History-Info")
-    assert history == ["<sip:102@pbx.test?Reason=SIP%3Bcause%3D408>;index=1",
-                       "<sip:200@pbx.test;cause=408>;index=1.1;mp=1"]
+    assert history == [
+        "<sip:102@pbx.test?Reason=SIP%3Bcause%3D408>;index=1",
+        "<sip:200@pbx.test;cause=408>;index=1.1;mp=1",
+    ]
 
 
 # ------------------------------------------------------------------------ loops
@@ -186,17 +290,24 @@ def _proxied(request: SipRequest, ruri_user: str) -> SipRequest:
     return SipRequest("INVITE", f"sip:{ruri_user}@192.0.2.1", lines, request.body)
 
 
-@pytest.mark.parametrize(("ruri_user", "looped"), [
-    ("102", True),  # the same routing inputs came back: a loop
-    ("200", False),  # a different number: a spiral, routed normally
-])
+@pytest.mark.parametrize(
+    ("ruri_user", "looped"),
+    [
+        ("102", True),  # the same routing inputs came back: a loop
+        ("200", False),  # a different number: a spiral, routed normally
+    ],
+)
 def test_loop_marker_below_a_proxy(ruri_user: str, looped: bool) -> None:
     guard = LoopGuard()
     received = invite("102")
-    sent = SipRequest("INVITE", "sip:102@203.0.113.1", [
-        ("Via", f"SIP/2.0/UDP 192.0.2.1:5060;branch={guard.branch(received)}"),
-        *[(n, v) for n, v in received.headers if n != "Via"],
-    ])
+    sent = SipRequest(
+        "INVITE",
+        "sip:102@203.0.113.1",
+        [
+            ("Via", f"SIP/2.0/UDP 192.0.2.1:5060;branch={guard.branch(received)}"),
+            *[(n, v) for n, v in received.headers if n != "Via"],
+        ],
+    )
     assert guard.looped(sent)  # sent to ourselves directly
     assert guard.looped(_proxied(sent, ruri_user)) is looped
     assert not LoopGuard().looped(sent)  # another switch's marker means nothing to us
@@ -209,10 +320,14 @@ def test_a_loop_through_two_rounds_is_seen_in_the_third() -> None:
     guard = LoopGuard()
 
     def stamped(received: SipRequest, ruri_user: str) -> SipRequest:
-        sent = SipRequest("INVITE", f"sip:{ruri_user}@192.0.2.70", [
-            ("Via", f"SIP/2.0/UDP 192.0.2.1:5060;branch={guard.branch(received)}"),
-            *[(n, v) for n, v in received.headers if n != "Via"],
-        ])
+        sent = SipRequest(
+            "INVITE",
+            f"sip:{ruri_user}@192.0.2.70",
+            [
+                ("Via", f"SIP/2.0/UDP 192.0.2.1:5060;branch={guard.branch(received)}"),
+                *[(n, v) for n, v in received.headers if n != "Via"],
+            ],
+        )
         return _proxied(sent, ruri_user)
 
     first = invite("+14155550100")
@@ -222,14 +337,17 @@ def test_a_loop_through_two_rounds_is_seen_in_the_third() -> None:
     assert guard.looped(third)
 
 
-@pytest.mark.parametrize(("hosts", "host", "port", "is_us"), [
-    (["127.0.0.1"], "127.0.0.1", 5070, True),
-    (["127.0.0.1"], "127.0.0.1", 5071, False),
-    (["0.0.0.0", "pbx-host"], "127.0.0.5", 5070, True),
-    (["0.0.0.0", "pbx-host"], "PBX-HOST", 5070, True),
-    (["192.0.2.1"], "127.0.0.1", 5070, False),
-    (["0.0.0.0"], "carrier.example", 5070, False),
-])
+@pytest.mark.parametrize(
+    ("hosts", "host", "port", "is_us"),
+    [
+        (["127.0.0.1"], "127.0.0.1", 5070, True),
+        (["127.0.0.1"], "127.0.0.1", 5071, False),
+        (["0.0.0.0", "pbx-host"], "127.0.0.5", 5070, True),
+        (["0.0.0.0", "pbx-host"], "PBX-HOST", 5070, True),
+        (["192.0.2.1"], "127.0.0.1", 5070, False),
+        (["0.0.0.0"], "carrier.example", 5070, False),
+    ],
+)
 def test_gateway_is_us(hosts: list[str], host: str, port: int, is_us: bool) -> None:
     assert LoopGuard(hosts).is_us(host, port, 5070) is is_us
 

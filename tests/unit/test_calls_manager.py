@@ -31,8 +31,10 @@ from softswitch.sip.transaction import (
 from storage.base import Binding
 
 CALLER = Address("UDP", "198.51.100.1", 5060)
-SDP = b"v=0\r\no=- 1 1 IN IP4 198.51.100.1\r\ns=-\r\nc=IN IP4 198.51.100.1\r\nt=0 0\r\n" \
-      b"m=audio 4000 RTP/AVP 0\r\n"
+SDP = (
+    b"v=0\r\no=- 1 1 IN IP4 198.51.100.1\r\ns=-\r\nc=IN IP4 198.51.100.1\r\nt=0 0\r\n"
+    b"m=audio 4000 RTP/AVP 0\r\n"
+)
 
 
 class _Handle:
@@ -48,11 +50,17 @@ class _Handle:
 class Net:
     """A switch without sockets: everything sent is parsed and kept in ``out``."""
 
-    def __init__(self, routing: dict[str, Any] | None = None,
-                 trunks: list[dict[str, Any]] | None = None, *,
-                 anchor: MediaAnchor | None = None, **settings: Any) -> None:
+    def __init__(
+        self,
+        routing: dict[str, Any] | None = None,
+        trunks: list[dict[str, Any]] | None = None,
+        *,
+        anchor: MediaAnchor | None = None,
+        **settings: Any,
+    ) -> None:
         tenant: dict[str, Any] = {
-            "name": "t", "domain": "pbx.test",
+            "name": "t",
+            "domain": "pbx.test",
             "users": [{"extension": e, "password": f"pw{e}"} for e in ("100", "102", "200")],
             **settings,
         }
@@ -72,8 +80,9 @@ class Net:
             self.layer,
             directory=Directory(config, frozenset({"192.0.2.1"})),
             location=self.location,
-            authenticator=DigestAuthenticator(b"secret", algorithms=("MD5",),
-                                              clock=lambda: 1000.0 + self.now),
+            authenticator=DigestAuthenticator(
+                b"secret", algorithms=("MD5",), clock=lambda: 1000.0 + self.now
+            ),
             timers=self.layer.timers,
             clock=lambda: self.now,
             schedule=self._schedule,
@@ -93,8 +102,21 @@ class Net:
     # -- driving ---------------------------------------------------------------------------
     def register(self, ext: str, host: str) -> Address:
         source = Address("UDP", host, 5060)
-        binding = Binding(f"sip:{ext}@pbx.test", f"sip:{ext}@{host}:5060", 1e12, None,
-                          f"reg-{host}", 1, None, None, [], str(source), "UDP", None, 0.0)
+        binding = Binding(
+            f"sip:{ext}@pbx.test",
+            f"sip:{ext}@{host}:5060",
+            1e12,
+            None,
+            f"reg-{host}",
+            1,
+            None,
+            None,
+            [],
+            str(source),
+            "UDP",
+            None,
+            0.0,
+        )
         self.location.update(binding.aor, [(binding, source)])
         return source
 
@@ -136,8 +158,7 @@ class Net:
             elif isinstance(event, CancelReceived):
                 mgr.on_cancel(event.invite_transaction)
             elif isinstance(event, TransactionTimeout | TransportFailed):
-                mgr.on_transaction_failed(event.transaction,
-                                          isinstance(event, TransactionTimeout))
+                mgr.on_transaction_failed(event.transaction, isinstance(event, TransactionTimeout))
         for data, dest in layer.datagrams_to_send(self.now):
             self.out.append((parse_message(data), dest))
 
@@ -161,8 +182,13 @@ class Net:
         return [m.status for m, d in self.out if isinstance(m, SipResponse) and d == dest]
 
 
-def invite(dialled: str = "102", cseq: int = 1, auth: str | None = None,
-           call_id: str = "call-1", from_user: str = "100") -> SipRequest:
+def invite(
+    dialled: str = "102",
+    cseq: int = 1,
+    auth: str | None = None,
+    call_id: str = "call-1",
+    from_user: str = "100",
+) -> SipRequest:
     headers = [
         ("Via", f"SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKcaller{cseq}{call_id}"),
         ("Max-Forwards", "70"),
@@ -178,12 +204,12 @@ def invite(dialled: str = "102", cseq: int = 1, auth: str | None = None,
     return SipRequest("INVITE", f"sip:{dialled}@pbx.test", headers, SDP)
 
 
-def place_call(net: Net, dialled: str = "102", password: str = "pw100",
-               call_id: str = "call-1") -> SipRequest:
+def place_call(
+    net: Net, dialled: str = "102", password: str = "pw100", call_id: str = "call-1"
+) -> SipRequest:
     """INVITE, 407, ACK, INVITE with credentials; returns the authenticated INVITE."""
     net.deliver(invite(dialled, call_id=call_id), CALLER)
-    challenge = next(m for m in net.take(CALLER) if isinstance(m, SipResponse)
-                     and m.status == 407)
+    challenge = next(m for m in net.take(CALLER) if isinstance(m, SipResponse) and m.status == 407)
     value = challenge.get("Proxy-Authenticate")
     assert value is not None
     auth = build_authorization(value, "INVITE", f"sip:{dialled}@pbx.test", "100", password)
@@ -192,8 +218,9 @@ def place_call(net: Net, dialled: str = "102", password: str = "pw100",
     return request
 
 
-def answer(net: Net, request: SipRequest, status: int, source: Address, tag: str,
-           body: bytes = b"") -> None:
+def answer(
+    net: Net, request: SipRequest, status: int, source: Address, tag: str, body: bytes = b""
+) -> None:
     response = make_response(request, status, to_tag=tag, body=body)
     response.add("Contact", f"<sip:102@{source.host}:5060>")
     if body:
@@ -226,8 +253,7 @@ def test_sim_ring_first_answer_wins_the_rest_are_cancelled(net: Net) -> None:
     place_call(net, "102")
     invites = [net.requests(p, "INVITE")[0] for p in phones]
     # Each leg is its own dialog: fresh Call-ID, no trace of the caller's headers.
-    assert len({r.call_id for r in invites}) == 3 and "call-1" not in {r.call_id
-                                                                         for r in invites}
+    assert len({r.call_id for r in invites}) == 3 and "call-1" not in {r.call_id for r in invites}
     assert all(r.get("Proxy-Authorization") is None and len(r.vias) == 1 for r in invites)
     for i, (phone, request) in enumerate(zip(phones, invites, strict=True)):
         answer(net, request, 180, phone, f"ph{i}")
@@ -251,13 +277,17 @@ def test_sim_ring_first_answer_wins_the_rest_are_cancelled(net: Net) -> None:
     assert len(net.mgr) == 0 and net.mgr.dialog_count == 0
 
 
-@pytest.mark.parametrize(("statuses", "caller_gets", "disposition"), [
-    ((486, 486), 480, "BUSY"),  # busy everywhere; the voicemail fallback is not there yet
-    ((603, None), 603, "BUSY"),  # 6xx ends the search at once, the other branch CANCELled
-    ((404, 500), 480, "FAILED"),  # unreachable
-])
-def test_failed_branches(net: Net, statuses: tuple[int | None, ...], caller_gets: int,
-                         disposition: str) -> None:
+@pytest.mark.parametrize(
+    ("statuses", "caller_gets", "disposition"),
+    [
+        ((486, 486), 480, "BUSY"),  # busy everywhere; the voicemail fallback is not there yet
+        ((603, None), 603, "BUSY"),  # 6xx ends the search at once, the other branch CANCELled
+        ((404, 500), 480, "FAILED"),  # unreachable
+    ],
+)
+def test_failed_branches(
+    net: Net, statuses: tuple[int | None, ...], caller_gets: int, disposition: str
+) -> None:
     phones = [net.register("102", f"203.0.113.{i}") for i in (1, 2)]
     place_call(net, "102")
     invites = [net.requests(p, "INVITE")[0] for p in phones]
@@ -291,10 +321,18 @@ def test_cancel_waits_for_a_provisional_and_caller_gets_487(net: Net) -> None:
     phone = net.register("102", "203.0.113.1")
     first = place_call(net, "102")
     request = net.requests(phone, "INVITE")[0]
-    cancel = SipRequest("CANCEL", first.uri, [
-        ("Via", first.get_all("Via")[0]), ("Max-Forwards", "70"), ("From", first.get("From") or ""),
-        ("To", first.get("To") or ""), ("Call-ID", "call-1"), ("CSeq", "2 CANCEL"),
-    ])
+    cancel = SipRequest(
+        "CANCEL",
+        first.uri,
+        [
+            ("Via", first.get_all("Via")[0]),
+            ("Max-Forwards", "70"),
+            ("From", first.get("From") or ""),
+            ("To", first.get("To") or ""),
+            ("Call-ID", "call-1"),
+            ("CSeq", "2 CANCEL"),
+        ],
+    )
     net.deliver(cancel, CALLER)
     assert net.statuses()[-2:] == [200, 487]
     assert not net.requests(phone, "CANCEL")  # RFC 3261 9.1: not before a provisional
@@ -329,21 +367,26 @@ def test_late_2xx_is_acked_and_hung_up(net: Net) -> None:
     assert len(net.requests(phones[1], "ACK")) == 1
     assert len(net.requests(phones[1], "BYE")) == 1
     answer(net, invites[1], 200, phones[1], "ph1", SDP)  # retransmitted: ACK again only
-    acks = [m for m, d in net.out
-            if isinstance(m, SipRequest) and m.method == "ACK" and d.host == phones[1].host]
+    acks = [
+        m
+        for m, d in net.out
+        if isinstance(m, SipRequest) and m.method == "ACK" and d.host == phones[1].host
+    ]
     assert len(acks) == 2 and acks[0].to_bytes() == acks[1].to_bytes()
     assert len(net.requests(phones[1], "BYE")) == 1
 
 
-@pytest.mark.parametrize(("password", "from_user", "status"), [
-    ("wrong", "100", 403),
-    ("pw100", "102", 403),  # authenticated as 100 but claims to be 102
-])
+@pytest.mark.parametrize(
+    ("password", "from_user", "status"),
+    [
+        ("wrong", "100", 403),
+        ("pw100", "102", 403),  # authenticated as 100 but claims to be 102
+    ],
+)
 def test_refused_callers(net: Net, password: str, from_user: str, status: int) -> None:
     net.register("102", "203.0.113.1")
     net.deliver(invite(from_user=from_user), CALLER)
-    challenge = next(m for m in net.take(CALLER) if isinstance(m, SipResponse)
-                     and m.status == 407)
+    challenge = next(m for m in net.take(CALLER) if isinstance(m, SipResponse) and m.status == 407)
     value = challenge.get("Proxy-Authenticate")
     assert value is not None
     auth = build_authorization(value, "INVITE", "sip:102@pbx.test", "100", password)
@@ -361,8 +404,18 @@ def test_offline_user_and_unknown_number(net: Net) -> None:
 
 
 def test_forward_on_busy_rings_the_target_with_diversion() -> None:
-    net = Net({"users": {"102": {"default_rule": {
-        "simring": {}, "forward": {"when_busy": {"kind": "user", "target": "200"}}}}}})
+    net = Net(
+        {
+            "users": {
+                "102": {
+                    "default_rule": {
+                        "simring": {},
+                        "forward": {"when_busy": {"kind": "user", "target": "200"}},
+                    }
+                }
+            }
+        }
+    )
     busy = net.register("102", "203.0.113.1")
     target = net.register("200", "203.0.113.9")
     place_call(net, "102")
@@ -433,11 +486,18 @@ def test_out_of_order_cseq_and_unknown_dialog(net: Net) -> None:
 
 def test_callee_hangs_up(net: Net) -> None:
     phone, request, _ = _established(net)
-    bye = SipRequest("BYE", "sip:192.0.2.1:5060", [
-        ("Via", "SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bKbye1"),
-        ("From", f"{request.get('To')};tag=ph"), ("To", request.get("From") or ""),
-        ("Call-ID", request.call_id or ""), ("CSeq", "1 BYE"), ("Max-Forwards", "70"),
-    ])
+    bye = SipRequest(
+        "BYE",
+        "sip:192.0.2.1:5060",
+        [
+            ("Via", "SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bKbye1"),
+            ("From", f"{request.get('To')};tag=ph"),
+            ("To", request.get("From") or ""),
+            ("Call-ID", request.call_id or ""),
+            ("CSeq", "1 BYE"),
+            ("Max-Forwards", "70"),
+        ],
+    )
     net.deliver(bye, phone)
     assert [m.status for m in net.take(phone) if isinstance(m, SipResponse)] == [200]
     (to_caller,) = net.requests(CALLER, "BYE")
@@ -448,15 +508,24 @@ def test_callee_hangs_up(net: Net) -> None:
 
 
 TRUNK = {
-    "name": "carrier", "inbound_addresses": ["192.0.2.64/26"], "caller_id": "+14155550100",
+    "name": "carrier",
+    "inbound_addresses": ["192.0.2.64/26"],
+    "caller_id": "+14155550100",
     "gateways": [{"host": "192.0.2.70", "priority": 1}, {"host": "192.0.2.71", "priority": 2}],
 }
 GW1, GW2 = Address("UDP", "192.0.2.70", 5060), Address("UDP", "192.0.2.71", 5060)
 
 
-@pytest.mark.parametrize(("first", "fails_over"), [
-    (503, True), (408, True), (500, True), (486, False), (404, False),
-])
+@pytest.mark.parametrize(
+    ("first", "fails_over"),
+    [
+        (503, True),
+        (408, True),
+        (500, True),
+        (486, False),
+        (404, False),
+    ],
+)
 def test_outbound_failover_between_gateways(first: int, fails_over: bool) -> None:
     net = Net(trunks=[TRUNK])
     place_call(net, "+16505550123")
@@ -483,16 +552,21 @@ def test_gateway_timeout_fails_over() -> None:
 
 
 def _trunk_invite(number: str) -> SipRequest:
-    return SipRequest("INVITE", f"sip:{number}@192.0.2.1", [
-        ("Via", "SIP/2.0/UDP 192.0.2.70:5060;branch=z9hG4bKtrunk1"),
-        ("Max-Forwards", "70"),
-        ("From", "<sip:+16505550123@carrier.test>;tag=c1"),
-        ("To", f"<sip:{number}@192.0.2.1>"),
-        ("Call-ID", "trunk-call-1"),
-        ("CSeq", "1 INVITE"),
-        ("Contact", "<sip:192.0.2.70:5060>"),
-        ("Content-Type", "application/sdp"),
-    ], SDP)
+    return SipRequest(
+        "INVITE",
+        f"sip:{number}@192.0.2.1",
+        [
+            ("Via", "SIP/2.0/UDP 192.0.2.70:5060;branch=z9hG4bKtrunk1"),
+            ("Max-Forwards", "70"),
+            ("From", "<sip:+16505550123@carrier.test>;tag=c1"),
+            ("To", f"<sip:{number}@192.0.2.1>"),
+            ("Call-ID", "trunk-call-1"),
+            ("CSeq", "1 INVITE"),
+            ("Contact", "<sip:192.0.2.70:5060>"),
+            ("Content-Type", "application/sdp"),
+        ],
+        SDP,
+    )
 
 
 def test_inbound_did_from_a_listed_trunk_rings_the_user() -> None:
@@ -531,10 +605,10 @@ def test_new_calls_per_second_limit() -> None:
 def _timed_call(net: Net, session_expires: str) -> tuple[Address, SipResponse | None]:
     phone = net.register("102", "203.0.113.1")
     net.deliver(invite(), CALLER)
-    challenge = next(m for m in net.take(CALLER) if isinstance(m, SipResponse)
-                     and m.status == 407)
-    auth = build_authorization(challenge.get("Proxy-Authenticate") or "", "INVITE",
-                               "sip:102@pbx.test", "100", "pw100")
+    challenge = next(m for m in net.take(CALLER) if isinstance(m, SipResponse) and m.status == 407)
+    auth = build_authorization(
+        challenge.get("Proxy-Authenticate") or "", "INVITE", "sip:102@pbx.test", "100", "pw100"
+    )
     request = invite(cseq=2, auth=auth)
     request.add("Session-Expires", session_expires)
     request.add("Supported", "timer")
@@ -574,15 +648,23 @@ def test_session_interval_too_small_gets_422(net: Net) -> None:
     assert response and response[-1].get("Min-SE") == "90"
 
 
-def _from_phone(net: Net, request: SipRequest, method: str, cseq: int,
-                headers: list[tuple[str, str]]) -> SipRequest:
+def _from_phone(
+    net: Net, request: SipRequest, method: str, cseq: int, headers: list[tuple[str, str]]
+) -> SipRequest:
     """An in-dialog request from the phone that answered ``request`` (tag "ph")."""
-    return SipRequest(method, "sip:192.0.2.1:5060", [
-        ("Via", f"SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bK{method}{cseq}ph"),
-        ("From", f"{request.get('To')};tag=ph"), ("To", request.get("From") or ""),
-        ("Call-ID", request.call_id or ""), ("CSeq", f"{cseq} {method}"),
-        ("Max-Forwards", "70"), *headers,
-    ])
+    return SipRequest(
+        method,
+        "sip:192.0.2.1:5060",
+        [
+            ("Via", f"SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bK{method}{cseq}ph"),
+            ("From", f"{request.get('To')};tag=ph"),
+            ("To", request.get("From") or ""),
+            ("Call-ID", request.call_id or ""),
+            ("CSeq", f"{cseq} {method}"),
+            ("Max-Forwards", "70"),
+            *headers,
+        ],
+    )
 
 
 def _sipfrags(net: Net, phone: Address) -> list[bytes]:
@@ -599,8 +681,11 @@ def test_blind_transfer_by_refer(net: Net) -> None:
     assert ringing.body == b""  # no offer: the target's 200 carries it
     answer(net, ringing, 180, target, "tg")
     answer(net, ringing, 200, target, "tg", SDP.replace(b"198.51.100.1", b"203.0.113.9"))
-    assert _sipfrags(net, phone) == [b"SIP/2.0 100 Trying", b"SIP/2.0 180 Ringing",
-                                     b"SIP/2.0 200 OK"]
+    assert _sipfrags(net, phone) == [
+        b"SIP/2.0 100 Trying",
+        b"SIP/2.0 180 Ringing",
+        b"SIP/2.0 200 OK",
+    ]
     assert len(net.requests(phone, "BYE")) == 1  # the transferor is released
     (reinvite,) = net.requests(CALLER, "INVITE")
     assert b"203.0.113.9" in reinvite.body and reinvite.call_id == "call-1"
@@ -612,24 +697,29 @@ def test_blind_transfer_by_refer(net: Net) -> None:
     assert ack.body == SDP  # the caller's answer completes the target's offer
     (first,) = net.cdrs
     assert first.disposition == "ANSWERED" and first.destination == "102"
-    bye = SipRequest("BYE", "sip:192.0.2.1:5060", [
-        ("Via", "SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKbyeafter"),
-        ("From", '"Alice" <sip:100@pbx.test>;tag=alice'), ("To", reinvite.get("From") or ""),
-        ("Call-ID", "call-1"), ("CSeq", "9 BYE"), ("Max-Forwards", "70"),
-    ])
+    bye = SipRequest(
+        "BYE",
+        "sip:192.0.2.1:5060",
+        [
+            ("Via", "SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKbyeafter"),
+            ("From", '"Alice" <sip:100@pbx.test>;tag=alice'),
+            ("To", reinvite.get("From") or ""),
+            ("Call-ID", "call-1"),
+            ("CSeq", "9 BYE"),
+            ("Max-Forwards", "70"),
+        ],
+    )
     net.deliver(bye, CALLER)
     assert len(net.requests(target, "BYE")) == 1
     second = net.cdrs[-1]
-    assert (second.disposition, second.dialled, second.destination) == ("ANSWERED", "200",
-                                                                         "200")
+    assert (second.disposition, second.dialled, second.destination) == ("ANSWERED", "200", "200")
     assert len(net.mgr) == 0 and net.mgr.dialog_count == 0
 
 
 def test_failed_transfer_returns_the_transferee(net: Net) -> None:
     phone, request, _ = _established(net)
     target = net.register("200", "203.0.113.9")
-    net.deliver(_from_phone(net, request, "REFER", 1,
-                            [("Refer-To", "<sip:200@pbx.test>")]), phone)
+    net.deliver(_from_phone(net, request, "REFER", 1, [("Refer-To", "<sip:200@pbx.test>")]), phone)
     answer(net, net.requests(target, "INVITE")[0], 486, target, "tg")
     # Busy goes to the target's busy fallback, voicemail, which is not there yet: 480.
     assert _sipfrags(net, phone)[-1] == b"SIP/2.0 480 Temporarily Unavailable"
@@ -640,10 +730,13 @@ def test_failed_transfer_returns_the_transferee(net: Net) -> None:
     assert len(net.mgr) == 0
 
 
-@pytest.mark.parametrize(("refer_to", "status"), [
-    ("<sip:200@pbx.test?Replaces=abc%3Bto-tag%3Dx%3Bfrom-tag%3Dy>", 501),
-    ("not a uri <", 400),
-])
+@pytest.mark.parametrize(
+    ("refer_to", "status"),
+    [
+        ("<sip:200@pbx.test?Replaces=abc%3Bto-tag%3Dx%3Bfrom-tag%3Dy>", 501),
+        ("not a uri <", 400),
+    ],
+)
 def test_bad_refers(net: Net, refer_to: str, status: int) -> None:
     phone, request, _ = _established(net)
     net.deliver(_from_phone(net, request, "REFER", 1, [("Refer-To", refer_to)]), phone)
@@ -679,10 +772,16 @@ def _sim_ring_cancelled(net: Net) -> None:
     net.deliver(caller_request(net, "BYE", 3, final), CALLER)
 
 
-@pytest.mark.parametrize("scenario", [
-    _hang_up_caller, test_callee_hangs_up, _sim_ring_cancelled,
-    test_cancel_waits_for_a_provisional_and_caller_gets_487, test_ring_time_runs_out_no_answer,
-])
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        _hang_up_caller,
+        test_callee_hangs_up,
+        _sim_ring_cancelled,
+        test_cancel_waits_for_a_provisional_and_caller_gets_487,
+        test_ring_time_runs_out_no_answer,
+    ],
+)
 def test_ended_calls_leave_no_reference_cycles(scenario: Callable[[Net], None]) -> None:
     # Reference counting alone must free a call once its transactions are over: cycles
     # would leave every ended call to the collector's full passes (softswitch.collector).

@@ -60,8 +60,17 @@ def test_disaster_enable_disable_persist_and_route(tmp_path: Path, database_url:
     assert status.returncode == 0, status.stderr
     assert f"{PLAN} [US East]: saved, 2 did number(s)" in status.stdout
 
-    explain = ["route", "explain", "--to", "+14155550100", "--from", "+12125550100",
-               "--at", MONDAY_10, *cli]
+    explain = [
+        "route",
+        "explain",
+        "--to",
+        "+14155550100",
+        "--from",
+        "+12125550100",
+        "--at",
+        MONDAY_10,
+        *cli,
+    ]
     normal = run(*explain, cwd=tmp_path)
     assert normal.returncode == 0, normal.stderr
     assert "enabled disaster plans: none" in normal.stdout
@@ -107,11 +116,25 @@ def test_disaster_enable_disable_persist_and_route(tmp_path: Path, database_url:
 
 async def _register(url: str, aor: str) -> None:
     async with open_store(url) as store:
-        await store.save_bindings([
-            Binding(aor=aor, contact="sip:100@192.0.2.10:5062", expires_at=4_000_000_000.0,
-                    q=None, call_id="c1", cseq=1, instance_id=None, reg_id=None, path=[],
-                    received=None, transport="udp", user_agent=None, registered_at=0.0)
-        ])
+        await store.save_bindings(
+            [
+                Binding(
+                    aor=aor,
+                    contact="sip:100@192.0.2.10:5062",
+                    expires_at=4_000_000_000.0,
+                    q=None,
+                    call_id="c1",
+                    cseq=1,
+                    instance_id=None,
+                    reg_id=None,
+                    path=[],
+                    received=None,
+                    transport="udp",
+                    user_agent=None,
+                    registered_at=0.0,
+                )
+            ]
+        )
 
 
 def test_route_explain_reads_registrations_and_what_ifs(tmp_path: Path) -> None:
@@ -132,8 +155,16 @@ def test_route_explain_reads_registrations_and_what_ifs(tmp_path: Path) -> None:
     offline = run(*base, "--to", "100", "--registered", "102", cwd=tmp_path)
     assert "registered devices: 102 (1)" in offline.stdout
 
-    naive = run(*base[:-4], "--at", "2026-07-04T14:00", "--to", "+14155550100", "--config",
-                config, cwd=tmp_path)
+    naive = run(
+        *base[:-4],
+        "--at",
+        "2026-07-04T14:00",
+        "--to",
+        "+14155550100",
+        "--config",
+        config,
+        cwd=tmp_path,
+    )
     assert naive.returncode == 0, naive.stderr
     assert "read as UTC" in naive.stdout
     assert "Independence Day" in naive.stdout
@@ -151,17 +182,25 @@ def test_refusals_name_the_problem(tmp_path: Path) -> None:
     tenant = run("disaster", "status", "--tenant", "globex", "--config", config, cwd=tmp_path)
     assert tenant.returncode == 2 and "no tenant 'globex'" in tenant.stderr
     broken = tmp_path / "broken.toml"
-    broken.write_text('[[tenants]]\nname = "x"\ndomain = "x.test"\n'
-                      '[[tenants.users]]\nextension = "100"\npassword = "pw"\n'
-                      '[[tenants.routing.users.100.rules]]\ntime_frame = "Lunch"\n')
+    broken.write_text(
+        '[[tenants]]\nname = "x"\ndomain = "x.test"\n'
+        '[[tenants.users]]\nextension = "100"\npassword = "pw"\n'
+        '[[tenants.routing.users.100.rules]]\ntime_frame = "Lunch"\n'
+    )
     bad = run("disaster", "status", "--config", str(broken), cwd=tmp_path)
     assert bad.returncode == 2
     assert (
-        "tenants[0].routing.users.100.rules[0].time_frame: unknown time frame 'Lunch'"
-        in bad.stderr
+        "tenants[0].routing.users.100.rules[0].time_frame: unknown time frame 'Lunch'" in bad.stderr
     )
-    pg_down = run("disaster", "status", "--config", config, "--database",
-                  "postgresql://nobody@127.0.0.1:1/none", cwd=tmp_path)
+    pg_down = run(
+        "disaster",
+        "status",
+        "--config",
+        config,
+        "--database",
+        "postgresql://nobody@127.0.0.1:1/none",
+        cwd=tmp_path,
+    )
     assert pg_down.returncode == 3 and "database:" in pg_down.stderr
 
 
@@ -252,15 +291,25 @@ password = "pw-200"
     (tmp_path / "numbers.txt").write_text(GOOD)
     (tmp_path / "good.csv").write_text(GOOD)
 
-    wrong = run("numbers", "import", "numbers.txt", "--tenant", "example", "--config", config,
-                cwd=tmp_path)
+    wrong = run(
+        "numbers", "import", "numbers.txt", "--tenant", "example", "--config", config, cwd=tmp_path
+    )
     assert wrong.returncode == 1 and "file rejected: unsupported file type (.txt)" in wrong.stdout
 
     choose = run("numbers", "import", "good.csv", "--config", config, cwd=tmp_path)
     assert choose.returncode == 2 and "choose one with --tenant" in choose.stderr
 
-    unsafe = run("numbers", "import", "good.csv", "--tenant", "example", "--apply",
-                 "--config", config, cwd=tmp_path)
+    unsafe = run(
+        "numbers",
+        "import",
+        "good.csv",
+        "--tenant",
+        "example",
+        "--apply",
+        "--config",
+        config,
+        cwd=tmp_path,
+    )
     assert unsafe.returncode == 1 and "use --print-toml" in unsafe.stderr
     assert config_path.read_bytes() == original
     assert not list(tmp_path.glob(".switch.toml.*"))  # no temp file left behind

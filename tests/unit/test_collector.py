@@ -13,8 +13,7 @@ from config.models import CollectorSettings
 from softswitch.collector import CycleCollector
 
 
-def test_young_and_full_passes_run_on_their_schedules_and_stop_restores_the_interpreter(
-) -> None:
+def test_young_and_full_passes_run_on_their_schedules_and_stop_restores_the_interpreter() -> None:
     before = gc.get_threshold()
     generations: list[int] = []
 
@@ -23,8 +22,9 @@ def test_young_and_full_passes_run_on_their_schedules_and_stop_restores_the_inte
             generations.append(info["generation"])
 
     async def run() -> CycleCollector:
-        collector = CycleCollector(CollectorSettings(
-            young_threshold=50_000, young_interval=0.02, full_interval=0.05))
+        collector = CycleCollector(
+            CollectorSettings(young_threshold=50_000, young_interval=0.02, full_interval=0.05)
+        )
         collector.start()
         assert gc.get_threshold()[0] == 50_000
         assert min(gc.get_threshold()[1:]) >= 1 << 30  # older generations: never by count

@@ -37,11 +37,16 @@ def _tree(root: Path, *, built_at: float, edited_at: float, library: bool = True
         (False, False, ["pkg/a.py", "pkg/sub/b.py"]),
     ],
 )
-def test_stale_extensions(tmp_path: Path, edited_after_build: bool, library: bool,
-                          stale: list[str]) -> None:
+def test_stale_extensions(
+    tmp_path: Path, edited_after_build: bool, library: bool, stale: list[str]
+) -> None:
     built = 1_700_000_000.0
-    _tree(tmp_path, built_at=built, edited_at=built + (60 if edited_after_build else -60),
-          library=library)
+    _tree(
+        tmp_path,
+        built_at=built,
+        edited_at=built + (60 if edited_after_build else -60),
+        library=library,
+    )
     root = tmp_path / "pkg"
     assert [p.name for p in compiled_sources(root)] == ["a.py", "b.py"]
     assert stale_extensions(root) == stale

@@ -76,21 +76,45 @@ def test_playlists_at_tenant_and_user_level(files: dict[str, str]) -> None:
 
 
 BAD = [
-    ("song not a WAV", {"songs": ["song1", "mp3"]}, "moh.songs[1]",
-     "{mp3}: not a WAV file (no RIFF/WAVE header)"),
-    ("8-bit intro", {"songs": ["song1"], "intro": "pcm8"}, "moh.intro",
-     "{pcm8}: 8-bit PCM samples cannot be played; convert it to 16-bit PCM WAV "
-     "(8 kHz mono plays without conversion)"),
-    ("empty message", {"songs": ["song1"], "messages": ["notice", "empty"]}, "moh.messages[1]",
-     "{empty}: not a WAV file (no RIFF/WAVE header)"),
-    ("missing song", {"songs": ["missing"]}, "moh.songs[0]",
-     "{missing}: cannot read: No such file or directory"),
+    (
+        "song not a WAV",
+        {"songs": ["song1", "mp3"]},
+        "moh.songs[1]",
+        "{mp3}: not a WAV file (no RIFF/WAVE header)",
+    ),
+    (
+        "8-bit intro",
+        {"songs": ["song1"], "intro": "pcm8"},
+        "moh.intro",
+        "{pcm8}: 8-bit PCM samples cannot be played; convert it to 16-bit PCM WAV "
+        "(8 kHz mono plays without conversion)",
+    ),
+    (
+        "empty message",
+        {"songs": ["song1"], "messages": ["notice", "empty"]},
+        "moh.messages[1]",
+        "{empty}: not a WAV file (no RIFF/WAVE header)",
+    ),
+    (
+        "missing song",
+        {"songs": ["missing"]},
+        "moh.songs[0]",
+        "{missing}: cannot read: No such file or directory",
+    ),
     ("no songs", {"songs": []}, "moh.songs", "must list at least one song"),
     ("songs required", {"intro": "intro"}, "moh.songs", "required"),
-    ("interval too short", {"songs": ["song1"], "message_interval": 10},
-     "moh.message_interval", "must be greater than or equal to 15"),
-    ("interval too long", {"songs": ["song1"], "message_interval": 121},
-     "moh.message_interval", "must be less than or equal to 120"),
+    (
+        "interval too short",
+        {"songs": ["song1"], "message_interval": 10},
+        "moh.message_interval",
+        "must be greater than or equal to 15",
+    ),
+    (
+        "interval too long",
+        {"songs": ["song1"], "message_interval": 121},
+        "moh.message_interval",
+        "must be less than or equal to 120",
+    ),
     ("unknown key", {"songs": ["song1"], "shuffle": True}, "moh.shuffle", "unknown key"),
 ]
 
@@ -162,8 +186,11 @@ def test_most_specific_playlist_wins(
     queue_has: bool,
     expect: str | None,
 ) -> None:
-    chosen = {"tenant": _playlist(files["song1"]), "user": _playlist(files["song2"]),
-              "queue": _playlist(files["intro"])}
+    chosen = {
+        "tenant": _playlist(files["song1"]),
+        "user": _playlist(files["song2"]),
+        "queue": _playlist(files["intro"]),
+    }
     data = tenant(moh={"songs": [files["song1"]]} if tenant_has else None)
     if user_has:
         data["users"][0]["moh"] = {"songs": [files["song2"]]}

@@ -29,8 +29,11 @@ def _invite() -> SipRequest:
     return msg
 
 
-def _response(status: int, record_route: str | None = "<sip:p2.test;lr>, <sip:p1.test;lr>",
-              contact: str = "<sip:102@203.0.113.9:5070>") -> SipResponse:
+def _response(
+    status: int,
+    record_route: str | None = "<sip:p2.test;lr>, <sip:p1.test;lr>",
+    contact: str = "<sip:102@203.0.113.9:5070>",
+) -> SipResponse:
     lines = [
         f"SIP/2.0 {status} X",
         "Via: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKabc",
@@ -63,8 +66,9 @@ def test_uas_dialog_from_request() -> None:
     assert dialog.next_hop_uri() == "sip:p1.test;lr"
 
 
-@pytest.mark.parametrize(("status", "state"), [(180, DialogState.EARLY),
-                                                (200, DialogState.CONFIRMED)])
+@pytest.mark.parametrize(
+    ("status", "state"), [(180, DialogState.EARLY), (200, DialogState.CONFIRMED)]
+)
 def test_uac_dialog_from_response(status: int, state: DialogState) -> None:
     dialog = Dialog.from_uac(_invite(), _response(status), "<sip:192.0.2.1>")
     assert dialog.state is state
@@ -87,10 +91,17 @@ def test_strict_route_puts_the_first_route_in_the_request_uri() -> None:
     assert bye.get_all("Route") == ["<sip:102@203.0.113.9:5070>"]
 
 
-@pytest.mark.parametrize(("method", "cseq", "ok"), [
-    ("BYE", 8, True), ("BYE", 7, False), ("INFO", 3, False), ("ACK", 7, True),
-    ("CANCEL", 7, True), ("UPDATE", 100, True),
-])
+@pytest.mark.parametrize(
+    ("method", "cseq", "ok"),
+    [
+        ("BYE", 8, True),
+        ("BYE", 7, False),
+        ("INFO", 3, False),
+        ("ACK", 7, True),
+        ("CANCEL", 7, True),
+        ("UPDATE", 100, True),
+    ],
+)
 def test_remote_cseq_must_grow(method: str, cseq: int, ok: bool) -> None:
     dialog = Dialog.from_uas(_invite(), "me1", "<sip:me>")
     request = SipRequest(method, "sip:me", [("CSeq", f"{cseq} {method}")])
@@ -104,12 +115,15 @@ def test_target_refresh() -> None:
     assert dialog.remote_target == "sip:100@198.51.100.99:6000"
 
 
-@pytest.mark.parametrize(("uri", "address"), [
-    ("sip:100@198.51.100.7:5062", Address("UDP", "198.51.100.7", 5062)),
-    ("sip:100@198.51.100.7;transport=tcp", Address("TCP", "198.51.100.7", 5060)),
-    ("sips:100@example.test", Address("TLS", "example.test", 5061)),
-    ("sip:[2001:db8::1]:5070", Address("UDP", "2001:db8::1", 5070)),
-    ("sip:x@h.test;maddr=192.0.2.9", Address("UDP", "192.0.2.9", 5060)),
-])
+@pytest.mark.parametrize(
+    ("uri", "address"),
+    [
+        ("sip:100@198.51.100.7:5062", Address("UDP", "198.51.100.7", 5062)),
+        ("sip:100@198.51.100.7;transport=tcp", Address("TCP", "198.51.100.7", 5060)),
+        ("sips:100@example.test", Address("TLS", "example.test", 5061)),
+        ("sip:[2001:db8::1]:5070", Address("UDP", "2001:db8::1", 5070)),
+        ("sip:x@h.test;maddr=192.0.2.9", Address("UDP", "192.0.2.9", 5060)),
+    ],
+)
 def test_uri_address(uri: str, address: Address) -> None:
     assert uri_address(uri) == address

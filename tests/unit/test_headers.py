@@ -28,11 +28,25 @@ from softswitch.sip.uri import SipUri
 # ------------------------------------------------------------------------------ names
 
 COMPACT = [
-    ("v", "Via"), ("i", "Call-ID"), ("m", "Contact"), ("f", "From"), ("t", "To"),
-    ("l", "Content-Length"), ("c", "Content-Type"), ("k", "Supported"), ("s", "Subject"),
-    ("e", "Content-Encoding"), ("o", "Event"), ("r", "Refer-To"), ("b", "Referred-By"),
-    ("u", "Allow-Events"), ("x", "Session-Expires"), ("a", "Accept-Contact"),
-    ("j", "Reject-Contact"), ("d", "Request-Disposition"), ("y", "Identity"),
+    ("v", "Via"),
+    ("i", "Call-ID"),
+    ("m", "Contact"),
+    ("f", "From"),
+    ("t", "To"),
+    ("l", "Content-Length"),
+    ("c", "Content-Type"),
+    ("k", "Supported"),
+    ("s", "Subject"),
+    ("e", "Content-Encoding"),
+    ("o", "Event"),
+    ("r", "Refer-To"),
+    ("b", "Referred-By"),
+    ("u", "Allow-Events"),
+    ("x", "Session-Expires"),
+    ("a", "Accept-Contact"),
+    ("j", "Reject-Contact"),
+    ("d", "Request-Disposition"),
+    ("y", "Identity"),
     ("n", "Identity-Info"),
 ]
 
@@ -51,13 +65,25 @@ def test_compact_table_is_complete() -> None:
 @pytest.mark.parametrize(
     ("name", "canon"),
     [
-        ("via", "Via"), ("VIA", "Via"), ("vIa", "Via"), ("call-id", "Call-ID"),
-        ("CALL-ID", "Call-ID"), ("Call-Id", "Call-ID"), ("cseq", "CSeq"), ("CSEQ", "CSeq"),
-        ("www-authenticate", "WWW-Authenticate"), ("max-forwards", "Max-Forwards"),
-        ("record-route", "Record-Route"), ("mime-version", "MIME-Version"),
-        ("rack", "RAck"), ("rseq", "RSeq"), ("sip-etag", "SIP-ETag"),
-        ("p-asserted-identity", "P-Asserted-Identity"), ("  Via  ", "Via"),
-        ("X-Custom-Header", "X-Custom-Header"), ("NewFangledHeader", "NewFangledHeader"),
+        ("via", "Via"),
+        ("VIA", "Via"),
+        ("vIa", "Via"),
+        ("call-id", "Call-ID"),
+        ("CALL-ID", "Call-ID"),
+        ("Call-Id", "Call-ID"),
+        ("cseq", "CSeq"),
+        ("CSEQ", "CSeq"),
+        ("www-authenticate", "WWW-Authenticate"),
+        ("max-forwards", "Max-Forwards"),
+        ("record-route", "Record-Route"),
+        ("mime-version", "MIME-Version"),
+        ("rack", "RAck"),
+        ("rseq", "RSeq"),
+        ("sip-etag", "SIP-ETag"),
+        ("p-asserted-identity", "P-Asserted-Identity"),
+        ("  Via  ", "Via"),
+        ("X-Custom-Header", "X-Custom-Header"),
+        ("NewFangledHeader", "NewFangledHeader"),
         ("C%6Fntact", "C%6Fntact"),
     ],
 )
@@ -67,8 +93,16 @@ def test_canonical_name(name: str, canon: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "ok"),
-    [("INVITE", True), ("RE%47IST%45R", True), ("!interesting-Method0123456789_*+`.%indeed'~",
-     True), ("", False), ("a b", False), ("a:b", False), ('a"', False), ("é", False)],
+    [
+        ("INVITE", True),
+        ("RE%47IST%45R", True),
+        ("!interesting-Method0123456789_*+`.%indeed'~", True),
+        ("", False),
+        ("a b", False),
+        ("a:b", False),
+        ('a"', False),
+        ("é", False),
+    ],
 )
 def test_is_token(text: str, ok: bool) -> None:
     assert is_token(text) is ok
@@ -76,10 +110,14 @@ def test_is_token(text: str, ok: bool) -> None:
 
 # --------------------------------------------------------------------- comma lists
 
+
 @pytest.mark.parametrize(
     ("text", "items"),
     [
-        ("", []), ("   ", []), ("a", ["a"]), ("a, b ,c", ["a", "b", "c"]),
+        ("", []),
+        ("   ", []),
+        ("a", ["a"]),
+        ("a, b ,c", ["a", "b", "c"]),
         ("a,,b", ["a", "", "b"]),
         ('"Doe, John" <sip:j@x>, <sip:k@y>', ['"Doe, John" <sip:j@x>', "<sip:k@y>"]),
         ("<sip:a@x;p=1,2>, <sip:b@y>", ["<sip:a@x;p=1,2>", "<sip:b@y>"]),
@@ -95,6 +133,7 @@ def test_split_comma_list(text: str, items: list[str]) -> None:
 
 # ------------------------------------------------------------------------- params
 
+
 @pytest.mark.parametrize(
     ("text", "params"),
     [
@@ -106,8 +145,10 @@ def test_split_comma_list(text: str, items: list[str]) -> None:
         ('x="esc \\" quote"', {"x": '"esc \\" quote"'}),
         ("received=[2001:db8::9:255]", {"received": "[2001:db8::9:255]"}),
         ("maddr=239.255.255.1;ttl=15", {"maddr": "239.255.255.1", "ttl": "15"}),
-        ("+sip.instance=\"<urn:uuid:1>\";reg-id=1",
-         {"+sip.instance": '"<urn:uuid:1>"', "reg-id": "1"}),
+        (
+            '+sip.instance="<urn:uuid:1>";reg-id=1',
+            {"+sip.instance": '"<urn:uuid:1>"', "reg-id": "1"},
+        ),
     ],
 )
 def test_parse_params(text: str, params: dict[str, str | None]) -> None:
@@ -115,8 +156,22 @@ def test_parse_params(text: str, params: dict[str, str | None]) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", ";", "a;;b", "=x", "a=", "a= ", 'a="unterminated', 'a="x"y', "a b=c",
-             "a=b c", 'a=x"y', "a,b", 'a="x" ;;']
+    "text",
+    [
+        "",
+        ";",
+        "a;;b",
+        "=x",
+        "a=",
+        "a= ",
+        'a="unterminated',
+        'a="x"y',
+        "a b=c",
+        "a=b c",
+        'a=x"y',
+        "a,b",
+        'a="x" ;;',
+    ],
 )
 def test_parse_params_rejects(text: str) -> None:
     with pytest.raises(SipParseError) as info:
@@ -127,29 +182,62 @@ def test_parse_params_rejects(text: str) -> None:
 # ---------------------------------------------------------------------------- Via
 
 VIA_CASES: list[tuple[str, tuple[object, ...]]] = [
-    ("SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds",
-     ("SIP/2.0", "UDP", "pc33.atlanta.com", None, {"branch": "z9hG4bK776asdhds"})),
-    ("SIP/2.0/TCP client.atlanta.example.com:5060;branch=z9hG4bK74bf9;rport",
-     ("SIP/2.0", "TCP", "client.atlanta.example.com", 5060,
-      {"branch": "z9hG4bK74bf9", "rport": None})),
+    (
+        "SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds",
+        ("SIP/2.0", "UDP", "pc33.atlanta.com", None, {"branch": "z9hG4bK776asdhds"}),
+    ),
+    (
+        "SIP/2.0/TCP client.atlanta.example.com:5060;branch=z9hG4bK74bf9;rport",
+        (
+            "SIP/2.0",
+            "TCP",
+            "client.atlanta.example.com",
+            5060,
+            {"branch": "z9hG4bK74bf9", "rport": None},
+        ),
+    ),
     ("sip/2.0/udp host", ("SIP/2.0", "UDP", "host", None, {})),
-    ("SIP  /   2.0 /UDP 192.0.2.2;branch=390skdjuw",
-     ("SIP/2.0", "UDP", "192.0.2.2", None, {"branch": "390skdjuw"})),
-    ("SIP  / 2.0  / TCP     spindle.example.com   ;   branch  =   z9hG4bK9ikj8",
-     ("SIP/2.0", "TCP", "spindle.example.com", None, {"branch": "z9hG4bK9ikj8"})),
+    (
+        "SIP  /   2.0 /UDP 192.0.2.2;branch=390skdjuw",
+        ("SIP/2.0", "UDP", "192.0.2.2", None, {"branch": "390skdjuw"}),
+    ),
+    (
+        "SIP  / 2.0  / TCP     spindle.example.com   ;   branch  =   z9hG4bK9ikj8",
+        ("SIP/2.0", "TCP", "spindle.example.com", None, {"branch": "z9hG4bK9ikj8"}),
+    ),
     ("SIP/2.0/UDP host : 5070 ;branch=x", ("SIP/2.0", "UDP", "host", 5070, {"branch": "x"})),
-    ("SIP/2.0/UDP [2001:db8::9:1]:6050;branch=z9hG4bKas3-111",
-     ("SIP/2.0", "UDP", "2001:db8::9:1", 6050, {"branch": "z9hG4bKas3-111"})),
-    ("SIP/2.0/UDP [2001:db8::9:1];received=[2001:db8::9:255];branch=z9hG4bKas3-111",
-     ("SIP/2.0", "UDP", "2001:db8::9:1", None,
-      {"received": "[2001:db8::9:255]", "branch": "z9hG4bKas3-111"})),
-    ("SIP/2.0/SCTP t2.example.com;branch=z9hG4bKklasjdhf",
-     ("SIP/2.0", "SCTP", "t2.example.com", None, {"branch": "z9hG4bKklasjdhf"})),
-    ("SIP/7.0/UDP c.example.com;branch=z9hG4bKkdjuw",
-     ("SIP/7.0", "UDP", "c.example.com", None, {"branch": "z9hG4bKkdjuw"})),
-    ("SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bK;received=192.0.2.1;rport=5999",
-     ("SIP/2.0", "WSS", "df7jal23ls0d.invalid", None,
-      {"branch": "z9hG4bK", "received": "192.0.2.1", "rport": "5999"})),
+    (
+        "SIP/2.0/UDP [2001:db8::9:1]:6050;branch=z9hG4bKas3-111",
+        ("SIP/2.0", "UDP", "2001:db8::9:1", 6050, {"branch": "z9hG4bKas3-111"}),
+    ),
+    (
+        "SIP/2.0/UDP [2001:db8::9:1];received=[2001:db8::9:255];branch=z9hG4bKas3-111",
+        (
+            "SIP/2.0",
+            "UDP",
+            "2001:db8::9:1",
+            None,
+            {"received": "[2001:db8::9:255]", "branch": "z9hG4bKas3-111"},
+        ),
+    ),
+    (
+        "SIP/2.0/SCTP t2.example.com;branch=z9hG4bKklasjdhf",
+        ("SIP/2.0", "SCTP", "t2.example.com", None, {"branch": "z9hG4bKklasjdhf"}),
+    ),
+    (
+        "SIP/7.0/UDP c.example.com;branch=z9hG4bKkdjuw",
+        ("SIP/7.0", "UDP", "c.example.com", None, {"branch": "z9hG4bKkdjuw"}),
+    ),
+    (
+        "SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bK;received=192.0.2.1;rport=5999",
+        (
+            "SIP/2.0",
+            "WSS",
+            "df7jal23ls0d.invalid",
+            None,
+            {"branch": "z9hG4bK", "received": "192.0.2.1", "rport": "5999"},
+        ),
+    ),
 ]
 
 
@@ -164,11 +252,24 @@ def test_parse_via(text: str, expected: tuple[object, ...]) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "", "SIP/2.0/UDP", "SIP/2.0 UDP host", "SIP/2.0/UDP host;;", "SIP/2.0/UDP 192.0.2.15;;",
-        "SIP/2.0/UDP host:port", "SIP/2.0/UDP host:99999", "SIP/2.0/UDP 2001:db8::1",
-        "SIP/2.0/UDP [2001:db8::1", "SIP/2.0/UDP host extra", "SIP//UDP host",
-        "SIP/2.0/UDP host;branch=", "SIP/2.0/UDP host;=x", "SIP/2.0/U D P host",
-        "SIP/2.0/UDP host;branch=a b", "/2.0/UDP host", "SIP/2.0/ host", "SIP/2.0/UDP ho@st",
+        "",
+        "SIP/2.0/UDP",
+        "SIP/2.0 UDP host",
+        "SIP/2.0/UDP host;;",
+        "SIP/2.0/UDP 192.0.2.15;;",
+        "SIP/2.0/UDP host:port",
+        "SIP/2.0/UDP host:99999",
+        "SIP/2.0/UDP 2001:db8::1",
+        "SIP/2.0/UDP [2001:db8::1",
+        "SIP/2.0/UDP host extra",
+        "SIP//UDP host",
+        "SIP/2.0/UDP host;branch=",
+        "SIP/2.0/UDP host;=x",
+        "SIP/2.0/U D P host",
+        "SIP/2.0/UDP host;branch=a b",
+        "/2.0/UDP host",
+        "SIP/2.0/ host",
+        "SIP/2.0/UDP ho@st",
     ],
 )
 def test_parse_via_rejects(text: str) -> None:
@@ -211,36 +312,64 @@ def test_via_properties_and_serialisation() -> None:
 # ------------------------------------------------------------------------ name-addr
 
 NAME_ADDR_CASES: list[tuple[str, tuple[object, ...]]] = [
-    ('"Alice Liddell" <sip:alice@atlanta.example.com>;tag=9fxced76sl',
-     ("Alice Liddell", "sip:alice@atlanta.example.com", {"tag": "9fxced76sl"})),
+    (
+        '"Alice Liddell" <sip:alice@atlanta.example.com>;tag=9fxced76sl',
+        ("Alice Liddell", "sip:alice@atlanta.example.com", {"tag": "9fxced76sl"}),
+    ),
     ("Bob <sip:bob@biloxi.example.com>", ("Bob", "sip:bob@biloxi.example.com", {})),
     ("<sip:carol@chicago.com>", (None, "sip:carol@chicago.com", {})),
     ("sip:carol@chicago.com;tag=887s", (None, "sip:carol@chicago.com", {"tag": "887s"})),
-    ("sip:+19725552222@gw1.example.net;unknownparam",
-     (None, "sip:+19725552222@gw1.example.net", {"unknownparam": None})),
-    ("<sip:+19725552222@gw1.example.net;unknownparam>",
-     (None, "sip:+19725552222@gw1.example.net;unknownparam", {})),
-    ('"J Rosenberg \\\\\\""       <sip:jdrosen@example.com> ; tag = 98asjd8',
-     ('J Rosenberg \\"', "sip:jdrosen@example.com", {"tag": "98asjd8"})),
-    ("sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n",
-     (None, "sip:vivekg@chair-dnrc.example.com", {"tag": "1918181833n"})),
-    ("caller<sip:caller@example.com>;tag=323",
-     ("caller", "sip:caller@example.com", {"tag": "323"})),
-    ('"Watson, Thomas" < sip:t.watson@example.org >',
-     ("Watson, Thomas", "sip:t.watson@example.org", {})),
-    ("Bell, Alexander <sip:a.g.bell@example.com>;tag=43",
-     ("Bell, Alexander", "sip:a.g.bell@example.com", {"tag": "43"})),
+    (
+        "sip:+19725552222@gw1.example.net;unknownparam",
+        (None, "sip:+19725552222@gw1.example.net", {"unknownparam": None}),
+    ),
+    (
+        "<sip:+19725552222@gw1.example.net;unknownparam>",
+        (None, "sip:+19725552222@gw1.example.net;unknownparam", {}),
+    ),
+    (
+        '"J Rosenberg \\\\\\""       <sip:jdrosen@example.com> ; tag = 98asjd8',
+        ('J Rosenberg \\"', "sip:jdrosen@example.com", {"tag": "98asjd8"}),
+    ),
+    (
+        "sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n",
+        (None, "sip:vivekg@chair-dnrc.example.com", {"tag": "1918181833n"}),
+    ),
+    (
+        "caller<sip:caller@example.com>;tag=323",
+        ("caller", "sip:caller@example.com", {"tag": "323"}),
+    ),
+    (
+        '"Watson, Thomas" < sip:t.watson@example.org >',
+        ("Watson, Thomas", "sip:t.watson@example.org", {}),
+    ),
+    (
+        "Bell, Alexander <sip:a.g.bell@example.com>;tag=43",
+        ("Bell, Alexander", "sip:a.g.bell@example.com", {"tag": "43"}),
+    ),
     ('"" <sip:x@y>', ("", "sip:x@y", {})),
     ('"%Z%45" <sip:resource@example.com>', ("%Z%45", "sip:resource@example.com", {})),
-    ("token1~` token2'+_ token3*%!.- <sip:mundane@example.com>",
-     ("token1~` token2'+_ token3*%!.-", "sip:mundane@example.com", {})),
-    ("<sip:user@example.com?Route=%3Csip:sip.example.com%3E>",
-     (None, "sip:user@example.com?Route=%3Csip:sip.example.com%3E", {})),
+    (
+        "token1~` token2'+_ token3*%!.- <sip:mundane@example.com>",
+        ("token1~` token2'+_ token3*%!.-", "sip:mundane@example.com", {}),
+    ),
+    (
+        "<sip:user@example.com?Route=%3Csip:sip.example.com%3E>",
+        (None, "sip:user@example.com?Route=%3Csip:sip.example.com%3E", {}),
+    ),
     ("isbn:2983792873", (None, "isbn:2983792873", {})),
     ('"Caller" <sip:caller@[2001:db8::1]>', ("Caller", "sip:caller@[2001:db8::1]", {})),
-    ('<sip:a@b>;+sip.instance="<urn:uuid:00000000-0000-1000-8000-000A95A0E128>";expires=3600',
-     (None, "sip:a@b",
-      {"+sip.instance": '"<urn:uuid:00000000-0000-1000-8000-000A95A0E128>"', "expires": "3600"})),
+    (
+        '<sip:a@b>;+sip.instance="<urn:uuid:00000000-0000-1000-8000-000A95A0E128>";expires=3600',
+        (
+            None,
+            "sip:a@b",
+            {
+                "+sip.instance": '"<urn:uuid:00000000-0000-1000-8000-000A95A0E128>"',
+                "expires": "3600",
+            },
+        ),
+    ),
     ('  "Tab\tSpace"\t<sip:a@b>\t;\ttag=x  ', ("Tab\tSpace", "sip:a@b", {"tag": "x"})),
 ]
 
@@ -256,9 +385,21 @@ def test_parse_name_addr(text: str, expected: tuple[object, ...]) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "", "   ", '"Mr. J. User <sip:j.user@example.com>', "<sip:a@b", "<>", "< >",
-        '"x" sip:a@b', '"x" junk <sip:a@b>', "<sip:a@b> junk", "<sip:a@b>;", "<sip:a@b>;;",
-        '"Joe" <sip:joe@example.org>;;;;', "<sip:a@b>;tag=", 'Jo"e <sip:a@b>', ";tag=1",
+        "",
+        "   ",
+        '"Mr. J. User <sip:j.user@example.com>',
+        "<sip:a@b",
+        "<>",
+        "< >",
+        '"x" sip:a@b',
+        '"x" junk <sip:a@b>',
+        "<sip:a@b> junk",
+        "<sip:a@b>;",
+        "<sip:a@b>;;",
+        '"Joe" <sip:joe@example.org>;;;;',
+        "<sip:a@b>;tag=",
+        'Jo"e <sip:a@b>',
+        ";tag=1",
         "a>b <sip:x>",
     ],
 )
@@ -312,10 +453,18 @@ def test_name_addr_tag_and_serialisation() -> None:
 
 # --------------------------------------------------------------------- numbers, CSeq
 
+
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("0", 0), ("0068", 68), (" 70 ", 70), ("4294967295", 2**32 - 1),
-     ("36893488147419103232", 36893488147419103232), ("1" * 100, 10**40), ("0" * 60 + "7", 7)],
+    [
+        ("0", 0),
+        ("0068", 68),
+        (" 70 ", 70),
+        ("4294967295", 2**32 - 1),
+        ("36893488147419103232", 36893488147419103232),
+        ("1" * 100, 10**40),
+        ("0" * 60 + "7", 7),
+    ],
 )
 def test_parse_uint(text: str, value: int) -> None:
     assert parse_uint(text) == value
@@ -329,16 +478,20 @@ def test_parse_uint_rejects(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("314159 INVITE", (314159, "INVITE")), ("0009 INVITE", (9, "INVITE")),
-     ("1   OPTIONS", (1, "OPTIONS")), ("29344 RE%47IST%45R", (29344, "RE%47IST%45R")),
-     ("36893488147419103232 REGISTER", (36893488147419103232, "REGISTER"))],
+    [
+        ("314159 INVITE", (314159, "INVITE")),
+        ("0009 INVITE", (9, "INVITE")),
+        ("1   OPTIONS", (1, "OPTIONS")),
+        ("29344 RE%47IST%45R", (29344, "RE%47IST%45R")),
+        ("36893488147419103232 REGISTER", (36893488147419103232, "REGISTER")),
+    ],
 )
 def test_parse_cseq(text: str, value: tuple[int, str]) -> None:
     assert parse_cseq(text) == value
 
 
 @pytest.mark.parametrize(
-    "text", ["", "INVITE", "1", "1 2 3", "-1 INVITE", "x INVITE", "1 INV ITE", "1 IN\"VITE"]
+    "text", ["", "INVITE", "1", "1 2 3", "-1 INVITE", "x INVITE", "1 INV ITE", '1 IN"VITE']
 )
 def test_parse_cseq_rejects(text: str) -> None:
     with pytest.raises(SipParseError):

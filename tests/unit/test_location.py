@@ -15,10 +15,21 @@ SOURCE = Address("TCP", "127.0.0.1", 40001, conn_id=7)
 
 def _binding(contact: str, expires_in: float, aor: str = "sip:100@pbx.test") -> Binding:
     now = time.time()
-    return Binding(aor=aor, contact=contact, expires_at=now + expires_in, q=None,
-                   call_id="c1", cseq=1, instance_id=None, reg_id=None, path=[],
-                   received=str(SOURCE), transport="TCP", user_agent="test",
-                   registered_at=now)
+    return Binding(
+        aor=aor,
+        contact=contact,
+        expires_at=now + expires_in,
+        q=None,
+        call_id="c1",
+        cseq=1,
+        instance_id=None,
+        reg_id=None,
+        path=[],
+        received=str(SOURCE),
+        transport="TCP",
+        user_agent="test",
+        registered_at=now,
+    )
 
 
 async def test_changes_reach_the_store_and_expired_bindings_are_purged(tmp_path: Path) -> None:
@@ -26,8 +37,13 @@ async def test_changes_reach_the_store_and_expired_bindings_are_purged(tmp_path:
     await store.open()
     location = LocationService(store, flush_interval=0.01)
     await location.start()
-    location.update("sip:100@pbx.test", [(_binding("sip:100@10.0.0.1", 3600), SOURCE),
-                                         (_binding("sip:100@10.0.0.2", 0.05), SOURCE)])
+    location.update(
+        "sip:100@pbx.test",
+        [
+            (_binding("sip:100@10.0.0.1", 3600), SOURCE),
+            (_binding("sip:100@10.0.0.2", 0.05), SOURCE),
+        ],
+    )
     assert len(location.bindings("sip:100@pbx.test")) == 2
     assert location.source(_binding("sip:100@10.0.0.1", 1)) == SOURCE
     await location.flush()

@@ -83,17 +83,22 @@ SEQUENCES = [
         dict(songs=[4, 7], messages=(2,), interval=15),
         "A B A M1 B A B M1 A B A M1",
     ),
-    ("a song longer than the interval", dict(songs=[20], messages=(2,), interval=15),
-     "A M1 A M1 A M1"),
-    ("messages take turns", dict(songs=[16], messages=(2, 3), interval=15),
-     "A M1 A M2 A M1 A M2"),
+    (
+        "a song longer than the interval",
+        dict(songs=[20], messages=(2,), interval=15),
+        "A M1 A M1 A M1",
+    ),
+    ("messages take turns", dict(songs=[16], messages=(2, 3), interval=15), "A M1 A M2 A M1 A M2"),
     (
         "the introduction is not music: the interval starts after it",
         dict(songs=[8], intro=20, messages=(2,), interval=15),
         "I A A M1 A A M1",
     ),
-    ("interval reached exactly", dict(songs=[5, 5, 5], messages=(1,), interval=15),
-     "A B C M1 A B C M1"),
+    (
+        "interval reached exactly",
+        dict(songs=[5, 5, 5], messages=(1,), interval=15),
+        "A B C M1 A B C M1",
+    ),
     ("longest interval", dict(songs=[50], messages=(1,), interval=120), "A A A M1 A A A M1"),
 ]
 

@@ -97,7 +97,8 @@ def test_parse_response() -> None:
     assert isinstance(msg, SipResponse) and not msg.is_request
     assert (msg.status, msg.reason, msg.version) == (180, "Ringing", "SIP/2.0")
     assert [v.host for v in msg.vias] == [
-        "server10.biloxi.example.com", "bigbox3.site3.atlanta.example.com"
+        "server10.biloxi.example.com",
+        "bigbox3.site3.atlanta.example.com",
     ]
     assert msg.top_via is not None and msg.top_via.received == "192.0.2.3"
     assert msg.to is not None and msg.to.tag == "a6c85cf"
@@ -107,9 +108,14 @@ def test_parse_response() -> None:
 
 @pytest.mark.parametrize(
     ("line", "status", "reason"),
-    [("SIP/2.0 200 OK", 200, "OK"), ("SIP/2.0 100 ", 100, ""), ("SIP/2.0 100", 100, ""),
-     ("SIP/2.0 486 Busy  Here", 486, "Busy  Here"), ("sip/2.0 699 x", 699, "x"),
-     ("SIP/2.0 200 = 2**3 * 5**2 но", 200, "= 2**3 * 5**2 но")],
+    [
+        ("SIP/2.0 200 OK", 200, "OK"),
+        ("SIP/2.0 100 ", 100, ""),
+        ("SIP/2.0 100", 100, ""),
+        ("SIP/2.0 486 Busy  Here", 486, "Busy  Here"),
+        ("sip/2.0 699 x", 699, "x"),
+        ("SIP/2.0 200 = 2**3 * 5**2 но", 200, "= 2**3 * 5**2 но"),
+    ],
 )
 def test_status_lines(line: str, status: int, reason: str) -> None:
     msg = parse_message(wire(line, "Content-Length: 0"))
@@ -117,16 +123,32 @@ def test_status_lines(line: str, status: int, reason: str) -> None:
 
 
 def test_compact_forms_and_case_insensitive_access() -> None:
-    msg = req(wire(
-        "OPTIONS sip:carol@chicago.example.com SIP/2.0",
-        "v: SIP/2.0/TCP 192.0.2.1;branch=z9hG4bKx",
-        "i: 42@example", "f: <sip:a@x>;tag=1", "t: <sip:carol@chicago.example.com>",
-        "CSEQ: 1 OPTIONS", "m: <sip:a@192.0.2.1>", "k: timer, 100rel", "L :  0",
-        "x-custom: one", "X-CUSTOM: two",
-    ))
+    msg = req(
+        wire(
+            "OPTIONS sip:carol@chicago.example.com SIP/2.0",
+            "v: SIP/2.0/TCP 192.0.2.1;branch=z9hG4bKx",
+            "i: 42@example",
+            "f: <sip:a@x>;tag=1",
+            "t: <sip:carol@chicago.example.com>",
+            "CSEQ: 1 OPTIONS",
+            "m: <sip:a@192.0.2.1>",
+            "k: timer, 100rel",
+            "L :  0",
+            "x-custom: one",
+            "X-CUSTOM: two",
+        )
+    )
     assert [name for name, _ in msg.header_items()] == [
-        "Via", "Call-ID", "From", "To", "CSeq", "Contact", "Supported", "Content-Length",
-        "x-custom", "X-CUSTOM",
+        "Via",
+        "Call-ID",
+        "From",
+        "To",
+        "CSeq",
+        "Contact",
+        "Supported",
+        "Content-Length",
+        "x-custom",
+        "X-CUSTOM",
     ]
     for name in ("Call-ID", "call-id", "CALL-ID", "i", "I"):
         assert msg.get(name) == "42@example"
@@ -138,18 +160,26 @@ def test_compact_forms_and_case_insensitive_access() -> None:
 
 
 def test_repeated_and_comma_separated_headers() -> None:
-    msg = req(wire(
-        "INVITE sip:b@x SIP/2.0",
-        "Via: SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2",
-        "Route: <sip:p1;lr>, <sip:p2;lr>", "Via: SIP/2.0/UDP c;branch=z9hG4bK3",
-        "Route: <sip:p3;lr>", "Record-Route: <sip:rr1;lr>",
-        'Contact: "Doe, J" <sip:a@x>, <sip:b@y>', "Date: Sat, 13 Nov 2010 23:29:00 GMT",
-        "Allow: INVITE, ACK,BYE", "Allow: CANCEL", "Supported: ",
-    ))
+    msg = req(
+        wire(
+            "INVITE sip:b@x SIP/2.0",
+            "Via: SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2",
+            "Route: <sip:p1;lr>, <sip:p2;lr>",
+            "Via: SIP/2.0/UDP c;branch=z9hG4bK3",
+            "Route: <sip:p3;lr>",
+            "Record-Route: <sip:rr1;lr>",
+            'Contact: "Doe, J" <sip:a@x>, <sip:b@y>',
+            "Date: Sat, 13 Nov 2010 23:29:00 GMT",
+            "Allow: INVITE, ACK,BYE",
+            "Allow: CANCEL",
+            "Supported: ",
+        )
+    )
     assert [v.host for v in msg.vias] == ["a", "b", "c"]
     assert msg.top_via is not None and msg.top_via.host == "a"
     assert msg.get_all("Via") == [
-        "SIP/2.0/UDP a;branch=z9hG4bK1", "SIP/2.0/UDP b;branch=z9hG4bK2",
+        "SIP/2.0/UDP a;branch=z9hG4bK1",
+        "SIP/2.0/UDP b;branch=z9hG4bK2",
         "SIP/2.0/UDP c;branch=z9hG4bK3",
     ]
     assert [str(r.uri) for r in msg.routes] == ["sip:p1;lr", "sip:p2;lr", "sip:p3;lr"]
@@ -161,11 +191,18 @@ def test_repeated_and_comma_separated_headers() -> None:
 
 
 def test_line_folding_joins_with_one_space() -> None:
-    msg = req(wire(
-        "OPTIONS sip:a@x SIP/2.0",
-        "Subject: first", " \t second  ", "\tthird",
-        "To:", "  <sip:a@x>", "Content-Length:", " 0",
-    ))
+    msg = req(
+        wire(
+            "OPTIONS sip:a@x SIP/2.0",
+            "Subject: first",
+            " \t second  ",
+            "\tthird",
+            "To:",
+            "  <sip:a@x>",
+            "Content-Length:",
+            " 0",
+        )
+    )
     assert msg.get("Subject") == "first second third"
     assert msg.get("To") == "<sip:a@x>"
     assert msg.content_length == 0
@@ -244,8 +281,13 @@ def test_stream_mode_requires_exact_framing() -> None:
 
 @pytest.mark.parametrize(
     ("value", "reason"),
-    [("-1", "Bad Content-Length"), ("abc", "Bad Content-Length"), ("1e3", "Bad Content-Length"),
-     ("99999999999", "Bad Content-Length"), ("١٢", "Bad Content-Length")],
+    [
+        ("-1", "Bad Content-Length"),
+        ("abc", "Bad Content-Length"),
+        ("1e3", "Bad Content-Length"),
+        ("99999999999", "Bad Content-Length"),
+        ("١٢", "Bad Content-Length"),
+    ],
 )
 def test_bad_content_length(value: str, reason: str) -> None:
     with pytest.raises(SipParseError) as info:
@@ -269,11 +311,21 @@ def test_conflicting_and_identical_content_lengths() -> None:
 @pytest.mark.parametrize(
     "data",
     [
-        b"", b"\r\n\r\n", b"\x00\x01\x02", b"hello", b"INVITE sip:a@x\r\n\r\n",
-        b"INVITE\r\n\r\n", b"SIP/2.0\r\n\r\n", b"SIP/2.0 99 Low\r\n\r\n",
-        b"SIP/2.0 700 High\r\n\r\n", b"SIP/2.0 4294967301 big\r\n\r\n", b"SIP/2.0 2x0 OK\r\n\r\n",
-        b"SIP/2.0 \xd9\xa2\xd9\xa0\xd9\xa0 OK\r\n\r\n", b"IN VITE sip:a@x HTTP/1.1\r\n\r\n",
-        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"INV\"ITE sip:a@x SIP/2.0\r\n\r\n",
+        b"",
+        b"\r\n\r\n",
+        b"\x00\x01\x02",
+        b"hello",
+        b"INVITE sip:a@x\r\n\r\n",
+        b"INVITE\r\n\r\n",
+        b"SIP/2.0\r\n\r\n",
+        b"SIP/2.0 99 Low\r\n\r\n",
+        b"SIP/2.0 700 High\r\n\r\n",
+        b"SIP/2.0 4294967301 big\r\n\r\n",
+        b"SIP/2.0 2x0 OK\r\n\r\n",
+        b"SIP/2.0 \xd9\xa2\xd9\xa0\xd9\xa0 OK\r\n\r\n",
+        b"IN VITE sip:a@x HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b'INV"ITE sip:a@x SIP/2.0\r\n\r\n',
     ],
 )
 def test_unusable_start_line_gives_no_message(data: bytes) -> None:
@@ -285,8 +337,10 @@ def test_unusable_start_line_gives_no_message(data: bytes) -> None:
 @pytest.mark.parametrize(
     ("extra", "reason"),
     [
-        ("Foobar roobar", "Bad header line"), (": no name", "Bad header line"),
-        ("Bad Name: x", "Bad header line"), ("Na\"me: x", "Bad header line"),
+        ("Foobar roobar", "Bad header line"),
+        (": no name", "Bad header line"),
+        ("Bad Name: x", "Bad header line"),
+        ('Na"me: x', "Bad header line"),
         ("Via", "Bad header line"),
     ],
 )
@@ -341,8 +395,9 @@ def test_too_many_headers_513() -> None:
         parse_message(wire(*lines))
     assert info.value.status == 513 and info.value.message is not None
     assert info.value.message.call_id is not None
-    exactly = wire("OPTIONS sip:a@x SIP/2.0", *[f"X-H{i}: {i}" for i in range(MAX_HEADERS - 1)],
-                   "l: 0")
+    exactly = wire(
+        "OPTIONS sip:a@x SIP/2.0", *[f"X-H{i}: {i}" for i in range(MAX_HEADERS - 1)], "l: 0"
+    )
     assert parse_message(exactly).get("l") == "0"
 
 
@@ -371,11 +426,17 @@ def test_too_many_lines_513() -> None:
 @pytest.mark.parametrize(
     ("header", "prop"),
     [
-        ("Via: garbage", "vias"), ("Via: garbage", "top_via"), ("CSeq: x INVITE", "cseq"),
-        ("From: <sip:a@b", "from_"), ('To: "open <sip:a@b>', "to"),
-        ("Contact: <sip:a@b>;;", "contacts"), ("Route: <sip:a", "routes"),
-        ("Record-Route: ,", "record_routes"), ("Content-Length: 5 5", "content_length"),
-        ("Max-Forwards: -1", "max_forwards"), ("Expires: soon", "expires"),
+        ("Via: garbage", "vias"),
+        ("Via: garbage", "top_via"),
+        ("CSeq: x INVITE", "cseq"),
+        ("From: <sip:a@b", "from_"),
+        ('To: "open <sip:a@b>', "to"),
+        ("Contact: <sip:a@b>;;", "contacts"),
+        ("Route: <sip:a", "routes"),
+        ("Record-Route: ,", "record_routes"),
+        ("Content-Length: 5 5", "content_length"),
+        ("Max-Forwards: -1", "max_forwards"),
+        ("Expires: soon", "expires"),
     ],
 )
 def test_structured_properties_raise_only_sip_parse_error(header: str, prop: str) -> None:
@@ -418,9 +479,7 @@ def test_set_add_remove_and_reserialise() -> None:
     ]
     assert "Max-Forwards: 69" in lines and "Record-Route: <sip:proxy.example.com;lr>" in lines
     assert not any(line.startswith("Contact") for line in lines)
-    assert lines[-2:] == [
-        f"Content-Length: {len(SDP)}", "Record-Route: <sip:proxy.example.com;lr>"
-    ]
+    assert lines[-2:] == [f"Content-Length: {len(SDP)}", "Record-Route: <sip:proxy.example.com;lr>"]
     again = req(msg.to_bytes())
     assert again.header_items() == msg.header_items() and again.body == SDP
     assert msg.top_via is not None and msg.top_via.host == "proxy.example.com"
@@ -478,11 +537,14 @@ def test_start_line_changes() -> None:
 
 
 def test_set_top_via_and_remove_top_via() -> None:
-    msg = req(wire(
-        "INVITE sip:b@x SIP/2.0",
-        "Via: SIP/2.0/UDP a;branch=z9hG4bK1;rport, SIP/2.0/UDP b;branch=z9hG4bK2",
-        "Via: SIP/2.0/UDP c;branch=z9hG4bK3", "l: 0",
-    ))
+    msg = req(
+        wire(
+            "INVITE sip:b@x SIP/2.0",
+            "Via: SIP/2.0/UDP a;branch=z9hG4bK1;rport, SIP/2.0/UDP b;branch=z9hG4bK2",
+            "Via: SIP/2.0/UDP c;branch=z9hG4bK3",
+            "l: 0",
+        )
+    )
     via = msg.top_via
     assert via is not None
     via.params["rport"] = "5062"
@@ -503,18 +565,22 @@ def test_set_top_via_and_remove_top_via() -> None:
 
 def test_construct_messages_and_reject_injection() -> None:
     request = SipRequest(
-        "OPTIONS", SipUri("sip", "bob", "example.com"),
-        [("v", f"SIP/2.0/UDP 192.0.2.1;branch={new_branch()}"), ("Max-Forwards", "70"),
-         ("To", "<sip:bob@example.com>"), ("From", f"<sip:a@x>;tag={new_tag()}"),
-         ("Call-ID", new_call_id("x")), ("CSeq", "1 OPTIONS")],
+        "OPTIONS",
+        SipUri("sip", "bob", "example.com"),
+        [
+            ("v", f"SIP/2.0/UDP 192.0.2.1;branch={new_branch()}"),
+            ("Max-Forwards", "70"),
+            ("To", "<sip:bob@example.com>"),
+            ("From", f"<sip:a@x>;tag={new_tag()}"),
+            ("Call-ID", new_call_id("x")),
+            ("CSeq", "1 OPTIONS"),
+        ],
     )
     assert request.ruri.user == "bob" and check_request(request) is None
     data = request.to_bytes()
     assert data.startswith(b"OPTIONS sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1")
     assert data.endswith(b"Content-Length: 0\r\n\r\n")
-    assert parse_message(data).header_items() == [
-        *request.header_items(), ("Content-Length", "0")
-    ]
+    assert parse_message(data).header_items() == [*request.header_items(), ("Content-Length", "0")]
     with pytest.raises(ValueError):
         request.set("Subject", "x\r\nEvil: 1")
     with pytest.raises(ValueError):
@@ -544,9 +610,14 @@ def test_make_response_copies_text_as_received() -> None:
     data = wire(
         "INVITE sip:b@x SIP/2.0",
         "v:  SIP/2.0/UDP a;branch=z9hG4bK1 , SIP/2.0/UDP b;branch=z9hG4bK2",
-        "Via: SIP/2.0/UDP c;branch=z9hG4bK3", "f: Alice  <sip:a@x> ; tag = 1",
-        "t:   sip:b@x", "i: weird@ID", "cseq:  0009   INVITE", "Max-Forwards: 70",
-        "Record-Route: <sip:rr;lr>", "l: 0",
+        "Via: SIP/2.0/UDP c;branch=z9hG4bK3",
+        "f: Alice  <sip:a@x> ; tag = 1",
+        "t:   sip:b@x",
+        "i: weird@ID",
+        "cseq:  0009   INVITE",
+        "Max-Forwards: 70",
+        "Record-Route: <sip:rr;lr>",
+        "l: 0",
     )
     request = req(data)
     response = make_response(request, 180, to_tag="tt")
@@ -576,8 +647,16 @@ def test_make_response_keeps_existing_to_tag_and_adds_extras() -> None:
 
 
 def test_make_response_with_unreadable_to_copies_it_untouched() -> None:
-    request = req(wire("INVITE sip:b@x SIP/2.0", "Via: SIP/2.0/UDP a", 'To: "open <sip:b@x>',
-                       "Call-ID: 1", "CSeq: 1 INVITE", "l: 0"))
+    request = req(
+        wire(
+            "INVITE sip:b@x SIP/2.0",
+            "Via: SIP/2.0/UDP a",
+            'To: "open <sip:b@x>',
+            "Call-ID: 1",
+            "CSeq: 1 INVITE",
+            "l: 0",
+        )
+    )
     response = make_response(request, 400, to_tag="t")
     assert response.get("To") == '"open <sip:b@x>'
     assert response.get("From") is None and response.call_id == "1"
@@ -643,11 +722,17 @@ CHECKS: list[tuple[str, bytes, tuple[int, str] | None]] = [
     ("bad-via", variant({"Via": "SIP/2.0/UDP host;;"}), (400, "Bad Via header")),
     ("bad-contact", variant({}, extra=("Contact: <sip:a@b c>",)), (400, "Bad Contact header")),
     ("star-contact", variant({}, extra=("Contact: *",)), None),
-    ("ruri-scheme", variant({}, "OPTIONS http://example.com SIP/2.0"),
-     (416, "Unsupported URI Scheme")),
+    (
+        "ruri-scheme",
+        variant({}, "OPTIONS http://example.com SIP/2.0"),
+        (416, "Unsupported URI Scheme"),
+    ),
     ("ruri-bad", variant({}, "OPTIONS sip:bob@ SIP/2.0"), (400, "Bad Request-URI")),
-    ("ruri-headers", variant({}, "OPTIONS sip:bob@example.com?Subject=x SIP/2.0"),
-     (400, "Bad Request-URI")),
+    (
+        "ruri-headers",
+        variant({}, "OPTIONS sip:bob@example.com?Subject=x SIP/2.0"),
+        (400, "Bad Request-URI"),
+    ),
     ("two-to", variant({}, extra=("To: <sip:x@y>",)), (400, "Multiple To headers")),
     ("two-call-id", variant({}, extra=("i: c2",)), (400, "Multiple Call-ID headers")),
     ("two-mf", variant({}, extra=("Max-Forwards: 5",)), (400, "Multiple Max-Forwards headers")),
@@ -667,9 +752,7 @@ def test_check_request(name: str, data: bytes, expected: tuple[int, str] | None)
 
 def test_check_request_schemes_and_body_length() -> None:
     msg = req(variant({}, "OPTIONS tel:+4930123 SIP/2.0"))
-    assert check_request(msg, schemes=frozenset({"sip", "sips"})) == (
-        416, "Unsupported URI Scheme"
-    )
+    assert check_request(msg, schemes=frozenset({"sip", "sips"})) == (416, "Unsupported URI Scheme")
     built = req(variant({"Content-Length": None}))
     built.set("Content-Length", "10")  # e.g. a message put together by hand
     assert check_request(built) == (400, "Body shorter than Content-Length")
@@ -692,11 +775,43 @@ def _seeds() -> list[bytes]:
 
 SEEDS = _seeds()
 STRUCTURED = (
-    "vias", "top_via", "call_id", "cseq", "from_", "to", "contacts", "routes", "record_routes",
-    "content_length", "max_forwards", "expires",
+    "vias",
+    "top_via",
+    "call_id",
+    "cseq",
+    "from_",
+    "to",
+    "contacts",
+    "routes",
+    "record_routes",
+    "content_length",
+    "max_forwards",
+    "expires",
 )
-SPECIAL = [b"\r\n", b"\n", b" ", b"\t", b":", b";", b",", b'"', b"<", b">", b"\\", b"[", b"]",
-           b"%", b"=", b"@", b"\x00", b"\xff", b"\r\n ", b"\r\n\r\n", b"SIP/2.0", b"9" * 12]
+SPECIAL = [
+    b"\r\n",
+    b"\n",
+    b" ",
+    b"\t",
+    b":",
+    b";",
+    b",",
+    b'"',
+    b"<",
+    b">",
+    b"\\",
+    b"[",
+    b"]",
+    b"%",
+    b"=",
+    b"@",
+    b"\x00",
+    b"\xff",
+    b"\r\n ",
+    b"\r\n\r\n",
+    b"SIP/2.0",
+    b"9" * 12,
+]
 
 
 @st.composite

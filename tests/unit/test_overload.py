@@ -16,17 +16,21 @@ from softswitch.sip.message import SipRequest
 from tests.unit.test_calls_manager import CALLER, SDP, Net, answer, place_call
 
 
-@pytest.mark.parametrize(("settings", "in_setup", "transactions", "delay", "reason"), [
-    ({}, 0, 0, 0.0, None),
-    ({"max_calls_in_setup": 10}, 9, 0, 0.0, None),
-    ({"max_calls_in_setup": 10}, 10, 0, 0.0, "calls_in_setup"),
-    ({"max_transactions": 100}, 0, 100, 0.0, "transactions"),
-    ({"max_queue_delay": 0.1}, 0, 0, 1.0, "queue_delay"),
-    ({"max_queue_delay": 0}, 0, 0, 5.0, None),  # 0: the check is off
-    ({"max_calls_in_setup": 0, "max_transactions": 0}, 10**6, 10**7, 0.0, None),
-])
-def test_overload_reasons(settings: dict[str, Any], in_setup: int, transactions: int,
-                          delay: float, reason: str | None) -> None:
+@pytest.mark.parametrize(
+    ("settings", "in_setup", "transactions", "delay", "reason"),
+    [
+        ({}, 0, 0, 0.0, None),
+        ({"max_calls_in_setup": 10}, 9, 0, 0.0, None),
+        ({"max_calls_in_setup": 10}, 10, 0, 0.0, "calls_in_setup"),
+        ({"max_transactions": 100}, 0, 100, 0.0, "transactions"),
+        ({"max_queue_delay": 0.1}, 0, 0, 1.0, "queue_delay"),
+        ({"max_queue_delay": 0}, 0, 0, 5.0, None),  # 0: the check is off
+        ({"max_calls_in_setup": 0, "max_transactions": 0}, 10**6, 10**7, 0.0, None),
+    ],
+)
+def test_overload_reasons(
+    settings: dict[str, Any], in_setup: int, transactions: int, delay: float, reason: str | None
+) -> None:
     guard = OverloadGuard(OverloadSettings(**settings))
     for _ in range(20):  # a sustained delay, not one sample
         guard.observe_delay(delay)
@@ -61,8 +65,10 @@ def test_delay_has_hysteresis() -> None:
     assert guard.delay < 0.1
 
 
-@pytest.mark.parametrize("field", ["max_calls_in_setup", "max_transactions", "max_queue_delay",
-                                   "probe_interval", "retry_after"])
+@pytest.mark.parametrize(
+    "field",
+    ["max_calls_in_setup", "max_transactions", "max_queue_delay", "probe_interval", "retry_after"],
+)
 def test_bad_settings_name_the_field(field: str) -> None:
     with pytest.raises(ValidationError, match=field):
         OverloadSettings.model_validate({field: -1})
@@ -139,9 +145,19 @@ def test_calls_in_setup_counts_only_unanswered_live_calls(ending: str) -> None:
         answer(net, ringing, 486, phone, "ph")
     else:
         answer(net, ringing, 180, phone, "ph")
-        net.deliver(SipRequest("CANCEL", first.uri, [
-            ("Via", first.get_all("Via")[0]), ("Max-Forwards", "70"),
-            ("From", first.get("From") or ""), ("To", first.get("To") or ""),
-            ("Call-ID", "call-1"), ("CSeq", "2 CANCEL"),
-        ]), CALLER)
+        net.deliver(
+            SipRequest(
+                "CANCEL",
+                first.uri,
+                [
+                    ("Via", first.get_all("Via")[0]),
+                    ("Max-Forwards", "70"),
+                    ("From", first.get("From") or ""),
+                    ("To", first.get("To") or ""),
+                    ("Call-ID", "call-1"),
+                    ("CSeq", "2 CANCEL"),
+                ],
+            ),
+            CALLER,
+        )
     assert net.mgr.calls_in_setup == 0 and len(net.mgr) == 0

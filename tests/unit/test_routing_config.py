@@ -59,9 +59,14 @@ def base() -> dict[str, Any]:
                 ],
                 "routing": {
                     "time_frames": [
-                        {"name": "Hours", "timezone": "America/New_York",
-                         "when": {"kind": "days_of_week",
-                                  "days": {"mon": [{"start": "09:00", "end": "17:00"}]}}},
+                        {
+                            "name": "Hours",
+                            "timezone": "America/New_York",
+                            "when": {
+                                "kind": "days_of_week",
+                                "days": {"mon": [{"start": "09:00", "end": "17:00"}]},
+                            },
+                        },
                     ],
                     "users": {
                         "100": {
@@ -138,13 +143,24 @@ def test_inbound_routing_user_need_not_be_a_sip_user() -> None:
 
 def test_plan_call_on_a_loaded_tenant() -> None:
     routing = routing_of(base())
-    inside = plan_call(routing, CallFacts("+12125550100", "+14155550100", MONDAY_10,
-                                          registered={"100": 1}, from_trunk=True))
+    inside = plan_call(
+        routing,
+        CallFacts(
+            "+12125550100", "+14155550100", MONDAY_10, registered={"100": 1}, from_trunk=True
+        ),
+    )
     assert isinstance(inside.root, RingGroup)
     assert [t.ref for t in inside.root.targets] == ["100"]
-    after = plan_call(routing, CallFacts("+12125550100", "+14155550100",
-                                         MONDAY_10 + dt.timedelta(hours=9),
-                                         registered={"101": 1}, from_trunk=True))
+    after = plan_call(
+        routing,
+        CallFacts(
+            "+12125550100",
+            "+14155550100",
+            MONDAY_10 + dt.timedelta(hours=9),
+            registered={"101": 1},
+            from_trunk=True,
+        ),
+    )
     assert isinstance(after.root, RingGroup)
     assert [t.ref for t in after.root.targets] == ["101"]
 
@@ -152,45 +168,96 @@ def test_plan_call_on_a_loaded_tenant() -> None:
 @pytest.mark.parametrize(
     ("mutate", "location", "message"),
     [
-        (_rule(2, time_frame="Lunch"), "tenants[0].routing.users.100.rules[2].time_frame",
-         "unknown time frame 'Lunch'"),
-        (_rule(0, forward={"when_busy": {"kind": "user", "target": "107"}}),
-         "tenants[0].routing.users.100.rules[0].forward.when_busy.target",
-         "unknown user destination '107'"),
-        (_rule(0, forward={"always": {"kind": "queue", "target": "500"}}),
-         "tenants[0].routing.users.100.rules[0].forward.always.target",
-         "unknown queue destination '500'"),
-        (_rule(1, simring={"extra": [{"kind": "extension", "target": "109"}]}),
-         "tenants[0].routing.users.100.rules[1].simring.extra[0].target",
-         "unknown extension '109'"),
-        (_rule(0, forward={"always": {"kind": "offnet", "target": "12345"}}),
-         "tenants[0].routing.users.100.rules[0].forward.always",
-         "country code"),
-        (_at("users", "100", "default_rule", value={"time_frame": "Hours"}),
-         "tenants[0].routing.users.100", "takes no time frame"),
-        (_at("users", "100", "ring_time", value=17),
-         "tenants[0].routing.users.100.ring_time", "ring time 17s not allowed"),
-        (_at("users", "105", value={}), "tenants[0].routing.users.105",
-         "not a user of this tenant"),
-        (_at("dids", 1, "destination", value="999"), "tenants[0].routing.dids[1].destination",
-         "unknown user destination '999'"),
-        (_at("dids", 1, "number", value="+14155550100"), "tenants[0].routing.dids[1].number",
-         "listed twice (first at dids[0])"),
-        (_at("dids", 0, "number", value="4155550100"), "tenants[0].routing.dids[0].number",
-         "country code"),
-        (_at("time_frames", 0, "timezone", value="Mars/Base"),
-         "tenants[0].routing.time_frames[0].timezone", "unknown timezone"),
-        (_at("time_frames", 1, value={"name": "Hours", "when": {"kind": "always"}}),
-         "tenants[0].routing.time_frames[1].name", "defined twice"),
-        (_at("time_frames", 1, value={"name": "Mine", "owner": "109", "when": {"kind": "always"}}),
-         "tenants[0].routing.time_frames[1].owner", "not a user"),
-        (_at("disaster_plans", 1, value=OUTAGE), "tenants[0].routing.disaster_plans[1].name",
-         "defined twice"),
-        (_at("disaster_plans", value=[{**OUTAGE, "status": "enabled"},
-                                      {**OTHER, "status": "enabled"}]),
-         "tenants[0].routing.disaster_plans[1].numbers[0].number", "is in enabled disaster plans"),
-        (_at("disaster_plans", 0, "numbers", 0, "forward_to", value="+14155550100"),
-         "tenants[0].routing.disaster_plans[0].numbers[0]", "forwards to itself"),
+        (
+            _rule(2, time_frame="Lunch"),
+            "tenants[0].routing.users.100.rules[2].time_frame",
+            "unknown time frame 'Lunch'",
+        ),
+        (
+            _rule(0, forward={"when_busy": {"kind": "user", "target": "107"}}),
+            "tenants[0].routing.users.100.rules[0].forward.when_busy.target",
+            "unknown user destination '107'",
+        ),
+        (
+            _rule(0, forward={"always": {"kind": "queue", "target": "500"}}),
+            "tenants[0].routing.users.100.rules[0].forward.always.target",
+            "unknown queue destination '500'",
+        ),
+        (
+            _rule(1, simring={"extra": [{"kind": "extension", "target": "109"}]}),
+            "tenants[0].routing.users.100.rules[1].simring.extra[0].target",
+            "unknown extension '109'",
+        ),
+        (
+            _rule(0, forward={"always": {"kind": "offnet", "target": "12345"}}),
+            "tenants[0].routing.users.100.rules[0].forward.always",
+            "country code",
+        ),
+        (
+            _at("users", "100", "default_rule", value={"time_frame": "Hours"}),
+            "tenants[0].routing.users.100",
+            "takes no time frame",
+        ),
+        (
+            _at("users", "100", "ring_time", value=17),
+            "tenants[0].routing.users.100.ring_time",
+            "ring time 17s not allowed",
+        ),
+        (
+            _at("users", "105", value={}),
+            "tenants[0].routing.users.105",
+            "not a user of this tenant",
+        ),
+        (
+            _at("dids", 1, "destination", value="999"),
+            "tenants[0].routing.dids[1].destination",
+            "unknown user destination '999'",
+        ),
+        (
+            _at("dids", 1, "number", value="+14155550100"),
+            "tenants[0].routing.dids[1].number",
+            "listed twice (first at dids[0])",
+        ),
+        (
+            _at("dids", 0, "number", value="4155550100"),
+            "tenants[0].routing.dids[0].number",
+            "country code",
+        ),
+        (
+            _at("time_frames", 0, "timezone", value="Mars/Base"),
+            "tenants[0].routing.time_frames[0].timezone",
+            "unknown timezone",
+        ),
+        (
+            _at("time_frames", 1, value={"name": "Hours", "when": {"kind": "always"}}),
+            "tenants[0].routing.time_frames[1].name",
+            "defined twice",
+        ),
+        (
+            _at(
+                "time_frames", 1, value={"name": "Mine", "owner": "109", "when": {"kind": "always"}}
+            ),
+            "tenants[0].routing.time_frames[1].owner",
+            "not a user",
+        ),
+        (
+            _at("disaster_plans", 1, value=OUTAGE),
+            "tenants[0].routing.disaster_plans[1].name",
+            "defined twice",
+        ),
+        (
+            _at(
+                "disaster_plans",
+                value=[{**OUTAGE, "status": "enabled"}, {**OTHER, "status": "enabled"}],
+            ),
+            "tenants[0].routing.disaster_plans[1].numbers[0].number",
+            "is in enabled disaster plans",
+        ),
+        (
+            _at("disaster_plans", 0, "numbers", 0, "forward_to", value="+14155550100"),
+            "tenants[0].routing.disaster_plans[0].numbers[0]",
+            "forwards to itself",
+        ),
         (_at("colour", value="red"), "tenants[0].routing.colour", "unknown key"),
     ],
 )
@@ -239,8 +306,11 @@ dnd = "voicemail"
     routing = load_config(path).tenants[0].routing
     assert routing.users["100"].rules[0].dnd == "voicemail"
     path.write_text(text.replace('time_frame = "Lunch"', 'time_frame = "Dinner"'))
-    with pytest.raises(ConfigError, match=r"tenants\[0\]\.routing\.users\.100\.rules\[0\]"
-                                          r"\.time_frame: unknown time frame 'Dinner'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"tenants\[0\]\.routing\.users\.100\.rules\[0\]"
+        r"\.time_frame: unknown time frame 'Dinner'",
+    ):
         load_config(path)
 
 
@@ -252,11 +322,21 @@ def test_example_config_has_a_worked_routing_example() -> None:
     assert [d.number for d in routing.dids] == ["+14155550100", "+14155550101"]
     assert [p.name for p in routing.disaster_plans] == ["Office outage"]
     # The example's own comment promises these outcomes.
-    holiday = plan_call(routing, CallFacts("+12125550100", "+14155550100", JULY_4,
-                                           registered={"100": 1}, from_trunk=True))
+    holiday = plan_call(
+        routing,
+        CallFacts("+12125550100", "+14155550100", JULY_4, registered={"100": 1}, from_trunk=True),
+    )
     assert [t.kind for t in holiday.targets()] == [TargetKind.VOICEMAIL]
-    monday = plan_call(routing, CallFacts("+12125550100", "+14155550100", MONDAY_10,
-                                          registered={"100": 1, "102": 1}, from_trunk=True))
+    monday = plan_call(
+        routing,
+        CallFacts(
+            "+12125550100",
+            "+14155550100",
+            MONDAY_10,
+            registered={"100": 1, "102": 1},
+            from_trunk=True,
+        ),
+    )
     assert isinstance(monday.root, RingGroup)
     assert [(t.ref, t.delay) for t in monday.root.targets] == [("100", 0), ("102", 10)]
 
@@ -299,7 +379,9 @@ def two_plans(**status: str) -> Any:
     ],
 )
 def test_apply_disaster_states(
-    configured: dict[str, str], states: list[DisasterPlanState], enabled: list[str],
+    configured: dict[str, str],
+    states: list[DisasterPlanState],
+    enabled: list[str],
     problems: int,
 ) -> None:
     routing = two_plans(**configured)
@@ -317,8 +399,10 @@ def test_apply_returns_the_same_object_when_nothing_changes() -> None:
 
 def test_apply_merges_history() -> None:
     routing = two_plans()
-    events = [DisasterPlanEvent(1, "acme", "Outage", "execute", "alice", T0),
-              DisasterPlanEvent(2, "acme", "Outage", "revert", "bob", T0 + 60)]
+    events = [
+        DisasterPlanEvent(1, "acme", "Outage", "execute", "alice", T0),
+        DisasterPlanEvent(2, "acme", "Outage", "revert", "bob", T0 + 60),
+    ]
     merged, _ = apply_disaster_states(routing, [state("Outage", False, T0 + 60)], events)
     history = merged.disaster_plans[0].history
     assert [(e.action, e.by) for e in history] == [("execute", "alice"), ("revert", "bob")]
@@ -345,8 +429,9 @@ async def test_disaster_state_follows_the_store(sqlite_store: SqliteStore) -> No
     before = state_.routing_for(tenant)
     assert state_.routing_for(tenant) is before  # cached: same object, compile cache hits
     assert await state_.refresh() is False
-    facts = CallFacts("+12125550100", "+14155550100", MONDAY_10, registered={"100": 1},
-                      from_trunk=True)
+    facts = CallFacts(
+        "+12125550100", "+14155550100", MONDAY_10, registered={"100": 1}, from_trunk=True
+    )
     assert ringing(plan_call(before, facts)) == ["100"]
 
     await sqlite_store.change_disaster_plan("acme", "Outage", True, "alice", T0)

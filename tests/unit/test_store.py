@@ -42,8 +42,6 @@ def make_binding(n: int = 0, aor: str = AOR, **changes: Any) -> Binding:
     return dataclasses.replace(binding, **changes)
 
 
-
-
 async def raw_fetch(url: str, sql: str) -> list[tuple[Any, ...]]:
     """Query the database behind `url` without the Store (to check what it wrote)."""
     if url.startswith("sqlite"):

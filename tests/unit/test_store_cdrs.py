@@ -31,13 +31,17 @@ def make_cdr(n: int = 0, **changes: Any) -> Cdr:
         sip_code=200,
         q850_cause=16,
         q850_name="NORMAL_CLEARING",
-        legs=[{"target": "user_devices 102", "contact": "sip:102@10.0.0.1", "status": 200,
-               "answered": True}, {"target": "user_devices 102", "status": 487,
-                                   "answered": False}],
+        legs=[
+            {
+                "target": "user_devices 102",
+                "contact": "sip:102@10.0.0.1",
+                "status": 200,
+                "answered": True,
+            },
+            {"target": "user_devices 102", "status": 487, "answered": False},
+        ],
     )
     return dataclasses.replace(cdr, **changes)
-
-
 
 
 def test_row_round_trip_and_derived_times() -> None:
@@ -49,10 +53,16 @@ def test_row_round_trip_and_derived_times() -> None:
     assert make_cdr(answer=None).billsec == 0.0
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("tenant", None), ("start", float("nan")), ("sip_code", "200"), ("answer", "x"),
-    ("legs", [object()]),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("tenant", None),
+        ("start", float("nan")),
+        ("sip_code", "200"),
+        ("answer", "x"),
+        ("legs", [object()]),
+    ],
+)
 def test_bad_fields_are_named(field: str, value: Any) -> None:
     cdr = make_cdr(**{field: value}) if field != "legs" else make_cdr(legs=[{"x": {1, 2}}])
     if field == "legs":

@@ -14,14 +14,16 @@ from tests.unit.test_store import raw_fetch
 T0 = 1_760_000_000.0
 
 
-
-
 async def test_enable_disable_records_state_and_history(store: Store) -> None:
     assert await store.load_disaster_plans() == []
     event = await store.change_disaster_plan("acme", "Outage", True, "alice", T0)
     assert event is not None
     assert (event.tenant, event.plan, event.action, event.changed_by, event.changed_at) == (
-        "acme", "Outage", "execute", "alice", T0,
+        "acme",
+        "Outage",
+        "execute",
+        "alice",
+        T0,
     )
     assert await store.load_disaster_plans() == [
         DisasterPlanState("acme", "Outage", True, "alice", T0)
@@ -62,7 +64,10 @@ async def test_plans_are_per_tenant_and_filtered(store: Store) -> None:
     for i, (tenant, plan) in enumerate([("b", "X"), ("a", "Y"), ("a", "X"), ("b", "Y")]):
         await store.change_disaster_plan(tenant, plan, True, f"op{i}", T0 + i)
     assert [(s.tenant, s.plan) for s in await store.load_disaster_plans()] == [
-        ("a", "X"), ("a", "Y"), ("b", "X"), ("b", "Y"),
+        ("a", "X"),
+        ("a", "Y"),
+        ("b", "X"),
+        ("b", "Y"),
     ]
     assert [s.plan for s in await store.load_disaster_plans("b")] == ["X", "Y"]
     assert await store.load_disaster_plans("nobody") == []

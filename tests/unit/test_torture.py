@@ -65,9 +65,19 @@ Outcome = str | tuple[str, int]
 
 OUTCOME: dict[str, Outcome] = {
     # RFC 4475 3.1.1 valid
-    "wsinv": ACCEPT, "intmeth": ACCEPT, "esc01": ACCEPT, "escnull": ACCEPT, "esc02": ACCEPT,
-    "lwsdisp": ACCEPT, "longreq": ACCEPT, "dblreq": ACCEPT, "semiuri": ACCEPT,
-    "transports": ACCEPT, "mpart01": ACCEPT, "unreason": ACCEPT, "noreason": ACCEPT,
+    "wsinv": ACCEPT,
+    "intmeth": ACCEPT,
+    "esc01": ACCEPT,
+    "escnull": ACCEPT,
+    "esc02": ACCEPT,
+    "lwsdisp": ACCEPT,
+    "longreq": ACCEPT,
+    "dblreq": ACCEPT,
+    "semiuri": ACCEPT,
+    "transports": ACCEPT,
+    "mpart01": ACCEPT,
+    "unreason": ACCEPT,
+    "noreason": ACCEPT,
     # RFC 4475 3.1.2 invalid
     "badinv01": check(400),  # ;;,;,, in Via
     "clerr": parse(400),  # Content-Length 9999 on a datagram
@@ -80,25 +90,45 @@ OUTCOME: dict[str, Outcome] = {
     "lwsstart": ACCEPT,  # extra SP in the Request-Line, tolerated
     "trws": ACCEPT,  # trailing SP, tolerated
     "escruri": check(400),  # headers in the Request-URI
-    "baddate": ACCEPT, "regbadct": ACCEPT, "badaspec": ACCEPT, "baddn": ACCEPT,
+    "baddate": ACCEPT,
+    "regbadct": ACCEPT,
+    "badaspec": ACCEPT,
+    "baddn": ACCEPT,
     "badvers": check(505),
-    "mismatch01": check(400), "mismatch02": check(400),
+    "mismatch01": check(400),
+    "mismatch02": check(400),
     "bigcode": DROP,  # status 4294967301
     # RFC 4475 3.2 transaction, 3.3 application, 3.4 backward compatibility
     "badbranch": ACCEPT,
     "insuf": check(400),  # no Call-ID, From, To
-    "unkscm": check(416), "novelsc": check(416),
-    "unksm2": ACCEPT, "bext01": ACCEPT, "invut": ACCEPT, "regaut01": ACCEPT,
+    "unkscm": check(416),
+    "novelsc": check(416),
+    "unksm2": ACCEPT,
+    "bext01": ACCEPT,
+    "invut": ACCEPT,
+    "regaut01": ACCEPT,
     "multi01": check(400),  # repeated To/From/Call-ID/CSeq
     "mcl01": parse(400),  # conflicting Content-Length values
-    "bcast": ACCEPT, "zeromf": ACCEPT, "cparam01": ACCEPT, "cparam02": ACCEPT,
-    "regescrt": ACCEPT, "sdp01": ACCEPT, "inv2543": ACCEPT,
+    "bcast": ACCEPT,
+    "zeromf": ACCEPT,
+    "cparam01": ACCEPT,
+    "cparam02": ACCEPT,
+    "regescrt": ACCEPT,
+    "sdp01": ACCEPT,
+    "inv2543": ACCEPT,
     "test": DROP,  # unreferenced archive file: no SIP-Version
     # RFC 5118
-    "ipv6-good": ACCEPT, "ipv6-bad": check(400), "port-ambiguous": ACCEPT,
-    "port-unambiguous": ACCEPT, "via-received-param-with-delim": ACCEPT,
-    "via-received-param-no-delim": ACCEPT, "ipv6-in-sdp": ACCEPT, "mult-ip-in-header": ACCEPT,
-    "mult-ip-in-sdp": ACCEPT, "ipv4-mapped-ipv6": ACCEPT, "ipv6-bug-abnf-3-colons": ACCEPT,
+    "ipv6-good": ACCEPT,
+    "ipv6-bad": check(400),
+    "port-ambiguous": ACCEPT,
+    "port-unambiguous": ACCEPT,
+    "via-received-param-with-delim": ACCEPT,
+    "via-received-param-no-delim": ACCEPT,
+    "ipv6-in-sdp": ACCEPT,
+    "mult-ip-in-header": ACCEPT,
+    "mult-ip-in-sdp": ACCEPT,
+    "ipv4-mapped-ipv6": ACCEPT,
+    "ipv6-bug-abnf-3-colons": ACCEPT,
     "ipv6-correct-abnf-2-colons": ACCEPT,
 }
 
@@ -301,7 +331,11 @@ def _semiuri() -> None:
 
 def _transports() -> None:
     assert [v.transport for v in _req("transports").vias] == [
-        "UDP", "SCTP", "TLS", "UNKNOWN", "TCP"
+        "UDP",
+        "SCTP",
+        "TLS",
+        "UNKNOWN",
+        "TCP",
     ]
 
 
@@ -416,7 +450,9 @@ def _received_no_delim() -> None:
 def _mult_ip_in_header() -> None:
     vias = _req("mult-ip-in-header").vias
     assert [(v.host, v.port) for v in vias] == [
-        ("2001:db8::9:1", 6050), ("192.0.2.1", None), ("2001:db8::9:255", None)
+        ("2001:db8::9:1", 6050),
+        ("192.0.2.1", None),
+        ("2001:db8::9:255", None),
     ]
     assert vias[2].received == "192.0.2.200"
 
@@ -432,17 +468,36 @@ def _three_colons() -> None:
 
 
 DETAILS: dict[str, Callable[[], None]] = {
-    "wsinv": _wsinv, "intmeth": _intmeth, "esc01": _esc01, "escnull": _escnull,
-    "esc02": _esc02, "dblreq": _dblreq, "semiuri": _semiuri, "transports": _transports,
-    "mpart01": _mpart01, "unreason": _unreason, "noreason": _noreason, "longreq": _longreq,
-    "lwsdisp": _lwsdisp, "scalarlg": _scalarlg, "badbranch": _badbranch, "unksm2": _unksm2,
-    "bcast": _bcast, "zeromf": _zeromf, "bext01": _bext01, "cparam01": _cparam01,
-    "cparam02": _cparam02, "regescrt": _regescrt, "inv2543": _inv2543,
-    "ipv6-good": _ipv6_good, "port-ambiguous": _port_ambiguous,
+    "wsinv": _wsinv,
+    "intmeth": _intmeth,
+    "esc01": _esc01,
+    "escnull": _escnull,
+    "esc02": _esc02,
+    "dblreq": _dblreq,
+    "semiuri": _semiuri,
+    "transports": _transports,
+    "mpart01": _mpart01,
+    "unreason": _unreason,
+    "noreason": _noreason,
+    "longreq": _longreq,
+    "lwsdisp": _lwsdisp,
+    "scalarlg": _scalarlg,
+    "badbranch": _badbranch,
+    "unksm2": _unksm2,
+    "bcast": _bcast,
+    "zeromf": _zeromf,
+    "bext01": _bext01,
+    "cparam01": _cparam01,
+    "cparam02": _cparam02,
+    "regescrt": _regescrt,
+    "inv2543": _inv2543,
+    "ipv6-good": _ipv6_good,
+    "port-ambiguous": _port_ambiguous,
     "port-unambiguous": _port_unambiguous,
     "via-received-param-with-delim": _received_delim,
     "via-received-param-no-delim": _received_no_delim,
-    "mult-ip-in-header": _mult_ip_in_header, "ipv4-mapped-ipv6": _ipv4_mapped,
+    "mult-ip-in-header": _mult_ip_in_header,
+    "ipv4-mapped-ipv6": _ipv4_mapped,
     "ipv6-bug-abnf-3-colons": _three_colons,
 }
 

@@ -21,8 +21,9 @@ TCP_PEER = Address("TCP", "192.0.2.10", 15070, conn_id=7)
 MAX_STEPS = 10_000
 
 
-def outgoing(method: str = "INVITE", branch: str = "z9hG4bKc1", transport: str = "UDP",
-             cseq: int = 1) -> SipRequest:
+def outgoing(
+    method: str = "INVITE", branch: str = "z9hG4bKc1", transport: str = "UDP", cseq: int = 1
+) -> SipRequest:
     text = (
         f"{method} sip:bob@192.0.2.10:15070 SIP/2.0\r\n"
         f"Via: SIP/2.0/{transport} 198.51.100.1:15060;branch={branch};rport\r\n"
@@ -282,8 +283,9 @@ def test_non_invite_proceeding_retransmits_every_t2() -> None:
     assert events(layer) == [TransactionTimeout(tx)]
 
 
-@pytest.mark.parametrize(("peer", "transport", "wait"), [(UDP_PEER, "UDP", 5.0),
-                                                         (TCP_PEER, "TCP", None)])
+@pytest.mark.parametrize(
+    ("peer", "transport", "wait"), [(UDP_PEER, "UDP", 5.0), (TCP_PEER, "TCP", None)]
+)
 def test_non_invite_final_then_timer_k(peer: Address, transport: str, wait: float | None) -> None:
     layer = make_layer()
     req = outgoing("MESSAGE", transport=transport)
@@ -329,8 +331,10 @@ def test_responses_matched_by_branch_and_cseq_method() -> None:
     layer.receive_message(ok_cancel, UDP_PEER, 0.3)
     terminated = answer(invite, 487)
     layer.receive_message(terminated, UDP_PEER, 0.4)
-    assert events(layer) == [ResponseReceived(ok_cancel, tx_can),
-                             ResponseReceived(terminated, tx_inv)]
+    assert events(layer) == [
+        ResponseReceived(ok_cancel, tx_can),
+        ResponseReceived(terminated, tx_inv),
+    ]
     # Unknown branch / method / missing Via: discarded.
     layer.receive_message(answer(outgoing(branch="z9hG4bKother"), 200), UDP_PEER, 0.5)
     assert events(layer) == []
@@ -354,8 +358,9 @@ def test_cancel_bounds_the_invite_to_64_t1() -> None:
 
 def test_transport_error_fails_matching_client_transactions() -> None:
     layer = make_layer()
-    tx_tcp = layer.send_request(outgoing("INVITE", branch="z9hG4bKt", transport="TCP"),
-                                TCP_PEER, 0.0)
+    tx_tcp = layer.send_request(
+        outgoing("INVITE", branch="z9hG4bKt", transport="TCP"), TCP_PEER, 0.0
+    )
     tx_udp = layer.send_request(outgoing("OPTIONS", branch="z9hG4bKu"), UDP_PEER, 0.0)
     layer.transport_error(Address("TCP", "192.0.2.10", 15070), 1.0)
     assert events(layer) == [TransportFailed(tx_tcp)]

@@ -35,8 +35,14 @@ T = TypeVar("T")
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"t1": 0}, {"t1": -1}, {"t1": 1.0, "t2": 0.5}, {"t4": -1}, {"timer_d": -1},
-     {"proceeding_guard": 0}],
+    [
+        {"t1": 0},
+        {"t1": -1},
+        {"t1": 1.0, "t2": 0.5},
+        {"t4": -1},
+        {"timer_d": -1},
+        {"proceeding_guard": 0},
+    ],
 )
 def test_timer_settings_reject_nonsense(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
@@ -111,34 +117,64 @@ UDP_SRC = Address("UDP", "198.18.0.9", 30001)
     ("via", "source", "expected"),
     [
         # sent-by only (same host as the source)
-        ("SIP/2.0/UDP 198.18.0.9:5070;branch=z9hG4bKa", UDP_SRC,
-         Address("UDP", "198.18.0.9", 5070)),
+        (
+            "SIP/2.0/UDP 198.18.0.9:5070;branch=z9hG4bKa",
+            UDP_SRC,
+            Address("UDP", "198.18.0.9", 5070),
+        ),
         ("SIP/2.0/UDP 198.18.0.9;branch=z9hG4bKa", UDP_SRC, Address("UDP", "198.18.0.9", 5060)),
         # received: sent-by port
-        ("SIP/2.0/UDP 10.0.0.1:5070;received=198.18.0.9;branch=z9hG4bKa", UDP_SRC,
-         Address("UDP", "198.18.0.9", 5070)),
+        (
+            "SIP/2.0/UDP 10.0.0.1:5070;received=198.18.0.9;branch=z9hG4bKa",
+            UDP_SRC,
+            Address("UDP", "198.18.0.9", 5070),
+        ),
         # an unstamped Via that differs from the source is read as stamped
-        ("SIP/2.0/UDP pbx.example.com;branch=z9hG4bKa", UDP_SRC,
-         Address("UDP", "198.18.0.9", 5060)),
+        (
+            "SIP/2.0/UDP pbx.example.com;branch=z9hG4bKa",
+            UDP_SRC,
+            Address("UDP", "198.18.0.9", 5060),
+        ),
         # rport (RFC 3581): filled, or empty -> the source port
-        ("SIP/2.0/UDP 10.0.0.1:5070;received=198.18.0.9;rport=30001;branch=z9hG4bKa", UDP_SRC,
-         Address("UDP", "198.18.0.9", 30001)),
+        (
+            "SIP/2.0/UDP 10.0.0.1:5070;received=198.18.0.9;rport=30001;branch=z9hG4bKa",
+            UDP_SRC,
+            Address("UDP", "198.18.0.9", 30001),
+        ),
         ("SIP/2.0/UDP 10.0.0.1:5070;rport;branch=z9hG4bKa", UDP_SRC, UDP_SRC),
         # maddr wins over received for unreliable transports
-        ("SIP/2.0/UDP 10.0.0.1:5070;maddr=239.1.1.1;received=198.18.0.9;branch=z9hG4bKa",
-         UDP_SRC, Address("UDP", "239.1.1.1", 5070)),
-        ("SIP/2.0/UDP 10.0.0.1;maddr=239.1.1.1;branch=z9hG4bKa", UDP_SRC,
-         Address("UDP", "239.1.1.1", 5060)),
+        (
+            "SIP/2.0/UDP 10.0.0.1:5070;maddr=239.1.1.1;received=198.18.0.9;branch=z9hG4bKa",
+            UDP_SRC,
+            Address("UDP", "239.1.1.1", 5070),
+        ),
+        (
+            "SIP/2.0/UDP 10.0.0.1;maddr=239.1.1.1;branch=z9hG4bKa",
+            UDP_SRC,
+            Address("UDP", "239.1.1.1", 5060),
+        ),
         # reliable: the connection it came on, with received + sent-by port to reopen
-        ("SIP/2.0/TCP 10.0.0.1:5070;rport;maddr=239.1.1.1;branch=z9hG4bKa",
-         Address("TCP", "198.18.0.9", 40000, conn_id=12), Address("TCP", "198.18.0.9", 5070, 12)),
-        ("SIP/2.0/TLS 10.0.0.1;branch=z9hG4bKa", Address("TLS", "198.18.0.9", 40000, conn_id=4),
-         Address("TLS", "198.18.0.9", 5061, 4)),
+        (
+            "SIP/2.0/TCP 10.0.0.1:5070;rport;maddr=239.1.1.1;branch=z9hG4bKa",
+            Address("TCP", "198.18.0.9", 40000, conn_id=12),
+            Address("TCP", "198.18.0.9", 5070, 12),
+        ),
+        (
+            "SIP/2.0/TLS 10.0.0.1;branch=z9hG4bKa",
+            Address("TLS", "198.18.0.9", 40000, conn_id=4),
+            Address("TLS", "198.18.0.9", 5061, 4),
+        ),
         # IPv6
-        ("SIP/2.0/UDP [2001:db8::1]:5070;branch=z9hG4bKa", Address("UDP", "2001:db8::1", 5070),
-         Address("UDP", "2001:db8::1", 5070)),
-        ("SIP/2.0/UDP [2001:db8::1]:5070;received=[2001:db8::9];branch=z9hG4bKa",
-         Address("UDP", "2001:db8::9", 5070), Address("UDP", "2001:db8::9", 5070)),
+        (
+            "SIP/2.0/UDP [2001:db8::1]:5070;branch=z9hG4bKa",
+            Address("UDP", "2001:db8::1", 5070),
+            Address("UDP", "2001:db8::1", 5070),
+        ),
+        (
+            "SIP/2.0/UDP [2001:db8::1]:5070;received=[2001:db8::9];branch=z9hG4bKa",
+            Address("UDP", "2001:db8::9", 5070),
+            Address("UDP", "2001:db8::9", 5070),
+        ),
     ],
 )
 def test_response_destination(via: str, source: Address, expected: Address) -> None:
@@ -152,8 +188,14 @@ def test_response_destination_without_via_is_the_source() -> None:
 # ------------------------------------------------------------------- stateless sends
 
 
-def _request(method: str, branch: str | None, via: str = "SIP/2.0/UDP 10.0.0.1:5070",
-             to_tag: str | None = None, call_id: str = "c1", cseq: int = 1) -> SipRequest:
+def _request(
+    method: str,
+    branch: str | None,
+    via: str = "SIP/2.0/UDP 10.0.0.1:5070",
+    to_tag: str | None = None,
+    call_id: str = "c1",
+    cseq: int = 1,
+) -> SipRequest:
     to = "<sip:b@example.com>" + (f";tag={to_tag}" if to_tag else "")
     text = (
         f"{method} sip:b@example.com SIP/2.0\r\n"
@@ -194,8 +236,7 @@ def test_thousands_of_transactions_drain_and_the_heap_stays_small() -> None:
         layer.send_request(req, peer, now)
         resp = parse_message(make_response(req, 200, to_tag="t").to_bytes())
         layer.receive_message(resp, peer, now)
-        inv = _request("INVITE", f"z9hG4bKs{i}", via="SIP/2.0/UDP 192.0.2.1:15000",
-                       call_id=f"s{i}")
+        inv = _request("INVITE", f"z9hG4bKs{i}", via="SIP/2.0/UDP 192.0.2.1:15000", call_id=f"s{i}")
         layer.receive_message(inv, peer, now)
         event = layer.next_event()
         while event is not None and not isinstance(event, RequestReceived):
@@ -233,23 +274,40 @@ PEERS = {
 }
 
 op_strategy = st.one_of(
-    st.tuples(st.just("send"), st.sampled_from(["INVITE", "OPTIONS", "BYE"]),
-              st.sampled_from(["UDP", "TCP"])),
+    st.tuples(
+        st.just("send"),
+        st.sampled_from(["INVITE", "OPTIONS", "BYE"]),
+        st.sampled_from(["UDP", "TCP"]),
+    ),
     st.tuples(st.just("send_cancel"), st.integers(0, 20)),
-    st.tuples(st.just("client_response"), st.integers(0, 20),
-              st.sampled_from([100, 180, 183, 200, 202, 302, 404, 487, 503])),
-    st.tuples(st.just("recv"), st.sampled_from(["INVITE", "OPTIONS", "ACK", "CANCEL"]),
-              st.integers(0, 3), st.sampled_from(["UDP", "TCP"]), st.sampled_from([None, "t1"]),
-              st.booleans()),
-    st.tuples(st.just("tu_response"), st.integers(0, 20),
-              st.sampled_from([100, 180, 200, 404, 487])),
+    st.tuples(
+        st.just("client_response"),
+        st.integers(0, 20),
+        st.sampled_from([100, 180, 183, 200, 202, 302, 404, 487, 503]),
+    ),
+    st.tuples(
+        st.just("recv"),
+        st.sampled_from(["INVITE", "OPTIONS", "ACK", "CANCEL"]),
+        st.integers(0, 3),
+        st.sampled_from(["UDP", "TCP"]),
+        st.sampled_from([None, "t1"]),
+        st.booleans(),
+    ),
+    st.tuples(
+        st.just("tu_response"), st.integers(0, 20), st.sampled_from([100, 180, 200, 404, 487])
+    ),
     st.tuples(st.just("advance"), st.sampled_from([0.0, 0.1, 0.5, 1.0, 4.0, 30.0, 700.0])),
     st.tuples(st.just("transport_error"), st.sampled_from(["UDP", "TCP"])),
     st.tuples(st.just("garbage_response"), st.integers(0, 3)),
 )
 
-DOCUMENTED = (RequestReceived, ResponseReceived, CancelReceived, TransactionTimeout,
-              TransportFailed)
+DOCUMENTED = (
+    RequestReceived,
+    ResponseReceived,
+    CancelReceived,
+    TransactionTimeout,
+    TransportFailed,
+)
 
 
 class Checker:
@@ -321,25 +379,38 @@ def _run(ops: list[tuple[object, ...]]) -> None:
         kind = op[0]
         if kind == "send":
             _, method, transport = op
-            req = _request(str(method), f"z9hG4bKc{next(branches)}",
-                           via=f"SIP/2.0/{transport} 198.51.100.1:15060")
+            req = _request(
+                str(method),
+                f"z9hG4bKc{next(branches)}",
+                via=f"SIP/2.0/{transport} 198.51.100.1:15060",
+            )
             clients.append(layer.send_request(req, PEERS[str(transport)], now))
         elif kind == "send_cancel" and clients:
             invite = _recent(clients, op[1])
             if invite.is_invite and layer.find_client(invite.branch, "CANCEL") is None:
-                cancel = _request("CANCEL", invite.branch,
-                                  via=f"SIP/2.0/{invite.dest.transport} 198.51.100.1:15060")
+                cancel = _request(
+                    "CANCEL",
+                    invite.branch,
+                    via=f"SIP/2.0/{invite.dest.transport} 198.51.100.1:15060",
+                )
                 clients.append(layer.send_request(cancel, invite.dest, now))
         elif kind == "client_response" and clients:
             tx = _recent(clients, op[1])
-            resp = make_response(tx.request, int(op[2]),  # type: ignore[call-overload]
-                                 to_tag=None if op[2] == 100 else "r")
+            resp = make_response(
+                tx.request,
+                int(op[2]),  # type: ignore[call-overload]
+                to_tag=None if op[2] == 100 else "r",
+            )
             layer.receive_message(parse_message(resp.to_bytes()), tx.dest, now)
         elif kind == "recv":
             _, method, index, transport, to_tag, rfc2543 = op
-            req = _request(str(method), None if rfc2543 else f"z9hG4bKs{index}",
-                           via=f"SIP/2.0/{transport} 192.0.2.50:15050",
-                           to_tag=to_tag, call_id=f"call{index}")  # type: ignore[arg-type]
+            req = _request(
+                str(method),
+                None if rfc2543 else f"z9hG4bKs{index}",
+                via=f"SIP/2.0/{transport} 192.0.2.50:15050",
+                to_tag=to_tag,
+                call_id=f"call{index}",
+            )  # type: ignore[arg-type]
             layer.receive_message(req, PEERS[str(transport)], now)
         elif kind == "tu_response" and checker.servers:
             stx = _recent(checker.servers, op[1])
@@ -352,8 +423,13 @@ def _run(ops: list[tuple[object, ...]]) -> None:
         elif kind == "transport_error":
             layer.transport_error(PEERS[str(op[1])], now)
         elif kind == "garbage_response":
-            resp = SipResponse(200, headers=[("Via", "SIP/2.0/UDP 1.2.3.4;branch=z9hG4bKnone"),
-                                             ("CSeq", f"{op[1]} INVITE")])
+            resp = SipResponse(
+                200,
+                headers=[
+                    ("Via", "SIP/2.0/UDP 1.2.3.4;branch=z9hG4bKnone"),
+                    ("CSeq", f"{op[1]} INVITE"),
+                ],
+            )
             layer.receive_message(resp, PEERS["UDP"], now)
         for data, dest in layer.datagrams_to_send(now):
             assert isinstance(data, bytes) and isinstance(dest, Address)
@@ -387,12 +463,20 @@ def test_long_random_run_drains() -> None:
         elif roll < 0.2:
             ops.append(("send_cancel", rng.randrange(100)))
         elif roll < 0.4:
-            ops.append(("client_response", rng.randrange(100),
-                        rng.choice([100, 180, 200, 404, 487])))
+            ops.append(
+                ("client_response", rng.randrange(100), rng.choice([100, 180, 200, 404, 487]))
+            )
         elif roll < 0.6:
-            ops.append(("recv", rng.choice(["INVITE", "OPTIONS", "ACK", "CANCEL"]),
-                        rng.randrange(20), rng.choice(["UDP", "TCP"]),
-                        rng.choice([None, "t1"]), rng.random() < 0.1))
+            ops.append(
+                (
+                    "recv",
+                    rng.choice(["INVITE", "OPTIONS", "ACK", "CANCEL"]),
+                    rng.randrange(20),
+                    rng.choice(["UDP", "TCP"]),
+                    rng.choice([None, "t1"]),
+                    rng.random() < 0.1,
+                )
+            )
         elif roll < 0.8:
             ops.append(("tu_response", rng.randrange(100), rng.choice([100, 180, 200, 486])))
         elif roll < 0.997:

@@ -24,9 +24,17 @@ TCP_PEER = Address("TCP", "203.0.113.5", 40123, conn_id=3)
 MAX_STEPS = 10_000
 
 
-def incoming(method: str, *, branch: str = "z9hG4bKr1", transport: str = "UDP",
-             to_tag: str | None = None, via_params: str = "", call_id: str = "call-1",
-             host: str = "203.0.113.5", port: int = 15062) -> SipRequest:
+def incoming(
+    method: str,
+    *,
+    branch: str = "z9hG4bKr1",
+    transport: str = "UDP",
+    to_tag: str | None = None,
+    via_params: str = "",
+    call_id: str = "call-1",
+    host: str = "203.0.113.5",
+    port: int = 15062,
+) -> SipRequest:
     to = "<sip:bob@example.com>" + (f";tag={to_tag}" if to_tag else "")
     text = (
         f"{method} sip:bob@198.51.100.1 SIP/2.0\r\n"
@@ -47,8 +55,9 @@ def make_layer() -> TransactionLayer:
     return TransactionLayer(TimerSettings(t1=0.5, t2=4.0, t4=5.0))
 
 
-def receive(layer: TransactionLayer, request: SipRequest, source: Address,
-            now: float = 0.0) -> ServerTransaction:
+def receive(
+    layer: TransactionLayer, request: SipRequest, source: Address, now: float = 0.0
+) -> ServerTransaction:
     layer.receive_message(request, source, now)
     event = layer.next_event()
     assert isinstance(event, RequestReceived) and event.transaction is not None
@@ -71,17 +80,20 @@ def drain_timers(layer: TransactionLayer, end: float) -> None:
     raise AssertionError("timers never ran out")
 
 
-@pytest.mark.parametrize(("method", "source", "transport"), [
-    ("REGISTER", UDP_PEER, "UDP"),
-    ("OPTIONS", UDP_PEER, "UDP"),
-    ("BYE", UDP_PEER, "UDP"),
-    ("REGISTER", TCP_PEER, "TCP"),
-])
-def test_final_answer_releases_request_and_response(method: str, source: Address,
-                                                    transport: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "source", "transport"),
+    [
+        ("REGISTER", UDP_PEER, "UDP"),
+        ("OPTIONS", UDP_PEER, "UDP"),
+        ("BYE", UDP_PEER, "UDP"),
+        ("REGISTER", TCP_PEER, "TCP"),
+    ],
+)
+def test_final_answer_releases_request_and_response(
+    method: str, source: Address, transport: str
+) -> None:
     layer = make_layer()
-    request = incoming(method, transport=transport,
-                       to_tag="t1" if method == "BYE" else None)
+    request = incoming(method, transport=transport, to_tag="t1" if method == "BYE" else None)
     tx = receive(layer, request, source)
     assert tx.request is request and not tx.released
     layer.send_response(tx, make_response(request, 100, "Trying"), 0.1)
@@ -163,21 +175,26 @@ def test_client_transactions_keep_their_request_after_the_final() -> None:
     request = incoming("REGISTER", branch="z9hG4bKcl", host="198.51.100.1", port=15070)
     ctx = layer.send_request(request, dest, 0.0)
     assert isinstance(ctx, ClientTransaction)
-    layer.receive_message(parse_message(make_response(request, 401, to_tag="r").to_bytes()),
-                          dest, 0.1)
+    layer.receive_message(
+        parse_message(make_response(request, 401, to_tag="r").to_bytes()), dest, 0.1
+    )
     assert ctx.state is TxState.COMPLETED
     # The TU handles the final after the state change and may build a retry from it.
     assert ctx.request is request and ctx.last_response is not None
 
 
-@pytest.mark.parametrize(("via_params", "source", "expected"), [
-    ("", UDP_PEER, UDP_PEER),
-    (";rport", Address("UDP", "198.18.0.7", 32000), Address("UDP", "198.18.0.7", 32000)),
-    ("", Address("UDP", "198.18.0.7", 32000), Address("UDP", "198.18.0.7", 15062)),
-    (";maddr=239.1.1.1", UDP_PEER, Address("UDP", "239.1.1.1", 15062)),
-])
-def test_stateless_response_from_the_stamped_via(via_params: str, source: Address,
-                                                 expected: Address) -> None:
+@pytest.mark.parametrize(
+    ("via_params", "source", "expected"),
+    [
+        ("", UDP_PEER, UDP_PEER),
+        (";rport", Address("UDP", "198.18.0.7", 32000), Address("UDP", "198.18.0.7", 32000)),
+        ("", Address("UDP", "198.18.0.7", 32000), Address("UDP", "198.18.0.7", 15062)),
+        (";maddr=239.1.1.1", UDP_PEER, Address("UDP", "239.1.1.1", 15062)),
+    ],
+)
+def test_stateless_response_from_the_stamped_via(
+    via_params: str, source: Address, expected: Address
+) -> None:
     request = incoming("REGISTER", via_params=via_params)
     via = request.top_via
     assert via is not None

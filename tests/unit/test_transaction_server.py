@@ -22,11 +22,21 @@ TCP_PEER = Address("TCP", "203.0.113.5", 40123, conn_id=3)
 MAX_STEPS = 10_000
 
 
-def incoming(method: str = "INVITE", *, branch: str | None = "z9hG4bKs1",
-             host: str = "203.0.113.5", port: int | None = 15062, transport: str = "UDP",
-             via_params: str = "", to_tag: str | None = None, from_tag: str = "f1",
-             call_id: str = "call-1", cseq: int = 1, cseq_method: str | None = None,
-             ruri: str = "sip:bob@198.51.100.1") -> SipRequest:
+def incoming(
+    method: str = "INVITE",
+    *,
+    branch: str | None = "z9hG4bKs1",
+    host: str = "203.0.113.5",
+    port: int | None = 15062,
+    transport: str = "UDP",
+    via_params: str = "",
+    to_tag: str | None = None,
+    from_tag: str = "f1",
+    call_id: str = "call-1",
+    cseq: int = 1,
+    cseq_method: str | None = None,
+    ruri: str = "sip:bob@198.51.100.1",
+) -> SipRequest:
     sent_by = host if port is None else f"{host}:{port}"
     via = f"SIP/2.0/{transport} {sent_by}" + (f";branch={branch}" if branch else "") + via_params
     to = "<sip:bob@example.com>" + (f";tag={to_tag}" if to_tag else "")
@@ -80,8 +90,9 @@ def fire_until(layer: TransactionLayer, end: float) -> list[tuple[float, list[in
     raise AssertionError("timers never settled")
 
 
-def new_invite(layer: TransactionLayer, source: Address = PEER, now: float = 0.0,
-               **kw: object) -> ServerTransaction:
+def new_invite(
+    layer: TransactionLayer, source: Address = PEER, now: float = 0.0, **kw: object
+) -> ServerTransaction:
     req = incoming("INVITE", **kw)  # type: ignore[arg-type]
     layer.receive_message(req, source, now)
     (event,) = events(layer)
@@ -213,8 +224,9 @@ def test_invite_tcp_timer_h() -> None:
 
 
 @pytest.mark.parametrize(("source", "transport"), [(PEER, "UDP"), (TCP_PEER, "TCP")])
-def test_2xx_accepted_absorbs_invites_passes_acks_and_timer_l(source: Address,
-                                                               transport: str) -> None:
+def test_2xx_accepted_absorbs_invites_passes_acks_and_timer_l(
+    source: Address, transport: str
+) -> None:
     layer = make_layer()
     tx = new_invite(layer, source, transport=transport)
     sent(layer)
@@ -257,10 +269,10 @@ def test_ack_in_proceeding_is_dropped() -> None:
 # ------------------------------------------------------------------ non-INVITE: J
 
 
-@pytest.mark.parametrize(("source", "transport", "wait"),
-                         [(PEER, "UDP", 32.0), (TCP_PEER, "TCP", None)])
-def test_non_invite_states_and_timer_j(source: Address, transport: str,
-                                       wait: float | None) -> None:
+@pytest.mark.parametrize(
+    ("source", "transport", "wait"), [(PEER, "UDP", 32.0), (TCP_PEER, "TCP", None)]
+)
+def test_non_invite_states_and_timer_j(source: Address, transport: str, wait: float | None) -> None:
     layer = make_layer()
     req = incoming("REGISTER", transport=transport)
     layer.receive_message(req, source, 0.0)
@@ -418,11 +430,9 @@ def test_merged_request_gets_482_and_its_ack_is_absorbed() -> None:
     ((resp, dest),) = sent(layer)
     assert resp.status == 482 and dest == src and resp.to is not None and resp.to.tag
     assert events(layer) == []
-    layer.receive_message(incoming(branch="z9hG4bKfork", host="192.0.2.77", port=15077), src,
-                          0.6)
+    layer.receive_message(incoming(branch="z9hG4bKfork", host="192.0.2.77", port=15077), src, 0.6)
     assert statuses(layer) == [482]
-    ack = incoming("ACK", branch="z9hG4bKfork", host="192.0.2.77", port=15077,
-                   to_tag=resp.to.tag)
+    ack = incoming("ACK", branch="z9hG4bKfork", host="192.0.2.77", port=15077, to_tag=resp.to.tag)
     layer.receive_message(ack, src, 0.7)
     assert events(layer) == [] and sent(layer) == []
     assert original.state is TxState.PROCEEDING
@@ -603,18 +613,36 @@ def test_reliable_response_goes_back_on_the_connection() -> None:
 @pytest.mark.parametrize(
     ("text", "answer"),
     [
-        ("OPTIONS sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.5:15062;branch=z9hG4bKq\r\n"
-         "From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCSeq: 1 OPTIONS\r\n", 400),
-        ("OPTIONS sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.5:15062;branch=z9hG4bKq\r\n"
-         "From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 INFO\r\n", 400),
-        ("OPTIONS sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.5:15062;branch=z9hG4bKq\r\n"
-         "From: <sip:a@x>;tag=1\r\nTo: <<<\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n", 400),
-        ("OPTIONS sip:b@x SIP/2.0\r\nVia: garbage\r\n"
-         "From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n", 400),
-        ("OPTIONS sip:b@x SIP/2.0\r\n"
-         "From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n", None),
-        ("ACK sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.5:15062;branch=z9hG4bKq\r\n"
-         "To: <sip:b@x>\r\nCSeq: 1 ACK\r\n", None),
+        (
+            "OPTIONS sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.5:15062;branch=z9hG4bKq\r\n"
+            "From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCSeq: 1 OPTIONS\r\n",
+            400,
+        ),
+        (
+            "OPTIONS sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.5:15062;branch=z9hG4bKq\r\n"
+            "From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 INFO\r\n",
+            400,
+        ),
+        (
+            "OPTIONS sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.5:15062;branch=z9hG4bKq\r\n"
+            "From: <sip:a@x>;tag=1\r\nTo: <<<\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n",
+            400,
+        ),
+        (
+            "OPTIONS sip:b@x SIP/2.0\r\nVia: garbage\r\n"
+            "From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n",
+            400,
+        ),
+        (
+            "OPTIONS sip:b@x SIP/2.0\r\n"
+            "From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n",
+            None,
+        ),
+        (
+            "ACK sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.5:15062;branch=z9hG4bKq\r\n"
+            "To: <sip:b@x>\r\nCSeq: 1 ACK\r\n",
+            None,
+        ),
     ],
 )
 def test_bad_requests_get_400_or_silence(text: str, answer: int | None) -> None:

@@ -23,20 +23,39 @@ CARRIER = Address("UDP", "192.0.2.50", 5060)
 
 class Harness:
     def __init__(self) -> None:
-        config = SwitchConfig.model_validate({"tenants": [{
-            "name": "t", "domain": "pbx.test",
-            "trunks": [{"name": "c", "registration": True, "username": "u", "password": "p",
-                        "register_domain": "carrier.test", "register_expires": 300,
-                        "gateways": [{"host": "192.0.2.50"}]}],
-        }]})
+        config = SwitchConfig.model_validate(
+            {
+                "tenants": [
+                    {
+                        "name": "t",
+                        "domain": "pbx.test",
+                        "trunks": [
+                            {
+                                "name": "c",
+                                "registration": True,
+                                "username": "u",
+                                "password": "p",
+                                "register_domain": "carrier.test",
+                                "register_expires": 300,
+                                "gateways": [{"host": "192.0.2.50"}],
+                            }
+                        ],
+                    }
+                ]
+            }
+        )
         self.now = 0.0
         self.layer = TransactionLayer()
         self.delays: list[float] = []
         self.pending: list[tuple[Any, tuple[Any, ...]]] = []
         self.registrar = TrunkRegistrar(
-            self.layer, tenants=config.tenants, clock=lambda: self.now,
-            schedule=self._schedule, local=lambda dest: ("192.0.2.1", 5060),
-            server_header="test")
+            self.layer,
+            tenants=config.tenants,
+            clock=lambda: self.now,
+            schedule=self._schedule,
+            local=lambda dest: ("192.0.2.1", 5060),
+            server_header="test",
+        )
         self.sent: list[SipRequest] = []
 
     def _schedule(self, delay: float, callback: Any, *args: Any) -> Any:
@@ -46,6 +65,7 @@ class Harness:
         class Handle:
             def cancel(self) -> None:
                 pass
+
         return Handle()
 
     def pump(self) -> None:
@@ -88,8 +108,11 @@ def test_challenge_answered_and_refresh_before_expiry() -> None:
     second = h.sent[-1]
     assert second.cseq == (2, "REGISTER") and second.call_id == first.call_id
     result = verifier.verify(
-        "REGISTER", second.get("Authorization") or "", "carrier.test",
-        lambda user, realm, alg: hashlib.md5(f"{user}:{realm}:p".encode()).hexdigest())
+        "REGISTER",
+        second.get("Authorization") or "",
+        "carrier.test",
+        lambda user, realm, alg: hashlib.md5(f"{user}:{realm}:p".encode()).hexdigest(),
+    )
     assert result.ok and result.username == "u"
     h.reply(200, Contact=f"{second.get('Contact')};expires=120")
     assert h.registrar.registrations[0].registered

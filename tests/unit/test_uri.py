@@ -17,39 +17,72 @@ from softswitch.sip.uri import (
 
 # text -> (scheme, user, password, host, port, params, headers)
 PARSE_CASES: list[tuple[str, tuple[object, ...]]] = [
-    ("sip:alice@atlanta.example.com",
-     ("sip", "alice", None, "atlanta.example.com", None, {}, {})),
-    ("sips:bob@biloxi.example.com:5061;transport=tcp",
-     ("sips", "bob", None, "biloxi.example.com", 5061, {"transport": "tcp"}, {})),
-    ("sip:alice:secretword@atlanta.com;transport=tcp",
-     ("sip", "alice", "secretword", "atlanta.com", None, {"transport": "tcp"}, {})),
-    ("sip:+1-212-555-1212:1234@gateway.com;user=phone",
-     ("sip", "+1-212-555-1212", "1234", "gateway.com", None, {"user": "phone"}, {})),
+    ("sip:alice@atlanta.example.com", ("sip", "alice", None, "atlanta.example.com", None, {}, {})),
+    (
+        "sips:bob@biloxi.example.com:5061;transport=tcp",
+        ("sips", "bob", None, "biloxi.example.com", 5061, {"transport": "tcp"}, {}),
+    ),
+    (
+        "sip:alice:secretword@atlanta.com;transport=tcp",
+        ("sip", "alice", "secretword", "atlanta.com", None, {"transport": "tcp"}, {}),
+    ),
+    (
+        "sip:+1-212-555-1212:1234@gateway.com;user=phone",
+        ("sip", "+1-212-555-1212", "1234", "gateway.com", None, {"user": "phone"}, {}),
+    ),
     ("sip:192.0.2.4", ("sip", None, None, "192.0.2.4", None, {}, {})),
-    ("sip:atlanta.com;method=REGISTER?to=alice%40atlanta.com",
-     ("sip", None, None, "atlanta.com", None, {"method": "REGISTER"},
-      {"to": "alice%40atlanta.com"})),
-    ("sip:alice@atlanta.com?subject=project%20x&priority=urgent",
-     ("sip", "alice", None, "atlanta.com", None, {},
-      {"subject": "project%20x", "priority": "urgent"})),
+    (
+        "sip:atlanta.com;method=REGISTER?to=alice%40atlanta.com",
+        (
+            "sip",
+            None,
+            None,
+            "atlanta.com",
+            None,
+            {"method": "REGISTER"},
+            {"to": "alice%40atlanta.com"},
+        ),
+    ),
+    (
+        "sip:alice@atlanta.com?subject=project%20x&priority=urgent",
+        (
+            "sip",
+            "alice",
+            None,
+            "atlanta.com",
+            None,
+            {},
+            {"subject": "project%20x", "priority": "urgent"},
+        ),
+    ),
     ("sip:proxy.example.com;lr", ("sip", None, None, "proxy.example.com", None, {"lr": None}, {})),
-    ("SIP:Alice@Example.COM;Transport=UDP",
-     ("sip", "Alice", None, "Example.COM", None, {"transport": "UDP"}, {})),
+    (
+        "SIP:Alice@Example.COM;Transport=UDP",
+        ("sip", "Alice", None, "Example.COM", None, {"transport": "UDP"}, {}),
+    ),
     ("sip:[2001:db8::10]", ("sip", None, None, "2001:db8::10", None, {}, {})),
     ("sip:[2001:db8::10]:5070", ("sip", None, None, "2001:db8::10", 5070, {}, {})),
     ("sip:user@[2001:db8::10:5070]", ("sip", "user", None, "2001:db8::10:5070", None, {}, {})),
-    ("sip:user@[2001:db8:::192.0.2.1]",
-     ("sip", "user", None, "2001:db8:::192.0.2.1", None, {}, {})),
-    ("sip:user;par=u%40example.net@example.com",
-     ("sip", "user;par=u%40example.net", None, "example.com", None, {}, {})),
+    (
+        "sip:user@[2001:db8:::192.0.2.1]",
+        ("sip", "user", None, "2001:db8:::192.0.2.1", None, {}, {}),
+    ),
+    (
+        "sip:user;par=u%40example.net@example.com",
+        ("sip", "user;par=u%40example.net", None, "example.com", None, {}, {}),
+    ),
     ("sip:%61lice@atlanta.com", ("sip", "%61lice", None, "atlanta.com", None, {}, {})),
-    ("sip:host_with_underscore.example.com",
-     ("sip", None, None, "host_with_underscore.example.com", None, {}, {})),
+    (
+        "sip:host_with_underscore.example.com",
+        ("sip", None, None, "host_with_underscore.example.com", None, {}, {}),
+    ),
     ("sip:u@h:0", ("sip", "u", None, "h", 0, {}, {})),
     ("sip:u@h:65535", ("sip", "u", None, "h", 65535, {}, {})),
     ("tel:+1-201-555-0123", ("tel", "+1-201-555-0123", None, "", None, {}, {})),
-    ("tel:7042;phone-context=example.com",
-     ("tel", "7042", None, "", None, {"phone-context": "example.com"}, {})),
+    (
+        "tel:7042;phone-context=example.com",
+        ("tel", "7042", None, "", None, {"phone-context": "example.com"}, {}),
+    ),
 ]
 
 
@@ -71,13 +104,19 @@ def test_str_round_trip(text: str, expected: tuple[object, ...]) -> None:
 @pytest.mark.parametrize(
     ("text", "scheme", "opaque"),
     [
-        ("nobodyKnowsThisScheme:totallyopaquecontent", "nobodyknowsthisscheme",
-         "totallyopaquecontent"),
+        (
+            "nobodyKnowsThisScheme:totallyopaquecontent",
+            "nobodyknowsthisscheme",
+            "totallyopaquecontent",
+        ),
         ("soap.beep://192.0.2.103:3002", "soap.beep", "//192.0.2.103:3002"),
         ("isbn:2983792873", "isbn", "2983792873"),
         ("http://www.example.com", "http", "//www.example.com"),
-        ("urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6", "urn",
-         "uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6"),
+        (
+            "urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6",
+            "urn",
+            "uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6",
+        ),
     ],
 )
 def test_other_schemes_are_absolute_uris(text: str, scheme: str, opaque: str) -> None:
@@ -89,13 +128,37 @@ def test_other_schemes_are_absolute_uris(text: str, scheme: str, opaque: str) ->
 @pytest.mark.parametrize(
     "text",
     [
-        "", "sip", "sip:", "<sip:user@example.com>", "sip:user@example.com; lr",
-        "sip:user@example.com ", "sip:2001:db8::10", "sip:user@", "sip:@host",
-        "sip:user@host:", "sip:user@host:99999", "sip:user@host:5o60", "sip:user@[2001:db8::1",
-        "sip:user@[]", "sip:user@[1.2.3.4]", "sip:user@[2001:db8::1]x", "sip:user@ho st",
-        "sip:user@host;", "sip:user@host;;lr", "sip:user@host?", "sip:user@host?a",
-        'sip:"quoted"@host', "sip:a\x00b@host", "1sip:host", "s p:host", "tel:", "tel:12 34",
-        "tel:abc@x", "unknown:", ":nothing", "sip:user@host,other",
+        "",
+        "sip",
+        "sip:",
+        "<sip:user@example.com>",
+        "sip:user@example.com; lr",
+        "sip:user@example.com ",
+        "sip:2001:db8::10",
+        "sip:user@",
+        "sip:@host",
+        "sip:user@host:",
+        "sip:user@host:99999",
+        "sip:user@host:5o60",
+        "sip:user@[2001:db8::1",
+        "sip:user@[]",
+        "sip:user@[1.2.3.4]",
+        "sip:user@[2001:db8::1]x",
+        "sip:user@ho st",
+        "sip:user@host;",
+        "sip:user@host;;lr",
+        "sip:user@host?",
+        "sip:user@host?a",
+        'sip:"quoted"@host',
+        "sip:a\x00b@host",
+        "1sip:host",
+        "s p:host",
+        "tel:",
+        "tel:12 34",
+        "tel:abc@x",
+        "unknown:",
+        ":nothing",
+        "sip:user@host,other",
     ],
 )
 def test_malformed_uris_raise_400(text: str) -> None:
@@ -110,10 +173,14 @@ EQUIVALENT = [
     ("sip:carol@chicago.com", "sip:carol@chicago.com;newparam=5"),
     ("sip:carol@chicago.com", "sip:carol@chicago.com;security=on"),
     ("sip:carol@chicago.com;newparam=5", "sip:carol@chicago.com;security=on"),
-    ("sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com",
-     "sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com"),
-    ("sip:alice@atlanta.com?subject=project%20x&priority=urgent",
-     "sip:alice@atlanta.com?priority=urgent&subject=project%20x"),
+    (
+        "sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com",
+        "sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com",
+    ),
+    (
+        "sip:alice@atlanta.com?subject=project%20x&priority=urgent",
+        "sip:alice@atlanta.com?priority=urgent&subject=project%20x",
+    ),
     ("sip:[2001:db8::1]", "sip:[2001:DB8::1]"),
 ]
 NOT_EQUIVALENT = [
@@ -159,9 +226,13 @@ def test_canonical_aor(text: str, aor: str) -> None:
 @pytest.mark.parametrize(
     ("text", "plain"),
     [
-        ("%61lice", "alice"), ("I%20have%20spaces", "I have spaces"),
+        ("%61lice", "alice"),
+        ("I%20have%20spaces", "I have spaces"),
         ("%2561", "%61"),  # never recursively (RFC 4475 esc01)
-        ("%ZK", "%ZK"), ("100%", "100%"), ("%00", "\x00"), ("plain", "plain"),
+        ("%ZK", "%ZK"),
+        ("100%", "100%"),
+        ("%00", "\x00"),
+        ("plain", "plain"),
     ],
 )
 def test_unescape(text: str, plain: str) -> None:
@@ -206,7 +277,7 @@ def test_build_and_copy() -> None:
     assert (uri == "sip:bob@biloxi.example.com") is False
 
 
-URI_ALPHABET = "sipteluxhost:@[];?=&%.-_+0123456789aAfF/ \"<>,#*"
+URI_ALPHABET = 'sipteluxhost:@[];?=&%.-_+0123456789aAfF/ "<>,#*'
 
 
 @settings(max_examples=400, deadline=None)
