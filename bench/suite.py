@@ -134,6 +134,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--confirm", type=int, help="clean runs that confirm a ladder step")
     parser.add_argument("--repeats", type=int, help="runs at the best rate (median, spread)")
     parser.add_argument("--budget", type=float, help="seconds one ladder may take")
+    parser.add_argument(
+        "--kamailio-cores",
+        type=lambda text: tuple(int(c) for c in _csv(text)),
+        default=(0,),
+        help="cores Kamailio is given, one worker pinned on each (default 0: one core, as "
+        "our switch's one signalling thread)",
+    )
     parser.add_argument("--host", help="a switch on another machine (only ours is benched)")
     parser.add_argument("--port", type=int, default=5060)
     parser.add_argument("--transport", default="udp", choices=["udp", "tcp"])
@@ -213,6 +220,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         host=args.host,
         port=args.port,
         local_ip=local_ip,
+        kamailio_cores=args.kamailio_cores,
     )
     started = dt.datetime.now(dt.UTC)
     meta: dict[str, Any] = {

@@ -75,6 +75,8 @@ class Options:
     budget: float  # seconds for one ladder
     transport: str = "udp"
     host: str | None = None
+    # Kamailio runs one worker per core given, pinned there; SIPp and the rest use the others.
+    kamailio_cores: tuple[int, ...] = (0,)
     port: int = 5060
     local_ip: str = "127.0.0.1"
     log: Callable[[str], None] = print
@@ -243,7 +245,7 @@ def registrations(system: str, opts: Options) -> Outcome:
             )
         if system == "softswitch":
             return start_softswitch(work / "switch", users)
-        return kamailio_registrar(work, users)
+        return kamailio_registrar(work, users, opts.kamailio_cores)
 
     rows = user_rows((u.extension, DOMAIN, u.password) for u in users)
     # One phone address for all runs: a re-REGISTER updates a binding instead of adding one.
@@ -342,7 +344,7 @@ def _call_system(system: str, workload: str, opts: Options, work: Path, uas_port
             ],
         )
     if system == "kamailio":
-        return kamailio_proxy(work, uas_port)
+        return kamailio_proxy(work, uas_port, opts.kamailio_cores)
     return sippy_b2bua(work, uas_port)
 
 
