@@ -11,7 +11,8 @@ Three kinds of node:
 - ``Branches`` hang under a node, keyed by how it ended: busy, no answer, unreachable,
   offline (the "unavailable" of the forwarding rules), rejected with a given SIP status (a
   6xx decline, an application refusing the call), and ``otherwise`` for any outcome without
-  its own branch. An outcome with no branch ends the call with the outcome's status.
+  its own branch (but a 6xx decline: it follows only a branch for its own status, RFC 3261
+  16.7). An outcome with no branch ends the call with the outcome's status.
   Answered ends the callflow: the call is bridged, or the application runs to the end.
 
 Routing builds the tree (``routing.engine``); ``softswitch.calls.executor`` runs it and never
@@ -174,12 +175,17 @@ class Branches:
         if outcome is Outcome.ANSWERED:
             return None
         if outcome is Outcome.REJECTED:
-            for rejected, branch in self.on_rejected:
-                if rejected == status:
-                    return branch
-            return self.otherwise
+            branch = self.rejected(status)
+            return branch if branch is not None else self.otherwise
         node: Node | None = getattr(self, _BRANCH_ATTR[outcome])
         return node if node is not None else self.otherwise
+
+    def rejected(self, status: int) -> Node | None:
+        """The branch for exactly a rejection with ``status`` (``otherwise`` not included)."""
+        for rejected, branch in self.on_rejected:
+            if rejected == status:
+                return branch
+        return None
 
     def items(self) -> Iterator[tuple[str, Node]]:
         """(what leads there, node) for each distinct branch, outcomes sharing one node named

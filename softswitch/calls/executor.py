@@ -8,9 +8,10 @@ reference cycles once its timers are off (``stop``).
 
 - A ``Ring`` node starts its legs (delayed ones on a timer), runs the node's ring time and
   each leg's own timeout, and settles when no leg of it is running: busy if a leg said
-  486/600, no answer if the time ran out or a leg said 480/408, offline if nothing could be
+  486/600, no answer if the time ran out or a leg said 480, offline if nothing could be
   rung, unreachable otherwise; a 6xx decline cancels the other legs and is REJECTED with
-  its status (RFC 3261 16.7: nobody else is tried unless the tree says so).
+  its status (RFC 3261 16.7: nobody else is tried unless the tree has a branch for that
+  very status; ``otherwise`` does not catch it).
 - An ``Application`` node hands the call to its application through ``run_final`` (the
   registry in ``softswitch.calls.registry`` says which module runs each kind); when the
   application refuses the call (``Call.fail`` while the node runs) the node is REJECTED with
@@ -249,7 +250,10 @@ class CallflowExecutor(Generic[_CallT, _LegT]):
         application refusing the call: busy, then no voicemail, is still a busy call.
         """
         self.node = None
-        branch = node.branches.get(outcome, status)
+        if isinstance(node, Ring) and outcome is Outcome.REJECTED:
+            branch = node.branches.rejected(status)  # a decline: only its own branch
+        else:
+            branch = node.branches.get(outcome, status)
         if branch is None:
             if isinstance(node, Ring):
                 self.last_outcome = outcome
