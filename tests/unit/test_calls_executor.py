@@ -167,7 +167,7 @@ def test_ring_time_runs_out_and_the_no_answer_branch_runs() -> None:
 def test_each_leg_failing_gives_the_outcome(
     statuses: tuple[int, int], outcome: Outcome, answer: int
 ) -> None:
-    control, call = start(Ring((user("100"), user("101"))), {"100": 1, "101": 1})
+    _, call = start(Ring((user("100"), user("101"))), {"100": 1, "101": 1})
     for leg, status in zip(list(call.outbound), statuses, strict=True):
         end_leg(call, leg, status)
     assert call.flow.last_outcome is outcome
