@@ -883,7 +883,7 @@ def test_explain_says_why() -> None:
     assert "treatment user 100" in text
     assert "rule 1 active" in text and "Independence Day" in text
     assert "caller-ID prefix: Sales" in text
-    assert text.splitlines()[-1].strip().startswith("voicemail 100")
+    assert text.splitlines()[-1] == "path: voicemail 100"
     lines = explain(config, CallFacts("+13125550000", "+12127881500", TUESDAY_20, from_trunk=True))
     text = "\n".join(lines)
     assert "rule 1: time frame 'Holidays'" in text and "not active now" in text
@@ -912,3 +912,14 @@ def test_plan_is_cached_per_config_and_new_config_takes_effect() -> None:
     enabled = cfg({"100": {}}, dids=DIDS, disaster_plans=_disaster("enabled"))
     t = only(call(enabled, "+12127881500", from_trunk=True).root)
     assert t.ref == "+15055551234"
+
+
+def test_explain_follows_the_assumed_outcomes() -> None:
+    config = cfg({"100": {"default_rule": {"forward": {"when_busy": fwd("queue", "500")}}}})
+    facts = CallFacts("101", "100", TUESDAY_20, registered={"100": 1})
+    assert explain(config, facts)[-1] == "path: ring 100 (no answer) -> voicemail 100"
+    busy = explain(config, facts, [Outcome.BUSY])
+    assert busy[-1] == "path: ring 100 (busy) -> queue 500"
+    assert "    * on busy: queue 500 [forwarded by 100] (forward when busy)" in busy
+    with pytest.raises(ValueError, match="cannot assume a ring node ends 'answered'"):
+        explain(config, facts, [Outcome.ANSWERED])
