@@ -33,7 +33,6 @@ class TargetKind(StrEnum):
     """What a ring leg dials, or which application an application node runs."""
 
     USER_DEVICES = "user_devices"  # the registered devices of ``ref`` (rules already applied)
-    EXTENSION = "extension"  # ``ref``'s answering rules still to apply (the executor re-plans)
     EXTERNAL = "external"  # an E.164 number via the outbound route
     VOICEMAIL = "voicemail"  # the mailbox of extension ``ref``
     QUEUE = "queue"
@@ -54,7 +53,7 @@ class DiversionReason(StrEnum):
 
 
 #: Kinds that ring (legs of a Ring node).
-RINGING_KINDS = frozenset({TargetKind.USER_DEVICES, TargetKind.EXTENSION, TargetKind.EXTERNAL})
+RINGING_KINDS = frozenset({TargetKind.USER_DEVICES, TargetKind.EXTERNAL})
 
 #: Kinds of application node: the call is answered (or, HANG_UP, ended) without ringing.
 APPLICATION_KINDS = frozenset(TargetKind) - RINGING_KINDS
