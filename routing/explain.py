@@ -14,16 +14,11 @@ from collections.abc import Sequence
 from config.routing import TenantRouting
 from routing.engine import CompiledRouting, plan_with_details
 from routing.facts import CallFacts
-from routing.plan import Callflow, Node, Outcome, Ring, TargetKind, describe_node
+from routing.plan import Node, Outcome, Ring, TargetKind, describe_node
 
 #: Outcomes a what-if may assume for a ring node (answered ends the callflow; a rejection
 #: depends on its status).
 ASSUMABLE_OUTCOMES = (Outcome.BUSY, Outcome.NO_ANSWER, Outcome.UNREACHABLE, Outcome.OFFLINE)
-
-
-def explain_callflow(config: TenantRouting | CompiledRouting, facts: CallFacts) -> Callflow:
-    """The callflow with a detailed decision path (skipped rules included)."""
-    return plan_with_details(config, facts)
 
 
 def explain(
