@@ -71,8 +71,12 @@ class Outcome(StrEnum):
 
     @property
     def status(self) -> int:
-        """The SIP status the caller gets when no branch handles a ring node's outcome."""
-        return _OUTCOME_STATUS[self]
+        """The SIP status the caller gets when no branch handles a ring node's outcome
+        (busy, no answer, unreachable, offline; a rejection carries its own)."""
+        status = _OUTCOME_STATUS.get(self)
+        if status is None:
+            raise ValueError(f"{self.value} has no status of its own")
+        return status
 
 
 _OUTCOME_STATUS = {

@@ -78,3 +78,9 @@ def test_the_tree_prints_each_branch_once() -> None:
     ]
     assert [t.ref for t in flow.targets()] == ["100", "+1212", "", "100", "100", "101"]
     assert flow.depth == 1
+
+
+def test_outcome_statuses() -> None:
+    assert [o.status for o in (Outcome.BUSY, Outcome.NO_ANSWER, Outcome.OFFLINE)] == [486, 480, 480]
+    with pytest.raises(ValueError, match="rejected has no status of its own"):
+        _ = Outcome.REJECTED.status
