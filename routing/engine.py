@@ -1,4 +1,4 @@
-"""The routing engine: ``plan_call(config, facts) -> RoutingPlan``, pure and synchronous.
+"""The routing engine: ``plan_call(config, facts) -> Callflow``, pure and synchronous.
 
 Order of decisions for a call:
 1. an enabled disaster plan holding the dialled number forwards it, before anything else;
@@ -6,13 +6,13 @@ Order of decisions for a call:
    outside number);
 3. the tenant's and the first user's block/allow lists and spam treatment;
 4. the user's active answering rule: do-not-disturb, forward always / on active / when
-   offline, else a ring group (simultaneous ring) whose busy / no-answer / unreachable /
-   offline fallbacks are the rule's forwards, ending in voicemail or 480.
+   offline, else a ring node (simultaneous ring) whose busy / no-answer / unreachable /
+   offline branches are the rule's forwards, ending in voicemail or a 480 hang-up.
 
 Forwarding to a user follows that user's rules, recursively; a forward back to a user already
 on the path (A -> B -> A) or beyond ``max_forward_depth`` is cut and the branch ends in the
 forwarding user's voicemail (or 480). A per-call budget on rule expansions keeps any
-configuration's plan small.
+configuration's callflow small.
 
 Per-configuration structures (compiled frames, holiday sets per year, DID and disaster maps)
 are built once and cached by configuration object.
@@ -31,14 +31,14 @@ from routing.blocklist import CompiledBlockList, Screening, Verdict, screen_call
 from routing.facts import CallFacts
 from routing.numbers import clean, has_digit, is_anonymous, is_plain_e164, normalise_clean
 from routing.plan import (
-    NO_FALLBACKS,
+    NO_BRANCHES,
+    Application,
+    Branches,
+    Callflow,
     Decision,
     DiversionReason,
-    Fallbacks,
-    Final,
     Node,
-    RingGroup,
-    RoutingPlan,
+    Ring,
     Target,
     TargetKind,
 )
@@ -129,12 +129,12 @@ def compile_routing(config: TenantRouting | CompiledRouting) -> CompiledRouting:
     return compiled
 
 
-def plan_call(config: TenantRouting | CompiledRouting, facts: CallFacts) -> RoutingPlan:
-    """Decide what a call should do. Raises ValueError only for an unusable ``facts.at``."""
+def plan_call(config: TenantRouting | CompiledRouting, facts: CallFacts) -> Callflow:
+    """Build the callflow tree of a call. Raises ValueError only for an unusable ``facts.at``."""
     return _Planner(compile_routing(config), facts, verbose=False).plan()
 
 
-def plan_with_details(config: TenantRouting | CompiledRouting, facts: CallFacts) -> RoutingPlan:
+def plan_with_details(config: TenantRouting | CompiledRouting, facts: CallFacts) -> Callflow:
     """Like ``plan_call`` but the decision path also says why each skipped rule was skipped."""
     return _Planner(compile_routing(config), facts, verbose=True).plan()
 
@@ -218,18 +218,19 @@ class _Planner:
             )
         return hit  # type: ignore[return-value]
 
-    def _final(self, target: Target, label: str = "") -> Final:
-        key = ("final", id(target), label)
+    def _application(self, target: Target, label: str = "") -> Application:
+        key = ("application", id(target), label)
         pool = self.cr.pool
         hit = pool.get(key)
         if hit is None:
-            hit = pool[key] = Final(target, label)
+            hit = pool[key] = Application(target, label)
         return hit  # type: ignore[return-value]
 
-    def _reject(self, status: int, reason: str, label: str = "") -> Final:
-        return self._final(self._target(TargetKind.REJECT, status=status, reason=reason), label)
+    def _hang_up(self, status: int, reason: str, label: str = "") -> Application:
+        target = self._target(TargetKind.HANG_UP, status=status, reason=reason)
+        return self._application(target, label)
 
-    def _group(
+    def _ring(
         self,
         targets: tuple[Target, ...],
         timeout: int | None = None,
@@ -237,35 +238,35 @@ class _Planner:
         busy: Node | None = None,
         no_answer: Node | None = None,
         label: str = "",
-    ) -> RingGroup:
+    ) -> Ring:
         # Unreachable and offline share the no-answer fallback: the caller cannot tell apart
         # a phone that did not answer from one that could not be reached.
-        key = ("group", *map(id, targets), timeout, id(busy), id(no_answer), label)
+        key = ("ring", *map(id, targets), timeout, id(busy), id(no_answer), label)
         pool = self.cr.pool
         hit = pool.get(key)
         if hit is None:
-            fallbacks = (
-                Fallbacks(busy, no_answer, no_answer, no_answer)
+            branches = (
+                Branches(busy, no_answer, no_answer, no_answer)
                 if busy is not None or no_answer is not None
-                else NO_FALLBACKS
+                else NO_BRANCHES
             )
-            hit = pool[key] = RingGroup(targets, timeout, fallbacks, label)
+            hit = pool[key] = Ring(targets, timeout, branches, label)
         return hit  # type: ignore[return-value]
 
     # -- entry ---------------------------------------------------------------------------
 
-    def plan(self) -> RoutingPlan:
+    def plan(self) -> Callflow:
         if len(self.cr.pool) > POOL_LIMIT:
             self.cr.pool.clear()
         root = self._entry()
-        return RoutingPlan(root, self.prefix, tuple(self.decisions))
+        return Callflow(root, self.prefix, tuple(self.decisions))
 
     def _entry(self) -> Node:
         cr = self.cr
         dialled = clean(self.facts.dialled)
         if not dialled:
             self.note("dial", "empty dialled number")
-            return self._reject(484, "Address Incomplete")
+            return self._hang_up(484, "Address Incomplete")
         if not dialled.startswith("+"):
             node = self._dial_extension(dialled)
             if node is not None:
@@ -273,12 +274,12 @@ class _Planner:
         number = normalise_clean(dialled, cr.region)
         if number is None:
             self.note("dial", f"{dialled!r} is neither an extension nor a valid number")
-            return self._reject(404 if self.facts.from_trunk else 484, "Not Found")
+            return self._hang_up(404 if self.facts.from_trunk else 484, "Not Found")
         hit = cr.disaster.get(number)
         if hit is not None:
             plan_name, forward_to = hit
             self.note("disaster", f"plan {plan_name!r} is enabled: {number} -> {forward_to}")
-            return self._group(
+            return self._ring(
                 (self._target(TargetKind.EXTERNAL, forward_to, diverted_by=(number,)),),
                 label=f"disaster plan {plan_name!r}",
             )
@@ -287,9 +288,9 @@ class _Planner:
             return self._did(number)
         if self.facts.from_trunk:
             self.note("did", f"{number} is not in the number inventory")
-            return self._reject(404, "Not Found")
+            return self._hang_up(404, "Not Found")
         self.note("dial", f"{number} is an outside number: outbound route")
-        return self._group((self._target(TargetKind.EXTERNAL, number),), label="outbound")
+        return self._ring((self._target(TargetKind.EXTERNAL, number),), label="outbound")
 
     def _dial_extension(self, ext: str) -> Node | None:
         cr = self.cr
@@ -302,8 +303,8 @@ class _Planner:
         self.note("dial", f"extension {ext} is a {kind.value.replace('_', ' ')}")
         verdict = self._screen(())
         if verdict.action is Screening.REJECT:
-            return self._reject(verdict.status, "Decline", "blocked")
-        return self._final(self._target(kind, ext))
+            return self._hang_up(verdict.status, "Decline", "blocked")
+        return self._application(self._target(kind, ext))
 
     def _did(self, number: str) -> Node:
         did = self.cr.dids[number]
@@ -313,17 +314,19 @@ class _Planner:
         if did.treatment is Treatment.USER:
             if dest not in self.cr.users:
                 self.note("did", f"user {dest} does not exist")
-                return self._reject(404, "Not Found")
+                return self._hang_up(404, "Not Found")
             return self._first_user(dest)
         verdict = self._screen(())
         if verdict.action is Screening.REJECT:
-            return self._reject(verdict.status, "Decline", "blocked")
+            return self._hang_up(verdict.status, "Decline", "blocked")
         if did.treatment is Treatment.OFFNET:
-            return self._group(
+            return self._ring(
                 (self._target(TargetKind.EXTERNAL, dest, diverted_by=(number,)),),
                 label=f"DID {number}",
             )
-        return self._final(self._target(_TREATMENT_TARGET[did.treatment], dest), f"DID {number}")
+        return self._application(
+            self._target(_TREATMENT_TARGET[did.treatment], dest), f"DID {number}"
+        )
 
     # -- block lists ---------------------------------------------------------------------
 
@@ -359,7 +362,7 @@ class _Planner:
         user = self.cr.users[ext]
         verdict = self._screen((user.block,))
         if verdict.action is Screening.REJECT:
-            return self._reject(
+            return self._hang_up(
                 verdict.status,
                 "Decline" if verdict.status == 603 else "Anonymity Disallowed",
                 "blocked",
@@ -408,7 +411,7 @@ class _Planner:
             if fw.when_busy is not None:
                 dnd = DiversionReason.DO_NOT_DISTURB
                 return forward(fw.when_busy, "busy (do not disturb)", dnd)
-            return self._reject(486, "Busy Here", f"{label}: do not disturb")
+            return self._hang_up(486, "Busy Here", f"{label}: do not disturb")
         if fw.always is not None:
             return forward(fw.always, "forward always", DiversionReason.UNCONDITIONAL)
         if fw.on_active is not None and ext in self.facts.busy:
@@ -438,7 +441,7 @@ class _Planner:
             if fw.when_busy is not None
             else self._voicemail_end(ext, diverted, "busy", reasons)
         )
-        return self._group(tuple(targets), ring_time, busy=busy, no_answer=no_answer, label=label)
+        return self._ring(tuple(targets), ring_time, busy=busy, no_answer=no_answer, label=label)
 
     def _ring_targets(
         self,
@@ -533,8 +536,8 @@ class _Planner:
             target = self._target(
                 TargetKind.VOICEMAIL, ext, diverted_by=diverted, diversion_reasons=reasons
             )
-            return self._final(target, f"{why}: voicemail")
-        return self._reject(480, "Temporarily Unavailable", f"{why}: user {ext} has no voicemail")
+            return self._application(target, f"{why}: voicemail")
+        return self._hang_up(480, "Temporarily Unavailable", f"{why}: user {ext} has no voicemail")
 
     def _dest(
         self,
@@ -571,16 +574,16 @@ class _Planner:
                 self.note("loop", f"forwarding chain from {chain[0]} too long; cut at user {ext}")
                 return self._voicemail_end(ext, chain[:-1], "forwarding too deep", reasons[:-1])
             if target not in self.cr.users:
-                return self._reject(404, "Not Found", f"unknown user {target}")
+                return self._hang_up(404, "Not Found", f"unknown user {target}")
             return self._user(target, (*chain, target), reasons=reasons)
         if kind is ForwardKind.PHONE:
             cu = self.cr.users.get(target)
             if cu is None:
-                return self._reject(404, "Not Found", f"unknown user {target}")
+                return self._hang_up(404, "Not Found", f"unknown user {target}")
             if self.facts.registered.get(target, 0) <= 0:
                 self.note("forward", f"phone of {target} has no registered device")
-                return self._reject(480, "Temporarily Unavailable", f"phone {target} offline")
-            return self._group(
+                return self._hang_up(480, "Temporarily Unavailable", f"phone {target} offline")
+            return self._ring(
                 (
                     self._target(
                         TargetKind.USER_DEVICES,
@@ -593,7 +596,7 @@ class _Planner:
                 label=f"phone {target}",
             )
         if kind is ForwardKind.OFFNET:
-            return self._group(
+            return self._ring(
                 (
                     self._target(
                         TargetKind.EXTERNAL, target, diverted_by=chain, diversion_reasons=reasons
@@ -601,10 +604,10 @@ class _Planner:
                 ),
                 label=why,
             )
-        final = self._target(
+        served = self._target(
             _FORWARD_TARGET[kind], target, diverted_by=chain, diversion_reasons=reasons
         )
-        return self._final(final, why)
+        return self._application(served, why)
 
 
 _TREATMENT_TARGET = {

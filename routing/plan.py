@@ -1,14 +1,24 @@
-"""The routing plan: what a call should do, as a small immutable tree.
+"""The callflow tree: what a call should do, as a small immutable tree of nodes.
 
-A plan is a tree of nodes. A ``RingGroup`` rings its targets in parallel (each leg may start
-after a delay and have its own timeout); when the whole group fails the call follows the
-fallback for that outcome (busy / no answer / unreachable / offline) -- a chain of fallbacks
-is sequential hunting. A ``Final`` node hands the call to something that answers by itself
-(voicemail, a queue, an auto attendant, a conference, fax) or rejects it with a status.
+Three kinds of node:
 
-Nodes are frozen and built bottom-up, so a plan cannot contain a cycle; ``RoutingPlan.walk``
-still bounds its traversal. The plan also records the decision path that produced it, for
-``route explain``. The call layer executes plans; it never decides routing itself.
+- ``Ring`` rings its targets (users' devices, numbers via the outbound route) in parallel;
+  each leg may start after a delay and have its own timeout, the node as a whole a ring
+  time. A chain of ring nodes is sequential hunting.
+- ``Application`` hands the call to something that answers by itself (a conference, and
+  voicemail, a queue, an auto attendant, fax as their modules arrive), or, ``HANG_UP``,
+  ends it with a SIP status (the cause).
+- ``Branches`` hang under a node, keyed by how it ended: busy, no answer, unreachable,
+  offline (the "unavailable" of the forwarding rules), rejected with a given SIP status (a
+  6xx decline, an application refusing the call), and ``otherwise`` for any outcome without
+  its own branch (but a 6xx decline: it follows only a branch for its own status, RFC 3261
+  16.7). An outcome with no branch ends the call with the outcome's status.
+  Answered ends the callflow: the call is bridged, or the application runs to the end.
+
+Routing builds the tree (``routing.engine``); ``softswitch.calls.executor`` runs it and never
+decides routing itself. Nodes are frozen and built bottom-up, so a tree cannot contain a
+cycle; ``Callflow.walk`` still bounds its traversal. The callflow also records the decision
+path that produced it, for ``route explain``.
 """
 
 from __future__ import annotations
@@ -20,17 +30,16 @@ from typing import NamedTuple
 
 
 class TargetKind(StrEnum):
-    """What a leg or final destination is."""
+    """What a ring leg dials, or which application an application node runs."""
 
     USER_DEVICES = "user_devices"  # the registered devices of ``ref`` (rules already applied)
-    EXTENSION = "extension"  # ``ref``'s answering rules still to apply (the executor re-plans)
     EXTERNAL = "external"  # an E.164 number via the outbound route
     VOICEMAIL = "voicemail"  # the mailbox of extension ``ref``
     QUEUE = "queue"
     AUTO_ATTENDANT = "auto_attendant"
     CONFERENCE = "conference"
     FAX = "fax"
-    REJECT = "reject"  # answer ``status``/``reason``; ends the call
+    HANG_UP = "hang_up"  # end the call with ``status``/``reason`` (the cause)
 
 
 class DiversionReason(StrEnum):
@@ -43,22 +52,31 @@ class DiversionReason(StrEnum):
     DO_NOT_DISTURB = "do-not-disturb"
 
 
-#: Kinds that ring (legs of a RingGroup); the others answer by themselves (Final).
-RINGING_KINDS = frozenset({TargetKind.USER_DEVICES, TargetKind.EXTENSION, TargetKind.EXTERNAL})
+#: Kinds that ring (legs of a Ring node).
+RINGING_KINDS = frozenset({TargetKind.USER_DEVICES, TargetKind.EXTERNAL})
+
+#: Kinds of application node: the call is answered (or, HANG_UP, ended) without ringing.
+APPLICATION_KINDS = frozenset(TargetKind) - RINGING_KINDS
 
 
 class Outcome(StrEnum):
-    """How a ring group can fail."""
+    """How a node ended."""
 
+    ANSWERED = "answered"  # a leg won or the application took the call: the callflow ends
     BUSY = "busy"  # a leg answered 486/600 (the user pressed reject)
-    NO_ANSWER = "no_answer"  # the group's ring time ran out
+    NO_ANSWER = "no_answer"  # the ring time ran out
     UNREACHABLE = "unreachable"  # every leg failed (timeouts, 5xx, transport errors)
-    OFFLINE = "offline"  # no leg had a registered contact when the group started
+    OFFLINE = "offline"  # no leg had a registered contact when the node started
+    REJECTED = "rejected"  # a 6xx decline, or the application refused the call (its status)
 
     @property
     def status(self) -> int:
-        """The SIP status the caller gets when no fallback handles this outcome."""
-        return _OUTCOME_STATUS[self]
+        """The SIP status the caller gets when no branch handles a ring node's outcome
+        (busy, no answer, unreachable, offline; a rejection carries its own)."""
+        status = _OUTCOME_STATUS.get(self)
+        if status is None:
+            raise ValueError(f"{self.value} has no status of its own")
+        return status
 
 
 _OUTCOME_STATUS = {
@@ -71,15 +89,16 @@ _OUTCOME_STATUS = {
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """One leg (in a RingGroup) or one final destination.
+    """One leg of a Ring node, or what an Application node serves.
 
-    ``delay`` and ``timeout`` are seconds from the start of the group (``timeout`` None = the
-    group's). ``answer_confirmation``: the answerer must press 1 before the leg wins (off-net
-    legs, so a mobile's voicemail cannot take the call). ``screening``: the caller records a
-    name that the callee hears and accepts. ``all_devices`` False rings only the user's main
-    device. ``diverted_by`` lists the extensions (or numbers) that forwarded the call here,
-    oldest first, and ``diversion_reasons`` why each did (empty = all unconditional), for
-    Diversion / History-Info.
+    ``delay`` and ``timeout`` are seconds from the start of the ring node (``timeout`` None =
+    the node's). ``answer_confirmation``: the answerer must press 1 before the leg wins
+    (off-net legs, so a mobile's voicemail cannot take the call). ``screening``: the caller
+    records a name that the callee hears and accepts. ``all_devices`` False rings only the
+    user's main device. ``status``/``reason``: the cause of a HANG_UP. ``diverted_by`` lists
+    the extensions (or numbers) that forwarded the call here, oldest first, and
+    ``diversion_reasons`` why each did (empty = all unconditional), for Diversion /
+    History-Info.
     """
 
     kind: TargetKind
@@ -95,9 +114,9 @@ class Target:
     diversion_reasons: tuple[DiversionReason, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.kind is TargetKind.REJECT:
+        if self.kind is TargetKind.HANG_UP:
             if not 400 <= self.status <= 699:
-                raise ValueError(f"reject needs a 4xx-6xx status, got {self.status}")
+                raise ValueError(f"hang up needs a 4xx-6xx status, got {self.status}")
         elif not self.ref and self.kind is not TargetKind.FAX:
             raise ValueError(f"{self.kind.value} target needs a ref")
         if self.delay < 0 or (self.timeout is not None and self.timeout <= 0):
@@ -111,8 +130,8 @@ class Target:
         return tuple(zip(self.diverted_by, reasons, strict=True))
 
     def describe(self) -> str:
-        if self.kind is TargetKind.REJECT:
-            return f"reject {self.status} {self.reason}".rstrip()
+        if self.kind is TargetKind.HANG_UP:
+            return f"hang up {self.status} {self.reason}".rstrip()
         text = f"{self.kind.value} {self.ref}".rstrip()
         if self.kind is TargetKind.USER_DEVICES and not self.all_devices:
             text += " (main device)"
@@ -131,66 +150,121 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
-class Final:
-    """A destination that answers (or rejects) by itself; the end of a branch."""
+class Branches:
+    """Where the call goes after a node, by outcome (see the module docstring).
 
-    target: Target
-    label: str = ""
-
-    def __post_init__(self) -> None:
-        if self.target.kind in RINGING_KINDS:
-            raise ValueError(f"{self.target.kind.value} rings; put it in a RingGroup")
-
-
-@dataclass(frozen=True, slots=True)
-class Fallbacks:
-    """Where the call goes when a ring group fails; None = answer the outcome's status."""
+    ``on_rejected`` pairs a SIP status with its branch; ``otherwise`` takes every outcome
+    (answered aside) that has no branch of its own. None everywhere: each outcome ends the
+    call with its status.
+    """
 
     on_busy: Node | None = None
     on_no_answer: Node | None = None
     on_unreachable: Node | None = None
     on_offline: Node | None = None
+    on_rejected: tuple[tuple[int, Node], ...] = ()
+    otherwise: Node | None = None
 
-    def get(self, outcome: Outcome) -> Node | None:
-        return getattr(self, _FALLBACK_ATTR[outcome])
+    def __post_init__(self) -> None:
+        statuses = [status for status, _ in self.on_rejected]
+        for status in statuses:
+            if not 300 <= status <= 699:
+                raise ValueError(f"a rejected branch needs a 3xx-6xx status, got {status}")
+        if len(set(statuses)) != len(statuses):
+            raise ValueError("one rejected branch per status")
 
-    def items(self) -> Iterator[tuple[Outcome, Node]]:
-        for outcome, attr in _FALLBACK_ATTR.items():
+    def get(self, outcome: Outcome, status: int = 0) -> Node | None:
+        """The branch for ``outcome`` (REJECTED: with SIP ``status``), else ``otherwise``."""
+        if outcome is Outcome.ANSWERED:
+            return None
+        if outcome is Outcome.REJECTED:
+            branch = self.rejected(status)
+            return branch if branch is not None else self.otherwise
+        node: Node | None = getattr(self, _BRANCH_ATTR[outcome])
+        return node if node is not None else self.otherwise
+
+    def rejected(self, status: int) -> Node | None:
+        """The branch for exactly a rejection with ``status`` (``otherwise`` not included)."""
+        for rejected, branch in self.on_rejected:
+            if rejected == status:
+                return branch
+        return None
+
+    def items(self) -> Iterator[tuple[str, Node]]:
+        """(what leads there, node) for each distinct branch, outcomes sharing one node named
+        together ("no answer, unreachable, offline")."""
+        named: list[tuple[list[str], Node]] = []
+        for outcome, attr in _BRANCH_ATTR.items():
             node = getattr(self, attr)
-            if node is not None:
-                yield outcome, node
+            if node is None:
+                continue
+            for names, seen in named:
+                if seen is node:
+                    names.append(_OUTCOME_TEXT[outcome])
+                    break
+            else:
+                named.append(([_OUTCOME_TEXT[outcome]], node))
+        for status, node in self.on_rejected:
+            named.append(([f"rejected {status}"], node))
+        if self.otherwise is not None:
+            named.append((["anything else"], self.otherwise))
+        for names, node in named:
+            yield ", ".join(names), node
+
+    def __bool__(self) -> bool:
+        return any(True for _ in self.items())
 
 
-_FALLBACK_ATTR = {
+_BRANCH_ATTR = {
     Outcome.BUSY: "on_busy",
     Outcome.NO_ANSWER: "on_no_answer",
     Outcome.UNREACHABLE: "on_unreachable",
     Outcome.OFFLINE: "on_offline",
 }
 
-NO_FALLBACKS = Fallbacks()
+_OUTCOME_TEXT = {outcome: outcome.value.replace("_", " ") for outcome in Outcome}
+
+NO_BRANCHES = Branches()
 
 
 @dataclass(frozen=True, slots=True)
-class RingGroup:
+class Ring:
     """Ring ``targets`` in parallel for up to ``timeout`` seconds (None = unlimited)."""
 
     targets: tuple[Target, ...]
     timeout: int | None = None
-    fallbacks: Fallbacks = NO_FALLBACKS
+    branches: Branches = NO_BRANCHES
     label: str = ""
 
     def __post_init__(self) -> None:
         if not self.targets:
-            raise ValueError("a ring group needs at least one target")
+            raise ValueError("a ring node needs at least one target")
         for target in self.targets:
             if target.kind not in RINGING_KINDS:
-                raise ValueError(f"{target.kind.value} does not ring; use a Final node")
+                raise ValueError(f"{target.kind.value} does not ring; use an Application node")
         if self.timeout is not None and self.timeout <= 0:
-            raise ValueError("ring group timeout must be > 0")
+            raise ValueError("ring node timeout must be > 0")
 
 
-Node = RingGroup | Final
+@dataclass(frozen=True, slots=True)
+class Application:
+    """A destination that answers by itself, or (HANG_UP) ends the call with a cause.
+
+    ``branches`` are taken when the application refuses the call (rejected with its status).
+    """
+
+    target: Target
+    label: str = ""
+    branches: Branches = NO_BRANCHES
+
+    def __post_init__(self) -> None:
+        if self.target.kind in RINGING_KINDS:
+            raise ValueError(f"{self.target.kind.value} rings; put it in a Ring node")
+        if self.target.kind is TargetKind.HANG_UP and self.branches:
+            raise ValueError("hang up ends the call: it has no branches")
+
+
+Node = Ring | Application
 
 
 class Decision(NamedTuple):
@@ -203,13 +277,13 @@ class Decision(NamedTuple):
         return f"{self.stage}: {self.detail}"
 
 
-#: Bound on traversal; a plan from ``plan_call`` is far smaller.
-MAX_PLAN_NODES = 10_000
+#: Bound on traversal; a callflow from ``plan_call`` is far smaller.
+MAX_CALLFLOW_NODES = 10_000
 
 
 @dataclass(frozen=True, slots=True)
-class RoutingPlan:
-    """The routing decision for one call: a node tree plus how it was reached.
+class Callflow:
+    """The routing decision for one call: a callflow tree plus how it was reached.
 
     ``caller_id_prefix`` is prepended to the caller's display name (from the dialled DID).
     """
@@ -218,25 +292,25 @@ class RoutingPlan:
     caller_id_prefix: str = ""
     decisions: tuple[Decision, ...] = field(default=())
 
-    def walk(self) -> Iterator[tuple[int, Outcome | None, Node]]:
-        """Depth-first (depth, outcome that led here, node); bounded by MAX_PLAN_NODES."""
-        stack: list[tuple[int, Outcome | None, Node]] = [(0, None, self.root)]
+    def walk(self) -> Iterator[tuple[int, str, Node]]:
+        """Depth-first (depth, the branch that led here or "", node); bounded by
+        MAX_CALLFLOW_NODES. A node several outcomes share is visited once under them."""
+        stack: list[tuple[int, str, Node]] = [(0, "", self.root)]
         seen = 0
         while stack:
-            depth, outcome, node = stack.pop()
+            depth, branch, node = stack.pop()
             seen += 1
-            if seen > MAX_PLAN_NODES:
-                raise ValueError("routing plan too large")
-            yield depth, outcome, node
-            if isinstance(node, RingGroup):
-                children = list(node.fallbacks.items())
-                for child_outcome, child in reversed(children):
-                    stack.append((depth + 1, child_outcome, child))
+            if seen > MAX_CALLFLOW_NODES:
+                raise ValueError("callflow too large")
+            yield depth, branch, node
+            children = list(node.branches.items())
+            for child_branch, child in reversed(children):
+                stack.append((depth + 1, child_branch, child))
 
     def targets(self) -> Iterator[Target]:
-        """Every target anywhere in the plan."""
+        """Every target anywhere in the tree."""
         for _, _, node in self.walk():
-            if isinstance(node, RingGroup):
+            if isinstance(node, Ring):
                 yield from node.targets
             else:
                 yield node.target
@@ -247,15 +321,17 @@ class RoutingPlan:
 
     def describe(self) -> list[str]:
         """The tree as indented lines, for people."""
-        lines = []
-        for depth, outcome, node in self.walk():
-            pad = "  " * depth
-            head = f"{pad}on {outcome.value}: " if outcome else pad
-            label = f" ({node.label})" if node.label else ""
-            if isinstance(node, RingGroup):
-                ring = "unlimited" if node.timeout is None else f"{node.timeout}s"
-                legs = "; ".join(t.describe() for t in node.targets)
-                lines.append(f"{head}ring {ring}: {legs}{label}")
-            else:
-                lines.append(f"{head}{node.target.describe()}{label}")
-        return lines
+        return [
+            "  " * depth + (f"on {branch}: " if branch else "") + describe_node(node)
+            for depth, branch, node in self.walk()
+        ]
+
+
+def describe_node(node: Node) -> str:
+    """One node on one line (its branches not included)."""
+    label = f" ({node.label})" if node.label else ""
+    if isinstance(node, Ring):
+        ring = "unlimited" if node.timeout is None else f"{node.timeout}s"
+        legs = "; ".join(t.describe() for t in node.targets)
+        return f"ring {ring}: {legs}{label}"
+    return f"{node.target.describe()}{label}"

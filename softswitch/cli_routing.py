@@ -4,6 +4,7 @@
     softswitch disaster disable NAME [--tenant T] [--by WHO]
     softswitch disaster status [--tenant T]
     softswitch route explain --to NUMBER --from NUMBER [--at ISO-TIME] [--tenant T]
+                             [--registered EXT]... [--busy EXT]... [--outcome OUTCOME]...
     softswitch numbers import FILE.csv|FILE.xlsx [--tenant T] [--apply | --print-toml]
     softswitch numbers export [--tenant T] [--output FILE]
 
@@ -37,7 +38,7 @@ from config.models import Tenant
 from config.numbers import Did, DisasterPlan
 from config.routing import TenantRouting
 from routing.disaster import DisasterError, get_plan, plan_status
-from routing.explain import explain
+from routing.explain import ASSUMABLE_OUTCOMES, explain
 from routing.facts import CallFacts
 from routing.imports import (
     ImportNotClean,
@@ -46,6 +47,7 @@ from routing.imports import (
     validate_did_import,
 )
 from routing.numbers import clean
+from routing.plan import Outcome
 from softswitch.routing_state import current_routing, set_disaster_plan
 from storage import StorageError, Store, open_store
 
@@ -274,7 +276,7 @@ def _cmd_route_explain(args: argparse.Namespace) -> int:
         f"enabled disaster plans: {', '.join(map(repr, enabled)) or 'none'}",
         *(f"warning: {p}" for p in problems),
         "decision path:",
-        *explain(routing, facts),
+        *explain(routing, facts, [Outcome(o) for o in args.outcome or ()]),
     ]
     print("\n".join(lines))
     return 0
@@ -465,6 +467,13 @@ def add_routing_commands(sub: Any, default_config: str) -> None:
         help="assume this extension is on a call (repeatable)",
     )
     exp.add_argument("--spam", action="store_true", help="the call is marked as spam")
+    exp.add_argument(
+        "--outcome",
+        action="append",
+        choices=[o.value for o in ASSUMABLE_OUTCOMES],
+        help="assume the next ring node on the way ends so (repeatable, in order; "
+        "default: nobody answers)",
+    )
     _common(exp, default_config)
     exp.set_defaults(func=_guarded(_cmd_route_explain))
 

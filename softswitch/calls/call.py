@@ -1,8 +1,8 @@
 """A call: the B2BUA between the caller's leg and the outbound legs it forks to.
 
-The call executes the routing plan it was given (ring groups in parallel with delays and
-timeouts, fallbacks on busy / no answer / unreachable / offline); it never decides routing.
-All SIP I/O goes through the ``CallManager`` that owns it.
+The call runs the callflow tree routing built for it through its ``CallflowExecutor``
+(``flow``); it never decides routing. All SIP I/O goes through the ``CallManager`` that owns
+it.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import time
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from routing.plan import Final, Node, Outcome, RingGroup, Target, TargetKind
+from routing.plan import Node, Outcome
 from softswitch.calls.cdr import q850_cause
+from softswitch.calls.executor import CallflowExecutor
 from softswitch.calls.identity import CallerIdentity
 from softswitch.calls.leg import Leg, LegState, response_sdp
 from softswitch.dialog import Dialog, DialogState
@@ -47,40 +48,32 @@ class Call:
         "ack_deferred",
         "answered_at",
         "app",
-        "busy_seen",
         "callee",
         "caller",
         "caller_name",
         "caller_number",
-        "decline",
         "destination",
         "dialled",
         "direction",
         "domain",
         "early_leg",
         "ended_at",
+        "flow",
         "from_trunk",
-        "group",
-        "group_timed_out",
         "id",
         "inbound",
-        "last_outcome",
         "media",
         "mgr",
-        "no_answer_seen",
         "originated",
         "outbound",
-        "pending_delays",
         "ringing_sent",
         "session_interval",
         "session_timer",
         "started_at",
         "tenant",
-        "timers",
         "transfer",
         "transferring",
         "trunk",
-        "unreachable_seen",
         "winner",
     )
 
@@ -113,15 +106,7 @@ class Call:
         self.started_at = time.time()
         self.answered_at: float | None = None
         self.ended_at: float | None = None
-        self.group: RingGroup | None = None
-        self.timers: list[TimerHandle] = []
-        self.pending_delays = 0
-        self.group_timed_out = False
-        self.busy_seen = False
-        self.no_answer_seen = False
-        self.unreachable_seen = False
-        self.decline = 0
-        self.last_outcome: Outcome | None = None
+        self.flow: CallflowExecutor[Call, Leg] = CallflowExecutor(mgr)
         self.ringing_sent = False
         self.early_leg: Leg | None = None
         self.ack_deferred = False
@@ -150,109 +135,13 @@ class Call:
         # the manager's overload control.
         if self._state is CallState.ROUTING and value is not CallState.ROUTING:
             self.mgr.calls_in_setup -= 1
+            self.flow.stop()  # answered or ended: the callflow is over
         self._state = value
 
-    # ---------------------------------------------------------------- plan execution
+    # ---------------------------------------------------------------- the callflow
     def execute(self, node: Node) -> None:
-        """Carry out one node of the routing plan."""
-        if self.state is not CallState.ROUTING:
-            return
-        if isinstance(node, Final):
-            target = node.target
-            self.destination = f"{target.kind.value} {target.ref}".strip()
-            if target.kind is TargetKind.REJECT:
-                self.fail(target.status, target.reason or None)
-            else:
-                self.mgr.run_final(self, target)
-            return
-        self._clear_timers()
-        self.group = node
-        self.group_timed_out = self.busy_seen = self.no_answer_seen = False
-        self.unreachable_seen = False
-        self.pending_delays = 0
-        started_before = len(self.outbound)
-        if node.timeout is not None:
-            self.timers.append(self.mgr.schedule(node.timeout, self._group_timeout, node))
-        for target in node.targets:
-            if target.delay > 0:
-                self.pending_delays += 1
-                self.timers.append(
-                    self.mgr.schedule(target.delay, self._start_delayed, node, target)
-                )
-            else:
-                self._start_target(target)
-        self._group_settled(no_legs=len(self.outbound) == started_before)
-
-    def _start_delayed(self, group: RingGroup, target: Target) -> None:
-        if self.group is not group or self.state is not CallState.ROUTING:
-            return
-        self.pending_delays -= 1
-        self._start_target(target)
-        self._group_settled()
-
-    def _start_target(self, target: Target) -> None:
-        if target.kind is TargetKind.EXTERNAL:
-            legs = self.mgr.ring_external(self, target)
-            if not legs:
-                self.unreachable_seen = True  # no trunk, or no gateway could be tried
-                if not self.from_trunk:
-                    self.direction = "outbound"
-        else:
-            legs = self.mgr.ring_user(self, target)
-        if target.timeout is not None and legs:
-            self.timers.append(self.mgr.schedule(target.timeout, self._target_timeout, legs))
-
-    def _target_timeout(self, legs: list[Leg]) -> None:
-        for leg in legs:
-            if leg.active and leg.state is not LegState.ANSWERED:
-                self.no_answer_seen = True
-                self.mgr.cancel_leg(leg)
-        self._group_settled()
-
-    def _group_timeout(self, group: RingGroup) -> None:
-        if self.group is not group or self.state is not CallState.ROUTING:
-            return
-        self.group_timed_out = True
-        self.pending_delays = 0
-        self._clear_timers()
-        for leg in self.outbound:
-            if leg.active:
-                self.mgr.cancel_leg(leg)
-        self._group_settled()
-
-    def _group_settled(self, no_legs: bool = False) -> None:
-        """Move on when nothing of the current ring group is still running."""
-        if self.state is not CallState.ROUTING or self.group is None:
-            return
-        # A cancelled leg no longer holds the group up: its 487 may take a while.
-        if self.pending_delays > 0 or any(
-            leg.active and not leg.cancel_pending for leg in self.outbound
-        ):
-            return
-        self._clear_timers()
-        if self.decline:
-            self.fail(self.decline)
-            return
-        if self.busy_seen:
-            outcome = Outcome.BUSY
-        elif self.group_timed_out or self.no_answer_seen:
-            outcome = Outcome.NO_ANSWER
-        elif no_legs and not self.unreachable_seen:
-            outcome = Outcome.OFFLINE
-        else:
-            outcome = Outcome.UNREACHABLE
-        self.last_outcome = outcome
-        fallback = self.group.fallbacks.get(outcome)
-        self.group = None
-        if fallback is not None:
-            self.execute(fallback)
-        else:
-            self.fail(outcome.status)
-
-    def _clear_timers(self) -> None:
-        for handle in self.timers:
-            handle.cancel()
-        self.timers.clear()
+        """Run the callflow tree from ``node`` (its root): see ``CallflowExecutor``."""
+        self.flow.run(self, node)
 
     # ---------------------------------------------------------------- outbound leg events
     def leg_provisional(self, leg: Leg, response: SipResponse) -> None:
@@ -285,8 +174,7 @@ class Call:
             return
         leg.state = LegState.ANSWERED
         leg.answered_at = time.time()
-        self._clear_timers()
-        self.state = CallState.ANSWERED
+        self.state = CallState.ANSWERED  # stops the callflow
         self.answered_at = leg.answered_at
         self.winner = leg
         self.callee = leg.label
@@ -313,33 +201,20 @@ class Call:
         leg.status = status
         leg.reason = reason
         if self.state is not CallState.ROUTING or was_cancelled:
-            self._group_settled()
+            self.flow.settle(self)
             if self.state is CallState.ENDED:
                 self.release()  # the branch that held the ended call up has settled
             return
         if (status == 408 or 500 <= status < 600) and self.mgr.failover(leg):
             return  # the trunk's next gateway is being tried
-        if status in (486, 600):
-            self.busy_seen = True
-        elif status in (408, 480):
-            self.no_answer_seen = status == 480 or self.no_answer_seen
-        if status >= 600:
-            # 6xx: nobody else is to be tried (RFC 3261 16.7 step 5).
-            self.decline = status
-            self.pending_delays = 0
-            self._clear_timers()
-            for other in self.outbound:
-                if other.active:
-                    self.mgr.cancel_leg(other)
-        self._group_settled()
+        self.flow.leg_failed(self, status)
 
     # ---------------------------------------------------------------- the caller
     def caller_cancelled(self) -> None:
         """The caller's CANCEL: every branch is cancelled, the caller gets 487."""
         if self.state is not CallState.ROUTING:
             return
-        self._clear_timers()
-        self.pending_delays = 0
+        self.flow.stop()
         for leg in self.outbound:
             if leg.active:
                 self.mgr.cancel_leg(leg)
@@ -347,16 +222,18 @@ class Call:
         self.end("CANCELLED", 487)
 
     def fail(self, status: int, reason: str | None = None) -> None:
-        """Answer the caller with a final error and end the call."""
-        if self.state is not CallState.ROUTING:
+        """Answer the caller with a final error and end the call; while an application node
+        runs, a refusal with a branch for its status goes on down that branch instead."""
+        if self.state is not CallState.ROUTING or self.flow.rejected(self, status, reason):
             return
         for leg in self.outbound:
             if leg.active:
                 self.mgr.cancel_leg(leg)
         self.mgr.reject_caller(self, status, reason)
-        if status in (486, 600, 603) or self.last_outcome is Outcome.BUSY:
+        outcome = self.flow.last_outcome
+        if status in (486, 600, 603) or outcome is Outcome.BUSY:
             disposition = "BUSY"
-        elif self.last_outcome is Outcome.NO_ANSWER:
+        elif outcome is Outcome.NO_ANSWER:
             disposition = "NO ANSWER"
         else:
             disposition = "FAILED"
@@ -367,8 +244,7 @@ class Call:
         if self.state is CallState.ENDED:
             return
         was_answered = self.state is CallState.ANSWERED
-        self.state = CallState.ENDED
-        self._clear_timers()
+        self.state = CallState.ENDED  # stops the callflow
         if self.session_timer is not None:
             self.session_timer.cancel()
             self.session_timer = None

@@ -40,6 +40,7 @@ from softswitch.calls.identity import (
 from softswitch.calls.leg import Leg, LegState, response_sdp
 from softswitch.calls.loops import LoopGuard
 from softswitch.calls.media import leg_sdp
+from softswitch.calls.registry import ApplicationRegistry
 from softswitch.dialog import Dialog, uri_address
 from softswitch.directory import Directory, Domain, Subscriber
 from softswitch.location import LocationService
@@ -194,9 +195,9 @@ class CallManager:
         self.anchor = anchor  # None: SDP passes through and phones exchange RTP directly
         # Applications (conference bridges, monitoring...): ``services`` may claim a call
         # by what was dialled before routing (feature codes); ``applications`` run a
-        # routing plan's final destination of their kind (TargetKind value).
+        # callflow's application nodes of their kind (see softswitch.calls.registry).
         self.services: list[Callable[[Call], Application | None]] = []
-        self.applications: dict[str, Callable[[Call, Target], Application | None]] = {}
+        self.applications: ApplicationRegistry[Call] = ApplicationRegistry()
         # The tenant's routing as calls should see it now: the configuration with the
         # disaster plans' stored state merged in (softswitch.routing_state.DisasterState).
         self.routing_for: Callable[[Tenant], TenantRouting] = (
@@ -1379,16 +1380,12 @@ class CallManager:
         log.info("application_started", call=call.id, destination=destination)
 
     def run_final(self, call: Call, target: Target) -> None:
-        """A routing plan's final destination that answers by itself (conference,
-        voicemail...): its application, or 480 while there is none."""
-        factory = self.applications.get(target.kind.value)
+        """A callflow's application node (conference, voicemail...): the application its
+        kind's module gives, or the module's refusal (480 while there is no module)."""
         try:
-            app = factory(call, target) if factory is not None else None
+            app = self.applications.application(call, target)
         except CallRefused as refused:
             call.fail(refused.status, refused.reason)
-            return
-        if app is None:
-            call.fail(480, "Temporarily Unavailable")
             return
         self.start_application(call, app, f"{target.kind.value} {target.ref}".strip())
 

@@ -19,7 +19,7 @@ from config.numbers import DisasterStatus
 from routing.disaster import DisasterError
 from routing.engine import plan_call
 from routing.facts import CallFacts
-from routing.plan import RingGroup, TargetKind
+from routing.plan import Ring, TargetKind
 from softswitch.routing_state import (
     DisasterState,
     apply_disaster_states,
@@ -149,7 +149,7 @@ def test_plan_call_on_a_loaded_tenant() -> None:
             "+12125550100", "+14155550100", MONDAY_10, registered={"100": 1}, from_trunk=True
         ),
     )
-    assert isinstance(inside.root, RingGroup)
+    assert isinstance(inside.root, Ring)
     assert [t.ref for t in inside.root.targets] == ["100"]
     after = plan_call(
         routing,
@@ -161,7 +161,7 @@ def test_plan_call_on_a_loaded_tenant() -> None:
             from_trunk=True,
         ),
     )
-    assert isinstance(after.root, RingGroup)
+    assert isinstance(after.root, Ring)
     assert [t.ref for t in after.root.targets] == ["101"]
 
 
@@ -337,7 +337,7 @@ def test_example_config_has_a_worked_routing_example() -> None:
             from_trunk=True,
         ),
     )
-    assert isinstance(monday.root, RingGroup)
+    assert isinstance(monday.root, Ring)
     assert [(t.ref, t.delay) for t in monday.root.targets] == [("100", 0), ("102", 10)]
 
 
@@ -412,7 +412,7 @@ def test_apply_merges_history() -> None:
 
 def ringing(plan: Any) -> list[str]:
     """What the plan rings first."""
-    assert isinstance(plan.root, RingGroup)
+    assert isinstance(plan.root, Ring)
     return [t.ref for t in plan.root.targets]
 
 

@@ -21,12 +21,12 @@ from routing.engine import plan_call
 from routing.explain import explain
 from routing.facts import CallFacts
 from routing.plan import (
+    Application,
+    Callflow,
     DiversionReason,
-    Final,
     Node,
     Outcome,
-    RingGroup,
-    RoutingPlan,
+    Ring,
     Target,
     TargetKind,
 )
@@ -77,7 +77,7 @@ def call(
     caller: str | None = "+13125550000",
     registered: dict[str, int] | None = None,
     **kw: Any,
-) -> RoutingPlan:
+) -> Callflow:
     reg = {"100": 1, "101": 1, "102": 1} if registered is None else registered
     return plan_call(config, CallFacts(caller, dialled, at, registered=reg, **kw))
 
@@ -88,15 +88,15 @@ def fwd(kind: str, target: str) -> dict[str, str]:
 
 def only(node: Node) -> Target:
     """The single target of a node."""
-    if isinstance(node, Final):
+    if isinstance(node, Application):
         return node.target
     assert len(node.targets) == 1, node.targets
     return node.targets[0]
 
 
 def assert_reject(node: Node, status: int) -> None:
-    assert isinstance(node, Final)
-    assert node.target.kind is TargetKind.REJECT and node.target.status == status
+    assert isinstance(node, Application)
+    assert node.target.kind is TargetKind.HANG_UP and node.target.status == status
 
 
 # -- the active rule ---------------------------------------------------------------------------
@@ -140,7 +140,7 @@ def test_active_rule(rules: list[dict[str, Any]], at: dt.datetime, expected: Tar
     config = cfg({"100": {"rules": rules, "default_rule": AFTER_HOURS}})
     plan = call(config, at=at)
     kinds = {t.kind for t in plan.targets()}
-    first = only(plan.root) if isinstance(plan.root, Final) else plan.root.targets[0]
+    first = only(plan.root) if isinstance(plan.root, Application) else plan.root.targets[0]
     assert first.kind is expected, (kinds, plan.describe())
 
 
@@ -167,8 +167,8 @@ def test_bulk_toggle_many_users() -> None:
     }
     config = cfg(users)
     off = bulk_toggle(config, "Holidays", ["100", "101"], enabled=False)
-    assert isinstance(call(off, "100", JULY4).root, RingGroup)
-    assert isinstance(call(off, "101", JULY4).root, RingGroup)
+    assert isinstance(call(off, "100", JULY4).root, Ring)
+    assert isinstance(call(off, "101", JULY4).root, Ring)
     assert only(call(off, "102", JULY4).root).kind is TargetKind.VOICEMAIL
     back = bulk_toggle(off, "Holidays", ["100", "101"], enabled=True)
     assert only(call(back, "100", JULY4).root).kind is TargetKind.VOICEMAIL
@@ -228,7 +228,7 @@ def test_owned_frame_shadows_domain_frame() -> None:
 def test_forward_always_each_destination(dest: dict[str, str], kind: TargetKind, ref: str) -> None:
     config = cfg({"100": {"default_rule": {"forward": {"always": dest}}}, "101": {}})
     target = call(config).root
-    t = target.targets[0] if isinstance(target, RingGroup) else target.target
+    t = target.targets[0] if isinstance(target, Ring) else target.target
     assert (t.kind, t.ref) == (kind, ref)
     assert t.diverted_by == ("100",)
 
@@ -242,7 +242,7 @@ def test_user_forward_follows_their_rules_and_phone_bypasses_them() -> None:
     config = cfg(users)
     assert only(call(config, "100").root).kind is TargetKind.QUEUE
     plan = call(config, "102")
-    assert isinstance(plan.root, RingGroup)
+    assert isinstance(plan.root, Ring)
     assert only(plan.root).kind is TargetKind.USER_DEVICES and only(plan.root).ref == "101"
 
 
@@ -287,7 +287,7 @@ def test_conditional_forwards(
         config, registered={"100": registered}, busy=frozenset({"100"}) if busy else frozenset()
     )
     root = plan.root
-    first = root.targets[0] if isinstance(root, RingGroup) else root.target
+    first = root.targets[0] if isinstance(root, Ring) else root.target
     assert first.kind is expected_root
 
 
@@ -296,7 +296,7 @@ def test_conditional_forwards(
     [
         ({"when_busy": fwd("queue", "500")}, True, Outcome.BUSY, TargetKind.QUEUE, 0),
         ({}, True, Outcome.BUSY, TargetKind.VOICEMAIL, 0),
-        ({}, False, Outcome.BUSY, TargetKind.REJECT, 480),
+        ({}, False, Outcome.BUSY, TargetKind.HANG_UP, 480),
         (
             {"when_unanswered": fwd("offnet", "+12125550123")},
             True,
@@ -305,7 +305,7 @@ def test_conditional_forwards(
             0,
         ),
         ({}, True, Outcome.NO_ANSWER, TargetKind.VOICEMAIL, 0),
-        ({}, False, Outcome.NO_ANSWER, TargetKind.REJECT, 480),
+        ({}, False, Outcome.NO_ANSWER, TargetKind.HANG_UP, 480),
         ({"when_unanswered": fwd("queue", "500")}, True, Outcome.UNREACHABLE, TargetKind.QUEUE, 0),
         ({"when_unanswered": fwd("queue", "500")}, True, Outcome.OFFLINE, TargetKind.QUEUE, 0),
     ],
@@ -315,8 +315,8 @@ def test_fallbacks(
 ) -> None:
     config = cfg({"100": {"default_rule": {"forward": forward}, "voicemail": voicemail}})
     root = call(config).root
-    assert isinstance(root, RingGroup)
-    node = root.fallbacks.get(outcome)
+    assert isinstance(root, Ring)
+    node = root.branches.get(outcome)
     assert node is not None
     assert only(node).kind is kind
     if status:
@@ -339,7 +339,7 @@ def test_fallbacks(
 def test_ring_time_is_the_group_timeout(ring_time: Any, expected: int | None) -> None:
     config = cfg({"100": {"ring_time": ring_time}})
     root = call(config).root
-    assert isinstance(root, RingGroup) and root.timeout == expected
+    assert isinstance(root, Ring) and root.timeout == expected
 
 
 @pytest.mark.parametrize("bad", [0, 3, 7, 95, 100, 330, 600, 1201, -5, "soon", 2.5, True])
@@ -352,8 +352,8 @@ def test_invalid_ring_times(bad: Any) -> None:
     ("dnd", "forward", "voicemail", "kind", "status"),
     [
         ("voicemail", {}, True, TargetKind.VOICEMAIL, 0),
-        ("voicemail", {}, False, TargetKind.REJECT, 480),
-        ("busy", {}, True, TargetKind.REJECT, 486),
+        ("voicemail", {}, False, TargetKind.HANG_UP, 480),
+        ("busy", {}, True, TargetKind.HANG_UP, 486),
         ("busy", {"when_busy": fwd("queue", "500")}, True, TargetKind.QUEUE, 0),
         ("voicemail", {"always": fwd("queue", "500")}, True, TargetKind.VOICEMAIL, 0),
     ],
@@ -387,7 +387,7 @@ def test_simring_delays_and_answer_confirmation() -> None:
         answer_confirmation=True,
     )
     root = call(config).root
-    assert isinstance(root, RingGroup)
+    assert isinstance(root, Ring)
     legs = {(t.kind, t.ref): t for t in root.targets}
     assert legs[(TargetKind.USER_DEVICES, "100")].delay == 0
     assert legs[(TargetKind.USER_DEVICES, "100")].all_devices
@@ -402,7 +402,7 @@ def test_simring_delays_and_answer_confirmation() -> None:
 def test_simring_without_confirmation() -> None:
     config = _sim(extra=[{"kind": "number", "target": "+12125550123", "delay": 10}])
     root = call(config).root
-    assert isinstance(root, RingGroup)
+    assert isinstance(root, Ring)
     assert not any(t.answer_confirmation for t in root.targets)
 
 
@@ -428,21 +428,21 @@ def test_simring_device_selection(
 ) -> None:
     config = cfg({"100": {"default_rule": {"simring": sim}}, "101": {}})
     root = call(config).root
-    assert isinstance(root, RingGroup)
+    assert isinstance(root, Ring)
     assert [(t.ref, t.all_devices) for t in root.targets] == expected
 
 
 def test_simring_leg_delay_beyond_ring_time_is_dropped() -> None:
     config = _sim(extra=[{"kind": "number", "target": "+12125550123", "delay": 30}])
     root = call(config).root
-    assert isinstance(root, RingGroup)
+    assert isinstance(root, Ring)
     assert [t.kind for t in root.targets] == [TargetKind.USER_DEVICES]
 
 
 def test_simring_rings_extra_legs_when_user_offline() -> None:
     config = _sim(extra=[{"kind": "number", "target": "+12125550123"}])
     root = call(config, registered={}).root
-    assert isinstance(root, RingGroup)
+    assert isinstance(root, Ring)
     assert [t.kind for t in root.targets] == [TargetKind.EXTERNAL]
 
 
@@ -458,7 +458,7 @@ def test_screening_marks_every_leg() -> None:
         }
     )
     root = call(config).root
-    assert isinstance(root, RingGroup)
+    assert isinstance(root, Ring)
     assert all(t.screening for t in root.targets)
 
 
@@ -546,10 +546,10 @@ def test_forwards_say_why(
     )
     node = plan.root
     if outcome is not None:
-        assert isinstance(node, RingGroup)
-        fallback = node.fallbacks.get(outcome)
-        assert fallback is not None
-        node = fallback
+        assert isinstance(node, Ring)
+        branch = node.branches.get(outcome)
+        assert branch is not None
+        node = branch
     assert only(node).diversions() == (("100", reason),)
 
 
@@ -560,8 +560,8 @@ def test_forward_chain_keeps_each_reason() -> None:
         "102": {},
     }
     root = call(cfg(users)).root
-    assert isinstance(root, RingGroup) and root.fallbacks.on_busy is not None
-    assert only(root.fallbacks.on_busy).diversions() == (
+    assert isinstance(root, Ring) and root.branches.on_busy is not None
+    assert only(root.branches.on_busy).diversions() == (
         ("100", DiversionReason.BUSY),
         ("101", DiversionReason.UNCONDITIONAL),
     )
@@ -592,10 +592,10 @@ def test_unanswered_loop_rings_then_cuts() -> None:
     }
     plan = call(cfg(users))
     root = plan.root
-    assert isinstance(root, RingGroup) and root.targets[0].ref == "100"
-    second = root.fallbacks.on_no_answer
-    assert isinstance(second, RingGroup) and second.targets[0].ref == "101"
-    end = second.fallbacks.on_no_answer
+    assert isinstance(root, Ring) and root.targets[0].ref == "100"
+    second = root.branches.on_no_answer
+    assert isinstance(second, Ring) and second.targets[0].ref == "101"
+    end = second.branches.on_no_answer
     assert end is not None and only(end).kind is TargetKind.VOICEMAIL and only(end).ref == "101"
 
 
@@ -659,12 +659,12 @@ def test_caller_id_prefix() -> None:
 @pytest.mark.parametrize(
     ("dialled", "from_trunk", "kind", "status"),
     [
-        ("+12125550100", True, TargetKind.REJECT, 404),
+        ("+12125550100", True, TargetKind.HANG_UP, 404),
         ("+12125550100", False, TargetKind.EXTERNAL, 0),
         ("2125550100", False, TargetKind.EXTERNAL, 0),
-        ("999", False, TargetKind.REJECT, 484),
-        ("", False, TargetKind.REJECT, 484),
-        ("not a number", True, TargetKind.REJECT, 404),
+        ("999", False, TargetKind.HANG_UP, 484),
+        ("", False, TargetKind.HANG_UP, 484),
+        ("not a number", True, TargetKind.HANG_UP, 404),
         ("500", False, TargetKind.QUEUE, 0),
         ("600", False, TargetKind.AUTO_ATTENDANT, 0),
         ("700", False, TargetKind.CONFERENCE, 0),
@@ -728,11 +728,11 @@ def test_disaster_plan_forwards_before_any_rule(
     ("tenant", "user", "caller", "spam", "kind", "status"),
     [
         ({}, {}, "+13125550000", False, TargetKind.USER_DEVICES, 0),
-        ({"blocked": ["+13125550000"]}, {}, "+13125550000", False, TargetKind.REJECT, 603),
-        ({}, {"blocked": ["+13125550000"]}, "+13125550000", False, TargetKind.REJECT, 603),
-        ({}, {"blocked": ["+1312*"]}, "+13125550000", False, TargetKind.REJECT, 603),
+        ({"blocked": ["+13125550000"]}, {}, "+13125550000", False, TargetKind.HANG_UP, 603),
+        ({}, {"blocked": ["+13125550000"]}, "+13125550000", False, TargetKind.HANG_UP, 603),
+        ({}, {"blocked": ["+1312*"]}, "+13125550000", False, TargetKind.HANG_UP, 603),
         ({}, {"blocked": ["+1312*"]}, "+14155550000", False, TargetKind.USER_DEVICES, 0),
-        ({}, {"blocked": ["+13125550000"]}, "(312) 555-0000", False, TargetKind.REJECT, 603),
+        ({}, {"blocked": ["+13125550000"]}, "(312) 555-0000", False, TargetKind.HANG_UP, 603),
         (
             {"blocked": ["+13125550000"]},
             {"allowed": ["+13125550000"]},
@@ -749,15 +749,15 @@ def test_disaster_plan_forwards_before_any_rule(
             TargetKind.USER_DEVICES,
             0,
         ),
-        ({"block_anonymous": True}, {}, None, False, TargetKind.REJECT, 433),
-        ({}, {"block_anonymous": True}, "anonymous", False, TargetKind.REJECT, 433),
-        ({}, {"block_anonymous": True}, "Restricted", False, TargetKind.REJECT, 433),
+        ({"block_anonymous": True}, {}, None, False, TargetKind.HANG_UP, 433),
+        ({}, {"block_anonymous": True}, "anonymous", False, TargetKind.HANG_UP, 433),
+        ({}, {"block_anonymous": True}, "Restricted", False, TargetKind.HANG_UP, 433),
         ({}, {"block_anonymous": True}, "+13125550000", False, TargetKind.USER_DEVICES, 0),
         ({}, {}, None, False, TargetKind.USER_DEVICES, 0),
-        ({}, {"blocked": ["101"]}, "101", False, TargetKind.REJECT, 603),
+        ({}, {"blocked": ["101"]}, "101", False, TargetKind.HANG_UP, 603),
         # spam treatments
         ({}, {}, "+13125550000", True, TargetKind.USER_DEVICES, 0),
-        ({"spam": "drop"}, {}, "+13125550000", True, TargetKind.REJECT, 603),
+        ({"spam": "drop"}, {}, "+13125550000", True, TargetKind.HANG_UP, 603),
         ({"spam": "voicemail"}, {}, "+13125550000", True, TargetKind.VOICEMAIL, 0),
         ({"spam": "drop"}, {"spam": "ring"}, "+13125550000", True, TargetKind.USER_DEVICES, 0),
         ({"spam": "ring"}, {"spam": "voicemail"}, "+13125550000", True, TargetKind.VOICEMAIL, 0),
@@ -789,9 +789,9 @@ def test_block_allow_and_spam(
 def test_spam_screen_turns_on_screening() -> None:
     config = cfg({"100": {"block": {"spam": "screen"}}})
     root = call(config, spam=True).root
-    assert isinstance(root, RingGroup) and all(t.screening for t in root.targets)
+    assert isinstance(root, Ring) and all(t.screening for t in root.targets)
     root = call(config, spam=False).root
-    assert isinstance(root, RingGroup) and not any(t.screening for t in root.targets)
+    assert isinstance(root, Ring) and not any(t.screening for t in root.targets)
 
 
 def test_tenant_block_applies_to_service_dids() -> None:
@@ -883,7 +883,7 @@ def test_explain_says_why() -> None:
     assert "treatment user 100" in text
     assert "rule 1 active" in text and "Independence Day" in text
     assert "caller-ID prefix: Sales" in text
-    assert text.splitlines()[-1].strip().startswith("voicemail 100")
+    assert text.splitlines()[-1] == "path: voicemail 100"
     lines = explain(config, CallFacts("+13125550000", "+12127881500", TUESDAY_20, from_trunk=True))
     text = "\n".join(lines)
     assert "rule 1: time frame 'Holidays'" in text and "not active now" in text
@@ -912,3 +912,14 @@ def test_plan_is_cached_per_config_and_new_config_takes_effect() -> None:
     enabled = cfg({"100": {}}, dids=DIDS, disaster_plans=_disaster("enabled"))
     t = only(call(enabled, "+12127881500", from_trunk=True).root)
     assert t.ref == "+15055551234"
+
+
+def test_explain_follows_the_assumed_outcomes() -> None:
+    config = cfg({"100": {"default_rule": {"forward": {"when_busy": fwd("queue", "500")}}}})
+    facts = CallFacts("101", "100", TUESDAY_20, registered={"100": 1})
+    assert explain(config, facts)[-1] == "path: ring 100 (no answer) -> voicemail 100"
+    busy = explain(config, facts, [Outcome.BUSY])
+    assert busy[-1] == "path: ring 100 (busy) -> queue 500"
+    assert "    * on busy: queue 500 [forwarded by 100] (forward when busy)" in busy
+    with pytest.raises(ValueError, match="cannot assume a ring node ends 'answered'"):
+        explain(config, facts, [Outcome.ANSWERED])

@@ -34,7 +34,7 @@ from routing.imports import (
     validate_did_import,
     validate_disaster_import,
 )
-from routing.plan import RingGroup, TargetKind
+from routing.plan import Ring, TargetKind
 
 T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -232,7 +232,7 @@ def test_disaster_csv_import_execute_and_revert_change_routing() -> None:
 
     def first_ref() -> str:
         root = plan_call(config, facts).root
-        assert isinstance(root, RingGroup)
+        assert isinstance(root, Ring)
         return root.targets[0].ref
 
     assert first_ref() == "100"

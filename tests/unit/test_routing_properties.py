@@ -12,7 +12,7 @@ from config.routing import TenantRouting
 from routing.engine import MAX_EXPANSIONS, plan_call
 from routing.explain import explain
 from routing.facts import CallFacts
-from routing.plan import Final, RingGroup, TargetKind
+from routing.plan import Application, Ring, TargetKind
 
 EXTS = ["100", "101", "102", "103", "104"]
 SERVICES = {"queue": "500", "auto_attendant": "600", "conference": "700"}
@@ -179,13 +179,13 @@ def test_any_configuration_gives_a_finite_loop_free_plan(
             assert target.ref in config.users
         if target.kind is TargetKind.VOICEMAIL:
             assert target.ref in config.mailboxes or config.users[target.ref].voicemail
-        if target.kind is TargetKind.REJECT:
+        if target.kind is TargetKind.HANG_UP:
             assert 400 <= target.status <= 699
     for _, _, node in nodes:
-        if isinstance(node, RingGroup):
+        if isinstance(node, Ring):
             assert node.targets and all(t.delay < (node.timeout or 10**9) for t in node.targets)
         else:
-            assert isinstance(node, Final)
+            assert isinstance(node, Application)
     # the plan is deterministic and explain never raises
     assert plan_call(config, facts) == plan
     assert explain(config, facts)[-1]
