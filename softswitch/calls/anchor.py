@@ -38,8 +38,7 @@ from media.sdp import NegotiationError, SdpError
 from softswitch.calls.mediastate import CallMedia
 
 if TYPE_CHECKING:
-    from softswitch.calls.call import Call
-    from softswitch.calls.leg import Leg
+    from softswitch.calls.call import Call, Leg
 
 __all__ = ["CallMedia", "MediaAnchor", "MediaRefused", "engine_settings", "worst_mos"]
 

@@ -1,11 +1,11 @@
-"""A call: the B2BUA between the caller's leg and the outbound legs it forks to.
+"""A call: the B2BUA between the caller's leg and the outbound legs it forks to, and its
+``Leg``s (one module: each refers to the other).
 
 The call executes the routing plan it was given (ring groups in parallel with delays and
 timeouts, fallbacks on busy / no answer / unreachable / offline); it never decides routing.
-It talks down through two narrow interfaces declared here and implemented by the modules
-above it: ``CallLayer`` (all SIP I/O, leg set-up, the switch's bookkeeping; the
-``CallManager``) and ``MediaPath`` (anchored or pass-through media, chosen once per call;
-``softswitch.calls.mediapath``).
+It talks down through two narrow interfaces declared here and implemented above it:
+``CallLayer`` (SIP I/O, leg set-up, the switch's bookkeeping: the ``CallManager``) and
+``MediaPath`` (anchored or pass-through media, chosen once per call: ``mediapath``).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from routing.plan import Final, Node, Outcome, RingGroup, Target, TargetKind
 from softswitch.calls.cdr import q850_cause
 from softswitch.calls.identity import CallerIdentity
-from softswitch.calls.leg import Leg, LegState, response_sdp
+from softswitch.calls.leg import LegState, response_sdp
 from softswitch.calls.mediastate import CallMedia
-from softswitch.dialog import Dialog, DialogState
+from softswitch.dialog import Dialog
 from softswitch.sip.address import Address
 from softswitch.sip.message import SipRequest, SipResponse
-from softswitch.sip.transaction import TxState
+from softswitch.sip.transaction import ClientTransaction, ServerTransaction, TxState
 from storage.cdr import Cdr
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from media.engine import MediaEngine
     from media.negotiation import NegotiatedLeg
 
-__all__ = ["Call", "CallLayer", "CallState", "MediaEnded", "MediaPath"]
+__all__ = ["Call", "CallLayer", "CallState", "Leg", "MediaEnded", "MediaPath"]
 
 # An outbound INVITE still waiting for its final response.
 _UNANSWERED = frozenset({TxState.CALLING, TxState.PROCEEDING})
@@ -104,6 +104,99 @@ class RunningApplication(Protocol):
     """An application's session on an answered call (``softswitch.calls.apps.AppCall``)."""
 
     ended: asyncio.Event
+
+
+class Leg:
+    """One side of a call, with its own Call-ID, tags and CSeq.
+
+    ``peer`` is where requests of this leg go when the dialog has no route set: the address
+    the caller's INVITE came from (inbound) or the address the INVITE was sent to (outbound,
+    the registration's source), which keeps NAT'd phones reachable.
+    """
+
+    __slots__ = (
+        "ack",
+        "ack_wait",
+        "answered_at",
+        "call",
+        "cancel_pending",
+        "cancel_sent",
+        "contact",
+        "dialog",
+        "ended_at",
+        "inbound",
+        "invite",
+        "invite_tx",
+        "label",
+        "local_tag",
+        "media",
+        "peer",
+        "pending",
+        "reason",
+        "route",
+        "rtx",
+        "started_at",
+        "state",
+        "status",
+        "target",
+    )
+
+    def __init__(
+        self,
+        call: Call,
+        inbound: bool,
+        invite: SipRequest,
+        peer: Address,
+        local_tag: str,
+        started_at: float,
+    ) -> None:
+        self.call = call
+        self.inbound = inbound
+        self.invite = invite
+        self.peer = peer
+        self.local_tag = local_tag
+        self.started_at = started_at
+        self.state = LegState.TRYING
+        self.dialog: Dialog | None = None
+        self.invite_tx: ServerTransaction | ClientTransaction | None = None
+        self.status = 0
+        self.reason = ""
+        self.answered_at: float | None = None
+        self.ended_at: float | None = None
+        self.cancel_pending = False  # we gave up on this leg; CANCEL sent or due
+        self.cancel_sent = False
+        self.ack: SipRequest | None = None  # our ACK to this leg's 2xx, resent on retransmission
+        self.ack_wait: tuple[int, Any] | None = None  # (CSeq, relay) of our 2xx awaiting ACK
+        self.rtx: TimerHandle | None = None  # 2xx retransmission (inbound) until the ACK
+        self.pending: Any = None  # the in-dialog INVITE relayed through this leg, if any
+        self.target = ""  # what the routing plan asked for ("user_devices 102")
+        self.contact = ""  # the registered contact rung
+        self.label = ""
+        self.route: Any = None  # (trunk, gateways, index, target) of a trunk leg, for failover
+        self.media: NegotiatedLeg | None = None  # the leg's endpoint when media is anchored
+
+    @property
+    def call_id(self) -> str:
+        return self.invite.call_id or ""
+
+    @property
+    def active(self) -> bool:
+        return self.state is not LegState.ENDED
+
+    def record(self) -> dict[str, Any]:
+        """This leg in the CDR's call flow."""
+        return {
+            "target": self.target,
+            "contact": self.contact,
+            "status": self.status,
+            "started": round(self.started_at, 3),
+            "ended": None if self.ended_at is None else round(self.ended_at, 3),
+            "answered": self.answered_at is not None,
+        }
+
+    def __repr__(self) -> str:
+        side = "in" if self.inbound else "out"
+        return f"<Leg {side} {self.call_id} {self.state.value}>"
 
 
 class Call:
@@ -510,10 +603,3 @@ class Call:
 
     def describe(self) -> dict[str, Any]:
         return {"id": self.id, "state": self.state.value, "legs": len(self.outbound)}
-
-
-def invite_has_sdp(request: SipRequest) -> bool:
-    return bool(request.body) and "application/sdp" in (request.get("Content-Type") or "").lower()
-
-
-__all__ += ["DialogState", "invite_has_sdp"]

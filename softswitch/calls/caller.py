@@ -9,8 +9,8 @@ caller to tell (``softswitch.calls.originate``).
 from __future__ import annotations
 
 from softswitch.calls.admission import RETRY_AFTER
-from softswitch.calls.call import Call
-from softswitch.calls.leg import Leg, LegState, response_sdp
+from softswitch.calls.call import Call, Leg
+from softswitch.calls.leg import LegState, response_sdp
 from softswitch.calls.relay import DialogRelay
 from softswitch.calls.signalling import CallSignalling
 from softswitch.dialog import Dialog

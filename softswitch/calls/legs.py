@@ -14,9 +14,9 @@ import structlog
 from config.models import Tenant
 from config.trunks import Gateway, Trunk
 from routing.plan import Target
-from softswitch.calls.call import Call
+from softswitch.calls.call import Call, Leg
 from softswitch.calls.identity import diversion_headers, phone_identity, trunk_identity
-from softswitch.calls.leg import Leg, LegState
+from softswitch.calls.leg import LegState
 from softswitch.calls.loops import LoopGuard
 from softswitch.calls.signalling import CallSignalling
 from softswitch.dialog import uri_address

@@ -26,9 +26,8 @@ from routing.plan import Target
 from softswitch.calls.admission import Admission
 from softswitch.calls.anchor import MediaAnchor, MediaRefused
 from softswitch.calls.apps import Application, CallRefused
-from softswitch.calls.call import Call, CallState, MediaPath
+from softswitch.calls.call import Call, CallState, Leg, MediaPath
 from softswitch.calls.caller import CallerSide
-from softswitch.calls.leg import Leg
 from softswitch.calls.legs import LegStarter
 from softswitch.calls.loops import LoopGuard
 from softswitch.calls.mediapath import AnchoredMedia, PassThroughMedia, sdp_body

@@ -22,8 +22,7 @@ from media.endpoint import Endpoint
 from media.engine import MediaEngine
 from media.negotiation import NegotiatedLeg
 from softswitch.calls.anchor import MediaAnchor, MediaRefused, worst_mos
-from softswitch.calls.call import Call, CallState, MediaEnded
-from softswitch.calls.leg import Leg
+from softswitch.calls.call import Call, CallState, Leg, MediaEnded
 from softswitch.calls.media import leg_sdp
 from softswitch.sip.message import SipRequest
 

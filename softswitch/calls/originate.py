@@ -16,9 +16,9 @@ from config.models import Tenant
 from routing.plan import Target
 from softswitch.calls.admission import Admission
 from softswitch.calls.apps import AppCall, Application, CallRefused, run_application
-from softswitch.calls.call import Call, CallLayer, CallState, MediaPath
+from softswitch.calls.call import Call, CallLayer, CallState, Leg, MediaPath
 from softswitch.calls.caller import CallerSide
-from softswitch.calls.leg import Leg, LegState, response_sdp
+from softswitch.calls.leg import LegState, response_sdp
 from softswitch.calls.planning import CallPlanner
 from softswitch.calls.signalling import CallSignalling
 from softswitch.sip.address import Address

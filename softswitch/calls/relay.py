@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import structlog
 
 from softswitch.calls.anchor import MediaRefused
-from softswitch.calls.call import Call, CallState
-from softswitch.calls.leg import Leg, LegState
+from softswitch.calls.call import Call, CallState, Leg
+from softswitch.calls.leg import LegState
 from softswitch.calls.media import leg_sdp
 from softswitch.calls.mediapath import sdp_body
 from softswitch.calls.signalling import CallSignalling

@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from softswitch.calls.call import Call
-from softswitch.calls.leg import Leg, LegState
+from softswitch.calls.call import Call, Leg
+from softswitch.calls.leg import LegState
 from softswitch.dialog import uri_address
 from softswitch.sip.address import Address
 from softswitch.sip.message import SipParseError, SipRequest, SipResponse, make_response, new_tag

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from config.models import Tenant
 from softswitch.calls.admission import Admission
-from softswitch.calls.call import Call, CallLayer, CallState
+from softswitch.calls.call import Call, CallLayer, CallState, Leg
 from softswitch.calls.identity import CallerIdentity
-from softswitch.calls.leg import Leg, LegState, response_sdp
+from softswitch.calls.leg import LegState, response_sdp
 from softswitch.calls.media import leg_sdp
 from softswitch.calls.planning import CallPlanner
 from softswitch.calls.signalling import CallSignalling
