@@ -10,6 +10,7 @@ It talks down through two narrow interfaces declared here and implemented above 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
@@ -27,7 +28,6 @@ from softswitch.sip.transaction import ClientTransaction, ServerTransaction, TxS
 from storage.cdr import Cdr
 
 if TYPE_CHECKING:
-    import asyncio
     from asyncio import TimerHandle
 
     from media.endpoint import Endpoint

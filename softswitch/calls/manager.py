@@ -34,7 +34,7 @@ from softswitch.calls.mediapath import AnchoredMedia, PassThroughMedia, sdp_body
 from softswitch.calls.originate import Originator
 from softswitch.calls.planning import CallPlanner
 from softswitch.calls.relay import DialogRelay, RelayedRequest
-from softswitch.calls.signalling import CallSignalling, Cancellable, Scheduler
+from softswitch.calls.signalling import CallSignalling, Scheduler
 from softswitch.calls.transfer import Transfer, TransferReinvite, Transfers
 from softswitch.directory import Directory
 from softswitch.location import LocationService
@@ -50,7 +50,7 @@ from softswitch.sip.transaction import (
 )
 from storage.cdr import Cdr
 
-__all__ = ["CallManager", "Cancellable", "Scheduler"]
+__all__ = ["CallManager", "Scheduler"]
 
 
 def _configured_routing(tenant: Tenant) -> TenantRouting:

@@ -7,7 +7,9 @@
   switch answers every offer itself and bridges the endpoints.
 
 The call layer asks the path for the SDP of each message and tells it what happened to the
-call; it never asks which path it has.
+call. ``anchored`` is read in two places only, where the difference is one of signalling:
+a branch's 2xx answers the switch's own offer (no ACK waits for the caller), and only an
+anchored switch places calls for applications.
 """
 
 from __future__ import annotations

@@ -17,14 +17,12 @@ from softswitch.sip.message import SipParseError, SipRequest, SipResponse, make_
 from softswitch.sip.timers import TimerSettings
 from softswitch.sip.transaction import ClientTransaction, ServerTransaction, TransactionLayer
 
-__all__ = ["CallSignalling", "Cancellable", "Scheduler"]
-
-
-class Cancellable(Protocol):
-    def cancel(self) -> None: ...
+__all__ = ["CallSignalling", "Scheduler"]
 
 
 class Scheduler(Protocol):
+    """The loop's ``call_later``: a handle whose ``cancel()`` stops the callback."""
+
     def __call__(self, delay: float, callback: Callable[..., None], *args: Any) -> Any: ...
 
 
