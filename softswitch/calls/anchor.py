@@ -20,7 +20,6 @@ import contextlib
 import ipaddress
 import socket
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,10 +35,10 @@ from media.engine import EndpointStats, EngineSettings, MediaEngine
 from media.moh import HoldMusic, load_hold_music
 from media.negotiation import NegotiatedLeg
 from media.sdp import NegotiationError, SdpError
+from softswitch.calls.mediastate import CallMedia
 
 if TYPE_CHECKING:
-    from softswitch.calls.call import Call
-    from softswitch.calls.leg import Leg
+    from softswitch.calls.call import Call, Leg
 
 __all__ = ["CallMedia", "MediaAnchor", "MediaRefused", "engine_settings", "worst_mos"]
 
@@ -99,18 +98,6 @@ def _refusal(error: Exception) -> MediaRefused:
     if isinstance(error, SdpError):
         return MediaRefused(400, "Bad SDP")
     return MediaRefused(503, "No Media Ports")
-
-
-@dataclass(slots=True)
-class CallMedia:
-    """The media state of one anchored call."""
-
-    recording: Any = None  # the engine's (or worker pool's) recording handle
-    recording_started: float = 0.0
-    recordings: list[dict[str, Any]] = field(default_factory=list)
-    keys: str = ""  # feature-code keys collected so far
-    key_at: float = 0.0
-    quality: dict[str, Any] = field(default_factory=dict)
 
 
 class MediaAnchor:

@@ -18,8 +18,7 @@ from media.endpoint import Endpoint
 from media.engine import MediaEngine
 
 if TYPE_CHECKING:
-    from softswitch.calls.call import Call
-    from softswitch.calls.manager import CallManager
+    from softswitch.calls.call import Call, CallLayer
 
 __all__ = ["AppCall", "Application", "CallRefused", "run_application"]
 
@@ -41,7 +40,7 @@ class AppCall:
 
     def __init__(
         self,
-        mgr: CallManager,
+        mgr: CallLayer,
         call: Call,
         engine: MediaEngine,
         endpoint: Endpoint,

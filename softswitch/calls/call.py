@@ -1,43 +1,203 @@
-"""A call: the B2BUA between the caller's leg and the outbound legs it forks to.
+"""A call: the B2BUA between the caller's leg and the outbound legs it forks to, and its
+``Leg``s (one module: each refers to the other).
 
 The call runs the callflow tree routing built for it through its ``CallflowExecutor``
-(``flow``); it never decides routing. All SIP I/O goes through the ``CallManager`` that owns
-it.
+(``flow``); it never decides routing. It talks down through two narrow interfaces declared
+here and implemented above it: ``CallLayer`` (SIP I/O, leg set-up, the switch's
+bookkeeping: the ``CallManager``) and ``MediaPath`` (anchored or pass-through media, chosen
+once per call: ``mediapath``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from routing.plan import Node, Outcome
+from routing.plan import Node, Outcome, Target
 from softswitch.calls.cdr import q850_cause
 from softswitch.calls.executor import CallflowExecutor
 from softswitch.calls.identity import CallerIdentity
-from softswitch.calls.leg import Leg, LegState, response_sdp
-from softswitch.dialog import Dialog, DialogState
+from softswitch.calls.leg import LegState, response_sdp
+from softswitch.calls.mediastate import CallMedia
+from softswitch.dialog import Dialog
+from softswitch.sip.address import Address
 from softswitch.sip.message import SipRequest, SipResponse
-from softswitch.sip.transaction import TxState
+from softswitch.sip.transaction import ClientTransaction, ServerTransaction, TxState
 from storage.cdr import Cdr
 
 if TYPE_CHECKING:
     from asyncio import TimerHandle
 
-    from softswitch.calls.anchor import CallMedia
-    from softswitch.calls.apps import AppCall, Application
-    from softswitch.calls.manager import CallManager
+    from media.endpoint import Endpoint
+    from media.engine import MediaEngine
+    from media.negotiation import NegotiatedLeg
 
-__all__ = ["Call", "CallState"]
+__all__ = ["Call", "CallLayer", "CallState", "Leg", "MediaEnded", "MediaPath"]
 
 # An outbound INVITE still waiting for its final response.
 _UNANSWERED = frozenset({TxState.CALLING, TxState.PROCEEDING})
+
+
+#: What a call's media leaves for its CDR: (MOS, quality per side, recordings).
+MediaEnded = tuple[float | None, dict[str, Any], list[dict[str, Any]]]
 
 
 class CallState(StrEnum):
     ROUTING = "routing"  # executing the plan: legs trying / ringing
     ANSWERED = "answered"
     ENDED = "ended"
+
+
+class CallLayer(Protocol):
+    """What a call (and the plan executor, and an application's session) asks of the layer
+    below: legs started and given up, the caller answered or refused, SIP sent on legs,
+    timers, and the switch's bookkeeping when the call moves on."""
+
+    def schedule(self, delay: float, callback: Callable[..., None], *args: Any) -> Any: ...
+    def ring_user(self, call: Call, target: Target) -> list[Leg]: ...
+    def ring_external(self, call: Call, target: Target) -> list[Leg]: ...
+    def cancel_leg(self, leg: Leg, *, elsewhere: bool = False) -> None: ...
+    def run_final(self, call: Call, target: Target) -> None: ...
+    def failover(self, leg: Leg) -> bool: ...
+    def send_cancel(self, leg: Leg) -> None: ...
+    def send_ack(self, leg: Leg, body: bytes = b"", content_type: str | None = None) -> None: ...
+    def ack_and_bye(self, leg: Leg) -> None: ...
+    def contact_for(self, dest: Address) -> str: ...
+    def relay_provisional(
+        self, call: Call, status: int, reason: str, sdp: bytes, leg: Leg
+    ) -> None: ...
+    def answer_caller(self, call: Call, leg: Leg, response: SipResponse) -> None: ...
+    def reject_caller(self, call: Call, status: int, reason: str | None) -> None: ...
+    def mark_busy(self, call: Call, extension: str, delta: int) -> None: ...
+    def setup_count(self, delta: int) -> None: ...
+    def call_ended(self, call: Call, cdr: Cdr) -> None: ...
+    def hang_up_application(self, call: Call) -> None: ...
+
+
+class MediaPath(Protocol):
+    """How a call's audio flows: through the switch's media engine (anchored) or straight
+    between the phones (pass-through). The call layer asks it for the SDP of each message
+    and tells it what happened; see ``softswitch.calls.mediapath``."""
+
+    @property
+    def anchored(self) -> bool: ...
+    def caller_offer(self, leg: Leg, offer: bytes) -> None: ...
+    def branch_offer(self, call: Call) -> tuple[bytes, str | None, NegotiatedLeg | None]: ...
+    def attach(self, leg: Leg, endpoint: NegotiatedLeg) -> None: ...
+    def early(self, call: Call, leg: Leg, sdp: bytes) -> bytes: ...
+    def answered(self, call: Call, leg: Leg, sdp: bytes) -> bytes: ...
+    def transfer_answered(self, call: Call, transferee: Leg, target: Leg, sdp: bytes) -> bool: ...
+    def ack_answer(self, leg: Leg, body: bytes) -> bool: ...
+    def answers_offers(self, call: Call, leg: Leg) -> bool: ...
+    def answer_offer(self, leg: Leg, offer: bytes) -> bytes: ...
+    def info(self, leg: Leg, request: SipRequest) -> None: ...
+    def application_media(self, leg: Leg) -> tuple[MediaEngine, Endpoint] | None: ...
+    def originated_answered(
+        self, call: Call, leg: Leg, sdp: bytes
+    ) -> tuple[MediaEngine, Endpoint] | None: ...
+    def ended(self, call: Call) -> MediaEnded: ...
+
+
+class RunningApplication(Protocol):
+    """An application's session on an answered call (``softswitch.calls.apps.AppCall``)."""
+
+    ended: asyncio.Event
+
+
+class Leg:
+    """One side of a call, with its own Call-ID, tags and CSeq.
+
+    ``peer`` is where requests of this leg go when the dialog has no route set: the address
+    the caller's INVITE came from (inbound) or the address the INVITE was sent to (outbound,
+    the registration's source), which keeps NAT'd phones reachable.
+    """
+
+    __slots__ = (
+        "ack",
+        "ack_wait",
+        "answered_at",
+        "call",
+        "cancel_pending",
+        "cancel_sent",
+        "contact",
+        "dialog",
+        "ended_at",
+        "inbound",
+        "invite",
+        "invite_tx",
+        "label",
+        "local_tag",
+        "media",
+        "peer",
+        "pending",
+        "reason",
+        "route",
+        "rtx",
+        "started_at",
+        "state",
+        "status",
+        "target",
+    )
+
+    def __init__(
+        self,
+        call: Call,
+        inbound: bool,
+        invite: SipRequest,
+        peer: Address,
+        local_tag: str,
+        started_at: float,
+    ) -> None:
+        self.call = call
+        self.inbound = inbound
+        self.invite = invite
+        self.peer = peer
+        self.local_tag = local_tag
+        self.started_at = started_at
+        self.state = LegState.TRYING
+        self.dialog: Dialog | None = None
+        self.invite_tx: ServerTransaction | ClientTransaction | None = None
+        self.status = 0
+        self.reason = ""
+        self.answered_at: float | None = None
+        self.ended_at: float | None = None
+        self.cancel_pending = False  # we gave up on this leg; CANCEL sent or due
+        self.cancel_sent = False
+        self.ack: SipRequest | None = None  # our ACK to this leg's 2xx, resent on retransmission
+        self.ack_wait: tuple[int, Any] | None = None  # (CSeq, relay) of our 2xx awaiting ACK
+        self.rtx: TimerHandle | None = None  # 2xx retransmission (inbound) until the ACK
+        self.pending: Any = None  # the in-dialog INVITE relayed through this leg, if any
+        self.target = ""  # what the routing plan asked for ("user_devices 102")
+        self.contact = ""  # the registered contact rung
+        self.label = ""
+        self.route: Any = None  # (trunk, gateways, index, target) of a trunk leg, for failover
+        self.media: NegotiatedLeg | None = None  # the leg's endpoint when media is anchored
+
+    @property
+    def call_id(self) -> str:
+        return self.invite.call_id or ""
+
+    @property
+    def active(self) -> bool:
+        return self.state is not LegState.ENDED
+
+    def record(self) -> dict[str, Any]:
+        """This leg in the CDR's call flow."""
+        return {
+            "target": self.target,
+            "contact": self.contact,
+            "status": self.status,
+            "started": round(self.started_at, 3),
+            "ended": None if self.ended_at is None else round(self.ended_at, 3),
+            "answered": self.answered_at is not None,
+        }
+
+    def __repr__(self) -> str:
+        side = "in" if self.inbound else "out"
+        return f"<Leg {side} {self.call_id} {self.state.value}>"
 
 
 class Call:
@@ -63,6 +223,7 @@ class Call:
         "id",
         "inbound",
         "media",
+        "media_path",
         "mgr",
         "originated",
         "outbound",
@@ -79,13 +240,14 @@ class Call:
 
     def __init__(
         self,
-        mgr: CallManager,
+        mgr: CallLayer,
         call_id: str,
         tenant: str,
         domain: str,
         caller_number: str,
         caller_name: str,
         dialled: str,
+        media_path: MediaPath,
     ) -> None:
         self.mgr = mgr
         self.id = call_id
@@ -102,7 +264,7 @@ class Call:
         self.inbound: Leg = None  # type: ignore[assignment]  # set by the manager
         self.outbound: list[Leg] = []
         self._state = CallState.ROUTING
-        mgr.calls_in_setup += 1
+        mgr.setup_count(+1)
         self.started_at = time.time()
         self.answered_at: float | None = None
         self.ended_at: float | None = None
@@ -119,11 +281,13 @@ class Call:
         # target, ``transferring`` on the call being transferred while that rings.
         self.transfer: Any = None
         self.transferring: Any = None
-        self.media: CallMedia | None = None  # anchored calls only
-        self.app: AppCall | None = None  # a call answered by an application
-        # A call the switch places itself (CallManager.originate): ``inbound`` stands for
+        # Chosen once: anchored or pass-through; the anchored call's own media state.
+        self.media_path = media_path
+        self.media: CallMedia | None = CallMedia() if media_path.anchored else None
+        self.app: RunningApplication | None = None  # a call answered by an application
+        # A call the switch places itself (softswitch.calls.originate): ``inbound`` stands for
         # the switch, and the application runs on the answering leg.
-        self.originated: Application | None = None
+        self.originated: Callable[..., Awaitable[None]] | None = None
 
     @property
     def state(self) -> CallState:
@@ -134,7 +298,7 @@ class Call:
         # Leaving set-up (answered or ended) is counted here, whoever answers the call, for
         # the manager's overload control.
         if self._state is CallState.ROUTING and value is not CallState.ROUTING:
-            self.mgr.calls_in_setup -= 1
+            self.mgr.setup_count(-1)
             self.flow.stop()  # answered or ended: the callflow is over
         self._state = value
 
@@ -184,7 +348,7 @@ class Call:
                 self.mgr.cancel_leg(other, elsewhere=True)
         # A transfer offers no SDP to the target: its 200 carries the offer (RFC 3725).
         # Anchored, every branch got the switch's own offer: its 2xx is the answer.
-        self.ack_deferred = self.media is None and (
+        self.ack_deferred = not self.media_path.anchored and (
             not self.inbound.invite.body or self.transfer is not None
         )
         if not self.ack_deferred:
@@ -252,7 +416,7 @@ class Call:
         if was_answered and self.callee:
             self.mgr.mark_busy(self, self.callee, -1)
         cdr = self._cdr(disposition, status)
-        cdr.mos, cdr.quality, cdr.recordings = self.mgr.media_ended(self)
+        cdr.mos, cdr.quality, cdr.recordings = self.media_path.ended(self)
         self.mgr.call_ended(self, cdr)
 
     def _cdr(self, disposition: str, status: int) -> Cdr:
@@ -315,10 +479,3 @@ class Call:
 
     def describe(self) -> dict[str, Any]:
         return {"id": self.id, "state": self.state.value, "legs": len(self.outbound)}
-
-
-def invite_has_sdp(request: SipRequest) -> bool:
-    return bool(request.body) and "application/sdp" in (request.get("Content-Type") or "").lower()
-
-
-__all__ += ["DialogState", "invite_has_sdp"]

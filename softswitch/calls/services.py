@@ -18,7 +18,7 @@ from softswitch.calls.apps import AppCall, Application, CallRefused
 from softswitch.calls.call import Call, CallState
 
 if TYPE_CHECKING:
-    from softswitch.calls.leg import Leg
+    from softswitch.calls.call import Leg
     from softswitch.calls.manager import CallManager
 
 __all__ = ["CallServices"]

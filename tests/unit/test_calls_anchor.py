@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from config.media import MediaSettings
 from media.dtmf import Digit
 from softswitch.calls.anchor import CallMedia, MediaAnchor, engine_settings, worst_mos
-from softswitch.calls.manager import _dtmf_relay
+from softswitch.calls.mediapath import dtmf_relay as _dtmf_relay
 
 
 @pytest.mark.parametrize(

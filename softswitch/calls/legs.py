@@ -1,0 +1,251 @@
+"""Outbound legs: ringing a user's registered devices (sim-ring), an outside number through
+the tenant's trunks with failover from gateway to gateway and trunk to trunk, and giving up
+on a leg with CANCEL (RFC 3261 9.1: once it has sent a provisional response).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Sequence
+
+import structlog
+
+from config.models import Tenant
+from config.trunks import Gateway, Trunk
+from routing.plan import Target
+from softswitch.calls.call import Call, Leg
+from softswitch.calls.identity import diversion_headers, phone_identity, trunk_identity
+from softswitch.calls.leg import LegState
+from softswitch.calls.loops import LoopGuard
+from softswitch.calls.signalling import CallSignalling
+from softswitch.dialog import uri_address
+from softswitch.location import LocationService
+from softswitch.sip.address import Address
+from softswitch.sip.message import SipParseError, SipRequest, new_call_id, new_tag
+from storage.base import Binding
+
+__all__ = ["LegStarter"]
+
+log = structlog.get_logger(__name__)
+
+_ELSEWHERE = 'SIP;cause=200;text="Call completed elsewhere"'
+
+
+class LegStarter:
+    """Starts, fails over and cancels the outbound legs of calls."""
+
+    def __init__(
+        self,
+        signalling: CallSignalling,
+        *,
+        location: LocationService,
+        tenants: dict[str, Tenant],
+        loops: LoopGuard,
+        counters: dict[str, int],
+        dialogs: dict[tuple[str, str], Leg],
+    ) -> None:
+        self.sig = signalling
+        self.location = location
+        self.tenants = tenants
+        self.loops = loops
+        self.counters = counters
+        self.dialogs = dialogs  # the dialog table in-dialog requests are matched against
+
+    # ---------------------------------------------------------------- users' devices
+    def ring_user(self, call: Call, target: Target) -> list[Leg]:
+        """Start one outbound leg per registered contact of ``target.ref`` (sim-ring)."""
+        bindings = self.location.bindings(f"sip:{target.ref}@{call.domain}")
+        if not target.all_devices:
+            bindings = bindings[:1]
+        legs = []
+        for binding in bindings:
+            try:
+                legs.append(self._send_invite(call, target, binding))
+            except (SipParseError, ValueError) as error:
+                log.warning("leg_not_started", contact=binding.contact, error=str(error))
+        return legs
+
+    def _binding_dest(self, binding: Binding) -> Address:
+        if binding.path:
+            first = binding.path[0]
+            start, end = first.find("<"), first.find(">")
+            return uri_address(first[start + 1 : end] if 0 <= start < end else first)
+        source = self.location.source(binding)
+        return source if source is not None else uri_address(binding.contact)
+
+    def _send_invite(self, call: Call, target: Target, binding: Binding) -> Leg:
+        dest = self._binding_dest(binding)
+        from_value, identity = phone_identity(call.caller, call.domain)
+        return self._send_leg(
+            call,
+            target,
+            dest,
+            binding.contact,
+            f"sip:{target.ref}@{call.domain}",
+            from_value,
+            binding.path,
+            binding.contact,
+            identity,
+        )
+
+    # ---------------------------------------------------------------- trunks
+    def ring_external(self, call: Call, target: Target) -> list[Leg]:
+        """Start the leg to an outside number through the tenant's outbound route: its first
+        trunk's first gateway; the others follow on failure, see ``failover``."""
+        tenant = self.tenants.get(call.tenant)
+        route = tenant.outbound_route() if tenant is not None else ()
+        leg = self._try_route(call, target, route, 0, None, 0)
+        return [] if leg is None else [leg]
+
+    def failover(self, leg: Leg) -> bool:
+        """Try the next gateway after ``leg`` failed (408, 5xx, no answer, transport error):
+        the trunk's next one, then the next trunk's; False when there is none."""
+        if leg.route is None:
+            return False
+        route, trunk_index, gateways, index, target = leg.route
+        return (
+            self._try_route(leg.call, target, route, trunk_index, gateways, index + 1) is not None
+        )
+
+    def _try_route(
+        self,
+        call: Call,
+        target: Target,
+        route: Sequence[Trunk],
+        trunk_index: int,
+        gateways: list[Gateway] | None,
+        index: int,
+    ) -> Leg | None:
+        """The first leg that starts, from gateway ``index`` of trunk ``trunk_index`` on."""
+        for t in range(trunk_index, len(route)):
+            trunk = route[t]
+            if gateways is None:
+                gateways = trunk.gateway_order()
+            for g in range(index, len(gateways)):
+                leg = self._send_trunk_leg(call, target, trunk, gateways[g])
+                if leg is not None:
+                    leg.route = (route, t, gateways, g, target)
+                    return leg
+            gateways, index = None, 0
+        return None
+
+    def _send_trunk_leg(
+        self, call: Call, target: Target, trunk: Trunk, gateway: Gateway
+    ) -> Leg | None:
+        dest = Address(gateway.transport.upper(), gateway.host, gateway.port)
+        local_host, local_port = self.sig.local(dest)
+        if self.loops.is_us(gateway.host, gateway.port, local_port):
+            self.counters["loops"] += 1
+            log.error(
+                "trunk_gateway_is_this_switch",
+                trunk=trunk.name,
+                host=gateway.host,
+                port=gateway.port,
+            )
+            return None
+        number = trunk.format_number(target.ref)
+        host = f"[{gateway.host}]" if ":" in gateway.host else gateway.host
+        params = "" if gateway.transport == "udp" else f";transport={gateway.transport}"
+        ruri = f"sip:{number}@{host}:{gateway.port}{params}"
+        tenant = self.tenants.get(call.tenant)
+        user = (
+            tenant.user_by_extension(call.caller_number)
+            if tenant is not None and not call.from_trunk
+            else None
+        )
+        from_value, identity = trunk_identity(call.caller, user, trunk, local_host)
+        try:
+            leg = self._send_leg(
+                call, target, dest, ruri, f"sip:{number}@{host}", from_value, [], ruri, identity
+            )
+        except (SipParseError, ValueError) as error:
+            log.warning("trunk_leg_not_started", trunk=trunk.name, error=str(error))
+            return None
+        call.trunk = trunk.name
+        call.direction = "outbound" if not call.from_trunk else call.direction
+        return leg
+
+    # ---------------------------------------------------------------- the INVITE
+    def _send_leg(
+        self,
+        call: Call,
+        target: Target,
+        dest: Address,
+        ruri: str,
+        to_uri: str,
+        from_value: str,
+        route: list[str],
+        contact: str,
+        identity: Sequence[tuple[str, str]],
+    ) -> Leg:
+        """Build and send one outbound INVITE: a new dialog with nothing of the caller's
+        leg in it but the body and what ``identity`` (softswitch.calls.identity) and the
+        forwards (Diversion, History-Info) deliberately say."""
+        inbound = call.inbound.invite
+        tag = new_tag()
+        call_id = new_call_id()
+        max_forwards = max(0, (inbound.max_forwards or 70) - 1)
+        lines: list[tuple[str, str]] = [
+            ("Via", f"{self.sig.via(dest)};branch={self.loops.branch(inbound)}"),
+            ("Max-Forwards", str(max_forwards)),
+            ("From", f"{from_value};tag={tag}"),
+            ("To", f"<{to_uri}>"),
+            ("Call-ID", call_id),
+            ("CSeq", "1 INVITE"),
+            ("Contact", self.sig.contact_for(dest)),
+        ]
+        lines.extend(("Route", hop) for hop in route)
+        lines.extend(identity)
+        lines.extend(diversion_headers(target, call.domain, to_uri))
+        lines.append(("Allow", self.sig.allow))
+        lines.append(("User-Agent", self.sig.server_header))
+        # The call's media path: the caller's SDP passed on, or our own offer from a new
+        # endpoint of the media engine that becomes the leg's.
+        body, content_type, endpoint = call.media_path.branch_offer(call)
+        if content_type is not None:
+            lines.append(("Content-Type", content_type))
+        request = SipRequest("INVITE", ruri, lines, body)
+        leg = Leg(call, False, request, dest, tag, time.time())
+        if endpoint is not None:
+            call.media_path.attach(leg, endpoint)
+        leg.target = target.describe()
+        leg.contact = contact
+        leg.label = target.ref
+        call.outbound.append(leg)
+        ctx = self.sig.send_request(request, dest)
+        ctx.app_data = leg
+        leg.invite_tx = ctx
+        self.dialogs[(call_id, tag)] = leg
+        return leg
+
+    # ---------------------------------------------------------------- CANCEL
+    def cancel_leg(self, leg: Leg, *, elsewhere: bool = False) -> None:
+        """Give up on an outbound leg: CANCEL now, or once it sends a provisional (9.1)."""
+        if not leg.active or leg.cancel_pending or leg.answered_at is not None:
+            return
+        leg.cancel_pending = True
+        leg.status = 487
+        leg.ended_at = time.time()
+        leg.reason = "completed elsewhere" if elsewhere else "cancelled"
+        if leg.state is LegState.RINGING:
+            self.send_cancel(leg)
+
+    def send_cancel(self, leg: Leg) -> None:
+        invite = leg.invite
+        leg.cancel_sent = True
+        cseq = invite.cseq
+        lines: list[tuple[str, str]] = [
+            ("Via", invite.get_all("Via")[0]),
+            ("Max-Forwards", "70"),
+            ("From", invite.get("From") or ""),
+            ("To", invite.get("To") or ""),
+            ("Call-ID", leg.call_id),
+            ("CSeq", f"{cseq[0] if cseq else 1} CANCEL"),
+        ]
+        lines.extend(("Route", route) for route in invite.get_all("Route"))
+        if leg.reason == "completed elsewhere":
+            lines.append(("Reason", _ELSEWHERE))
+        # ValueError: a CANCEL for this branch is already on its way.
+        with contextlib.suppress(ValueError):
+            self.sig.send_request(SipRequest("CANCEL", invite.uri, lines), leg.peer)
