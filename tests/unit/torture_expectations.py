@@ -8,7 +8,7 @@ usable, a SipParseError whose ``message`` is None) and the outcome depends on th
 unsolicited responses absorbed silently, 420 for Require, registrar and proxy behaviour,
 liberal acceptance of RFC 4475 "invalid" messages, ...
 
-Values are the manifests' ``expect_class`` (see /work/shared/sip-torture/README.md):
+Values are the manifests' ``expect_class`` (see tests/data/sip-torture/README.md):
 an exact status, ``accept``, ``any-final``, ``silence``, ``no-crash`` or ``A-or-B``.
 tests/unit/test_torture.py checks this table against the manifests.
 """
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# The corpus lives in shared/, beside the project's checkout (CI lays a copy there too).
-TORTURE_CORPUS = Path(__file__).resolve().parents[3] / "shared" / "sip-torture"
+# The corpus is part of the repository: tests/data/sip-torture.
+TORTURE_CORPUS = Path(__file__).resolve().parents[1] / "data" / "sip-torture"
 
 TORTURE_SERVER_EXPECTATIONS: dict[str, str] = {
     # RFC 4475 3.1.1: valid responses sent unsolicited: no transaction matches, absorb them.
