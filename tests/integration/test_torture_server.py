@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.switchproc import SwitchConfigFile, numbered_users, options_ping
 from config import load_config
+from peers.switchproc import SwitchConfigFile, numbered_users, options_ping
 from softswitch.server import Switch
 from softswitch.sip.address import Address
 from tests.integration.capture import capture_sends, release_sends
