@@ -74,10 +74,10 @@ class Exchange:
     closed: bool  # the switch closed the connection
 
 
-def _probe(port: int, call_id: str) -> bytes:
+def _probe(port: int, call_id: str, transport: str = "TCP") -> bytes:
     return (
         f"OPTIONS sip:{HOST}:{port} SIP/2.0\r\n"
-        f"Via: SIP/2.0/TCP {HOST}:9;branch=z9hG4bK{uuid.uuid4().hex}\r\n"
+        f"Via: SIP/2.0/{transport} {HOST}:9;branch=z9hG4bK{uuid.uuid4().hex}\r\n"
         f"Max-Forwards: 70\r\nFrom: <sip:probe@{HOST}>;tag=p1\r\nTo: <sip:{HOST}:{port}>\r\n"
         f"Call-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
     ).encode()
@@ -148,16 +148,25 @@ async def switch(tmp_path: Path) -> AsyncIterator[Switch]:
 
 async def _over_udp(directory: Path, data: bytes) -> list[int]:
     """The statuses a switch of its own (the transaction layer would take the same bytes
-    for a retransmission) answers ``data`` with as a datagram; captured, not sent: the
-    corpus's Via hosts are not ours to listen on."""
+    for a retransmission) answers ``data`` with as a datagram, up to the answer to a probe
+    datagram sent after it; captured, not sent: the corpus's Via hosts are not ours."""
+    probe_id = f"probe-{uuid.uuid4().hex}"
     async with running_switch(directory) as switch:
         sent = capture_sends(switch)
         try:
-            switch._on_message(data, Address("UDP", "192.0.2.7", 5060))
-            await asyncio.sleep(0.05)
+            source = Address("UDP", "192.0.2.7", 5060)
+            switch._on_message(data, source)
+            switch._on_message(_probe(_port(switch), probe_id, "UDP"), source)
+            async with asyncio.timeout(WAIT):
+                while not any(probe_id.encode() in m for m in sent):
+                    await asyncio.sleep(0.01)
         finally:
             release_sends(switch)
-    return [int(m.split(b" ", 2)[1]) for m in sent if m.startswith(b"SIP/2.0 ")]
+    return [
+        int(m.split(b" ", 2)[1])
+        for m in sent
+        if m.startswith(b"SIP/2.0 ") and probe_id.encode() not in m
+    ]
 
 
 def _first_final(statuses: list[int]) -> int | None:
