@@ -112,7 +112,10 @@ async def exchange(port: int, data: bytes, *, end_with_eof: bool = False) -> Exc
             writer.write(data + _probe(port, probe_id))
         async with asyncio.timeout(WAIT):
             while not result.probe_answered:
-                chunk = await reader.read(65536)
+                try:
+                    chunk = await reader.read(65536)
+                except ConnectionResetError:  # closed with bytes of ours unread: a close
+                    chunk = b""
                 if not chunk:
                     result.closed = True
                     break
