@@ -3,9 +3,9 @@
 Each message goes to a running switch's TCP listener on a real connection, followed on the
 same connection by an OPTIONS probe: the probe's answer marks the end of what the message
 got, so no test waits for silence. Over a stream the answers come back on the connection
-(RFC 3261 18.2.2), whatever host the message's Via names. A message the stream cannot
-carry (see :data:`STREAM`) is met as the table says, and the switch still answers a fresh
-connection afterwards.
+(RFC 3261 18.2.2), whatever host the message's Via names. A message a stream cannot
+carry is met as ``TORTURE_STREAM`` (tests/unit/torture_expectations.py) says, with the
+reason for each, and the switch still answers a fresh connection afterwards.
 """
 
 from __future__ import annotations
@@ -26,43 +26,14 @@ from softswitch.sip.address import Address
 from softswitch.sip.framing import FramingError, StreamFramer
 from tests.integration.capture import capture_sends, release_sends
 from tests.integration.torturekit import CASES, case_bytes, satisfies
+from tests.unit.torture_expectations import TORTURE_STREAM as STREAM
+from tests.unit.torture_expectations import TORTURE_STREAM_REQUESTS as REQUESTS_IN
+from tests.unit.torture_expectations import WAITS
 
 pytestmark = pytest.mark.integration
 
 HOST = "127.0.0.1"
 WAIT = 10.0  # bound on one exchange; a failure, never an expectation
-
-# What the connection does after a message, when it is not "open" (the probe on the same
-# connection is answered). The manifests' expect_class_tcp (TORTURE_TCP_OVERRIDES) gives
-# the status side of these cases.
-CLOSED = "closed"  # answered if it can be, then the connection closes: the stream's
-# framing is lost, since only Content-Length says where a message ends on a stream.
-WAITS = "waits"  # the message is not complete on a stream: the switch waits for the rest
-# and closes, unanswered, at the peer's EOF (no probe is sent: it would become that rest).
-
-STREAM: dict[str, str] = {
-    # A REGISTER, then an INVITE whose body runs 5 octets past its Content-Length ("C" and
-    # CRLF CRLF): on a datagram the RFC wants the extra octets ignored; on a stream both
-    # requests are answered, and the 5 octets are a header block that is no message.
-    "dblreq": CLOSED,
-    # Content-Length 9999 with a 150-byte body: framed on a datagram by its end, on a
-    # stream the body simply has not all arrived yet. Nothing tells the switch otherwise.
-    "clerr": WAITS,
-    # Content-Length -999: no length, no framing: 400 and close.
-    "ncl": CLOSED,
-    # Two different Content-Length values: which one frames the stream is a guess; 400.
-    "mcl01": CLOSED,
-    # RFC 2543 INVITE without Content-Length: a stream requires one (RFC 3261 18.3), as
-    # the body's end is known by nothing else: 400 and close.
-    "inv2543": CLOSED,
-    # The header block never ends (the message lacks its blank line): on a datagram the
-    # datagram's end ends it; on a stream the rest of the header block has not arrived.
-    "baddn": WAITS,
-}
-
-
-# Cases carrying more than one request, each answered on the stream.
-REQUESTS_IN: dict[str, int] = {"dblreq": 2}
 
 
 @dataclass

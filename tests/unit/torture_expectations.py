@@ -60,3 +60,36 @@ TORTURE_TCP_OVERRIDES: dict[str, str] = {
     "mcl01": "error-or-silence",
     "inv2543": "no-crash",
 }
+
+# Over TCP (tests/integration/test_torture_tcp.py, tests/unit/test_framing.py): what the
+# connection does after each message a stream does not frame as exactly one message; every
+# other case frames exactly, is answered and leaves the connection open. The manifests'
+# expect_class_tcp (TORTURE_TCP_OVERRIDES) gives the status side of these cases.
+CLOSED = "closed"  # answered if it can be, then the connection closes: the stream's
+# framing is lost, since only Content-Length says where a message ends on a stream.
+WAITS = "waits"  # the message is not complete on a stream: the switch waits for the rest
+# and closes, unanswered, at the peer's EOF (no probe is sent: it would become that rest).
+
+TORTURE_STREAM: dict[str, str] = {
+    # A REGISTER, then an INVITE whose body runs 5 octets past its Content-Length ("C" and
+    # CRLF CRLF): on a datagram the RFC wants the extra octets ignored; on a stream both
+    # requests are answered, and the 5 octets are a header block that is no message.
+    "dblreq": CLOSED,
+    # Content-Length 9999 with a 150-byte body: framed on a datagram by its end, on a
+    # stream the body simply has not all arrived yet. Nothing tells the switch otherwise.
+    "clerr": WAITS,
+    # Content-Length -999: no length, no framing: 400 and close.
+    "ncl": CLOSED,
+    # Two different Content-Length values: which one frames the stream is a guess; 400.
+    "mcl01": CLOSED,
+    # RFC 2543 INVITE without Content-Length: a stream requires one (RFC 3261 18.3), as
+    # the body's end is known by nothing else: 400 and close.
+    "inv2543": CLOSED,
+    # The header block never ends (the message lacks its blank line): on a datagram the
+    # datagram's end ends it; on a stream the rest of the header block has not arrived.
+    "baddn": WAITS,
+}
+
+
+# Cases carrying more than one request, each answered on the stream.
+TORTURE_STREAM_REQUESTS: dict[str, int] = {"dblreq": 2}
