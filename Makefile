@@ -63,9 +63,9 @@ test: venv system-packages
 	$(BIN)/pytest -q -p no:cacheprovider
 
 lint: venv
-	$(BIN)/ruff check softswitch media routing storage config bench tests
-	$(BIN)/ruff format --check softswitch media routing storage config bench tests setup.py
-	$(BIN)/mypy softswitch media routing storage config
+	$(BIN)/ruff check softswitch media routing storage config peers bench tests
+	$(BIN)/ruff format --check softswitch media routing storage config peers bench tests setup.py
+	$(BIN)/mypy softswitch media routing storage config peers
 
 # The operator bench suite (bench/suite.py): workloads 1-6 against our switch, Kamailio and
 # Sippy; a table on the terminal, JSON and PNG plots under bench/results/. README: "Operator

@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from bench.sipp import SCENARIOS, SippResult, run_sipp, sipp_binary, user_rows, write_users
-from bench.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
+from peers.sipp import SCENARIOS, SippResult, run_sipp, sipp_binary, user_rows, write_users
+from peers.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
 
 HERE = Path(__file__).resolve().parent
 BENCH_SCENARIOS = HERE / "scenarios"

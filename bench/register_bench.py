@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.sipp import run_sipp, user_rows, write_users
-from bench.switchproc import SwitchConfigFile, SwitchProcess, free_port, numbered_users
+from peers.sipp import run_sipp, user_rows, write_users
+from peers.switchproc import SwitchConfigFile, SwitchProcess, free_port, numbered_users
 
 
 def _cpu_times(pid: int, thread: int | None = None) -> tuple[float, float]:

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.call_bench import BENCH_SCENARIOS, CALLEE, CALLER, DOMAIN, HERE, Kamailio, Sippy
-from bench.sipp import run_sipp, user_rows, write_users
-from bench.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
+from peers.sipp import run_sipp, user_rows, write_users
+from peers.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
 
 DID = "+14155550100"  # the carrier's number for the callee in the trunk configuration
 AUTH_SCENARIO = BENCH_SCENARIOS / "call_uac_auth.xml"

@@ -30,8 +30,6 @@ from bench.call_bench import (
     tree_pss_kib,
 )
 from bench.ladder import MAX_FAILED_FRACTION, LadderResult, LadderSettings, Trial, climb
-from bench.sipp import SippResult, run_sipp, user_rows, write_users
-from bench.switchproc import free_port, numbered_users
 from bench.systems import (
     AUTH_SCENARIO,
     CALL_USERS,
@@ -46,6 +44,8 @@ from bench.systems import (
     start_softswitch,
     trunk_toml,
 )
+from peers.sipp import SippResult, run_sipp, user_rows, write_users
+from peers.switchproc import free_port, numbered_users
 
 RTT_ARGS = ("-trace_rtt", "-rtt_freq", "1")  # every response time; a partial batch is lost
 # Sippy sometimes sends a call's 180 after its 200; SIPp would abort that call as failed.

@@ -7,7 +7,8 @@ layer's job) and sends raw bytes to an Address. Stream connections are framed by
 connection's ``conn_id`` so a reply can go back on the same connection (RFC 3261 18.2.2).
 
 Nothing a peer sends can raise into the event loop: framing errors close the connection
-(after a stateless 400/413/513 when the request can be answered), socket and TLS errors only
+(after a stateless 400/413/513 when the request can be answered, and after a short linger
+so the answers to messages framed before the bad bytes still leave), socket and TLS errors only
 end the connection concerned, and an exception in a callback is logged and swallowed.
 """
 
@@ -46,6 +47,9 @@ _NOISE: Final = b" \t\r\n\0"  # what NAT keep-alive datagrams are made of
 _MAX_NOISE_DATAGRAM: Final = 64
 _UDP_BUFFER_SIZE: Final = 4 * 1024 * 1024
 _CLOSE_GRACE: Final = 2.0  # seconds close() lets connections flush before aborting them
+# Seconds a connection whose stream could not be framed stays open (reading nothing) so the
+# answers to the messages framed before the bad bytes can still leave on it.
+_REJECT_LINGER: Final = 1.0
 
 _RemoteKey = tuple[str, str, int]  # (transport, host, port)
 
@@ -187,16 +191,35 @@ class _StreamConnection(asyncio.Protocol):
             self.transport.abort()
 
     def _reject(self, error: FramingError) -> None:
+        """The stream cannot be framed any further: read no more, answer, then close.
+
+        Messages framed before the bad bytes (often in the same read) were handed up and
+        are being answered: their answers leave in a later loop iteration, some after a
+        store lookup. So the error answer is queued behind them (``call_soon``) and the
+        connection lingers ``_REJECT_LINGER`` seconds before closing; an answer later than
+        that reopens a connection as RFC 3261 18.2.2 says.
+        """
         log.debug(
             "sip.stream.rejected",
             peer=str(self.address),
             status=error.status,
             reason=error.reason,
         )
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        with contextlib.suppress(RuntimeError):  # uvloop: already paused or closing
+            transport.pause_reading()
+        self._loop.call_soon(self._answer_reject, error)
+
+    def _answer_reject(self, error: FramingError) -> None:
         response = error.response()
         if response is not None:
             self.write(response)
-        self.close()  # close() flushes the response first
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+        # close() flushes what is queued first
+        self._idle_handle = self._loop.call_later(_REJECT_LINGER, self.close)
 
     def _check_idle(self) -> None:
         idle = self._loop.time() - self.last_activity

@@ -86,7 +86,7 @@ def windows(samples: npt.NDArray[np.int16], seconds: float = 0.5) -> list[float]
 
 
 def heard(phone_dir: Path) -> Path:
-    """What a baresip phone (bench.baresip.BaresipPhone) received, as it decoded it."""
+    """What a baresip phone (peers.baresip.BaresipPhone) received, as it decoded it."""
     found = sorted((phone_dir / "rec").glob("dump-*-dec.wav"))
     assert found, f"no recording in {phone_dir / 'rec'}"
     return found[-1]

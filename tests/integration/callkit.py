@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.sipp import SippResult, run_sipp, user_rows, write_users
-from bench.switchproc import SwitchProcess
+from peers.sipp import SippResult, run_sipp, user_rows, write_users
+from peers.switchproc import SwitchProcess
 
 
 def register_endpoint(

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from media.engine import EngineSettings, MediaEngine
-from tests.integration.test_media_engine import Peer
+from tests.integration.rtpkit import Peer
 
 
 @pytest.fixture

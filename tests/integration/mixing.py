@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from media.dtmf import event_packets
-from tests.integration.test_media_engine import FRAME, RATE, Peer
+from tests.integration.rtpkit import FRAME, RATE, Peer
 
 PRESENT = 1500.0  # amplitude (of 8000 sent) above which a tone is heard
 ABSENT = 300.0  # amplitude below which it is not

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.sipp import run_sipp
-from bench.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
+from peers.sipp import run_sipp
+from peers.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
 from tests.integration.callkit import (
     BackgroundSipp,
     caller_injection,

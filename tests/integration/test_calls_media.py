@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.baresip import BaresipPhone
-from bench.sipp import SCENARIOS, run_sipp
-from bench.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess
 from media import g711
 from media.wav import read_wav
+from peers.baresip import BaresipPhone
+from peers.sipp import SCENARIOS, run_sipp
+from peers.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess
 from tests.integration.audiokit import (
     channel,
     dominant,

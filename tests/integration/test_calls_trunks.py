@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from bench.sipp import run_sipp
-from bench.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
+from peers.sipp import run_sipp
+from peers.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
 from tests.integration.callkit import (
     BackgroundSipp,
     append_lines,

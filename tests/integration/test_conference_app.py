@@ -20,7 +20,7 @@ from media.engine import MediaEngine
 from softswitch.apps.conference import ConferenceRegistry, Role, conference_app
 from softswitch.apps.monitor import MonitorRegistry, monitor_app
 from tests.integration.mixing import Streamer, heard, hears, press
-from tests.integration.test_media_engine import Peer, leg, tone
+from tests.integration.rtpkit import Peer, leg, tone
 
 pytestmark = pytest.mark.integration
 

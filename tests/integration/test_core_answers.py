@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.switchproc import SwitchConfigFile, numbered_users
 from config import load_config
+from peers.switchproc import SwitchConfigFile, numbered_users
 from softswitch.server import Switch
 from softswitch.sip.address import Address
 from tests.integration.capture import capture_sends

@@ -12,7 +12,7 @@ from media.endpoint import Endpoint, MediaError
 from media.engine import MediaEngine
 from media.rooms import MixRoom
 from tests.integration.mixing import PRESENT, heard, hears, stream
-from tests.integration.test_media_engine import HDR, Peer, leg, tone
+from tests.integration.rtpkit import HDR, Peer, leg, tone
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ from media.endpoint import Endpoint
 from media.engine import EngineSettings, MediaEngine
 from media.moh import HoldMusic
 from media.wav import write_wav
-from tests.integration.test_media_engine import Peer, dominant, leg, new_peer, run, tone
+from tests.integration.rtpkit import Peer, dominant, leg, new_peer, run, tone
 
 pytestmark = pytest.mark.integration
 

@@ -26,7 +26,7 @@ from media.engine import EngineSettings, bind_rtp_pair
 from media.pool import MediaWorkerPool, WorkerEndpoint
 from media.sdp import SdpError
 from media.wav import write_wav
-from tests.integration.test_media_engine import (
+from tests.integration.rtpkit import (
     FRAME,
     Peer,
     dominant,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.baresip import BaresipPhone
-from bench.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess
+from peers.baresip import BaresipPhone
+from peers.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess
 
 pytestmark = pytest.mark.integration
 

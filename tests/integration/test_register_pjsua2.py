@@ -1,7 +1,7 @@
 """pjsip (pjsua2), a real external SIP stack, registers with SHA-256 digest (RFC 7616/8760).
 
 SIPp and baresip only do MD5; pjsip 2.15 answers SHA-256 challenges. pjsua runs in a worker
-process (`bench.pjsua`), at most MAX_ACCOUNTS accounts per endpoint lifetime, so a hundred
+process (`peers.pjsua`), at most MAX_ACCOUNTS accounts per endpoint lifetime, so a hundred
 users take many lifetimes one after another.
 """
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.pjsua import MAX_ACCOUNTS, PjsuaWorker, RegistrationOutcome
-from bench.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, numbered_users
+from peers.pjsua import MAX_ACCOUNTS, PjsuaWorker, RegistrationOutcome
+from peers.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, numbered_users
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.sipp import run_sipp, user_rows, write_users
-from bench.switchproc import SwitchConfigFile, SwitchProcess, free_port, numbered_users
+from peers.sipp import run_sipp, user_rows, write_users
+from peers.switchproc import SwitchConfigFile, SwitchProcess, free_port, numbered_users
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.baresip import BaresipPhone
-from bench.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
+from peers.baresip import BaresipPhone
+from peers.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -8,45 +8,18 @@ test cannot listen on), then the switch must still answer an OPTIONS over a real
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import pytest
 
-from bench.switchproc import SwitchConfigFile, numbered_users, options_ping
 from config import load_config
+from peers.switchproc import SwitchConfigFile, numbered_users, options_ping
 from softswitch.server import Switch
 from softswitch.sip.address import Address
 from tests.integration.capture import capture_sends, release_sends
-from tests.unit.torture_expectations import TORTURE_CORPUS
+from tests.integration.torturekit import CASES, CORPUS, case_bytes, satisfies
 
 pytestmark = pytest.mark.integration
-
-CORPUS = TORTURE_CORPUS
-CASES = [
-    (corpus, case)
-    for corpus in ("rfc4475", "rfc5118")
-    for case in json.loads((CORPUS / corpus / "manifest.json").read_text())["cases"]
-]
-
-
-def _satisfies(expect: str, statuses: list[int]) -> bool:
-    finals = [s for s in statuses if s >= 200]
-    if expect == "no-crash":
-        return True
-    if expect == "silence":
-        return not statuses
-    if "-or-" in expect:
-        return any(_satisfies(option, statuses) for option in expect.split("-or-"))
-    if expect == "accept":
-        return not finals or finals[0] not in (400, 500, 505)
-    if expect == "any-final":
-        return not finals or finals[0] != 500
-    if expect == "error":
-        return bool(finals) and finals[0] >= 400 and finals[0] != 500
-    if expect.endswith("xx"):
-        return bool(finals) and str(finals[0])[0] == expect[0]
-    return bool(finals) and finals[0] == int(expect)
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +37,12 @@ async def test_torture_case(
     await switch.start()
     sent = capture_sends(switch)
     try:
-        data = (CORPUS / corpus / str(case["file"])).read_bytes()
+        data = case_bytes(corpus, case)
         switch._on_message(data, Address("UDP", "192.0.2.7", 5060))
         await asyncio.sleep(0.05)
         statuses = [int(m.split(b" ", 2)[1]) for m in sent if m.startswith(b"SIP/2.0 ")]
         expect = str(case["expect_class"])
-        assert _satisfies(expect, statuses), (case["name"], expect, sent[:2])
+        assert satisfies(expect, statuses), (case["name"], expect, sent[:2])
         release_sends(switch)
         status = await asyncio.get_running_loop().run_in_executor(None, options_ping, config.port)
         assert status == 200, f"switch not answering after {case['name']}"

@@ -426,6 +426,32 @@ def test_tcp_garbage_closes_only_that_connection(
     run(scenario())
 
 
+def test_tcp_answers_to_messages_before_garbage_still_leave(run: Runner) -> None:
+    """A read that carries a message and then bytes that frame as nothing: the message is
+    handed up and its answer, sent after the handler returned (as the switch sends), still
+    goes out on the connection, as does the error answer; then the connection closes."""
+
+    async def scenario() -> None:
+        inbox = Inbox()
+        switch = manager(inbox)
+        local = await switch.listen("TCP", HOST, 0)
+        reader, writer = await asyncio.open_connection(HOST, local.port)
+        writer.write(request(call_id="first") + with_length(b""))
+        data, source = await inbox.next()
+        assert data == request(call_id="first")
+        await asyncio.sleep(0)  # a loop iteration later, as the switch's answers leave
+        switch.send(response(call_id="first"), source)
+        answer = await read_until_eof(reader)
+        writer.close()
+        assert response(call_id="first") in answer
+        assert answer.replace(response(call_id="first"), b"").startswith(b"SIP/2.0 400 ")
+        await eventually(lambda: switch.connection_count == 0)
+        assert inbox.messages.empty()
+        await switch.close()
+
+    run(scenario())
+
+
 def test_idle_connection_closed(run: Runner) -> None:
     async def scenario() -> None:
         inbox = Inbox()

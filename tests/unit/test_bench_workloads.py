@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.sipp import SippResult
 from bench.workloads import trial_from
+from peers.sipp import SippResult
 
 
 def _run(tmp_path: Path, completions: list[tuple[float, float]]) -> Path:

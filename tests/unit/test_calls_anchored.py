@@ -17,13 +17,13 @@ from softswitch.calls.anchor import MediaAnchor
 from softswitch.calls.apps import AppCall
 from softswitch.sip.auth import build_authorization
 from softswitch.sip.message import SipRequest, SipResponse
-from tests.unit.test_calls_manager import (
+from tests.unit.callkit import (
     CALLER,
     SDP,
     Net,
-    _cyclic_garbage,
     answer,
     caller_request,
+    cyclic_garbage,
     invite,
     place_call,
 )
@@ -236,4 +236,4 @@ def test_an_ended_anchored_call_leaves_no_reference_cycles(net: Net, engine: Med
     net.deliver(caller_request(net, "BYE", 3, final), CALLER)
     assert net.cdrs and engine.stats().endpoints == 0
     net.advance(40.0, step=1.0)
-    assert _cyclic_garbage() == set()
+    assert cyclic_garbage() == set()

@@ -13,7 +13,7 @@ from softswitch.calls.loops import LoopGuard
 from softswitch.sip.address import Address
 from softswitch.sip.auth import build_authorization
 from softswitch.sip.message import SipRequest, SipResponse, parse_message
-from tests.unit.test_calls_manager import CALLER, SDP, Net, answer, invite, place_call
+from tests.unit.callkit import CALLER, SDP, Net, answer, invite, place_call
 
 CARRIER = Address("UDP", "192.0.2.70", 5060)
 DID = "+14155550100"

@@ -19,7 +19,7 @@ from config import (
 )
 from media.wav import write_wav
 from softswitch.cli import main as cli
-from tests.unit.test_media_wav import fmt_chunk, riff
+from tests.unit.wavkit import fmt_chunk, riff
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from softswitch.sip.framing import (
@@ -10,6 +12,13 @@ from softswitch.sip.framing import (
     FramingError,
     StreamFramer,
     minimal_response,
+)
+from tests.unit.torture_expectations import (
+    CLOSED,
+    TORTURE_CORPUS,
+    TORTURE_STREAM,
+    TORTURE_STREAM_REQUESTS,
+    WAITS,
 )
 
 INVITE = (
@@ -258,3 +267,41 @@ def test_folded_to_header_gets_its_tag_at_the_end() -> None:
 def test_rejects_silly_limits() -> None:
     with pytest.raises(ValueError):
         StreamFramer(max_message_size=0)
+
+
+# -- the RFC 4475 / RFC 5118 torture corpus on a stream ----------------------------------------
+
+
+def _corpus() -> list[tuple[str, bytes]]:
+    cases = []
+    for corpus in ("rfc4475", "rfc5118"):
+        manifest = json.loads((TORTURE_CORPUS / corpus / "manifest.json").read_text())
+        for case in manifest["cases"]:
+            cases.append((case["name"], (TORTURE_CORPUS / corpus / case["file"]).read_bytes()))
+    return cases
+
+
+CORPUS = _corpus()
+
+
+@pytest.mark.parametrize(("name", "data"), CORPUS, ids=[name for name, _ in CORPUS])
+def test_torture_case_frames_as_the_tcp_table_says(name: str, data: bytes) -> None:
+    """Each corpus message alone on a stream, whole and byte by byte: the messages a stream
+    carries come out exactly as sent; the others as TORTURE_STREAM says."""
+    framer = StreamFramer()
+    items = framer.feed(data)
+    assert feed_bytewise(data) == items
+    outcome = TORTURE_STREAM.get(name)
+    messages = [item for item in items if isinstance(item, bytes)]
+    errors = [item for item in items if isinstance(item, FramingError)]
+    if outcome is None:
+        assert items == [data] and framer.buffered == 0
+    elif outcome == WAITS:
+        assert items == [] and framer.buffered == len(data)
+    else:
+        assert outcome == CLOSED
+        assert len(messages) == TORTURE_STREAM_REQUESTS.get(name, 0)
+        position = 0
+        for message in messages:  # each as sent, in order (CRLFs between them skipped)
+            position = data.index(message, position) + len(message)
+        assert len(errors) == 1 and items[-1] is errors[0] and errors[0].status == 400

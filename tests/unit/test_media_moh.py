@@ -12,7 +12,7 @@ import pytest
 from config.moh import MusicOnHold
 from media.moh import HoldMusic, HoldMusicProgram, load_hold_music
 from media.wav import write_wav
-from tests.unit.test_media_wav import fmt_chunk, level_at, riff, tone
+from tests.unit.wavkit import fmt_chunk, level_at, riff, tone
 
 RATE = 8000
 # item lengths are not whole frames: the program must join items without gaps

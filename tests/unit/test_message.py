@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -28,6 +27,7 @@ from softswitch.sip.message import (
     parse_message,
 )
 from softswitch.sip.uri import SipUri
+from tests.unit.torture_expectations import TORTURE_CORPUS
 
 
 def wire(*lines: str, body: bytes = b"") -> bytes:
@@ -760,16 +760,15 @@ def test_check_request_schemes_and_body_length() -> None:
 
 # ---------------------------------------------------------------------------- fuzz
 
-CORPUS = Path("/work/shared/sip-torture")
+CORPUS = TORTURE_CORPUS
 
 
 def _seeds() -> list[bytes]:
     seeds = [INVITE, RESPONSE, variant({})]
     for corpus in ("rfc4475", "rfc5118"):
         manifest = CORPUS / corpus / "manifest.json"
-        if manifest.is_file():
-            for case in json.loads(manifest.read_text())["cases"]:
-                seeds.append((CORPUS / corpus / case["file"]).read_bytes())
+        for case in json.loads(manifest.read_text())["cases"]:
+            seeds.append((CORPUS / corpus / case["file"]).read_bytes())
     return seeds
 
 

@@ -13,7 +13,7 @@ from config.models import OverloadSettings
 from softswitch.overload import PROBE_PREFIX, OverloadGuard, QueueProbe
 from softswitch.sip.address import Address
 from softswitch.sip.message import SipRequest
-from tests.unit.test_calls_manager import CALLER, SDP, Net, answer, place_call
+from tests.unit.callkit import CALLER, SDP, Net, answer, place_call
 
 
 @pytest.mark.parametrize(

@@ -6,17 +6,16 @@ import asyncio
 import dataclasses
 import math
 import socket
-import sqlite3
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
-from storage import Binding, StorageError, Store, open_store, sqlite_path
+from storage import Binding, StorageError, Store, open_store
 from storage.base import BINDING_COLUMNS
 from storage.migrations import BACKENDS, load_migrations, split_sqlite_script
 from storage.sqlite import SqliteStore
+from tests.unit.storekit import raw_fetch
 
 AOR = "sip:100@pbx.example.test"
 NOW = 1_700_000_000.0
@@ -40,18 +39,6 @@ def make_binding(n: int = 0, aor: str = AOR, **changes: Any) -> Binding:
         reachable=True,
     )
     return dataclasses.replace(binding, **changes)
-
-
-async def raw_fetch(url: str, sql: str) -> list[tuple[Any, ...]]:
-    """Query the database behind `url` without the Store (to check what it wrote)."""
-    if url.startswith("sqlite"):
-        with sqlite3.connect(sqlite_path(url)) as conn:
-            return [tuple(row) for row in conn.execute(sql).fetchall()]
-    conn = await asyncpg.connect(url)
-    try:
-        return [tuple(row) for row in await conn.fetch(sql)]
-    finally:
-        await conn.close()
 
 
 # --- migrations -------------------------------------------------------------------

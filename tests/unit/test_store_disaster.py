@@ -9,7 +9,7 @@ import pytest
 
 from storage import StorageError, Store, open_store
 from storage.base import DisasterPlanEvent, DisasterPlanState
-from tests.unit.test_store import raw_fetch
+from tests.unit.storekit import raw_fetch
 
 T0 = 1_760_000_000.0
 

@@ -8,7 +8,7 @@ usable, a SipParseError whose ``message`` is None) and the outcome depends on th
 unsolicited responses absorbed silently, 420 for Require, registrar and proxy behaviour,
 liberal acceptance of RFC 4475 "invalid" messages, ...
 
-Values are the manifests' ``expect_class`` (see /work/shared/sip-torture/README.md):
+Values are the manifests' ``expect_class`` (see tests/data/sip-torture/README.md):
 an exact status, ``accept``, ``any-final``, ``silence``, ``no-crash`` or ``A-or-B``.
 tests/unit/test_torture.py checks this table against the manifests.
 """
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# The corpus lives in shared/, beside the project's checkout (CI lays a copy there too).
-TORTURE_CORPUS = Path(__file__).resolve().parents[3] / "shared" / "sip-torture"
+# The corpus is part of the repository: tests/data/sip-torture.
+TORTURE_CORPUS = Path(__file__).resolve().parents[1] / "data" / "sip-torture"
 
 TORTURE_SERVER_EXPECTATIONS: dict[str, str] = {
     # RFC 4475 3.1.1: valid responses sent unsolicited: no transaction matches, absorb them.
@@ -60,3 +60,36 @@ TORTURE_TCP_OVERRIDES: dict[str, str] = {
     "mcl01": "error-or-silence",
     "inv2543": "no-crash",
 }
+
+# Over TCP (tests/integration/test_torture_tcp.py, tests/unit/test_framing.py): what the
+# connection does after each message a stream does not frame as exactly one message; every
+# other case frames exactly, is answered and leaves the connection open. The manifests'
+# expect_class_tcp (TORTURE_TCP_OVERRIDES) gives the status side of these cases.
+CLOSED = "closed"  # answered if it can be, then the connection closes: the stream's
+# framing is lost, since only Content-Length says where a message ends on a stream.
+WAITS = "waits"  # the message is not complete on a stream: the switch waits for the rest
+# and closes, unanswered, at the peer's EOF (no probe is sent: it would become that rest).
+
+TORTURE_STREAM: dict[str, str] = {
+    # A REGISTER, then an INVITE whose body runs 5 octets past its Content-Length ("C" and
+    # CRLF CRLF): on a datagram the RFC wants the extra octets ignored; on a stream both
+    # requests are answered, and the 5 octets are a header block that is no message.
+    "dblreq": CLOSED,
+    # Content-Length 9999 with a 150-byte body: framed on a datagram by its end, on a
+    # stream the body simply has not all arrived yet. Nothing tells the switch otherwise.
+    "clerr": WAITS,
+    # Content-Length -999: no length, no framing: 400 and close.
+    "ncl": CLOSED,
+    # Two different Content-Length values: which one frames the stream is a guess; 400.
+    "mcl01": CLOSED,
+    # RFC 2543 INVITE without Content-Length: a stream requires one (RFC 3261 18.3), as
+    # the body's end is known by nothing else: 400 and close.
+    "inv2543": CLOSED,
+    # The header block never ends (the message lacks its blank line): on a datagram the
+    # datagram's end ends it; on a stream the rest of the header block has not arrived.
+    "baddn": WAITS,
+}
+
+
+# Cases carrying more than one request, each answered on the stream.
+TORTURE_STREAM_REQUESTS: dict[str, int] = {"dblreq": 2}

@@ -14,8 +14,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def free_port(kind: int = socket.SOCK_DGRAM, both: bool = True, span: int = 1) -> int:
     """A port above 10000 free for UDP and (if `both`) TCP on 127.0.0.1; with `span`, the

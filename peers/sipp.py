@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.switchproc import free_port
+from peers.switchproc import free_port
 
+# The scenarios of the checkout (the bench runs some of them too: register.xml, call_uas.xml).
 SCENARIOS = Path(__file__).resolve().parent.parent / "tests" / "sipp"
 
 

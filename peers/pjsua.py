@@ -5,7 +5,7 @@ pjsua is a process-wide singleton, single-threaded here (threadCnt=0, mainThread
 libHandleEvents): a `PjsuaEndpoint` must be created, polled and shut down on one thread. It holds
 at most `MAX_ACCOUNTS` accounts: pjsua asserts (aborts the process) on one more, so the limit is
 enforced here with a clear error. Many users therefore take several endpoint lifetimes, which the
-worker (`python -m bench.pjsua`, driven by `PjsuaWorker`) runs one after another.
+worker (`python -m peers.pjsua`, driven by `PjsuaWorker`) runs one after another.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 import pjsua2 as pj
 
-from bench.switchproc import free_port
+from peers.switchproc import free_port
 
 # pjsua's PJSUA_MAX_ACC as compiled into the pjsua2-python 2.15.1 wheel (found by adding
 # accounts until pjsua_acc_add's assertion aborted the process at the 9th).
@@ -439,7 +439,7 @@ def main() -> int:
 
 
 class PjsuaWorker:
-    """A `python -m bench.pjsua` process hosting pjsua endpoints, one lifetime at a time.
+    """A `python -m peers.pjsua` process hosting pjsua endpoints, one lifetime at a time.
 
     pjsua aborts the whole process on some misuse (too many accounts, calls from a foreign
     thread): keeping it out of the test process confines that, and each worker starts with a
@@ -458,7 +458,7 @@ class PjsuaWorker:
             self.stderr_path.open("a") if self.stderr_path is not None else subprocess.DEVNULL
         )
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.pjsua"],
+            [sys.executable, "-m", "peers.pjsua"],
             cwd=ROOT,
             text=True,
             bufsize=1,

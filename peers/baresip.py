@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.switchproc import free_port
+from peers.switchproc import free_port
 
 MODULES = "/usr/lib/baresip/modules"
 

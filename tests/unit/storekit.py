@@ -1,0 +1,22 @@
+"""Reading a database behind the Store's back, for the storage tests."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import asyncpg
+
+from storage import sqlite_path
+
+
+async def raw_fetch(url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Query the database behind `url` without the Store (to check what it wrote)."""
+    if url.startswith("sqlite"):
+        with sqlite3.connect(sqlite_path(url)) as conn:
+            return [tuple(row) for row in conn.execute(sql).fetchall()]
+    conn = await asyncpg.connect(url)
+    try:
+        return [tuple(row) for row in await conn.fetch(sql)]
+    finally:
+        await conn.close()
