@@ -15,7 +15,7 @@ from routing.plan import Final, Node, Outcome, RingGroup, Target, TargetKind
 from softswitch.calls.cdr import q850_cause
 from softswitch.calls.identity import CallerIdentity
 from softswitch.calls.leg import Leg, LegState, response_sdp
-from softswitch.dialog import Dialog, DialogState
+from softswitch.sip.dialog import Dialog, DialogState
 from softswitch.sip.message import SipRequest, SipResponse
 from softswitch.sip.transaction import TxState
 from storage.cdr import Cdr

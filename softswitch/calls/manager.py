@@ -40,7 +40,7 @@ from softswitch.calls.identity import (
 from softswitch.calls.leg import Leg, LegState, response_sdp
 from softswitch.calls.loops import LoopGuard
 from softswitch.calls.media import leg_sdp
-from softswitch.dialog import Dialog, uri_address
+from softswitch.sip.dialog import Dialog, uri_address
 from softswitch.directory import Directory, Domain, Subscriber
 from softswitch.location import LocationService
 from softswitch.sip.address import Address

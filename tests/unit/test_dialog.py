@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from softswitch.dialog import Dialog, DialogState, uri_address
+from softswitch.sip.dialog import Dialog, DialogState, uri_address
 from softswitch.sip.address import Address
 from softswitch.sip.message import SipRequest, SipResponse, parse_message
 
