@@ -5,8 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from softswitch.sip.dialog import Dialog
 from softswitch.sip.address import Address
+from softswitch.sip.dialog import Dialog
 from softswitch.sip.message import SipRequest, SipResponse
 from softswitch.sip.transaction import ClientTransaction, ServerTransaction
 

@@ -40,11 +40,11 @@ from softswitch.calls.identity import (
 from softswitch.calls.leg import Leg, LegState, response_sdp
 from softswitch.calls.loops import LoopGuard
 from softswitch.calls.media import leg_sdp
-from softswitch.sip.dialog import Dialog, uri_address
 from softswitch.directory import Directory, Domain, Subscriber
 from softswitch.location import LocationService
 from softswitch.sip.address import Address
 from softswitch.sip.auth import DigestAuthenticator, realm_of
+from softswitch.sip.dialog import Dialog, uri_address
 from softswitch.sip.headers import parse_name_addr
 from softswitch.sip.message import (
     REASON_PHRASES,

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from softswitch.sip.address import Address
 from softswitch.sip.message import (
@@ -45,9 +45,12 @@ __all__ = [
     "TimerSettings",
     "Transaction",
     "TransactionLayer",
+    "TransactionOwner",
     "TransactionTimeout",
     "TransportFailed",
     "TxState",
+    "deliver",
+    "owner_of",
     "response_destination",
 ]
 
@@ -82,10 +85,22 @@ _CONFIRMED = TxState.CONFIRMED
 _TERMINATED = TxState.TERMINATED
 
 
+class TransactionOwner(Protocol):
+    """The part of the TU that started a client transaction (a call, the trunk registrar,
+    the qualify pinger, the dialog layer): its responses and its failure are handed
+    straight to it by whoever drains the layer's events (see :func:`owner_of`), instead
+    of being offered to every part of the TU in turn. The return value is ignored."""
+
+    def on_response(self, response: SipResponse, transaction: ClientTransaction) -> object: ...
+
+    def on_transaction_failed(self, transaction: Transaction, timeout: bool) -> object: ...
+
+
 class Transaction:
     """State shared by client and server transactions.
 
-    ``app_data`` is free for the TU (e.g. the call leg that owns the transaction).
+    ``owner`` receives the transaction's events (:class:`TransactionOwner`; None: the
+    driver's default). ``app_data`` is free for the owner (e.g. the call leg).
     """
 
     __slots__ = (
@@ -99,6 +114,7 @@ class Transaction:
         "key",
         "last_response",
         "method",
+        "owner",
         "reliable",
         "state",
     )
@@ -114,6 +130,7 @@ class Transaction:
         self.state = state
         self.last_response: SipResponse | None = None
         self.app_data: Any = None
+        self.owner: TransactionOwner | None = None
         self._rtx: TimerEntry | None = None
         self._end: TimerEntry | None = None
         self._interval = 0.0
@@ -259,6 +276,21 @@ class TransportFailed:
 Event = RequestReceived | ResponseReceived | CancelReceived | TransactionTimeout | TransportFailed
 
 
+def owner_of(event: Event) -> TransactionOwner | None:
+    """The owner a response or a failure goes to (None: no owner, or a request event)."""
+    if isinstance(event, ResponseReceived | TransactionTimeout | TransportFailed):
+        return event.transaction.owner
+    return None
+
+
+def deliver(event: Event, owner: TransactionOwner) -> None:
+    """Hand a response, timeout or transport failure to ``owner``."""
+    if isinstance(event, ResponseReceived):
+        owner.on_response(event.response, event.transaction)
+    elif isinstance(event, TransactionTimeout | TransportFailed):
+        owner.on_transaction_failed(event.transaction, isinstance(event, TransactionTimeout))
+
+
 def _strip_brackets(host: str) -> str:
     return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
@@ -379,9 +411,16 @@ class TransactionLayer:
                 via = None
         self._out.append((response.to_bytes(), response_destination(via, source)))
 
-    def send_request(self, request: SipRequest, dest: Address, now: float) -> ClientTransaction:
+    def send_request(
+        self,
+        request: SipRequest,
+        dest: Address,
+        now: float,
+        owner: TransactionOwner | None = None,
+    ) -> ClientTransaction:
         """Start a client transaction and send ``request``; the top Via must carry a
-        unique RFC 3261 branch. ACK is not a transaction: use :meth:`send_stateless`."""
+        unique RFC 3261 branch. ACK is not a transaction: use :meth:`send_stateless`.
+        ``owner`` gets the transaction's responses and failure (see :func:`owner_of`)."""
         method = request.method
         if method == "ACK":
             raise ValueError("ACK is not a transaction; use send_stateless")
@@ -408,6 +447,7 @@ class TransactionLayer:
             tx._end = self._heap.push(now + timers.timeout, (tx, _F))
             if method == "CANCEL":
                 self._cancel_sent(branch, now)
+        tx.owner = owner
         self._clients[key] = tx
         self._out.append((data, dest))
         return tx
