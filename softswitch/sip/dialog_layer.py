@@ -21,6 +21,12 @@ UPDATE when we are the refresher, ending the dialog with BYE when the peer's ref
 not come. The events it hands up are in :mod:`softswitch.sip.session`; transaction events
 that belong to no dialog (REGISTER, out-of-dialog OPTIONS, CANCEL, responses to
 transactions other owners started) are passed up unchanged.
+
+Why one module past 600 lines: it is one state machine over one table. The UAS and UAC
+halves share the session table, the timer heap and the event queue, and each answers for
+the other (a BYE we send ends what a 2xx we received started); split apart, each half would
+reach into the other's internals. What is pure (sessions, events, RFC 4028 arithmetic)
+already lives in softswitch.sip.session and softswitch.sip.session_timer.
 """
 
 from __future__ import annotations
@@ -41,7 +47,6 @@ from softswitch.sip.message import (
     via_value,
 )
 from softswitch.sip.session import (
-    MIN_SE,
     AckReceived,
     DialogEnded,
     DialogEvent,
@@ -53,8 +58,13 @@ from softswitch.sip.session import (
     LegFailed,
     LegProgress,
     OutgoingInvite,
+)
+from softswitch.sip.session_timer import (
+    MIN_SE,
+    add_session_timer,
+    expiry_delay,
     session_expires,
-    supports_timer,
+    too_short,
 )
 from softswitch.sip.timers import TimerEntry, TimerHeap
 from softswitch.sip.transaction import (
@@ -191,7 +201,7 @@ class DialogLayer:
         initial = method == "INVITE" and (to is None or not to.tag)
         refresh = 200 <= status < 300 and method in ("INVITE", "UPDATE")
         if refresh:
-            self._add_session_timer(request, response)
+            add_session_timer(request, response)
         session: InviteSession | None
         if initial:
             session = None
@@ -625,24 +635,10 @@ class DialogLayer:
 
     # ----------------------------------------------------------------- RFC 4028
     def _session_too_short(self, request: SipRequest, tx: ServerTransaction, now: float) -> bool:
-        expires = session_expires(request)
-        if expires is None or expires.interval >= self.min_se:
+        if not too_short(request, self.min_se):
             return False
         self._respond(tx, 422, "Session Interval Too Small", now, (("Min-SE", str(self.min_se)),))
         return True
-
-    def _add_session_timer(self, request: SipRequest, response: SipResponse) -> None:
-        """RFC 4028 9: a UAS that supports the timer answers the request's one, and
-        chooses the refresher when the request left it open (the UAC: it asked)."""
-        if response.get("Session-Expires") is not None:
-            return
-        expires = session_expires(request)
-        if expires is None or not supports_timer(request):
-            return
-        response.add(
-            "Session-Expires", f"{expires.interval};refresher={expires.refresher or 'uac'}"
-        )
-        response.add("Require", "timer")
 
     def _start_session_timer(
         self, session: InviteSession, response: SipResponse, answered: bool, now: float
@@ -664,10 +660,7 @@ class DialogLayer:
         heap = self._heap
         if session.refresher:
             session._refresh_entry = heap.push(now + interval / 2, (session, _REFRESH))
-        # RFC 4028 10: the BYE goes out before the session really expires.
-        session._session_entry = heap.push(
-            now + interval - min(32.0, interval / 3), (session, _EXPIRY)
-        )
+        session._session_entry = heap.push(now + expiry_delay(interval), (session, _EXPIRY))
 
     def _cancel(self, entry: TimerEntry | None) -> None:
         if entry is not None:

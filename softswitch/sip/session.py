@@ -6,7 +6,7 @@ its requests go, the 2xx retransmission waiting for an ACK (RFC 3261 13.3.1.4), 
 the peer's 2xx, and its RFC 4028 session timer. An :class:`OutgoingInvite` is an initial
 INVITE the TU sent, with the early and confirmed sessions it produced (forking gives one per
 To tag). Both are plain records: :class:`~softswitch.sip.dialog_layer.DialogLayer` changes
-them. Session-Expires/Min-SE reading lives here too.
+them.
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ from typing import Any
 
 from softswitch.sip.address import Address
 from softswitch.sip.dialog import Dialog, DialogState
-from softswitch.sip.message import SipMessage, SipRequest, SipResponse
+from softswitch.sip.message import SipRequest, SipResponse
 from softswitch.sip.timers import TimerEntry
 from softswitch.sip.transaction import ClientTransaction, ServerTransaction
 
 __all__ = [
-    "MIN_SE",
     "AckReceived",
     "DialogEnded",
     "DialogEvent",
@@ -33,48 +32,7 @@ __all__ = [
     "LegFailed",
     "LegProgress",
     "OutgoingInvite",
-    "SessionExpires",
-    "session_expires",
-    "supports_timer",
 ]
-
-#: The smallest session interval RFC 4028 (section 4) allows, and our default Min-SE.
-MIN_SE = 90
-
-
-@dataclass(frozen=True, slots=True)
-class SessionExpires:
-    """A Session-Expires header: ``interval`` seconds, ``refresher`` "uac"/"uas" or ""."""
-
-    interval: int
-    refresher: str
-
-
-def session_expires(message: SipMessage) -> SessionExpires | None:
-    """The Session-Expires (or its compact form ``x``) of a message; None when absent or
-    unreadable (a header we cannot read is as good as no timer)."""
-    value = message.get("Session-Expires")
-    if value is None:
-        return None
-    number, _, params = value.partition(";")
-    number = number.strip()
-    if not number.isdigit() or len(number) > 9:
-        return None
-    refresher = ""
-    for param in params.split(";"):
-        name, _, text = param.partition("=")
-        if name.strip().lower() == "refresher":
-            refresher = text.strip().lower()
-    return SessionExpires(int(number), refresher if refresher in ("uac", "uas") else "")
-
-
-def supports_timer(message: SipMessage) -> bool:
-    """Whether a message lists the ``timer`` option in Supported or Require."""
-    return any(
-        token.strip().lower() == "timer"
-        for name in ("Supported", "Require")
-        for token in message.get_all(name)
-    )
 
 
 class InviteSession:
