@@ -91,12 +91,15 @@ _RTX_2XX, _REFRESH, _EXPIRY = "2xx", "refresh", "expiry"
 class _InDialog:
     """``app_data`` of a client transaction the layer sent in a session."""
 
-    __slots__ = ("answered", "auto_ack", "purpose", "session")
+    __slots__ = ("answered", "app_data", "auto_ack", "purpose", "session")
 
-    def __init__(self, session: InviteSession, purpose: str, auto_ack: bool) -> None:
+    def __init__(
+        self, session: InviteSession, purpose: str, auto_ack: bool, app_data: Any = None
+    ) -> None:
         self.session = session
         self.purpose = purpose  # "tu" (reported), "refresh" (session timer) or "bye"
         self.auto_ack = auto_ack
+        self.app_data = app_data  # the TU's, handed back in InDialogResponse
         self.answered = False
 
 
@@ -256,12 +259,23 @@ class DialogLayer:
         headers: Iterable[tuple[str, str]] = (),
         max_forwards: int = 70,
         auto_ack: bool = True,
+        app_data: Any = None,
     ) -> ClientTransaction:
         """Send a request in ``session`` (re-INVITE, UPDATE, INFO, REFER, NOTIFY...); its
-        final outcome comes back as :class:`InDialogResponse`. Use :meth:`bye` for BYE
-        and :meth:`ack` for ACK."""
+        final outcome comes back as :class:`InDialogResponse` carrying ``app_data``. A 2xx
+        to a re-INVITE is ACKed at once with ``auto_ack``, else by the TU (:meth:`ack`).
+        Use :meth:`bye` for BYE."""
         return self._send_in_dialog(
-            session, method, now, "tu", auto_ack, body, content_type, headers, max_forwards
+            session,
+            method,
+            now,
+            "tu",
+            auto_ack,
+            body,
+            content_type,
+            headers,
+            max_forwards,
+            app_data,
         )
 
     def ack(
@@ -322,7 +336,9 @@ class DialogLayer:
             if transaction.is_invite and session._uac_invite is transaction:
                 session._uac_invite = None
             if app.purpose == "tu":
-                self._events.append(InDialogResponse(session, transaction, None, status))
+                self._events.append(
+                    InDialogResponse(session, transaction, None, status, app.app_data)
+                )
             if timeout and app.purpose != "bye" and session.state is not _TERMINATED:
                 self._end_by_us(session, "terminated", 408, now, send_bye=True)
 
@@ -480,7 +496,7 @@ class DialogLayer:
                 if app.auto_ack:
                     self.ack(session, now)
         if app.purpose == "tu":
-            self._events.append(InDialogResponse(session, tx, response, status))
+            self._events.append(InDialogResponse(session, tx, response, status, app.app_data))
         if status in (408, 481) and app.purpose != "bye" and session.state is not _TERMINATED:
             # RFC 3261 12.2.1.2: the dialog is gone on the other side (481) or unreachable.
             self._end_by_us(session, "terminated", status, now, send_bye=status == 408)
@@ -545,6 +561,7 @@ class DialogLayer:
         content_type: str | None,
         headers: Iterable[tuple[str, str]],
         max_forwards: int,
+        app_data: Any = None,
     ) -> ClientTransaction:
         if session.state is _TERMINATED:
             raise ValueError(f"{session!r} has ended")
@@ -558,7 +575,7 @@ class DialogLayer:
             max_forwards=max_forwards,
         )
         tx = self.transactions.send_request(request, dest, now, owner=self)
-        tx.app_data = _InDialog(session, purpose, auto_ack)
+        tx.app_data = _InDialog(session, purpose, auto_ack, app_data)
         if method == "INVITE":
             session._uac_invite = tx
         return tx

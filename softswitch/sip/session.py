@@ -161,12 +161,14 @@ class AckReceived:
 @dataclass(frozen=True, slots=True)
 class InDialogResponse:
     """The final outcome of a request the TU sent in a session: ``response`` (None when
-    the transaction timed out, ``status`` 408, or the transport failed, 503)."""
+    the transaction timed out, ``status`` 408, or the transport failed, 503);
+    ``app_data`` is what the TU gave ``DialogLayer.request``."""
 
     session: InviteSession
     transaction: ClientTransaction
     response: SipResponse | None
     status: int
+    app_data: Any = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -340,7 +340,7 @@ def test_uac_failure_and_in_dialog_481_ends_the_dialog() -> None:
     (answered,) = drain(layer)
     assert isinstance(answered, LegAnswered)
     session = answered.session
-    tx = layer.request(session, "INFO", clock.now)
+    tx = layer.request(session, "INFO", clock.now, app_data="relay-1")
     sent(layer, clock)
     info = tx.request
     layer.receive_message(
@@ -348,6 +348,7 @@ def test_uac_failure_and_in_dialog_481_ends_the_dialog() -> None:
     )
     outcome, ended = drain(layer)
     assert isinstance(outcome, InDialogResponse) and outcome.status == 481
+    assert outcome.app_data == "relay-1"
     assert isinstance(ended, DialogEnded) and ended.reason == "terminated"
     assert len(layer) == 0
 
