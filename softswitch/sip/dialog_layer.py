@@ -295,9 +295,19 @@ class DialogLayer:
     def bye(
         self, session: InviteSession, now: float, headers: Iterable[tuple[str, str]] = ()
     ) -> None:
-        """End ``session`` with a BYE; requests arriving in it afterwards get 481."""
-        if session.state is _TERMINATED:
+        """End ``session`` with a BYE; requests arriving in it afterwards get 481. A 2xx of
+        ours still waiting for its ACK holds the BYE back until the ACK (or its timeout)
+        comes (RFC 3261 15)."""
+        if session.state is _TERMINATED or session._bye_headers is not None:
             return
+        if session._ack_wait is not None:
+            session._bye_headers = tuple(headers)
+            return
+        self._bye_now(session, now, headers)
+
+    def _bye_now(
+        self, session: InviteSession, now: float, headers: Iterable[tuple[str, str]] = ()
+    ) -> None:
         self._send_in_dialog(session, "BYE", now, "bye", False, b"", None, headers, 70)
         self._end(session)
 
@@ -385,11 +395,14 @@ class DialogLayer:
         session._ack_wait = None
         self._cancel(session._rtx_entry)
         session._rtx_entry = None
+        if session._bye_headers is not None:  # the TU hung up meanwhile: now the BYE
+            self._bye_now(session, self._now, session._bye_headers)
+            return
         self._events.append(AckReceived(session, request))
 
     def _on_in_dialog(self, request: SipRequest, tx: ServerTransaction, now: float) -> None:
         session = self._session_of(request)
-        if session is None or session.state is _TERMINATED:
+        if session is None or session.state is _TERMINATED or session._bye_headers is not None:
             self._respond(tx, 481, "Call/Transaction Does Not Exist", now)
             return
         dialog = session.dialog
@@ -546,7 +559,7 @@ class DialogLayer:
         self, session: InviteSession, reason: str, status: int, now: float, *, send_bye: bool
     ) -> None:
         if send_bye and session.state is _CONFIRMED:
-            self.bye(session, now)
+            self._bye_now(session, now, session._bye_headers or ())
         self._end(session)
         self._events.append(DialogEnded(session, reason, status))
 
@@ -627,7 +640,10 @@ class DialogLayer:
             if now >= session._ack_deadline:
                 # 13.3.1.4: the dialog is confirmed, but the session should end with a BYE.
                 session._ack_wait = None
-                self._end_by_us(session, "ack_timeout", 408, now, send_bye=True)
+                if session._bye_headers is not None:  # the TU ended it already
+                    self._bye_now(session, now, session._bye_headers)
+                else:
+                    self._end_by_us(session, "ack_timeout", 408, now, send_bye=True)
                 return
             _, tx, response = wait
             self.transactions.send_response(tx, response, now)

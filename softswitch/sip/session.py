@@ -49,6 +49,7 @@ class InviteSession:
         "_ack_deadline",
         "_ack_interval",
         "_ack_wait",
+        "_bye_headers",
         "_refresh_entry",
         "_rtx_entry",
         "_session_entry",
@@ -80,6 +81,8 @@ class InviteSession:
         # UAC: our ACK to the peer's 2xx (CSeq), resent when the 2xx is retransmitted.
         self._ack: SipRequest | None = None
         self._ack_cseq = 0
+        # A BYE the TU asked for while our 2xx waits for its ACK (RFC 3261 15), its headers.
+        self._bye_headers: tuple[tuple[str, str], ...] | None = None
         # Glare (RFC 3261 14): an INVITE of each direction still without a final answer.
         self._uas_invite: ServerTransaction | None = None
         self._uac_invite: ClientTransaction | None = None

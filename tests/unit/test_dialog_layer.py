@@ -363,3 +363,17 @@ def test_reinvite_glare_gets_491() -> None:
     layer.receive_message(request("INVITE", cseq=2, to_tag=tag), PEER, clock.now)
     assert drain(layer) == []
     assert statuses(sent(layer, clock)) == [100, 491]
+
+
+def test_a_bye_waits_for_the_ack_of_our_2xx() -> None:
+    layer, clock = layer_and_clock()
+    session, invite, tag = answered_call(layer, clock)
+    sent(layer, clock)
+    layer.bye(session, clock.now)  # RFC 3261 15: not before the ACK
+    assert sent(layer, clock) == []
+    layer.receive_message(request("INFO", cseq=2, to_tag=tag), PEER, clock.now)
+    assert statuses(sent(layer, clock)) == [481]  # the dialog is on its way out
+    layer.receive_message(ack_for(invite, tag), PEER, clock.now)
+    assert drain(layer) == []
+    assert statuses(sent(layer, clock)) == ["BYE"]
+    assert session.state is DialogState.TERMINATED and len(layer) == 0
