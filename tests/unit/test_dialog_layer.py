@@ -4,6 +4,10 @@ order, in-dialog OPTIONS, target refresh, glare, and the UAC side with forking."
 
 from __future__ import annotations
 
+import random
+
+import pytest
+
 from softswitch.sip.address import Address
 from softswitch.sip.dialog import DialogState
 from softswitch.sip.dialog_layer import DialogLayer
@@ -377,3 +381,84 @@ def test_a_bye_waits_for_the_ack_of_our_2xx() -> None:
     assert drain(layer) == []
     assert statuses(sent(layer, clock)) == ["BYE"]
     assert session.state is DialogState.TERMINATED and len(layer) == 0
+
+
+# ---------------------------------------------------------------- random runs drain to zero
+
+
+def _random_run(seed: int) -> None:
+    """Random peer requests (right and wrong tags and CSeqs), TU answers and hang-ups and
+    clock jumps; then the TU hangs up what is left and the clock runs on: the dialog table,
+    its timers and the transaction table must all be empty."""
+    rng = random.Random(seed)
+    layer, clock = layer_and_clock()
+    invites: list[tuple[SipRequest, str]] = []
+    pending: list[InviteReceived | InDialogRequest] = []
+    for step in range(120):
+        op = rng.choices(range(6), weights=(1, 3, 2, 3, 1, 2))[0]
+        if op == 0:
+            headers: tuple[tuple[str, str], ...] = ()
+            if rng.random() < 0.5:
+                headers = (
+                    ("Session-Expires", str(rng.choice((60, 90, 120)))),
+                    ("Supported", "timer"),
+                )
+            invite = request(
+                "INVITE", call_id=f"c{seed}-{step}", branch=f"z9hG4bKi{step}", headers=headers
+            )
+            layer.receive_message(invite, PEER, clock.now)
+        elif op == 1 and invites:
+            invite, tag = rng.choice(invites)
+            method = rng.choice(("BYE", "INFO", "OPTIONS", "UPDATE", "INVITE", "REFER"))
+            in_dialog = request(
+                method,
+                cseq=rng.randrange(1, 6),
+                to_tag=tag if rng.random() < 0.8 else "stale",
+                call_id=invite.call_id or "",
+                branch=f"z9hG4bKd{step}",
+            )
+            layer.receive_message(in_dialog, PEER, clock.now)
+        elif op == 2 and invites:
+            invite, tag = rng.choice(invites)
+            ack = request(
+                "ACK", cseq=rng.choice((1, 1, 2, 3)), to_tag=tag, call_id=invite.call_id or ""
+            )
+            layer.receive_message(ack, PEER, clock.now)
+        elif op == 3 and pending:
+            event = pending.pop(rng.randrange(len(pending)))
+            tx = event.transaction
+            if tx.terminated or tx.state.value in ("Completed", "Accepted", "Confirmed"):
+                continue
+            status = rng.choice((200, 200, 486, 180))
+            tag = f"t{step}"
+            answer = make_response(
+                event.request, status, None, to_tag=tag, headers=(("Contact", CONTACT),)
+            )
+            layer.answer(tx, answer, clock.now)
+            if isinstance(event, InviteReceived) and status == 200:
+                invites.append((event.request, tag))
+        elif op == 4:
+            live = [layer.find(r.call_id or "", t, "a1") for r, t in invites]
+            choices = [s for s in live if s is not None]
+            if choices:
+                layer.bye(rng.choice(choices), clock.now)
+        else:
+            run_until(layer, clock, clock.now + rng.choice((0.1, 1.0, 5.0, 40.0)))
+        layer.datagrams_to_send(clock.now)
+        for event in drain(layer):
+            if isinstance(event, InviteReceived | InDialogRequest):
+                pending.append(event)
+    for request_, tag in invites:
+        session = layer.find(request_.call_id or "", tag, "a1")
+        if session is not None:
+            layer.bye(session, clock.now)
+    run_until(layer, clock, clock.now + 3600)
+    drain(layer)
+    assert len(layer) == 0
+    assert layer.timer_count == 0
+    assert layer.transactions.transaction_count == 0
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_runs_drain_to_zero(seed: int) -> None:
+    _random_run(seed)
