@@ -21,13 +21,14 @@ from softswitch.sip.auth import build_authorization
 from softswitch.sip.message import (
     SipParseError,
     SipResponse,
+    contact_uri,
     make_request,
     new_call_id,
     new_tag,
     via_value,
 )
 from softswitch.sip.transaction import ClientTransaction, Transaction, TransactionLayer
-from softswitch.sip.uri import format_host, format_host_port
+from softswitch.sip.uri import format_host
 
 __all__ = ["BACKOFF_MAX", "TrunkRegistrar", "TrunkRegistration"]
 
@@ -211,8 +212,7 @@ class TrunkRegistrar:
     def _contact_uri(self, registration: TrunkRegistration) -> str:
         host, port = self.local(registration.dest)
         user = registration.trunk.username or "switch"
-        hostport = format_host_port(host, port)
-        return f"sip:{user}@{hostport};transport={registration.dest.transport.lower()}"
+        return contact_uri(host, port, registration.dest.transport, user)
 
     def _send(
         self, registration: TrunkRegistration, challenge: tuple[int, str] | None = None

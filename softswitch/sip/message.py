@@ -51,6 +51,7 @@ __all__ = [
     "SipUri",
     "Via",
     "check_request",
+    "contact_uri",
     "make_request",
     "make_response",
     "new_branch",
@@ -974,6 +975,13 @@ def via_value(transport: str, host: str, port: int, *, rport: bool = True) -> st
     which keeps the switch reachable behind NAT."""
     text = f"SIP/2.0/{transport.upper()} {format_host_port(host, port)}"
     return f"{text};rport" if rport else text
+
+
+def contact_uri(host: str, port: int, transport: str, user: str | None = None) -> str:
+    """Our SIP URI at a local address, as Contact puts it: ``sip:[user@]host:port;transport=
+    udp`` (IPv6 hosts in brackets)."""
+    userinfo = f"{user}@" if user else ""
+    return f"sip:{userinfo}{format_host_port(host, port)};transport={transport.lower()}"
 
 
 def make_request(
