@@ -3,11 +3,14 @@
 Driven like aioquic's connection object::
 
     layer.receive_message(msg, source, now)        # parsed message from the transport
-    layer.send_request(request, dest, now)         # TU starts a client transaction
+    layer.send_request(request, dest, now, owner)  # TU starts a client transaction
     layer.send_response(tx, response, now)         # TU answers through a server transaction
     for data, dest in layer.datagrams_to_send(now): transport.send(data, dest)
     deadline = layer.get_timer(); ... layer.handle_timer(now)
     while (event := layer.next_event()) is not None: ...
+
+A client transaction knows its owner (``TransactionOwner``: whoever sent the request); its
+responses and failure are handed to it (``deliver``) rather than offered around the TU.
 
 Besides the four state machines the layer does the per-request chores the RFC puts just
 below the TU: Via ``received``/``rport`` stamping (18.2.1, RFC 3581), response routing

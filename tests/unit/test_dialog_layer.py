@@ -445,9 +445,9 @@ def _random_run(seed: int) -> None:
         else:
             run_until(layer, clock, clock.now + rng.choice((0.1, 1.0, 5.0, 40.0)))
         layer.datagrams_to_send(clock.now)
-        for event in drain(layer):
-            if isinstance(event, InviteReceived | InDialogRequest):
-                pending.append(event)
+        for handed_up in drain(layer):
+            if isinstance(handed_up, InviteReceived | InDialogRequest):
+                pending.append(handed_up)
     for request_, tag in invites:
         session = layer.find(request_.call_id or "", tag, "a1")
         if session is not None:
