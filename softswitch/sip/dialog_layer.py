@@ -8,7 +8,8 @@ driven the same way, by a socket, a test with a fake clock, or a fuzzer)::
     deadline = layer.get_timer(); ... layer.handle_timer(now)
     while (event := layer.next_event()) is not None: ...
 
-and the TU acts through ``answer``, ``send_invite``, ``request``, ``ack`` and ``bye``.
+and the TU acts through ``answer``, ``send_invite``, ``cancel``, ``request``, ``ack`` and
+``bye``.
 
 It keeps the dialog table (sessions by Call-ID and tags), answers what needs no TU: 481 to
 requests in no known dialog, 500 to a CSeq out of order (RFC 3261 12.2.2), 491/500 to
@@ -42,6 +43,7 @@ from softswitch.sip.message import (
     SipParseError,
     SipRequest,
     SipResponse,
+    make_cancel,
     make_response,
     new_tag,
     via_value,
@@ -77,6 +79,7 @@ from softswitch.sip.transaction import (
     TransactionLayer,
     TransactionTimeout,
     TransportFailed,
+    TxState,
     deliver,
 )
 
@@ -278,6 +281,27 @@ class DialogLayer:
             app_data,
         )
 
+    def cancel(
+        self, invite: OutgoingInvite, now: float, headers: Iterable[tuple[str, str]] = ()
+    ) -> None:
+        """Give up on an outgoing INVITE: CANCEL it now, or once a provisional response
+        shows the callee has it (RFC 3261 9.1). It then ends with :class:`LegFailed` (487,
+        or 408 when nothing ever answers); a 2xx that crosses the CANCEL still gives
+        :class:`LegAnswered`, which the TU ends with :meth:`bye`."""
+        if invite.done or invite.cancel_headers is not None:
+            return
+        invite.cancel_headers = tuple(headers)
+        if invite.transaction.state is TxState.PROCEEDING:
+            self._send_cancel(invite, now)
+
+    def _send_cancel(self, invite: OutgoingInvite, now: float) -> None:
+        if invite.cancel_sent or invite.cancel_headers is None:
+            return
+        invite.cancel_sent = True
+        cancel = make_cancel(invite.request, invite.cancel_headers)
+        tx = self.transactions.send_request(cancel, invite.dest, now, owner=self)
+        tx.app_data = invite  # its 200 (or its timeout) needs nothing: see on_response
+
     def ack(
         self,
         session: InviteSession,
@@ -326,7 +350,8 @@ class DialogLayer:
         """A response to a transaction the layer sent (see ``TransactionOwner``)."""
         app = transaction.app_data
         if isinstance(app, OutgoingInvite):
-            self._invite_response(app, response, self._now)
+            if transaction.method == "INVITE":
+                self._invite_response(app, response, self._now)
         elif isinstance(app, _InDialog):
             self._in_dialog_response(app, response, transaction, self._now)
 
@@ -336,7 +361,7 @@ class DialogLayer:
         status = 408 if timeout else 503
         now = self._now
         if isinstance(app, OutgoingInvite):
-            if not app.done:
+            if transaction.method == "INVITE" and not app.done:
                 app.done = True
                 self._drop_early(app, None)
                 reason = "Request Timeout" if timeout else "Service Unavailable"
@@ -450,6 +475,9 @@ class DialogLayer:
                 session = invite.sessions.get(tag)
                 if session is None:
                     session = self._uac_session(invite, response, tag)
+            if invite.cancel_headers is not None:
+                self._send_cancel(invite, now)  # the TU gave up before this provisional
+                return
             self._events.append(LegProgress(invite, response, session))
         elif status < 300:
             tag = tag or ""

@@ -52,6 +52,7 @@ __all__ = [
     "Via",
     "check_request",
     "contact_uri",
+    "make_cancel",
     "make_request",
     "make_response",
     "new_branch",
@@ -975,6 +976,23 @@ def via_value(transport: str, host: str, port: int, *, rport: bool = True) -> st
     which keeps the switch reachable behind NAT."""
     text = f"SIP/2.0/{transport.upper()} {format_host_port(host, port)}"
     return f"{text};rport" if rport else text
+
+
+def make_cancel(invite: SipRequest, headers: Iterable[tuple[str, str]] = ()) -> SipRequest:
+    """The CANCEL of a client INVITE (RFC 3261 9.1): its Request-URI, top Via (same branch),
+    From, To (no tag of the answer's), Call-ID and Route, CSeq number with method CANCEL."""
+    cseq = invite.cseq
+    lines: list[tuple[str, str]] = [
+        ("Via", invite.get_all("Via")[0]),
+        ("Max-Forwards", "70"),
+        ("From", invite.get("From") or ""),
+        ("To", invite.get("To") or ""),
+        ("Call-ID", invite.call_id or ""),
+        ("CSeq", f"{cseq[0] if cseq is not None else 1} CANCEL"),
+    ]
+    lines.extend(("Route", route) for route in invite.get_all("Route"))
+    lines.extend(headers)
+    return SipRequest("CANCEL", invite.uri, lines)
 
 
 def contact_uri(host: str, port: int, transport: str, user: str | None = None) -> str:

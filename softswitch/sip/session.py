@@ -114,7 +114,17 @@ class OutgoingInvite:
     """An initial INVITE the TU sent and the sessions its responses created (one per To
     tag when the request forked); ``app_data`` is the TU's."""
 
-    __slots__ = ("app_data", "auto_ack", "dest", "done", "request", "sessions", "transaction")
+    __slots__ = (
+        "app_data",
+        "auto_ack",
+        "cancel_headers",
+        "cancel_sent",
+        "dest",
+        "done",
+        "request",
+        "sessions",
+        "transaction",
+    )
 
     def __init__(
         self,
@@ -131,6 +141,10 @@ class OutgoingInvite:
         self.auto_ack = auto_ack
         self.sessions: dict[str, InviteSession] = {}
         self.done = False  # a final response (or a failure) was handed up
+        # The TU gave up on it: the CANCEL's extra headers (e.g. Reason), until it is sent
+        # (RFC 3261 9.1: not before a provisional response).
+        self.cancel_headers: tuple[tuple[str, str], ...] | None = None
+        self.cancel_sent = False
 
 
 @dataclass(frozen=True, slots=True)

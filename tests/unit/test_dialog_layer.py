@@ -462,3 +462,27 @@ def _random_run(seed: int) -> None:
 @pytest.mark.parametrize("seed", range(40))
 def test_random_runs_drain_to_zero(seed: int) -> None:
     _random_run(seed)
+
+
+def test_cancel_waits_for_a_provisional_then_the_invite_fails_487() -> None:
+    layer, clock = layer_and_clock()
+    dest = Address("UDP", "203.0.113.9", 15080)
+    invite = outgoing_invite(layer, clock)
+    outgoing = layer.send_invite(invite, dest, clock.now)
+    sent(layer, clock)
+    layer.cancel(outgoing, clock.now, (("Reason", "SIP;cause=200"),))
+    assert sent(layer, clock) == []  # RFC 3261 9.1: nothing heard yet, no CANCEL
+    layer.receive_message(from_callee(make_response(invite, 180, None, to_tag="c1")), dest, 0)
+    assert drain(layer) == []
+    (cancel,) = sent(layer, clock)
+    assert isinstance(cancel, SipRequest) and cancel.method == "CANCEL"
+    assert cancel.cseq == (1, "CANCEL") and cancel.get("Reason") == "SIP;cause=200"
+    assert cancel.top_via == invite.top_via  # the INVITE's branch
+    layer.receive_message(from_callee(make_response(cancel, 200, "OK", to_tag="c1")), dest, 0)
+    assert drain(layer) == []
+    terminated = from_callee(make_response(invite, 487, None, to_tag="c1"))
+    layer.receive_message(terminated, dest, clock.now)
+    (event,) = drain(layer)
+    assert isinstance(event, LegFailed) and event.status == 487 and event.invite is outgoing
+    assert statuses(sent(layer, clock)) == ["ACK"]
+    assert len(layer) == 0
