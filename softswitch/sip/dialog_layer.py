@@ -444,10 +444,14 @@ class DialogLayer:
             self._respond(tx, 200, "OK", now, (("Allow", self.allow),))
             return
         if method == "INVITE":
-            if session._uac_invite is not None:
+            # Read from the transactions' states, so an INVITE that ended without the TU
+            # (timed out, or answered straight through the transaction layer) never blocks.
+            ours = session._uac_invite
+            if ours is not None and ours.state in (TxState.CALLING, TxState.PROCEEDING):
                 self._respond(tx, 491, "Request Pending", now)  # RFC 3261 14.1
                 return
-            if session._uas_invite is not None:
+            theirs = session._uas_invite
+            if theirs is not None and theirs.state is TxState.PROCEEDING:
                 # 14.2: an INVITE still unanswered; try again in 0-10 s.
                 retry = (("Retry-After", str(random.randint(0, 10))),)
                 self._respond(tx, 500, "Server Internal Error", now, retry)

@@ -486,3 +486,20 @@ def test_cancel_waits_for_a_provisional_then_the_invite_fails_487() -> None:
     assert isinstance(event, LegFailed) and event.status == 487 and event.invite is outgoing
     assert statuses(sent(layer, clock)) == ["ACK"]
     assert len(layer) == 0
+
+
+def test_a_reinvite_nobody_answered_does_not_block_the_next() -> None:
+    layer, clock = layer_and_clock()
+    session, invite, tag = answered_call(layer, clock)
+    layer.receive_message(ack_for(invite, tag), PEER, clock.now)
+    drain(layer)
+    layer.receive_message(request("INVITE", cseq=2, to_tag=tag), PEER, clock.now)
+    (first,) = drain(layer)
+    assert isinstance(first, InDialogRequest)
+    # the TU never answers: the transaction layer's guard closes it with 408
+    run_until(layer, clock, clock.now + layer.timers.proceeding_guard + 1)
+    drain(layer)
+    sent(layer, clock)
+    layer.receive_message(request("INVITE", cseq=3, to_tag=tag), PEER, clock.now)
+    (second,) = drain(layer)
+    assert isinstance(second, InDialogRequest) and second.session is session
