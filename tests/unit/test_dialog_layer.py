@@ -123,6 +123,29 @@ def ack_for(invite: SipRequest, tag: str, cseq: int = 1) -> SipRequest:
     return request("ACK", cseq=cseq, to_tag=tag, branch="z9hG4bKack" + str(cseq))
 
 
+def test_one_call_2xx_retransmission_ack_session_expiry_then_481() -> None:
+    """The whole story in one dialog, on a fake clock."""
+    layer, clock = layer_and_clock()
+    timer = (("Session-Expires", "90"), ("Supported", "timer"))
+    session, invite, tag = answered_call(layer, clock, timer)
+    answered = clock.now  # the session timer runs from our 2xx
+    assert statuses(sent(layer, clock)) == [200]
+    run_until(layer, clock, clock.now + T1 + 2 * T1 + 0.01)
+    assert statuses(sent(layer, clock)) == [200, 200]  # retransmitted, no ACK yet
+    layer.receive_message(ack_for(invite, tag), PEER, clock.now)
+    (acked,) = drain(layer)
+    assert isinstance(acked, AckReceived) and acked.session is session
+    run_until(layer, clock, answered + 60 - 0.01)  # 90 - min(32, 90/3) = 60 s of silence
+    assert sent(layer, clock) == []
+    run_until(layer, clock, answered + 60 + 0.01)
+    (ended,) = drain(layer)
+    assert isinstance(ended, DialogEnded) and ended.reason == "session_expired"
+    assert statuses(sent(layer, clock)) == ["BYE"]
+    layer.receive_message(request("BYE", cseq=2, to_tag=tag), PEER, clock.now)
+    assert drain(layer) == []
+    assert statuses(sent(layer, clock)) == [481]
+
+
 def test_a_2xx_is_retransmitted_with_back_off_until_its_ack_then_never_again() -> None:
     layer, clock = layer_and_clock()
     session, invite, tag = answered_call(layer, clock)
