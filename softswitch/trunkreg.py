@@ -20,13 +20,15 @@ from softswitch.sip.address import Address
 from softswitch.sip.auth import build_authorization
 from softswitch.sip.message import (
     SipParseError,
-    SipRequest,
     SipResponse,
-    new_branch,
+    contact_uri,
+    make_request,
     new_call_id,
     new_tag,
+    via_value,
 )
 from softswitch.sip.transaction import ClientTransaction, Transaction, TransactionLayer
+from softswitch.sip.uri import format_host
 
 __all__ = ["BACKOFF_MAX", "TrunkRegistrar", "TrunkRegistration"]
 
@@ -74,12 +76,12 @@ class TrunkRegistration:
         trunk = self.trunk
         if trunk.register_domain:
             return trunk.register_domain
-        host = self.dest.host
-        return f"[{host}]" if ":" in host else host
+        return format_host(self.dest.host)
 
 
 class TrunkRegistrar:
-    """Every trunk registration of the switch."""
+    """Every trunk registration of the switch; it owns its REGISTER transactions (their
+    responses and failures come straight here, see ``TransactionOwner``)."""
 
     def __init__(
         self,
@@ -147,7 +149,7 @@ class TrunkRegistrar:
             self._failed(registration, f"{status} {response.reason}")
         return True
 
-    def on_transaction_failed(self, tx: Transaction) -> bool:
+    def on_transaction_failed(self, tx: Transaction, timeout: bool = True) -> bool:
         registration = tx.app_data
         if not isinstance(registration, TrunkRegistration):
             return False
@@ -209,9 +211,8 @@ class TrunkRegistrar:
 
     def _contact_uri(self, registration: TrunkRegistration) -> str:
         host, port = self.local(registration.dest)
-        host = f"[{host}]" if ":" in host else host
         user = registration.trunk.username or "switch"
-        return f"sip:{user}@{host}:{port};transport={registration.dest.transport.lower()}"
+        return contact_uri(host, port, registration.dest.transport, user)
 
     def _send(
         self, registration: TrunkRegistration, challenge: tuple[int, str] | None = None
@@ -219,22 +220,11 @@ class TrunkRegistrar:
         trunk = registration.trunk
         dest = registration.dest
         host, port = self.local(dest)
-        via_host = f"[{host}]" if ":" in host else host
         registration.cseq += 1
         user = trunk.username or ""
         domain = registration.domain
         uri = f"sip:{domain}"
-        lines = [
-            ("Via", f"SIP/2.0/{dest.transport} {via_host}:{port};branch={new_branch()};rport"),
-            ("Max-Forwards", "70"),
-            ("From", f"<sip:{user}@{domain}>;tag={registration.tag}"),
-            ("To", f"<sip:{user}@{domain}>"),
-            ("Call-ID", registration.call_id),
-            ("CSeq", f"{registration.cseq} REGISTER"),
-            ("Contact", f"<{self._contact_uri(registration)}>"),
-            ("Expires", str(trunk.register_expires)),
-            ("User-Agent", self.server_header),
-        ]
+        headers = [("Expires", str(trunk.register_expires)), ("User-Agent", self.server_header)]
         if challenge is not None and trunk.password is not None:
             status, value = challenge
             try:
@@ -244,7 +234,17 @@ class TrunkRegistrar:
             except ValueError as error:
                 self._failed(registration, f"unusable challenge: {error}")
                 return
-            lines.append(("Authorization" if status == 401 else "Proxy-Authorization", answer))
-        request = SipRequest("REGISTER", uri, lines)
-        ctx = self.tx.send_request(request, dest, self.clock())
+            headers.append(("Authorization" if status == 401 else "Proxy-Authorization", answer))
+        request = make_request(
+            "REGISTER",
+            uri,
+            via=via_value(dest.transport, host, port),
+            from_=f"<sip:{user}@{domain}>;tag={registration.tag}",
+            to=f"<sip:{user}@{domain}>",
+            call_id=registration.call_id,
+            cseq=registration.cseq,
+            contact=f"<{self._contact_uri(registration)}>",
+            headers=headers,
+        )
+        ctx = self.tx.send_request(request, dest, self.clock(), owner=self)
         ctx.app_data = registration

@@ -22,8 +22,8 @@ from softswitch.calls.executor import CallflowExecutor
 from softswitch.calls.identity import CallerIdentity
 from softswitch.calls.leg import LegState, response_sdp
 from softswitch.calls.mediastate import CallMedia
-from softswitch.dialog import Dialog
 from softswitch.sip.address import Address
+from softswitch.sip.dialog import Dialog
 from softswitch.sip.message import SipRequest, SipResponse
 from softswitch.sip.transaction import ClientTransaction, ServerTransaction, TxState
 from storage.cdr import Cdr

@@ -13,7 +13,7 @@ from softswitch.calls.call import Call, Leg
 from softswitch.calls.leg import LegState, response_sdp
 from softswitch.calls.relay import DialogRelay
 from softswitch.calls.signalling import CallSignalling
-from softswitch.dialog import Dialog
+from softswitch.sip.dialog import Dialog
 from softswitch.sip.message import SipResponse
 from softswitch.sip.transaction import ServerTransaction
 

@@ -19,9 +19,9 @@ from softswitch.calls.identity import diversion_headers, phone_identity, trunk_i
 from softswitch.calls.leg import LegState
 from softswitch.calls.loops import LoopGuard
 from softswitch.calls.signalling import CallSignalling
-from softswitch.dialog import uri_address
 from softswitch.location import LocationService
 from softswitch.sip.address import Address
+from softswitch.sip.dialog import uri_address
 from softswitch.sip.message import SipParseError, SipRequest, new_call_id, new_tag
 from storage.base import Binding
 

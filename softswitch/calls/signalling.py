@@ -11,8 +11,8 @@ from typing import Any, Protocol
 
 from softswitch.calls.call import Call, Leg
 from softswitch.calls.leg import LegState
-from softswitch.dialog import uri_address
 from softswitch.sip.address import Address
+from softswitch.sip.dialog import uri_address
 from softswitch.sip.message import SipParseError, SipRequest, SipResponse, make_response, new_tag
 from softswitch.sip.timers import TimerSettings
 from softswitch.sip.transaction import ClientTransaction, ServerTransaction, TransactionLayer

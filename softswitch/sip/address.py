@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from softswitch.sip.uri import format_host
+
 RELIABLE_TRANSPORTS = frozenset({"TCP", "TLS", "WS", "WSS"})
 
 
@@ -25,5 +27,4 @@ class Address(NamedTuple):
         return self.transport in RELIABLE_TRANSPORTS
 
     def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.transport.lower()}:{host}:{self.port}"
+        return f"{self.transport.lower()}:{format_host(self.host)}:{self.port}"

@@ -29,7 +29,13 @@ from softswitch.sip.headers import (
     parse_via,
     split_comma_list,
 )
-from softswitch.sip.uri import SUPPORTED_SCHEMES, SipParseError, SipUri, parse_uri
+from softswitch.sip.uri import (
+    SUPPORTED_SCHEMES,
+    SipParseError,
+    SipUri,
+    format_host_port,
+    parse_uri,
+)
 
 __all__ = [
     "MAX_HEADERS",
@@ -45,11 +51,15 @@ __all__ = [
     "SipUri",
     "Via",
     "check_request",
+    "contact_uri",
+    "make_cancel",
+    "make_request",
     "make_response",
     "new_branch",
     "new_call_id",
     "new_tag",
     "parse_message",
+    "via_value",
 ]
 
 MAX_MESSAGE_SIZE: Final = 65535  # whole message; above: 413 (body too big) or 513 (headers)
@@ -955,6 +965,83 @@ def make_response(
 
 
 _ECHOED: Final = (_FROM, _TO, _CALL_ID, _CSEQ)
+
+
+# ----------------------------------------------------------------------------- requests
+
+
+def via_value(transport: str, host: str, port: int, *, rport: bool = True) -> str:
+    """Our Via value without its branch: ``SIP/2.0/UDP 192.0.2.1:5060;rport`` (IPv6 hosts
+    in brackets). ``rport`` (RFC 3581) asks for responses where the request came from,
+    which keeps the switch reachable behind NAT."""
+    text = f"SIP/2.0/{transport.upper()} {format_host_port(host, port)}"
+    return f"{text};rport" if rport else text
+
+
+def make_cancel(invite: SipRequest, headers: Iterable[tuple[str, str]] = ()) -> SipRequest:
+    """The CANCEL of a client INVITE (RFC 3261 9.1): its Request-URI, top Via (same branch),
+    From, To (no tag of the answer's), Call-ID and Route, CSeq number with method CANCEL."""
+    cseq = invite.cseq
+    lines: list[tuple[str, str]] = [
+        ("Via", invite.get_all("Via")[0]),
+        ("Max-Forwards", "70"),
+        ("From", invite.get("From") or ""),
+        ("To", invite.get("To") or ""),
+        ("Call-ID", invite.call_id or ""),
+        ("CSeq", f"{cseq[0] if cseq is not None else 1} CANCEL"),
+    ]
+    lines.extend(("Route", route) for route in invite.get_all("Route"))
+    lines.extend(headers)
+    return SipRequest("CANCEL", invite.uri, lines)
+
+
+def contact_uri(host: str, port: int, transport: str, user: str | None = None) -> str:
+    """Our SIP URI at a local address, as Contact puts it: ``sip:[user@]host:port;transport=
+    udp`` (IPv6 hosts in brackets)."""
+    userinfo = f"{user}@" if user else ""
+    return f"sip:{userinfo}{format_host_port(host, port)};transport={transport.lower()}"
+
+
+def make_request(
+    method: str,
+    uri: str | SipUri,
+    *,
+    via: str,
+    from_: str,
+    to: str,
+    call_id: str,
+    cseq: int,
+    branch: str | None = None,
+    max_forwards: int = 70,
+    contact: str | None = None,
+    routes: Iterable[str] = (),
+    headers: Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+    content_type: str | None = None,
+) -> SipRequest:
+    """A request a UAC sends (RFC 3261 8.1.1), the counterpart of :func:`make_response`.
+
+    ``via`` is our Via value without the branch (see :func:`via_value`); ``branch`` is
+    added, a new one unless given (a CANCEL or ACK for a non-2xx reuses its INVITE's).
+    ``from_``/``to`` are the whole header values, tags included. The headers come in the
+    order Via, Max-Forwards, From, To, Call-ID, CSeq, Route (``routes``, in sending
+    order), Contact, ``headers``, Content-Type (only with a body); Content-Length is
+    written by serialisation. Raises ValueError for a value with CR/LF or a bad method."""
+    lines: list[tuple[str, str]] = [
+        ("Via", f"{via};branch={branch or new_branch()}"),
+        ("Max-Forwards", str(max_forwards)),
+        ("From", from_),
+        ("To", to),
+        ("Call-ID", call_id),
+        ("CSeq", f"{cseq} {method}"),
+    ]
+    lines.extend(("Route", route) for route in routes)
+    if contact is not None:
+        lines.append(("Contact", contact))
+    lines.extend(headers)
+    if body and content_type:
+        lines.append(("Content-Type", content_type))
+    return SipRequest(method, uri, lines, body)
 
 
 # ---------------------------------------------------------------------- request checks

@@ -3,11 +3,14 @@
 Driven like aioquic's connection object::
 
     layer.receive_message(msg, source, now)        # parsed message from the transport
-    layer.send_request(request, dest, now)         # TU starts a client transaction
+    layer.send_request(request, dest, now, owner)  # TU starts a client transaction
     layer.send_response(tx, response, now)         # TU answers through a server transaction
     for data, dest in layer.datagrams_to_send(now): transport.send(data, dest)
     deadline = layer.get_timer(); ... layer.handle_timer(now)
     while (event := layer.next_event()) is not None: ...
+
+A client transaction knows its owner (``TransactionOwner``: whoever sent the request); its
+responses and failure are handed to it (``deliver``) rather than offered around the TU.
 
 Besides the four state machines the layer does the per-request chores the RFC puts just
 below the TU: Via ``received``/``rport`` stamping (18.2.1, RFC 3581), response routing
@@ -21,7 +24,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from softswitch.sip.address import Address
 from softswitch.sip.message import (
@@ -45,9 +48,12 @@ __all__ = [
     "TimerSettings",
     "Transaction",
     "TransactionLayer",
+    "TransactionOwner",
     "TransactionTimeout",
     "TransportFailed",
     "TxState",
+    "deliver",
+    "owner_of",
     "response_destination",
 ]
 
@@ -82,10 +88,22 @@ _CONFIRMED = TxState.CONFIRMED
 _TERMINATED = TxState.TERMINATED
 
 
+class TransactionOwner(Protocol):
+    """The part of the TU that started a client transaction (a call, the trunk registrar,
+    the qualify pinger, the dialog layer): its responses and its failure are handed
+    straight to it by whoever drains the layer's events (see :func:`owner_of`), instead
+    of being offered to every part of the TU in turn. The return value is ignored."""
+
+    def on_response(self, response: SipResponse, transaction: ClientTransaction) -> object: ...
+
+    def on_transaction_failed(self, transaction: Transaction, timeout: bool) -> object: ...
+
+
 class Transaction:
     """State shared by client and server transactions.
 
-    ``app_data`` is free for the TU (e.g. the call leg that owns the transaction).
+    ``owner`` receives the transaction's events (:class:`TransactionOwner`; None: the
+    driver's default). ``app_data`` is free for the owner (e.g. the call leg).
     """
 
     __slots__ = (
@@ -99,6 +117,7 @@ class Transaction:
         "key",
         "last_response",
         "method",
+        "owner",
         "reliable",
         "state",
     )
@@ -114,6 +133,7 @@ class Transaction:
         self.state = state
         self.last_response: SipResponse | None = None
         self.app_data: Any = None
+        self.owner: TransactionOwner | None = None
         self._rtx: TimerEntry | None = None
         self._end: TimerEntry | None = None
         self._interval = 0.0
@@ -259,6 +279,21 @@ class TransportFailed:
 Event = RequestReceived | ResponseReceived | CancelReceived | TransactionTimeout | TransportFailed
 
 
+def owner_of(event: Event) -> TransactionOwner | None:
+    """The owner a response or a failure goes to (None: no owner, or a request event)."""
+    if isinstance(event, ResponseReceived | TransactionTimeout | TransportFailed):
+        return event.transaction.owner
+    return None
+
+
+def deliver(event: Event, owner: TransactionOwner) -> None:
+    """Hand a response, timeout or transport failure to ``owner``."""
+    if isinstance(event, ResponseReceived):
+        owner.on_response(event.response, event.transaction)
+    elif isinstance(event, TransactionTimeout | TransportFailed):
+        owner.on_transaction_failed(event.transaction, isinstance(event, TransactionTimeout))
+
+
 def _strip_brackets(host: str) -> str:
     return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
@@ -379,9 +414,16 @@ class TransactionLayer:
                 via = None
         self._out.append((response.to_bytes(), response_destination(via, source)))
 
-    def send_request(self, request: SipRequest, dest: Address, now: float) -> ClientTransaction:
+    def send_request(
+        self,
+        request: SipRequest,
+        dest: Address,
+        now: float,
+        owner: TransactionOwner | None = None,
+    ) -> ClientTransaction:
         """Start a client transaction and send ``request``; the top Via must carry a
-        unique RFC 3261 branch. ACK is not a transaction: use :meth:`send_stateless`."""
+        unique RFC 3261 branch. ACK is not a transaction: use :meth:`send_stateless`.
+        ``owner`` gets the transaction's responses and failure (see :func:`owner_of`)."""
         method = request.method
         if method == "ACK":
             raise ValueError("ACK is not a transaction; use send_stateless")
@@ -408,6 +450,7 @@ class TransactionLayer:
             tx._end = self._heap.push(now + timers.timeout, (tx, _F))
             if method == "CANCEL":
                 self._cancel_sent(branch, now)
+        tx.owner = owner
         self._clients[key] = tx
         self._out.append((data, dest))
         return tx

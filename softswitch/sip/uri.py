@@ -24,6 +24,7 @@ __all__ = [
     "SipParseError",
     "SipUri",
     "format_host",
+    "format_host_port",
     "parse_host_port",
     "parse_uri",
     "unescape",
@@ -80,8 +81,14 @@ def unescape(text: str) -> str:
 
 
 def format_host(host: str) -> str:
-    """Host as written in a URI or Via: IPv6 addresses get their brackets back."""
-    return f"[{host}]" if ":" in host else host
+    """Host as written in a URI, Via or Contact: IPv6 addresses get their brackets back
+    (a host already in brackets is left as it is). The one place the stack does this."""
+    return f"[{host}]" if ":" in host and host[:1] != "[" else host
+
+
+def format_host_port(host: str, port: int | None) -> str:
+    """``host:port`` (``[v6]:port``) as a Via sent-by or URI hostport; no port, no colon."""
+    return f"{format_host(host)}:{port}" if port else format_host(host)
 
 
 def parse_host_port(text: str, what: str = "host") -> tuple[str, int | None]:

@@ -16,7 +16,7 @@ from softswitch.calls.call import Call
 from softswitch.calls.mediapath import AnchoredMedia, PassThroughMedia
 from softswitch.sip.address import Address
 from softswitch.sip.message import SipRequest
-from tests.unit.test_calls_manager import SDP, Net, place_call
+from tests.unit.callkit import SDP, Net, place_call
 
 NATTED = SDP.replace(b"c=IN IP4 198.51.100.1", b"c=IN IP4 192.168.1.20")
 PUBLIC = Address("UDP", "93.184.216.34", 5060)

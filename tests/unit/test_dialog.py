@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from softswitch.dialog import Dialog, DialogState, uri_address
 from softswitch.sip.address import Address
+from softswitch.sip.dialog import Dialog, DialogState, uri_address
 from softswitch.sip.message import SipRequest, SipResponse, parse_message
 
 VIA = "SIP/2.0/UDP 192.0.2.1:5060;rport"

@@ -37,16 +37,6 @@ REASON_WITHIN = 40  # the reason must be in the file's first lines
 KNOWN_CYCLES: list[frozenset[str]] = [
     # uri.py names SipMessage for a type only (TYPE_CHECKING).
     frozenset({"softswitch.sip.headers", "softswitch.sip.message", "softswitch.sip.uri"}),
-    # Call <-> CallManager and the legs/media/apps that hold a Call (TYPE_CHECKING).
-    frozenset(
-        {
-            "softswitch.calls.anchor",
-            "softswitch.calls.apps",
-            "softswitch.calls.call",
-            "softswitch.calls.leg",
-            "softswitch.calls.manager",
-        }
-    ),
     # Endpoints, recordings and rooms name the engine that owns them (TYPE_CHECKING).
     frozenset({"media.endpoint", "media.engine", "media.recorder", "media.rooms"}),
     frozenset({"config.models", "config.moh"}),
@@ -63,8 +53,6 @@ KNOWN_LONG_FILES: frozenset[str] = frozenset(
         "media/pool.py",
         "media/sdp.py",
         "routing/engine.py",
-        "softswitch/calls/manager.py",
-        "softswitch/server.py",
         "softswitch/sip/headers.py",
         "softswitch/sip/message.py",
         "softswitch/sip/transaction.py",

@@ -20,11 +20,14 @@ from softswitch.sip.message import (
     SipRequest,
     SipResponse,
     check_request,
+    contact_uri,
+    make_request,
     make_response,
     new_branch,
     new_call_id,
     new_tag,
     parse_message,
+    via_value,
 )
 from softswitch.sip.uri import SipUri
 from tests.unit.torture_expectations import TORTURE_CORPUS
@@ -899,3 +902,47 @@ def test_fuzz_small_size_limits(data: bytes, max_size: int) -> None:
 @pytest.mark.parametrize("seed", SEEDS, ids=range(len(SEEDS)))
 def test_every_seed_survives_exercise(seed: bytes) -> None:
     exercise(seed)
+
+
+def test_make_request_builds_a_uac_request_with_one_host_formatter() -> None:
+    request = make_request(
+        "OPTIONS",
+        "sip:100@[2001:db8::5]:5070",
+        via=via_value("udp", "2001:db8::1", 5060),
+        from_="<sip:qualify@[2001:db8::1]>;tag=f1",
+        to="<sip:100@[2001:db8::5]:5070>",
+        call_id="c1",
+        cseq=7,
+        contact=f"<{contact_uri('2001:db8::1', 5060, 'UDP', 'switch')}>",
+        routes=("<sip:[2001:db8::9];lr>",),
+        headers=(("User-Agent", "test"),),
+        body=b"x=1",
+        content_type="text/plain",
+    )
+    parsed = parse_message(request.to_bytes())
+    assert isinstance(parsed, SipRequest)
+    via = parsed.top_via
+    assert via is not None and via.host == "2001:db8::1" and via.port == 5060
+    assert via.branch is not None and via.branch.startswith("z9hG4bK") and "rport" in via.params
+    assert parsed.cseq == (7, "OPTIONS") and parsed.max_forwards == 70
+    assert parsed.get("Contact") == "<sip:switch@[2001:db8::1]:5060;transport=udp>"
+    assert parsed.get_all("Route") == ["<sip:[2001:db8::9];lr>"]
+    assert parsed.get("Content-Type") == "text/plain" and parsed.body == b"x=1"
+    assert [name for name, _ in parsed.headers][:6] == [
+        "Via",
+        "Max-Forwards",
+        "From",
+        "To",
+        "Call-ID",
+        "CSeq",
+    ]
+    with pytest.raises(ValueError):
+        make_request(
+            "OPTIONS",
+            "sip:a@b",
+            via="SIP/2.0/UDP h",
+            from_="x\r\nEvil: 1",
+            to="y",
+            call_id="c",
+            cseq=1,
+        )

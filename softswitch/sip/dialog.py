@@ -12,10 +12,14 @@ from collections.abc import Iterable
 from enum import StrEnum
 
 from softswitch.sip.address import Address
-from softswitch.sip.message import SipParseError, SipRequest, SipResponse, new_branch
+from softswitch.sip.message import SipParseError, SipRequest, SipResponse, make_request
 from softswitch.sip.uri import SipUri, parse_uri
 
 __all__ = ["Dialog", "DialogState", "uri_address"]
+
+
+# Requests that carry our Contact (they may refresh, or create, a remote target).
+_TARGET_METHODS = frozenset({"INVITE", "UPDATE", "SUBSCRIBE", "NOTIFY", "REFER"})
 
 
 class DialogState(StrEnum):
@@ -196,21 +200,21 @@ class Dialog:
             self.local_seq += 1
             cseq = self.local_seq
         uri, routes = self._uri_and_routes()
-        lines: list[tuple[str, str]] = [
-            ("Via", f"{via};branch={new_branch()}"),
-            ("Max-Forwards", str(max_forwards)),
-            ("From", self.local_header),
-            ("To", self.remote_header),
-            ("Call-ID", self.call_id),
-            ("CSeq", f"{cseq} {method}"),
-        ]
-        lines.extend(("Route", route) for route in routes)
-        if method in ("INVITE", "UPDATE", "SUBSCRIBE", "NOTIFY", "REFER"):
-            lines.append(("Contact", self.local_contact))
-        lines.extend(headers)
-        if body and content_type:
-            lines.append(("Content-Type", content_type))
-        return SipRequest(method, uri, lines, body)
+        return make_request(
+            method,
+            uri,
+            via=via,
+            from_=self.local_header,
+            to=self.remote_header,
+            call_id=self.call_id,
+            cseq=cseq,
+            max_forwards=max_forwards,
+            routes=routes,
+            contact=self.local_contact if method in _TARGET_METHODS else None,
+            headers=headers,
+            body=body,
+            content_type=content_type,
+        )
 
     def build_ack(
         self, invite_cseq: int, via: str, body: bytes = b"", content_type: str | None = None
