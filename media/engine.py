@@ -41,11 +41,13 @@ import structlog
 
 from media import g711
 from media.clock import ClockStats, FrameClock
+from media.control import EngineStats, HoldSource, RecordingHandle
 from media.dtmf import DtmfError, InbandDetector
 from media.endpoint import Address, DtmfCallback, Endpoint, EndpointStats, MediaError
 from media.jitter import FrameKind
 from media.mixer import Mixer, MonitorMode
 from media.moh import HoldMusic
+from media.negotiation import NegotiatedLeg
 from media.players import AudioSource, Playback, Player, load_source
 from media.recorder import Recording
 from media.rooms import VOICE_HANG_TICKS, MixRoom, Monitor
@@ -112,21 +114,6 @@ class EngineSettings:
             raise ValueError(f"bad RTP port range {self.port_min}-{self.port_max}")
         if self.port_max - self.port_min < 1:
             raise ValueError("the RTP port range needs at least one even/odd pair")
-
-
-@dataclass(frozen=True, slots=True)
-class EngineStats:
-    """Engine-wide counters (for the bench and the admin API)."""
-
-    endpoints: int
-    relayed_directions: int
-    decoded_legs: int
-    ticks: int
-    late_ticks: int
-    resyncs: int
-    tick_errors: int
-    max_tick_ms: float
-    busy_seconds: float
 
 
 def rtp_ports(port_min: int, port_max: int) -> tuple[int, int]:
@@ -298,7 +285,7 @@ class MediaEngine:
         direction: str = "sendrecv",
         on_dtmf: DtmfCallback | None = None,
         inband_dtmf: bool | None = None,
-        near: Endpoint | None = None,
+        near: NegotiatedLeg | None = None,
     ) -> Endpoint:
         """A new endpoint on a free port pair.
 
@@ -373,12 +360,13 @@ class MediaEngine:
         self._changed()
         return ep
 
-    def _own(self, ep: Endpoint) -> Endpoint:
-        if ep.released or self._endpoints.get(ep.id) is not ep:
+    def _own(self, ep: NegotiatedLeg) -> Endpoint:
+        """The leg as this engine's endpoint; MediaError when it is not one of ours."""
+        if not isinstance(ep, Endpoint) or ep.released or self._endpoints.get(ep.id) is not ep:
             raise MediaError(f"endpoint {ep.id} is not allocated on this engine")
         return ep
 
-    def release(self, endpoint: Endpoint) -> EndpointStats:
+    def release(self, endpoint: NegotiatedLeg) -> EndpointStats:
         """Close an endpoint (ends its playback and recordings); its final statistics."""
         ep = self._own(endpoint)
         final = ep.stats()
@@ -404,10 +392,10 @@ class MediaEngine:
         self._changed()
         return final
 
-    def bridge(self, a: Endpoint, b: Endpoint) -> None:
+    def bridge(self, leg_a: NegotiatedLeg, leg_b: NegotiatedLeg) -> None:
         """Connect two endpoints so each hears the other (replaces earlier bridges)."""
-        self._own(a)
-        self._own(b)
+        a = self._own(leg_a)
+        b = self._own(leg_b)
         if a is b:
             raise MediaError("cannot bridge an endpoint to itself")
         for ep in (a, b):
@@ -416,8 +404,9 @@ class MediaEngine:
         a.peer, b.peer = b, a
         self._changed()
 
-    def unbridge(self, endpoint: Endpoint) -> None:
+    def unbridge(self, leg: NegotiatedLeg) -> None:
         """Disconnect an endpoint from its peer (no-op if not bridged)."""
+        endpoint = self._own(leg)
         peer = endpoint.peer
         endpoint.peer = None
         if peer is not None and peer.peer is endpoint:
@@ -426,15 +415,18 @@ class MediaEngine:
 
     # ---- mixing sessions ------------------------------------------------------------
 
-    def mix_room(self) -> MixRoom:
-        """A new, empty conference room mixed on this engine's clock."""
+    def mix_room(self, near: NegotiatedLeg | None = None) -> MixRoom:
+        """A new, empty conference room mixed on this engine's clock (``near``: for the
+        worker pool's interface, where the room goes; one engine holds them all)."""
+        if near is not None:
+            self._own(near)
         return MixRoom(self)
 
     def monitor(
         self,
-        caller: Endpoint,
-        agent: Endpoint,
-        supervisor: Endpoint,
+        caller: NegotiatedLeg,
+        agent: NegotiatedLeg,
+        supervisor: NegotiatedLeg,
         mode: MonitorMode | str = MonitorMode.LISTEN,
     ) -> Monitor:
         """Let ``supervisor`` monitor the call between ``caller`` and ``agent``: ``listen``
@@ -450,7 +442,7 @@ class MediaEngine:
 
     def play(
         self,
-        endpoint: Endpoint,
+        endpoint: NegotiatedLeg,
         source: AudioSource,
         *,
         loop: bool = False,
@@ -469,7 +461,7 @@ class MediaEngine:
         self._changed()
         return playback
 
-    def stop(self, endpoint: Endpoint) -> None:
+    def stop(self, endpoint: NegotiatedLeg) -> None:
         """Stop the playback on an endpoint (no-op if none)."""
         self._end_player(self._own(endpoint), "stopped")
 
@@ -480,12 +472,12 @@ class MediaEngine:
             self._changed()
 
     @property
-    def hold_music(self) -> npt.NDArray[np.int16] | HoldMusic | None:
+    def hold_music(self) -> HoldSource | None:
         """The engine-wide music on hold (None: silence)."""
         return self._hold_music
 
     def set_hold_music(
-        self, source: AudioSource | HoldMusic | None, endpoint: Endpoint | None = None
+        self, source: HoldSource | None, endpoint: NegotiatedLeg | None = None
     ) -> None:
         """What a held party hears from now on: engine-wide, or for one endpoint (the
         tenant's, user's or queue's playlist chosen by signalling).  A file or samples
@@ -493,11 +485,12 @@ class MediaEngine:
         endpoint with its own position.  None: the engine default for an endpoint,
         silence engine-wide."""
         music = source if source is None or isinstance(source, HoldMusic) else load_source(source)
-        targets = [self._own(endpoint)] if endpoint is not None else self._endpoints.values()
-        if endpoint is None:
+        own = self._own(endpoint) if endpoint is not None else None
+        targets = [own] if own is not None else list(self._endpoints.values())
+        if own is None:
             self._hold_music = music
         else:
-            endpoint.hold_music = music
+            own.hold_music = music
         for ep in targets:
             ep.hold_player = None  # restart with the new music at the next tick
         self._changed()
@@ -505,12 +498,14 @@ class MediaEngine:
     # ---- recording ------------------------------------------------------------------
 
     def record(
-        self, caller: Endpoint, callee: Endpoint | None, path: str | os.PathLike[str]
+        self,
+        caller_leg: NegotiatedLeg,
+        callee_leg: NegotiatedLeg | None,
+        path: str | os.PathLike[str],
     ) -> Recording:
         """Record to a 2-channel 8 kHz WAV (caller, callee) until :meth:`stop_recording`."""
-        self._own(caller)
-        if callee is not None:
-            self._own(callee)
+        caller = self._own(caller_leg)
+        callee = self._own(callee_leg) if callee_leg is not None else None
         try:
             writer = RecordingWriter(path, channels=2)
         except OSError as exc:
@@ -525,8 +520,11 @@ class MediaEngine:
         self._changed()
         return rec
 
-    def stop_recording(self, recording: Recording) -> None:
+    def stop_recording(self, handle: RecordingHandle) -> None:
         """Finish a recording (the WAV is complete afterwards; idempotent)."""
+        if not isinstance(handle, Recording):
+            raise MediaError(f"recording {handle.path} was not made by this engine")
+        recording = handle
         if not recording.active:
             return
         recording.active = False

@@ -44,6 +44,10 @@ class Recording:
         if len(self._left) >= _FLUSH_FRAMES:
             self.flush()
 
+    async def wait_closed(self) -> int:
+        """Frames written (the engine completes the WAV when the recording stops)."""
+        return self.frames
+
     def flush(self) -> None:
         """Write the buffered frames to the file."""
         if self._left:

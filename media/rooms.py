@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING
 
 from media.endpoint import Endpoint, MediaError
 from media.mixer import MAX_GAIN, MixerError, MonitorMode
+from media.negotiation import NegotiatedLeg
 from media.players import AudioSource, Playback, Player, load_source
 
 if TYPE_CHECKING:
     from media.engine import MediaEngine
 
-__all__ = ["MixRoom", "MixSession", "Monitor", "MonitorMode"]
+__all__ = ["MixRoom", "MixSession", "Monitor", "MonitorMode", "monitor_mode"]
 
 VOICE_HANG_TICKS = 15  # "talking" lasts 300 ms past the last loud frame
 
@@ -67,8 +68,13 @@ class MixSession:
         self._members.remove(ep)
         self._engine._changed()
 
-    def talking(self, ep: Endpoint) -> bool:
+    def has(self, leg: NegotiatedLeg) -> bool:
+        """Whether ``leg`` is a member now."""
+        return isinstance(leg, Endpoint) and leg.mix is self
+
+    def talking(self, leg: NegotiatedLeg) -> bool:
         """Voice activity: the endpoint sent a loud frame within the last 300 ms."""
+        ep = self._engine._own(leg)
         if ep.mix is not self:
             raise MediaError(f"endpoint {ep.id} is not in this mixing session")
         return self._engine._voice_active(self._mixer.slot(ep))
@@ -86,19 +92,21 @@ class MixRoom(MixSession):
         self._announcements: set[Player] = set()
 
     def join(
-        self, ep: Endpoint, *, talk: bool = True, listen: bool = True, gain: float = 1.0
+        self, leg: NegotiatedLeg, *, talk: bool = True, listen: bool = True, gain: float = 1.0
     ) -> None:
         """Add an endpoint: ``talk`` False mutes it, ``listen`` False makes it deaf,
         ``gain`` scales what it says (0..8)."""
-        self._add(ep, talk=talk, listen=listen, gain=gain)
+        self._add(self._engine._own(leg), talk=talk, listen=listen, gain=gain)
 
-    def leave(self, ep: Endpoint) -> None:
-        """Remove an endpoint (it keeps its call; bridge or release it afterwards)."""
-        self._remove(ep)
+    def leave(self, leg: NegotiatedLeg) -> None:
+        """Remove an endpoint (it keeps its call; bridge or release it afterwards); no-op
+        when it is not a member (a released leg left by itself)."""
+        if isinstance(leg, Endpoint) and leg.mix is self:
+            self._remove(leg)
 
     def set(
         self,
-        ep: Endpoint,
+        leg: NegotiatedLeg,
         *,
         talk: bool | None = None,
         listen: bool | None = None,
@@ -106,6 +114,7 @@ class MixRoom(MixSession):
         listen_gain: float | None = None,
     ) -> None:
         """Change a member's rights or gains (None keeps the current value)."""
+        ep = self._engine._own(leg)
         if ep.mix is not self:
             raise MediaError(f"endpoint {ep.id} is not in this room")
         for value in (gain, listen_gain):
@@ -173,7 +182,7 @@ class Monitor(MixSession):
         super().__init__(engine)
         if len({caller.id, agent.id, supervisor.id}) != 3:
             raise MediaError("caller, agent and supervisor must be three endpoints")
-        mode = _mode(mode)  # before anything is mixed: a bad mode changes nothing
+        mode = monitor_mode(mode)  # before anything is mixed: a bad mode changes nothing
         self.caller, self.agent, self.supervisor = caller, agent, supervisor
         self.ended = asyncio.Event()
         added: list[Endpoint] = []
@@ -192,7 +201,7 @@ class Monitor(MixSession):
         """Switch to listen, whisper or barge (any order, any time)."""
         if self.closed:
             raise MediaError("the monitor was stopped")
-        self.mode = _mode(mode)
+        self.mode = monitor_mode(mode)
         self._mixer.set_monitor(self.supervisor, self.mode, agent=self.agent)
         self._engine._changed()
 
@@ -209,7 +218,8 @@ class Monitor(MixSession):
         self.stop()
 
 
-def _mode(mode: MonitorMode | str) -> MonitorMode:
+def monitor_mode(mode: MonitorMode | str) -> MonitorMode:
+    """The mode named by ``mode``; MediaError naming the valid ones."""
     if isinstance(mode, MonitorMode):
         return mode
     try:

@@ -222,7 +222,7 @@ class Switch:
             routing_for=self.disaster_state.routing_for,
             anchor=anchor,
         )
-        if anchor is not None and anchor.in_process:
+        if anchor is not None:
             self.services = CallServices(self.calls)
         self.cdrs.start()
         self.trunk_registrar = TrunkRegistrar(
