@@ -545,11 +545,14 @@ class MediaWorkerPool:
     def unlink(self, link: Link) -> None:
         """Undo :meth:`link` (never fails: used on hang-up and when a worker died)."""
         leg = link.leg
-        if not leg.released and leg.error is None and leg.worker.alive:
-            leg.worker.send(Unbridge(leg.id))
+        # a worker going away (the pool closing, a crash) must not stop the clean-up
+        with contextlib.suppress(MediaError):
+            if not leg.released and leg.error is None and leg.worker.alive:
+                leg.worker.send(Unbridge(leg.id))
         for ep in (link.near, link.far):
             if not ep.released:
-                self.release(ep)
+                with contextlib.suppress(MediaError):
+                    self.release(ep)
 
     def bind(self, leg: WorkerEndpoint, session: WorkerRoom | WorkerMonitor) -> None:
         """Note that ``leg`` is in a room or monitor (one at a time, as in the engine)."""

@@ -17,6 +17,7 @@ creates them and feeds them the worker's events (who talks, a monitor ended).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -137,7 +138,8 @@ class WorkerRoom:
         if link is not None:
             self._host.unlink(link)  # releasing ``far`` takes it out of the worker's room
         elif self.worker.alive and not ep.released:
-            self.worker.send(RoomLeave(self.id, ep.id))
+            with contextlib.suppress(MediaError):  # leaving never fails (hang-up clean-up)
+                self.worker.send(RoomLeave(self.id, ep.id))
 
     def set(
         self,
@@ -173,7 +175,8 @@ class WorkerRoom:
             self.leave(ep)
         self._closed = True
         if self.worker.alive:
-            self.worker.send(RoomClose(self.id))
+            with contextlib.suppress(MediaError):
+                self.worker.send(RoomClose(self.id))
         self._host.forget(self)
 
     def on_talking(self, talking: tuple[int, ...]) -> None:
@@ -262,7 +265,8 @@ class WorkerMonitor:
         if self._closed:
             return
         if self.worker.alive:
-            self.worker.send(MonitorStop(self.id))
+            with contextlib.suppress(MediaError):
+                self.worker.send(MonitorStop(self.id))
         self.on_ended()
 
     def on_ended(self) -> None:
