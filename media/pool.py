@@ -1,9 +1,10 @@
-"""Media engines in worker processes behind the in-process engine's synchronous interface.
+"""Media engines in worker processes behind the media control interface.
 
 :class:`MediaWorkerPool` starts N ``python -m media.worker`` processes, each running a
 :class:`~media.engine.MediaEngine` on its own event loop and its own slice of the RTP port
-range, and offers signalling the same calls as ``MediaEngine`` (allocate, bridge, play,
-record, release, ...), none of which waits for a worker:
+range, and offers signalling and applications the same :class:`media.control.MediaControl`
+as ``MediaEngine`` (allocate, bridge, play, record, release, rooms, monitors, hold-music
+playlists), none of which waits for a worker:
 
 - SDP offer/answer is pure, so it runs here, on :class:`WorkerEndpoint` (a
   :class:`~media.negotiation.NegotiatedLeg`), with the port the pool picked: each worker's
@@ -24,6 +25,14 @@ raises MediaError).  When a worker dies its endpoints fail with an error naming 
 ``on_lost`` tells signalling which endpoints were lost (an endpoint whose port pair was
 taken between the probe and the worker's bind is lost the same way, alone), and a new
 worker takes the dead one's place and port slice a second later.
+
+Conference rooms and monitors live on one worker each; legs of other workers are linked
+into them (:mod:`media.poolrooms`, which also holds the room and monitor handles).
+
+Why this module is over 600 lines: it is the one place where each control operation
+becomes a command and each event comes back to its handle, with the worker lifecycle
+(start, loss, restart) that completes every handle of a dead worker; split, those three
+would reach into one another's tables.
 """
 
 from __future__ import annotations
