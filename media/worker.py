@@ -96,7 +96,7 @@ class WorkerServer:
         self._members: dict[int, set[int]] = {}  # room -> pool ids of its members
         self._talking: dict[int, tuple[int, ...]] = {}  # room -> members talking, as sent
         self._monitors: dict[int, Monitor] = {}
-        self._playlists: dict[PlaylistFiles, Playlist] = {}
+        self._playlists: dict[tuple[object, ...], Playlist] = {}  # by _playlist_key
         self._hold_requests: dict[int | None, int] = {}  # endpoint -> latest hold request
         self._stats_interval = 1.0
         self._stats_round = 0
@@ -262,7 +262,7 @@ class WorkerServer:
         self._hold_requests[pool_id] = request
         leg = None if pool_id is None else self._leg(pool_id)
         if isinstance(source, PlaylistFiles):
-            loaded = self._playlists.get(source)
+            loaded = self._playlists.get(_playlist_key(source))
             if loaded is None:
                 self._spawn(self._load_playlist(pool_id, request, source))
                 return
@@ -275,7 +275,7 @@ class WorkerServer:
         except ValueError as exc:
             self.send(Failed(pool_id, "HoldMusic", str(exc)))
             return
-        self._playlists[files] = music
+        self._playlists[_playlist_key(files)] = music
         leg = None if pool_id is None else self._legs.get(pool_id)
         engine = self.engine
         if self._hold_requests.get(pool_id) != request or engine is None:
@@ -400,6 +400,11 @@ class WorkerServer:
                 log.warning("media_worker_channel_flush_timeout")
         if not self.finished.done():
             self.finished.set_result(None)
+
+
+def _playlist_key(files: PlaylistFiles) -> tuple[object, ...]:
+    """A plain tuple: the compiled dataclass is not relied on for hashing."""
+    return (files.songs, files.intro, files.messages, files.message_interval, files.randomise)
 
 
 async def serve(sock: socket.socket) -> None:

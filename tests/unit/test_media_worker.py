@@ -445,4 +445,4 @@ async def test_worker_loads_a_playlist_by_file_name_once(
     assert failed.command == "HoldMusic" and "missing.wav" in failed.message
     assert srv._legs[1].hold_music is None  # the later request (which failed) won
     srv.handle(HoldMusic(1, files))  # loaded already: applied at once
-    assert srv._legs[1].hold_music is srv._playlists[files]
+    assert srv._legs[1].hold_music is next(iter(srv._playlists.values()))
