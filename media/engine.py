@@ -50,7 +50,7 @@ from media.moh import HoldMusic
 from media.negotiation import NegotiatedLeg
 from media.players import AudioSource, Playback, Player, load_source
 from media.recorder import Recording
-from media.rooms import VOICE_HANG_TICKS, MixRoom, Monitor
+from media.rooms import VOICE_HANG_TICKS, MixContext, MixRoom, MixSession, Monitor
 from media.rtcp import (
     SDES_CNAME,
     ReceiverReport,
@@ -206,6 +206,14 @@ class MediaEngine:
         self._mix_frames = np.zeros((0, FRAME), np.int16)
         self._mix_result = np.zeros((0, FRAME), np.int16)
         self._voice_tick = np.zeros(0, np.int64)  # by mixer slot: last tick with voice
+        self._mix_context = MixContext(
+            self._mixer,
+            self._own,
+            self._changed,
+            self._voice_active,
+            self._forget_voice,
+            self._announcers,
+        )
         if self.settings.hold_music:
             self._hold_music = load_source(self.settings.hold_music)
 
@@ -332,7 +340,7 @@ class MediaEngine:
         inband_dtmf: bool | None,
     ) -> Endpoint:
         return Endpoint(
-            self,
+            self._changed,
             self._next_id,
             *sockets,
             self.settings.address,
@@ -370,11 +378,12 @@ class MediaEngine:
         """Close an endpoint (ends its playback and recordings); its final statistics."""
         ep = self._own(endpoint)
         final = ep.stats()
-        if ep.mix is not None:
-            ep.mix._released(ep)
+        mix = ep.mix
+        if isinstance(mix, MixSession):
+            mix._released(ep)
         self.unbridge(ep)
         self._end_player(ep, "released")
-        for rec in list(ep.recordings):
+        for rec in [r for r in self._recordings if ep is r.caller or ep is r.callee]:
             self.stop_recording(rec)
         if ep.inband_slot is not None:
             self._free_slots.append(ep.inband_slot)
@@ -420,7 +429,7 @@ class MediaEngine:
         worker pool's interface, where the room goes; one engine holds them all)."""
         if near is not None:
             self._own(near)
-        return MixRoom(self)
+        return MixRoom(self._mix_context)
 
     def monitor(
         self,
@@ -432,7 +441,14 @@ class MediaEngine:
         """Let ``supervisor`` monitor the call between ``caller`` and ``agent``: ``listen``
         (heard by none), ``whisper`` (heard by the agent only) or ``barge`` (heard by both).
         Switch with :meth:`Monitor.set_mode`, end with :meth:`Monitor.stop`."""
-        return Monitor(self, self._own(caller), self._own(agent), self._own(supervisor), mode)
+        return Monitor(
+            self._mix_context, self._own(caller), self._own(agent), self._own(supervisor), mode
+        )
+
+    def _forget_voice(self, slot: int) -> None:
+        voice = self._voice_tick
+        if slot < len(voice):
+            voice[slot] = -VOICE_HANG_TICKS - 1
 
     def _voice_active(self, slot: int) -> bool:
         ticks = self._voice_tick
@@ -515,7 +531,7 @@ class MediaEngine:
         rec = Recording(os.fspath(path), caller, callee, writer)
         for ep in (caller, callee):
             if ep is not None:
-                ep.recordings.append(rec)
+                ep.recorded += 1
         self._recordings.append(rec)
         self._changed()
         return rec
@@ -529,8 +545,8 @@ class MediaEngine:
             return
         recording.active = False
         for ep in (recording.caller, recording.callee):
-            if ep is not None and recording in ep.recordings:
-                ep.recordings.remove(recording)
+            if ep is not None:
+                ep.recorded -= 1
         self._recordings.remove(recording)
         try:
             recording.flush()
@@ -563,7 +579,7 @@ class MediaEngine:
                 ep.hold_player = None
         for ep in eps:
             peer = ep.peer
-            needs_audio = bool(ep.recordings) or ep.inband
+            needs_audio = ep.recorded > 0 or ep.inband
             relay = (
                 peer is not None
                 and ep.mix is None
