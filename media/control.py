@@ -177,12 +177,13 @@ class MediaControl(Protocol):
     def play(
         self,
         leg: NegotiatedLeg,
-        source: AudioSource,
+        source: AudioSource | HoldMusic,
         *,
         loop: bool = False,
         barge_in: bool = False,
     ) -> Playback:
-        """Play a prompt or music to a leg (replacing its playback); ``barge_in``: a key
+        """Play a prompt, music or a music-on-hold playlist (intro, messages, shuffle: it
+        never finishes by itself) to a leg, replacing its playback; ``barge_in``: a key
         ends it.  ValueError naming the file when it cannot be played."""
 
     def stop(self, leg: NegotiatedLeg) -> None:

@@ -119,7 +119,7 @@ class Endpoint(NegotiatedLeg):
         self.next_rtcp = 0.0
         # features (engine-managed)
         self.peer: Endpoint | None = None
-        self.player: Player | None = None
+        self.player: Player | HoldMusicProgram | None = None  # a prompt, or a playlist
         self.hold_player: Player | HoldMusicProgram | None = None
         self.hold_music: npt.NDArray[np.int16] | HoldMusic | None = None  # overrides the engine's
         self.recorded = 0  # recordings this endpoint is a channel of (the engine counts)

@@ -459,21 +459,26 @@ class MediaEngine:
     def play(
         self,
         endpoint: NegotiatedLeg,
-        source: AudioSource,
+        source: AudioSource | HoldMusic,
         *,
         loop: bool = False,
         barge_in: bool = False,
     ) -> Playback:
-        """Play samples (int16 8 kHz) or a WAV file to an endpoint; replaces its playback.
+        """Play samples (int16 8 kHz), a WAV file or a music-on-hold playlist (from its
+        start, endlessly: ``loop`` is implied) to an endpoint; replaces its playback.
 
         Returns a handle whose :meth:`Playback.wait` gives why it ended.  Raises
         ValueError naming the file when it cannot be played.
         """
         ep = self._own(endpoint)
-        samples = load_source(source)
+        samples = None if isinstance(source, HoldMusic) else load_source(source)
         playback = Playback(ep.id, asyncio.get_running_loop().create_future())
         self._end_player(ep, "replaced")
-        ep.player = Player(samples, loop=loop, barge_in=barge_in, playback=playback)
+        if isinstance(source, HoldMusic):
+            ep.player = source.program(barge_in=barge_in, playback=playback)
+        else:
+            assert samples is not None
+            ep.player = Player(samples, loop=loop, barge_in=barge_in, playback=playback)
         self._changed()
         return playback
 

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from config.moh import MusicOnHold
-from media.players import FRAME, AudioSource, load_source
+from media.players import FRAME, AudioSource, Playback, load_source
 
 __all__ = ["HoldMusic", "HoldMusicProgram", "PlaylistFiles", "load_hold_music"]
 
@@ -101,9 +101,16 @@ class HoldMusic:
             files,
         )
 
-    def program(self, seed: int | None = None) -> HoldMusicProgram:
-        """What one held party hears from the start; ``seed`` fixes the shuffle."""
-        return HoldMusicProgram(self, random.Random(seed))
+    def program(
+        self,
+        seed: int | None = None,
+        *,
+        barge_in: bool = False,
+        playback: Playback | None = None,
+    ) -> HoldMusicProgram:
+        """What one held party hears from the start; ``seed`` fixes the shuffle.  Played
+        as a prompt (``playback``: its handle), a key ends it when ``barge_in``."""
+        return HoldMusicProgram(self, random.Random(seed), barge_in=barge_in, playback=playback)
 
 
 def _path(source: AudioSource) -> str:
@@ -138,8 +145,17 @@ class HoldMusicProgram:
     completed from the next.
     """
 
-    def __init__(self, music: HoldMusic, rng: random.Random) -> None:
+    def __init__(
+        self,
+        music: HoldMusic,
+        rng: random.Random,
+        *,
+        barge_in: bool = False,
+        playback: Playback | None = None,
+    ) -> None:
         self.music = music
+        self.barge_in = barge_in
+        self.playback = playback
         self._items = _sequence(music, rng)
         self._current: Samples = np.zeros(0, np.int16)
         self._position = 0
@@ -161,6 +177,11 @@ class HoldMusicProgram:
             filled += take
             self._position += take
         return frame
+
+    def finish(self, reason: str) -> None:
+        """Resolve the playback handle, when played as a prompt (once)."""
+        if self.playback is not None and not self.playback.future.done():
+            self.playback.future.set_result(reason)
 
 
 _loaded: dict[tuple[object, ...], HoldMusic] = {}

@@ -403,18 +403,26 @@ class MediaWorkerPool:
             return samples
         return os.fspath(source)
 
+    def _wire(self, source: AudioSource | Playlist) -> WireHoldSource:
+        """How a source travels: a playlist loaded from files as its file names (each
+        worker loads and caches it once), one built from samples as it is."""
+        if isinstance(source, Playlist):
+            return source if source.files is None else source.files
+        return self._source(source)
+
     def play(
         self,
         endpoint: NegotiatedLeg,
-        source: AudioSource,
+        source: AudioSource | Playlist,
         *,
         loop: bool = False,
         barge_in: bool = False,
     ) -> Playback:
-        """Play samples or a WAV file to an endpoint (as :meth:`MediaEngine.play`); the
-        playback also ends with ``failed`` when the worker could not play it."""
+        """Play samples, a WAV file or a playlist to an endpoint (as
+        :meth:`MediaEngine.play`); the playback also ends with ``failed`` when the worker
+        could not play it."""
         worker = self._own(endpoint).worker
-        wire = self._source(source)
+        wire = self._wire(source)
         playback = Playback(endpoint.id, asyncio.get_running_loop().create_future())
         play_id = self._next_id
         self._next_id += 1
@@ -437,13 +445,7 @@ class MediaWorkerPool:
         """What a held party hears: pool-wide (every worker), or for one endpoint.  A
         playlist loaded from files is sent as its file names (each worker loads and caches
         it once); one built from samples travels as it is."""
-        wire: WireHoldSource | None
-        if source is None:
-            wire = None
-        elif isinstance(source, Playlist):
-            wire = source if source.files is None else source.files
-        else:
-            wire = self._source(source)
+        wire = None if source is None else self._wire(source)
         if endpoint is not None:
             self._own(endpoint).worker.send(HoldMusic(endpoint.id, wire))
             return

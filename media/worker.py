@@ -21,6 +21,8 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import structlog
 
 from media.dtmf import Digit
@@ -75,6 +77,7 @@ _STATS_ROUNDS = 5  # a periodic push carries a fifth of the legs: each leg's fig
 # refreshed every fifth push, and the E-model work is spread evenly over the pushes
 _FULL_GC_INTERVAL = 300.0  # seconds between full garbage collections (see _collect_fully)
 _NEVER = 1 << 30  # a threshold no count reaches
+PlaySource = npt.NDArray[np.int16] | str | Playlist
 _TALK_INTERVAL = 0.25  # seconds between looks at who talks in the rooms (changes are sent)
 
 
@@ -98,6 +101,7 @@ class WorkerServer:
         self._monitors: dict[int, Monitor] = {}
         self._playlists: dict[tuple[object, ...], Playlist] = {}  # by _playlist_key
         self._hold_requests: dict[int | None, int] = {}  # endpoint -> latest hold request
+        self._pending_plays: dict[int, int] = {}  # endpoint -> playback waiting for a load
         self._stats_interval = 1.0
         self._stats_round = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -170,11 +174,18 @@ class WorkerServer:
             case Unbridge(pool_id):
                 engine.unbridge(self._leg(pool_id))
             case Play(pool_id, playback_id, source, loop, barge_in):
-                playback = engine.play(self._leg(pool_id), source, loop=loop, barge_in=barge_in)
-                playback.future.add_done_callback(
-                    lambda future: self.send(PlaybackEnded(playback_id, future.result()))
-                )
+                leg = self._leg(pool_id)
+                self._end_pending_play(pool_id, "replaced")
+                if isinstance(source, PlaylistFiles):
+                    loaded = self._playlists.get(_playlist_key(source))
+                    if loaded is None:  # loaded in a thread, then played (if still wanted)
+                        self._pending_plays[pool_id] = playback_id
+                        self._spawn(self._play_playlist(pool_id, playback_id, source, barge_in))
+                        return
+                    source = loaded
+                self._play(leg, playback_id, source, loop, barge_in)
             case StopPlay(pool_id):
+                self._end_pending_play(pool_id, "stopped")
                 engine.stop(self._leg(pool_id))
             case HoldMusic(pool_id, source):
                 self._hold_music(engine, pool_id, source)
@@ -186,9 +197,9 @@ class WorkerServer:
                 self._members[room_id].add(pool_id)
             case RoomLeave(room_id, pool_id):
                 self._members.get(room_id, set()).discard(pool_id)
-                leg = self._legs.get(pool_id)
-                if leg is not None:
-                    self._room(room_id).leave(leg)
+                member = self._legs.get(pool_id)
+                if member is not None:
+                    self._room(room_id).leave(member)
             case RoomSet(room_id, pool_id, talk, listen, gain, listen_gain):
                 self._room(room_id).set(
                     self._leg(pool_id), talk=talk, listen=listen, gain=gain, listen_gain=listen_gain
@@ -229,6 +240,7 @@ class WorkerServer:
             case Release(pool_id):
                 self._failed.discard(pool_id)
                 self._hold_requests.pop(pool_id, None)
+                self._end_pending_play(pool_id, "released")
                 for members in self._members.values():
                     members.discard(pool_id)  # the engine takes it out of its room
                 gone = self._legs.pop(pool_id, None)
@@ -271,17 +283,57 @@ class WorkerServer:
 
     async def _load_playlist(self, pool_id: int | None, request: int, files: PlaylistFiles) -> None:
         try:
-            music = await asyncio.to_thread(files.load)
+            music = await self._load(files)
         except ValueError as exc:
             self.send(Failed(pool_id, "HoldMusic", str(exc)))
             return
-        self._playlists[_playlist_key(files)] = music
         leg = None if pool_id is None else self._legs.get(pool_id)
         engine = self.engine
         if self._hold_requests.get(pool_id) != request or engine is None:
             return  # released, or another hold music was asked for meanwhile
         if pool_id is None or leg is not None:
             engine.set_hold_music(music, leg)
+
+    def _play(
+        self, leg: Endpoint, playback_id: int, source: PlaySource, loop: bool, barge_in: bool
+    ) -> None:
+        assert self.engine is not None
+        playback = self.engine.play(leg, source, loop=loop, barge_in=barge_in)
+        playback.future.add_done_callback(
+            lambda future: self.send(PlaybackEnded(playback_id, future.result()))
+        )
+
+    def _end_pending_play(self, pool_id: int, reason: str) -> None:
+        """A playlist still loading for this leg is not wanted any more."""
+        playback_id = self._pending_plays.pop(pool_id, None)
+        if playback_id is not None:
+            self.send(PlaybackEnded(playback_id, reason))
+
+    async def _play_playlist(
+        self, pool_id: int, playback_id: int, files: PlaylistFiles, barge_in: bool
+    ) -> None:
+        try:
+            music = await self._load(files)
+        except ValueError as exc:
+            if self._pending_plays.get(pool_id) == playback_id:
+                del self._pending_plays[pool_id]
+                self.send(PlaybackEnded(playback_id, "failed"))
+            self.send(Failed(pool_id, "Play", str(exc)))
+            return
+        leg = self._legs.get(pool_id)
+        if self._pending_plays.get(pool_id) != playback_id or leg is None:
+            return  # stopped, replaced or released meanwhile (already reported)
+        del self._pending_plays[pool_id]
+        self._play(leg, playback_id, music, False, barge_in)
+
+    async def _load(self, files: PlaylistFiles) -> Playlist:
+        """A playlist decoded in a thread (reading files never holds a tick up), cached."""
+        key = _playlist_key(files)
+        music = self._playlists.get(key)
+        if music is None:
+            music = await asyncio.to_thread(files.load)
+            self._playlists[key] = music
+        return music
 
     async def _watch_monitor(self, monitor_id: int, monitor: Monitor) -> None:
         """Report the end of a monitor, whoever ended it (a released leg, MonitorStop)."""

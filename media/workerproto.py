@@ -93,11 +93,11 @@ class Unbridge:
 
 @dataclass(frozen=True, slots=True)
 class Play:
-    """Play ``source`` (a WAV path or int16 samples) as playback ``playback``."""
+    """Play ``source`` (a WAV path, int16 samples or a playlist) as playback ``playback``."""
 
     endpoint: int
     playback: int
-    source: Source
+    source: HoldSource
     loop: bool
     barge_in: bool
 

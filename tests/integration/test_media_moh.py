@@ -105,3 +105,19 @@ async def test_each_held_call_has_its_own_position(peers: list[Peer], music: Hol
         await run(both, 45)
         assert heard(c.audio()) == [INTRO, SONG]
         assert INTRO not in heard(a.audio())  # A's program went on where it was
+
+
+async def test_a_playlist_played_as_a_prompt_until_stopped(
+    peers: list[Peer], music: HoldMusic
+) -> None:
+    """What a queue plays a waiting caller: the playlist from its start, until stopped."""
+    base = random.randrange(30000, 60000, 2)
+    async with MediaEngine(EngineSettings(port_min=base, port_max=base + 99)) as engine:
+        a = new_peer(peers)
+        ea = leg(engine, a)
+        playback = engine.play(ea, music, barge_in=True)
+        await run([(a, None)], 80)
+        assert heard(a.audio()) == [INTRO, SONG]
+        assert not playback.done()  # a playlist never ends by itself
+        engine.stop(ea)
+        assert await playback.wait() == "stopped"

@@ -160,3 +160,26 @@ async def test_playlist_sent_by_file_name_plays_in_the_worker(
     await pool.refresh()
     await run([(a, tone(TALK_A, 1)), (b, tone(TALK_B, 1))], 80)
     assert tones_heard(a.audio()) == [INTRO, SONG]
+
+
+async def test_playlist_played_as_a_prompt_in_the_worker(
+    pool: MediaWorkerPool, peers: list[Peer], tmp_path: Path
+) -> None:
+    write_wav(tmp_path / "intro.wav", tone(INTRO, 0.6))
+    write_wav(tmp_path / "song.wav", tone(SONG, 1.0))
+    music = HoldMusic.load([tmp_path / "song.wav"], intro=tmp_path / "intro.wav")
+    a, b = new_peer(peers), new_peer(peers)
+    ea = pool.allocate(a.sdp())
+    a.connect(ea)  # type: ignore[arg-type]
+    eb = pool.allocate(b.sdp(), near=ea)
+    b.connect(eb)  # type: ignore[arg-type]
+    first = pool.play(eb, music)  # loading in the worker's thread when replaced
+    playback = pool.play(ea, music, barge_in=True)
+    pool.stop(eb)
+    assert await asyncio.wait_for(first.wait(), 5) == "stopped"
+    await pool.refresh()
+    await run([(a, None)], 80)  # everything since the play: the intro from its start
+    assert tones_heard(a.audio()) == [INTRO, SONG]
+    assert not playback.done()
+    pool.stop(ea)
+    assert await asyncio.wait_for(playback.wait(), 5) == "stopped"

@@ -446,3 +446,32 @@ async def test_worker_loads_a_playlist_by_file_name_once(
     assert srv._legs[1].hold_music is None  # the later request (which failed) won
     srv.handle(HoldMusic(1, files))  # loaded already: applied at once
     assert srv._legs[1].hold_music is next(iter(srv._playlists.values()))
+
+
+async def test_worker_plays_a_playlist_once_loaded_unless_no_longer_wanted(
+    server: tuple[WorkerServer, FakeChannel, int], tmp_path: Path
+) -> None:
+    from media.wav import write_wav
+
+    srv, channel, base = server
+    channel.sent.clear()
+    write_wav(tmp_path / "song.wav", np.full(800, 1000, np.int16))
+    files = PlaylistFiles((str(tmp_path / "song.wav"),))
+    srv.handle(Open(1, base, None, STREAM))
+    srv.handle(Open(2, base + 2, None, STREAM))
+    srv.handle(Play(1, 10, files, False, False))
+    srv.handle(Play(1, 11, files, False, False))  # replaces the first while it loads
+    srv.handle(Play(2, 12, files, False, False))
+    srv.handle(Release(2))  # gone before its playlist is loaded
+    srv.handle(Play(1, 13, PlaylistFiles((str(tmp_path / "missing.wav"),)), False, False))
+    srv.handle(Play(1, 14, files, False, False))
+    for _ in range(100):
+        if srv._legs[1].player is not None:
+            break
+        await asyncio.sleep(0.01)
+    ended = [(m.playback, m.reason) for m in channel.sent if isinstance(m, PlaybackEnded)]
+    assert ended == [(10, "replaced"), (12, "released"), (11, "replaced"), (13, "replaced")]
+    assert srv._legs[1].player is not None  # 14 plays
+    srv.handle(StopPlay(1))
+    await asyncio.sleep(0)
+    assert PlaybackEnded(14, "stopped") in channel.sent
