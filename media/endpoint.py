@@ -15,7 +15,6 @@ import random
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -29,11 +28,6 @@ from media.quality import mos
 from media.rtcp import ReceiverStats, SenderStats
 from media.rtp import StreamRewriter
 from media.sdp import NegotiatedStream
-
-if TYPE_CHECKING:
-    from media.engine import MediaEngine
-    from media.recorder import Recording
-    from media.rooms import MixSession
 
 __all__ = ["Address", "DtmfCallback", "Endpoint", "EndpointStats", "MediaError"]
 
@@ -76,7 +70,7 @@ class Endpoint(NegotiatedLeg):
 
     def __init__(
         self,
-        engine: MediaEngine,
+        changed: Callable[[], None],
         endpoint_id: int,
         rtp: socket.socket,
         rtcp: socket.socket,
@@ -88,7 +82,9 @@ class Endpoint(NegotiatedLeg):
         jitter_depth: int,
     ) -> None:
         super().__init__(endpoint_id, advertised, rtp.getsockname()[1], on_dtmf)
-        self._engine = engine
+        # tells the engine its tick plan is stale (a new stream, a playback ended by a key);
+        # a callback, not the engine itself, so this module does not depend on the engine
+        self._changed = changed
         self.rtp_socket = rtp
         self.rtcp_socket = rtcp
         self.address = address
@@ -123,12 +119,13 @@ class Endpoint(NegotiatedLeg):
         self.next_rtcp = 0.0
         # features (engine-managed)
         self.peer: Endpoint | None = None
-        self.player: Player | None = None
+        self.player: Player | HoldMusicProgram | None = None  # a prompt, or a playlist
         self.hold_player: Player | HoldMusicProgram | None = None
         self.hold_music: npt.NDArray[np.int16] | HoldMusic | None = None  # overrides the engine's
-        self.recordings: list[Recording] = []
+        self.recorded = 0  # recordings this endpoint is a channel of (the engine counts)
         self.inband_slot: int | None = None
-        self.mix: MixSession | None = None  # the conference room or monitor it is mixed in
+        # the mixing session (media.rooms: a conference room or a monitor) it is mixed in
+        self.mix: object | None = None
         # tick plan (recomputed by the engine when something changes)
         self.relay_to: Endpoint | None = None
         self.decode = False
@@ -150,7 +147,7 @@ class Endpoint(NegotiatedLeg):
                 self.latched = None  # the peer moved: listen again before trusting a source
                 self.rtcp_remote = None
             self.sdp_remote = remote
-        self._engine._changed()
+        self._changed()
 
     # ---- state for the engine ---------------------------------------------------------
 
@@ -171,7 +168,9 @@ class Endpoint(NegotiatedLeg):
     def deliver(self, digit: Digit) -> None:
         """Hand a detected key press to signalling (queue and callback); barge-in."""
         if self.player is not None and self.player.barge_in:
-            self._engine._end_player(self, "barge-in")
+            self.player.finish("barge-in")
+            self.player = None
+            self._changed()
         self.hand_up(digit)
 
     def receiver(self, ssrc: int) -> ReceiverStats:

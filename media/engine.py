@@ -41,14 +41,16 @@ import structlog
 
 from media import g711
 from media.clock import ClockStats, FrameClock
+from media.control import EngineStats, HoldSource, RecordingHandle
 from media.dtmf import DtmfError, InbandDetector
 from media.endpoint import Address, DtmfCallback, Endpoint, EndpointStats, MediaError
 from media.jitter import FrameKind
 from media.mixer import Mixer, MonitorMode
 from media.moh import HoldMusic
+from media.negotiation import NegotiatedLeg
 from media.players import AudioSource, Playback, Player, load_source
 from media.recorder import Recording
-from media.rooms import VOICE_HANG_TICKS, MixRoom, Monitor
+from media.rooms import VOICE_HANG_TICKS, MixContext, MixRoom, MixSession, Monitor
 from media.rtcp import (
     SDES_CNAME,
     ReceiverReport,
@@ -112,21 +114,6 @@ class EngineSettings:
             raise ValueError(f"bad RTP port range {self.port_min}-{self.port_max}")
         if self.port_max - self.port_min < 1:
             raise ValueError("the RTP port range needs at least one even/odd pair")
-
-
-@dataclass(frozen=True, slots=True)
-class EngineStats:
-    """Engine-wide counters (for the bench and the admin API)."""
-
-    endpoints: int
-    relayed_directions: int
-    decoded_legs: int
-    ticks: int
-    late_ticks: int
-    resyncs: int
-    tick_errors: int
-    max_tick_ms: float
-    busy_seconds: float
 
 
 def rtp_ports(port_min: int, port_max: int) -> tuple[int, int]:
@@ -219,6 +206,14 @@ class MediaEngine:
         self._mix_frames = np.zeros((0, FRAME), np.int16)
         self._mix_result = np.zeros((0, FRAME), np.int16)
         self._voice_tick = np.zeros(0, np.int64)  # by mixer slot: last tick with voice
+        self._mix_context = MixContext(
+            self._mixer,
+            self._own,
+            self._changed,
+            self._voice_active,
+            self._forget_voice,
+            self._announcers,
+        )
         if self.settings.hold_music:
             self._hold_music = load_source(self.settings.hold_music)
 
@@ -298,7 +293,7 @@ class MediaEngine:
         direction: str = "sendrecv",
         on_dtmf: DtmfCallback | None = None,
         inband_dtmf: bool | None = None,
-        near: Endpoint | None = None,
+        near: NegotiatedLeg | None = None,
     ) -> Endpoint:
         """A new endpoint on a free port pair.
 
@@ -345,7 +340,7 @@ class MediaEngine:
         inband_dtmf: bool | None,
     ) -> Endpoint:
         return Endpoint(
-            self,
+            self._changed,
             self._next_id,
             *sockets,
             self.settings.address,
@@ -373,20 +368,22 @@ class MediaEngine:
         self._changed()
         return ep
 
-    def _own(self, ep: Endpoint) -> Endpoint:
-        if ep.released or self._endpoints.get(ep.id) is not ep:
+    def _own(self, ep: NegotiatedLeg) -> Endpoint:
+        """The leg as this engine's endpoint; MediaError when it is not one of ours."""
+        if not isinstance(ep, Endpoint) or ep.released or self._endpoints.get(ep.id) is not ep:
             raise MediaError(f"endpoint {ep.id} is not allocated on this engine")
         return ep
 
-    def release(self, endpoint: Endpoint) -> EndpointStats:
+    def release(self, endpoint: NegotiatedLeg) -> EndpointStats:
         """Close an endpoint (ends its playback and recordings); its final statistics."""
         ep = self._own(endpoint)
         final = ep.stats()
-        if ep.mix is not None:
-            ep.mix._released(ep)
+        mix = ep.mix
+        if isinstance(mix, MixSession):
+            mix._released(ep)
         self.unbridge(ep)
         self._end_player(ep, "released")
-        for rec in list(ep.recordings):
+        for rec in [r for r in self._recordings if ep is r.caller or ep is r.callee]:
             self.stop_recording(rec)
         if ep.inband_slot is not None:
             self._free_slots.append(ep.inband_slot)
@@ -404,10 +401,10 @@ class MediaEngine:
         self._changed()
         return final
 
-    def bridge(self, a: Endpoint, b: Endpoint) -> None:
+    def bridge(self, leg_a: NegotiatedLeg, leg_b: NegotiatedLeg) -> None:
         """Connect two endpoints so each hears the other (replaces earlier bridges)."""
-        self._own(a)
-        self._own(b)
+        a = self._own(leg_a)
+        b = self._own(leg_b)
         if a is b:
             raise MediaError("cannot bridge an endpoint to itself")
         for ep in (a, b):
@@ -416,8 +413,9 @@ class MediaEngine:
         a.peer, b.peer = b, a
         self._changed()
 
-    def unbridge(self, endpoint: Endpoint) -> None:
+    def unbridge(self, leg: NegotiatedLeg) -> None:
         """Disconnect an endpoint from its peer (no-op if not bridged)."""
+        endpoint = self._own(leg)
         peer = endpoint.peer
         endpoint.peer = None
         if peer is not None and peer.peer is endpoint:
@@ -426,21 +424,31 @@ class MediaEngine:
 
     # ---- mixing sessions ------------------------------------------------------------
 
-    def mix_room(self) -> MixRoom:
-        """A new, empty conference room mixed on this engine's clock."""
-        return MixRoom(self)
+    def mix_room(self, near: NegotiatedLeg | None = None) -> MixRoom:
+        """A new, empty conference room mixed on this engine's clock (``near``: for the
+        worker pool's interface, where the room goes; one engine holds them all)."""
+        if near is not None:
+            self._own(near)
+        return MixRoom(self._mix_context)
 
     def monitor(
         self,
-        caller: Endpoint,
-        agent: Endpoint,
-        supervisor: Endpoint,
+        caller: NegotiatedLeg,
+        agent: NegotiatedLeg,
+        supervisor: NegotiatedLeg,
         mode: MonitorMode | str = MonitorMode.LISTEN,
     ) -> Monitor:
         """Let ``supervisor`` monitor the call between ``caller`` and ``agent``: ``listen``
         (heard by none), ``whisper`` (heard by the agent only) or ``barge`` (heard by both).
         Switch with :meth:`Monitor.set_mode`, end with :meth:`Monitor.stop`."""
-        return Monitor(self, self._own(caller), self._own(agent), self._own(supervisor), mode)
+        return Monitor(
+            self._mix_context, self._own(caller), self._own(agent), self._own(supervisor), mode
+        )
+
+    def _forget_voice(self, slot: int) -> None:
+        voice = self._voice_tick
+        if slot < len(voice):
+            voice[slot] = -VOICE_HANG_TICKS - 1
 
     def _voice_active(self, slot: int) -> bool:
         ticks = self._voice_tick
@@ -450,26 +458,31 @@ class MediaEngine:
 
     def play(
         self,
-        endpoint: Endpoint,
-        source: AudioSource,
+        endpoint: NegotiatedLeg,
+        source: AudioSource | HoldMusic,
         *,
         loop: bool = False,
         barge_in: bool = False,
     ) -> Playback:
-        """Play samples (int16 8 kHz) or a WAV file to an endpoint; replaces its playback.
+        """Play samples (int16 8 kHz), a WAV file or a music-on-hold playlist (from its
+        start, endlessly: ``loop`` is implied) to an endpoint; replaces its playback.
 
         Returns a handle whose :meth:`Playback.wait` gives why it ended.  Raises
         ValueError naming the file when it cannot be played.
         """
         ep = self._own(endpoint)
-        samples = load_source(source)
+        samples = None if isinstance(source, HoldMusic) else load_source(source)
         playback = Playback(ep.id, asyncio.get_running_loop().create_future())
         self._end_player(ep, "replaced")
-        ep.player = Player(samples, loop=loop, barge_in=barge_in, playback=playback)
+        if isinstance(source, HoldMusic):
+            ep.player = source.program(barge_in=barge_in, playback=playback)
+        else:
+            assert samples is not None
+            ep.player = Player(samples, loop=loop, barge_in=barge_in, playback=playback)
         self._changed()
         return playback
 
-    def stop(self, endpoint: Endpoint) -> None:
+    def stop(self, endpoint: NegotiatedLeg) -> None:
         """Stop the playback on an endpoint (no-op if none)."""
         self._end_player(self._own(endpoint), "stopped")
 
@@ -480,12 +493,12 @@ class MediaEngine:
             self._changed()
 
     @property
-    def hold_music(self) -> npt.NDArray[np.int16] | HoldMusic | None:
+    def hold_music(self) -> HoldSource | None:
         """The engine-wide music on hold (None: silence)."""
         return self._hold_music
 
     def set_hold_music(
-        self, source: AudioSource | HoldMusic | None, endpoint: Endpoint | None = None
+        self, source: HoldSource | None, endpoint: NegotiatedLeg | None = None
     ) -> None:
         """What a held party hears from now on: engine-wide, or for one endpoint (the
         tenant's, user's or queue's playlist chosen by signalling).  A file or samples
@@ -493,11 +506,12 @@ class MediaEngine:
         endpoint with its own position.  None: the engine default for an endpoint,
         silence engine-wide."""
         music = source if source is None or isinstance(source, HoldMusic) else load_source(source)
-        targets = [self._own(endpoint)] if endpoint is not None else self._endpoints.values()
-        if endpoint is None:
+        own = self._own(endpoint) if endpoint is not None else None
+        targets = [own] if own is not None else list(self._endpoints.values())
+        if own is None:
             self._hold_music = music
         else:
-            endpoint.hold_music = music
+            own.hold_music = music
         for ep in targets:
             ep.hold_player = None  # restart with the new music at the next tick
         self._changed()
@@ -505,12 +519,14 @@ class MediaEngine:
     # ---- recording ------------------------------------------------------------------
 
     def record(
-        self, caller: Endpoint, callee: Endpoint | None, path: str | os.PathLike[str]
+        self,
+        caller_leg: NegotiatedLeg,
+        callee_leg: NegotiatedLeg | None,
+        path: str | os.PathLike[str],
     ) -> Recording:
         """Record to a 2-channel 8 kHz WAV (caller, callee) until :meth:`stop_recording`."""
-        self._own(caller)
-        if callee is not None:
-            self._own(callee)
+        caller = self._own(caller_leg)
+        callee = self._own(callee_leg) if callee_leg is not None else None
         try:
             writer = RecordingWriter(path, channels=2)
         except OSError as exc:
@@ -520,19 +536,22 @@ class MediaEngine:
         rec = Recording(os.fspath(path), caller, callee, writer)
         for ep in (caller, callee):
             if ep is not None:
-                ep.recordings.append(rec)
+                ep.recorded += 1
         self._recordings.append(rec)
         self._changed()
         return rec
 
-    def stop_recording(self, recording: Recording) -> None:
+    def stop_recording(self, handle: RecordingHandle) -> None:
         """Finish a recording (the WAV is complete afterwards; idempotent)."""
+        if not isinstance(handle, Recording):
+            raise MediaError(f"recording {handle.path} was not made by this engine")
+        recording = handle
         if not recording.active:
             return
         recording.active = False
         for ep in (recording.caller, recording.callee):
-            if ep is not None and recording in ep.recordings:
-                ep.recordings.remove(recording)
+            if ep is not None:
+                ep.recorded -= 1
         self._recordings.remove(recording)
         try:
             recording.flush()
@@ -565,7 +584,7 @@ class MediaEngine:
                 ep.hold_player = None
         for ep in eps:
             peer = ep.peer
-            needs_audio = bool(ep.recordings) or ep.inband
+            needs_audio = ep.recorded > 0 or ep.inband
             relay = (
                 peer is not None
                 and ep.mix is None

@@ -20,13 +20,35 @@ import numpy as np
 import numpy.typing as npt
 
 from config.moh import MusicOnHold
-from media.players import FRAME, AudioSource, load_source
+from media.players import FRAME, AudioSource, Playback, load_source
 
-__all__ = ["HoldMusic", "HoldMusicProgram", "load_hold_music"]
+__all__ = ["HoldMusic", "HoldMusicProgram", "PlaylistFiles", "load_hold_music"]
 
 RATE = 8000
 
 Samples = npt.NDArray[np.int16]
+
+
+@dataclass(frozen=True, slots=True)
+class PlaylistFiles:
+    """Where a playlist's files are: what a media worker is sent to load it itself."""
+
+    songs: tuple[str, ...]
+    intro: str | None = None
+    messages: tuple[str, ...] = ()
+    message_interval: float = 30.0
+    randomise: bool = False
+
+    def load(self) -> HoldMusic:
+        """Decode the files (taken from the file cache when unchanged); ValueError names a
+        bad one."""
+        return HoldMusic.load(
+            self.songs,
+            intro=self.intro,
+            messages=self.messages,
+            message_interval=self.message_interval,
+            randomise=self.randomise,
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,6 +60,7 @@ class HoldMusic:
     messages: tuple[Samples, ...] = ()
     message_interval: float = 30.0  # seconds of music between messages
     randomise: bool = False
+    files: PlaylistFiles | None = None  # where it was loaded from (None: built from samples)
 
     def __post_init__(self) -> None:
         if not self.songs:
@@ -59,17 +82,40 @@ class HoldMusic:
         randomise: bool = False,
     ) -> HoldMusic:
         """Load (or take from the file cache) every file; ValueError names a bad one."""
+        files = None
+        paths = [*songs, *messages, *([] if intro is None else [intro])]
+        if not any(isinstance(p, np.ndarray) for p in paths):
+            files = PlaylistFiles(
+                tuple(_path(s) for s in songs),
+                None if intro is None else _path(intro),
+                tuple(_path(m) for m in messages),
+                float(message_interval),
+                randomise,
+            )
         return cls(
             tuple(load_source(s) for s in songs),
             None if intro is None else load_source(intro),
             tuple(load_source(m) for m in messages),
             message_interval,
             randomise,
+            files,
         )
 
-    def program(self, seed: int | None = None) -> HoldMusicProgram:
-        """What one held party hears from the start; ``seed`` fixes the shuffle."""
-        return HoldMusicProgram(self, random.Random(seed))
+    def program(
+        self,
+        seed: int | None = None,
+        *,
+        barge_in: bool = False,
+        playback: Playback | None = None,
+    ) -> HoldMusicProgram:
+        """What one held party hears from the start; ``seed`` fixes the shuffle.  Played
+        as a prompt (``playback``: its handle), a key ends it when ``barge_in``."""
+        return HoldMusicProgram(self, random.Random(seed), barge_in=barge_in, playback=playback)
+
+
+def _path(source: AudioSource) -> str:
+    assert not isinstance(source, np.ndarray)
+    return os.fspath(source)
 
 
 def _sequence(music: HoldMusic, rng: random.Random) -> Iterator[Samples]:
@@ -99,8 +145,17 @@ class HoldMusicProgram:
     completed from the next.
     """
 
-    def __init__(self, music: HoldMusic, rng: random.Random) -> None:
+    def __init__(
+        self,
+        music: HoldMusic,
+        rng: random.Random,
+        *,
+        barge_in: bool = False,
+        playback: Playback | None = None,
+    ) -> None:
         self.music = music
+        self.barge_in = barge_in
+        self.playback = playback
         self._items = _sequence(music, rng)
         self._current: Samples = np.zeros(0, np.int16)
         self._position = 0
@@ -122,6 +177,11 @@ class HoldMusicProgram:
             filled += take
             self._position += take
         return frame
+
+    def finish(self, reason: str) -> None:
+        """Resolve the playback handle, when played as a prompt (once)."""
+        if self.playback is not None and not self.playback.future.done():
+            self.playback.future.set_result(reason)
 
 
 _loaded: dict[tuple[object, ...], HoldMusic] = {}

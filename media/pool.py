@@ -1,9 +1,10 @@
-"""Media engines in worker processes behind the in-process engine's synchronous interface.
+"""Media engines in worker processes behind the media control interface.
 
 :class:`MediaWorkerPool` starts N ``python -m media.worker`` processes, each running a
 :class:`~media.engine.MediaEngine` on its own event loop and its own slice of the RTP port
-range, and offers signalling the same calls as ``MediaEngine`` (allocate, bridge, play,
-record, release, ...), none of which waits for a worker:
+range, and offers signalling and applications the same :class:`media.control.MediaControl`
+as ``MediaEngine`` (allocate, bridge, play, record, release, rooms, monitors, hold-music
+playlists), none of which waits for a worker:
 
 - SDP offer/answer is pure, so it runs here, on :class:`WorkerEndpoint` (a
   :class:`~media.negotiation.NegotiatedLeg`), with the port the pool picked: each worker's
@@ -24,6 +25,14 @@ raises MediaError).  When a worker dies its endpoints fail with an error naming 
 ``on_lost`` tells signalling which endpoints were lost (an endpoint whose port pair was
 taken between the probe and the worker's bind is lost the same way, alone), and a new
 worker takes the dead one's place and port slice a second later.
+
+Conference rooms and monitors live on one worker each; legs of other workers are linked
+into them (:mod:`media.poolrooms`, which also holds the room and monitor handles).
+
+Why this module is over 600 lines: it is the one place where each control operation
+becomes a command and each event comes back to its handle, with the worker lifecycle
+(start, loss, restart) that completes every handle of a dead worker; split, those three
+would reach into one another's tables.
 """
 
 from __future__ import annotations
@@ -37,28 +46,29 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 import structlog
 
-from media.dtmf import Digit
+from media.control import EngineStats, HoldSource, RecordingHandle
 from media.endpoint import EndpointStats, MediaError
-from media.engine import EngineSettings, EngineStats, bind_rtp_pair, rtp_ports
+from media.engine import EngineSettings, bind_rtp_pair, rtp_ports
+from media.mixer import MonitorMode
+from media.moh import HoldMusic as Playlist
 from media.negotiation import NegotiatedLeg
 from media.players import AudioSource, Playback, load_source
-from media.quality import mos
-from media.sdp import NegotiatedStream
+from media.poolrooms import Link, WorkerMonitor, WorkerRoom
+from media.workerlegs import WorkerDtmfCallback, WorkerEndpoint, WorkerProcess, WorkerRecording
 from media.workerproto import (
     Bridge,
     Channel,
     Close,
-    Command,
     DtmfDetected,
     Failed,
     HoldMusic,
     Message,
-    Negotiated,
+    MonitorEnded,
     Open,
     Play,
     PlaybackEnded,
@@ -68,6 +78,8 @@ from media.workerproto import (
     Release,
     Released,
     Report,
+    RoomAnnounce,
+    RoomTalking,
     Source,
     Start,
     Statistics,
@@ -75,128 +87,21 @@ from media.workerproto import (
     StopRecording,
     Unbridge,
 )
+from media.workerproto import HoldSource as WireHoldSource
 
-__all__ = ["MediaWorkerPool", "WorkerEndpoint", "WorkerRecording", "split_ports"]
+__all__ = [
+    "MediaWorkerPool",
+    "WorkerDtmfCallback",
+    "WorkerEndpoint",
+    "WorkerRecording",
+    "split_ports",
+]
 
 log = structlog.get_logger(__name__)
-
-WorkerDtmfCallback = Callable[["WorkerEndpoint", Digit], None]
 
 _START_TIMEOUT = 20.0  # seconds for a worker to import numpy and report ready
 _STOP_TIMEOUT = 5.0  # seconds for a worker to close its engine before it is killed
 _RESTART_DELAY = 1.0  # seconds between a worker's death and its replacement
-
-
-class WorkerEndpoint(NegotiatedLeg):
-    """Signalling's handle on an endpoint that lives in a media worker."""
-
-    def __init__(
-        self,
-        pool: MediaWorkerPool,
-        worker: _Worker,
-        endpoint_id: int,
-        port: int,
-        on_dtmf: WorkerDtmfCallback | None,
-        inband_dtmf: bool | None,
-    ) -> None:
-        super().__init__(endpoint_id, pool.advertised, port, on_dtmf)
-        self.address = pool.settings.address
-        self.worker = worker
-        self.inband_setting = inband_dtmf
-        self.error: str | None = None  # why the endpoint no longer works
-        self.opened = False  # the Open command was sent
-        self._snapshot: EndpointStats | None = None
-        self._final: asyncio.Future[EndpointStats] = asyncio.get_running_loop().create_future()
-
-    def _check(self) -> None:
-        super()._check()
-        if self.error is not None:
-            raise MediaError(f"endpoint {self.id}: {self.error}")
-
-    def apply_stream(self, stream: NegotiatedStream) -> None:
-        """Keep the stream and send it to the worker (once the endpoint is open there)."""
-        self.stream = stream
-        if self.opened:
-            self.worker.send(Negotiated(self.id, stream))
-
-    def stats(self) -> EndpointStats:
-        """The latest statistics the worker pushed (zeros before the first push)."""
-        if self._snapshot is not None:
-            return self._snapshot
-        codec = self.stream.codec.name if self.stream and self.stream.codec else None
-        return EndpointStats(
-            0, 0, 0, 0.0, 0.0, 0, 0, None, round(mos(0.0, 0.0, 0.0), 2), 0, 0, 0, None, codec
-        )
-
-    async def final_stats(self) -> EndpointStats:
-        """The statistics at release (the last pushed ones if the worker died first)."""
-        return await asyncio.shield(self._final)
-
-    def _finish(self, stats: EndpointStats | None) -> None:
-        if stats is not None:
-            self._snapshot = stats
-        if not self._final.done():
-            self._final.set_result(self.stats())
-
-    def __repr__(self) -> str:
-        return f"<WorkerEndpoint {self.id} {self.address}:{self.port} worker {self.worker.index}>"
-
-
-@dataclass(eq=False)
-class WorkerRecording:
-    """A recording made by a worker: channel 0 the caller, channel 1 the callee."""
-
-    id: int
-    path: str
-    caller: WorkerEndpoint
-    callee: WorkerEndpoint | None
-    closed: asyncio.Future[int]
-    active: bool = True
-    frames: int = 0
-    error: str | None = None
-
-    async def wait_closed(self) -> int:
-        """Frames written once the WAV is complete; MediaError if it could not be."""
-        frames = await asyncio.shield(self.closed)
-        if self.error is not None:
-            raise MediaError(self.error)
-        return frames
-
-
-@dataclass(eq=False)
-class _Worker:
-    """The pool's view of one worker process."""
-
-    index: int
-    first_port: int
-    pairs: int
-    process: subprocess.Popen[bytes]
-    channel: Channel | None = None
-    ready: asyncio.Future[int] | None = None
-    endpoints: dict[int, WorkerEndpoint] = field(default_factory=dict)
-    released: dict[int, WorkerEndpoint] = field(default_factory=dict)  # awaiting Released
-    ports: set[int] = field(default_factory=set)
-    cursor: int = 0
-    error: str | None = None  # set when the worker is gone
-    engine: EngineStats | None = None
-    cpu_seconds: float = 0.0
-    reports: dict[int, asyncio.Future[None]] = field(default_factory=dict)  # by request
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def alive(self) -> bool:
-        return self.error is None
-
-    def send(self, command: Command) -> None:
-        if self.error is not None or self.channel is None:
-            raise MediaError(self.error or f"media worker {self.index} is not started")
-        try:
-            self.channel.send(command)
-        except ConnectionError:
-            raise MediaError(f"media worker {self.index} (pid {self.pid}) is gone") from None
 
 
 def split_ports(port_min: int, port_max: int, workers: int) -> list[tuple[int, int]]:
@@ -238,10 +143,18 @@ class MediaWorkerPool:
         self.advertised = self.settings.advertised_address or self.settings.address
         self.stats_interval = stats_interval
         self.on_lost = on_lost
-        self._workers: list[_Worker] = []
+        self._workers: list[WorkerProcess] = []
         self._next_id = 1
-        self._playbacks: dict[int, tuple[_Worker, Playback]] = {}
+        self._playbacks: dict[int, tuple[WorkerProcess, Playback]] = {}
         self._recordings: dict[int, WorkerRecording] = {}
+        self._rooms: dict[int, WorkerRoom] = {}
+        self._monitors: dict[int, WorkerMonitor] = {}
+        self._sessions: dict[int, WorkerRoom | WorkerMonitor] = {}  # by member leg
+        self._hold_music: HoldSource | None = self.settings.hold_music
+        # where internal links between workers send their RTP: the bind address, or the
+        # loopback when bound to every interface (never the advertised, maybe public, one)
+        address = self.settings.address
+        self._internal = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(address, address)
         self._restarts: set[asyncio.Task[None]] = set()
         self._closing = False
 
@@ -267,7 +180,7 @@ class MediaWorkerPool:
             raise MediaError(f"media workers did not start: {exc}") from None
         log.info("media_workers_started", pids=self.pids)
 
-    async def _launch(self, index: int) -> _Worker:
+    async def _launch(self, index: int) -> WorkerProcess:
         """Start worker ``index`` (replacing a dead one); Ready comes later."""
         first_port, pairs = self._slices[index]
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -278,7 +191,7 @@ class MediaWorkerPool:
                 stdin=subprocess.DEVNULL,
             )
         loop = asyncio.get_running_loop()
-        worker = _Worker(index, first_port, pairs, process, ready=loop.create_future())
+        worker = WorkerProcess(index, first_port, pairs, process, ready=loop.create_future())
         if index < len(self._workers):
             self._workers[index] = worker
         else:
@@ -291,7 +204,7 @@ class MediaWorkerPool:
         worker.send(Start(index, settings, self.stats_interval))
         return worker
 
-    async def _wait_ready(self, worker: _Worker) -> None:
+    async def _wait_ready(self, worker: WorkerProcess) -> None:
         assert worker.ready is not None
         try:
             await asyncio.wait_for(asyncio.shield(worker.ready), _START_TIMEOUT)
@@ -315,7 +228,7 @@ class MediaWorkerPool:
             return  # lost again: that schedules the next attempt
         log.info("media_worker_restarted", index=index, pid=worker.pid)
 
-    def _channel(self, worker: _Worker) -> Channel:
+    def _channel(self, worker: WorkerProcess) -> Channel:
         return Channel(lambda m: self._on_event(worker, m), lambda r: self._lost(worker, r))
 
     async def close(self) -> None:
@@ -356,7 +269,7 @@ class MediaWorkerPool:
         direction: str = "sendrecv",
         on_dtmf: WorkerDtmfCallback | None = None,
         inband_dtmf: bool | None = None,
-        near: WorkerEndpoint | None = None,
+        near: NegotiatedLeg | None = None,
     ) -> WorkerEndpoint:
         """A new endpoint: answered at once with ``offer_sdp``, else ``local_sdp`` is our
         offer (as :meth:`MediaEngine.allocate`).  ``near``: on that endpoint's worker (the
@@ -372,11 +285,27 @@ class MediaWorkerPool:
             if not alive:
                 raise MediaError("no media worker is running")
             worker = min(alive, key=lambda w: len(w.endpoints))
+        return self._allocate_on(
+            worker, offer_sdp, direction, on_dtmf, inband_dtmf, self.advertised, ("PCMU", "PCMA")
+        )
+
+    def _allocate_on(
+        self,
+        worker: WorkerProcess,
+        offer_sdp: bytes | str | None,
+        direction: str,
+        on_dtmf: WorkerDtmfCallback | None,
+        inband_dtmf: bool | None,
+        advertised: str,
+        codecs: tuple[str, ...],
+    ) -> WorkerEndpoint:
         port = self._reserve_port(worker)
-        ep = WorkerEndpoint(self, worker, self._next_id, port, on_dtmf, inband_dtmf)
+        ep = WorkerEndpoint(
+            worker, self._next_id, self.settings.address, advertised, port, on_dtmf, inband_dtmf
+        )
         try:
             if offer_sdp is None:
-                ep.offer(direction=direction)
+                ep.offer(direction=direction, codecs=codecs)
             else:
                 ep.answer(offer_sdp, direction=direction)
             worker.send(Open(ep.id, port, inband_dtmf, ep.stream))
@@ -388,7 +317,7 @@ class MediaWorkerPool:
         worker.endpoints[ep.id] = ep
         return ep
 
-    def _reserve_port(self, worker: _Worker) -> int:
+    def _reserve_port(self, worker: WorkerProcess) -> int:
         address = self.settings.address
         for _ in range(worker.pairs):
             port = worker.first_port + 2 * (worker.cursor % worker.pairs)
@@ -408,18 +337,29 @@ class MediaWorkerPool:
             f"{worker.index})"
         )
 
-    def _own(self, ep: WorkerEndpoint) -> WorkerEndpoint:
+    def _own(self, ep: NegotiatedLeg) -> WorkerEndpoint:
         if not isinstance(ep, WorkerEndpoint) or ep.worker.endpoints.get(ep.id) is not ep:
             raise MediaError(f"endpoint {ep.id} is not allocated in this media-worker pool")
         ep._check()
         return ep
 
-    def release(self, endpoint: WorkerEndpoint) -> EndpointStats:
+    def own(self, leg: NegotiatedLeg) -> WorkerEndpoint:
+        """The leg as one of the pool's live endpoints; MediaError otherwise."""
+        return self._own(leg)
+
+    def release(self, leg: NegotiatedLeg) -> EndpointStats:
         """Close an endpoint; the latest pushed statistics (``await
         endpoint.final_stats()`` for the figures at release).  Never fails for an endpoint
-        whose worker died: hang-up handling must always be able to clean up."""
-        if endpoint.worker.endpoints.get(endpoint.id) is not endpoint:
-            raise MediaError(f"endpoint {endpoint.id} is not allocated in this media-worker pool")
+        whose worker died: hang-up handling must always be able to clean up.  A leg in a
+        room leaves it; a leg of a monitored call ends the monitoring."""
+        if not isinstance(leg, WorkerEndpoint) or leg.worker.endpoints.get(leg.id) is not leg:
+            raise MediaError(f"endpoint {leg.id} is not allocated in this media-worker pool")
+        endpoint = leg
+        session = self._sessions.get(endpoint.id)
+        if isinstance(session, WorkerRoom):
+            session.leave(endpoint)
+        elif session is not None:
+            session.stop()
         worker = endpoint.worker
         del worker.endpoints[endpoint.id]
         worker.ports.discard(endpoint.port)
@@ -431,9 +371,9 @@ class MediaWorkerPool:
             endpoint._finish(None)
         return endpoint.stats()
 
-    def _same_worker(self, a: WorkerEndpoint, b: WorkerEndpoint) -> _Worker:
-        self._own(a)
-        self._own(b)
+    def _same_worker(self, leg_a: NegotiatedLeg, leg_b: NegotiatedLeg) -> WorkerProcess:
+        a = self._own(leg_a)
+        b = self._own(leg_b)
         if a.worker is not b.worker:
             raise MediaError(
                 f"endpoints {a.id} and {b.id} are on different media workers "
@@ -442,13 +382,13 @@ class MediaWorkerPool:
             )
         return a.worker
 
-    def bridge(self, a: WorkerEndpoint, b: WorkerEndpoint) -> None:
+    def bridge(self, a: NegotiatedLeg, b: NegotiatedLeg) -> None:
         """Connect two endpoints of the same worker so each hears the other."""
         if a is b:
             raise MediaError("cannot bridge an endpoint to itself")
         self._same_worker(a, b).send(Bridge(a.id, b.id))
 
-    def unbridge(self, endpoint: WorkerEndpoint) -> None:
+    def unbridge(self, endpoint: NegotiatedLeg) -> None:
         """Disconnect an endpoint from its peer (no-op if not bridged)."""
         self._own(endpoint).worker.send(Unbridge(endpoint.id))
 
@@ -463,18 +403,26 @@ class MediaWorkerPool:
             return samples
         return os.fspath(source)
 
+    def _wire(self, source: AudioSource | Playlist) -> WireHoldSource:
+        """How a source travels: a playlist loaded from files as its file names (each
+        worker loads and caches it once), one built from samples as it is."""
+        if isinstance(source, Playlist):
+            return source if source.files is None else source.files
+        return self._source(source)
+
     def play(
         self,
-        endpoint: WorkerEndpoint,
-        source: AudioSource,
+        endpoint: NegotiatedLeg,
+        source: AudioSource | Playlist,
         *,
         loop: bool = False,
         barge_in: bool = False,
     ) -> Playback:
-        """Play samples or a WAV file to an endpoint (as :meth:`MediaEngine.play`); the
-        playback also ends with ``failed`` when the worker could not play it."""
+        """Play samples, a WAV file or a playlist to an endpoint (as
+        :meth:`MediaEngine.play`); the playback also ends with ``failed`` when the worker
+        could not play it."""
         worker = self._own(endpoint).worker
-        wire = self._source(source)
+        wire = self._wire(source)
         playback = Playback(endpoint.id, asyncio.get_running_loop().create_future())
         play_id = self._next_id
         self._next_id += 1
@@ -482,55 +430,166 @@ class MediaWorkerPool:
         self._playbacks[play_id] = (worker, playback)
         return playback
 
-    def stop(self, endpoint: WorkerEndpoint) -> None:
+    def stop(self, endpoint: NegotiatedLeg) -> None:
         """Stop the playback on an endpoint (no-op if none)."""
         self._own(endpoint).worker.send(StopPlay(endpoint.id))
 
+    @property
+    def hold_music(self) -> HoldSource | None:
+        """The pool-wide music on hold as configured (``settings.hold_music``)."""
+        return self._hold_music
+
     def set_hold_music(
-        self, source: AudioSource | None, endpoint: WorkerEndpoint | None = None
+        self, source: HoldSource | None, endpoint: NegotiatedLeg | None = None
     ) -> None:
-        """What a held party hears: pool-wide (every worker), or for one endpoint."""
-        wire = None if source is None else self._source(source)
+        """What a held party hears: pool-wide (every worker), or for one endpoint.  A
+        playlist loaded from files is sent as its file names (each worker loads and caches
+        it once); one built from samples travels as it is."""
+        wire = None if source is None else self._wire(source)
         if endpoint is not None:
             self._own(endpoint).worker.send(HoldMusic(endpoint.id, wire))
             return
+        self._hold_music = source
         for worker in self._workers:
             if worker.alive:
                 worker.send(HoldMusic(None, wire))
 
     def record(
         self,
-        caller: WorkerEndpoint,
-        callee: WorkerEndpoint | None,
+        caller_leg: NegotiatedLeg,
+        callee: NegotiatedLeg | None,
         path: str | os.PathLike[str],
     ) -> WorkerRecording:
         """Record to a 2-channel WAV (caller, callee) until :meth:`stop_recording`.
 
         The file is created here so a bad path fails at once (MediaError naming it).
         """
-        worker = self._same_worker(caller, callee) if callee else self._own(caller).worker
+        caller = self._own(caller_leg)
+        worker = self._same_worker(caller, callee) if callee else caller.worker
         name = os.fspath(path)
         try:
             open(name, "wb").close()  # the worker writes it
         except OSError as exc:
             raise MediaError(f"{name}: cannot create recording ({exc.strerror})") from None
         rec = WorkerRecording(
-            self._next_id, name, caller, callee, asyncio.get_running_loop().create_future()
+            self._next_id,
+            name,
+            caller,
+            None if callee is None else self._own(callee),
+            asyncio.get_running_loop().create_future(),
         )
         self._next_id += 1
         worker.send(Record(rec.id, caller.id, None if callee is None else callee.id, name))
         self._recordings[rec.id] = rec
         return rec
 
-    def stop_recording(self, recording: WorkerRecording) -> None:
+    def stop_recording(self, handle: RecordingHandle) -> None:
         """Finish a recording (idempotent); ``await recording.wait_closed()`` for the WAV
         to be complete."""
+        if not isinstance(handle, WorkerRecording):
+            raise MediaError(f"recording {handle.path} was not made by this media-worker pool")
+        recording = handle
         if not recording.active:
             return
         recording.active = False
         worker = recording.caller.worker
         if worker.alive:
             worker.send(StopRecording(recording.id))
+
+    # ---- rooms and monitors -----------------------------------------------------------
+
+    def mix_room(self, near: NegotiatedLeg | None = None) -> WorkerRoom:
+        """A new, empty conference room on ``near``'s worker (else the least loaded one);
+        members on other workers are linked into it (:mod:`media.poolrooms`)."""
+        if near is not None:
+            worker = self._own(near).worker
+        else:
+            alive = [w for w in self._workers if w.alive]
+            if not alive:
+                raise MediaError("no media worker is running")
+            worker = min(alive, key=lambda w: len(w.endpoints))
+        room = WorkerRoom(self, self._new_id(), worker)
+        self._rooms[room.id] = room
+        return room
+
+    def monitor(
+        self,
+        caller: NegotiatedLeg,
+        agent: NegotiatedLeg,
+        supervisor: NegotiatedLeg,
+        mode: MonitorMode | str = MonitorMode.LISTEN,
+    ) -> WorkerMonitor:
+        """Let ``supervisor`` monitor the call of ``caller`` and ``agent`` (as
+        :meth:`MediaEngine.monitor`), mixed on the call's worker; a supervisor on another
+        worker is linked in."""
+        monitor = WorkerMonitor(
+            self, self._new_id(), self._own(caller), self._own(agent), self._own(supervisor), mode
+        )
+        self._monitors[monitor.id] = monitor
+        return monitor
+
+    def _new_id(self) -> int:
+        self._next_id += 1
+        return self._next_id - 1
+
+    def link(self, leg: WorkerEndpoint, worker: WorkerProcess) -> Link:
+        """Relay ``leg`` into ``worker``: an internal leg beside it, bridged to it, and one
+        on ``worker``, negotiated with each other in the leg's codec (so the relay into the
+        internal leg is a header rewrite, never a transcode)."""
+        codec = leg.stream.codec.name if leg.stream and leg.stream.codec else "PCMU"
+        codecs = (codec, *(c for c in ("PCMU", "PCMA") if c != codec))
+        address = self._internal
+        near = self._allocate_on(leg.worker, None, "sendrecv", None, False, address, codecs)
+        try:
+            far = self._allocate_on(worker, near.local_sdp, "sendrecv", None, False, address, ())
+            try:
+                near.set_remote(far.local_sdp)
+                leg.worker.send(Bridge(leg.id, near.id))
+            except Exception:
+                self.release(far)
+                raise
+        except Exception:
+            self.release(near)
+            raise
+        return Link(leg, near, far)
+
+    def unlink(self, link: Link) -> None:
+        """Undo :meth:`link` (never fails: used on hang-up and when a worker died)."""
+        leg = link.leg
+        # a worker going away (the pool closing, a crash) must not stop the clean-up
+        with contextlib.suppress(MediaError):
+            if not leg.released and leg.error is None and leg.worker.alive:
+                leg.worker.send(Unbridge(leg.id))
+        for ep in (link.near, link.far):
+            if not ep.released:
+                with contextlib.suppress(MediaError):
+                    self.release(ep)
+
+    def bind(self, leg: WorkerEndpoint, session: WorkerRoom | WorkerMonitor) -> None:
+        """Note that ``leg`` is in a room or monitor (one at a time, as in the engine)."""
+        if leg.id in self._sessions:
+            raise MediaError(f"endpoint {leg.id} is already in a mixing session")
+        self._sessions[leg.id] = session
+
+    def unbind(self, leg: WorkerEndpoint) -> None:
+        """``leg`` left its room or monitor."""
+        self._sessions.pop(leg.id, None)
+
+    def announce(self, worker: WorkerProcess, room: int, source: AudioSource) -> Playback:
+        """Play ``source`` into room ``room`` of ``worker``."""
+        wire = self._source(source)
+        playback = Playback(0, asyncio.get_running_loop().create_future())
+        play_id = self._new_id()
+        worker.send(RoomAnnounce(room, play_id, wire))
+        self._playbacks[play_id] = (worker, playback)
+        return playback
+
+    def forget(self, session: WorkerRoom | WorkerMonitor) -> None:
+        """A closed room or ended monitor."""
+        if isinstance(session, WorkerRoom):
+            self._rooms.pop(session.id, None)
+        else:
+            self._monitors.pop(session.id, None)
 
     # ---- statistics -----------------------------------------------------------------
 
@@ -571,7 +630,7 @@ class MediaWorkerPool:
 
     # ---- events ---------------------------------------------------------------------
 
-    def _on_event(self, worker: _Worker, message: Message) -> None:
+    def _on_event(self, worker: WorkerProcess, message: Message) -> None:
         match message:
             case DtmfDetected(ep_id, digit):
                 ep = worker.endpoints.get(ep_id)
@@ -619,13 +678,21 @@ class MediaWorkerPool:
                 if command == "Open" and ep is not None and ep.error is None:
                     ep.error = f"media worker {worker.index}: {text}"
                     self._report_lost([ep], ep.error)
+            case RoomTalking(room_id, talking):
+                room = self._rooms.get(room_id)
+                if room is not None:
+                    room.on_talking(talking)
+            case MonitorEnded(monitor_id):
+                monitor = self._monitors.get(monitor_id)
+                if monitor is not None:
+                    monitor.on_ended()
             case Ready(pid):
                 if worker.ready is not None and not worker.ready.done():
                     worker.ready.set_result(pid)
             case _:
                 log.warning("media_worker_unexpected_event", event=type(message).__name__)
 
-    def _lost(self, worker: _Worker, reason: str) -> None:
+    def _lost(self, worker: WorkerProcess, reason: str) -> None:
         if self._closing:
             return
         try:  # the exit status, when the process is already gone (it usually is)
@@ -654,7 +721,7 @@ class MediaWorkerPool:
             except Exception:
                 log.exception("media_lost_callback_failed")
 
-    def _fail(self, worker: _Worker, message: str, playback_reason: str) -> None:
+    def _fail(self, worker: WorkerProcess, message: str, playback_reason: str) -> None:
         """Mark a worker and everything on it as gone; complete whatever waits on it."""
         worker.error = worker.error or message
         for ep in worker.endpoints.values():
@@ -679,3 +746,9 @@ class MediaWorkerPool:
             if not future.done():
                 future.set_result(None)
         worker.reports.clear()
+        for room in list(self._rooms.values()):
+            if room.worker is worker:
+                room.on_worker_lost()
+        for monitor in list(self._monitors.values()):
+            if worker in (monitor.worker, monitor.supervisor.worker):
+                monitor.on_ended()

@@ -7,15 +7,12 @@ second so a recording costs one file write per second, not one per packet.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
+from media.endpoint import Endpoint
 from media.wav import RecordingWriter
-
-if TYPE_CHECKING:
-    from media.endpoint import Endpoint
 
 _FLUSH_FRAMES = 50  # frames buffered before a write (1 s)
 
@@ -43,6 +40,10 @@ class Recording:
         self.frames += 1
         if len(self._left) >= _FLUSH_FRAMES:
             self.flush()
+
+    async def wait_closed(self) -> int:
+        """Frames written (the engine completes the WAV when the recording stops)."""
+        return self.frames
 
     def flush(self) -> None:
         """Write the buffered frames to the file."""

@@ -7,33 +7,47 @@ relayed) and hears its row of the mix -- unless a player (a prompt, music on hol
 active on it, which it then hears instead while its voice still reaches the session.
 
 Created by :meth:`media.engine.MediaEngine.mix_room` and
-:meth:`media.engine.MediaEngine.monitor`; changes take effect at the next tick and are
-cross-faded by the mixer, so joins, mutes and mode switches never click.
+:meth:`media.engine.MediaEngine.monitor`, which hand them a :class:`MixContext` (what a
+session needs of its engine); changes take effect at the next tick and are cross-faded
+by the mixer, so joins, mutes and mode switches never click.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from media.endpoint import Endpoint, MediaError
-from media.mixer import MAX_GAIN, MixerError, MonitorMode
+from media.mixer import MAX_GAIN, Mixer, MixerError, MonitorMode
+from media.negotiation import NegotiatedLeg
 from media.players import AudioSource, Playback, Player, load_source
 
-if TYPE_CHECKING:
-    from media.engine import MediaEngine
-
-__all__ = ["MixRoom", "MixSession", "Monitor", "MonitorMode"]
+__all__ = ["MixContext", "MixRoom", "MixSession", "Monitor", "MonitorMode", "monitor_mode"]
 
 VOICE_HANG_TICKS = 15  # "talking" lasts 300 ms past the last loud frame
+
+
+@dataclass(eq=False)
+class MixContext:
+    """What mixing sessions need of their engine, handed over by it (so this module does
+    not depend on the engine): its mixer, endpoint ownership check, plan invalidation,
+    voice activity by mixer slot, and the table of room announcements it plays."""
+
+    mixer: Mixer
+    own: Callable[[NegotiatedLeg], Endpoint]
+    changed: Callable[[], None]
+    voice_active: Callable[[int], bool]
+    forget_voice: Callable[[int], None]  # a reused slot is not "talking" as its last owner
+    announcers: dict[Player, MixRoom]
 
 
 class MixSession:
     """What rooms and monitors share: membership of endpoints in one mixer session."""
 
-    def __init__(self, engine: MediaEngine) -> None:
-        self._engine = engine
-        self._mixer = engine._mixer
+    def __init__(self, context: MixContext) -> None:
+        self._context = context
+        self._mixer = context.mixer
         self._members: list[Endpoint] = []
         self.closed = False
 
@@ -45,19 +59,17 @@ class MixSession:
     def _add(self, ep: Endpoint, *, talk: bool, listen: bool, gain: float) -> None:
         if self.closed:
             raise MediaError("the mixing session is closed")
-        self._engine._own(ep)
+        self._context.own(ep)
         if ep.mix is not None:
             raise MediaError(f"endpoint {ep.id} is already in a mixing session")
         try:
             slot = self._mixer.add(self, ep, talk=talk, listen=listen, gain=gain)
         except MixerError as exc:
             raise MediaError(str(exc)) from None
-        voice = self._engine._voice_tick
-        if slot < len(voice):
-            voice[slot] = -VOICE_HANG_TICKS - 1  # a reused slot: not "talking" as its last owner
+        self._context.forget_voice(slot)
         ep.mix = self
         self._members.append(ep)
-        self._engine._changed()
+        self._context.changed()
 
     def _remove(self, ep: Endpoint) -> None:
         if ep.mix is not self:
@@ -65,13 +77,18 @@ class MixSession:
         self._mixer.remove(ep)
         ep.mix = None
         self._members.remove(ep)
-        self._engine._changed()
+        self._context.changed()
 
-    def talking(self, ep: Endpoint) -> bool:
+    def has(self, leg: NegotiatedLeg) -> bool:
+        """Whether ``leg`` is a member now."""
+        return isinstance(leg, Endpoint) and leg.mix is self
+
+    def talking(self, leg: NegotiatedLeg) -> bool:
         """Voice activity: the endpoint sent a loud frame within the last 300 ms."""
+        ep = self._context.own(leg)
         if ep.mix is not self:
             raise MediaError(f"endpoint {ep.id} is not in this mixing session")
-        return self._engine._voice_active(self._mixer.slot(ep))
+        return self._context.voice_active(self._mixer.slot(ep))
 
     def _released(self, ep: Endpoint) -> None:
         """The engine releases a member (its call ended)."""
@@ -81,24 +98,26 @@ class MixSession:
 class MixRoom(MixSession):
     """A conference room: everybody hears everybody else (total minus self)."""
 
-    def __init__(self, engine: MediaEngine) -> None:
-        super().__init__(engine)
+    def __init__(self, context: MixContext) -> None:
+        super().__init__(context)
         self._announcements: set[Player] = set()
 
     def join(
-        self, ep: Endpoint, *, talk: bool = True, listen: bool = True, gain: float = 1.0
+        self, leg: NegotiatedLeg, *, talk: bool = True, listen: bool = True, gain: float = 1.0
     ) -> None:
         """Add an endpoint: ``talk`` False mutes it, ``listen`` False makes it deaf,
         ``gain`` scales what it says (0..8)."""
-        self._add(ep, talk=talk, listen=listen, gain=gain)
+        self._add(self._context.own(leg), talk=talk, listen=listen, gain=gain)
 
-    def leave(self, ep: Endpoint) -> None:
-        """Remove an endpoint (it keeps its call; bridge or release it afterwards)."""
-        self._remove(ep)
+    def leave(self, leg: NegotiatedLeg) -> None:
+        """Remove an endpoint (it keeps its call; bridge or release it afterwards); no-op
+        when it is not a member (a released leg left by itself)."""
+        if isinstance(leg, Endpoint) and leg.mix is self:
+            self._remove(leg)
 
     def set(
         self,
-        ep: Endpoint,
+        leg: NegotiatedLeg,
         *,
         talk: bool | None = None,
         listen: bool | None = None,
@@ -106,6 +125,7 @@ class MixRoom(MixSession):
         listen_gain: float | None = None,
     ) -> None:
         """Change a member's rights or gains (None keeps the current value)."""
+        ep = self._context.own(leg)
         if ep.mix is not self:
             raise MediaError(f"endpoint {ep.id} is not in this room")
         for value in (gain, listen_gain):
@@ -134,16 +154,16 @@ class MixRoom(MixSession):
         player = Player(load_source(source), playback=playback)
         self._mixer.add(self, player, listen=False)
         self._announcements.add(player)
-        self._engine._announcers[player] = self
-        self._engine._changed()
+        self._context.announcers[player] = self
+        self._context.changed()
         return playback
 
     def _end_announcement(self, player: Player, reason: str) -> None:
         self._mixer.remove(player)
         self._announcements.discard(player)
-        del self._engine._announcers[player]
+        del self._context.announcers[player]
         player.finish(reason)
-        self._engine._changed()
+        self._context.changed()
 
     def close(self) -> None:
         """Remove every member and announcement (idempotent)."""
@@ -164,16 +184,16 @@ class Monitor(MixSession):
 
     def __init__(
         self,
-        engine: MediaEngine,
+        context: MixContext,
         caller: Endpoint,
         agent: Endpoint,
         supervisor: Endpoint,
         mode: MonitorMode | str,
     ) -> None:
-        super().__init__(engine)
+        super().__init__(context)
         if len({caller.id, agent.id, supervisor.id}) != 3:
             raise MediaError("caller, agent and supervisor must be three endpoints")
-        mode = _mode(mode)  # before anything is mixed: a bad mode changes nothing
+        mode = monitor_mode(mode)  # before anything is mixed: a bad mode changes nothing
         self.caller, self.agent, self.supervisor = caller, agent, supervisor
         self.ended = asyncio.Event()
         added: list[Endpoint] = []
@@ -192,9 +212,9 @@ class Monitor(MixSession):
         """Switch to listen, whisper or barge (any order, any time)."""
         if self.closed:
             raise MediaError("the monitor was stopped")
-        self.mode = _mode(mode)
+        self.mode = monitor_mode(mode)
         self._mixer.set_monitor(self.supervisor, self.mode, agent=self.agent)
-        self._engine._changed()
+        self._context.changed()
 
     def stop(self) -> None:
         """End monitoring: the supervisor leaves, the call is a plain bridge again."""
@@ -209,7 +229,8 @@ class Monitor(MixSession):
         self.stop()
 
 
-def _mode(mode: MonitorMode | str) -> MonitorMode:
+def monitor_mode(mode: MonitorMode | str) -> MonitorMode:
+    """The mode named by ``mode``; MediaError naming the valid ones."""
     if isinstance(mode, MonitorMode):
         return mode
     try:

@@ -21,12 +21,17 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import structlog
 
 from media.dtmf import Digit
 from media.endpoint import DtmfCallback, Endpoint, MediaError
 from media.engine import MediaEngine
+from media.moh import HoldMusic as Playlist
+from media.moh import PlaylistFiles
 from media.recorder import Recording
+from media.rooms import MixRoom, Monitor
 from media.workerproto import (
     Bridge,
     Channel,
@@ -35,6 +40,10 @@ from media.workerproto import (
     Failed,
     HoldMusic,
     Message,
+    MonitorEnded,
+    MonitorSet,
+    MonitorStart,
+    MonitorStop,
     Negotiated,
     Open,
     Play,
@@ -45,12 +54,20 @@ from media.workerproto import (
     Release,
     Released,
     Report,
+    RoomAnnounce,
+    RoomClose,
+    RoomJoin,
+    RoomLeave,
+    RoomOpen,
+    RoomSet,
+    RoomTalking,
     Start,
     Statistics,
     StopPlay,
     StopRecording,
     Unbridge,
 )
+from media.workerproto import HoldSource as WireHoldSource
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +77,8 @@ _STATS_ROUNDS = 5  # a periodic push carries a fifth of the legs: each leg's fig
 # refreshed every fifth push, and the E-model work is spread evenly over the pushes
 _FULL_GC_INTERVAL = 300.0  # seconds between full garbage collections (see _collect_fully)
 _NEVER = 1 << 30  # a threshold no count reaches
+PlaySource = npt.NDArray[np.int16] | str | Playlist
+_TALK_INTERVAL = 0.25  # seconds between looks at who talks in the rooms (changes are sent)
 
 
 class _Moot(Exception):
@@ -76,6 +95,13 @@ class WorkerServer:
         self._legs: dict[int, Endpoint] = {}
         self._failed: set[int] = set()  # legs whose Open failed
         self._recordings: dict[int, Recording] = {}
+        self._rooms: dict[int, MixRoom] = {}
+        self._members: dict[int, set[int]] = {}  # room -> pool ids of its members
+        self._talking: dict[int, tuple[int, ...]] = {}  # room -> members talking, as sent
+        self._monitors: dict[int, Monitor] = {}
+        self._playlists: dict[tuple[object, ...], Playlist] = {}  # by _playlist_key
+        self._hold_requests: dict[int | None, int] = {}  # endpoint -> latest hold request
+        self._pending_plays: dict[int, int] = {}  # endpoint -> playback waiting for a load
         self._stats_interval = 1.0
         self._stats_round = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -104,8 +130,10 @@ class WorkerServer:
         try:
             self._apply(message)
         except (_Moot, MediaError, ValueError, OSError) as exc:
-            if isinstance(message, Play):
+            if isinstance(message, Play | RoomAnnounce):
                 self.send(PlaybackEnded(message.playback, "failed"))
+            if isinstance(message, MonitorStart):
+                self.send(MonitorEnded(message.monitor))
             if isinstance(message, Record):
                 self.send(RecordingClosed(message.recording, 0, str(exc) or "endpoint failed"))
             elif not isinstance(exc, _Moot):
@@ -146,14 +174,61 @@ class WorkerServer:
             case Unbridge(pool_id):
                 engine.unbridge(self._leg(pool_id))
             case Play(pool_id, playback_id, source, loop, barge_in):
-                playback = engine.play(self._leg(pool_id), source, loop=loop, barge_in=barge_in)
-                playback.future.add_done_callback(
-                    lambda future: self.send(PlaybackEnded(playback_id, future.result()))
-                )
+                leg = self._leg(pool_id)
+                self._end_pending_play(pool_id, "replaced")
+                if isinstance(source, PlaylistFiles):
+                    loaded = self._playlists.get(_playlist_key(source))
+                    if loaded is None:  # loaded in a thread, then played (if still wanted)
+                        self._pending_plays[pool_id] = playback_id
+                        self._spawn(self._play_playlist(pool_id, playback_id, source, barge_in))
+                        return
+                    source = loaded
+                self._play(leg, playback_id, source, loop, barge_in)
             case StopPlay(pool_id):
+                self._end_pending_play(pool_id, "stopped")
                 engine.stop(self._leg(pool_id))
             case HoldMusic(pool_id, source):
-                engine.set_hold_music(source, None if pool_id is None else self._leg(pool_id))
+                self._hold_music(engine, pool_id, source)
+            case RoomOpen(room_id):
+                self._rooms[room_id] = engine.mix_room()
+                self._members[room_id] = set()
+            case RoomJoin(room_id, pool_id, talk, listen, gain):
+                self._room(room_id).join(self._leg(pool_id), talk=talk, listen=listen, gain=gain)
+                self._members[room_id].add(pool_id)
+            case RoomLeave(room_id, pool_id):
+                self._members.get(room_id, set()).discard(pool_id)
+                member = self._legs.get(pool_id)
+                if member is not None:
+                    self._room(room_id).leave(member)
+            case RoomSet(room_id, pool_id, talk, listen, gain, listen_gain):
+                self._room(room_id).set(
+                    self._leg(pool_id), talk=talk, listen=listen, gain=gain, listen_gain=listen_gain
+                )
+            case RoomAnnounce(room_id, playback_id, source):
+                announcement = self._room(room_id).announce(source)
+                announcement.future.add_done_callback(
+                    lambda future: self.send(PlaybackEnded(playback_id, future.result()))
+                )
+            case RoomClose(room_id):
+                room = self._rooms.pop(room_id, None)
+                self._members.pop(room_id, None)
+                self._talking.pop(room_id, None)
+                if room is not None:
+                    room.close()
+            case MonitorStart(monitor_id, caller, agent, supervisor, mode):
+                monitor = engine.monitor(
+                    self._leg(caller), self._leg(agent), self._leg(supervisor), mode
+                )
+                self._monitors[monitor_id] = monitor
+                self._spawn(self._watch_monitor(monitor_id, monitor))
+            case MonitorSet(monitor_id, mode):
+                found = self._monitors.get(monitor_id)
+                if found is not None:
+                    found.set_mode(mode)
+            case MonitorStop(monitor_id):
+                found = self._monitors.pop(monitor_id, None)
+                if found is not None:
+                    found.stop()
             case Record(rec_id, caller, callee, path):
                 self._recordings[rec_id] = engine.record(
                     self._leg(caller), None if callee is None else self._leg(callee), path
@@ -164,6 +239,10 @@ class WorkerServer:
                     self._stop_recording(rec_id, rec)
             case Release(pool_id):
                 self._failed.discard(pool_id)
+                self._hold_requests.pop(pool_id, None)
+                self._end_pending_play(pool_id, "released")
+                for members in self._members.values():
+                    members.discard(pool_id)  # the engine takes it out of its room
                 gone = self._legs.pop(pool_id, None)
                 for rec_id, rec in list(self._recordings.items()):
                     if gone is not None and gone in (rec.caller, rec.callee):
@@ -176,6 +255,105 @@ class WorkerServer:
                 self._spawn(self._shutdown())
             case _:
                 raise MediaError(f"unexpected {type(message).__name__} from signalling")
+
+    def _room(self, room_id: int) -> MixRoom:
+        room = self._rooms.get(room_id)
+        if room is None:
+            raise MediaError(f"room {room_id} is not open on this media worker")
+        return room
+
+    def _hold_music(
+        self,
+        engine: MediaEngine,
+        pool_id: int | None,
+        source: WireHoldSource | None,
+    ) -> None:
+        """Hold music for a leg (or worker-wide); a playlist named by its files is loaded
+        once, in a thread so reading its files never holds a tick up."""
+        request = self._hold_requests.get(pool_id, 0) + 1
+        self._hold_requests[pool_id] = request
+        leg = None if pool_id is None else self._leg(pool_id)
+        if isinstance(source, PlaylistFiles):
+            loaded = self._playlists.get(_playlist_key(source))
+            if loaded is None:
+                self._spawn(self._load_playlist(pool_id, request, source))
+                return
+            source = loaded
+        engine.set_hold_music(source, leg)
+
+    async def _load_playlist(self, pool_id: int | None, request: int, files: PlaylistFiles) -> None:
+        try:
+            music = await self._load(files)
+        except ValueError as exc:
+            self.send(Failed(pool_id, "HoldMusic", str(exc)))
+            return
+        leg = None if pool_id is None else self._legs.get(pool_id)
+        engine = self.engine
+        if self._hold_requests.get(pool_id) != request or engine is None:
+            return  # released, or another hold music was asked for meanwhile
+        if pool_id is None or leg is not None:
+            engine.set_hold_music(music, leg)
+
+    def _play(
+        self, leg: Endpoint, playback_id: int, source: PlaySource, loop: bool, barge_in: bool
+    ) -> None:
+        assert self.engine is not None
+        playback = self.engine.play(leg, source, loop=loop, barge_in=barge_in)
+        playback.future.add_done_callback(
+            lambda future: self.send(PlaybackEnded(playback_id, future.result()))
+        )
+
+    def _end_pending_play(self, pool_id: int, reason: str) -> None:
+        """A playlist still loading for this leg is not wanted any more."""
+        playback_id = self._pending_plays.pop(pool_id, None)
+        if playback_id is not None:
+            self.send(PlaybackEnded(playback_id, reason))
+
+    async def _play_playlist(
+        self, pool_id: int, playback_id: int, files: PlaylistFiles, barge_in: bool
+    ) -> None:
+        try:
+            music = await self._load(files)
+        except ValueError as exc:
+            if self._pending_plays.get(pool_id) == playback_id:
+                del self._pending_plays[pool_id]
+                self.send(PlaybackEnded(playback_id, "failed"))
+            self.send(Failed(pool_id, "Play", str(exc)))
+            return
+        leg = self._legs.get(pool_id)
+        if self._pending_plays.get(pool_id) != playback_id or leg is None:
+            return  # stopped, replaced or released meanwhile (already reported)
+        del self._pending_plays[pool_id]
+        self._play(leg, playback_id, music, False, barge_in)
+
+    async def _load(self, files: PlaylistFiles) -> Playlist:
+        """A playlist decoded in a thread (reading files never holds a tick up), cached."""
+        key = _playlist_key(files)
+        music = self._playlists.get(key)
+        if music is None:
+            music = await asyncio.to_thread(files.load)
+            self._playlists[key] = music
+        return music
+
+    async def _watch_monitor(self, monitor_id: int, monitor: Monitor) -> None:
+        """Report the end of a monitor, whoever ended it (a released leg, MonitorStop)."""
+        await monitor.ended.wait()
+        if self._monitors.get(monitor_id) is monitor:
+            del self._monitors[monitor_id]
+        self.send(MonitorEnded(monitor_id))
+
+    async def _talk_loop(self) -> None:
+        """Send who talks in each room when that changes (the admin listing shows it)."""
+        while True:
+            await asyncio.sleep(_TALK_INTERVAL)
+            for room_id, members in self._members.items():
+                room = self._rooms[room_id]
+                talking = tuple(
+                    sorted(i for i in members if i in self._legs and room.talking(self._legs[i]))
+                )
+                if talking != self._talking.get(room_id, ()):
+                    self._talking[room_id] = talking
+                    self.send(RoomTalking(room_id, talking))
 
     def _stop_recording(self, rec_id: int, rec: Recording) -> None:
         assert self.engine is not None
@@ -199,6 +377,7 @@ class WorkerServer:
         )
         self.send(Ready(os.getpid()))
         self._spawn(self._stats_loop())
+        self._spawn(self._talk_loop())
         self._spawn(self._collect_fully())
 
     async def _collect_fully(self) -> None:
@@ -273,6 +452,11 @@ class WorkerServer:
                 log.warning("media_worker_channel_flush_timeout")
         if not self.finished.done():
             self.finished.set_result(None)
+
+
+def _playlist_key(files: PlaylistFiles) -> tuple[object, ...]:
+    """A plain tuple: the compiled dataclass is not relied on for hashing."""
+    return (files.songs, files.intro, files.messages, files.message_interval, files.randomise)
 
 
 async def serve(sock: socket.socket) -> None:

@@ -26,9 +26,12 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
+from media.control import EngineStats
 from media.dtmf import Digit
 from media.endpoint import EndpointStats
-from media.engine import EngineSettings, EngineStats
+from media.engine import EngineSettings
+from media.moh import HoldMusic as Playlist
+from media.moh import PlaylistFiles
 from media.sdp import NegotiatedStream
 
 log = structlog.get_logger(__name__)
@@ -37,6 +40,9 @@ _LENGTH = struct.Struct("!I")
 MAX_MESSAGE = 64 << 20  # a long prompt as samples fits; anything bigger is a broken peer
 
 Source = npt.NDArray[np.int16] | str
+#: Hold music on the wire: a file or samples (looped), a playlist's files (the worker loads
+#: and caches them), or a playlist built from samples.
+HoldSource = Source | PlaylistFiles | Playlist
 
 
 class ProtocolError(ValueError):
@@ -87,11 +93,11 @@ class Unbridge:
 
 @dataclass(frozen=True, slots=True)
 class Play:
-    """Play ``source`` (a WAV path or int16 samples) as playback ``playback``."""
+    """Play ``source`` (a WAV path, int16 samples or a playlist) as playback ``playback``."""
 
     endpoint: int
     playback: int
-    source: Source
+    source: HoldSource
     loop: bool
     barge_in: bool
 
@@ -106,7 +112,7 @@ class HoldMusic:
     """Hold music for one endpoint, or worker-wide when ``endpoint`` is None."""
 
     endpoint: int | None
-    source: Source | None
+    source: HoldSource | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +146,93 @@ class Close:
     """Release everything, stop the engine and exit."""
 
 
+@dataclass(frozen=True, slots=True)
+class RoomOpen:
+    """A new, empty conference room ``room`` on this worker."""
+
+    room: int
+
+
+@dataclass(frozen=True, slots=True)
+class RoomJoin:
+    room: int
+    endpoint: int
+    talk: bool
+    listen: bool
+    gain: float
+
+
+@dataclass(frozen=True, slots=True)
+class RoomLeave:
+    room: int
+    endpoint: int
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSet:
+    """Change a member's rights or gains (None keeps the value)."""
+
+    room: int
+    endpoint: int
+    talk: bool | None
+    listen: bool | None
+    gain: float | None
+    listen_gain: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomAnnounce:
+    """Play ``source`` into the room as playback ``playback`` (ends with PlaybackEnded)."""
+
+    room: int
+    playback: int
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class RoomClose:
+    room: int
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorStart:
+    """Mix ``supervisor`` into the call of ``caller`` and ``agent`` as monitor ``monitor``."""
+
+    monitor: int
+    caller: int
+    agent: int
+    supervisor: int
+    mode: str
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorSet:
+    monitor: int
+    mode: str
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorStop:
+    monitor: int
+
+
 # ---- events (worker -> signalling) ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorEnded:
+    """Monitor ``monitor`` ended in the worker (stopped, one of its legs released, or it
+    could not start)."""
+
+    monitor: int
+
+
+@dataclass(frozen=True, slots=True)
+class RoomTalking:
+    """The members of ``room`` talking now (sent when the set changes)."""
+
+    room: int
+    talking: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,8 +307,27 @@ Command = (
     | Release
     | Report
     | Close
+    | RoomOpen
+    | RoomJoin
+    | RoomLeave
+    | RoomSet
+    | RoomAnnounce
+    | RoomClose
+    | MonitorStart
+    | MonitorSet
+    | MonitorStop
 )
-Event = Ready | DtmfDetected | PlaybackEnded | Statistics | Released | RecordingClosed | Failed
+Event = (
+    Ready
+    | DtmfDetected
+    | PlaybackEnded
+    | Statistics
+    | Released
+    | RecordingClosed
+    | Failed
+    | MonitorEnded
+    | RoomTalking
+)
 Message = Command | Event
 _TYPES = get_args(Command) + get_args(Event)
 

@@ -199,7 +199,7 @@ class Switch:
             anchor=anchor,
         )
         self.dispatcher.calls = self.calls
-        if anchor is not None and anchor.in_process:
+        if anchor is not None:
             self.services = CallServices(self.calls)
         self.cdrs.start()
         self.trunk_registrar = TrunkRegistrar(

@@ -50,10 +50,10 @@ import numpy.typing as npt
 import structlog
 
 from config.conference import ConferenceBridge
+from media.control import MediaControl, MixingRoom
 from media.endpoint import MediaError
-from media.engine import MediaEngine
+from media.moh import HoldMusic
 from media.players import AudioSource, Playback, load_source
-from media.rooms import MixRoom
 from media.wav import read_wav
 from softswitch.apps import prompts
 from softswitch.apps.session import AppSession, collect_digits, flush_digits, play
@@ -164,8 +164,8 @@ class _Participant:
 class _Conference:
     tenant: str
     bridge: ConferenceBridge
-    engine: MediaEngine
-    room: MixRoom
+    engine: MediaControl
+    room: MixingRoom
     started_at: float
     participants: dict[str, _Participant] = field(default_factory=dict)
     records: list[ParticipantRecord] = field(default_factory=list)
@@ -265,8 +265,7 @@ class ConferenceRegistry:
                 number=p.session.caller_number,
                 leader=p.leader,
                 muted=p.muted,
-                talking=p.session.endpoint.mix is conf.room
-                and conf.room.talking(p.session.endpoint),
+                talking=conf.room.has(p.session.endpoint) and conf.room.talking(p.session.endpoint),
                 joined_at=p.joined_at,
             )
             for p in conf.participants.values()
@@ -280,9 +279,9 @@ class ConferenceRegistry:
         p.muted = muted
         conf.room.set(p.session.endpoint, talk=not (muted or p.deaf))
 
-    def _music(self, engine: MediaEngine) -> AudioSource:
+    def _music(self, engine: MediaControl) -> AudioSource:
         for music in (self.hold_music, engine.hold_music):
-            if isinstance(music, np.ndarray):  # a playlist (HoldMusic) is for held calls
+            if music is not None and not isinstance(music, HoldMusic):  # playlists: held calls
                 return music
         return prompts.HOLD_MUSIC
 
@@ -313,9 +312,10 @@ class ConferenceRegistry:
         key = (session.tenant, bridge.name)
         conf = self._active.get(key)
         if conf is None:
-            conf = _Conference(
-                session.tenant, bridge, session.engine, session.engine.mix_room(), self._clock()
-            )
+            # the room goes where the first caller's media is (with media workers, the
+            # others are linked in from theirs)
+            room = session.engine.mix_room(near=session.endpoint)
+            conf = _Conference(session.tenant, bridge, session.engine, room, self._clock())
             self._active[key] = conf
             log.info("conference_started", tenant=session.tenant, conference=bridge.name)
         elif conf.engine is not session.engine:
@@ -330,8 +330,7 @@ class ConferenceRegistry:
 
     def _leave(self, conf: _Conference, p: _Participant, reason: str) -> None:
         ep = p.session.endpoint
-        if ep.mix is conf.room:
-            conf.room.leave(ep)
+        conf.room.leave(ep)  # no-op when the hang-up took it out already
         if p.hold is not None and not ep.released:
             conf.engine.stop(ep)
         del conf.participants[p.id]
@@ -464,8 +463,9 @@ async def _record_name(
     await collect_digits(session, 1, registry.name_seconds)
     session.engine.stop_recording(recording)
     try:
+        await recording.wait_closed()  # a media worker completes the file after the stop
         samples, _ = read_wav(path)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, MediaError) as exc:
         log.warning("conference_name_not_read", error=str(exc))
         return None
     finally:

@@ -25,10 +25,9 @@ from dataclasses import dataclass
 import structlog
 
 from config.models import Tenant
-from media.endpoint import Endpoint
-from media.engine import MediaEngine
+from media.control import MediaControl, MonitorSession
 from media.mixer import MonitorMode
-from media.rooms import Monitor
+from media.negotiation import NegotiatedLeg
 from softswitch.apps.session import AppSession
 
 __all__ = [
@@ -77,18 +76,18 @@ class MonitorRegistry:
     """Monitored calls of a switch, one supervisor per call, keyed by the call's id."""
 
     def __init__(self) -> None:
-        self._active: dict[str, tuple[Monitor, str]] = {}
+        self._active: dict[str, tuple[MonitorSession, str]] = {}
 
     def start(
         self,
         call_id: str,
-        engine: MediaEngine,
-        caller: Endpoint,
-        agent: Endpoint,
-        supervisor: Endpoint,
+        engine: MediaControl,
+        caller: NegotiatedLeg,
+        agent: NegotiatedLeg,
+        supervisor: NegotiatedLeg,
         supervisor_name: str,
         mode: MonitorMode | str = MonitorMode.LISTEN,
-    ) -> Monitor:
+    ) -> MonitorSession:
         """Mix the supervisor into the call (all endpoints on ``engine``)."""
         self._prune()
         if call_id in self._active:
@@ -123,7 +122,7 @@ class MonitorRegistry:
         for call_id in [c for c, (m, _) in self._active.items() if m.closed]:
             del self._active[call_id]
 
-    def _get(self, call_id: str) -> Monitor:
+    def _get(self, call_id: str) -> MonitorSession:
         entry = self._active.get(call_id)
         if entry is None:
             raise KeyError(f"call {call_id!r} is not monitored")
@@ -134,8 +133,8 @@ async def monitor_app(
     session: AppSession,
     registry: MonitorRegistry,
     call_id: str,
-    caller: Endpoint,
-    agent: Endpoint,
+    caller: NegotiatedLeg,
+    agent: NegotiatedLeg,
     mode: MonitorMode | str = MonitorMode.LISTEN,
 ) -> None:
     """The supervisor's call (``session``) monitors call ``call_id`` until the supervisor

@@ -1,8 +1,9 @@
 """What a call application sees of its call, and helpers to prompt and read keys.
 
 The calls side implements :class:`AppSession` for an answered call whose media is
-anchored on the engine; applications (conference, monitor) only use this interface, so
-tests drive them with a fake session over a real engine and plain RTP sockets.
+anchored; applications (conference, monitor) only use this interface and the media
+control interface (:mod:`media.control`), so they run the same on the in-process engine
+and on media worker processes, and tests drive them with a fake session over either.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import asyncio
 import contextlib
 from typing import Any, Protocol
 
-from media.endpoint import Endpoint
-from media.engine import MediaEngine
+from media.control import MediaControl
+from media.negotiation import NegotiatedLeg
 from media.players import AudioSource
 
 __all__ = ["AppSession", "collect_digits", "flush_digits", "play"]
@@ -27,8 +28,8 @@ class AppSession(Protocol):
     caller_name: str
     dialed: str
     user: str | None  # the caller's extension when the caller is a local user
-    engine: MediaEngine
-    endpoint: Endpoint  # anchored and answered before the application runs
+    engine: MediaControl  # the in-process engine or the media-worker pool
+    endpoint: NegotiatedLeg  # anchored and answered before the application runs
     ended: asyncio.Event  # set when the caller hangs up
 
     async def hangup(self) -> None:
@@ -78,7 +79,7 @@ async def collect_digits(
     return digits
 
 
-def flush_digits(endpoint: Endpoint) -> None:
+def flush_digits(endpoint: NegotiatedLeg) -> None:
     """Forget keys pressed earlier (before a prompt that expects fresh input)."""
     for _ in range(endpoint.digits.qsize()):
         endpoint.digits.get_nowait()

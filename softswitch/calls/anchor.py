@@ -30,8 +30,8 @@ from config.models import Tenant
 from config.moh import MusicOnHold, hold_music_for
 from media.control import MediaControl
 from media.dtmf import Digit
-from media.endpoint import Endpoint, MediaError
-from media.engine import EndpointStats, EngineSettings, MediaEngine
+from media.endpoint import MediaError
+from media.engine import EndpointStats, EngineSettings
 from media.moh import HoldMusic, load_hold_music
 from media.negotiation import NegotiatedLeg
 from media.sdp import NegotiationError, SdpError
@@ -105,17 +105,14 @@ class MediaAnchor:
 
     def __init__(self, engine: MediaControl, settings: MediaSettings) -> None:
         self.engine = engine
-        # Playlists, conferences and monitoring need the in-process engine.
-        self.in_process = isinstance(engine, MediaEngine)
         self.settings = settings
         self.recordings_dir = settings.recordings_dir
         self._playlists: dict[MusicOnHold, HoldMusic] = {}
 
     def load_playlists(self, tenants: list[Tenant]) -> None:
         """Decode every configured music-on-hold playlist once (blocking: run it in a
-        thread at start-up) so that putting a call on hold never reads files on the loop."""
-        if not self.in_process:
-            return
+        thread at start-up) so that putting a call on hold never reads files on the loop
+        (media workers are sent the file names and load each playlist once themselves)."""
         for tenant in tenants:
             for playlist in (tenant.moh, *(user.moh for user in tenant.users)):
                 if playlist is not None and playlist not in self._playlists:
@@ -126,8 +123,8 @@ class MediaAnchor:
         outside party) puts it on hold: the holder's playlist, else the tenant's, else
         ``[media] hold_music``."""
         ep = held.media
-        if tenant is None or ep is None or ep.released or not self.in_process:
-            return  # worker processes play [media] hold_music
+        if tenant is None or ep is None or ep.released:
+            return
         playlist = hold_music_for(tenant, tenant.user_by_extension(holder) if holder else None)
         self.engine.set_hold_music(self._playlists.get(playlist) if playlist else None, ep)
 
@@ -165,12 +162,12 @@ class MediaAnchor:
         leg.media = ep
         ep.on_dtmf = lambda _ep, digit: self.digit(leg, digit)
 
-    def local_media(self, leg: Leg) -> tuple[MediaEngine, Endpoint] | None:
-        """The in-process engine and the leg's endpoint on it, which applications drive
-        directly (None with worker processes)."""
-        engine, ep = self.engine, leg.media
-        if isinstance(engine, MediaEngine) and isinstance(ep, Endpoint) and not ep.released:
-            return engine, ep
+    def local_media(self, leg: Leg) -> tuple[MediaControl, NegotiatedLeg] | None:
+        """The media control interface and the leg's endpoint, which applications drive
+        (None when the leg has no live endpoint)."""
+        ep = leg.media
+        if ep is not None and not ep.released:
+            return self.engine, ep
         return None
 
     def _inband(self) -> bool | None:

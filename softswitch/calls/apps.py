@@ -2,7 +2,8 @@
 
 Conference bridges, monitoring and later voicemail, attendants and queues are
 applications: the caller's leg is answered with its anchored endpoint, and the
-application drives the media engine (prompts, digits, mixing) through an
+application drives media (prompts, digits, mixing) through the media control interface
+(:mod:`media.control`: the in-process engine or the media-worker pool) and an
 :class:`AppCall` until either side ends the call.
 """
 
@@ -14,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from media.endpoint import Endpoint
-from media.engine import MediaEngine
+from media.control import MediaControl
+from media.negotiation import NegotiatedLeg
 
 if TYPE_CHECKING:
     from softswitch.calls.call import Call, CallLayer
@@ -42,8 +43,8 @@ class AppCall:
         self,
         mgr: CallLayer,
         call: Call,
-        engine: MediaEngine,
-        endpoint: Endpoint,
+        engine: MediaControl,
+        endpoint: NegotiatedLeg,
         user: str | None,
     ) -> None:
         self._mgr = mgr

@@ -19,9 +19,8 @@ from typing import Any
 import structlog
 
 from config.models import Tenant
+from media.control import MediaControl
 from media.dtmf import Digit
-from media.endpoint import Endpoint
-from media.engine import MediaEngine
 from media.negotiation import NegotiatedLeg
 from softswitch.calls.anchor import MediaAnchor, MediaRefused, worst_mos
 from softswitch.calls.call import Call, CallState, Leg, MediaEnded
@@ -97,12 +96,12 @@ class PassThroughMedia:
     def info(self, leg: Leg, request: SipRequest) -> None:
         pass  # key presses reach only the other party
 
-    def application_media(self, leg: Leg) -> tuple[MediaEngine, Endpoint] | None:
+    def application_media(self, leg: Leg) -> tuple[MediaControl, NegotiatedLeg] | None:
         return None  # applications need anchored media
 
     def originated_answered(
         self, call: Call, leg: Leg, sdp: bytes
-    ) -> tuple[MediaEngine, Endpoint] | None:
+    ) -> tuple[MediaControl, NegotiatedLeg] | None:
         return None
 
     def ended(self, call: Call) -> MediaEnded:
@@ -215,12 +214,12 @@ class AnchoredMedia:
         if digit is not None:
             self.anchor.digit(leg, digit)
 
-    def application_media(self, leg: Leg) -> tuple[MediaEngine, Endpoint] | None:
+    def application_media(self, leg: Leg) -> tuple[MediaControl, NegotiatedLeg] | None:
         return self.anchor.local_media(leg)
 
     def originated_answered(
         self, call: Call, leg: Leg, sdp: bytes
-    ) -> tuple[MediaEngine, Endpoint] | None:
+    ) -> tuple[MediaControl, NegotiatedLeg] | None:
         """The answering leg's endpoint for the application of a call the switch placed,
         or None when its answer is unusable."""
         local = self.anchor.local_media(leg)

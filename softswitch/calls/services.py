@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import structlog
 
 from config.conference import ConferenceBridge
-from media.endpoint import Endpoint
 from media.mixer import MonitorMode
+from media.negotiation import NegotiatedLeg
 from routing.plan import Target
 from softswitch.apps.conference import ConferenceRegistry, Role, conference_app
 from softswitch.apps.monitor import MonitorDenied, MonitorRegistry, check_monitor, monitor_app
@@ -126,11 +126,11 @@ class CallServices:
         ):
             log.warning("originate_refused", tenant=tenant, number=number)
 
-    def _local(self, leg: Leg) -> Endpoint:
+    def _local(self, leg: Leg) -> NegotiatedLeg:
         anchor = self.mgr.anchor
         local = anchor.local_media(leg) if anchor is not None else None
         if local is None:
-            raise CallRefused(480, "Media Not In Process")
+            raise CallRefused(480, "No Media To Monitor")
         return local[1]
 
     def agent_call(self, tenant: str, extension: str) -> tuple[Call, Leg, Leg] | None:

@@ -116,12 +116,14 @@ def test_anchored_call_tones_cross_recording_dtmf_and_quality(
     assert abs(dominant(channel(path, 1)) - 1000.0) < 20  # the callee's
 
 
+@pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "2 workers"])
 @pytest.mark.parametrize("music", ["media.hold_music", "tenant playlist"])
 def test_hold_plays_music_to_the_held_party_and_resume_restores_the_call(
-    music: str, tmp_path: Path
+    music: str, workers: int, tmp_path: Path
 ) -> None:
     """B holds A: A hears 700 Hz music (from [media] hold_music, or the tenant's playlist
-    after its 500 Hz introduction), then B again after resuming."""
+    after its 500 Hz introduction), then B again after resuming; with media in the switch
+    process and in two media worker processes."""
     if music == "tenant playlist":
         switch_config = SwitchConfigFile(
             tmp_path / "switch",
@@ -136,8 +138,11 @@ def test_hold_plays_music_to_the_held_party_and_resume_restores_the_call(
         switch_config = SwitchConfigFile(
             tmp_path / "switch", users=USERS, hold_music=tone(tmp_path / "moh.wav", 700.0, 30.0)
         )
+    media_args = ["--media-workers", str(workers)] if workers else []
     with (
-        SwitchProcess(switch_config.write(), port=switch_config.port) as switch,
+        SwitchProcess(
+            switch_config.write(), port=switch_config.port, extra_args=media_args
+        ) as switch,
         _phone(tmp_path / "a", "100", switch.port, tone(tmp_path / "440.wav", 440.0)) as a,
         _phone(tmp_path / "b", "101", switch.port, tone(tmp_path / "1k.wav", 1000.0), "auto") as b,
     ):

@@ -1,13 +1,16 @@
-"""The conference and monitor applications over a real engine with raw RTP peers.
+"""The conference and monitor applications over real media with raw RTP peers, in both
+modes: the in-process engine, and two media worker processes (where callers land on both
+workers, so rooms and monitors link in legs from the other worker).
 
 Each caller is a fake AppSession (what the calls side provides) whose endpoint is a real
-engine endpoint answering a plain UDP socket; audio is judged by FFT levels.
+endpoint answering a plain UDP socket; audio is judged by FFT levels.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -15,12 +18,14 @@ import pytest
 
 from config import config_from_dict
 from config.conference import ConferenceBridge
-from media.endpoint import Endpoint
-from media.engine import MediaEngine
+from media.control import MediaControl
+from media.engine import EngineSettings, MediaEngine
+from media.negotiation import NegotiatedLeg
+from media.pool import MediaWorkerPool, WorkerEndpoint
 from softswitch.apps.conference import ConferenceRegistry, Role, conference_app
 from softswitch.apps.monitor import MonitorRegistry, monitor_app
 from tests.integration.mixing import Streamer, heard, hears, press
-from tests.integration.rtpkit import Peer, leg, tone
+from tests.integration.rtpkit import Peer, tone
 
 pytestmark = pytest.mark.integration
 
@@ -34,8 +39,8 @@ _ids = itertools.count(1)
 class FakeCall:
     """An answered call as the calls side hands it to an application."""
 
-    engine: MediaEngine
-    endpoint: Endpoint
+    engine: MediaControl
+    endpoint: NegotiatedLeg
     peer: Peer
     caller_number: str
     caller_name: str = "Caller"
@@ -51,6 +56,18 @@ class FakeCall:
         self.ended.set()
 
 
+@pytest.fixture(params=["in-process", "2 workers"])
+async def media(request: pytest.FixtureRequest) -> AsyncIterator[MediaControl]:
+    """The in-process engine, or two media worker processes."""
+    base = random.randrange(30000, 60000, 2)
+    settings = EngineSettings(port_min=base, port_max=base + 199)
+    control: MediaEngine | MediaWorkerPool = (
+        MediaEngine(settings) if request.param == "in-process" else MediaWorkerPool(settings, 2)
+    )
+    async with control:
+        yield control
+
+
 @pytest.fixture
 def registry() -> ConferenceRegistry:
     return ConferenceRegistry(hold_music=tone(MOH, 1), digit_timeout=3.0, name_seconds=1.0)
@@ -62,10 +79,18 @@ async def streamer() -> AsyncIterator[Streamer]:
         yield s
 
 
-def call(engine: MediaEngine, peers: list[Peer], number: str, **kw: str) -> FakeCall:
+def call(
+    engine: MediaControl,
+    peers: list[Peer],
+    number: str,
+    near: NegotiatedLeg | None = None,
+    **kw: str,
+) -> FakeCall:
     peer = Peer()
     peers.append(peer)
-    return FakeCall(engine, leg(engine, peer), peer, number, **kw)
+    endpoint = engine.allocate(peer.sdp(), near=near)
+    peer.connect(endpoint)  # type: ignore[arg-type]
+    return FakeCall(engine, endpoint, peer, number, **kw)
 
 
 async def until(condition: Callable[[], bool], seconds: float = 15.0) -> None:
@@ -81,7 +106,7 @@ class Bridge:
 
     def __init__(
         self,
-        engine: MediaEngine,
+        engine: MediaControl,
         peers: list[Peer],
         registry: ConferenceRegistry,
         streamer: Streamer,
@@ -112,11 +137,11 @@ class Bridge:
 
 @pytest.fixture
 def make_bridge(
-    engine: MediaEngine, peers: list[Peer], registry: ConferenceRegistry, streamer: Streamer
+    media: MediaControl, peers: list[Peer], registry: ConferenceRegistry, streamer: Streamer
 ) -> Callable[..., Bridge]:
     def make(**settings: object) -> Bridge:
         b = ConferenceBridge.model_validate({"name": "Sales", "extension": "6000", **settings})
-        return Bridge(engine, peers, registry, streamer, b)
+        return Bridge(media, peers, registry, streamer, b)
 
     return make
 
@@ -127,6 +152,8 @@ async def test_each_hears_the_others_and_mute_removes_a_voice(
     conf = make_bridge()
     a, b, c = conf.join("201", X), conf.join("202", Y), conf.join("203", Z)
     await until(lambda: conf.count() == 3)
+    if isinstance(a.endpoint, WorkerEndpoint):  # callers on both workers: some linked in
+        assert len({x.endpoint.worker.index for x in (a, b, c)}) == 2  # type: ignore[attr-defined]
     await streamer.settle(1.0)
     assert hears(heard(a.peer, TONES), Y, Z)
     assert hears(heard(b.peer, TONES), X, Z)
@@ -265,8 +292,9 @@ async def test_recorded_name_is_announced_on_join(
 
 
 async def test_monitor_app_switches_modes_by_key(
-    engine: MediaEngine, peers: list[Peer], streamer: Streamer
+    media: MediaControl, peers: list[Peer], streamer: Streamer
 ) -> None:
+    engine = media
     tenant = config_from_dict(
         {
             "tenants": [
@@ -278,9 +306,10 @@ async def test_monitor_app_switches_modes_by_key(
             ]
         }
     ).tenants[0]
-    caller, agent = call(engine, peers, "+14155550100"), call(engine, peers, "101")
+    caller = call(engine, peers, "+14155550100")
+    agent = call(engine, peers, "101", near=caller.endpoint)  # the call's other leg
     engine.bridge(caller.endpoint, agent.endpoint)
-    sup = call(engine, peers, "100", user="100")
+    sup = call(engine, peers, "100", user="100")  # with workers: on the other one
     for c, f in ((caller, X), (agent, Y), (sup, Z)):
         streamer.set(c.peer, tone(f, 2))
     assert tenant.may_monitor(sup.user or "")

@@ -1,5 +1,8 @@
 """Conference bridges and live-call monitoring through the switch with baresip phones, each
-playing its own tone; what each phone heard is read back from its decoded-audio dump."""
+playing its own tone; what each phone heard is read back from its decoded-audio dump.
+
+Every test runs twice: media in the switch process, and in two media worker processes
+(``--media-workers 2``, where the phones' legs land on both workers)."""
 
 from __future__ import annotations
 
@@ -19,6 +22,14 @@ pytestmark = pytest.mark.integration
 
 HEARD = 0.2  # a tone at least this strong (vs the loudest) is heard
 ABSENT = 0.05  # and below this it is not
+
+MODES = {"in-process": (), "2 workers": ("--media-workers", "2")}
+
+
+@pytest.fixture(params=list(MODES))
+def media_args(request: pytest.FixtureRequest) -> tuple[str, ...]:
+    """The switch's command-line arguments for the media mode under test."""
+    return MODES[request.param]
 
 
 @dataclass
@@ -68,9 +79,11 @@ def _hang_up(*parties: Party) -> None:
             party.phone.wait_event("CALL_CLOSED", timeout=10)
 
 
-def _switch(tmp_path: Path, users: list[PhoneUser], tenant_toml: str = "") -> SwitchProcess:
+def _switch(
+    tmp_path: Path, users: list[PhoneUser], media_args: tuple[str, ...], tenant_toml: str = ""
+) -> SwitchProcess:
     config = SwitchConfigFile(tmp_path / "switch", users=users, tenant_toml=tenant_toml)
-    return SwitchProcess(config.write(), port=config.port)
+    return SwitchProcess(config.write(), port=config.port, extra_args=media_args)
 
 
 BRIDGE = """[[tenants.conferences]]
@@ -79,11 +92,13 @@ extension = "800"
 """
 
 
-def test_three_callers_hear_each_other_but_not_themselves_and_mute_works(tmp_path: Path) -> None:
+def test_three_callers_hear_each_other_but_not_themselves_and_mute_works(
+    tmp_path: Path, media_args: tuple[str, ...]
+) -> None:
     users = [PhoneUser(e, f"pw{e}") for e in ("100", "101", "102")]
     tones = [("100", 500.0), ("101", 700.0), ("102", 900.0)]
     with (
-        _switch(tmp_path, users, BRIDGE) as switch,
+        _switch(tmp_path, users, media_args, BRIDGE) as switch,
         _parties(tmp_path, switch.port, tones) as parties,
     ):
         switch.wait_registrations(lambda rows: len(rows) == 3, timeout=20)
@@ -112,11 +127,13 @@ def test_three_callers_hear_each_other_but_not_themselves_and_mute_works(tmp_pat
     assert "conference" in log
 
 
-def test_first_caller_hears_music_until_the_minimum_is_reached(tmp_path: Path) -> None:
+def test_first_caller_hears_music_until_the_minimum_is_reached(
+    tmp_path: Path, media_args: tuple[str, ...]
+) -> None:
     users = [PhoneUser(e, f"pw{e}") for e in ("100", "101")]
     bridge = BRIDGE + "min_participants = 2\n"
     with (
-        _switch(tmp_path, users, bridge) as switch,
+        _switch(tmp_path, users, media_args, bridge) as switch,
         _parties(tmp_path, switch.port, [("100", 500.0), ("101", 700.0)]) as (a, b),
     ):
         switch.wait_registrations(lambda rows: len(rows) == 2, timeout=20)
@@ -135,12 +152,14 @@ def test_first_caller_hears_music_until_the_minimum_is_reached(tmp_path: Path) -
     assert a.levels(*together, 700.0)[700.0] > HEARD  # the conference runs: B is heard
 
 
-def test_pins_wrong_pin_refused_and_leader_starts_the_conference(tmp_path: Path) -> None:
+def test_pins_wrong_pin_refused_and_leader_starts_the_conference(
+    tmp_path: Path, media_args: tuple[str, ...]
+) -> None:
     users = [PhoneUser(e, f"pw{e}") for e in ("100", "101", "102")]
     bridge = BRIDGE + ('leader_pin = "1234"\nparticipant_pin = "5678"\nrequire_leader = true\n')
     tones = [("100", 500.0), ("101", 700.0), ("102", 900.0)]
     with (
-        _switch(tmp_path, users, bridge) as switch,
+        _switch(tmp_path, users, media_args, bridge) as switch,
         _parties(tmp_path, switch.port, tones) as (intruder, member, leader),
     ):
         switch.wait_registrations(lambda rows: len(rows) == 3, timeout=20)
@@ -167,7 +186,9 @@ def test_pins_wrong_pin_refused_and_leader_starts_the_conference(tmp_path: Path)
     assert leader.levels(*running, 700.0)[700.0] > HEARD
 
 
-def test_supervisor_listens_whispers_and_barges_in_one_call(tmp_path: Path) -> None:
+def test_supervisor_listens_whispers_and_barges_in_one_call(
+    tmp_path: Path, media_args: tuple[str, ...]
+) -> None:
     """X (caller, 500 Hz) talks to agent Y (101, 700 Hz); supervisor Z (102, 900 Hz) dials
     *51101 (listen), then presses 2 (whisper), 3 (barge) and 1 (listen again)."""
     users = [
@@ -177,7 +198,7 @@ def test_supervisor_listens_whispers_and_barges_in_one_call(tmp_path: Path) -> N
     ]
     tones = [("100", 500.0), ("101", 700.0), ("102", 900.0)]
     with (
-        _switch(tmp_path, users) as switch,
+        _switch(tmp_path, users, media_args) as switch,
         _parties(tmp_path, switch.port, tones) as (caller, agent, supervisor),
     ):
         switch.wait_registrations(lambda rows: len(rows) == 3, timeout=20)
@@ -215,11 +236,11 @@ def test_supervisor_listens_whispers_and_barges_in_one_call(tmp_path: Path) -> N
     assert caller.levels(*phases["listen again"], 700.0)[700.0] > HEARD
 
 
-def test_monitoring_needs_the_permission(tmp_path: Path) -> None:
+def test_monitoring_needs_the_permission(tmp_path: Path, media_args: tuple[str, ...]) -> None:
     users = [PhoneUser(e, f"pw{e}") for e in ("100", "101", "102")]
     tones = [("100", 500.0), ("101", 700.0), ("102", 900.0)]
     with (
-        _switch(tmp_path, users) as switch,
+        _switch(tmp_path, users, media_args) as switch,
         _parties(tmp_path, switch.port, tones) as (caller, agent, intruder),
     ):
         switch.wait_registrations(lambda rows: len(rows) == 3, timeout=20)

@@ -176,7 +176,7 @@ async def test_record_two_channels(engine: MediaEngine, peers: list[Peer], tmp_p
     rec = engine.record(ea, eb, path)
     await run([(a, tone(440, 1)), (b, tone(1000, 1))], 60)
     engine.stop_recording(rec)
-    assert not ea.recordings and rec.frames > 0
+    assert not ea.recorded and rec.frames > 0
     with wave.open(str(path), "rb") as w:
         assert (w.getnchannels(), w.getframerate(), w.getsampwidth()) == (2, 8000, 2)
         data = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, 2)

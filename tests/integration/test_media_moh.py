@@ -11,31 +11,15 @@ import random
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 import pytest
 
-from media.endpoint import Endpoint
 from media.engine import EngineSettings, MediaEngine
 from media.moh import HoldMusic
 from media.wav import write_wav
-from tests.integration.rtpkit import Peer, dominant, leg, new_peer, run, tone
+from tests.integration.mohkit import INTRO, MESSAGE, SONG, TALK_A, TALK_B, Streams, heard, hold
+from tests.integration.rtpkit import Peer, leg, new_peer, run, tone
 
 pytestmark = pytest.mark.integration
-
-INTRO, SONG, MESSAGE, TALK_A, TALK_B = 400, 700, 1300, 440, 1000
-WINDOW = 640
-Streams = list[tuple[Peer, npt.NDArray[np.int16] | None]]
-
-
-def heard(audio: npt.NDArray[np.int16]) -> list[int]:
-    """The tones heard, in order, each once per stretch (windows of other tones dropped)."""
-    out: list[int] = []
-    for start in range(0, len(audio) - WINDOW + 1, WINDOW):
-        f = dominant(audio[start : start + WINDOW])
-        tones = [t for t in (INTRO, SONG, MESSAGE, TALK_A, TALK_B) if abs(f - t) < 20]
-        if tones and (not out or out[-1] != tones[0]):
-            out.append(tones[0])
-    return out
 
 
 @pytest.fixture
@@ -52,14 +36,6 @@ def music(tmp_path: Path) -> HoldMusic:
         messages=[tmp_path / "message.wav"],
         message_interval=15,
     )
-
-
-async def hold(held: Peer, holder: Peer, holder_leg: Endpoint) -> None:
-    """The holder re-INVITEs sendonly; what was in flight before is thrown away."""
-    assert b"a=recvonly" in holder_leg.answer(holder.sdp(direction="sendonly"))
-    for p in (held, holder):
-        p.drain()
-        p.received.clear()
 
 
 async def test_held_party_hears_intro_then_song_and_intro_again_next_hold(
@@ -105,3 +81,19 @@ async def test_each_held_call_has_its_own_position(peers: list[Peer], music: Hol
         await run(both, 45)
         assert heard(c.audio()) == [INTRO, SONG]
         assert INTRO not in heard(a.audio())  # A's program went on where it was
+
+
+async def test_a_playlist_played_as_a_prompt_until_stopped(
+    peers: list[Peer], music: HoldMusic
+) -> None:
+    """What a queue plays a waiting caller: the playlist from its start, until stopped."""
+    base = random.randrange(30000, 60000, 2)
+    async with MediaEngine(EngineSettings(port_min=base, port_max=base + 99)) as engine:
+        a = new_peer(peers)
+        ea = leg(engine, a)
+        playback = engine.play(ea, music, barge_in=True)
+        await run([(a, None)], 80)
+        assert heard(a.audio()) == [INTRO, SONG]
+        assert not playback.done()  # a playlist never ends by itself
+        engine.stop(ea)
+        assert await playback.wait() == "stopped"

@@ -37,8 +37,6 @@ REASON_WITHIN = 40  # the reason must be in the file's first lines
 KNOWN_CYCLES: list[frozenset[str]] = [
     # uri.py names SipMessage for a type only (TYPE_CHECKING).
     frozenset({"softswitch.sip.headers", "softswitch.sip.message", "softswitch.sip.uri"}),
-    # Endpoints, recordings and rooms name the engine that owns them (TYPE_CHECKING).
-    frozenset({"media.endpoint", "media.engine", "media.recorder", "media.rooms"}),
     frozenset({"config.models", "config.moh"}),
 ]
 

@@ -21,6 +21,7 @@ from media import workerproto
 from media.dtmf import Digit
 from media.endpoint import EndpointStats
 from media.engine import EngineSettings, EngineStats
+from media.moh import PlaylistFiles
 from media.pool import MediaWorkerPool, split_ports
 from media.sdp import Codec, NegotiatedStream
 from media.worker import WorkerServer
@@ -33,6 +34,10 @@ from media.workerproto import (
     HoldMusic,
     Message,
     MessageDecoder,
+    MonitorEnded,
+    MonitorSet,
+    MonitorStart,
+    MonitorStop,
     Negotiated,
     Open,
     Play,
@@ -44,6 +49,13 @@ from media.workerproto import (
     Release,
     Released,
     Report,
+    RoomAnnounce,
+    RoomClose,
+    RoomJoin,
+    RoomLeave,
+    RoomOpen,
+    RoomSet,
+    RoomTalking,
     Start,
     Statistics,
     StopPlay,
@@ -94,6 +106,18 @@ MESSAGES: list[Message] = [
     RecordingClosed(10, 150, None),
     RecordingClosed(11, 0, "/nowhere/x.wav: cannot create recording"),
     Failed(None, "Bridge", "Bridge before Start"),
+    HoldMusic(8, PlaylistFiles(("/tmp/song.wav",), "/tmp/intro.wav", (), 30.0, True)),
+    RoomOpen(20),
+    RoomJoin(20, 7, True, False, 1.5),
+    RoomSet(20, 7, False, None, None, 0.5),
+    RoomAnnounce(20, 21, "/tmp/name.wav"),
+    RoomLeave(20, 7),
+    RoomClose(20),
+    MonitorStart(22, 7, 8, 9, "whisper"),
+    MonitorSet(22, "barge"),
+    MonitorStop(22),
+    MonitorEnded(22),
+    RoomTalking(20, (7, 8)),
 ]
 
 
@@ -348,3 +372,106 @@ async def test_periodic_pushes_carry_a_share_of_the_legs_in_turn(
         seen.append(set(push.endpoints))
     assert all(len(legs) == 2 for legs in seen)
     assert set().union(*seen) == set(range(1, 11))  # every leg once in five pushes
+
+
+async def test_worker_runs_rooms(server: tuple[WorkerServer, FakeChannel, int]) -> None:
+    srv, channel, base = server
+    channel.sent.clear()
+    for i in range(3):
+        srv.handle(Open(i + 1, base + 2 * i, None, STREAM))
+    srv.handle(RoomOpen(10))
+    srv.handle(RoomJoin(10, 1, True, True, 1.0))
+    srv.handle(RoomJoin(10, 2, True, True, 1.0))
+    srv.handle(RoomSet(10, 2, False, None, 2.0, None))
+    srv.handle(RoomAnnounce(10, 11, np.zeros(160, np.int16)))
+    srv.handle(RoomJoin(10, 1, True, True, 1.0))  # twice: refused, named
+    srv.handle(RoomJoin(99, 3, True, True, 1.0))  # no such room
+    srv.handle(RoomSet(10, 2, None, None, 9.0, None))  # a gain out of range
+    assert [(m.command, m.message) for m in channel.sent if isinstance(m, Failed)] == [
+        ("RoomJoin", "endpoint 1 is already in a mixing session"),
+        ("RoomJoin", "room 99 is not open on this media worker"),
+        ("RoomSet", "gain 9.0 outside 0..8.0"),
+    ]
+    srv.handle(RoomLeave(10, 1))
+    srv.handle(Release(2))  # a released member leaves by itself
+    assert srv._members[10] == set()
+    srv.handle(RoomClose(10))  # ends the announcement
+    await asyncio.sleep(0)
+    assert PlaybackEnded(11, "stopped") in channel.sent
+    srv.handle(RoomAnnounce(10, 12, np.zeros(160, np.int16)))  # the room is gone
+    assert PlaybackEnded(12, "failed") in channel.sent
+
+
+async def test_worker_reports_monitors_ending(
+    server: tuple[WorkerServer, FakeChannel, int],
+) -> None:
+    srv, channel, base = server
+    channel.sent.clear()
+    for i in range(3):
+        srv.handle(Open(i + 1, base + 2 * i, None, STREAM))
+    srv.handle(Bridge(1, 2))
+    srv.handle(MonitorStart(5, 1, 2, 3, "listen"))
+    srv.handle(MonitorSet(5, "barge"))
+    srv.handle(MonitorStart(6, 1, 2, 3, "listen"))  # the legs are taken: ended at once
+    srv.handle(Release(1))  # the monitored call ends
+    for _ in range(50):
+        if MonitorEnded(5) in channel.sent:
+            break
+        await asyncio.sleep(0.01)
+    assert MonitorEnded(5) in channel.sent and MonitorEnded(6) in channel.sent
+    assert [m.command for m in channel.sent if isinstance(m, Failed)] == ["MonitorStart"]
+    srv.handle(MonitorSet(5, "listen"))  # ended: ignored
+    srv.handle(MonitorStop(5))
+    assert [m.command for m in channel.sent if isinstance(m, Failed)] == ["MonitorStart"]
+
+
+async def test_worker_loads_a_playlist_by_file_name_once(
+    server: tuple[WorkerServer, FakeChannel, int], tmp_path: Path
+) -> None:
+    from media.wav import write_wav
+
+    srv, channel, base = server
+    channel.sent.clear()
+    write_wav(tmp_path / "song.wav", np.full(800, 1000, np.int16))
+    files = PlaylistFiles((str(tmp_path / "song.wav"),))
+    srv.handle(Open(1, base, None, STREAM))
+    srv.handle(HoldMusic(1, files))
+    srv.handle(HoldMusic(1, PlaylistFiles((str(tmp_path / "missing.wav"),))))
+    for _ in range(100):
+        if srv._playlists and any(isinstance(m, Failed) for m in channel.sent):
+            break
+        await asyncio.sleep(0.01)
+    (failed,) = [m for m in channel.sent if isinstance(m, Failed)]
+    assert failed.command == "HoldMusic" and "missing.wav" in failed.message
+    assert srv._legs[1].hold_music is None  # the later request (which failed) won
+    srv.handle(HoldMusic(1, files))  # loaded already: applied at once
+    assert srv._legs[1].hold_music is next(iter(srv._playlists.values()))
+
+
+async def test_worker_plays_a_playlist_once_loaded_unless_no_longer_wanted(
+    server: tuple[WorkerServer, FakeChannel, int], tmp_path: Path
+) -> None:
+    from media.wav import write_wav
+
+    srv, channel, base = server
+    channel.sent.clear()
+    write_wav(tmp_path / "song.wav", np.full(800, 1000, np.int16))
+    files = PlaylistFiles((str(tmp_path / "song.wav"),))
+    srv.handle(Open(1, base, None, STREAM))
+    srv.handle(Open(2, base + 2, None, STREAM))
+    srv.handle(Play(1, 10, files, False, False))
+    srv.handle(Play(1, 11, files, False, False))  # replaces the first while it loads
+    srv.handle(Play(2, 12, files, False, False))
+    srv.handle(Release(2))  # gone before its playlist is loaded
+    srv.handle(Play(1, 13, PlaylistFiles((str(tmp_path / "missing.wav"),)), False, False))
+    srv.handle(Play(1, 14, files, False, False))
+    for _ in range(100):
+        if srv._legs[1].player is not None:
+            break
+        await asyncio.sleep(0.01)
+    ended = [(m.playback, m.reason) for m in channel.sent if isinstance(m, PlaybackEnded)]
+    assert ended == [(10, "replaced"), (12, "released"), (11, "replaced"), (13, "replaced")]
+    assert srv._legs[1].player is not None  # 14 plays
+    srv.handle(StopPlay(1))
+    await asyncio.sleep(0)
+    assert PlaybackEnded(14, "stopped") in channel.sent
