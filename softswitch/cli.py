@@ -1,4 +1,5 @@
-"""The `softswitch` command line: run, check-config, registrations, disaster, route, numbers."""
+"""The `softswitch` command line: run, check-config, registrations, disaster, route, numbers,
+admin, token."""
 
 from __future__ import annotations
 
@@ -270,6 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
     from softswitch.cli_routing import add_routing_commands
 
     add_routing_commands(sub, default_config)
+
+    from softswitch.cli_admin import add_admin_commands
+
+    add_admin_commands(sub, default_config)
     return parser
 
 

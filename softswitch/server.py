@@ -60,6 +60,7 @@ from softswitch.sip.transport import TransportManager, server_ssl_context
 from softswitch.trunkreg import TrunkRegistrar
 from storage import open_store
 from storage.base import Binding, Store
+from storage.cdr import Cdr
 
 log = structlog.get_logger(__name__)
 
@@ -109,6 +110,9 @@ class SwitchCounters:
     malformed: int = 0
     rejected: int = 0
     responses_by_status: dict[int, int] = field(default_factory=dict)
+    # what arrived, for the admin API's /metrics (read at scrape time)
+    requests_by_method: dict[str, int] = field(default_factory=dict)
+    responses_by_class: dict[int, int] = field(default_factory=dict)
 
 
 class Switch:
@@ -142,6 +146,8 @@ class Switch:
         self.services: CallServices | None = None  # conferences, monitoring (anchored only)
         self.trunk_registrar: TrunkRegistrar | None = None
         self.cdrs = CdrWriter(self.store)
+        # called with every finished call's CDR (the admin API's metrics)
+        self.cdr_listeners: list[Callable[[Cdr], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_deadline: float | None = None
@@ -214,7 +220,7 @@ class Switch:
             clock=self._now,
             schedule=self._schedule,
             local=self._local,
-            on_cdr=self.cdrs.add,
+            on_cdr=self._on_cdr,
             allow=", ".join(ALLOWED_METHODS),
             server_header=SERVER_HEADER,
             tenants=self.config.tenants,
@@ -311,6 +317,10 @@ class Switch:
                 self._answer_stateless(partial, source, error.status, error.reason)
             return
         if isinstance(message, SipRequest):
+            # known methods only: a peer inventing methods must not grow the metrics
+            method = message.method if message.method in KNOWN_METHODS else "OTHER"
+            by_method = self.counters.requests_by_method
+            by_method[method] = by_method.get(method, 0) + 1
             problem = check_request(message)
             if problem is not None:
                 self.counters.malformed += 1
@@ -320,6 +330,9 @@ class Switch:
             if message.method == "REGISTER" and not message.get("Authorization"):
                 self._answer_without_transaction(message, source)
                 return
+        else:
+            by_class = self.counters.responses_by_class
+            by_class[message.status // 100] = by_class.get(message.status // 100, 0) + 1
         now = self._now()
         try:
             self.transactions.receive_message(message, source, now)
@@ -330,6 +343,14 @@ class Switch:
                 self._answer_stateless(message, source, error.status, error.reason)
             return
         self._drain(now)
+
+    def _on_cdr(self, cdr: Cdr) -> None:
+        self.cdrs.add(cdr)
+        for listener in self.cdr_listeners:
+            try:
+                listener(cdr)
+            except Exception:
+                log.exception("cdr_listener_failed")
 
     def _answer_without_transaction(self, request: SipRequest, source: Address) -> None:
         """Answer a REGISTER that carries no credentials statelessly, as Kamailio's
@@ -643,8 +664,11 @@ async def serve(config: SwitchConfig) -> None:
     """Run a switch until SIGTERM/SIGINT, then stop it gracefully."""
     import signal
 
+    from softswitch.api import start_api
+
     switch = Switch(config)
     await switch.start()
+    api = await start_api(switch)  # the admin API, when [api] enabled
     collector = CycleCollector(config.collector)
     collector.start()
     loop = asyncio.get_running_loop()
@@ -655,4 +679,6 @@ async def serve(config: SwitchConfig) -> None:
     await stop.wait()
     log.info("switch_stopping", uptime_s=round(time.monotonic() - started, 1))
     collector.stop()
+    if api is not None:
+        await api.stop()
     await switch.stop()
