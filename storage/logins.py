@@ -247,7 +247,7 @@ def cdr_query_sql(query: CdrQuery, placeholder: str) -> tuple[str, list[object]]
             where.append("1 = 0")
         else:
             where.append(f"tenant IN ({', '.join(param(t) for t in query.tenants)})")
-    for parties in ([query.party] if query.party is not None else [], query.parties):
+    for parties in ((query.party,) if query.party is not None else None, query.parties):
         if parties is None:
             continue
         if not parties:
