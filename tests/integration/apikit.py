@@ -9,6 +9,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+import asyncpg
 import httpx
 
 from config.models import SwitchConfig
@@ -16,6 +17,7 @@ from softswitch.api import ApiServer
 from softswitch.api.routes_logins import LoginIn, create_login, issue_token
 from softswitch.server import Switch
 from storage.cdr import Cdr
+from tests.pg import dsn_with_search_path, random_schema_name
 
 _T = TypeVar("_T")
 
@@ -187,3 +189,18 @@ def cdr(call_id: str, tenant: str, caller: str, dialled: str, **fields: Any) -> 
     }
     values.update(fields)
     return Cdr(**values)
+
+
+def pg_schema(dsn: str) -> str:
+    """A DSN on a new, empty schema of the test server (left for the server's cleanup)."""
+    schema = random_schema_name()
+
+    async def create() -> None:
+        conn = await asyncpg.connect(dsn, timeout=10.0)
+        try:
+            await conn.execute(f"CREATE SCHEMA {schema}")
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return dsn_with_search_path(dsn, schema)

@@ -4,14 +4,12 @@ disaster plans with ETags, registrations from SIPp, and the event stream."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pyotp
 import pytest
 from websockets.sync.client import connect
@@ -19,26 +17,11 @@ from websockets.sync.client import connect
 from bench.sipp import run_sipp, user_rows, write_users
 from bench.switchproc import free_port
 from storage.logins import ApiToken
-from tests.integration.apikit import TENANT_A, TENANT_B, LiveApi, api_config, cdr
-from tests.pg import dsn_with_search_path, random_schema_name
+from tests.integration.apikit import TENANT_A, TENANT_B, LiveApi, api_config, cdr, pg_schema
 
 pytestmark = pytest.mark.integration
 
 ROLES = ("operator", "reseller", "office_manager", "site_manager", "supervisor", "user")
-
-
-def _pg_schema(dsn: str) -> str:
-    schema = random_schema_name()
-
-    async def create() -> None:
-        conn = await asyncpg.connect(dsn, timeout=10.0)
-        try:
-            await conn.execute(f"CREATE SCHEMA {schema}")
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
-    return dsn_with_search_path(dsn, schema)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -49,7 +32,7 @@ def live(
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('api')}/switch.db"
     else:
-        url = _pg_schema(request.getfixturevalue("pg_dsn"))
+        url = pg_schema(request.getfixturevalue("pg_dsn"))
     api = LiveApi(api_config(url, max_login_failures=3)).start()
     yield api
     api.stop()
