@@ -269,7 +269,9 @@ def cdr_query_sql(query: CdrQuery, placeholder: str) -> tuple[str, list[object]]
             where.append(f"{column} LIKE {param(_like(text))} ESCAPE '\\'")
     if query.after is not None:
         start, call_id = query.after
-        s1, c = param(float(start)), param(call_id)
-        s2 = param(float(start))
-        where.append(f"(start_time < {s1} OR (start_time = {s2} AND call_id < {c}))")
+        # placeholders made in the order they appear (SQLite's "?" are positional)
+        before = param(float(start))
+        same = param(float(start))
+        lower = param(call_id)
+        where.append(f"(start_time < {before} OR (start_time = {same} AND call_id < {lower}))")
     return (" WHERE " + " AND ".join(where) if where else ""), params
