@@ -6,8 +6,8 @@ from fastapi import FastAPI
 
 from softswitch import __version__
 from softswitch.api import (
-    events,
     metrics,
+    routes_events,
     routes_history,
     routes_live,
     routes_logins,
@@ -24,7 +24,7 @@ ROUTERS = (
     routes_routing.router,
     routes_live.router,
     routes_history.router,
-    events.router,
+    routes_events.router,
     metrics.router,
 )
 

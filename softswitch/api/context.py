@@ -4,38 +4,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
 
 from config.api import ApiSettings
-from config.models import SwitchConfig, Tenant
+from config.models import Tenant
+from softswitch.api.events import EventBus
+from softswitch.api.switchview import SwitchView
 from storage.base import Store
 
-if TYPE_CHECKING:
-    from media.control import MediaControl
-    from softswitch.api.events import EventBus
-    from softswitch.calls.manager import CallManager
-    from softswitch.calls.services import CallServices
-    from softswitch.location import LocationService
-    from softswitch.overload import OverloadGuard
-    from softswitch.routing_state import DisasterState
-    from softswitch.sip.transaction import TransactionLayer
-
 __all__ = ["ApiContext", "SwitchView"]
-
-
-class SwitchView(Protocol):
-    """The parts of `softswitch.server.Switch` the API reads and drives."""
-
-    config: SwitchConfig
-    store: Store
-    location: LocationService
-    calls: CallManager | None
-    services: CallServices | None
-    disaster_state: DisasterState
-    overload: OverloadGuard
-    transactions: TransactionLayer
-    media: MediaControl | None
-    counters: Any  # SwitchCounters: received, malformed, responses_by_status
 
 
 @dataclass

@@ -18,16 +18,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from softswitch.api.deps import authenticate_websocket
 from softswitch.api.principal import Principal
 from softswitch.api.roles import Area
 
 if TYPE_CHECKING:
-    from softswitch.api.context import SwitchView
+    from softswitch.api.switchview import SwitchView
 
-__all__ = ["Event", "EventBus", "router"]
+__all__ = ["Event", "EventBus", "Listener", "Sample", "config_changed"]
 
 log = structlog.get_logger(__name__)
 
@@ -56,7 +54,7 @@ class Event:
         return allowed is None or any(p in allowed for p in self.parties)
 
 
-class _Listener:
+class Listener:
     __slots__ = ("principal", "queue")
 
     def __init__(self, principal: Principal) -> None:
@@ -70,7 +68,7 @@ class EventBus:
     def __init__(self, switch: SwitchView, interval: float) -> None:
         self.switch = switch
         self.interval = interval
-        self._listeners: set[_Listener] = set()
+        self._listeners: set[Listener] = set()
         self._sampler: asyncio.Task[None] | None = None
         self.published = 0
 
@@ -93,8 +91,8 @@ class EventBus:
                     listener.queue.get_nowait()
                     listener.queue.put_nowait(None)
 
-    def subscribe(self, principal: Principal) -> _Listener:
-        listener = _Listener(principal)
+    def subscribe(self, principal: Principal) -> Listener:
+        listener = Listener(principal)
         self._listeners.add(listener)
         if self._sampler is None or self._sampler.done():
             self._sampler = asyncio.get_running_loop().create_task(
@@ -102,7 +100,7 @@ class EventBus:
             )
         return listener
 
-    def unsubscribe(self, listener: _Listener) -> None:
+    def unsubscribe(self, listener: Listener) -> None:
         self._listeners.discard(listener)
 
     async def close(self) -> None:
@@ -228,48 +226,3 @@ def config_changed(tenant: str, kind: str, name: str, **data: Any) -> Event:
         {"kind": kind, "name": name, **data},
         (),
     )
-
-
-router = APIRouter()
-
-
-@router.websocket("/v1/events")
-async def events(websocket: WebSocket) -> None:
-    """The event stream: one JSON object per event, as the caller's login may see them."""
-    principal = await authenticate_websocket(websocket)
-    if principal is None:
-        await websocket.close(code=1008, reason="a valid token is required")
-        return
-    if not principal.may(Area.EVENTS, "r"):
-        await websocket.close(code=1008, reason="not permitted: read events")
-        return
-    bus: EventBus = websocket.app.state.ctx.events
-    await websocket.accept()
-    listener = bus.subscribe(principal)
-    receiver = asyncio.create_task(_drain_client(websocket))
-    try:
-        while True:
-            getter = asyncio.create_task(listener.queue.get())
-            done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
-            if receiver in done:
-                getter.cancel()
-                break
-            event = getter.result()
-            if event is None:
-                await websocket.close(code=1013, reason="too slow or shutting down")
-                break
-            await websocket.send_json(event.json())
-    except (WebSocketDisconnect, RuntimeError):
-        pass
-    finally:
-        bus.unsubscribe(listener)
-        receiver.cancel()
-
-
-async def _drain_client(websocket: WebSocket) -> None:
-    """Read (and ignore) what the client sends, to notice when it goes away."""
-    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-        while True:
-            message = await websocket.receive()
-            if message.get("type") == "websocket.disconnect":
-                return

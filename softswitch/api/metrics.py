@@ -23,7 +23,7 @@ from softswitch.api.roles import Area
 from storage.cdr import Cdr
 
 if TYPE_CHECKING:
-    from softswitch.api.context import SwitchView
+    from softswitch.api.switchview import SwitchView
 
 __all__ = ["SwitchMetrics", "router"]
 

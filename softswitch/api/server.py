@@ -19,7 +19,7 @@ from softswitch.api.metrics import SwitchMetrics
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from softswitch.api.context import SwitchView
+    from softswitch.api.switchview import SwitchView
 
 __all__ = ["ApiServer", "start_api"]
 
