@@ -3,10 +3,11 @@ added and removed; conference joins and leaves; configuration changes.
 
 Nothing on the switch's hot path publishes: while at least one client listens, a sampler
 compares the switch's state every ``[api] events_interval`` seconds with the previous
-sample and publishes the differences (a call that starts and ends between two samples is
-not seen; its CDR is in the call history). Configuration changes made through the API
-are published directly. Each event names its tenant and the extensions involved, and is
-delivered only to listeners whose login sees that tenant, those extensions and the area.
+sample and publishes the differences (a call answered and ended between two samples shows
+only its end). A call's end is published from its CDR (the switch's CDR listeners), so
+none is missed; configuration changes made through the API are published directly.
+Each event names its tenant and the extensions involved, and is delivered only to
+listeners whose login sees that tenant, those extensions and the area.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ import structlog
 
 from softswitch.api.principal import Principal
 from softswitch.api.roles import Area
+from storage.cdr import Cdr
 
 if TYPE_CHECKING:
     from softswitch.api.switchview import SwitchView
 
-__all__ = ["Event", "EventBus", "Listener", "Sample", "config_changed"]
+__all__ = ["Event", "EventBus", "Listener", "Sample", "call_ended", "config_changed"]
 
 log = structlog.get_logger(__name__)
 
@@ -179,10 +181,6 @@ class Sample:
                 events.append(Event("call.created", tenant, Area.CALLS, summary, parties))
             if state == "answered" and (before is None or before[1] != "answered"):
                 events.append(Event("call.answered", tenant, Area.CALLS, summary, parties))
-        for call_id, (tenant, _, summary) in self.calls.items():
-            if call_id not in now.calls:
-                parties = (summary["caller"], summary["dialled"], summary["callee"])
-                events.append(Event("call.ended", tenant, Area.CALLS, summary, parties))
         for key, (tenant, summary) in now.bindings.items():
             if key not in self.bindings:
                 events.append(
@@ -215,6 +213,21 @@ class Sample:
             if self.plans.get((tenant, plan)) != enabled:  # a plan's state is stored on change
                 events.append(config_changed(tenant, "disaster_plan", plan, enabled=enabled))
         return events
+
+
+def call_ended(cdr: Cdr) -> Event:
+    """The end of a call, from its CDR."""
+    summary = {
+        "id": cdr.call_id,
+        "caller": cdr.caller_number,
+        "dialled": cdr.dialled,
+        "callee": cdr.destination,
+        "direction": cdr.direction,
+        "disposition": cdr.disposition,
+        "duration": round(cdr.duration, 3),
+    }
+    parties = (cdr.caller_number, cdr.dialled, cdr.destination)
+    return Event("call.ended", cdr.tenant, Area.CALLS, summary, parties)
 
 
 def config_changed(tenant: str, kind: str, name: str, **data: Any) -> Event:

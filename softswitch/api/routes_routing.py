@@ -99,6 +99,9 @@ async def route_explain(
 ) -> Explanation:
     """Why a call would ring where it rings ("why did my phone not ring?")."""
     tenant = scope.tenant
+    if not scope.sees_extension(clean(body.to)):
+        # a basic user or site manager explains calls to its own extensions only
+        raise ApiError(403, "forbidden", "not permitted: explain calls to other extensions")
     routing, problems = await current_routing(scope.ctx.store, tenant)
     if body.registered is None:
         registered: dict[str, int] = {}

@@ -13,8 +13,9 @@ import uvicorn
 
 from softswitch.api.app import create_app
 from softswitch.api.context import ApiContext
-from softswitch.api.events import EventBus
+from softswitch.api.events import EventBus, call_ended
 from softswitch.api.metrics import SwitchMetrics
+from storage.cdr import Cdr
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -54,7 +55,7 @@ class ApiServer:
         settings = self.switch.config.api
         listeners = getattr(self.switch, "cdr_listeners", None)
         if isinstance(listeners, list):
-            listeners.append(self.metrics.observe_cdr)
+            listeners.append(self._on_cdr)
         config = uvicorn.Config(
             self.app,
             host=settings.host,
@@ -80,6 +81,11 @@ class ApiServer:
         scheme = "https" if settings.tls_certificate else "http"
         log.info("api.started", url=f"{scheme}://{settings.host}:{self.port}/docs")
 
+    def _on_cdr(self, cdr: Cdr) -> None:
+        """Each finished call: counted for /metrics, announced on the event stream."""
+        self.metrics.observe_cdr(cdr)
+        self.events.publish(call_ended(cdr))
+
     async def stop(self) -> None:
         await self.events.close()
         server, task = self._server, self._task
@@ -93,8 +99,8 @@ class ApiServer:
             except TimeoutError:
                 task.cancel()
         listeners = getattr(self.switch, "cdr_listeners", None)
-        if isinstance(listeners, list) and self.metrics.observe_cdr in listeners:
-            listeners.remove(self.metrics.observe_cdr)
+        if isinstance(listeners, list) and self._on_cdr in listeners:
+            listeners.remove(self._on_cdr)
         log.info("api.stopped")
 
 

@@ -94,7 +94,7 @@ DENIED: dict[str, set[str]] = {
     "operator": set(),
     "reseller": set(),
     "office_manager": set(),
-    "site_manager": {"execute"},
+    "site_manager": {"execute", "explain"},  # explain: to its site's users only (none)
     "supervisor": {"hang up", "mute", "explain", "disaster plans", "execute", "disaster history"},
     "user": {
         "hang up",
@@ -557,3 +557,34 @@ def test_registrations_from_sipp_with_device_and_events(
         assert [r["extension"] for r in mine["items"]] == ["101"]
     with live.client(tokens["globex_manager"]) as other:
         assert other.get("/v1/tenants/globex/registrations").json()["total"] == 0
+
+
+def test_https_when_a_certificate_is_given(store_url: str, tmp_path: Path) -> None:
+    import ssl
+    import subprocess
+
+    import httpx
+
+    cert, key = tmp_path / "api.pem", tmp_path / "api.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    live = LiveApi(
+        api_config(store_url, tls_certificate=str(cert), tls_private_key=str(key))
+    ).start()
+    try:
+        token = live.login("tls-op", "operator")
+        port = live.server.port  # type: ignore[union-attr]
+        trusted = ssl.create_default_context(cafile=str(cert))
+        with httpx.Client(verify=trusted, timeout=30) as client:
+            answer = client.get(
+                f"https://127.0.0.1:{port}/v1/me", headers={"Authorization": f"Bearer {token}"}
+            )
+            assert answer.status_code == 200 and answer.json()["name"] == "tls-op"
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{port}/v1/me", timeout=5)
+    finally:
+        live.stop()

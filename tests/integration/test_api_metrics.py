@@ -1,16 +1,23 @@
 """`softswitch run` serves the admin API beside the switch: the first operator and its token
-come from the command line, and /metrics (Prometheus text, parsed with prometheus_client's
-parser) moves with real SIPp traffic: registrations, calls, SIP requests and responses."""
+come from the command line; /metrics (Prometheus text, parsed with prometheus_client's
+parser) moves with real SIPp traffic (registrations, calls, SIP requests and responses);
+the event stream tells of those calls; a live call is listed and hung up through the API."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
 
 from bench.sipp import run_sipp
 from bench.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
@@ -53,11 +60,33 @@ def _value(samples: dict, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def test_metrics_move_with_sipp_traffic(tmp_path: Path) -> None:
+class _Collector:
+    """Reads an event stream in a thread until it closes."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._thread = threading.Thread(target=self._run, args=(ws,), daemon=True)
+        self._thread.start()
+
+    def _run(self, ws: ClientConnection) -> None:
+        try:
+            while True:
+                self.events.append(json.loads(ws.recv()))
+        except (ConnectionClosed, TimeoutError, OSError):
+            return
+
+    def types(self) -> list[str]:
+        return [e["type"] for e in list(self.events)]
+
+
+def _switch_with_api(tmp_path: Path, database: str) -> tuple[SwitchConfigFile, Path, int, str]:
+    """A switch configuration with [api] on a free port, its first operator and token made
+    with the command line."""
     api_port = free_port()
     config = SwitchConfigFile(
         tmp_path / "switch",
         users=USERS,
+        database_url=database,
         extra_toml=f'[api]\nenabled = true\nhost = "127.0.0.1"\nport = {api_port}\n',
     )
     path = config.write()
@@ -65,15 +94,25 @@ def test_metrics_move_with_sipp_traffic(tmp_path: Path) -> None:
     assert "prometheus created" in out
     token = _cli(path, "token", "create", "prometheus", "--description", "scraper").strip()
     assert token.startswith("ss_")
+    return config, path, api_port, token
 
+
+def _client(api_port: int, token: str) -> httpx.Client:
+    return httpx.Client(
+        base_url=f"http://127.0.0.1:{api_port}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+
+
+def test_metrics_and_events_move_with_sipp_traffic(tmp_path: Path, store_url: str) -> None:
+    config, path, api_port, token = _switch_with_api(tmp_path, store_url)
     with (
         SwitchProcess(path, port=config.port) as switch,
-        httpx.Client(
-            base_url=f"http://127.0.0.1:{api_port}",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=30,
-        ) as api,
+        _client(api_port, token) as api,
+        connect(f"ws://127.0.0.1:{api_port}/v1/events?token={token}") as ws,
     ):
+        stream = _Collector(ws)
         assert api.get("/metrics", headers={"Authorization": ""}).status_code == 401
         before = _samples(api.get("/metrics").text)
         assert _value(before, "softswitch_registrations", tenant="test") == 0
@@ -99,6 +138,10 @@ def test_metrics_move_with_sipp_traffic(tmp_path: Path) -> None:
         assert answer.status_code == 200
         assert answer.headers["content-type"].startswith("text/plain")
         after = _samples(answer.text)
+        deadline = time.monotonic() + 10
+        while stream.types().count("call.ended") < CALLS and time.monotonic() < deadline:
+            time.sleep(0.1)
+        types = stream.types()
 
     def moved(name: str, **labels: str) -> float:
         return _value(after, name, **labels) - _value(before, name, **labels)
@@ -120,3 +163,56 @@ def test_metrics_move_with_sipp_traffic(tmp_path: Path) -> None:
     assert ("softswitch_overload_rejected_total", ()) in after
     # no label names a call
     assert not any("call" in key for _, labels in after for key, _ in labels)
+
+    assert types.count("call.ended") == CALLS  # from the CDRs: none missed
+    assert "registration.added" in types and "call.created" in types
+    ended = next(e for e in stream.events if e["type"] == "call.ended")
+    assert ended["tenant"] == "test" and ended["data"]["disposition"] == "ANSWERED"
+
+
+def test_a_live_call_is_listed_and_hung_up(tmp_path: Path, store_url: str) -> None:
+    config, path, api_port, token = _switch_with_api(tmp_path, store_url)
+    with SwitchProcess(path, port=config.port) as switch, _client(api_port, token) as api:
+        uas_port = free_port()
+        register_endpoint(tmp_path / "sipp", switch.port, "200", "pw200", uas_port)
+        uas = BackgroundSipp("call_uas.xml", switch.port, calls=1, local_port=uas_port)
+        wait_until_listening()
+        caller: dict[str, Any] = {}
+
+        def call() -> None:
+            caller["result"] = run_sipp(
+                "hungup_uac.xml",
+                f"127.0.0.1:{switch.port}",
+                calls=1,
+                rate=1,
+                injection=caller_injection(tmp_path / "sipp", "100", "pw100"),
+                extra=["-s", "200"],
+                timeout=60,
+            )
+
+        thread = threading.Thread(target=call, daemon=True)
+        thread.start()
+        live: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            live = api.get("/v1/tenants/test/calls", params={"state": "answered"}).json()["items"]
+            if live:
+                break
+            time.sleep(0.1)
+        assert len(live) == 1, "the call was never answered"
+        listed = live[0]
+        assert (listed["caller_number"], listed["dialled"], listed["callee"]) == (
+            "100",
+            "200",
+            "200",
+        )
+        assert listed["duration"] >= listed["talk_time"] >= 0
+        assert len(listed["legs"]) == 2 and listed["legs"][1]["answered"]
+        assert api.get(f"/v1/tenants/test/calls/{listed['id']}").status_code == 200
+        assert api.delete(f"/v1/tenants/test/calls/{listed['id']}").status_code == 202
+        thread.join(60)
+        assert caller["result"].ok, caller["result"].errors  # the caller got our BYE
+        assert uas.result().ok  # and so did the callee
+        rows = wait_cdrs(switch, 1)
+        assert rows[0]["disposition"] == "ANSWERED"
+        assert api.get(f"/v1/tenants/test/calls/{listed['id']}").status_code == 404
