@@ -1,7 +1,8 @@
 """`softswitch run` serves the admin API beside the switch: the first operator and its token
 come from the command line; /metrics (Prometheus text, parsed with prometheus_client's
 parser) moves with real SIPp traffic (registrations, calls, SIP requests and responses);
-the event stream tells of those calls; a live call is listed and hung up through the API."""
+the event stream tells of those calls; live calls are listed, hung up and monitored, and
+conference participants listed, muted and kicked through the API."""
 
 from __future__ import annotations
 
@@ -31,7 +32,12 @@ from tests.integration.callkit import (
 
 pytestmark = pytest.mark.integration
 
-USERS = [PhoneUser("100", "pw100"), PhoneUser("200", "pw200")]
+USERS = [
+    PhoneUser("100", "pw100"),
+    PhoneUser("200", "pw200"),
+    PhoneUser("101", "pw101", extra_toml="can_monitor = true"),
+]
+CONFERENCE = '[[tenants.conferences]]\nname = "standup"\nextension = "300"\n'
 CALLS = 20
 
 
@@ -88,6 +94,7 @@ def _switch_with_api(tmp_path: Path, database: str) -> tuple[SwitchConfigFile, P
         users=USERS,
         database_url=database,
         extra_toml=f'[api]\nenabled = true\nhost = "127.0.0.1"\nport = {api_port}\n',
+        tenant_toml=CONFERENCE,
     )
     path = config.write()
     out = _cli(path, "admin", "create", "prometheus", "--role", "operator", "--no-password")
@@ -216,3 +223,105 @@ def test_a_live_call_is_listed_and_hung_up(tmp_path: Path, store_url: str) -> No
         rows = wait_cdrs(switch, 1)
         assert rows[0]["disposition"] == "ANSWERED"
         assert api.get(f"/v1/tenants/test/calls/{listed['id']}").status_code == 404
+
+
+class _Caller:
+    """A SIPp caller in a thread that stays on the call until the switch hangs up."""
+
+    def __init__(self, tmp_path: Path, port: int, caller: str, callee: str) -> None:
+        self.result: Any = None
+        injection = caller_injection(tmp_path / f"sipp-{caller}", caller, f"pw{caller}")
+
+        def run() -> None:
+            self.result = run_sipp(
+                "hungup_uac.xml",
+                f"127.0.0.1:{port}",
+                calls=1,
+                rate=1,
+                injection=injection,
+                extra=["-s", callee],
+                timeout=60,
+            )
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def join(self) -> Any:
+        self._thread.join(70)
+        return self.result
+
+
+def _wait(fetch: Any, done: Any, seconds: float = 20) -> Any:
+    deadline = time.monotonic() + seconds
+    value = fetch()
+    while not done(value) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        value = fetch()
+    return value
+
+
+def test_conference_participants_listed_muted_and_kicked(tmp_path: Path, store_url: str) -> None:
+    config, path, api_port, token = _switch_with_api(tmp_path, store_url)
+    with (
+        SwitchProcess(path, port=config.port) as switch,
+        _client(api_port, token) as api,
+        connect(f"ws://127.0.0.1:{api_port}/v1/events?token={token}") as ws,
+    ):
+        stream = _Collector(ws)
+        time.sleep(0.5)  # the stream's first sample
+        caller = _Caller(tmp_path, switch.port, "100", "300")
+        conference = _wait(
+            lambda: api.get("/v1/tenants/test/conferences/standup").json(),
+            lambda c: c["participants"],
+        )
+        assert conference["active"] and len(conference["participants"]) == 1
+        participant = conference["participants"][0]
+        assert participant["number"] == "100" and not participant["muted"]
+        joined = _wait(stream.types, lambda t: "conference.joined" in t, 5)
+        assert "call.created" in joined and "conference.joined" in joined
+        path_p = f"/v1/tenants/test/conferences/standup/participants/{participant['id']}"
+        muted = api.patch(path_p, json={"muted": True})
+        assert muted.status_code == 200 and muted.json()["muted"] is True
+        assert api.delete(path_p).status_code == 202
+        assert caller.join().ok  # the kicked caller got the switch's BYE
+        reports = _wait(
+            lambda: api.get("/v1/tenants/test/conference-reports").json(),
+            lambda r: r["total"] >= 1,
+        )
+        assert reports["items"][0]["participants"][0]["reason"] == "kicked"
+        types = _wait(stream.types, lambda t: "conference.left" in t, 5)
+        assert "conference.left" in types
+        assert api.get(path_p).status_code == 405  # participants are patched or deleted
+        assert api.delete(path_p).status_code == 404  # gone
+
+
+def test_monitor_rings_the_supervisor(tmp_path: Path, store_url: str) -> None:
+    config, path, api_port, token = _switch_with_api(tmp_path, store_url)
+    with SwitchProcess(path, port=config.port) as switch, _client(api_port, token) as api:
+        agent_port, supervisor_port = free_port(), free_port()
+        register_endpoint(tmp_path / "sipp", switch.port, "200", "pw200", agent_port)
+        register_endpoint(tmp_path / "sipp-sup", switch.port, "101", "pw101", supervisor_port)
+        agent = BackgroundSipp("call_uas.xml", switch.port, calls=1, local_port=agent_port)
+        supervisor = BackgroundSipp(
+            "call_uas.xml", switch.port, calls=1, local_port=supervisor_port
+        )
+        wait_until_listening()
+        caller = _Caller(tmp_path, switch.port, "100", "200")
+        calls = _wait(
+            lambda: api.get("/v1/tenants/test/calls", params={"state": "answered"}).json(),
+            lambda page: page["total"] == 1,
+        )
+        call_id = calls["items"][0]["id"]
+        monitor = f"/v1/tenants/test/calls/{call_id}/monitor"
+        refused = api.post(monitor, json={"supervisor": "100", "mode": "listen"})
+        assert refused.status_code == 409 and refused.json()["code"] == "monitor_denied"
+        assert api.post(monitor, json={"supervisor": "101", "mode": "whisper"}).status_code == 202
+        both = _wait(
+            lambda: api.get("/v1/tenants/test/calls", params={"state": "answered"}).json(),
+            lambda page: page["total"] == 2,
+        )
+        assert both["total"] == 2, "the supervisor's phone was not rung and answered"
+        assert api.delete(f"/v1/tenants/test/calls/{call_id}").status_code == 202
+        assert caller.join().ok
+        assert agent.result().ok
+        assert supervisor.result().ok  # monitoring ended with the call: BYE to the supervisor
