@@ -43,6 +43,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"softswitch: database {config.database.backend}, logs -> "
         f"{log_file if log_file else 'standard error'}"
     )
+    if config.api.enabled:
+        scheme = "https" if config.api.tls_certificate else "http"
+        print(f"softswitch: admin API on {scheme}://{config.api.host}:{config.api.port}/docs")
     run(serve(config))
     return 0
 

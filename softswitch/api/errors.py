@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -16,6 +17,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from storage.base import StorageError
+
+log = structlog.get_logger(__name__)
 
 __all__ = [
     "COMMON_ERRORS",
@@ -123,6 +126,14 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("api.request_failed", method=request.method, path=request.url.path)
+    return JSONResponse(
+        _body(500, "internal_error", "the request failed; the switch's log says why"),
+        status_code=500,
+    )
+
+
 async def _storage(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         _body(503, "storage_unavailable", "the database is unavailable, try again"),
@@ -135,3 +146,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(StorageError, _storage)
+    app.add_exception_handler(Exception, _unexpected)  # a bug: logged, answered in shape
