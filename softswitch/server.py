@@ -668,7 +668,11 @@ async def serve(config: SwitchConfig) -> None:
 
     switch = Switch(config)
     await switch.start()
-    api = await start_api(switch)  # the admin API, when [api] enabled
+    try:
+        api = await start_api(switch)  # the admin API, when [api] enabled
+    except OSError:
+        await switch.stop()
+        raise
     collector = CycleCollector(config.collector)
     collector.start()
     loop = asyncio.get_running_loop()

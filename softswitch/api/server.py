@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -53,9 +54,6 @@ class ApiServer:
     async def start(self) -> None:
         """Listen where ``[api]`` says (TLS with a certificate); returns once listening."""
         settings = self.switch.config.api
-        listeners = getattr(self.switch, "cdr_listeners", None)
-        if isinstance(listeners, list):
-            listeners.append(self._on_cdr)
         config = uvicorn.Config(
             self.app,
             host=settings.host,
@@ -68,16 +66,34 @@ class ApiServer:
             lifespan="off",
             ws="websockets-sansio",
         )
+        # Bound here rather than by uvicorn, which would exit the process when it cannot bind.
+        family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((settings.host, settings.port))
+        except OSError as exc:
+            listener.close()
+            raise OSError(
+                f"admin API could not listen on {settings.host}:{settings.port}: {exc.strerror}"
+            ) from None
+        self.port = listener.getsockname()[1]
         server = _Server(config)
         self._server = server
-        self._task = asyncio.get_running_loop().create_task(server.serve(), name="admin-api")
+        task = asyncio.get_running_loop().create_task(
+            server.serve(sockets=[listener]), name="admin-api"
+        )
+        self._task = task
         while not server.started:
-            if self._task.done():
-                self._task.result()  # raises why it could not start (port in use...)
-                raise OSError(f"admin API could not listen on {settings.host}:{settings.port}")
+            if task.done():
+                listener.close()
+                self._server = self._task = None
+                task.result()  # why it stopped (a certificate that does not load...)
+                raise OSError("admin API stopped while starting")
             await asyncio.sleep(0.01)
-        sockets = [s for srv in server.servers for s in (srv.sockets or ())]
-        self.port = sockets[0].getsockname()[1] if sockets else settings.port
+        listeners = getattr(self.switch, "cdr_listeners", None)
+        if isinstance(listeners, list):
+            listeners.append(self._on_cdr)
         scheme = "https" if settings.tls_certificate else "http"
         log.info("api.started", url=f"{scheme}://{settings.host}:{self.port}/docs")
 

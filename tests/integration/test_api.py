@@ -588,3 +588,16 @@ def test_https_when_a_certificate_is_given(store_url: str, tmp_path: Path) -> No
             httpx.get(f"http://127.0.0.1:{port}/v1/me", timeout=5)
     finally:
         live.stop()
+
+
+def test_a_port_in_use_is_reported(store_url: str) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        live = LiveApi(api_config(store_url, port=port))
+        with pytest.raises(RuntimeError, match=f"could not listen on 127.0.0.1:{port}"):
+            live.start()
+        live.stop()
