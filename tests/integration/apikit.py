@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
 import asyncpg
 import httpx
+import pytest
 
 from config.models import SwitchConfig
 from softswitch.api import ApiServer
@@ -204,3 +205,39 @@ def pg_schema(dsn: str) -> str:
 
     asyncio.run(create())
     return dsn_with_search_path(dsn, schema)
+
+
+def live_api(request: pytest.FixtureRequest, tmp: pytest.TempPathFactory) -> Iterator[LiveApi]:
+    """The body of a module's ``live`` fixture: one switch with its API per backend
+    (``request.param``: "sqlite" or "postgresql")."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp.mktemp('api')}/switch.db"
+    else:
+        url = pg_schema(request.getfixturevalue("pg_dsn"))
+    api = LiveApi(api_config(url, max_login_failures=3)).start()
+    yield api
+    api.stop()
+
+
+def role_tokens(live: LiveApi) -> dict[str, str]:
+    """A token per role, all scoped to tenant acme (the user is extension 101), one for
+    globex's office manager, and a few CDRs of both tenants."""
+    scopes: dict[str, dict[str, Any]] = {
+        "operator": {},
+        "reseller": {"tenants": [TENANT_A]},
+        "office_manager": {"tenants": [TENANT_A]},
+        "site_manager": {"tenants": [TENANT_A], "site": "north"},
+        "supervisor": {"tenants": [TENANT_A]},
+        "user": {"tenants": [TENANT_A], "extension": "101"},
+    }
+    made = {role: live.login(f"t-{role}", role, **scope) for role, scope in scopes.items()}
+    made["globex_manager"] = live.login("t-globex", "office_manager", tenants=[TENANT_B])
+    now = time.time()
+    live.add_cdrs(
+        [
+            cdr("a-own", TENANT_A, "101", "102", start=now - 7200),
+            cdr("a-other", TENANT_A, "102", "103", start=now - 7100),
+            cdr("g-1", TENANT_B, "200", "201", start=now - 7000),
+        ]
+    )
+    return made
