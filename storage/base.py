@@ -551,6 +551,11 @@ class Store(ABC):
         """Mark a token revoked; False when there is no such unrevoked token."""
 
     @abstractmethod
+    async def purge_api_tokens(self, before: float) -> int:
+        """Forget session tokens that expired or were revoked before ``before``; returns
+        how many (API tokens stay listed until their login goes)."""
+
+    @abstractmethod
     async def record_login_failure(self, login: str, source: str, at: float) -> None:
         """Note a failed login (and forget failures older than a day)."""
 

@@ -475,6 +475,15 @@ class PostgresStore(Store):
         )
         return _row_count(status) > 0
 
+    async def purge_api_tokens(self, before: float) -> int:
+        status = await self._execute(
+            "purge_api_tokens",
+            "DELETE FROM api_tokens WHERE kind = 'session' AND "
+            "(expires_at < $1 OR revoked_at < $1)",
+            check_time("before", before),
+        )
+        return _row_count(status)
+
     async def record_login_failure(self, login: str, source: str, at: float) -> None:
         when = check_time("at", at)
         login, source = check_text("login", login), check_text("source", source)

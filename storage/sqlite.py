@@ -414,6 +414,16 @@ class SqliteStore(Store):
             )
             return cursor.rowcount > 0
 
+    async def purge_api_tokens(self, before: float) -> int:
+        limit = check_time("before", before)
+        async with self._transaction("purge_api_tokens") as db:
+            cursor = await db.execute(
+                "DELETE FROM api_tokens WHERE kind = 'session' AND "
+                "(expires_at < ? OR revoked_at < ?)",
+                (limit, limit),
+            )
+            return max(cursor.rowcount, 0)
+
     async def record_login_failure(self, login: str, source: str, at: float) -> None:
         when = check_time("at", at)
         async with self._transaction("record_login_failure") as db:

@@ -283,6 +283,7 @@ async def login(request: Request, credentials: Credentials) -> Session:
         await store.record_login_failure(credentials.name, source, now)
         raise ApiError(401, "unauthorized", "wrong name, password or code")
     await store.clear_login_failures(found.name)
+    await store.purge_api_tokens(now - 86_400)  # sessions over for a day: forgotten
     token = await issue_token(store, found.name, "session", "login", settings.session_lifetime)
     return Session(token=token.token, expires_at=token.expires_at, login=login_out(found))
 

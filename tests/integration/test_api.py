@@ -135,6 +135,18 @@ def test_tokens_are_shown_once_stored_hashed_revocable_and_expire(
         assert junk.get("/v1/me").status_code == 401
 
 
+def test_a_login_changes_its_own_password_but_not_its_role(live: LiveApi) -> None:
+    token = live.login("erin", "user", password="first password", tenants=[TENANT_A],
+                       extension="102")  # fmt: skip
+    with live.client(token) as erin:
+        assert erin.patch("/v1/admins/erin", json={"role": "operator"}).status_code == 403
+        assert erin.patch("/v1/admins/erin", json={"password": "second password"}).is_success
+    with live.client() as anonymous:
+        old = anonymous.post("/v1/login", json={"name": "erin", "password": "first password"})
+        new = anonymous.post("/v1/login", json={"name": "erin", "password": "second password"})
+        assert (old.status_code, new.status_code) == (401, 200)
+
+
 def test_if_match_guards_changes(live: LiveApi, tokens: dict[str, str]) -> None:
     live.login("dave", "supervisor", tenants=[TENANT_A])
     with live.client(tokens["operator"]) as op:

@@ -76,6 +76,12 @@ async def test_tokens_revoke_and_go_with_their_login(store: Store) -> None:
     assert await store.revoke_api_token("t1", NOW + 1)
     assert not await store.revoke_api_token("t1", NOW + 2)  # already revoked
     assert (await store.load_api_token("t1")).revoked_at == NOW + 1  # type: ignore[union-attr]
+    await store.create_api_token(token("s1", kind="session", expires_at=NOW - 10))
+    await store.create_api_token(token("s2", kind="session", expires_at=NOW + 10))
+    await store.create_api_token(token("s3", kind="session", revoked_at=NOW - 5))
+    await store.create_api_token(token("a1", kind="api", expires_at=NOW - 10))
+    assert await store.purge_api_tokens(NOW) == 2  # s1, s3: sessions over
+    assert {t.id for t in await store.load_api_tokens()} == {"t1", "t2", "s2", "a1"}
     assert await store.delete_api_login("alice")
     assert await store.load_api_tokens() == []
     assert not await store.delete_api_login("alice")
