@@ -403,3 +403,14 @@ def test_a_port_in_use_is_reported(store_url: str) -> None:
         with pytest.raises(RuntimeError, match=f"could not listen on 127.0.0.1:{port}"):
             live.start()
         live.stop()
+
+
+def test_openapi_document_and_docs_page(live: LiveApi) -> None:
+    with live.client() as anonymous:
+        document = anonymous.get("/openapi.json").json()
+        assert document["openapi"].startswith("3.1")
+        paths = document["paths"]
+        assert "/v1/tenants/{tenant}/cdrs" in paths and "/metrics" in paths
+        assert "401" in paths["/v1/tenants/{tenant}/calls"]["get"]["responses"]
+        docs = anonymous.get("/docs")
+        assert docs.status_code == 200 and "openapi.json" in docs.text
