@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from config.answering import UserRouting
+from config.api import ApiSettings
 from config.conference import ConferenceBridge, MonitorCodes
 from config.locations import Loc, format_location
 from config.locations import config_error as _fail  # the name the validators below use
@@ -344,6 +345,7 @@ class Settings(_Model):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)  # the admin API (config/api.py)
 
 
 # --------------------------------------------------------------------------- provisioning

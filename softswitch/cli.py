@@ -1,4 +1,5 @@
-"""The `softswitch` command line: run, check-config, registrations, disaster, route, numbers."""
+"""The `softswitch` command line: run, check-config, registrations, disaster, route, numbers,
+admin, token."""
 
 from __future__ import annotations
 
@@ -42,6 +43,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"softswitch: database {config.database.backend}, logs -> "
         f"{log_file if log_file else 'standard error'}"
     )
+    if config.api.enabled:
+        scheme = "https" if config.api.tls_certificate else "http"
+        print(f"softswitch: admin API on {scheme}://{config.api.host}:{config.api.port}/docs")
     run(serve(config))
     return 0
 
@@ -270,6 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
     from softswitch.cli_routing import add_routing_commands
 
     add_routing_commands(sub, default_config)
+
+    from softswitch.cli_admin import add_admin_commands
+
+    add_admin_commands(sub, default_config)
     return parser
 
 

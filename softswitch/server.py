@@ -48,6 +48,7 @@ from softswitch.sip.transport import TransportManager, server_ssl_context
 from softswitch.trunkreg import TrunkRegistrar
 from storage import open_store
 from storage.base import Binding, Store
+from storage.cdr import Cdr
 
 __all__ = [
     "ALLOWED_METHODS",
@@ -122,6 +123,8 @@ class Switch:
             user_agent=SERVER_HEADER,
         )
         self.cdrs = CdrWriter(self.store)
+        # called with every finished call's CDR (the admin API's metrics)
+        self.cdr_listeners: list[Callable[[Cdr], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._via_hosts: dict[str, str] = {}
         self._stopped = asyncio.Event()
@@ -190,7 +193,7 @@ class Switch:
             clock=self.driver.now,
             schedule=self.driver.schedule,
             local=self._local,
-            on_cdr=self.cdrs.add,
+            on_cdr=self._on_cdr,
             allow=", ".join(ALLOWED_METHODS),
             server_header=SERVER_HEADER,
             tenants=self.config.tenants,
@@ -276,6 +279,14 @@ class Switch:
     def _send(self, data: bytes, dest: Address) -> None:
         self.send_message(data, dest)
 
+    def _on_cdr(self, cdr: Cdr) -> None:
+        self.cdrs.add(cdr)
+        for listener in self.cdr_listeners:
+            try:
+                listener(cdr)
+            except Exception:
+                log.exception("cdr_listener_failed")
+
     def _probe_received(self, data: bytes, source: Address) -> bool:
         probe = self._probe
         return probe is not None and probe.received(data, source)
@@ -328,8 +339,15 @@ async def serve(config: SwitchConfig) -> None:
     """Run a switch until SIGTERM/SIGINT, then stop it gracefully."""
     import signal
 
+    from softswitch.api import start_api
+
     switch = Switch(config)
     await switch.start()
+    try:
+        api = await start_api(switch)  # the admin API, when [api] enabled
+    except OSError:
+        await switch.stop()
+        raise
     collector = CycleCollector(config.collector)
     collector.start()
     loop = asyncio.get_running_loop()
@@ -340,4 +358,6 @@ async def serve(config: SwitchConfig) -> None:
     await stop.wait()
     log.info("switch_stopping", uptime_s=round(time.monotonic() - started, 1))
     collector.stop()
+    if api is not None:
+        await api.stop()
     await switch.stop()

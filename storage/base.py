@@ -17,6 +17,7 @@ from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
 from storage.cdr import Cdr, cdr_rows
+from storage.logins import ApiLogin, ApiToken, CdrQuery
 
 __all__ = [
     "BINDING_COLUMNS",
@@ -509,6 +510,78 @@ class Store(ABC):
     async def load_cdrs(self, start: float, end: float, tenant: str | None = None) -> list[Cdr]:
         """CDRs of calls that started in [start, end), optionally of one tenant, oldest
         first."""
+
+    # -- admin API: logins, tokens, failed logins, call-history queries (branch adminapi) ----
+
+    @abstractmethod
+    async def create_api_login(self, login: ApiLogin) -> None:
+        """Add a login; StorageError when the name is taken or a field is invalid."""
+
+    @abstractmethod
+    async def update_api_login(self, login: ApiLogin, expected_version: int) -> ApiLogin | None:
+        """Replace a login if its stored version is ``expected_version``; returns it with
+        the next version, or None when it is gone or was changed meanwhile."""
+
+    @abstractmethod
+    async def load_api_login(self, name: str) -> ApiLogin | None:
+        """One login by name."""
+
+    @abstractmethod
+    async def load_api_logins(self) -> list[ApiLogin]:
+        """Every login, by name."""
+
+    @abstractmethod
+    async def delete_api_login(self, name: str) -> bool:
+        """Remove a login and its tokens; False when there was none."""
+
+    @abstractmethod
+    async def create_api_token(self, token: ApiToken) -> None:
+        """Add a token (its id must be new)."""
+
+    @abstractmethod
+    async def load_api_token(self, token_id: str) -> ApiToken | None:
+        """One token by id (revoked and expired ones too)."""
+
+    @abstractmethod
+    async def load_api_tokens(self, login: str | None = None) -> list[ApiToken]:
+        """Tokens (of one login), oldest first."""
+
+    @abstractmethod
+    async def revoke_api_token(self, token_id: str, at: float) -> bool:
+        """Mark a token revoked; False when there is no such unrevoked token."""
+
+    @abstractmethod
+    async def purge_api_tokens(self, before: float) -> int:
+        """Forget session tokens that expired or were revoked before ``before``; returns
+        how many (API tokens stay listed until their login goes)."""
+
+    @abstractmethod
+    async def record_login_failure(self, login: str, source: str, at: float) -> None:
+        """Note a failed login (and forget failures older than a day)."""
+
+    @abstractmethod
+    async def count_login_failures(
+        self, since: float, login: str | None = None, source: str | None = None
+    ) -> int:
+        """Failed logins at or after ``since`` for a login name and/or a source address."""
+
+    @abstractmethod
+    async def clear_login_failures(self, login: str) -> None:
+        """Forget a login's failures (after a successful login)."""
+
+    @abstractmethod
+    async def count_cdrs(self, query: CdrQuery) -> int:
+        """How many CDRs match ``query`` (its ``after`` is ignored)."""
+
+    @abstractmethod
+    async def find_cdrs(self, query: CdrQuery, limit: int) -> list[Cdr]:
+        """Up to ``limit`` CDRs matching ``query``, newest first, after ``query.after``."""
+
+    @abstractmethod
+    async def load_cdr(self, call_id: str) -> Cdr | None:
+        """One CDR by the switch's call id."""
+
+    # -- end of the admin API block ----------------------------------------------------------
 
     async def __aenter__(self) -> Self:
         await self.open()

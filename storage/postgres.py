@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -34,6 +35,18 @@ from storage.base import (
     unique_bindings,
 )
 from storage.cdr import CDR_SQL_COLUMNS, Cdr, cdr_from_row
+from storage.logins import (
+    LOGIN_COLUMNS,
+    TOKEN_COLUMNS,
+    ApiLogin,
+    ApiToken,
+    CdrQuery,
+    cdr_query_sql,
+    login_from_row,
+    login_to_row,
+    token_from_row,
+    token_to_row,
+)
 from storage.migrations import load_migrations
 
 __all__ = ["PostgresStore"]
@@ -372,6 +385,170 @@ class PostgresStore(Store):
         rows = await self._fetch("load_cdrs", sql + " ORDER BY start_time, call_id", *args)
         return [cdr_from_row(tuple(row)) for row in rows]
 
+    # -- admin API: logins, tokens, failed logins, call-history queries (branch adminapi) ----
+
+    async def create_api_login(self, login: ApiLogin) -> None:
+        row = _checked(login_to_row, login)
+        status = await self._execute(
+            "create_api_login",
+            f"INSERT INTO api_logins ({_LOGIN_COLUMNS}) VALUES "
+            f"({', '.join(f'${i}' for i in range(1, len(LOGIN_COLUMNS) + 1))}) "
+            "ON CONFLICT (name) DO NOTHING",
+            *row,
+        )
+        if _row_count(status) != 1:
+            raise StorageError(f"login {login.name!r} exists already")
+
+    async def update_api_login(self, login: ApiLogin, expected_version: int) -> ApiLogin | None:
+        updated = replace(login, version=expected_version + 1)
+        row = _checked(login_to_row, updated)
+        sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(LOGIN_COLUMNS[1:], 2))
+        n = len(LOGIN_COLUMNS)
+        status = await self._execute(
+            "update_api_login",
+            f"UPDATE api_logins SET {sets} WHERE name = $1 AND version = ${n + 1}",
+            *row,
+            expected_version,
+        )
+        return updated if _row_count(status) == 1 else None
+
+    async def load_api_login(self, name: str) -> ApiLogin | None:
+        rows = await self._fetch(
+            "load_api_login",
+            f"SELECT {_LOGIN_COLUMNS} FROM api_logins WHERE name = $1",
+            check_text("name", name),
+        )
+        return login_from_row(tuple(rows[0])) if rows else None
+
+    async def load_api_logins(self) -> list[ApiLogin]:
+        rows = await self._fetch(
+            "load_api_logins", f"SELECT {_LOGIN_COLUMNS} FROM api_logins ORDER BY name"
+        )
+        return [login_from_row(tuple(row)) for row in rows]
+
+    async def delete_api_login(self, name: str) -> bool:
+        name = check_text("name", name)
+        pool = self._pool_or_fail()
+        with self._errors("delete_api_login"):
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute("DELETE FROM api_tokens WHERE login = $1", name)
+                status = await conn.execute("DELETE FROM api_logins WHERE name = $1", name)
+        return _row_count(status) > 0
+
+    async def create_api_token(self, token: ApiToken) -> None:
+        row = _checked(token_to_row, token)
+        try:
+            await self._execute(
+                "create_api_token",
+                f"INSERT INTO api_tokens ({_TOKEN_COLUMNS}) VALUES "
+                f"({', '.join(f'${i}' for i in range(1, len(TOKEN_COLUMNS) + 1))})",
+                *row,
+            )
+        except StorageError as exc:
+            if isinstance(exc.__cause__, asyncpg.ForeignKeyViolationError):
+                raise StorageError(f"token {token.id!r}: no login {token.login!r}") from None
+            raise
+
+    async def load_api_token(self, token_id: str) -> ApiToken | None:
+        rows = await self._fetch(
+            "load_api_token",
+            f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE id = $1",
+            check_text("token_id", token_id),
+        )
+        return token_from_row(tuple(rows[0])) if rows else None
+
+    async def load_api_tokens(self, login: str | None = None) -> list[ApiToken]:
+        sql = f"SELECT {_TOKEN_COLUMNS} FROM api_tokens"
+        args: list[object] = []
+        if login is not None:
+            sql += " WHERE login = $1"
+            args.append(check_text("login", login))
+        rows = await self._fetch("load_api_tokens", sql + " ORDER BY created_at, id", *args)
+        return [token_from_row(tuple(row)) for row in rows]
+
+    async def revoke_api_token(self, token_id: str, at: float) -> bool:
+        status = await self._execute(
+            "revoke_api_token",
+            "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+            check_time("at", at),
+            check_text("token_id", token_id),
+        )
+        return _row_count(status) > 0
+
+    async def purge_api_tokens(self, before: float) -> int:
+        status = await self._execute(
+            "purge_api_tokens",
+            "DELETE FROM api_tokens WHERE kind = 'session' AND "
+            "(expires_at < $1 OR revoked_at < $1)",
+            check_time("before", before),
+        )
+        return _row_count(status)
+
+    async def record_login_failure(self, login: str, source: str, at: float) -> None:
+        when = check_time("at", at)
+        login, source = check_text("login", login), check_text("source", source)
+        pool = self._pool_or_fail()
+        with self._errors("record_login_failure"):
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    "DELETE FROM api_login_failures WHERE failed_at < $1", when - 86400
+                )
+                await conn.execute(
+                    "INSERT INTO api_login_failures (login, source, failed_at) VALUES ($1, $2, $3)",
+                    login,
+                    source,
+                    when,
+                )
+
+    async def count_login_failures(
+        self, since: float, login: str | None = None, source: str | None = None
+    ) -> int:
+        where = ["failed_at >= $1"]
+        args: list[object] = [check_time("since", since)]
+        for column, value in (("login", login), ("source", source)):
+            if value is not None:
+                args.append(check_text(column, value))
+                where.append(f"{column} = ${len(args)}")
+        rows = await self._fetch(
+            "count_login_failures",
+            "SELECT count(*) FROM api_login_failures WHERE " + " AND ".join(where),
+            *args,
+        )
+        return int(rows[0][0])
+
+    async def clear_login_failures(self, login: str) -> None:
+        await self._execute(
+            "clear_login_failures",
+            "DELETE FROM api_login_failures WHERE login = $1",
+            check_text("login", login),
+        )
+
+    async def count_cdrs(self, query: CdrQuery) -> int:
+        where, args = _checked(cdr_query_sql, replace(query, after=None), "$")
+        rows = await self._fetch("count_cdrs", "SELECT count(*) FROM cdrs" + where, *args)
+        return int(rows[0][0])
+
+    async def find_cdrs(self, query: CdrQuery, limit: int) -> list[Cdr]:
+        where, args = _checked(cdr_query_sql, query, "$")
+        args.append(check_limit(limit))
+        rows = await self._fetch(
+            "find_cdrs",
+            f"SELECT {_CDR_COLUMNS} FROM cdrs{where} "
+            f"ORDER BY start_time DESC, call_id DESC LIMIT ${len(args)}",
+            *args,
+        )
+        return [cdr_from_row(tuple(row)) for row in rows]
+
+    async def load_cdr(self, call_id: str) -> Cdr | None:
+        rows = await self._fetch(
+            "load_cdr",
+            f"SELECT {_CDR_COLUMNS} FROM cdrs WHERE call_id = $1",
+            check_text("call_id", call_id),
+        )
+        return cdr_from_row(tuple(rows[0])) if rows else None
+
+    # -- end of the admin API block ----------------------------------------------------------
+
 
 _CDR_TYPES = {
     "start_time": "float8",
@@ -388,3 +565,13 @@ _CDR_UPSERT = (
     + ") ON CONFLICT (call_id) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in CDR_SQL_COLUMNS[1:])
 )
+_LOGIN_COLUMNS = ", ".join(LOGIN_COLUMNS)
+_TOKEN_COLUMNS = ", ".join(TOKEN_COLUMNS)
+
+
+def _checked(build: Any, *args: Any) -> Any:
+    """``build(*args)`` with its ValueError (a field that cannot be stored) as StorageError."""
+    try:
+        return build(*args)
+    except ValueError as exc:
+        raise StorageError(str(exc)) from None

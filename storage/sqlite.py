@@ -12,7 +12,9 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 import structlog
@@ -34,6 +36,18 @@ from storage.base import (
     unique_bindings,
 )
 from storage.cdr import CDR_SQL_COLUMNS, Cdr, cdr_from_row
+from storage.logins import (
+    LOGIN_COLUMNS,
+    TOKEN_COLUMNS,
+    ApiLogin,
+    ApiToken,
+    CdrQuery,
+    cdr_query_sql,
+    login_from_row,
+    login_to_row,
+    token_from_row,
+    token_to_row,
+)
 from storage.migrations import load_migrations, split_sqlite_script
 
 __all__ = ["MEMORY", "SqliteStore"]
@@ -314,8 +328,171 @@ class SqliteStore(Store):
         rows = await self._read("load_cdrs", sql + " ORDER BY start_time, call_id", params)
         return [cdr_from_row(row) for row in rows]
 
+    # -- admin API: logins, tokens, failed logins, call-history queries (branch adminapi) ----
+
+    async def create_api_login(self, login: ApiLogin) -> None:
+        row = _checked(login_to_row, login)
+        async with self._transaction("create_api_login") as db:
+            async with db.execute("SELECT 1 FROM api_logins WHERE name = ?", (row[0],)) as cur:
+                if await cur.fetchone() is not None:
+                    raise StorageError(f"login {login.name!r} exists already")
+            await db.execute(
+                f"INSERT INTO api_logins ({_LOGIN_COLUMNS}) VALUES "
+                f"({', '.join('?' * len(LOGIN_COLUMNS))})",
+                row,
+            )
+
+    async def update_api_login(self, login: ApiLogin, expected_version: int) -> ApiLogin | None:
+        updated = replace(login, version=expected_version + 1)
+        row = _checked(login_to_row, updated)
+        async with self._transaction("update_api_login") as db:
+            cursor = await db.execute(
+                "UPDATE api_logins SET "
+                + ", ".join(f"{c} = ?" for c in LOGIN_COLUMNS[1:])
+                + " WHERE name = ? AND version = ?",
+                (*row[1:], row[0], expected_version),
+            )
+            if cursor.rowcount != 1:
+                return None
+        return updated
+
+    async def load_api_login(self, name: str) -> ApiLogin | None:
+        rows = await self._read(
+            "load_api_login",
+            f"SELECT {_LOGIN_COLUMNS} FROM api_logins WHERE name = ?",
+            (check_text("name", name),),
+        )
+        return login_from_row(rows[0]) if rows else None
+
+    async def load_api_logins(self) -> list[ApiLogin]:
+        rows = await self._read(
+            "load_api_logins", f"SELECT {_LOGIN_COLUMNS} FROM api_logins ORDER BY name"
+        )
+        return [login_from_row(row) for row in rows]
+
+    async def delete_api_login(self, name: str) -> bool:
+        name = check_text("name", name)
+        async with self._transaction("delete_api_login") as db:
+            await db.execute("DELETE FROM api_tokens WHERE login = ?", (name,))
+            cursor = await db.execute("DELETE FROM api_logins WHERE name = ?", (name,))
+            return cursor.rowcount > 0
+
+    async def create_api_token(self, token: ApiToken) -> None:
+        row = _checked(token_to_row, token)
+        async with self._transaction("create_api_token") as db:
+            async with db.execute("SELECT 1 FROM api_logins WHERE name = ?", (row[1],)) as cur:
+                if await cur.fetchone() is None:
+                    raise StorageError(f"token {token.id!r}: no login {token.login!r}")
+            await db.execute(
+                f"INSERT INTO api_tokens ({_TOKEN_COLUMNS}) VALUES "
+                f"({', '.join('?' * len(TOKEN_COLUMNS))})",
+                row,
+            )
+
+    async def load_api_token(self, token_id: str) -> ApiToken | None:
+        rows = await self._read(
+            "load_api_token",
+            f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE id = ?",
+            (check_text("token_id", token_id),),
+        )
+        return token_from_row(rows[0]) if rows else None
+
+    async def load_api_tokens(self, login: str | None = None) -> list[ApiToken]:
+        sql = f"SELECT {_TOKEN_COLUMNS} FROM api_tokens"
+        params: tuple[object, ...] = ()
+        if login is not None:
+            sql += " WHERE login = ?"
+            params = (check_text("login", login),)
+        rows = await self._read("load_api_tokens", sql + " ORDER BY created_at, id", params)
+        return [token_from_row(row) for row in rows]
+
+    async def revoke_api_token(self, token_id: str, at: float) -> bool:
+        params = (check_time("at", at), check_text("token_id", token_id))
+        async with self._transaction("revoke_api_token") as db:
+            cursor = await db.execute(
+                "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", params
+            )
+            return cursor.rowcount > 0
+
+    async def purge_api_tokens(self, before: float) -> int:
+        limit = check_time("before", before)
+        async with self._transaction("purge_api_tokens") as db:
+            cursor = await db.execute(
+                "DELETE FROM api_tokens WHERE kind = 'session' AND "
+                "(expires_at < ? OR revoked_at < ?)",
+                (limit, limit),
+            )
+            return max(cursor.rowcount, 0)
+
+    async def record_login_failure(self, login: str, source: str, at: float) -> None:
+        when = check_time("at", at)
+        async with self._transaction("record_login_failure") as db:
+            await db.execute("DELETE FROM api_login_failures WHERE failed_at < ?", (when - 86400,))
+            await db.execute(
+                "INSERT INTO api_login_failures (login, source, failed_at) VALUES (?, ?, ?)",
+                (check_text("login", login), check_text("source", source), when),
+            )
+
+    async def count_login_failures(
+        self, since: float, login: str | None = None, source: str | None = None
+    ) -> int:
+        where = ["failed_at >= ?"]
+        params: list[object] = [check_time("since", since)]
+        for column, value in (("login", login), ("source", source)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(check_text(column, value))
+        rows = await self._read(
+            "count_login_failures",
+            "SELECT count(*) FROM api_login_failures WHERE " + " AND ".join(where),
+            params,
+        )
+        return int(rows[0][0])
+
+    async def clear_login_failures(self, login: str) -> None:
+        async with self._transaction("clear_login_failures") as db:
+            await db.execute(
+                "DELETE FROM api_login_failures WHERE login = ?", (check_text("login", login),)
+            )
+
+    async def count_cdrs(self, query: CdrQuery) -> int:
+        where, params = _checked(cdr_query_sql, replace(query, after=None), "?")
+        rows = await self._read("count_cdrs", "SELECT count(*) FROM cdrs" + where, params)
+        return int(rows[0][0])
+
+    async def find_cdrs(self, query: CdrQuery, limit: int) -> list[Cdr]:
+        where, params = _checked(cdr_query_sql, query, "?")
+        params.append(check_limit(limit))
+        rows = await self._read(
+            "find_cdrs",
+            f"SELECT {_CDR_COLUMNS} FROM cdrs{where} "
+            "ORDER BY start_time DESC, call_id DESC LIMIT ?",
+            params,
+        )
+        return [cdr_from_row(row) for row in rows]
+
+    async def load_cdr(self, call_id: str) -> Cdr | None:
+        rows = await self._read(
+            "load_cdr",
+            f"SELECT {_CDR_COLUMNS} FROM cdrs WHERE call_id = ?",
+            (check_text("call_id", call_id),),
+        )
+        return cdr_from_row(rows[0]) if rows else None
+
+    # -- end of the admin API block ----------------------------------------------------------
+
 
 _CDR_COLUMNS = ", ".join(CDR_SQL_COLUMNS)
 _CDR_UPSERT = (
     f"INSERT OR REPLACE INTO cdrs ({_CDR_COLUMNS}) VALUES ({', '.join('?' * len(CDR_SQL_COLUMNS))})"
 )
+_LOGIN_COLUMNS = ", ".join(LOGIN_COLUMNS)
+_TOKEN_COLUMNS = ", ".join(TOKEN_COLUMNS)
+
+
+def _checked(build: Any, *args: Any) -> Any:
+    """``build(*args)`` with its ValueError (a field that cannot be stored) as StorageError."""
+    try:
+        return build(*args)
+    except ValueError as exc:
+        raise StorageError(str(exc)) from None

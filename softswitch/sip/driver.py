@@ -63,6 +63,32 @@ class SignallingCounters:
     malformed: int = 0
     rejected: int = 0
     responses_by_status: dict[int, int] = field(default_factory=dict)
+    # What arrived, for the admin API's /metrics (read at scrape time): requests by method
+    # (the standard ones; the rest as OTHER, so a peer inventing methods cannot grow it)
+    # and responses by class.
+    requests_by_method: dict[str, int] = field(default_factory=dict)
+    responses_by_class: dict[int, int] = field(default_factory=dict)
+
+
+# The methods counted by name (RFC 3261 and its extensions); others count as OTHER.
+COUNTED_METHODS = frozenset(
+    {
+        "INVITE",
+        "ACK",
+        "BYE",
+        "CANCEL",
+        "REGISTER",
+        "OPTIONS",
+        "INFO",
+        "PRACK",
+        "UPDATE",
+        "SUBSCRIBE",
+        "NOTIFY",
+        "REFER",
+        "MESSAGE",
+        "PUBLISH",
+    }
+)
 
 
 class SipDriver:
@@ -136,6 +162,9 @@ class SipDriver:
                 self._reject(partial, source, error.status, error.reason)
             return
         if isinstance(message, SipRequest):
+            method = message.method if message.method in COUNTED_METHODS else "OTHER"
+            by_method = counters.requests_by_method
+            by_method[method] = by_method.get(method, 0) + 1
             problem = check_request(message)
             if problem is not None:
                 counters.malformed += 1
@@ -145,6 +174,10 @@ class SipDriver:
             stateless = self.answer_stateless
             if stateless is not None and stateless(message, source):
                 return
+        else:
+            by_class = counters.responses_by_class
+            status_class = message.status // 100
+            by_class[status_class] = by_class.get(status_class, 0) + 1
         now = self.now()
         try:
             self.layer.receive_message(message, source, now)

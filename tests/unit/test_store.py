@@ -13,7 +13,7 @@ import pytest
 
 from storage import Binding, StorageError, Store, open_store
 from storage.base import BINDING_COLUMNS
-from storage.migrations import BACKENDS, load_migrations, split_sqlite_script
+from storage.migrations import BACKENDS, Migration, load_migrations, split_sqlite_script
 from storage.sqlite import SqliteStore
 from tests.unit.storekit import raw_fetch
 
@@ -45,12 +45,32 @@ def make_binding(n: int = 0, aor: str = AOR, **changes: Any) -> Binding:
 
 
 async def test_open_applies_every_migration_once(store_url: str) -> None:
-    latest = len(load_migrations("sqlite"))
+    latest = max(m.version for m in load_migrations("sqlite"))
     for _ in range(3):  # the second and third opens find nothing to do
         async with open_store(store_url) as store:
             assert await store.schema_version() == latest
     rows = await raw_fetch(store_url, "SELECT version, name FROM schema_migrations ORDER BY 1")
     assert rows == [(m.version, m.name) for m in load_migrations("sqlite")]
+
+
+async def test_a_lower_version_arriving_after_a_higher_one_is_still_applied(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with open_store(store_url) as store:
+        latest = await store.schema_version()
+    applied = load_migrations("sqlite")
+    missing = next(v for v in range(1, latest) if v not in {m.version for m in applied})
+    late = Migration(missing, "late_arrival", "CREATE TABLE late_arrival (x INTEGER);")
+    for backend in ("storage.sqlite", "storage.postgres"):
+        monkeypatch.setattr(
+            f"{backend}.load_migrations",
+            lambda _backend: tuple(sorted((*applied, late), key=lambda m: m.version)),
+        )
+    async with open_store(store_url) as store:
+        assert await store.schema_version() == latest
+    rows = await raw_fetch(store_url, "SELECT version FROM schema_migrations ORDER BY 1")
+    assert (missing,) in rows
+    assert await raw_fetch(store_url, "SELECT count(*) FROM late_arrival") == [(0,)]
 
 
 async def test_open_twice_and_close_twice_are_harmless(store_url: str) -> None:
@@ -71,7 +91,9 @@ async def test_unopened_store_raises(store_url: str) -> None:
 def test_migrations_match_across_backends() -> None:
     per_backend = {b: [(m.version, m.name) for m in load_migrations(b)] for b in BACKENDS}
     assert per_backend["sqlite"] == per_backend["postgresql"]
-    assert [v for v, _ in per_backend["sqlite"]] == list(range(1, len(per_backend["sqlite"]) + 1))
+    versions = [v for v, _ in per_backend["sqlite"]]
+    # ascending from 1; gaps allowed (branches reserve their numbers)
+    assert versions == sorted(set(versions)) and versions[0] == 1
     with pytest.raises(StorageError):
         load_migrations("oracle")
 

@@ -1,0 +1,483 @@
+"""Live operations of one tenant: registrations, calls (hang up, monitor), conferences."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+from pydantic import BaseModel, Field
+
+from softswitch.api.deps import TenantScope, scoped
+from softswitch.api.errors import COMMON_ERRORS, ApiError, ErrorBody, not_found
+from softswitch.api.etag import etag_of, with_etag
+from softswitch.api.paging import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
+from softswitch.api.roles import Area
+from softswitch.apps.conference import ConferenceError, ConferenceInfo
+from softswitch.apps.monitor import MonitorDenied
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/tenants/{tenant}", responses=COMMON_ERRORS)
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorBody, "description": "the object is not in a state for this"}
+}
+
+
+# -- registrations ----------------------------------------------------------------------------
+
+
+class Registration(BaseModel):
+    aor: str
+    extension: str
+    contact: str
+    expires_in: int
+    transport: str
+    received: str | None = Field(description="where the REGISTER came from (NAT)")
+    device: str | None = Field(description="the phone's User-Agent")
+    reachable: bool | None = Field(description="answer to OPTIONS pings; null: not pinged")
+    registered_at: float
+
+
+@router.get("/registrations", response_model=Page[Registration], tags=["registrations"])
+async def registrations(
+    scope: Annotated[TenantScope, Depends(scoped(Area.REGISTRATIONS, "r"))],
+    extension: Annotated[str | None, Query(max_length=32)] = None,
+    reachable: bool | None = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[Registration]:
+    """Registered devices of the tenant, by extension."""
+    tenant = scope.tenant
+    suffix = "@" + tenant.domain.lower()
+    now = time.time()
+    items: list[Registration] = []
+    for b in scope.ctx.switch.location.all_bindings(now):
+        if not b.aor.lower().endswith(suffix):
+            continue
+        user = b.aor.removeprefix("sip:")[: -len(suffix)]
+        found = tenant.user_by_extension(user) or tenant.user_by_username(user)
+        ext = found.extension if found is not None else user
+        if not scope.sees_extension(ext):
+            continue
+        if (extension is not None and ext != extension) or (
+            reachable is not None and b.reachable is not reachable
+        ):
+            continue
+        items.append(
+            Registration(
+                aor=b.aor,
+                extension=ext,
+                contact=b.contact,
+                expires_in=max(0, int(b.expires_at - now)),
+                transport=b.transport,
+                received=b.received,
+                device=b.user_agent,
+                reachable=b.reachable,
+                registered_at=b.registered_at,
+            )
+        )
+    items.sort(key=lambda r: (r.extension, r.contact))
+    return page_of(items, cursor, limit)
+
+
+# -- live calls -------------------------------------------------------------------------------
+
+
+class LiveLeg(BaseModel):
+    target: str
+    contact: str
+    state: str
+    status: int
+    started: float
+    answered: bool
+
+
+class LiveCall(BaseModel):
+    id: str
+    state: Literal["routing", "answered", "ended"]
+    direction: str
+    caller_number: str
+    caller_name: str
+    dialled: str
+    destination: str
+    callee: str
+    trunk: str
+    started_at: float
+    answered_at: float | None
+    duration: float = Field(description="seconds since the call started")
+    talk_time: float = Field(description="seconds since it was answered (0 before)")
+    legs: list[LiveLeg]
+
+
+def _live(call: Any, now: float) -> LiveCall:
+    legs = [call.inbound, *call.outbound] if call.inbound is not None else list(call.outbound)
+    return LiveCall(
+        id=call.id,
+        state=call.state.value,
+        direction=call.direction,
+        caller_number=call.caller_number,
+        caller_name=call.caller_name,
+        dialled=call.dialled,
+        destination=call.destination,
+        callee=call.callee,
+        trunk=call.trunk,
+        started_at=call.started_at,
+        answered_at=call.answered_at,
+        duration=round(max(0.0, now - call.started_at), 3),
+        talk_time=round(max(0.0, now - call.answered_at), 3) if call.answered_at else 0.0,
+        legs=[
+            LiveLeg(
+                target=leg.target or ("caller" if leg.inbound else ""),
+                contact=leg.contact,
+                state=leg.state.value,
+                status=leg.status,
+                started=leg.started_at,
+                answered=leg.answered_at is not None,
+            )
+            for leg in legs
+        ],
+    )
+
+
+def _calls(scope: TenantScope) -> list[Any]:
+    mgr = scope.ctx.switch.calls
+    if mgr is None:
+        return []
+    return [
+        call
+        for call in mgr.calls.values()
+        if call.tenant == scope.tenant.name
+        and scope.sees_extension(call.caller_number, call.dialled, call.callee)
+    ]
+
+
+def _call(scope: TenantScope, call_id: str) -> Any:
+    for call in _calls(scope):
+        if call.id == call_id:
+            return call
+    raise not_found(f"call {call_id!r}")
+
+
+CallId = Annotated[str, Path(max_length=128)]
+
+
+@router.get("/calls", response_model=Page[LiveCall], tags=["calls"])
+async def live_calls(
+    scope: Annotated[TenantScope, Depends(scoped(Area.CALLS, "r"))],
+    state: Literal["routing", "answered"] | None = None,
+    extension: Annotated[str | None, Query(max_length=32)] = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[LiveCall]:
+    """Calls in progress, oldest first, with their legs and duration."""
+    now = time.time()
+    calls = [
+        _live(call, now)
+        for call in sorted(_calls(scope), key=lambda c: (c.started_at, c.id))
+        if (state is None or call.state.value == state)
+        and (extension is None or extension in (call.caller_number, call.dialled, call.callee))
+    ]
+    return page_of(calls, cursor, limit)
+
+
+@router.get("/calls/{call_id}", response_model=LiveCall, tags=["calls"])
+async def live_call(
+    call_id: CallId,
+    response: Response,
+    scope: Annotated[TenantScope, Depends(scoped(Area.CALLS, "r"))],
+) -> LiveCall:
+    live = _live(_call(scope, call_id), time.time())
+    with_etag(response, etag_of({"id": live.id, "state": live.state}))
+    return live
+
+
+@router.delete("/calls/{call_id}", status_code=202, response_class=Response, tags=["calls"])
+async def hang_up(
+    call_id: CallId,
+    scope: Annotated[TenantScope, Depends(scoped(Area.CALLS, "d"))],
+) -> Response:
+    """Hang up a call: an answered call gets BYE on both sides; a call still ringing is
+    ended as if the caller had cancelled (487 to the caller, its legs cancelled)."""
+    call = _call(scope, call_id)
+    mgr = scope.ctx.switch.calls
+    assert mgr is not None
+    mgr.schedule(0, _end_call, mgr, call)
+    return Response(status_code=202)
+
+
+def _end_call(mgr: Any, call: Any) -> None:
+    from softswitch.calls.call import CallState
+
+    if call.state is CallState.ANSWERED:
+        mgr.hang_up_application(call)  # BYE to both sides
+    elif call.state is CallState.ROUTING:
+        call.caller_cancelled()  # as if the caller had sent CANCEL: 487, legs cancelled
+
+
+class MonitorIn(BaseModel):
+    supervisor: str = Field(max_length=32, description="the extension whose phone rings")
+    mode: Literal["listen", "whisper", "barge"] = "listen"
+
+
+@router.post(
+    "/calls/{call_id}/monitor",
+    status_code=202,
+    response_class=Response,
+    tags=["calls"],
+    responses=_CONFLICT,
+)
+async def monitor(
+    call_id: CallId,
+    body: MonitorIn,
+    scope: Annotated[TenantScope, Depends(scoped(Area.MONITORING, "c"))],
+) -> Response:
+    """Ring the supervisor's phone; once answered they listen, whisper to the agent or
+    barge in (keys 1/2/3 switch, # ends)."""
+    _call(scope, call_id)  # 404 unless the caller sees it
+    services = scope.ctx.switch.services
+    if services is None:
+        raise ApiError(409, "not_anchored", "monitoring needs media anchored in the switch")
+    if not scope.sees_extension(body.supervisor):
+        raise ApiError(
+            422,
+            "validation_error",
+            "body.supervisor: not an extension you manage",
+            field="body.supervisor",
+        )
+    try:
+        services.monitor(call_id, body.supervisor, body.mode)
+    except MonitorDenied as denied:
+        raise ApiError(409, "monitor_denied", str(denied)) from None
+    except KeyError:
+        raise ApiError(
+            409, "not_answered", "the call is not answered with anchored media"
+        ) from None
+    return Response(status_code=202)
+
+
+# -- conferences ------------------------------------------------------------------------------
+
+
+class Participant(BaseModel):
+    id: str
+    name: str
+    number: str
+    leader: bool
+    muted: bool
+    talking: bool
+    joined_at: float
+
+
+class Conference(BaseModel):
+    name: str
+    extension: str
+    active: bool
+    running: bool = Field(description="false while waiting for a leader or the minimum")
+    started_at: float | None
+    max_participants: int | None
+    participants: list[Participant]
+
+
+def _conferences(scope: TenantScope) -> list[Conference]:
+    services = scope.ctx.switch.services
+    active: dict[str, ConferenceInfo] = (
+        {c.name: c for c in services.conferences.active(scope.tenant.name)} if services else {}
+    )
+    out = []
+    for bridge in scope.tenant.conferences:
+        info = active.get(bridge.name)
+        out.append(
+            Conference(
+                name=bridge.name,
+                extension=bridge.extension,
+                active=info is not None,
+                running=info.running if info is not None else False,
+                started_at=info.started_at if info is not None else None,
+                max_participants=bridge.max_participants,
+                participants=[
+                    Participant(
+                        id=p.id,
+                        name=p.name,
+                        number=p.number,
+                        leader=p.leader,
+                        muted=p.muted,
+                        talking=p.talking,
+                        joined_at=p.joined_at,
+                    )
+                    for p in (info.participants if info is not None else ())
+                ],
+            )
+        )
+    return out
+
+
+def _conference(scope: TenantScope, name: str) -> Conference:
+    for conference in _conferences(scope):
+        if conference.name == name:
+            return conference
+    raise not_found(f"conference {name!r}")
+
+
+ConferenceName = Annotated[str, Path(max_length=64)]
+ParticipantId = Annotated[str, Path(max_length=128)]
+
+
+@router.get("/conferences", response_model=Page[Conference], tags=["conferences"])
+async def conferences(
+    scope: Annotated[TenantScope, Depends(scoped(Area.CONFERENCES, "r"))],
+    active: bool | None = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[Conference]:
+    """The tenant's conference bridges and who is in them now."""
+    items = [c for c in _conferences(scope) if active is None or c.active is active]
+    return page_of(items, cursor, limit)
+
+
+@router.get("/conferences/{name}", response_model=Conference, tags=["conferences"])
+async def conference(
+    name: ConferenceName,
+    response: Response,
+    scope: Annotated[TenantScope, Depends(scoped(Area.CONFERENCES, "r"))],
+) -> Conference:
+    found = _conference(scope, name)
+    with_etag(response, etag_of(found))
+    return found
+
+
+class InviteIn(BaseModel):
+    number: str = Field(min_length=1, max_length=32, pattern=r"^\+?[0-9*#]+$")
+
+
+@router.post(
+    "/conferences/{name}/participants",
+    status_code=202,
+    response_class=Response,
+    tags=["conferences"],
+    responses=_CONFLICT,
+)
+async def invite(
+    name: ConferenceName,
+    body: InviteIn,
+    scope: Annotated[TenantScope, Depends(scoped(Area.CONFERENCES, "c"))],
+) -> Response:
+    """Dial a number and bring it into the conference once answered (no PIN asked)."""
+    _conference(scope, name)
+    services = scope.ctx.switch.services
+    bridge = next(b for b in scope.tenant.conferences if b.name == name)
+    if services is None:
+        raise ApiError(409, "not_anchored", "conferences need media anchored in the switch")
+    try:
+        await services.conferences.invite(scope.tenant.name, bridge, body.number)
+    except ConferenceError as exc:
+        raise ApiError(409, "conference_error", str(exc)) from None
+    return Response(status_code=202)
+
+
+class ParticipantPatch(BaseModel):
+    muted: bool
+
+
+def _participant(scope: TenantScope, name: str, participant: str) -> Any:
+    conf = _conference(scope, name)
+    if not any(p.id == participant for p in conf.participants):
+        raise not_found(f"participant {participant!r}")
+    services = scope.ctx.switch.services
+    assert services is not None
+    return services
+
+
+@router.patch(
+    "/conferences/{name}/participants/{participant}",
+    response_model=Participant,
+    tags=["conferences"],
+    responses=_CONFLICT,
+)
+async def mute(
+    name: ConferenceName,
+    participant: ParticipantId,
+    body: ParticipantPatch,
+    scope: Annotated[TenantScope, Depends(scoped(Area.CONFERENCES, "u"))],
+) -> Participant:
+    """Mute or unmute a participant."""
+    services = _participant(scope, name, participant)
+    try:
+        services.conferences.mute(scope.tenant.name, name, participant, body.muted)
+    except ConferenceError as exc:
+        raise ApiError(409, "conference_error", str(exc)) from None
+    found = next(p for p in _conference(scope, name).participants if p.id == participant)
+    return found
+
+
+@router.delete(
+    "/conferences/{name}/participants/{participant}",
+    status_code=202,
+    response_class=Response,
+    tags=["conferences"],
+    responses=_CONFLICT,
+)
+async def kick(
+    name: ConferenceName,
+    participant: ParticipantId,
+    scope: Annotated[TenantScope, Depends(scoped(Area.CONFERENCES, "u"))],
+) -> Response:
+    """Remove a participant and hang up their call."""
+    services = _participant(scope, name, participant)
+    try:
+        services.conferences.kick(scope.tenant.name, name, participant)
+    except ConferenceError as exc:
+        raise ApiError(409, "conference_error", str(exc)) from None
+    return Response(status_code=202)
+
+
+class PastParticipant(BaseModel):
+    id: str
+    name: str
+    number: str
+    leader: bool
+    joined_at: float
+    left_at: float
+    reason: str
+
+
+class ConferenceReportOut(BaseModel):
+    name: str
+    extension: str
+    started_at: float
+    ended_at: float
+    participants: list[PastParticipant]
+
+
+@router.get("/conference-reports", response_model=Page[ConferenceReportOut], tags=["conferences"])
+async def conference_reports(
+    scope: Annotated[TenantScope, Depends(scoped(Area.CONFERENCES, "r"))],
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[ConferenceReportOut]:
+    """Past conferences of the tenant (kept in memory since the switch started), newest
+    first."""
+    services = scope.ctx.switch.services
+    reports = services.conferences.history(scope.tenant.name) if services else []
+    items = [
+        ConferenceReportOut(
+            name=r.name,
+            extension=r.extension,
+            started_at=r.started_at,
+            ended_at=r.ended_at,
+            participants=[
+                PastParticipant(
+                    id=p.id,
+                    name=p.name,
+                    number=p.number,
+                    leader=p.leader,
+                    joined_at=p.joined_at,
+                    left_at=p.left_at,
+                    reason=p.reason,
+                )
+                for p in r.participants
+            ],
+        )
+        for r in reversed(reports)
+    ]
+    return page_of(items, cursor, limit)

@@ -1,0 +1,34 @@
+"""The narrow view of the running switch that the admin API reads and drives."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from config.models import SwitchConfig
+from storage.base import Store
+
+if TYPE_CHECKING:
+    from media.control import MediaControl
+    from softswitch.calls.manager import CallManager
+    from softswitch.calls.services import CallServices
+    from softswitch.location import LocationService
+    from softswitch.overload import OverloadGuard
+    from softswitch.routing_state import DisasterState
+    from softswitch.sip.transaction import TransactionLayer
+
+__all__ = ["SwitchView"]
+
+
+class SwitchView(Protocol):
+    """The parts of `softswitch.server.Switch` the API reads and drives."""
+
+    config: SwitchConfig
+    store: Store
+    location: LocationService
+    calls: CallManager | None
+    services: CallServices | None
+    disaster_state: DisasterState
+    overload: OverloadGuard
+    transactions: TransactionLayer
+    media: MediaControl | None
+    counters: Any  # SwitchCounters: received, malformed, responses_by_status
