@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pyotp
 import pytest
-from bench.sipp import run_sipp, user_rows, write_users
-from bench.switchproc import free_port
 from websockets.sync.client import connect
 
+from peers.sipp import run_sipp, user_rows, write_users
+from peers.switchproc import free_port
 from storage.logins import ApiToken
 from tests.integration.apikit import (
     TENANT_A,

@@ -16,12 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
-from bench.sipp import run_sipp
-from bench.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from peers.sipp import run_sipp
+from peers.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
 from tests.integration.callkit import (
     BackgroundSipp,
     caller_injection,
