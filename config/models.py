@@ -35,6 +35,7 @@ from config.locations import Loc, format_location
 from config.locations import config_error as _fail  # the name the validators below use
 from config.media import MediaSettings
 from config.moh import MusicOnHold
+from config.prompts import PromptSettings, TenantPrompts
 from config.numbers import Did, NumberError, Treatment, to_e164
 from config.routing import TenantRouting
 from config.trunks import Trunk
@@ -344,6 +345,7 @@ class Settings(_Model):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
+    prompts: PromptSettings = Field(default_factory=PromptSettings)
 
 
 # --------------------------------------------------------------------------- provisioning
@@ -519,6 +521,7 @@ class Tenant(_Model):
     conferences: list[ConferenceBridge] = Field(default_factory=list)
     # Feature codes for live-call monitoring by users with can_monitor.
     monitor_codes: MonitorCodes = Field(default_factory=MonitorCodes)
+    prompts: TenantPrompts = Field(default_factory=TenantPrompts)
 
     _by_extension: dict[str, User] = PrivateAttr(default_factory=dict)
     _by_username: dict[str, User] = PrivateAttr(default_factory=dict)
