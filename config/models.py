@@ -35,8 +35,8 @@ from config.locations import Loc, format_location
 from config.locations import config_error as _fail  # the name the validators below use
 from config.media import MediaSettings
 from config.moh import MusicOnHold
-from config.prompts import PromptSettings, TenantPrompts
 from config.numbers import Did, NumberError, Treatment, to_e164
+from config.prompts import PromptSettings, TenantPrompts
 from config.routing import TenantRouting
 from config.trunks import Trunk
 

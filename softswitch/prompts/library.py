@@ -241,7 +241,9 @@ class PromptLibrary:
             return self._prompt(tenant, language, name, "file", wav)
         txt = base.with_suffix(".txt")
         if txt.is_file():
-            return self._prompt(tenant, language, name, "text", None, txt.read_text("utf-8"))
+            text = " ".join(txt.read_text("utf-8", errors="replace").split())
+            if text:  # an emptied file (edited by hand) says nothing: skip it
+                return self._prompt(tenant, language, name, "text", None, text)
         return None
 
     def resolve(

@@ -106,12 +106,17 @@ def _pcm_wav(path: Path, seconds: float = 0.5) -> None:
         w.writeframes((tone(500, 8000, seconds) * 32767).astype("<i2").tobytes())
 
 
+def _truncated_wav(path: Path) -> None:
+    _pcm_wav(path)
+    path.write_bytes(path.read_bytes()[:2000])
+
+
 @pytest.mark.parametrize(
     ("make", "reason"),
     [
         (lambda p: p.write_bytes(b""), "the file is empty"),
         (lambda p: p.write_text("this is not audio at all\n" * 20), "not an audio file"),
-        (lambda p: (_pcm_wav(p), p.write_bytes(p.read_bytes()[:2000])), "truncated"),
+        (lambda p: _truncated_wav(p), "truncated"),
         (lambda p: p.write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt "), "no fmt chunk"),
         (lambda p: p.write_bytes(b"\x00" * 4000), "not an audio file"),
     ],
@@ -142,10 +147,10 @@ def test_a_wav_without_samples_is_refused(tmp_path: Path) -> None:
     fmt = struct.pack("<HHIIHH", 1, 1, 8000, 16000, 2, 16)
     body = b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", 0)
     source.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
-    with pytest.raises(ConversionError, match="silent.wav: contains no audio samples"):
+    with pytest.raises(ConversionError, match=r"silent\.wav: contains no audio samples"):
         convert_file(source, tmp_path / "out.wav")
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConversionError, match="nowhere.wav: cannot read"):
+    with pytest.raises(ConversionError, match=r"nowhere\.wav: cannot read"):
         convert_file(tmp_path / "nowhere.wav", tmp_path / "out.wav")
