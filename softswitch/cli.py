@@ -270,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     from softswitch.cli_routing import add_routing_commands
 
     add_routing_commands(sub, default_config)
+    from softswitch.cli_prompts import add_prompt_commands
+
+    add_prompt_commands(sub, default_config)
     return parser
 
 
