@@ -29,7 +29,7 @@ __all__ = ["ConversionError", "Converted", "convert_file", "decode_file", "to_te
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 # Longer than any prompt or greeting should be; a bound on the memory one upload may take.
-MAX_SECONDS = 15 * 60
+MAX_SECONDS = 10 * 60
 
 
 class ConversionError(ValueError):

@@ -16,6 +16,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 import structlog
@@ -43,6 +44,7 @@ class Synthesiser:
         command: str = "espeak-ng",
         timeout: float = 10.0,
         cache_bytes: int = 200 * 1024 * 1024,
+        concurrency: int = 2,
     ) -> None:
         self.cache_dir = Path(cache_dir)
         self.command = command
@@ -51,6 +53,10 @@ class Synthesiser:
         self.syntheses = 0  # espeak-ng runs that produced an entry (the cache's misses)
         self._pending: dict[str, asyncio.Future[Path]] = {}
         self._sizes: dict[Path, int] | None = None
+        self._accounting = threading.Lock()  # _account runs in worker threads
+        # a long phrase asks for many utterances at once; a few espeak-ng at a time keep
+        # the machine's cores for calls
+        self._slots = asyncio.Semaphore(concurrency)
 
     @staticmethod
     def key(text: str, voice: str, rate: int) -> str:
@@ -81,7 +87,8 @@ class Synthesiser:
         future: asyncio.Future[Path] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
         try:
-            await self._synthesise(text, voice, rate, path)
+            async with self._slots:
+                await self._synthesise(text, voice, rate, path)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: waiters re-raise it, nobody else must
@@ -142,6 +149,10 @@ class Synthesiser:
 
     def _account(self, added: Path) -> None:
         """Record a new entry and evict the least recently used beyond the bound."""
+        with self._accounting:
+            self._account_locked(added)
+
+    def _account_locked(self, added: Path) -> None:
         if self._sizes is None:
             self._sizes = {}
             for entry in self.cache_dir.glob("??/*.wav"):

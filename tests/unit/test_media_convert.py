@@ -58,6 +58,17 @@ def test_wav_of_any_rate_and_width_keeps_a_1khz_tone(
     assert rms(out[800:-800]) == pytest.approx(11585, rel=0.03)
 
 
+@pytest.mark.parametrize("subtype", ["IMA_ADPCM", "MS_ADPCM", "GSM610"])
+def test_compressed_wav_is_decoded_by_libsndfile(tmp_path: Path, subtype: str) -> None:
+    source = tmp_path / "in.wav"
+    rate = 8000 if subtype == "GSM610" else 22050
+    soundfile.write(source, tone(1000, rate), rate, subtype=subtype)
+    out = converted(tmp_path, source)
+    spectrum = np.abs(np.fft.rfft(out[800:-800]))
+    assert abs(np.argmax(spectrum) * 8000 / len(out[800:-800]) - 1000) < 5
+    assert rms(out[800:-800]) == pytest.approx(11585, rel=0.15)
+
+
 def test_stereo_is_averaged_to_mono(tmp_path: Path) -> None:
     source = tmp_path / "stereo.wav"
     left = tone(1000, 16000)
@@ -66,10 +77,15 @@ def test_stereo_is_averaged_to_mono(tmp_path: Path) -> None:
     assert rms(out[800:-800]) == pytest.approx(11585 / 2, rel=0.03)
 
 
-@pytest.mark.parametrize("fmt", ["AIFF", "FLAC", "OGG"])
-def test_aiff_and_other_formats_go_through_libsndfile(tmp_path: Path, fmt: str) -> None:
+@pytest.mark.parametrize(
+    ("fmt", "subtype"),
+    [("AIFF", "PCM_16"), ("AIFF", "PCM_24"), ("FLAC", "PCM_16"), ("OGG", "VORBIS"),
+     ("MP3", "MPEG_LAYER_III")],
+)  # fmt: skip
+def test_aiff_and_other_formats_go_through_libsndfile(
+    tmp_path: Path, fmt: str, subtype: str
+) -> None:
     source = tmp_path / f"in.{fmt.lower()}"
-    subtype = "VORBIS" if fmt == "OGG" else "PCM_16"
     soundfile.write(source, tone(440, 44100, 1.5), 44100, format=fmt, subtype=subtype)
     out = converted(tmp_path, source)
     assert abs(len(out) - 12000) <= 2
