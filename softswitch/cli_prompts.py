@@ -36,6 +36,11 @@ def _library(args: argparse.Namespace) -> tuple[SwitchConfig, PromptLibrary]:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     _, lib = _library(args)
+    if args.generated:
+        language = args.language or lib.language_of(args.tenant)
+        for name, said in sorted(lib.generated(language).items()):
+            print(f"{language}\t{name}\tgenerated: {said}")
+        return 0
     for prompt in lib.stored(args.tenant):
         what = prompt.path if prompt.kind == "file" else f"text: {prompt.text}"
         print(f"{prompt.language}\t{prompt.name}\t{what}")
@@ -123,7 +128,11 @@ def add_prompt_commands(sub: Any, default_config: str) -> None:
         cmd.set_defaults(func=_guarded(func))
         return cmd
 
-    command("list", "stored prompts of a tenant or of the system", _cmd_list)
+    listing = command("list", "stored prompts of a tenant or of the system", _cmd_list)
+    listing.add_argument(
+        "--generated", action="store_true", help="the system prompts spoken from text instead"
+    )
+    listing.add_argument("--language", help="language of --generated (default: the tenant's)")
     add = command("add", "convert an audio file (WAV, AIFF, FLAC, ...) into the library", _cmd_add)
     add.add_argument("file", help="the audio file")
     add.add_argument("name", help="prompt name (e.g. welcome, vm-you-have, digits/7)")

@@ -40,7 +40,7 @@ from config.prompts import PromptSettings, TenantPrompts, canonical_language
 from media.convert import ConversionError, Converted, convert_file
 from media.players import load_source
 from softswitch.prompts.phrases import Phrase, Segment, rules_for
-from softswitch.prompts.speech import SpeechError, Synthesiser
+from softswitch.prompts.speech import MAX_TEXT, SpeechError, Synthesiser
 
 if TYPE_CHECKING:
     from config.models import SwitchConfig
@@ -195,6 +195,8 @@ class PromptLibrary:
         text = " ".join(text.split())
         if not text:
             raise PromptError(f"prompt {name!r}: the text is empty")
+        if len(text) > MAX_TEXT:
+            raise PromptError(f"prompt {name!r}: the text is longer than {MAX_TEXT} characters")
         lang = _language(language or self.language_of(tenant))
         base = self._dir(tenant, lang) / name
         base.parent.mkdir(parents=True, exist_ok=True)
@@ -290,6 +292,11 @@ class PromptLibrary:
                 if found is not None:
                     out.append(found)
         return out
+
+    def generated(self, language: str | None = None) -> dict[str, str]:
+        """The system prompts spoken from text in ``language`` (name -> text): every name
+        a tenant may replace, beside its own."""
+        return dict(rules_for(_language(language or self.settings.language)).texts)
 
     # ------------------------------------------------------------------ playing
 

@@ -41,6 +41,13 @@ def test_add_text_list_remove(
         ["en", "vm-goodbye"],
         ["en", "welcome"],
     ]
+    assert main(["prompts", "list", "--generated", "--config", config]) == 0
+    generated = capsys.readouterr().out
+    assert (
+        "en\tdigits/h-21\t" not in generated
+        and "en\tdigits/h-20\tgenerated: twentieth" in generated
+    )
+    assert "en\tvm-you-have\tgenerated: You have" in generated
     assert main(["prompts", "remove", "welcome", "--tenant", "acme", "--config", config]) == 0
     assert main(["prompts", "remove", "welcome", "--tenant", "acme", "--config", config]) == 1
 
