@@ -72,6 +72,13 @@ def _cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_generate(args: argparse.Namespace) -> int:
+    _, lib = _library(args)
+    count = asyncio.run(lib.prepare(tenant=args.tenant, language=args.language))
+    print(f"{count} generated prompts ready in {lib.synthesiser.cache_dir}")
+    return 0
+
+
 def _phrase(args: argparse.Namespace, language: str) -> Phrase:
     phrase = Phrase(language)
     if args.messages is not None:
@@ -141,7 +148,10 @@ def add_prompt_commands(sub: Any, default_config: str) -> None:
     text.add_argument("text", help="what it says")
     remove = command("remove", "remove a stored prompt", _cmd_remove)
     remove.add_argument("name", help="prompt name")
-    for cmd in (add, text, remove):
+    generate = command(
+        "generate", "synthesise every generated system prompt ahead of use", _cmd_generate
+    )
+    for cmd in (add, text, remove, generate):
         cmd.add_argument("--language", help="language tag (default: the tenant's)")
 
     say = command("say", "render prompts and phrases to a WAV file to listen to", _cmd_say)

@@ -218,6 +218,10 @@ class English:
         """English has two categories: one, and everything else (zero included)."""
         return "one" if n == 1 else "other"
 
+    def menu_option(self, key: str, option: Sequence[Segment]) -> list[Segment]:
+        """For <option>, press <key>."""
+        return [_p("menu-for"), *option, _p("menu-press"), *self.digits(key)]
+
     def count(
         self, n: int, forms: Mapping[PluralCategory, str], adjectives: Sequence[str] = ()
     ) -> list[Segment]:

@@ -298,6 +298,13 @@ class PromptLibrary:
         a tenant may replace, beside its own."""
         return dict(rules_for(_language(language or self.settings.language)).texts)
 
+    async def prepare(self, *, tenant: str | None = None, language: str | None = None) -> int:
+        """Synthesise every generated system prompt ahead of the first call that needs it
+        (``softswitch prompts generate``); the number of prompts now ready."""
+        names = self.generated(language or self.language_of(tenant))
+        await asyncio.gather(*(self.audio_file(n, tenant=tenant, language=language) for n in names))
+        return len(names)
+
     # ------------------------------------------------------------------ playing
 
     async def audio_file(
@@ -340,7 +347,7 @@ class PromptLibrary:
         parts: list[npt.NDArray[np.int16]] = []
         for path in files:
             try:
-                samples = await asyncio.to_thread(load_source, path)
+                samples = await asyncio.to_thread(load_source, os.fspath(path))
             except ValueError as exc:
                 raise PromptError(str(exc)) from None
             parts += [_trim(samples), gap]

@@ -86,6 +86,10 @@ class SayRules(Protocol):
         """The plural category of a count."""
         ...
 
+    def menu_option(self, key: str, option: Sequence[Segment]) -> list[Segment]:
+        """A menu instruction: what the option is and the key that chooses it."""
+        ...
+
     def count(
         self, n: int, forms: Mapping[PluralCategory, str], adjectives: Sequence[str] = ()
     ) -> list[Segment]:
@@ -158,6 +162,13 @@ class Phrase:
     def time(self, t: dt.time | dt.datetime) -> Phrase:
         """A time of day ("ten forty two P M")."""
         self.segments += self.rules.time(t.time() if isinstance(t, dt.datetime) else t)
+        return self
+
+    def option(self, key: str, option: str | Phrase) -> Phrase:
+        """A menu instruction ("For sales, press one"): ``option`` is a prompt name or a
+        phrase of its own (a text, a recorded department name)."""
+        said = option.segments if isinstance(option, Phrase) else [Segment.prompt(option)]
+        self.segments += self.rules.menu_option(key, said)
         return self
 
     def count(self, n: int, forms: Mapping[PluralCategory, str], *adjectives: str) -> Phrase:

@@ -243,3 +243,15 @@ def test_the_prompts_section_is_validated_and_read(tmp_path: Path) -> None:
     for bad, where in cases:
         with pytest.raises(ConfigError, match=where.replace(".", r"\.")):
             config_from_dict(bad)
+
+
+@needs_espeak
+async def test_generated_prompts_are_prepared_once(tmp_path: Path) -> None:
+    command, log = counting_espeak(tmp_path)
+    lib = library(tmp_path, tts_command=command)
+    lib.add_text("vm-goodbye", "See you", tenant="acme")
+    count = await lib.prepare(tenant="acme")
+    assert count == len(lib.generated()) > 100
+    assert runs(log) == count  # acme's own "vm-goodbye" instead of the system's
+    assert await lib.prepare(tenant="globex") == count
+    assert runs(log) == count + 1  # globex hears the system's "vm-goodbye"

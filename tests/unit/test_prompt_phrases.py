@@ -215,3 +215,8 @@ def test_plural_categories() -> None:
     assert [ENGLISH.plural(n) for n in (0, 1, 2, 11)] == ["other", "one", "other", "other"]
     sample = random.Random(7).sample(range(2, 10_000), 50)
     assert {ENGLISH.plural(n) for n in sample} == {"other"}
+
+
+def test_menu_instructions() -> None:
+    phrase = Phrase().option("1", "vm-new").option("#", Phrase().text("Sales"))
+    assert words(phrase) == "For new press one For Sales press pound"
