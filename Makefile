@@ -5,8 +5,11 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/example.toml
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
-# Debian packages the test suite drives as real peers and servers.
-SYSTEM_PACKAGES := sip-tester:sipp baresip-core:baresip postgresql:/usr/lib/postgresql/15/bin/postgres openssl:openssl
+# Debian packages the test suite drives as real peers and servers, and espeak-ng, the
+# switch's text-to-speech for prompts (`make run` installs it too).
+SYSTEM_PACKAGES := sip-tester:sipp baresip-core:baresip postgresql:/usr/lib/postgresql/15/bin/postgres openssl:openssl espeak-ng:espeak-ng
+# ... of which the switch itself needs these at run time.
+RUN_PACKAGES := espeak-ng:espeak-ng
 # ... and the reference system the operator bench runs beside our switch.
 BENCH_PACKAGES := $(SYSTEM_PACKAGES) kamailio:/usr/sbin/kamailio
 # Options for `make bench`, e.g. BENCH_ARGS="--workloads 2 --systems softswitch,kamailio".
@@ -57,6 +60,7 @@ system-packages:
 	fi
 
 run: venv
+	@$(MAKE) --no-print-directory system-packages SYSTEM_PACKAGES="$(RUN_PACKAGES)"
 	$(BIN)/softswitch run --config $(CONFIG)
 
 test: venv system-packages

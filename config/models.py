@@ -37,6 +37,7 @@ from config.locations import config_error as _fail  # the name the validators be
 from config.media import MediaSettings
 from config.moh import MusicOnHold
 from config.numbers import Did, NumberError, Treatment, to_e164
+from config.prompts import PromptSettings, TenantPrompts
 from config.routing import TenantRouting
 from config.trunks import Trunk
 
@@ -346,6 +347,7 @@ class Settings(_Model):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)  # the admin API (config/api.py)
+    prompts: PromptSettings = Field(default_factory=PromptSettings)
 
 
 # --------------------------------------------------------------------------- provisioning
@@ -521,6 +523,7 @@ class Tenant(_Model):
     conferences: list[ConferenceBridge] = Field(default_factory=list)
     # Feature codes for live-call monitoring by users with can_monitor.
     monitor_codes: MonitorCodes = Field(default_factory=MonitorCodes)
+    prompts: TenantPrompts = Field(default_factory=TenantPrompts)
 
     _by_extension: dict[str, User] = PrivateAttr(default_factory=dict)
     _by_username: dict[str, User] = PrivateAttr(default_factory=dict)

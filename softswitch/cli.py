@@ -278,6 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
     from softswitch.cli_admin import add_admin_commands
 
     add_admin_commands(sub, default_config)
+
+    from softswitch.cli_prompts import add_prompt_commands
+
+    add_prompt_commands(sub, default_config)
     return parser
 
 
