@@ -37,6 +37,7 @@ from config.media import MediaSettings
 from config.moh import MusicOnHold
 from config.numbers import Did, NumberError, Treatment, to_e164
 from config.routing import TenantRouting
+from config.security import SecuritySettings
 from config.trunks import Trunk
 
 __all__ = [
@@ -344,6 +345,7 @@ class Settings(_Model):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
 
 
 # --------------------------------------------------------------------------- provisioning

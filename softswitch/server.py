@@ -22,16 +22,17 @@ from config.models import SwitchConfig
 from media.control import MediaControl
 from media.engine import MediaEngine
 from media.pool import MediaWorkerPool
-from softswitch import __version__
 from softswitch.calls import CallManager, CdrWriter
 from softswitch.calls.anchor import MediaAnchor, engine_settings
 from softswitch.calls.services import CallServices
 from softswitch.collector import CycleCollector
 from softswitch.directory import Directory
-from softswitch.location import LocationService
+from softswitch.location import LocationService, parse_received
 from softswitch.overload import PROBE_PREFIX, OverloadGuard, QueueProbe
 from softswitch.registrar import Registrar
 from softswitch.routing_state import DisasterState
+from softswitch.security.guard import ADMIT, REJECT, SecurityGuard, trunk_networks
+from softswitch.security.keeper import BanKeeper
 from softswitch.sip.address import Address
 from softswitch.sip.auth import DigestAuthenticator
 from softswitch.sip.message import (
@@ -63,7 +64,6 @@ from storage.base import Binding, Store
 
 log = structlog.get_logger(__name__)
 
-SERVER_HEADER = f"softswitch/{__version__}"
 # Methods the switch handles: registration, OPTIONS, and calls (the B2BUA relays UPDATE and
 # INFO within a dialog, and carries out blind transfers asked by REFER). PRACK, SUBSCRIBE and
 # MESSAGE are not handled (yet).
@@ -132,6 +132,10 @@ class Switch:
         self.disaster_state = DisasterState(self.store)
         self.counters = SwitchCounters()
         self.overload = OverloadGuard(config.overload)
+        # [security]: bans, allow lists, scanner and flood filtering (softswitch/security)
+        self.guard = SecurityGuard(config.security, time.time, trunk_networks(config.tenants))
+        self.bans = BanKeeper(self.guard, self.store)
+        self.server_header = config.security.server_header
         self._probe: QueueProbe | None = None
         self.listening: list[Address] = []
         self.registrar: Registrar | None = None
@@ -164,6 +168,11 @@ class Switch:
             algorithms=tuple(self.config.auth.algorithms),
         )
         restored = await self.location.start()
+        await self.bans.start()
+        for binding in self.location.all_bindings():
+            received = parse_received(binding.received)
+            if received is not None:  # an account's own phones are never banned for it
+                self.guard.remember(binding.aor, received.host)
         # Disaster plans switched on or off with `softswitch disaster ...` (on any node) take
         # effect for new calls within a refresh interval, without a restart.
         await self.disaster_state.refresh()
@@ -193,7 +202,8 @@ class Switch:
             self.directory,
             authenticator,
             self.location,
-            response_headers=(("Server", SERVER_HEADER),),
+            response_headers=(("Server", self.server_header),),
+            guard=self.guard,
         )
         anchor = None
         if self.config.media.anchor == "always":
@@ -216,11 +226,12 @@ class Switch:
             local=self._local,
             on_cdr=self.cdrs.add,
             allow=", ".join(ALLOWED_METHODS),
-            server_header=SERVER_HEADER,
+            server_header=self.server_header,
             tenants=self.config.tenants,
             local_hosts=frozenset(local_hosts),
             routing_for=self.disaster_state.routing_for,
             anchor=anchor,
+            guard=self.guard,
         )
         if anchor is not None and anchor.in_process:
             self.services = CallServices(self.calls)
@@ -231,7 +242,7 @@ class Switch:
             clock=self._now,
             schedule=self._schedule,
             local=self._local,
-            server_header=SERVER_HEADER,
+            server_header=self.server_header,
         )
         self.trunk_registrar.start()
         self._drain(self._now())
@@ -272,6 +283,7 @@ class Switch:
             await self.media.close()
         await self.transports.close()
         await self.disaster_state.stop()
+        await self.bans.stop()
         await self.cdrs.stop()
         await self.location.stop()
         await self.store.close()
@@ -280,6 +292,7 @@ class Switch:
             "switch_stopped",
             bindings=len(self.location),
             overload=self.overload.counters,
+            security=self.guard.counters,
             calls=self.calls.counters if self.calls is not None else {},
         )
 
@@ -300,6 +313,12 @@ class Switch:
             and self._probe is not None
             and self._probe.received(data, source)
         ):
+            return
+        # security: one screening per message, before parsing (softswitch/security/guard.py)
+        verdict = self.guard.screen(data, source.host)
+        if verdict != ADMIT:
+            if verdict == REJECT:
+                self._forbid(data, source)
             return
         self.counters.received += 1
         try:
@@ -349,6 +368,15 @@ class Switch:
         # The stamped request Via is what the response's top Via was copied from.
         self.transactions.send_stateless_response(response, source, via)
         self._flush()
+
+    def _forbid(self, data: bytes, source: Address) -> None:
+        """403 without a challenge, to a banned source ([security] banned_answer = "reject")."""
+        try:
+            message = parse_message(data)
+        except SipParseError:
+            return
+        if isinstance(message, SipRequest) and message.method != "ACK":
+            self._answer_stateless(message, source, 403, "Forbidden")
 
     def _answer_stateless(
         self, request: SipRequest, source: Address, status: int, reason: str
@@ -566,7 +594,7 @@ class Switch:
         if allow:
             response.add("Allow", ", ".join(ALLOWED_METHODS))
             response.add("Supported", ", ".join(SUPPORTED_EXTENSIONS))
-        response.add("Server", SERVER_HEADER)
+        response.add("Server", self.server_header)
         return response
 
     def _on_response(self, response: SipResponse, transaction: ClientTransaction) -> None:
@@ -611,7 +639,7 @@ class Switch:
             f"To: <{binding.contact}>\r\n"
             f"Call-ID: {new_call_id()}\r\n"
             f"CSeq: 1 OPTIONS\r\n"
-            f"User-Agent: {SERVER_HEADER}\r\n"
+            f"User-Agent: {self.server_header}\r\n"
             f"Content-Length: 0\r\n\r\n"
         )
         request = parse_message(text.encode())

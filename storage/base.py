@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
+from storage.bans import Ban, ban_to_row
 from storage.cdr import Cdr, cdr_rows
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "check_text",
     "check_time",
     "redact_url",
+    "storable_bans",
     "storable_cdrs",
     "storable_text",
     "unique_bindings",
@@ -413,6 +415,19 @@ def check_disaster_change(
     return texts[0], texts[1], enabled, texts[2], when
 
 
+def storable_bans(bans: Sequence[Ban]) -> list[tuple[str, str, int, float, float]]:
+    """Rows of bans to store, one per address (the last wins); StorageError naming the
+    row and field of the first that is not storable."""
+    rows: dict[str, tuple[str, str, int, float, float]] = {}
+    for index, ban in enumerate(bans):
+        try:
+            row = ban_to_row(ban)
+        except ValueError as error:
+            raise StorageError(f"bans[{index}].{error}") from None
+        rows[row[0]] = row
+    return list(rows.values())
+
+
 def check_limit(limit: object) -> int:
     """Validate a row limit (1 .. 100000)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100_000:
@@ -509,6 +524,24 @@ class Store(ABC):
     async def load_cdrs(self, start: float, end: float, tenant: str | None = None) -> list[Cdr]:
         """CDRs of calls that started in [start, end), optionally of one tenant, oldest
         first."""
+
+    # -- security: banned source addresses (branch security) --------------------------------
+
+    @abstractmethod
+    async def save_bans(self, bans: Sequence[Ban]) -> None:
+        """Insert or replace bans keyed by address, in one transaction."""
+
+    @abstractmethod
+    async def load_bans(self, since: float) -> list[Ban]:
+        """Bans that end after `since` (active ones: since = now), by address."""
+
+    @abstractmethod
+    async def delete_ban(self, address: str) -> bool:
+        """Lift a ban and forget its offences; False when the address had none."""
+
+    @abstractmethod
+    async def purge_bans(self, before: float) -> int:
+        """Forget bans that ended at or before `before`; returns how many."""
 
     async def __aenter__(self) -> Self:
         await self.open()

@@ -17,6 +17,7 @@ from pathlib import Path
 import aiosqlite
 import structlog
 
+from storage.bans import BAN_COLUMNS, Ban, ban_from_row
 from storage.base import (
     BINDING_COLUMNS,
     Binding,
@@ -30,6 +31,7 @@ from storage.base import (
     check_limit,
     check_text,
     check_time,
+    storable_bans,
     storable_cdrs,
     unique_bindings,
 )
@@ -314,8 +316,42 @@ class SqliteStore(Store):
         rows = await self._read("load_cdrs", sql + " ORDER BY start_time, call_id", params)
         return [cdr_from_row(row) for row in rows]
 
+    # -- security: banned source addresses --------------------------------------------------
+
+    async def save_bans(self, bans: Sequence[Ban]) -> None:
+        rows = storable_bans(bans)
+        if not rows:
+            return
+        async with self._transaction("save_bans") as db:
+            await db.executemany(_BAN_UPSERT, rows)
+
+    async def load_bans(self, since: float) -> list[Ban]:
+        rows = await self._read(
+            "load_bans",
+            f"SELECT {_BAN_COLUMNS} FROM security_bans WHERE expires_at > ? ORDER BY address",
+            (check_time("since", since),),
+        )
+        return [ban_from_row(tuple(row)) for row in rows]
+
+    async def delete_ban(self, address: str) -> bool:
+        check_text("address", address)
+        async with self._transaction("delete_ban") as db:
+            cursor = await db.execute("DELETE FROM security_bans WHERE address = ?", (address,))
+            return cursor.rowcount > 0
+
+    async def purge_bans(self, before: float) -> int:
+        limit = check_time("before", before)
+        async with self._transaction("purge_bans") as db:
+            cursor = await db.execute("DELETE FROM security_bans WHERE expires_at <= ?", (limit,))
+            return max(cursor.rowcount, 0)
+
 
 _CDR_COLUMNS = ", ".join(CDR_SQL_COLUMNS)
 _CDR_UPSERT = (
     f"INSERT OR REPLACE INTO cdrs ({_CDR_COLUMNS}) VALUES ({', '.join('?' * len(CDR_SQL_COLUMNS))})"
+)
+_BAN_COLUMNS = ", ".join(BAN_COLUMNS)
+_BAN_UPSERT = (
+    f"INSERT OR REPLACE INTO security_bans ({_BAN_COLUMNS}) "
+    f"VALUES ({', '.join('?' * len(BAN_COLUMNS))})"
 )

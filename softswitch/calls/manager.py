@@ -43,6 +43,7 @@ from softswitch.calls.media import leg_sdp
 from softswitch.dialog import Dialog, uri_address
 from softswitch.directory import Directory, Domain, Subscriber
 from softswitch.location import LocationService
+from softswitch.security.guard import SecurityGuard
 from softswitch.sip.address import Address
 from softswitch.sip.auth import DigestAuthenticator, realm_of
 from softswitch.sip.headers import parse_name_addr
@@ -189,8 +190,10 @@ class CallManager:
         local_hosts: frozenset[str] = frozenset(),
         routing_for: Callable[[Tenant], TenantRouting] | None = None,
         anchor: MediaAnchor | None = None,
+        guard: SecurityGuard | None = None,
     ) -> None:
         self.tx = transactions
+        self.guard = guard  # told every digest outcome (softswitch/security)
         self.anchor = anchor  # None: SDP passes through and phones exchange RTP directly
         # Applications (conference bridges, monitoring...): ``services`` may claim a call
         # by what was dialled before routing (feature codes); ``applications`` run a
@@ -468,8 +471,14 @@ class CallManager:
             if result.ok and result.username is not None:
                 found = self.directory.subscriber(domain.name, result.username)
                 if found is not None:
+                    if self.guard is not None:  # security: a success
+                        self.guard.auth_succeeded(tx.source.host, found.aor)
                     return found
             if not result.stale:
+                if self.guard is not None:  # security: one failure, per source and account
+                    known = self.directory.subscriber(domain.name, result.username or "")
+                    account = known.aor if known else f"sip:{result.username}@{domain.name}"
+                    self.guard.auth_failed(tx.source.host, account)
                 self.counters["rejected"] += 1
                 log.info(
                     "call_denied",

@@ -58,7 +58,7 @@ async def raw_fetch(url: str, sql: str) -> list[tuple[Any, ...]]:
 
 
 async def test_open_applies_every_migration_once(store_url: str) -> None:
-    latest = len(load_migrations("sqlite"))
+    latest = max(m.version for m in load_migrations("sqlite"))
     for _ in range(3):  # the second and third opens find nothing to do
         async with open_store(store_url) as store:
             assert await store.schema_version() == latest
@@ -84,7 +84,9 @@ async def test_unopened_store_raises(store_url: str) -> None:
 def test_migrations_match_across_backends() -> None:
     per_backend = {b: [(m.version, m.name) for m in load_migrations(b)] for b in BACKENDS}
     assert per_backend["sqlite"] == per_backend["postgresql"]
-    assert [v for v, _ in per_backend["sqlite"]] == list(range(1, len(per_backend["sqlite"]) + 1))
+    versions = [v for v, _ in per_backend["sqlite"]]
+    # ascending from 1; gaps allowed (branches reserve their numbers)
+    assert versions == sorted(set(versions)) and versions[0] == 1
     with pytest.raises(StorageError):
         load_migrations("oracle")
 
