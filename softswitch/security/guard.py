@@ -165,9 +165,10 @@ class SecurityGuard:
         source_level = self._sources.add(host, now)
         account_level = self._accounts.add(account, now)
         settings = self.settings
-        if account_level >= settings.account_max_failures:
+        # The n-th failure counts as n while the earlier ones have drained less than one.
+        if account_level > settings.account_max_failures - 1:
             return self.ban(host, "account under attack", account)
-        if source_level >= settings.max_failures:
+        if source_level > settings.max_failures - 1:
             return self.ban(host, "failed authentications", account)
         return None
 
@@ -181,12 +182,12 @@ class SecurityGuard:
         if known is not None and host in known:
             return False
         failures = self._accounts.level(account, self._clock())
-        alarm = failures >= self.settings.alarm_after_failures
+        alarm = failures > self.settings.alarm_after_failures - 1
         if alarm:
             self.counters["alarms"] += 1
             log.warning(
                 "security_alarm",
-                event="authenticated after failures from a new address",
+                what="authenticated after failures from a new address",
                 account=account,
                 address=host,
                 recent_failures=round(failures, 1),

@@ -46,7 +46,8 @@ class LeakyCounts:
 
 class TokenBuckets:
     """A token bucket per key: ``rate`` tokens a second up to ``burst``; a request takes
-    one. Also counts, per key, the requests refused since the last one admitted."""
+    one. Also counts, per key, the requests refused since its bucket was last full (since
+    the key last went quiet for ``burst / rate`` seconds)."""
 
     __slots__ = ("_buckets", "burst", "limit", "rate")
 
@@ -54,13 +55,14 @@ class TokenBuckets:
         self.rate = rate
         self.burst = float(burst)
         self.limit = limit
-        self._buckets: dict[str, list[float]] = {}  # key -> [tokens, when, refused in a row]
+        self._buckets: dict[str, list[float]] = {}  # key -> [tokens, when, refused]
 
     def __len__(self) -> int:
         return len(self._buckets)
 
     def take(self, key: str, now: float) -> int:
-        """0 when ``key`` may send, else how many requests in a row were refused."""
+        """0 when ``key`` may send, else how many requests it had refused since its bucket
+        was last full."""
         buckets = self._buckets
         bucket = buckets.get(key)
         if bucket is None:
@@ -70,9 +72,10 @@ class TokenBuckets:
             return 0
         tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
         bucket[1] = now
+        if tokens >= self.burst:
+            bucket[2] = 0.0
         if tokens >= 1.0:
             bucket[0] = tokens - 1.0
-            bucket[2] = 0.0
             return 0
         bucket[0] = tokens
         bucket[2] += 1.0
