@@ -6,7 +6,7 @@ CONFIG ?= config/example.toml
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 # Debian packages the test suite drives as real peers and servers.
-SYSTEM_PACKAGES := sip-tester:sipp baresip-core:baresip postgresql:/usr/lib/postgresql/15/bin/postgres openssl:openssl
+SYSTEM_PACKAGES := sip-tester:sipp baresip-core:baresip postgresql:/usr/lib/postgresql/15/bin/postgres openssl:openssl sipvicious:svcrack
 # ... and the reference system the operator bench runs beside our switch.
 BENCH_PACKAGES := $(SYSTEM_PACKAGES) kamailio:/usr/sbin/kamailio
 # Options for `make bench`, e.g. BENCH_ARGS="--workloads 2 --systems softswitch,kamailio".
