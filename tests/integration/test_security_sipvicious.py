@@ -1,0 +1,276 @@
+"""Password guessing, scanners and floods against real peers on loopback.
+
+SIPVicious (Debian `sipvicious`) attacks from 127.0.0.1 while the real phones, baresip,
+register and call from 127.0.0.2 and 127.0.0.3: the guesser never finds the password and
+is banned within 20 attempts, the enumerator lists no extension, a 20,000-OPTIONS flood
+(SIPp) leaves a call up and a registration refresh answered.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from bench.baresip import BaresipPhone
+from bench.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
+from tests.integration.audiokit import tone
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        shutil.which("svcrack") is None, reason="sipvicious not installed (`make test` does)"
+    ),
+]
+
+PASSWORD = "Tr0ub4dor-3-100"
+PHONE_HOST = "127.0.0.2"
+CALLEE_HOST = "127.0.0.3"
+# The attackers' own test: no allow list, and (for the guessing test) no User-Agent filter,
+# so that SIPVicious (User-Agent "friendly-scanner") reaches the digest check.
+NO_ALLOW = "allow = []"
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _config(tmp_path: Path, security_toml: str) -> SwitchConfigFile:
+    users = [PhoneUser("100", PASSWORD), PhoneUser("101", "secret101")]
+    return SwitchConfigFile(
+        tmp_path / "switch", users=users, min_expires=10, security_toml=security_toml
+    )
+
+
+def _phone(
+    tmp_path: Path, name: str, host: str, user: str, password: str, port: int, hz: float
+) -> BaresipPhone:
+    account = f"<sip:{user}@127.0.0.1:{port}>;auth_pass={password};regint=10;answermode=auto"
+    source = tone(tmp_path / f"{name}.wav", hz)
+    return BaresipPhone(tmp_path / name, account, host=host, audio_source=source)
+
+
+def _security(config: SwitchConfigFile, *args: str) -> str:
+    """`softswitch security bans ...` against the switch's database; its standard output."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "softswitch.cli",
+            "security",
+            "bans",
+            "--config",
+            str(config.directory / "switch.toml"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return out.stdout
+
+
+def _bans(config: SwitchConfigFile) -> list[dict[str, object]]:
+    return list(json.loads(_security(config, "--json")))
+
+
+def _registered_from(switch: SwitchProcess, host: str) -> dict[str, object] | None:
+    for row in switch.registrations():
+        if row["aor"] == "sip:100@pbx.test" and str(row["received"]).startswith(f"udp:{host}:"):
+            return row
+    return None
+
+
+@contextmanager
+def _phones(tmp_path: Path, port: int) -> Iterator[tuple[BaresipPhone, BaresipPhone]]:
+    with (
+        _phone(tmp_path, "phone100", PHONE_HOST, "100", PASSWORD, port, 440.0) as caller,
+        _phone(tmp_path, "phone101", CALLEE_HOST, "101", "secret101", port, 1000.0) as callee,
+    ):
+        yield caller, callee
+
+
+def _log(config: SwitchConfigFile) -> str:
+    return (config.directory / "switch.log").read_text(errors="replace")
+
+
+def test_svcrack_is_banned_and_the_real_phone_keeps_working(tmp_path: Path) -> None:
+    config = _config(tmp_path, f"{NO_ALLOW}\nscanner_user_agents = []")
+    words = tmp_path / "words.txt"
+    words.write_text("".join(f"guess{n:03d}\n" for n in range(499)) + PASSWORD + "\n")
+    with SwitchProcess(config.write(), port=config.port) as switch:
+        with _phones(tmp_path, config.port) as (caller, callee):
+            assert _wait_for(lambda: _registered_from(switch, PHONE_HOST) is not None), (
+                caller.output()
+            )
+            attacker = subprocess.Popen(
+                [
+                    "svcrack",
+                    "-u100",
+                    "-d",
+                    str(words),
+                    "-p",
+                    str(config.port),
+                    "-P",
+                    str(free_port()),
+                    "-b",
+                    "127.0.0.1",
+                    "--maximumtime",
+                    "5",
+                    "127.0.0.1",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                cwd=tmp_path,
+            )
+            try:
+                # Meanwhile the real phone calls the other one and the call comes up.
+                time.sleep(1.0)
+                caller.command("dial", f"sip:101@127.0.0.1:{config.port}")
+                caller.wait_event("CALL_ESTABLISHED", timeout=20)
+                output, _ = attacker.communicate(timeout=120)
+            finally:
+                if attacker.poll() is None:
+                    attacker.kill()
+                    attacker.wait()
+            assert PASSWORD not in output, output
+            assert "found nothing" in output.lower() or "password" not in output.lower(), output
+            log = _log(config)
+            assert "source_banned" in log
+            attempts = log[: log.index("source_banned")].count("registration_denied")
+            assert 1 <= attempts <= 20, attempts
+            bans = _bans(config)
+            assert [b["address"] for b in bans] == ["127.0.0.1"]
+            # The phone under attack keeps registering (a refresh every few seconds) ...
+            caller.poll_events(0.2)
+            caller.events = [e for e in caller.events if e.get("type") != "REGISTER_OK"]
+            caller.wait_event("REGISTER_OK", timeout=15)
+            assert _registered_from(switch, PHONE_HOST) is not None
+            # ... and its call is still up: hang it up cleanly.
+            caller.command("hangup")
+            callee.wait_event("CALL_CLOSED", timeout=10)
+            # Lifting the ban from the command line reaches the running switch.
+            assert "ban lifted" in _security(config, "--lift", "127.0.0.1")
+            assert _wait_for(lambda: "ban_lifted" in _log(config), timeout=10)
+    assert _bans(config) == []
+
+
+def test_svwar_lists_no_extension(tmp_path: Path) -> None:
+    """With the default scanner filter SIPVicious gets silence; without it, unknown and
+    real extensions are challenged alike, so nothing can be told apart either way."""
+    for name, security in (("filter", NO_ALLOW), ("nofilter", f"{NO_ALLOW}\nscanner_user_agents = []")):
+        config = _config(tmp_path / name, security)
+        with SwitchProcess(config.write(), port=config.port):
+            result = subprocess.run(
+                [
+                    "svwar",
+                    "-e100-120",
+                    "-p",
+                    str(config.port),
+                    "-P",
+                    str(free_port()),
+                    "-b",
+                    "127.0.0.1",
+                    "--maximumtime",
+                    "5",
+                    "127.0.0.1",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                cwd=tmp_path,
+            )
+            output = result.stdout + result.stderr
+            for extension in ("100", "101"):
+                assert f"| {extension} " not in output, output
+            if name == "filter":
+                assert "source_banned" in _log(config)
+
+
+SIPP_OPTIONS_FLOOD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="OPTIONS flood: one request per call, no wait for an answer">
+  <send>
+    <![CDATA[
+      OPTIONS sip:[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:flood@[local_ip]>;tag=[call_number]
+      To: <sip:[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 OPTIONS
+      Max-Forwards: 70
+      User-Agent: Generic SIP client
+      Content-Length: 0
+
+    ]]>
+  </send>
+</scenario>
+"""
+
+
+def test_an_options_flood_leaves_calls_and_registrations_working(tmp_path: Path) -> None:
+    if shutil.which("sipp") is None:
+        pytest.skip("sipp not installed")
+    config = _config(tmp_path, NO_ALLOW)
+    scenario = tmp_path / "options_flood.xml"
+    scenario.write_text(SIPP_OPTIONS_FLOOD)
+    with SwitchProcess(config.write(), port=config.port) as switch:
+        with _phones(tmp_path, config.port) as (caller, callee):
+            assert _wait_for(lambda: _registered_from(switch, PHONE_HOST) is not None)
+            caller.command("dial", f"sip:101@127.0.0.1:{config.port}")
+            caller.wait_event("CALL_ESTABLISHED", timeout=20)
+            before = _registered_from(switch, PHONE_HOST)
+            assert before is not None
+            flood = subprocess.run(
+                [
+                    "sipp",
+                    f"127.0.0.1:{config.port}",
+                    "-sf",
+                    str(scenario),
+                    "-i",
+                    "127.0.0.1",
+                    "-p",
+                    str(free_port()),
+                    "-m",
+                    "20000",
+                    "-r",
+                    "4000",
+                    "-l",
+                    "20000",
+                    "-timeout",
+                    "60s",
+                    "-nostdin",
+                    "-bg" if False else "-trace_err",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                cwd=tmp_path,
+            )
+            assert flood.returncode in (0, 1), flood.stdout + flood.stderr
+            log = _log(config)
+            assert "source_banned" in log and "flood" in log
+            # The call survived the flood, and a registration refresh was answered after it.
+            flooded_at = time.time()
+            assert _wait_for(
+                lambda: (row := _registered_from(switch, PHONE_HOST)) is not None
+                and float(str(row["expires_in"])) >= 8,
+                timeout=15,
+            )
+            assert not [e for e in caller.poll_events(0.5) if e.get("type") == "CALL_CLOSED"]
+            caller.command("hangup")
+            callee.wait_event("CALL_CLOSED", timeout=10)
+            assert time.time() >= flooded_at
