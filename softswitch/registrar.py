@@ -197,10 +197,6 @@ class Registrar:
                 return subscriber, False
         elif result.stale:
             return None, True
-        if self._guard is not None:  # security: one failure, per source and account
-            found = self._directory.subscriber(domain, result.username or "")
-            account = found.aor if found else f"sip:{result.username}@{domain}"
-            self._guard.auth_failed(source.host, account)
         # Unknown user and wrong password look the same from outside.
         log.info(
             "registration_denied",
@@ -209,6 +205,10 @@ class Registrar:
             username=result.username,
             call_id=request.call_id,
         )
+        if self._guard is not None:  # security: one failure, per source and account
+            found = self._directory.subscriber(domain, result.username or "")
+            account = found.aor if found else f"sip:{result.username}@{domain}"
+            self._guard.auth_failed(source.host, account)
         raise RegistrationRejected(403, "Forbidden")
 
     def _contact_updates(self, request: SipRequest) -> tuple[list[_ContactUpdate], bool]:

@@ -2,8 +2,9 @@
 
 SIPVicious (Debian `sipvicious`) attacks from 127.0.0.1 while the real phones, baresip,
 register and call from 127.0.0.2 and 127.0.0.3: the guesser never finds the password and
-is banned within 20 attempts, the enumerator lists no extension, a 20,000-OPTIONS flood
-(SIPp) leaves a call up and a registration refresh answered.
+is banned within 20 attempts, the enumerator lists no extension, a slow guesser (SIPp)
+below the per-source limit is stopped by the per-account window, and a 20,000-OPTIONS
+flood (SIPp) leaves a call up and a registration refresh answered.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from bench.baresip import BaresipPhone
+from bench.sipp import run_sipp, user_rows, write_users
 from bench.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
 from tests.integration.audiokit import tone
 
@@ -204,6 +206,40 @@ def test_svwar_lists_no_extension(tmp_path: Path) -> None:
                 assert "source_banned" in _log(config)
             else:  # an unknown extension is challenged like a real one
                 assert "authentication request for an unknown extension" in output, output
+
+
+def test_a_slow_guesser_is_stopped_by_the_account_window(tmp_path: Path) -> None:
+    """One wrong password every two seconds: the per-source count drains faster than
+    that (10 in 2 s), but the account's (4 in an hour) fills and bans the source."""
+    if shutil.which("sipp") is None:
+        pytest.skip("sipp not installed")
+    security = (
+        f"{NO_ALLOW}\nmax_failures = 10\nfailure_window = 2\n"
+        "account_max_failures = 4\naccount_window = 3600"
+    )
+    config = _config(tmp_path, security)
+    users = write_users(
+        tmp_path / "wrong.csv", user_rows([("100", config.domain, "not-the-password")] * 6)
+    )
+    with SwitchProcess(config.write(), port=config.port):
+        result = run_sipp(
+            "register_wrong_password.xml",
+            f"127.0.0.1:{config.port}",
+            calls=6,
+            rate=1,
+            injection=users,
+            keys={"c1": "1", "c2": "2"},
+            extra=("-rp", "2000", "-recv_timeout", "3000"),
+            timeout=60,
+        )
+        log = _log(config)
+        assert "reason='account under attack'" in log, log[-3000:]
+        assert "reason='failed authentications'" not in log
+        attempts = log[: log.index("source_banned")].count("registration_denied")
+        assert attempts == 4, attempts
+        # The tries after the ban got no answer at all.
+        assert not result.ok
+        assert [b["reason"] for b in _bans(config)] == ["account under attack"]
 
 
 SIPP_OPTIONS_FLOOD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
