@@ -65,7 +65,9 @@ class SecurityGuard:
         )
         self._allowed: dict[str, bool] = {}  # host -> on an allow list (cache)
         self._verdict_banned = REJECT if settings.banned_answer == "reject" else DROP
-        self._scanners = tuple(f.encode() for f in settings.scanner_user_agents)
+        # One expression for the whole list: a search per request, not one per fragment.
+        fragments = [re.escape(f.encode()) for f in settings.scanner_user_agents]
+        self._scanners = re.compile(b"|".join(fragments)) if fragments else None
         limit = settings.max_tracked
         self._sources = LeakyCounts(settings.max_failures / settings.failure_window, limit)
         self._accounts = LeakyCounts(settings.account_max_failures / settings.account_window, limit)
@@ -109,16 +111,14 @@ class SecurityGuard:
             return DROP
         if self.allowed(host) or data.startswith(b"SIP/2.0 "):
             return ADMIT
-        if self._scanners:
-            match = _USER_AGENT.search(data)
-            if match is not None:
-                agent = match.group(1).lower()
-                for fragment in self._scanners:
-                    if fragment in agent:
-                        self.counters["scanner_dropped"] += 1
-                        if self.settings.ban_scanners:
-                            self.ban(host, "scanner", agent.decode("utf-8", "replace"))
-                        return DROP
+        scanners = self._scanners
+        if scanners is not None:
+            agent = _user_agent(data)
+            if agent and scanners.search(agent) is not None:
+                self.counters["scanner_dropped"] += 1
+                if self.settings.ban_scanners:
+                    self.ban(host, "scanner", agent.strip().decode("utf-8", "replace"))
+                return DROP
         buckets = self._buckets
         if buckets is not None and data[: data.find(b" ", 0, 16)] in _LIMITED:
             refused = buckets.take(host, now)
@@ -295,6 +295,18 @@ class SecurityGuard:
         for host in [h for h, b in self._bans.items() if b.expires_at < horizon]:
             del self._bans[host]
             self._saved.discard(host)
+
+
+def _user_agent(data: bytes) -> bytes:
+    """The User-Agent header's value, lower-cased (b"" when there is none): a plain search
+    for the usual spelling first, the case-insensitive expression only when it fails."""
+    start = data.find(b"\nUser-Agent:")
+    if start >= 0:
+        start += 12
+        end = data.find(b"\r", start)
+        return data[start:end].lower() if end >= 0 else data[start:].lower()
+    match = _USER_AGENT.search(data)
+    return match.group(1).lower() if match is not None else b""
 
 
 def _address(ban: Ban) -> str:
