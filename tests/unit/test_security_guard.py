@@ -120,26 +120,31 @@ def test_bans_grow_on_repeat_offences_up_to_the_maximum() -> None:
 
 
 def test_allow_lists_and_trunks_are_never_banned_nor_limited() -> None:
-    from config.trunks import Trunk
+    from config.models import Tenant
 
-    trunk = Trunk.model_validate(
-        {"name": "carrier", "gateways": [{"host": "198.51.100.5"}], "inbound_addresses": []}
+    tenant = Tenant.model_validate(
+        {
+            "name": "t",
+            "domain": "pbx.example.test",
+            "trunks": [
+                {
+                    "name": "carrier",
+                    "gateways": [{"host": "198.51.100.5"}, {"host": "sip.carrier.example"}],
+                    "inbound_addresses": ["192.0.2.128/25"],
+                }
+            ],
+        }
     )
-    networks = trunk_networks([_Tenant(trunk)])  # type: ignore[list-item]
-    assert networks == [ipaddress.ip_network("198.51.100.5/32")]
+    networks = trunk_networks([tenant])
+    assert sorted(map(str, networks)) == ["192.0.2.128/25", "198.51.100.5/32"]
     clock = Clock()
     guard = SecurityGuard(SecuritySettings(allow=["10.1.0.0/16"], rate=1, burst=1), clock, networks)
-    for host in ("10.1.2.3", "198.51.100.5"):
+    for host in ("10.1.2.3", "198.51.100.5", "192.0.2.200"):
         for _ in range(50):
             assert guard.auth_failed(host, ACCOUNT) is None
             assert guard.screen(request("OPTIONS"), host) == ADMIT
         assert guard.ban(host, "manual") is None
         assert guard.screen(request(agent="friendly-scanner"), host) == ADMIT
-
-
-class _Tenant:
-    def __init__(self, trunk: object) -> None:
-        self.trunks = (trunk,)
 
 
 @pytest.mark.parametrize(
