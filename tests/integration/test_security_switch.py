@@ -140,3 +140,44 @@ async def test_phones_restored_from_the_database_are_never_banned_for_their_acco
         assert switch.guard.auth_failed(ATTACKER.host, aor) is not None
     finally:
         await switch.stop()
+
+
+async def test_failed_call_digests_count_and_ban_like_registrations(tmp_path: Path) -> None:
+    from softswitch.sip.auth import build_authorization
+
+    switch = Switch(load_config(_config(tmp_path, "allow = []\nmax_failures = 3").write()))
+    await switch.start()
+    try:
+        for attempt in range(1, 5):
+            call_id = uuid.uuid4().hex
+            invite = (
+                "INVITE sip:10000@pbx.test SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.9:40000;branch=z9hG4bK{uuid.uuid4().hex};rport\r\n"
+                "Max-Forwards: 70\r\nFrom: <sip:10000@pbx.test>;tag=a\r\n"
+                "To: <sip:10000@pbx.test>\r\n"
+                f"Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:10000@127.0.0.9:40000>\r\n"
+                "{auth}Content-Length: 0\r\n\r\n"
+            )
+            answers = await _answers(switch, invite.replace("{auth}", "").encode(), ATTACKER)
+            if attempt == 4:  # banned after the third wrong password: silence
+                assert answers == []
+                break
+            challenge = next(
+                line.split(": ", 1)[1]
+                for line in answers[-1].decode().split("\r\n")
+                if line.startswith("Proxy-Authenticate:")
+            )
+            auth = build_authorization(challenge, "INVITE", "sip:10000@pbx.test", "10000", "wrong")
+            invite = invite.replace("branch=z9hG4bK", "branch=z9hG4bKx").replace(
+                "CSeq: 1", "CSeq: 2"
+            )
+            answers = await _answers(
+                switch,
+                invite.replace("{auth}", f"Proxy-Authorization: {auth}\r\n").encode(),
+                ATTACKER,
+            )
+            assert any(a.startswith(b"SIP/2.0 403 ") for a in answers)
+        assert switch.guard.counters["auth_failures"] == 3
+        assert switch.guard.banned(ATTACKER.host) is not None
+    finally:
+        await switch.stop()
