@@ -10,6 +10,7 @@ flood (SIPp) leaves a call up and a registration refresh answered.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -311,3 +312,63 @@ def test_an_options_flood_leaves_calls_and_registrations_working(tmp_path: Path)
         assert not [e for e in caller.events if e.get("type") == "CALL_CLOSED"]
         caller.command("hangup")
         callee.wait_event("CALL_CLOSED", timeout=10)
+
+
+def _flood_from_many_sources(port: int, sources: int, per_source: int) -> int:
+    """INVITEs without credentials from `sources` loopback addresses (127.0.1.x), as fast
+    as the sockets take them; returns how many were sent."""
+    import socket
+
+    sockets = []
+    for n in range(sources):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((f"127.0.1.{n + 1}", 0))
+        sockets.append(sock)
+    sent = 0
+    try:
+        for round_ in range(per_source):
+            for n, sock in enumerate(sockets):
+                host, local = sock.getsockname()
+                sock.sendto(
+                    (
+                        f"INVITE sip:101@127.0.0.1:{port} SIP/2.0\r\n"
+                        f"Via: SIP/2.0/UDP {host}:{local};branch=z9hG4bK{n}x{round_}\r\n"
+                        "Max-Forwards: 70\r\nFrom: <sip:100@pbx.test>;tag=f\r\n"
+                        f"To: <sip:101@pbx.test>\r\nCall-ID: flood-{n}-{round_}\r\n"
+                        f"CSeq: 1 INVITE\r\nContact: <sip:x@{host}:{local}>\r\n"
+                        "Content-Length: 0\r\n\r\n"
+                    ).encode(),
+                    ("127.0.0.1", port),
+                )
+                sent += 1
+    finally:
+        for sock in sockets:
+            sock.close()
+    return sent
+
+
+def test_a_flood_from_many_sources_leaves_calls_and_registrations_working(
+    tmp_path: Path,
+) -> None:
+    config = _config(tmp_path, NO_ALLOW)
+    with (
+        SwitchProcess(config.write(), port=config.port) as switch,
+        _phones(tmp_path, config.port) as (caller, callee),
+    ):
+        assert _wait_for(lambda: _registered_from(switch, PHONE_HOST) is not None)
+        caller.command("dial", f"sip:101@127.0.0.1:{config.port}")
+        caller.wait_event("CALL_ESTABLISHED", timeout=20)
+        # 200 sources x 150 INVITEs, none over its per-source limit for long: what the
+        # switch reads is challenged, or shed with 503 by overload control when it lags.
+        assert _flood_from_many_sources(config.port, 200, 150) == 30_000
+        caller.poll_events(0.2)
+        caller.events = [e for e in caller.events if e.get("type") != "REGISTER_OK"]
+        caller.wait_event("REGISTER_OK", timeout=20)
+        assert not [e for e in caller.events if e.get("type") == "CALL_CLOSED"]
+        caller.command("hangup")
+        callee.wait_event("CALL_CLOSED", timeout=10)
+    # The switch saw the flood: it challenged (407) or shed (503) thousands of INVITEs.
+    stopped = _log(config)
+    challenged = int(re.findall(r"'challenged': (\d+)", stopped)[-1])
+    shed = int(re.findall(r"'shed': (\d+)", stopped)[-1])
+    assert challenged + shed > 1000, stopped[-2000:]
