@@ -267,6 +267,10 @@ class SecurityGuard:
         unsaved, self._unsaved = self._unsaved, []
         return unsaved
 
+    def requeue(self, bans: Sequence[Ban]) -> None:
+        """Bans the store could not take: handed out again by the next ``take_unsaved``."""
+        self._unsaved[:0] = bans
+
     def mark_saved(self, bans: Sequence[Ban]) -> None:
         for ban in bans:
             if self._bans.get(ban.address) is ban:

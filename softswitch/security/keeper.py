@@ -46,9 +46,14 @@ class BanKeeper:
 
     async def save(self) -> None:
         bans = self.guard.take_unsaved()
-        if bans:
+        if not bans:
+            return
+        try:
             await self.store.save_bans(bans)
-            self.guard.mark_saved(bans)
+        except StorageError:
+            self.guard.requeue(bans)  # written on the next round
+            raise
+        self.guard.mark_saved(bans)
 
     async def sync(self) -> None:
         """Write new bans, then follow the stored ones."""

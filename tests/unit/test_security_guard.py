@@ -270,3 +270,13 @@ def test_bad_security_settings_name_the_field(settings: dict[str, Any], field: s
 
 def test_default_server_header_has_no_version() -> None:
     assert SecuritySettings().server_header == "softswitch"
+
+
+def test_bans_the_store_refused_are_handed_out_again() -> None:
+    guard, _ = make()
+    guard.ban(ATTACKER, "test")
+    first = guard.take_unsaved()
+    guard.ban(PHONE, "test")
+    guard.requeue(first)
+    assert [b.address for b in guard.take_unsaved()] == [ATTACKER, PHONE]
+    assert guard.take_unsaved() == []
