@@ -82,6 +82,7 @@ bench-parts: venv
 	$(BIN)/python -m bench.relay_bench
 	$(BIN)/python -m bench.mixer_bench
 	$(BIN)/python -m bench.conference_bench
+	$(BIN)/python -m bench.security_bench
 
 clean:
 	rm -rf $(VENV) data build .pytest_cache .mypy_cache .ruff_cache
