@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 # Debian packages the test suite drives as real peers and servers, and espeak-ng, the
 # switch's text-to-speech for prompts (`make run` installs it too).
-SYSTEM_PACKAGES := sip-tester:sipp baresip-core:baresip postgresql:/usr/lib/postgresql/15/bin/postgres openssl:openssl espeak-ng:espeak-ng
+SYSTEM_PACKAGES := sip-tester:sipp baresip-core:baresip postgresql:/usr/lib/postgresql/15/bin/postgres openssl:openssl espeak-ng:espeak-ng sipvicious:svcrack
 # ... of which the switch itself needs these at run time.
 RUN_PACKAGES := espeak-ng:espeak-ng
 # ... and the reference system the operator bench runs beside our switch.
@@ -86,6 +86,7 @@ bench-parts: venv
 	$(BIN)/python -m bench.relay_bench
 	$(BIN)/python -m bench.mixer_bench
 	$(BIN)/python -m bench.conference_bench
+	$(BIN)/python -m bench.security_bench
 
 clean:
 	rm -rf $(VENV) data build .pytest_cache .mypy_cache .ruff_cache

@@ -62,6 +62,8 @@ COMPILED_MODULES = [
     "softswitch/location.py",
     "softswitch/overload.py",
     "softswitch/registrar.py",
+    "softswitch/security/guard.py",
+    "softswitch/security/tables.py",
     "softswitch/server.py",
     "softswitch/sip/address.py",
     "softswitch/sip/auth.py",

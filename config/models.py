@@ -39,6 +39,7 @@ from config.moh import MusicOnHold
 from config.numbers import Did, NumberError, Treatment, to_e164
 from config.prompts import PromptSettings, TenantPrompts
 from config.routing import TenantRouting
+from config.security import SecuritySettings
 from config.trunks import Trunk
 
 __all__ = [
@@ -348,6 +349,7 @@ class Settings(_Model):
     media: MediaSettings = Field(default_factory=MediaSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)  # the admin API (config/api.py)
     prompts: PromptSettings = Field(default_factory=PromptSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
 
 
 # --------------------------------------------------------------------------- provisioning

@@ -31,6 +31,7 @@ class BaresipPhone:
         *,
         audio_source: Path | None = None,
         extra_config: list[str] | None = None,
+        host: str = "127.0.0.1",
     ):
         if shutil.which("baresip") is None:
             raise BaresipMissing("baresip not found: install baresip-core (`make test` does)")
@@ -44,7 +45,7 @@ class BaresipPhone:
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "rec").mkdir(exist_ok=True)
         lines = [
-            f"sip_listen 127.0.0.1:{self.sip_port}",
+            f"sip_listen {host}:{self.sip_port}",  # host: the phone's own loopback address
             f"audio_source aufile,{audio_source}" if audio_source else "",
             "audio_player aubridge,x",
             "audio_alert aubridge,x",

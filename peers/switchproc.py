@@ -73,6 +73,10 @@ class SwitchConfigFile:
     hold_music: Path | None = None
     extra_toml: str = ""  # appended to the [media] section (e.g. feature_codes = false)
     tenant_toml: str = ""  # appended to the tenant (e.g. a [tenants.moh] table)
+    # The [security] section. Load generators and test peers send from 127.0.0.1: it is
+    # allow-listed as an operator's own SBC or load tester would be, so benches measure the
+    # switch rather than the per-source flood limit (security tests set their own).
+    security_toml: str = 'allow = ["127.0.0.1/32"]'
 
     def write(self) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -113,6 +117,8 @@ class SwitchConfigFile:
             f"recordings_dir = {json.dumps(str(self.directory / 'recordings'))}",
             f"hold_music = {json.dumps(str(self.hold_music))}" if self.hold_music else "",
             self.extra_toml,
+            "[security]",
+            self.security_toml,
             "[[tenants]]",
             'name = "test"',
             f'domain = "{self.domain}"',

@@ -1,5 +1,5 @@
 """The `softswitch` command line: run, check-config, registrations, disaster, route, numbers,
-admin, token."""
+admin, token, prompts, security."""
 
 from __future__ import annotations
 
@@ -97,11 +97,13 @@ def _cmd_registrations(args: argparse.Namespace) -> int:
     if not rows:
         print("no registrations")
         return 0
-    print(f"{'AOR':<32} {'EXPIRES':>7} {'TRANSPORT':<9} {'RECEIVED':<26} CONTACT")
+    print(
+        f"{'AOR':<32} {'EXPIRES':>7} {'TRANSPORT':<9} {'RECEIVED':<26} {'USER-AGENT':<24} CONTACT"
+    )
     for row in rows:
         print(
             f"{row['aor']!s:<32} {row['expires_in']!s:>7} {row['transport']!s:<9} "
-            f"{row['received'] or '-'!s:<26} {row['contact']}"
+            f"{row['received'] or '-'!s:<26} {row['user_agent'] or '-'!s:<24} {row['contact']}"
         )
     print(f"{len(rows)} registrations")
     return 0
@@ -282,6 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     from softswitch.cli_prompts import add_prompt_commands
 
     add_prompt_commands(sub, default_config)
+
+    from softswitch.cli_security import add_security_commands
+
+    add_security_commands(sub, default_config)
     return parser
 
 

@@ -85,8 +85,10 @@ class RequestDispatcher:
         counters: SignallingCounters,
         *,
         retry_after: int,
+        server_header: str = SERVER_HEADER,
     ) -> None:
         self.transactions = transactions
+        self.server_header = server_header  # [security] server_header
         self.overload = overload
         self.counters = counters
         self.retry_after = retry_after
@@ -224,5 +226,5 @@ class RequestDispatcher:
         if allow:
             response.add("Allow", ", ".join(ALLOWED_METHODS))
             response.add("Supported", ", ".join(SUPPORTED_EXTENSIONS))
-        response.add("Server", SERVER_HEADER)
+        response.add("Server", self.server_header)
         return response

@@ -11,6 +11,7 @@ import structlog
 from config.models import RegistrarSettings
 from softswitch.directory import Directory, Subscriber
 from softswitch.location import LocationService
+from softswitch.security.guard import SecurityGuard
 from softswitch.sip.address import Address
 from softswitch.sip.auth import DigestAuthenticator, realm_of
 from softswitch.sip.message import SipParseError, SipRequest, SipResponse, make_response, new_tag
@@ -51,6 +52,7 @@ class Registrar:
         location: LocationService,
         *,
         response_headers: Sequence[tuple[str, str]] = (),
+        guard: SecurityGuard | None = None,
     ):
         self._settings = settings
         self._directory = directory
@@ -59,6 +61,7 @@ class Registrar:
         # Appended to every response (the switch's Server header): passed to make_response
         # rather than added afterwards, which would scan the header list again.
         self._response_headers = tuple(response_headers)
+        self._guard = guard  # told every digest outcome (softswitch/security)
         self.registered = 0
         self.challenged = 0
         self.rejected = 0
@@ -90,7 +93,7 @@ class Registrar:
         domain = self._directory.domain_for(to_uri.host)
         if domain is None:
             raise RegistrationRejected(404, "Domain Not Served")
-        subscriber, stale = self._authenticate(request, domain.realm, domain.name)
+        subscriber, stale = self._authenticate(request, domain.realm, domain.name, source)
         if subscriber is None:
             self.challenged += 1
             headers = [
@@ -164,6 +167,8 @@ class Registrar:
         if upserts or removals:
             self._location.update(aor, upserts, removals)
         self.registered += 1
+        if self._guard is not None:  # security: a success (alarm on a new address)
+            self._guard.auth_succeeded(source.host, aor)
 
         headers = [("Contact", _contact_value(b, now)) for b in self._location.bindings(aor, now)]
         if paths and _supports(request, "path"):
@@ -173,7 +178,7 @@ class Registrar:
         return make_response(request, 200, "OK", to_tag=new_tag(), headers=headers)
 
     def _authenticate(
-        self, request: SipRequest, realm: str, domain: str
+        self, request: SipRequest, realm: str, domain: str, source: Address
     ) -> tuple[Subscriber | None, bool]:
         """The subscriber whose credentials the request carries, or (None, stale) to challenge."""
         for credentials in request.get_all("Authorization"):
@@ -200,6 +205,10 @@ class Registrar:
             username=result.username,
             call_id=request.call_id,
         )
+        if self._guard is not None:  # security: one failure, per source and account
+            found = self._directory.subscriber(domain, result.username or "")
+            account = found.aor if found else f"sip:{result.username}@{domain}"
+            self._guard.auth_failed(source.host, account)
         raise RegistrationRejected(403, "Forbidden")
 
     def _contact_updates(self, request: SipRequest) -> tuple[list[_ContactUpdate], bool]:

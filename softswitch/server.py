@@ -33,15 +33,17 @@ from softswitch.dispatch import (
     SUPPORTED_EXTENSIONS,
     RequestDispatcher,
 )
-from softswitch.location import LocationService
+from softswitch.location import LocationService, parse_received
 from softswitch.overload import PROBE_PREFIX, OverloadGuard, QueueProbe
 from softswitch.qualify import Qualifier
 from softswitch.registrar import Registrar
 from softswitch.routing_state import DisasterState
+from softswitch.security.guard import ADMIT, REJECT, SecurityGuard, trunk_networks
+from softswitch.security.keeper import BanKeeper
 from softswitch.sip.address import Address
 from softswitch.sip.auth import DigestAuthenticator
 from softswitch.sip.driver import TIMER_TICK, SignallingCounters, SipDriver
-from softswitch.sip.message import SipParseError
+from softswitch.sip.message import SipParseError, SipRequest, parse_message
 from softswitch.sip.timers import TimerSettings
 from softswitch.sip.transaction import TransactionLayer
 from softswitch.sip.transport import TransportManager, server_ssl_context
@@ -81,11 +83,16 @@ class Switch:
         )
         self.counters = SwitchCounters()
         self.overload = OverloadGuard(config.overload)
+        # [security]: bans, allow lists, scanner and flood filtering (softswitch/security)
+        self.guard = SecurityGuard(config.security, time.time, trunk_networks(config.tenants))
+        self.bans = BanKeeper(self.guard, self.store)
+        self.server_header = config.security.server_header
         self.dispatcher = RequestDispatcher(
             self.transactions,
             self.overload,
             self.counters,
             retry_after=config.overload.retry_after,
+            server_header=self.server_header,
         )
         self.driver = SipDriver(
             self.transactions,
@@ -94,6 +101,7 @@ class Switch:
             counters=self.counters,
             intercept_prefix=PROBE_PREFIX,
             intercept=self._probe_received,
+            screen=self._screen,
             answer_stateless=self.dispatcher.answer_without_transaction,
         )
         self.dispatcher.driver = self.driver
@@ -120,7 +128,7 @@ class Switch:
             self.location,
             local=self._local,
             clock=self.driver.now,
-            user_agent=SERVER_HEADER,
+            user_agent=self.server_header,
         )
         self.cdrs = CdrWriter(self.store)
         # called with every finished call's CDR (the admin API's metrics)
@@ -142,6 +150,11 @@ class Switch:
             algorithms=tuple(self.config.auth.algorithms),
         )
         restored = await self.location.start()
+        await self.bans.start()
+        for binding in self.location.all_bindings():
+            received = parse_received(binding.received)
+            if received is not None:  # an account's own phones are never banned for it
+                self.guard.remember(binding.aor, received.host)
         # Disaster plans switched on or off with `softswitch disaster ...` (on any node) take
         # effect for new calls within a refresh interval, without a restart.
         await self.disaster_state.refresh()
@@ -171,7 +184,8 @@ class Switch:
             self.directory,
             authenticator,
             self.location,
-            response_headers=(("Server", SERVER_HEADER),),
+            response_headers=(("Server", self.server_header),),
+            guard=self.guard,
         )
         self.dispatcher.registrar = self.registrar
         anchor = None
@@ -195,11 +209,12 @@ class Switch:
             local=self._local,
             on_cdr=self._on_cdr,
             allow=", ".join(ALLOWED_METHODS),
-            server_header=SERVER_HEADER,
+            server_header=self.server_header,
             tenants=self.config.tenants,
             local_hosts=frozenset(local_hosts),
             routing_for=self.disaster_state.routing_for,
             anchor=anchor,
+            guard=self.guard,
         )
         self.dispatcher.calls = self.calls
         if anchor is not None:
@@ -211,7 +226,7 @@ class Switch:
             clock=self.driver.now,
             schedule=self.driver.schedule,
             local=self._local,
-            server_header=SERVER_HEADER,
+            server_header=self.server_header,
         )
         self.trunk_registrar.start()
         self.driver.drain(self.driver.now())
@@ -250,6 +265,7 @@ class Switch:
             await self.media.close()
         await self.transports.close()
         await self.disaster_state.stop()
+        await self.bans.stop()
         await self.cdrs.stop()
         await self.location.stop()
         await self.store.close()
@@ -258,6 +274,7 @@ class Switch:
             "switch_stopped",
             bindings=len(self.location),
             overload=self.overload.counters,
+            security=self.guard.counters,
             calls=self.calls.counters if self.calls is not None else {},
         )
 
@@ -286,6 +303,22 @@ class Switch:
                 listener(cdr)
             except Exception:
                 log.exception("cdr_listener_failed")
+
+    def _screen(self, data: bytes, source: Address) -> bool:
+        """The security guard's verdict on one message, before it is parsed
+        (softswitch/security/guard.py): False drops it, after a 403 without a challenge
+        when banned sources are to be answered ([security] banned_answer = "reject")."""
+        verdict = self.guard.screen(data, source.host)
+        if verdict == ADMIT:
+            return True
+        if verdict == REJECT:
+            try:
+                message = parse_message(data)
+            except SipParseError:
+                return False
+            if isinstance(message, SipRequest) and message.method != "ACK":
+                self.driver.reject(message, source, 403, "Forbidden")
+        return False
 
     def _probe_received(self, data: bytes, source: Address) -> bool:
         probe = self._probe

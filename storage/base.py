@@ -2,6 +2,10 @@
 
 Backends (SQLite, PostgreSQL) implement `Store`; callers never see driver types or
 driver exceptions, only `Binding`, plain values and `StorageError`.
+
+Over 600 lines because the Store is one contract every backend implements whole
+(registrations, settings, disaster plans, CDRs, API logins and tokens, bans); the record
+types and checks of each area already live in modules of their own.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
+from storage.bans import Ban, ban_to_row
 from storage.cdr import Cdr, cdr_rows
 from storage.logins import ApiLogin, ApiToken, CdrQuery
 
@@ -35,6 +40,7 @@ __all__ = [
     "check_text",
     "check_time",
     "redact_url",
+    "storable_bans",
     "storable_cdrs",
     "storable_text",
     "unique_bindings",
@@ -322,6 +328,19 @@ def unique_bindings(bindings: Iterable[Binding]) -> list[BindingRow]:
     return list(rows.values())
 
 
+def storable_bans(bans: Sequence[Ban]) -> list[tuple[str, str, int, float, float]]:
+    """Rows of bans to store, one per address (the last wins); StorageError naming the
+    row and field of the first that is not storable."""
+    rows: dict[str, tuple[str, str, int, float, float]] = {}
+    for index, ban in enumerate(bans):
+        try:
+            row = ban_to_row(ban)
+        except ValueError as error:
+            raise StorageError(f"bans[{index}].{error}") from None
+        rows[row[0]] = row
+    return list(rows.values())
+
+
 async def storable_cdrs(cdrs: Sequence[Cdr]) -> list[tuple[Any, ...]]:
     """The rows of a batch of CDRs, built in a thread (a batch's JSON encoding would
     otherwise hold the event loop for tens of milliseconds; another thread yields the
@@ -582,6 +601,24 @@ class Store(ABC):
         """One CDR by the switch's call id."""
 
     # -- end of the admin API block ----------------------------------------------------------
+
+    # -- security: banned source addresses (branch security) --------------------------------
+
+    @abstractmethod
+    async def save_bans(self, bans: Sequence[Ban]) -> None:
+        """Insert or replace bans keyed by address, in one transaction."""
+
+    @abstractmethod
+    async def load_bans(self, since: float) -> list[Ban]:
+        """Bans that end after `since` (active ones: since = now), by address."""
+
+    @abstractmethod
+    async def delete_ban(self, address: str) -> bool:
+        """Lift a ban and forget its offences; False when the address had none."""
+
+    @abstractmethod
+    async def purge_bans(self, before: float) -> int:
+        """Forget bans that ended at or before `before`; returns how many."""
 
     async def __aenter__(self) -> Self:
         await self.open()

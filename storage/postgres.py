@@ -3,6 +3,9 @@
 Batches go to the server as one statement over column arrays (INSERT ... SELECT FROM
 unnest(...)), so a write-behind batch of hundreds of bindings is one round trip and one
 transaction.
+
+Over 600 lines because it implements the whole Store contract for one backend, area by
+area in marked blocks; the SQL of each area is kept beside its method.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 import asyncpg
 import structlog
 
+from storage.bans import BAN_COLUMNS, Ban, ban_from_row
 from storage.base import (
     BINDING_COLUMNS,
     Binding,
@@ -31,6 +35,7 @@ from storage.base import (
     check_text,
     check_time,
     redact_url,
+    storable_bans,
     storable_cdrs,
     unique_bindings,
 )
@@ -549,6 +554,38 @@ class PostgresStore(Store):
 
     # -- end of the admin API block ----------------------------------------------------------
 
+    # -- security: banned source addresses --------------------------------------------------
+
+    async def save_bans(self, bans: Sequence[Ban]) -> None:
+        rows = storable_bans(bans)
+        if not rows:
+            return
+        await self._execute("save_bans", _BAN_UPSERT, *zip(*rows, strict=True))
+
+    async def load_bans(self, since: float) -> list[Ban]:
+        rows = await self._fetch(
+            "load_bans",
+            f"SELECT {_BAN_COLUMNS} FROM security_bans WHERE expires_at > $1 ORDER BY address",
+            check_time("since", since),
+        )
+        return [ban_from_row(tuple(row)) for row in rows]
+
+    async def delete_ban(self, address: str) -> bool:
+        status = await self._execute(
+            "delete_ban",
+            "DELETE FROM security_bans WHERE address = $1",
+            check_text("address", address),
+        )
+        return _row_count(status) > 0
+
+    async def purge_bans(self, before: float) -> int:
+        status = await self._execute(
+            "purge_bans",
+            "DELETE FROM security_bans WHERE expires_at <= $1",
+            check_time("before", before),
+        )
+        return _row_count(status)
+
 
 _CDR_TYPES = {
     "start_time": "float8",
@@ -575,3 +612,12 @@ def _checked(build: Any, *args: Any) -> Any:
         return build(*args)
     except ValueError as exc:
         raise StorageError(str(exc)) from None
+
+
+_BAN_COLUMNS = ", ".join(BAN_COLUMNS)
+_BAN_UPSERT = (
+    f"INSERT INTO security_bans ({_BAN_COLUMNS}) SELECT * FROM unnest("
+    "$1::text[], $2::text[], $3::int4[], $4::float8[], $5::float8[]"
+    ") ON CONFLICT (address) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in BAN_COLUMNS[1:])
+)

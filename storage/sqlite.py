@@ -19,6 +19,7 @@ from typing import Any
 import aiosqlite
 import structlog
 
+from storage.bans import BAN_COLUMNS, Ban, ban_from_row
 from storage.base import (
     BINDING_COLUMNS,
     Binding,
@@ -32,6 +33,7 @@ from storage.base import (
     check_limit,
     check_text,
     check_time,
+    storable_bans,
     storable_cdrs,
     unique_bindings,
 )
@@ -481,6 +483,35 @@ class SqliteStore(Store):
 
     # -- end of the admin API block ----------------------------------------------------------
 
+    # -- security: banned source addresses --------------------------------------------------
+
+    async def save_bans(self, bans: Sequence[Ban]) -> None:
+        rows = storable_bans(bans)
+        if not rows:
+            return
+        async with self._transaction("save_bans") as db:
+            await db.executemany(_BAN_UPSERT, rows)
+
+    async def load_bans(self, since: float) -> list[Ban]:
+        rows = await self._read(
+            "load_bans",
+            f"SELECT {_BAN_COLUMNS} FROM security_bans WHERE expires_at > ? ORDER BY address",
+            (check_time("since", since),),
+        )
+        return [ban_from_row(tuple(row)) for row in rows]
+
+    async def delete_ban(self, address: str) -> bool:
+        check_text("address", address)
+        async with self._transaction("delete_ban") as db:
+            cursor = await db.execute("DELETE FROM security_bans WHERE address = ?", (address,))
+            return cursor.rowcount > 0
+
+    async def purge_bans(self, before: float) -> int:
+        limit = check_time("before", before)
+        async with self._transaction("purge_bans") as db:
+            cursor = await db.execute("DELETE FROM security_bans WHERE expires_at <= ?", (limit,))
+            return max(cursor.rowcount, 0)
+
 
 _CDR_COLUMNS = ", ".join(CDR_SQL_COLUMNS)
 _CDR_UPSERT = (
@@ -496,3 +527,10 @@ def _checked(build: Any, *args: Any) -> Any:
         return build(*args)
     except ValueError as exc:
         raise StorageError(str(exc)) from None
+
+
+_BAN_COLUMNS = ", ".join(BAN_COLUMNS)
+_BAN_UPSERT = (
+    f"INSERT OR REPLACE INTO security_bans ({_BAN_COLUMNS}) "
+    f"VALUES ({', '.join('?' * len(BAN_COLUMNS))})"
+)

@@ -26,6 +26,7 @@ from softswitch.calls.identity import (
 from softswitch.calls.loops import LoopGuard
 from softswitch.calls.signalling import CallSignalling
 from softswitch.directory import Directory, Domain, Subscriber
+from softswitch.security.guard import SecurityGuard
 from softswitch.sip.address import Address
 from softswitch.sip.auth import DigestAuthenticator, realm_of
 from softswitch.sip.message import SipRequest
@@ -87,8 +88,10 @@ class Admission:
         tenants: dict[str, Tenant],
         local_hosts: frozenset[str],
         counters: dict[str, int],
+        guard: SecurityGuard | None = None,
     ) -> None:
         self.sig = signalling
+        self.guard = guard  # told every digest outcome (softswitch/security)
         self.directory = directory
         self.auth = authenticator
         self.tenants = tenants
@@ -186,8 +189,14 @@ class Admission:
             if result.ok and result.username is not None:
                 found = self.directory.subscriber(domain.name, result.username)
                 if found is not None:
+                    if self.guard is not None:  # security: a success
+                        self.guard.auth_succeeded(tx.source.host, found.aor)
                     return found
             if not result.stale:
+                if self.guard is not None:  # security: one failure, per source and account
+                    known = self.directory.subscriber(domain.name, result.username or "")
+                    account = known.aor if known else f"sip:{result.username}@{domain.name}"
+                    self.guard.auth_failed(tx.source.host, account)
                 self.counters["rejected"] += 1
                 log.info(
                     "call_denied",

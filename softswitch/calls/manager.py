@@ -38,6 +38,7 @@ from softswitch.calls.signalling import CallSignalling, Scheduler
 from softswitch.calls.transfer import Transfer, TransferReinvite, Transfers
 from softswitch.directory import Directory
 from softswitch.location import LocationService
+from softswitch.security.guard import SecurityGuard
 from softswitch.sip.address import Address
 from softswitch.sip.auth import DigestAuthenticator
 from softswitch.sip.message import SipRequest, SipResponse, new_call_id, new_tag
@@ -78,6 +79,7 @@ class CallManager:
         local_hosts: frozenset[str] = frozenset(),
         routing_for: Callable[[Tenant], TenantRouting] | None = None,
         anchor: MediaAnchor | None = None,
+        guard: SecurityGuard | None = None,
     ) -> None:
         self.tx = transactions
         self.anchor = anchor  # None: SDP passes through and phones exchange RTP directly
@@ -115,6 +117,7 @@ class CallManager:
             tenants=self.tenants,
             local_hosts=local_hosts,
             counters=self.counters,
+            guard=guard,
         )
         self.auth = authenticator
         self.planner = CallPlanner(

@@ -110,6 +110,7 @@ class SipDriver:
         counters: SignallingCounters | None = None,
         intercept_prefix: bytes = b"",
         intercept: Callable[[bytes, Address], bool] | None = None,
+        screen: Callable[[bytes, Address], bool] | None = None,
         answer_stateless: Callable[[SipRequest, Address], bool] | None = None,
     ) -> None:
         self.layer = layer
@@ -118,6 +119,9 @@ class SipDriver:
         self.counters = counters if counters is not None else SignallingCounters()
         self.intercept_prefix = intercept_prefix
         self.intercept = intercept
+        # Asked once per message before it is parsed: False drops it (the switch's security
+        # guard: bans, scanners, floods).
+        self.screen = screen
         self.answer_stateless = answer_stateless
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -151,6 +155,9 @@ class SipDriver:
         intercept = self.intercept
         if prefix and intercept is not None and data.startswith(prefix) and intercept(data, source):
             return
+        screen = self.screen
+        if screen is not None and not screen(data, source):
+            return
         counters = self.counters
         counters.received += 1
         try:
@@ -159,7 +166,7 @@ class SipDriver:
             counters.malformed += 1
             partial = error.message
             if isinstance(partial, SipRequest) and partial.method != "ACK":
-                self._reject(partial, source, error.status, error.reason)
+                self.reject(partial, source, error.status, error.reason)
             return
         if isinstance(message, SipRequest):
             method = message.method if message.method in COUNTED_METHODS else "OTHER"
@@ -169,7 +176,7 @@ class SipDriver:
             if problem is not None:
                 counters.malformed += 1
                 if message.method != "ACK":
-                    self._reject(message, source, *problem)
+                    self.reject(message, source, *problem)
                 return
             stateless = self.answer_stateless
             if stateless is not None and stateless(message, source):
@@ -185,7 +192,7 @@ class SipDriver:
             # A header the layer needed turned out to be unparseable.
             counters.malformed += 1
             if isinstance(message, SipRequest) and message.method != "ACK":
-                self._reject(message, source, error.status, error.reason)
+                self.reject(message, source, error.status, error.reason)
             return
         self.drain(now)
 
@@ -195,7 +202,7 @@ class SipDriver:
         self.layer.transport_error(dest, now)
         self.drain(now)
 
-    def _reject(self, request: SipRequest, source: Address, status: int, reason: str) -> None:
+    def reject(self, request: SipRequest, source: Address, status: int, reason: str) -> None:
         try:
             response = make_response(request, status, reason, to_tag=new_tag())
             self.send_stateless_response(response, source)
