@@ -22,7 +22,8 @@ from softswitch.calls.signalling import CallSignalling
 from softswitch.location import LocationService
 from softswitch.sip.address import Address
 from softswitch.sip.dialog import uri_address
-from softswitch.sip.message import SipParseError, SipRequest, new_call_id, new_tag
+from softswitch.sip.message import SipParseError, make_cancel, make_request, new_call_id, new_tag
+from softswitch.sip.uri import format_host
 from storage.base import Binding
 
 __all__ = ["LegStarter"]
@@ -145,7 +146,7 @@ class LegStarter:
             )
             return None
         number = trunk.format_number(target.ref)
-        host = f"[{gateway.host}]" if ":" in gateway.host else gateway.host
+        host = format_host(gateway.host)
         params = "" if gateway.transport == "udp" else f";transport={gateway.transport}"
         ruri = f"sip:{number}@{host}:{gateway.port}{params}"
         tenant = self.tenants.get(call.tenant)
@@ -185,27 +186,29 @@ class LegStarter:
         inbound = call.inbound.invite
         tag = new_tag()
         call_id = new_call_id()
-        max_forwards = max(0, (inbound.max_forwards or 70) - 1)
-        lines: list[tuple[str, str]] = [
-            ("Via", f"{self.sig.via(dest)};branch={self.loops.branch(inbound)}"),
-            ("Max-Forwards", str(max_forwards)),
-            ("From", f"{from_value};tag={tag}"),
-            ("To", f"<{to_uri}>"),
-            ("Call-ID", call_id),
-            ("CSeq", "1 INVITE"),
-            ("Contact", self.sig.contact_for(dest)),
-        ]
-        lines.extend(("Route", hop) for hop in route)
-        lines.extend(identity)
-        lines.extend(diversion_headers(target, call.domain, to_uri))
-        lines.append(("Allow", self.sig.allow))
-        lines.append(("User-Agent", self.sig.server_header))
+        headers: list[tuple[str, str]] = [*identity]
+        headers.extend(diversion_headers(target, call.domain, to_uri))
+        headers.append(("Allow", self.sig.allow))
+        headers.append(("User-Agent", self.sig.server_header))
         # The call's media path: the caller's SDP passed on, or our own offer from a new
         # endpoint of the media engine that becomes the leg's.
         body, content_type, endpoint = call.media_path.branch_offer(call)
-        if content_type is not None:
-            lines.append(("Content-Type", content_type))
-        request = SipRequest("INVITE", ruri, lines, body)
+        request = make_request(
+            "INVITE",
+            ruri,
+            via=self.sig.via(dest),
+            from_=f"{from_value};tag={tag}",
+            to=f"<{to_uri}>",
+            call_id=call_id,
+            cseq=1,
+            branch=self.loops.branch(inbound),
+            max_forwards=max(0, (inbound.max_forwards or 70) - 1),
+            contact=self.sig.contact_for(dest),
+            routes=route,
+            headers=headers,
+            body=body,
+            content_type=content_type,
+        )
         leg = Leg(call, False, request, dest, tag, time.time())
         if endpoint is not None:
             call.media_path.attach(leg, endpoint)
@@ -232,20 +235,8 @@ class LegStarter:
             self.send_cancel(leg)
 
     def send_cancel(self, leg: Leg) -> None:
-        invite = leg.invite
         leg.cancel_sent = True
-        cseq = invite.cseq
-        lines: list[tuple[str, str]] = [
-            ("Via", invite.get_all("Via")[0]),
-            ("Max-Forwards", "70"),
-            ("From", invite.get("From") or ""),
-            ("To", invite.get("To") or ""),
-            ("Call-ID", leg.call_id),
-            ("CSeq", f"{cseq[0] if cseq else 1} CANCEL"),
-        ]
-        lines.extend(("Route", route) for route in invite.get_all("Route"))
-        if leg.reason == "completed elsewhere":
-            lines.append(("Reason", _ELSEWHERE))
+        reason = (("Reason", _ELSEWHERE),) if leg.reason == "completed elsewhere" else ()
         # ValueError: a CANCEL for this branch is already on its way.
         with contextlib.suppress(ValueError):
-            self.sig.send_request(SipRequest("CANCEL", invite.uri, lines), leg.peer)
+            self.sig.send_request(make_cancel(leg.invite, reason), leg.peer)

@@ -13,7 +13,15 @@ from softswitch.calls.call import Call, Leg
 from softswitch.calls.leg import LegState
 from softswitch.sip.address import Address
 from softswitch.sip.dialog import uri_address
-from softswitch.sip.message import SipParseError, SipRequest, SipResponse, make_response, new_tag
+from softswitch.sip.message import (
+    SipParseError,
+    SipRequest,
+    SipResponse,
+    contact_uri,
+    make_response,
+    new_tag,
+    via_value,
+)
 from softswitch.sip.timers import TimerSettings
 from softswitch.sip.transaction import ClientTransaction, ServerTransaction, TransactionLayer
 
@@ -57,14 +65,12 @@ class CallSignalling:
     def via(self, dest: Address) -> str:
         """Our Via (without branch) for a request sent to ``dest``."""
         host, port = self.local(dest)
-        host = f"[{host}]" if ":" in host else host
-        return f"SIP/2.0/{dest.transport} {host}:{port};rport"
+        return via_value(dest.transport, host, port)
 
     def contact_for(self, dest: Address) -> str:
         """Our Contact for a leg reached at ``dest``."""
         host, port = self.local(dest)
-        host = f"[{host}]" if ":" in host else host
-        return f"<sip:{host}:{port};transport={dest.transport.lower()}>"
+        return f"<{contact_uri(host, port, dest.transport)}>"
 
     def dest(self, leg: Leg) -> Address:
         """Where the leg's in-dialog requests go: its route set's first hop, else its peer."""
