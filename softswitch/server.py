@@ -40,6 +40,7 @@ from softswitch.registrar import Registrar
 from softswitch.routing_state import DisasterState
 from softswitch.sip.address import Address
 from softswitch.sip.auth import DigestAuthenticator
+from softswitch.sip.dialog_layer import DialogLayer
 from softswitch.sip.driver import TIMER_TICK, SignallingCounters, SipDriver
 from softswitch.sip.message import SipParseError
 from softswitch.sip.timers import TimerSettings
@@ -78,6 +79,14 @@ class Switch:
         self.transactions = TransactionLayer(
             TimerSettings(t1=settings.timers.t1, t2=settings.timers.t2, t4=settings.timers.t4)
         )
+        # The dialog (UA) layer over the transactions: the calls' dialogs live there.
+        self.dialogs = DialogLayer(
+            self.transactions,
+            local=self._local,
+            allow=", ".join(ALLOWED_METHODS),
+            server_header=SERVER_HEADER,
+            answer_no_dialog=False,  # the dispatcher answers those (501, 405, 481, 200)
+        )
         self.counters = SwitchCounters()
         self.overload = OverloadGuard(config.overload)
         self.dispatcher = RequestDispatcher(
@@ -87,7 +96,7 @@ class Switch:
             retry_after=config.overload.retry_after,
         )
         self.driver = SipDriver(
-            self.transactions,
+            self.dialogs,
             handle_event=self.dispatcher.handle_event,
             send=self._send,
             counters=self.counters,
@@ -182,11 +191,10 @@ class Switch:
             anchor = MediaAnchor(self.media, self.config.media)
             await asyncio.to_thread(anchor.load_playlists, self.config.tenants)
         self.calls = CallManager(
-            self.transactions,
+            self.dialogs,
             directory=self.directory,
             location=self.location,
             authenticator=authenticator,
-            timers=self.transactions.timers,
             clock=self.driver.now,
             schedule=self.driver.schedule,
             local=self._local,

@@ -1,11 +1,10 @@
 """Outbound legs: ringing a user's registered devices (sim-ring), an outside number through
 the tenant's trunks with failover from gateway to gateway and trunk to trunk, and giving up
-on a leg with CANCEL (RFC 3261 9.1: once it has sent a provisional response).
+on a leg with CANCEL. The INVITEs and CANCELs go through the SIP stack's dialog layer.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Sequence
 
@@ -16,13 +15,12 @@ from config.trunks import Gateway, Trunk
 from routing.plan import Target
 from softswitch.calls.call import Call, Leg
 from softswitch.calls.identity import diversion_headers, phone_identity, trunk_identity
-from softswitch.calls.leg import LegState
 from softswitch.calls.loops import LoopGuard
 from softswitch.calls.signalling import CallSignalling
 from softswitch.location import LocationService
 from softswitch.sip.address import Address
 from softswitch.sip.dialog import uri_address
-from softswitch.sip.message import SipParseError, make_cancel, make_request, new_call_id, new_tag
+from softswitch.sip.message import SipParseError, make_request, new_call_id, new_tag
 from softswitch.sip.uri import format_host
 from storage.base import Binding
 
@@ -44,14 +42,12 @@ class LegStarter:
         tenants: dict[str, Tenant],
         loops: LoopGuard,
         counters: dict[str, int],
-        dialogs: dict[tuple[str, str], Leg],
     ) -> None:
         self.sig = signalling
         self.location = location
         self.tenants = tenants
         self.loops = loops
         self.counters = counters
-        self.dialogs = dialogs  # the dialog table in-dialog requests are matched against
 
     # ---------------------------------------------------------------- users' devices
     def ring_user(self, call: Call, target: Target) -> list[Leg]:
@@ -216,27 +212,31 @@ class LegStarter:
         leg.contact = contact
         leg.label = target.ref
         call.outbound.append(leg)
-        ctx = self.sig.send_request(request, dest)
-        ctx.app_data = leg
-        leg.invite_tx = ctx
-        self.dialogs[(call_id, tag)] = leg
+        # The dialog layer sends it and keeps its dialogs (one per answering fork); the
+        # call ACKs the 2xx itself, with the answer when the 2xx carries the offer.
+        outgoing = self.sig.dialogs.send_invite(
+            request, dest, self.sig.clock(), app_data=leg, auto_ack=False
+        )
+        leg.outgoing = outgoing
+        leg.invite_tx = outgoing.transaction
         return leg
 
     # ---------------------------------------------------------------- CANCEL
     def cancel_leg(self, leg: Leg, *, elsewhere: bool = False) -> None:
-        """Give up on an outbound leg: CANCEL now, or once it sends a provisional (9.1)."""
+        """Give up on an outbound leg: the dialog layer CANCELs it now, or once it has sent
+        a provisional response (RFC 3261 9.1)."""
         if not leg.active or leg.cancel_pending or leg.answered_at is not None:
             return
         leg.cancel_pending = True
         leg.status = 487
         leg.ended_at = time.time()
         leg.reason = "completed elsewhere" if elsewhere else "cancelled"
-        if leg.state is LegState.RINGING:
-            self.send_cancel(leg)
+        self.send_cancel(leg)
 
     def send_cancel(self, leg: Leg) -> None:
+        outgoing = leg.outgoing
+        if outgoing is None or leg.cancel_sent:
+            return
         leg.cancel_sent = True
         reason = (("Reason", _ELSEWHERE),) if leg.reason == "completed elsewhere" else ()
-        # ValueError: a CANCEL for this branch is already on its way.
-        with contextlib.suppress(ValueError):
-            self.sig.send_request(make_cancel(leg.invite, reason), leg.peer)
+        self.sig.dialogs.cancel(outgoing, self.sig.clock(), reason)

@@ -246,12 +246,19 @@ def test_in_dialog_requests_are_relayed_with_their_answers(net: Net, method: str
         assert len(net.requests(phone, "ACK")) == 1  # the offer was in the re-INVITE
 
 
-def test_reinvite_while_one_is_pending_gets_491(net: Net) -> None:
-    phone, _, final = _established(net)
+def test_reinvite_while_one_is_pending_gets_500_or_491(net: Net) -> None:
+    phone, request, final = _established(net)
     net.deliver(caller_request(net, "INVITE", 3, final), CALLER)
     assert len(net.requests(phone, "INVITE")) == 1
+    # The same party again before its first re-INVITE was answered: RFC 3261 14.2, 500
+    # with Retry-After (the dialog layer's answer).
     net.deliver(caller_request(net, "INVITE", 4, final), CALLER)
-    assert net.statuses()[-1] == 491
+    assert net.statuses()[-1] == 500
+    retry = [m for m, _ in net.out if isinstance(m, SipResponse) and m.status == 500]
+    assert retry[-1].get("Retry-After") is not None
+    # The other party meanwhile: glare across the B2BUA, 491 (14.1).
+    net.deliver(_from_phone(net, request, "INVITE", 2, []), phone)
+    assert net.statuses(phone)[-1] == 491
 
 
 def test_out_of_order_cseq_and_unknown_dialog(net: Net) -> None:
