@@ -566,3 +566,26 @@ def test_ended_calls_leave_no_reference_cycles(scenario: Callable[[Net], None]) 
     assert len(net.mgr) == 0 and net.cdrs
     net.advance(40.0, step=1.0)  # Timers D, J, K, L, M: every transaction is gone
     assert cyclic_garbage() == set()
+
+
+def test_a_second_fork_answering_the_same_invite_is_acked_and_hung_up(net: Net) -> None:
+    phone, request, _ = _established(net)
+    # A proxy in front of the phone forked the INVITE: another device answers it too.
+    answer(net, request, 200, phone, "ph2", SDP)
+    acks, byes = net.requests(phone, "ACK"), net.requests(phone, "BYE")
+    assert len(acks) == 1 and len(byes) == 1
+    assert byes[0].to is not None and byes[0].to.tag == "ph2"
+    assert len(net.mgr) == 1 and not net.requests(CALLER, "BYE")  # the call stays up
+    net.deliver(make_response(byes[0], 200), phone)
+    assert net.mgr.dialog_count == 2  # the caller's and the winner's
+
+
+def test_the_peer_ending_a_dialog_on_a_481_hangs_up_the_other_party(net: Net) -> None:
+    phone, _, final = _established(net)
+    net.deliver(caller_request(net, "INFO", 3, final), CALLER)
+    (relayed,) = net.requests(phone, "INFO")
+    net.deliver(make_response(relayed, 481), phone)  # the phone lost the dialog
+    assert net.statuses()[-1] == 481  # relayed back to the caller
+    assert len(net.requests(CALLER, "BYE")) == 1 and len(net.mgr) == 0
+    (cdr,) = net.cdrs
+    assert cdr.disposition == "ANSWERED"
