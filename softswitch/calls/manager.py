@@ -88,7 +88,6 @@ class CallManager:
         anchor: MediaAnchor | None = None,
     ) -> None:
         self.dialogs = dialogs
-        self.tx = dialogs.transactions
         self.anchor = anchor  # None: SDP passes through and phones exchange RTP directly
         self.on_cdr = on_cdr
         self.tenants = {t.name: t for t in tenants}

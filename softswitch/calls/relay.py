@@ -79,6 +79,10 @@ class DialogRelay:
         if call.state is CallState.ENDED:
             return
         log.info(reason, call=call.id)
+        transfer = call.transferring
+        if transfer is not None and leg is transfer.transferor:
+            call.end("ANSWERED", status)  # the transferee lives on in the transfer's call
+            return
         other = call.other(leg)
         if other is not None and other.state is not LegState.ENDED:
             self.sig.send_bye(other)

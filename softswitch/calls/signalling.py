@@ -50,7 +50,6 @@ class CallSignalling:
     ) -> None:
         self.dialogs = dialogs
         self.tx = dialogs.transactions
-        self.timers = dialogs.timers
         self.clock = clock
         self.schedule_raw = schedule
         self.local = local
