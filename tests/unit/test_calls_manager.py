@@ -589,3 +589,18 @@ def test_the_peer_ending_a_dialog_on_a_481_hangs_up_the_other_party(net: Net) ->
     assert len(net.requests(CALLER, "BYE")) == 1 and len(net.mgr) == 0
     (cdr,) = net.cdrs
     assert cdr.disposition == "ANSWERED"
+
+
+def test_a_transferor_gone_from_its_dialog_leaves_the_transfer_running(net: Net) -> None:
+    phone, request, _ = _established(net)
+    target = net.register("200", "203.0.113.9")
+    net.deliver(_from_phone(net, request, "REFER", 1, [("Refer-To", "<sip:200@pbx.test>")]), phone)
+    (notify,) = net.requests(phone, "NOTIFY")
+    net.deliver(make_response(notify, 481), phone)  # the transferor forgot the dialog
+    (first,) = net.cdrs
+    assert first.disposition == "ANSWERED"
+    assert not net.requests(CALLER, "BYE")  # the transferee stays on, the target rings
+    (ringing,) = net.requests(target, "INVITE")
+    answer(net, ringing, 200, target, "tg", SDP.replace(b"198.51.100.1", b"203.0.113.9"))
+    (reinvite,) = net.requests(CALLER, "INVITE")
+    assert b"203.0.113.9" in reinvite.body
