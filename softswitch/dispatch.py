@@ -81,7 +81,7 @@ KNOWN_METHODS = frozenset(
         "PUBLISH",
     }
 )
-SUPPORTED_EXTENSIONS = ("path", "timer")  # timer: RFC 4028, by the call layer
+SUPPORTED_EXTENSIONS = ("path", "timer")  # timer: RFC 4028, by the dialog layer
 
 
 class RequestDispatcher:

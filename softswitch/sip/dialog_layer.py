@@ -12,16 +12,17 @@ and the TU acts through ``answer``, ``send_invite``, ``cancel``, ``request``, ``
 ``bye``.
 
 It keeps the dialog table (sessions by Call-ID and tags), answers what needs no TU: 481 to
-requests in no known dialog, 500 to a CSeq out of order (RFC 3261 12.2.2), 491/500 to
-re-INVITE glare (14.1, 14.2), 200 to BYE and to in-dialog OPTIONS, 422 to a session
-interval below Min-SE (RFC 4028); it retransmits a 2xx it sent until the ACK (13.3.1.4) and
-ends the dialog with BYE when none comes in 64*T1; it matches ACKs to 2xx, ACKs the peer's
-2xx and resends that ACK when the 2xx is retransmitted (13.2.2.4); it refreshes the remote
-target on re-INVITE/UPDATE (12.2); and it runs RFC 4028 session timers: refreshing with
-UPDATE when we are the refresher, ending the dialog with BYE when the peer's refresh does
-not come. The events it hands up are in :mod:`softswitch.sip.session`; transaction events
-that belong to no dialog (REGISTER, out-of-dialog OPTIONS, CANCEL, responses to
-transactions other owners started) are passed up unchanged.
+requests in no known dialog (unless the TU takes those, ``answer_no_dialog``), 500 to a
+CSeq out of order (RFC 3261 12.2.2), 491/500 to re-INVITE glare (14.1, 14.2), 200 to BYE
+and to in-dialog OPTIONS, 422 to a session interval below Min-SE (RFC 4028); it retransmits
+a 2xx it sent until the ACK (13.3.1.4) and ends the dialog with BYE when none comes in
+64*T1; it matches ACKs to 2xx, ACKs the peer's 2xx and resends that ACK when the 2xx is
+retransmitted (13.2.2.4); it refreshes the remote target on re-INVITE/UPDATE (12.2); and it
+runs RFC 4028 session timers: refreshing with UPDATE when we are the refresher, ending the
+dialog with BYE when the peer's refresh does not come. The events it hands up are in
+:mod:`softswitch.sip.session`; transaction events that belong to no dialog (REGISTER,
+out-of-dialog OPTIONS, CANCEL, responses to transactions other owners started) are passed
+up unchanged.
 
 Over 600 lines because it is one state machine over one table. The UAS and UAC
 halves share the session table, the timer heap and the event queue, and each answers for
