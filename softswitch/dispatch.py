@@ -1,9 +1,12 @@
-"""Request dispatch: what the switch does with each event of the SIP layers.
+"""Request dispatch: what the switch does with each event of the SIP layers (the dialog
+layer on top of the transaction layer).
 
-New INVITEs and requests in a dialog go to the call layer (after the overload guard),
-REGISTER to the registrar, OPTIONS and the rest are answered here. Responses and
-transaction failures go to the transaction's owner (``TransactionOwner``: a call, the trunk
-registrar, the qualify pinger), or to the call layer for a transaction nobody claimed.
+New INVITEs go to the call layer (after the overload guard), and so does whatever the
+dialog layer reports on the calls' dialogs; REGISTER goes to the registrar, OPTIONS and
+requests in no dialog are answered here. Responses and transaction failures go to the
+transaction's owner (``TransactionOwner``: the dialog layer keeps its own, the trunk
+registrar, the qualify pinger), or to the call layer for a transaction nobody claimed (the
+caller's INVITE timing out).
 """
 
 from __future__ import annotations
@@ -15,6 +18,16 @@ from softswitch.registrar import Registrar
 from softswitch.sip.address import Address
 from softswitch.sip.driver import SignallingCounters, SipDriver
 from softswitch.sip.message import SipParseError, SipRequest, SipResponse, make_response, new_tag
+from softswitch.sip.session import (
+    AckReceived,
+    DialogEnded,
+    InDialogRequest,
+    InDialogResponse,
+    InviteReceived,
+    LegAnswered,
+    LegFailed,
+    LegProgress,
+)
 from softswitch.sip.transaction import (
     CancelReceived,
     RequestReceived,
@@ -68,11 +81,11 @@ KNOWN_METHODS = frozenset(
         "PUBLISH",
     }
 )
-SUPPORTED_EXTENSIONS = ("path", "timer")  # timer: RFC 4028, by the call layer
+SUPPORTED_EXTENSIONS = ("path", "timer")  # timer: RFC 4028, by the dialog layer
 
 
 class RequestDispatcher:
-    """Routes the transaction layer's events (see the module docstring).
+    """Routes the SIP layers' events (see the module docstring).
 
     ``registrar``, ``calls`` and ``driver`` are set by the switch once it has built them
     (until then a REGISTER is answered 503 and requests for calls as if none existed).
@@ -98,41 +111,49 @@ class RequestDispatcher:
 
     # ----------------------------------------------------------------- events
     def handle_event(self, event: object, now: float) -> None:
-        """One event of the layer, dispatched as the module docstring says."""
+        """One event of the layers, dispatched as the module docstring says."""
         calls = self.calls
         if isinstance(event, RequestReceived):
+            # Not for the dialog layer: REGISTER, OPTIONS, a request in no known dialog, or
+            # an ACK that matched nothing (absorbed).
             request = event.request
             tx = event.transaction
             if tx is None:
-                if calls is not None:
-                    calls.on_ack(request)
                 return
-            method = request.method
-            to = request.to
-            to_tag = to.tag if to is not None else None
-            if (
-                calls is not None
-                and method != "REGISTER"
-                and (method == "INVITE" or to_tag)
-                and self.precheck(request) is None
-            ):
-                if not to_tag:
-                    if self.overload.admit(calls.calls_in_setup, len(self.transactions), now):
-                        calls.on_invite(request, event.source, tx)
-                        return
-                    response = self.response(request, 503, "Service Unavailable")
-                    response.add("Retry-After", str(self.retry_after))
-                    self.count(503)
-                    self.transactions.send_response(tx, response, now)
-                    return
-                if calls.on_in_dialog(request, event.source, tx):
-                    return
             response = self.answer(request, event.source)
             self.count(response.status)
             self.transactions.send_response(tx, response, now)
+        elif isinstance(event, InviteReceived):
+            request = event.request
+            tx = event.transaction
+            if calls is not None and self.precheck(request) is None:
+                if self.overload.admit(calls.calls_in_setup, len(self.transactions), now):
+                    calls.on_invite(request, event.source, tx)
+                    return
+                response = self.response(request, 503, "Service Unavailable")
+                response.add("Retry-After", str(self.retry_after))
+            else:
+                response = self.answer(request, event.source)
+            self.count(response.status)
+            self.transactions.send_response(tx, response, now)
+        elif isinstance(event, InDialogRequest):
+            rejection = self.precheck(event.request)
+            if rejection is not None or calls is None:
+                if rejection is None:
+                    rejection = self.response(event.request, 481, "Call/Transaction Does Not Exist")
+                self.count(rejection.status)
+                self.transactions.send_response(event.transaction, rejection, now)
+                return
+            calls.on_dialog_event(event)
+        elif isinstance(
+            event,
+            AckReceived | InDialogResponse | LegProgress | LegAnswered | LegFailed | DialogEnded,
+        ):
+            if calls is not None:
+                calls.on_dialog_event(event)
         elif isinstance(event, ResponseReceived | TransactionTimeout | TransportFailed):
-            # Straight to whoever sent the request; the call layer has the rest (it does
-            # not name itself owner of its transactions yet, nor of server transactions).
+            # Straight to whoever sent the request; the call layer has the rest (server
+            # transactions: the caller's INVITE timing out).
             owner: TransactionOwner | None = event.transaction.owner
             if owner is None:
                 owner = calls

@@ -42,6 +42,7 @@ from softswitch.security.guard import ADMIT, REJECT, SecurityGuard, trunk_networ
 from softswitch.security.keeper import BanKeeper
 from softswitch.sip.address import Address
 from softswitch.sip.auth import DigestAuthenticator
+from softswitch.sip.dialog_layer import DialogLayer
 from softswitch.sip.driver import TIMER_TICK, SignallingCounters, SipDriver
 from softswitch.sip.message import SipParseError, SipRequest, parse_message
 from softswitch.sip.timers import TimerSettings
@@ -81,12 +82,20 @@ class Switch:
         self.transactions = TransactionLayer(
             TimerSettings(t1=settings.timers.t1, t2=settings.timers.t2, t4=settings.timers.t4)
         )
-        self.counters = SwitchCounters()
-        self.overload = OverloadGuard(config.overload)
         # [security]: bans, allow lists, scanner and flood filtering (softswitch/security)
         self.guard = SecurityGuard(config.security, time.time, trunk_networks(config.tenants))
         self.bans = BanKeeper(self.guard, self.store)
         self.server_header = config.security.server_header
+        # The dialog (UA) layer over the transactions: the calls' dialogs live there.
+        self.dialogs = DialogLayer(
+            self.transactions,
+            local=self._local,
+            allow=", ".join(ALLOWED_METHODS),
+            server_header=self.server_header,
+            answer_no_dialog=False,  # the dispatcher answers those (501, 405, 481, 200)
+        )
+        self.counters = SwitchCounters()
+        self.overload = OverloadGuard(config.overload)
         self.dispatcher = RequestDispatcher(
             self.transactions,
             self.overload,
@@ -95,7 +104,7 @@ class Switch:
             server_header=self.server_header,
         )
         self.driver = SipDriver(
-            self.transactions,
+            self.dialogs,
             handle_event=self.dispatcher.handle_event,
             send=self._send,
             counters=self.counters,
@@ -166,6 +175,18 @@ class Switch:
                 str(settings.tls_certificate),
                 str(settings.tls_private_key) if settings.tls_private_key else None,
             )
+        # Media first (worker processes take a moment to start): a phone that can register
+        # must also be able to call.
+        anchor = None
+        if self.config.media.anchor == "always":
+            media_settings = engine_settings(self.config.media, settings.public_host)
+            workers = self.config.media.workers
+            self.media = (
+                MediaWorkerPool(media_settings, workers) if workers else MediaEngine(media_settings)
+            )
+            await self.media.start()
+            anchor = MediaAnchor(self.media, self.config.media)
+            await asyncio.to_thread(anchor.load_playlists, self.config.tenants)
         for listener in settings.listen:
             address = await self.transports.listen(
                 listener.transport,
@@ -188,22 +209,11 @@ class Switch:
             guard=self.guard,
         )
         self.dispatcher.registrar = self.registrar
-        anchor = None
-        if self.config.media.anchor == "always":
-            media_settings = engine_settings(self.config.media, settings.public_host)
-            workers = self.config.media.workers
-            self.media = (
-                MediaWorkerPool(media_settings, workers) if workers else MediaEngine(media_settings)
-            )
-            await self.media.start()
-            anchor = MediaAnchor(self.media, self.config.media)
-            await asyncio.to_thread(anchor.load_playlists, self.config.tenants)
         self.calls = CallManager(
-            self.transactions,
+            self.dialogs,
             directory=self.directory,
             location=self.location,
             authenticator=authenticator,
-            timers=self.transactions.timers,
             clock=self.driver.now,
             schedule=self.driver.schedule,
             local=self._local,

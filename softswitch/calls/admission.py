@@ -2,7 +2,7 @@
 
 In order: a dialable Request-URI, the loop guard, trunk recognition (the source address
 is one of a trunk's inbound networks), the served domain, the caller's digest credentials
-(407 challenge, 403), the session interval (422), and the tenant's and trunk's limits on
+(407 challenge, 403), and the tenant's and trunk's limits on
 concurrent calls and calls per second (503 with Retry-After). An admitted call counts
 against its tenant and trunk until ``call_ended``.
 """
@@ -35,12 +35,10 @@ from softswitch.sip.transaction import ServerTransaction
 if TYPE_CHECKING:
     from softswitch.calls.call import Call
 
-__all__ = ["MIN_SE", "RETRY_AFTER", "Admission", "Admitted"]
+__all__ = ["RETRY_AFTER", "Admission", "Admitted"]
 
 log = structlog.get_logger(__name__)
 
-#: The smallest session interval accepted (RFC 4028 4: at least 90 s).
-MIN_SE = 90
 #: Seconds a caller refused by call admission control is asked to wait.
 RETRY_AFTER = 5
 
@@ -53,7 +51,6 @@ class Admitted:
     caller: CallerIdentity
     dialled: str
     trunk: Trunk | None
-    session_interval: int | None  # RFC 4028, when the caller asks and supports it
 
 
 class _RateLimit:
@@ -224,12 +221,6 @@ class Admission:
         dialled: str,
         trunk: Trunk | None,
     ) -> Admitted | None:
-        session = _session_interval(request)
-        if session is not None and session < MIN_SE:
-            response = self.sig.response(request, 422, "Session Interval Too Small")
-            response.add("Min-SE", str(MIN_SE))
-            self.sig.send_response(tx, response)
-            return None
         active = self._tenant_calls.get(tenant.name, 0)
         over = tenant.max_calls is not None and active >= tenant.max_calls
         if trunk is not None and trunk.max_calls is not None:
@@ -249,9 +240,7 @@ class Admission:
         if trunk is not None:
             key = (tenant.name, trunk.name)
             self._trunk_calls[key] = self._trunk_calls.get(key, 0) + 1
-        if session is not None and not _supports_timer(request):
-            session = None  # RFC 4028: honoured only when the caller also supports it
-        return Admitted(tenant, caller, dialled, trunk, session)
+        return Admitted(tenant, caller, dialled, trunk)
 
     def _rate(self, key: tuple[str, str], rate: float, now: float) -> bool:
         bucket = self._rates.get(key)
@@ -282,20 +271,3 @@ class Admission:
             self._tenant_calls[call.tenant] = remaining
         else:
             self._tenant_calls.pop(call.tenant, None)
-
-
-def _session_interval(request: SipRequest) -> int | None:
-    """The Session-Expires delta-seconds of a request (None if absent or unreadable)."""
-    value = request.get("Session-Expires")
-    if value is None:
-        return None
-    number = value.split(";", 1)[0].strip()
-    return int(number) if number.isdigit() and len(number) <= 9 else None
-
-
-def _supports_timer(request: SipRequest) -> bool:
-    return any(
-        token.strip().lower() == "timer"
-        for name in ("Supported", "Require")
-        for token in request.get_all(name)
-    )

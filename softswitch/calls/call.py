@@ -23,14 +23,12 @@ from softswitch.calls.identity import CallerIdentity
 from softswitch.calls.leg import LegState, response_sdp
 from softswitch.calls.mediastate import CallMedia
 from softswitch.sip.address import Address
-from softswitch.sip.dialog import Dialog
 from softswitch.sip.message import SipRequest, SipResponse
+from softswitch.sip.session import InviteSession, OutgoingInvite
 from softswitch.sip.transaction import ClientTransaction, ServerTransaction, TxState
 from storage.cdr import Cdr
 
 if TYPE_CHECKING:
-    from asyncio import TimerHandle
-
     from media.control import MediaControl
     from media.negotiation import NegotiatedLeg
 
@@ -115,14 +113,11 @@ class Leg:
     """
 
     __slots__ = (
-        "ack",
-        "ack_wait",
         "answered_at",
         "call",
         "cancel_pending",
         "cancel_sent",
         "contact",
-        "dialog",
         "ended_at",
         "inbound",
         "invite",
@@ -130,11 +125,12 @@ class Leg:
         "label",
         "local_tag",
         "media",
+        "outgoing",
         "peer",
         "pending",
         "reason",
         "route",
-        "rtx",
+        "session",
         "started_at",
         "state",
         "status",
@@ -157,7 +153,9 @@ class Leg:
         self.local_tag = local_tag
         self.started_at = started_at
         self.state = LegState.TRYING
-        self.dialog: Dialog | None = None
+        # The leg's dialog as the SIP stack's dialog layer keeps it, once there is one.
+        self.session: InviteSession | None = None
+        self.outgoing: OutgoingInvite | None = None  # outbound: the INVITE as the layer sent it
         self.invite_tx: ServerTransaction | ClientTransaction | None = None
         self.status = 0
         self.reason = ""
@@ -165,9 +163,6 @@ class Leg:
         self.ended_at: float | None = None
         self.cancel_pending = False  # we gave up on this leg; CANCEL sent or due
         self.cancel_sent = False
-        self.ack: SipRequest | None = None  # our ACK to this leg's 2xx, resent on retransmission
-        self.ack_wait: tuple[int, Any] | None = None  # (CSeq, relay) of our 2xx awaiting ACK
-        self.rtx: TimerHandle | None = None  # 2xx retransmission (inbound) until the ACK
         self.pending: Any = None  # the in-dialog INVITE relayed through this leg, if any
         self.target = ""  # what the routing plan asked for ("user_devices 102")
         self.contact = ""  # the registered contact rung
@@ -227,8 +222,6 @@ class Call:
         "originated",
         "outbound",
         "ringing_sent",
-        "session_interval",
-        "session_timer",
         "started_at",
         "tenant",
         "transfer",
@@ -274,8 +267,6 @@ class Call:
         self.winner: Leg | None = None
         self.trunk = ""  # the carrier trunk the call came in on or went out through
         self.from_trunk = False
-        self.session_interval: int | None = None  # RFC 4028, when the caller asked for it
-        self.session_timer: TimerHandle | None = None
         # Blind transfer (REFER): ``transfer`` on the new call that rings the transfer
         # target, ``transferring`` on the call being transferred while that rings.
         self.transfer: Any = None
@@ -326,7 +317,6 @@ class Call:
 
     def leg_answered(self, leg: Leg, response: SipResponse) -> None:
         """A 2xx on an outbound leg: the first wins, any later one is ACKed and hung up."""
-        leg.dialog = Dialog.from_uac(leg.invite, response, self.mgr.contact_for(leg.peer))
         leg.status = response.status
         if self.state is not CallState.ROUTING:
             # A late 2xx from a losing branch (it crossed our CANCEL): ACK it, then BYE.
@@ -403,14 +393,11 @@ class Call:
         self.end(disposition, status)
 
     def end(self, disposition: str, status: int) -> None:
-        """Finish the call: timers off, dialog index cleaned, the CDR written."""
+        """Finish the call: the CDR written (the dialog layer keeps the dialogs' timers)."""
         if self.state is CallState.ENDED:
             return
         was_answered = self.state is CallState.ANSWERED
         self.state = CallState.ENDED  # stops the callflow
-        if self.session_timer is not None:
-            self.session_timer.cancel()
-            self.session_timer = None
         self.ended_at = time.time()
         if was_answered and self.callee:
             self.mgr.mark_busy(self, self.callee, -1)
@@ -465,6 +452,7 @@ class Call:
         for leg in (self.inbound, *self.outbound):
             if leg is not None and leg.call is self:
                 leg.invite_tx = None
+                leg.session = leg.outgoing = None  # each holds the leg as its app_data
                 leg.media = None  # its endpoint's callbacks hold the leg
         self.inbound = None  # type: ignore[assignment]
         self.outbound = []

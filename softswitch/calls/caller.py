@@ -11,9 +11,7 @@ from __future__ import annotations
 from softswitch.calls.admission import RETRY_AFTER
 from softswitch.calls.call import Call, Leg
 from softswitch.calls.leg import LegState, response_sdp
-from softswitch.calls.relay import DialogRelay
 from softswitch.calls.signalling import CallSignalling
-from softswitch.sip.dialog import Dialog
 from softswitch.sip.message import SipResponse
 from softswitch.sip.transaction import ServerTransaction
 
@@ -23,11 +21,8 @@ __all__ = ["CallerSide"]
 class CallerSide:
     """Answers the caller's INVITE on behalf of the call."""
 
-    def __init__(
-        self, signalling: CallSignalling, relay: DialogRelay, counters: dict[str, int]
-    ) -> None:
+    def __init__(self, signalling: CallSignalling, counters: dict[str, int]) -> None:
         self.sig = signalling
-        self.relay = relay
         self.counters = counters
 
     def provisional(self, call: Call, status: int, reason: str, sdp: bytes, leg: Leg) -> None:
@@ -48,12 +43,12 @@ class CallerSide:
         self.answer(call, body)
 
     def answer(self, call: Call, body: bytes) -> None:
-        """The caller's 200 (retransmitted until its ACK): the inbound dialog starts."""
+        """The caller's 200: the dialog layer starts the inbound dialog, retransmits the 200
+        until its ACK and runs the session timer the caller asked for (RFC 4028)."""
         inbound = call.inbound
         tx = inbound.invite_tx
         assert isinstance(tx, ServerTransaction)
         contact = self.sig.contact_for(inbound.peer)
-        inbound.dialog = Dialog.from_uas(inbound.invite, inbound.local_tag, contact)
         inbound.state = LegState.ANSWERED
         inbound.answered_at = call.answered_at
         answer = self.sig.response(
@@ -62,10 +57,7 @@ class CallerSide:
         answer.add("Contact", contact)
         if body:
             answer.add("Content-Type", "application/sdp")
-        self.relay.session_refreshed(call, answer)
-        self.sig.send_response(tx, answer)
-        cseq = inbound.invite.cseq
-        self.relay.start_2xx_rtx(inbound, tx, answer, cseq[0] if cseq else 0, None)
+        inbound.session = self.sig.answer(tx, answer, inbound)
         self.counters["answered"] += 1
 
     def reject(self, call: Call, status: int, reason: str | None) -> None:

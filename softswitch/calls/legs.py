@@ -1,11 +1,10 @@
 """Outbound legs: ringing a user's registered devices (sim-ring), an outside number through
 the tenant's trunks with failover from gateway to gateway and trunk to trunk, and giving up
-on a leg with CANCEL (RFC 3261 9.1: once it has sent a provisional response).
+on a leg with CANCEL. The INVITEs and CANCELs go through the SIP stack's dialog layer.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Sequence
 
@@ -16,13 +15,13 @@ from config.trunks import Gateway, Trunk
 from routing.plan import Target
 from softswitch.calls.call import Call, Leg
 from softswitch.calls.identity import diversion_headers, phone_identity, trunk_identity
-from softswitch.calls.leg import LegState
 from softswitch.calls.loops import LoopGuard
 from softswitch.calls.signalling import CallSignalling
 from softswitch.location import LocationService
 from softswitch.sip.address import Address
 from softswitch.sip.dialog import uri_address
-from softswitch.sip.message import SipParseError, SipRequest, new_call_id, new_tag
+from softswitch.sip.message import SipParseError, make_request, new_call_id, new_tag
+from softswitch.sip.uri import format_host
 from storage.base import Binding
 
 __all__ = ["LegStarter"]
@@ -43,14 +42,12 @@ class LegStarter:
         tenants: dict[str, Tenant],
         loops: LoopGuard,
         counters: dict[str, int],
-        dialogs: dict[tuple[str, str], Leg],
     ) -> None:
         self.sig = signalling
         self.location = location
         self.tenants = tenants
         self.loops = loops
         self.counters = counters
-        self.dialogs = dialogs  # the dialog table in-dialog requests are matched against
 
     # ---------------------------------------------------------------- users' devices
     def ring_user(self, call: Call, target: Target) -> list[Leg]:
@@ -145,7 +142,7 @@ class LegStarter:
             )
             return None
         number = trunk.format_number(target.ref)
-        host = f"[{gateway.host}]" if ":" in gateway.host else gateway.host
+        host = format_host(gateway.host)
         params = "" if gateway.transport == "udp" else f";transport={gateway.transport}"
         ruri = f"sip:{number}@{host}:{gateway.port}{params}"
         tenant = self.tenants.get(call.tenant)
@@ -185,27 +182,29 @@ class LegStarter:
         inbound = call.inbound.invite
         tag = new_tag()
         call_id = new_call_id()
-        max_forwards = max(0, (inbound.max_forwards or 70) - 1)
-        lines: list[tuple[str, str]] = [
-            ("Via", f"{self.sig.via(dest)};branch={self.loops.branch(inbound)}"),
-            ("Max-Forwards", str(max_forwards)),
-            ("From", f"{from_value};tag={tag}"),
-            ("To", f"<{to_uri}>"),
-            ("Call-ID", call_id),
-            ("CSeq", "1 INVITE"),
-            ("Contact", self.sig.contact_for(dest)),
-        ]
-        lines.extend(("Route", hop) for hop in route)
-        lines.extend(identity)
-        lines.extend(diversion_headers(target, call.domain, to_uri))
-        lines.append(("Allow", self.sig.allow))
-        lines.append(("User-Agent", self.sig.server_header))
+        headers: list[tuple[str, str]] = [*identity]
+        headers.extend(diversion_headers(target, call.domain, to_uri))
+        headers.append(("Allow", self.sig.allow))
+        headers.append(("User-Agent", self.sig.server_header))
         # The call's media path: the caller's SDP passed on, or our own offer from a new
         # endpoint of the media engine that becomes the leg's.
         body, content_type, endpoint = call.media_path.branch_offer(call)
-        if content_type is not None:
-            lines.append(("Content-Type", content_type))
-        request = SipRequest("INVITE", ruri, lines, body)
+        request = make_request(
+            "INVITE",
+            ruri,
+            via=self.sig.via(dest),
+            from_=f"{from_value};tag={tag}",
+            to=f"<{to_uri}>",
+            call_id=call_id,
+            cseq=1,
+            branch=self.loops.branch(inbound),
+            max_forwards=max(0, (inbound.max_forwards or 70) - 1),
+            contact=self.sig.contact_for(dest),
+            routes=route,
+            headers=headers,
+            body=body,
+            content_type=content_type,
+        )
         leg = Leg(call, False, request, dest, tag, time.time())
         if endpoint is not None:
             call.media_path.attach(leg, endpoint)
@@ -213,39 +212,31 @@ class LegStarter:
         leg.contact = contact
         leg.label = target.ref
         call.outbound.append(leg)
-        ctx = self.sig.send_request(request, dest)
-        ctx.app_data = leg
-        leg.invite_tx = ctx
-        self.dialogs[(call_id, tag)] = leg
+        # The dialog layer sends it and keeps its dialogs (one per answering fork); the
+        # call ACKs the 2xx itself, with the answer when the 2xx carries the offer.
+        outgoing = self.sig.dialogs.send_invite(
+            request, dest, self.sig.clock(), app_data=leg, auto_ack=False
+        )
+        leg.outgoing = outgoing
+        leg.invite_tx = outgoing.transaction
         return leg
 
     # ---------------------------------------------------------------- CANCEL
     def cancel_leg(self, leg: Leg, *, elsewhere: bool = False) -> None:
-        """Give up on an outbound leg: CANCEL now, or once it sends a provisional (9.1)."""
+        """Give up on an outbound leg: the dialog layer CANCELs it now, or once it has sent
+        a provisional response (RFC 3261 9.1)."""
         if not leg.active or leg.cancel_pending or leg.answered_at is not None:
             return
         leg.cancel_pending = True
         leg.status = 487
         leg.ended_at = time.time()
         leg.reason = "completed elsewhere" if elsewhere else "cancelled"
-        if leg.state is LegState.RINGING:
-            self.send_cancel(leg)
+        self.send_cancel(leg)
 
     def send_cancel(self, leg: Leg) -> None:
-        invite = leg.invite
+        outgoing = leg.outgoing
+        if outgoing is None or leg.cancel_sent:
+            return
         leg.cancel_sent = True
-        cseq = invite.cseq
-        lines: list[tuple[str, str]] = [
-            ("Via", invite.get_all("Via")[0]),
-            ("Max-Forwards", "70"),
-            ("From", invite.get("From") or ""),
-            ("To", invite.get("To") or ""),
-            ("Call-ID", leg.call_id),
-            ("CSeq", f"{cseq[0] if cseq else 1} CANCEL"),
-        ]
-        lines.extend(("Route", route) for route in invite.get_all("Route"))
-        if leg.reason == "completed elsewhere":
-            lines.append(("Reason", _ELSEWHERE))
-        # ValueError: a CANCEL for this branch is already on its way.
-        with contextlib.suppress(ValueError):
-            self.sig.send_request(SipRequest("CANCEL", invite.uri, lines), leg.peer)
+        reason = (("Reason", _ELSEWHERE),) if leg.reason == "completed elsewhere" else ()
+        self.sig.dialogs.cancel(outgoing, self.sig.clock(), reason)

@@ -5,13 +5,15 @@ together and is the ``CallLayer`` every ``Call`` (and the plan executor) talks d
 - ``admission``: who may call (authentication, trunks, limits, loop guard);
 - ``planning``: the routing plan of a call and the busy table;
 - ``legs``: ringing users and trunks, failover, CANCEL;
-- ``relay``: in-dialog requests and responses, ACK, 2xx retransmission, session timers;
+- ``relay``: in-dialog requests and responses relayed, the ACK of our 2xx, dialogs ending;
 - ``caller``: what the caller hears; ``transfer``: REFER; ``originate``: calls the switch
   places or answers with an application;
 - ``mediapath``: anchored or pass-through media, chosen once per call.
 
-Timers are loop timer handles (``schedule``), never tasks; the host drains the transaction
-layer after each callback.
+The dialogs themselves (matching, CSeq, 481, 2xx retransmission, ACKs, session timers,
+CANCEL) are the SIP stack's dialog layer, which the manager drives and whose events
+(``on_invite``, ``on_dialog_event``) it is handed. Timers are loop timer handles
+(``schedule``), never tasks; the host drains the SIP layers after each callback.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from softswitch.calls.anchor import MediaAnchor, MediaRefused
 from softswitch.calls.apps import Application, CallRefused
 from softswitch.calls.call import Call, CallState, Leg, MediaPath
 from softswitch.calls.caller import CallerSide
+from softswitch.calls.leg import LegState
 from softswitch.calls.legs import LegStarter
 from softswitch.calls.loops import LoopGuard
 from softswitch.calls.mediapath import AnchoredMedia, PassThroughMedia, sdp_body
@@ -41,14 +44,20 @@ from softswitch.location import LocationService
 from softswitch.security.guard import SecurityGuard
 from softswitch.sip.address import Address
 from softswitch.sip.auth import DigestAuthenticator
+from softswitch.sip.dialog_layer import DialogLayer
 from softswitch.sip.message import SipRequest, SipResponse, new_call_id, new_tag
-from softswitch.sip.timers import TimerSettings
-from softswitch.sip.transaction import (
-    ClientTransaction,
-    ServerTransaction,
-    Transaction,
-    TransactionLayer,
+from softswitch.sip.session import (
+    AckReceived,
+    DialogEnded,
+    DialogEvent,
+    InDialogRequest,
+    InDialogResponse,
+    InviteSession,
+    LegAnswered,
+    LegFailed,
+    LegProgress,
 )
+from softswitch.sip.transaction import ClientTransaction, ServerTransaction, Transaction
 from storage.cdr import Cdr
 
 __all__ = ["CallManager", "Scheduler"]
@@ -63,12 +72,11 @@ class CallManager:
 
     def __init__(
         self,
-        transactions: TransactionLayer,
+        dialogs: DialogLayer,
         *,
         directory: Directory,
         location: LocationService,
         authenticator: DigestAuthenticator,
-        timers: TimerSettings,
         clock: Callable[[], float],
         schedule: Scheduler,
         local: Callable[[Address], tuple[str, int]],
@@ -81,7 +89,7 @@ class CallManager:
         anchor: MediaAnchor | None = None,
         guard: SecurityGuard | None = None,
     ) -> None:
-        self.tx = transactions
+        self.dialogs = dialogs
         self.anchor = anchor  # None: SDP passes through and phones exchange RTP directly
         self.on_cdr = on_cdr
         self.tenants = {t.name: t for t in tenants}
@@ -102,8 +110,7 @@ class CallManager:
         # dialled before routing (feature codes).
         self.services: list[Callable[[Call], Application | None]] = []
         self.sig = CallSignalling(
-            transactions,
-            timers=timers,
+            dialogs,
             clock=clock,
             schedule=schedule,
             local=local,
@@ -130,9 +137,8 @@ class CallManager:
             tenants=self.tenants,
             loops=self.admission.loops,
             counters=self.counters,
-            dialogs=self.relay.dialogs,
         )
-        self.caller = CallerSide(self.sig, self.relay, self.counters)
+        self.caller = CallerSide(self.sig, self.counters)
         self.transfers = Transfers(
             self.sig,
             layer=self,
@@ -170,8 +176,8 @@ class CallManager:
 
     @property
     def dialog_count(self) -> int:
-        """Legs findable by in-dialog requests (for leak checks)."""
-        return len(self.relay.dialogs)
+        """Dialogs the dialog layer keeps (for leak checks)."""
+        return len(self.dialogs)
 
     # ================================================================= entry points
     def on_invite(self, request: SipRequest, source: Address, tx: ServerTransaction) -> None:
@@ -195,14 +201,12 @@ class CallManager:
             call.direction = "inbound"
             call.trunk = trunk.name
             call.from_trunk = True
-        call.session_interval = admitted.session_interval
         leg = Leg(call, True, request, source, new_tag(), call.started_at)
         leg.invite_tx = tx
         leg.label = caller.number
         tx.app_data = leg
         call.inbound = leg
         self.calls[call.id] = call
-        self.relay.add(leg)
         self.counters["calls"] += 1
         if not call.from_trunk:
             self.planner.mark_busy(call.tenant, caller.number, +1)
@@ -233,53 +237,77 @@ class CallManager:
             call.caller = replace(caller, name=call.caller_name)
         call.execute(plan.root)
 
-    def on_in_dialog(self, request: SipRequest, source: Address, tx: ServerTransaction) -> bool:
-        """A request with a To tag; False when no call knows the dialog."""
-        leg = self.relay.find(request)
-        if leg is None:
-            return False
-        if not self.relay.accept(leg, request, tx):
-            return True
+    def on_dialog_event(self, event: DialogEvent) -> None:
+        """What the dialog layer reports on the calls' dialogs (``InviteReceived`` goes to
+        ``on_invite``)."""
+        if isinstance(event, InDialogRequest):
+            self._in_dialog_request(event.session.app_data, event.request, event.transaction)
+        elif isinstance(event, AckReceived):
+            leg = event.session.app_data
+            if isinstance(leg, Leg):
+                self.relay.on_ack(leg, event.request)
+        elif isinstance(event, LegProgress):
+            leg = event.invite.app_data
+            if isinstance(leg, Leg) and leg.active:
+                leg.call.leg_provisional(leg, event.response)
+        elif isinstance(event, LegAnswered):
+            self._leg_answered(event.invite.app_data, event.session, event.response)
+        elif isinstance(event, LegFailed):
+            leg = event.invite.app_data
+            if isinstance(leg, Leg) and leg.active and leg.answered_at is None:
+                reason = event.reason
+                if event.response is None and event.status == 503:
+                    reason = "Unreachable"
+                leg.call.leg_failed(leg, event.status, reason)
+        elif isinstance(event, InDialogResponse):
+            app = event.app_data
+            if isinstance(app, RelayedRequest):
+                if event.response is None:
+                    self.relay.relay_failed(app, event.status)
+                else:
+                    self.relay.relay_response(app, event.response)
+            elif isinstance(app, TransferReinvite):
+                if event.response is None:
+                    self.transfers.reinvite_failed(app)
+                else:
+                    self.transfers.reinvite_response(app, event.response)
+        elif isinstance(event, DialogEnded):
+            leg = event.session.app_data
+            if not isinstance(leg, Leg) or leg.state is LegState.ENDED:
+                return
+            if event.reason == "bye":
+                self.relay.on_bye(leg)
+            else:
+                self.relay.on_ended(leg, event.reason, event.status)
+
+    def _in_dialog_request(self, leg: object, request: SipRequest, tx: ServerTransaction) -> None:
+        if not isinstance(leg, Leg) or leg.call.state is CallState.ENDED:
+            self.sig.respond(tx, 481, "Call/Transaction Does Not Exist")
+            return
         method = request.method
-        if method == "BYE":
-            self.relay.on_bye(leg, tx)
-        elif method in ("INVITE", "UPDATE", "INFO"):
+        if method in ("INVITE", "UPDATE", "INFO"):
             self.relay.relay_request(leg, request, tx)
         elif method == "REFER":
             self.transfers.on_refer(leg, request, tx)
         else:
             self.sig.respond(tx, 405, "Method Not Allowed", allow=True)
-        return True
 
-    def on_ack(self, request: SipRequest) -> None:
-        """An ACK for a 2xx (no transaction)."""
-        self.relay.on_ack(request)
+    def _leg_answered(self, leg: object, session: InviteSession, response: SipResponse) -> None:
+        """A 2xx confirmed a dialog of an outbound leg's INVITE."""
+        if not isinstance(leg, Leg):
+            return
+        if leg.session is not None and leg.session is not session:
+            # A second fork of the same INVITE answered: ACK it and end it at once.
+            now = self.sig.clock()
+            self.dialogs.ack(session, now)
+            self.dialogs.bye(session, now)
+            return
+        leg.session = session
+        leg.call.leg_answered(leg, response)
 
     def on_response(self, response: SipResponse, ctx: ClientTransaction) -> bool:
-        """A response to a request a call sent; False if it is none of ours."""
-        app = ctx.app_data
-        if isinstance(app, Leg):
-            if ctx.method != "INVITE":
-                return True
-            leg = app
-            status = response.status
-            if status < 200:
-                if leg.active:
-                    leg.call.leg_provisional(leg, response)
-            elif status < 300:
-                if leg.dialog is not None:
-                    self.sig.resend_ack(leg)  # a retransmitted 2xx (none yet if deferred)
-                else:
-                    leg.call.leg_answered(leg, response)
-            elif leg.active:
-                leg.call.leg_failed(leg, status, response.reason)
-            return True
-        if isinstance(app, RelayedRequest):
-            self.relay.relay_response(app, response)
-            return True
-        if isinstance(app, TransferReinvite):
-            self.transfers.reinvite_response(app, response)
-            return True
+        """A response to a transaction nobody owns: the calls send every request through
+        the dialog layer, which owns them, so it is none of ours."""
         return False
 
     def on_cancel(self, invite_tx: ServerTransaction) -> bool:
@@ -291,31 +319,18 @@ class CallManager:
         return True
 
     def on_transaction_failed(self, tx: Transaction, timeout: bool) -> bool:
-        """Timer B/F/H, the proceeding guard, or a transport failure on one of our
-        transactions; False if it is none of ours."""
-        app = tx.app_data
-        if isinstance(app, Leg):
-            leg = app
-            if isinstance(tx, ServerTransaction):
-                # The caller's INVITE: no final answer in time (the layer sent 408).
-                call = leg.call
-                if call.state is CallState.ROUTING:
-                    for other in call.outbound:
-                        if other.active:
-                            self.cancel_leg(other)
-                    call.end("FAILED", 408)
-            elif leg.active and leg.answered_at is None:
-                leg.call.leg_failed(
-                    leg, 408 if timeout else 503, "Request Timeout" if timeout else "Unreachable"
-                )
-            return True
-        if isinstance(app, RelayedRequest):
-            self.relay.relay_failed(app, timeout)
-            return True
-        if isinstance(app, TransferReinvite):
-            self.transfers.reinvite_failed(app)
-            return True
-        return False
+        """The caller's INVITE got no final answer in time (the proceeding guard sent 408);
+        False if the transaction is none of ours."""
+        leg = tx.app_data
+        if not isinstance(leg, Leg) or not isinstance(tx, ServerTransaction):
+            return False
+        call = leg.call
+        if call.state is CallState.ROUTING:
+            for other in call.outbound:
+                if other.active:
+                    self.cancel_leg(other)
+            call.end("FAILED", 408)
+        return True
 
     def shutdown(self) -> None:
         """End every call before the switch stops: answered calls get BYE on both legs,
@@ -412,7 +427,6 @@ class CallManager:
         if not call.from_trunk:
             self.planner.mark_busy(call.tenant, call.caller_number, -1)
         self.admission.call_ended(call)
-        self.relay.forget(call)
         self.calls.pop(call.id, None)
         self.on_cdr(cdr)
         call.release()

@@ -1,21 +1,29 @@
-"""The SIP the call layer sends: responses, ACK and BYE on a leg's dialog, and the Via and
-Contact of the switch toward a given peer. Every module of the call layer sends through one
-``CallSignalling``; it holds the transaction layer, the clock and the loop's scheduler.
+"""The SIP the call layer sends: responses, requests, ACK and BYE on a leg's dialog, and the
+Via and Contact of the switch toward a given peer. Every module of the call layer sends
+through one ``CallSignalling``; it holds the SIP stack's dialog layer (and the transaction
+layer under it), the clock and the loop's scheduler.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from softswitch.calls.call import Call, Leg
 from softswitch.calls.leg import LegState
 from softswitch.sip.address import Address
-from softswitch.sip.dialog import uri_address
-from softswitch.sip.message import SipParseError, SipRequest, SipResponse, make_response, new_tag
-from softswitch.sip.timers import TimerSettings
-from softswitch.sip.transaction import ClientTransaction, ServerTransaction, TransactionLayer
+from softswitch.sip.dialog_layer import DialogLayer
+from softswitch.sip.message import (
+    SipRequest,
+    SipResponse,
+    contact_uri,
+    make_response,
+    new_tag,
+    via_value,
+)
+from softswitch.sip.session import InviteSession
+from softswitch.sip.transaction import ServerTransaction
 
 __all__ = ["CallSignalling", "Scheduler"]
 
@@ -27,21 +35,21 @@ class Scheduler(Protocol):
 
 
 class CallSignalling:
-    """Sends SIP for calls: answers on server transactions, requests on legs' dialogs."""
+    """Sends SIP for calls: answers on server transactions, requests and ACKs on legs'
+    dialogs through the SIP stack's dialog layer (which keeps the dialogs)."""
 
     def __init__(
         self,
-        transactions: TransactionLayer,
+        dialogs: DialogLayer,
         *,
-        timers: TimerSettings,
         clock: Callable[[], float],
         schedule: Scheduler,
         local: Callable[[Address], tuple[str, int]],
         allow: str,
         server_header: str,
     ) -> None:
-        self.tx = transactions
-        self.timers = timers
+        self.dialogs = dialogs
+        self.tx = dialogs.transactions
         self.clock = clock
         self.schedule_raw = schedule
         self.local = local
@@ -49,32 +57,20 @@ class CallSignalling:
         self.server_header = server_header
 
     def schedule(self, delay: float, callback: Callable[..., None], *args: Any) -> Any:
-        """A loop timer handle (``cancel()``able); the host drains the transaction layer
-        after each callback."""
+        """A loop timer handle (``cancel()``able); the host drains the SIP layers after
+        each callback."""
         return self.schedule_raw(delay, callback, *args)
 
     # ---------------------------------------------------------------- addressing
     def via(self, dest: Address) -> str:
         """Our Via (without branch) for a request sent to ``dest``."""
         host, port = self.local(dest)
-        host = f"[{host}]" if ":" in host else host
-        return f"SIP/2.0/{dest.transport} {host}:{port};rport"
+        return via_value(dest.transport, host, port)
 
     def contact_for(self, dest: Address) -> str:
         """Our Contact for a leg reached at ``dest``."""
         host, port = self.local(dest)
-        host = f"[{host}]" if ":" in host else host
-        return f"<sip:{host}:{port};transport={dest.transport.lower()}>"
-
-    def dest(self, leg: Leg) -> Address:
-        """Where the leg's in-dialog requests go: its route set's first hop, else its peer."""
-        dialog = leg.dialog
-        if dialog is not None and dialog.route_set:
-            try:
-                return uri_address(dialog.next_hop_uri())
-            except SipParseError:
-                pass
-        return leg.peer
+        return f"<{contact_uri(host, port, dest.transport)}>"
 
     # ---------------------------------------------------------------- responses
     def response(
@@ -99,38 +95,56 @@ class CallSignalling:
         self.send_response(tx, self.response(tx.request, status, reason, allow=allow))
 
     def send_response(self, tx: ServerTransaction, response: SipResponse) -> None:
+        """A response outside any dialog's bookkeeping (provisional, error, 202...)."""
         self.tx.send_response(tx, response, self.clock())
 
-    def send_request(self, request: SipRequest, dest: Address) -> ClientTransaction:
-        return self.tx.send_request(request, dest, self.clock())
+    def answer(
+        self, tx: ServerTransaction, response: SipResponse, leg: Leg | None = None
+    ) -> InviteSession | None:
+        """A final answer through the dialog layer: a 2xx to an INVITE is retransmitted
+        until its ACK and carries the session timer; one to the initial INVITE creates the
+        dialog, with ``leg`` as its owner."""
+        return self.dialogs.answer(tx, response, self.clock(), app_data=leg)
 
-    def send_stateless(self, request: SipRequest, dest: Address) -> None:
-        self.tx.send_stateless(request, dest)
+    # ---------------------------------------------------------------- in a leg's dialog
+    def request(
+        self,
+        leg: Leg,
+        method: str,
+        app_data: Any,
+        *,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+        max_forwards: int = 70,
+    ) -> None:
+        """A request in the leg's dialog; its outcome comes back as ``InDialogResponse``
+        with ``app_data`` (a 2xx to a re-INVITE is ACKed by the call layer)."""
+        assert leg.session is not None
+        self.dialogs.request(
+            leg.session,
+            method,
+            self.clock(),
+            body=body,
+            content_type=content_type,
+            headers=headers,
+            max_forwards=max_forwards,
+            auto_ack=False,
+            app_data=app_data,
+        )
 
-    # ---------------------------------------------------------------- ACK and BYE
     def send_ack(self, leg: Leg, body: bytes = b"", content_type: str | None = None) -> None:
-        """ACK the 2xx of the leg's INVITE (kept for the 2xx's retransmissions)."""
-        dialog = leg.dialog
-        if dialog is None:
-            return
-        dest = self.dest(leg)
-        cseq = leg.invite.cseq
-        leg.ack = dialog.build_ack(cseq[0] if cseq else 1, self.via(dest), body, content_type)
-        self.tx.send_stateless(leg.ack, dest)
-
-    def resend_ack(self, leg: Leg) -> None:
-        if leg.ack is not None:
-            self.tx.send_stateless(leg.ack, self.dest(leg))
+        """ACK the last 2xx to an INVITE of ours on the leg (the layer resends it when the
+        2xx is retransmitted)."""
+        if leg.session is not None:
+            self.dialogs.ack(leg.session, self.clock(), body, content_type)
 
     def send_bye(self, leg: Leg) -> None:
-        dialog = leg.dialog
         leg.state = LegState.ENDED
         if leg.ended_at is None:
             leg.ended_at = time.time()
-        if dialog is None:
-            return
-        dest = self.dest(leg)
-        self.send_request(dialog.build_request("BYE", self.via(dest)), dest)
+        if leg.session is not None:
+            self.dialogs.bye(leg.session, self.clock())
 
     def ack_and_bye(self, leg: Leg) -> None:
         """A 2xx nobody wants (a losing branch, a cancelled call): ACK it, then BYE."""

@@ -51,8 +51,6 @@ class TransferReinvite:
 
     transfer: Transfer
     target: Leg
-    request: SipRequest
-    ack: SipRequest | None = None
 
 
 class Transfers:
@@ -81,7 +79,7 @@ class Transfers:
         """REFER from one party: the other party is transferred to Refer-To."""
         call = leg.call
         other = call.other(leg)
-        if call.state is not CallState.ANSWERED or other is None or other.dialog is None:
+        if call.state is not CallState.ANSWERED or other is None or other.session is None:
             self.sig.respond(tx, 481, "Call/Transaction Does Not Exist")
             return
         if call.transferring is not None or other.pending is not None:
@@ -104,8 +102,8 @@ class Transfers:
             self.sig.respond(tx, 403, "Forbidden")
             return
         accepted = self.sig.response(request, 202, "Accepted")
-        if leg.dialog is not None:
-            accepted.add("Contact", leg.dialog.local_contact)
+        if leg.session is not None:
+            accepted.add("Contact", leg.session.dialog.local_contact)
         self.sig.send_response(tx, accepted)
         self.notify(leg, "SIP/2.0 100 Trying", final=False)
         if other is call.inbound:
@@ -140,18 +138,17 @@ class Transfers:
 
     def notify(self, leg: Leg, fragment: str, *, final: bool) -> None:
         """Tell the transferor how the transfer goes (RFC 3515 2.4.5, message/sipfrag)."""
-        if leg.dialog is None or leg.state is LegState.ENDED:
+        if leg.session is None or leg.state is LegState.ENDED:
             return
-        dest = self.sig.dest(leg)
         state = "terminated;reason=noresource" if final else "active;expires=60"
-        notify = leg.dialog.build_request(
+        self.sig.request(
+            leg,
             "NOTIFY",
-            self.sig.via(dest),
+            None,  # its answer changes nothing
             body=f"{fragment}\r\n".encode(),
             content_type="message/sipfrag;version=2.0",
             headers=[("Event", "refer"), ("Subscription-State", state)],
         )
-        self.sig.send_request(notify, dest)
 
     def ringing(self, transfer: Transfer) -> None:
         """The target rings: the transferor hears so once."""
@@ -167,16 +164,14 @@ class Transfers:
         if transfer.call.media_path.transfer_answered(transfer.call, transferee, target, sdp):
             self._release_transferor(transfer)
             return
-        assert transferee.dialog is not None
-        dest = self.sig.dest(transferee)
-        reinvite = transferee.dialog.build_request(
+        reinvite = transferee.pending = TransferReinvite(transfer, target)
+        self.sig.request(
+            transferee,
             "INVITE",
-            self.sig.via(dest),
+            reinvite,
             body=leg_sdp(sdp, target.peer.host) if sdp else b"",
             content_type="application/sdp" if sdp else None,
         )
-        ctx = self.sig.send_request(reinvite, dest)
-        ctx.app_data = transferee.pending = TransferReinvite(transfer, target, reinvite)
         self._release_transferor(transfer)
 
     def _release_transferor(self, transfer: Transfer) -> None:
@@ -191,21 +186,11 @@ class Transfers:
     def reinvite_response(self, reinvite: TransferReinvite, response: SipResponse) -> None:
         """The transferee's answer to the target's offer completes the target's INVITE."""
         status = response.status
-        if status < 200:
-            return
         transfer = reinvite.transfer
         transferee = transfer.transferee
         call = transfer.call
         if 200 <= status < 300:
-            if reinvite.ack is not None:  # a retransmitted 2xx
-                self.sig.send_stateless(reinvite.ack, self.sig.dest(transferee))
-                return
-            assert transferee.dialog is not None
-            transferee.dialog.refresh_target(response)
-            dest = self.sig.dest(transferee)
-            cseq = reinvite.request.cseq
-            reinvite.ack = transferee.dialog.build_ack(cseq[0] if cseq else 1, self.sig.via(dest))
-            self.sig.send_stateless(reinvite.ack, dest)
+            self.sig.send_ack(transferee)  # the layer resends it if the 2xx comes again
             transferee.pending = None
             # The transferee's answer completes the target's offer: the deferred ACK.
             call.ack_deferred = False

@@ -12,16 +12,17 @@ and the TU acts through ``answer``, ``send_invite``, ``cancel``, ``request``, ``
 ``bye``.
 
 It keeps the dialog table (sessions by Call-ID and tags), answers what needs no TU: 481 to
-requests in no known dialog, 500 to a CSeq out of order (RFC 3261 12.2.2), 491/500 to
-re-INVITE glare (14.1, 14.2), 200 to BYE and to in-dialog OPTIONS, 422 to a session
-interval below Min-SE (RFC 4028); it retransmits a 2xx it sent until the ACK (13.3.1.4) and
-ends the dialog with BYE when none comes in 64*T1; it matches ACKs to 2xx, ACKs the peer's
-2xx and resends that ACK when the 2xx is retransmitted (13.2.2.4); it refreshes the remote
-target on re-INVITE/UPDATE (12.2); and it runs RFC 4028 session timers: refreshing with
-UPDATE when we are the refresher, ending the dialog with BYE when the peer's refresh does
-not come. The events it hands up are in :mod:`softswitch.sip.session`; transaction events
-that belong to no dialog (REGISTER, out-of-dialog OPTIONS, CANCEL, responses to
-transactions other owners started) are passed up unchanged.
+requests in no known dialog (unless the TU takes those, ``answer_no_dialog``), 500 to a
+CSeq out of order (RFC 3261 12.2.2), 491/500 to re-INVITE glare (14.1, 14.2), 200 to BYE
+and to in-dialog OPTIONS, 422 to a session interval below Min-SE (RFC 4028); it retransmits
+a 2xx it sent until the ACK (13.3.1.4) and ends the dialog with BYE when none comes in
+64*T1; it matches ACKs to 2xx, ACKs the peer's 2xx and resends that ACK when the 2xx is
+retransmitted (13.2.2.4); it refreshes the remote target on re-INVITE/UPDATE (12.2); and it
+runs RFC 4028 session timers: refreshing with UPDATE when we are the refresher, ending the
+dialog with BYE when the peer's refresh does not come. The events it hands up are in
+:mod:`softswitch.sip.session`; transaction events that belong to no dialog (REGISTER,
+out-of-dialog OPTIONS, CANCEL, responses to transactions other owners started) are passed
+up unchanged.
 
 Over 600 lines because it is one state machine over one table. The UAS and UAC
 halves share the session table, the timer heap and the event queue, and each answers for
@@ -65,6 +66,7 @@ from softswitch.sip.session_timer import (
     MIN_SE,
     add_session_timer,
     expiry_delay,
+    keep_session_timer,
     session_expires,
     too_short,
 )
@@ -111,7 +113,11 @@ class DialogLayer:
 
     ``local`` gives our host and port towards a destination (for Via); ``allow`` is the
     Allow value of our 200 to in-dialog OPTIONS; ``server_header`` goes into the layer's
-    own answers; ``min_se`` is the smallest session interval accepted (RFC 4028).
+    own answers; ``min_se`` is the smallest session interval accepted (RFC 4028). With
+    ``answer_no_dialog`` off, a request with a To tag that matches no session is handed up
+    as the transaction layer's ``RequestReceived`` instead of answered 481 here, for a TU
+    that answers such requests by its own rules (a switch: 501 to an unknown method, 200 to
+    OPTIONS, 405 to the rest, whatever the tag says).
     """
 
     def __init__(
@@ -122,8 +128,10 @@ class DialogLayer:
         allow: str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, REFER",
         server_header: str | None = None,
         min_se: int = MIN_SE,
+        answer_no_dialog: bool = True,
     ) -> None:
         self.transactions = transactions
+        self.answer_no_dialog = answer_no_dialog
         self.timers = transactions.timers
         self.local = local
         self.allow = allow
@@ -209,7 +217,13 @@ class DialogLayer:
         if refresh:
             add_session_timer(request, response)
         session: InviteSession | None
-        if initial:
+        if not initial:
+            session = self._session_of(request)
+            if refresh and session is not None and session.session_interval is not None:
+                # RFC 4028 9: a refresh that names no interval keeps the dialog's, with the
+                # same refresher (named by role in this transaction, where we are the UAS).
+                keep_session_timer(response, session.session_interval, session.refresher)
+        else:
             session = None
             if 200 <= status < 300:
                 response_to = response.to
@@ -218,8 +232,6 @@ class DialogLayer:
                 dialog = Dialog.from_uas(request, response_to.tag, response.get("Contact") or "")
                 session = InviteSession(dialog, tx.source, True, app_data)
                 self._sessions[session.key] = session
-        else:
-            session = self._session_of(request)
         self.transactions.send_response(tx, response, now)
         if session is None:
             return None
@@ -291,7 +303,8 @@ class DialogLayer:
         if invite.done or invite.cancel_headers is not None:
             return
         invite.cancel_headers = tuple(headers)
-        if invite.transaction.state is TxState.PROCEEDING:
+        tx = invite.transaction
+        if tx is not None and tx.state is TxState.PROCEEDING:
             self._send_cancel(invite, now)
 
     def _send_cancel(self, invite: OutgoingInvite, now: float) -> None:
@@ -363,6 +376,7 @@ class DialogLayer:
         if isinstance(app, OutgoingInvite):
             if transaction.method == "INVITE" and not app.done:
                 app.done = True
+                app.transaction = None  # see OutgoingInvite
                 self._drop_early(app, None)
                 reason = "Request Timeout" if timeout else "Service Unavailable"
                 self._events.append(LegFailed(app, status, reason, None))
@@ -395,9 +409,9 @@ class DialogLayer:
                 return
             to = request.to
             if to is not None and to.tag and request.method != "REGISTER":
-                self._on_in_dialog(request, tx, now)
-                return
-            if request.method == "INVITE":
+                if self._on_in_dialog(request, tx, now):
+                    return
+            elif request.method == "INVITE":
                 if self._session_too_short(request, tx, now):
                     return
                 self._events.append(InviteReceived(request, event.source, tx))
@@ -425,44 +439,48 @@ class DialogLayer:
             return
         self._events.append(AckReceived(session, request))
 
-    def _on_in_dialog(self, request: SipRequest, tx: ServerTransaction, now: float) -> None:
+    def _on_in_dialog(self, request: SipRequest, tx: ServerTransaction, now: float) -> bool:
+        """Handle a request with a To tag; False: it is in no session and goes up as is."""
         session = self._session_of(request)
+        if session is None and not self.answer_no_dialog:
+            return False
         if session is None or session.state is _TERMINATED or session._bye_headers is not None:
             self._respond(tx, 481, "Call/Transaction Does Not Exist", now)
-            return
+            return True
         dialog = session.dialog
         if not dialog.accept_cseq(request):
             self._respond(tx, 500, "CSeq Out of Order", now)
-            return
+            return True
         method = request.method
         if method == "BYE":
             self._respond(tx, 200, "OK", now)
             self._end(session)
             self._events.append(DialogEnded(session, "bye", 200, request))
-            return
+            return True
         if method == "OPTIONS":
             self._respond(tx, 200, "OK", now, (("Allow", self.allow),))
-            return
+            return True
         if method == "INVITE":
             # Read from the transactions' states, so an INVITE that ended without the TU
             # (timed out, or answered straight through the transaction layer) never blocks.
             ours = session._uac_invite
             if ours is not None and ours.state in (TxState.CALLING, TxState.PROCEEDING):
                 self._respond(tx, 491, "Request Pending", now)  # RFC 3261 14.1
-                return
+                return True
             theirs = session._uas_invite
             if theirs is not None and theirs.state is TxState.PROCEEDING:
                 # 14.2: an INVITE still unanswered; try again in 0-10 s.
                 retry = (("Retry-After", str(random.randint(0, 10))),)
                 self._respond(tx, 500, "Server Internal Error", now, retry)
-                return
+                return True
         if method in ("INVITE", "UPDATE"):
             if self._session_too_short(request, tx, now):
-                return
+                return True
             dialog.refresh_target(request)
             if method == "INVITE":
                 session._uas_invite = tx
         self._events.append(InDialogRequest(session, request, tx))
+        return True
 
     def _invite_response(self, invite: OutgoingInvite, response: SipResponse, now: float) -> None:
         status = response.status
@@ -485,6 +503,11 @@ class DialogLayer:
             self._events.append(LegProgress(invite, response, session))
         elif status < 300:
             tag = tag or ""
+            if tag in invite.ended:  # the 2xx again, its session since ended: ACK only
+                resend = invite.ended[tag]
+                if resend is not None:
+                    self.transactions.send_stateless(*resend)
+                return
             session = invite.sessions.get(tag)
             if session is not None and session.state is _CONFIRMED:
                 if session._ack is not None:  # the 2xx again: our ACK was lost
@@ -503,6 +526,7 @@ class DialogLayer:
                 session = self._uac_session(invite, response, tag)
             if not invite.done:
                 invite.done = True
+                invite.transaction = None  # see OutgoingInvite
                 self._drop_early(invite, tag)
             cseq = invite.request.cseq
             session._ack_cseq = cseq[0] if cseq else 1
@@ -512,6 +536,7 @@ class DialogLayer:
             self._events.append(LegAnswered(invite, session, response))
         elif not invite.done:
             invite.done = True
+            invite.transaction = None  # see OutgoingInvite
             self._drop_early(invite, None)
             self._events.append(LegFailed(invite, status, response.reason, response))
 
@@ -582,6 +607,10 @@ class DialogLayer:
             for tag, value in list(invite.sessions.items()):
                 if value is session:
                     del invite.sessions[tag]
+                    if session._ack_cseq:  # it was confirmed
+                        ack = session._ack
+                        resend = None if ack is None else (ack, self.destination(session))
+                        invite.ended[tag] = resend
         session._ack_wait = None
         for entry in (session._rtx_entry, session._refresh_entry, session._session_entry):
             self._cancel(entry)

@@ -121,6 +121,7 @@ class OutgoingInvite:
         "cancel_sent",
         "dest",
         "done",
+        "ended",
         "request",
         "sessions",
         "transaction",
@@ -136,10 +137,15 @@ class OutgoingInvite:
     ) -> None:
         self.request = request
         self.dest = dest
-        self.transaction = transaction
+        # Until the final outcome: the transaction keeps the invite (its app_data) for the
+        # 2xx retransmissions; the invite lets go of it then, leaving no reference cycle.
+        self.transaction: ClientTransaction | None = transaction
         self.app_data = app_data
         self.auto_ack = auto_ack
         self.sessions: dict[str, InviteSession] = {}
+        # To tags of confirmed sessions that ended, with our ACK of their 2xx: a 2xx
+        # retransmitted after the BYE is ACKed again, never taken for a new answer.
+        self.ended: dict[str, tuple[SipRequest, Address] | None] = {}
         self.done = False  # a final response (or a failure) was handed up
         # The TU gave up on it: the CANCEL's extra headers (e.g. Reason), until it is sent
         # (RFC 3261 9.1: not before a provisional response).

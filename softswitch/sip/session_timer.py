@@ -15,6 +15,7 @@ __all__ = [
     "SessionExpires",
     "add_session_timer",
     "expiry_delay",
+    "keep_session_timer",
     "session_expires",
     "supports_timer",
     "too_short",
@@ -77,6 +78,16 @@ def add_session_timer(request: SipRequest, response: SipResponse) -> None:
         return
     refresher = expires.refresher or "uac"
     response.add("Session-Expires", f"{expires.interval};refresher={refresher}")
+    response.add("Require", "timer")
+
+
+def keep_session_timer(response: SipResponse, interval: int, we_refresh: bool) -> None:
+    """A 2xx to a refresh that named no interval keeps the dialog's (RFC 4028 9): we answer
+    it as the UAS, so the refresher is ``uas`` when it is us. Left alone when the 2xx
+    already has Session-Expires."""
+    if response.get("Session-Expires") is not None:
+        return
+    response.add("Session-Expires", f"{interval};refresher={'uas' if we_refresh else 'uac'}")
     response.add("Require", "timer")
 
 

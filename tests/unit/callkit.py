@@ -1,5 +1,6 @@
-"""The call layer driven without sockets, for unit tests: a transaction layer, the
-CallManager and a fake clock in :class:`Net`; callers and phones are played by hand."""
+"""The call layer driven without sockets, for unit tests: the SIP stack's transaction and
+dialog layers, the CallManager and a fake clock in :class:`Net`; callers and phones are
+played by hand."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from softswitch.directory import Directory
 from softswitch.location import LocationService
 from softswitch.sip.address import Address
 from softswitch.sip.auth import DigestAuthenticator, build_authorization
+from softswitch.sip.dialog_layer import DialogLayer
 from softswitch.sip.message import SipRequest, SipResponse, make_response, parse_message
+from softswitch.sip.session import InviteReceived
 from softswitch.sip.timers import TimerSettings
 from softswitch.sip.transaction import (
     CancelReceived,
@@ -69,19 +72,25 @@ class Net:
         config = SwitchConfig.model_validate({"tenants": [tenant]})
         self.now = 0.0
         self.layer = TransactionLayer(TimerSettings())
+        self.dialogs = DialogLayer(
+            self.layer,
+            local=lambda dest: ("192.0.2.1", 5060),
+            allow="INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO",
+            server_header="test",
+            answer_no_dialog=False,
+        )
         self.location = LocationService(store=None)  # type: ignore[arg-type]  # never flushed
         self.cdrs: list[Any] = []
         self._timers: list[tuple[float, int, _Handle, Callable[..., None], tuple[Any, ...]]] = []
         self._seq = itertools.count()
         self.out: list[tuple[SipRequest | SipResponse, Address]] = []
         self.mgr = CallManager(
-            self.layer,
+            self.dialogs,
             directory=Directory(config, frozenset({"192.0.2.1"})),
             location=self.location,
             authenticator=DigestAuthenticator(
                 b"secret", algorithms=("MD5",), clock=lambda: 1000.0 + self.now
             ),
-            timers=self.layer.timers,
             clock=lambda: self.now,
             schedule=self._schedule,
             local=lambda dest: ("192.0.2.1", 5060),
@@ -120,7 +129,7 @@ class Net:
 
     def deliver(self, message: SipRequest | SipResponse, source: Address) -> None:
         parsed = parse_message(message.to_bytes())
-        self.layer.receive_message(parsed, source, self.now)
+        self.dialogs.receive_message(parsed, source, self.now)
         self._pump()
 
     def advance(self, seconds: float, step: float = 0.25) -> None:
@@ -133,30 +142,29 @@ class Net:
                 _, _, handle, callback, args = heapq.heappop(self._timers)
                 if not handle.cancelled:
                     callback(*args)
-            self.layer.handle_timer(self.now)
+            self.dialogs.handle_timer(self.now)
             self._pump()
 
     def _pump(self) -> None:
         mgr, layer = self.mgr, self.layer
         for _ in range(10_000):
-            event = layer.next_event()
+            event = self.dialogs.next_event()
             if event is None:
                 break
-            if isinstance(event, RequestReceived):
+            if isinstance(event, InviteReceived):
+                mgr.on_invite(event.request, event.source, event.transaction)
+            elif isinstance(event, RequestReceived):
                 request, tx = event.request, event.transaction
-                if tx is None:
-                    mgr.on_ack(request)
-                elif request.to is not None and request.to.tag:
-                    if not mgr.on_in_dialog(request, event.source, tx):
-                        layer.send_response(tx, make_response(request, 481), self.now)
-                else:
-                    mgr.on_invite(request, event.source, tx)
+                if tx is not None:  # a request in no dialog (an ACK matching nothing: absorbed)
+                    layer.send_response(tx, make_response(request, 481), self.now)
             elif isinstance(event, ResponseReceived):
                 mgr.on_response(event.response, event.transaction)
             elif isinstance(event, CancelReceived):
                 mgr.on_cancel(event.invite_transaction)
             elif isinstance(event, TransactionTimeout | TransportFailed):
                 mgr.on_transaction_failed(event.transaction, isinstance(event, TransactionTimeout))
+            else:
+                mgr.on_dialog_event(event)
         for data, dest in layer.datagrams_to_send(self.now):
             self.out.append((parse_message(data), dest))
 

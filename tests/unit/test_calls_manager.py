@@ -246,12 +246,19 @@ def test_in_dialog_requests_are_relayed_with_their_answers(net: Net, method: str
         assert len(net.requests(phone, "ACK")) == 1  # the offer was in the re-INVITE
 
 
-def test_reinvite_while_one_is_pending_gets_491(net: Net) -> None:
-    phone, _, final = _established(net)
+def test_reinvite_while_one_is_pending_gets_500_or_491(net: Net) -> None:
+    phone, request, final = _established(net)
     net.deliver(caller_request(net, "INVITE", 3, final), CALLER)
     assert len(net.requests(phone, "INVITE")) == 1
+    # The same party again before its first re-INVITE was answered: RFC 3261 14.2, 500
+    # with Retry-After (the dialog layer's answer).
     net.deliver(caller_request(net, "INVITE", 4, final), CALLER)
-    assert net.statuses()[-1] == 491
+    assert net.statuses()[-1] == 500
+    retry = [m for m, _ in net.out if isinstance(m, SipResponse) and m.status == 500]
+    assert retry[-1].get("Retry-After") is not None
+    # The other party meanwhile: glare across the B2BUA, 491 (14.1).
+    net.deliver(_from_phone(net, request, "INVITE", 2, []), phone)
+    assert net.statuses(phone)[-1] == 491
 
 
 def test_out_of_order_cseq_and_unknown_dialog(net: Net) -> None:
@@ -559,3 +566,41 @@ def test_ended_calls_leave_no_reference_cycles(scenario: Callable[[Net], None]) 
     assert len(net.mgr) == 0 and net.cdrs
     net.advance(40.0, step=1.0)  # Timers D, J, K, L, M: every transaction is gone
     assert cyclic_garbage() == set()
+
+
+def test_a_second_fork_answering_the_same_invite_is_acked_and_hung_up(net: Net) -> None:
+    phone, request, _ = _established(net)
+    # A proxy in front of the phone forked the INVITE: another device answers it too.
+    answer(net, request, 200, phone, "ph2", SDP)
+    acks, byes = net.requests(phone, "ACK"), net.requests(phone, "BYE")
+    assert len(acks) == 1 and len(byes) == 1
+    assert byes[0].to is not None and byes[0].to.tag == "ph2"
+    assert len(net.mgr) == 1 and not net.requests(CALLER, "BYE")  # the call stays up
+    net.deliver(make_response(byes[0], 200), phone)
+    assert net.mgr.dialog_count == 2  # the caller's and the winner's
+
+
+def test_the_peer_ending_a_dialog_on_a_481_hangs_up_the_other_party(net: Net) -> None:
+    phone, _, final = _established(net)
+    net.deliver(caller_request(net, "INFO", 3, final), CALLER)
+    (relayed,) = net.requests(phone, "INFO")
+    net.deliver(make_response(relayed, 481), phone)  # the phone lost the dialog
+    assert net.statuses()[-1] == 481  # relayed back to the caller
+    assert len(net.requests(CALLER, "BYE")) == 1 and len(net.mgr) == 0
+    (cdr,) = net.cdrs
+    assert cdr.disposition == "ANSWERED"
+
+
+def test_a_transferor_gone_from_its_dialog_leaves_the_transfer_running(net: Net) -> None:
+    phone, request, _ = _established(net)
+    target = net.register("200", "203.0.113.9")
+    net.deliver(_from_phone(net, request, "REFER", 1, [("Refer-To", "<sip:200@pbx.test>")]), phone)
+    (notify,) = net.requests(phone, "NOTIFY")
+    net.deliver(make_response(notify, 481), phone)  # the transferor forgot the dialog
+    (first,) = net.cdrs
+    assert first.disposition == "ANSWERED"
+    assert not net.requests(CALLER, "BYE")  # the transferee stays on, the target rings
+    (ringing,) = net.requests(target, "INVITE")
+    answer(net, ringing, 200, target, "tg", SDP.replace(b"198.51.100.1", b"203.0.113.9"))
+    (reinvite,) = net.requests(CALLER, "INVITE")
+    assert b"203.0.113.9" in reinvite.body

@@ -526,3 +526,63 @@ def test_a_reinvite_nobody_answered_does_not_block_the_next() -> None:
     layer.receive_message(request("INVITE", cseq=3, to_tag=tag), PEER, clock.now)
     (second,) = drain(layer)
     assert isinstance(second, InDialogRequest) and second.session is session
+
+
+def test_requests_in_no_known_dialog_go_up_when_the_tu_answers_them() -> None:
+    transactions = TransactionLayer(TimerSettings(t1=T1, t2=4.0, t4=5.0))
+    layer = DialogLayer(transactions, local=lambda dest: LOCAL, answer_no_dialog=False)
+    clock = Clock()
+    layer.receive_message(request("BYE", cseq=2, to_tag="nosuch"), PEER, clock.now)
+    (event,) = drain(layer)
+    assert isinstance(event, RequestReceived) and event.request.method == "BYE"
+    assert sent(layer, clock) == []
+    # a new INVITE is still the layer's
+    layer.receive_message(request("INVITE", branch="z9hG4bKnew"), PEER, clock.now)
+    (event,) = drain(layer)
+    assert isinstance(event, InviteReceived)
+
+
+def test_a_refresh_that_names_no_interval_keeps_the_dialogs() -> None:
+    layer, clock = layer_and_clock()
+    timer = (("Session-Expires", "120"), ("Supported", "timer"))
+    session, invite, tag = answered_call(layer, clock, timer)
+    layer.receive_message(ack_for(invite, tag), PEER, clock.now)
+    drain(layer)
+    sent(layer, clock)
+    run_until(layer, clock, clock.now + 60)
+    update = request("UPDATE", cseq=2, to_tag=tag)  # no Session-Expires, no Supported
+    layer.receive_message(update, PEER, clock.now)
+    (event,) = drain(layer)
+    assert isinstance(event, InDialogRequest)
+    layer.answer(event.transaction, make_response(update, 200, "OK"), clock.now)
+    (ok,) = sent(layer, clock)
+    assert ok.get("Session-Expires") == "120;refresher=uac" and ok.get("Require") == "timer"
+    assert session.session_interval == 120
+    refreshed = clock.now
+    run_until(layer, clock, refreshed + 120 - 32 - 0.01)
+    assert drain(layer) == []
+    run_until(layer, clock, refreshed + 120 - 32 + 0.01)
+    (ended,) = drain(layer)
+    assert isinstance(ended, DialogEnded) and ended.reason == "session_expired"
+
+
+def test_a_2xx_retransmitted_after_its_dialog_ended_is_only_acked_again() -> None:
+    layer, clock = layer_and_clock()
+    invite = outgoing_invite(layer, clock)
+    dest = Address("UDP", "203.0.113.9", 15080)
+    outgoing = layer.send_invite(invite, dest, clock.now, app_data="leg-1", auto_ack=False)
+    sent(layer, clock)
+    contact = (("Contact", "<sip:carol@203.0.113.9:15080>"),)
+    ok = from_callee(make_response(invite, 200, "OK", to_tag="c1", headers=contact))
+    layer.receive_message(ok, dest, clock.now)
+    (event,) = drain(layer)
+    assert isinstance(event, LegAnswered)
+    assert outgoing.transaction is None  # done: no invite <-> transaction cycle left
+    layer.ack(event.session, clock.now)
+    layer.bye(event.session, clock.now)
+    first_ack, bye = sent(layer, clock)
+    assert isinstance(bye, SipRequest) and bye.method == "BYE" and len(layer) == 0
+    layer.receive_message(ok, dest, clock.now)  # the 2xx again, after our BYE
+    assert drain(layer) == [] and len(layer) == 0
+    (again,) = sent(layer, clock)
+    assert again.to_bytes() == first_ack.to_bytes()
