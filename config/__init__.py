@@ -14,8 +14,9 @@ from config.models import (
     SwitchConfig,
     Tenant,
     User,
+    hold_music_for,
 )
-from config.moh import MusicOnHold, hold_music_for
+from config.moh import MusicOnHold
 
 __all__ = [
     "DIGEST_ALGORITHMS",

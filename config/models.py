@@ -4,6 +4,10 @@ One TOML file maps onto `SwitchConfig`. Every model forbids unknown keys so that
 the file is an error instead of a silently ignored setting. Validators that check more than
 one field at once (duplicates, TLS files) raise a `switch_config` error that carries the
 exact locations in its context; `config.loader` expands it into one error per location.
+
+Over 600 lines because it is the one schema of the configuration file: the runtime
+settings and the provisioning model with their cross-field checks; each area with its own
+rules (routing, trunks, media, MOH, prompts, security, API) already lives in its own module.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ __all__ = [
     "SwitchConfig",
     "Tenant",
     "User",
+    "hold_music_for",
 ]
 
 
@@ -762,3 +767,18 @@ class SwitchConfig(Settings):
     def realm_for(self, tenant: Tenant) -> str:
         """Digest realm of a tenant: the configured realm, else the tenant's domain."""
         return self.auth.realm or tenant.domain
+
+
+def hold_music_for(
+    tenant: Tenant, user: User | None = None, queue: MusicOnHold | None = None
+) -> MusicOnHold | None:
+    """The playlist a held party hears: the queue's, else the user's, else the tenant's.
+
+    ``user`` is the user who put the call on hold; ``queue`` the playlist of the queue the
+    caller waits in.  None: nothing configured (the engine's default plays).
+    """
+    if queue is not None:
+        return queue
+    if user is not None and user.moh is not None:
+        return user.moh
+    return tenant.moh

@@ -15,17 +15,13 @@ configuration names.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from config.audio import check_playable
 from config.locations import Loc, config_error
 
-if TYPE_CHECKING:
-    from config.models import Tenant, User
-
-__all__ = ["MusicOnHold", "hold_music_for"]
+__all__ = ["MusicOnHold"]
 
 
 class MusicOnHold(BaseModel):
@@ -65,18 +61,3 @@ class MusicOnHold(BaseModel):
         out += [(("songs", i), p) for i, p in enumerate(self.songs)]
         out += [(("messages", i), p) for i, p in enumerate(self.messages)]
         return out
-
-
-def hold_music_for(
-    tenant: Tenant, user: User | None = None, queue: MusicOnHold | None = None
-) -> MusicOnHold | None:
-    """The playlist a held party hears: the queue's, else the user's, else the tenant's.
-
-    ``user`` is the user who put the call on hold; ``queue`` the playlist of the queue the
-    caller waits in.  None: nothing configured (the engine's default plays).
-    """
-    if queue is not None:
-        return queue
-    if user is not None and user.moh is not None:
-        return user.moh
-    return tenant.moh

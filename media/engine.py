@@ -20,6 +20,10 @@ A direction a -> b is relayed when both legs use the same codec and nothing need
 audio (no recording or in-band detection on a, no player on b, neither in a mixing
 session); otherwise it is decoded.
 The plan is recomputed only when something changes, not per packet.
+
+Over 600 lines because it is the in-process engine's one tick loop and its control
+surface (legs, bridging, players, recorders, rooms, monitors) over the same endpoint
+table; the per-packet and per-frame work lives in the modules it calls.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ worker takes the dead one's place and port slice a second later.
 Conference rooms and monitors live on one worker each; legs of other workers are linked
 into them (:mod:`media.poolrooms`, which also holds the room and monitor handles).
 
-Why this module is over 600 lines: it is the one place where each control operation
+Over 600 lines because it is the one place where each control operation
 becomes a command and each event comes back to its handle, with the worker lifecycle
 (start, loss, restart) that completes every handle of a dead worker; split, those three
 would reach into one another's tables.

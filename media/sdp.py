@@ -6,6 +6,9 @@ telephone-event (RFC 4733) at 8 kHz, ptime 20, over RTP/AVP audio.  Anything els
 negotiated away: unsupported codecs are left out of the answer, other streams are rejected
 with port 0 (kept in order), and no usable audio stream at all raises
 :class:`NegotiationError` (status 488).
+
+Over 600 lines because it is one parser and writer of SDP (RFC 4566) with the offer/answer
+rules of RFC 3264 that need its internals.
 """
 
 from __future__ import annotations

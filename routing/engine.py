@@ -16,6 +16,9 @@ configuration's callflow small.
 
 Per-configuration structures (compiled frames, holiday sets per year, DID and disaster maps)
 are built once and cached by configuration object.
+
+Over 600 lines because it is one planner: the ordered steps (disaster plans, DID
+treatment, block lists, answering rules, forwarding chains) share the planner's state.
 """
 
 from __future__ import annotations

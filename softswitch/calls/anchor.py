@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from config.media import MediaSettings
-from config.models import Tenant
-from config.moh import MusicOnHold, hold_music_for
+from config.models import Tenant, hold_music_for
+from config.moh import MusicOnHold
 from media.control import MediaControl
 from media.dtmf import Digit
 from media.endpoint import MediaError

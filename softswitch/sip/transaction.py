@@ -17,6 +17,9 @@ below the TU: Via ``received``/``rport`` stamping (18.2.1, RFC 3581), response r
 (18.2.2), 100 Trying for INVITE, ACK for non-2xx finals, 200/481 for CANCEL (9.2), 482 for
 merged requests (8.2.2.2) and RFC 2543 matching (17.2.3). Every table entry always holds a
 timer that ends it, so the table drains to zero once traffic stops.
+
+Over 600 lines because it is the four transaction state machines of RFC 3261 17 over
+one table, one timer heap and one event queue, as the sans-I/O layer the driver runs.
 """
 
 from __future__ import annotations

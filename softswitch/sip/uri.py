@@ -13,11 +13,7 @@ puts the brackets back.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 from urllib.parse import unquote
-
-if TYPE_CHECKING:
-    from softswitch.sip.message import SipMessage
 
 __all__ = [
     "SUPPORTED_SCHEMES",
@@ -62,7 +58,9 @@ class SipParseError(ValueError):
     (the server then stays silent).
     """
 
-    def __init__(self, status: int, reason: str, message: SipMessage | None = None) -> None:
+    # ``message`` is typed ``object``: this module sits below the message module, which
+    # raises this error with the part of a message it could read.
+    def __init__(self, status: int, reason: str, message: object = None) -> None:
         super().__init__(f"{status} {reason}")
         self.status = status
         self.reason = reason

@@ -34,28 +34,11 @@ REASON_WITHIN = 40  # the reason must be in the file's first lines
 
 # Import cycles inside a package as they stand (each a strongly connected component).
 # The call-layer work empties this list; do not add to it.
-KNOWN_CYCLES: list[frozenset[str]] = [
-    # uri.py names SipMessage for a type only (TYPE_CHECKING).
-    frozenset({"softswitch.sip.headers", "softswitch.sip.message", "softswitch.sip.uri"}),
-    frozenset({"config.models", "config.moh"}),
-]
+KNOWN_CYCLES: list[frozenset[str]] = []
 
 # Source files over MAX_LINES without a reason line, as they stand. The call-layer work
 # (and a reason line where a file is long and cohesive) empties this list; do not add to it.
-KNOWN_LONG_FILES: frozenset[str] = frozenset(
-    {
-        "bench/call_bench.py",
-        "bench/workloads.py",
-        "config/models.py",
-        "media/engine.py",
-        "media/pool.py",
-        "media/sdp.py",
-        "routing/engine.py",
-        "softswitch/sip/headers.py",
-        "softswitch/sip/message.py",
-        "softswitch/sip/transaction.py",
-    }
-)
+KNOWN_LONG_FILES: frozenset[str] = frozenset()
 
 
 # -- reading the source -------------------------------------------------------------------
