@@ -1,4 +1,5 @@
-"""The `softswitch` command line: run, check-config, registrations, disaster, route, numbers."""
+"""The `softswitch` command line: run, check-config, registrations, disaster, route, numbers,
+config export/import, reload, audit."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"softswitch: database {config.database.backend}, logs -> "
         f"{log_file if log_file else 'standard error'}"
     )
-    run(serve(config))
+    run(serve(config, args.config))
     return 0
 
 
@@ -270,6 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
     from softswitch.cli_routing import add_routing_commands
 
     add_routing_commands(sub, default_config)
+
+    from softswitch.cli_provisioning import add_provisioning_commands
+
+    add_provisioning_commands(sub, default_config)
     return parser
 
 

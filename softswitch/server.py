@@ -30,6 +30,7 @@ from softswitch.collector import CycleCollector
 from softswitch.directory import Directory
 from softswitch.location import LocationService
 from softswitch.overload import PROBE_PREFIX, OverloadGuard, QueueProbe
+from softswitch.provisioning.runtime import ProvisioningRuntime
 from softswitch.registrar import Registrar
 from softswitch.routing_state import DisasterState
 from softswitch.sip.address import Address
@@ -114,9 +115,13 @@ class SwitchCounters:
 class Switch:
     """One softswitch node: listeners, transaction layer, registrar, location service."""
 
-    def __init__(self, config: SwitchConfig, store: Store | None = None):
+    def __init__(
+        self, config: SwitchConfig, store: Store | None = None, config_path: str | None = None
+    ):
         self.config = config
         self.store = store if store is not None else open_store(config.database.url)
+        # The provisioning model lives in the store; this keeps the switch on it, live.
+        self.provisioning = ProvisioningRuntime(self.store, config, config_path)
         settings = config.sip
         self.transactions = TransactionLayer(
             TimerSettings(t1=settings.timers.t1, t2=settings.timers.t2, t4=settings.timers.t4)
@@ -157,6 +162,7 @@ class Switch:
         """Open the store, restore bindings and start listening."""
         self._loop = asyncio.get_running_loop()
         await self.store.open()
+        self.config = await self.provisioning.boot()
         secret = self.config.auth.secret_bytes() or await self._persistent_secret()
         authenticator = DigestAuthenticator(
             secret,
@@ -234,6 +240,7 @@ class Switch:
             server_header=SERVER_HEADER,
         )
         self.trunk_registrar.start()
+        await self.provisioning.start(self)
         self._drain(self._now())
         self._tasks.append(asyncio.create_task(self._purge_loop(), name="binding-purge"))
         udp = next((a for a in self.listening if a.transport == "UDP"), None)
@@ -259,6 +266,7 @@ class Switch:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.provisioning.stop()
         if self.trunk_registrar is not None:
             self.trunk_registrar.stop()
         if self.calls is not None:
@@ -639,11 +647,12 @@ class Switch:
         await self._stopped.wait()
 
 
-async def serve(config: SwitchConfig) -> None:
-    """Run a switch until SIGTERM/SIGINT, then stop it gracefully."""
+async def serve(config: SwitchConfig, config_path: str | None = None) -> None:
+    """Run a switch until SIGTERM/SIGINT, then stop it gracefully; SIGHUP reloads the
+    provisioning of a `provisioning = "file"` configuration."""
     import signal
 
-    switch = Switch(config)
+    switch = Switch(config, config_path=config_path)
     await switch.start()
     collector = CycleCollector(config.collector)
     collector.start()
@@ -651,6 +660,7 @@ async def serve(config: SwitchConfig) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, switch.provisioning.reload_soon)
     started = time.monotonic()
     await stop.wait()
     log.info("switch_stopping", uptime_s=round(time.monotonic() - started, 1))

@@ -212,12 +212,11 @@ class CallManager:
         self.on_cdr = on_cdr
         self.allow = allow
         self.server_header = server_header
-        self.tenants = {t.name: t for t in tenants}
-        # Inbound trunk sources: (network, tenant, trunk), most specific network first.
-        self._trunk_sources = sorted(
-            ((net, t, trunk) for t in tenants for trunk in t.trunks for net in trunk.networks()),
-            key=lambda item: -item[0].prefixlen,
-        )
+        self.tenants: dict[str, Tenant] = {}
+        self._trunk_sources: list[
+            tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, Tenant, Trunk]
+        ] = []
+        self.replace_tenants(tenants)
         self.calls: dict[str, Call] = {}
         self.calls_in_setup = 0  # calls neither answered nor ended (kept by Call.state)
         self.loops = LoopGuard(local_hosts)
@@ -237,6 +236,16 @@ class CallManager:
 
     def __len__(self) -> int:
         return len(self.calls)
+
+    def replace_tenants(self, tenants: Sequence[Tenant]) -> None:
+        """The provisioning new calls see (softswitch.provisioning swaps it live); calls in
+        progress go on."""
+        self.tenants = {t.name: t for t in tenants}
+        # Inbound trunk sources: (network, tenant, trunk), most specific network first.
+        self._trunk_sources = sorted(
+            ((net, t, trunk) for t in tenants for trunk in t.trunks for net in trunk.networks()),
+            key=lambda item: -item[0].prefixlen,
+        )
 
     @property
     def dialog_count(self) -> int:
