@@ -46,6 +46,7 @@ from routing.imports import (
     validate_did_import,
 )
 from routing.numbers import clean
+from softswitch.provisioning.runtime import stored_config
 from softswitch.routing_state import current_routing, set_disaster_plan
 from storage import StorageError, Store, open_store
 
@@ -75,7 +76,8 @@ def _load(args: argparse.Namespace) -> SwitchConfig:
         config = config.model_copy(
             update={"database": config.database.model_copy(update={"url": url})}
         )
-    return config
+    # The tenants the switch runs with: in database mode the stored ones, not the file's.
+    return _with_store(config, lambda store: stored_config(config, store))
 
 
 def _tenant(config: SwitchConfig, name: str | None) -> Tenant:

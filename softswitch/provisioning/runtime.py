@@ -36,7 +36,7 @@ from softswitch.provisioning.service import Actor, Change, ProvisioningService, 
 from softswitch.trunkreg import TrunkRegistrar
 from storage.base import StorageError, Store
 
-__all__ = ["ProvisioningRuntime", "SwitchParts", "with_tenants"]
+__all__ = ["ProvisioningRuntime", "SwitchParts", "stored_config", "with_tenants"]
 
 log = structlog.get_logger(__name__)
 
@@ -62,6 +62,16 @@ def with_tenants(config: SwitchConfig, tenants: Sequence[Tenant]) -> SwitchConfi
     updated = config.model_copy(update={"tenants": list(tenants)})
     updated.model_post_init(None)  # the domain index
     return updated
+
+
+async def stored_config(config: SwitchConfig, store: Store) -> SwitchConfig:
+    """`config` with the tenants a switch on `store` runs with: the stored ones in database
+    mode (the file's while the database was never seeded), the file's in file mode. For
+    commands that read the model outside a running switch."""
+    if config.provisioning == "file" or await store.provisioning_revision() == 0:
+        return config
+    snapshot = await ProvisioningService(store).snapshot()
+    return with_tenants(config, snapshot.tenants)
 
 
 class ProvisioningRuntime:
@@ -92,6 +102,19 @@ class ProvisioningRuntime:
                 log.info("provisioning.file_applied", changes=len(changes), file=source)
         elif await self.service.seed(Actor("seed", source), self.config.tenants):
             log.info("provisioning.seeded", tenants=len(self.config.tenants), file=source)
+        else:
+            differences = await self.service.apply(
+                Actor("seed", source), self.config.tenants, dry_run=True, from_file=True
+            )
+            if differences:
+                # Database mode: the stored model is the truth; say so rather than let an
+                # operator wonder why an edit of the file did nothing.
+                log.warning(
+                    "provisioning.file_ignored",
+                    file=source,
+                    differences=len(differences),
+                    hint="the database holds the provisioning: use `softswitch config import`",
+                )
         snapshot = await self.service.snapshot()
         self._report(snapshot)
         self.revision = snapshot.revision
