@@ -21,7 +21,7 @@ from config.models import DatabaseSettings, SwitchConfig, format_location
 
 __all__ = [
     "ConfigError",
-        "config_from_dict",
+    "config_from_dict",
     "example_config_path",
     "load_config",
     "located_errors",
