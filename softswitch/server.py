@@ -171,9 +171,9 @@ class Switch:
         )
         restored = await self.location.start()
         # Disaster plans switched on or off with `softswitch disaster ...` (on any node) take
-        # effect for new calls within a refresh interval, without a restart.
+        # effect for new calls within a second, without a restart: the provisioning runtime
+        # refreshes their state together with the rest of the model.
         await self.disaster_state.refresh()
-        self.disaster_state.start()
         settings = self.config.sip
         ssl_context = None
         if settings.tls_certificate is not None:

@@ -542,7 +542,8 @@ class Store(ABC):
         """Audit records matching `query`, newest first."""
 
     async def watch_provisioning(self, on_change: Callable[[int], None]) -> bool:
-        """Ask to be told of provisioning changes made anywhere (`on_change(revision)`).
+        """Ask to be told of provisioning changes made anywhere (`on_change(revision)`;
+        -1 for a disaster plan's state).
 
         Returns False when the backend cannot push (callers poll `provisioning_revision`).
         """

@@ -335,6 +335,8 @@ class PostgresStore(Store):
                     changed_by,
                     changed_at,
                 )
+                # Nodes following provisioning (watch_provisioning) refresh at once.
+                await conn.execute("SELECT pg_notify($1, 'disaster')", NOTIFY_CHANNEL)
         return DisasterPlanEvent(int(event_id), tenant, plan, action, changed_by, changed_at)
 
     async def load_disaster_plans(self, tenant: str | None = None) -> list[DisasterPlanState]:
@@ -552,8 +554,7 @@ class PostgresStore(Store):
         await self.unwatch_provisioning()
 
         def deliver(_conn: object, _pid: int, _channel: str, payload: str) -> None:
-            if payload.isdigit():
-                on_change(int(payload))
+            on_change(int(payload) if payload.isdigit() else -1)
 
         with self._errors("watch_provisioning"):
             conn = await asyncpg.connect(self.dsn, timeout=self._connect_timeout)

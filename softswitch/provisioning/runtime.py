@@ -13,7 +13,8 @@ runtime's `service` applies at once, a change by another process (the command li
 node) when PostgreSQL NOTIFYs it or, on SQLite, when the revision poll sees it. A change
 rebuilds the directory, the tenants calls are routed with (routing, disaster plans, trunks,
 conferences, music on hold) and the trunk registrations, and swaps them in one step on the
-loop: calls in progress and registrations are left alone.
+loop: calls in progress and registrations are left alone. The same loop refreshes the
+disaster plans' stored state (`softswitch.routing_state.DisasterState`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from softswitch.directory import Directory
 from softswitch.provisioning.errors import ProvisioningError
 from softswitch.provisioning.fileio import reload_file
 from softswitch.provisioning.service import Actor, Change, ProvisioningService, Snapshot
+from softswitch.routing_state import DisasterState
 from softswitch.trunkreg import TrunkRegistrar
 from storage.base import StorageError, Store
 
@@ -54,6 +56,7 @@ class SwitchParts(Protocol):
     directory: Directory | None
     calls: CallManager | None
     trunk_registrar: TrunkRegistrar | None
+    disaster_state: DisasterState
 
 
 def with_tenants(config: SwitchConfig, tenants: Sequence[Tenant]) -> SwitchConfig:
@@ -142,7 +145,8 @@ class ProvisioningRuntime:
             await self.store.unwatch_provisioning()
 
     def changed(self, revision: int) -> None:
-        """A change was made (here, or NOTIFYed by another node): apply it soon."""
+        """A change was made (here, or NOTIFYed by another node; -1: a disaster plan's
+        state): apply it soon."""
         if revision != self.revision:
             self._wake.set()
 
@@ -189,6 +193,10 @@ class ProvisioningRuntime:
             self._wake.clear()
             try:
                 await self.refresh()
+                if self._switch is not None:
+                    # Disaster plans switched on or off (`softswitch disaster ...`, on any
+                    # node) follow the same loop: their state is the model's run-time part.
+                    await self._switch.disaster_state.refresh()
                 if self._failing:
                     log.info("provisioning.store_recovered")
                 self._failing = False

@@ -22,6 +22,7 @@ from softswitch.provisioning import (
 )
 from softswitch.provisioning.fileio import export_toml, import_file, reload_file
 from softswitch.provisioning.runtime import ProvisioningRuntime
+from softswitch.routing_state import DisasterState
 from storage import StorageError, Store, open_store
 from storage.provisioning import AuditQuery, ObjectWrite, RevisionMoved, VersionConflict
 
@@ -278,6 +279,7 @@ class FakeSwitch:
     """The parts the runtime swaps, without sockets."""
 
     config: SwitchConfig
+    disaster_state: DisasterState
     directory: Directory | None = None
     calls: Any = None
     trunk_registrar: Any = None
@@ -297,7 +299,7 @@ async def test_runtime_applies_changes_from_another_process(store_url: str, tmp_
     async with open_store(store_url) as own, open_store(store_url) as other:
         runtime = ProvisioningRuntime(own, config, str(path))
         booted = await runtime.boot()
-        switch = FakeSwitch(booted, Directory(booted))
+        switch = FakeSwitch(booted, DisasterState(own), Directory(booted))
         await runtime.start(switch)
         try:
             directory = switch.directory
@@ -311,5 +313,8 @@ async def test_runtime_applies_changes_from_another_process(store_url: str, tmp_
             # A change through the runtime's own service applies as well.
             await runtime.service.delete(ALICE, "user", "acme", "102")
             await until(lambda: directory.subscriber("acme.test", "102") is None, "102 gone")
+            # A disaster plan's state follows the same loop.
+            await other.change_disaster_plan("acme", "Outage", True, "ops", T0)
+            await until(lambda: bool(switch.disaster_state.states("acme")), "plan state")
         finally:
             await runtime.stop()
