@@ -218,3 +218,33 @@ def test_two_switches_on_one_postgresql_both_see_a_change(
             register_endpoint(
                 tmp_path / f"sipp{switch.port}", switch.port, "103", "pw103", free_port()
             )
+
+
+def test_baresip_registers_as_a_provisioned_user_and_is_called(
+    tmp_path: Path, database_url: str
+) -> None:
+    from bench.baresip import BaresipPhone
+    from tests.integration.audiokit import tone
+
+    path, port = _config(tmp_path, database_url)
+    with SwitchProcess(path, port=port) as switch:
+
+        async def provision(service: ProvisioningService) -> None:
+            await service.create(ADMIN, "user", "test", {"extension": "103", "password": "pw103"})
+            number = await service.get("number", "test", DID)
+            await service.update(
+                ADMIN, "number", "test", DID, {**number.data, "destination": "103"}
+            )
+
+        _provision(database_url, provision)
+        time.sleep(APPLIED)
+        account = f"<sip:103@127.0.0.1:{port}>;auth_pass=pw103;regint=120;answermode=auto"
+        source = tone(tmp_path / "440.wav", 440.0)
+        with BaresipPhone(tmp_path / "phone", account, audio_source=source) as phone:
+            deadline = time.monotonic() + 15
+            while not any(r["aor"] == "sip:103@pbx.test" for r in switch.registrations()):
+                assert time.monotonic() < deadline, phone.output()
+                time.sleep(0.2)
+            assert _carrier_call(port, 1000).ok
+            (cdr,) = wait_cdrs(switch, 1)
+            assert (cdr["disposition"], cdr["destination"]) == ("ANSWERED", "103")
