@@ -86,6 +86,7 @@ class ProvisioningRuntime:
         self.config_path = config_path
         self.service = ProvisioningService(store, mode=config.provisioning, on_change=self.changed)
         self.revision = -1
+        self._snapshot: Snapshot | None = None
         self._switch: SwitchParts | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -121,6 +122,7 @@ class ProvisioningRuntime:
         snapshot = await self.service.snapshot()
         self._report(snapshot)
         self.revision = snapshot.revision
+        self._snapshot = snapshot
         self.config = with_tenants(self.config, snapshot.tenants)
         return self.config
 
@@ -181,8 +183,9 @@ class ProvisioningRuntime:
         revision = await self.store.provisioning_revision()
         if revision == self.revision:
             return False
-        snapshot = await self.service.snapshot()
+        snapshot = await self.service.snapshot(self._snapshot)
         await self._apply(snapshot)
+        self._snapshot = snapshot
         return True
 
     async def _follow(self) -> None:
@@ -231,7 +234,9 @@ class ProvisioningRuntime:
                 switch.trunk_registrar.replace_tenants(tenants)
         self.config = config
         after = {t.name: t for t in tenants}
-        changed = sorted(n for n in before.keys() | after.keys() if before.get(n) != after.get(n))
+        changed = sorted(
+            n for n in before.keys() | after.keys() if before.get(n) is not after.get(n)
+        )
         self.revision = snapshot.revision
         log.info("provisioning.applied", revision=snapshot.revision, tenants=changed)
 

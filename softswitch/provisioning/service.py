@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
@@ -106,6 +106,8 @@ class Snapshot:
     tenants: tuple[Tenant, ...]
     problems: tuple[str, ...] = ()
     invalid: frozenset[str] = frozenset()  # names of the tenants left out
+    # The stored documents the tenants were built from, per tenant.
+    documents: Mapping[str, Mapping[ObjectKey, Any]] = field(default_factory=dict, repr=False)
 
 
 class ProvisioningService:
@@ -166,20 +168,28 @@ class ProvisioningService:
         last = items[-1] if items else None
         return Page(items, f"{last.tenant}\x1f{last.key}" if more and last else None)
 
-    async def snapshot(self) -> Snapshot:
-        """The whole model, validated tenant by tenant (what a switch runs with)."""
+    async def snapshot(self, previous: Snapshot | None = None) -> Snapshot:
+        """The whole model, validated tenant by tenant (what a switch runs with). A tenant
+        whose objects are those of `previous` is not validated again: it is the same
+        `Tenant` object, so only the tenants a change touched are rebuilt."""
         revision = await self.store.provisioning_revision()
         objects = await self.store.load_provisioning()
         tenants: list[Tenant] = []
         problems: list[str] = []
         invalid: set[str] = set()
-        for name, docs in _by_tenant(objects).items():
+        documents = _by_tenant(objects)
+        known = previous.documents if previous is not None else {}
+        reuse = {t.name: t for t in previous.tenants} if previous is not None else {}
+        for name, docs in documents.items():
+            if name in reuse and known.get(name) == docs:
+                tenants.append(reuse[name])
+                continue
             try:
                 tenants.append(_validate_tenant(name, docs))
             except InvalidObject as exc:
                 problems.append(str(exc))
                 invalid.add(name)
-        return Snapshot(revision, tuple(tenants), tuple(problems), frozenset(invalid))
+        return Snapshot(revision, tuple(tenants), tuple(problems), frozenset(invalid), documents)
 
     async def audit(self, query: AuditQuery) -> list[AuditRecord]:
         """The audit log, newest first (`softswitch audit`, the API's GET /v1/audit)."""
@@ -194,6 +204,10 @@ class ProvisioningService:
         tenant, `tenant` is its name). Raises InvalidObject, VersionMismatch (exists)."""
         self._writable()
         model = _validate_object(kind, tenant, key or "(new)", data)
+        if kind == "answering" and not key:
+            raise InvalidObject(
+                [FieldError(tenant, kind, "", "", "give the extension the rules belong to")]
+            )
         key = object_key(kind, model, key)
         if kind == "tenant":
             tenant = key

@@ -318,3 +318,19 @@ async def test_runtime_applies_changes_from_another_process(store_url: str, tmp_
             await until(lambda: bool(switch.disaster_state.states("acme")), "plan state")
         finally:
             await runtime.stop()
+
+
+async def test_snapshot_rebuilds_only_the_tenants_a_change_touched(
+    seeded: ProvisioningService,
+) -> None:
+    await seeded.create(ALICE, "tenant", "", {"name": "beta", "domain": "beta.test"})
+    before = await seeded.snapshot()
+    await seeded.create(ALICE, "user", "beta", {"extension": "100", "password": "pw"})
+    after = await seeded.snapshot(before)
+    old, new = ({t.name: t for t in s.tenants} for s in (before, after))
+    assert new["acme"] is old["acme"]  # untouched: the very same object
+    assert new["beta"] is not old["beta"] and new["beta"].user_by_extension("100") is not None
+    with pytest.raises(InvalidObject):  # answering rules need the extension they belong to
+        await seeded.create(ALICE, "answering", "acme", {"ring_time": 30})
+    rules = await seeded.create(ALICE, "answering", "acme", {"ring_time": 30}, key="101")
+    assert rules.key == "101"
