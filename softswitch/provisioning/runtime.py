@@ -191,8 +191,13 @@ class ProvisioningRuntime:
     async def _follow(self) -> None:
         interval = POLL_POSTGRESQL if self.store.backend == "postgresql" else POLL_SQLITE
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), interval)
+            # asyncio.wait, not wait_for: cancelling a task in 3.11's wait_for can hang
+            # when its timeout falls due at the same moment (seen stopping a switch).
+            waiter = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait({waiter}, timeout=interval)
+            finally:
+                waiter.cancel()
             self._wake.clear()
             try:
                 await self.refresh()
