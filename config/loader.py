@@ -17,9 +17,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from config.models import SwitchConfig, format_location
+from config.models import DatabaseSettings, SwitchConfig, format_location
 
-__all__ = ["ConfigError", "config_from_dict", "example_config_path", "load_config"]
+__all__ = [
+    "ConfigError",
+    "config_from_dict",
+    "example_config_path",
+    "load_config",
+    "located_errors",
+]
 
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _TOML_END = re.compile(r"\s*\(at end of document\)\s*$")
@@ -59,10 +65,21 @@ def load_config(path: str | os.PathLike[str]) -> SwitchConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([_toml_error(exc)], source) from None
     try:
-        return _validate(data)
+        config = _validate(data)
     except ConfigError as exc:
         exc.source = source
         raise
+    return _anchor_database(config, Path(source).resolve().parent)
+
+
+def _anchor_database(config: SwitchConfig, folder: Path) -> SwitchConfig:
+    """A relative SQLite path is the file's neighbour, not the working directory's: the
+    command line run from anywhere must open the database the running switch uses."""
+    path = config.database.sqlite_path
+    if path is None or path.is_absolute() or str(path) == ":memory:":
+        return config
+    database = DatabaseSettings(url=f"sqlite:///{folder / path}")
+    return config.model_copy(update={"database": database})
 
 
 def config_from_dict(data: Mapping[str, Any]) -> SwitchConfig:
@@ -89,15 +106,21 @@ def _toml_error(exc: tomllib.TOMLDecodeError) -> tuple[str, str]:
 
 
 def _translate(exc: ValidationError) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
+    return [(format_location(loc) or "config", message) for loc, message in located_errors(exc)]
+
+
+def located_errors(exc: ValidationError) -> list[tuple[tuple[str | int, ...], str]]:
+    """A pydantic error of the configuration models as (location tuple, operator message)
+    pairs, multi-location errors expanded: `(("users", 3, "extension"), "must be digits")`."""
+    out: list[tuple[tuple[str | int, ...], str]] = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
         ctx = err.get("ctx") or {}
         if err["type"] == "switch_config" and "items" in ctx:
             for rel, message in ctx["items"]:
-                out.append((format_location(loc + tuple(rel)) or "config", message))
+                out.append((loc + tuple(rel), message))
             continue
-        out.append((format_location(loc) or "config", _message(err["type"], err["msg"])))
+        out.append((loc, _message(err["type"], err["msg"])))
     return out
 
 

@@ -294,7 +294,8 @@ class DatabaseSettings(_Model):
 
     @property
     def sqlite_path(self) -> Path | None:
-        """File of a sqlite URL (relative to the working directory), None for PostgreSQL."""
+        """File of a sqlite URL, None for PostgreSQL. `config.load_config` makes a relative
+        path absolute, against the configuration file's folder."""
         return Path(self.url[len("sqlite:///") :]) if self.backend == "sqlite" else None
 
 
@@ -344,6 +345,11 @@ class CollectorSettings(_Model):
 class Settings(_Model):
     """Runtime settings: everything except the provisioning model."""
 
+    # Where the provisioning model (tenants and everything in them) is kept: "database"
+    # (the store is the truth and the admin API edits it; on the first start the file's
+    # tenants seed it) or "file" (this file is the truth: `softswitch reload` or SIGHUP
+    # applies its changes live and the API may only read).
+    provisioning: Literal["database", "file"] = "database"
     sip: SipSettings = Field(default_factory=SipSettings)
     registrar: RegistrarSettings = Field(default_factory=RegistrarSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)

@@ -1,5 +1,5 @@
 """The `softswitch` command line: run, check-config, registrations, disaster, route, numbers,
-admin, token, prompts, security."""
+admin, token, prompts, security, config export/import, reload, audit."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if config.api.enabled:
         scheme = "https" if config.api.tls_certificate else "http"
         print(f"softswitch: admin API on {scheme}://{config.api.host}:{config.api.port}/docs")
-    run(serve(config))
+    run(serve(config, args.config))
     return 0
 
 
@@ -288,6 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
     from softswitch.cli_security import add_security_commands
 
     add_security_commands(sub, default_config)
+
+    from softswitch.cli_provisioning import add_provisioning_commands
+
+    add_provisioning_commands(sub, default_config)
     return parser
 
 

@@ -48,6 +48,7 @@ from routing.imports import (
 )
 from routing.numbers import clean
 from routing.plan import Outcome
+from softswitch.provisioning.runtime import stored_config
 from softswitch.routing_state import current_routing, set_disaster_plan
 from storage import StorageError, Store, open_store
 
@@ -77,7 +78,8 @@ def _load(args: argparse.Namespace) -> SwitchConfig:
         config = config.model_copy(
             update={"database": config.database.model_copy(update={"url": url})}
         )
-    return config
+    # The tenants the switch runs with: in database mode the stored ones, not the file's.
+    return _with_store(config, lambda store: stored_config(config, store))
 
 
 def _tenant(config: SwitchConfig, name: str | None) -> Tenant:

@@ -35,25 +35,37 @@ def _is_ip_literal(host: str) -> bool:
 
 
 class Directory:
-    """Lookups of domains and subscribers built once from the configuration."""
+    """Lookups of domains and subscribers, built from the configuration and rebuilt by
+    `update` when provisioning changes."""
 
     def __init__(self, config: SwitchConfig, local_hosts: frozenset[str] = frozenset()):
-        self._domains = {
-            t.domain.lower(): Domain(t.domain, config.realm_for(t), t) for t in config.tenants
-        }
-        # With a single tenant, phones that register to the switch's address instead of the
-        # tenant's domain (the usual desk-phone set-up on a LAN) belong to that tenant.
-        self._default = next(iter(self._domains.values())) if len(self._domains) == 1 else None
         self._local_hosts = {h.lower() for h in local_hosts}
+        self._domains: dict[str, Domain] = {}
+        self._default: Domain | None = None
         self._subscribers: dict[tuple[str, str], Subscriber] = {}
         # HA1 per (domain, username, realm, algorithm): hashing the password on every
         # REGISTER is measurable at line rate. Only known users get entries (bounded).
         self._ha1: dict[tuple[str, str, str, str], str | None] = {}
-        for domain in self._domains.values():
+        self.update(config)
+
+    def update(self, config: SwitchConfig) -> None:
+        """Serve the tenants of `config` from now on (provisioning changed). The tables are
+        built first and swapped in one step, so a lookup never sees half of a change."""
+        domains = {
+            t.domain.lower(): Domain(t.domain, config.realm_for(t), t) for t in config.tenants
+        }
+        subscribers: dict[tuple[str, str], Subscriber] = {}
+        for domain in domains.values():
             for user in domain.tenant.users:
                 subscriber = Subscriber(domain.tenant, user, f"sip:{user.extension}@{domain.name}")
-                self._subscribers[(domain.name, user.username)] = subscriber
-                self._subscribers.setdefault((domain.name, user.extension), subscriber)
+                subscribers[(domain.name, user.username)] = subscriber
+                subscribers.setdefault((domain.name, user.extension), subscriber)
+        self._domains = domains
+        # With a single tenant, phones that register to the switch's address instead of the
+        # tenant's domain (the usual desk-phone set-up on a LAN) belong to that tenant.
+        self._default = next(iter(domains.values())) if len(domains) == 1 else None
+        self._subscribers = subscribers
+        self._ha1 = {}
 
     def domain_for(self, host: str) -> Domain | None:
         """The domain a request-URI or To host names, or None if the switch does not serve it."""

@@ -35,6 +35,7 @@ from softswitch.dispatch import (
 )
 from softswitch.location import LocationService, parse_received
 from softswitch.overload import PROBE_PREFIX, OverloadGuard, QueueProbe
+from softswitch.provisioning.runtime import ProvisioningRuntime
 from softswitch.qualify import Qualifier
 from softswitch.registrar import Registrar
 from softswitch.routing_state import DisasterState
@@ -75,9 +76,13 @@ class Switch:
     """One softswitch node: listeners, the SIP layers and their driver, registrar,
     location service, calls, trunk registration, qualify."""
 
-    def __init__(self, config: SwitchConfig, store: Store | None = None):
+    def __init__(
+        self, config: SwitchConfig, store: Store | None = None, config_path: str | None = None
+    ):
         self.config = config
         self.store = store if store is not None else open_store(config.database.url)
+        # The provisioning model lives in the store; this keeps the switch on it, live.
+        self.provisioning = ProvisioningRuntime(self.store, config, config_path)
         settings = config.sip
         self.transactions = TransactionLayer(
             TimerSettings(t1=settings.timers.t1, t2=settings.timers.t2, t4=settings.timers.t4)
@@ -152,6 +157,8 @@ class Switch:
         """Open the store, restore bindings and start listening."""
         self.driver.start()
         await self.store.open()
+        self.config = await self.provisioning.boot()
+        self.guard.trust(trunk_networks(self.config.tenants))  # the stored tenants' trunks
         secret = self.config.auth.secret_bytes() or await self._persistent_secret()
         authenticator = DigestAuthenticator(
             secret,
@@ -165,9 +172,9 @@ class Switch:
             if received is not None:  # an account's own phones are never banned for it
                 self.guard.remember(binding.aor, received.host)
         # Disaster plans switched on or off with `softswitch disaster ...` (on any node) take
-        # effect for new calls within a refresh interval, without a restart.
+        # effect for new calls within a second, without a restart: the provisioning runtime
+        # refreshes their state together with the rest of the model.
         await self.disaster_state.refresh()
-        self.disaster_state.start()
         settings = self.config.sip
         ssl_context = None
         if settings.tls_certificate is not None:
@@ -239,6 +246,7 @@ class Switch:
             server_header=self.server_header,
         )
         self.trunk_registrar.start()
+        await self.provisioning.start(self)
         self.driver.drain(self.driver.now())
         self._tasks.append(asyncio.create_task(self._purge_loop(), name="binding-purge"))
         udp = next((a for a in self.listening if a.transport == "UDP"), None)
@@ -264,6 +272,7 @@ class Switch:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.provisioning.stop()
         if self.trunk_registrar is not None:
             self.trunk_registrar.stop()
         if self.calls is not None:
@@ -378,13 +387,14 @@ class Switch:
         await self._stopped.wait()
 
 
-async def serve(config: SwitchConfig) -> None:
-    """Run a switch until SIGTERM/SIGINT, then stop it gracefully."""
+async def serve(config: SwitchConfig, config_path: str | None = None) -> None:
+    """Run a switch until SIGTERM/SIGINT, then stop it gracefully; SIGHUP reloads the
+    provisioning of a `provisioning = "file"` configuration."""
     import signal
 
     from softswitch.api import start_api
 
-    switch = Switch(config)
+    switch = Switch(config, config_path=config_path)
     await switch.start()
     try:
         api = await start_api(switch)  # the admin API, when [api] enabled
@@ -397,6 +407,7 @@ async def serve(config: SwitchConfig) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, switch.provisioning.reload_soon)
     started = time.monotonic()
     await stop.wait()
     log.info("switch_stopping", uptime_s=round(time.monotonic() - started, 1))

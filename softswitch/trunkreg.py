@@ -109,6 +109,23 @@ class TrunkRegistrar:
         for registration in self.registrations:
             self._send(registration)
 
+    def replace_tenants(self, tenants: Sequence[Tenant]) -> None:
+        """Provisioning changed: trunks whose registration settings are unchanged keep their
+        registration; removed or changed ones stop (their answers are then ignored), new
+        ones register now."""
+        kept = {(r.tenant, r.trunk): r for r in self.registrations}
+        wanted = [(t.name, trunk) for t in tenants for trunk in t.trunks if trunk.registration]
+        self.registrations = [
+            kept.pop(key) if key in kept else TrunkRegistration(*key) for key in wanted
+        ]
+        for gone in kept.values():
+            if gone.timer is not None:
+                gone.timer.cancel()
+                gone.timer = None
+        for registration in self.registrations:
+            if registration.cseq == 0:
+                self._send(registration)
+
     def stop(self) -> None:
         for registration in self.registrations:
             if registration.timer is not None:
@@ -120,6 +137,8 @@ class TrunkRegistrar:
         registration = ctx.app_data
         if not isinstance(registration, TrunkRegistration):
             return False
+        if registration not in self.registrations:
+            return True  # a trunk provisioning has removed since
         status = response.status
         if status < 200:
             return True
@@ -153,6 +172,8 @@ class TrunkRegistrar:
         registration = tx.app_data
         if not isinstance(registration, TrunkRegistration):
             return False
+        if registration not in self.registrations:
+            return True  # a trunk provisioning has removed since
         self._failed(registration, "no response")
         return True
 

@@ -14,7 +14,7 @@ import asyncio
 import json
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -22,7 +22,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from storage.bans import Ban, ban_to_row
 from storage.cdr import Cdr, cdr_rows
+from storage.errors import StorageError
 from storage.logins import ApiLogin, ApiToken, CdrQuery
+from storage.provisioning import AuditQuery, AuditRecord, ObjectWrite, ProvisionedObject
 
 __all__ = [
     "BINDING_COLUMNS",
@@ -45,13 +47,6 @@ __all__ = [
     "storable_text",
     "unique_bindings",
 ]
-
-
-class StorageError(Exception):
-    """A store operation failed (bad input, unreachable database, broken schema).
-
-    The message is safe to log: URLs in it have their password removed.
-    """
 
 
 @dataclass(slots=True)
@@ -619,6 +614,54 @@ class Store(ABC):
     @abstractmethod
     async def purge_bans(self, before: float) -> int:
         """Forget bans that ended at or before `before`; returns how many."""
+
+    # -- provisioning model and audit log (migration 0005) ------------------------------
+    # Objects are JSON documents keyed by (tenant, kind, key); softswitch.provisioning
+    # validates them and knows what the kinds mean.
+
+    @abstractmethod
+    async def provisioning_revision(self) -> int:
+        """How many provisioning changes the store has seen: a cheap "did anything change"."""
+
+    @abstractmethod
+    async def load_provisioning(
+        self, tenant: str | None = None, kind: str | None = None
+    ) -> list[ProvisionedObject]:
+        """Stored objects (of one tenant and/or kind), ordered by tenant, kind and key."""
+
+    @abstractmethod
+    async def write_provisioning(
+        self,
+        writes: Sequence[ObjectWrite],
+        *,
+        actor: str,
+        source: str,
+        at: float,
+        base_revision: int | None = None,
+    ) -> tuple[int, list[AuditRecord]]:
+        """Apply object writes and their audit records in one transaction.
+
+        Raises `VersionConflict` when an object's version is not the expected one and
+        `RevisionMoved` when `base_revision` is given and the model changed since: nothing
+        is written then. Writes that change nothing are skipped. Returns the revision after
+        the change and the audit records written (none: the revision is unchanged).
+        """
+
+    @abstractmethod
+    async def load_audit(self, query: AuditQuery) -> list[AuditRecord]:
+        """Audit records matching `query`, newest first."""
+
+    async def watch_provisioning(self, on_change: Callable[[int], None]) -> bool:
+        """Ask to be told of provisioning changes made anywhere (`on_change(revision)`;
+        -1 for a disaster plan's state).
+
+        Returns False when the backend cannot push (callers poll `provisioning_revision`).
+        """
+        return False
+
+    async def unwatch_provisioning(self) -> None:
+        """Stop `watch_provisioning`'s notifications; safe when not watching."""
+        return None
 
     async def __aenter__(self) -> Self:
         await self.open()

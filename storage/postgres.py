@@ -11,8 +11,9 @@ area in marked blocks; the SQL of each area is kept beside its method.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -53,6 +54,17 @@ from storage.logins import (
     token_to_row,
 )
 from storage.migrations import load_migrations
+from storage.provisioning import (
+    NOTIFY_CHANNEL,
+    AuditQuery,
+    AuditRecord,
+    ObjectWrite,
+    ProvisionedObject,
+    RevisionMoved,
+    check_actor,
+    decode_document,
+    plan_writes,
+)
 
 __all__ = ["PostgresStore"]
 
@@ -131,6 +143,7 @@ class PostgresStore(Store):
         self._connect_timeout = connect_timeout
         self._command_timeout = command_timeout
         self._pool: asyncpg.Pool | None = None
+        self._listener: asyncpg.Connection | None = None  # watch_provisioning's
 
     def __repr__(self) -> str:
         return f"PostgresStore({redact_url(self.dsn)!r})"
@@ -167,6 +180,7 @@ class PostgresStore(Store):
             raise
 
     async def close(self) -> None:
+        await self.unwatch_provisioning()
         pool, self._pool = self._pool, None
         if pool is None:
             return
@@ -339,6 +353,8 @@ class PostgresStore(Store):
                     changed_by,
                     changed_at,
                 )
+                # Nodes following provisioning (watch_provisioning) refresh at once.
+                await conn.execute("SELECT pg_notify($1, 'disaster')", NOTIFY_CHANNEL)
         return DisasterPlanEvent(int(event_id), tenant, plan, action, changed_by, changed_at)
 
     async def load_disaster_plans(self, tenant: str | None = None) -> list[DisasterPlanState]:
@@ -585,6 +601,200 @@ class PostgresStore(Store):
             check_time("before", before),
         )
         return _row_count(status)
+
+    # -- provisioning model and audit log (migration 0005) ----------------------------------
+
+    async def provisioning_revision(self) -> int:
+        rows = await self._fetch(
+            "provisioning_revision", "SELECT revision FROM provisioning_revision WHERE id = 1"
+        )
+        return int(rows[0][0]) if rows else 0
+
+    async def load_provisioning(
+        self, tenant: str | None = None, kind: str | None = None
+    ) -> list[ProvisionedObject]:
+        where, args = _filters((("tenant", tenant), ("kind", kind)))
+        rows = await self._fetch(
+            "load_provisioning",
+            "SELECT tenant, kind, key, version, data, updated_at FROM provisioning_objects"
+            + where
+            + " ORDER BY tenant, kind, key",
+            *args,
+        )
+        return [
+            ProvisionedObject(r[0], r[1], r[2], int(r[3]), decode_document(r[4]) or {}, r[5])
+            for r in rows
+        ]
+
+    async def write_provisioning(
+        self,
+        writes: Sequence[ObjectWrite],
+        *,
+        actor: str,
+        source: str,
+        at: float,
+        base_revision: int | None = None,
+    ) -> tuple[int, list[AuditRecord]]:
+        actor, source, at = check_actor(actor, source, at)
+        pool = self._pool_or_fail()
+        records: list[AuditRecord] = []
+        with self._errors("write_provisioning"):
+            async with pool.acquire() as conn, conn.transaction():
+                # The revision row's lock serialises every provisioning change of every node.
+                revision = int(
+                    await conn.fetchval(
+                        "SELECT revision FROM provisioning_revision WHERE id = 1 FOR UPDATE"
+                    )
+                )
+                if base_revision is not None and base_revision != revision:
+                    raise RevisionMoved(f"provisioning changed meanwhile (revision {revision})")
+                current: dict[tuple[str, str, str], tuple[int, str]] = {}
+                for write in writes:
+                    found = await conn.fetchrow(
+                        "SELECT version, data FROM provisioning_objects "
+                        "WHERE tenant = $1 AND kind = $2 AND key = $3",
+                        write.tenant,
+                        write.kind,
+                        write.key,
+                    )
+                    if found is not None:
+                        current[(write.tenant, write.kind, write.key)] = (
+                            int(found[0]),
+                            found[1],
+                        )
+                planned = plan_writes(writes, current)
+                if not planned:
+                    return revision, []
+                revision += 1
+                await conn.execute(
+                    "UPDATE provisioning_revision SET revision = $1 WHERE id = 1", revision
+                )
+                for change in planned:
+                    w = change.write
+                    if change.after is None:
+                        await conn.execute(
+                            "DELETE FROM provisioning_objects"
+                            " WHERE tenant = $1 AND kind = $2 AND key = $3",
+                            w.tenant,
+                            w.kind,
+                            w.key,
+                        )
+                    else:
+                        await conn.execute(
+                            "INSERT INTO provisioning_objects"
+                            " (tenant, kind, key, version, data, updated_at)"
+                            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant, kind, key)"
+                            " DO UPDATE SET version = EXCLUDED.version, data = EXCLUDED.data,"
+                            " updated_at = EXCLUDED.updated_at",
+                            w.tenant,
+                            w.kind,
+                            w.key,
+                            change.version,
+                            change.after,
+                            at,
+                        )
+                    record_id = await conn.fetchval(
+                        "INSERT INTO audit_log (at, actor, source, action, tenant, kind, key,"
+                        " before, after, revision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+                        " $10) RETURNING id",
+                        *(at, actor, source, change.action, w.tenant, w.kind, w.key),
+                        *(change.audit_before, change.audit_after, revision),
+                    )
+                    records.append(
+                        AuditRecord(
+                            int(record_id),
+                            at,
+                            actor,
+                            source,
+                            change.action,
+                            w.tenant,
+                            w.kind,
+                            w.key,
+                            decode_document(change.audit_before),
+                            decode_document(change.audit_after),
+                            revision,
+                        )
+                    )
+                # Delivered on commit, to every node LISTENing (watch_provisioning).
+                await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(revision))
+        return revision, records
+
+    async def load_audit(self, query: AuditQuery) -> list[AuditRecord]:
+        where, args = _filters(
+            (
+                ("tenant", query.tenant),
+                ("kind", query.kind),
+                ("key", query.key),
+                ("actor", query.actor),
+            )
+        )
+        clauses = [where[len(" WHERE ") :]] if where else []
+        for column, op, value in (
+            ("at", ">=", query.since),
+            ("at", "<", query.until),
+            ("id", "<", query.before_id),
+        ):
+            if value is not None:
+                args.append(check_time(column, value) if column == "at" else int(value))
+                clauses.append(f"{column} {op} ${len(args)}")
+        args.append(check_limit(query.limit))
+        rows = await self._fetch(
+            "load_audit",
+            "SELECT id, at, actor, source, action, tenant, kind, key, before, after, revision "
+            "FROM audit_log"
+            + (" WHERE " + " AND ".join(clauses) if clauses else "")
+            + f" ORDER BY id DESC LIMIT ${len(args)}",
+            *args,
+        )
+        return [
+            AuditRecord(
+                int(r[0]),
+                float(r[1]),
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                r[7],
+                decode_document(r[8]),
+                decode_document(r[9]),
+                int(r[10]),
+            )
+            for r in rows
+        ]
+
+    async def watch_provisioning(self, on_change: Callable[[int], None]) -> bool:
+        """LISTEN on a connection of its own; NOTIFY payloads are revisions."""
+        await self.unwatch_provisioning()
+
+        def deliver(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+            on_change(int(payload) if payload.isdigit() else -1)
+
+        with self._errors("watch_provisioning"):
+            conn = await asyncpg.connect(self.dsn, timeout=self._connect_timeout)
+            try:
+                await conn.add_listener(NOTIFY_CHANNEL, deliver)
+            except BaseException:
+                await conn.close()
+                raise
+        self._listener = conn
+        return True
+
+    async def unwatch_provisioning(self) -> None:
+        conn, self._listener = self._listener, None
+        if conn is not None:
+            with contextlib.suppress(*_DB_ERRORS):
+                await conn.close(timeout=self._command_timeout)
+
+
+def _filters(pairs: Sequence[tuple[str, str | None]]) -> tuple[str, list[object]]:
+    where: list[str] = []
+    args: list[object] = []
+    for column, value in pairs:
+        if value is not None:
+            args.append(check_text(column, value))
+            where.append(f"{column} = ${len(args)}")
+    return (" WHERE " + " AND ".join(where) if where else ""), args
 
 
 _CDR_TYPES = {

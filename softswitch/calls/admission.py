@@ -94,19 +94,26 @@ class Admission:
         self.tenants = tenants
         self.counters = counters
         self.loops = LoopGuard(local_hosts)
+        self._trunk_sources: list[
+            tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, Tenant, Trunk]
+        ] = []
+        self.tenants_changed()
+        self._tenant_calls: dict[str, int] = {}
+        self._trunk_calls: dict[tuple[str, str], int] = {}
+        self._rates: dict[tuple[str, str], _RateLimit] = {}
+
+    def tenants_changed(self) -> None:
+        """Recognise trunks by the tenants now provisioned (``tenants`` changed in place)."""
         # Inbound trunk sources: (network, tenant, trunk), most specific network first.
         self._trunk_sources = sorted(
             (
                 (net, t, trunk)
-                for t in tenants.values()
+                for t in self.tenants.values()
                 for trunk in t.trunks
                 for net in trunk.networks()
             ),
             key=lambda item: -item[0].prefixlen,
         )
-        self._tenant_calls: dict[str, int] = {}
-        self._trunk_calls: dict[tuple[str, str], int] = {}
-        self._rates: dict[tuple[str, str], _RateLimit] = {}
 
     def admit(self, request: SipRequest, source: Address, tx: ServerTransaction) -> Admitted | None:
         """The new call ``request`` may become, or None when it was answered with a refusal

@@ -165,6 +165,15 @@ class CallManager:
     def __len__(self) -> int:
         return len(self.calls)
 
+    def replace_tenants(self, tenants: Sequence[Tenant]) -> None:
+        """The provisioning new calls see (softswitch.provisioning swaps it live); calls in
+        progress go on."""
+        # One dict shared by the call layer's parts (admission, legs, media...): changed in
+        # place so each sees the new tenants at once.
+        self.tenants.clear()
+        self.tenants.update((t.name, t) for t in tenants)
+        self.admission.tenants_changed()
+
     @property
     def loops(self) -> LoopGuard:
         """The loop guard of incoming INVITEs and outgoing trunk legs."""

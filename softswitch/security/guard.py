@@ -130,6 +130,15 @@ class SecurityGuard:
                 return DROP
         return ADMIT
 
+    def trust(self, trusted: Iterable[Network]) -> None:
+        """Never ban these networks besides the configured allow list (the trunks' addresses,
+        given again when provisioning changes them)."""
+        self._networks = (
+            *(ipaddress.ip_network(n) for n in self.settings.allow),
+            *trusted,
+        )
+        self._allowed.clear()
+
     def allowed(self, host: str) -> bool:
         """True when ``host`` is on an allow list (configured, or a trunk's address)."""
         known = self._allowed.get(host)

@@ -4,47 +4,15 @@ PostgreSQL: disaster enable/disable/status, route explain, numbers import/export
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
-from config import example_config_path, load_config
+from config import load_config
 from storage import Binding, open_store
+from tests.unit.clikit import run, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 MONDAY_10 = "2026-07-06T10:00-04:00"
 PLAN = "Office outage"
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """`python -m softswitch.cli ARGS` as an operator would run it."""
-    return subprocess.run(
-        [sys.executable, "-m", "softswitch.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def write_config(directory: Path, database_url: str, extra: str = "") -> Path:
-    text = example_config_path().read_text(encoding="utf-8")
-    text = text.replace('url = "sqlite:///data/softswitch.db"', f'url = "{database_url}"')
-    text = text.replace('file = "data/softswitch.log"', 'file = ""')
-    path = directory / "switch.toml"
-    path.write_text(text + extra, encoding="utf-8")
-    return path
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/db/softswitch.db"
-    dsn: str = request.getfixturevalue("pg_schema_dsn")
-    return dsn
 
 
 async def _history(url: str) -> list[tuple[str, str, str]]:

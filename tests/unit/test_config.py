@@ -608,7 +608,8 @@ def test_example_config_loads() -> None:
         ("tcp", "0.0.0.0", 5060),
     ]
     assert cfg.database.backend == "sqlite"
-    assert cfg.database.sqlite_path == Path("data/softswitch.db")
+    # A relative path is the file's neighbour, whatever the working directory.
+    assert cfg.database.sqlite_path == example_config_path().resolve().parent / "data/softswitch.db"
     (tenant,) = cfg.tenants
     assert [u.extension for u in tenant.users] == ["100", "101", "102", "103", "104", "105"]
     assert all(u.display_name and u.password for u in tenant.users)

@@ -56,20 +56,27 @@ async def test_open_applies_every_migration_once(store_url: str) -> None:
 async def test_a_lower_version_arriving_after_a_higher_one_is_still_applied(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Branches take migration numbers in parallel: one merged later may bring a version
+    # lower than one a database already has. It is applied all the same.
     async with open_store(store_url) as store:
         latest = await store.schema_version()
     applied = load_migrations("sqlite")
-    missing = next(v for v in range(1, latest) if v not in {m.version for m in applied})
-    late = Migration(missing, "late_arrival", "CREATE TABLE late_arrival (x INTEGER);")
-    for backend in ("storage.sqlite", "storage.postgres"):
-        monkeypatch.setattr(
-            f"{backend}.load_migrations",
-            lambda _backend: tuple(sorted((*applied, late), key=lambda m: m.version)),
-        )
+    high = Migration(latest + 2, "high", "CREATE TABLE high_arrival (x INTEGER);")
+    late = Migration(latest + 1, "late_arrival", "CREATE TABLE late_arrival (x INTEGER);")
+
+    def patch(*extra: Migration) -> None:
+        found = tuple(sorted((*applied, *extra), key=lambda m: m.version))
+        for backend in ("storage.sqlite", "storage.postgres"):
+            monkeypatch.setattr(f"{backend}.load_migrations", lambda _backend: found)
+
+    patch(high)
     async with open_store(store_url) as store:
-        assert await store.schema_version() == latest
+        assert await store.schema_version() == latest + 2
+    patch(high, late)
+    async with open_store(store_url) as store:
+        assert await store.schema_version() == latest + 2
     rows = await raw_fetch(store_url, "SELECT version FROM schema_migrations ORDER BY 1")
-    assert (missing,) in rows
+    assert (latest + 1,) in rows
     assert await raw_fetch(store_url, "SELECT count(*) FROM late_arrival") == [(0,)]
 
 

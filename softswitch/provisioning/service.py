@@ -1,0 +1,489 @@
+"""The provisioning service: typed operations on the model kept in the Store.
+
+    service = ProvisioningService(store, mode="database")
+    who = Actor("alice", "192.0.2.7")
+    item = await service.create(who, "user", "acme", {"extension": "201", "password": "..."})
+    item = await service.update(who, "user", "acme", "201", {...}, expected_version=item.version)
+    page = await service.list_objects("user", "acme", limit=50)          # page.next_cursor pages on
+    await service.delete(who, "user", "acme", "201")
+
+Every change is validated by the `config/` models and the same cross-object rules the file
+loader applies (the whole tenant is re-validated as `config.models.Tenant`), written with
+its audit record in one transaction, and refused whole otherwise (`InvalidObject` names each
+object and field). The admin API and the command line both use this; nothing here knows
+HTTP.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from config.loader import located_errors
+from config.models import Tenant
+from softswitch.provisioning.errors import (
+    FieldError,
+    InvalidObject,
+    NotFound,
+    ReadOnly,
+    VersionMismatch,
+)
+from softswitch.provisioning.model import (
+    KINDS,
+    ObjectKey,
+    assemble_tenant,
+    index_keys,
+    object_key,
+    plain,
+    split_tenant,
+)
+from storage.base import Store
+from storage.provisioning import (
+    AuditQuery,
+    AuditRecord,
+    ObjectWrite,
+    ProvisionedObject,
+    RevisionMoved,
+    VersionConflict,
+)
+
+__all__ = ["Actor", "Change", "Item", "Page", "ProvisioningService", "Snapshot"]
+
+_RETRIES = 8  # re-validations when another writer changed the model meanwhile
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who makes a change and from where: an admin login and its client address, the
+    command line user and host, or the configuration file."""
+
+    name: str
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One provisioning object as stored: `version` is its ETag."""
+
+    tenant: str
+    kind: str
+    key: str
+    version: int
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A page of `list`; pass `next_cursor` back for the next one (None: the last page)."""
+
+    items: list[Item]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One object a whole-model apply (import, file reload) creates, updates or deletes."""
+
+    action: Literal["create", "update", "delete"]
+    tenant: str
+    kind: str
+    key: str
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.kind} {self.key!r} (tenant {self.tenant!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The whole model at one revision, validated; `problems` lists tenants that did not
+    validate (left out), which only a database edited by hand can cause."""
+
+    revision: int
+    tenants: tuple[Tenant, ...]
+    problems: tuple[str, ...] = ()
+    invalid: frozenset[str] = frozenset()  # names of the tenants left out
+    # The stored documents the tenants were built from, per tenant.
+    documents: Mapping[str, Mapping[ObjectKey, Any]] = field(default_factory=dict, repr=False)
+
+
+class ProvisioningService:
+    """Typed operations on the stored provisioning model; see the module docstring."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        mode: Literal["database", "file"] = "database",
+        clock: Callable[[], float] = time.time,
+        on_change: Callable[[int], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.mode = mode
+        self.clock = clock
+        # Told the new revision after every change made through this service (the running
+        # switch applies it at once instead of at its next poll).
+        self.on_change = on_change
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def get(self, kind: str, tenant: str, key: str) -> Item:
+        """One object; raises NotFound."""
+        _kind(kind)
+        for obj in await self.store.load_provisioning(tenant, kind):
+            if obj.key == key:
+                return _item(obj)
+        raise NotFound(f"no {kind} {key!r} in tenant {tenant!r}")
+
+    async def list_objects(
+        self,
+        kind: str,
+        tenant: str | None = None,
+        *,
+        cursor: str | None = None,
+        limit: int = 100,
+        where: Mapping[str, Any] | None = None,
+    ) -> Page:
+        """Objects of a kind (of one tenant, or all) in (tenant, key) order, `limit` at a
+        time after `cursor`; `where` keeps objects whose top-level fields equal the values
+        given (e.g. {"treatment": "user"})."""
+        _kind(kind)
+        if not 1 <= limit <= 1000:
+            raise ValueError("limit must be from 1 to 1000")
+        after = _decode_cursor(cursor)
+        items: list[Item] = []
+        for obj in await self.store.load_provisioning(tenant, kind):
+            if after is not None and (obj.tenant, obj.key) <= after:
+                continue
+            if where and any(obj.data.get(f) != v for f, v in where.items()):
+                continue
+            items.append(_item(obj))
+            if len(items) > limit:
+                break
+        more = len(items) > limit
+        items = items[:limit]
+        last = items[-1] if items else None
+        return Page(items, f"{last.tenant}\x1f{last.key}" if more and last else None)
+
+    async def snapshot(self, previous: Snapshot | None = None) -> Snapshot:
+        """The whole model, validated tenant by tenant (what a switch runs with). A tenant
+        whose objects are those of `previous` is not validated again: it is the same
+        `Tenant` object, so only the tenants a change touched are rebuilt."""
+        revision = await self.store.provisioning_revision()
+        objects = await self.store.load_provisioning()
+        tenants: list[Tenant] = []
+        problems: list[str] = []
+        invalid: set[str] = set()
+        documents = _by_tenant(objects)
+        known = previous.documents if previous is not None else {}
+        reuse = {t.name: t for t in previous.tenants} if previous is not None else {}
+        for name, docs in documents.items():
+            if name in reuse and known.get(name) == docs:
+                tenants.append(reuse[name])
+                continue
+            try:
+                tenants.append(_validate_tenant(name, docs))
+            except InvalidObject as exc:
+                problems.append(str(exc))
+                invalid.add(name)
+        return Snapshot(revision, tuple(tenants), tuple(problems), frozenset(invalid), documents)
+
+    async def audit(self, query: AuditQuery) -> list[AuditRecord]:
+        """The audit log, newest first (`softswitch audit`, the API's GET /v1/audit)."""
+        return await self.store.load_audit(query)
+
+    # -- changing one object ---------------------------------------------------------------
+
+    async def create(
+        self, actor: Actor, kind: str, tenant: str, data: Mapping[str, Any], key: str = ""
+    ) -> Item:
+        """Create an object (`key` only for `answering`: the extension it belongs to; for a
+        tenant, `tenant` is its name). Raises InvalidObject, VersionMismatch (exists)."""
+        self._writable()
+        model = _validate_object(kind, tenant, key or "(new)", data)
+        if kind == "answering" and not key:
+            raise InvalidObject(
+                [FieldError(tenant, kind, "", "", "give the extension the rules belong to")]
+            )
+        key = object_key(kind, model, key)
+        if kind == "tenant":
+            tenant = key
+        return await self._change(actor, kind, tenant, key, _stored(kind, model), 0)
+
+    async def update(
+        self,
+        actor: Actor,
+        kind: str,
+        tenant: str,
+        key: str,
+        data: Mapping[str, Any],
+        expected_version: int | None = None,
+    ) -> Item:
+        """Replace an object's fields (its key stays). Raises NotFound, InvalidObject,
+        VersionMismatch (`expected_version` given and the object changed since)."""
+        self._writable()
+        model = _validate_object(kind, tenant, key, data)
+        if object_key(kind, model, key) != key:
+            raise InvalidObject(
+                [
+                    FieldError(
+                        tenant, kind, key, _key_field(kind), "cannot change; delete and create"
+                    )
+                ]
+            )
+        return await self._change(
+            actor, kind, tenant, key, _stored(kind, model), expected_version, must_exist=True
+        )
+
+    async def delete(
+        self, actor: Actor, kind: str, tenant: str, key: str, expected_version: int | None = None
+    ) -> None:
+        """Delete an object (a tenant with everything in it). Raises NotFound, InvalidObject
+        (something still refers to it), VersionMismatch."""
+        self._writable()
+        await self._change(actor, kind, tenant, key, None, expected_version, must_exist=True)
+
+    async def _change(
+        self,
+        actor: Actor,
+        kind: str,
+        tenant: str,
+        key: str,
+        doc: dict[str, Any] | None,
+        expected_version: int | None,
+        *,
+        must_exist: bool = False,
+    ) -> Item:
+        for _ in range(_RETRIES):
+            revision = await self.store.provisioning_revision()
+            current = {(o.kind, o.key): o for o in await self.store.load_provisioning(tenant)}
+            existing = current.get((kind, key))
+            if existing is None and (must_exist or (kind != "tenant" and not current)):
+                if not current:
+                    raise NotFound(f"no tenant {tenant!r}")
+                raise NotFound(f"no {kind} {key!r} in tenant {tenant!r}")
+            if expected_version is not None:
+                actual = existing.version if existing is not None else 0
+                if actual != expected_version:
+                    raise VersionMismatch(
+                        _mismatch(kind, tenant, key, expected_version, actual), actual
+                    )
+            docs = {k: o.data for k, o in current.items()}
+            if kind == "tenant" and doc is None:
+                writes = [ObjectWrite(tenant, k, ky, None) for k, ky in docs]
+            else:
+                if doc is None:
+                    docs.pop((kind, key), None)
+                else:
+                    docs[(kind, key)] = doc
+                _validate_tenant(tenant, docs)
+                if kind == "tenant":
+                    await self._check_domain(tenant, doc)
+                writes = [ObjectWrite(tenant, kind, key, doc, expected_version)]
+            try:
+                new_revision, _ = await self.store.write_provisioning(
+                    writes,
+                    actor=actor.name,
+                    source=actor.source,
+                    at=self.clock(),
+                    base_revision=revision,
+                )
+            except RevisionMoved:
+                continue
+            except VersionConflict as exc:
+                raise VersionMismatch(str(exc), exc.actual) from None
+            self._notify(new_revision, revision)
+            version = (existing.version if existing else 0) + (1 if doc is not None else 0)
+            if existing is not None and doc is not None and existing.data == doc:
+                version = existing.version
+            return Item(tenant, kind, key, version, doc if doc is not None else {})
+        raise RevisionMoved("provisioning keeps changing; try again")
+
+    async def _check_domain(self, tenant: str, doc: Mapping[str, Any] | None) -> None:
+        # The one rule across tenants (config.models.SwitchConfig): names and domains are
+        # unique. Names are keys already; domains are checked here.
+        if doc is None:
+            return
+        domain = str(doc.get("domain", "")).lower()
+        for other in await self.store.load_provisioning(kind="tenant"):
+            if other.tenant != tenant and str(other.data.get("domain", "")).lower() == domain:
+                raise InvalidObject(
+                    [
+                        FieldError(
+                            tenant,
+                            "tenant",
+                            tenant,
+                            "domain",
+                            f"duplicate domain {domain!r} (tenant {other.tenant!r})",
+                        )
+                    ]
+                )
+
+    # -- the whole model at once: seed, import, file reload --------------------------------
+
+    async def apply(
+        self,
+        actor: Actor,
+        tenants: Sequence[Tenant],
+        *,
+        dry_run: bool = False,
+        from_file: bool = False,
+    ) -> list[Change]:
+        """Make the stored model equal to `tenants` (validated, e.g. a loaded file's), in one
+        transaction; returns what changes (with `dry_run`, what would). `from_file` is the
+        file mode's reload, the only whole-model write allowed in that mode."""
+        if not from_file:
+            self._writable()
+        wanted: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for tenant in tenants:
+            for (kind, key), doc in split_tenant(tenant).items():
+                wanted[(tenant.name, kind, key)] = doc
+        for _ in range(_RETRIES):
+            revision = await self.store.provisioning_revision()
+            stored = {(o.tenant, o.kind, o.key): o for o in await self.store.load_provisioning()}
+            changes: list[Change] = []
+            writes: list[ObjectWrite] = []
+            for ident, doc in wanted.items():
+                old = stored.get(ident)
+                if old is None or old.data != doc:
+                    changes.append(Change("create" if old is None else "update", *ident))
+                    writes.append(ObjectWrite(*ident, doc))
+            for ident in stored.keys() - wanted.keys():
+                changes.append(Change("delete", *ident))
+                writes.append(ObjectWrite(*ident, None))
+            changes.sort(key=lambda c: (c.tenant, c.kind, c.key))
+            if dry_run or not writes:
+                return changes
+            try:
+                new_revision, _ = await self.store.write_provisioning(
+                    writes,
+                    actor=actor.name,
+                    source=actor.source,
+                    at=self.clock(),
+                    base_revision=revision,
+                )
+            except RevisionMoved:
+                continue
+            self._notify(new_revision, revision)
+            return changes
+        raise RevisionMoved("provisioning keeps changing; try again")
+
+    async def seed(self, actor: Actor, tenants: Sequence[Tenant]) -> bool:
+        """Database mode's first start: store the file's tenants when the store has never
+        held any provisioning (revision 0). True when it seeded."""
+        if await self.store.provisioning_revision() != 0:
+            return False
+        if not tenants:
+            return False
+        await self.apply(actor, tenants, from_file=True)
+        return True
+
+    def _writable(self) -> None:
+        if self.mode == "file":
+            raise ReadOnly(
+                'provisioning = "file": the configuration file is the truth; edit it and run '
+                "`softswitch reload` (or send SIGHUP)"
+            )
+
+    def _notify(self, revision: int, before: int) -> None:
+        if self.on_change is not None and revision != before:
+            self.on_change(revision)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise NotFound(f"no object kind {kind!r} (kinds: {', '.join(KINDS)})")
+
+
+def _key_field(kind: str) -> str:
+    return {"user": "extension", "number": "number"}.get(kind, "name")
+
+
+def _mismatch(kind: str, tenant: str, key: str, expected: int, actual: int) -> str:
+    where = f"{kind} {key!r} of tenant {tenant!r}"
+    if expected == 0:
+        return f"{where} already exists"
+    if actual == 0:
+        return f"{where} does not exist"
+    return f"{where} is at version {actual}, not {expected}"
+
+
+def _item(obj: ProvisionedObject) -> Item:
+    return Item(obj.tenant, obj.kind, obj.key, obj.version, obj.data)
+
+
+def _decode_cursor(cursor: str | None) -> tuple[str, str] | None:
+    if not cursor:
+        return None
+    tenant, sep, key = cursor.partition("\x1f")
+    if not sep:
+        raise ValueError("not a cursor of this list")
+    return tenant, key
+
+
+def _by_tenant(objects: Sequence[ProvisionedObject]) -> dict[str, dict[ObjectKey, Any]]:
+    out: dict[str, dict[ObjectKey, Any]] = {}
+    for obj in objects:
+        out.setdefault(obj.tenant, {})[(obj.kind, obj.key)] = obj.data
+    return out
+
+
+def _validate_object(kind: str, tenant: str, key: str, data: Mapping[str, Any]) -> BaseModel:
+    """One object by its own model (fields only; the tenant's rules come after)."""
+    _kind(kind)
+    if not isinstance(data, Mapping):
+        raise InvalidObject([FieldError(tenant, kind, key, "", "must be a table of fields")])
+    model = KINDS[kind].model
+    if kind == "tenant":
+        nested = [k for k in ("users", "trunks", "conferences") if k in data]
+        if nested:
+            raise InvalidObject(
+                [
+                    FieldError(tenant, kind, key, n, "provision these as objects of their own")
+                    for n in nested
+                ]
+            )
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        raise InvalidObject(
+            FieldError(tenant, kind, key, _field(loc), msg) for loc, msg in located_errors(exc)
+        ) from None
+
+
+def _stored(kind: str, model: BaseModel) -> dict[str, Any]:
+    """The document stored for a validated object: the form `split_tenant` gives."""
+    doc = plain(model)
+    assert isinstance(doc, dict)
+    if kind == "user" and doc.get("username") == doc.get("extension"):
+        doc.pop("username", None)
+    if kind == "disaster_plan":
+        doc.pop("history", None)
+    return doc
+
+
+def _validate_tenant(name: str, docs: Mapping[ObjectKey, Mapping[str, Any]]) -> Tenant:
+    """A tenant's objects validated together as the file loader validates a [[tenants]]."""
+    data = assemble_tenant(docs)
+    try:
+        return Tenant.model_validate(data)
+    except ValidationError as exc:
+        located = index_keys(docs)
+        errors = []
+        for loc, msg in located_errors(exc):
+            kind, key, rest = located(loc)
+            errors.append(FieldError(name, kind, key or name, _field(rest), msg))
+        raise InvalidObject(errors) from None
+
+
+def _field(loc: Sequence[str | int]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
