@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from bench.sipp import SippResult, run_sipp
-from bench.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
 
+from peers.sipp import SippResult, run_sipp
+from peers.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
 from softswitch.provisioning import Actor, ProvisioningService
 from storage import open_store
 from storage.provisioning import AuditQuery
@@ -223,8 +223,7 @@ def test_two_switches_on_one_postgresql_both_see_a_change(
 def test_baresip_registers_as_a_provisioned_user_and_is_called(
     tmp_path: Path, database_url: str
 ) -> None:
-    from bench.baresip import BaresipPhone
-
+    from peers.baresip import BaresipPhone
     from tests.integration.audiokit import tone
 
     path, port = _config(tmp_path, database_url)
