@@ -16,7 +16,7 @@ from softswitch.calls import CallManager
 from softswitch.overload import OverloadGuard
 from softswitch.registrar import Registrar
 from softswitch.sip.address import Address
-from softswitch.sip.driver import SignallingCounters, SipDriver
+from softswitch.sip.driver import KNOWN_METHODS, SignallingCounters, SipDriver
 from softswitch.sip.message import SipParseError, SipRequest, SipResponse, make_response, new_tag
 from softswitch.sip.session import (
     AckReceived,
@@ -62,24 +62,6 @@ ALLOWED_METHODS = (
     "UPDATE",
     "INFO",
     "REFER",
-)
-KNOWN_METHODS = frozenset(
-    {
-        "INVITE",
-        "ACK",
-        "BYE",
-        "CANCEL",
-        "REGISTER",
-        "OPTIONS",
-        "INFO",
-        "PRACK",
-        "UPDATE",
-        "SUBSCRIBE",
-        "NOTIFY",
-        "REFER",
-        "MESSAGE",
-        "PUBLISH",
-    }
 )
 SUPPORTED_EXTENSIONS = ("path", "timer")  # timer: RFC 4028, by the dialog layer
 

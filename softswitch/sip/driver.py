@@ -70,8 +70,9 @@ class SignallingCounters:
     responses_by_class: dict[int, int] = field(default_factory=dict)
 
 
-# The methods counted by name (RFC 3261 and its extensions); others count as OTHER.
-COUNTED_METHODS = frozenset(
+# The SIP methods known by name (RFC 3261 and its extensions): the dispatcher answers
+# the others 501, and the counters count them as OTHER.
+KNOWN_METHODS = frozenset(
     {
         "INVITE",
         "ACK",
@@ -169,7 +170,7 @@ class SipDriver:
                 self.reject(partial, source, error.status, error.reason)
             return
         if isinstance(message, SipRequest):
-            method = message.method if message.method in COUNTED_METHODS else "OTHER"
+            method = message.method if message.method in KNOWN_METHODS else "OTHER"
             by_method = counters.requests_by_method
             by_method[method] = by_method.get(method, 0) + 1
             problem = check_request(message)
