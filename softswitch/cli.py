@@ -10,15 +10,8 @@ import sys
 import time
 from collections.abc import Sequence
 
-from config import ConfigError, SwitchConfig, example_config_path, load_config
-
-
-def _load(path: str) -> SwitchConfig:
-    try:
-        return load_config(path)
-    except ConfigError as error:
-        print(f"{path}: configuration has errors:\n{error}", file=sys.stderr)
-        raise SystemExit(2) from None
+from config import SwitchConfig, example_config_path
+from softswitch.cli_common import load_config_or_exit
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -26,7 +19,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from softswitch.loop import run
     from softswitch.server import serve
 
-    config = _load(args.config)
+    config = load_config_or_exit(args.config)
     if args.media_workers is not None:
         config = config.model_copy(
             update={"media": config.media.model_copy(update={"workers": args.media_workers})}
@@ -51,7 +44,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
-    config = _load(args.path)
+    config = load_config_or_exit(args.path)
     users = sum(len(t.users) for t in config.tenants)
     print(
         f"{args.path}: OK ({len(config.tenants)} tenants, {users} users, "
@@ -85,7 +78,7 @@ async def _registrations(config: SwitchConfig) -> list[dict[str, object]]:
 
 
 def _cmd_registrations(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = load_config_or_exit(args.config)
     if args.database:
         config = config.model_copy(
             update={"database": config.database.model_copy(update={"url": args.database})}
@@ -180,7 +173,7 @@ def _cmd_cdr_export(args: argparse.Namespace) -> int:
 
     from storage.cdr import Cdr
 
-    config = _load(args.config)
+    config = load_config_or_exit(args.config)
     if args.database:
         config = config.model_copy(
             update={"database": config.database.model_copy(update={"url": args.database})}

@@ -16,61 +16,23 @@ configuration, 3 database failure.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import json
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from config import ConfigError, SwitchConfig, load_config
-from storage import StorageError, Store, open_store
+from config import SwitchConfig
+from softswitch.cli_common import CommandError, guarded, load_checked_config, with_store
+from storage import Store
 
 __all__ = ["add_admin_commands"]
 
-_T = TypeVar("_T")
 ROLES = ("operator", "reseller", "office_manager", "site_manager", "supervisor", "user")
 
 
-class _Refused(Exception):
-    def __init__(self, message: str, status: int = 1) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 def _config(args: argparse.Namespace) -> SwitchConfig:
-    try:
-        config = load_config(args.config)
-    except ConfigError as error:
-        raise _Refused(f"{args.config}: configuration has errors:\n{error}", 2) from None
-    if args.database:
-        config = config.model_copy(
-            update={"database": config.database.model_copy(update={"url": args.database})}
-        )
-    return config
-
-
-def _with_store(config: SwitchConfig, work: Callable[[Store], Awaitable[_T]]) -> _T:
-    from softswitch.cli_routing import _quiet_logs
-
-    _quiet_logs()
-
-    async def run() -> _T:
-        try:
-            store = open_store(config.database.url)
-        except ValueError as exc:
-            raise _Refused(f"database: {exc}", 2) from None
-        await store.open()
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    try:
-        return asyncio.run(run())
-    except StorageError as exc:
-        raise _Refused(f"database: {exc}", 3) from None
+    return load_checked_config(args.config, args.database)
 
 
 def _password(args: argparse.Namespace) -> str | None:
@@ -80,7 +42,7 @@ def _password(args: argparse.Namespace) -> str | None:
         return sys.stdin.readline().rstrip("\r\n")
     first = getpass.getpass(f"password for {args.name}: ")
     if getpass.getpass("again: ") != first:
-        raise _Refused("the passwords differ")
+        raise CommandError("the passwords differ")
     return first
 
 
@@ -104,16 +66,16 @@ def _cmd_admin_create(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "login"
-        raise _Refused(f"{where}: {first['msg']}") from None
+        raise CommandError(f"{where}: {first['msg']}") from None
     tenants = {t.name: t for t in config.tenants}
 
     async def work(store: Store) -> Any:
         return await create_login(store, tenants, body, None)
 
     try:
-        created = _with_store(config, work)
+        created = with_store(config, work)
     except ApiError as exc:
-        raise _Refused(exc.message) from None
+        raise CommandError(exc.message) from None
     scope = ", ".join(created.tenants) or "every tenant"
     print(f"login {created.name} created: {created.role} ({scope})")
     if created.totp_uri:
@@ -125,7 +87,7 @@ def _cmd_admin_create(args: argparse.Namespace) -> int:
 
 
 def _cmd_admin_list(args: argparse.Namespace) -> int:
-    logins = _with_store(_config(args), lambda store: store.load_api_logins())
+    logins = with_store(_config(args), lambda store: store.load_api_logins())
     rows = [
         {
             "name": x.name,
@@ -150,8 +112,8 @@ def _cmd_admin_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_admin_delete(args: argparse.Namespace) -> int:
-    if not _with_store(_config(args), lambda store: store.delete_api_login(args.name)):
-        raise _Refused(f"no login {args.name!r}")
+    if not with_store(_config(args), lambda store: store.delete_api_login(args.name)):
+        raise CommandError(f"no login {args.name!r}")
     print(f"login {args.name} and its tokens deleted")
     return 0
 
@@ -163,10 +125,10 @@ def _cmd_token_create(args: argparse.Namespace) -> int:
 
     async def work(store: Store) -> Any:
         if await store.load_api_login(args.login) is None:
-            raise _Refused(f"no login {args.login!r}: create it with `softswitch admin create`")
+            raise CommandError(f"no login {args.login!r}: create it with `softswitch admin create`")
         return await issue_token(store, args.login, "api", args.description, lifetime)
 
-    created = _with_store(_config(args), work)
+    created = with_store(_config(args), work)
     print(created.token)
     expiry = (
         time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(created.expires_at))
@@ -181,7 +143,7 @@ def _cmd_token_create(args: argparse.Namespace) -> int:
 
 
 def _cmd_token_list(args: argparse.Namespace) -> int:
-    tokens = _with_store(_config(args), lambda store: store.load_api_tokens(args.login))
+    tokens = with_store(_config(args), lambda store: store.load_api_tokens(args.login))
     now = time.time()
     for t in tokens:
         state = (
@@ -197,22 +159,11 @@ def _cmd_token_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_token_revoke(args: argparse.Namespace) -> int:
-    done = _with_store(_config(args), lambda store: store.revoke_api_token(args.id, time.time()))
+    done = with_store(_config(args), lambda store: store.revoke_api_token(args.id, time.time()))
     if not done:
-        raise _Refused(f"no valid token {args.id!r}")
+        raise CommandError(f"no valid token {args.id!r}")
     print(f"token {args.id} revoked")
     return 0
-
-
-def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except _Refused as exc:
-            print(f"softswitch: {exc}", file=sys.stderr)
-            return exc.status
-
-    return run
 
 
 def _days(text: str) -> int:
@@ -245,15 +196,15 @@ def add_admin_commands(sub: Any, default_config: str) -> None:
     secret.add_argument("--no-password", action="store_true", help="a machine account: tokens only")
     create.add_argument("--totp", action="store_true", help="require a TOTP code at login")
     common(create)
-    create.set_defaults(func=_guarded(_cmd_admin_create))
+    create.set_defaults(func=guarded(_cmd_admin_create))
     listing = asub.add_parser("list", help="list logins")
     listing.add_argument("--json", action="store_true", help="print JSON")
     common(listing)
-    listing.set_defaults(func=_guarded(_cmd_admin_list))
+    listing.set_defaults(func=guarded(_cmd_admin_list))
     delete = asub.add_parser("delete", help="delete a login and its tokens")
     delete.add_argument("name")
     common(delete)
-    delete.set_defaults(func=_guarded(_cmd_admin_delete))
+    delete.set_defaults(func=guarded(_cmd_admin_delete))
 
     token = sub.add_parser("token", help="admin API tokens")
     tsub = token.add_subparsers(dest="action", required=True)
@@ -262,12 +213,12 @@ def add_admin_commands(sub: Any, default_config: str) -> None:
     tcreate.add_argument("--description", default="", help="what it is for")
     tcreate.add_argument("--expires-in", type=_days, metavar="DAYS", help="default: never")
     common(tcreate)
-    tcreate.set_defaults(func=_guarded(_cmd_token_create))
+    tcreate.set_defaults(func=guarded(_cmd_token_create))
     tlist = tsub.add_parser("list", help="list tokens (never their secrets)")
     tlist.add_argument("login", nargs="?", help="only this login's")
     common(tlist)
-    tlist.set_defaults(func=_guarded(_cmd_token_list))
+    tlist.set_defaults(func=guarded(_cmd_token_list))
     revoke = tsub.add_parser("revoke", help="revoke a token")
     revoke.add_argument("id", help="the token's id (token list)")
     common(revoke)
-    revoke.set_defaults(func=_guarded(_cmd_token_revoke))
+    revoke.set_defaults(func=guarded(_cmd_token_revoke))

@@ -14,19 +14,16 @@ from typing import Any
 
 import numpy as np
 
-from config import ConfigError, SwitchConfig, load_config
+from config import SwitchConfig
 from media.wav import write_wav
+from softswitch.cli_common import guarded, load_config_or_exit
 from softswitch.prompts import MESSAGES, Phrase, PromptError, PromptLibrary
 
 __all__ = ["add_prompt_commands"]
 
 
 def _library(args: argparse.Namespace) -> tuple[SwitchConfig, PromptLibrary]:
-    try:
-        config = load_config(args.config)
-    except ConfigError as error:
-        print(f"{args.config}: configuration has errors:\n{error}", file=sys.stderr)
-        raise SystemExit(2) from None
+    config = load_config_or_exit(args.config)
     tenant = getattr(args, "tenant", None)
     if tenant is not None and tenant not in {t.name for t in config.tenants}:
         print(f"no tenant {tenant!r} in {args.config}", file=sys.stderr)
@@ -112,17 +109,6 @@ def _cmd_say(args: argparse.Namespace) -> int:
     return 0
 
 
-def _guarded(func: Any) -> Any:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return int(func(args))
-        except PromptError as exc:
-            print(str(exc), file=sys.stderr)
-            return 1
-
-    return run
-
-
 def add_prompt_commands(sub: Any, default_config: str) -> None:
     """Add `prompts` (list, add, text, remove, say) to the `softswitch` sub-command parser."""
     prompts = sub.add_parser("prompts", help="the prompt library: uploads, texts, speech")
@@ -132,7 +118,7 @@ def add_prompt_commands(sub: Any, default_config: str) -> None:
         cmd: argparse.ArgumentParser = psub.add_parser(name, help=text)
         cmd.add_argument("--config", default=default_config, help="configuration file (TOML)")
         cmd.add_argument("--tenant", help="the tenant's prompts (default: the system's)")
-        cmd.set_defaults(func=_guarded(func))
+        cmd.set_defaults(func=guarded(func, PromptError, prefix=""))
         return cmd
 
     listing = command("list", "stored prompts of a tenant or of the system", _cmd_list)

@@ -15,40 +15,23 @@ within a second. Exit status: 0 done, 1 refused, 2 bad configuration or argument
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import getpass
 import json
-import logging
 import socket
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import structlog
-
-from config import ConfigError, SwitchConfig, load_config
+from config import ConfigError, SwitchConfig
+from softswitch.cli_common import CommandError, guarded, load_checked_config, with_store
 from softswitch.provisioning import Actor, ProvisioningError, ProvisioningService
 from softswitch.provisioning.fileio import export_toml, import_file, reload_file
-from storage import StorageError, open_store
 from storage.provisioning import AuditQuery, AuditRecord
 
 __all__ = ["add_provisioning_commands"]
 
 _T = TypeVar("_T")
-
-
-class _Refused(Exception):
-    def __init__(self, message: str, status: int = 1) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def _load(path: str) -> SwitchConfig:
-    try:
-        return load_config(path)
-    except ConfigError as error:
-        raise _Refused(f"{path}: configuration has errors:\n{error}", 2) from None
 
 
 def _actor(by: str | None) -> Actor:
@@ -60,36 +43,22 @@ def _actor(by: str | None) -> Actor:
 
 
 def _with_service(config: SwitchConfig, work: Callable[[ProvisioningService], Awaitable[_T]]) -> _T:
-    # Results go to stdout; the store's info events (migrations) only as warnings, stderr.
-    structlog.configure(
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-    )
-
-    async def run() -> _T:
-        store = open_store(config.database.url)
-        await store.open()
-        try:
-            return await work(ProvisioningService(store, mode=config.provisioning))
-        finally:
-            await store.close()
-
     try:
-        return asyncio.run(run())
-    except StorageError as exc:
-        raise _Refused(f"database: {exc}", 3) from None
-    except ValueError as exc:
-        raise _Refused(f"database: {exc}", 2) from None
+        return with_store(
+            config, lambda store: work(ProvisioningService(store, mode=config.provisioning))
+        )
+    except ValueError as exc:  # any ValueError of the work, too: the status stays 2 as before
+        raise CommandError(f"database: {exc}", 2) from None
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = load_checked_config(args.config)
     sys.stdout.write(_with_service(config, export_toml))
     return 0
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = load_checked_config(args.config)
 
     async def work(service: ProvisioningService) -> list[Any]:
         return await import_file(service, args.file, _actor(args.by), dry_run=args.dry_run)
@@ -97,7 +66,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     try:
         changes = _with_service(config, work)
     except ConfigError as error:
-        raise _Refused(f"{args.file}: configuration has errors:\n{error}", 1) from None
+        raise CommandError(f"{args.file}: configuration has errors:\n{error}", 1) from None
     for change in changes:
         print(change)
     verb = "would change" if args.dry_run else "changed"
@@ -106,9 +75,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_reload(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = load_checked_config(args.config)
     if config.provisioning != "file":
-        raise _Refused(
+        raise CommandError(
             f'{args.config}: provisioning = "database": use `softswitch config import`', 1
         )
 
@@ -161,7 +130,7 @@ def _iso(at: float) -> str:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = load_checked_config(args.config)
     query = AuditQuery(
         tenant=args.tenant,
         kind=args.kind,
@@ -206,20 +175,6 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except _Refused as exc:
-            print(f"softswitch: {exc}", file=sys.stderr)
-            return exc.status
-        except ProvisioningError as exc:
-            print(f"softswitch: {exc}", file=sys.stderr)
-            return 1
-
-    return run
-
-
 def _positive(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 100_000:
         raise argparse.ArgumentTypeError(f"{text!r}: must be a number from 1 to 100000")
@@ -232,7 +187,7 @@ def add_provisioning_commands(sub: Any, default_config: str) -> None:
     csub = config.add_subparsers(dest="config_command", required=True)
     export = csub.add_parser("export", help="write the stored model as TOML to standard output")
     export.add_argument("--config", default=default_config, help="configuration file (TOML)")
-    export.set_defaults(func=_guarded(_cmd_export))
+    export.set_defaults(func=guarded(_cmd_export, ProvisioningError))
     imp = csub.add_parser("import", help="replace the stored model with a file's tenants")
     imp.add_argument("file", help="TOML file with [[tenants]] (e.g. from config export)")
     imp.add_argument("--config", default=default_config, help="configuration file (TOML)")
@@ -240,14 +195,14 @@ def add_provisioning_commands(sub: Any, default_config: str) -> None:
         "--dry-run", action="store_true", help="list what would change, change nothing"
     )
     imp.add_argument("--by", help="who does it, for the audit log (default: login name)")
-    imp.set_defaults(func=_guarded(_cmd_import))
+    imp.set_defaults(func=guarded(_cmd_import, ProvisioningError))
 
     reload = sub.add_parser(
         "reload", help='provisioning = "file": apply the file\'s changes to running switches'
     )
     reload.add_argument("--config", default=default_config, help="configuration file (TOML)")
     reload.add_argument("--by", help="who does it, for the audit log (default: login name)")
-    reload.set_defaults(func=_guarded(_cmd_reload))
+    reload.set_defaults(func=guarded(_cmd_reload, ProvisioningError))
 
     audit = sub.add_parser("audit", help="who changed what in the provisioning, newest first")
     audit.add_argument("--config", default=default_config, help="configuration file (TOML)")
@@ -260,4 +215,4 @@ def add_provisioning_commands(sub: Any, default_config: str) -> None:
     audit.add_argument("--limit", type=_positive, default=50, help="records (default 50)")
     audit.add_argument("--before-id", type=int, help="page on: records older than this id")
     audit.add_argument("--json", action="store_true", help="print JSON with before and after")
-    audit.set_defaults(func=_guarded(_cmd_audit))
+    audit.set_defaults(func=guarded(_cmd_audit, ProvisioningError))

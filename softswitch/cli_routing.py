@@ -19,19 +19,14 @@ or arguments, 3 database unavailable.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import getpass
-import logging
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
-
-import structlog
+from typing import Any
 
 from config import ConfigError, SwitchConfig, load_config
 from config.models import Tenant
@@ -48,38 +43,20 @@ from routing.imports import (
 )
 from routing.numbers import clean
 from routing.plan import Outcome
+from softswitch.cli_common import CommandError, guarded, load_checked_config, with_store
 from softswitch.provisioning.runtime import stored_config
 from softswitch.routing_state import current_routing, set_disaster_plan
-from storage import StorageError, Store, open_store
+from storage import Store
 
 __all__ = ["add_routing_commands", "did_toml", "parse_when"]
-
-_T = TypeVar("_T")
-
-
-class CommandError(Exception):
-    """Ends a command with a message on stderr and an exit status."""
-
-    def __init__(self, message: str, status: int = 1) -> None:
-        super().__init__(message)
-        self.status = status
-
 
 # -- shared helpers ---------------------------------------------------------------------------
 
 
 def _load(args: argparse.Namespace) -> SwitchConfig:
-    try:
-        config = load_config(args.config)
-    except ConfigError as error:
-        raise CommandError(f"{args.config}: configuration has errors:\n{error}", 2) from None
-    url = getattr(args, "database", None)
-    if url:
-        config = config.model_copy(
-            update={"database": config.database.model_copy(update={"url": url})}
-        )
+    config = load_checked_config(args.config, getattr(args, "database", None))
     # The tenants the switch runs with: in database mode the stored ones, not the file's.
-    return _with_store(config, lambda store: stored_config(config, store))
+    return with_store(config, lambda store: stored_config(config, store))
 
 
 def _tenant(config: SwitchConfig, name: str | None) -> Tenant:
@@ -96,35 +73,6 @@ def _tenant(config: SwitchConfig, name: str | None) -> Tenant:
             return tenant
     names = ", ".join(t.name for t in config.tenants) or "none"
     raise CommandError(f"no tenant {name!r} (tenants: {names})", 2)
-
-
-def _quiet_logs() -> None:
-    # Commands print their results on stdout; the store's info events (migrations) would
-    # mix into it, so only warnings are shown, on stderr.
-    structlog.configure(
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-    )
-
-
-def _with_store(config: SwitchConfig, work: Callable[[Store], Awaitable[_T]]) -> _T:
-    _quiet_logs()
-
-    async def run() -> _T:
-        try:
-            store = open_store(config.database.url)
-        except ValueError as exc:
-            raise CommandError(f"database: {exc}", 2) from None
-        await store.open()
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    try:
-        return asyncio.run(run())
-    except StorageError as exc:
-        raise CommandError(f"database: {exc}", 3) from None
 
 
 def _format_time(at: dt.datetime) -> str:
@@ -178,7 +126,7 @@ def _cmd_disaster_change(args: argparse.Namespace) -> int:
         except DisasterError as exc:
             raise CommandError(f"tenant {tenant.name}: {exc}") from None
 
-    plan = _with_store(config, work)
+    plan = with_store(config, work)
     verb = "enabled" if enable else "disabled"
     lines = [
         f"tenant {tenant.name}: disaster plan {plan.name!r} {verb} by {by} at {_format_time(at)}"
@@ -220,7 +168,7 @@ def _cmd_disaster_status(args: argparse.Namespace) -> int:
                     )
         return lines
 
-    print("\n".join(_with_store(config, work)))
+    print("\n".join(with_store(config, work)))
     return 0
 
 
@@ -257,7 +205,7 @@ def _cmd_route_explain(args: argparse.Namespace) -> int:
             registered = {ext: 1 for ext in args.registered}
         return routing, problems, registered
 
-    routing, problems, registered = _with_store(config, work)
+    routing, problems, registered = with_store(config, work)
     facts = CallFacts(
         caller=caller or None,
         dialled=args.to,
@@ -412,17 +360,6 @@ def _cmd_numbers_export(args: argparse.Namespace) -> int:
 # -- parser -----------------------------------------------------------------------------------
 
 
-def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except CommandError as exc:
-            print(f"softswitch: {exc}", file=sys.stderr)
-            return exc.status
-
-    return run
-
-
 def _common(parser: argparse.ArgumentParser, default_config: str, database: bool = True) -> None:
     parser.add_argument("--config", default=default_config, help="configuration file (TOML)")
     if database:
@@ -439,10 +376,10 @@ def add_routing_commands(sub: Any, default_config: str) -> None:
         cmd.add_argument("name", help="plan name")
         _common(cmd, default_config)
         cmd.add_argument("--by", help="who does it, for the history (default: login name)")
-        cmd.set_defaults(func=_guarded(_cmd_disaster_change))
+        cmd.set_defaults(func=guarded(_cmd_disaster_change))
     status = dsub.add_parser("status", help="plans, their status and last change")
     _common(status, default_config)
-    status.set_defaults(func=_guarded(_cmd_disaster_status))
+    status.set_defaults(func=guarded(_cmd_disaster_status))
 
     route = sub.add_parser("route", help="routing decisions")
     rsub = route.add_subparsers(dest="action", required=True)
@@ -477,7 +414,7 @@ def add_routing_commands(sub: Any, default_config: str) -> None:
         "default: nobody answers)",
     )
     _common(exp, default_config)
-    exp.set_defaults(func=_guarded(_cmd_route_explain))
+    exp.set_defaults(func=guarded(_cmd_route_explain))
 
     numbers = sub.add_parser("numbers", help="the DID inventory")
     nsub = numbers.add_subparsers(dest="action", required=True)
@@ -497,8 +434,8 @@ def add_routing_commands(sub: Any, default_config: str) -> None:
         help="when every row is valid, print them as TOML to paste",
     )
     _common(imp, default_config, database=False)
-    imp.set_defaults(func=_guarded(_cmd_numbers_import))
+    imp.set_defaults(func=guarded(_cmd_numbers_import))
     exp_n = nsub.add_parser("export", help="the DID inventory as CSV")
     exp_n.add_argument("--output", help="file to write (default: standard output)")
     _common(exp_n, default_config, database=False)
-    exp_n.set_defaults(func=_guarded(_cmd_numbers_export))
+    exp_n.set_defaults(func=guarded(_cmd_numbers_export))

@@ -14,23 +14,11 @@ import json
 import sys
 import time
 
-from config import ConfigError, SwitchConfig, load_config
+from config import SwitchConfig
+from softswitch.cli_common import load_config_or_exit
 from storage.bans import Ban
 
 __all__ = ["add_security_commands"]
-
-
-def _config(args: argparse.Namespace) -> SwitchConfig:
-    try:
-        config = load_config(args.config)
-    except ConfigError as error:
-        print(f"{args.config}: configuration has errors:\n{error}", file=sys.stderr)
-        raise SystemExit(2) from None
-    if args.database:
-        config = config.model_copy(
-            update={"database": config.database.model_copy(update={"url": args.database})}
-        )
-    return config
 
 
 async def _bans(config: SwitchConfig, lift: str | None, since: float) -> tuple[list[Ban], bool]:
@@ -57,7 +45,7 @@ def _address(text: str) -> str:
 
 
 def _cmd_bans(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = load_config_or_exit(args.config, args.database)
     now = time.time()
     since = now - config.security.offence_memory if args.all else now
     bans, lifted = asyncio.run(_bans(config, args.lift, since))
