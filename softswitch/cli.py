@@ -78,11 +78,7 @@ async def _registrations(config: SwitchConfig) -> list[dict[str, object]]:
 
 
 def _cmd_registrations(args: argparse.Namespace) -> int:
-    config = load_config_or_exit(args.config)
-    if args.database:
-        config = config.model_copy(
-            update={"database": config.database.model_copy(update={"url": args.database})}
-        )
+    config = load_config_or_exit(args.config, args.database)
     rows = asyncio.run(_registrations(config))
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -173,11 +169,7 @@ def _cmd_cdr_export(args: argparse.Namespace) -> int:
 
     from storage.cdr import Cdr
 
-    config = load_config_or_exit(args.config)
-    if args.database:
-        config = config.model_copy(
-            update={"database": config.database.model_copy(update={"url": args.database})}
-        )
+    config = load_config_or_exit(args.config, args.database)
     end = args.to if args.to is not None else time.time() + 1
     cdrs = asyncio.run(_load_cdrs(config, args.from_, end, args.tenant))
     writer = csv.writer(sys.stdout, lineterminator="\n")
