@@ -98,32 +98,6 @@ def _cmd_registrations(args: argparse.Namespace) -> int:
     return 0
 
 
-_CDR_FIELDS = (
-    "call_id",
-    "sip_call_id",
-    "tenant",
-    "direction",
-    "caller_number",
-    "caller_name",
-    "dialled",
-    "destination",
-    "trunk",
-    "start",
-    "answer",
-    "end",
-    "duration",
-    "billsec",
-    "disposition",
-    "sip_code",
-    "q850_cause",
-    "q850_name",
-    "legs",
-    "mos",
-    "quality",
-    "recordings",
-)
-
-
 def _parse_when(text: str) -> float:
     """Epoch seconds, or an ISO 8601 date/time (UTC unless it names a zone)."""
     import datetime as dt
@@ -143,14 +117,6 @@ def _parse_when(text: str) -> float:
     return when.timestamp()
 
 
-def _iso(value: float | None) -> str:
-    import datetime as dt
-
-    if value is None:
-        return ""
-    return dt.datetime.fromtimestamp(value, dt.UTC).isoformat(timespec="milliseconds")
-
-
 async def _load_cdrs(
     config: SwitchConfig, start: float, end: float, tenant: str | None
 ) -> list[object]:
@@ -167,41 +133,16 @@ async def _load_cdrs(
 def _cmd_cdr_export(args: argparse.Namespace) -> int:
     import csv
 
-    from storage.cdr import Cdr
+    from storage.cdr import CSV_COLUMNS, Cdr, csv_row
 
     config = load_config_or_exit(args.config, args.database)
     end = args.to if args.to is not None else time.time() + 1
     cdrs = asyncio.run(_load_cdrs(config, args.from_, end, args.tenant))
     writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(_CDR_FIELDS)
+    writer.writerow(CSV_COLUMNS)
     for cdr in cdrs:
         assert isinstance(cdr, Cdr)
-        writer.writerow(
-            [
-                cdr.call_id,
-                cdr.sip_call_id,
-                cdr.tenant,
-                cdr.direction,
-                cdr.caller_number,
-                cdr.caller_name,
-                cdr.dialled,
-                cdr.destination,
-                cdr.trunk,
-                _iso(cdr.start),
-                _iso(cdr.answer),
-                _iso(cdr.end),
-                f"{cdr.duration:.3f}",
-                f"{cdr.billsec:.3f}",
-                cdr.disposition,
-                cdr.sip_code,
-                cdr.q850_cause,
-                cdr.q850_name,
-                json.dumps(cdr.legs, separators=(",", ":")),
-                "" if cdr.mos is None else f"{cdr.mos:.2f}",
-                json.dumps(cdr.quality, separators=(",", ":")),
-                json.dumps(cdr.recordings, separators=(",", ":")),
-            ]
-        )
+        writer.writerow(csv_row(cdr))
     return 0
 
 

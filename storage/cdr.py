@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from collections.abc import Sequence
@@ -11,11 +12,13 @@ from typing import Any
 __all__ = [
     "CDR_COLUMNS",
     "CDR_SQL_COLUMNS",
+    "CSV_COLUMNS",
     "DISPOSITIONS",
     "Cdr",
     "cdr_from_row",
     "cdr_rows",
     "cdr_to_row",
+    "csv_row",
 ]
 
 DISPOSITIONS = ("ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CANCELLED")
@@ -154,3 +157,64 @@ def cdr_from_row(row: Sequence[Any]) -> Cdr:
     values["sip_code"] = int(values["sip_code"])
     values["q850_cause"] = int(values["q850_cause"])
     return Cdr(**values)
+
+
+#: The columns of a call-history CSV export, the same from the CLI and the admin API.
+CSV_COLUMNS = (
+    "call_id",
+    "sip_call_id",
+    "tenant",
+    "direction",
+    "caller_number",
+    "caller_name",
+    "dialled",
+    "destination",
+    "trunk",
+    "start",
+    "answer",
+    "end",
+    "duration",
+    "billsec",
+    "disposition",
+    "sip_code",
+    "q850_cause",
+    "q850_name",
+    "legs",
+    "mos",
+    "quality",
+    "recordings",
+)
+
+
+def _iso(value: float | None) -> str:
+    if value is None:
+        return ""
+    return dt.datetime.fromtimestamp(value, dt.UTC).isoformat(timespec="milliseconds")
+
+
+def csv_row(cdr: Cdr) -> list[object]:
+    """One CDR as a row of ``CSV_COLUMNS``: times in ISO 8601 UTC, the lists as JSON."""
+    return [
+        cdr.call_id,
+        cdr.sip_call_id,
+        cdr.tenant,
+        cdr.direction,
+        cdr.caller_number,
+        cdr.caller_name,
+        cdr.dialled,
+        cdr.destination,
+        cdr.trunk,
+        _iso(cdr.start),
+        _iso(cdr.answer),
+        _iso(cdr.end),
+        f"{cdr.duration:.3f}",
+        f"{cdr.billsec:.3f}",
+        cdr.disposition,
+        cdr.sip_code,
+        cdr.q850_cause,
+        cdr.q850_name,
+        json.dumps(cdr.legs, separators=(",", ":")),
+        "" if cdr.mos is None else f"{cdr.mos:.2f}",
+        json.dumps(cdr.quality, separators=(",", ":")),
+        json.dumps(cdr.recordings, separators=(",", ":")),
+    ]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,7 +19,7 @@ from softswitch.api.errors import COMMON_ERRORS, ApiError, not_found
 from softswitch.api.etag import etag_of, with_etag
 from softswitch.api.paging import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, encode_cursor
 from softswitch.api.roles import Area
-from storage.cdr import Cdr
+from storage.cdr import CSV_COLUMNS, Cdr, csv_row
 from storage.logins import CdrQuery
 
 __all__ = ["router"]
@@ -197,35 +196,6 @@ async def _all(scope: TenantScope, query: CdrQuery) -> AsyncIterator[list[Cdr]]:
         query = CdrQuery(**{**_fields(query), "after": (rows[-1].start, rows[-1].call_id)})
 
 
-_CSV_COLUMNS = (
-    "call_id",
-    "sip_call_id",
-    "direction",
-    "caller_number",
-    "caller_name",
-    "dialled",
-    "destination",
-    "trunk",
-    "start",
-    "answer",
-    "end",
-    "duration",
-    "billsec",
-    "disposition",
-    "sip_code",
-    "q850_cause",
-    "q850_name",
-    "mos",
-    "legs",
-)
-
-
-def _iso(value: float | None) -> str:
-    if value is None:
-        return ""
-    return dt.datetime.fromtimestamp(value, dt.UTC).isoformat(timespec="milliseconds")
-
-
 @router.get(
     "/cdrs.csv",
     response_class=StreamingResponse,
@@ -242,32 +212,10 @@ async def export_csv(
     async def lines() -> AsyncIterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(_CSV_COLUMNS)
+        writer.writerow(CSV_COLUMNS)
         async for batch in _all(scope, query):
             for c in batch:
-                writer.writerow(
-                    [
-                        c.call_id,
-                        c.sip_call_id,
-                        c.direction,
-                        c.caller_number,
-                        c.caller_name,
-                        c.dialled,
-                        c.destination,
-                        c.trunk,
-                        _iso(c.start),
-                        _iso(c.answer),
-                        _iso(c.end),
-                        f"{c.duration:.3f}",
-                        f"{c.billsec:.3f}",
-                        c.disposition,
-                        c.sip_code,
-                        c.q850_cause,
-                        c.q850_name,
-                        "" if c.mos is None else f"{c.mos:.2f}",
-                        json.dumps(c.legs, separators=(",", ":")),
-                    ]
-                )
+                writer.writerow(csv_row(c))
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
