@@ -29,6 +29,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     SecretStr,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -643,6 +644,27 @@ class Tenant(_Model):
                 "conferences": sorted(set(confs) | extensions),
                 "dids": [*routed, *added_rows],
             }
+        return {**data, "routing": routing}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _routable_monitor_codes(cls, data: Any) -> Any:
+        # The monitor codes are dialled like extensions, so routing needs them (it makes a
+        # monitor node of *51 + extension): the tenant's go into its routing.
+        if not isinstance(data, dict):
+            return data
+        try:
+            codes = MonitorCodes.model_validate(data.get("monitor_codes") or {})
+        except ValidationError:
+            return data  # the field's own validation names the problem
+        routing = data.get("routing")
+        if routing is None:
+            routing = {}
+        if isinstance(routing, TenantRouting):
+            if routing.monitor_codes != codes:
+                routing = routing.model_copy(update={"monitor_codes": codes})
+        elif isinstance(routing, dict):
+            routing = {**routing, "monitor_codes": codes}
         return {**data, "routing": routing}
 
     @model_validator(mode="after")

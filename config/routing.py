@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from config.answering import AnsweringRule, Destination, ForwardKind, UserRouting
+from config.conference import MonitorCodes
 from config.locations import Loc, format_location
 from config.numbers import BlockList, Did, DisasterPlan, Extension, Treatment
 from config.timeframes import TimeFrame
@@ -26,6 +27,9 @@ class TenantRouting(BaseModel):
     ``queues``, ``auto_attendants``, ``conferences`` and ``mailboxes`` (general voicemail
     boxes) name the extensions of those services so destinations can be checked.
     ``default_region`` reads national-format caller and dialled numbers.
+    ``monitor_codes`` are the tenant's live-call monitoring codes (``Tenant.monitor_codes``,
+    copied here by the tenant's validation and left out of dumps): routing makes a monitor
+    node of a call dialling one followed by an extension.
     """
 
     model_config = _FROZEN
@@ -38,6 +42,7 @@ class TenantRouting(BaseModel):
     auto_attendants: frozenset[Extension] = frozenset()
     conferences: frozenset[Extension] = frozenset()
     mailboxes: frozenset[Extension] = frozenset()
+    monitor_codes: MonitorCodes = Field(default_factory=MonitorCodes, exclude=True)
     default_region: str = Field(default="US", min_length=2, max_length=2)
     max_forward_depth: int = Field(default=8, ge=1, le=32)
 

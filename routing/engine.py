@@ -2,7 +2,8 @@
 
 Order of decisions for a call:
 1. an enabled disaster plan holding the dialled number forwards it, before anything else;
-2. the dialled number's DID treatment (or the dialled extension; or, from inside, an
+2. from inside, a monitor code and extension (``*51`` + ``101``) makes a monitor node;
+   else the dialled number's DID treatment (or the dialled extension; or, from inside, an
    outside number);
 3. the tenant's and the first user's block/allow lists and spam treatment;
 4. the user's active answering rule: do-not-disturb, forward always / on active / when
@@ -34,6 +35,7 @@ from routing.blocklist import CompiledBlockList, Screening, Verdict, screen_call
 from routing.facts import CallFacts
 from routing.numbers import clean, has_digit, is_anonymous, is_plain_e164, normalise_clean
 from routing.plan import (
+    MONITOR_MODES,
     NO_BRANCHES,
     Application,
     Branches,
@@ -69,6 +71,7 @@ class CompiledRouting:
         "disaster",
         "frames",
         "mailboxes",
+        "monitor_codes",
         "pool",
         "queues",
         "region",
@@ -102,6 +105,8 @@ class CompiledRouting:
         self.auto_attendants = config.auto_attendants
         self.conferences = config.conferences
         self.mailboxes = config.mailboxes
+        codes = config.monitor_codes
+        self.monitor_codes = tuple((getattr(codes, mode), mode) for mode in MONITOR_MODES)
         # Plan nodes are immutable, so identical ones are shared between calls: building a
         # frozen node costs more than looking it up. Keys hold ids of pooled children only.
         self.pool: dict[tuple[object, ...], Target | Node] = {}
@@ -270,6 +275,10 @@ class _Planner:
         if not dialled:
             self.note("dial", "empty dialled number")
             return self._hang_up(484, "Address Incomplete")
+        if not self.facts.from_trunk:
+            node = self._monitor(dialled)
+            if node is not None:
+                return node
         if not dialled.startswith("+"):
             node = self._dial_extension(dialled)
             if node is not None:
@@ -294,6 +303,16 @@ class _Planner:
             return self._hang_up(404, "Not Found")
         self.note("dial", f"{number} is an outside number: outbound route")
         return self._ring((self._target(TargetKind.EXTERNAL, number),), label="outbound")
+
+    def _monitor(self, dialled: str) -> Node | None:
+        """A monitor code followed by an extension: the supervisor joins that extension's
+        live call (whether the caller may is the monitor application's to say)."""
+        for code, mode in self.cr.monitor_codes:
+            agent = dialled[len(code) :]
+            if dialled.startswith(code) and agent.isascii() and agent.isdigit():
+                self.note("dial", f"{code} is the {mode} monitor code: the call of {agent}")
+                return Application(Target(TargetKind.MONITOR, agent, mode=mode))
+        return None
 
     def _dial_extension(self, ext: str) -> Node | None:
         cr = self.cr

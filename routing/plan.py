@@ -5,9 +5,9 @@ Three kinds of node:
 - ``Ring`` rings its targets (users' devices, numbers via the outbound route) in parallel;
   each leg may start after a delay and have its own timeout, the node as a whole a ring
   time. A chain of ring nodes is sequential hunting.
-- ``Application`` hands the call to something that answers by itself (a conference, and
-  voicemail, a queue, an auto attendant, fax as their modules arrive), or, ``HANG_UP``,
-  ends it with a SIP status (the cause).
+- ``Application`` hands the call to something that answers by itself (a conference, live-call
+  monitoring, and voicemail, a queue, an auto attendant, fax as their modules arrive), or,
+  ``HANG_UP``, ends it with a SIP status (the cause).
 - ``Branches`` hang under a node, keyed by how it ended: busy, no answer, unreachable,
   offline (the "unavailable" of the forwarding rules), rejected with a given SIP status (a
   6xx decline, an application refusing the call), and ``otherwise`` for any outcome without
@@ -38,6 +38,7 @@ class TargetKind(StrEnum):
     QUEUE = "queue"
     AUTO_ATTENDANT = "auto_attendant"
     CONFERENCE = "conference"
+    MONITOR = "monitor"  # listen to the live call of extension ``ref``, in ``mode``
     FAX = "fax"
     HANG_UP = "hang_up"  # end the call with ``status``/``reason`` (the cause)
 
@@ -51,6 +52,10 @@ class DiversionReason(StrEnum):
     UNAVAILABLE = "unavailable"  # no registered device
     DO_NOT_DISTURB = "do-not-disturb"
 
+
+#: How a MONITOR target joins the agent's call: the supervisor hears both parties
+#: (listen), is heard by the agent alone (whisper), or by both (barge).
+MONITOR_MODES = ("listen", "whisper", "barge")
 
 #: Kinds that ring (legs of a Ring node).
 RINGING_KINDS = frozenset({TargetKind.USER_DEVICES, TargetKind.EXTERNAL})
@@ -95,7 +100,8 @@ class Target:
     the node's). ``answer_confirmation``: the answerer must press 1 before the leg wins
     (off-net legs, so a mobile's voicemail cannot take the call). ``screening``: the caller
     records a name that the callee hears and accepts. ``all_devices`` False rings only the
-    user's main device. ``status``/``reason``: the cause of a HANG_UP. ``diverted_by`` lists
+    user's main device. ``status``/``reason``: the cause of a HANG_UP. ``mode``: how a MONITOR
+    joins the agent's call (listen, whisper or barge). ``diverted_by`` lists
     the extensions (or numbers) that forwarded the call here, oldest first, and
     ``diversion_reasons`` why each did (empty = all unconditional), for Diversion /
     History-Info.
@@ -112,11 +118,14 @@ class Target:
     reason: str = ""
     diverted_by: tuple[str, ...] = ()
     diversion_reasons: tuple[DiversionReason, ...] = ()
+    mode: str = ""
 
     def __post_init__(self) -> None:
         if self.kind is TargetKind.HANG_UP:
             if not 400 <= self.status <= 699:
                 raise ValueError(f"hang up needs a 4xx-6xx status, got {self.status}")
+        elif self.kind is TargetKind.MONITOR and self.mode not in MONITOR_MODES:
+            raise ValueError(f"monitor mode must be one of {', '.join(MONITOR_MODES)}")
         elif not self.ref and self.kind is not TargetKind.FAX:
             raise ValueError(f"{self.kind.value} target needs a ref")
         if self.delay < 0 or (self.timeout is not None and self.timeout <= 0):
@@ -135,7 +144,7 @@ class Target:
         text = f"{self.kind.value} {self.ref}".rstrip()
         if self.kind is TargetKind.USER_DEVICES and not self.all_devices:
             text += " (main device)"
-        extras = []
+        extras = [self.mode] if self.mode else []
         if self.delay:
             extras.append(f"after {self.delay}s")
         if self.timeout is not None:

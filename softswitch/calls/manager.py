@@ -27,7 +27,7 @@ from config.routing import TenantRouting
 from routing.plan import Target
 from softswitch.calls.admission import Admission
 from softswitch.calls.anchor import MediaAnchor, MediaRefused
-from softswitch.calls.apps import Application, CallRefused
+from softswitch.calls.apps import Application
 from softswitch.calls.call import Call, CallState, Leg, MediaPath
 from softswitch.calls.caller import CallerSide
 from softswitch.calls.leg import LegState
@@ -106,9 +106,6 @@ class CallManager:
         self.media_path: MediaPath = (
             PassThroughMedia() if anchor is None else AnchoredMedia(anchor, self.tenants)
         )
-        # Applications (conference bridges, monitoring...) may claim a call by what was
-        # dialled before routing (feature codes).
-        self.services: list[Callable[[Call], Application | None]] = []
         self.sig = CallSignalling(
             dialogs,
             clock=clock,
@@ -224,15 +221,6 @@ class CallManager:
         except MediaRefused as refused:
             call.fail(refused.status, refused.reason)
             return
-        for service in self.services:
-            try:
-                app = service(call)
-            except CallRefused as refused:
-                call.fail(refused.status, refused.reason)
-                return
-            if app is not None:
-                self.originator.start_application(call, app, call.dialled)
-                return
         plan = self.planner.plan(
             call,
             tenant,

@@ -1,6 +1,7 @@
-"""The call applications a switch offers, hooked into its call manager: conference bridges
-(routing's CONFERENCE destinations) and live-call monitoring (the tenant's monitor codes
-followed by the agent's extension, for users with ``can_monitor``)."""
+"""The call applications a switch offers, registered for their callflow node kinds:
+conference bridges (routing's CONFERENCE nodes) and live-call monitoring (MONITOR nodes,
+which routing makes of the tenant's monitor codes followed by the agent's extension; for
+users with ``can_monitor``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import structlog
 from config.conference import ConferenceBridge
 from media.mixer import MonitorMode
 from media.negotiation import NegotiatedLeg
-from routing.plan import Target
+from routing.plan import Target, TargetKind
 from softswitch.apps.conference import ConferenceRegistry, Role, conference_app
 from softswitch.apps.monitor import MonitorDenied, MonitorRegistry, check_monitor, monitor_app
 from softswitch.calls.apps import AppCall, Application, CallRefused
@@ -33,8 +34,8 @@ class CallServices:
         self.mgr = mgr
         self.conferences = ConferenceRegistry(dial_out=self._dial_out)
         self.monitors = MonitorRegistry()
-        mgr.applications["conference"] = self._conference
-        mgr.services.append(self._monitor)
+        mgr.applications[TargetKind.CONFERENCE] = self._conference
+        mgr.applications[TargetKind.MONITOR] = self._monitor
 
     def _conference(self, call: Call, target: Target) -> Application | None:
         tenant = self.mgr.tenants.get(call.tenant)
@@ -47,15 +48,12 @@ class CallServices:
 
         return run
 
-    def _monitor(self, call: Call) -> Application | None:
+    def _monitor(self, call: Call, target: Target) -> Application | None:
         """A supervisor dialling e.g. *51 + extension listens to that extension's call."""
         tenant = self.mgr.tenants.get(call.tenant)
         if tenant is None or call.from_trunk:
-            return None
-        code = tenant.monitor_codes.parse(call.dialled)
-        if code is None:
-            return None
-        mode, agent = code
+            raise CallRefused(403, "Forbidden")
+        mode, agent = target.mode, target.ref
         try:
             check_monitor(tenant, call.caller_number, agent)
         except MonitorDenied as denied:

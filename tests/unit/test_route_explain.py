@@ -1,6 +1,7 @@
 """`softswitch route explain` prints the callflow tree, compared exactly with the fixture
 files in tests/unit/explain/: a DID in and out of business hours, a user with sim-ring and
-forward on no answer (and what if she is busy), a disaster plan, a conference.
+forward on no answer (and what if she is busy), a disaster plan, a conference, a supervisor
+dialling a monitor code.
 
 After a deliberate change of the output, rewrite the fixtures with
 ``SOFTSWITCH_WRITE_FIXTURES=1 pytest tests/unit/test_route_explain.py`` and review the diff.
@@ -28,6 +29,7 @@ CASES: dict[str, list[str]] = {
     "simring_busy": ["--to", "103", "--from", "101", "--at", MONDAY_10, "--outcome", "busy"],
     "disaster_plan": ["--to", "+14155550100", *FROM_OUTSIDE, "--at", MONDAY_10],
     "conference": ["--to", "+14155550170", *FROM_OUTSIDE, "--at", MONDAY_10],
+    "monitor": ["--to", "*52101", "--from", "100", "--at", MONDAY_10],
 }
 
 

@@ -923,3 +923,31 @@ def test_explain_follows_the_assumed_outcomes() -> None:
     assert "    * on busy: queue 500 [forwarded by 100] (forward when busy)" in busy
     with pytest.raises(ValueError, match="cannot assume a ring node ends 'answered'"):
         explain(config, facts, [Outcome.ANSWERED])
+
+
+# -- monitor codes -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dialled", "mode"), [("*51101", "listen"), ("*52101", "whisper"), ("*53101", "barge")]
+)
+def test_a_monitor_code_and_extension_make_a_monitor_node(dialled: str, mode: str) -> None:
+    flow = call(cfg({"100": {}, "101": {}}), dialled, caller="100")
+    assert isinstance(flow.root, Application)
+    assert flow.root.target == Target(TargetKind.MONITOR, "101", mode=mode)
+    assert flow.describe() == [f"monitor 101 [{mode}]"]
+
+
+def test_monitor_codes_are_the_tenants_and_not_for_calls_from_trunks() -> None:
+    config = cfg({"100": {}, "101": {}}, monitor_codes={"listen": "*61"})
+    assert only(call(config, "*61101").root).kind is TargetKind.MONITOR
+    assert only(call(config, "*51101").root).kind is not TargetKind.MONITOR
+    # From a carrier the code is just a number that is not in the inventory.
+    assert_reject(call(config, "*61101", from_trunk=True).root, 404)
+    # A code alone, or followed by something other than digits, monitors nobody.
+    assert only(call(config, "*61").root).kind is not TargetKind.MONITOR
+
+
+def test_a_monitor_target_needs_a_mode() -> None:
+    with pytest.raises(ValueError, match="monitor mode"):
+        Target(TargetKind.MONITOR, "101")
