@@ -73,6 +73,7 @@ COMPILED_MODULES = [
     "softswitch/sip/entropy.py",
     "softswitch/sip/framing.py",
     "softswitch/sip/headers.py",
+    "softswitch/sip/layer.py",
     "softswitch/sip/message.py",
     "softswitch/sip/session.py",
     "softswitch/sip/session_timer.py",

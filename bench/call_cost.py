@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=200, help="measured calls")
     parser.add_argument("--warmup", type=int, default=50, help="calls before measuring")
     parser.add_argument("--rate", type=float, default=5.0, help="calls per second")
+    parser.add_argument("--idle", type=float, default=20.0, help="callgrind: idle seconds")
     parser.add_argument("--out", type=Path, help="py-spy: where the profile goes")
     args = parser.parse_args(argv)
 
@@ -164,16 +165,26 @@ def main(argv: list[str] | None = None) -> int:
             "elapsed_s": round(elapsed, 1),
         }
         if args.tool == "callgrind":
-            subprocess.run(
-                ["callgrind_control", "-i", "off", str(proc.pid)], check=True, capture_output=True
-            )
-            subprocess.run(
-                ["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True
-            )
+            control = ["callgrind_control", str(proc.pid)]
+            subprocess.run([*control[:1], "-d", *control[1:]], check=True, capture_output=True)
             time.sleep(2)
             total = _callgrind_total(dumps)
+            # The same time without calls: what the switch does anyway (timers, pollers of
+            # the database), which a low call rate would otherwise charge to the calls.
+            subprocess.run([*control[:1], "-z", *control[1:]], check=True, capture_output=True)
+            time.sleep(args.idle)
+            subprocess.run([*control[:1], "-d", *control[1:]], check=True, capture_output=True)
+            subprocess.run(
+                [*control[:1], "-i", "off", *control[1:]], check=True, capture_output=True
+            )
+            time.sleep(2)
+            idle = (_callgrind_total(dumps) - total) / args.idle
             report.update(
-                instructions=total, instructions_per_call=round(total / calls), dumps=str(work)
+                instructions=total,
+                instructions_per_call=round(total / calls),
+                idle_per_s=round(idle),
+                net_per_call=round((total - idle * elapsed) / calls),
+                dumps=str(work),
             )
         elif args.tool == "cprofile":
             os.kill(proc.pid, signal.SIGUSR2)

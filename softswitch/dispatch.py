@@ -128,12 +128,14 @@ class RequestDispatcher:
                 return
             calls.on_dialog_event(event)
         elif isinstance(
+            # Tuples, not unions: mypyc compiles a tuple of classes to native type checks
+            # but builds a union object per call.
             event,
-            AckReceived | InDialogResponse | LegProgress | LegAnswered | LegFailed | DialogEnded,
+            (AckReceived, InDialogResponse, LegProgress, LegAnswered, LegFailed, DialogEnded),
         ):
             if calls is not None:
                 calls.on_dialog_event(event)
-        elif isinstance(event, ResponseReceived | TransactionTimeout | TransportFailed):
+        elif isinstance(event, (ResponseReceived, TransactionTimeout, TransportFailed)):
             # Straight to whoever sent the request; the call layer has the rest (server
             # transactions: the caller's INVITE timing out).
             owner: TransactionOwner | None = event.transaction.owner

@@ -96,9 +96,9 @@ class SecurityGuard:
         """ADMIT, DROP or REJECT one inbound message from ``host``, before it is parsed."""
         if not self.enabled:
             return ADMIT
-        now = self._clock()
+        # The clock only when it is needed: most messages come from known, unbanned hosts.
         ban = self._bans.get(host)
-        if ban is not None and now < ban.expires_at:
+        if ban is not None and self._clock() < ban.expires_at:
             verdict = self._verdict_banned
             if (
                 verdict == REJECT
@@ -109,7 +109,10 @@ class SecurityGuard:
                 return REJECT
             self.counters["banned_dropped"] += 1
             return DROP
-        if self.allowed(host) or data.startswith(b"SIP/2.0 "):
+        known = self._allowed.get(host)
+        if known is None:
+            known = self.allowed(host)
+        if known or data.startswith(b"SIP/2.0 "):
             return ADMIT
         scanners = self._scanners
         if scanners is not None:
@@ -121,7 +124,7 @@ class SecurityGuard:
                 return DROP
         buckets = self._buckets
         if buckets is not None and data[: data.find(b" ", 0, 16)] in _LIMITED:
-            refused = buckets.take(host, now)
+            refused = buckets.take(host, self._clock())
             if refused:
                 self.counters["flood_dropped"] += 1
                 after = self.settings.flood_ban_after

@@ -40,6 +40,7 @@ from typing import Any
 
 from softswitch.sip.address import Address
 from softswitch.sip.dialog import Dialog, DialogState, uri_address
+from softswitch.sip.layer import SipLayer
 from softswitch.sip.message import (
     SipParseError,
     SipRequest,
@@ -82,7 +83,6 @@ from softswitch.sip.transaction import (
     TransactionTimeout,
     TransportFailed,
     TxState,
-    deliver,
 )
 
 __all__ = ["DialogLayer"]
@@ -108,7 +108,7 @@ class _InDialog:
         self.answered = False
 
 
-class DialogLayer:
+class DialogLayer(SipLayer):
     """The dialog table over a :class:`TransactionLayer`; see the module docstring.
 
     ``local`` gives our host and port towards a destination (for Via); ``allow`` is the
@@ -416,11 +416,16 @@ class DialogLayer:
                     return
                 self._events.append(InviteReceived(request, event.source, tx))
                 return
+        # Our own transactions' outcomes, called directly rather than through ``deliver``
+        # (a native call when compiled).
+        elif isinstance(event, ResponseReceived) and event.transaction.owner is self:
+            self.on_response(event.response, event.transaction)
+            return
         elif (
-            isinstance(event, ResponseReceived | TransactionTimeout | TransportFailed)
+            isinstance(event, (TransactionTimeout, TransportFailed))
             and event.transaction.owner is self
         ):
-            deliver(event, self)
+            self.on_transaction_failed(event.transaction, isinstance(event, TransactionTimeout))
             return
         self._events.append(event)
 

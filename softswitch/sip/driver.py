@@ -14,11 +14,11 @@ import asyncio
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import structlog
 
 from softswitch.sip.address import Address
+from softswitch.sip.layer import SipLayer
 from softswitch.sip.message import (
     SipParseError,
     SipRequest,
@@ -35,24 +35,6 @@ __all__ = ["TIMER_TICK", "SignallingCounters", "SipDriver", "SipLayer"]
 log = structlog.get_logger(__name__)
 
 TIMER_TICK = 0.005  # layer timers are served on this grid (seconds), see _arm_timer
-
-
-class SipLayer(Protocol):
-    """The verbs a sans-I/O SIP layer offers its driver (TransactionLayer, DialogLayer)."""
-
-    def receive_message(
-        self, message: SipRequest | SipResponse, source: Address, now: float
-    ) -> None: ...
-
-    def transport_error(self, dest: Address, now: float) -> None: ...
-
-    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]: ...
-
-    def get_timer(self) -> float | None: ...
-
-    def handle_timer(self, now: float) -> None: ...
-
-    def next_event(self) -> object | None: ...
 
 
 @dataclass

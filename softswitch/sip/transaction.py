@@ -30,6 +30,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from softswitch.sip.address import Address
+from softswitch.sip.layer import SipLayer
 from softswitch.sip.message import (
     SipParseError,
     SipRequest,
@@ -284,7 +285,8 @@ Event = RequestReceived | ResponseReceived | CancelReceived | TransactionTimeout
 
 def owner_of(event: Event) -> TransactionOwner | None:
     """The owner a response or a failure goes to (None: no owner, or a request event)."""
-    if isinstance(event, ResponseReceived | TransactionTimeout | TransportFailed):
+    # Tuples, not unions: mypyc compiles a tuple of classes to native type checks.
+    if isinstance(event, (ResponseReceived, TransactionTimeout, TransportFailed)):
         return event.transaction.owner
     return None
 
@@ -293,7 +295,7 @@ def deliver(event: Event, owner: TransactionOwner) -> None:
     """Hand a response, timeout or transport failure to ``owner``."""
     if isinstance(event, ResponseReceived):
         owner.on_response(event.response, event.transaction)
-    elif isinstance(event, TransactionTimeout | TransportFailed):
+    elif isinstance(event, (TransactionTimeout, TransportFailed)):
         owner.on_transaction_failed(event.transaction, isinstance(event, TransactionTimeout))
 
 
@@ -347,7 +349,7 @@ def stamp_via(request: SipRequest, via: Via, source: Address) -> None:
     request.set_top_via(via)
 
 
-class TransactionLayer:
+class TransactionLayer(SipLayer):
     """The transaction table and its timers; see the module docstring for the verbs.
 
     ``detect_merged`` turns on the UAS check of RFC 3261 8.2.2.2 (482 Loop Detected); a
