@@ -34,6 +34,7 @@ from softswitch.provisioning.errors import (
 )
 from softswitch.provisioning.model import (
     KINDS,
+    TENANT_PARTS,
     ObjectKey,
     assemble_tenant,
     index_keys,
@@ -402,7 +403,7 @@ def _kind(kind: str) -> None:
 
 
 def _key_field(kind: str) -> str:
-    return {"user": "extension", "number": "number"}.get(kind, "name")
+    return KINDS[kind].key_field
 
 
 def _mismatch(kind: str, tenant: str, key: str, expected: int, actual: int) -> str:
@@ -441,7 +442,7 @@ def _validate_object(kind: str, tenant: str, key: str, data: Mapping[str, Any]) 
         raise InvalidObject([FieldError(tenant, kind, key, "", "must be a table of fields")])
     model = KINDS[kind].model
     if kind == "tenant":
-        nested = [k for k in ("users", "trunks", "conferences") if k in data]
+        nested = sorted(k for k in TENANT_PARTS if k in data)
         if nested:
             raise InvalidObject(
                 [
