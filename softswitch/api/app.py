@@ -13,6 +13,7 @@ from softswitch.api import (
     routes_live,
     routes_logins,
     routes_provisioning,
+    routes_provisioning_ops,
     routes_routing,
 )
 from softswitch.api.context import ApiContext
@@ -24,6 +25,7 @@ __all__ = ["create_app"]
 ROUTERS = (
     routes_logins.router,
     routes_routing.router,
+    routes_provisioning_ops.router,
     routes_provisioning.router,
     routes_audit.router,
     routes_live.router,

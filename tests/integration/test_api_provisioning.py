@@ -448,3 +448,134 @@ def test_audit_filters_and_pages(live: LiveApi, tokens: dict[str, str]) -> None:
             op.delete(f"/v1/tenants/{TENANT_A}/sites/{name}")
     with live.client(tokens["user"]) as user:
         assert user.get("/v1/audit").status_code == 403
+
+
+# -- operations -------------------------------------------------------------------------------
+
+
+def test_password_reset_is_shown_once_and_takes_effect(
+    live: LiveApi, tokens: dict[str, str]
+) -> None:
+    with live.client(tokens["user"]) as user:
+        welcome = user.get(f"/v1/tenants/{TENANT_A}/users/101/welcome").json()
+        assert welcome["sip_domain"] == "acme.test" and welcome["password"] is None
+        reset = user.post(f"/v1/tenants/{TENANT_A}/users/101/password-reset")
+        assert reset.status_code == 200, reset.text
+        password = reset.json()["password"]
+        assert len(password) == 16
+        assert user.get(f"/v1/tenants/{TENANT_A}/users/101").json()["data"]["password"] == "***"
+        assert user.post(f"/v1/tenants/{TENANT_A}/users/102/password-reset").status_code == 404
+    assert live.switch is not None
+    tenant = next(t for t in live.switch.config.tenants if t.name == TENANT_A)
+    assert tenant.user_by_extension("101").password.get_secret_value() == password  # type: ignore[union-attr]
+
+
+def test_answering_rules_reorder(live: LiveApi, tokens: dict[str, str]) -> None:
+    frame = {"kind": "days_of_week", "days": {"sat": [{"start": "00:00", "end": "00:00"}]}}
+    with live.client(tokens["operator"]) as op:
+        for name in ("weekend", "night"):
+            made = op.post(
+                f"/v1/tenants/{TENANT_A}/time-frames", json={"name": name, "when": frame}
+            )
+            assert made.status_code == 201, made.text
+        rules = {
+            "rules": [
+                {"time_frame": "weekend", "dnd": "voicemail"},
+                {"time_frame": "night", "enabled": False},
+            ]
+        }
+        put = op.put(f"/v1/tenants/{TENANT_A}/answering/103", json=rules)
+        assert put.status_code == 200, put.text
+        answer = op.post(f"/v1/tenants/{TENANT_A}/answering/103/reorder", json={"order": [2, 1]})
+        assert answer.status_code == 200, answer.text
+        assert [r["time_frame"] for r in answer.json()["data"]["rules"]] == ["night", "weekend"]
+        bad = op.post(f"/v1/tenants/{TENANT_A}/answering/103/reorder", json={"order": [1, 1]})
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "body.order"
+        # bulk toggle: both frames off, in one change; an unknown name changes nothing
+        refused = op.post(
+            f"/v1/tenants/{TENANT_A}/time-frame-toggle",
+            json={"names": ["weekend", "nope"], "enabled": False},
+        )
+        assert refused.status_code == 404
+        assert (
+            op.get(f"/v1/tenants/{TENANT_A}/time-frames/weekend")
+            .json()["data"]
+            .get("enabled", True)
+        )
+        toggled = op.post(
+            f"/v1/tenants/{TENANT_A}/time-frame-toggle",
+            json={"names": ["weekend", "night"], "enabled": False},
+        )
+        assert toggled.status_code == 200, toggled.text
+        assert [i["data"]["enabled"] for i in toggled.json()] == [False, False]
+        assert op.delete(f"/v1/tenants/{TENANT_A}/answering/103").status_code == 204
+        for name in ("weekend", "night"):
+            assert op.delete(f"/v1/tenants/{TENANT_A}/time-frames/{name}").status_code == 204
+
+
+def test_number_range_and_import(live: LiveApi, tokens: dict[str, str]) -> None:
+    base = f"/v1/tenants/{TENANT_A}"
+    with live.client(tokens["operator"]) as op:
+        made = op.post(
+            f"{base}/number-ranges",
+            json={"first": "+14155550200", "count": 3, "destination": "101"},
+        )
+        assert made.status_code == 201, made.text
+        assert [i["key"] for i in made.json()] == ["+14155550200", "+14155550201", "+14155550202"]
+        again = op.post(
+            f"{base}/number-ranges",
+            json={"first": "+14155550202", "count": 2, "destination": "101"},
+        )
+        assert again.status_code == 409
+        assert op.get(f"{base}/numbers/+14155550203").status_code == 404  # nothing half-applied
+        csv = (
+            "number,treatment,destination\n+14155550300,user,102\n+14155550301,user,999\n"
+            "+14155550302,offnet,+12125550100\n"
+        )
+        report = op.post(
+            f"{base}/numbers/import", content=csv, headers={"Content-Type": "text/csv"}
+        ).json()
+        assert not report["applied"] and report["errors"] == 1
+        assert [r["status"] for r in report["rows"]] == ["ok", "error", "ok"]
+        assert "999" in report["rows"][1]["reason"]
+        assert op.get(f"{base}/numbers/+14155550300").status_code == 404
+        good = csv.replace("999", "103")
+        dry = op.post(
+            f"{base}/numbers/import",
+            content=good,
+            params={"dry_run": True, "filename": "n.csv"},
+        ).json()
+        assert not dry["applied"] and dry["errors"] == 0
+        done = op.post(f"{base}/numbers/import", content=good, params={"filename": "n.csv"}).json()
+        assert done["applied"] and done["valid"] == 3
+        assert op.get(f"{base}/numbers/+14155550301").json()["data"]["destination"] == "103"
+        broken = op.post(
+            f"{base}/numbers/import", content=b"\x00\x01", params={"filename": "x.xlsx"}
+        )
+        assert broken.json()["file_error"]
+        for n in ("200", "201", "202", "300", "301", "302"):
+            assert op.delete(f"{base}/numbers/+14155550{n}").status_code == 204
+
+
+def test_disaster_plan_created_imported_executed_and_reverted(
+    live: LiveApi, tokens: dict[str, str]
+) -> None:
+    base = f"/v1/tenants/{TENANT_A}/disaster-plans"
+    with live.client(tokens["office_manager"]) as manager:
+        made = manager.post(base, json={"name": "Flood", "region": "East"})
+        assert made.status_code == 201, made.text
+        csv = "number,forward_to\n+14155550100,+12125550111\nbad,+12125550112\n"
+        report = manager.post(f"{base}/Flood/import", content=csv, params={"filename": "p.csv"})
+        assert report.status_code == 200, report.text
+        assert [r["status"] for r in report.json()["rows"]] == ["ok", "error"]
+        good = "number,forward_to\n+14155550100,+12125550111\n"
+        assert manager.post(
+            f"{base}/Flood/import", content=good, params={"filename": "p.csv"}
+        ).json()["applied"]
+        plan = manager.get(f"{base}/Flood").json()
+        assert plan["numbers"] == [{"number": "+14155550100", "forward_to": "+12125550111"}]
+        assert manager.post(f"{base}/Flood/execute").status_code == 200
+        assert manager.post(f"{base}/Flood/revert").status_code == 200
+        history = manager.get(f"/v1/tenants/{TENANT_A}/disaster-events", params={"plan": "Flood"})
+        assert [e["action"] for e in history.json()["items"]][:2] == ["revert", "execute"]
+        assert manager.delete(f"{base}/Flood").status_code == 204
