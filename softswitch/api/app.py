@@ -14,6 +14,7 @@ from softswitch.api import (
     routes_logins,
     routes_provisioning,
     routes_provisioning_ops,
+    routes_provisioning_whatif,
     routes_routing,
 )
 from softswitch.api.context import ApiContext
@@ -27,6 +28,7 @@ ROUTERS = (
     routes_routing.router,
     routes_provisioning_ops.router,
     routes_provisioning.router,
+    routes_provisioning_whatif.router,
     routes_audit.router,
     routes_live.router,
     routes_history.router,

@@ -579,3 +579,55 @@ def test_disaster_plan_created_imported_executed_and_reverted(
         history = manager.get(f"/v1/tenants/{TENANT_A}/disaster-events", params={"plan": "Flood"})
         assert [e["action"] for e in history.json()["items"]][:2] == ["revert", "execute"]
         assert manager.delete(f"{base}/Flood").status_code == 204
+
+
+def test_what_if_shows_the_outcome_before_and_after_without_applying(
+    live: LiveApi, tokens: dict[str, str]
+) -> None:
+    business = {
+        "kind": "days_of_week",
+        "days": {
+            d: [{"start": "09:00", "end": "17:00"}] for d in ("mon", "tue", "wed", "thu", "fri")
+        },
+    }
+    body = {
+        "changes": [
+            {
+                "kind": "number",
+                "key": "+14155550100",
+                "data": {"number": "+14155550100", "treatment": "user", "destination": "102"},
+            },
+            {"kind": "time_frame", "data": {"name": "business", "when": business}},
+        ],
+        "numbers": ["+14155550100", "103"],
+        "registered": ["100", "101", "102", "103"],
+    }
+    with live.client(tokens["office_manager"]) as manager:
+        answer = manager.post(f"/v1/tenants/{TENANT_A}/what-if", json=body)
+        assert answer.status_code == 200, answer.text
+        result = answer.json()
+        assert result["applied"] is False
+        did, ext = result["numbers"]
+        assert did["changed"] and not ext["changed"]
+        # five opening and five closing times of the new frame within the week, plus now
+        assert len(did["outcomes"]) >= 10
+        assert any("business" in o["active_time_frames"] for o in did["outcomes"])
+        first = did["outcomes"][0]
+        assert "100" in first["before"] and "102" in first["after"], first
+        # nothing applied
+        number = manager.get(f"/v1/tenants/{TENANT_A}/numbers/+14155550100").json()
+        assert number["data"]["destination"] == "100"
+        assert manager.get(f"/v1/tenants/{TENANT_A}/time-frames/business").status_code == 404
+        bad = manager.post(
+            f"/v1/tenants/{TENANT_A}/what-if",
+            json={
+                **body,
+                "changes": [
+                    {"kind": "number", "data": {"number": "+14155550100", "destination": "999"}}
+                ],
+            },
+        )
+        assert bad.status_code == 422, bad.text
+        assert bad.json()["errors"][0]["field"].endswith("destination")
+    with live.client(tokens["user"]) as user:
+        assert user.post(f"/v1/tenants/{TENANT_A}/what-if", json=body).status_code == 403
