@@ -13,6 +13,7 @@ from softswitch.api import (
     routes_live,
     routes_logins,
     routes_provisioning,
+    routes_provisioning_customers,
     routes_provisioning_ops,
     routes_provisioning_whatif,
     routes_routing,
@@ -26,6 +27,7 @@ __all__ = ["create_app"]
 ROUTERS = (
     routes_logins.router,
     routes_routing.router,
+    routes_provisioning_customers.router,
     routes_provisioning_ops.router,
     routes_provisioning.router,
     routes_provisioning_whatif.router,

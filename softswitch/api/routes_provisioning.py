@@ -46,7 +46,7 @@ from softswitch.api.provisioning import (
 from softswitch.api.roles import Area, Role
 from softswitch.provisioning import KINDS, Item, ProvisioningError, ProvisioningService
 
-__all__ = ["RESOURCES", "router"]
+__all__ = ["RESOURCES", "reach", "router"]
 
 RESOURCES: tuple[Resource, ...] = (
     Resource("user", "users", Area.USERS, "extension", filters=("site", "can_monitor")),
@@ -437,7 +437,7 @@ async def create_tenant(
     except ProvisioningError as exc:
         raise refused(exc, "tenant") from None
     if principal.role is not Role.OPERATOR:
-        await _reach(ctx, principal, item.key)
+        await reach(ctx, principal, item.key)
     await ctx.switch.provisioning.refresh()
     ctx.events.publish(
         config_changed(item.key, "tenant", item.key, action="create", version=item.version)
@@ -447,7 +447,7 @@ async def create_tenant(
     return out(item)
 
 
-async def _reach(ctx: Any, principal: Principal, tenant: str) -> None:
+async def reach(ctx: Any, principal: Principal, tenant: str) -> None:
     """Add a tenant a reseller created to its login's scope."""
     login = await ctx.store.load_api_login(principal.login)
     if login is None or tenant in login.tenants:

@@ -631,3 +631,47 @@ def test_what_if_shows_the_outcome_before_and_after_without_applying(
         assert bad.json()["errors"][0]["field"].endswith("destination")
     with live.client(tokens["user"]) as user:
         assert user.post(f"/v1/tenants/{TENANT_A}/what-if", json=body).status_code == 403
+
+
+def test_customer_import_reports_each_row_and_applies_all_or_nothing(
+    live: LiveApi, tokens: dict[str, str]
+) -> None:
+    header = (
+        "Account Number,Concurrent Calls,CPS,SIP Username,SIP Password,Out Callerid Translation\n"
+    )
+    bad = header + (
+        "hooli,10,2,hooli-main,s3cret-hooli,\n"
+        "acme,5,1,,,\n"  # exists already
+        "pied,0,1,,,\n"  # concurrent calls must be at least 1
+        "vandelay,3,1,,,+1->0\n"  # translation: not supported
+        "hooli,1,1,,,\n"  # duplicate in the file
+    )
+    with live.client(tokens["reseller"]) as reseller:
+        answer = reseller.post(
+            "/v1/tenants/import",
+            content=bad,
+            params={"filename": "customers.csv", "domain_suffix": "customers.test"},
+        )
+        assert answer.status_code == 200, answer.text
+        report = answer.json()
+        assert not report["applied"] and report["valid"] == 1 and report["errors"] == 4
+        reasons = [r["reason"] for r in report["rows"]]
+        assert "exists already" in reasons[1]
+        assert "concurrent calls" in reasons[2]
+        assert "not supported" in reasons[3]
+        assert "duplicate of row 2" in reasons[4]
+        assert reseller.get("/v1/tenants/hooli").status_code == 404  # nothing applied
+        good = header + "hooli,10,2,hooli-main,s3cret-hooli,\npied,1,1,,,\n"
+        done = reseller.post(
+            "/v1/tenants/import",
+            content=good,
+            params={"filename": "customers.csv", "domain_suffix": "customers.test"},
+        ).json()
+        assert done["applied"] and done["tenants"] == ["hooli", "pied"]
+        hooli = reseller.get("/v1/tenants/hooli").json()
+        assert hooli["max_calls"] == 10 and hooli["domain"] == "hooli.customers.test"
+        user = reseller.get("/v1/tenants/hooli/users/100").json()
+        assert user["data"]["username"] == "hooli-main" and user["data"]["password"] == "***"
+    with live.client(tokens["operator"]) as op:
+        for name in ("hooli", "pied"):
+            assert op.delete(f"/v1/tenants/{name}").status_code == 204
