@@ -67,6 +67,11 @@ class Welcome(BaseModel):
     sip_domain: str
     registrar: list[str] = Field(description="where phones register: transport, host and port")
     site: str | None
+    site_address: str | None = None
+    site_timezone: str | None = Field(default=None, description="the site's local time zone")
+    emergency_caller_id: str | None = Field(
+        default=None, description="the caller ID emergency calls from the site present"
+    )
     voicemail: bool
     password: str | None = Field(
         default=None, description="only in the answer of a password reset, and only then"
@@ -80,6 +85,7 @@ def _welcome(scope: TenantScope, extension: str, password: str | None = None) ->
         raise not_found(f"user {extension!r}")
     listeners = scope.ctx.switch.config.sip.listen
     rules = tenant.routing.users.get(extension)
+    site = next((s for s in tenant.sites if s.name == user.site), None)
     return Welcome(
         extension=user.extension,
         display_name=user.display_name,
@@ -87,6 +93,9 @@ def _welcome(scope: TenantScope, extension: str, password: str | None = None) ->
         sip_domain=tenant.domain,
         registrar=[f"{x.transport}:{x.host}:{x.port}" for x in listeners],
         site=user.site,
+        site_address=site.address if site is not None else None,
+        site_timezone=site.timezone if site is not None else None,
+        emergency_caller_id=site.emergency_caller_id if site is not None else None,
         voicemail=rules.voicemail if rules is not None else True,
         password=password,
     )
