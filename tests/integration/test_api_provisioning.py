@@ -289,6 +289,23 @@ REQUESTS: list[tuple[str, str, str, dict[str, Any] | None, int]] = [
     ("tenant settings", "GET", "/v1/tenants/{t}/settings", None, 200),
     ("patch tenant", "PATCH", "/v1/tenants/{t}", {"max_calls": 0}, 422),
     ("audit", "GET", "/v1/audit?tenant={t}", None, 200),
+    ("welcome", "GET", "/v1/tenants/{t}/users/no-such/welcome", None, 404),
+    ("password reset", "POST", "/v1/tenants/{t}/users/no-such/password-reset", None, 404),
+    (
+        "toggle",
+        "POST",
+        "/v1/tenants/{t}/time-frame-toggle",
+        {"names": ["x"], "enabled": False},
+        404,
+    ),
+    ("range", "POST", "/v1/tenants/{t}/number-ranges", {"first": "bad", "count": 1}, 422),
+    (
+        "what-if",
+        "POST",
+        "/v1/tenants/{t}/what-if",
+        {"changes": [{"kind": "x", "data": None}], "numbers": ["1"]},
+        422,
+    ),
 ]
 DENIED: dict[str, set[str]] = {
     "operator": set(),
@@ -302,13 +319,19 @@ DENIED: dict[str, set[str]] = {
         "patch tenant",
         "audit",
         "delete user",
+        "range",
+        "what-if",
     },
     "supervisor": {
         "patch user",
         "delete user",
         "list numbers",
         "create number",
-        "list trunks"[:0] or "create trunk",
+        "create trunk",
+        "password reset",
+        "toggle",
+        "range",
+        "what-if",
         "list time frames",
         "plan settings",
         "delete plan",
@@ -328,6 +351,8 @@ DENIED: dict[str, set[str]] = {
         "create site",
         "patch tenant",
         "audit",
+        "range",
+        "what-if",
     },
 }
 
