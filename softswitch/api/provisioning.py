@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import structlog
 from fastapi import Request
 from pydantic import BaseModel, Field
 
@@ -30,7 +31,13 @@ from softswitch.provisioning import (
     ReadOnly,
     VersionMismatch,
 )
+from storage.base import StorageError
 from storage.provisioning import SECRET_FIELDS
+
+if TYPE_CHECKING:
+    from softswitch.provisioning.runtime import ProvisioningRuntime
+
+log = structlog.get_logger(__name__)
 
 __all__ = [
     "MASK",
@@ -38,6 +45,7 @@ __all__ = [
     "Resource",
     "actor",
     "applied",
+    "apply_now",
     "item_etag",
     "masked",
     "refused",
@@ -167,10 +175,19 @@ def refused(exc: ProvisioningError, kind: str = "", key: str = "") -> ApiError:
 
 async def applied(scope: TenantScope, kind: str, key: str, action: str, version: int) -> None:
     """After a change: this node runs it at once; listeners hear of it."""
-    await scope.ctx.switch.provisioning.refresh()
+    await apply_now(scope.ctx.switch.provisioning)
     scope.ctx.events.publish(
         config_changed(scope.tenant.name, kind, key, action=action, version=version)
     )
+
+
+async def apply_now(runtime: ProvisioningRuntime) -> None:
+    """Run a stored change on this node before answering. The change is stored whatever
+    happens here: a store that fails now leaves it to the runtime's follow loop."""
+    try:
+        await runtime.refresh()
+    except StorageError as exc:
+        log.warning("api.apply_deferred", error=str(exc))
 
 
 def basic_user_fields() -> frozenset[str]:

@@ -35,6 +35,7 @@ from softswitch.api.provisioning import (
     Resource,
     actor,
     applied,
+    apply_now,
     basic_user_fields,
     is_basic_user,
     item_etag,
@@ -438,7 +439,7 @@ async def create_tenant(
         raise refused(exc, "tenant") from None
     if principal.role is not Role.OPERATOR:
         await reach(ctx, principal, item.key)
-    await ctx.switch.provisioning.refresh()
+    await apply_now(ctx.switch.provisioning)
     ctx.events.publish(
         config_changed(item.key, "tenant", item.key, action="create", version=item.version)
     )

@@ -14,7 +14,7 @@ from softswitch.api.deps import allowed, context
 from softswitch.api.errors import COMMON_ERRORS, ErrorBody
 from softswitch.api.events import config_changed
 from softswitch.api.principal import Principal
-from softswitch.api.provisioning import actor, refused
+from softswitch.api.provisioning import actor, apply_now, refused
 from softswitch.api.roles import Area, Role
 from softswitch.api.routes_provisioning import reach
 from softswitch.api.routes_provisioning_ops import (
@@ -89,7 +89,7 @@ async def import_customer_file(
         if principal.role is not Role.OPERATOR:
             for name in result.tenants:
                 await reach(ctx, principal, name)
-        await ctx.switch.provisioning.refresh()
+        await apply_now(ctx.switch.provisioning)
         for name in result.tenants:
             ctx.events.publish(config_changed(name, "tenant", name, action="import"))
     return CustomerReport(
