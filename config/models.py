@@ -45,6 +45,7 @@ from config.numbers import Did, NumberError, Treatment, to_e164
 from config.prompts import PromptSettings, TenantPrompts
 from config.routing import TenantRouting
 from config.security import SecuritySettings
+from config.sites import Site, site_problems
 from config.trunks import Trunk
 
 __all__ = [
@@ -393,6 +394,7 @@ class User(_Model):
     moh: MusicOnHold | None = None
     # Supervisor permission: may listen to, whisper into and barge into the tenant's calls.
     can_monitor: bool = False
+    site: str | None = None  # the tenant's site (office) the user works at
 
     @field_validator("ha1_md5", mode="before")
     @classmethod
@@ -538,6 +540,7 @@ class Tenant(_Model):
     # Feature codes for live-call monitoring by users with can_monitor.
     monitor_codes: MonitorCodes = Field(default_factory=MonitorCodes)
     prompts: TenantPrompts = Field(default_factory=TenantPrompts)
+    sites: list[Site] = Field(default_factory=list)  # offices; users name theirs
 
     _by_extension: dict[str, User] = PrivateAttr(default_factory=dict)
     _by_username: dict[str, User] = PrivateAttr(default_factory=dict)
@@ -717,6 +720,7 @@ class Tenant(_Model):
             for i, name in enumerate(self.outbound_trunks)
             if name not in trunk_names
         ]
+        items += site_problems(self.sites, [u.site for u in self.users])
         extensions = {u.extension for u in self.users}
         for ext, rules in self.routing.users.items():
             if ext not in extensions and not rules.inbound_routing:

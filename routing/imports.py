@@ -331,3 +331,11 @@ def apply_disaster_import(
     if not report.clean:
         raise ImportNotClean("the import has errors; fix them and validate again")
     return add_numbers(routing, plan_name, tuple(report.items))
+
+
+def records(
+    rows: list[tuple[int, list[str]]], columns: tuple[str, ...], aliases: dict[str, str]
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """Rows of an upload as dicts of ``columns`` (by header, else by position): for other
+    uploads than numbers and plans (customers), read the same way."""
+    return _records(rows, columns, aliases)

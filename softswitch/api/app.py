@@ -7,10 +7,15 @@ from fastapi import FastAPI
 from softswitch import __version__
 from softswitch.api import (
     metrics,
+    routes_audit,
     routes_events,
     routes_history,
     routes_live,
     routes_logins,
+    routes_provisioning,
+    routes_provisioning_customers,
+    routes_provisioning_ops,
+    routes_provisioning_whatif,
     routes_routing,
 )
 from softswitch.api.context import ApiContext
@@ -22,6 +27,11 @@ __all__ = ["create_app"]
 ROUTERS = (
     routes_logins.router,
     routes_routing.router,
+    routes_provisioning_customers.router,
+    routes_provisioning_ops.router,
+    routes_provisioning.router,
+    routes_provisioning_whatif.router,
+    routes_audit.router,
     routes_live.router,
     routes_history.router,
     routes_events.router,

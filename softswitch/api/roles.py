@@ -51,6 +51,7 @@ class Area(StrEnum):
     EVENTS = "events"
     METRICS = "metrics"
     AUDIT = "audit"
+    SITES = "sites"  # a tenant's offices (provisioning)
 
 
 _RANK = {role: len(Role) - i for i, role in enumerate(Role)}
@@ -68,6 +69,7 @@ _CEILINGS: dict[Role, dict[Area, str]] = {
     Role.OFFICE_MANAGER: _TENANT_ADMIN,
     Role.SITE_MANAGER: {
         Area.TENANTS: "r",
+        Area.SITES: "r",
         Area.USERS: "cru",
         Area.NUMBERS: "r",
         Area.ROUTING: "crud",

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from softswitch.calls.services import CallServices
     from softswitch.location import LocationService
     from softswitch.overload import OverloadGuard
+    from softswitch.provisioning.runtime import ProvisioningRuntime
     from softswitch.routing_state import DisasterState
     from softswitch.sip.transaction import TransactionLayer
 
@@ -29,6 +30,7 @@ class SwitchView(Protocol):
     services: CallServices | None
     disaster_state: DisasterState
     overload: OverloadGuard
+    provisioning: ProvisioningRuntime  # the stored model's service, applied live
     transactions: TransactionLayer
     media: MediaControl | None
     counters: Any  # SwitchCounters: received, malformed, responses_by_status

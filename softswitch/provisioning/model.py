@@ -13,6 +13,12 @@ of the file:
     time_frame      name or owner/name  [[tenants.routing.time_frames]]       TimeFrame
     number          E.164 number        [[tenants.routing.dids]]              Did
     disaster_plan   name                [[tenants.routing.disaster_plans]]    DisasterPlan
+    site            name                [[tenants.sites]]                     Site
+
+A new kind of object (mailboxes, menus, queues...) is one `Kind` row: an array of the tenant
+(or of its routing) whose entries are keyed by `key_field`. `split_tenant` and
+`assemble_tenant` handle such rows by themselves; only the kinds above `site` have special
+cases (derived entries, extension-keyed tables).
 
 Documents hold only what differs from the model's defaults, like a hand-written file, and
 what the tenant model derives by itself is not stored: default answering rules of users,
@@ -34,11 +40,14 @@ from config.answering import UserRouting
 from config.conference import ConferenceBridge
 from config.models import Tenant, User
 from config.numbers import Did, DisasterPlan, Treatment
+from config.sites import Site
 from config.timeframes import TimeFrame
 from config.trunks import Trunk
 
 __all__ = [
     "KINDS",
+    "ROUTING_PARTS",
+    "TENANT_PARTS",
     "Kind",
     "ObjectKey",
     "assemble_tenant",
@@ -59,23 +68,36 @@ class Kind:
     path: tuple[str, ...]  # where its documents live in the tenant's table; () = the tenant
     model: type[BaseModel]
     keyed_by_dict: bool = False  # a table keyed by the object's key instead of an array
+    key_field: str = "name"  # the field of the model holding the object's key
 
 
 KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
         Kind("tenant", (), Tenant),
-        Kind("user", ("users",), User),
+        Kind("user", ("users",), User, key_field="extension"),
         Kind("answering", ("routing", "users"), UserRouting, keyed_by_dict=True),
         Kind("trunk", ("trunks",), Trunk),
         Kind("conference", ("conferences",), ConferenceBridge),
         Kind("time_frame", ("routing", "time_frames"), TimeFrame),
-        Kind("number", ("routing", "dids"), Did),
+        Kind("number", ("routing", "dids"), Did, key_field="number"),
         Kind("disaster_plan", ("routing", "disaster_plans"), DisasterPlan),
+        Kind("site", ("sites",), Site),
     )
 }
 
+# The kinds split_tenant handles one by one; every other kind is a plain keyed array.
+_SPECIAL = frozenset(
+    {"tenant", "user", "answering", "trunk", "conference", "time_frame", "number", "disaster_plan"}
+)
+
 _DEFAULT_ANSWERING = UserRouting()
+
+#: The fields of a tenant (and of its routing) that hold objects of their own kinds.
+TENANT_PARTS = frozenset(k.path[0] for k in KINDS.values() if len(k.path) == 1)
+ROUTING_PARTS = frozenset(
+    k.path[1] for k in KINDS.values() if len(k.path) == 2 and k.path[0] == "routing"
+)
 
 
 def plain(value: Any) -> Any:
@@ -103,17 +125,17 @@ def plain(value: Any) -> Any:
 def object_key(kind: str, model: BaseModel, key: str = "") -> str:
     """The key of a validated object of `kind` (answering objects are keyed by the
     extension they belong to, given as `key`)."""
-    if isinstance(model, Tenant | Trunk | ConferenceBridge | DisasterPlan):
-        return model.name
-    if isinstance(model, User):
-        return model.extension
     if isinstance(model, TimeFrame):
         return model.name if model.owner is None else f"{model.owner}/{model.name}"
-    if isinstance(model, Did):
-        return str(model.number)
-    if kind == "answering" and key:
-        return key
-    raise ValueError(f"no key for a {kind} object")
+    if kind == "answering":
+        if key:
+            return key
+        raise ValueError("no key for an answering object")
+    spec = KINDS.get(kind)
+    value = getattr(model, spec.key_field, None) if spec is not None else None
+    if value is None:
+        raise ValueError(f"no key for a {kind} object")
+    return str(value)
 
 
 def _document(model: BaseModel, exclude: Iterable[str] = ()) -> dict[str, Any]:
@@ -168,10 +190,18 @@ def split_tenant(tenant: Tenant) -> dict[ObjectKey, dict[str, Any]]:
         out[("number", did.number)] = _document(did)
     for plan in tenant.routing.disaster_plans:
         out[("disaster_plan", plan.name)] = _document(plan, {"history"})
+    for kind in KINDS.values():
+        if kind.name in _SPECIAL or not kind.path:
+            continue
+        holder: Any = tenant
+        for part in kind.path:
+            holder = getattr(holder, part, ())
+        for entry in holder:
+            out[(kind.name, object_key(kind.name, entry))] = _document(entry)
     bridges = {b.extension for b in tenant.conferences}
-    own = _document(tenant, {"users", "trunks", "conferences"})
+    own = _document(tenant, TENANT_PARTS)
     routing = own.get("routing", {})
-    for part in ("users", "time_frames", "dids", "disaster_plans"):
+    for part in ROUTING_PARTS:
         routing.pop(part, None)
     conferences = [e for e in routing.get("conferences", []) if e not in bridges]
     if conferences:

@@ -95,6 +95,9 @@ class ProvisioningRuntime:
         self._pushed = False
         self._failing = False
         self._reloads: set[asyncio.Task[None]] = set()
+        # The follow loop and the API (applying its own change at once) both refresh: one
+        # at a time, so an older snapshot is never applied after a newer one.
+        self._refreshing = asyncio.Lock()
 
     async def boot(self) -> SwitchConfig:
         """Seed (database mode, empty database) or store the file (file mode), then return
@@ -182,13 +185,14 @@ class ProvisioningRuntime:
 
     async def refresh(self) -> bool:
         """Apply the stored model if it changed since the last look; True when it did."""
-        revision = await self.store.provisioning_revision()
-        if revision == self.revision:
-            return False
-        snapshot = await self.service.snapshot(self._snapshot)
-        await self._apply(snapshot)
-        self._snapshot = snapshot
-        return True
+        async with self._refreshing:
+            revision = await self.store.provisioning_revision()
+            if revision == self.revision:
+                return False
+            snapshot = await self.service.snapshot(self._snapshot)
+            await self._apply(snapshot)
+            self._snapshot = snapshot
+            return True
 
     async def _follow(self) -> None:
         interval = POLL_POSTGRESQL if self.store.backend == "postgresql" else POLL_SQLITE

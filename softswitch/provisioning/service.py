@@ -1,5 +1,8 @@
 """The provisioning service: typed operations on the model kept in the Store.
 
+Over 600 lines because every operation (one object, a batch, the whole model) shares the
+validation and storage helpers at the bottom; split them only together.
+
     service = ProvisioningService(store, mode="database")
     who = Actor("alice", "192.0.2.7")
     item = await service.create(who, "user", "acme", {"extension": "201", "password": "..."})
@@ -34,6 +37,7 @@ from softswitch.provisioning.errors import (
 )
 from softswitch.provisioning.model import (
     KINDS,
+    TENANT_PARTS,
     ObjectKey,
     assemble_tenant,
     index_keys,
@@ -51,7 +55,15 @@ from storage.provisioning import (
     VersionConflict,
 )
 
-__all__ = ["Actor", "Change", "Item", "Page", "ProvisioningService", "Snapshot"]
+__all__ = [
+    "Actor",
+    "Change",
+    "Item",
+    "ObjectChange",
+    "Page",
+    "ProvisioningService",
+    "Snapshot",
+]
 
 _RETRIES = 8  # re-validations when another writer changed the model meanwhile
 
@@ -95,6 +107,19 @@ class Change:
 
     def __str__(self) -> str:
         return f"{self.action} {self.kind} {self.key!r} (tenant {self.tenant!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectChange:
+    """One object of a batch (`change_many`): `data` None deletes it. `key` is needed for
+    updates, deletes and answering objects; a create derives it from `data`.
+    `expected_version`: None = whatever is stored, 0 = must not exist, N = must be at N."""
+
+    tenant: str
+    kind: str
+    data: Mapping[str, Any] | None
+    key: str = ""
+    expected_version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +347,148 @@ class ProvisioningService:
                     ]
                 )
 
+    # -- several objects at once: bulk operations, imports, what-if ------------------------
+
+    async def change_many(
+        self, actor: Actor, changes: Sequence[ObjectChange], *, dry_run: bool = False
+    ) -> list[Item]:
+        """Apply a batch of object changes in one transaction, all or nothing: every object
+        and every tenant touched is validated with the whole batch in place (InvalidObject
+        lists every problem of every object). With `dry_run`, only validate."""
+        self._writable()
+        for _ in range(_RETRIES):
+            revision = await self.store.provisioning_revision()
+            writes, items, _tenants = await self._plan(changes)
+            if dry_run or not writes:
+                return items
+            try:
+                new_revision, _ = await self.store.write_provisioning(
+                    writes,
+                    actor=actor.name,
+                    source=actor.source,
+                    at=self.clock(),
+                    base_revision=revision,
+                )
+            except RevisionMoved:
+                continue
+            except VersionConflict as exc:
+                raise VersionMismatch(str(exc), exc.actual) from None
+            self._notify(new_revision, revision)
+            return items
+        raise RevisionMoved("provisioning keeps changing; try again")
+
+    async def proposed(self, changes: Sequence[ObjectChange]) -> dict[str, Tenant]:
+        """The tenants a batch would leave, validated, without storing anything (what-if)."""
+        _, _, tenants = await self._plan(changes)
+        return tenants
+
+    async def _plan(
+        self, changes: Sequence[ObjectChange]
+    ) -> tuple[list[ObjectWrite], list[Item], dict[str, Tenant]]:
+        errors: list[FieldError] = []
+        resolved: list[tuple[ObjectChange, str, dict[str, Any] | None]] = []
+        for change in changes:
+            try:
+                if change.kind == "tenant" and change.data is None:
+                    raise InvalidObject(
+                        [
+                            FieldError(
+                                change.tenant,
+                                "tenant",
+                                change.tenant,
+                                "",
+                                "delete a tenant on its own, not in a batch",
+                            )
+                        ]
+                    )
+                if change.data is None:
+                    _kind(change.kind)
+                    resolved.append((change, change.key, None))
+                    continue
+                model = _validate_object(
+                    change.kind, change.tenant, change.key or "(new)", change.data
+                )
+                if change.kind == "answering" and not change.key:
+                    raise InvalidObject(
+                        [FieldError(change.tenant, "answering", "", "", "give the extension")]
+                    )
+                key = object_key(change.kind, model, change.key)
+                if change.key and key != change.key:
+                    raise InvalidObject(
+                        [
+                            FieldError(
+                                change.tenant,
+                                change.kind,
+                                change.key,
+                                _key_field(change.kind),
+                                "cannot change; delete and create",
+                            )
+                        ]
+                    )
+                resolved.append((change, key, _stored(change.kind, model)))
+            except InvalidObject as exc:
+                errors += exc.errors
+        if errors:
+            raise InvalidObject(errors)
+        names = sorted({c.tenant for c, _, _ in resolved})
+        stored: dict[str, dict[ObjectKey, ProvisionedObject]] = {}
+        for name in names:
+            stored[name] = {(o.kind, o.key): o for o in await self.store.load_provisioning(name)}
+        docs = {name: {k: o.data for k, o in objs.items()} for name, objs in stored.items()}
+        writes: list[ObjectWrite] = []
+        items: list[Item] = []
+        for change, key, doc in resolved:
+            existing = stored[change.tenant].get((change.kind, key))
+            actual = existing.version if existing is not None else 0
+            if change.expected_version is not None and actual != change.expected_version:
+                raise VersionMismatch(
+                    _mismatch(change.kind, change.tenant, key, change.expected_version, actual),
+                    actual,
+                )
+            if doc is None and existing is None:
+                raise NotFound(f"no {change.kind} {key!r} in tenant {change.tenant!r}")
+            if doc is None:
+                docs[change.tenant].pop((change.kind, key), None)
+            else:
+                docs[change.tenant][(change.kind, key)] = doc
+            writes.append(
+                ObjectWrite(change.tenant, change.kind, key, doc, change.expected_version)
+            )
+            version = (
+                actual + 1
+                if doc is not None and (existing is None or existing.data != doc)
+                else actual
+            )
+            items.append(Item(change.tenant, change.kind, key, version, doc or {}))
+        tenants: dict[str, Tenant] = {}
+        domains: dict[str, str] = {}
+        for other in await self.store.load_provisioning(kind="tenant"):
+            if other.tenant not in docs:
+                domains[str(other.data.get("domain", "")).lower()] = other.tenant
+        for name in names:
+            if not stored[name] and not any(k == "tenant" for k, _ in docs[name]):
+                raise NotFound(f"no tenant {name!r}")
+            try:
+                tenants[name] = _validate_tenant(name, docs[name])
+            except InvalidObject as exc:
+                errors += exc.errors
+                continue
+            domain = tenants[name].domain.lower()
+            if domain in domains:
+                errors.append(
+                    FieldError(
+                        name,
+                        "tenant",
+                        name,
+                        "domain",
+                        f"duplicate domain {domain!r} (tenant {domains[domain]!r})",
+                    )
+                )
+            domains.setdefault(domain, name)
+        if errors:
+            raise InvalidObject(errors)
+        return writes, items, tenants
+
     # -- the whole model at once: seed, import, file reload --------------------------------
 
     async def apply(
@@ -402,7 +569,7 @@ def _kind(kind: str) -> None:
 
 
 def _key_field(kind: str) -> str:
-    return {"user": "extension", "number": "number"}.get(kind, "name")
+    return KINDS[kind].key_field
 
 
 def _mismatch(kind: str, tenant: str, key: str, expected: int, actual: int) -> str:
@@ -441,7 +608,7 @@ def _validate_object(kind: str, tenant: str, key: str, data: Mapping[str, Any]) 
         raise InvalidObject([FieldError(tenant, kind, key, "", "must be a table of fields")])
     model = KINDS[kind].model
     if kind == "tenant":
-        nested = [k for k in ("users", "trunks", "conferences") if k in data]
+        nested = sorted(k for k in TENANT_PARTS if k in data)
         if nested:
             raise InvalidObject(
                 [

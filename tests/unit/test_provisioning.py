@@ -340,3 +340,87 @@ async def test_snapshot_rebuilds_only_the_tenants_a_change_touched(
         await seeded.create(ALICE, "answering", "acme", {"ring_time": 30})
     rules = await seeded.create(ALICE, "answering", "acme", {"ring_time": 30}, key="101")
     assert rules.key == "101"
+
+
+# -- sites, batches, customers ------------------------------------------------------------
+
+
+async def test_sites_are_objects_users_name_theirs_and_round_trip(
+    seeded: ProvisioningService, tmp_path: Path
+) -> None:
+    site_doc = {"name": "north", "timezone": "Europe/Berlin", "emergency_caller_id": "+14155550123"}
+    await seeded.create(ALICE, "site", "acme", site_doc)
+    user = await seeded.get("user", "acme", "101")
+    await seeded.update(ALICE, "user", "acme", "101", {**user.data, "site": "north"}, user.version)
+    with pytest.raises(InvalidObject) as unknown:
+        await seeded.create(
+            ALICE, "user", "acme", {"extension": "102", "password": "p", "site": "x"}
+        )
+    assert [(e.kind, e.key, e.field) for e in unknown.value.errors] == [("user", "102", "site")]
+    with pytest.raises(InvalidObject) as in_use:
+        await seeded.delete(ALICE, "site", "acme", "north")
+    assert in_use.value.errors[0].field == "site"
+    (tenant,) = (await seeded.snapshot()).tenants
+    assert tenant.sites[0].timezone == "Europe/Berlin"
+    assert tenant.user_by_extension("101").site == "north"  # type: ignore[union-attr]
+    exported = tmp_path / "export.toml"
+    exported.write_text(await export_toml(seeded))
+    assert "Europe/Berlin" in exported.read_text()
+    assert await import_file(seeded, str(exported), ALICE, dry_run=True) == []
+    assert load_config(exported).tenants == [tenant]
+
+
+async def test_a_batch_is_applied_whole_or_not_at_all(seeded: ProvisioningService) -> None:
+    from softswitch.provisioning import ObjectChange
+
+    good = ObjectChange("acme", "user", {"extension": "102", "password": "pw-102"})
+    number = ObjectChange(
+        "acme", "number", {"number": "+14155550101", "destination": "102"}, expected_version=0
+    )
+    bad = ObjectChange("acme", "number", {"number": "+14155550102", "destination": "999"})
+    revision = await seeded.store.provisioning_revision()
+    with pytest.raises(InvalidObject) as refused:
+        await seeded.change_many(ALICE, [good, number, bad])
+    assert [(e.kind, e.key, e.field) for e in refused.value.errors] == [
+        ("number", "+14155550102", "destination")
+    ]
+    assert await seeded.store.provisioning_revision() == revision
+    # a dry run and a what-if see the batch, store nothing
+    assert len(await seeded.change_many(ALICE, [good, number], dry_run=True)) == 2
+    proposed = await seeded.proposed([good, number])
+    assert proposed["acme"].user_by_extension("102") is not None
+    assert await seeded.store.provisioning_revision() == revision
+    items = await seeded.change_many(ALICE, [good, number])
+    assert [(i.kind, i.key, i.version) for i in items] == [
+        ("user", "102", 1),
+        ("number", "+14155550101", 1),
+    ]
+    assert len(await seeded.audit(AuditQuery(actor="alice"))) == 2
+    with pytest.raises(VersionMismatch):
+        await seeded.change_many(ALICE, [number])
+    with pytest.raises(NotFound):
+        await seeded.change_many(ALICE, [ObjectChange("nobody", "user", good.data)])
+
+
+async def test_customer_import_reports_rows_and_applies_whole(
+    seeded: ProvisioningService,
+) -> None:
+    from softswitch.provisioning.customers import import_customers
+
+    text = (
+        "Account Number,Domain,Concurrent Calls,CPS,SIP Username,SIP Password\n"
+        "hooli,hooli.test,10,2.5,main,pw-main\n"
+        "pied,acme.test,1,1,,\n"
+    )
+    report = await import_customers(seeded, ALICE, "c.csv", text.encode())
+    assert not report.applied and [r.status for r in report.rows] == ["ok", "error"]
+    assert "duplicate domain" in report.rows[1].reason
+    assert [t.name for t in (await seeded.snapshot()).tenants] == ["acme"]
+    fixed = text.replace("acme.test", "pied.test").encode()
+    report = await import_customers(seeded, ALICE, "c.csv", fixed)
+    assert report.applied and report.tenants == ("hooli", "pied")
+    tenants = {t.name: t for t in (await seeded.snapshot()).tenants}
+    assert tenants["hooli"].max_calls_per_second == 2.5
+    assert tenants["hooli"].user_by_username("main") is not None
+    broken = await import_customers(seeded, ALICE, "c.txt", b"x")
+    assert broken.file_error and not broken.applied
