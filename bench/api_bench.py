@@ -181,7 +181,17 @@ def api_switch(work: Path, users: int, cdrs: int, database_url: str) -> Iterator
     seeding["switch_start_s"] = round(time.perf_counter() - started, 2)
     target = f"127.0.0.1:{config.port}"
     try:
-        register_callee(target, uas_port, work)
+        # Just started with thousands of users and bindings to load: let it settle, so the
+        # callee's REGISTER is not retransmitted into a second challenge.
+        settle(switch.pid, idle_pct=10.0, limit_s=120.0)
+        for attempt in range(3):
+            try:
+                register_callee(target, uas_port, work)
+                break
+            except RuntimeError:
+                if attempt == 2:
+                    raise
+                time.sleep(2.0)
         running = Running(
             "softswitch",
             target,
