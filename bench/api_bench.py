@@ -68,7 +68,13 @@ from bench.workloads import (
     report_trial,
     trial_from,
 )
-from peers.postgres import PostgresServer, PostgresUnavailable, create_database, external_dsn
+from peers.postgres import (
+    PostgresServer,
+    PostgresUnavailable,
+    create_database,
+    drop_database,
+    external_dsn,
+)
 from peers.sipp import run_sipp, user_rows, write_users
 from peers.switchproc import SwitchConfigFile, SwitchProcess, free_port, numbered_users
 
@@ -227,7 +233,10 @@ def databases(
                 continue
             try:
                 dsn = external_dsn() or stack.enter_context(PostgresServer(durable=True)).dsn
-                found.append((name, create_database(dsn, f"api_bench_{os.getpid()}")))
+                database = f"api_bench_{os.getpid()}"
+                found.append((name, create_database(dsn, database)))
+                # On a server of the operator's, the bench's database goes when it is done.
+                stack.callback(drop_database, dsn, database)
             except (PostgresUnavailable, OSError) as exc:
                 log(f"    postgresql left out: {exc}")
         yield found

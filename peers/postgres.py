@@ -33,6 +33,7 @@ __all__ = [
     "PostgresServer",
     "PostgresUnavailable",
     "create_database",
+    "drop_database",
     "dsn_with_search_path",
     "external_dsn",
     "postgres_dsn",
@@ -96,6 +97,21 @@ def create_database(dsn: str, name: str) -> str:
         raise ValueError(f"unsafe database name {name!r}")
     _run_sync(_create_database(dsn, name))
     return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
+
+
+async def _drop_database(dsn: str, name: str) -> None:
+    conn = await asyncpg.connect(dsn, timeout=10.0)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    finally:
+        await conn.close()
+
+
+def drop_database(dsn: str, name: str) -> None:
+    """Drop database `name` on the server of `dsn` (nobody may be connected to it)."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"unsafe database name {name!r}")
+    _run_sync(_drop_database(dsn, name))
 
 
 def dsn_with_search_path(dsn: str, schema: str) -> str:
