@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from bench.api_bench import PLANS, SIDE_DID, repoint
+from bench.api_client import PLANS, SIDE_DID, repoint
 from bench.api_data import (
     DISPOSITIONS,
     ENDPOINTS,
