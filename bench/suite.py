@@ -26,12 +26,17 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
+from bench.api_bench import API_WORKLOAD
 from bench.systems import references_missing
-from bench.workloads import WORKLOADS, Options, Outcome, Workload
+from bench.workloads import WORKLOADS as SIP_WORKLOADS
+from bench.workloads import Options, Outcome, Workload
+
+WORKLOADS = (*SIP_WORKLOADS, API_WORKLOAD)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 QUICK = {
     "users": 200,
+    "cdrs": 20_000,
     "duration": 1.0,
     "hold": 3.0,
     "concurrent": 20,
@@ -42,6 +47,7 @@ QUICK = {
 }
 FULL = {
     "users": 10_000,
+    "cdrs": 1_000_000,
     "duration": 5.0,
     "hold": 60.0,
     "concurrent": 2000,
@@ -118,7 +124,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--workloads",
         type=_csv,
         default=[w.key for w in WORKLOADS],
-        help="comma-separated workload numbers 1-6 (default all)",
+        help="comma-separated workload numbers 1-7 (default all)",
     )
     parser.add_argument(
         "--systems",
@@ -126,7 +132,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=["softswitch", "kamailio", "sippy"],
         help="softswitch, kamailio, sippy (default all installed)",
     )
-    parser.add_argument("--users", type=int, help="registering users (workload 1)")
+    parser.add_argument("--users", type=int, help="registering users (workload 1), users (7)")
+    parser.add_argument("--cdrs", type=int, help="calls of history the API lists (workload 7)")
     parser.add_argument("--duration", type=float, help="seconds of one ladder run")
     parser.add_argument("--hold", type=float, help="seconds calls are held (workload 4)")
     parser.add_argument("--concurrent", type=int, help="calls held at once (workload 4)")
@@ -161,7 +168,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             setattr(args, name, value)
     unknown = set(args.workloads) - {w.key for w in WORKLOADS}
     if unknown:
-        parser.error(f"--workloads: no workload {', '.join(sorted(unknown))} (1-6)")
+        parser.error(f"--workloads: no workload {', '.join(sorted(unknown))} (1-7)")
     unknown = set(args.systems) - {"softswitch", "kamailio", "sippy"}
     if unknown:
         parser.error(f"--systems: unknown {', '.join(sorted(unknown))}")
@@ -221,6 +228,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         port=args.port,
         local_ip=local_ip,
         kamailio_cores=args.kamailio_cores,
+        cdrs=args.cdrs,
     )
     started = dt.datetime.now(dt.UTC)
     meta: dict[str, Any] = {

@@ -83,6 +83,7 @@ class Options:
     port: int = 5060
     local_ip: str = "127.0.0.1"
     log: Callable[[str], None] = print
+    cdrs: int = 1_000_000  # call history seeded for the admin API bench (workload 7)
 
     @property
     def remote_target(self) -> str | None:

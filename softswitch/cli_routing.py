@@ -6,6 +6,7 @@
     softswitch route explain --to NUMBER --from NUMBER [--at ISO-TIME] [--tenant T]
                              [--registered EXT]... [--busy EXT]... [--outcome OUTCOME]...
     softswitch numbers import FILE.csv|FILE.xlsx [--tenant T] [--apply | --print-toml]
+                   (--apply: into the database, or the file with provisioning = "file")
     softswitch numbers export [--tenant T] [--output FILE]
 
 Each reads the configuration (--config) and the database it names (--database overrides).
@@ -22,6 +23,7 @@ import argparse
 import datetime as dt
 import getpass
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -37,6 +39,8 @@ from routing.explain import ASSUMABLE_OUTCOMES, explain
 from routing.facts import CallFacts
 from routing.imports import (
     ImportNotClean,
+    ImportReport,
+    RowReport,
     apply_did_import,
     export_dids_csv,
     validate_did_import,
@@ -44,6 +48,12 @@ from routing.imports import (
 from routing.numbers import clean
 from routing.plan import Outcome
 from softswitch.cli_common import CommandError, guarded, load_checked_config, with_store
+from softswitch.provisioning import (
+    Actor,
+    InvalidObject,
+    ProvisioningError,
+    ProvisioningService,
+)
 from softswitch.provisioning.runtime import stored_config
 from softswitch.routing_state import current_routing, set_disaster_plan
 from storage import Store
@@ -312,18 +322,18 @@ def _write_dids(
 
 
 def _cmd_numbers_import(args: argparse.Namespace) -> int:
-    config = _load(args)
-    tenant = _tenant(config, args.tenant)
     path = Path(args.file)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise CommandError(f"cannot read {path}: {exc.strerror or exc}", 2) from None
-    report = validate_did_import(tenant.routing, path.name, data)
-    print(f"tenant {tenant.name}: import of {path.name}")
-    print("\n".join(report.lines()))
+    config = load_checked_config(args.config, args.database)
+    if config.provisioning == "database":
+        return with_store(config, lambda store: _import_to_store(args, config, store, path, data))
+    config = _load(args)
+    tenant = _tenant(config, args.tenant)
+    report = _report(tenant, path, data)
     if not report.clean:
-        print("nothing applied: fix the rows with errors and run the import again")
         return 1
     if not (args.apply or args.print_toml):
         print("valid; run again with --apply to add these numbers to the configuration")
@@ -334,12 +344,95 @@ def _cmd_numbers_import(args: argparse.Namespace) -> int:
         raise CommandError(f"nothing applied: {exc}") from None
     added = tuple(routing.dids[len(tenant.routing.dids) :])
     if args.print_toml:
-        print(f"# paste into the [[tenants]] section of tenant {tenant.name}:")
-        print(did_toml(added), end="")
+        _print_toml(tenant, added)
         return 0
     _write_dids(Path(args.config), config, config.tenants.index(tenant), routing, added)
     print(f"{len(added)} DID(s) added to {args.config}; restart the switch to route them")
     return 0
+
+
+def _report(tenant: Tenant, path: Path, data: bytes) -> ImportReport:
+    """Validate the upload against the tenant's inventory and print the per-row report."""
+    report = validate_did_import(tenant.routing, path.name, data)
+    print(f"tenant {tenant.name}: import of {path.name}")
+    print("\n".join(report.lines()))
+    if not report.clean:
+        print("nothing applied: fix the rows with errors and run the import again")
+    return report
+
+
+def _print_toml(tenant: Tenant, added: tuple[Did, ...]) -> None:
+    print(f"# paste into the [[tenants]] section of tenant {tenant.name}:")
+    print(did_toml(added), end="")
+
+
+async def _import_to_store(
+    args: argparse.Namespace, config: SwitchConfig, store: Store, path: Path, data: bytes
+) -> int:
+    """`provisioning = "database"`: the rows are checked against the stored inventory and
+    created through the provisioning service in one transaction (all or none), audited as
+    the command line's user; running switches apply them within a second."""
+    service = ProvisioningService(store, mode="database")
+    actor = _actor()
+    if await store.provisioning_revision() == 0 and config.tenants:
+        # What the switch's first start does: the file's tenants become the stored model.
+        await service.seed(actor, config.tenants)
+        print("the database held no provisioning: seeded from the configuration file")
+    tenant = _tenant(await stored_config(config, store), args.tenant)
+    report = _report(tenant, path, data)
+    if not report.clean:
+        return 1
+    if args.print_toml:
+        _print_toml(tenant, tuple(report.items))
+        return 0
+    if not args.apply:
+        print("valid; run again with --apply to add these numbers to the database")
+        return 0
+    try:
+        await service.create_all(
+            actor, "number", tenant.name, [_did_document(d) for d in report.items]
+        )
+    except InvalidObject as exc:
+        print("\n".join(_refused(report, exc).lines()))
+        print("nothing applied: the tenant's rules refuse the rows with errors")
+        return 1
+    except ProvisioningError as exc:  # a number created meanwhile, the tenant deleted
+        raise CommandError(f"nothing applied: {exc}") from None
+    print(
+        f"{len(report.items)} DID(s) added to the database of tenant {tenant.name} "
+        f"(audited as {actor.name}); running switches route them within a second"
+    )
+    return 0
+
+
+def _actor() -> Actor:
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = "unknown"
+    return Actor(f"cli:{who}", socket.gethostname())
+
+
+def _did_document(did: Did) -> dict[str, Any]:
+    return did.model_dump(mode="json", exclude_defaults=True) | {"number": did.number}
+
+
+def _refused(report: ImportReport, exc: InvalidObject) -> ImportReport:
+    """The report with the reasons the tenant's rules gave put on the rows they concern
+    (every row when a reason names no number)."""
+    reasons: dict[str, str] = {}
+    for error in exc.errors:
+        text = f"{error.field}: {error.message}" if error.field else error.message
+        reasons.setdefault(error.key, text)
+    rows = [
+        RowReport(row.row, row.values, "error" if item.number in reasons else "ok",
+                  reasons.get(item.number, ""))
+        for row, item in zip(report.rows, report.items, strict=True)
+    ]  # fmt: skip
+    if not any(r.status == "error" for r in rows):
+        first = next(iter(reasons.values()), "refused")
+        rows = [RowReport(r.row, r.values, "error", first) for r in report.rows]
+    return ImportReport(tuple(rows), None, ())
 
 
 def _cmd_numbers_export(args: argparse.Namespace) -> int:
@@ -426,14 +519,15 @@ def add_routing_commands(sub: Any, default_config: str) -> None:
     mode.add_argument(
         "--apply",
         action="store_true",
-        help="when every row is valid, append the DIDs to the configuration file",
+        help="when every row is valid, add the DIDs: to the database (all or none, audited, "
+        'applied live) with provisioning = "database", else to the configuration file',
     )
     mode.add_argument(
         "--print-toml",
         action="store_true",
         help="when every row is valid, print them as TOML to paste",
     )
-    _common(imp, default_config, database=False)
+    _common(imp, default_config)
     imp.set_defaults(func=guarded(_cmd_numbers_import))
     exp_n = nsub.add_parser("export", help="the DID inventory as CSV")
     exp_n.add_argument("--output", help="file to write (default: standard output)")

@@ -1,8 +1,16 @@
-"""The FastAPI application: the frame (errors, auth) and every router."""
+"""The FastAPI application: the frame (errors, auth) and every router.
+
+The docs pages (/docs: Swagger UI, /redoc: ReDoc) load their scripts and styles from the
+switch itself, under ``DOCS_ASSETS``: an admin's browser may have no way to the Internet,
+and no page of the switch loads anything from it. FastAPI's own pages fetch them from a CDN;
+``fastapi_offline`` builds the same pages over the copies it ships (Swagger UI 5, which
+renders OpenAPI 3.1, and ReDoc; see the README's "Admin API" for the licences).
+"""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from softswitch import __version__
 from softswitch.api import (
@@ -22,7 +30,9 @@ from softswitch.api.context import ApiContext
 from softswitch.api.errors import install_error_handlers
 from softswitch.api.metrics import SwitchMetrics
 
-__all__ = ["create_app"]
+__all__ = ["DOCS_ASSETS", "create_app"]
+
+DOCS_ASSETS = "/docs-assets"  # where the docs pages' scripts, styles and icon are served
 
 ROUTERS = (
     routes_logins.router,
@@ -41,7 +51,10 @@ ROUTERS = (
 
 def create_app(ctx: ApiContext, switch_metrics: SwitchMetrics) -> FastAPI:
     """The admin API over one running switch (OpenAPI 3.1 at /openapi.json, docs at /docs)."""
-    app = FastAPI(
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS,
+        # No "valid" badge fetched from validator.swagger.io.
+        swagger_ui_parameters={"validatorUrl": None},
         title="softswitch admin API",
         version=__version__,
         description=(

@@ -23,6 +23,8 @@ def test_quick_bench_writes_the_report(tmp_path: Path) -> None:
             "-m",
             "bench",
             "--quick",
+            "--workloads",  # 7, the admin API: test_bench_api_quick.py
+            "1,2,3,4,5,6",
             "--systems",
             "softswitch",
             "--results",

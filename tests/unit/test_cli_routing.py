@@ -186,8 +186,16 @@ GOOD = '''number,treatment,destination,caller_id_prefix,notes
 '''
 
 
+def _file_mode(path: Path) -> Path:
+    """The configuration switched to provisioning = "file" (the file is the truth, where
+    --apply appends the numbers; database mode: test_cli_numbers_store.py)."""
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('provisioning = "database"', 'provisioning = "file"', 1))
+    return path
+
+
 def test_numbers_import_applies_nothing_until_clean(tmp_path: Path) -> None:
-    config_path = write_config(tmp_path, f"sqlite:///{tmp_path}/softswitch.db")
+    config_path = _file_mode(write_config(tmp_path, f"sqlite:///{tmp_path}/softswitch.db"))
     config = str(config_path)
     original = config_path.read_bytes()
     (tmp_path / "mixed.csv").write_text(GOOD_AND_BAD)
@@ -253,7 +261,9 @@ domain = "globex.example.test"
 extension = "200"
 password = "pw-200"
 """
-    config_path = write_config(tmp_path, f"sqlite:///{tmp_path}/softswitch.db", second_tenant)
+    config_path = _file_mode(
+        write_config(tmp_path, f"sqlite:///{tmp_path}/softswitch.db", second_tenant)
+    )
     config = str(config_path)
     original = config_path.read_bytes()
     (tmp_path / "numbers.txt").write_text(GOOD)

@@ -1,0 +1,176 @@
+"""The admin API bench's HTTP side (bench/api_bench.py): the one write it makes, the sweep
+of the list endpoints, and the background load of requests alongside calls."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from bench.api_data import ENDPOINTS, TENANT, Endpoint, latency_figures
+from bench.systems import DID
+
+__all__ = ["API_RATE", "FORWARD_TO", "PLANS", "SIDE_DID", "ApiLoad", "measure_endpoints", "repoint"]
+
+SIDE_DID = "+14155550199"  # re-pointed by the background writes of (b); never called
+FORWARD_TO = "+12125550199"  # where a re-pointed number goes: the carrier trunk's gateway
+# Today the API re-points a number by executing or reverting a disaster plan.
+PLANS = {DID: "Bench outage", SIDE_DID: "Bench drill"}
+API_RATE = 50.0
+
+
+def repoint(client: httpx.Client, number: str, forwarded: bool) -> httpx.Response:
+    """THE write of this bench: send `number` to the carrier (FORWARD_TO) or back to its
+    user. Today: execute/revert of the disaster plan that holds the number. With
+    PUT /v1/tenants/{t}/numbers/{e164} (branch apicrud) this becomes a PUT of the number's
+    document with treatment "offnet" / "user" and the destination."""
+    action = "execute" if forwarded else "revert"
+    plan = quote(PLANS[number], safe="")
+    return client.post(f"/v1/tenants/{TENANT}/disaster-plans/{plan}/{action}")
+
+
+# --- (a) list and search latency ----------------------------------------------------------
+
+
+def measure_endpoints(
+    client: httpx.Client, samples: int, log: Callable[[str], None]
+) -> dict[str, dict[str, Any]]:
+    """Each endpoint the API has `samples` times, interleaved (machine noise falls on all
+    alike), after two warm-up requests each; latencies from request sent to body read."""
+    paths = client.get("/openapi.json").json()["paths"]
+    present = [e for e in ENDPOINTS if e.path in paths]
+    figures: dict[str, dict[str, Any]] = {
+        e.name: {"path": e.path, "status": "not available: not in this API"}
+        for e in ENDPOINTS
+        if e.path not in paths
+    }
+    times: dict[str, list[float]] = {e.name: [] for e in present}
+    errors: dict[str, list[int]] = {e.name: [] for e in present}
+    totals: dict[str, object] = {}
+    for round_ in range(samples + 2):
+        for endpoint in present:
+            elapsed, answer = _timed_get(client, endpoint)
+            if round_ < 2:
+                totals[endpoint.name] = answer.json().get("total") if answer.is_success else None
+                continue
+            if answer.is_success:
+                times[endpoint.name].append(elapsed)
+            else:
+                errors[endpoint.name].append(answer.status_code)
+    for endpoint in present:
+        found = latency_figures(times[endpoint.name])
+        figures[endpoint.name] = {
+            "path": endpoint.path,
+            "query": dict(endpoint.query),
+            "status": "ok" if not errors[endpoint.name] else "errors",
+            "total": totals.get(endpoint.name),
+            "errors": errors[endpoint.name][:10],
+            **found,
+        }
+        log(
+            f"    {endpoint.name}: p50 {found['p50_ms']} ms p99 {found['p99_ms']} ms "
+            f"(total {totals.get(endpoint.name)}, {len(errors[endpoint.name])} errors)"
+        )
+    return figures
+
+
+def _timed_get(client: httpx.Client, endpoint: Endpoint) -> tuple[float, httpx.Response]:
+    started = time.perf_counter()
+    answer = client.get(endpoint.url(TENANT), params=endpoint.params(time.time()))
+    answer.read()
+    return 1000 * (time.perf_counter() - started), answer
+
+
+# --- (b) API requests alongside calls -----------------------------------------------------
+
+
+class ApiLoad:
+    """`rate` requests/s, open loop, from a few client threads: a round of list and get
+    requests, one of them each second a write (a side number re-pointed and back)."""
+
+    WORKERS = 8
+
+    def __init__(self, connect: Callable[[], httpx.Client], rate: float = API_RATE) -> None:
+        self.connect, self.rate = connect, rate
+        with connect() as client:
+            paths = client.get("/openapi.json").json()["paths"]
+        # What this API has of the measured lists (the audit log aside: an operator's page).
+        reads = [e for e in ENDPOINTS if e.path in paths and e.path != "/v1/audit"]
+        gets = [
+            Endpoint("get cdr", "/v1/tenants/{tenant}/cdrs/bench-00000042"),
+            Endpoint("get plan", f"/v1/tenants/{{tenant}}/disaster-plans/{quote(PLANS[DID])}"),
+        ]
+        self._reads = itertools.cycle([*reads, *gets])
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="api-load", daemon=True)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self.samples: dict[str, list[float]] = {"read": [], "write": []}
+        self.errors: list[str] = []
+        self.started = self.stopped = 0.0
+        self.sent = 0
+
+    def start(self) -> ApiLoad:
+        self.started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def _client(self) -> httpx.Client:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = self.connect()
+        return client
+
+    def _request(self, kind: str, endpoint: Endpoint | None, forwarded: bool) -> None:
+        client = self._client()
+        started = time.perf_counter()
+        try:
+            if endpoint is None:
+                answer = repoint(client, SIDE_DID, forwarded)
+            else:
+                answer = client.get(endpoint.url(TENANT), params=endpoint.params(time.time()))
+            ok = answer.is_success
+            problem = f"{answer.status_code} {answer.text[:200]}"
+        except httpx.HTTPError as exc:
+            ok, problem = False, f"{type(exc).__name__}: {exc}"
+        elapsed = 1000 * (time.perf_counter() - started)
+        with self._lock:
+            if ok:
+                self.samples[kind].append(elapsed)
+            else:
+                self.errors.append(problem)
+
+    def _run(self) -> None:
+        every = max(1, round(self.rate))  # one write a second
+        with concurrent.futures.ThreadPoolExecutor(self.WORKERS) as pool:
+            for n in itertools.count():
+                due = self.started + n / self.rate
+                if self._stop.wait(max(0.0, due - time.monotonic())):
+                    break
+                if n % every == every - 1:
+                    pool.submit(self._request, "write", None, (n // every) % 2 == 0)
+                else:
+                    pool.submit(self._request, "read", next(self._reads), False)
+                self.sent += 1
+        self.stopped = time.monotonic()
+
+    def stop(self) -> dict[str, Any]:
+        self._stop.set()
+        self._thread.join(60)
+        span = max(1e-9, self.stopped - self.started)
+        done = len(self.samples["read"]) + len(self.samples["write"])
+        return {
+            "offered_per_s": self.rate,
+            "achieved_per_s": round(done / span, 1),
+            "requests": self.sent,
+            "errors": len(self.errors),
+            "error_examples": self.errors[:5],
+            "reads": latency_figures(self.samples["read"]),
+            "writes": latency_figures(self.samples["write"]),
+        }
