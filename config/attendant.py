@@ -317,7 +317,8 @@ def routable_attendants(data: Any) -> Any:
     """The tenant's raw data with each attendant's extension in ``routing.auto_attendants``
     and its direct number in ``routing.dids`` (treatment ``auto_attendant``), so that they
     route without being repeated under routing (as conference bridges do). Anything
-    malformed is left for validation to name."""
+    malformed is left for validation to name. The derived DIDs come first: numbers added
+    to the file later keep their place at the end (``numbers import --apply``)."""
     if not isinstance(data, dict) or not isinstance(data.get("auto_attendants"), list):
         return data
     from config.numbers import Did, NumberError, Treatment, to_e164
@@ -349,7 +350,7 @@ def routable_attendants(data: Any) -> Any:
         routing = routing.model_copy(
             update={
                 "auto_attendants": routing.auto_attendants | extensions,
-                "dids": routing.dids + added,
+                "dids": added + routing.dids,
             }
         )
     elif isinstance(routing, dict):
@@ -372,7 +373,7 @@ def routable_attendants(data: Any) -> Any:
         routing = {
             **routing,
             "auto_attendants": sorted(set(pool) | extensions),
-            "dids": [*routed, *rows],
+            "dids": [*rows, *routed],
         }
     return {**data, "routing": routing}
 

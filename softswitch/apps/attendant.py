@@ -23,7 +23,6 @@ from config.models import Tenant
 from media.players import AudioSource
 from routing.plan import Application as AppNode
 from routing.plan import Target, TargetKind
-from routing.timeframes import CompiledFrame, LocalClock
 from softswitch.apps import prompts
 from softswitch.apps.attendant_menu import (
     Connect,
@@ -34,6 +33,7 @@ from softswitch.apps.attendant_menu import (
     Step,
     Wait,
     choose_menu,
+    frames_active,
 )
 from softswitch.apps.directory import DialByName, dial_by_name
 from softswitch.apps.session import collect_digits, play
@@ -71,18 +71,6 @@ class TenantVoice:
             return await self.prompt(prompt.prompt)
         assert prompt.text is not None
         return await self.text(prompt.text)
-
-
-def frames_active(tenant: Tenant, now: float) -> Callable[[str], bool]:
-    """Whether a domain time frame of ``tenant`` (by name) is active at ``now``."""
-    clock = LocalClock(now)
-    frames = {f.name: f for f in tenant.routing.time_frames if f.owner is None}
-
-    def active(name: str) -> bool:
-        frame = frames.get(name)
-        return frame is not None and CompiledFrame(frame).match(clock) is not None
-
-    return active
 
 
 def dialable(tenant: Tenant) -> frozenset[str]:

@@ -15,10 +15,13 @@ inter-digit timeout.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from config.attendant import AttendantAction, AutoAttendant, KeyAction, Menu, MenuPrompt
+from config.models import Tenant
+from routing.timeframes import CompiledFrame, LocalClock, to_timestamp
 
 __all__ = [
     "Connect",
@@ -29,6 +32,8 @@ __all__ = [
     "Step",
     "Wait",
     "choose_menu",
+    "describe_attendant",
+    "frames_active",
 ]
 
 
@@ -82,6 +87,46 @@ def choose_menu(attendant: AutoAttendant, active: Callable[[str], bool]) -> tupl
     if frame is None or active(frame) or attendant.after_hours is None:
         return "business_hours", attendant.business_hours
     return "after_hours", attendant.after_hours
+
+
+def frames_active(tenant: Tenant, at: dt.datetime | float) -> Callable[[str], bool]:
+    """Whether a domain time frame of ``tenant`` (by name) is active at ``at``."""
+    clock = LocalClock(to_timestamp(at))
+    frames = {f.name: f for f in tenant.routing.time_frames if f.owner is None}
+
+    def active(name: str) -> bool:
+        frame = frames.get(name)
+        return frame is not None and CompiledFrame(frame).match(clock) is not None
+
+    return active
+
+
+def describe_attendant(tenant: Tenant, extension: str, at: dt.datetime | float) -> list[str]:
+    """For ``route explain``: which menu attendant ``extension`` plays at ``at`` and what
+    its keys do."""
+    attendant = tenant.attendant_by_extension(extension)
+    if attendant is None:
+        return [f"auto attendant {extension}: none configured (the caller hears 480)"]
+    name, menu = choose_menu(attendant, frames_active(tenant, at))
+    lines = [f"auto attendant {extension} ({attendant.name!r}) plays its {name} menu:"]
+    _describe_menu(menu, 1, lines)
+    return lines
+
+
+def _describe_menu(menu: Menu, depth: int, lines: list[str]) -> None:
+    pad = "  " * depth
+    for key in sorted(menu.keys, key=lambda k: "0123456789*#".index(k)):
+        action = menu.keys[key]
+        lines.append(f"{pad}key {key}: {action.describe()}")
+        if action.menu is not None:
+            _describe_menu(action.menu, depth + 1, lines)
+    if menu.dial_by_extension:
+        lines.append(f"{pad}dial by extension: up to {menu.max_digits} digits")
+    lines.append(
+        f"{pad}no key ({menu.timeout:g}s): {menu.no_key.describe()}; unassigned key: "
+        f"{menu.unassigned.describe()}; after {menu.max_failures} failures: "
+        f"{menu.fallback.describe()}"
+    )
 
 
 class MenuMachine:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -271,3 +272,21 @@ def test_directory_matches_by_last_first_or_either() -> None:
     assert [x.extension for x in DialByName(users, "first").matches("262")] == ["102"]
     assert {x.extension for x in DialByName(users, "either").matches("2")} == {"101", "102", "103"}
     assert len(by_last.listings) == 3
+
+
+# ------------------------------------------------------------------------ route explain
+def test_route_explain_shows_the_menu_of_the_time() -> None:
+    from config import example_config_path, load_config
+    from softswitch.apps.attendant_menu import describe_attendant
+
+    tenant = load_config(example_config_path()).tenants[0]
+    weekday = describe_attendant(tenant, "800", dt.datetime.fromisoformat("2026-07-06T10:00-04:00"))
+    assert weekday[0] == "auto attendant 800 ('Main menu') plays its business_hours menu:"
+    assert "  key 1: user 101" in weekday and "    key *: back" in weekday
+    evening = describe_attendant(tenant, "800", dt.datetime.fromisoformat("2026-07-06T20:00-04:00"))
+    assert evening[0].endswith("plays its after_hours menu:")
+    holiday = describe_attendant(tenant, "800", dt.datetime.fromisoformat("2026-07-03T10:00-04:00"))
+    assert holiday[0].endswith("plays its holidays menu:")  # Independence Day, observed
+    assert describe_attendant(tenant, "999", 0.0) == [
+        "auto attendant 999: none configured (the caller hears 480)"
+    ]
