@@ -35,6 +35,7 @@ from config.models import Tenant
 from config.numbers import Did, DisasterPlan
 from config.routing import TenantRouting
 from routing.disaster import DisasterError, get_plan, plan_status
+from routing.engine import plan_call
 from routing.explain import ASSUMABLE_OUTCOMES, explain
 from routing.facts import CallFacts
 from routing.imports import (
@@ -46,7 +47,8 @@ from routing.imports import (
     validate_did_import,
 )
 from routing.numbers import clean
-from routing.plan import Outcome
+from routing.plan import Outcome, TargetKind
+from softswitch.apps.attendant_menu import describe_attendant
 from softswitch.cli_common import CommandError, guarded, load_checked_config, with_store
 from softswitch.provisioning import (
     Actor,
@@ -237,9 +239,22 @@ def _cmd_route_explain(args: argparse.Namespace) -> int:
         *(f"warning: {p}" for p in problems),
         "decision path:",
         *explain(routing, facts, [Outcome(o) for o in args.outcome or ()]),
+        *attendant_lines(tenant, routing, facts),
     ]
     print("\n".join(lines))
     return 0
+
+
+def attendant_lines(tenant: Tenant, routing: TenantRouting, facts: CallFacts) -> list[str]:
+    """What each auto attendant of the callflow would play at the call's time."""
+    try:
+        flow = plan_call(routing, facts)
+    except ValueError:
+        return []
+    refs = [t.ref for t in flow.targets() if t.kind is TargetKind.AUTO_ATTENDANT]
+    return [
+        line for ref in dict.fromkeys(refs) for line in describe_attendant(tenant, ref, facts.at)
+    ]
 
 
 # -- numbers ----------------------------------------------------------------------------------

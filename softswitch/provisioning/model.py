@@ -10,6 +10,7 @@ of the file:
     answering       extension           [tenants.routing.users.<ext>]         UserRouting
     trunk           name                [[tenants.trunks]]                    Trunk
     conference      name                [[tenants.conferences]]               ConferenceBridge
+    auto_attendant  name                [[tenants.auto_attendants]]           AutoAttendant
     time_frame      name or owner/name  [[tenants.routing.time_frames]]       TimeFrame
     number          E.164 number        [[tenants.routing.dids]]              Did
     disaster_plan   name                [[tenants.routing.disaster_plans]]    DisasterPlan
@@ -22,7 +23,7 @@ cases (derived entries, extension-keyed tables).
 
 Documents hold only what differs from the model's defaults, like a hand-written file, and
 what the tenant model derives by itself is not stored: default answering rules of users,
-the DID of a conference bridge. Disaster plans' history lives in its own table.
+the DID of a conference bridge or an auto attendant. Disaster plans' history lives in its own table.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 
 from config.answering import UserRouting
+from config.attendant import AutoAttendant
 from config.conference import ConferenceBridge
 from config.models import Tenant, User
 from config.numbers import Did, DisasterPlan, Treatment
@@ -79,6 +81,7 @@ KINDS: dict[str, Kind] = {
         Kind("answering", ("routing", "users"), UserRouting, keyed_by_dict=True),
         Kind("trunk", ("trunks",), Trunk),
         Kind("conference", ("conferences",), ConferenceBridge),
+        Kind("auto_attendant", ("auto_attendants",), AutoAttendant),
         Kind("time_frame", ("routing", "time_frames"), TimeFrame),
         Kind("number", ("routing", "dids"), Did, key_field="number"),
         Kind("disaster_plan", ("routing", "disaster_plans"), DisasterPlan),
@@ -163,6 +166,7 @@ def split_tenant(tenant: Tenant) -> dict[ObjectKey, dict[str, Any]]:
     bridge_dids = {
         (b.did, b.extension) for b in tenant.conferences if b.did is not None
     }  # the DIDs Tenant adds for its bridges by itself
+    attendant_dids = {(a.did, a.extension) for a in tenant.auto_attendants if a.did is not None}
     for user in tenant.users:
         doc = _document(user)
         if doc.get("username") == user.extension:
@@ -183,6 +187,13 @@ def split_tenant(tenant: Tenant) -> dict[ObjectKey, dict[str, Any]]:
         if (
             did.treatment is Treatment.CONFERENCE
             and (did.number, did.destination) in bridge_dids
+            and not did.caller_id_prefix
+            and not did.notes
+        ):
+            continue
+        if (
+            did.treatment is Treatment.AUTO_ATTENDANT
+            and (did.number, did.destination) in attendant_dids
             and not did.caller_id_prefix
             and not did.notes
         ):
@@ -208,6 +219,12 @@ def split_tenant(tenant: Tenant) -> dict[ObjectKey, dict[str, Any]]:
         routing["conferences"] = conferences
     else:
         routing.pop("conferences", None)
+    attendants = {a.extension for a in tenant.auto_attendants}
+    pool = [e for e in routing.get("auto_attendants", []) if e not in attendants]
+    if pool:
+        routing["auto_attendants"] = pool
+    else:
+        routing.pop("auto_attendants", None)
     if routing:
         own["routing"] = routing
     else:
