@@ -45,6 +45,7 @@ from config.prompts import PromptSettings, TenantPrompts
 from config.routing import TenantRouting
 from config.security import SecuritySettings
 from config.trunks import Trunk
+from config.voicemail import TenantVoicemail, VoicemailSettings, routable_mailboxes
 
 __all__ = [
     "DIGEST_ALGORITHMS",
@@ -361,6 +362,7 @@ class Settings(_Model):
     api: ApiSettings = Field(default_factory=ApiSettings)  # the admin API (config/api.py)
     prompts: PromptSettings = Field(default_factory=PromptSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    voicemail: VoicemailSettings = Field(default_factory=VoicemailSettings)
 
 
 # --------------------------------------------------------------------------- provisioning
@@ -537,6 +539,8 @@ class Tenant(_Model):
     # Feature codes for live-call monitoring by users with can_monitor.
     monitor_codes: MonitorCodes = Field(default_factory=MonitorCodes)
     prompts: TenantPrompts = Field(default_factory=TenantPrompts)
+    # Mailboxes (every user has one; shared boxes are listed here) and the inbox's rules.
+    voicemail: TenantVoicemail = Field(default_factory=TenantVoicemail)
 
     _by_extension: dict[str, User] = PrivateAttr(default_factory=dict)
     _by_username: dict[str, User] = PrivateAttr(default_factory=dict)
@@ -644,6 +648,20 @@ class Tenant(_Model):
                 "dids": [*routed, *added_rows],
             }
         return {**data, "routing": routing}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _routable_mailboxes(cls, data: Any) -> Any:
+        return routable_mailboxes(data)
+
+    @model_validator(mode="after")
+    def _check_mailboxes(self) -> Tenant:
+        users = {u.extension for u in self.users}
+        off = {e for e, r in self.routing.users.items() if not r.voicemail}
+        found = self.voicemail.problems(users, self.routing.mailboxes, off)
+        if found:
+            raise _fail([(("voicemail", *loc), msg) for loc, msg in found])
+        return self
 
     @model_validator(mode="after")
     def _check_conferences(self) -> Tenant:

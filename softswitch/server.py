@@ -21,6 +21,7 @@ from config.models import SwitchConfig
 from media.control import MediaControl
 from media.engine import MediaEngine
 from media.pool import MediaWorkerPool
+from softswitch.apps.voicemail import VoicemailApp
 from softswitch.calls import CallManager, CdrWriter
 from softswitch.calls.anchor import MediaAnchor, engine_settings
 from softswitch.calls.services import CallServices
@@ -35,6 +36,7 @@ from softswitch.dispatch import (
 )
 from softswitch.location import LocationService, parse_received
 from softswitch.overload import PROBE_PREFIX, OverloadGuard, QueueProbe
+from softswitch.prompts import PromptLibrary
 from softswitch.provisioning.runtime import ProvisioningRuntime
 from softswitch.qualify import Qualifier
 from softswitch.registrar import Registrar
@@ -50,6 +52,7 @@ from softswitch.sip.timers import TimerSettings
 from softswitch.sip.transaction import TransactionLayer
 from softswitch.sip.transport import TransportManager, server_ssl_context
 from softswitch.trunkreg import TrunkRegistrar
+from softswitch.voicemail.mailboxes import Mailboxes
 from storage import open_store
 from storage.base import Binding, Store
 from storage.cdr import Cdr
@@ -136,6 +139,8 @@ class Switch:
         # when calls are anchored ([media] anchor): in-process, or worker processes
         self.media: MediaControl | None = None
         self.services: CallServices | None = None  # conferences, monitoring (anchored only)
+        # Mailboxes: the notifier's MailboxDirectory (switch.voicemail.add_listener(...)).
+        self.voicemail = Mailboxes(config.voicemail, self.store, config.tenants)
         self.trunk_registrar: TrunkRegistrar | None = None
         self.qualifier = Qualifier(
             self.transactions,
@@ -175,6 +180,8 @@ class Switch:
         # effect for new calls within a second, without a restart: the provisioning runtime
         # refreshes their state together with the rest of the model.
         await self.disaster_state.refresh()
+        self.voicemail.update_tenants(self.config.tenants)
+        await self.voicemail.start()  # files messages a stop left half-recorded
         settings = self.config.sip
         ssl_context = None
         if settings.tls_certificate is not None:
@@ -236,6 +243,7 @@ class Switch:
         self.dispatcher.calls = self.calls
         if anchor is not None:
             self.services = CallServices(self.calls)
+            VoicemailApp(self.voicemail, PromptLibrary.from_config(self.config)).attach(self.calls)
         self.cdrs.start()
         self.trunk_registrar = TrunkRegistrar(
             self.transactions,

@@ -36,6 +36,7 @@ from config.models import Tenant, User
 from config.numbers import Did, DisasterPlan, Treatment
 from config.timeframes import TimeFrame
 from config.trunks import Trunk
+from config.voicemail import Mailbox
 
 __all__ = [
     "KINDS",
@@ -72,6 +73,7 @@ KINDS: dict[str, Kind] = {
         Kind("time_frame", ("routing", "time_frames"), TimeFrame),
         Kind("number", ("routing", "dids"), Did),
         Kind("disaster_plan", ("routing", "disaster_plans"), DisasterPlan),
+        Kind("mailbox", ("voicemail", "mailboxes"), Mailbox, keyed_by_dict=True),
     )
 }
 
