@@ -171,7 +171,15 @@ class VoicemailApp:
         """Play the greeting; the key that interrupted it ("" when none did)."""
         flush_digits(session.endpoint)
         kinds = [Greeting.TEMPORARY, Greeting.BUSY if busy else Greeting.UNAVAILABLE]
-        found = next((g for g in map(lambda k: self.boxes.greeting(box, k), kinds) if g), None)
+        chosen = next((k for k in kinds if self.boxes.greeting(box, k) is not None), None)
+        found = self.boxes.greeting(box, chosen) if chosen is not None else None
+        log.info(
+            "voicemail_greeting",
+            call=session.call_id,
+            mailbox=box.address.mailbox,
+            greeting=(chosen or kinds[1]).value,
+            recorded=found is not None,
+        )
         parts: list[AudioSource | Phrase] = []
         if found is not None:
             parts.append(await self._greeting_source(session, found))

@@ -428,13 +428,16 @@ class Mailboxes:
 
     # ------------------------------------------------------------------ start
 
-    async def start(self) -> int:
-        """Load the messages and file the recordings left by a stop; how many were filed."""
+    async def start(self, *, recover: bool = True) -> int:
+        """Load the messages and (``recover``) file the recordings a stop left unfiled; how
+        many were filed. Commands beside a running switch do not recover: it records."""
         self.root.mkdir(parents=True, exist_ok=True)
         self._messages.clear()
         for m in await self.store.voice_messages():
             self._messages.setdefault(MailboxAddress(m.tenant, m.mailbox), {})[m.id] = m
         filed = 0
+        if not recover:
+            return 0
         for sidecar in sorted(self.root.glob("*/*/incoming/*.json")):
             filed += await self._recover(sidecar)
         return filed
