@@ -328,19 +328,22 @@ class VoicemailApp:
     async def _carry_out(self, session: AppSession, box: Box, actions: list[m.Action]) -> bool:
         """Do what the menu said; False when the call is over. Audio after a key press is
         skipped (the caller is ahead of the prompts), the rest is still done."""
-        interrupted = False
+        skipped = ""  # a message not played because the caller typed ahead: still new
         for action in actions:
             if session.ended.is_set():
                 return False
             if isinstance(action, m.Say | m.PlayMessage):
-                if interrupted:
+                if not session.endpoint.digits.empty():
+                    if isinstance(action, m.PlayMessage):
+                        skipped = action.message.id
                     continue
                 if isinstance(action, m.Say):
                     await self._say(session, action.phrase)
                 else:
                     await play(session, str(self.boxes.audio_path(action.message)), barge_in=True)
-                interrupted = not session.endpoint.digits.empty()
             elif isinstance(action, m.Move):
+                if action.message_id == skipped and action.folder == "saved":
+                    continue
                 await self.boxes.move(box.address, action.message_id, action.folder)
             elif isinstance(action, m.Forward):
                 await self._forward(session, action.message)

@@ -63,6 +63,8 @@ def _cli(switch_dir: Path, *args: str) -> str:
         text=True,
         timeout=60,
         check=False,
+        cwd=switch_dir,  # where the switch runs: [voicemail] directory is relative to it
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -89,6 +91,13 @@ def _log(cfg: SwitchConfigFile) -> str:
         return ""
 
 
+def _wait_log(cfg: SwitchConfigFile, text: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in _log(cfg) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert text in _log(cfg), f"no {text!r} in the switch's log"
+
+
 def _config(tmp_path: Path) -> SwitchConfigFile:
     users = [PhoneUser("101", "pw101"), PhoneUser("102", "pw102")]
     cfg = SwitchConfigFile(tmp_path / "switch", users=users, tenant_toml=TENANT_TOML)
@@ -97,6 +106,9 @@ def _config(tmp_path: Path) -> SwitchConfigFile:
 
 
 def _phone(tmp_path: Path, ext: str, port: int, source: Path | None = None) -> BaresipPhone:
+    if source is None:  # baresip needs a microphone: silence
+        source = tmp_path / f"silence-{ext}.wav"
+        write_wav(source, np.zeros(60 * RATE, np.int16))
     return BaresipPhone(
         tmp_path / f"p{ext}",
         f"<sip:{ext}@127.0.0.1:{port}>;auth_pass=pw{ext};regint=120;answermode=auto",
@@ -138,9 +150,9 @@ def test_message_left_then_heard_and_saved(tmp_path: Path) -> None:
             owner.wait_event("CALL_ESTABLISHED", timeout=15)
             time.sleep(1.0)
             owner.send_dtmf("1234#")
-            time.sleep(2.0)
-            owner.send_dtmf("1")  # new messages: the first one plays
-            time.sleep(3.0)
+            _wait_log(cfg, "voicemail_login")
+            owner.send_dtmf("1")  # new messages: the first one plays, then it is heard
+            _wait_log(cfg, "to=saved", timeout=60)
             owner.send_dtmf("9")  # save
             time.sleep(2.0)
             owner.command("hangup")
