@@ -149,12 +149,14 @@ def test_message_left_then_heard_and_saved(tmp_path: Path) -> None:
             owner.command("dial", f"sip:*97@127.0.0.1:{cfg.port}")
             owner.wait_event("CALL_ESTABLISHED", timeout=15)
             time.sleep(1.0)
-            owner.send_dtmf("1234#")
+            # baresip's console holds the last key of a burst until the next key starts
+            # (no end packet before): each burst ends with the key the next step needs.
+            owner.send_dtmf("12341")  # the PIN (it ends after the digit timeout), then 1
             _wait_log(cfg, "voicemail_login")
-            owner.send_dtmf("1")  # new messages: the first one plays, then it is heard
-            _wait_log(cfg, "to=saved", timeout=60)
-            owner.send_dtmf("9")  # save
-            time.sleep(2.0)
+            owner.send_dtmf("9")  # 1 arrives: new messages, the first one plays
+            _wait_log(cfg, "to=saved", timeout=60)  # the message played: heard
+            owner.send_dtmf("*")  # 9 arrives: save
+            time.sleep(6.0)
             owner.command("hangup")
             owner.wait_event("CALL_CLOSED", timeout=15)
         assert re.search(r"voicemail_login", _log(cfg))
@@ -172,8 +174,8 @@ def test_short_hang_up_leaves_nothing(tmp_path: Path) -> None:
             switch.wait_registrations(lambda rows: len(rows) >= 1)
             caller.command("dial", f"sip:101@127.0.0.1:{cfg.port}")
             caller.wait_event("CALL_ESTABLISHED", timeout=15)
-            caller.send_dtmf("#")  # skip the greeting: the tone, then silence
-            time.sleep(3.0)
+            _wait_log(cfg, "voicemail_greeting")
+            time.sleep(14.0)  # the greeting, the tone, then a moment of silence
             caller.command("hangup")
             caller.wait_event("CALL_CLOSED", timeout=15)
         deadline = time.monotonic() + 10
