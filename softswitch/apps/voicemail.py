@@ -152,6 +152,7 @@ class VoicemailApp:
 
     async def _leave(self, session: AppSession, box: Box, busy: bool) -> None:
         if self.boxes.full(box):
+            log.info("voicemail_full", call=session.call_id, mailbox=box.address.mailbox)
             await self._say(
                 session, self._phrase(session).prompt("vm-mailbox-full"), barge_in=False
             )
@@ -222,6 +223,7 @@ class VoicemailApp:
         await play(session, BEEP)
         flush_digits(session.endpoint)
         handle = session.engine.record(session.endpoint, None, rec.path)
+        log.info("voicemail_recording", call=session.call_id, mailbox=box.address.mailbox)
         try:
             await _wait_key(session, "#", box.max_seconds)
         finally:

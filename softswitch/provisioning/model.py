@@ -113,7 +113,7 @@ def object_key(kind: str, model: BaseModel, key: str = "") -> str:
         return model.name if model.owner is None else f"{model.owner}/{model.name}"
     if isinstance(model, Did):
         return str(model.number)
-    if kind == "answering" and key:
+    if kind in ("answering", "mailbox") and key:
         return key
     raise ValueError(f"no key for a {kind} object")
 
@@ -170,6 +170,9 @@ def split_tenant(tenant: Tenant) -> dict[ObjectKey, dict[str, Any]]:
         out[("number", did.number)] = _document(did)
     for plan in tenant.routing.disaster_plans:
         out[("disaster_plan", plan.name)] = _document(plan, {"history"})
+    boxes = tenant.voicemail.mailboxes
+    for ext, box in boxes.items():
+        out[("mailbox", ext)] = _document(box)
     bridges = {b.extension for b in tenant.conferences}
     own = _document(tenant, {"users", "trunks", "conferences"})
     routing = own.get("routing", {})
@@ -180,10 +183,19 @@ def split_tenant(tenant: Tenant) -> dict[ObjectKey, dict[str, Any]]:
         routing["conferences"] = conferences
     else:
         routing.pop("conferences", None)
+    shared = [e for e in routing.get("mailboxes", []) if e not in boxes]  # others derived
+    if shared:
+        routing["mailboxes"] = shared
+    else:
+        routing.pop("mailboxes", None)
     if routing:
         own["routing"] = routing
     else:
         own.pop("routing", None)
+    voicemail = own.get("voicemail", {})
+    voicemail.pop("mailboxes", None)
+    if not voicemail:
+        own.pop("voicemail", None)
     out[("tenant", tenant.name)] = own
     return out
 

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -46,6 +47,7 @@ from media.wav import write_wav
 from softswitch.voicemail.audio import RATE, recorded_channel, said
 from softswitch.voicemail.events import (
     MailboxAddress,
+    MailboxDirectory,
     MailboxListener,
     MessageCounts,
     VoiceMessage,
@@ -451,6 +453,11 @@ class Mailboxes:
             log.warning("voicemail_orphan_unreadable", path=str(sidecar), error=str(exc))
             return 0
         wav = sidecar.with_suffix(".wav")
+        if message_id in self._messages.get(box, {}):  # filed just before the stop
+            for path in (wav, sidecar):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            return 0
         samples = await asyncio.to_thread(said, wav) if wav.exists() else np.zeros(0, np.int16)
         found = self.box(box.tenant, box.mailbox)
         stored = await self._file(
@@ -576,3 +583,9 @@ def _write_sidecar(rec: Recording) -> None:
     tmp = rec.sidecar.with_suffix(".tmp")
     tmp.write_text(json.dumps(meta), "utf-8")
     os.replace(tmp, rec.sidecar)
+
+
+if TYPE_CHECKING:
+
+    def _is_a_directory(boxes: Mailboxes) -> MailboxDirectory:
+        return boxes  # mypy checks that Mailboxes is the notifier's MailboxDirectory
