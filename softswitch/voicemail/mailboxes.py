@@ -440,6 +440,8 @@ class Mailboxes:
         filed = 0
         if not recover:
             return 0
+        for box in list(self._messages):  # deleted in an inbox session a stop cut short
+            await self.purge_deleted(box)
         for sidecar in sorted(self.root.glob("*/*/incoming/*.json")):
             filed += await self._recover(sidecar)
         return filed

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from peers.baresip import BaresipPhone
 from peers.switchproc import SwitchConfigFile, SwitchProcess
 from tests.integration.voicemailkit import (
     LEAD,
@@ -40,30 +41,30 @@ def _leave(cfg: SwitchConfigFile, tmp_path: Path, wav: Path, seconds: float) -> 
 def test_busy_then_temporary_greeting(tmp_path: Path) -> None:
     cfg = config(tmp_path)
     cli(cfg.directory, "greeting", "test", "101", "busy", "--text", "Alice is on the phone.")
-    with SwitchProcess(cfg.directory / "switch.toml", port=cfg.port):
-        with phone(tmp_path, "101", cfg.port, manual=True) as callee:
-            callee.start()
-            with phone(tmp_path, "102", cfg.port) as caller:
-                caller.start()
-                time.sleep(1.0)
-                caller.command("dial", f"sip:101@127.0.0.1:{cfg.port}")
-                callee.wait_event("CALL_INCOMING", timeout=15)
-                callee.command("hangup")  # rejected: busy
-                caller.wait_event("CALL_ESTABLISHED", timeout=15)
-                wait_log(cfg, "voicemail_greeting")
-                caller.command("hangup")
-                caller.wait_event("CALL_CLOSED", timeout=15)
-        assert re.search(r"voicemail_greeting .*greeting=busy .*recorded=True", log(cfg))
 
-        # A temporary greeting overrides the unavailable one (101 is offline now).
-        cli(cfg.directory, "greeting", "test", "101", "temporary", "--text", "Back Monday.")
+    def call_rejected(callee: BaresipPhone) -> None:
         with phone(tmp_path, "102", cfg.port) as caller:
             caller.start()
+            time.sleep(1.0)
             caller.command("dial", f"sip:101@127.0.0.1:{cfg.port}")
+            callee.wait_event("CALL_INCOMING", timeout=15)
+            callee.command("hangup")  # rejected: busy
             caller.wait_event("CALL_ESTABLISHED", timeout=15)
-            wait_log(cfg, "greeting=temporary")
+            wait_log(cfg, "voicemail_greeting")
             caller.command("hangup")
             caller.wait_event("CALL_CLOSED", timeout=15)
+
+    with (
+        SwitchProcess(cfg.directory / "switch.toml", port=cfg.port),
+        phone(tmp_path, "101", cfg.port, manual=True) as callee,
+    ):
+        callee.start()
+        call_rejected(callee)
+        assert re.search(r"voicemail_greeting .*greeting=busy .*recorded=True", log(cfg))
+        # A temporary greeting overrides the busy one (and the unavailable one).
+        cli(cfg.directory, "greeting", "test", "101", "temporary", "--text", "Back Monday.")
+        call_rejected(callee)
+        assert re.search(r"voicemail_greeting .*greeting=temporary .*recorded=True", log(cfg))
 
 
 def test_wrong_pins_lock_the_mailbox(tmp_path: Path) -> None:
@@ -115,5 +116,5 @@ def test_restart_while_recording_loses_nothing(tmp_path: Path) -> None:
     with SwitchProcess(cfg.directory / "switch.toml", port=cfg.port):
         rows = wait_messages(cfg.directory, 1)
     assert len(rows) == 1, rows
-    assert rows[0][5].endswith("102")
+    assert rows[0][5].endswith("<102>")
     assert float(rows[0][4].rstrip("s")) > 0.5
