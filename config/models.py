@@ -48,6 +48,7 @@ from config.routing import TenantRouting
 from config.security import SecuritySettings
 from config.sites import Site, site_problems
 from config.trunks import Trunk
+from config.voicemail import TenantVoicemail, VoicemailSettings, routable_mailboxes
 
 __all__ = [
     "DIGEST_ALGORITHMS",
@@ -364,6 +365,7 @@ class Settings(_Model):
     api: ApiSettings = Field(default_factory=ApiSettings)  # the admin API (config/api.py)
     prompts: PromptSettings = Field(default_factory=PromptSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    voicemail: VoicemailSettings = Field(default_factory=VoicemailSettings)
 
 
 # --------------------------------------------------------------------------- provisioning
@@ -544,6 +546,8 @@ class Tenant(_Model):
     sites: list[Site] = Field(default_factory=list)  # offices; users name theirs
     # Auto attendants (IVR menus, config.attendant); routable by extension and DID.
     auto_attendants: list[AutoAttendant] = Field(default_factory=list)
+    # Mailboxes (every user has one; shared boxes are listed here) and the inbox's rules.
+    voicemail: TenantVoicemail = Field(default_factory=TenantVoicemail)
 
     _by_extension: dict[str, User] = PrivateAttr(default_factory=dict)
     _by_username: dict[str, User] = PrivateAttr(default_factory=dict)
@@ -673,6 +677,9 @@ class Tenant(_Model):
         elif isinstance(routing, dict):
             routing = {**routing, "monitor_codes": codes}
         return {**data, "routing": routing}
+
+    @model_validator(mode="before")
+    @classmethod
     def _routable_attendants(cls, data: Any) -> Any:
         return routable_attendants(data)
 
@@ -681,6 +688,20 @@ class Tenant(_Model):
         items = tenant_attendant_problems(self)
         if items:
             raise _fail(items)
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _routable_mailboxes(cls, data: Any) -> Any:
+        return routable_mailboxes(data)
+
+    @model_validator(mode="after")
+    def _check_mailboxes(self) -> Tenant:
+        users = {u.extension for u in self.users}
+        off = {e for e, r in self.routing.users.items() if not r.voicemail}
+        found = self.voicemail.problems(users, self.routing.mailboxes, off)
+        if found:
+            raise _fail([(("voicemail", *loc), msg) for loc, msg in found])
         return self
 
     @model_validator(mode="after")

@@ -218,6 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     from softswitch.cli_provisioning import add_provisioning_commands
 
     add_provisioning_commands(sub, default_config)
+
+    from softswitch.cli_voicemail import add_voicemail_commands
+
+    add_voicemail_commands(sub, default_config)
     return parser
 
 

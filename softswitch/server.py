@@ -22,6 +22,7 @@ from media.control import MediaControl
 from media.engine import MediaEngine
 from media.pool import MediaWorkerPool
 from softswitch.apps.attendant import AttendantService
+from softswitch.apps.voicemail import VoicemailApp
 from softswitch.calls import CallManager, CdrWriter
 from softswitch.calls.anchor import MediaAnchor, engine_settings
 from softswitch.calls.services import CallServices
@@ -52,6 +53,7 @@ from softswitch.sip.timers import TimerSettings
 from softswitch.sip.transaction import TransactionLayer
 from softswitch.sip.transport import TransportManager, server_ssl_context
 from softswitch.trunkreg import TrunkRegistrar
+from softswitch.voicemail.mailboxes import Mailboxes
 from storage import open_store
 from storage.base import Binding, Store
 from storage.cdr import Cdr
@@ -138,6 +140,8 @@ class Switch:
         # when calls are anchored ([media] anchor): in-process, or worker processes
         self.media: MediaControl | None = None
         self.services: CallServices | None = None  # conferences, monitoring (anchored only)
+        # Mailboxes: the notifier's MailboxDirectory (switch.voicemail.add_listener(...)).
+        self.voicemail = Mailboxes(config.voicemail, self.store, config.tenants)
         self.trunk_registrar: TrunkRegistrar | None = None
         self.qualifier = Qualifier(
             self.transactions,
@@ -177,6 +181,8 @@ class Switch:
         # effect for new calls within a second, without a restart: the provisioning runtime
         # refreshes their state together with the rest of the model.
         await self.disaster_state.refresh()
+        self.voicemail.update_tenants(self.config.tenants)
+        await self.voicemail.start()  # files messages a stop left half-recorded
         settings = self.config.sip
         ssl_context = None
         if settings.tls_certificate is not None:
@@ -238,10 +244,11 @@ class Switch:
         self.dispatcher.calls = self.calls
         if anchor is not None:
             self.services = CallServices(self.calls)
-            # Auto attendants on the tenants' prompt library (text to speech, uploads).
-            AttendantService(
-                self.calls.applications, self.calls.tenants, PromptLibrary.from_config(self.config)
-            )
+            # Auto attendants and voicemail speak from the tenants' prompt library (text to
+            # speech, uploads).
+            prompts = PromptLibrary.from_config(self.config)
+            AttendantService(self.calls.applications, self.calls.tenants, prompts)
+            VoicemailApp(self.voicemail, prompts).attach(self.calls)
         self.cdrs.start()
         self.trunk_registrar = TrunkRegistrar(
             self.transactions,

@@ -25,6 +25,7 @@ from storage.cdr import Cdr, cdr_rows
 from storage.errors import StorageError
 from storage.logins import ApiLogin, ApiToken, CdrQuery
 from storage.provisioning import AuditQuery, AuditRecord, ObjectWrite, ProvisionedObject
+from storage.voicemail import VoicemailRows
 
 __all__ = [
     "BINDING_COLUMNS",
@@ -435,7 +436,7 @@ def check_limit(limit: object) -> int:
     return limit
 
 
-class Store(ABC):
+class Store(VoicemailRows, ABC):
     """Durable state of the switch: registrations, settings, and (later) CDRs,
     voicemail and configuration.
 

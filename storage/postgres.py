@@ -65,6 +65,7 @@ from storage.provisioning import (
     decode_document,
     plan_writes,
 )
+from storage.voicemail import numbered
 
 __all__ = ["PostgresStore"]
 
@@ -569,6 +570,14 @@ class PostgresStore(Store):
         return cdr_from_row(tuple(rows[0])) if rows else None
 
     # -- end of the admin API block ----------------------------------------------------------
+
+    # -- voicemail (storage.voicemail writes the statements) --------------------------------
+
+    async def _vm_fetch(self, what: str, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in await self._fetch(what, numbered(sql), *args)]
+
+    async def _vm_execute(self, what: str, sql: str, args: Sequence[Any]) -> int:
+        return _row_count(await self._execute(what, numbered(sql), *args))
 
     # -- security: banned source addresses --------------------------------------------------
 

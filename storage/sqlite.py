@@ -497,6 +497,16 @@ class SqliteStore(Store):
 
     # -- end of the admin API block ----------------------------------------------------------
 
+    # -- voicemail (storage.voicemail writes the statements) --------------------------------
+
+    async def _vm_fetch(self, what: str, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in await self._read(what, sql, args)]
+
+    async def _vm_execute(self, what: str, sql: str, args: Sequence[Any]) -> int:
+        async with self._transaction(what) as db:
+            cursor = await db.execute(sql, args)
+            return max(cursor.rowcount, 0)
+
     # -- security: banned source addresses --------------------------------------------------
 
     async def save_bans(self, bans: Sequence[Ban]) -> None:

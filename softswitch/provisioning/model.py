@@ -45,6 +45,7 @@ from config.numbers import Did, DisasterPlan, Treatment
 from config.sites import Site
 from config.timeframes import TimeFrame
 from config.trunks import Trunk
+from config.voicemail import Mailbox
 
 __all__ = [
     "KINDS",
@@ -86,12 +87,23 @@ KINDS: dict[str, Kind] = {
         Kind("number", ("routing", "dids"), Did, key_field="number"),
         Kind("disaster_plan", ("routing", "disaster_plans"), DisasterPlan),
         Kind("site", ("sites",), Site),
+        Kind("mailbox", ("voicemail", "mailboxes"), Mailbox, keyed_by_dict=True),
     )
 }
 
 # The kinds split_tenant handles one by one; every other kind is a plain keyed array.
 _SPECIAL = frozenset(
-    {"tenant", "user", "answering", "trunk", "conference", "time_frame", "number", "disaster_plan"}
+    {
+        "tenant",
+        "user",
+        "answering",
+        "trunk",
+        "conference",
+        "time_frame",
+        "number",
+        "disaster_plan",
+        "mailbox",
+    }
 )
 
 _DEFAULT_ANSWERING = UserRouting()
@@ -130,10 +142,10 @@ def object_key(kind: str, model: BaseModel, key: str = "") -> str:
     extension they belong to, given as `key`)."""
     if isinstance(model, TimeFrame):
         return model.name if model.owner is None else f"{model.owner}/{model.name}"
-    if kind == "answering":
+    if kind in ("answering", "mailbox"):
         if key:
             return key
-        raise ValueError("no key for an answering object")
+        raise ValueError(f"no key for a {kind} object")
     spec = KINDS.get(kind)
     value = getattr(model, spec.key_field, None) if spec is not None else None
     if value is None:
@@ -209,6 +221,9 @@ def split_tenant(tenant: Tenant) -> dict[ObjectKey, dict[str, Any]]:
             holder = getattr(holder, part, ())
         for entry in holder:
             out[(kind.name, object_key(kind.name, entry))] = _document(entry)
+    boxes = tenant.voicemail.mailboxes
+    for ext, box in boxes.items():
+        out[("mailbox", ext)] = _document(box)
     bridges = {b.extension for b in tenant.conferences}
     own = _document(tenant, TENANT_PARTS)
     routing = own.get("routing", {})
@@ -225,10 +240,19 @@ def split_tenant(tenant: Tenant) -> dict[ObjectKey, dict[str, Any]]:
         routing["auto_attendants"] = pool
     else:
         routing.pop("auto_attendants", None)
+    shared = [e for e in routing.get("mailboxes", []) if e not in boxes]  # others derived
+    if shared:
+        routing["mailboxes"] = shared
+    else:
+        routing.pop("mailboxes", None)
     if routing:
         own["routing"] = routing
     else:
         own.pop("routing", None)
+    voicemail = own.get("voicemail", {})
+    voicemail.pop("mailboxes", None)
+    if not voicemail:
+        own.pop("voicemail", None)
     out[("tenant", tenant.name)] = own
     return out
 

@@ -243,6 +243,9 @@ class ProvisioningRuntime:
                 calls.replace_tenants(tenants)
             if switch.trunk_registrar is not None:
                 switch.trunk_registrar.replace_tenants(tenants)
+            voicemail = getattr(switch, "voicemail", None)
+            if voicemail is not None:
+                voicemail.update_tenants(tenants)
             switch.guard.trust(trunk_networks(tenants))  # carriers are never banned
         self.config = config
         after = {t.name: t for t in tenants}
