@@ -44,6 +44,7 @@ from config.numbers import Did, NumberError, Treatment, to_e164
 from config.prompts import PromptSettings, TenantPrompts
 from config.routing import TenantRouting
 from config.security import SecuritySettings
+from config.smtp import SmtpSettings, SubscriptionSettings
 from config.trunks import Trunk
 
 __all__ = [
@@ -361,6 +362,9 @@ class Settings(_Model):
     api: ApiSettings = Field(default_factory=ApiSettings)  # the admin API (config/api.py)
     prompts: PromptSettings = Field(default_factory=PromptSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    # Event subscriptions (busy lamps, message waiting) and notification mail (config/smtp.py).
+    subscriptions: SubscriptionSettings = Field(default_factory=SubscriptionSettings)
+    smtp: SmtpSettings | None = None
 
 
 # --------------------------------------------------------------------------- provisioning

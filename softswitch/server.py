@@ -34,6 +34,8 @@ from softswitch.dispatch import (
     RequestDispatcher,
 )
 from softswitch.location import LocationService, parse_received
+from softswitch.notify.service import Notifications
+from softswitch.notify.subscriptions import Notifier
 from softswitch.overload import PROBE_PREFIX, OverloadGuard, QueueProbe
 from softswitch.provisioning.runtime import ProvisioningRuntime
 from softswitch.qualify import Qualifier
@@ -137,6 +139,8 @@ class Switch:
         self.media: MediaControl | None = None
         self.services: CallServices | None = None  # conferences, monitoring (anchored only)
         self.trunk_registrar: TrunkRegistrar | None = None
+        # SUBSCRIBE/NOTIFY (busy lamps, message waiting) and voicemail mail
+        self.notifications: Notifications | None = None
         self.qualifier = Qualifier(
             self.transactions,
             self.location,
@@ -234,6 +238,23 @@ class Switch:
             guard=self.guard,
         )
         self.dispatcher.calls = self.calls
+        notifier = Notifier(
+            self.transactions,
+            directory=self.directory,
+            authenticator=authenticator,
+            tenants=self.calls.tenants,
+            settings=self.config.subscriptions,
+            clock=self.driver.now,
+            schedule=self.driver.schedule,
+            local=self._local,
+            server_header=self.server_header,
+            guard=self.guard,
+        )
+        self.notifications = Notifications(
+            notifier, self.location, self.config.subscriptions, self.config.smtp
+        )
+        self.calls.observers.observers.append(self.notifications.lamps)
+        self.dispatcher.notifier = notifier
         if anchor is not None:
             self.services = CallServices(self.calls)
         self.cdrs.start()
@@ -275,6 +296,8 @@ class Switch:
         await self.provisioning.stop()
         if self.trunk_registrar is not None:
             self.trunk_registrar.stop()
+        if self.notifications is not None:
+            await self.notifications.stop()
         if self.calls is not None:
             # Calls in progress end cleanly (BYE / CANCEL go out) and leave their CDRs.
             self.calls.shutdown()
