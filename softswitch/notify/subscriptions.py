@@ -148,6 +148,10 @@ class Notifier:
             response, sub = self._subscribe(request, source, tx, now)
         except SipParseError as error:
             response, sub = self._response(request, error.status, error.reason), None
+        except Exception:
+            # Never a transaction left unanswered (a phone would retransmit for 32 s).
+            log.exception("subscribe_failed", call_id=request.call_id)
+            response, sub = self._response(request, 500, "Server Internal Error"), None
         self.transactions.send_response(tx, response, now)
         if sub is not None:
             self._notify(sub, now)
@@ -209,7 +213,7 @@ class Notifier:
             self.counters["subscribed"] += 1
             log.info(
                 "subscribed",
-                event=package.name,
+                package=package.name,
                 resource=resource,
                 subscriber=subscriber.aor,
                 expires=int(sub.expires_at - now),
