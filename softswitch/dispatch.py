@@ -11,6 +11,8 @@ caller's INVITE timing out).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from softswitch import __version__
 from softswitch.calls import CallManager
 from softswitch.notify.subscriptions import Notifier
@@ -93,6 +95,8 @@ class RequestDispatcher:
         self.calls: CallManager | None = None
         self.driver: SipDriver | None = None  # for stateless answers (set by the switch)
         self.notifier: Notifier | None = None  # SUBSCRIBE (set by the switch)
+        # Told of each accepted REGISTER (message-waiting state for a phone that just came)
+        self.on_registered: Callable[[SipRequest], None] | None = None
 
     # ----------------------------------------------------------------- events
     def handle_event(self, event: object, now: float) -> None:
@@ -116,6 +120,8 @@ class RequestDispatcher:
             response = self.answer(request, event.source)
             self.count(response.status)
             self.transactions.send_response(tx, response, now)
+            if response.status == 200 and request.method == "REGISTER" and self.on_registered:
+                self.on_registered(request)
         elif isinstance(event, InviteReceived):
             request = event.request
             tx = event.transaction

@@ -255,6 +255,7 @@ class Switch:
         )
         self.calls.observers.observers.append(self.notifications.lamps)
         self.dispatcher.notifier = notifier
+        self.dispatcher.on_registered = self.notifications.phone_registered
         if anchor is not None:
             self.services = CallServices(self.calls)
         self.cdrs.start()

@@ -62,6 +62,8 @@ class MessageWaiting:
         self.mailboxes = mailboxes
         self.unsolicited = unsolicited
         self.unsolicited_sent = 0
+        # Contacts per AOR already told at registration (a re-REGISTER tells nothing new).
+        self._known: dict[str, set[str]] = {}
 
     # ----------------------------------------------------------------- the package
     def resource(self, domain: Domain, subscriber: Subscriber, name: str) -> str:
@@ -97,9 +99,15 @@ class MessageWaiting:
         if self.unsolicited:
             self.notify_phones(box, counts)
 
-    def notify_phones(self, box: MailboxAddress, counts: MessageCounts | None = None) -> int:
+    def notify_phones(
+        self,
+        box: MailboxAddress,
+        counts: MessageCounts | None = None,
+        *,
+        only: tuple[str, set[str]] | None = None,
+    ) -> int:
         """Unsolicited NOTIFYs to the lamp users' registered phones that do not
-        subscribe; returns how many were sent."""
+        subscribe (``only``: to these contacts of this AOR); returns how many were sent."""
         tenant = self.notifier.tenants.get(box.tenant)
         if tenant is None:
             return 0
@@ -109,8 +117,12 @@ class MessageWaiting:
         sent = 0
         for extension in self.mailboxes.lamp_users(box):
             aor = f"sip:{extension}@{tenant.domain}"
+            if only is not None and only[0] != aor:
+                continue
             subscriptions = self.notifier.subscribed(self.package.name, aor)
             for binding in self.location.bindings(aor):
+                if only is not None and binding.contact not in only[1]:
+                    continue
                 dest = self._destination(binding)
                 if dest is None or any(
                     sub.peer == dest or sub.dialog.remote_target == binding.contact
@@ -141,6 +153,24 @@ class MessageWaiting:
                 sent += 1
         self.unsolicited_sent += sent
         return sent
+
+    def phone_registered(self, tenant: str, domain: str, user: str) -> int:
+        """A user's REGISTER was accepted: a phone that newly appeared among their
+        contacts gets the lamp state of their mailbox unsolicited (unless it subscribes);
+        returns how many NOTIFYs went out."""
+        if not self.unsolicited:
+            return 0
+        box = self.mailboxes.mailbox_of(tenant, user)
+        if box is None:
+            return 0
+        aor = f"sip:{user}@{domain}"
+        contacts = {b.contact for b in self.location.bindings(aor)}
+        known = self._known.get(aor, set())
+        self._known[aor] = contacts
+        fresh = contacts - known
+        if not fresh:
+            return 0
+        return self.notify_phones(box, only=(aor, fresh))
 
     def _destination(self, binding: Binding) -> Address | None:
         try:

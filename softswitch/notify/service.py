@@ -14,6 +14,7 @@ from softswitch.notify.mail_notifier import MailNotifier
 from softswitch.notify.mailer import Mailer
 from softswitch.notify.mwi import MessageWaiting
 from softswitch.notify.subscriptions import Notifier
+from softswitch.sip.message import SipRequest
 from softswitch.voicemail.events import (
     MailboxAddress,
     MailboxDirectory,
@@ -60,6 +61,20 @@ class Notifications:
         if self.smtp is not None:
             self.mail = MailNotifier(Mailer(self.smtp), mailboxes)
         return self
+
+    def phone_registered(self, request: SipRequest) -> None:
+        """An accepted REGISTER (the dispatcher's hook): message waiting for new phones."""
+        mwi = self.message_waiting
+        to = request.to
+        if mwi is None or to is None or not to.uri.user:
+            return
+        domain = self.notifier.directory.domain_for(to.uri.host)
+        subscriber = (
+            self.notifier.directory.subscriber(domain.name, to.uri.user) if domain else None
+        )
+        if domain is None or subscriber is None:
+            return
+        mwi.phone_registered(domain.tenant.name, domain.name, subscriber.user.extension)
 
     # ----------------------------------------------------------------- MailboxListener
     def message_left(

@@ -370,3 +370,17 @@ def test_unsolicited_notify_to_lamp_phones_that_do_not_subscribe() -> None:
     assert in_dialog[0].to is not None and in_dialog[0].to.tag == "watcher"
     assert mwi.unsolicited_sent == 2
     assert CALLER not in (desk, other)
+
+
+def test_a_phone_that_registers_gets_the_lamp_state_once() -> None:
+    net, _, mwi, mailboxes = mwi_harness()
+    mailboxes.now = MessageCounts(2, 0)
+    desk = net.register("102", "203.0.113.20")
+    assert mwi.phone_registered("t", "pbx.test", "102") == 1
+    told = notifies(net, desk)
+    assert len(told) == 1 and b"Voice-Message: 2/0" in told[0].body
+    assert mwi.phone_registered("t", "pbx.test", "102") == 0  # a re-REGISTER: nothing new
+    second = net.register("102", "203.0.113.21")
+    assert mwi.phone_registered("t", "pbx.test", "102") == 1
+    assert len(notifies(net, second)) == 1
+    assert mwi.phone_registered("t", "pbx.test", "100") == 0  # no mailbox
