@@ -116,7 +116,7 @@ class Mailer:
             raise _Temporary(str(error) or type(error).__name__) from error
         except TimeoutError as error:
             raise _Temporary("timed out") from error
-        except ssl.SSLError:
-            raise
+        except (ssl.SSLError, smtplib.SMTPException):
+            raise  # a certificate, a login, an extension the server lacks: not a retry
         except OSError as error:  # refused, unreachable: the server may be back soon
             raise _Temporary(str(error)) from error

@@ -10,6 +10,8 @@ import asyncio
 import datetime as dt
 import email
 import email.policy
+import ssl
+import subprocess
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 from structlog.testing import capture_logs
 
 from config.smtp import SmtpSettings
@@ -210,7 +213,7 @@ async def test_server_down_then_up_is_retried(smtp_port: int, tmp_path: Path) ->
         controller = Controller(handler, hostname="127.0.0.1", port=smtp_port)
         controller.start()
         try:
-            await wait_for(lambda: handler.mails, timeout=30)
+            await wait_for(lambda: mailer.sent == 1, timeout=30)
         finally:
             controller.stop()
     sent = [e for e in logs if e["event"] == "mail_sent"]
@@ -232,3 +235,118 @@ async def test_server_never_up_is_an_error_event(smtp_port: int, tmp_path: Path)
     assert lost and lost[0]["log_level"] == "error" and lost[0]["attempts"] == 2
     assert "voicemail acme/101/m1" in lost[0]["what"]
     await notifier.stop()
+
+
+def self_signed(directory: Path) -> ssl.SSLContext:
+    """A server context with a throwaway certificate for 127.0.0.1 (openssl CLI)."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+class Logins:
+    """An aiosmtpd authenticator that accepts one user and remembers who logged in."""
+
+    def __init__(self) -> None:
+        self.users: list[str] = []
+
+    def __call__(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            b"pbx",
+            b"s3cret",
+        )
+        if ok:
+            self.users.append("pbx")
+        return AuthResult(success=ok)
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+async def test_tls_and_login(security: str, smtp_port: int, tmp_path: Path) -> None:
+    context = self_signed(tmp_path)
+    handler, logins = Inbox(), Logins()
+    options: dict[str, Any] = {"authenticator": logins, "auth_require_tls": True}
+    if security == "starttls":
+        options |= {"tls_context": context, "require_starttls": True}
+    else:
+        # aiosmtpd counts only STARTTLS as TLS for AUTH; this connection is TLS throughout.
+        options |= {"ssl_context": context, "auth_require_tls": False}
+    controller = Controller(handler, hostname="127.0.0.1", port=smtp_port, **options)
+    controller.start()
+    try:
+        mailer = Mailer(
+            settings(
+                smtp_port,
+                security=security,
+                username="pbx",
+                password="s3cret",
+                verify_certificate=False,  # the throwaway certificate is self-signed
+            )
+        )
+        message = voice_message(tmp_path)
+        notifier = MailNotifier(
+            mailer, Mailboxes(EmailNotification(to=("bob@example.test",)), (message,))
+        )
+        notifier.message_left(BOX, message, MessageCounts(new=1))
+        await wait_for(lambda: handler.mails or mailer.failed)
+        assert handler.mails and logins.users == ["pbx"]
+        await notifier.stop()
+    finally:
+        controller.stop()
+
+
+async def test_wrong_login_is_not_retried(smtp_port: int, tmp_path: Path) -> None:
+    context = self_signed(tmp_path)
+    controller = Controller(
+        Inbox(),
+        hostname="127.0.0.1",
+        port=smtp_port,
+        authenticator=Logins(),
+        tls_context=context,
+        require_starttls=True,
+    )
+    controller.start()
+    try:
+        mailer = Mailer(
+            settings(
+                smtp_port,
+                username="pbx",
+                password="wrong",
+                verify_certificate=False,
+            )
+        )
+        message = voice_message(tmp_path)
+        notifier = MailNotifier(
+            mailer, Mailboxes(EmailNotification(to=("bob@example.test",)), (message,))
+        )
+        with capture_logs() as logs:
+            notifier.message_left(BOX, message, MessageCounts(new=1))
+            await wait_for(lambda: mailer.failed == 1)
+        lost = [e for e in logs if e["event"] == "mail_not_delivered"]
+        assert lost and lost[0]["attempts"] == 1
+        assert not [e for e in logs if e["event"] == "mail_retry"]
+        await notifier.stop()
+    finally:
+        controller.stop()
