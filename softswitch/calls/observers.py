@@ -54,34 +54,33 @@ class CallObservers:
 
     def __init__(self) -> None:
         self.observers: list[CallObserver] = []
-        self._live: set[str] = set()
+        self._live: dict[Leg, UserLeg] = {}  # legs whose start was told
 
     def started(self, leg: Leg) -> None:
-        user = self._user_leg(leg)
-        if user is None or user.leg_id in self._live:
+        if not self.observers or leg in self._live:
             return
-        self._live.add(user.leg_id)
+        user = self._user_leg(leg)
+        if user is None:
+            return
+        self._live[leg] = user
         for observer in self.observers:
             observer.leg_started(user)
 
-    def answered(self, leg: Leg) -> None:
-        user = self._user_leg(leg)
-        if user is None or user.leg_id not in self._live:
+    def answered(self, leg: Leg | None) -> None:
+        user = self._live.get(leg) if leg is not None else None
+        if user is None:
             return
         for observer in self.observers:
             observer.leg_answered(user)
 
     def ended(self, leg: Leg | None) -> None:
-        user = self._user_leg(leg)
-        if user is None or user.leg_id not in self._live:
+        user = self._live.pop(leg, None) if leg is not None else None
+        if user is None:
             return
-        self._live.discard(user.leg_id)
         for observer in self.observers:
             observer.leg_ended(user)
 
-    def _user_leg(self, leg: Leg | None) -> UserLeg | None:
-        if not self.observers or leg is None:
-            return None
+    def _user_leg(self, leg: Leg) -> UserLeg | None:
         call = leg.call
         if leg.inbound:
             if call.from_trunk or call.originated is not None:

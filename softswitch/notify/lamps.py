@@ -12,7 +12,7 @@ offers pickup), ``confirmed`` is on a call, and a dialog that ended is shown onc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 from xml.sax.saxutils import escape, quoteattr
 
 from softswitch.calls.observers import UserLeg
@@ -27,8 +27,7 @@ DIALOG_PACKAGE = EventPackage("dialog", "application/dialog-info+xml", default_e
 _STATES = ("trying", "proceeding", "early", "confirmed", "terminated")
 
 
-@dataclass(frozen=True, slots=True)
-class LampDialog:
+class LampDialog(NamedTuple):
     """One dialog a lamp shows (RFC 4235 ``<dialog>``)."""
 
     id: str
@@ -37,10 +36,6 @@ class LampDialog:
     call_id: str = ""
     local_tag: str = ""
     remote: str = ""  # the other party's URI, if known
-
-    def __post_init__(self) -> None:
-        if self.state not in _STATES:
-            raise ValueError(f"not a dialog state: {self.state!r}")
 
 
 def dialog_info(entity: str, version: int, dialogs: list[LampDialog]) -> bytes:
@@ -132,6 +127,8 @@ class LampBoard:
     def show(self, tenant: str, resource: str, dialog: LampDialog, entity: str = "") -> None:
         """Show ``dialog`` on ``resource`` (replacing the dialog of the same id); a
         terminated one is NOTIFYed once, then forgotten."""
+        if dialog.state not in _STATES:
+            raise ValueError(f"not a dialog state: {dialog.state!r}")
         key = f"{tenant}/{resource}"
         lamp = self._lamps.get(key)
         if lamp is None:
@@ -150,7 +147,7 @@ class LampBoard:
         lamp = self._lamps.get(f"{tenant}/{resource}")
         old = lamp.dialogs.get(dialog_id) if lamp is not None else None
         if old is not None:
-            self.show(tenant, resource, _with_state(old, "terminated"))
+            self.show(tenant, resource, old._replace(state="terminated"))
 
     def _entity(self, tenant_name: str, resource: str) -> str:
         tenant = self.notifier.tenants.get(tenant_name)
@@ -171,9 +168,3 @@ class LampBoard:
         remote = f"sip:{leg.remote}@{leg.domain}" if leg.remote else ""
         dialog = LampDialog(leg.leg_id, state, leg.initiator, leg.call_id, leg.local_tag, remote)
         self.show(leg.tenant, leg.user, dialog, f"sip:{leg.user}@{leg.domain}")
-
-
-def _with_state(dialog: LampDialog, state: str) -> LampDialog:
-    return LampDialog(
-        dialog.id, state, dialog.initiator, dialog.call_id, dialog.local_tag, dialog.remote
-    )
