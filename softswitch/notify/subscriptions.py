@@ -39,7 +39,12 @@ from softswitch.sip.subscription import (
     SubscriptionLimits,
     SubscriptionTable,
 )
-from softswitch.sip.transaction import ClientTransaction, ServerTransaction, Transaction
+from softswitch.sip.transaction import (
+    ClientTransaction,
+    ServerTransaction,
+    Transaction,
+    TransactionLayer,
+)
 
 __all__ = ["Notifier", "StateSource", "SubscriptionRefused"]
 
@@ -91,7 +96,7 @@ class Notifier:
 
     def __init__(
         self,
-        transactions: Any,
+        transactions: TransactionLayer,
         *,
         directory: Directory,
         authenticator: DigestAuthenticator,
