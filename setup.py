@@ -78,6 +78,7 @@ COMPILED_MODULES = [
     "softswitch/sip/message.py",
     "softswitch/sip/session.py",
     "softswitch/sip/session_timer.py",
+    "softswitch/sip/subscription.py",
     "softswitch/sip/timers.py",
     "softswitch/sip/transaction.py",
     "softswitch/sip/transport.py",

@@ -47,6 +47,7 @@ from config.prompts import PromptSettings, TenantPrompts
 from config.routing import TenantRouting
 from config.security import SecuritySettings
 from config.sites import Site, site_problems
+from config.smtp import SmtpSettings, SubscriptionSettings
 from config.trunks import Trunk
 from config.voicemail import TenantVoicemail, VoicemailSettings, routable_mailboxes
 
@@ -366,6 +367,9 @@ class Settings(_Model):
     prompts: PromptSettings = Field(default_factory=PromptSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     voicemail: VoicemailSettings = Field(default_factory=VoicemailSettings)
+    # Event subscriptions (busy lamps, message waiting) and notification mail (config/smtp.py).
+    subscriptions: SubscriptionSettings = Field(default_factory=SubscriptionSettings)
+    smtp: SmtpSettings | None = None
 
 
 # --------------------------------------------------------------------------- provisioning

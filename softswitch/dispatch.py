@@ -11,8 +11,11 @@ caller's INVITE timing out).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from softswitch import __version__
 from softswitch.calls import CallManager
+from softswitch.notify.subscriptions import Notifier
 from softswitch.overload import OverloadGuard
 from softswitch.registrar import Registrar
 from softswitch.sip.address import Address
@@ -50,8 +53,8 @@ __all__ = [
 
 SERVER_HEADER = f"softswitch/{__version__}"
 # Methods the switch handles: registration, OPTIONS, and calls (the B2BUA relays UPDATE and
-# INFO within a dialog, and carries out blind transfers asked by REFER). PRACK, SUBSCRIBE and
-# MESSAGE are not handled (yet).
+# INFO within a dialog, and carries out blind transfers asked by REFER), SUBSCRIBE (busy lamps
+# and message waiting: softswitch.notify). PRACK and MESSAGE are not handled (yet).
 ALLOWED_METHODS = (
     "INVITE",
     "ACK",
@@ -62,6 +65,7 @@ ALLOWED_METHODS = (
     "UPDATE",
     "INFO",
     "REFER",
+    "SUBSCRIBE",
 )
 SUPPORTED_EXTENSIONS = ("path", "timer")  # timer: RFC 4028, by the dialog layer
 
@@ -90,6 +94,9 @@ class RequestDispatcher:
         self.registrar: Registrar | None = None
         self.calls: CallManager | None = None
         self.driver: SipDriver | None = None  # for stateless answers (set by the switch)
+        self.notifier: Notifier | None = None  # SUBSCRIBE (set by the switch)
+        # Told of each accepted REGISTER (message-waiting state for a phone that just came)
+        self.on_registered: Callable[[SipRequest], None] | None = None
 
     # ----------------------------------------------------------------- events
     def handle_event(self, event: object, now: float) -> None:
@@ -102,9 +109,19 @@ class RequestDispatcher:
             tx = event.transaction
             if tx is None:
                 return
+            notifier = self.notifier
+            if (
+                request.method == "SUBSCRIBE"
+                and notifier is not None
+                and self.precheck(request) is None
+            ):
+                notifier.on_subscribe(request, event.source, tx)
+                return
             response = self.answer(request, event.source)
             self.count(response.status)
             self.transactions.send_response(tx, response, now)
+            if response.status == 200 and request.method == "REGISTER" and self.on_registered:
+                self.on_registered(request)
         elif isinstance(event, InviteReceived):
             request = event.request
             tx = event.transaction

@@ -36,6 +36,8 @@ from softswitch.dispatch import (
     RequestDispatcher,
 )
 from softswitch.location import LocationService, parse_received
+from softswitch.notify.service import Notifications
+from softswitch.notify.subscriptions import Notifier
 from softswitch.overload import PROBE_PREFIX, OverloadGuard, QueueProbe
 from softswitch.prompts import PromptLibrary
 from softswitch.provisioning.runtime import ProvisioningRuntime
@@ -143,6 +145,8 @@ class Switch:
         # Mailboxes: the notifier's MailboxDirectory (switch.voicemail.add_listener(...)).
         self.voicemail = Mailboxes(config.voicemail, self.store, config.tenants)
         self.trunk_registrar: TrunkRegistrar | None = None
+        # SUBSCRIBE/NOTIFY (busy lamps, message waiting) and voicemail mail
+        self.notifications: Notifications | None = None
         self.qualifier = Qualifier(
             self.transactions,
             self.location,
@@ -242,6 +246,24 @@ class Switch:
             guard=self.guard,
         )
         self.dispatcher.calls = self.calls
+        notifier = Notifier(
+            self.transactions,
+            directory=self.directory,
+            authenticator=authenticator,
+            tenants=self.calls.tenants,
+            settings=self.config.subscriptions,
+            clock=self.driver.now,
+            schedule=self.driver.schedule,
+            local=self._local,
+            server_header=self.server_header,
+            guard=self.guard,
+        )
+        self.notifications = Notifications(
+            notifier, self.location, self.config.subscriptions, self.config.smtp
+        )
+        self.calls.observers.observers.append(self.notifications.lamps)
+        self.dispatcher.notifier = notifier
+        self.dispatcher.on_registered = self.notifications.phone_registered
         if anchor is not None:
             self.services = CallServices(self.calls)
             # Auto attendants and voicemail speak from the tenants' prompt library (text to
@@ -288,6 +310,8 @@ class Switch:
         await self.provisioning.stop()
         if self.trunk_registrar is not None:
             self.trunk_registrar.stop()
+        if self.notifications is not None:
+            await self.notifications.stop()
         if self.calls is not None:
             # Calls in progress end cleanly (BYE / CANCEL go out) and leave their CDRs.
             self.calls.shutdown()

@@ -35,6 +35,7 @@ from softswitch.calls.leg import LegState
 from softswitch.calls.legs import LegStarter
 from softswitch.calls.loops import LoopGuard
 from softswitch.calls.mediapath import AnchoredMedia, PassThroughMedia, sdp_body
+from softswitch.calls.observers import CallObservers
 from softswitch.calls.originate import Originator
 from softswitch.calls.planning import CallPlanner
 from softswitch.calls.relay import DialogRelay, RelayedRequest
@@ -107,6 +108,8 @@ class CallManager:
         self.media_path: MediaPath = (
             PassThroughMedia() if anchor is None else AnchoredMedia(anchor, self.tenants)
         )
+        # Told when users' legs ring, answer and end (busy lamps: softswitch.notify).
+        self.observers = CallObservers()
         self.sig = CallSignalling(
             dialogs,
             clock=clock,
@@ -224,6 +227,7 @@ class CallManager:
         call.inbound = leg
         self.calls[call.id] = call
         self.counters["calls"] += 1
+        self.observers.started(leg)
         if not call.from_trunk:
             self.planner.mark_busy(call.tenant, caller.number, +1)
         try:
@@ -257,6 +261,8 @@ class CallManager:
             leg = event.invite.app_data
             if isinstance(leg, Leg) and leg.active:
                 leg.call.leg_provisional(leg, event.response)
+                if event.response.status > 100 and leg.active:
+                    self.observers.started(leg)
         elif isinstance(event, LegAnswered):
             self._leg_answered(event.invite.app_data, event.session, event.response)
         elif isinstance(event, LegFailed):
@@ -266,6 +272,7 @@ class CallManager:
                 if event.response is None and event.status == 503:
                     reason = "Unreachable"
                 leg.call.leg_failed(leg, event.status, reason)
+                self.observers.ended(leg)
         elif isinstance(event, InDialogResponse):
             app = event.app_data
             if isinstance(app, RelayedRequest):
@@ -311,6 +318,9 @@ class CallManager:
             return
         leg.session = session
         leg.call.leg_answered(leg, response)
+        if leg.call.winner is leg:
+            self.observers.answered(leg)
+            self.observers.answered(leg.call.inbound)
 
     def on_response(self, response: SipResponse, ctx: ClientTransaction) -> bool:
         """A response to a transaction nobody owns: the calls send every request through
@@ -445,6 +455,8 @@ class CallManager:
         if not call.from_trunk:
             self.planner.mark_busy(call.tenant, call.caller_number, -1)
         self.admission.call_ended(call)
+        for leg in (call.inbound, *call.outbound):
+            self.observers.ended(leg)
         self.calls.pop(call.id, None)
         self.on_cdr(cdr)
         call.release()

@@ -50,7 +50,8 @@ CASES = [
     ("options", "OPTIONS", {}, 200, ("Allow:", "Accept:", "Supported:")),
     ("options with max-forwards 0", "OPTIONS", {"max_forwards": 0}, 200, ()),
     ("unknown method", "FOO", {}, 501, ("Allow:",)),
-    ("known method not allowed here", "SUBSCRIBE", {}, 405, ("Allow:",)),
+    ("known method not allowed here", "MESSAGE", {}, 405, ("Allow:",)),
+    ("subscribe to no event package", "SUBSCRIBE", {}, 489, ("Allow-Events: dialog",)),
     (
         "unsupported extension",
         "OPTIONS",

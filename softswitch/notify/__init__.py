@@ -1,0 +1,1 @@
+"""Notifications: SIP event subscriptions (busy lamps, message waiting) and voicemail mail."""

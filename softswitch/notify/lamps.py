@@ -1,0 +1,170 @@
+"""Busy lamps: the ``dialog`` event package (RFC 4235) for extensions and named resources.
+
+The lamp board keeps, per resource, the dialogs a lamp shows: an extension's calls as the
+call layer reports them (it implements :class:`~softswitch.calls.observers.CallObserver`),
+and whatever another part of the switch shows on a named resource (a park orbit) through
+:meth:`LampBoard.show` / :meth:`LampBoard.clear`. Every change is NOTIFYed as full state
+(``dialog-info`` with ``state="full"`` and a version counting up per subscription), the
+form desk phones' BLF keys read: no dialog is idle, ``early`` rings (recipient: a key
+offers pickup), ``confirmed`` is on a call, and a dialog that ended is shown once as
+``terminated``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+from xml.sax.saxutils import escape, quoteattr
+
+from softswitch.calls.observers import UserLeg
+from softswitch.directory import Domain, Subscriber
+from softswitch.notify.subscriptions import Notifier, SubscriptionRefused
+from softswitch.sip.subscription import EventPackage, Subscription
+
+__all__ = ["DIALOG_PACKAGE", "LampBoard", "LampDialog", "dialog_info"]
+
+DIALOG_PACKAGE = EventPackage("dialog", "application/dialog-info+xml", default_expires=3600)
+
+_STATES = ("trying", "proceeding", "early", "confirmed", "terminated")
+
+
+class LampDialog(NamedTuple):
+    """One dialog a lamp shows (RFC 4235 ``<dialog>``)."""
+
+    id: str
+    state: str  # trying, proceeding, early, confirmed, terminated
+    initiator: bool = False  # direction: the resource placed the call
+    call_id: str = ""
+    local_tag: str = ""
+    remote: str = ""  # the other party's URI, if known
+
+
+def dialog_info(entity: str, version: int, dialogs: list[LampDialog]) -> bytes:
+    """The full-state ``dialog-info`` document of ``entity``."""
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        f'<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="{version}" '
+        f'state="full" entity={quoteattr(entity)}>',
+    ]
+    for dialog in dialogs:
+        attributes = f"id={quoteattr(dialog.id)}"
+        if dialog.call_id:
+            attributes += f" call-id={quoteattr(dialog.call_id)}"
+        if dialog.local_tag:
+            attributes += f" local-tag={quoteattr(dialog.local_tag)}"
+        direction = "initiator" if dialog.initiator else "recipient"
+        lines.append(f'<dialog {attributes} direction="{direction}">')
+        lines.append(f"<state>{dialog.state}</state>")
+        if dialog.remote:
+            lines.append(
+                f"<remote><identity>{escape(dialog.remote)}</identity>"
+                f"<target uri={quoteattr(dialog.remote)}/></remote>"
+            )
+        lines.append(
+            f"<local><identity>{escape(entity)}</identity><target uri={quoteattr(entity)}/></local>"
+        )
+        lines.append("</dialog>")
+    lines.append("</dialog-info>")
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+class _Lamp:
+    __slots__ = ("dialogs", "entity")
+
+    def __init__(self, entity: str) -> None:
+        self.entity = entity
+        self.dialogs: dict[str, LampDialog] = {}
+
+
+class LampBoard:
+    """The dialog package's state (see the module docstring)."""
+
+    package = DIALOG_PACKAGE
+
+    def __init__(self, notifier: Notifier) -> None:
+        self.notifier = notifier
+        self._lamps: dict[str, _Lamp] = {}
+        # Named resources by tenant (park orbits...), besides the tenants' users.
+        self._named: dict[str, set[str]] = {}
+
+    # ----------------------------------------------------------------- the package
+    def resource(self, domain: Domain, subscriber: Subscriber, name: str) -> str:
+        """An extension (or SIP user name) of the subscriber's tenant, or a named resource."""
+        tenant = domain.tenant
+        if name in self._named.get(tenant.name, ()):
+            return f"{tenant.name}/{name}"
+        user = tenant.user_by_extension(name)
+        if user is None:
+            found = self.notifier.directory.subscriber(domain.name, name)
+            user = found.user if found is not None else None
+        if user is None:
+            raise SubscriptionRefused(404, "Not Found")
+        return f"{tenant.name}/{user.extension}"
+
+    def body(self, sub: Subscription) -> bytes:
+        lamp = self._lamps.get(sub.resource)
+        tenant, _, name = sub.resource.partition("/")
+        entity = lamp.entity if lamp is not None else self._entity(tenant, name)
+        dialogs = list(lamp.dialogs.values()) if lamp is not None else []
+        return dialog_info(entity, sub.version, dialogs)
+
+    def state_of(self, tenant: str, resource: str) -> list[LampDialog]:
+        """The dialogs shown on a resource now."""
+        lamp = self._lamps.get(f"{tenant}/{resource}")
+        return list(lamp.dialogs.values()) if lamp is not None else []
+
+    # ----------------------------------------------------------------- named resources
+    def add_resource(self, tenant: str, name: str) -> None:
+        """Let phones watch ``name`` (a park orbit...) of ``tenant``."""
+        self._named.setdefault(tenant, set()).add(name)
+
+    def remove_resource(self, tenant: str, name: str) -> None:
+        """``name`` is gone: its watchers are told (``noresource``)."""
+        self._named.get(tenant, set()).discard(name)
+        key = f"{tenant}/{name}"
+        self._lamps.pop(key, None)
+        self.notifier.terminate(self.notifier.table.watching(self.package.name, key), "noresource")
+
+    def show(self, tenant: str, resource: str, dialog: LampDialog, entity: str = "") -> None:
+        """Show ``dialog`` on ``resource`` (replacing the dialog of the same id); a
+        terminated one is NOTIFYed once, then forgotten."""
+        if dialog.state not in _STATES:
+            raise ValueError(f"not a dialog state: {dialog.state!r}")
+        key = f"{tenant}/{resource}"
+        lamp = self._lamps.get(key)
+        if lamp is None:
+            if dialog.state == "terminated":
+                return
+            lamp = self._lamps[key] = _Lamp(entity or self._entity(tenant, resource))
+        lamp.dialogs[dialog.id] = dialog
+        self.notifier.publish(self.package.name, key)
+        if dialog.state == "terminated":
+            del lamp.dialogs[dialog.id]
+            if not lamp.dialogs:
+                del self._lamps[key]
+
+    def clear(self, tenant: str, resource: str, dialog_id: str) -> None:
+        """The dialog ``dialog_id`` on ``resource`` is over."""
+        lamp = self._lamps.get(f"{tenant}/{resource}")
+        old = lamp.dialogs.get(dialog_id) if lamp is not None else None
+        if old is not None:
+            self.show(tenant, resource, old._replace(state="terminated"))
+
+    def _entity(self, tenant_name: str, resource: str) -> str:
+        tenant = self.notifier.tenants.get(tenant_name)
+        domain = tenant.domain if tenant is not None else tenant_name
+        return f"sip:{resource}@{domain}"
+
+    # ----------------------------------------------------------------- CallObserver
+    def leg_started(self, leg: UserLeg) -> None:
+        self._show_leg(leg, "trying" if leg.initiator else "early")
+
+    def leg_answered(self, leg: UserLeg) -> None:
+        self._show_leg(leg, "confirmed")
+
+    def leg_ended(self, leg: UserLeg) -> None:
+        self._show_leg(leg, "terminated")
+
+    def _show_leg(self, leg: UserLeg, state: str) -> None:
+        remote = f"sip:{leg.remote}@{leg.domain}" if leg.remote else ""
+        dialog = LampDialog(leg.leg_id, state, leg.initiator, leg.call_id, leg.local_tag, remote)
+        self.show(leg.tenant, leg.user, dialog, f"sip:{leg.user}@{leg.domain}")

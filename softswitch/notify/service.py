@@ -1,0 +1,98 @@
+"""The switch's notifications in one place: the notifier with its packages (busy lamps
+always; message waiting once the voicemail hands over its mailboxes) and voicemail mail.
+
+The voicemail wires itself in with :meth:`Notifications.attach_mailboxes`, which returns
+the :class:`MailboxListener` to call on every mailbox change.
+"""
+
+from __future__ import annotations
+
+from config.smtp import SmtpSettings, SubscriptionSettings
+from softswitch.location import LocationService
+from softswitch.notify.lamps import LampBoard
+from softswitch.notify.mail_notifier import MailNotifier
+from softswitch.notify.mailer import Mailer
+from softswitch.notify.mwi import MessageWaiting
+from softswitch.notify.subscriptions import Notifier
+from softswitch.sip.message import SipRequest
+from softswitch.voicemail.events import (
+    MailboxAddress,
+    MailboxDirectory,
+    MailboxListener,
+    MessageCounts,
+    VoiceMessage,
+)
+
+__all__ = ["Notifications"]
+
+
+class Notifications:
+    """Busy lamps, message-waiting lamps and voicemail mail (see the module docstring);
+    itself the mailbox listener :meth:`attach_mailboxes` hands out."""
+
+    def __init__(
+        self,
+        notifier: Notifier,
+        location: LocationService,
+        subscriptions: SubscriptionSettings,
+        smtp: SmtpSettings | None,
+    ) -> None:
+        self.notifier = notifier
+        self.location = location
+        self.subscriptions = subscriptions
+        self.smtp = smtp
+        self.lamps = LampBoard(notifier)
+        notifier.serve(self.lamps)
+        self.mailboxes: MailboxDirectory | None = None
+        self.message_waiting: MessageWaiting | None = None
+        self.mail: MailNotifier | None = None
+
+    def attach_mailboxes(self, mailboxes: MailboxDirectory) -> MailboxListener:
+        """Serve message-summary from ``mailboxes`` and mail per their settings (when
+        ``[smtp]`` is configured); returns the listener the voicemail calls."""
+        self.mailboxes = mailboxes
+        self.message_waiting = MessageWaiting(
+            self.notifier,
+            self.location,
+            mailboxes,
+            unsolicited=self.subscriptions.unsolicited_mwi,
+        )
+        self.notifier.serve(self.message_waiting)
+        if self.smtp is not None:
+            self.mail = MailNotifier(Mailer(self.smtp), mailboxes)
+        return self
+
+    def phone_registered(self, request: SipRequest) -> None:
+        """An accepted REGISTER (the dispatcher's hook): message waiting for new phones."""
+        mwi = self.message_waiting
+        to = request.to
+        if mwi is None or to is None or not to.uri.user:
+            return
+        domain = self.notifier.directory.domain_for(to.uri.host)
+        subscriber = (
+            self.notifier.directory.subscriber(domain.name, to.uri.user) if domain else None
+        )
+        if domain is None or subscriber is None:
+            return
+        mwi.phone_registered(domain.tenant.name, domain.name, subscriber.user.extension)
+
+    # ----------------------------------------------------------------- MailboxListener
+    def message_left(
+        self, box: MailboxAddress, message: VoiceMessage, counts: MessageCounts
+    ) -> None:
+        if self.message_waiting is not None:
+            self.message_waiting.message_left(box, message, counts)
+        if self.mail is not None:
+            self.mail.message_left(box, message, counts)
+
+    def counts_changed(self, box: MailboxAddress, counts: MessageCounts) -> None:
+        if self.message_waiting is not None:
+            self.message_waiting.counts_changed(box, counts)
+        if self.mail is not None:
+            self.mail.counts_changed(box, counts)
+
+    async def stop(self) -> None:
+        """Subscribers told the switch is going; mail in flight given a moment."""
+        self.notifier.stop()
+        if self.mail is not None:
+            await self.mail.stop()
