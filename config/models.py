@@ -42,6 +42,7 @@ from config.media import MediaSettings
 from config.moh import MusicOnHold
 from config.numbers import Did, NumberError, Treatment, to_e164
 from config.prompts import PromptSettings, TenantPrompts
+from config.queues import CallQueue, check_queues, route_queues
 from config.routing import TenantRouting
 from config.security import SecuritySettings
 from config.trunks import Trunk
@@ -537,6 +538,8 @@ class Tenant(_Model):
     # Feature codes for live-call monitoring by users with can_monitor.
     monitor_codes: MonitorCodes = Field(default_factory=MonitorCodes)
     prompts: TenantPrompts = Field(default_factory=TenantPrompts)
+    # Call queues (config.queues); their extensions are routable without listing them.
+    queues: list[CallQueue] = Field(default_factory=list)
 
     _by_extension: dict[str, User] = PrivateAttr(default_factory=dict)
     _by_username: dict[str, User] = PrivateAttr(default_factory=dict)
@@ -578,6 +581,11 @@ class Tenant(_Model):
             users = {ext: explicit.get(ext, {}) for ext in extensions}
             return {**data, "routing": {**routing, "users": {**users, **explicit}}}
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _routable_queues(cls, data: Any) -> Any:
+        return route_queues(data)
 
     @model_validator(mode="before")
     @classmethod
@@ -675,6 +683,14 @@ class Tenant(_Model):
                         f"routing.dids sends {b.did} to {did.treatment.value} {did.destination!r}",
                     )
                 )
+        if items:
+            raise _fail(items)
+        return self
+
+    @model_validator(mode="after")
+    def _check_queues(self) -> Tenant:
+        taken = {b.extension: "a conference bridge" for b in self.conferences}
+        items = check_queues(self.queues, {u.extension for u in self.users}, taken)
         if items:
             raise _fail(items)
         return self

@@ -13,6 +13,7 @@ of the file:
     time_frame      name or owner/name  [[tenants.routing.time_frames]]       TimeFrame
     number          E.164 number        [[tenants.routing.dids]]              Did
     disaster_plan   name                [[tenants.routing.disaster_plans]]    DisasterPlan
+    queue           name                [[tenants.queues]]                    CallQueue
 
 Documents hold only what differs from the model's defaults, like a hand-written file, and
 what the tenant model derives by itself is not stored: default answering rules of users,
@@ -34,6 +35,7 @@ from config.answering import UserRouting
 from config.conference import ConferenceBridge
 from config.models import Tenant, User
 from config.numbers import Did, DisasterPlan, Treatment
+from config.queues import CallQueue
 from config.timeframes import TimeFrame
 from config.trunks import Trunk
 
@@ -72,6 +74,7 @@ KINDS: dict[str, Kind] = {
         Kind("time_frame", ("routing", "time_frames"), TimeFrame),
         Kind("number", ("routing", "dids"), Did),
         Kind("disaster_plan", ("routing", "disaster_plans"), DisasterPlan),
+        Kind("queue", ("queues",), CallQueue),
     )
 }
 
@@ -103,7 +106,7 @@ def plain(value: Any) -> Any:
 def object_key(kind: str, model: BaseModel, key: str = "") -> str:
     """The key of a validated object of `kind` (answering objects are keyed by the
     extension they belong to, given as `key`)."""
-    if isinstance(model, Tenant | Trunk | ConferenceBridge | DisasterPlan):
+    if isinstance(model, Tenant | Trunk | ConferenceBridge | DisasterPlan | CallQueue):
         return model.name
     if isinstance(model, User):
         return model.extension
