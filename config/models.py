@@ -35,6 +35,7 @@ from pydantic import (
 
 from config.answering import UserRouting
 from config.api import ApiSettings
+from config.attendant import AutoAttendant, routable_attendants, tenant_attendant_problems
 from config.conference import ConferenceBridge, MonitorCodes
 from config.locations import Loc, format_location
 from config.locations import config_error as _fail  # the name the validators below use
@@ -540,12 +541,15 @@ class Tenant(_Model):
     prompts: TenantPrompts = Field(default_factory=TenantPrompts)
     # Call queues (config.queues); their extensions are routable without listing them.
     queues: list[CallQueue] = Field(default_factory=list)
+    # Auto attendants (IVR menus, config.attendant); routable by extension and DID.
+    auto_attendants: list[AutoAttendant] = Field(default_factory=list)
 
     _by_extension: dict[str, User] = PrivateAttr(default_factory=dict)
     _by_username: dict[str, User] = PrivateAttr(default_factory=dict)
     _conference_by_extension: dict[str, ConferenceBridge] = PrivateAttr(default_factory=dict)
     _conference_by_did: dict[str, ConferenceBridge] = PrivateAttr(default_factory=dict)
     _outbound: tuple[Trunk, ...] = PrivateAttr(default=())
+    _attendants: dict[str, AutoAttendant] = PrivateAttr(default_factory=dict)
 
     @field_validator("name")
     @classmethod
@@ -653,6 +657,18 @@ class Tenant(_Model):
             }
         return {**data, "routing": routing}
 
+    @model_validator(mode="before")
+    @classmethod
+    def _routable_attendants(cls, data: Any) -> Any:
+        return routable_attendants(data)
+
+    @model_validator(mode="after")
+    def _check_attendants(self) -> Tenant:
+        items = tenant_attendant_problems(self)
+        if items:
+            raise _fail(items)
+        return self
+
     @model_validator(mode="after")
     def _check_conferences(self) -> Tenant:
         bridges = self.conferences
@@ -736,6 +752,7 @@ class Tenant(_Model):
         )
         self._conference_by_extension = {b.extension: b for b in self.conferences}
         self._conference_by_did = {b.did: b for b in self.conferences if b.did is not None}
+        self._attendants = {a.extension: a for a in self.auto_attendants}
 
     def outbound_route(self) -> tuple[Trunk, ...]:
         """The trunks outbound calls try, in failover order."""
@@ -748,6 +765,10 @@ class Tenant(_Model):
     def conference_by_did(self, number: str) -> ConferenceBridge | None:
         """The conference bridge whose direct number (E.164) is ``number``."""
         return self._conference_by_did.get(number)
+
+    def attendant_by_extension(self, extension: str) -> AutoAttendant | None:
+        """The auto attendant reached by an extension."""
+        return self._attendants.get(extension)
 
     def may_monitor(self, extension: str) -> bool:
         """Whether the user with ``extension`` holds the supervisor permission."""

@@ -21,6 +21,7 @@ from config.models import SwitchConfig
 from media.control import MediaControl
 from media.engine import MediaEngine
 from media.pool import MediaWorkerPool
+from softswitch.apps.attendant import AttendantService
 from softswitch.calls import CallManager, CdrWriter
 from softswitch.calls.anchor import MediaAnchor, engine_settings
 from softswitch.calls.services import CallServices
@@ -35,6 +36,7 @@ from softswitch.dispatch import (
 )
 from softswitch.location import LocationService, parse_received
 from softswitch.overload import PROBE_PREFIX, OverloadGuard, QueueProbe
+from softswitch.prompts import PromptLibrary
 from softswitch.provisioning.runtime import ProvisioningRuntime
 from softswitch.qualify import Qualifier
 from softswitch.registrar import Registrar
@@ -236,6 +238,10 @@ class Switch:
         self.dispatcher.calls = self.calls
         if anchor is not None:
             self.services = CallServices(self.calls)
+            # Auto attendants on the tenants' prompt library (text to speech, uploads).
+            AttendantService(
+                self.calls.applications, self.calls.tenants, PromptLibrary.from_config(self.config)
+            )
         self.cdrs.start()
         self.trunk_registrar = TrunkRegistrar(
             self.transactions,

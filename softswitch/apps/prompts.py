@@ -49,6 +49,8 @@ LEAVE = sequence(tone([1319], 120), tone([1047], 200))
 MUTED = tone([392], 150)
 UNMUTED = tone([784], 150)
 LEVEL = tone([880], 60)  # a volume step
+# North American ringback (440 + 480 Hz, 2 s on, 4 s off), looped while a call is put through.
+RINGBACK = sequence(tone([440, 480], 2000, 4000), silence(4000))
 # Fallback music on hold when neither the switch nor the engine has one: a soft arpeggio.
 HOLD_MUSIC = sequence(
     *[sequence(tone([f], 300, 2500), silence(100)) for f in (262, 330, 392, 523, 392, 330)]

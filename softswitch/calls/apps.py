@@ -17,11 +17,20 @@ import structlog
 
 from media.control import MediaControl
 from media.negotiation import NegotiatedLeg
+from media.players import AudioSource
+from softswitch.calls.connect import Connected, ConnectOutcome, Destination
 
 if TYPE_CHECKING:
     from softswitch.calls.call import Call, CallLayer
 
-__all__ = ["AppCall", "Application", "CallRefused", "run_application"]
+__all__ = [
+    "AppCall",
+    "Application",
+    "CallRefused",
+    "ConnectOutcome",
+    "Connected",
+    "run_application",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +76,44 @@ class AppCall:
             # timer callback's.
             self._mgr.schedule(0, self._mgr.hang_up_application, self._call)
             await self.ended.wait()
+
+    async def connect(
+        self,
+        destination: Destination,
+        *,
+        timeout: float | None = None,
+        ringback: AudioSource | None = None,
+    ) -> Connected:
+        """Hand the caller on to ``destination``: an extension or number dialled as the
+        tenant's own (a user rings with their answering rules; a conference, mailbox or
+        attendant extension runs its application; an outside number goes out through the
+        trunks), or a callflow ``Target``/node.
+
+        Answered (bridged to whoever answered, or taken by the destination's application),
+        this application's part of the call is over: ``ended`` is set and it should return.
+        Otherwise the caller is back with the outcome (busy, no answer, failed, with the
+        SIP status) and the application goes on. ``timeout``: seconds before giving up on
+        the destination (its own ring times apply as well); ``ringback`` loops to the
+        caller while the destination rings.
+        """
+        if self.ended.is_set() or self.endpoint.released:
+            return Connected(ConnectOutcome.FAILED, 487, "Caller Hung Up")
+        if ringback is not None:
+            self.engine.play(self.endpoint, ringback, loop=True)
+        else:
+            self.engine.stop(self.endpoint)
+        done: asyncio.Future[Connected] = asyncio.get_running_loop().create_future()
+        self._mgr.schedule(
+            0, self._mgr.hand_off, self._call, destination, done, self._silence, timeout
+        )
+        result = await done
+        if not result.answered and not self.endpoint.released:
+            self.engine.stop(self.endpoint)  # the ringback
+        return result
+
+    def _silence(self) -> None:
+        if not self.endpoint.released:
+            self.engine.stop(self.endpoint)
 
 
 #: An application: runs for the whole answered call.

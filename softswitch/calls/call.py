@@ -72,6 +72,7 @@ class CallLayer(Protocol):
     def setup_count(self, delta: int) -> None: ...
     def call_ended(self, call: Call, cdr: Cdr) -> None: ...
     def hang_up_application(self, call: Call) -> None: ...
+    def hand_off(self, call: Call, destination: Any, *args: Any) -> None: ...
 
 
 class MediaPath(Protocol):
@@ -268,7 +269,9 @@ class Call:
         self.trunk = ""  # the carrier trunk the call came in on or went out through
         self.from_trunk = False
         # Blind transfer (REFER): ``transfer`` on the new call that rings the transfer
-        # target, ``transferring`` on the call being transferred while that rings.
+        # target, ``transferring`` on the call being transferred while that rings. An
+        # application handing its caller on (``softswitch.calls.connect``) sets ``transfer``
+        # of the new call to its ``Handoff``.
         self.transfer: Any = None
         self.transferring: Any = None
         # Chosen once: anchored or pass-through; the anchored call's own media state.

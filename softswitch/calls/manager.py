@@ -30,6 +30,7 @@ from softswitch.calls.anchor import MediaAnchor, MediaRefused
 from softswitch.calls.apps import Application, CallRefused
 from softswitch.calls.call import Call, CallState, Leg, MediaPath
 from softswitch.calls.caller import CallerSide
+from softswitch.calls.connect import Handoff, Handoffs
 from softswitch.calls.leg import LegState
 from softswitch.calls.legs import LegStarter
 from softswitch.calls.loops import LoopGuard
@@ -161,6 +162,15 @@ class CallManager:
         )
         # Applications that run a routing plan's final destination of their kind.
         self.applications = self.originator.applications
+        self.handoffs = Handoffs(
+            layer=self,
+            admission=self.admission,
+            planner=self.planner,
+            tenants=self.tenants,
+            calls=self.calls,
+            counters=self.counters,
+        )
+        self.originator.handoffs = self.handoffs
 
     def __len__(self) -> int:
         return len(self.calls)
@@ -402,6 +412,9 @@ class CallManager:
         if isinstance(call.transfer, Transfer):
             self.transfers.ringing(call.transfer)
             return
+        if isinstance(call.transfer, Handoff):
+            self.handoffs.ringing(call.transfer, leg, sdp)
+            return
         self.caller.provisional(call, status, reason, sdp, leg)
 
     def answer_caller(self, call: Call, leg: Leg, response: SipResponse) -> None:
@@ -409,6 +422,8 @@ class CallManager:
             self.originator.answered(call, leg, response)
         elif isinstance(call.transfer, Transfer):
             self.transfers.answered(call.transfer, leg, response)
+        elif isinstance(call.transfer, Handoff):
+            self.handoffs.answered(call.transfer, leg, response)
         else:
             self.caller.bridge(call, leg, response)
 
@@ -417,6 +432,8 @@ class CallManager:
             self.originator.failed(call, status)
         elif isinstance(call.transfer, Transfer):
             self.transfers.failed(call.transfer, status, reason)
+        elif isinstance(call.transfer, Handoff):
+            self.handoffs.failed(call.transfer, status, reason)
         else:
             self.caller.reject(call, status, reason)
 
@@ -428,6 +445,10 @@ class CallManager:
 
     def hang_up_application(self, call: Call) -> None:
         self.originator.hang_up_application(call)
+
+    def hand_off(self, call: Call, destination: Any, *args: Any) -> None:
+        """An application hands its caller on (``AppCall.connect``, see ``Handoffs.start``)."""
+        self.handoffs.start(call, destination, *args)
 
     def call_ended(self, call: Call, cdr: Cdr) -> None:
         """Forget the call's dialogs and hand its CDR to the writer."""

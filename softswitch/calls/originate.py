@@ -17,6 +17,7 @@ from softswitch.calls.admission import Admission
 from softswitch.calls.apps import AppCall, Application, CallRefused, run_application
 from softswitch.calls.call import Call, CallLayer, CallState, Leg, MediaPath
 from softswitch.calls.caller import CallerSide
+from softswitch.calls.connect import Handoff, Handoffs
 from softswitch.calls.leg import LegState, response_sdp
 from softswitch.calls.planning import CallPlanner
 from softswitch.calls.registry import ApplicationRegistry
@@ -59,6 +60,7 @@ class Originator:
         # A callflow's application nodes run the module registered for their kind
         # (softswitch.calls.registry).
         self.applications: ApplicationRegistry[Call] = ApplicationRegistry()
+        self.handoffs: Handoffs | None = None  # set by the manager
 
     # ---------------------------------------------------------------- answering with an app
     def run_final(self, call: Call, target: Target) -> None:
@@ -87,7 +89,11 @@ class Originator:
         )
         session = AppCall(self.layer, call, *local, user.extension if user is not None else None)
         call.app = session
-        self.caller.answer(call, local[1].local_sdp)
+        handoff = call.transfer
+        if isinstance(handoff, Handoff) and self.handoffs is not None:
+            self.handoffs.taken_by_application(handoff)  # the caller is answered already
+        else:
+            self.caller.answer(call, local[1].local_sdp)
         session.task = asyncio.get_running_loop().create_task(
             run_application(app, session), name=f"app-{call.id}"
         )

@@ -10,6 +10,7 @@ of the file:
     answering       extension           [tenants.routing.users.<ext>]         UserRouting
     trunk           name                [[tenants.trunks]]                    Trunk
     conference      name                [[tenants.conferences]]               ConferenceBridge
+    auto_attendant  name                [[tenants.auto_attendants]]           AutoAttendant
     time_frame      name or owner/name  [[tenants.routing.time_frames]]       TimeFrame
     number          E.164 number        [[tenants.routing.dids]]              Did
     disaster_plan   name                [[tenants.routing.disaster_plans]]    DisasterPlan
@@ -17,7 +18,7 @@ of the file:
 
 Documents hold only what differs from the model's defaults, like a hand-written file, and
 what the tenant model derives by itself is not stored: default answering rules of users,
-the DID of a conference bridge. Disaster plans' history lives in its own table.
+the DID of a conference bridge or an auto attendant. Disaster plans' history lives in its own table.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 
 from config.answering import UserRouting
+from config.attendant import AutoAttendant
 from config.conference import ConferenceBridge
 from config.models import Tenant, User
 from config.numbers import Did, DisasterPlan, Treatment
@@ -71,6 +73,7 @@ KINDS: dict[str, Kind] = {
         Kind("answering", ("routing", "users"), UserRouting, keyed_by_dict=True),
         Kind("trunk", ("trunks",), Trunk),
         Kind("conference", ("conferences",), ConferenceBridge),
+        Kind("auto_attendant", ("auto_attendants",), AutoAttendant),
         Kind("time_frame", ("routing", "time_frames"), TimeFrame),
         Kind("number", ("routing", "dids"), Did),
         Kind("disaster_plan", ("routing", "disaster_plans"), DisasterPlan),
@@ -106,7 +109,9 @@ def plain(value: Any) -> Any:
 def object_key(kind: str, model: BaseModel, key: str = "") -> str:
     """The key of a validated object of `kind` (answering objects are keyed by the
     extension they belong to, given as `key`)."""
-    if isinstance(model, Tenant | Trunk | ConferenceBridge | DisasterPlan | CallQueue):
+    if isinstance(
+        model, Tenant | Trunk | ConferenceBridge | DisasterPlan | CallQueue | AutoAttendant
+    ):
         return model.name
     if isinstance(model, User):
         return model.extension
@@ -144,6 +149,7 @@ def split_tenant(tenant: Tenant) -> dict[ObjectKey, dict[str, Any]]:
     bridge_dids = {
         (b.did, b.extension) for b in tenant.conferences if b.did is not None
     }  # the DIDs Tenant adds for its bridges by itself
+    attendant_dids = {(a.did, a.extension) for a in tenant.auto_attendants if a.did is not None}
     for user in tenant.users:
         doc = _document(user)
         if doc.get("username") == user.extension:
@@ -158,6 +164,8 @@ def split_tenant(tenant: Tenant) -> dict[ObjectKey, dict[str, Any]]:
         out[("trunk", trunk.name)] = _document(trunk)
     for bridge in tenant.conferences:
         out[("conference", bridge.name)] = _document(bridge)
+    for attendant in tenant.auto_attendants:
+        out[("auto_attendant", attendant.name)] = _document(attendant)
     for frame in tenant.routing.time_frames:
         out[("time_frame", object_key("time_frame", frame))] = _document(frame)
     for did in tenant.routing.dids:
@@ -168,11 +176,18 @@ def split_tenant(tenant: Tenant) -> dict[ObjectKey, dict[str, Any]]:
             and not did.notes
         ):
             continue
+        if (
+            did.treatment is Treatment.AUTO_ATTENDANT
+            and (did.number, did.destination) in attendant_dids
+            and not did.caller_id_prefix
+            and not did.notes
+        ):
+            continue
         out[("number", did.number)] = _document(did)
     for plan in tenant.routing.disaster_plans:
         out[("disaster_plan", plan.name)] = _document(plan, {"history"})
     bridges = {b.extension for b in tenant.conferences}
-    own = _document(tenant, {"users", "trunks", "conferences"})
+    own = _document(tenant, {"users", "trunks", "conferences", "auto_attendants"})
     routing = own.get("routing", {})
     for part in ("users", "time_frames", "dids", "disaster_plans"):
         routing.pop(part, None)
@@ -181,6 +196,12 @@ def split_tenant(tenant: Tenant) -> dict[ObjectKey, dict[str, Any]]:
         routing["conferences"] = conferences
     else:
         routing.pop("conferences", None)
+    attendants = {a.extension for a in tenant.auto_attendants}
+    pool = [e for e in routing.get("auto_attendants", []) if e not in attendants]
+    if pool:
+        routing["auto_attendants"] = pool
+    else:
+        routing.pop("auto_attendants", None)
     if routing:
         own["routing"] = routing
     else:

@@ -441,7 +441,7 @@ def _validate_object(kind: str, tenant: str, key: str, data: Mapping[str, Any]) 
         raise InvalidObject([FieldError(tenant, kind, key, "", "must be a table of fields")])
     model = KINDS[kind].model
     if kind == "tenant":
-        nested = [k for k in ("users", "trunks", "conferences") if k in data]
+        nested = [k for k in ("users", "trunks", "conferences", "auto_attendants") if k in data]
         if nested:
             raise InvalidObject(
                 [
