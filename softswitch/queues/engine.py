@@ -32,11 +32,15 @@ __all__ = ["Action", "Cancel", "Connect", "Exit", "Offer", "QueueEngine", "event
 
 @dataclass(frozen=True, slots=True)
 class Offer:
-    """Ring `agent`'s phones for the caller `call_id` waiting in `queue`."""
+    """Ring `agent`'s phones for the caller `call_id` waiting in `queue`, `delay` seconds
+    from now, until `timeout` seconds from now. Offers returned together for one caller
+    ring together (ring all, cascade) and end together."""
 
     call_id: str
     queue: str
     agent: str
+    delay: float = 0.0
+    timeout: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +76,9 @@ Action = Offer | Cancel | Connect | Exit | QueueEvent
 
 #: Offer failures that are not the agent's doing and so do not count towards missed_limit.
 _NOT_MISSED = frozenset({"busy"})
+#: How long past an offer's own timeout the engine waits for the ringing side to report
+#: before it counts the offer missed by itself.
+OFFER_GRACE = 5.0
 
 
 @dataclass(slots=True)
@@ -98,7 +105,6 @@ class _Caller:
     deadline: float | None  # queue ring timeout
     offers: dict[str, float] = field(default_factory=dict)  # agent -> ring deadline
     tried: set[str] = field(default_factory=set)  # this round
-    step_at: float | None = None  # linear cascade: when the next agent joins
 
 
 class QueueEngine:
@@ -254,8 +260,8 @@ class QueueEngine:
                     del caller.offers[agent]
                     caller.tried.add(agent)
                     out += self._missed(caller, agent, now, "no_answer")
-            if caller.step_at is not None and caller.step_at <= now:
-                out += self._cascade_step(caller, config, now)
+            if caller.offers and caller.deadline is not None and caller.deadline <= now:
+                continue  # an offer rings: if unanswered applies once it ends
             if caller.deadline is not None and caller.deadline <= now:
                 if config.if_unanswered is IfUnanswered.STAY:
                     caller.deadline = None
@@ -270,8 +276,9 @@ class QueueEngine:
         """When `tick` has something to do next (None: nothing timed is pending)."""
         times = [a.wrap_until for a in self.agents.values() if a.state == "wrap_up"]
         for caller in self.callers.values():
-            times += [t for t in caller.offers.values() if math.isfinite(t)]
-            times += [t for t in (caller.step_at, caller.deadline) if t is not None]
+            times += list(caller.offers.values())
+            if caller.deadline is not None and not caller.offers:
+                times.append(caller.deadline)
         return min(times) if times else None
 
     # -- state for status displays and tests --------------------------------------------
@@ -326,12 +333,7 @@ class QueueEngine:
         record.status = status
         if status == "available":
             record.missed_in_row = 0
-        elif record.state == "ringing":  # no longer taking calls: withdraw the offer
-            caller = self.callers.get(record.call_id)
-            if caller is not None:
-                caller.offers.pop(record.extension, None)
-            out.append(Cancel(record.call_id, record.extension, "status"))
-            self._idle(record, now)
+        # An offer ringing now rings on to its end; the status decides the next offers.
         return out
 
     def _cancel_offers(self, caller: _Caller, reason: str) -> list[Action]:
@@ -341,7 +343,6 @@ class QueueEngine:
             record = self.agents[agent]
             record.state, record.call_id = "idle", ""
         caller.offers.clear()
-        caller.step_at = None
         return out
 
     def _leave(
@@ -392,33 +393,25 @@ class QueueEngine:
         return found
 
     def _offer(
-        self, caller: _Caller, config: CallQueue, agent: str, now: float, timed: bool
+        self, caller: _Caller, config: CallQueue, agents: list[str], now: float, step: float
     ) -> list[Action]:
-        record = self.agents[agent]
-        record.state, record.call_id = "ringing", caller.call_id
-        caller.offers[agent] = now + config.agent_ring_timeout if timed else math.inf
-        self._last_offered[config.name] = (
-            next(a.order for a in config.agents if a.extension == agent),
-            agent,
-        )
-        return [
-            self._event("offered", now, config.name, caller.call_id, agent, config.strategy.value),
-            Offer(caller.call_id, config.name, agent),
-        ]
-
-    def _cascade_step(self, caller: _Caller, config: CallQueue, now: float) -> list[Action]:
-        blocked = caller.tried | set(caller.offers) | self._outranked(caller)
-        nxt = pick(Strategy.LINEAR_CASCADE, self._candidates(caller, config, blocked))
-        if nxt is not None:
-            caller.step_at = now + config.agent_ring_timeout
-            return self._offer(caller, config, nxt.extension, now, timed=False)
-        # Everyone of this round has rung a full step more: the round is missed.
+        """Offer `caller` to `agents` together, each `step` seconds after the one before
+        (0: at once); the offers end together when the last has rung its timeout."""
+        ring = config.agent_ring_timeout
+        timeout = step * (len(agents) - 1) + ring
         out: list[Action] = []
-        caller.step_at = None
-        for agent in sorted(caller.offers):
-            del caller.offers[agent]
-            out += self._missed(caller, agent, now, "no_answer")
-        caller.tried.clear()
+        for i, agent in enumerate(agents):
+            record = self.agents[agent]
+            record.state, record.call_id = "ringing", caller.call_id
+            caller.offers[agent] = now + timeout + OFFER_GRACE
+            order = next(a.order for a in config.agents if a.extension == agent)
+            self._last_offered[config.name] = (order, agent)
+            out += [
+                self._event(
+                    "offered", now, config.name, caller.call_id, agent, config.strategy.value
+                ),
+                Offer(caller.call_id, config.name, agent, step * i, timeout),
+            ]
         return out
 
     def _outranked(self, caller: _Caller) -> set[str]:
@@ -440,31 +433,29 @@ class QueueEngine:
     def _dispatch(self, now: float) -> list[Action]:
         out: list[Action] = []
         for caller in sorted(self.callers.values(), key=lambda c: (c.entered, c.seq)):
+            if caller.offers:
+                continue  # an offer (or a ring-all or cascade round) is ringing
             config = self.queues[caller.queue]
             strategy = config.strategy
-            if strategy is Strategy.RING_ALL:
-                for c in sorted(
-                    self._candidates(caller, config, self._outranked(caller)),
-                    key=lambda c: (c.order, c.extension),
-                ):
-                    out += self._offer(caller, config, c.extension, now, timed=True)
-                continue
-            if caller.offers:
-                continue  # one agent at a time (cascade adds on its own clock)
             blocked = caller.tried | self._outranked(caller)
             candidates = self._candidates(caller, config, blocked)
             if not candidates and caller.tried:
                 caller.tried.clear()  # everyone had their turn: a new round
                 candidates = self._candidates(caller, config, self._outranked(caller))
+            if not candidates:
+                continue
+            if strategy in (Strategy.RING_ALL, Strategy.LINEAR_CASCADE):
+                ranked = [
+                    c.extension for c in sorted(candidates, key=lambda c: (c.order, c.extension))
+                ]
+                step = config.agent_ring_timeout if strategy is Strategy.LINEAR_CASCADE else 0.0
+                out += self._offer(caller, config, ranked, now, step)
+                continue
             chosen = pick(
                 strategy, candidates, last_order=self._last_offered.get(config.name), rng=self.rng
             )
-            if chosen is None:
-                continue
-            cascade = strategy is Strategy.LINEAR_CASCADE
-            out += self._offer(caller, config, chosen.extension, now, timed=not cascade)
-            if cascade:
-                caller.step_at = now + config.agent_ring_timeout
+            if chosen is not None:
+                out += self._offer(caller, config, [chosen.extension], now, 0.0)
         return out
 
 

@@ -41,8 +41,9 @@ def kinds(actions: list[Action]) -> list[str]:
 def test_linear_hunt_rings_by_order_and_moves_on_after_a_miss() -> None:
     e = engine(queue("linear_hunt", agent_ring_timeout=10))
     assert offers(e.caller_arrived("c1", "sales", 100)) == ["101"]
-    assert e.next_deadline() == 110
-    out = e.tick(110)
+    assert e.next_deadline() == 115  # the ring timeout and the grace for the ringing side
+    assert e.tick(114) == []
+    out = e.tick(115)
     assert kinds(out) == ["missed", "offered"] and offers(out) == ["102"]
     out = e.offer_failed("c1", "102", 111, "rejected")
     assert offers(out) == ["103"]
@@ -67,12 +68,17 @@ def test_ring_all_rings_every_free_agent_and_the_first_answer_wins() -> None:
 
 def test_linear_cascade_adds_the_next_agent_each_step() -> None:
     e = engine(queue("linear_cascade", agent_ring_timeout=10))
-    assert offers(e.caller_arrived("c1", "sales", 0)) == ["101"]
-    assert offers(e.tick(10)) == ["102"]
-    assert offers(e.tick(20)) == ["103"]
-    assert e.waiting()[0][3] == AGENTS
-    out = e.tick(30)  # all rang a full step more: the round is missed, a new one begins
-    assert kinds(out)[:3] == ["missed", "missed", "missed"] and offers(out) == ["101"]
+    out = e.caller_arrived("c1", "sales", 0)
+    assert [(o.agent, o.delay, o.timeout) for o in out if isinstance(o, Offer)] == [
+        ("101", 0, 30),
+        ("102", 10, 30),
+        ("103", 20, 30),
+    ]
+    e.offer_failed("c1", "102", 12, "rejected")  # the others ring on
+    assert e.waiting()[0][3] == ("101", "103")
+    assert e.tick(34) == []
+    out = e.tick(35)  # nobody answered the round: missed, and a new round begins
+    assert kinds(out)[:2] == ["missed", "missed"] and offers(out) == list(AGENTS)
 
 
 def test_round_robin_starts_after_the_last_agent_offered() -> None:
@@ -141,10 +147,10 @@ def test_an_agent_who_misses_twice_goes_on_break() -> None:
         queue("linear_hunt", agent_ring_timeout=10, missed_limit=2), available=("101", "102")
     )
     e.caller_arrived("c1", "sales", 0)  # 101
-    e.tick(10)  # 101 missed once, 102 rings
-    e.offer_failed("c1", "102", 11, "busy")  # busy does not count; round over, 101 again
+    e.tick(15)  # 101 missed once, 102 rings
+    e.offer_failed("c1", "102", 16, "busy")  # busy does not count; round over, 101 again
     assert e.agent_state("101")[1] == "ringing"
-    out = e.tick(21)
+    out = e.offer_failed("c1", "101", 20, "no_answer")
     statuses = [ev for ev in events_of(out) if ev.event == "agent_status"]
     assert [(s.agent, s.reason) for s in statuses] == [("101", "on_break:missed")]
     assert e.agent_state("101")[0] == "on_break"
@@ -168,7 +174,12 @@ def test_abandon_timeout_full_and_no_agents() -> None:
     assert kinds(out) == ["entered", "exited"] and out[-1] == Exit(
         "c2", "sales", "forwarded", "8002"
     )
+    assert offers(e.tick(25)) == list(AGENTS)  # the first round missed, the second rings
+    assert offers(e.tick(50)) == list(AGENTS)  # a third round, until 75
     out = e.tick(60)
+    assert not [a for a in out if isinstance(a, Exit)]  # ringing: if unanswered waits
+    assert e.next_deadline() == 75
+    out = e.tick(75)
     assert Exit("c1", "sales", "forwarded", "8001") in out
     assert all(e.agent_state(a)[1] == "idle" for a in AGENTS)
     e.caller_arrived("c3", "sales", 61)
