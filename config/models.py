@@ -706,6 +706,7 @@ class Tenant(_Model):
     @model_validator(mode="after")
     def _check_queues(self) -> Tenant:
         taken = {b.extension: "a conference bridge" for b in self.conferences}
+        taken.update({a.extension: "an auto attendant" for a in self.auto_attendants})
         items = check_queues(self.queues, {u.extension for u in self.users}, taken)
         if items:
             raise _fail(items)

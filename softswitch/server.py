@@ -22,6 +22,7 @@ from media.control import MediaControl
 from media.engine import MediaEngine
 from media.pool import MediaWorkerPool
 from softswitch.apps.attendant import AttendantService
+from softswitch.apps.queue import QueueService
 from softswitch.calls import CallManager, CdrWriter
 from softswitch.calls.anchor import MediaAnchor, engine_settings
 from softswitch.calls.services import CallServices
@@ -138,6 +139,7 @@ class Switch:
         # when calls are anchored ([media] anchor): in-process, or worker processes
         self.media: MediaControl | None = None
         self.services: CallServices | None = None  # conferences, monitoring (anchored only)
+        self.queues: QueueService | None = None  # call queues (anchored only)
         self.trunk_registrar: TrunkRegistrar | None = None
         self.qualifier = Qualifier(
             self.transactions,
@@ -242,6 +244,11 @@ class Switch:
             AttendantService(
                 self.calls.applications, self.calls.tenants, PromptLibrary.from_config(self.config)
             )
+            # Call queues: one owner per tenant, the queue log in the store.
+            self.queues = QueueService(self.calls.applications, self.calls.tenants, self.store)
+            self.calls.services.append(self.queues.feature)
+            self.cdr_listeners.append(self.queues.on_cdr)
+            await self.queues.start()
         self.cdrs.start()
         self.trunk_registrar = TrunkRegistrar(
             self.transactions,
@@ -279,6 +286,8 @@ class Switch:
                 await task
         self._tasks.clear()
         await self.provisioning.stop()
+        if self.queues is not None:
+            await self.queues.stop()
         if self.trunk_registrar is not None:
             self.trunk_registrar.stop()
         if self.calls is not None:

@@ -235,14 +235,20 @@ class QueueEngine:
             self._idle(record, now)
         return out + self._dispatch(now)
 
-    def set_status(self, agent: str, status: str, now: float, reason: str = "") -> list[Action]:
-        """A person sets `agent`'s status: available, on_break (with `reason`), logged_out."""
+    def set_status(
+        self, agent: str, status: str, now: float, reason: str = "", log: bool = True
+    ) -> list[Action]:
+        """A person sets `agent`'s status: available, on_break (with `reason`), logged_out
+        (`log` False: the change is in the log already, as one made by the CLI)."""
         record = self.agents.get(agent)
         if record is None:
             raise ValueError(f"agent: {agent} is not an agent of any queue")
         if status not in ("available", "on_break", "logged_out"):
             raise ValueError(f"status: {status!r} is not available, on_break or logged_out")
-        return self._set_status(record, status, reason, now) + self._dispatch(now)
+        out = self._set_status(record, status, reason, now)
+        if not log:
+            out = [a for a in out if not isinstance(a, QueueEvent)]
+        return out + self._dispatch(now)
 
     def tick(self, now: float) -> list[Action]:
         """Time has passed: ring timeouts, cascade steps, wrap-ups and queue timeouts."""
