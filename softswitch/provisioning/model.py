@@ -166,6 +166,8 @@ def split_tenant(tenant: Tenant) -> dict[ObjectKey, dict[str, Any]]:
         out[("conference", bridge.name)] = _document(bridge)
     for attendant in tenant.auto_attendants:
         out[("auto_attendant", attendant.name)] = _document(attendant)
+    for queue in tenant.queues:
+        out[("queue", queue.name)] = _document(queue)
     for frame in tenant.routing.time_frames:
         out[("time_frame", object_key("time_frame", frame))] = _document(frame)
     for did in tenant.routing.dids:
@@ -187,7 +189,7 @@ def split_tenant(tenant: Tenant) -> dict[ObjectKey, dict[str, Any]]:
     for plan in tenant.routing.disaster_plans:
         out[("disaster_plan", plan.name)] = _document(plan, {"history"})
     bridges = {b.extension for b in tenant.conferences}
-    own = _document(tenant, {"users", "trunks", "conferences", "auto_attendants"})
+    own = _document(tenant, {"users", "trunks", "conferences", "auto_attendants", "queues"})
     routing = own.get("routing", {})
     for part in ("users", "time_frames", "dids", "disaster_plans"):
         routing.pop(part, None)
@@ -202,6 +204,11 @@ def split_tenant(tenant: Tenant) -> dict[ObjectKey, dict[str, Any]]:
         routing["auto_attendants"] = pool
     else:
         routing.pop("auto_attendants", None)
+    queues = [e for e in routing.get("queues", []) if e not in {q.extension for q in tenant.queues}]
+    if queues:
+        routing["queues"] = queues
+    else:
+        routing.pop("queues", None)
     if routing:
         own["routing"] = routing
     else:
