@@ -122,8 +122,26 @@ class CallQueue(BaseModel):
     service_level: float = Field(default=60, ge=1, le=3600)
     audio: QueueAudio = QueueAudio.MUSIC
     moh: MusicOnHold | None = None
+    # Every this many seconds of waiting the caller hears their position and, once the
+    # queue has answered calls to go by, the estimated wait (None: no announcements).
+    announce_every: float | None = Field(default=None, ge=10, le=600)
+    # Keys a waiting caller may press to leave the queue: key -> extension (an operator,
+    # a mailbox, another queue).
+    exit_keys: dict[str, str] = Field(default_factory=dict)
 
     _ext = field_validator("extension", mode="before")(lambda cls, v: _extension(v))
+
+    @field_validator("exit_keys", mode="before")
+    @classmethod
+    def _keys(cls, value: Any) -> dict[str, str]:
+        if not isinstance(value, dict):
+            raise ValueError("must be a table of key = extension")
+        keys = {}
+        for key, target in value.items():
+            if not isinstance(key, str) or len(key) != 1 or key not in "0123456789*#":
+                raise ValueError(f"{key!r} is not a key (0-9, * or #)")
+            keys[key] = _extension(target)
+        return keys
 
     @field_validator("forward_to", "unavailable_to", mode="before")
     @classmethod
@@ -221,4 +239,9 @@ def check_queues(
             target = getattr(queue, name)
             if target is not None and target not in known:
                 items.append((("queues", i, name), f"{target} is no extension of the tenant"))
+        for key, target in queue.exit_keys.items():
+            if target not in known:
+                items.append(
+                    (("queues", i, "exit_keys", key), f"{target} is no extension of the tenant")
+                )
     return items

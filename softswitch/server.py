@@ -241,11 +241,12 @@ class Switch:
         if anchor is not None:
             self.services = CallServices(self.calls)
             # Auto attendants on the tenants' prompt library (text to speech, uploads).
-            AttendantService(
-                self.calls.applications, self.calls.tenants, PromptLibrary.from_config(self.config)
-            )
+            library = PromptLibrary.from_config(self.config)
+            AttendantService(self.calls.applications, self.calls.tenants, library)
             # Call queues: one owner per tenant, the queue log in the store.
-            self.queues = QueueService(self.calls.applications, self.calls.tenants, self.store)
+            self.queues = QueueService(
+                self.calls.applications, self.calls.tenants, self.store, library
+            )
             self.calls.services.append(self.queues.feature)
             self.cdr_listeners.append(self.queues.on_cdr)
             await self.queues.start()

@@ -24,8 +24,11 @@ from media.control import HoldSource
 from media.moh import load_hold_music
 from routing.plan import Node, Ring, Target, TargetKind
 from softswitch.apps import prompts
+from softswitch.apps.attendant import TenantVoice
+from softswitch.apps.session import play
 from softswitch.calls.apps import AppCall, Application, Connected, ConnectOutcome
 from softswitch.calls.registry import ApplicationRegistry
+from softswitch.prompts import PromptError, PromptLibrary
 from softswitch.queues.engine import Exit, Offer
 from softswitch.queues.owner import CallerInbox, QueueOwner
 from storage import Store
@@ -54,23 +57,49 @@ def _failure(result: Connected) -> str:
     return "unreachable" if result.status in (404, 480) else "rejected"
 
 
-async def _next(session: AppCall, inbox: CallerInbox) -> list[Any] | None:
-    """The next batch of actions for the caller (None: the caller hung up)."""
-    getter = asyncio.ensure_future(inbox.actions.get())
-    ended = asyncio.ensure_future(session.ended.wait())
+async def _next(
+    session: AppCall, inbox: CallerInbox, keys: bool, announce_in: float | None
+) -> tuple[str, Any]:
+    """What happens next for the waiting caller: ("actions", batch), ("key", digit),
+    ("announce", None) or ("hangup", None)."""
+    waiters: dict[asyncio.Future[Any], str] = {
+        asyncio.ensure_future(inbox.actions.get()): "actions",
+        asyncio.ensure_future(session.ended.wait()): "hangup",
+    }
+    if keys:
+        waiters[asyncio.ensure_future(session.endpoint.digits.get())] = "key"
+    if announce_in is not None:
+        waiters[asyncio.ensure_future(asyncio.sleep(max(0.0, announce_in)))] = "announce"
     try:
-        await asyncio.wait((getter, ended), return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        ended.cancel()
-    if not getter.done():
-        getter.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await getter
-        return None
-    batch = [getter.result()]
-    while not inbox.actions.empty():
-        batch.append(inbox.actions.get_nowait())
-    return batch
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiter
+    # An action or a key already taken off its queue must not be lost.
+    got = {kind: w.result() for w, kind in waiters.items() if w in done and not w.cancelled()}
+    if "actions" in got:
+        batch = [got["actions"]]
+        while not inbox.actions.empty():
+            batch.append(inbox.actions.get_nowait())
+        if "key" in got:
+            session.endpoint.digits.put_nowait(got["key"])  # seen on the next round
+        return "actions", batch
+    if "hangup" in got:
+        return "hangup", None
+    if "key" in got:
+        return "key", got["key"].digit
+    return "announce", None
+
+
+def _announcement(place: int, wait: float | None) -> str:
+    text = f"You are caller number {place} in the queue."
+    if wait is not None:
+        minutes = max(1, round(wait / 60))
+        text += f" Your expected wait is about {minutes} minute{'s' if minutes > 1 else ''}."
+    return text
 
 
 async def _leave(session: AppCall, exit_: Exit, queue: CallQueue) -> None:
@@ -87,18 +116,46 @@ async def _leave(session: AppCall, exit_: Exit, queue: CallQueue) -> None:
 
 
 async def queue_app(
-    session: AppCall, queue: CallQueue, owner: QueueOwner, music: HoldSource
+    session: AppCall,
+    queue: CallQueue,
+    owner: QueueOwner,
+    music: HoldSource,
+    voice: TenantVoice | None = None,
 ) -> None:
-    """Hold the caller in `queue` until an agent answers, they hang up or they are sent
-    elsewhere."""
+    """Hold the caller in `queue` until an agent answers, they hang up, press an exit key
+    or are sent elsewhere; announce their position every ``announce_every`` seconds."""
     inbox = owner.join(session.call_id, session.sip_call_id, queue.name)
+    loop = asyncio.get_running_loop()
     session.engine.play(session.endpoint, music, loop=True)
+    every = queue.announce_every if voice is not None else None
+    next_announcement = loop.time() + every if every is not None else None
     try:
         while True:
-            batch = await _next(session, inbox)
-            if batch is None:
+            wait = None if next_announcement is None else next_announcement - loop.time()
+            kind, value = await _next(session, inbox, bool(queue.exit_keys), wait)
+            if kind == "hangup":
                 owner.left(session.call_id)
                 return
+            if kind == "key":
+                target = queue.exit_keys.get(value)
+                if target is not None:
+                    owner.exited(session.call_id, "exit_key", target)  # the Exit follows
+                continue
+            if kind == "announce":
+                assert every is not None and voice is not None
+                next_announcement = loop.time() + every
+                place = owner.position(session.call_id)
+                if place is not None:
+                    try:
+                        speech = await voice.text(_announcement(*place))
+                    except PromptError as error:
+                        log.warning("queue_announcement_failed", queue=queue.name, error=str(error))
+                        continue
+                    await play(session, speech, limit=30)
+                    if not session.ended.is_set():
+                        session.engine.play(session.endpoint, music, loop=True)
+                continue
+            batch = value
             exits = [a for a in batch if isinstance(a, Exit)]
             if exits:
                 await _leave(session, exits[0], queue)
@@ -143,10 +200,12 @@ class QueueService:
         registry: ApplicationRegistry[Any],
         tenants: Mapping[str, Tenant],
         store: Store,
+        library: PromptLibrary | None = None,
         default_music: HoldSource | None = None,
     ) -> None:
         self.tenants = tenants  # the call layer's, changed in place by provisioning
         self.store = store
+        self.library = library
         self.default_music = default_music
         self.owners: dict[str, QueueOwner] = {}
         self._configs: dict[str, tuple[CallQueue, ...]] = {}
@@ -209,9 +268,10 @@ class QueueService:
         if owner is None:
             return None
         music = self._music(tenant, queue)
+        voice = TenantVoice(self.library, tenant.name, None) if self.library else None
 
         async def run(session: AppCall) -> None:
-            await queue_app(session, queue, owner, music)
+            await queue_app(session, queue, owner, music, voice)
 
         return run
 

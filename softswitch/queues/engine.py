@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -76,6 +77,8 @@ Action = Offer | Cancel | Connect | Exit | QueueEvent
 
 #: Offer failures that are not the agent's doing and so do not count towards missed_limit.
 _NOT_MISSED = frozenset({"busy"})
+#: How many recent calls of a queue the estimated wait goes by.
+_HANDLE_HISTORY = 20
 #: How long past an offer's own timeout the engine waits for the ringing side to report
 #: before it counts the offer missed by itself.
 OFFER_GRACE = 5.0
@@ -119,6 +122,7 @@ class QueueEngine:
         self.agents: dict[str, _Agent] = {}
         self.callers: dict[str, _Caller] = {}
         self._last_offered: dict[str, tuple[int, str]] = {}  # queue -> round robin mark
+        self._handled: dict[str, deque[float]] = {}  # queue -> recent handle times
         self._seq = 0
         self.reconfigure(queues)
 
@@ -228,6 +232,8 @@ class QueueEngine:
         record.talk += max(0.0, now - record.answered_at)
         out: list[Action] = [self._event("completed", now, record.queue, call_id, record.extension)]
         wrap = queue.wrap_up_of(record.extension) if queue is not None else 0.0
+        recent = self._handled.setdefault(record.queue, deque(maxlen=_HANDLE_HISTORY))
+        recent.append(max(0.0, now - record.answered_at) + wrap)
         if wrap > 0:
             record.state, record.wrap_until = "wrap_up", now + wrap
             out.append(self._event("wrapup_start", now, record.queue, call_id, record.extension))
@@ -295,6 +301,25 @@ class QueueEngine:
             (c.queue, c.call_id, c.entered, tuple(sorted(c.offers)))
             for c in sorted(self.callers.values(), key=lambda c: (c.entered, c.seq))
         ]
+
+    def position(self, call_id: str) -> tuple[int, float | None] | None:
+        """A waiting caller's place in their queue (1: next) and the estimated wait in
+        seconds: the queue's recent mean handle time, times the place, shared among its
+        agents who are logged in (None until the queue has handled calls)."""
+        caller = self.callers.get(call_id)
+        if caller is None:
+            return None
+        place = 1 + sum(
+            1
+            for c in self.callers.values()
+            if c.queue == caller.queue and (c.entered, c.seq) < (caller.entered, caller.seq)
+        )
+        recent = self._handled.get(caller.queue)
+        if not recent:
+            return place, None
+        config = self.queues[caller.queue]
+        staffed = sum(1 for a in config.agents if self.agents[a.extension].status != "logged_out")
+        return place, place * (sum(recent) / len(recent)) / max(1, staffed)
 
     def agent_state(self, agent: str) -> tuple[str, str, str]:
         """(status, state, call_id) of an agent."""

@@ -196,6 +196,10 @@ class QueueOwner:
         if self._pending:
             self._flush.set()
 
+    def position(self, call_id: str) -> tuple[int, float | None] | None:
+        """A waiting caller's place and estimated wait (see QueueEngine.position)."""
+        return self.engine.position(call_id)
+
     def forget(self, call_id: str) -> None:
         """The caller's application is done with its inbox."""
         self.inboxes.pop(call_id, None)

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.integration
 
 SALES = "+14155550200"  # linear hunt: 103, 101, 102 by order; wrap-up; 2 misses -> break
 SUPPORT = "+14155550201"  # ring all: 101 and 102
+DESK = "+14155550202"  # nobody logged in; key 0 leaves for 102
 USERS = [PhoneUser(e, f"pw{e}", f"Agent {e}") for e in ("101", "102", "103")]
 
 
@@ -48,9 +49,15 @@ def _lines() -> list[str]:
         'strategy = "ring_all"',
         "agent_ring_timeout = 10",
         'agents = [{ extension = "101" }, { extension = "102" }]',
+        "[[tenants.queues]]",
+        'name = "desk"',
+        'extension = "8002"',
+        "announce_every = 10",
+        'exit_keys = { "0" = "102" }',
         "[tenants.routing]",
         f'dids = [{{ number = "{SALES}", treatment = "queue", destination = "8000" }}, '
-        f'{{ number = "{SUPPORT}", treatment = "queue", destination = "8001" }}]',
+        f'{{ number = "{SUPPORT}", treatment = "queue", destination = "8001" }}, '
+        f'{{ number = "{DESK}", treatment = "queue", destination = "8002" }}]',
     ]
 
 
@@ -213,3 +220,19 @@ def test_linear_hunt_wrap_up_missed_offers_and_an_abandoned_caller(center: Cente
     assert (sales["volume"], sales["handled"], sales["abandoned"]) == (3, 2, 1)
     agents = {a["agent"]: a for a in doc["agents"]}
     assert agents["103"]["missed"] == 2 and agents["103"]["handled"] == 0
+
+
+def test_an_exit_key_takes_the_caller_out_of_the_queue(center: Center) -> None:
+    before = len(center.events())
+    center.phones["102"].events.clear()
+    result = call_with_keys(
+        center.work / "desk",
+        center.switch.port,
+        DESK,
+        [("pause", 1500), ("dtmf", "0"), ("pause", 4000)],
+    )
+    assert result.ok, result.errors
+    events = center.wait_for(lambda evs: any(e.event == "exited" for e in evs[before:]))
+    (exited,) = [e for e in events[before:] if e.event == "exited"]
+    assert (exited.queue, exited.reason) == ("desk", "exit_key")
+    center.phones["102"].wait_event("CALL_ESTABLISHED", timeout=10)  # put through to 102

@@ -191,6 +191,19 @@ def test_abandon_timeout_full_and_no_agents() -> None:
     assert out[-1] == Exit("c4", "sales", "forwarded", "8002")
 
 
+def test_position_and_estimated_wait() -> None:
+    e = engine(queue("linear_hunt"), available=("101",))
+    e.caller_arrived("a", "sales", 0)  # rings 101
+    e.caller_arrived("b", "sales", 1)
+    e.caller_arrived("c", "sales", 2)
+    assert (e.position("b"), e.position("c")) == ((2, None), (3, None))  # no history yet
+    e.offer_answered("a", "101", 3)
+    e.call_ended("a", 123)  # a handle time of 120 s
+    e.set_status("102", "available", 124)  # two agents logged in
+    assert e.position("c") == (2, 2 * 120 / 2)  # b (ringing) is still ahead of c
+    assert e.position("gone") is None
+
+
 def test_an_agent_in_two_queues_takes_the_longest_waiting_caller() -> None:
     sales = queue("linear_hunt", agents=[{"extension": "101"}])
     support = queue("linear_hunt", agents=[{"extension": "101"}]).model_copy(
