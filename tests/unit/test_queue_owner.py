@@ -107,3 +107,39 @@ async def test_owner_runs_a_call_through_the_engine_and_the_log(tmp_path: Path) 
         "available",
         "on_break:lunch",
     ]
+
+
+async def test_feature_codes_are_for_agents_on_their_own_phones(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from config.models import Tenant
+    from routing.plan import Target, TargetKind
+    from softswitch.apps.queue import QueueService
+    from softswitch.calls.registry import ApplicationRegistry
+
+    tenant = Tenant.model_validate(
+        {
+            "name": "acme",
+            "domain": "acme.test",
+            "users": [{"extension": e, "password": f"secret-{e}-pw"} for e in ("101", "102")],
+            "queues": [QUEUE.model_dump()],
+        }
+    )
+    async with open_store(f"sqlite:///{tmp_path}/q.db") as store:
+        registry: ApplicationRegistry[object] = ApplicationRegistry()
+        service = QueueService(registry, {"acme": tenant}, store)
+        await service.start()
+        try:
+            call = SimpleNamespace(
+                id="x", tenant="acme", dialled="*71", caller_number="101", from_trunk=False
+            )
+            assert service.feature(call) is not None
+            assert (
+                service.feature(SimpleNamespace(**{**vars(call), "caller_number": "102"})) is None
+            )  # not an agent
+            assert service.feature(SimpleNamespace(**{**vars(call), "from_trunk": True})) is None
+            assert service.feature(SimpleNamespace(**{**vars(call), "dialled": "*79"})) is None
+            assert TargetKind.QUEUE in registry.available()
+            assert registry.application(call, Target(TargetKind.QUEUE, "8000")) is not None
+        finally:
+            await service.stop()
