@@ -44,6 +44,7 @@ from config.media import MediaSettings
 from config.moh import MusicOnHold
 from config.numbers import Did, NumberError, Treatment, to_e164
 from config.prompts import PromptSettings, TenantPrompts
+from config.queues import CallQueue, check_queues, route_queues
 from config.routing import TenantRouting
 from config.security import SecuritySettings
 from config.sites import Site, site_problems
@@ -548,6 +549,8 @@ class Tenant(_Model):
     monitor_codes: MonitorCodes = Field(default_factory=MonitorCodes)
     prompts: TenantPrompts = Field(default_factory=TenantPrompts)
     sites: list[Site] = Field(default_factory=list)  # offices; users name theirs
+    # Call queues (config.queues); their extensions are routable without listing them.
+    queues: list[CallQueue] = Field(default_factory=list)
     # Auto attendants (IVR menus, config.attendant); routable by extension and DID.
     auto_attendants: list[AutoAttendant] = Field(default_factory=list)
     # Mailboxes (every user has one; shared boxes are listed here) and the inbox's rules.
@@ -594,6 +597,11 @@ class Tenant(_Model):
             users = {ext: explicit.get(ext, {}) for ext in extensions}
             return {**data, "routing": {**routing, "users": {**users, **explicit}}}
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _routable_queues(cls, data: Any) -> Any:
+        return route_queues(data)
 
     @model_validator(mode="before")
     @classmethod
@@ -738,6 +746,15 @@ class Tenant(_Model):
                         f"routing.dids sends {b.did} to {did.treatment.value} {did.destination!r}",
                     )
                 )
+        if items:
+            raise _fail(items)
+        return self
+
+    @model_validator(mode="after")
+    def _check_queues(self) -> Tenant:
+        taken = {b.extension: "a conference bridge" for b in self.conferences}
+        taken.update({a.extension: "an auto attendant" for a in self.auto_attendants})
+        items = check_queues(self.queues, {u.extension for u in self.users}, taken)
         if items:
             raise _fail(items)
         return self

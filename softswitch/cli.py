@@ -215,6 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_security_commands(sub, default_config)
 
+    from softswitch.cli_queues import add_queue_commands
+
+    add_queue_commands(sub, default_config)
+
     from softswitch.cli_provisioning import add_provisioning_commands
 
     add_provisioning_commands(sub, default_config)

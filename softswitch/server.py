@@ -22,6 +22,7 @@ from media.control import MediaControl
 from media.engine import MediaEngine
 from media.pool import MediaWorkerPool
 from softswitch.apps.attendant import AttendantService
+from softswitch.apps.queue import QueueService
 from softswitch.apps.voicemail import VoicemailApp
 from softswitch.calls import CallManager, CdrWriter
 from softswitch.calls.anchor import MediaAnchor, engine_settings
@@ -144,6 +145,7 @@ class Switch:
         self.services: CallServices | None = None  # conferences, monitoring (anchored only)
         # Mailboxes: the notifier's MailboxDirectory (switch.voicemail.add_listener(...)).
         self.voicemail = Mailboxes(config.voicemail, self.store, config.tenants)
+        self.queues: QueueService | None = None  # call queues (anchored only)
         self.trunk_registrar: TrunkRegistrar | None = None
         # SUBSCRIBE/NOTIFY (busy lamps, message waiting) and voicemail mail
         self.notifications: Notifications | None = None
@@ -271,6 +273,13 @@ class Switch:
             prompts = PromptLibrary.from_config(self.config)
             AttendantService(self.calls.applications, self.calls.tenants, prompts)
             VoicemailApp(self.voicemail, prompts).attach(self.calls)
+            # Call queues: one owner per tenant, the queue log in the store.
+            self.queues = QueueService(
+                self.calls.applications, self.calls.tenants, self.store, prompts
+            )
+            self.calls.services.append(self.queues.feature)
+            self.cdr_listeners.append(self.queues.on_cdr)
+            await self.queues.start()
         self.cdrs.start()
         self.trunk_registrar = TrunkRegistrar(
             self.transactions,
@@ -308,6 +317,8 @@ class Switch:
                 await task
         self._tasks.clear()
         await self.provisioning.stop()
+        if self.queues is not None:
+            await self.queues.stop()
         if self.trunk_registrar is not None:
             self.trunk_registrar.stop()
         if self.notifications is not None:

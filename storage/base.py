@@ -25,6 +25,7 @@ from storage.cdr import Cdr, cdr_rows
 from storage.errors import StorageError
 from storage.logins import ApiLogin, ApiToken, CdrQuery
 from storage.provisioning import AuditQuery, AuditRecord, ObjectWrite, ProvisionedObject
+from storage.queue_events import QueueEvent, queue_event_to_row
 from storage.voicemail import VoicemailRows
 
 __all__ = [
@@ -337,6 +338,20 @@ def storable_bans(bans: Sequence[Ban]) -> list[tuple[str, str, int, float, float
     return list(rows.values())
 
 
+def storable_queue_events(
+    events: Sequence[QueueEvent],
+) -> list[tuple[str, str, str, str, str, str, float]]:
+    """Rows of queue events to append; StorageError naming the row and field of the first
+    that is not storable."""
+    rows = []
+    for index, event in enumerate(events):
+        try:
+            rows.append(queue_event_to_row(event))
+        except ValueError as error:
+            raise StorageError(f"queue_events[{index}].{error}") from None
+    return rows
+
+
 async def storable_cdrs(cdrs: Sequence[Cdr]) -> list[tuple[Any, ...]]:
     """The rows of a batch of CDRs, built in a thread (a batch's JSON encoding would
     otherwise hold the event loop for tens of milliseconds; another thread yields the
@@ -615,6 +630,21 @@ class Store(VoicemailRows, ABC):
     @abstractmethod
     async def purge_bans(self, before: float) -> int:
         """Forget bans that ended at or before `before`; returns how many."""
+
+    # -- call-queue event log (migration 0009) ---------------------------------------------
+
+    @abstractmethod
+    async def append_queue_events(self, events: Sequence[QueueEvent]) -> None:
+        """Append events to the queue log, all in one transaction (StorageError naming the
+        row and field of a bad one, nothing written)."""
+
+    @abstractmethod
+    async def load_queue_events(self, tenant: str, since: float, until: float) -> list[QueueEvent]:
+        """A tenant's queue events with since <= at < until, in the order they happened."""
+
+    @abstractmethod
+    async def last_agent_statuses(self, tenant: str, before: float) -> list[QueueEvent]:
+        """Each agent's latest ``agent_status`` event before `before` (by agent)."""
 
     # -- provisioning model and audit log (migration 0005) ------------------------------
     # Objects are JSON documents keyed by (tenant, kind, key); softswitch.provisioning

@@ -38,6 +38,7 @@ from storage.base import (
     redact_url,
     storable_bans,
     storable_cdrs,
+    storable_queue_events,
     unique_bindings,
 )
 from storage.cdr import CDR_SQL_COLUMNS, Cdr, cdr_from_row
@@ -65,6 +66,7 @@ from storage.provisioning import (
     decode_document,
     plan_writes,
 )
+from storage.queue_events import QUEUE_EVENT_COLUMNS, QueueEvent, queue_event_from_row
 from storage.voicemail import numbered
 
 __all__ = ["PostgresStore"]
@@ -611,6 +613,38 @@ class PostgresStore(Store):
         )
         return _row_count(status)
 
+    # -- call-queue event log (migration 0009) ---------------------------------------------
+
+    async def append_queue_events(self, events: Sequence[QueueEvent]) -> None:
+        rows = storable_queue_events(events)
+        if rows:
+            # One statement is one implicit transaction: the batch lands whole or not at all.
+            await self._execute(
+                "append_queue_events", _QUEUE_EVENT_INSERT, *zip(*rows, strict=True)
+            )
+
+    async def load_queue_events(self, tenant: str, since: float, until: float) -> list[QueueEvent]:
+        rows = await self._fetch(
+            "load_queue_events",
+            f"SELECT {_QUEUE_EVENT_COLUMNS} FROM queue_events "
+            "WHERE tenant = $1 AND at >= $2 AND at < $3 ORDER BY at, id",
+            check_text("tenant", tenant),
+            check_time("since", since),
+            check_time("until", until),
+        )
+        return [queue_event_from_row(tuple(row)) for row in rows]
+
+    async def last_agent_statuses(self, tenant: str, before: float) -> list[QueueEvent]:
+        rows = await self._fetch(
+            "last_agent_statuses",
+            f"SELECT DISTINCT ON (agent) {_QUEUE_EVENT_COLUMNS} FROM queue_events "
+            "WHERE tenant = $1 AND event = 'agent_status' AND at < $2 "
+            "ORDER BY agent, at DESC, id DESC",
+            check_text("tenant", tenant),
+            check_time("before", before),
+        )
+        return [queue_event_from_row(tuple(row)) for row in rows]
+
     # -- provisioning model and audit log (migration 0005) ----------------------------------
 
     async def provisioning_revision(self) -> int:
@@ -839,4 +873,12 @@ _BAN_UPSERT = (
     "$1::text[], $2::text[], $3::int4[], $4::float8[], $5::float8[]"
     ") ON CONFLICT (address) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in BAN_COLUMNS[1:])
+)
+
+
+_QUEUE_EVENT_COLUMNS = ", ".join(QUEUE_EVENT_COLUMNS)
+# unnest keeps the rows' order, and the serial id with it.
+_QUEUE_EVENT_INSERT = (
+    f"INSERT INTO queue_events ({_QUEUE_EVENT_COLUMNS}) SELECT * FROM unnest("
+    "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[])"
 )

@@ -38,6 +38,7 @@ from storage.base import (
     check_time,
     storable_bans,
     storable_cdrs,
+    storable_queue_events,
     unique_bindings,
 )
 from storage.cdr import CDR_SQL_COLUMNS, Cdr, cdr_from_row
@@ -65,6 +66,7 @@ from storage.provisioning import (
     decode_document,
     plan_writes,
 )
+from storage.queue_events import QUEUE_EVENT_COLUMNS, QueueEvent, queue_event_from_row
 
 __all__ = ["MEMORY", "SqliteStore"]
 
@@ -536,6 +538,36 @@ class SqliteStore(Store):
             cursor = await db.execute("DELETE FROM security_bans WHERE expires_at <= ?", (limit,))
             return max(cursor.rowcount, 0)
 
+    # -- call-queue event log (migration 0009) ---------------------------------------------
+
+    async def append_queue_events(self, events: Sequence[QueueEvent]) -> None:
+        rows = storable_queue_events(events)
+        if not rows:
+            return
+        async with self._transaction("append_queue_events") as db:
+            await db.executemany(_QUEUE_EVENT_INSERT, rows)
+
+    async def load_queue_events(self, tenant: str, since: float, until: float) -> list[QueueEvent]:
+        rows = await self._read(
+            "load_queue_events",
+            f"SELECT {_QUEUE_EVENT_COLUMNS} FROM queue_events "
+            "WHERE tenant = ? AND at >= ? AND at < ? ORDER BY at, id",
+            (check_text("tenant", tenant), check_time("since", since), check_time("until", until)),
+        )
+        return [queue_event_from_row(tuple(row)) for row in rows]
+
+    async def last_agent_statuses(self, tenant: str, before: float) -> list[QueueEvent]:
+        rows = await self._read(
+            "last_agent_statuses",
+            f"SELECT {_QUEUE_EVENT_COLUMNS} FROM queue_events AS e "
+            "WHERE tenant = ? AND event = 'agent_status' AND at < ? AND id = ("
+            " SELECT id FROM queue_events AS l WHERE l.tenant = e.tenant AND l.agent = e.agent"
+            " AND l.event = 'agent_status' AND l.at < ? ORDER BY l.at DESC, l.id DESC LIMIT 1"
+            ") ORDER BY agent",
+            (check_text("tenant", tenant), check_time("before", before), before),
+        )
+        return [queue_event_from_row(tuple(row)) for row in rows]
+
     # -- provisioning model and audit log (migration 0005) ----------------------------------
 
     async def provisioning_revision(self) -> int:
@@ -718,4 +750,11 @@ _BAN_COLUMNS = ", ".join(BAN_COLUMNS)
 _BAN_UPSERT = (
     f"INSERT OR REPLACE INTO security_bans ({_BAN_COLUMNS}) "
     f"VALUES ({', '.join('?' * len(BAN_COLUMNS))})"
+)
+
+
+_QUEUE_EVENT_COLUMNS = ", ".join(QUEUE_EVENT_COLUMNS)
+_QUEUE_EVENT_INSERT = (
+    f"INSERT INTO queue_events ({_QUEUE_EVENT_COLUMNS}) "
+    f"VALUES ({', '.join('?' * len(QUEUE_EVENT_COLUMNS))})"
 )

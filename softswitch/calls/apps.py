@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from media.control import MediaControl
+from media.control import HoldSource, MediaControl
 from media.negotiation import NegotiatedLeg
-from media.players import AudioSource
 from softswitch.calls.connect import Connected, ConnectOutcome, Destination
 
 if TYPE_CHECKING:
@@ -59,6 +58,9 @@ class AppCall:
         self._mgr = mgr
         self._call = call
         self.call_id = call.id
+        # The caller's SIP Call-ID: the CDR of whatever call the caller is handed on to
+        # carries it too (how a queue learns its agent's conversation ended).
+        self.sip_call_id = call.inbound.call_id if call.inbound is not None else ""
         self.tenant = call.tenant
         self.caller_number = call.caller_number
         self.caller_name = call.caller_name
@@ -82,7 +84,7 @@ class AppCall:
         destination: Destination,
         *,
         timeout: float | None = None,
-        ringback: AudioSource | None = None,
+        ringback: HoldSource | None = None,
     ) -> Connected:
         """Hand the caller on to ``destination``: an extension or number dialled as the
         tenant's own (a user rings with their answering rules; a conference, mailbox or

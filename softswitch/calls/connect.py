@@ -60,6 +60,7 @@ class Connected:
     outcome: ConnectOutcome
     status: int = 200
     reason: str = ""
+    answered_by: str = ""  # the ref of the ring target that answered (an extension), if any
 
     @property
     def answered(self) -> bool:
@@ -195,18 +196,18 @@ class Handoffs:
         call = handoff.call
         handoff.silence()
         call.media_path.transfer_answered(call, handoff.caller, leg, response_sdp(response))
-        self._taken(handoff)
+        self._taken(handoff, leg.label)
 
     def taken_by_application(self, handoff: Handoff) -> None:
         """An application node of the destination runs on the caller (already answered)."""
         self._taken(handoff)
 
-    def _taken(self, handoff: Handoff) -> None:
+    def _taken(self, handoff: Handoff, answered_by: str = "") -> None:
         call = handoff.call
         call.transfer = None  # from now on an ordinary answered call
         call.answered_at = call.answered_at or time.time()
         self._cancel_timer(handoff)
-        _resolve(handoff.done, Connected(ConnectOutcome.ANSWERED, 200, "OK"))
+        _resolve(handoff.done, Connected(ConnectOutcome.ANSWERED, 200, "OK", answered_by))
         handoff.origin.end("ANSWERED", 200)  # the application's part of the call is over
 
     def failed(self, handoff: Handoff, status: int, reason: str | None) -> None:

@@ -15,10 +15,12 @@ of the file:
     number          E.164 number        [[tenants.routing.dids]]              Did
     disaster_plan   name                [[tenants.routing.disaster_plans]]    DisasterPlan
     site            name                [[tenants.sites]]                     Site
+    mailbox         extension           [tenants.voicemail.mailboxes.<ext>]   Mailbox
+    queue           name                [[tenants.queues]]                    CallQueue
 
 A new kind of object (mailboxes, menus, queues...) is one `Kind` row: an array of the tenant
 (or of its routing) whose entries are keyed by `key_field`. `split_tenant` and
-`assemble_tenant` handle such rows by themselves; only the kinds above `site` have special
+`assemble_tenant` handle such rows by themselves; only the kinds in `_SPECIAL` have special
 cases (derived entries, extension-keyed tables).
 
 Documents hold only what differs from the model's defaults, like a hand-written file, and
@@ -42,6 +44,7 @@ from config.attendant import AutoAttendant
 from config.conference import ConferenceBridge
 from config.models import Tenant, User
 from config.numbers import Did, DisasterPlan, Treatment
+from config.queues import CallQueue
 from config.sites import Site
 from config.timeframes import TimeFrame
 from config.trunks import Trunk
@@ -88,6 +91,7 @@ KINDS: dict[str, Kind] = {
         Kind("disaster_plan", ("routing", "disaster_plans"), DisasterPlan),
         Kind("site", ("sites",), Site),
         Kind("mailbox", ("voicemail", "mailboxes"), Mailbox, keyed_by_dict=True),
+        Kind("queue", ("queues",), CallQueue),
     )
 }
 
@@ -245,6 +249,12 @@ def split_tenant(tenant: Tenant) -> dict[ObjectKey, dict[str, Any]]:
         routing["mailboxes"] = shared
     else:
         routing.pop("mailboxes", None)
+    queue_extensions = {q.extension for q in tenant.queues}
+    queues = [e for e in routing.get("queues", []) if e not in queue_extensions]
+    if queues:
+        routing["queues"] = queues
+    else:
+        routing.pop("queues", None)
     if routing:
         own["routing"] = routing
     else:

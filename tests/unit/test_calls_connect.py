@@ -84,7 +84,7 @@ async def test_answered_destination_is_bridged_and_the_application_ends(
     assert b"m=audio" in out.body
     answer(net, out, 200, phone, "ph", PHONE_SDP)
     await _settle(net)
-    assert script.results == [Connected(ConnectOutcome.ANSWERED, 200, "OK")]
+    assert script.results == [Connected(ConnectOutcome.ANSWERED, 200, "OK", answered_by="102")]
     assert script.finished.is_set() and script.session is not None
     assert script.session.ended.is_set()
     assert [m for m in net.take(CALLER) if isinstance(m, SipRequest)] == []  # no BYE, no re-answer
