@@ -35,6 +35,7 @@ from pydantic import (
 
 from config.answering import UserRouting
 from config.api import ApiSettings
+from config.calling import TenantCalling, UserCalling
 from config.conference import ConferenceBridge, MonitorCodes
 from config.locations import Loc, format_location
 from config.locations import config_error as _fail  # the name the validators below use
@@ -392,6 +393,8 @@ class User(_Model):
     moh: MusicOnHold | None = None
     # Supervisor permission: may listen to, whisper into and barge into the tenant's calls.
     can_monitor: bool = False
+    # Calling permissions, toll-fraud caps and emergency caller ID (config/calling.py).
+    calling: UserCalling = Field(default_factory=UserCalling)
 
     @field_validator("ha1_md5", mode="before")
     @classmethod
@@ -537,6 +540,8 @@ class Tenant(_Model):
     # Feature codes for live-call monitoring by users with can_monitor.
     monitor_codes: MonitorCodes = Field(default_factory=MonitorCodes)
     prompts: TenantPrompts = Field(default_factory=TenantPrompts)
+    # Calling permissions, toll-fraud caps, emergency trunk and caller ID (config/calling.py).
+    calling: TenantCalling = Field(default_factory=TenantCalling)
 
     _by_extension: dict[str, User] = PrivateAttr(default_factory=dict)
     _by_username: dict[str, User] = PrivateAttr(default_factory=dict)
@@ -695,6 +700,10 @@ class Tenant(_Model):
             for i, name in enumerate(self.outbound_trunks)
             if name not in trunk_names
         ]
+        emergency_trunk = self.calling.emergency_trunk
+        if emergency_trunk is not None and emergency_trunk not in trunk_names:
+            problem = f"no trunk named {emergency_trunk!r} in this tenant"
+            items.append((("calling", "emergency_trunk"), problem))
         extensions = {u.extension for u in self.users}
         for ext, rules in self.routing.users.items():
             if ext not in extensions and not rules.inbound_routing:

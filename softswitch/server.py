@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import structlog
 
-from config.models import SwitchConfig
+from config.models import SwitchConfig, Tenant
 from media.control import MediaControl
 from media.engine import MediaEngine
 from media.pool import MediaWorkerPool
@@ -41,6 +41,8 @@ from softswitch.registrar import Registrar
 from softswitch.routing_state import DisasterState
 from softswitch.security.guard import ADMIT, REJECT, SecurityGuard, trunk_networks
 from softswitch.security.keeper import BanKeeper
+from softswitch.security.tollfraud import TollFraudGuard
+from softswitch.security.tollfraud_store import CapsKeeper
 from softswitch.sip.address import Address
 from softswitch.sip.auth import DigestAuthenticator
 from softswitch.sip.dialog_layer import DialogLayer
@@ -90,6 +92,9 @@ class Switch:
         # [security]: bans, allow lists, scanner and flood filtering (softswitch/security)
         self.guard = SecurityGuard(config.security, time.time, trunk_networks(config.tenants))
         self.bans = BanKeeper(self.guard, self.store)
+        # Calling permissions, toll-fraud caps, emergency calls (counted with the guard's).
+        self.tollfraud = TollFraudGuard(time.time, self.guard.counters)
+        self.caps = CapsKeeper(self.tollfraud, self.store, self._tenants)
         self.server_header = config.security.server_header
         # The dialog (UA) layer over the transactions: the calls' dialogs live there.
         self.dialogs = DialogLayer(
@@ -232,8 +237,10 @@ class Switch:
             routing_for=self.disaster_state.routing_for,
             anchor=anchor,
             guard=self.guard,
+            tollfraud=self.tollfraud,
         )
         self.dispatcher.calls = self.calls
+        await self.caps.start()
         if anchor is not None:
             self.services = CallServices(self.calls)
         self.cdrs.start()
@@ -285,6 +292,7 @@ class Switch:
         await self.transports.close()
         await self.disaster_state.stop()
         await self.bans.stop()
+        await self.caps.stop()
         await self.cdrs.stop()
         await self.location.stop()
         await self.store.close()
@@ -304,6 +312,12 @@ class Switch:
             stored = secrets.token_hex(32)
             await self.store.set_setting("auth_secret", stored)
         return stored.encode()
+
+    def _tenants(self) -> list[Tenant]:
+        """The tenants provisioned now (the call layer's, changed live)."""
+        if self.calls is not None:
+            return list(self.calls.tenants.values())
+        return list(self.config.tenants)
 
     # -- the driver's hooks -------------------------------------------------------------------
 
