@@ -46,6 +46,7 @@ from routing.plan import Outcome
 from softswitch.cli_common import CommandError, guarded, load_checked_config, with_store
 from softswitch.provisioning.runtime import stored_config
 from softswitch.routing_state import current_routing, set_disaster_plan
+from softswitch.security.emergency import describe_emergency
 from storage import Store
 
 __all__ = ["add_routing_commands", "did_toml", "parse_when"]
@@ -228,6 +229,8 @@ def _cmd_route_explain(args: argparse.Namespace) -> int:
         "decision path:",
         *explain(routing, facts, [Outcome(o) for o in args.outcome or ()]),
     ]
+    if internal and clean(args.to) in routing.emergency():  # the call layer's part of it
+        lines += describe_emergency(tenant, tenant.user_by_extension(clean(caller)))
     print("\n".join(lines))
     return 0
 

@@ -17,7 +17,13 @@ from config.trunks import Trunk
 from routing.numbers import clean
 from softswitch.sip.headers import quote_display_name
 
-__all__ = ["emergency_caller_id", "emergency_identity", "emergency_route", "is_emergency"]
+__all__ = [
+    "describe_emergency",
+    "emergency_caller_id",
+    "emergency_identity",
+    "emergency_route",
+    "is_emergency",
+]
 
 
 def is_emergency(tenant: Tenant, dialled: str) -> bool:
@@ -57,3 +63,20 @@ def emergency_identity(
     uri = f"<sip:{number}@{host}>"
     from_value = f"{quote_display_name(name)} {uri}" if name else uri
     return from_value, [("P-Asserted-Identity", uri)]
+
+
+def describe_emergency(tenant: Tenant, user: User | None) -> list[str]:
+    """How an emergency call of ``user`` leaves, for ``route explain``."""
+    route = emergency_route(tenant)
+    trunks = ", then ".join(t.name for t in route) or "none (no trunk: the call fails)"
+    number = emergency_caller_id(tenant, user, route[0] if route else None)
+    if user is not None and user.calling.emergency_caller_id:
+        whose = f"user {user.extension}'s emergency caller ID"
+    elif tenant.calling.emergency_caller_id:
+        whose = "the tenant's emergency caller ID"
+    else:
+        whose = "no emergency caller ID set: the caller ID other calls present"
+    return [
+        f"emergency route: {trunks}",
+        f"emergency caller ID: {number or 'the extension'} ({whose})",
+    ]
