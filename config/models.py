@@ -37,6 +37,7 @@ from pydantic import (
 from config.answering import UserRouting
 from config.api import ApiSettings
 from config.attendant import AutoAttendant, routable_attendants, tenant_attendant_problems
+from config.calling import TenantCalling, UserCalling
 from config.conference import ConferenceBridge, MonitorCodes
 from config.locations import Loc, format_location
 from config.locations import config_error as _fail  # the name the validators below use
@@ -403,6 +404,8 @@ class User(_Model):
     # Supervisor permission: may listen to, whisper into and barge into the tenant's calls.
     can_monitor: bool = False
     site: str | None = None  # the tenant's site (office) the user works at
+    # Calling permissions, toll-fraud caps and emergency caller ID (config/calling.py).
+    calling: UserCalling = Field(default_factory=UserCalling)
 
     @field_validator("ha1_md5", mode="before")
     @classmethod
@@ -555,6 +558,8 @@ class Tenant(_Model):
     auto_attendants: list[AutoAttendant] = Field(default_factory=list)
     # Mailboxes (every user has one; shared boxes are listed here) and the inbox's rules.
     voicemail: TenantVoicemail = Field(default_factory=TenantVoicemail)
+    # Calling permissions, toll-fraud caps, emergency trunk and caller ID (config/calling.py).
+    calling: TenantCalling = Field(default_factory=TenantCalling)
 
     _by_extension: dict[str, User] = PrivateAttr(default_factory=dict)
     _by_username: dict[str, User] = PrivateAttr(default_factory=dict)
@@ -776,6 +781,10 @@ class Tenant(_Model):
             if name not in trunk_names
         ]
         items += site_problems(self.sites, [u.site for u in self.users])
+        emergency_trunk = self.calling.emergency_trunk
+        if emergency_trunk is not None and emergency_trunk not in trunk_names:
+            problem = f"no trunk named {emergency_trunk!r} in this tenant"
+            items.append((("calling", "emergency_trunk"), problem))
         extensions = {u.extension for u in self.users}
         for ext, rules in self.routing.users.items():
             if ext not in extensions and not rules.inbound_routing:

@@ -8,8 +8,9 @@ a bad configuration is refused with the field named, never half-applied.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from config.answering import AnsweringRule, Destination, ForwardKind, UserRouting
@@ -19,6 +20,9 @@ from config.numbers import BlockList, Did, DisasterPlan, Extension, Treatment
 from config.timeframes import TimeFrame
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+#: Numbers that are emergency calls in every tenant, whatever else it lists.
+STANDARD_EMERGENCY_NUMBERS: frozenset[str] = frozenset({"911", "112", "999"})
 
 
 class TenantRouting(BaseModel):
@@ -30,6 +34,8 @@ class TenantRouting(BaseModel):
     ``monitor_codes`` are the tenant's live-call monitoring codes (``Tenant.monitor_codes``,
     copied here by the tenant's validation and left out of dumps): routing makes a monitor
     node of a call dialling one followed by an extension.
+    ``emergency_numbers``: dialled numbers that are emergency calls besides 911, 112 and
+    999 (e.g. 933, 110, 17): routed to the emergency trunk before anything else.
     """
 
     model_config = _FROZEN
@@ -45,6 +51,24 @@ class TenantRouting(BaseModel):
     monitor_codes: MonitorCodes = Field(default_factory=MonitorCodes, exclude=True)
     default_region: str = Field(default="US", min_length=2, max_length=2)
     max_forward_depth: int = Field(default=8, ge=1, le=32)
+    emergency_numbers: frozenset[str] = frozenset()
+
+    @field_validator("emergency_numbers", mode="before")
+    @classmethod
+    def _short_codes(cls, value: Any) -> Any:
+        if not isinstance(value, list | tuple | set | frozenset):
+            raise ValueError('must be a list of numbers such as "933"')
+        out = set()
+        for item in value:
+            text = str(item).strip()
+            if not (text.isascii() and text.isdigit() and 2 <= len(text) <= 15):
+                raise ValueError(f"{item!r} is not a dialled number (2 to 15 digits)")
+            out.add(text)
+        return frozenset(out)
+
+    def emergency(self) -> frozenset[str]:
+        """Every number that is an emergency call in this tenant."""
+        return STANDARD_EMERGENCY_NUMBERS | self.emergency_numbers
 
     @model_validator(mode="after")
     def _check(self) -> TenantRouting:
@@ -70,6 +94,12 @@ class TenantRouting(BaseModel):
                 if frame.owner is None:
                     domain = frame
         return domain
+
+    def extensions(self) -> frozenset[str]:
+        """Every extension routing knows: users and services."""
+        return frozenset(self.users).union(
+            self.queues, self.auto_attendants, self.conferences, self.mailboxes
+        )
 
     def extension_kinds(self, extension: str) -> set[str]:
         kinds = set()
@@ -155,6 +185,11 @@ class TenantRouting(BaseModel):
             problem = did_destination_problem(self, did)
             if problem:
                 yield ("dids", d, "destination"), f"DID {did.number}: {problem}"
+        for number in sorted(self.emergency() & set(self.extensions())):
+            yield (
+                ("emergency_numbers",),
+                f"{number} is an emergency number and cannot also be an extension",
+            )
         names: set[str] = set()
         enabled: dict[str, str] = {}
         for p, plan in enumerate(self.disaster_plans):

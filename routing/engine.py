@@ -1,6 +1,8 @@
 """The routing engine: ``plan_call(config, facts) -> Callflow``, pure and synchronous.
 
 Order of decisions for a call:
+0. a user's call to an emergency number (911, 112, 999, the tenant's ``emergency_numbers``)
+   goes to the emergency route, before anything else (no plan, list or rule may stop it);
 1. an enabled disaster plan holding the dialled number forwards it, before anything else;
 2. from inside, a monitor code and extension (``*51`` + ``101``) makes a monitor node;
    else the dialled number's DID treatment (or the dialled extension; or, from inside, an
@@ -69,6 +71,7 @@ class CompiledRouting:
         "did_notes",
         "dids",
         "disaster",
+        "emergency",
         "frames",
         "mailboxes",
         "monitor_codes",
@@ -100,6 +103,7 @@ class CompiledRouting:
             if plan.enabled
             for n in plan.numbers
         }
+        self.emergency = config.emergency()
         self.tenant_block = CompiledBlockList(config.block, "tenant")
         self.queues = config.queues
         self.auto_attendants = config.auto_attendants
@@ -275,6 +279,13 @@ class _Planner:
         if not dialled:
             self.note("dial", "empty dialled number")
             return self._hang_up(484, "Address Incomplete")
+        if dialled in cr.emergency and not self.facts.from_trunk:
+            self.note(
+                "emergency",
+                f"{dialled} is an emergency number: the emergency route, before disaster "
+                "plans, block lists, answering rules, limits and caps",
+            )
+            return self._ring((self._target(TargetKind.EMERGENCY, dialled),), label="emergency")
         if not self.facts.from_trunk:
             node = self._monitor(dialled)
             if node is not None:

@@ -34,6 +34,7 @@ class TargetKind(StrEnum):
 
     USER_DEVICES = "user_devices"  # the registered devices of ``ref`` (rules already applied)
     EXTERNAL = "external"  # an E.164 number via the outbound route
+    EMERGENCY = "emergency"  # an emergency number as dialled, via the emergency route
     VOICEMAIL = "voicemail"  # the mailbox of extension ``ref``
     QUEUE = "queue"
     AUTO_ATTENDANT = "auto_attendant"
@@ -58,7 +59,10 @@ class DiversionReason(StrEnum):
 MONITOR_MODES = ("listen", "whisper", "barge")
 
 #: Kinds that ring (legs of a Ring node).
-RINGING_KINDS = frozenset({TargetKind.USER_DEVICES, TargetKind.EXTERNAL})
+RINGING_KINDS = frozenset({TargetKind.USER_DEVICES, TargetKind.EXTERNAL, TargetKind.EMERGENCY})
+
+#: Kinds whose legs leave through a trunk.
+OFFNET_KINDS = frozenset({TargetKind.EXTERNAL, TargetKind.EMERGENCY})
 
 #: Kinds of application node: the call is answered (or, HANG_UP, ended) without ringing.
 APPLICATION_KINDS = frozenset(TargetKind) - RINGING_KINDS

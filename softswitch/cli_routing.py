@@ -58,6 +58,7 @@ from softswitch.provisioning import (
 )
 from softswitch.provisioning.runtime import stored_config
 from softswitch.routing_state import current_routing, set_disaster_plan
+from softswitch.security.emergency import describe_emergency
 from storage import Store
 
 __all__ = ["add_routing_commands", "did_toml", "parse_when"]
@@ -241,6 +242,8 @@ def _cmd_route_explain(args: argparse.Namespace) -> int:
         *explain(routing, facts, [Outcome(o) for o in args.outcome or ()]),
         *attendant_lines(tenant, routing, facts),
     ]
+    if internal and clean(args.to) in routing.emergency():  # the call layer's part of it
+        lines += describe_emergency(tenant, tenant.user_by_extension(clean(caller)))
     print("\n".join(lines))
     return 0
 

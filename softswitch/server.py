@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import structlog
 
-from config.models import SwitchConfig
+from config.models import SwitchConfig, Tenant
 from media.control import MediaControl
 from media.engine import MediaEngine
 from media.pool import MediaWorkerPool
@@ -47,6 +47,8 @@ from softswitch.registrar import Registrar
 from softswitch.routing_state import DisasterState
 from softswitch.security.guard import ADMIT, REJECT, SecurityGuard, trunk_networks
 from softswitch.security.keeper import BanKeeper
+from softswitch.security.tollfraud import TollFraudGuard
+from softswitch.security.tollfraud_store import CapsKeeper
 from softswitch.sip.address import Address
 from softswitch.sip.auth import DigestAuthenticator
 from softswitch.sip.dialog_layer import DialogLayer
@@ -97,6 +99,9 @@ class Switch:
         # [security]: bans, allow lists, scanner and flood filtering (softswitch/security)
         self.guard = SecurityGuard(config.security, time.time, trunk_networks(config.tenants))
         self.bans = BanKeeper(self.guard, self.store)
+        # Calling permissions, toll-fraud caps, emergency calls (counted with the guard's).
+        self.tollfraud = TollFraudGuard(time.time, self.guard.counters)
+        self.caps = CapsKeeper(self.tollfraud, self.store, self._tenants)
         self.server_header = config.security.server_header
         # The dialog (UA) layer over the transactions: the calls' dialogs live there.
         self.dialogs = DialogLayer(
@@ -246,6 +251,7 @@ class Switch:
             routing_for=self.disaster_state.routing_for,
             anchor=anchor,
             guard=self.guard,
+            tollfraud=self.tollfraud,
         )
         self.dispatcher.calls = self.calls
         notifier = Notifier(
@@ -266,6 +272,7 @@ class Switch:
         self.calls.observers.observers.append(self.notifications.lamps)
         self.dispatcher.notifier = notifier
         self.dispatcher.on_registered = self.notifications.phone_registered
+        await self.caps.start()
         if anchor is not None:
             self.services = CallServices(self.calls)
             # Auto attendants and voicemail speak from the tenants' prompt library (text to
@@ -333,6 +340,7 @@ class Switch:
         await self.transports.close()
         await self.disaster_state.stop()
         await self.bans.stop()
+        await self.caps.stop()
         await self.cdrs.stop()
         await self.location.stop()
         await self.store.close()
@@ -352,6 +360,12 @@ class Switch:
             stored = secrets.token_hex(32)
             await self.store.set_setting("auth_secret", stored)
         return stored.encode()
+
+    def _tenants(self) -> list[Tenant]:
+        """The tenants provisioned now (the call layer's, changed live)."""
+        if self.calls is not None:
+            return list(self.calls.tenants.values())
+        return list(self.config.tenants)
 
     # -- the driver's hooks -------------------------------------------------------------------
 

@@ -32,7 +32,8 @@ class Cdr:
     started, ended, answered). For a call anchored in the media engine, ``quality`` holds
     each side's reception figures (``caller``/``callee``: jitter_ms, loss, mos, packets,
     codec) and ``mos`` the worse side's estimate; ``recordings`` lists the WAVs made
-    (path, started, ended).
+    (path, started, ended). ``emergency``: a call to an emergency number (911, 112, 999 or
+    one the tenant lists), routed before everything else and never refused or capped.
     """
 
     call_id: str
@@ -55,6 +56,7 @@ class Cdr:
     mos: float | None = None
     quality: dict[str, Any] = field(default_factory=dict)
     recordings: list[dict[str, Any]] = field(default_factory=list)
+    emergency: bool = False
 
     @property
     def duration(self) -> float:
@@ -127,6 +129,9 @@ def cdr_to_row(cdr: Cdr) -> tuple[Any, ...]:
         elif name in ("sip_code", "q850_cause"):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"cdr {cdr.call_id!r}: {name} must be an integer")
+        elif name == "emergency":
+            if not isinstance(value, bool):
+                raise ValueError(f"cdr {cdr.call_id!r}: emergency must be a boolean")
         elif name in _JSON:
             if not isinstance(value, _JSON[name]):
                 raise ValueError(f"cdr {cdr.call_id!r}: {name} must be a {_JSON[name].__name__}")
@@ -156,6 +161,7 @@ def cdr_from_row(row: Sequence[Any]) -> Cdr:
             values[name] = float(values[name])
     values["sip_code"] = int(values["sip_code"])
     values["q850_cause"] = int(values["q850_cause"])
+    values["emergency"] = bool(values["emergency"])
     return Cdr(**values)
 
 
@@ -183,6 +189,7 @@ CSV_COLUMNS = (
     "mos",
     "quality",
     "recordings",
+    "emergency",
 )
 
 
@@ -217,4 +224,5 @@ def csv_row(cdr: Cdr) -> list[object]:
         "" if cdr.mos is None else f"{cdr.mos:.2f}",
         json.dumps(cdr.quality, separators=(",", ":")),
         json.dumps(cdr.recordings, separators=(",", ":")),
+        "yes" if cdr.emergency else "",
     ]

@@ -847,6 +847,7 @@ _CDR_TYPES = {
     "sip_code": "int4",
     "q850_cause": "int4",
     "mos": "float8",
+    "emergency": "bool",
 }
 _CDR_COLUMNS = ", ".join(CDR_SQL_COLUMNS)
 _CDR_UPSERT = (

@@ -2,9 +2,11 @@
 
 In order: a dialable Request-URI, the loop guard, trunk recognition (the source address
 is one of a trunk's inbound networks), the served domain, the caller's digest credentials
-(407 challenge, 403), and the tenant's and trunk's limits on
+(407 challenge, 403), the toll-fraud permissions and caps of a user's call
+(403 naming the rule: softswitch.security.tollfraud), and the tenant's and trunk's limits on
 concurrent calls and calls per second (503 with Retry-After). An admitted call counts
-against its tenant and trunk until ``call_ended``.
+against its tenant and trunk until ``call_ended``. A user's emergency call passes the
+permissions, caps and limits.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from softswitch.calls.loops import LoopGuard
 from softswitch.calls.signalling import CallSignalling
 from softswitch.directory import Directory, Domain, Subscriber
 from softswitch.security.guard import SecurityGuard
+from softswitch.security.tollfraud import TollFraudGuard
 from softswitch.sip.address import Address
 from softswitch.sip.auth import DigestAuthenticator, realm_of
 from softswitch.sip.message import SipRequest
 from softswitch.sip.transaction import ServerTransaction
+from storage.cdr import Cdr
 
 if TYPE_CHECKING:
     from softswitch.calls.call import Call
@@ -86,9 +90,11 @@ class Admission:
         local_hosts: frozenset[str],
         counters: dict[str, int],
         guard: SecurityGuard | None = None,
+        tollfraud: TollFraudGuard | None = None,
     ) -> None:
         self.sig = signalling
         self.guard = guard  # told every digest outcome (softswitch/security)
+        self.tollfraud = tollfraud  # calling permissions and caps (softswitch/security)
         self.directory = directory
         self.auth = authenticator
         self.tenants = tenants
@@ -157,8 +163,26 @@ class Admission:
             self.counters["rejected"] += 1
             self.sig.respond(tx, 403, "Forbidden")
             return None
+        tenant = domain.tenant
+        emergency = False
+        tollfraud = self.tollfraud
+        if tollfraud is not None:
+            emergency = tollfraud.emergency(tenant, ruri.user)
+            refusal = None if emergency else tollfraud.screen_dial(tenant, user, ruri.user)
+            if refusal is not None:
+                self.counters["rejected"] += 1
+                response = self.sig.response(request, refusal.status, refusal.phrase)
+                response.add("Reason", refusal.reason_header())
+                self.sig.send_response(tx, response)
+                return None
         return self._within_limits(
-            request, tx, domain.tenant, subscriber_caller(request, user), ruri.user, None
+            request,
+            tx,
+            tenant,
+            subscriber_caller(request, user),
+            ruri.user,
+            None,
+            emergency=emergency,
         )
 
     def _trunk_for(self, host: str) -> tuple[Tenant, Trunk] | None:
@@ -227,8 +251,13 @@ class Admission:
         caller: CallerIdentity,
         dialled: str,
         trunk: Trunk | None,
+        *,
+        emergency: bool = False,
     ) -> Admitted | None:
         active = self._tenant_calls.get(tenant.name, 0)
+        if emergency:  # counted, never refused
+            self._tenant_calls[tenant.name] = active + 1
+            return Admitted(tenant, caller, dialled, trunk)
         over = tenant.max_calls is not None and active >= tenant.max_calls
         if trunk is not None and trunk.max_calls is not None:
             over = over or self._trunk_calls.get((tenant.name, trunk.name), 0) >= trunk.max_calls
@@ -264,8 +293,11 @@ class Admission:
         """One more call of ``tenant`` (one the switch places, or a transfer's new call)."""
         self._tenant_calls[tenant] = self._tenant_calls.get(tenant, 0) + 1
 
-    def call_ended(self, call: Call) -> None:
-        """The call no longer counts against its tenant (and its inbound trunk)."""
+    def call_ended(self, call: Call, cdr: Cdr | None = None) -> None:
+        """The call no longer counts against its tenant (and its inbound trunk), nor
+        against its toll-fraud caps; an emergency call's ``cdr`` is marked."""
+        if self.tollfraud is not None:
+            self.tollfraud.call_ended(call, self.tenants.get(call.tenant), cdr)
         if call.from_trunk and call.trunk:
             key = (call.tenant, call.trunk)
             left = self._trunk_calls.get(key, 1) - 1

@@ -158,7 +158,7 @@ class CallflowExecutor(Generic[_CallT, _LegT]):
         self.settle(call)
 
     def _start_target(self, call: _CallT, target: Target) -> None:
-        if target.kind is TargetKind.EXTERNAL:
+        if target.kind is TargetKind.EXTERNAL or target.kind is TargetKind.EMERGENCY:
             legs = self.control.ring_external(call, target)
             if not legs:
                 self.unreachable_seen = True  # no trunk, or no gateway could be tried

@@ -12,12 +12,14 @@ import structlog
 
 from config.models import Tenant
 from config.trunks import Gateway, Trunk
-from routing.plan import Target
+from routing.plan import Target, TargetKind
 from softswitch.calls.call import Call, Leg
 from softswitch.calls.identity import diversion_headers, phone_identity, trunk_identity
 from softswitch.calls.loops import LoopGuard
 from softswitch.calls.signalling import CallSignalling
 from softswitch.location import LocationService
+from softswitch.security.emergency import emergency_identity
+from softswitch.security.tollfraud import TollFraudGuard
 from softswitch.sip.address import Address
 from softswitch.sip.dialog import uri_address
 from softswitch.sip.message import SipParseError, make_request, new_call_id, new_tag
@@ -42,12 +44,14 @@ class LegStarter:
         tenants: dict[str, Tenant],
         loops: LoopGuard,
         counters: dict[str, int],
+        tollfraud: TollFraudGuard | None = None,
     ) -> None:
         self.sig = signalling
         self.location = location
         self.tenants = tenants
         self.loops = loops
         self.counters = counters
+        self.tollfraud = tollfraud  # permissions, caps and the emergency route
 
     # ---------------------------------------------------------------- users' devices
     def ring_user(self, call: Call, target: Target) -> list[Leg]:
@@ -92,6 +96,8 @@ class LegStarter:
         trunk's first gateway; the others follow on failure, see ``failover``."""
         tenant = self.tenants.get(call.tenant)
         route = tenant.outbound_route() if tenant is not None else ()
+        if self.tollfraud is not None and tenant is not None:
+            route = self.tollfraud.offnet_route(call, target, tenant, route)
         leg = self._try_route(call, target, route, 0, None, 0)
         return [] if leg is None else [leg]
 
@@ -141,7 +147,9 @@ class LegStarter:
                 port=gateway.port,
             )
             return None
-        number = trunk.format_number(target.ref)
+        emergency = target.kind is TargetKind.EMERGENCY
+        # An emergency number goes to the carrier as dialled (no prefixes, no E.164).
+        number = target.ref if emergency else trunk.format_number(target.ref)
         host = format_host(gateway.host)
         params = "" if gateway.transport == "udp" else f";transport={gateway.transport}"
         ruri = f"sip:{number}@{host}:{gateway.port}{params}"
@@ -151,7 +159,12 @@ class LegStarter:
             if tenant is not None and not call.from_trunk
             else None
         )
-        from_value, identity = trunk_identity(call.caller, user, trunk, local_host)
+        if emergency and tenant is not None:
+            from_value, identity = emergency_identity(
+                tenant, user, trunk, local_host, number=call.caller.number, name=call.caller.name
+            )
+        else:
+            from_value, identity = trunk_identity(call.caller, user, trunk, local_host)
         try:
             leg = self._send_leg(
                 call, target, dest, ruri, f"sip:{number}@{host}", from_value, [], ruri, identity

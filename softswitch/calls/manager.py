@@ -44,6 +44,7 @@ from softswitch.calls.transfer import Transfer, TransferReinvite, Transfers
 from softswitch.directory import Directory
 from softswitch.location import LocationService
 from softswitch.security.guard import SecurityGuard
+from softswitch.security.tollfraud import TollFraudGuard
 from softswitch.sip.address import Address
 from softswitch.sip.auth import DigestAuthenticator
 from softswitch.sip.dialog_layer import DialogLayer
@@ -90,6 +91,7 @@ class CallManager:
         routing_for: Callable[[Tenant], TenantRouting] | None = None,
         anchor: MediaAnchor | None = None,
         guard: SecurityGuard | None = None,
+        tollfraud: TollFraudGuard | None = None,
     ) -> None:
         self.dialogs = dialogs
         self.anchor = anchor  # None: SDP passes through and phones exchange RTP directly
@@ -126,6 +128,7 @@ class CallManager:
             local_hosts=local_hosts,
             counters=self.counters,
             guard=guard,
+            tollfraud=tollfraud,
         )
         self.auth = authenticator
         self.planner = CallPlanner(
@@ -138,6 +141,7 @@ class CallManager:
             tenants=self.tenants,
             loops=self.admission.loops,
             counters=self.counters,
+            tollfraud=tollfraud,
         )
         self.caller = CallerSide(self.sig, self.counters)
         self.transfers = Transfers(
@@ -454,7 +458,7 @@ class CallManager:
             call.app.ended.set()
         if not call.from_trunk:
             self.planner.mark_busy(call.tenant, call.caller_number, -1)
-        self.admission.call_ended(call)
+        self.admission.call_ended(call, cdr)
         for leg in (call.inbound, *call.outbound):
             self.observers.ended(leg)
         self.calls.pop(call.id, None)

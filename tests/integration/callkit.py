@@ -134,6 +134,17 @@ def received_requests(path: Path, method: str) -> list[str]:
     return found
 
 
+def received_responses(path: Path, status: int) -> list[str]:
+    """The responses with ``status`` a SIPp run logged as received (see ``trace_messages``)."""
+    text = path.read_text(errors="replace") if path.exists() else ""
+    found = []
+    for entry in re.split(r"^-{20,} .*$", text, flags=re.MULTILINE):
+        heading, _, message = entry.strip("\n").partition("\n\n")
+        if "message received" in heading and message.startswith(f"SIP/2.0 {status} "):
+            found.append(message)
+    return found
+
+
 def header_values(message: str, name: str) -> list[str]:
     """Values of header ``name`` (full form) in a logged message, in order."""
     prefix = name.lower() + ":"

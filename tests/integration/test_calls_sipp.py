@@ -129,14 +129,14 @@ def test_caller_cancel_while_ringing_cancels_every_branch(
 
 
 def test_unknown_extension_and_wrong_password(switch: SwitchProcess, tmp_path: Path) -> None:
-    # 999 is nobody: the routing plan rejects it (484/404) and the call is FAILED in the CDR.
+    # 998 is nobody: the routing plan rejects it (484/404) and the call is FAILED in the CDR.
     uac = run_sipp(
         "call_uac.xml",
         f"127.0.0.1:{switch.port}",
         calls=1,
         rate=1,
         injection=caller_injection(tmp_path / "sipp", "100", "pw100"),
-        extra=["-s", "999"],
+        extra=["-s", "998"],
         timeout=15,
     )
     assert not uac.ok

@@ -1,7 +1,7 @@
 """`softswitch route explain` prints the callflow tree, compared exactly with the fixture
 files in tests/unit/explain/: a DID in and out of business hours, a user with sim-ring and
 forward on no answer (and what if she is busy), a disaster plan, a conference, a supervisor
-dialling a monitor code.
+dialling a monitor code, emergency calls (911, and a number of the tenant's own).
 
 After a deliberate change of the output, rewrite the fixtures with
 ``SOFTSWITCH_WRITE_FIXTURES=1 pytest tests/unit/test_route_explain.py`` and review the diff.
@@ -30,6 +30,8 @@ CASES: dict[str, list[str]] = {
     "disaster_plan": ["--to", "+14155550100", *FROM_OUTSIDE, "--at", MONDAY_10],
     "conference": ["--to", "+14155550170", *FROM_OUTSIDE, "--at", MONDAY_10],
     "monitor": ["--to", "*52101", "--from", "100", "--at", MONDAY_10],
+    "emergency": ["--to", "911", "--from", "101", "--at", MONDAY_10],
+    "emergency_tenant_number": ["--to", "933", "--from", "102", "--at", MONDAY_10],
 }
 
 
@@ -49,7 +51,7 @@ def test_route_explain_prints_the_callflow(name: str, tmp_path: Path) -> None:
     text = (FIXTURES / "switch.toml").read_text(encoding="utf-8")
     config = tmp_path / "switch.toml"
     config.write_text(text.replace("@DATABASE@", f"sqlite:///{tmp_path}/db.sqlite"), "utf-8")
-    if name == "disaster_plan":
+    if name in ("disaster_plan", "emergency"):
         enabled = cli("disaster", "enable", "Office outage", "--config", str(config), cwd=tmp_path)
         assert enabled.returncode == 0, enabled.stderr
     done = cli("route", "explain", *CASES[name], *EVERYONE, "--config", str(config), cwd=tmp_path)

@@ -600,15 +600,16 @@ def test_unanswered_loop_rings_then_cuts() -> None:
 
 
 def test_long_chain_is_cut_at_max_depth() -> None:
+    # (from 200: 112 is an emergency number, never an extension)
     users = {
-        str(100 + i): {"default_rule": {"forward": {"always": fwd("user", str(101 + i))}}}
+        str(200 + i): {"default_rule": {"forward": {"always": fwd("user", str(201 + i))}}}
         for i in range(12)
     }
-    users["112"] = {}
+    users["212"] = {}
     config = cfg(users, max_forward_depth=4)
-    plan = call(config, "100")
+    plan = call(config, "200")
     target = only(plan.root)
-    assert target.kind is TargetKind.VOICEMAIL and target.ref == "103"
+    assert target.kind is TargetKind.VOICEMAIL and target.ref == "203"
 
 
 # -- DIDs, disaster plans, outbound ------------------------------------------------------------
@@ -662,7 +663,9 @@ def test_caller_id_prefix() -> None:
         ("+12125550100", True, TargetKind.HANG_UP, 404),
         ("+12125550100", False, TargetKind.EXTERNAL, 0),
         ("2125550100", False, TargetKind.EXTERNAL, 0),
-        ("999", False, TargetKind.HANG_UP, 484),
+        ("998", False, TargetKind.HANG_UP, 484),
+        ("999", False, TargetKind.EMERGENCY, 0),
+        ("999", True, TargetKind.HANG_UP, 404),
         ("", False, TargetKind.HANG_UP, 484),
         ("not a number", True, TargetKind.HANG_UP, 404),
         ("500", False, TargetKind.QUEUE, 0),
