@@ -45,7 +45,7 @@ from config.media import MediaSettings
 from config.moh import MusicOnHold
 from config.numbers import Did, NumberError, Treatment, to_e164
 from config.prompts import PromptSettings, TenantPrompts
-from config.queues import CallQueue, check_queues, route_queues
+from config.queues import CallQueue, agent_feature_codes, check_queues, route_queues
 from config.routing import TenantRouting
 from config.security import SecuritySettings
 from config.sites import Site, site_problems
@@ -693,6 +693,32 @@ class Tenant(_Model):
                 routing = routing.model_copy(update={"monitor_codes": codes})
         elif isinstance(routing, dict):
             routing = {**routing, "monitor_codes": codes}
+        return {**data, "routing": routing}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _routable_feature_codes(cls, data: Any) -> Any:
+        # Like the monitor codes: the inbox and queue-agent codes are dialled like
+        # extensions, so routing makes application nodes of them.
+        if not isinstance(data, dict):
+            return data
+        try:
+            vm = data.get("voicemail")
+            if not isinstance(vm, TenantVoicemail):
+                vm = TenantVoicemail.model_validate(vm or {})
+        except ValidationError:
+            return data  # the field's own validation names the problem
+        codes = vm.feature_codes()
+        if data.get("queues"):
+            codes.update(agent_feature_codes())
+        routing = data.get("routing")
+        if routing is None:
+            routing = {}
+        if isinstance(routing, TenantRouting):
+            if routing.feature_codes != codes:
+                routing = routing.model_copy(update={"feature_codes": codes})
+        elif isinstance(routing, dict):
+            routing = {**routing, "feature_codes": codes}
         return {**data, "routing": routing}
 
     @model_validator(mode="before")

@@ -20,21 +20,34 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from config.locations import Loc
 from config.moh import MusicOnHold
-from config.routing import TenantRouting
+from config.routing import FeatureCode, TenantRouting
 
 __all__ = [
+    "AGENT_FEATURE_CODES",
     "CallQueue",
     "IfUnanswered",
     "MissedAction",
     "QueueAgent",
     "QueueAudio",
     "Strategy",
+    "agent_feature_codes",
     "check_queues",
     "queue_extensions",
     "route_queues",
 ]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+#: Agent feature codes: dialled from an agent's own phone, they set the agent's status.
+AGENT_FEATURE_CODES: dict[str, str] = {"*71": "available", "*72": "logged_out", "*73": "on_break"}
+
+
+def agent_feature_codes() -> dict[str, FeatureCode]:
+    """The agents' codes as routing's feature codes (application nodes)."""
+    return {
+        code: FeatureCode(kind="queue_agent", ref=status)
+        for code, status in AGENT_FEATURE_CODES.items()
+    }
 
 
 class Strategy(StrEnum):

@@ -25,6 +25,15 @@ _FROZEN = ConfigDict(frozen=True, extra="forbid")
 STANDARD_EMERGENCY_NUMBERS: frozenset[str] = frozenset({"911", "112", "999"})
 
 
+class FeatureCode(BaseModel):
+    """A code dialled from a user's phone that reaches an application, not a number."""
+
+    model_config = _FROZEN
+    kind: str  # the application node it makes (a routing TargetKind value)
+    ref: str = ""  # what the application acts on
+    own: bool = False  # it acts on the caller's own extension (ref ignored)
+
+
 class TenantRouting(BaseModel):
     """Routing configuration of a tenant.
 
@@ -33,7 +42,9 @@ class TenantRouting(BaseModel):
     ``default_region`` reads national-format caller and dialled numbers.
     ``monitor_codes`` are the tenant's live-call monitoring codes (``Tenant.monitor_codes``,
     copied here by the tenant's validation and left out of dumps): routing makes a monitor
-    node of a call dialling one followed by an extension.
+    node of a call dialling one followed by an extension. ``feature_codes`` likewise hold
+    the codes of the tenant's applications (the voicemail inbox, queue agents' status), each
+    an application node of its own.
     ``emergency_numbers``: dialled numbers that are emergency calls besides 911, 112 and
     999 (e.g. 933, 110, 17): routed to the emergency trunk before anything else.
     """
@@ -49,6 +60,7 @@ class TenantRouting(BaseModel):
     conferences: frozenset[Extension] = frozenset()
     mailboxes: frozenset[Extension] = frozenset()
     monitor_codes: MonitorCodes = Field(default_factory=MonitorCodes, exclude=True)
+    feature_codes: dict[str, FeatureCode] = Field(default_factory=dict, exclude=True)
     default_region: str = Field(default="US", min_length=2, max_length=2)
     max_forward_depth: int = Field(default=8, ge=1, le=32)
     emergency_numbers: frozenset[str] = frozenset()

@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from config.routing import FeatureCode
+
 __all__ = [
     "MENU_KEYS",
     "EmailNotification",
@@ -211,6 +213,13 @@ class TenantVoicemail(BaseModel):
         if self.check_code == self.access_code:
             raise ValueError("check_code and access_code must differ")
         return self
+
+    def feature_codes(self) -> dict[str, FeatureCode]:
+        """The inbox codes as routing's feature codes (application nodes)."""
+        return {
+            self.check_code: FeatureCode(kind="voicemail_inbox", own=True),
+            self.access_code: FeatureCode(kind="voicemail_inbox"),
+        }
 
     def problems(
         self, users: set[str], shared: frozenset[str], disabled: set[str]

@@ -72,6 +72,7 @@ class CompiledRouting:
         "dids",
         "disaster",
         "emergency",
+        "feature_codes",
         "frames",
         "mailboxes",
         "monitor_codes",
@@ -111,6 +112,7 @@ class CompiledRouting:
         self.mailboxes = config.mailboxes
         codes = config.monitor_codes
         self.monitor_codes = tuple((getattr(codes, mode), mode) for mode in MONITOR_MODES)
+        self.feature_codes = dict(config.feature_codes)
         # Plan nodes are immutable, so identical ones are shared between calls: building a
         # frozen node costs more than looking it up. Keys hold ids of pooled children only.
         self.pool: dict[tuple[object, ...], Target | Node] = {}
@@ -287,7 +289,7 @@ class _Planner:
             )
             return self._ring((self._target(TargetKind.EMERGENCY, dialled),), label="emergency")
         if not self.facts.from_trunk:
-            node = self._monitor(dialled)
+            node = self._monitor(dialled) or self._feature(dialled)
             if node is not None:
                 return node
         if not dialled.startswith("+"):
@@ -324,6 +326,22 @@ class _Planner:
                 self.note("dial", f"{code} is the {mode} monitor code: the call of {agent}")
                 return Application(Target(TargetKind.MONITOR, agent, mode=mode))
         return None
+
+    def _feature(self, dialled: str) -> Node | None:
+        """A feature code of one of the tenant's applications (``*97``: my voicemail)."""
+        code = self.cr.feature_codes.get(dialled)
+        if code is None:
+            return None
+        ref = code.ref
+        if code.own:
+            caller = self.facts.caller
+            if caller is None or caller not in self.cr.users:
+                self.note("dial", f"{dialled} is a feature code for users' own phones only")
+                return None
+            ref = caller
+        kind = TargetKind(code.kind)
+        self.note("dial", f"{dialled} is the feature code of {kind.value.replace('_', ' ')} {ref}")
+        return Application(Target(kind, ref))
 
     def _dial_extension(self, ext: str) -> Node | None:
         cr = self.cr

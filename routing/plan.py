@@ -40,6 +40,8 @@ class TargetKind(StrEnum):
     AUTO_ATTENDANT = "auto_attendant"
     CONFERENCE = "conference"
     MONITOR = "monitor"  # listen to the live call of extension ``ref``, in ``mode``
+    VOICEMAIL_INBOX = "voicemail_inbox"  # the inbox of mailbox ``ref`` (empty: asked for)
+    QUEUE_AGENT = "queue_agent"  # the calling agent sets their queue status to ``ref``
     FAX = "fax"
     HANG_UP = "hang_up"  # end the call with ``status``/``reason`` (the cause)
 

@@ -284,7 +284,7 @@ class Switch:
             self.queues = QueueService(
                 self.calls.applications, self.calls.tenants, self.store, prompts
             )
-            self.calls.services.append(self.queues.feature)
+            self.calls.applications["queue_agent"] = self.queues.feature
             self.cdr_listeners.append(self.queues.on_cdr)
             await self.queues.start()
         self.cdrs.start()

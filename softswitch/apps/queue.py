@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 from config.models import Tenant
-from config.queues import CallQueue, QueueAudio
+from config.queues import AGENT_FEATURE_CODES, CallQueue, QueueAudio
 from media.control import HoldSource
 from media.moh import load_hold_music
 from routing.plan import Node, Ring, Target, TargetKind
@@ -34,12 +34,9 @@ from softswitch.queues.owner import CallerInbox, QueueOwner
 from storage import Store
 from storage.cdr import Cdr
 
-__all__ = ["FEATURE_CODES", "QueueService", "queue_app"]
+__all__ = ["QueueService", "queue_app"]
 
 log = structlog.get_logger(__name__)
-
-#: Agent feature codes: dialled from an agent's phone, they set the agent's status.
-FEATURE_CODES: dict[str, str] = {"*71": "available", "*72": "logged_out", "*73": "on_break"}
 
 
 def _offer_node(offers: list[Offer]) -> Node:
@@ -275,11 +272,12 @@ class QueueService:
 
         return run
 
-    def feature(self, call: Any) -> Application | None:
-        """An agent dialling a queue feature code from their own phone."""
-        status = FEATURE_CODES.get(call.dialled)
+    def feature(self, call: Any, target: Target) -> Application | None:
+        """An agent dialling a queue feature code from their own phone (routing's
+        QUEUE_AGENT node: ``target.ref`` is the status to set)."""
+        status = target.ref
         tenant = self.tenants.get(call.tenant)
-        if status is None or tenant is None or call.from_trunk:
+        if status not in AGENT_FEATURE_CODES.values() or tenant is None or call.from_trunk:
             return None
         if not any(q.agent(call.caller_number) for q in tenant.queues):
             return None

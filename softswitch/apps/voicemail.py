@@ -74,27 +74,19 @@ class VoicemailApp:
     # ------------------------------------------------------------------ entry points
 
     def attach(self, mgr: CallManager) -> None:
-        """Run voicemail for the callflows' VOICEMAIL nodes and the inbox feature codes."""
+        """Run voicemail for the callflows' VOICEMAIL nodes and the inbox's feature-code
+        nodes (VOICEMAIL_INBOX: the caller's own mailbox, or asked for)."""
         mgr.applications["voicemail"] = self._node
-        mgr.services.append(self._codes)
+        mgr.applications["voicemail_inbox"] = self._inbox_node
 
     def _node(self, call: Call, target: Target) -> Any:
         # Busy greeting when the callflow came here because the user was busy.
         busy = call.flow.last_outcome is Outcome.BUSY
         return self.leave(call.tenant, target.ref, busy=busy)
 
-    def _codes(self, call: Call) -> Any:
-        tenant = self.boxes.tenant(call.tenant)
-        if tenant is None or call.from_trunk:
-            return None
-        codes = tenant.voicemail
-        if call.dialled == codes.check_code:
-            if tenant.user_by_extension(call.caller_number) is None:
-                return None
-            return self.check(call.tenant, call.caller_number)
-        if call.dialled == codes.access_code:
-            return self.check(call.tenant, None)
-        return None
+    def _inbox_node(self, call: Call, target: Target) -> Any:
+        # Routing made this node of a feature code dialled by one of the tenant's users.
+        return self.check(call.tenant, target.ref or None)
 
     def leave(self, tenant: str, extension: str, *, busy: bool = False) -> Any:
         """The application leaving a message in ``extension``'s mailbox (None: no box)."""
