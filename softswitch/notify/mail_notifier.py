@@ -54,9 +54,20 @@ class MailNotifier:
         if email is None:
             return
         self._spawn(self._mail_message(box, message, counts), f"voicemail-mail-{message.id}")
-        if email.reminder_minutes and counts.waiting and box not in self._reminders:
+        if counts.waiting:
+            self.remind(box)
+
+    def remind(self, box: MailboxAddress) -> bool:
+        """Start ``box``'s reminders if its settings ask for them and none run (the
+        voicemail calls this at start-up for mailboxes with new messages, so reminders
+        outlive a restart); True when they run."""
+        email = self.mailboxes.email(box)
+        if email is None or not email.reminder_minutes:
+            return False
+        if box not in self._reminders:
             task = self._spawn(self._remind(box), f"voicemail-reminder-{box.mailbox}")
             self._reminders[box] = task
+        return True
 
     def counts_changed(self, box: MailboxAddress, counts: MessageCounts) -> None:
         if not counts.waiting:

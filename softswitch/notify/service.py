@@ -91,6 +91,12 @@ class Notifications:
         if self.mail is not None:
             self.mail.counts_changed(box, counts)
 
+    def remind(self, box: MailboxAddress) -> None:
+        """Resume email reminders for a mailbox with new messages (after a restart)."""
+        mail, mailboxes = self.mail, self.mailboxes
+        if mail is not None and mailboxes is not None and mailboxes.counts(box).waiting:
+            mail.remind(box)
+
     async def stop(self) -> None:
         """Subscribers told the switch is going; mail in flight given a moment."""
         self.notifier.stop()

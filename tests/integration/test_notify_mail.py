@@ -350,3 +350,24 @@ async def test_wrong_login_is_not_retried(smtp_port: int, tmp_path: Path) -> Non
         await notifier.stop()
     finally:
         controller.stop()
+
+
+async def test_reminders_resume_after_a_restart(
+    inbox: Inbox, smtp_port: int, tmp_path: Path
+) -> None:
+    """A new notifier (the switch restarted) told of a mailbox with new messages reminds
+    without a new message being left; a mailbox without reminders says so."""
+    message = voice_message(tmp_path)
+    mailboxes = Mailboxes(
+        EmailNotification(to=("bob@example.test",), reminder_minutes=1), (message,)
+    )
+    notifier = MailNotifier(Mailer(settings(smtp_port)), mailboxes, minute=0.3)
+    assert notifier.remind(BOX)
+    await wait_for(lambda: notifier.reminders_sent >= 1)
+    assert inbox.mails[0][1]["Subject"].startswith("Reminder")
+    await notifier.stop()
+    quiet = MailNotifier(
+        Mailer(settings(smtp_port)),
+        Mailboxes(EmailNotification(to=("bob@example.test",)), (message,)),
+    )
+    assert not quiet.remind(BOX)

@@ -384,3 +384,15 @@ def test_a_phone_that_registers_gets_the_lamp_state_once() -> None:
     assert mwi.phone_registered("t", "pbx.test", "102") == 1
     assert len(notifies(net, second)) == 1
     assert mwi.phone_registered("t", "pbx.test", "100") == 0  # no mailbox
+
+
+def test_garbage_expires_is_400_not_a_crash() -> None:
+    net, notifier, _ = harness()
+    challenge = send_subscribe(net, notifier, subscribe_request("102", call_id="g"))
+    value = challenge.get("Proxy-Authenticate")
+    assert value is not None
+    auth = build_authorization(value, "SUBSCRIBE", "sip:102@pbx.test", "200", "pw200")
+    request = subscribe_request("102", cseq=2, auth=auth, call_id="g")
+    request.set("Expires", "soon")
+    assert send_subscribe(net, notifier, request).status == 400
+    assert len(notifier.table) == 0
