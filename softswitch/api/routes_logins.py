@@ -167,6 +167,10 @@ def validate_scope(tenants: dict[str, Tenant], login: ApiLogin) -> None:
         raise _invalid("body.site", "a site manager needs its site")
     if role is not Role.SITE_MANAGER and login.site is not None:
         raise _invalid("body.site", "only a site manager has a site")
+    if role is Role.SITE_MANAGER:
+        tenant = tenants[login.tenants[0]]
+        if all(site.name != login.site for site in tenant.sites):
+            raise _invalid("body.site", f"no site {login.site!r} in {tenant.name}")
     if role is Role.USER:
         tenant = tenants[login.tenants[0]]
         if not login.extension or tenant.user_by_extension(login.extension) is None:

@@ -183,11 +183,11 @@ def _add(res: Resource) -> None:
     tags: list[str | Enum] = [res.collection.replace("-", " ")]
     noun = res.kind.replace("_", " ")
 
-    def read(action: str) -> Callable[..., Awaitable[TenantScope]]:
+    def allowed_to(action: str) -> Callable[..., Awaitable[TenantScope]]:
         return scoped(res.area, action)
 
     async def list_objects(
-        scope: Annotated[TenantScope, Depends(read("r"))],
+        scope: Annotated[TenantScope, Depends(allowed_to("r"))],
         where: Where = [],  # noqa: B006 - FastAPI reads the default, never mutates it
         q: Search = None,
         cursor: Cursor = None,
@@ -232,7 +232,7 @@ def _add(res: Resource) -> None:
         )
 
     async def get_object(
-        key: Key, response: Response, scope: Annotated[TenantScope, Depends(read("r"))]
+        key: Key, response: Response, scope: Annotated[TenantScope, Depends(allowed_to("r"))]
     ) -> ObjectOut:
         item = await _load(scope, res, key)
         with_etag(response, item_etag(item))
@@ -242,7 +242,7 @@ def _add(res: Resource) -> None:
         data: Document,
         request: Request,
         response: Response,
-        scope: Annotated[TenantScope, Depends(read("c"))],
+        scope: Annotated[TenantScope, Depends(allowed_to("c"))],
     ) -> ObjectOut:
         svc = service(scope)
         key = ""
@@ -309,7 +309,7 @@ def _add(res: Resource) -> None:
         data: Document,
         request: Request,
         response: Response,
-        scope: Annotated[TenantScope, Depends(read("u"))],
+        scope: Annotated[TenantScope, Depends(allowed_to("u"))],
     ) -> ObjectOut:
         return await _write(request, response, scope, key, None, data)
 
@@ -318,12 +318,12 @@ def _add(res: Resource) -> None:
         data: Document,
         request: Request,
         response: Response,
-        scope: Annotated[TenantScope, Depends(read("u"))],
+        scope: Annotated[TenantScope, Depends(allowed_to("u"))],
     ) -> ObjectOut:
         return await _write(request, response, scope, key, data, None)
 
     async def delete_object(
-        key: Key, request: Request, scope: Annotated[TenantScope, Depends(read("d"))]
+        key: Key, request: Request, scope: Annotated[TenantScope, Depends(allowed_to("d"))]
     ) -> Response:
         current = await _load(scope, res, key)
         check_if_match(request, item_etag(current))

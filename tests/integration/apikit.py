@@ -35,6 +35,7 @@ def _tenant(name: str, domain: str, first: int, did_prefix: str) -> dict[str, An
         "domain": domain,
         "users": users,
         "conferences": [{"name": "standup", "extension": str(first + 90)}],
+        "sites": [{"name": "north"}],  # a site manager's; no user works there
         "routing": {
             "dids": [
                 {"number": f"{did_prefix}0100", "treatment": "user", "destination": str(first)}
