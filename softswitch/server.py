@@ -22,6 +22,7 @@ from media.control import MediaControl
 from media.engine import MediaEngine
 from media.pool import MediaWorkerPool
 from softswitch.apps.attendant import AttendantService
+from softswitch.apps.screening import ScreeningService
 from softswitch.calls import CallManager, CdrWriter
 from softswitch.calls.anchor import MediaAnchor, engine_settings
 from softswitch.calls.services import CallServices
@@ -238,10 +239,11 @@ class Switch:
         self.dispatcher.calls = self.calls
         if anchor is not None:
             self.services = CallServices(self.calls)
-            # Auto attendants on the tenants' prompt library (text to speech, uploads).
-            AttendantService(
-                self.calls.applications, self.calls.tenants, PromptLibrary.from_config(self.config)
-            )
+            # Auto attendants, screening and answer confirmation on the tenants' prompt
+            # library (text to speech, uploads).
+            library = PromptLibrary.from_config(self.config)
+            AttendantService(self.calls.applications, self.calls.tenants, library)
+            ScreeningService(self.calls.confirmations, library)
         self.cdrs.start()
         self.trunk_registrar = TrunkRegistrar(
             self.transactions,

@@ -186,3 +186,54 @@ async def test_caller_hanging_up_while_the_destination_rings(net: Net, engine: M
     await _settle(net)
     answer(net, out, 487, phone, "ph")
     assert engine.stats().endpoints == 0 and net.mgr.calls == {}
+
+
+# ------------------------------------------------------------------------ press 1 to accept
+class Asked:
+    """A confirmer that answers what the test says, when it says."""
+
+    def __init__(self) -> None:
+        self.requests: list[object] = []
+        self.answer: asyncio.Future[bool] | None = None
+
+    async def __call__(self, request: object) -> bool:
+        self.requests.append(request)
+        self.answer = asyncio.get_running_loop().create_future()
+        return await self.answer
+
+
+@pytest.mark.parametrize("accepted", [True, False])
+async def test_a_leg_to_confirm_wins_only_when_accepted(
+    net: Net, engine: MediaEngine, accepted: bool
+) -> None:
+    from routing.plan import Ring
+
+    phone = net.register("102", "203.0.113.1")
+    other = net.register("100", "203.0.113.9")
+    asked = Asked()
+    net.mgr.confirmations.confirmer = asked
+    node = Ring(
+        (
+            Target(TargetKind.USER_DEVICES, "102", answer_confirmation=True),
+            Target(TargetKind.USER_DEVICES, "100", delay=5),
+        ),
+        30,
+    )
+    script = Script(net, node)
+    await _call_app(net)
+    (out,) = net.requests(phone, "INVITE")
+    answer(net, out, 200, phone, "ph", PHONE_SDP)
+    await _settle(net)
+    assert len(net.requests(phone, "ACK")) == 1  # ACKed, but not bridged yet
+    assert script.results == [] and asked.requests
+    assert asked.answer is not None
+    asked.answer.set_result(accepted)
+    await _settle(net)
+    if accepted:
+        assert script.results == [Connected(ConnectOutcome.ANSWERED, 200, "OK")]
+        assert net.requests(phone, "BYE") == []
+    else:
+        assert len(net.requests(phone, "BYE")) == 1  # dropped; the callflow goes on
+        assert script.results == []
+        net.advance(6.0)
+        assert len(net.requests(other, "INVITE")) == 1  # the delayed leg still rings
