@@ -68,7 +68,7 @@ class Connected:
 
 def as_node(destination: Target | Node) -> Node:
     """A callflow node for ``destination`` (a ringing target becomes a one-leg ring node)."""
-    if isinstance(destination, Ring | Application):
+    if isinstance(destination, (Ring, Application)):
         return destination
     if destination.kind in RINGING_KINDS:
         return Ring((destination,), destination.timeout)
