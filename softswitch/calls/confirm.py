@@ -126,6 +126,9 @@ class Confirmations:
 
     def _answered(self, call: Call, leg: Leg, response: SipResponse, accepted: bool) -> None:
         if leg.state is LegState.ENDED:
+            # The answerer hung up while asked: the leg was not answered.
+            if call.state is CallState.ROUTING and not leg.cancel_pending:
+                call.leg_failed(leg, 480, "Not Accepted")
             return
         log.info("confirmation_answered", call=call.id, leg=leg.label, accepted=accepted)
         if accepted and call.state is CallState.ROUTING and not leg.cancel_pending:

@@ -237,3 +237,37 @@ async def test_a_leg_to_confirm_wins_only_when_accepted(
         assert script.results == []
         net.advance(6.0)
         assert len(net.requests(other, "INVITE")) == 1  # the delayed leg still rings
+
+
+async def test_an_answerer_hanging_up_while_asked_is_not_answered(
+    net: Net, engine: MediaEngine
+) -> None:
+    from routing.plan import Ring
+
+    phone = net.register("102", "203.0.113.1")
+    asked = Asked()
+    net.mgr.confirmations.confirmer = asked
+    script = Script(net, Ring((Target(TargetKind.USER_DEVICES, "102", screening=True),), 30))
+    await _call_app(net)
+    (out,) = net.requests(phone, "INVITE")
+    answer(net, out, 200, phone, "ph", PHONE_SDP)
+    await _settle(net)
+    bye = SipRequest(
+        "BYE",
+        "sip:192.0.2.1:5060",
+        [
+            ("Via", "SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bKbye9"),
+            ("Max-Forwards", "70"),
+            ("From", out.get("To") + ";tag=ph"),
+            ("To", out.get("From") or ""),  # type: ignore[operator]
+            ("Call-ID", out.call_id or ""),
+            ("CSeq", "2 BYE"),
+        ],
+    )
+    net.deliver(bye, phone)
+    assert asked.answer is not None
+    asked.answer.set_result(False)  # the confirmer saw the endpoint go
+    await _settle(net)
+    (result,) = script.results
+    assert result.outcome is ConnectOutcome.NO_ANSWER  # the caller is back, not cancelled
+    assert script.session is not None and not script.session.ended.is_set()
