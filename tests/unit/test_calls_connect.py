@@ -271,3 +271,38 @@ async def test_an_answerer_hanging_up_while_asked_is_not_answered(
     (result,) = script.results
     assert result.outcome is ConnectOutcome.NO_ANSWER  # the caller is back, not cancelled
     assert script.session is not None and not script.session.ended.is_set()
+
+
+async def test_a_screened_ring_node_first_hands_the_caller_to_the_screener(
+    engine: MediaEngine,
+) -> None:
+    from routing.plan import Ring
+
+    net = Net(
+        routing={"users": {"102": {"default_rule": {"screening": True}}}},
+        anchor=MediaAnchor(engine, MediaSettings(address="127.0.0.1")),
+    )
+    phone = net.register("102", "203.0.113.1")
+    screened: list[Ring] = []
+    results: list[Connected] = []
+
+    def screener(call: Call, node: Ring) -> App:
+        screened.append(node)
+
+        async def run(session: AppCall) -> None:
+            results.append(await session.connect(node, caller_voice=None))
+
+        return run
+
+    net.mgr.confirmations.screener = screener
+    net.mgr.confirmations.confirmer = Asked()
+    place_call(net, "102")
+    assert 200 in net.statuses()  # the caller is answered to record a name
+    assert net.requests(phone, "INVITE") == []  # nothing rings before that
+    await _settle(net)
+    (node,) = screened
+    assert node.targets[0].screening
+    (out,) = net.requests(phone, "INVITE")  # now the screened node rings
+    answer(net, out, 200, phone, "ph", PHONE_SDP)
+    await _settle(net)
+    assert results == []  # its answerer is being asked
