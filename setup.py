@@ -41,6 +41,7 @@ COMPILED_MODULES = [
     "softswitch/calls/call.py",
     "softswitch/calls/caller.py",
     "softswitch/calls/cdr.py",
+    "softswitch/calls/confirm.py",
     "softswitch/calls/connect.py",
     "softswitch/calls/executor.py",
     "softswitch/calls/identity.py",

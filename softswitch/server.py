@@ -23,6 +23,7 @@ from media.engine import MediaEngine
 from media.pool import MediaWorkerPool
 from softswitch.apps.attendant import AttendantService
 from softswitch.apps.queue import QueueService
+from softswitch.apps.screening import ScreeningService
 from softswitch.apps.voicemail import VoicemailApp
 from softswitch.calls import CallManager, CdrWriter
 from softswitch.calls.anchor import MediaAnchor, engine_settings
@@ -272,6 +273,12 @@ class Switch:
         self.calls.observers.observers.append(self.notifications.lamps)
         self.dispatcher.notifier = notifier
         self.dispatcher.on_registered = self.notifications.phone_registered
+        # Message-waiting lamps and voicemail mail follow every change of the mailboxes;
+        # reminders of messages left before a restart resume.
+        self.voicemail.add_listener(self.notifications.attach_mailboxes(self.voicemail))
+        for tenant in self.config.tenants:
+            for box in self.voicemail.boxes(tenant.name):
+                self.notifications.remind(box.address)
         await self.caps.start()
         if anchor is not None:
             self.services = CallServices(self.calls)
@@ -287,6 +294,7 @@ class Switch:
             self.calls.applications["queue_agent"] = self.queues.feature
             self.cdr_listeners.append(self.queues.on_cdr)
             await self.queues.start()
+            ScreeningService(self.calls.confirmations, prompts)
         self.cdrs.start()
         self.trunk_registrar = TrunkRegistrar(
             self.transactions,

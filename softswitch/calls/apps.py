@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from media.control import HoldSource, MediaControl
+from media.control import MediaControl
+from media.moh import HoldMusic
 from media.negotiation import NegotiatedLeg
+from media.players import AudioSource
 from softswitch.calls.connect import Connected, ConnectOutcome, Destination
 
 if TYPE_CHECKING:
@@ -84,7 +86,8 @@ class AppCall:
         destination: Destination,
         *,
         timeout: float | None = None,
-        ringback: HoldSource | None = None,
+        ringback: AudioSource | HoldMusic | None = None,
+        caller_voice: Any = None,
     ) -> Connected:
         """Hand the caller on to ``destination``: an extension or number dialled as the
         tenant's own (a user rings with their answering rules; a conference, mailbox or
@@ -96,7 +99,8 @@ class AppCall:
         Otherwise the caller is back with the outcome (busy, no answer, failed, with the
         SIP status) and the application goes on. ``timeout``: seconds before giving up on
         the destination (its own ring times apply as well); ``ringback`` loops to the
-        caller while the destination rings.
+        caller while the destination rings; ``caller_voice`` (int16 samples of the
+        caller's name) is what screened legs hear.
         """
         if self.ended.is_set() or self.endpoint.released:
             return Connected(ConnectOutcome.FAILED, 487, "Caller Hung Up")
@@ -106,7 +110,14 @@ class AppCall:
             self.engine.stop(self.endpoint)
         done: asyncio.Future[Connected] = asyncio.get_running_loop().create_future()
         self._mgr.schedule(
-            0, self._mgr.hand_off, self._call, destination, done, self._silence, timeout
+            0,
+            self._mgr.hand_off,
+            self._call,
+            destination,
+            done,
+            self._silence,
+            timeout,
+            caller_voice,
         )
         result = await done
         if not result.answered and not self.endpoint.released:

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
-from routing.plan import Node, Outcome, Target
+from routing.plan import Node, Outcome, Ring, Target
 from softswitch.calls.cdr import q850_cause
 from softswitch.calls.executor import CallflowExecutor
 from softswitch.calls.identity import CallerIdentity
@@ -72,6 +72,8 @@ class CallLayer(Protocol):
     def setup_count(self, delta: int) -> None: ...
     def call_ended(self, call: Call, cdr: Cdr) -> None: ...
     def hang_up_application(self, call: Call) -> None: ...
+    def confirm_leg(self, call: Call, leg: Leg, response: SipResponse) -> bool: ...
+    def screen(self, call: Call, node: Ring) -> bool: ...
     def hand_off(self, call: Call, destination: Any, *args: Any) -> None: ...
 
 
@@ -118,6 +120,7 @@ class Leg:
         "call",
         "cancel_pending",
         "cancel_sent",
+        "confirm",
         "contact",
         "ended_at",
         "inbound",
@@ -170,6 +173,9 @@ class Leg:
         self.label = ""
         self.route: Any = None  # (trunk, gateways, index, target) of a trunk leg, for failover
         self.media: NegotiatedLeg | None = None  # the leg's endpoint when media is anchored
+        # "confirm" / "screen": the answerer must accept (press 1) before the leg wins
+        # (softswitch.calls.confirm).
+        self.confirm = ""
 
     @property
     def call_id(self) -> str:
@@ -321,6 +327,13 @@ class Call:
     def leg_answered(self, leg: Leg, response: SipResponse) -> None:
         """A 2xx on an outbound leg: the first wins, any later one is ACKed and hung up."""
         leg.status = response.status
+        if (
+            leg.confirm
+            and self.state is CallState.ROUTING
+            and not leg.cancel_pending
+            and self.mgr.confirm_leg(self, leg, response)
+        ):
+            return  # its answerer is asked to accept first
         if self.state is not CallState.ROUTING:
             # A late 2xx from a losing branch (it crossed our CANCEL): ACK it, then BYE.
             leg.reason = "answered late"

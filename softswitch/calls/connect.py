@@ -69,7 +69,7 @@ class Connected:
 
 def as_node(destination: Target | Node) -> Node:
     """A callflow node for ``destination`` (a ringing target becomes a one-leg ring node)."""
-    if isinstance(destination, Ring | Application):
+    if isinstance(destination, (Ring, Application)):
         return destination
     if destination.kind in RINGING_KINDS:
         return Ring((destination,), destination.timeout)
@@ -88,6 +88,7 @@ class Handoff:
     silence: Callable[[], None]  # stops what the application plays to the caller
     timer: Any = None
     early: bool = False  # the caller hears a branch's early media
+    caller_voice: Any = None  # the caller's recorded name, for screened legs
 
 
 class Handoffs:
@@ -117,6 +118,7 @@ class Handoffs:
         done: asyncio.Future[Connected],
         silence: Callable[[], None],
         timeout: float | None = None,
+        caller_voice: Any = None,
     ) -> None:
         """Run ``destination``'s callflow for ``origin``'s answered caller; ``silence`` stops
         the application's playback when the caller is bridged to a branch."""
@@ -144,7 +146,7 @@ class Handoffs:
         )
         new.caller = origin.caller
         new.direction = origin.direction
-        handoff = Handoff(origin, caller, new, done, silence)
+        handoff = Handoff(origin, caller, new, done, silence, caller_voice=caller_voice)
         new.transfer = handoff  # the leg moved here from another call, as in a transfer
         caller.call = new
         new.inbound = caller

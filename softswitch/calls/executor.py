@@ -78,6 +78,8 @@ class CallControl(Protocol[_CallT_contra, _LegT]):
 
     def run_final(self, call: _CallT_contra, target: Target) -> None: ...
 
+    def screen(self, call: _CallT_contra, node: Ring) -> bool: ...
+
 
 class CallflowExecutor(Generic[_CallT, _LegT]):
     """Runs one call's callflow tree; see the module docstring."""
@@ -131,6 +133,8 @@ class CallflowExecutor(Generic[_CallT, _LegT]):
         self.control.run_final(call, target)
 
     def _run_ring(self, call: _CallT, node: Ring) -> None:
+        if any(t.screening for t in node.targets) and self.control.screen(call, node):
+            return  # the caller records a name first; the node rings after that
         self.node = node
         self.timed_out = self.busy_seen = self.no_answer_seen = False
         self.unreachable_seen = False

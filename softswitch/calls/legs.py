@@ -222,6 +222,9 @@ class LegStarter:
         if endpoint is not None:
             call.media_path.attach(leg, endpoint)
         leg.target = target.describe()
+        leg.confirm = (
+            "screen" if target.screening else "confirm" if target.answer_confirmation else ""
+        )
         leg.contact = contact
         leg.label = target.ref
         call.outbound.append(leg)

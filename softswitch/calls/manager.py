@@ -24,12 +24,13 @@ from typing import Any
 
 from config.models import Tenant
 from config.routing import TenantRouting
-from routing.plan import Target
+from routing.plan import Ring, Target
 from softswitch.calls.admission import Admission
 from softswitch.calls.anchor import MediaAnchor, MediaRefused
 from softswitch.calls.apps import Application
 from softswitch.calls.call import Call, CallState, Leg, MediaPath
 from softswitch.calls.caller import CallerSide
+from softswitch.calls.confirm import Confirmations
 from softswitch.calls.connect import Handoff, Handoffs
 from softswitch.calls.leg import LegState
 from softswitch.calls.legs import LegStarter
@@ -175,6 +176,9 @@ class CallManager:
             counters=self.counters,
         )
         self.originator.handoffs = self.handoffs
+        # Legs answered by someone who must press 1 first; their prompts are registered by
+        # softswitch.apps.screening (confirmer, screener).
+        self.confirmations = Confirmations(self, anchor)
 
     def __len__(self) -> int:
         return len(self.calls)
@@ -447,6 +451,12 @@ class CallManager:
 
     def hang_up_application(self, call: Call) -> None:
         self.originator.hang_up_application(call)
+
+    def confirm_leg(self, call: Call, leg: Leg, response: SipResponse) -> bool:
+        return self.confirmations.hold(call, leg, response)
+
+    def screen(self, call: Call, node: Ring) -> bool:
+        return self.confirmations.screen(call, node)
 
     def hand_off(self, call: Call, destination: Any, *args: Any) -> None:
         """An application hands its caller on (``AppCall.connect``, see ``Handoffs.start``)."""

@@ -65,7 +65,10 @@ class DialogRelay:
             if other is not None and other.state is not LegState.ENDED:
                 self.sig.send_bye(other)
             call.end("ANSWERED", 200)
-        elif call.transfer is not None or leg.inbound:
+        elif leg is call.inbound or leg.inbound:
+            # The caller (a transferee is its new call's inbound leg) left while ringing;
+            # an outbound leg hanging up while its answerer is asked to accept is the
+            # confirmation's to handle (softswitch.calls.confirm).
             call.caller_cancelled()
 
     def on_ended(self, leg: Leg, reason: str, status: int) -> None:

@@ -186,3 +186,123 @@ async def test_caller_hanging_up_while_the_destination_rings(net: Net, engine: M
     await _settle(net)
     answer(net, out, 487, phone, "ph")
     assert engine.stats().endpoints == 0 and net.mgr.calls == {}
+
+
+# ------------------------------------------------------------------------ press 1 to accept
+class Asked:
+    """A confirmer that answers what the test says, when it says."""
+
+    def __init__(self) -> None:
+        self.requests: list[object] = []
+        self.answer: asyncio.Future[bool] | None = None
+
+    async def __call__(self, request: object) -> bool:
+        self.requests.append(request)
+        self.answer = asyncio.get_running_loop().create_future()
+        return await self.answer
+
+
+@pytest.mark.parametrize("accepted", [True, False])
+async def test_a_leg_to_confirm_wins_only_when_accepted(
+    net: Net, engine: MediaEngine, accepted: bool
+) -> None:
+    from routing.plan import Ring
+
+    phone = net.register("102", "203.0.113.1")
+    other = net.register("100", "203.0.113.9")
+    asked = Asked()
+    net.mgr.confirmations.confirmer = asked
+    node = Ring(
+        (
+            Target(TargetKind.USER_DEVICES, "102", answer_confirmation=True),
+            Target(TargetKind.USER_DEVICES, "100", delay=5),
+        ),
+        30,
+    )
+    script = Script(net, node)
+    await _call_app(net)
+    (out,) = net.requests(phone, "INVITE")
+    answer(net, out, 200, phone, "ph", PHONE_SDP)
+    await _settle(net)
+    assert len(net.requests(phone, "ACK")) == 1  # ACKed, but not bridged yet
+    assert script.results == [] and asked.requests
+    assert asked.answer is not None
+    asked.answer.set_result(accepted)
+    await _settle(net)
+    if accepted:
+        assert script.results == [Connected(ConnectOutcome.ANSWERED, 200, "OK")]
+        assert net.requests(phone, "BYE") == []
+    else:
+        assert len(net.requests(phone, "BYE")) == 1  # dropped; the callflow goes on
+        assert script.results == []
+        net.advance(6.0)
+        assert len(net.requests(other, "INVITE")) == 1  # the delayed leg still rings
+
+
+async def test_an_answerer_hanging_up_while_asked_is_not_answered(
+    net: Net, engine: MediaEngine
+) -> None:
+    from routing.plan import Ring
+
+    phone = net.register("102", "203.0.113.1")
+    asked = Asked()
+    net.mgr.confirmations.confirmer = asked
+    script = Script(net, Ring((Target(TargetKind.USER_DEVICES, "102", screening=True),), 30))
+    await _call_app(net)
+    (out,) = net.requests(phone, "INVITE")
+    answer(net, out, 200, phone, "ph", PHONE_SDP)
+    await _settle(net)
+    bye = SipRequest(
+        "BYE",
+        "sip:192.0.2.1:5060",
+        [
+            ("Via", "SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bKbye9"),
+            ("Max-Forwards", "70"),
+            ("From", out.get("To") + ";tag=ph"),
+            ("To", out.get("From") or ""),  # type: ignore[operator]
+            ("Call-ID", out.call_id or ""),
+            ("CSeq", "2 BYE"),
+        ],
+    )
+    net.deliver(bye, phone)
+    assert asked.answer is not None
+    asked.answer.set_result(False)  # the confirmer saw the endpoint go
+    await _settle(net)
+    (result,) = script.results
+    assert result.outcome is ConnectOutcome.NO_ANSWER  # the caller is back, not cancelled
+    assert script.session is not None and not script.session.ended.is_set()
+
+
+async def test_a_screened_ring_node_first_hands_the_caller_to_the_screener(
+    engine: MediaEngine,
+) -> None:
+    from routing.plan import Ring
+
+    net = Net(
+        routing={"users": {"102": {"default_rule": {"screening": True}}}},
+        anchor=MediaAnchor(engine, MediaSettings(address="127.0.0.1")),
+    )
+    phone = net.register("102", "203.0.113.1")
+    screened: list[Ring] = []
+    results: list[Connected] = []
+
+    def screener(call: Call, node: Ring) -> App:
+        screened.append(node)
+
+        async def run(session: AppCall) -> None:
+            results.append(await session.connect(node, caller_voice=None))
+
+        return run
+
+    net.mgr.confirmations.screener = screener
+    net.mgr.confirmations.confirmer = Asked()
+    place_call(net, "102")
+    assert 200 in net.statuses()  # the caller is answered to record a name
+    assert net.requests(phone, "INVITE") == []  # nothing rings before that
+    await _settle(net)
+    (node,) = screened
+    assert node.targets[0].screening
+    (out,) = net.requests(phone, "INVITE")  # now the screened node rings
+    answer(net, out, 200, phone, "ph", PHONE_SDP)
+    await _settle(net)
+    assert results == []  # its answerer is being asked
