@@ -271,6 +271,7 @@ class VoicemailApp:
         log.info(
             "voicemail_login", call=session.call_id, tenant=tenant, mailbox=box.address.mailbox
         )
+        await self.boxes.reload(box.address)
         try:
             await self._inbox(session, box)
         finally:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -253,6 +254,15 @@ class Mailboxes:
             key=lambda m: (m.received, m.id),
         )
 
+    async def reload(self, box: MailboxAddress) -> None:
+        """Read a mailbox's messages from the Store again (a command changed them beside
+        the running switch); the listeners hear of a difference."""
+        before = self.counts(box)
+        rows = await self.store.voice_messages(box.tenant, box.mailbox)
+        self._messages[box] = {m.id: m for m in rows}
+        if self.counts(box) != before:
+            self._changed(box)
+
     def message(self, box: MailboxAddress, message_id: str) -> StoredMessage | None:
         return self._messages.get(box, {}).get(message_id)
 
@@ -282,7 +292,7 @@ class Mailboxes:
         if stored.folder == folder:
             return
         await self.store.move_voice_message(message_id, folder)
-        self._messages[box][message_id] = _with_folder(stored, folder)
+        self._messages[box][message_id] = dataclasses.replace(stored, folder=folder)
         log.info(
             "voicemail_moved", tenant=box.tenant, mailbox=box.mailbox, id=message_id, to=folder
         )
@@ -559,13 +569,6 @@ class Mailboxes:
 
 def _state(s: MailboxState, *, failures: int, locked_until: float) -> MailboxState:
     return MailboxState(s.tenant, s.mailbox, s.pin, failures, locked_until)
-
-
-def _with_folder(m: StoredMessage, folder: str) -> StoredMessage:
-    return StoredMessage(
-        m.id, m.tenant, m.mailbox, folder, m.caller_number, m.caller_name, m.received,
-        m.duration, m.urgent, m.audio,
-    )  # fmt: skip
 
 
 def _new_id() -> str:

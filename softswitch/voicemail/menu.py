@@ -12,7 +12,7 @@ the caller's keys back. The layout follows Asterisk's ``VoiceMailMain``: 1 new m
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo
 
 from config.voicemail import Greeting, InboxKeys
@@ -224,7 +224,7 @@ class InboxMenu:
         if key in (k.new, k.saved):
             self.folder = "new" if key == k.new else "saved"
             # The folder as it is now: what was heard since login is saved by now.
-            self.messages = [_moved(m, self.folders[m.id]) for m in self.messages]
+            self.messages = [replace(m, folder=self.folders[m.id]) for m in self.messages]
             self.index = 0
             if not self._listing():
                 p = self._phrase().prompt("vm-you-have")
@@ -309,12 +309,3 @@ class InboxMenu:
             p = self._phrase().prompt("vm-temporary-removed")
             return [RemoveGreeting(Greeting.TEMPORARY), Say(p), *self._menu()]
         return self._menu()
-
-
-def _moved(m: StoredMessage, folder: str) -> StoredMessage:
-    if m.folder == folder:
-        return m
-    return StoredMessage(
-        m.id, m.tenant, m.mailbox, folder, m.caller_number, m.caller_name, m.received,
-        m.duration, m.urgent, m.audio,
-    )  # fmt: skip

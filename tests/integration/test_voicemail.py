@@ -34,7 +34,6 @@ def test_message_left_then_heard_and_saved(tmp_path: Path) -> None:
     with SwitchProcess(cfg.directory / "switch.toml", port=cfg.port) as switch:
         # 101 is not registered: the call goes to voicemail, the unavailable greeting plays.
         with phone(tmp_path, "102", cfg.port, wav) as caller:
-            caller.start()
             switch.wait_registrations(lambda rows: len(rows) >= 1)
             caller.command("dial", f"sip:101@127.0.0.1:{cfg.port}")
             caller.wait_event("CALL_ESTABLISHED", timeout=15)
@@ -56,7 +55,6 @@ def test_message_left_then_heard_and_saved(tmp_path: Path) -> None:
 
         # 101 dials in from its own phone, enters the PIN, plays the message and saves it.
         with phone(tmp_path, "101", cfg.port) as owner:
-            owner.start()
             switch.wait_registrations(lambda rows: len(rows) >= 2)
             owner.command("dial", f"sip:*97@127.0.0.1:{cfg.port}")
             owner.wait_event("CALL_ESTABLISHED", timeout=15)
@@ -82,7 +80,6 @@ def test_short_hang_up_leaves_nothing(tmp_path: Path) -> None:
     cfg = config(tmp_path)
     with SwitchProcess(cfg.directory / "switch.toml", port=cfg.port) as switch:
         with phone(tmp_path, "102", cfg.port) as caller:
-            caller.start()
             switch.wait_registrations(lambda rows: len(rows) >= 1)
             caller.command("dial", f"sip:101@127.0.0.1:{cfg.port}")
             caller.wait_event("CALL_ESTABLISHED", timeout=15)

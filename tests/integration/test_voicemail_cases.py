@@ -30,7 +30,6 @@ pytestmark = pytest.mark.integration
 def _leave(cfg: SwitchConfigFile, tmp_path: Path, wav: Path, seconds: float) -> None:
     """102 calls 101 and hangs up after ``seconds``."""
     with phone(tmp_path, "102", cfg.port, wav) as caller:
-        caller.start()
         caller.command("dial", f"sip:101@127.0.0.1:{cfg.port}")
         caller.wait_event("CALL_ESTABLISHED", timeout=15)
         time.sleep(seconds)
@@ -44,7 +43,6 @@ def test_busy_then_temporary_greeting(tmp_path: Path) -> None:
 
     def call_rejected(callee: BaresipPhone) -> None:
         with phone(tmp_path, "102", cfg.port) as caller:
-            caller.start()
             time.sleep(1.0)
             caller.command("dial", f"sip:101@127.0.0.1:{cfg.port}")
             callee.wait_event("CALL_INCOMING", timeout=15)
@@ -58,7 +56,6 @@ def test_busy_then_temporary_greeting(tmp_path: Path) -> None:
         SwitchProcess(cfg.directory / "switch.toml", port=cfg.port),
         phone(tmp_path, "101", cfg.port, manual=True) as callee,
     ):
-        callee.start()
         call_rejected(callee)
         assert re.search(r"voicemail_greeting .*greeting=busy .*recorded=True", log(cfg))
         # A temporary greeting overrides the busy one (and the unavailable one).
@@ -73,7 +70,6 @@ def test_wrong_pins_lock_the_mailbox(tmp_path: Path) -> None:
         SwitchProcess(cfg.directory / "switch.toml", port=cfg.port),
         phone(tmp_path, "101", cfg.port) as owner,
     ):
-        owner.start()
         time.sleep(1.0)
         owner.command("dial", f"sip:*97@127.0.0.1:{cfg.port}")
         owner.wait_event("CALL_ESTABLISHED", timeout=15)
@@ -106,7 +102,6 @@ def test_restart_while_recording_loses_nothing(tmp_path: Path) -> None:
         SwitchProcess(cfg.directory / "switch.toml", port=cfg.port) as switch,
         phone(tmp_path, "102", cfg.port, wav) as caller,
     ):
-        caller.start()
         caller.command("dial", f"sip:101@127.0.0.1:{cfg.port}")
         caller.wait_event("CALL_ESTABLISHED", timeout=15)
         started = time.monotonic()

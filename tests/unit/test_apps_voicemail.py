@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from config.models import Tenant
 from config.voicemail import VoicemailSettings
 from media.dtmf import Digit
 from media.wav import RecordingWriter
+from routing.plan import Outcome, Target, TargetKind
 from softswitch.apps.voicemail import VoicemailApp
 from softswitch.voicemail.events import MessageCounts
 from softswitch.voicemail.mailboxes import Mailboxes
@@ -181,3 +183,24 @@ async def test_star_logs_in_and_the_inbox_saves_and_deletes(store: Store, tmp_pa
     session = _Session("*1234#179#")
     await app.leave("acme", "101")(session)
     assert [m.folder for m in boxes.messages(message_box(boxes))] == ["saved"]
+
+
+async def test_callflow_nodes_pick_the_greeting_by_how_the_call_came(
+    store: Store, tmp_path: Path
+) -> None:
+    """Busy (a ring node ended busy) plays the busy greeting; no answer, do not disturb,
+    forwards and the spam treatment the unavailable one; no mailbox refuses the node."""
+    app, _ = await _app(store, tmp_path)
+    greetings: list[bool] = []
+
+    async def leave(session: Any, box: Any, busy: bool) -> None:
+        greetings.append(busy)
+
+    app._leave = leave  # type: ignore[method-assign]
+    target = Target(TargetKind.VOICEMAIL, "101")
+    for outcome in (Outcome.BUSY, Outcome.NO_ANSWER, None):
+        call = SimpleNamespace(tenant="acme", flow=SimpleNamespace(last_outcome=outcome))
+        await app._node(call, target)(_Session(""))  # type: ignore[arg-type]
+    assert greetings == [True, False, False]
+    nobody = SimpleNamespace(tenant="acme", flow=SimpleNamespace(last_outcome=None))
+    assert app._node(nobody, Target(TargetKind.VOICEMAIL, "999")) is None  # type: ignore[arg-type]
