@@ -30,7 +30,10 @@ def engine() -> Iterator[MediaEngine]:
 
 @pytest.fixture
 def net(engine: MediaEngine) -> Net:
-    return Net(anchor=MediaAnchor(engine, MediaSettings(address="127.0.0.1")))
+    # Extension 500 is routed as a queue: the test's own application runs there.
+    return Net(
+        routing={"queues": ["500"]}, anchor=MediaAnchor(engine, MediaSettings(address="127.0.0.1"))
+    )
 
 
 class Script:
@@ -50,10 +53,10 @@ class Script:
                 await self.go_on.wait()
             self.finished.set()
 
-        def service(call: Call) -> App | None:
-            return app if call.dialled == "500" else None
+        def service(call: Call, target: Target) -> App | None:
+            return app if target.ref == "500" else None
 
-        net.mgr.services.append(service)
+        net.mgr.applications["queue"] = service
 
 
 async def _settle(net: Net) -> None:
@@ -230,7 +233,7 @@ async def test_a_leg_to_confirm_wins_only_when_accepted(
     asked.answer.set_result(accepted)
     await _settle(net)
     if accepted:
-        assert script.results == [Connected(ConnectOutcome.ANSWERED, 200, "OK")]
+        assert script.results == [Connected(ConnectOutcome.ANSWERED, 200, "OK", answered_by="102")]
         assert net.requests(phone, "BYE") == []
     else:
         assert len(net.requests(phone, "BYE")) == 1  # dropped; the callflow goes on
