@@ -46,11 +46,6 @@ __all__ = ["AttendantService", "TenantVoice", "run_attendant"]
 
 log = structlog.get_logger(__name__)
 
-#: Ref of the voicemail node that asks the caller for a mailbox and PIN (voicemail
-#: management from a menu), rather than taking a message for one mailbox.
-VOICEMAIL_LOGIN = "login"
-
-
 class TenantVoice:
     """Prompts of one tenant (and language) as audio for the media engine."""
 
@@ -217,7 +212,8 @@ async def _carry_out(
     elif kind is KeyAction.VOICEMAIL:
         destination = AppNode(Target(TargetKind.VOICEMAIL, target))
     elif kind is KeyAction.VOICEMAIL_LOGIN:
-        destination = AppNode(Target(TargetKind.VOICEMAIL, VOICEMAIL_LOGIN))
+        # The inbox that asks for the mailbox and the PIN (like the *98 code).
+        destination = AppNode(Target(TargetKind.VOICEMAIL_INBOX, ""))
     elif kind is KeyAction.EXTERNAL:
         destination = Target(TargetKind.EXTERNAL, target)
     else:  # a user (with their answering rules), a conference, another attendant
