@@ -55,7 +55,8 @@ class Strategy(StrEnum):
 
     RING_ALL = "ring_all"  # every available agent at once; the first to answer takes it
     LINEAR_HUNT = "linear_hunt"  # by order, one at a time; a miss moves on to the next
-    LINEAR_CASCADE = "linear_cascade"  # by order, each miss adds the next agent to the ringing
+    # by order; every agent_ring_timeout the next agent joins those already ringing
+    LINEAR_CASCADE = "linear_cascade"
     ROUND_ROBIN = "round_robin"  # by order, starting after the agent offered last
     LONGEST_IDLE = "longest_idle"  # the agent idle the longest since their last queue call
     FEWEST_CALLS = "fewest_calls"  # the agent who answered the fewest queue calls today
