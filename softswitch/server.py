@@ -291,7 +291,6 @@ class Switch:
             self.queues = QueueService(
                 self.calls.applications, self.calls.tenants, self.store, prompts
             )
-            self.calls.applications["queue_agent"] = self.queues.feature
             self.cdr_listeners.append(self.queues.on_cdr)
             await self.queues.start()
             ScreeningService(self.calls.confirmations, prompts)

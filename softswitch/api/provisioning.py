@@ -76,7 +76,7 @@ class Resource:
     def owner(self, key: str, data: Mapping[str, Any]) -> str | None:
         """The extension an object belongs to (site managers and basic users see only their
         extensions' objects), None for an object of the tenant as a whole."""
-        if self.kind in ("user", "answering"):
+        if self.kind in ("user", "answering", "mailbox"):
             return key
         if self.kind in ("time_frame", "conference"):
             owner = data.get("owner")
@@ -190,9 +190,17 @@ async def apply_now(runtime: ProvisioningRuntime) -> None:
         log.warning("api.apply_deferred", error=str(exc))
 
 
-def basic_user_fields() -> frozenset[str]:
-    """What a basic user may change of its own user: not its rights or identity."""
-    return frozenset({"display_name", "password", "moh"})
+#: What a basic user may change of its own objects: not its rights, identity or quotas.
+_BASIC_USER_FIELDS: dict[str, frozenset[str]] = {
+    "user": frozenset({"display_name", "password", "moh"}),
+    "mailbox": frozenset({"name", "pin", "email", "newest_first", "greetings"}),
+}
+
+
+def basic_user_fields(kind: str = "user") -> frozenset[str]:
+    """What a basic user may change of its own object of ``kind`` (nothing of the kinds
+    not listed: their area permissions decide whether they may at all)."""
+    return _BASIC_USER_FIELDS.get(kind, frozenset())
 
 
 def is_basic_user(principal: Principal) -> bool:

@@ -52,6 +52,8 @@ class Area(StrEnum):
     METRICS = "metrics"
     AUDIT = "audit"
     SITES = "sites"  # a tenant's offices (provisioning)
+    QUEUES = "queues"  # call queues and their agents
+    VOICEMAIL = "voicemail"  # mailboxes
 
 
 _RANK = {role: len(Role) - i for i, role in enumerate(Role)}
@@ -84,6 +86,7 @@ _CEILINGS: dict[Role, dict[Area, str]] = {
     },
     Role.SUPERVISOR: {
         Area.TENANTS: "r",
+        Area.QUEUES: "ru",
         Area.USERS: "r",
         Area.REGISTRATIONS: "r",
         Area.CALLS: "r",
@@ -96,6 +99,7 @@ _CEILINGS: dict[Role, dict[Area, str]] = {
     Role.USER: {
         Area.TENANTS: "r",
         Area.USERS: "ru",
+        Area.VOICEMAIL: "ru",
         Area.ROUTING: "cru",
         Area.REGISTRATIONS: "r",
         Area.CALLS: "r",

@@ -70,6 +70,9 @@ RESOURCES: tuple[Resource, ...] = (
         "disaster_plan", "disaster-plans", Area.DISASTER_PLANS, "name", live_view=True, shared=True
     ),
     Resource("site", "sites", Area.SITES, "name", shared=True),
+    Resource("auto_attendant", "auto-attendants", Area.ROUTING, "name", shared=True),
+    Resource("queue", "queues", Area.QUEUES, "name", filters=("strategy",), shared=True),
+    Resource("mailbox", "mailboxes", Area.VOICEMAIL, "extension"),
 )
 
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -138,9 +141,9 @@ def _may_write(scope: TenantScope, res: Resource, key: str, data: dict[str, Any]
 def _basic_user_limits(
     scope: TenantScope, res: Resource, old: dict[str, Any], new: dict[str, Any]
 ) -> None:
-    if res.kind != "user" or not is_basic_user(scope.principal):
+    if res.kind not in ("user", "mailbox") or not is_basic_user(scope.principal):
         return
-    free = basic_user_fields()
+    free = basic_user_fields(res.kind)
     for name in sorted(set(old) | set(new)):
         if name not in free and old.get(name) != new.get(name):
             raise ApiError(403, "forbidden", f"not permitted: change {name}", field=f"body.{name}")

@@ -46,6 +46,7 @@ __all__ = ["AttendantService", "TenantVoice", "run_attendant"]
 
 log = structlog.get_logger(__name__)
 
+
 class TenantVoice:
     """Prompts of one tenant (and language) as audio for the media engine."""
 

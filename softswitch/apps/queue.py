@@ -207,6 +207,7 @@ class QueueService:
         self.owners: dict[str, QueueOwner] = {}
         self._configs: dict[str, tuple[CallQueue, ...]] = {}
         registry.register(TargetKind.QUEUE, self.application)
+        registry.register(TargetKind.QUEUE_AGENT, self.feature)
 
     async def start(self) -> None:
         for tenant in self.tenants.values():

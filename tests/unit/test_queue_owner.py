@@ -133,13 +133,16 @@ async def test_feature_codes_are_for_agents_on_their_own_phones(tmp_path: Path) 
             call = SimpleNamespace(
                 id="x", tenant="acme", dialled="*71", caller_number="101", from_trunk=False
             )
-            assert service.feature(call) is not None
-            assert (
-                service.feature(SimpleNamespace(**{**vars(call), "caller_number": "102"})) is None
-            )  # not an agent
-            assert service.feature(SimpleNamespace(**{**vars(call), "from_trunk": True})) is None
-            assert service.feature(SimpleNamespace(**{**vars(call), "dialled": "*79"})) is None
-            assert TargetKind.QUEUE in registry.available()
+            # Routing makes a QUEUE_AGENT node of the code; the node's ref is the status.
+            assert tenant.routing.feature_codes["*71"].kind == TargetKind.QUEUE_AGENT
+            available = Target(TargetKind.QUEUE_AGENT, tenant.routing.feature_codes["*71"].ref)
+            assert service.feature(call, available) is not None
+            not_agent = SimpleNamespace(**{**vars(call), "caller_number": "102"})
+            assert service.feature(not_agent, available) is None
+            from_trunk = SimpleNamespace(**{**vars(call), "from_trunk": True})
+            assert service.feature(from_trunk, available) is None
+            assert service.feature(call, Target(TargetKind.QUEUE_AGENT, "asleep")) is None
+            assert {TargetKind.QUEUE, TargetKind.QUEUE_AGENT} <= registry.available()
             assert registry.application(call, Target(TargetKind.QUEUE, "8000")) is not None
         finally:
             await service.stop()
