@@ -19,6 +19,7 @@ from peers.baresip import BaresipPhone
 from peers.switchproc import PhoneUser, SwitchConfigFile
 from softswitch.server import Switch
 from softswitch.voicemail.events import MailboxAddress, MessageCounts, VoiceMessage
+from tests.integration.voicemailkit import LEAD, speech
 
 pytestmark = pytest.mark.integration
 
@@ -54,6 +55,16 @@ class Mailboxes:
 @pytest.fixture
 async def switch(tmp_path: Path) -> AsyncIterator[tuple[Switch, SwitchConfigFile]]:
     config = SwitchConfigFile(tmp_path / "switch", users=USERS, media_anchor="never")
+    instance = Switch(load_config(config.write()))
+    await instance.start()
+    yield instance, config
+    await instance.stop()
+
+
+@pytest.fixture
+async def anchored_switch(tmp_path: Path) -> AsyncIterator[tuple[Switch, SwitchConfigFile]]:
+    """A switch with media anchored: voicemail answers calls itself."""
+    config = SwitchConfigFile(tmp_path / "switch", users=USERS, media_anchor="always")
     instance = Switch(load_config(config.write()))
     await instance.start()
     yield instance, config
@@ -104,30 +115,26 @@ async def test_baresip_lamp_lights_when_a_message_is_left(
 
 
 async def test_end_to_end_with_the_real_voicemail(
-    switch: tuple[Switch, SwitchConfigFile], tmp_path: Path
+    anchored_switch: tuple[Switch, SwitchConfigFile], tmp_path: Path
 ) -> None:
-    """A caller leaves a message for 101; 101's baresip lights its lamp with 1 new message.
-
-    Runs once the voicemail wires its MailboxDirectory into the switch
-    (``Switch.notifications.attach_mailboxes`` at start-up)."""
-    instance, config = switch
+    """A caller leaves a message for 101; 101's baresip lights its lamp with 1 new message
+    (the switch's own mailboxes are the notifier's directory)."""
+    instance, config = anchored_switch
     assert instance.notifications is not None
-    if instance.notifications.mailboxes is None:
-        pytest.skip(
-            "softswitch.voicemail has no MailboxDirectory wired into the switch yet "
-            "(the voicemail branch calls Switch.notifications.attach_mailboxes at start-up)"
-        )
+    assert instance.notifications.mailboxes is instance.voicemail
     caller_account = f"<sip:102@pbx.test>;auth_pass=pw102;outbound=sip:127.0.0.1:{config.port}"
     with phone(tmp_path, config.port) as desk:
         await mwi_body(desk, "Messages-Waiting: no")
         # 101 does not answer: the call goes to 101's voicemail (unanswered -> mailbox).
-        with BaresipPhone(tmp_path / "caller", caller_account) as caller:
+        # LEAD seconds of silence while the greeting plays, then the message.
+        message, voiced = speech(tmp_path, "Hello, this is a message for one oh one.")
+        with BaresipPhone(tmp_path / "caller", caller_account, audio_source=message) as caller:
             await asyncio.sleep(1.0)  # registered
             caller.command("dial", "sip:101@pbx.test")
             await asyncio.to_thread(desk.wait_event, "CALL_INCOMING", 15)
             desk.command("hangup")  # busy: to the mailbox
             await asyncio.to_thread(caller.wait_event, "CALL_ESTABLISHED", 40)
-            await asyncio.sleep(4.0)  # the message
+            await asyncio.sleep(LEAD + voiced + 1.5)  # the greeting, then the message
             caller.command("hangup")
         lit = await mwi_body(desk, "Messages-Waiting: yes", timeout=30)
         assert "Voice-Message: 1/0" in lit
