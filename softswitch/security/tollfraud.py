@@ -160,6 +160,8 @@ class TollFraudGuard:
         return self._check(tenant, user, classified)
 
     def _internal(self, tenant: Tenant, user: User) -> Refusal | None:
+        if tenant.calling.allowed_classes is None and user.calling.allowed_classes is None:
+            return None  # the default classes hold internal calls: the common case, cheaply
         for scope, _, allowed in self._scopes(tenant, user):
             if NumberClass.INTERNAL not in allowed:
                 return self._refuse(
