@@ -126,7 +126,10 @@ class RequestDispatcher:
             request = event.request
             tx = event.transaction
             if calls is not None and self.precheck(request) is None:
-                if self.overload.admit(calls.calls_in_setup, len(self.transactions), now):
+                # An emergency call is never shed (softswitch.security.emergency).
+                if calls.emergency(request, event.source) or self.overload.admit(
+                    calls.calls_in_setup, len(self.transactions), now
+                ):
                     calls.on_invite(request, event.source, tx)
                     return
                 response = self.response(request, 503, "Service Unavailable")

@@ -78,6 +78,17 @@ class _SwitchCollector(Collector):
             "new calls answered 503 because the switch was overloaded",
             value=overload.get("shed", 0),
         )
+        guard = getattr(sw, "guard", None)  # softswitch/security: bans, alarms, toll fraud
+        if guard is not None:
+            security = CounterMetricFamily(
+                "softswitch_security_events",
+                "security events by kind: bans, dropped requests, alarms, toll-fraud refusals "
+                "(calls_refused_permission, calls_refused_cap), emergency calls",
+                labels=["event"],
+            )
+            for key, value in sorted(guard.counters.items()):
+                security.add_metric([key], value)
+            yield security
         yield from self._registrations()
         yield from self._calls()
         yield from self._media()

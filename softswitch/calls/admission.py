@@ -103,6 +103,7 @@ class Admission:
         self._trunk_sources: list[
             tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, Tenant, Trunk]
         ] = []
+        self._emergency: frozenset[str] = frozenset()
         self.tenants_changed()
         self._tenant_calls: dict[str, int] = {}
         self._trunk_calls: dict[tuple[str, str], int] = {}
@@ -111,6 +112,9 @@ class Admission:
     def tenants_changed(self) -> None:
         """Recognise trunks by the tenants now provisioned (``tenants`` changed in place)."""
         # Inbound trunk sources: (network, tenant, trunk), most specific network first.
+        # Every tenant's emergency numbers: a new INVITE to one of them passes the switch's
+        # overload shedding (``emergency``); one set lookup for the others.
+        self._emergency = frozenset().union(*(t.routing.emergency() for t in self.tenants.values()))
         self._trunk_sources = sorted(
             (
                 (net, t, trunk)
@@ -183,6 +187,19 @@ class Admission:
             ruri.user,
             None,
             emergency=emergency,
+        )
+
+    def emergency(self, request: SipRequest, source: Address) -> bool:
+        """Whether a new INVITE is a user's emergency call (never shed for overload)."""
+        ruri = request.ruri
+        number = ruri.user
+        if not number or number not in self._emergency:
+            return False
+        domain = self.directory.domain_for(ruri.host)
+        return (
+            domain is not None
+            and number in domain.tenant.routing.emergency()
+            and self._trunk_for(source.host) is None
         )
 
     def _trunk_for(self, host: str) -> tuple[Tenant, Trunk] | None:

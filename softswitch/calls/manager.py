@@ -256,6 +256,10 @@ class CallManager:
             call.caller = replace(caller, name=call.caller_name)
         call.execute(plan.root)
 
+    def emergency(self, request: SipRequest, source: Address) -> bool:
+        """Whether a new INVITE is a user's emergency call: the overload guard lets it in."""
+        return self.admission.emergency(request, source)
+
     def on_dialog_event(self, event: DialogEvent) -> None:
         """What the dialog layer reports on the calls' dialogs (``InviteReceived`` goes to
         ``on_invite``)."""

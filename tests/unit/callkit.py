@@ -15,6 +15,7 @@ from softswitch.calls import CallManager
 from softswitch.calls.anchor import MediaAnchor
 from softswitch.directory import Directory
 from softswitch.location import LocationService
+from softswitch.security.tollfraud import TollFraudGuard
 from softswitch.sip.address import Address
 from softswitch.sip.auth import DigestAuthenticator, build_authorization
 from softswitch.sip.dialog_layer import DialogLayer
@@ -57,6 +58,7 @@ class Net:
         trunks: list[dict[str, Any]] | None = None,
         *,
         anchor: MediaAnchor | None = None,
+        tollfraud: TollFraudGuard | None = None,
         **settings: Any,
     ) -> None:
         tenant: dict[str, Any] = {
@@ -99,6 +101,7 @@ class Net:
             server_header="test",
             tenants=config.tenants,
             anchor=anchor,
+            tollfraud=tollfraud,
         )
 
     def _schedule(self, delay: float, callback: Callable[..., None], *args: Any) -> _Handle:
