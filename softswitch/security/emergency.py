@@ -41,11 +41,23 @@ def emergency_route(tenant: Tenant) -> tuple[Trunk, ...]:
     return (*first, *(t for t in outbound if t.name != name))
 
 
+def _site_caller_id(tenant: Tenant, user: User | None) -> str | None:
+    """The emergency caller ID of the site (office) the user works at (guide 002 names the
+    number per location: the emergency service dispatches to the site's address)."""
+    if user is None or user.site is None:
+        return None
+    site = next((s for s in tenant.sites if s.name == user.site), None)
+    return site.emergency_caller_id if site is not None else None
+
+
 def emergency_caller_id(tenant: Tenant, user: User | None, trunk: Trunk | None) -> str | None:
-    """The number an emergency call presents: the user's emergency caller ID, the tenant's,
-    then the user's and the trunk's caller IDs (None: none is set)."""
+    """The number an emergency call presents: the user's emergency caller ID, their site's,
+    the tenant's, then the user's and the trunk's caller IDs (None: none is set)."""
     if user is not None and user.calling.emergency_caller_id:
         return user.calling.emergency_caller_id
+    site = _site_caller_id(tenant, user)
+    if site:
+        return site
     if tenant.calling.emergency_caller_id:
         return tenant.calling.emergency_caller_id
     if user is not None and user.caller_id:
@@ -72,6 +84,8 @@ def describe_emergency(tenant: Tenant, user: User | None) -> list[str]:
     number = emergency_caller_id(tenant, user, route[0] if route else None)
     if user is not None and user.calling.emergency_caller_id:
         whose = f"user {user.extension}'s emergency caller ID"
+    elif _site_caller_id(tenant, user):
+        whose = f"the emergency caller ID of site {user.site if user else ''}"
     elif tenant.calling.emergency_caller_id:
         whose = "the tenant's emergency caller ID"
     else:

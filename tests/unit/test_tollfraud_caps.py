@@ -298,3 +298,29 @@ def test_calling_settings_errors_name_the_field() -> None:
         tenant({"emergency_trunk": "nope"})
     with pytest.raises(ValueError, match="911 is an emergency number"):
         tenant(**{"911": {}})
+
+
+def test_emergency_caller_id_falls_back_from_user_to_site_to_tenant() -> None:
+    from config.models import Tenant
+    from softswitch.security.emergency import emergency_caller_id
+
+    tenant = Tenant.model_validate(
+        {
+            "name": "acme",
+            "domain": "acme.test",
+            "calling": {"emergency_caller_id": "+14155550100"},
+            "sites": [{"name": "north", "emergency_caller_id": "+14155550111"}],
+            "users": [
+                {"extension": "101", "password": "secret-101-pw", "site": "north"},
+                {
+                    "extension": "102",
+                    "password": "secret-102-pw",
+                    "site": "north",
+                    "calling": {"emergency_caller_id": "+14155550122"},
+                },
+                {"extension": "103", "password": "secret-103-pw"},
+            ],
+        }
+    )
+    caller_id = {u.extension: emergency_caller_id(tenant, u, None) for u in tenant.users}
+    assert caller_id == {"101": "+14155550111", "102": "+14155550122", "103": "+14155550100"}
