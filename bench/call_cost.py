@@ -70,7 +70,9 @@ def _calls(target: str, injection: Path, calls: int, rate: float, tag: str) -> i
         rate=rate,
         injection=injection,
         call_id=f"{tag}-%u@%s",
-        extra=["-s", CALLEE, "-d", "0"],
+        # -nr: no retransmissions from the caller, so a slow profiled switch gets the same
+        # messages per call as a fast one.
+        extra=["-s", CALLEE, "-d", "0", "-nr"],
         timeout=calls / rate + 120,
     )
     if result.failed or result.successful != calls:
