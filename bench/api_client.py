@@ -108,7 +108,10 @@ def _timed_get(client: httpx.Client, endpoint: Endpoint) -> tuple[float, httpx.R
 
 class ApiLoad:
     """`rate` requests/s, open loop, from a few client threads: a round of list and get
-    requests, one of them each second a write (a side number re-pointed and back)."""
+    requests, one of them each second a write (a side number re-pointed and back). At most
+    WORKERS requests are in flight: a request due while all are busy is not sent but
+    counted (`skipped_busy`), so a slow API shows as a lower achieved rate instead of a
+    backlog that would go on loading the switch after the load is stopped."""
 
     WORKERS = 8
 
@@ -130,7 +133,8 @@ class ApiLoad:
         self.samples: dict[str, list[float]] = {"read": [], "write": []}
         self.errors: list[str] = []
         self.started = self.stopped = 0.0
-        self.sent = 0
+        self.sent = self.skipped = 0
+        self._slots = threading.BoundedSemaphore(self.WORKERS)
 
     def start(self) -> ApiLoad:
         self.started = time.monotonic()
@@ -144,6 +148,12 @@ class ApiLoad:
         return client
 
     def _request(self, kind: str, endpoint: Endpoint | None, forwarded: bool) -> None:
+        try:
+            self._send(kind, endpoint, forwarded)
+        finally:
+            self._slots.release()
+
+    def _send(self, kind: str, endpoint: Endpoint | None, forwarded: bool) -> None:
         client = self._client()
         started = time.perf_counter()
         try:
@@ -164,13 +174,18 @@ class ApiLoad:
 
     def _run(self) -> None:
         every = max(1, round(self.rate))  # one write a second
+        forward = False
         with concurrent.futures.ThreadPoolExecutor(self.WORKERS) as pool:
             for n in itertools.count():
                 due = self.started + n / self.rate
                 if self._stop.wait(max(0.0, due - time.monotonic())):
                     break
+                if not self._slots.acquire(blocking=False):
+                    self.skipped += 1
+                    continue
                 if n % every == every - 1:
-                    pool.submit(self._request, "write", None, (n // every) % 2 == 0)
+                    forward = not forward  # there and back, in the order they are sent
+                    pool.submit(self._request, "write", None, forward)
                 else:
                     pool.submit(self._request, "read", next(self._reads), False)
                 self.sent += 1
@@ -185,6 +200,7 @@ class ApiLoad:
             "offered_per_s": self.rate,
             "achieved_per_s": round(done / span, 1),
             "requests": self.sent,
+            "skipped_busy": self.skipped,
             "errors": len(self.errors),
             "error_examples": self.errors[:5],
             "reads": latency_figures(self.samples["read"]),
