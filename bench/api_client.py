@@ -193,8 +193,9 @@ class ApiLoad:
 
     def stop(self) -> dict[str, Any]:
         self._stop.set()
-        self._thread.join(60)
-        span = max(1e-9, self.stopped - self.started)
+        stopped = time.monotonic()
+        self._thread.join(60)  # the requests in flight finish (their samples count)
+        span = max(1e-9, max(stopped, self.stopped) - self.started)
         done = len(self.samples["read"]) + len(self.samples["write"])
         return {
             "offered_per_s": self.rate,
