@@ -275,41 +275,10 @@ class ProvisioningService:
         self, actor: Actor, kind: str, tenant: str, documents: Sequence[Mapping[str, Any]]
     ) -> list[Item]:
         """Create several objects of one kind in one tenant in one transaction, all or none
-        (an import): each validated, then the tenant with all of them in place. Raises
-        InvalidObject (every problem found), VersionMismatch (one exists already)."""
-        self._writable()
-        errors: list[FieldError] = []
-        docs: dict[str, dict[str, Any]] = {}
-        for n, data in enumerate(documents, 1):
-            try:
-                model = _validate_object(kind, tenant, f"(new {n})", data)
-                docs[object_key(kind, model)] = _stored(kind, model)
-            except InvalidObject as exc:
-                errors += exc.errors
-        if errors:
-            raise InvalidObject(errors)
-        for _ in range(_RETRIES):
-            revision = await self.store.provisioning_revision()
-            current = {(o.kind, o.key): o.data for o in await self.store.load_provisioning(tenant)}
-            if not current:
-                raise NotFound(f"no tenant {tenant!r}")
-            _validate_tenant(tenant, {**current, **{(kind, k): d for k, d in docs.items()}})
-            writes = [ObjectWrite(tenant, kind, k, d, 0) for k, d in docs.items()]
-            try:
-                new_revision, _ = await self.store.write_provisioning(
-                    writes,
-                    actor=actor.name,
-                    source=actor.source,
-                    at=self.clock(),
-                    base_revision=revision,
-                )
-            except RevisionMoved:
-                continue
-            except VersionConflict as exc:
-                raise VersionMismatch(str(exc), exc.actual) from None
-            self._notify(new_revision, revision)
-            return [Item(tenant, kind, k, 1, d) for k, d in docs.items()]
-        raise RevisionMoved("provisioning keeps changing; try again")
+        (an import): a `change_many` of creates. Raises InvalidObject (every problem found),
+        VersionMismatch (one exists already)."""
+        changes = [ObjectChange(tenant, kind, data, expected_version=0) for data in documents]
+        return await self.change_many(actor, changes)
 
     async def _change(
         self,
