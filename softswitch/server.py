@@ -286,7 +286,7 @@ class Switch:
             # speech, uploads).
             prompts = PromptLibrary.from_config(self.config)
             AttendantService(self.calls.applications, self.calls.tenants, prompts)
-            VoicemailApp(self.voicemail, prompts).attach(self.calls)
+            VoicemailApp(self.voicemail, prompts).attach(self.calls.applications)
             # Call queues: one owner per tenant, the queue log in the store.
             self.queues = QueueService(
                 self.calls.applications, self.calls.tenants, self.store, prompts

@@ -30,7 +30,7 @@ import structlog
 from config.voicemail import Greeting
 from media.players import AudioSource
 from media.wav import write_wav
-from routing.plan import Outcome, Target
+from routing.plan import Outcome, Target, TargetKind
 from softswitch.apps import prompts as tones
 from softswitch.apps.session import AppSession, collect_digits, flush_digits, play
 from softswitch.prompts import Phrase, PromptError, PromptLibrary
@@ -45,7 +45,7 @@ from softswitch.voicemail.mailboxes import (
 
 if TYPE_CHECKING:
     from softswitch.calls.call import Call
-    from softswitch.calls.manager import CallManager
+    from softswitch.calls.registry import ApplicationRegistry
 
 __all__ = ["VoicemailApp"]
 
@@ -73,11 +73,11 @@ class VoicemailApp:
 
     # ------------------------------------------------------------------ entry points
 
-    def attach(self, mgr: CallManager) -> None:
+    def attach(self, applications: ApplicationRegistry[Call]) -> None:
         """Run voicemail for the callflows' VOICEMAIL nodes and the inbox's feature-code
         nodes (VOICEMAIL_INBOX: the caller's own mailbox, or asked for)."""
-        mgr.applications["voicemail"] = self._node
-        mgr.applications["voicemail_inbox"] = self._inbox_node
+        applications.register(TargetKind.VOICEMAIL, self._node)
+        applications.register(TargetKind.VOICEMAIL_INBOX, self._inbox_node)
 
     def _node(self, call: Call, target: Target) -> Any:
         # Busy greeting when the callflow came here because the user was busy.
