@@ -132,7 +132,7 @@ class Target:
                 raise ValueError(f"hang up needs a 4xx-6xx status, got {self.status}")
         elif self.kind is TargetKind.MONITOR and self.mode not in MONITOR_MODES:
             raise ValueError(f"monitor mode must be one of {', '.join(MONITOR_MODES)}")
-        elif not self.ref and self.kind is not TargetKind.FAX:
+        elif not self.ref and self.kind not in (TargetKind.FAX, TargetKind.VOICEMAIL_INBOX):
             raise ValueError(f"{self.kind.value} target needs a ref")
         if self.delay < 0 or (self.timeout is not None and self.timeout <= 0):
             raise ValueError("delay must be >= 0 and timeout > 0")

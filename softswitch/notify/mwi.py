@@ -156,8 +156,11 @@ class MessageWaiting:
 
     def phone_registered(self, tenant: str, domain: str, user: str) -> int:
         """A user's REGISTER was accepted: a phone that newly appeared among their
-        contacts gets the lamp state of their mailbox unsolicited (unless it subscribes);
-        returns how many NOTIFYs went out."""
+        contacts gets its lamp lit unsolicited (unless it subscribes) when the mailbox has
+        new messages; returns how many NOTIFYs went out. A lamp is dark until told
+        otherwise, so an empty mailbox sends nothing: devices that never asked for
+        message waiting (trunk-facing gateways, test agents) see no NOTIFY they did not
+        expect."""
         if not self.unsolicited:
             return 0
         box = self.mailboxes.mailbox_of(tenant, user)
@@ -168,7 +171,7 @@ class MessageWaiting:
         known = self._known.get(aor, set())
         self._known[aor] = contacts
         fresh = contacts - known
-        if not fresh:
+        if not fresh or not self.mailboxes.counts(box).waiting:
             return 0
         return self.notify_phones(box, only=(aor, fresh))
 

@@ -954,3 +954,30 @@ def test_monitor_codes_are_the_tenants_and_not_for_calls_from_trunks() -> None:
 def test_a_monitor_target_needs_a_mode() -> None:
     with pytest.raises(ValueError, match="monitor mode"):
         Target(TargetKind.MONITOR, "101")
+
+
+def test_feature_codes_are_application_nodes() -> None:
+    """*97 (my mailbox, from a user's own phone), *98 (any mailbox: asked for) and, in a
+    tenant with queues, *71-*73 (an agent's status) are application nodes of their own."""
+    from config.models import Tenant
+    from routing.engine import plan_call
+    from routing.facts import CallFacts
+    from routing.plan import Application, TargetKind
+
+    tenant = Tenant.model_validate(
+        {
+            "name": "acme",
+            "domain": "acme.test",
+            "users": [{"extension": e, "password": f"secret-{e}-pw"} for e in ("101", "102")],
+            "queues": [{"name": "sales", "extension": "8000", "agents": [{"extension": "101"}]}],
+        }
+    )
+
+    def node(dialled: str, caller: str = "101") -> Application:
+        flow = plan_call(tenant.routing, CallFacts(caller=caller, dialled=dialled, at=0.0))
+        assert isinstance(flow.root, Application), flow.root
+        return flow.root
+
+    assert (node("*97").target.kind, node("*97").target.ref) == (TargetKind.VOICEMAIL_INBOX, "101")
+    assert (node("*98").target.kind, node("*98").target.ref) == (TargetKind.VOICEMAIL_INBOX, "")
+    assert (node("*73").target.kind, node("*73").target.ref) == (TargetKind.QUEUE_AGENT, "on_break")
