@@ -11,6 +11,7 @@ area in marked blocks; the SQL of each area is kept beside its method.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -151,10 +152,15 @@ class SqliteStore(Store):
                     yield db
                     await db.execute("COMMIT")
                 except BaseException:
-                    # SQLite may already have rolled back (e.g. disk full); a second
-                    # ROLLBACK would then mask the original error.
+                    # The original error is the one to raise: SQLite may already have
+                    # rolled back (disk full), or a statement still queued on the
+                    # connection's thread when the task was cancelled (a COMMIT) may end
+                    # the transaction first. A failed ROLLBACK must not turn a
+                    # cancellation into a StorageError, which a background loop would
+                    # catch and then never stop.
                     if db.in_transaction:
-                        await db.execute("ROLLBACK")
+                        with contextlib.suppress(sqlite3.Error):
+                            await db.execute("ROLLBACK")
                     raise
             except sqlite3.Error as exc:
                 raise StorageError(f"SQLite {what} failed on {self.path!r}: {exc}") from exc
