@@ -40,6 +40,7 @@ from softswitch.calls.observers import CallObservers
 from softswitch.calls.originate import Originator
 from softswitch.calls.planning import CallPlanner
 from softswitch.calls.relay import DialogRelay, RelayedRequest
+from softswitch.calls.replaces import JoinReinvite
 from softswitch.calls.signalling import CallSignalling, Scheduler
 from softswitch.calls.transfer import Transfer, TransferReinvite, Transfers
 from softswitch.directory import Directory
@@ -297,6 +298,11 @@ class CallManager:
                     self.transfers.reinvite_failed(app)
                 else:
                     self.transfers.reinvite_response(app, event.response)
+            elif isinstance(app, JoinReinvite):
+                if event.response is None:
+                    self.transfers.attended.reinvite_failed(app)
+                else:
+                    self.transfers.attended.reinvite_response(app, event.response)
         elif isinstance(event, DialogEnded):
             leg = event.session.app_data
             if not isinstance(leg, Leg) or leg.state is LegState.ENDED:

@@ -84,6 +84,9 @@ class PassThroughMedia:
     def transfer_answered(self, call: Call, transferee: Leg, target: Leg, sdp: bytes) -> bool:
         return False  # the transferee needs a re-INVITE with the target's offer
 
+    def join(self, call: Call, transferee: Leg, target: Leg) -> bool:
+        return False  # attended transfer: the parties exchange SDP in re-INVITEs
+
     def ack_answer(self, leg: Leg, body: bytes) -> bool:
         return False  # the ACK's answer goes on to the other party
 
@@ -151,6 +154,11 @@ class AnchoredMedia:
     def transfer_answered(self, call: Call, transferee: Leg, target: Leg, sdp: bytes) -> bool:
         self.anchor.remote_answer(target, sdp)
         self.anchor.bridge(transferee, target)  # no re-INVITE: the endpoints are bridged
+        self._bridged(call)
+        return True
+
+    def join(self, call: Call, transferee: Leg, target: Leg) -> bool:
+        self.anchor.bridge(transferee, target)  # attended transfer: already negotiated
         self._bridged(call)
         return True
 

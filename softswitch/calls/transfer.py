@@ -6,6 +6,7 @@ the transferor hears how it goes in NOTIFYs (message/sipfrag) and is released on
 target answers. Pass-through, the target's 200 carries the offer (the transfer INVITE has
 no SDP, RFC 3725) and a re-INVITE gives it to the transferee; anchored, the endpoints are
 simply bridged. If the target cannot be reached the transferee goes back to the transferor.
+A Refer-To with an embedded Replaces is an attended transfer (``softswitch.calls.replaces``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from softswitch.calls.identity import CallerIdentity
 from softswitch.calls.leg import LegState, response_sdp
 from softswitch.calls.media import leg_sdp
 from softswitch.calls.planning import CallPlanner
+from softswitch.calls.replaces import AttendedTransfers
 from softswitch.calls.signalling import CallSignalling
 from softswitch.sip.headers import parse_name_addr
 from softswitch.sip.message import (
@@ -28,6 +30,7 @@ from softswitch.sip.message import (
     SipResponse,
     new_call_id,
 )
+from softswitch.sip.replaces import refer_to_replaces
 from softswitch.sip.transaction import ServerTransaction
 
 __all__ = ["Transfer", "TransferReinvite", "Transfers"]
@@ -74,6 +77,15 @@ class Transfers:
         self.tenants = tenants
         self.calls = calls
         self.counters = counters
+        self.attended = AttendedTransfers(
+            signalling,
+            layer=layer,
+            admission=admission,
+            planner=planner,
+            calls=calls,
+            counters=counters,
+            notify=self.notify,
+        )
 
     def on_refer(self, leg: Leg, request: SipRequest, tx: ServerTransaction) -> None:
         """REFER from one party: the other party is transferred to Refer-To."""
@@ -91,8 +103,13 @@ class Transfers:
         except (SipParseError, ValueError):
             self.sig.respond(tx, 400, "Bad Refer-To")
             return
-        if uri.headers:  # Replaces: attended transfer
-            self.sig.respond(tx, 501, "Attended Transfer Not Supported")
+        try:
+            replaces = refer_to_replaces(uri)
+        except SipParseError as error:
+            self.sig.respond(tx, 400, error.reason)
+            return
+        if replaces is not None:  # attended transfer: softswitch.calls.replaces
+            self.attended.on_refer(leg, request, tx, replaces)
             return
         if not uri.user:
             self.sig.respond(tx, 400, "Bad Refer-To")

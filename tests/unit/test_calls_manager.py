@@ -520,7 +520,7 @@ def test_failed_transfer_returns_the_transferee(net: Net) -> None:
 @pytest.mark.parametrize(
     ("refer_to", "status"),
     [
-        ("<sip:200@pbx.test?Replaces=abc%3Bto-tag%3Dx%3Bfrom-tag%3Dy>", 501),
+        ("<sip:200@pbx.test?Replaces=abc%3Bto-tag%3Dx%3Bfrom-tag%3Dy>", 481),  # no such dialog
         ("not a uri <", 400),
     ],
 )
