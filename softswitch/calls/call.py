@@ -140,6 +140,7 @@ class Leg:
         "state",
         "status",
         "target",
+        "transfer",
     )
 
     def __init__(
@@ -177,6 +178,8 @@ class Leg:
         # "confirm" / "screen": the answerer must accept (press 1) before the leg wins
         # (softswitch.calls.confirm).
         self.confirm = ""
+        # An attended transfer this leg took part in, for the CDR (softswitch.calls.replaces).
+        self.transfer: dict[str, str] | None = None
 
     @property
     def call_id(self) -> str:
@@ -195,7 +198,7 @@ class Leg:
             "started": round(self.started_at, 3),
             "ended": None if self.ended_at is None else round(self.ended_at, 3),
             "answered": self.answered_at is not None,
-        }
+        } | ({"transfer": self.transfer} if self.transfer is not None else {})
 
     def __repr__(self) -> str:
         side = "in" if self.inbound else "out"

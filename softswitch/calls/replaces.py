@@ -129,6 +129,16 @@ class AttendedTransfers:
         join = Join(
             joined, transferee, target, call.caller_number if leg is call.inbound else call.callee
         )
+        # Every leg involved says so in the CDRs of the three calls.
+        record = {
+            "kind": "attended",
+            "by": join.transferor,
+            "transferee": joined.caller_number,
+            "to": joined.callee,
+            "call": joined.id,
+        }
+        for involved in (leg, replaced, transferee, target):
+            involved.transfer = record
         # The transferor is done: it hears so and both of its legs are released.
         self.notify(leg, "SIP/2.0 200 OK", final=True)
         for old, gone in ((call, leg), (other_call, replaced)):

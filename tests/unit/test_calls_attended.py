@@ -92,8 +92,17 @@ def test_a_refer_with_replaces_joins_the_other_parties(net: Net) -> None:
     assert len(net.requests(b, "ACK")) == 1
     (ack,) = net.requests(c, "ACK")
     assert ack.body == B_SDP
-    # A's two calls are over; B hanging up ends the joined call at C.
-    assert len(net.cdrs) == 2
+    # A's two calls are over, their CDRs tell who went where.
+    first, second = net.cdrs
+    for cdr in (first, second):
+        (leg,) = cdr.legs
+        assert leg["transfer"]["kind"] == "attended"
+        assert (leg["transfer"]["by"], leg["transfer"]["transferee"], leg["transfer"]["to"]) == (
+            "100",
+            "102",
+            "200",
+        )
+    # B hanging up ends the joined call at C.
     bye = SipRequest(
         "BYE",
         "sip:192.0.2.1:5060",
@@ -114,6 +123,7 @@ def test_a_refer_with_replaces_joins_the_other_parties(net: Net) -> None:
         "200",
         "ANSWERED",
     )
+    assert joined.legs[0]["transfer"]["call"] == joined.call_id
     assert len(net.mgr) == 0 and net.mgr.dialog_count == 0
 
 
