@@ -3,10 +3,14 @@ caller 100 (A) talks with 102 (B) and with 200 (C), then joins B and C."""
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import quote
 
 import pytest
 
+from config.media import MediaSettings
+from media.engine import EngineSettings, MediaEngine
+from softswitch.calls.anchor import MediaAnchor
 from softswitch.sip.address import Address
 from softswitch.sip.headers import parse_name_addr
 from softswitch.sip.message import SipRequest, SipResponse, make_response
@@ -142,3 +146,22 @@ def test_a_broken_replaces_is_a_400(net: Net) -> None:
     refer_to = "<sip:200@pbx.test?Replaces=nope%3Bto-tag%3Dx>"
     net.deliver(_from_a(first, "REFER", 3, ("Refer-To", refer_to)), CALLER)
     assert [m.status for m in net.take(CALLER) if isinstance(m, SipResponse)] == [400]
+
+
+def test_anchored_the_endpoints_of_b_and_c_are_bridged_without_reinvites() -> None:
+    engine = MediaEngine(EngineSettings(address="127.0.0.1", port_min=41000, port_max=41999))
+    try:
+        net = Net(anchor=MediaAnchor(engine, MediaSettings(address="127.0.0.1")))
+        b, c = _transfer(net)
+        to_a = net.take(CALLER)
+        assert [m.status for m in to_a if isinstance(m, SipResponse)] == [202]
+        assert sum(1 for m in to_a if isinstance(m, SipRequest) and m.method == "BYE") == 2
+        assert not net.requests(b, "INVITE") and not net.requests(c, "INVITE")
+        (joined,) = net.mgr.calls.values()
+        transferee, target = joined.inbound, joined.winner
+        assert target is not None and transferee.media is not None
+        assert transferee.media.peer is target.media  # type: ignore[attr-defined]
+        assert len(net.cdrs) == 2  # A's calls; their endpoints of A are released
+        assert len(engine._endpoints) == 2
+    finally:
+        asyncio.run(engine.close())
