@@ -105,7 +105,14 @@ class AttendedTransfers:
         transferee = call.other(leg)
         assert transferee is not None  # Transfers.on_refer checked call 1 is answered
         replaced = self.find_leg(replaces)
-        if replaced is None or replaced is leg or replaced.call is call:
+        # Only a dialog of the transferor's own tenant can be named: Call-ID and tags are
+        # no secret across tenants.
+        if (
+            replaced is None
+            or replaced is leg
+            or replaced.call is call
+            or replaced.call.tenant != call.tenant
+        ):
             self.sig.respond(tx, 481, "Replaced Dialog Does Not Exist")
             return
         other_call = replaced.call

@@ -165,3 +165,16 @@ def test_anchored_the_endpoints_of_b_and_c_are_bridged_without_reinvites() -> No
         assert len(engine._endpoints) == 2
     finally:
         asyncio.run(engine.close())
+
+
+def test_a_dialog_of_another_tenant_cannot_be_named() -> None:
+    net = Net()
+    b = net.register("102", "203.0.113.1")
+    c = net.register("200", "203.0.113.9")
+    first = _call(net, "102", "call-1", b, "b")
+    second = _call(net, "200", "call-2", c, "c")
+    (other,) = [call for call in net.mgr.calls.values() if call.inbound.call_id == "call-2"]
+    other.tenant = "elsewhere"  # as if call 2 were a call of another tenant
+    net.deliver(_from_a(first, "REFER", 3, ("Refer-To", _replaces(second))), CALLER)
+    assert [m.status for m in net.take(CALLER) if isinstance(m, SipResponse)] == [481]
+    assert not net.requests(b, "BYE") and not net.requests(c, "BYE")
