@@ -40,7 +40,7 @@ from softswitch.calls.observers import CallObservers
 from softswitch.calls.originate import Originator
 from softswitch.calls.planning import CallPlanner
 from softswitch.calls.relay import DialogRelay, RelayedRequest
-from softswitch.calls.replaces import JoinReinvite
+from softswitch.calls.replaces import JoinReinvite, Takeover
 from softswitch.calls.signalling import CallSignalling, Scheduler
 from softswitch.calls.transfer import Transfer, TransferReinvite, Transfers
 from softswitch.directory import Directory
@@ -154,6 +154,7 @@ class CallManager:
             tenants=self.tenants,
             calls=self.calls,
             counters=self.counters,
+            answer=self.caller.answer,
         )
         self.originator = Originator(
             self.sig,
@@ -214,6 +215,10 @@ class CallManager:
         if admitted is None:
             return
         tenant, caller, trunk = admitted.tenant, admitted.caller, admitted.trunk
+        if request.get("Replaces") is not None and self.transfers.attended.on_invite(
+            request, source, tx, tenant.name, caller.number
+        ):
+            return  # a phone takes over a call (RFC 3891): softswitch.calls.replaces
         call = Call(
             self,
             new_call_id(),
@@ -298,6 +303,11 @@ class CallManager:
                     self.transfers.reinvite_failed(app)
                 else:
                     self.transfers.reinvite_response(app, event.response)
+            elif isinstance(app, Takeover):
+                if event.response is None:
+                    self.transfers.attended.takeover_failed(app)
+                else:
+                    self.transfers.attended.takeover_response(app, event.response)
             elif isinstance(app, JoinReinvite):
                 if event.response is None:
                     self.transfers.attended.reinvite_failed(app)

@@ -7,6 +7,11 @@ itself: the dialog named is found among its own legs, B and C are joined in a ne
 A hears "200 OK" in a NOTIFY and both of A's legs get a BYE. Anchored, the endpoints of B
 and C are simply bridged; pass-through, C gets an offerless re-INVITE, its offer goes to B
 in a re-INVITE and B's answer back to C in the ACK (RFC 3725 flow I).
+
+An INVITE with Replaces arriving at the switch (a phone taking over a call, RFC 3891) is
+admitted like any INVITE, then takes the place of the leg it names: the other party of
+that leg's call is bridged to it (anchored) or re-INVITEd with its offer (pass-through),
+the new INVITE is answered and the replaced leg gets a BYE.
 """
 
 from __future__ import annotations
@@ -18,16 +23,18 @@ from typing import Protocol
 import structlog
 
 from softswitch.calls.admission import Admission
+from softswitch.calls.anchor import MediaRefused
 from softswitch.calls.call import Call, CallLayer, CallState, Leg
 from softswitch.calls.leg import LegState, response_sdp
 from softswitch.calls.media import leg_sdp
 from softswitch.calls.planning import CallPlanner
 from softswitch.calls.signalling import CallSignalling
-from softswitch.sip.message import SipRequest, SipResponse, new_call_id
-from softswitch.sip.replaces import Replaces
+from softswitch.sip.address import Address
+from softswitch.sip.message import SipParseError, SipRequest, SipResponse, new_call_id, new_tag
+from softswitch.sip.replaces import Replaces, parse_replaces
 from softswitch.sip.transaction import ServerTransaction
 
-__all__ = ["AttendedTransfers", "Join", "JoinReinvite"]
+__all__ = ["AttendedTransfers", "Join", "JoinReinvite", "Takeover"]
 
 log = structlog.get_logger(__name__)
 
@@ -36,6 +43,23 @@ class Notifier(Protocol):
     """How the transferor hears the outcome (``Transfers.notify``)."""
 
     def __call__(self, leg: Leg, fragment: str, *, final: bool) -> None: ...
+
+
+class Answerer(Protocol):
+    """How a new INVITE is answered (``CallerSide.answer``)."""
+
+    def __call__(self, call: Call, body: bytes) -> None: ...
+
+
+@dataclass(slots=True)
+class Takeover:
+    """An INVITE with Replaces: ``leg`` (its new leg, inbound of ``call``) takes the place of
+    ``replaced``; ``other`` is the party it is joined with."""
+
+    call: Call
+    leg: Leg
+    replaced: Leg
+    other: Leg
 
 
 @dataclass(slots=True)
@@ -70,6 +94,7 @@ class AttendedTransfers:
         calls: dict[str, Call],
         counters: dict[str, int],
         notify: Notifier,
+        answer: Answerer,
     ) -> None:
         self.sig = signalling
         self.layer = layer
@@ -78,11 +103,15 @@ class AttendedTransfers:
         self.calls = calls
         self.counters = counters
         self.notify = notify
+        self.answer = answer
 
-    def find_leg(self, replaces: Replaces) -> Leg | None:
-        """The switch's leg whose dialog ``replaces`` names: to-tag is our local tag,
-        from-tag the remote one (RFC 3891 section 3)."""
+    def find_leg(self, replaces: Replaces, tenant: str) -> Leg | None:
+        """The switch's leg of ``tenant`` whose dialog ``replaces`` names: to-tag is our
+        local tag, from-tag the remote one (RFC 3891 section 3). Only the tenant's own
+        calls: Call-ID and tags are no secret across tenants."""
         for call in self.calls.values():
+            if call.tenant != tenant:
+                continue
             for leg in (call.inbound, *call.outbound):
                 session = leg.session if leg is not None else None
                 if session is None or leg.state is LegState.ENDED:
@@ -104,15 +133,8 @@ class AttendedTransfers:
         call = leg.call
         transferee = call.other(leg)
         assert transferee is not None  # Transfers.on_refer checked call 1 is answered
-        replaced = self.find_leg(replaces)
-        # Only a dialog of the transferor's own tenant can be named: Call-ID and tags are
-        # no secret across tenants.
-        if (
-            replaced is None
-            or replaced is leg
-            or replaced.call is call
-            or replaced.call.tenant != call.tenant
-        ):
+        replaced = self.find_leg(replaces, call.tenant)
+        if replaced is None or replaced is leg or replaced.call is call:
             self.sig.respond(tx, 481, "Replaced Dialog Does Not Exist")
             return
         other_call = replaced.call
@@ -239,3 +261,121 @@ class AttendedTransfers:
         if join.call.state is not CallState.ENDED:
             log.warning("attended_transfer_failed", call=join.call.id, status=status)
             self.sig.hang_up(join.call, "FAILED", status)
+
+    # ---------------------------------------------------------------- INVITE with Replaces
+    def on_invite(
+        self,
+        request: SipRequest,
+        source: Address,
+        tx: ServerTransaction,
+        tenant: str,
+        caller: str,
+    ) -> bool:
+        """An admitted new INVITE: whether it carried Replaces (and was dealt with here)."""
+        header = request.get("Replaces")
+        if header is None:
+            return False
+        try:
+            replaces = parse_replaces(header)
+        except SipParseError as error:
+            self.sig.respond(tx, 400, error.reason)
+            return True
+        replaced = self.find_leg(replaces, tenant)
+        if replaced is None:
+            self.sig.respond(tx, 481, "Call/Transaction Does Not Exist")
+            return True
+        old = replaced.call
+        other = old.other(replaced)
+        if (
+            old.state is not CallState.ANSWERED
+            or other is None
+            or other.session is None
+            or replaces.early_only
+        ):
+            self.sig.respond(tx, 486, "Busy Here")  # RFC 3891 3: only a confirmed dialog
+            return True
+        if old.transferring is not None or other.pending is not None:
+            self.sig.respond(tx, 491, "Request Pending")
+            return True
+        if other is old.inbound:
+            number, name = old.caller_number, old.caller_name
+        else:
+            number, name = old.callee, ""
+        call = Call(
+            self.layer, new_call_id(), old.tenant, old.domain, number, name, caller, old.media_path
+        )
+        call.direction = old.direction
+        call.callee = call.destination = caller
+        leg = Leg(call, True, request, source, new_tag(), call.started_at)
+        leg.invite_tx = tx
+        leg.label = caller
+        tx.app_data = leg
+        call.inbound = leg
+        self.calls[call.id] = call
+        self.counters["calls"] += 1
+        self.planner.mark_busy(call.tenant, number, +1)  # call_ended takes it back
+        offer = request.body if "application/sdp" in (request.get("Content-Type") or "") else b""
+        try:
+            call.media_path.caller_offer(leg, offer)
+        except MediaRefused as refused:
+            call.fail(refused.status, refused.reason)
+            return True
+        takeover = Takeover(call, leg, replaced, other)
+        other.call = call  # the kept party's requests go to the new call from now on
+        call.outbound = [other]
+        call.winner = other
+        if call.media_path.join(call, leg, other):
+            self._take_over(takeover, leg.media.local_sdp if leg.media is not None else b"")
+            return True
+        other.pending = takeover
+        self.sig.request(
+            other,
+            "INVITE",
+            takeover,
+            body=leg_sdp(offer, source.host) if offer else b"",
+            content_type="application/sdp" if offer else None,
+        )
+        return True
+
+    def takeover_response(self, takeover: Takeover, response: SipResponse) -> None:
+        """The kept party answered the new phone's offer: the new INVITE gets that answer."""
+        other = takeover.other
+        other.pending = None
+        if not 200 <= response.status < 300:
+            self._takeover_failed(takeover, response.status)
+            return
+        self.sig.send_ack(other)
+        sdp = response_sdp(response)
+        self._take_over(takeover, leg_sdp(sdp, other.peer.host) if sdp else b"")
+
+    def takeover_failed(self, takeover: Takeover) -> None:
+        """The kept party never answered the re-INVITE."""
+        takeover.other.pending = None
+        self._takeover_failed(takeover, 408)
+
+    def _takeover_failed(self, takeover: Takeover, status: int) -> None:
+        # The replaced call goes on as it was; the new INVITE is refused.
+        takeover.other.call = takeover.replaced.call
+        log.warning("replaces_failed", call=takeover.call.id, status=status)
+        takeover.call.fail(status)
+
+    def _take_over(self, takeover: Takeover, body: bytes) -> None:
+        call, replaced = takeover.call, takeover.replaced
+        old = replaced.call
+        call.state = CallState.ANSWERED
+        call.answered_at = time.time()
+        self.layer.mark_busy(call, call.callee, +1)  # Call.end takes it back
+        self.answer(call, body)
+        record = {
+            "kind": "replaces",
+            "by": call.callee,
+            "transferee": call.caller_number,
+            "to": call.callee,
+            "call": call.id,
+        }
+        for involved in (takeover.leg, replaced, takeover.other):
+            involved.transfer = record
+        if replaced.state is not LegState.ENDED:
+            self.sig.send_bye(replaced)
+        old.end("ANSWERED", 200)
+        log.info("call_replaced", call=call.id, replaced=old.id, by=call.callee)

@@ -20,7 +20,7 @@ from softswitch.calls.identity import CallerIdentity
 from softswitch.calls.leg import LegState, response_sdp
 from softswitch.calls.media import leg_sdp
 from softswitch.calls.planning import CallPlanner
-from softswitch.calls.replaces import AttendedTransfers
+from softswitch.calls.replaces import Answerer, AttendedTransfers
 from softswitch.calls.signalling import CallSignalling
 from softswitch.sip.headers import parse_name_addr
 from softswitch.sip.message import (
@@ -69,6 +69,7 @@ class Transfers:
         tenants: dict[str, Tenant],
         calls: dict[str, Call],
         counters: dict[str, int],
+        answer: Answerer,
     ) -> None:
         self.sig = signalling
         self.layer = layer  # what the transfer's new call talks down to
@@ -85,6 +86,7 @@ class Transfers:
             calls=calls,
             counters=counters,
             notify=self.notify,
+            answer=answer,
         )
 
     def on_refer(self, leg: Leg, request: SipRequest, tx: ServerTransaction) -> None:

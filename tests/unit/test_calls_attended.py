@@ -12,6 +12,7 @@ from config.media import MediaSettings
 from media.engine import EngineSettings, MediaEngine
 from softswitch.calls.anchor import MediaAnchor
 from softswitch.sip.address import Address
+from softswitch.sip.auth import build_authorization
 from softswitch.sip.headers import parse_name_addr
 from softswitch.sip.message import SipRequest, SipResponse, make_response
 from tests.unit.callkit import CALLER, SDP, Net, answer, place_call
@@ -178,3 +179,82 @@ def test_a_dialog_of_another_tenant_cannot_be_named() -> None:
     net.deliver(_from_a(first, "REFER", 3, ("Refer-To", _replaces(second))), CALLER)
     assert [m.status for m in net.take(CALLER) if isinstance(m, SipResponse)] == [481]
     assert not net.requests(b, "BYE") and not net.requests(c, "BYE")
+
+
+def _invite_with_replaces(net: Net, phone: Address, replaces: str) -> SipRequest:
+    """200 at ``phone`` sends an authenticated INVITE with Replaces for 102's dialog."""
+
+    def request(cseq: int, auth: str | None) -> SipRequest:
+        headers = [
+            ("Via", f"SIP/2.0/UDP {phone.host}:5060;branch=z9hG4bKtakeover{cseq}"),
+            ("Max-Forwards", "70"),
+            ("From", "<sip:200@pbx.test>;tag=taker"),
+            ("To", "<sip:102@pbx.test>"),
+            ("Call-ID", "call-takeover"),
+            ("CSeq", f"{cseq} INVITE"),
+            ("Contact", f"<sip:200@{phone.host}:5060>"),
+            ("Replaces", replaces),
+            ("Content-Type", "application/sdp"),
+            *([("Proxy-Authorization", auth)] if auth else []),
+        ]
+        return SipRequest("INVITE", "sip:102@pbx.test", headers, C_SDP)
+
+    net.deliver(request(1, None), phone)
+    challenge = next(m for m in net.take(phone) if isinstance(m, SipResponse) and m.status == 407)
+    value = challenge.get("Proxy-Authenticate") or ""
+    authed = request(2, build_authorization(value, "INVITE", "sip:102@pbx.test", "200", "pw200"))
+    net.deliver(authed, phone)
+    return authed
+
+
+def test_an_invite_with_replaces_takes_over_the_named_leg(net: Net) -> None:
+    b = net.register("102", "203.0.113.1")
+    c = Address("UDP", "203.0.113.9", 5060)
+    place_call(net, "102")
+    (to_b,) = net.requests(b, "INVITE")
+    answer(net, to_b, 200, b, "b", B_SDP)
+    final = next(m for m in net.take(CALLER) if isinstance(m, SipResponse) and m.status == 200)
+    net.deliver(_from_a(final, "ACK", 2), CALLER)
+    net.take()
+    ours = parse_name_addr(to_b.get("From") or "").params["tag"]
+    _invite_with_replaces(net, c, f"{to_b.call_id};to-tag={ours};from-tag=b")
+    # Pass-through: A gets the new phone's offer; its answer goes to the new phone.
+    (reinvite,) = net.requests(CALLER, "INVITE")
+    assert reinvite.body == C_SDP and reinvite.call_id == "call-1"
+    reply = make_response(reinvite, 200, body=SDP)
+    reply.add("Content-Type", "application/sdp")
+    net.deliver(reply, CALLER)
+    (ok,) = [m for m in net.take(c) if isinstance(m, SipResponse) and m.status == 200]
+    assert ok.body == SDP
+    assert len(net.requests(b, "BYE")) == 1  # the replaced leg is released
+    (replaced,) = net.cdrs
+    assert replaced.legs[0]["transfer"]["kind"] == "replaces"
+    ack = SipRequest(
+        "ACK",
+        "sip:192.0.2.1:5060",
+        [
+            ("Via", "SIP/2.0/UDP 203.0.113.9:5060;branch=z9hG4bKtakeoverack"),
+            ("Max-Forwards", "70"),
+            ("From", "<sip:200@pbx.test>;tag=taker"),
+            ("To", ok.get("To") or ""),
+            ("Call-ID", "call-takeover"),
+            ("CSeq", "2 ACK"),
+        ],
+    )
+    net.deliver(ack, c)
+    net.deliver(_from_a(final, "BYE", 9), CALLER)
+    assert len(net.requests(c, "BYE")) == 1
+    taken = net.cdrs[-1]
+    assert (taken.caller_number, taken.destination) == ("100", "200")
+    assert len(net.mgr) == 0 and net.mgr.dialog_count == 0
+
+
+@pytest.mark.parametrize(
+    ("replaces", "status"),
+    [("nope;to-tag=x;from-tag=y", 481), ("nope;to-tag=x", 400)],
+)
+def test_an_invite_with_a_bad_replaces_is_refused(net: Net, replaces: str, status: int) -> None:
+    c = Address("UDP", "203.0.113.9", 5060)
+    _invite_with_replaces(net, c, replaces)
+    assert [m.status for m in net.take(c) if isinstance(m, SipResponse)][-1] == status
+    assert len(net.mgr) == 0
