@@ -258,3 +258,28 @@ def test_an_invite_with_a_bad_replaces_is_refused(net: Net, replaces: str, statu
     _invite_with_replaces(net, c, replaces)
     assert [m.status for m in net.take(c) if isinstance(m, SipResponse)][-1] == status
     assert len(net.mgr) == 0
+
+
+def test_anchored_an_invite_with_replaces_is_answered_from_the_engine() -> None:
+    engine = MediaEngine(EngineSettings(address="127.0.0.1", port_min=41000, port_max=41999))
+    try:
+        net = Net(anchor=MediaAnchor(engine, MediaSettings(address="127.0.0.1")))
+        b = net.register("102", "203.0.113.1")
+        c = Address("UDP", "203.0.113.9", 5060)
+        place_call(net, "102")
+        (to_b,) = net.requests(b, "INVITE")
+        answer(net, to_b, 200, b, "b", B_SDP)
+        final = next(m for m in net.take(CALLER) if isinstance(m, SipResponse) and m.status == 200)
+        net.deliver(_from_a(final, "ACK", 2), CALLER)
+        net.take()
+        ours = parse_name_addr(to_b.get("From") or "").params["tag"]
+        _invite_with_replaces(net, c, f"{to_b.call_id};to-tag={ours};from-tag=b")
+        assert not net.requests(CALLER, "INVITE")  # no re-INVITE: the endpoints are bridged
+        (ok,) = [m for m in net.take(c) if isinstance(m, SipResponse) and m.status == 200]
+        assert b"127.0.0.1" in ok.body
+        assert len(net.requests(b, "BYE")) == 1
+        (call,) = net.mgr.calls.values()
+        assert call.winner is not None and call.inbound.media is not None
+        assert call.inbound.media.peer is call.winner.media  # type: ignore[attr-defined]
+    finally:
+        asyncio.run(engine.close())
