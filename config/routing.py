@@ -150,6 +150,8 @@ class TenantRouting(BaseModel):
             ok = target in self.auto_attendants
         elif kind in (ForwardKind.CONFERENCE, "conference"):
             ok = target in self.conferences
+        elif kind in (ForwardKind.RING_GROUP, "ring_group"):
+            ok = any(g.extension == target for g in self.ring_groups)
         else:
             return None
         return None if ok else f"unknown {kind} destination {target!r}"
@@ -246,6 +248,7 @@ _TREATMENT_KIND = {
     Treatment.CONFERENCE: "conference",
     Treatment.VOICEMAIL: "voicemail",
     Treatment.AUTO_ATTENDANT: "auto_attendant",
+    Treatment.RING_GROUP: "ring_group",
 }
 
 

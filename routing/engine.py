@@ -360,7 +360,7 @@ class _Planner:
             verdict = self._screen(())
             if verdict.action is Screening.REJECT:
                 return self._hang_up(verdict.status, "Decline", "blocked")
-            return self._ring_group(group)
+            return self._ring_group(group, (ext,))
         kind = _service_kind(cr, ext)
         if kind is None:
             return None
@@ -370,18 +370,26 @@ class _Planner:
             return self._hang_up(verdict.status, "Decline", "blocked")
         return self._application(self._target(kind, ext))
 
-    def _ring_group(self, group: RingGroup) -> Node:
+    def _ring_group(
+        self,
+        group: RingGroup,
+        chain: tuple[str, ...],
+        reasons: tuple[DiversionReason, ...] = (),
+    ) -> Node:
         """Ring nodes for ``group``: one node ringing every member (simultaneous) or one
         node per member chained by their no-answer/busy branches (sequence), ending in the
         group's final destination. Members are left out when they cannot ring: a user with
-        no registered device, or on a call when the group skips busy members."""
-        ext = group.extension
-        chain = (ext,)
-        self.prefix += group.caller_id_prefix
+        no registered device, or on a call when the group skips busy members. ``chain``
+        ends with the group's extension (who forwarded the call here, for loops and
+        Diversion), ``reasons`` says why each before it forwarded."""
+        self.expansions += 1
+        if len(chain) == 1:
+            # The prefix of the group dialled; a group reached by forwarding keeps the name.
+            self.prefix += group.caller_id_prefix
         label = f"ring group {group.name!r}"
         if group.final is not None:
             final = self._dest(
-                group.final, chain, "nobody answered", (DiversionReason.NO_ANSWER,)
+                group.final, chain, "nobody answered", (*reasons, DiversionReason.NO_ANSWER)
             )
         else:
             final = self._hang_up(480, "Temporarily Unavailable", f"{label}: nobody answered")
@@ -404,6 +412,7 @@ class _Planner:
                     delay=member.delay,
                     timeout=member.delay + member.timeout,
                     diverted_by=chain,
+                    diversion_reasons=(*reasons, DiversionReason.UNCONDITIONAL),
                 )
             )
         if not members:
@@ -434,6 +443,12 @@ class _Planner:
         verdict = self._screen(())
         if verdict.action is Screening.REJECT:
             return self._hang_up(verdict.status, "Decline", "blocked")
+        if did.treatment is Treatment.RING_GROUP:
+            group = self.cr.ring_groups.get(dest)
+            if group is None:
+                self.note("did", f"ring group {dest} does not exist")
+                return self._hang_up(404, "Not Found")
+            return self._ring_group(group, (dest,))
         if did.treatment is Treatment.OFFNET:
             return self._ring(
                 (self._target(TargetKind.EXTERNAL, dest, diverted_by=(number,)),),
@@ -710,6 +725,15 @@ class _Planner:
                 cu.user.ring_time,
                 label=f"phone {target}",
             )
+        if kind is ForwardKind.RING_GROUP:
+            group = self.cr.ring_groups.get(target)
+            if group is None:
+                return self._hang_up(404, "Not Found", f"unknown ring group {target}")
+            if target in chain or self.expansions >= MAX_EXPANSIONS:
+                path = " > ".join((*chain, target))
+                self.note("loop", f"forwarding loop {path} cut at ring group {target}")
+                return self._hang_up(480, "Temporarily Unavailable", "forwarding loop")
+            return self._ring_group(group, (*chain, target), reasons)
         if kind is ForwardKind.OFFNET:
             return self._ring(
                 (

@@ -117,7 +117,7 @@ def test_explain_lists_the_group() -> None:
         ({"extension": "100"}, "ring_groups.0.extension"),
         ({"extension": "500"}, "ring_groups.0.extension"),
         ({"members": [{"target": "109"}]}, "ring_groups.0.members.0.target"),
-        ({"final": {"kind": "voicemail", "target": "101"}}, "ring_groups.0.final.target"),
+        ({"final": {"kind": "voicemail", "target": "109"}}, "ring_groups.0.final.target"),
     ],
 )
 def test_cross_checks_name_the_field(bad: dict[str, Any], where: str) -> None:
@@ -141,3 +141,40 @@ def test_ring_time() -> None:
     assert g.ring_time() == 20
     seq = g.model_copy(update={"strategy": RingStrategy.SEQUENCE})
     assert seq.ring_time() == 50
+
+
+def test_a_did_and_a_user_forward_reach_the_group() -> None:
+    to_group = {"kind": "ring_group", "target": "600"}
+    config = routing(
+        group(members=[{"target": "100"}]),
+        dids=[{"number": "+14155550100", "treatment": "ring_group", "destination": "600"}],
+        users={
+            "100": {},
+            "101": {"default_rule": {"forward": {"always": to_group}}},
+            "102": {"voicemail": True},
+        },
+    )
+    facts = CallFacts("+13125550000", "+14155550100", AT, registered={"100": 1}, from_trunk=True)
+    root = plan_call(config, facts).root
+    assert isinstance(root, Ring) and root.targets[0].ref == "100"
+    root = plan_call(config, CallFacts("+13125550000", "101", AT, registered={"100": 1})).root
+    assert isinstance(root, Ring)
+    assert root.targets[0].diverted_by == ("101", "600")
+    with pytest.raises(ValidationError, match="unknown ring_group destination"):
+        routing(dids=[{"number": "+14155550100", "treatment": "ring_group", "destination": "6"}])
+
+
+def test_groups_forwarding_to_each_other_are_cut() -> None:
+    config = routing(
+        group(members=[{"target": "100"}], final={"kind": "ring_group", "target": "601"}),
+        group(
+            name="Back office",
+            extension="601",
+            members=[{"target": "101"}],
+            final={"kind": "ring_group", "target": "600"},
+        ),
+    )
+    flow = plan(config)
+    kinds = [(d, type(n).__name__) for d, _, n in flow.walk()]
+    assert len(kinds) < 10
+    assert any("forwarding loop" in str(d) for d in flow.decisions)
