@@ -3,6 +3,8 @@ are its members; who rings, in what order, and where an unanswered call ends."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,9 @@ from tests.integration.callkit import (
 
 pytestmark = pytest.mark.integration
 
-USERS = [PhoneUser(ext, f"pw{ext}", display_name=f"User {ext}") for ext in ("100", "102", "200")]
+USERS = [
+    PhoneUser(ext, f"pw{ext}", display_name=f"User {ext}") for ext in ("100", "102", "103", "200")
+]
 
 #: Per case: the group's strategy and members, what each member's phone does, the statuses
 #: of the legs in the CDR (in the order they ended) and who took the call.
@@ -52,9 +56,7 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_ring_group(tmp_path: Path, case: str) -> None:
-    group, phones_of, statuses = CASES[case]
+def _switch_config(tmp_path: Path, group: str) -> tuple[SwitchConfigFile, Path]:
     config = SwitchConfigFile(tmp_path / "switch", users=USERS)
     path = config.write()
     path.write_text(
@@ -64,6 +66,13 @@ def test_ring_group(tmp_path: Path, case: str) -> None:
         + group
         + "\n"
     )
+    return config, path
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_ring_group(tmp_path: Path, case: str) -> None:
+    group, phones_of, statuses = CASES[case]
+    config, path = _switch_config(tmp_path, group)
     with SwitchProcess(path, port=config.port) as switch:
         sipp_dir = tmp_path / "sipp"
         phones = []
@@ -100,3 +109,58 @@ def test_ring_group(tmp_path: Path, case: str) -> None:
         (invite,) = received_requests(trace, "INVITE")
         (from_,) = header_values(invite, "From")
         assert from_.startswith('"Desk: User 100"'), from_
+
+
+def test_a_member_on_a_call_is_not_rung(tmp_path: Path) -> None:
+    """102 talks to 103 when the group call comes: only 200 rings (and answers)."""
+    members = 'members = [{ target = "102" }, { target = "200", timeout = 10 }]'
+    config, path = _switch_config(tmp_path, members)
+    with SwitchProcess(path, port=config.port) as switch, ThreadPoolExecutor(1) as pool:
+        sipp_dir = tmp_path / "sipp"
+        ports = {ext: free_port() for ext in ("102", "103", "200")}
+        for ext, port in ports.items():
+            register_endpoint(sipp_dir, switch.port, ext, f"pw{ext}", port)
+        talk_trace = tmp_path / "103-messages.log"
+        other = BackgroundSipp(
+            "call_uas.xml",
+            switch.port,
+            calls=1,
+            local_port=ports["103"],
+            extra=trace_messages(talk_trace),
+        )
+        member = BackgroundSipp("call_uas.xml", switch.port, calls=1, local_port=ports["200"])
+        wait_until_listening()
+        # 102 calls 103 from its registered port and holds the call for a while.
+        talk = pool.submit(
+            run_sipp,
+            "call_uac.xml",
+            f"127.0.0.1:{switch.port}",
+            calls=1,
+            rate=1,
+            local_port=ports["102"],
+            injection=caller_injection(sipp_dir, "102", "pw102"),
+            extra=["-s", "103", "-d", "8000"],
+            timeout=30,
+        )
+        deadline = time.monotonic() + 10
+        while not (talk_trace.exists() and received_requests(talk_trace, "ACK")):
+            assert time.monotonic() < deadline, "102's call to 103 was not answered"
+            time.sleep(0.1)
+        uac = run_sipp(
+            "call_uac.xml",
+            f"127.0.0.1:{switch.port}",
+            calls=1,
+            rate=1,
+            injection=caller_injection(sipp_dir, "100", "pw100"),
+            extra=["-s", "600", "-d", "200"],
+            timeout=30,
+        )
+        assert uac.ok, uac.errors
+        assert member.result().ok
+        assert talk.result(timeout=60).ok
+        assert other.result().ok
+        cdrs = wait_cdrs(switch, 2)
+        (group_call,) = [c for c in cdrs if c["dialled"] == "600"]
+        assert group_call["disposition"] == "ANSWERED"
+        (leg,) = group_call["legs"]  # 102 was not rung
+        assert leg["status"] == 200 and "102" not in leg["target"], leg
