@@ -426,7 +426,7 @@ class _Planner:
         node = final
         for n, target in reversed(list(enumerate(members, 1))):
             node = self._ring(
-                (target,), target.timeout, busy=node, no_answer=node, label=f"{label} {n}"
+                (target,), target.timeout, busy=node, no_answer=node, label=f"{label} member {n}"
             )
         return node
 
@@ -694,7 +694,8 @@ class _Planner:
         ext = chain[-1]
         kind = dest.kind
         target = dest.target
-        self.note("forward", f"user {ext}: {why} -> {kind.value} {target}")
+        who = "ring group" if ext in self.cr.ring_groups else "user"
+        self.note("forward", f"{who} {ext}: {why} -> {kind.value} {target}")
         if kind is ForwardKind.USER:
             if target in chain:
                 path = " > ".join((*chain, target))

@@ -108,7 +108,9 @@ def test_final_destination_to_a_user_follows_their_rules() -> None:
 
 def test_explain_lists_the_group() -> None:
     text = "\n".join(plan(routing(group(strategy="sequence"))).describe())
-    assert "ring group 'Front desk' 1" in text and "user_devices 101 [after 5s, for 20s" in text
+    assert (
+        "ring group 'Front desk' member 1" in text and "user_devices 101 [after 5s, for 20s" in text
+    )
 
 
 @pytest.mark.parametrize(
