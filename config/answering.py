@@ -50,6 +50,7 @@ class ForwardKind(StrEnum):
     AUTO_ATTENDANT = "auto_attendant"
     CONFERENCE = "conference"
     OFFNET = "offnet"  # an outside (PSTN) number
+    RING_GROUP = "ring_group"  # the members of a ring group (config.ringgroups)
 
 
 class Destination(BaseModel):

@@ -98,6 +98,7 @@ class Treatment(StrEnum):
     AUTO_ATTENDANT = "auto_attendant"
     OFFNET = "offnet"
     FAX = "fax"
+    RING_GROUP = "ring_group"
 
 
 class Did(BaseModel):

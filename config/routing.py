@@ -17,6 +17,7 @@ from config.answering import AnsweringRule, Destination, ForwardKind, UserRoutin
 from config.conference import MonitorCodes
 from config.locations import Loc, format_location
 from config.numbers import BlockList, Did, DisasterPlan, Extension, Treatment
+from config.ringgroups import RingGroup, check_ring_groups
 from config.timeframes import TimeFrame
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -45,6 +46,8 @@ class TenantRouting(BaseModel):
     node of a call dialling one followed by an extension. ``feature_codes`` likewise hold
     the codes of the tenant's applications (the voicemail inbox, queue agents' status), each
     an application node of its own.
+    ``ring_groups`` (config.ringgroups): extensions that ring several members; routing
+    makes ring nodes of them.
     ``emergency_numbers``: dialled numbers that are emergency calls besides 911, 112 and
     999 (e.g. 933, 110, 17): routed to the emergency trunk before anything else.
     """
@@ -64,6 +67,7 @@ class TenantRouting(BaseModel):
     default_region: str = Field(default="US", min_length=2, max_length=2)
     max_forward_depth: int = Field(default=8, ge=1, le=32)
     emergency_numbers: frozenset[str] = frozenset()
+    ring_groups: tuple[RingGroup, ...] = ()
 
     @field_validator("emergency_numbers", mode="before")
     @classmethod
@@ -110,7 +114,11 @@ class TenantRouting(BaseModel):
     def extensions(self) -> frozenset[str]:
         """Every extension routing knows: users and services."""
         return frozenset(self.users).union(
-            self.queues, self.auto_attendants, self.conferences, self.mailboxes
+            self.queues,
+            self.auto_attendants,
+            self.conferences,
+            self.mailboxes,
+            (g.extension for g in self.ring_groups),
         )
 
     def extension_kinds(self, extension: str) -> set[str]:
@@ -125,6 +133,8 @@ class TenantRouting(BaseModel):
         ):
             if extension in pool:
                 kinds.add(kind)
+        if any(g.extension == extension for g in self.ring_groups):
+            kinds.add("ring_group")
         return kinds
 
     def destination_problem(self, kind: str, target: str) -> str | None:
@@ -140,6 +150,8 @@ class TenantRouting(BaseModel):
             ok = target in self.auto_attendants
         elif kind in (ForwardKind.CONFERENCE, "conference"):
             ok = target in self.conferences
+        elif kind in (ForwardKind.RING_GROUP, "ring_group"):
+            ok = any(g.extension == target for g in self.ring_groups)
         else:
             return None
         return None if ok else f"unknown {kind} destination {target!r}"
@@ -217,6 +229,12 @@ class TenantRouting(BaseModel):
                             f"{entry.number} is in enabled disaster plans {other!r} and "
                             f"{plan.name!r}",
                         )
+        if self.ring_groups:
+            taken = {e: "a queue" for e in self.queues}
+            taken.update({e: "an auto attendant" for e in self.auto_attendants})
+            taken.update({e: "a conference bridge" for e in self.conferences})
+            taken.update({e: "a mailbox" for e in self.mailboxes})
+            yield from check_ring_groups(self.ring_groups, self.users, taken, self._dest_problem)
 
     def _dest_problem(self, dest: Destination) -> str | None:
         if dest.kind is ForwardKind.OFFNET:
@@ -230,6 +248,7 @@ _TREATMENT_KIND = {
     Treatment.CONFERENCE: "conference",
     Treatment.VOICEMAIL: "voicemail",
     Treatment.AUTO_ATTENDANT: "auto_attendant",
+    Treatment.RING_GROUP: "ring_group",
 }
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from config.answering import Destination, DndMode, ForwardKind, SimRing
 from config.numbers import Treatment
+from config.ringgroups import MemberKind, RingGroup, RingStrategy
 from config.routing import TenantRouting
 from routing.answering import ActiveRule, CompiledUser
 from routing.blocklist import CompiledBlockList, Screening, Verdict, screen_caller
@@ -79,6 +80,7 @@ class CompiledRouting:
         "pool",
         "queues",
         "region",
+        "ring_groups",
         "tenant_block",
         "users",
     )
@@ -110,6 +112,7 @@ class CompiledRouting:
         self.auto_attendants = config.auto_attendants
         self.conferences = config.conferences
         self.mailboxes = config.mailboxes
+        self.ring_groups = {g.extension: g for g in config.ring_groups}
         codes = config.monitor_codes
         self.monitor_codes = tuple((getattr(codes, mode), mode) for mode in MONITOR_MODES)
         self.feature_codes = dict(config.feature_codes)
@@ -195,6 +198,7 @@ class _Planner:
         ref: str = "",
         *,
         delay: int = 0,
+        timeout: int | None = None,
         answer_confirmation: bool = False,
         screening: bool = False,
         all_devices: bool = True,
@@ -207,6 +211,7 @@ class _Planner:
             kind,
             ref,
             delay,
+            timeout,
             answer_confirmation,
             screening,
             all_devices,
@@ -222,6 +227,7 @@ class _Planner:
                 kind,
                 ref,
                 delay=delay,
+                timeout=timeout,
                 answer_confirmation=answer_confirmation,
                 screening=screening,
                 all_devices=all_devices,
@@ -348,6 +354,13 @@ class _Planner:
         if ext in cr.users:
             self.note("dial", f"extension {ext} is a user")
             return self._first_user(ext)
+        group = cr.ring_groups.get(ext)
+        if group is not None:
+            self.note("dial", f"extension {ext} is ring group {group.name!r}")
+            verdict = self._screen(())
+            if verdict.action is Screening.REJECT:
+                return self._hang_up(verdict.status, "Decline", "blocked")
+            return self._ring_group(group, (ext,))
         kind = _service_kind(cr, ext)
         if kind is None:
             return None
@@ -356,6 +369,66 @@ class _Planner:
         if verdict.action is Screening.REJECT:
             return self._hang_up(verdict.status, "Decline", "blocked")
         return self._application(self._target(kind, ext))
+
+    def _ring_group(
+        self,
+        group: RingGroup,
+        chain: tuple[str, ...],
+        reasons: tuple[DiversionReason, ...] = (),
+    ) -> Node:
+        """Ring nodes for ``group``: one node ringing every member (simultaneous) or one
+        node per member chained by their no-answer/busy branches (sequence), ending in the
+        group's final destination. Members are left out when they cannot ring: a user with
+        no registered device, or on a call when the group skips busy members. ``chain``
+        ends with the group's extension (who forwarded the call here, for loops and
+        Diversion), ``reasons`` says why each before it forwarded."""
+        self.expansions += 1
+        if len(chain) == 1:
+            # The prefix of the group dialled; a group reached by forwarding keeps the name.
+            self.prefix += group.caller_id_prefix
+        label = f"ring group {group.name!r}"
+        if group.final is not None:
+            final = self._dest(
+                group.final, chain, "nobody answered", (*reasons, DiversionReason.NO_ANSWER)
+            )
+        else:
+            final = self._hang_up(480, "Temporarily Unavailable", f"{label}: nobody answered")
+        members: list[Target] = []
+        for member in group.members:
+            if member.kind is MemberKind.NUMBER:
+                kind = TargetKind.EXTERNAL
+            else:
+                kind = TargetKind.USER_DEVICES
+                if group.skip_busy and member.target in self.facts.busy:
+                    self.note("ring group", f"{label}: {member.target} is on a call, skipped")
+                    continue
+                if self.facts.registered.get(member.target, 0) <= 0:
+                    self.note("ring group", f"{label}: {member.target} has no registered device")
+                    continue
+            members.append(
+                self._target(
+                    kind,
+                    member.target,
+                    delay=member.delay,
+                    timeout=member.delay + member.timeout,
+                    diverted_by=chain,
+                    diversion_reasons=(*reasons, DiversionReason.UNCONDITIONAL),
+                )
+            )
+        if not members:
+            self.note("ring group", f"{label}: no member can ring")
+            return final
+        if group.strategy is RingStrategy.SIMULTANEOUS:
+            self.note("ring group", f"{label}: {len(members)} members at once")
+            timeout = max(t.timeout or 0 for t in members)
+            return self._ring(tuple(members), timeout, busy=final, no_answer=final, label=label)
+        self.note("ring group", f"{label}: {len(members)} members in sequence")
+        node = final
+        for n, target in reversed(list(enumerate(members, 1))):
+            node = self._ring(
+                (target,), target.timeout, busy=node, no_answer=node, label=f"{label} member {n}"
+            )
+        return node
 
     def _did(self, number: str) -> Node:
         did = self.cr.dids[number]
@@ -370,6 +443,12 @@ class _Planner:
         verdict = self._screen(())
         if verdict.action is Screening.REJECT:
             return self._hang_up(verdict.status, "Decline", "blocked")
+        if did.treatment is Treatment.RING_GROUP:
+            group = self.cr.ring_groups.get(dest)
+            if group is None:
+                self.note("did", f"ring group {dest} does not exist")
+                return self._hang_up(404, "Not Found")
+            return self._ring_group(group, (dest,))
         if did.treatment is Treatment.OFFNET:
             return self._ring(
                 (self._target(TargetKind.EXTERNAL, dest, diverted_by=(number,)),),
@@ -615,7 +694,8 @@ class _Planner:
         ext = chain[-1]
         kind = dest.kind
         target = dest.target
-        self.note("forward", f"user {ext}: {why} -> {kind.value} {target}")
+        who = "ring group" if ext in self.cr.ring_groups else "user"
+        self.note("forward", f"{who} {ext}: {why} -> {kind.value} {target}")
         if kind is ForwardKind.USER:
             if target in chain:
                 path = " > ".join((*chain, target))
@@ -646,6 +726,15 @@ class _Planner:
                 cu.user.ring_time,
                 label=f"phone {target}",
             )
+        if kind is ForwardKind.RING_GROUP:
+            group = self.cr.ring_groups.get(target)
+            if group is None:
+                return self._hang_up(404, "Not Found", f"unknown ring group {target}")
+            if target in chain or self.expansions >= MAX_EXPANSIONS:
+                path = " > ".join((*chain, target))
+                self.note("loop", f"forwarding loop {path} cut at ring group {target}")
+                return self._hang_up(480, "Temporarily Unavailable", "forwarding loop")
+            return self._ring_group(group, (*chain, target), reasons)
         if kind is ForwardKind.OFFNET:
             return self._ring(
                 (

@@ -72,6 +72,7 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("site", "sites", Area.SITES, "name", shared=True),
     Resource("auto_attendant", "auto-attendants", Area.ROUTING, "name", shared=True),
     Resource("queue", "queues", Area.QUEUES, "name", filters=("strategy",), shared=True),
+    Resource("ring_group", "ring-groups", Area.ROUTING, "name", filters=("strategy",), shared=True),
     Resource("mailbox", "mailboxes", Area.VOICEMAIL, "extension"),
 )
 

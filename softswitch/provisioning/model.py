@@ -17,6 +17,7 @@ of the file:
     site            name                [[tenants.sites]]                     Site
     mailbox         extension           [tenants.voicemail.mailboxes.<ext>]   Mailbox
     queue           name                [[tenants.queues]]                    CallQueue
+    ring_group      name                [[tenants.routing.ring_groups]]       RingGroup
 
 A new kind of object (mailboxes, menus, queues...) is one `Kind` row: an array of the tenant
 (or of its routing) whose entries are keyed by `key_field`. `split_tenant` and
@@ -45,6 +46,7 @@ from config.conference import ConferenceBridge
 from config.models import Tenant, User
 from config.numbers import Did, DisasterPlan, Treatment
 from config.queues import CallQueue
+from config.ringgroups import RingGroup
 from config.sites import Site
 from config.timeframes import TimeFrame
 from config.trunks import Trunk
@@ -92,6 +94,7 @@ KINDS: dict[str, Kind] = {
         Kind("site", ("sites",), Site),
         Kind("mailbox", ("voicemail", "mailboxes"), Mailbox, keyed_by_dict=True),
         Kind("queue", ("queues",), CallQueue),
+        Kind("ring_group", ("routing", "ring_groups"), RingGroup),
     )
 }
 

@@ -86,6 +86,13 @@ KINDS: list[tuple[str, dict[str, Any], str, dict[str, Any], str]] = [
         {"emergency_caller_id": "+14155550123"},
         "emergency_caller_id",
     ),
+    (
+        "ring-groups",
+        {"name": "Desk", "extension": "660", "members": [{"target": "101"}]},
+        "Desk",
+        {"strategy": "sequence"},
+        "strategy",
+    ),
 ]
 
 
