@@ -154,10 +154,14 @@ class Endpoint(NegotiatedLeg):
             self.sdp_remote = remote
         self._changed()
 
-    def use_srtp(self, keys: SrtpKeys | None) -> None:
+    def apply_keys(self, keys: SrtpKeys | None) -> None:
         """Protect this leg's media with ``keys`` (from :mod:`media.sdpcrypto`), or stop
-        (None). New keys restart both directions' SRTP state (a re-INVITE rekeyed)."""
-        self.srtp = SrtpLeg(keys) if keys is not None else None
+        (None). Keys unchanged keep the SRTP state (replay window, rollover counter); new
+        ones restart both directions' state (a re-INVITE rekeyed)."""
+        if keys is None:
+            self.srtp = None
+        elif self.srtp is None or self.srtp.keys != keys:
+            self.srtp = SrtpLeg(keys)
 
     # ---- state for the engine ---------------------------------------------------------
 

@@ -298,8 +298,10 @@ class MediaEngine:
         on_dtmf: DtmfCallback | None = None,
         inband_dtmf: bool | None = None,
         near: NegotiatedLeg | None = None,
+        srtp: str = "off",
     ) -> Endpoint:
-        """A new endpoint on a free port pair.
+        """A new endpoint on a free port pair; ``srtp`` is its SRTP policy (off, optional,
+        required; see :mod:`media.sdpcrypto`).
 
         With ``offer_sdp`` the peer's offer is answered at once (``endpoint.local_sdp`` is
         our answer); without, ``endpoint.local_sdp`` is our offer and the peer's answer goes
@@ -312,6 +314,7 @@ class MediaEngine:
             self._own(near)
         ep = self._new_endpoint(self._bind_pair(), on_dtmf, inband_dtmf)
         try:
+            ep.set_srtp_policy(srtp)
             if offer_sdp is None:
                 ep.offer(direction=direction)
             else:
