@@ -36,6 +36,7 @@ COMPILED_MODULES = [
     "media/rooms.py",
     "media/rtcp.py",
     "media/rtp.py",
+    "media/srtp.py",
     "softswitch/calls/admission.py",
     "softswitch/calls/apps.py",
     "softswitch/calls/call.py",

@@ -161,9 +161,11 @@ class MediaControl(Protocol):
         on_dtmf: LegDtmfCallback | None = None,
         inband_dtmf: bool | None = None,
         near: NegotiatedLeg | None = None,
+        srtp: str = "off",
     ) -> NegotiatedLeg:
         """A new leg answering ``offer_sdp`` (else offering); ``near``: beside that leg
-        (the other leg of the same call), so the two can be bridged."""
+        (the other leg of the same call), so the two can be bridged; ``srtp``: the leg's
+        SRTP policy (off, optional, required)."""
 
     def release(self, leg: NegotiatedLeg) -> EndpointStats:
         """Close a leg (ends its playback, recordings, room and monitor membership)."""

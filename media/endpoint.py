@@ -28,6 +28,7 @@ from media.quality import mos
 from media.rtcp import ReceiverStats, SenderStats
 from media.rtp import StreamRewriter
 from media.sdp import NegotiatedStream
+from media.srtp import SrtpKeys, SrtpLeg
 
 __all__ = ["Address", "DtmfCallback", "Endpoint", "EndpointStats", "MediaError"]
 
@@ -131,6 +132,10 @@ class Endpoint(NegotiatedLeg):
         self.decode = False
         self.row = -1  # row in this tick's decoded matrix, -1 if not decoded
         self.frame_ok = False  # the decoded row holds audio this tick
+        # SRTP (RFC 3711) when the leg negotiated SDES keys: every RTP/RTCP datagram is
+        # unprotected on arrival (unauthentic ones dropped before they can latch) and
+        # protected on departure; None for a plain RTP leg
+        self.srtp: SrtpLeg | None = None
 
     # ---- SDP (offer/answer in NegotiatedLeg) -----------------------------------------
 
@@ -148,6 +153,15 @@ class Endpoint(NegotiatedLeg):
                 self.rtcp_remote = None
             self.sdp_remote = remote
         self._changed()
+
+    def apply_keys(self, keys: SrtpKeys | None) -> None:
+        """Protect this leg's media with ``keys`` (from :mod:`media.sdpcrypto`), or stop
+        (None). Keys unchanged keep the SRTP state (replay window, rollover counter); new
+        ones restart both directions' state (a re-INVITE rekeyed)."""
+        if keys is None:
+            self.srtp = None
+        elif self.srtp is None or self.srtp.keys != keys:
+            self.srtp = SrtpLeg(keys)
 
     # ---- state for the engine ---------------------------------------------------------
 

@@ -298,8 +298,10 @@ class MediaEngine:
         on_dtmf: DtmfCallback | None = None,
         inband_dtmf: bool | None = None,
         near: NegotiatedLeg | None = None,
+        srtp: str = "off",
     ) -> Endpoint:
-        """A new endpoint on a free port pair.
+        """A new endpoint on a free port pair; ``srtp`` is its SRTP policy (off, optional,
+        required; see :mod:`media.sdpcrypto`).
 
         With ``offer_sdp`` the peer's offer is answered at once (``endpoint.local_sdp`` is
         our answer); without, ``endpoint.local_sdp`` is our offer and the peer's answer goes
@@ -312,6 +314,7 @@ class MediaEngine:
             self._own(near)
         ep = self._new_endpoint(self._bind_pair(), on_dtmf, inband_dtmf)
         try:
+            ep.set_srtp_policy(srtp)
             if offer_sdp is None:
                 ep.offer(direction=direction)
             else:
@@ -769,6 +772,13 @@ class MediaEngine:
         if 72 <= pt <= 76:
             self._on_rtcp(ep, data, addr, now)  # RTCP multiplexed on the RTP port
             return
+        srtp = ep.srtp
+        if srtp is not None:
+            clear = srtp.unprotect(data)
+            if clear is None:
+                ep.invalid += 1  # forged, replayed or plain: never latched nor relayed
+                return
+            data = clear
         if pt != ep.codec_pt and pt != ep.event_pt:
             ep.invalid += 1  # comfort noise or a codec we negotiated away
             return
@@ -847,6 +857,9 @@ class MediaEngine:
         self._send(dst, packet, dest, len(data) - 12)
 
     def _send(self, ep: Endpoint, packet: bytes, dest: Address, payload_len: int) -> None:
+        srtp = ep.srtp
+        if srtp is not None:
+            packet = srtp.protect(packet)
         try:
             ep.rtp_socket.sendto(packet, dest)
         except OSError:
@@ -982,6 +995,13 @@ class MediaEngine:
     # ---- RTCP -----------------------------------------------------------------------
 
     def _on_rtcp(self, ep: Endpoint, data: bytes, addr: Address, now: float) -> None:
+        srtp = ep.srtp
+        if srtp is not None:
+            clear = srtp.unprotect_rtcp(data)
+            if clear is None:
+                ep.invalid += 1
+                return
+            data = clear
         try:
             packets = parse_rtcp(data)
         except RtcpError:
@@ -1036,7 +1056,11 @@ class MediaEngine:
             sdes = SourceDescription(
                 ((ep.out_ssrc, ((SDES_CNAME, f"ms{ep.id}@{ep.advertised}"),)),)
             )
+            report = build_compound([first, sdes])
+            srtp = ep.srtp
+            if srtp is not None:
+                report = srtp.protect_rtcp(report)
             try:
-                ep.rtcp_socket.sendto(build_compound([first, sdes]), dest)
+                ep.rtcp_socket.sendto(report, dest)
             except OSError:
                 ep.tx_errors += 1

@@ -6,6 +6,10 @@ sockets.  :class:`NegotiatedLeg` keeps that state (our o= line, the pending offe
 stream in force) and hands each newly negotiated stream to :meth:`NegotiatedLeg.apply_stream`,
 which the in-process endpoint implements by updating its packet state and a worker proxy by
 forwarding the stream to its media worker.
+
+SRTP (SDES, RFC 4568) rides on the same offer/answer under the leg's ``srtp_policy``
+(:mod:`media.sdpcrypto`): the leg's keys go to :meth:`NegotiatedLeg.apply_keys` with the
+stream. RTP/SAVP streams are negotiated like RTP/AVP ones for their codecs.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from mypy_extensions import mypyc_attr
 from media.dtmf import Digit
 from media.sdp import (
     LocalOrigin,
+    MediaDescription,
     NegotiatedStream,
     SessionDescription,
     answer_offer,
@@ -29,8 +34,34 @@ from media.sdp import (
     parse_sdp,
     process_answer,
 )
+from media.sdpcrypto import (
+    PLAIN_PROTO,
+    SECURE_PROTO,
+    SrtpOffer,
+    SrtpPolicy,
+    accept_answer,
+    answer_crypto,
+    offer_crypto,
+)
+from media.srtp import SrtpKeys
 
 log = structlog.get_logger(__name__)
+
+SRTP_POLICIES: tuple[SrtpPolicy, ...] = ("off", "optional", "required")
+
+
+def _as_plain(sdp: SessionDescription) -> list[MediaDescription]:
+    """Present RTP/SAVP streams as RTP/AVP for codec negotiation; the ones changed."""
+    changed = [m for m in sdp.media if m.proto.upper() == SECURE_PROTO]
+    for m in changed:
+        m.proto = PLAIN_PROTO
+    return changed
+
+
+def _restore(changed: list[MediaDescription]) -> None:
+    for m in changed:
+        m.proto = SECURE_PROTO
+
 
 _DIGIT_QUEUE = 256
 
@@ -67,6 +98,16 @@ class NegotiatedLeg:
         self._pending_offer: SessionDescription | None = None
         self.local_sdp: bytes = b""
         self.stream: NegotiatedStream | None = None
+        self.srtp_policy: SrtpPolicy = "off"
+        self._sent_crypto: SrtpOffer | None = None
+
+    def set_srtp_policy(self, policy: str) -> None:
+        """SRTP for this leg from its next offer/answer on: off, optional or required."""
+        for known in SRTP_POLICIES:
+            if policy == known:
+                self.srtp_policy = known
+                return
+        raise ValueError(f"SRTP policy must be one of {', '.join(SRTP_POLICIES)}, not {policy!r}")
 
     def _check(self) -> None:
         """Raise MediaError when the leg can no longer be used."""
@@ -77,6 +118,9 @@ class NegotiatedLeg:
         """Put a newly negotiated stream in force (the media side of offer/answer)."""
         self.stream = stream
 
+    def apply_keys(self, keys: SrtpKeys | None) -> None:
+        """Put the newly negotiated SRTP keys in force (None: plain RTP)."""
+
     def answer(self, offer_sdp: bytes | str, *, direction: str = "sendrecv") -> bytes:
         """Answer an offer (initial or re-INVITE) with our anchored address; our SDP.
 
@@ -85,12 +129,21 @@ class NegotiatedLeg:
         """
         self._check()
         offer = parse_sdp(offer_sdp)
+        secure = _as_plain(offer)
         answer, streams = answer_offer(
             offer, address=self.advertised, port=self.port, direction=direction
         )
+        _restore(secure)
+        stream = next(s for s in streams if s.accepted)
+        # 488 here, before anything changed, when the SRTP policy and the offer cannot meet
+        keys = answer_crypto(
+            offer.media[stream.index], answer.media[stream.index], self.srtp_policy
+        )
         self._pending_offer = None
+        self._sent_crypto = None
         self.local_sdp = self._origin.stamp(answer).to_bytes()
-        self.apply_stream(next(s for s in streams if s.accepted))
+        self.apply_stream(stream)
+        self.apply_keys(keys)
         return self.local_sdp
 
     def offer(
@@ -101,6 +154,7 @@ class NegotiatedLeg:
         sdp = create_offer(
             address=self.advertised, port=self.port, direction=direction, codecs=codecs
         )
+        self._sent_crypto = offer_crypto(sdp.media[0], self.srtp_policy)
         self._pending_offer = sdp
         self.local_sdp = self._origin.stamp(sdp).to_bytes()
         return self.local_sdp
@@ -114,9 +168,17 @@ class NegotiatedLeg:
         self._check()
         if self._pending_offer is None:
             raise MediaError(f"endpoint {self.id}: an answer arrived but no offer is pending")
-        streams = process_answer(self._pending_offer, parse_sdp(answer_sdp), local_port=self.port)
+        offer, answer = self._pending_offer, parse_sdp(answer_sdp)
+        secure = _as_plain(offer) + _as_plain(answer)
+        try:
+            streams = process_answer(offer, answer, local_port=self.port)
+        finally:
+            _restore(secure)
+        stream = next(s for s in streams if s.accepted)
+        keys = accept_answer(self._sent_crypto, answer.media[stream.index], self.srtp_policy)
         self._pending_offer = None
-        self.apply_stream(next(s for s in streams if s.accepted))
+        self.apply_stream(stream)
+        self.apply_keys(keys)
 
     @property
     def sends(self) -> bool:

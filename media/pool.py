@@ -270,6 +270,7 @@ class MediaWorkerPool:
         on_dtmf: WorkerDtmfCallback | None = None,
         inband_dtmf: bool | None = None,
         near: NegotiatedLeg | None = None,
+        srtp: str = "off",
     ) -> WorkerEndpoint:
         """A new endpoint: answered at once with ``offer_sdp``, else ``local_sdp`` is our
         offer (as :meth:`MediaEngine.allocate`).  ``near``: on that endpoint's worker (the
@@ -286,7 +287,14 @@ class MediaWorkerPool:
                 raise MediaError("no media worker is running")
             worker = min(alive, key=lambda w: len(w.endpoints))
         return self._allocate_on(
-            worker, offer_sdp, direction, on_dtmf, inband_dtmf, self.advertised, ("PCMU", "PCMA")
+            worker,
+            offer_sdp,
+            direction,
+            on_dtmf,
+            inband_dtmf,
+            self.advertised,
+            ("PCMU", "PCMA"),
+            srtp,
         )
 
     def _allocate_on(
@@ -298,17 +306,19 @@ class MediaWorkerPool:
         inband_dtmf: bool | None,
         advertised: str,
         codecs: tuple[str, ...],
+        srtp: str = "off",
     ) -> WorkerEndpoint:
         port = self._reserve_port(worker)
         ep = WorkerEndpoint(
             worker, self._next_id, self.settings.address, advertised, port, on_dtmf, inband_dtmf
         )
         try:
+            ep.set_srtp_policy(srtp)
             if offer_sdp is None:
                 ep.offer(direction=direction, codecs=codecs)
             else:
                 ep.answer(offer_sdp, direction=direction)
-            worker.send(Open(ep.id, port, inband_dtmf, ep.stream))
+            worker.send(Open(ep.id, port, inband_dtmf, ep.stream, ep.keys))
         except Exception:
             worker.ports.discard(port)
             raise

@@ -156,7 +156,7 @@ class WorkerServer:
         if engine is None:
             raise MediaError(f"{type(message).__name__} before Start")
         match message:
-            case Open(pool_id, port, inband_dtmf, stream):
+            case Open(pool_id, port, inband_dtmf, stream, keys):
                 try:
                     ep = engine.open_endpoint(
                         port, on_dtmf=self._dtmf_reporter(pool_id), inband_dtmf=inband_dtmf
@@ -167,8 +167,11 @@ class WorkerServer:
                 self._legs[pool_id] = ep
                 if stream is not None:
                     ep.apply_stream(stream)
-            case Negotiated(pool_id, stream):
-                self._leg(pool_id).apply_stream(stream)
+                    ep.apply_keys(keys)
+            case Negotiated(pool_id, stream, keys):
+                leg = self._leg(pool_id)
+                leg.apply_stream(stream)
+                leg.apply_keys(keys)
             case Bridge(a, b):
                 engine.bridge(self._leg(a), self._leg(b))
             case Unbridge(pool_id):

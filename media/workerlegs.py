@@ -19,6 +19,7 @@ from media.endpoint import EndpointStats, MediaError
 from media.negotiation import NegotiatedLeg
 from media.quality import mos
 from media.sdp import NegotiatedStream
+from media.srtp import SrtpKeys
 from media.workerproto import Channel, Command, Negotiated
 
 __all__ = ["WorkerDtmfCallback", "WorkerEndpoint", "WorkerProcess", "WorkerRecording"]
@@ -45,6 +46,7 @@ class WorkerEndpoint(NegotiatedLeg):
         self.inband_setting = inband_dtmf
         self.error: str | None = None  # why the endpoint no longer works
         self.opened = False  # the Open command was sent
+        self.keys: SrtpKeys | None = None  # the stream's SRTP keys, for the Open command
         self._snapshot: EndpointStats | None = None
         self._final: asyncio.Future[EndpointStats] = asyncio.get_running_loop().create_future()
 
@@ -54,10 +56,15 @@ class WorkerEndpoint(NegotiatedLeg):
             raise MediaError(f"endpoint {self.id}: {self.error}")
 
     def apply_stream(self, stream: NegotiatedStream) -> None:
-        """Keep the stream and send it to the worker (once the endpoint is open there)."""
+        """Keep the stream; :meth:`apply_keys`, which always follows, sends it."""
         self.stream = stream
-        if self.opened:
-            self.worker.send(Negotiated(self.id, stream))
+
+    def apply_keys(self, keys: SrtpKeys | None) -> None:
+        """Keep the SRTP keys and send them with the stream to the worker (once the
+        endpoint is open there): the keys travel with the leg's set-up."""
+        self.keys = keys
+        if self.opened and self.stream is not None:
+            self.worker.send(Negotiated(self.id, self.stream, keys))
 
     def stats(self) -> EndpointStats:
         """The latest statistics the worker pushed (zeros before the first push)."""

@@ -33,6 +33,7 @@ from media.engine import EngineSettings
 from media.moh import HoldMusic as Playlist
 from media.moh import PlaylistFiles
 from media.sdp import NegotiatedStream
+from media.srtp import SrtpKeys
 
 log = structlog.get_logger(__name__)
 
@@ -70,14 +71,17 @@ class Open:
     port: int
     inband_dtmf: bool | None
     stream: NegotiatedStream | None
+    keys: SrtpKeys | None = None  # the stream's SRTP keys (None: plain RTP)
 
 
 @dataclass(frozen=True, slots=True)
 class Negotiated:
-    """A new stream is in force on an endpoint (answer, re-INVITE, the peer's answer)."""
+    """A new stream is in force on an endpoint (answer, re-INVITE, the peer's answer), with
+    its SRTP keys (None: plain RTP)."""
 
     endpoint: int
     stream: NegotiatedStream
+    keys: SrtpKeys | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import secrets
 import socket
+import ssl
 import time
 from collections.abc import Callable
 
@@ -57,7 +58,7 @@ from softswitch.sip.driver import TIMER_TICK, SignallingCounters, SipDriver
 from softswitch.sip.message import SipParseError, SipRequest, parse_message
 from softswitch.sip.timers import TimerSettings
 from softswitch.sip.transaction import TransactionLayer
-from softswitch.sip.transport import TransportManager, server_ssl_context
+from softswitch.sip.transport import TransportManager, reload_certificate, server_ssl_context
 from softswitch.trunkreg import TrunkRegistrar
 from softswitch.voicemail.mailboxes import Mailboxes
 from storage import open_store
@@ -90,6 +91,7 @@ class Switch:
         self, config: SwitchConfig, store: Store | None = None, config_path: str | None = None
     ):
         self.config = config
+        self.tls_context: ssl.SSLContext | None = None  # the TLS listeners' (reloadable)
         self.store = store if store is not None else open_store(config.database.url)
         # The provisioning model lives in the store; this keeps the switch on it, live.
         self.provisioning = ProvisioningRuntime(self.store, config, config_path)
@@ -202,6 +204,7 @@ class Switch:
                 str(settings.tls_certificate),
                 str(settings.tls_private_key) if settings.tls_private_key else None,
             )
+        self.tls_context = ssl_context
         # Media first (worker processes take a moment to start): a phone that can register
         # must also be able to call.
         anchor = None
@@ -452,6 +455,26 @@ class Switch:
             self._via_hosts[dest.host] = host
         return host
 
+    def reload_tls_certificate(self) -> bool:
+        """SIGHUP: serve the (renewed) certificate and key files to new TLS connections;
+        a bad pair is logged and the old one kept. True when reloaded."""
+        settings = self.config.sip
+        if self.tls_context is None or settings.tls_certificate is None:
+            return False
+        try:
+            reload_certificate(
+                self.tls_context,
+                str(settings.tls_certificate),
+                str(settings.tls_private_key) if settings.tls_private_key else None,
+            )
+        except (OSError, ssl.SSLError) as exc:
+            log.error(
+                "tls.reload_refused", certificate=str(settings.tls_certificate), error=str(exc)
+            )
+            return False
+        log.info("tls.reloaded", certificate=str(settings.tls_certificate))
+        return True
+
     async def run_until_stopped(self) -> None:
         await self._stopped.wait()
 
@@ -476,7 +499,12 @@ async def serve(config: SwitchConfig, config_path: str | None = None) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, switch.provisioning.reload_soon)
+
+    def hangup() -> None:
+        switch.reload_tls_certificate()
+        switch.provisioning.reload_soon()
+
+    loop.add_signal_handler(signal.SIGHUP, hangup)
     started = time.monotonic()
     await stop.wait()
     log.info("switch_stopping", uptime_s=round(time.monotonic() - started, 1))

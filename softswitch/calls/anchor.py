@@ -131,9 +131,13 @@ class MediaAnchor:
     # ---------------------------------------------------------------- endpoints per leg
     def answer_caller_offer(self, leg: Leg, offer: bytes) -> None:
         """The caller's endpoint, answering its INVITE's offer (or offering, for an
-        INVITE without SDP: the offer goes in our 2xx, the answer comes in the ACK)."""
+        INVITE without SDP: the offer goes in our 2xx, the answer comes in the ACK).
+
+        SRTP is answered when the caller offers SDES keys (RTP/SAVP, or best-effort
+        a=crypto over RTP/AVP), plain RTP otherwise; each leg keys its own SRTP, so a phone
+        gets SRTP while the other leg (a carrier) stays RTP."""
         try:
-            ep = self.engine.allocate(offer or None, inband_dtmf=self._inband())
+            ep = self.engine.allocate(offer or None, inband_dtmf=self._inband(), srtp="optional")
         except (MediaError, NegotiationError, SdpError) as error:
             raise _refusal(error) from None
         self.attach(leg, ep)

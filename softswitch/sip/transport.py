@@ -28,10 +28,12 @@ from softswitch.sip.address import Address
 from softswitch.sip.framing import PING, FramingError, StreamFramer
 
 __all__ = [
+    "TLS12_CIPHERS",
     "MessageHandler",
     "TransportErrorHandler",
     "TransportManager",
     "client_ssl_context",
+    "reload_certificate",
     "server_ssl_context",
 ]
 
@@ -54,12 +56,36 @@ _REJECT_LINGER: Final = 1.0
 _RemoteKey = tuple[str, str, int]  # (transport, host, port)
 
 
-def server_ssl_context(certfile: str, keyfile: str | None = None) -> ssl.SSLContext:
-    """A server-side TLS context from a PEM certificate (chain) and private key."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+# TLS 1.2 suites allowed (TLS 1.3 has only AEAD suites and keeps OpenSSL's list): forward
+# secret key exchange and AEAD ciphers only, as Mozilla's "intermediate" profile and
+# RFC 9325 recommend; no CBC, RC4, 3DES, export, anonymous or static-RSA suites.
+TLS12_CIPHERS: Final = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL:!DSS"
+
+
+def _tls_policy(context: ssl.SSLContext) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(TLS12_CIPHERS)
+    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    return context
+
+
+def server_ssl_context(certfile: str, keyfile: str | None = None) -> ssl.SSLContext:
+    """A server-side TLS context (TLS 1.2 or later, AEAD suites with forward secrecy) from a
+    PEM certificate (chain) and private key."""
+    context = _tls_policy(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
     context.load_cert_chain(certfile, keyfile)
     return context
+
+
+def reload_certificate(context: ssl.SSLContext, certfile: str, keyfile: str | None = None) -> None:
+    """Load a renewed certificate and key into a live server ``context``: connections
+    accepted from now on present it, established ones keep theirs.
+
+    The pair is checked on a scratch context first, so a bad or mismatched file raises
+    (``ssl.SSLError``/``OSError``) and leaves ``context`` serving the old certificate.
+    """
+    ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(certfile, keyfile)
+    context.load_cert_chain(certfile, keyfile)
 
 
 def client_ssl_context(verify: bool = False, cafile: str | None = None) -> ssl.SSLContext:
@@ -69,8 +95,7 @@ def client_ssl_context(verify: bool = False, cafile: str | None = None) -> ssl.S
     certificate and host name are NOT checked, so the link is encrypted but not
     authenticated. Production trunks should use ``verify=True`` (system CAs or ``cafile``).
     """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context = _tls_policy(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
     if verify and cafile:
         context.load_verify_locations(cafile=cafile)
     elif verify:

@@ -1,0 +1,1 @@
+"""Fuzzing targets for the hostile-input parsers (hypothesis in `make test`, atheris longer)."""
