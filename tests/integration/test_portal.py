@@ -118,3 +118,30 @@ def test_a_basic_user_reaches_only_their_own_history(live: LiveApi) -> None:
         records = api.get(f"/v1/tenants/{TENANT_A}/cdrs", params={"user": "102"}).json()
         assert records["items"] == []
         assert api.get(f"/v1/tenants/{TENANT_A}/cdrs/other-call").status_code == 404
+
+
+def test_disaster_plan_execute_and_revert_after_confirmation(live: LiveApi) -> None:
+    client, _ = sign_in(live, "manager")
+    plans_path = f"/t/{TENANT_A}/disaster-plans"
+    with closing(client):
+        listing = client.get(plans_path)
+        assert listing.status_code == 200 and "Office outage" in listing.text
+        assert "saved" in listing.text and "Execute" in listing.text
+        confirm_path = f"{plans_path}/Office%20outage/execute"
+        confirm = client.get(confirm_path)
+        assert confirm.status_code == 200 and "+12125550199" in confirm.text
+        # Without the form's CSRF token nothing changes.
+        assert client.post(confirm_path, data={"csrf": "stale"}).status_code == 403
+        assert "Execute" in client.get(plans_path).text
+        done = client.post(confirm_path, data={"csrf": csrf_of(confirm.text)})
+        assert done.status_code == 303
+        api = live.client(client.cookies["softswitch_session"])
+        plan = api.get(f"/v1/tenants/{TENANT_A}/disaster-plans/Office outage").json()
+        assert plan["status"] == "enabled" and plan["last_event"]["by"] == "api:manager"
+        revert_path = f"{plans_path}/Office%20outage/revert"
+        revert = client.get(revert_path)
+        assert "ring as usual" in revert.text
+        reverted = client.post(revert_path, data={"csrf": csrf_of(revert.text)})
+        assert reverted.status_code == 303, reverted.text
+        plan = api.get(f"/v1/tenants/{TENANT_A}/disaster-plans/Office outage").json()
+        assert plan["status"] != "enabled" and plan["last_event"]["action"] == "revert"

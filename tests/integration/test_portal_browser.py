@@ -117,6 +117,13 @@ def test_live_calls_appear_and_go_without_reload(
     calling.join(30)
     assert caller and caller[0].ok, caller[0].errors if caller else "SIPp caller did not end"
     assert phone.result(30).ok
+    page.get_by_role("link", name="Disaster plans").click()
+    page.wait_for_url(f"**/t/{TENANT_A}/disaster-plans")
+    page.get_by_role("link", name="Execute").first.click()
+    assert page.get_by_role("button", name="Yes, execute the plan").is_visible()
+    _shots(browser, "disaster-confirm")
+    page.get_by_role("link", name="Cancel").click()
+    _shots(browser, "disaster-plans")
 
 
 def test_a_basic_user_cannot_reach_another_users_history(live: LiveApi, browser: Browser) -> None:
