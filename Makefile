@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 # Debian packages the test suite drives as real peers and servers, and espeak-ng, the
 # switch's text-to-speech for prompts (`make run` installs it too).
-SYSTEM_PACKAGES := sip-tester:sipp baresip-core:baresip postgresql:/usr/lib/postgresql/15/bin/postgres openssl:openssl espeak-ng:espeak-ng sipvicious:svcrack
+SYSTEM_PACKAGES := sip-tester:sipp baresip-core:baresip postgresql:/usr/lib/postgresql/15/bin/postgres openssl:openssl espeak-ng:espeak-ng sipvicious:svcrack chromium:/usr/bin/chromium
 # ... of which the switch itself needs these at run time.
 RUN_PACKAGES := espeak-ng:espeak-ng
 # ... and the reference system the operator bench runs beside our switch.

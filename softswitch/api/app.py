@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from softswitch import __version__
+from softswitch import __version__, portal
 from softswitch.api import (
     metrics,
     routes_audit,
@@ -70,4 +70,5 @@ def create_app(ctx: ApiContext, switch_metrics: SwitchMetrics) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    portal.mount(app)  # the web portal's pages at /, over the same operations
     return app

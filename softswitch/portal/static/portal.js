@@ -1,0 +1,86 @@
+// Progressive enhancement: pages work without this; with it, live tables refresh in place.
+"use strict";
+
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : "";
+}
+
+function cell(text) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  return td;
+}
+
+function hangUpButton(tenant, id) {
+  const td = document.createElement("td");
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = "Hang up";
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    await fetch(`/t/${encodeURIComponent(tenant)}/calls/${encodeURIComponent(id)}/hangup`, {
+      method: "POST",
+      headers: { "X-CSRF-Token": csrfToken() },
+      credentials: "same-origin",
+    });
+  });
+  td.appendChild(button);
+  return td;
+}
+
+function renderCalls(table, calls) {
+  const body = table.tBodies[0];
+  const hangup = table.dataset.hangup === "yes";
+  const rows = calls.map((c) => {
+    const tr = document.createElement("tr");
+    tr.dataset.call = c.id;
+    tr.append(
+      cell(`${c.caller} ${c.caller_name}`.trim()),
+      cell(c.dialled),
+      cell(c.callee),
+      cell(c.state),
+      cell(`${c.duration} s`),
+    );
+    if (hangup) tr.appendChild(hangUpButton(table.dataset.tenant, c.id));
+    return tr;
+  });
+  if (rows.length === 0) {
+    const tr = document.createElement("tr");
+    tr.className = "empty";
+    const td = cell("No call in progress.");
+    td.colSpan = 6;
+    tr.appendChild(td);
+    rows.push(tr);
+  }
+  // Keep the focused button's row when it is still there, so keyboard users do not lose place.
+  body.replaceChildren(...rows);
+  const status = document.getElementById("calls-status");
+  if (status) status.textContent = `${calls.length} call(s) in progress.`;
+}
+
+function pollCalls(table) {
+  let busy = false;
+  const tick = async () => {
+    if (busy || document.hidden) return;
+    busy = true;
+    try {
+      const answer = await fetch(table.dataset.source, { credentials: "same-origin" });
+      if (answer.status === 401 || answer.redirected) {
+        window.location.assign("/login");
+        return;
+      }
+      if (answer.ok) renderCalls(table, (await answer.json()).calls);
+    } catch (err) {
+      // The switch restarting: try again at the next tick.
+    } finally {
+      busy = false;
+    }
+  };
+  setInterval(tick, 1000);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const table = document.getElementById("live-calls");
+  if (table) pollCalls(table);
+});
