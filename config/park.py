@@ -15,12 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from config.numbers import Extension
 from config.routing import FeatureCode
 
-__all__ = ["PARK_KIND", "ParkSettings", "park_feature_codes"]
+__all__ = ["FIRST_FREE", "PARK_KIND", "ParkSettings", "park_feature_codes"]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 #: The routing node kind of park orbits and the park code (routing.plan TargetKind.PARK).
 PARK_KIND = "park"
+
+#: The ref of the park code's node: park in the first free orbit.
+FIRST_FREE = "first-free"
 
 #: At most this many orbits per tenant (each one a lamp phones may watch).
 MAX_ORBITS = 100
@@ -72,10 +75,10 @@ class ParkSettings(BaseModel):
 
 
 def park_feature_codes(park: ParkSettings | None) -> dict[str, FeatureCode]:
-    """Routing's feature codes of the park: each orbit, and the park code (its ref is the
-    code itself: the first free orbit)."""
+    """Routing's feature codes of the park: each orbit, and the park code (ref
+    ``FIRST_FREE``)."""
     if park is None:
         return {}
     codes = {orbit: FeatureCode(kind=PARK_KIND, ref=orbit) for orbit in park.orbit_extensions()}
-    codes[park.code] = FeatureCode(kind=PARK_KIND, ref=park.code)
+    codes[park.code] = FeatureCode(kind=PARK_KIND, ref=FIRST_FREE)
     return codes

@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 from config.models import Tenant
-from config.park import ParkSettings
+from config.park import FIRST_FREE, ParkSettings
 from media.control import HoldSource
 from media.moh import load_hold_music
 from routing.plan import Target, TargetKind
@@ -70,15 +70,15 @@ class ParkService:
             self.lot.configure(tenant.name, tenant.park, tenant.domain)
 
     def application(self, call: Any, target: Target) -> Application | None:
-        """Park in, or retrieve from, the orbit of ``target.ref`` (the park code: the first
-        free orbit). None (480): the tenant has no park."""
+        """Park in, or retrieve from, the orbit of ``target.ref`` (``FIRST_FREE``, the park
+        code: the first free orbit). None (480): the tenant has no park or no such orbit."""
         tenant = self.tenants.get(call.tenant)
         settings = tenant.park if tenant is not None else None
         if tenant is None or settings is None:
             return None
         self.lot.configure(tenant.name, settings, tenant.domain)
         orbit = target.ref
-        if orbit == settings.code:
+        if orbit == FIRST_FREE:
             found = self.lot.free_orbit(tenant.name, settings)
             if found is None:
                 raise CallRefused(486, "All Orbits Busy")
