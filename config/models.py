@@ -44,6 +44,7 @@ from config.locations import config_error as _fail  # the name the validators be
 from config.media import MediaSettings
 from config.moh import MusicOnHold
 from config.numbers import Did, NumberError, Treatment, to_e164
+from config.park import ParkSettings, park_feature_codes
 from config.prompts import PromptSettings, TenantPrompts
 from config.queues import CallQueue, agent_feature_codes, check_queues, route_queues
 from config.routing import TenantRouting
@@ -560,6 +561,7 @@ class Tenant(_Model):
     voicemail: TenantVoicemail = Field(default_factory=TenantVoicemail)
     # Calling permissions, toll-fraud caps, emergency trunk and caller ID (config/calling.py).
     calling: TenantCalling = Field(default_factory=TenantCalling)
+    park: ParkSettings | None = None  # call park orbits (None: no park)
 
     _by_extension: dict[str, User] = PrivateAttr(default_factory=dict)
     _by_username: dict[str, User] = PrivateAttr(default_factory=dict)
@@ -711,6 +713,13 @@ class Tenant(_Model):
         codes = vm.feature_codes()
         if data.get("queues"):
             codes.update(agent_feature_codes())
+        try:
+            park = data.get("park")
+            if park is not None and not isinstance(park, ParkSettings):
+                park = ParkSettings.model_validate(park)
+        except ValidationError:
+            return data  # the field's own validation names the problem
+        codes.update(park_feature_codes(park))
         routing = data.get("routing")
         if routing is None:
             routing = {}
@@ -720,6 +729,16 @@ class Tenant(_Model):
         elif isinstance(routing, dict):
             routing = {**routing, "feature_codes": codes}
         return {**data, "routing": routing}
+
+    @model_validator(mode="after")
+    def _check_park(self) -> Tenant:
+        if self.park is None:
+            return self
+        taken = self.routing.extensions() | {u.extension for u in self.users}
+        clash = sorted(taken.intersection(park_feature_codes(self.park)))
+        if clash:
+            raise _fail([(("park", "orbits"), f"{', '.join(clash)} already dialled otherwise")])
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -32,6 +32,7 @@ from typing import Any
 from config.answering import Destination, DndMode, ForwardKind, SimRing
 from config.numbers import Treatment
 from config.ringgroups import MemberKind, RingGroup, RingStrategy
+from config.park import FIRST_FREE
 from config.routing import TenantRouting
 from routing.answering import ActiveRule, CompiledUser
 from routing.blocklist import CompiledBlockList, Screening, Verdict, screen_caller
@@ -346,7 +347,12 @@ class _Planner:
                 return None
             ref = caller
         kind = TargetKind(code.kind)
-        self.note("dial", f"{dialled} is the feature code of {kind.value.replace('_', ' ')} {ref}")
+        if kind is TargetKind.PARK:
+            self.note("dial", _park_note(dialled, ref))
+        else:
+            self.note(
+                "dial", f"{dialled} is the feature code of {kind.value.replace('_', ' ')} {ref}"
+            )
         return Application(Target(kind, ref))
 
     def _dial_extension(self, ext: str) -> Node | None:
@@ -771,6 +777,12 @@ _SERVICE_POOLS: tuple[tuple[str, TargetKind], ...] = (
     ("conferences", TargetKind.CONFERENCE),
     ("mailboxes", TargetKind.VOICEMAIL),
 )
+
+
+def _park_note(dialled: str, ref: str) -> str:
+    if ref == FIRST_FREE:
+        return f"{dialled} is the park code: park in the first free orbit"
+    return f"{dialled} is park orbit {ref}: park there, or retrieve the call parked there"
 
 
 def _service_kind(cr: CompiledRouting, ext: str) -> TargetKind | None:

@@ -44,6 +44,7 @@ class TargetKind(StrEnum):
     QUEUE_AGENT = "queue_agent"  # the calling agent sets their queue status to ``ref``
     FAX = "fax"
     HANG_UP = "hang_up"  # end the call with ``status``/``reason`` (the cause)
+    PARK = "park"  # park in orbit ``ref`` or retrieve from it (the park code: first free)
 
 
 class DiversionReason(StrEnum):

@@ -42,6 +42,8 @@ from softswitch.location import LocationService, parse_received
 from softswitch.notify.service import Notifications
 from softswitch.notify.subscriptions import Notifier
 from softswitch.overload import PROBE_PREFIX, OverloadGuard, QueueProbe
+from softswitch.park.lot import ParkingLot
+from softswitch.park.service import ParkService
 from softswitch.prompts import PromptLibrary
 from softswitch.provisioning.runtime import ProvisioningRuntime
 from softswitch.qualify import Qualifier
@@ -151,6 +153,7 @@ class Switch:
         # when calls are anchored ([media] anchor): in-process, or worker processes
         self.media: MediaControl | None = None
         self.services: CallServices | None = None  # conferences, monitoring (anchored only)
+        self.park: ParkService | None = None  # call park (anchored only)
         # Mailboxes: the notifier's MailboxDirectory (switch.voicemail.add_listener(...)).
         self.voicemail = Mailboxes(config.voicemail, self.store, config.tenants)
         self.queues: QueueService | None = None  # call queues (anchored only)
@@ -297,6 +300,13 @@ class Switch:
             self.cdr_listeners.append(self.queues.on_cdr)
             await self.queues.start()
             ScreeningService(self.calls.confirmations, prompts)
+            # Call park: orbits are lamps of the dialog package.
+            self.park = ParkService(
+                self.calls.applications,
+                self.calls.tenants,
+                ParkingLot(self.notifications.lamps),
+                prompts,
+            )
         self.cdrs.start()
         self.trunk_registrar = TrunkRegistrar(
             self.transactions,

@@ -178,6 +178,7 @@ class CallManager:
             counters=self.counters,
         )
         self.originator.handoffs = self.handoffs
+        self.originator.transfers = self.transfers
         # Legs answered by someone who must press 1 first; their prompts are registered by
         # softswitch.apps.screening (confirmer, screener).
         self.confirmations = Confirmations(self, anchor)

@@ -22,6 +22,7 @@ from softswitch.calls.leg import LegState, response_sdp
 from softswitch.calls.planning import CallPlanner
 from softswitch.calls.registry import ApplicationRegistry
 from softswitch.calls.signalling import CallSignalling
+from softswitch.calls.transfer import Transfer, Transfers
 from softswitch.sip.address import Address
 from softswitch.sip.message import SipRequest, SipResponse, new_call_id, new_tag
 
@@ -61,6 +62,7 @@ class Originator:
         # (softswitch.calls.registry).
         self.applications: ApplicationRegistry[Call] = ApplicationRegistry()
         self.handoffs: Handoffs | None = None  # set by the manager
+        self.transfers: Transfers | None = None  # set by the manager
 
     # ---------------------------------------------------------------- answering with an app
     def run_final(self, call: Call, target: Target) -> None:
@@ -92,6 +94,10 @@ class Originator:
         handoff = call.transfer
         if isinstance(handoff, Handoff) and self.handoffs is not None:
             self.handoffs.taken_by_application(handoff)  # the caller is answered already
+        elif isinstance(handoff, Transfer) and self.transfers is not None:
+            # Blind-transferred to an application (a park orbit): the transferee is
+            # answered already; the transferor is told and released.
+            self.transfers.taken_by_application(handoff)
         else:
             self.caller.answer(call, local[1].local_sdp)
         session.task = asyncio.get_running_loop().create_task(

@@ -193,6 +193,10 @@ class Transfers:
         )
         self._release_transferor(transfer)
 
+    def taken_by_application(self, transfer: Transfer) -> None:
+        """An application (a park orbit...) took the transferee: the transfer is done."""
+        self._release_transferor(transfer)
+
     def _release_transferor(self, transfer: Transfer) -> None:
         self.notify(transfer.transferor, "SIP/2.0 200 OK", final=True)
         old = transfer.old

@@ -308,7 +308,7 @@ def test_registry_runs_the_registered_module() -> None:
 @pytest.mark.parametrize(
     ("kind", "message"),
     [
-        ("park", "'park' is not a callflow node kind"),
+        ("valet", "'valet' is not a callflow node kind"),
         ("hang_up", "'hang_up' is not an application kind a module can run"),
         ("user_devices", "'user_devices' is not an application kind a module can run"),
     ],

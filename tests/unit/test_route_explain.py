@@ -1,7 +1,8 @@
 """`softswitch route explain` prints the callflow tree, compared exactly with the fixture
 files in tests/unit/explain/: a DID in and out of business hours, a user with sim-ring and
 forward on no answer (and what if she is busy), a disaster plan, a conference, a supervisor
-dialling a monitor code, emergency calls (911, and a number of the tenant's own).
+dialling a monitor code, a park orbit and the park code, emergency calls (911, and a
+number of the tenant's own).
 
 After a deliberate change of the output, rewrite the fixtures with
 ``SOFTSWITCH_WRITE_FIXTURES=1 pytest tests/unit/test_route_explain.py`` and review the diff.
@@ -32,6 +33,8 @@ CASES: dict[str, list[str]] = {
     "monitor": ["--to", "*52101", "--from", "100", "--at", MONDAY_10],
     "emergency": ["--to", "911", "--from", "101", "--at", MONDAY_10],
     "emergency_tenant_number": ["--to", "933", "--from", "102", "--at", MONDAY_10],
+    "park_orbit": ["--to", "7002", "--from", "101", "--at", MONDAY_10],
+    "park_code": ["--to", "*70", "--from", "101", "--at", MONDAY_10],
 }
 
 

@@ -1,0 +1,1 @@
+"""Call park: orbits per tenant, their lamps and the park application."""

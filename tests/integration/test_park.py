@@ -1,0 +1,160 @@
+"""Call park over the real switch process with SIPp: 102 blind-transfers its caller 100
+to orbit 7001 (REFER); a busy-lamp key of 101 watching 7001 sees it lit (confirmed) while
+the call is parked and dark (terminated) once 103 retrieves it by dialling 7001, 103
+then talks with 100 until 100 hangs up. A call parked with a short timeout that nobody
+retrieves rings its parker back."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from peers.sipp import SippResult, run_sipp, user_rows, write_users
+from peers.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
+from tests.integration.callkit import (
+    BackgroundSipp,
+    caller_injection,
+    register_endpoint,
+    wait_cdrs,
+    wait_until_listening,
+)
+
+pytestmark = pytest.mark.integration
+
+USERS = [PhoneUser(ext, f"pw{ext}") for ext in ("100", "101", "102", "103")]
+SIPP = Path(__file__).parent.parent / "sipp"
+
+
+class SippThread:
+    """A SIPp run (client side) in a thread, joined with ``wait()``."""
+
+    def __init__(self, scenario: str | Path, port: int, **kwargs: object) -> None:
+        self.result: SippResult | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(scenario, port, kwargs), daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, scenario: str | Path, port: int, kwargs: dict[str, object]) -> None:
+        self.result = run_sipp(scenario, f"127.0.0.1:{port}", calls=1, rate=1, **kwargs)  # type: ignore[arg-type]
+
+    def wait(self, timeout: float = 90) -> SippResult:
+        self._thread.join(timeout)
+        assert self.result is not None, "SIPp did not finish"
+        return self.result
+
+
+def wait_log(switch: SwitchProcess, text: str, count: int = 1, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if switch.log().count(text) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{text!r} not logged {count} time(s)")
+
+
+def park_watch_scenario(path: Path) -> Path:
+    """blf_watch.xml without its ringing step: idle, lit (confirmed), dark (terminated)."""
+    text = (SIPP / "blf_watch.xml").read_text()
+    notify = '  <recv request="NOTIFY" crlf="true">\n    <action>\n      <ereg regexp='
+    start = text.index(notify + '"&lt;state&gt;early')
+    end = text.index(notify + '"&lt;state&gt;confirmed')
+    path.write_text(text[:start] + text[end:].replace(",early,earlys", ""))
+    return path
+
+
+def park_switch(tmp_path: Path, timeout: int) -> SwitchConfigFile:
+    return SwitchConfigFile(
+        tmp_path / "switch",
+        users=USERS,
+        extra_toml="[subscriptions]\nmin_expires = 1\n",
+        tenant_toml=(
+            f'[tenants.park]\norbits = "7001-7002"\ntimeout = {timeout}\nring_back = 10\n'
+        ),
+    )
+
+
+def test_parked_call_lights_the_orbit_and_is_retrieved(tmp_path: Path) -> None:
+    config = park_switch(tmp_path, timeout=30)
+    with SwitchProcess(config.write(), port=config.port) as switch:
+        watcher = SippThread(
+            park_watch_scenario(tmp_path / "park_watch.xml"),
+            switch.port,
+            injection=write_users(tmp_path / "w.csv", user_rows([("101", "pbx.test", "pw101")])),
+            extra=["-s", "7001"],
+            timeout=60,
+        )
+        wait_log(switch, "] subscribed ")
+        transferor_port = free_port()
+        register_endpoint(tmp_path / "sipp", switch.port, "102", "pw102", transferor_port)
+        transferor = BackgroundSipp(
+            "park_transferor_uas.xml",
+            switch.port,
+            calls=1,
+            local_port=transferor_port,
+            extra=["-s", "7001"],
+        )
+        wait_until_listening()
+        caller = SippThread(
+            "transferee_anchored_uac.xml",
+            switch.port,
+            injection=caller_injection(tmp_path / "sipp", "100", "pw100"),
+            extra=["-s", "102", "-d", "6000"],
+            timeout=40,
+        )
+        wait_log(switch, "call_parked")
+        result = transferor.result()
+        assert result.ok, result.errors  # 202, NOTIFYs 100 / 200, the switch's BYE
+        retriever = run_sipp(
+            "hungup_uac.xml",
+            f"127.0.0.1:{switch.port}",
+            calls=1,
+            rate=1,
+            injection=caller_injection(tmp_path / "sipp", "103", "pw103"),
+            extra=["-s", "7001"],
+            timeout=40,
+        )
+        assert retriever.ok, retriever.errors  # answered, then hung up when 100 left
+        result = caller.wait()
+        assert result.ok, result.errors
+        result = watcher.wait()
+        assert result.ok and result.successful == 1, result.errors + result.screen
+        assert "call_retrieved" in switch.log()
+        rows = wait_cdrs(switch, 3)
+        assert ("7001", "ANSWERED") in {(r["dialled"], r["disposition"]) for r in rows}
+
+
+def test_unretrieved_call_rings_the_parker_back(tmp_path: Path) -> None:
+    config = park_switch(tmp_path, timeout=1)
+    with SwitchProcess(config.write(), port=config.port) as switch:
+        transferor_port = free_port()
+        register_endpoint(tmp_path / "sipp", switch.port, "102", "pw102", transferor_port)
+        transferor = BackgroundSipp(
+            "park_transferor_uas.xml",
+            switch.port,
+            calls=1,
+            local_port=transferor_port,
+            extra=["-s", "7002"],
+        )
+        wait_until_listening()
+        caller = SippThread(
+            "transferee_anchored_uac.xml",
+            switch.port,
+            injection=caller_injection(tmp_path / "sipp", "100", "pw100"),
+            extra=["-s", "102", "-d", "8000"],
+            timeout=40,
+        )
+        wait_log(switch, "call_parked")
+        result = transferor.result()
+        assert result.ok, result.errors
+        # 102's phone again: the ring-back reaches it, it answers and talks until 100 hangs up.
+        parker = BackgroundSipp("call_uas.xml", switch.port, calls=1, local_port=transferor_port)
+        wait_until_listening()
+        result = parker.result()
+        assert result.ok, result.errors
+        result = caller.wait()
+        assert result.ok, result.errors
+        assert "park_timeout" in switch.log()
