@@ -31,8 +31,8 @@ from typing import Any
 
 from config.answering import Destination, DndMode, ForwardKind, SimRing
 from config.numbers import Treatment
-from config.ringgroups import MemberKind, RingGroup, RingStrategy
 from config.park import FIRST_FREE
+from config.ringgroups import MemberKind, RingGroup, RingStrategy
 from config.routing import TenantRouting
 from routing.answering import ActiveRule, CompiledUser
 from routing.blocklist import CompiledBlockList, Screening, Verdict, screen_caller
