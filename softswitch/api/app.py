@@ -9,7 +9,12 @@ renders OpenAPI 3.1, and ReDoc; see the README's "Admin API" for the licences).
 
 from __future__ import annotations
 
+import functools
+import inspect
+from typing import Any
+
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
 from softswitch import __version__
@@ -48,6 +53,23 @@ ROUTERS = (
     metrics.router,
 )
 
+# The routers whose endpoints read or drive the live switch (calls, registrations,
+# provisioning applied live, routing state, counters): their bodies run on the switch's
+# loop. The others (logins, audit, call history, events) need only the Store and run
+# wholly on the API's loop with its own connection.
+ON_SWITCH_LOOP = frozenset(
+    module.__name__
+    for module in (
+        routes_routing,
+        routes_provisioning_customers,
+        routes_provisioning_ops,
+        routes_provisioning,
+        routes_provisioning_whatif,
+        routes_live,
+        metrics,
+    )
+)
+
 
 def create_app(ctx: ApiContext, switch_metrics: SwitchMetrics) -> FastAPI:
     """The admin API over one running switch (OpenAPI 3.1 at /openapi.json, docs at /docs)."""
@@ -70,4 +92,30 @@ def create_app(ctx: ApiContext, switch_metrics: SwitchMetrics) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.endpoint.__module__ in ON_SWITCH_LOOP:
+            _run_on_switch_loop(ctx, route)
     return app
+
+
+def _run_on_switch_loop(ctx: ApiContext, route: APIRoute) -> None:
+    """Make the route's endpoint body run on the switch's loop (`ApiContext.on_switch`);
+    parsing, validation, dependencies and the response's encoding stay on the API's loop.
+    FastAPI calls ``dependant.call`` per request; ``wraps`` keeps its signature."""
+    call = route.dependant.call
+    if call is None:
+        return
+    wrapped: Any
+    if inspect.iscoroutinefunction(call):
+
+        @functools.wraps(call)
+        async def wrapped(**values: Any) -> Any:
+            return await ctx.on_switch(lambda: call(**values))
+
+    else:
+
+        @functools.wraps(call)
+        def wrapped(**values: Any) -> Any:
+            return ctx.call_on_switch(lambda: call(**values))
+
+    route.dependant.call = wrapped
