@@ -9,10 +9,6 @@ renders OpenAPI 3.1, and ReDoc; see the README's "Admin API" for the licences).
 
 from __future__ import annotations
 
-import functools
-import inspect
-from typing import Any
-
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
@@ -33,6 +29,7 @@ from softswitch.api import (
 )
 from softswitch.api.context import ApiContext
 from softswitch.api.errors import install_error_handlers
+from softswitch.api.loops import run_on_switch_loop
 from softswitch.api.metrics import SwitchMetrics
 
 __all__ = ["DOCS_ASSETS", "create_app"]
@@ -57,18 +54,31 @@ ROUTERS = (
 # provisioning applied live, routing state, counters): their bodies run on the switch's
 # loop. The others (logins, audit, call history, events) need only the Store and run
 # wholly on the API's loop with its own connection.
-ON_SWITCH_LOOP = frozenset(
-    module.__name__
-    for module in (
-        routes_routing,
-        routes_provisioning_customers,
-        routes_provisioning_ops,
-        routes_provisioning,
-        routes_provisioning_whatif,
-        routes_live,
-        metrics,
-    )
+ON_SWITCH_LOOP = (
+    routes_routing.router,
+    routes_provisioning_customers.router,
+    routes_provisioning_ops.router,
+    routes_provisioning.router,
+    routes_provisioning_whatif.router,
+    routes_live.router,
+    metrics.router,
 )
+
+
+def _endpoints_on_switch_loop() -> None:
+    """Make the bodies of ON_SWITCH_LOOP's endpoints run on the switch's loop; parsing,
+    validation, dependencies and encoding the response stay on the API's loop. FastAPI
+    calls the route's ``dependant.call`` per request (also for an included router's
+    routes); the wrapper keeps its signature. Done once: the routers are module-wide."""
+    for router in ON_SWITCH_LOOP:
+        for route in router.routes:
+            if not isinstance(route, APIRoute):
+                continue
+            call = route.dependant.call
+            if call is not None and not getattr(call, "on_switch_loop", False):
+                wrapped = run_on_switch_loop(call)
+                wrapped.on_switch_loop = True  # type: ignore[attr-defined]
+                route.dependant.call = wrapped
 
 
 def create_app(ctx: ApiContext, switch_metrics: SwitchMetrics) -> FastAPI:
@@ -90,32 +100,7 @@ def create_app(ctx: ApiContext, switch_metrics: SwitchMetrics) -> FastAPI:
     app.state.ctx = ctx
     app.state.metrics = switch_metrics
     install_error_handlers(app)
+    _endpoints_on_switch_loop()
     for router in ROUTERS:
         app.include_router(router)
-    for route in app.routes:
-        if isinstance(route, APIRoute) and route.endpoint.__module__ in ON_SWITCH_LOOP:
-            _run_on_switch_loop(ctx, route)
     return app
-
-
-def _run_on_switch_loop(ctx: ApiContext, route: APIRoute) -> None:
-    """Make the route's endpoint body run on the switch's loop (`ApiContext.on_switch`);
-    parsing, validation, dependencies and the response's encoding stay on the API's loop.
-    FastAPI calls ``dependant.call`` per request; ``wraps`` keeps its signature."""
-    call = route.dependant.call
-    if call is None:
-        return
-    wrapped: Any
-    if inspect.iscoroutinefunction(call):
-
-        @functools.wraps(call)
-        async def wrapped(**values: Any) -> Any:
-            return await ctx.on_switch(lambda: call(**values))
-
-    else:
-
-        @functools.wraps(call)
-        def wrapped(**values: Any) -> Any:
-            return ctx.call_on_switch(lambda: call(**values))
-
-    route.dependant.call = wrapped

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from softswitch.api.loops import running_loop
 from softswitch.api.principal import Principal
 from softswitch.api.roles import Area
 from storage.cdr import Cdr
@@ -54,13 +55,6 @@ class Event:
         tenant = tenants.get(self.tenant)
         allowed = principal.extensions(tenant) if tenant is not None else frozenset()
         return allowed is None or any(p in allowed for p in self.parties)
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 class Listener:
@@ -98,7 +92,7 @@ class EventBus:
         if not self._listeners:
             return
         loop = self._loop
-        if loop is not None and _running_loop() is not loop:
+        if loop is not None and running_loop() is not loop:
             if not loop.is_closed():
                 loop.call_soon_threadsafe(self._deliver, event)
             return
@@ -146,7 +140,7 @@ class EventBus:
     async def _take(self) -> Sample:
         """A sample, taken on the switch's loop (its dicts change under a foreign thread)."""
         switch_loop = self._switch_loop
-        if switch_loop is None or _running_loop() is switch_loop:
+        if switch_loop is None or running_loop() is switch_loop:
             return Sample.take(self.switch)
 
         async def take() -> Sample:

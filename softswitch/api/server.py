@@ -4,7 +4,7 @@ uvicorn runs on its own thread with its own event loop and its own Store connect
 parsing requests, reading the database and encoding (large) responses never delays the
 loop that handles SIP and media: with the API on the switch's loop, 50 requests/s raised
 the p99 INVITE delay tenfold. What reads or drives the live switch runs on the switch's
-loop (`ApiContext.on_switch`, `softswitch.api.app.ON_SWITCH_LOOP`); events from the switch
+loop (`softswitch.api.loops`, `softswitch.api.app.ON_SWITCH_LOOP`); events from the switch
 reach the API's loop with ``call_soon_threadsafe``. An in-memory SQLite Store cannot be
 opened twice, so with one the API serves on the switch's loop as before.
 """
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import structlog
 import uvicorn
 
+from softswitch.api import loops
 from softswitch.api.app import create_app
 from softswitch.api.context import ApiContext
 from softswitch.api.events import EventBus, call_ended
@@ -132,8 +133,8 @@ class ApiServer:
             await store.open()
             loop = asyncio.get_running_loop()
             self.ctx.api_loop, self.ctx.api_store = loop, store
-            self.ctx.switch_loop = switch_loop
             self.events.bind(loop, switch_loop)
+            loops.serve_for(loop, switch_loop)
             try:
                 task = loop.create_task(server.serve(sockets=[listener]), name="admin-api")
                 while not server.started:
@@ -144,6 +145,7 @@ class ApiServer:
                 tell(started)
                 await task
             finally:
+                loops.forget(loop)
                 await self.events.close()
                 self.ctx.api_store = None
                 await store.close()
