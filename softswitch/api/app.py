@@ -67,18 +67,17 @@ ON_SWITCH_LOOP = (
 
 def _endpoints_on_switch_loop() -> None:
     """Make the bodies of ON_SWITCH_LOOP's endpoints run on the switch's loop; parsing,
-    validation, dependencies and encoding the response stay on the API's loop. FastAPI
-    calls the route's ``dependant.call`` per request (also for an included router's
-    routes); the wrapper keeps its signature. Done once: the routers are module-wide."""
+    validation, dependencies and encoding the response stay on the API's loop. Including
+    a router builds its routes from each route's ``endpoint`` (FastAPI reads the signature
+    and annotations through ``__wrapped__``). Done once: the routers are module-wide."""
     for router in ON_SWITCH_LOOP:
         for route in router.routes:
-            if not isinstance(route, APIRoute):
+            if not isinstance(route, APIRoute) or getattr(route.endpoint, "on_switch_loop", False):
                 continue
-            call = route.dependant.call
-            if call is not None and not getattr(call, "on_switch_loop", False):
-                wrapped = run_on_switch_loop(call)
-                wrapped.on_switch_loop = True  # type: ignore[attr-defined]
-                route.dependant.call = wrapped
+            wrapped = run_on_switch_loop(route.endpoint)
+            wrapped.on_switch_loop = True  # type: ignore[attr-defined]
+            route.endpoint = wrapped
+            route.dependant.call = wrapped
 
 
 def create_app(ctx: ApiContext, switch_metrics: SwitchMetrics) -> FastAPI:
