@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from softswitch.api.loops import running_loop
 from softswitch.api.principal import Principal
 from softswitch.api.roles import Area
 from storage.cdr import Cdr
@@ -73,11 +74,31 @@ class EventBus:
         self._listeners: set[Listener] = set()
         self._sampler: asyncio.Task[None] | None = None
         self.published = 0
+        # Set when the API runs on its own loop: listeners live there, the switch on its own.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._switch_loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop, switch_loop: asyncio.AbstractEventLoop) -> None:
+        """The API serves on ``loop``; the switch's state is read on ``switch_loop``."""
+        self._loop = loop
+        self._switch_loop = switch_loop
 
     def __len__(self) -> int:
         return len(self._listeners)
 
     def publish(self, event: Event) -> None:
+        """Deliver to every listener allowed to see it; callable from the switch's loop
+        too (the listeners' queues are then fed on their own loop)."""
+        if not self._listeners:
+            return
+        loop = self._loop
+        if loop is not None and running_loop() is not loop:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(self._deliver, event)
+            return
+        self._deliver(event)
+
+    def _deliver(self, event: Event) -> None:
         if not self._listeners:
             return
         self.published += 1
@@ -116,12 +137,23 @@ class EventBus:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    async def _take(self) -> Sample:
+        """A sample, taken on the switch's loop (its dicts change under a foreign thread)."""
+        switch_loop = self._switch_loop
+        if switch_loop is None or running_loop() is switch_loop:
+            return Sample.take(self.switch)
+
+        async def take() -> Sample:
+            return Sample.take(self.switch)
+
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(take(), switch_loop))
+
     async def _sample_loop(self) -> None:
-        sample = Sample.take(self.switch)
+        sample = await self._take()
         while self._listeners:
             await asyncio.sleep(self.interval)
             try:
-                current = Sample.take(self.switch)
+                current = await self._take()
                 for event in sample.changes(current):
                     self.publish(event)
                 sample = current
