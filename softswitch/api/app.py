@@ -62,6 +62,9 @@ ON_SWITCH_LOOP = (
     routes_provisioning_whatif.router,
     routes_live.router,
     metrics.router,
+    # The portal's pages call the route functions above directly (not through their
+    # wrapped routes), so their bodies run on the switch's loop too.
+    *portal.ROUTERS,
 )
 
 
