@@ -60,6 +60,7 @@ COMPILED_MODULES = [
     "softswitch/calls/services.py",
     "softswitch/calls/signalling.py",
     "softswitch/calls/transfer.py",
+    "softswitch/credentials.py",
     "softswitch/directory.py",
     "softswitch/dispatch.py",
     "softswitch/location.py",

@@ -14,7 +14,6 @@ frames that exist) are done by ``check_attendants``, which the tenant model call
 
 from __future__ import annotations
 
-import contextlib
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -321,61 +320,13 @@ def routable_attendants(data: Any) -> Any:
     to the file later keep their place at the end (``numbers import --apply``)."""
     if not isinstance(data, dict) or not isinstance(data.get("auto_attendants"), list):
         return data
-    from config.numbers import Did, NumberError, Treatment, to_e164
-    from config.routing import TenantRouting
+    from config.numbers import Treatment
+    from config.routable import add_routable, entry_targets
 
-    extensions: set[str] = set()
-    dids: dict[str, str] = {}
-    for entry in data["auto_attendants"]:
-        raw = entry.model_dump() if isinstance(entry, AutoAttendant) else entry
-        if not isinstance(raw, dict):
-            continue
-        ext, did = raw.get("extension"), raw.get("did")
-        if isinstance(ext, int) and not isinstance(ext, bool):
-            ext = str(ext)
-        if not (isinstance(ext, str) and ext.isascii() and ext.isdigit()):
-            continue
-        extensions.add(ext)
-        if isinstance(did, str):
-            with contextlib.suppress(NumberError):
-                dids[to_e164(did)] = ext
-    routing = data.get("routing") or {}
-    if isinstance(routing, TenantRouting):
-        listed = {d.number for d in routing.dids}
-        added = tuple(
-            Did(number=n, treatment=Treatment.AUTO_ATTENDANT, destination=e)
-            for n, e in dids.items()
-            if n not in listed
-        )
-        routing = routing.model_copy(
-            update={
-                "auto_attendants": routing.auto_attendants | extensions,
-                "dids": added + routing.dids,
-            }
-        )
-    elif isinstance(routing, dict):
-        pool, routed = routing.get("auto_attendants", ()), routing.get("dids", [])
-        if not isinstance(pool, list | tuple | set | frozenset) or not isinstance(
-            routed, list | tuple
-        ):
-            return data
-        listed = set()
-        for d in routed:
-            number = d.get("number") if isinstance(d, dict) else getattr(d, "number", None)
-            if isinstance(number, str):
-                with contextlib.suppress(NumberError):
-                    listed.add(to_e164(number))
-        rows = [
-            {"number": n, "treatment": "auto_attendant", "destination": e}
-            for n, e in dids.items()
-            if n not in listed
-        ]
-        routing = {
-            **routing,
-            "auto_attendants": sorted(set(pool) | extensions),
-            "dids": [*rows, *routed],
-        }
-    return {**data, "routing": routing}
+    extensions, dids = entry_targets(data["auto_attendants"], AutoAttendant)
+    return add_routable(
+        data, "auto_attendants", extensions, dids, Treatment.AUTO_ATTENDANT, dids_first=True
+    )
 
 
 def tenant_attendant_problems(tenant: Any) -> list[tuple[Loc, str]]:

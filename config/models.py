@@ -12,7 +12,6 @@ rules (routing, trunks, media, MOH, prompts, security, API) already lives in its
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import ipaddress
 import re
@@ -43,10 +42,11 @@ from config.locations import Loc, format_location
 from config.locations import config_error as _fail  # the name the validators below use
 from config.media import MediaSettings
 from config.moh import MusicOnHold
-from config.numbers import Did, NumberError, Treatment, to_e164
+from config.numbers import Treatment
 from config.park import ParkSettings, park_feature_codes
 from config.prompts import PromptSettings, TenantPrompts
 from config.queues import CallQueue, agent_feature_codes, check_queues, route_queues
+from config.routable import add_routable, entry_targets, make_routable, register, set_routing
 from config.routing import TenantRouting
 from config.security import SecuritySettings
 from config.sites import Site, site_problems
@@ -522,6 +522,63 @@ def _raw_extension(entry: Any) -> str | None:
 _DEFAULT_ROUTING = UserRouting()
 
 
+def _routable_conferences(data: Any) -> Any:
+    # Like users: a bridge's extension is a routing destination, and its direct number
+    # a DID sent to it, without repeating them under routing.
+    if not isinstance(data, dict) or not isinstance(data.get("conferences"), list):
+        return data
+    extensions, dids = entry_targets(data["conferences"], ConferenceBridge)
+    return add_routable(data, "conferences", extensions, dids, Treatment.CONFERENCE)
+
+
+def _routable_monitor_codes(data: Any) -> Any:
+    # The monitor codes are dialled like extensions, so routing needs them (it makes a
+    # monitor node of *51 + extension): the tenant's go into its routing.
+    if not isinstance(data, dict):
+        return data
+    try:
+        codes = MonitorCodes.model_validate(data.get("monitor_codes") or {})
+    except ValidationError:
+        return data  # the field's own validation names the problem
+    return set_routing(data, "monitor_codes", codes)
+
+
+def _routable_feature_codes(data: Any) -> Any:
+    # Like the monitor codes: the inbox and queue-agent codes are dialled like
+    # extensions, so routing makes application nodes of them.
+    if not isinstance(data, dict):
+        return data
+    try:
+        vm = data.get("voicemail")
+        if not isinstance(vm, TenantVoicemail):
+            vm = TenantVoicemail.model_validate(vm or {})
+    except ValidationError:
+        return data  # the field's own validation names the problem
+    codes = vm.feature_codes()
+    if data.get("queues"):
+        codes.update(agent_feature_codes())
+    try:
+        park = data.get("park")
+        if park is not None and not isinstance(park, ParkSettings):
+            park = ParkSettings.model_validate(park)
+    except ValidationError:
+        return data  # the field's own validation names the problem
+    codes.update(park_feature_codes(park))
+    return set_routing(data, "feature_codes", codes)
+
+
+# What Tenant's validation makes routable (config.routable), in this order.
+for _step in (
+    routable_mailboxes,
+    routable_attendants,
+    _routable_feature_codes,
+    _routable_monitor_codes,
+    _routable_conferences,
+    route_queues,
+):
+    register(_step)
+
+
 class Tenant(_Model):
     """A hosted PBX: a SIP domain and its users."""
 
@@ -607,128 +664,8 @@ class Tenant(_Model):
 
     @model_validator(mode="before")
     @classmethod
-    def _routable_queues(cls, data: Any) -> Any:
-        return route_queues(data)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _routable_conferences(cls, data: Any) -> Any:
-        # Like users: a bridge's extension is a routing destination, and its direct number
-        # a DID sent to it, without repeating them under routing.
-        if not isinstance(data, dict) or not isinstance(data.get("conferences"), list):
-            return data
-        extensions: set[str] = set()
-        dids: dict[str, str] = {}  # E.164 number -> bridge extension
-        for entry in data["conferences"]:
-            raw = entry.model_dump() if isinstance(entry, ConferenceBridge) else entry
-            if not isinstance(raw, dict):
-                continue  # the bridge's own validation names the problem
-            ext, did = raw.get("extension"), raw.get("did")
-            if isinstance(ext, int) and not isinstance(ext, bool):
-                ext = str(ext)
-            if not (isinstance(ext, str) and ext.isascii() and ext.isdigit()):
-                continue
-            extensions.add(ext)
-            if isinstance(did, str):
-                with contextlib.suppress(NumberError):
-                    dids[to_e164(did)] = ext
-        routing = data.get("routing")
-        if routing is None:
-            routing = {}
-        if isinstance(routing, TenantRouting):
-            listed = {d.number for d in routing.dids}
-            added = tuple(
-                Did(number=n, treatment=Treatment.CONFERENCE, destination=e)
-                for n, e in dids.items()
-                if n not in listed
-            )
-            routing = routing.model_copy(
-                update={
-                    "conferences": routing.conferences | extensions,
-                    "dids": routing.dids + added,
-                }
-            )
-        elif isinstance(routing, dict):
-            confs, routed = routing.get("conferences", ()), routing.get("dids", [])
-            if not isinstance(confs, list | tuple | set | frozenset) or not isinstance(
-                routed, list | tuple
-            ):
-                return data  # routing's own validation names the problem
-            listed = set()
-            for d in routed:
-                number = (
-                    d.number
-                    if isinstance(d, Did)
-                    else (d.get("number") if isinstance(d, dict) else None)
-                )
-                if isinstance(number, str):
-                    with contextlib.suppress(NumberError):
-                        listed.add(to_e164(number))
-            added_rows = [
-                {"number": n, "treatment": "conference", "destination": e}
-                for n, e in dids.items()
-                if n not in listed
-            ]
-            routing = {
-                **routing,
-                "conferences": sorted(set(confs) | extensions),
-                "dids": [*routed, *added_rows],
-            }
-        return {**data, "routing": routing}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _routable_monitor_codes(cls, data: Any) -> Any:
-        # The monitor codes are dialled like extensions, so routing needs them (it makes a
-        # monitor node of *51 + extension): the tenant's go into its routing.
-        if not isinstance(data, dict):
-            return data
-        try:
-            codes = MonitorCodes.model_validate(data.get("monitor_codes") or {})
-        except ValidationError:
-            return data  # the field's own validation names the problem
-        routing = data.get("routing")
-        if routing is None:
-            routing = {}
-        if isinstance(routing, TenantRouting):
-            if routing.monitor_codes != codes:
-                routing = routing.model_copy(update={"monitor_codes": codes})
-        elif isinstance(routing, dict):
-            routing = {**routing, "monitor_codes": codes}
-        return {**data, "routing": routing}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _routable_feature_codes(cls, data: Any) -> Any:
-        # Like the monitor codes: the inbox and queue-agent codes are dialled like
-        # extensions, so routing makes application nodes of them.
-        if not isinstance(data, dict):
-            return data
-        try:
-            vm = data.get("voicemail")
-            if not isinstance(vm, TenantVoicemail):
-                vm = TenantVoicemail.model_validate(vm or {})
-        except ValidationError:
-            return data  # the field's own validation names the problem
-        codes = vm.feature_codes()
-        if data.get("queues"):
-            codes.update(agent_feature_codes())
-        try:
-            park = data.get("park")
-            if park is not None and not isinstance(park, ParkSettings):
-                park = ParkSettings.model_validate(park)
-        except ValidationError:
-            return data  # the field's own validation names the problem
-        codes.update(park_feature_codes(park))
-        routing = data.get("routing")
-        if routing is None:
-            routing = {}
-        if isinstance(routing, TenantRouting):
-            if routing.feature_codes != codes:
-                routing = routing.model_copy(update={"feature_codes": codes})
-        elif isinstance(routing, dict):
-            routing = {**routing, "feature_codes": codes}
-        return {**data, "routing": routing}
+    def _routable(cls, data: Any) -> Any:
+        return make_routable(data)
 
     @model_validator(mode="after")
     def _check_park(self) -> Tenant:
@@ -740,22 +677,12 @@ class Tenant(_Model):
             raise _fail([(("park", "orbits"), f"{', '.join(clash)} already dialled otherwise")])
         return self
 
-    @model_validator(mode="before")
-    @classmethod
-    def _routable_attendants(cls, data: Any) -> Any:
-        return routable_attendants(data)
-
     @model_validator(mode="after")
     def _check_attendants(self) -> Tenant:
         items = tenant_attendant_problems(self)
         if items:
             raise _fail(items)
         return self
-
-    @model_validator(mode="before")
-    @classmethod
-    def _routable_mailboxes(cls, data: Any) -> Any:
-        return routable_mailboxes(data)
 
     @model_validator(mode="after")
     def _check_mailboxes(self) -> Tenant:

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from config.locations import Loc
 from config.moh import MusicOnHold
-from config.routing import FeatureCode, TenantRouting
+from config.routable import add_routable
+from config.routing import FeatureCode
 
 __all__ = [
     "AGENT_FEATURE_CODES",
@@ -210,17 +211,7 @@ def route_queues(data: Any) -> Any:
     extensions = queue_extensions(data.get("queues"))
     if not extensions:
         return data
-    routing = data.get("routing")
-    if routing is None:
-        routing = {}
-    if isinstance(routing, TenantRouting):
-        routing = routing.model_copy(update={"queues": routing.queues | extensions})
-    elif isinstance(routing, dict):
-        listed = routing.get("queues", ())
-        if not isinstance(listed, list | tuple | set | frozenset):
-            return data  # routing's own validation names the problem
-        routing = {**routing, "queues": sorted(set(listed) | extensions)}
-    return {**data, "routing": routing}
+    return add_routable(data, "queues", extensions)
 
 
 def check_queues(

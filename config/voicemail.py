@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from config.routable import add_routable
 from config.routing import FeatureCode
 
 __all__ = [
@@ -264,15 +265,4 @@ def routable_mailboxes(data: Any) -> Any:
     shared = {str(ext) for ext in boxes if str(ext) not in users}
     if not shared:
         return data
-    routing = data.get("routing")
-    if routing is None:
-        routing = {}
-    if isinstance(routing, dict):
-        listed = routing.get("mailboxes", ())
-        if not isinstance(listed, list | tuple | set | frozenset):
-            return data  # routing's own validation names the problem
-        return {**data, "routing": {**routing, "mailboxes": sorted(set(listed) | shared)}}
-    current = getattr(routing, "mailboxes", None)
-    if isinstance(current, frozenset):
-        return {**data, "routing": routing.model_copy(update={"mailboxes": current | shared})}
-    return data
+    return add_routable(data, "mailboxes", shared)

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 import structlog
 
 from config.models import RegistrarSettings
-from softswitch.directory import Directory, Subscriber
+from softswitch.credentials import authenticate
+from softswitch.directory import Directory
 from softswitch.location import LocationService
 from softswitch.security.guard import SecurityGuard
 from softswitch.sip.address import Address
-from softswitch.sip.auth import DigestAuthenticator, realm_of
+from softswitch.sip.auth import DigestAuthenticator
 from softswitch.sip.message import SipParseError, SipRequest, SipResponse, make_response, new_tag
 from storage.base import Binding
 
@@ -93,11 +94,24 @@ class Registrar:
         domain = self._directory.domain_for(to_uri.host)
         if domain is None:
             raise RegistrationRejected(404, "Domain Not Served")
-        subscriber, stale = self._authenticate(request, domain.realm, domain.name, source)
+        checked = authenticate(
+            request,
+            "Authorization",
+            domain,
+            self._directory,
+            self._auth,
+            self._guard,
+            source.host,
+            "registration_denied",
+        )
+        if checked.denied:
+            raise RegistrationRejected(403, "Forbidden")
+        subscriber = checked.subscriber
         if subscriber is None:
             self.challenged += 1
             headers = [
-                ("WWW-Authenticate", c) for c in self._auth.challenge(domain.realm, stale=stale)
+                ("WWW-Authenticate", c)
+                for c in self._auth.challenge(domain.realm, stale=checked.stale)
             ]
             headers += self._response_headers
             return make_response(request, 401, "Unauthorized", to_tag=new_tag(), headers=headers)
@@ -176,40 +190,6 @@ class Registrar:
         headers.append(("Date", _http_date(now)))
         headers += self._response_headers
         return make_response(request, 200, "OK", to_tag=new_tag(), headers=headers)
-
-    def _authenticate(
-        self, request: SipRequest, realm: str, domain: str, source: Address
-    ) -> tuple[Subscriber | None, bool]:
-        """The subscriber whose credentials the request carries, or (None, stale) to challenge."""
-        for credentials in request.get_all("Authorization"):
-            if realm_of(credentials) in (realm, None):
-                break
-        else:
-            return None, False
-
-        def lookup_ha1(username: str, realm_: str, algorithm: str) -> str | None:
-            return self._directory.ha1(domain, username, realm_, algorithm)
-
-        result = self._auth.verify(request.method, credentials, realm, lookup_ha1)
-        if result.ok and result.username is not None:
-            subscriber = self._directory.subscriber(domain, result.username)
-            if subscriber is not None:
-                return subscriber, False
-        elif result.stale:
-            return None, True
-        # Unknown user and wrong password look the same from outside.
-        log.info(
-            "registration_denied",
-            reason=str(result.reason),
-            detail=result.detail,
-            username=result.username,
-            call_id=request.call_id,
-        )
-        if self._guard is not None:  # security: one failure, per source and account
-            found = self._directory.subscriber(domain, result.username or "")
-            account = found.aor if found else f"sip:{result.username}@{domain}"
-            self._guard.auth_failed(source.host, account)
-        raise RegistrationRejected(403, "Forbidden")
 
     def _contact_updates(self, request: SipRequest) -> tuple[list[_ContactUpdate], bool]:
         """The Contact header fields of a REGISTER with their effective expiry."""

@@ -41,11 +41,38 @@ _CHANGE: dict[int | str, dict[str, Any]] = {
 Extension = Annotated[str, Path(max_length=8, description="the user's extension")]
 
 
-async def _stored(scope: TenantScope, kind: str, key: str) -> Item:
+async def _current(scope: TenantScope, request: Request, kind: str, key: str) -> Item:
+    """The stored object an operation changes, 404 when missing, 412 when If-Match is off."""
     try:
-        return await service(scope).get(kind, scope.tenant.name, key)
+        current = await service(scope).get(kind, scope.tenant.name, key)
     except ProvisioningError:
         raise not_found(f"{kind.replace('_', ' ')} {key!r}") from None
+    check_if_match(request, item_etag(current))
+    return current
+
+
+async def _rewrite(
+    scope: TenantScope,
+    request: Request,
+    current: Item,
+    data: dict[str, Any],
+    operation: str,
+) -> Item:
+    """Store ``data`` over ``current`` (refused when it moved on meanwhile), audited as
+    ``operation`` and applied live."""
+    try:
+        item = await service(scope).update(
+            actor(scope.principal, request),
+            current.kind,
+            scope.tenant.name,
+            current.key,
+            data,
+            expected_version=current.version,
+        )
+    except ProvisioningError as exc:
+        raise refused(exc, current.kind, current.key) from None
+    await applied(scope, current.kind, current.key, operation, item.version)
+    return item
 
 
 def _own(scope: TenantScope, extension: str) -> None:
@@ -121,23 +148,11 @@ async def password_reset(
 ) -> Welcome:
     """A new generated SIP password, shown in this answer only (stored HA1s are dropped)."""
     _own(scope, extension)
-    current = await _stored(scope, "user", extension)
-    check_if_match(request, item_etag(current))
+    current = await _current(scope, request, "user", extension)
     password = "".join(secrets.choice(_ALPHABET) for _ in range(16))
     data = {k: v for k, v in current.data.items() if k not in ("ha1_md5", "ha1_sha256")}
     data["password"] = password
-    try:
-        item = await service(scope).update(
-            actor(scope.principal, request),
-            "user",
-            scope.tenant.name,
-            extension,
-            data,
-            expected_version=current.version,
-        )
-    except ProvisioningError as exc:
-        raise refused(exc, "user", extension) from None
-    await applied(scope, "user", extension, "password_reset", item.version)
+    item = await _rewrite(scope, request, current, data, "password_reset")
     with_etag(response, item_etag(item))
     return _welcome(scope, extension, password)
 
@@ -167,8 +182,7 @@ async def reorder(
 ) -> ObjectOut:
     """Put a user's answering rules in a new order (the top-most active rule applies)."""
     _own(scope, extension)
-    current = await _stored(scope, "answering", extension)
-    check_if_match(request, item_etag(current))
+    current = await _current(scope, request, "answering", extension)
     rules = list(current.data.get("rules", []))
     if sorted(body.order) != list(range(1, len(rules) + 1)):
         raise ApiError(
@@ -178,18 +192,7 @@ async def reorder(
             field="body.order",
         )
     data = {**current.data, "rules": [rules[i - 1] for i in body.order]}
-    try:
-        item = await service(scope).update(
-            actor(scope.principal, request),
-            "answering",
-            scope.tenant.name,
-            extension,
-            data,
-            expected_version=current.version,
-        )
-    except ProvisioningError as exc:
-        raise refused(exc, "answering", extension) from None
-    await applied(scope, "answering", extension, "reorder", item.version)
+    item = await _rewrite(scope, request, current, data, "reorder")
     with_etag(response, item_etag(item))
     return out(item)
 
@@ -439,8 +442,7 @@ async def import_disaster_numbers(
 ) -> ImportReportOut:
     """Numbers and where they forward to, added to a plan from CSV or XLSX; applied only
     when every row is valid."""
-    current = await _stored(scope, "disaster_plan", name)
-    check_if_match(request, item_etag(current))
+    current = await _current(scope, request, "disaster_plan", name)
     data = await request.body()
     try:
         report = validate_disaster_import(
@@ -452,16 +454,5 @@ async def import_disaster_numbers(
         return report_out(report, False)
     numbers = list(current.data.get("numbers", []))
     numbers += [{"number": n.number, "forward_to": n.forward_to} for n in report.items]
-    try:
-        item = await service(scope).update(
-            actor(scope.principal, request),
-            "disaster_plan",
-            scope.tenant.name,
-            name,
-            {**current.data, "numbers": numbers},
-            expected_version=current.version,
-        )
-    except ProvisioningError as exc:
-        raise refused(exc, "disaster_plan", name) from None
-    await applied(scope, "disaster_plan", name, "import", item.version)
+    await _rewrite(scope, request, current, {**current.data, "numbers": numbers}, "import")
     return report_out(report, True)

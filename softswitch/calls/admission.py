@@ -27,11 +27,12 @@ from softswitch.calls.identity import (
 )
 from softswitch.calls.loops import LoopGuard
 from softswitch.calls.signalling import CallSignalling
+from softswitch.credentials import authenticate
 from softswitch.directory import Directory, Domain, Subscriber
 from softswitch.security.guard import SecurityGuard
 from softswitch.security.tollfraud import TollFraudGuard
 from softswitch.sip.address import Address
-from softswitch.sip.auth import DigestAuthenticator, realm_of
+from softswitch.sip.auth import DigestAuthenticator
 from softswitch.sip.message import SipRequest
 from softswitch.sip.transaction import ServerTransaction
 from storage.cdr import Cdr
@@ -217,45 +218,28 @@ class Admission:
     def _authenticate(
         self, request: SipRequest, tx: ServerTransaction, domain: Domain
     ) -> Subscriber | None:
-        realm = domain.realm
-        credentials = [
-            value
-            for value in request.get_all("Proxy-Authorization")
-            if realm_of(value) in (realm, None)
-        ]
-        stale = False
-        if credentials:
-
-            def lookup_ha1(username: str, realm_: str, algorithm: str) -> str | None:
-                found = self.directory.subscriber(domain.name, username)
-                return found.user.ha1(realm_, algorithm) if found else None
-
-            result = self.auth.verify(request.method, credentials[0], realm, lookup_ha1)
-            if result.ok and result.username is not None:
-                found = self.directory.subscriber(domain.name, result.username)
-                if found is not None:
-                    if self.guard is not None:  # security: a success
-                        self.guard.auth_succeeded(tx.source.host, found.aor)
-                    return found
-            if not result.stale:
-                if self.guard is not None:  # security: one failure, per source and account
-                    known = self.directory.subscriber(domain.name, result.username or "")
-                    account = known.aor if known else f"sip:{result.username}@{domain.name}"
-                    self.guard.auth_failed(tx.source.host, account)
-                self.counters["rejected"] += 1
-                log.info(
-                    "call_denied",
-                    reason=str(result.reason),
-                    detail=result.detail,
-                    username=result.username,
-                    call_id=request.call_id,
-                )
-                self.sig.respond(tx, 403, "Forbidden")
-                return None
-            stale = True
+        checked = authenticate(
+            request,
+            "Proxy-Authorization",
+            domain,
+            self.directory,
+            self.auth,
+            self.guard,
+            tx.source.host,
+            "call_denied",
+        )
+        found = checked.subscriber
+        if found is not None:
+            if self.guard is not None:  # security: a success
+                self.guard.auth_succeeded(tx.source.host, found.aor)
+            return found
+        if checked.denied:
+            self.counters["rejected"] += 1
+            self.sig.respond(tx, 403, "Forbidden")
+            return None
         self.counters["challenged"] += 1
         response = self.sig.response(tx.request, 407, "Proxy Authentication Required")
-        for value in self.auth.challenge(realm, stale=stale):
+        for value in self.auth.challenge(domain.realm, stale=checked.stale):
             response.add("Proxy-Authenticate", value)
         self.sig.send_response(tx, response)
         return None

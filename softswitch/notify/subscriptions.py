@@ -20,10 +20,11 @@ import structlog
 
 from config.models import Tenant
 from config.smtp import SubscriptionSettings
+from softswitch.credentials import authenticate
 from softswitch.directory import Directory, Domain, Subscriber
 from softswitch.security.guard import SecurityGuard
 from softswitch.sip.address import Address
-from softswitch.sip.auth import DigestAuthenticator, realm_of
+from softswitch.sip.auth import DigestAuthenticator
 from softswitch.sip.message import (
     SipParseError,
     SipRequest,
@@ -228,42 +229,27 @@ class Notifier:
     def _authenticate(
         self, request: SipRequest, tx: ServerTransaction, domain: Domain
     ) -> Subscriber | SipResponse:
-        realm = domain.realm
-        credentials = [
-            value
-            for value in request.get_all("Proxy-Authorization")
-            if realm_of(value) in (realm, None)
-        ]
-        stale = False
-        if credentials:
-
-            def lookup_ha1(username: str, realm_: str, algorithm: str) -> str | None:
-                return self.directory.ha1(domain.name, username, realm_, algorithm)
-
-            result = self.auth.verify(request.method, credentials[0], realm, lookup_ha1)
-            if result.ok and result.username is not None:
-                found = self.directory.subscriber(domain.name, result.username)
-                if found is not None:
-                    if self.guard is not None:
-                        self.guard.auth_succeeded(tx.source.host, found.aor)
-                    return found
-            if not result.stale:
-                if self.guard is not None:  # one failure, per source and account
-                    known = self.directory.subscriber(domain.name, result.username or "")
-                    account = known.aor if known else f"sip:{result.username}@{domain.name}"
-                    self.guard.auth_failed(tx.source.host, account)
-                self.counters["refused"] += 1
-                log.info(
-                    "subscribe_denied",
-                    reason=str(result.reason),
-                    username=result.username,
-                    call_id=request.call_id,
-                )
-                return self._response(request, 403, "Forbidden")
-            stale = True
+        checked = authenticate(
+            request,
+            "Proxy-Authorization",
+            domain,
+            self.directory,
+            self.auth,
+            self.guard,
+            tx.source.host,
+            "subscribe_denied",
+        )
+        found = checked.subscriber
+        if found is not None:
+            if self.guard is not None:
+                self.guard.auth_succeeded(tx.source.host, found.aor)
+            return found
+        if checked.denied:
+            self.counters["refused"] += 1
+            return self._response(request, 403, "Forbidden")
         self.counters["challenged"] += 1
         response = self._response(request, 407, "Proxy Authentication Required")
-        for value in self.auth.challenge(realm, stale=stale):
+        for value in self.auth.challenge(domain.realm, stale=checked.stale):
             response.add("Proxy-Authenticate", value)
         return response
 

@@ -20,9 +20,9 @@ HTTP.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -65,6 +65,7 @@ __all__ = [
     "Snapshot",
 ]
 
+_T = TypeVar("_T")
 _RETRIES = 8  # re-validations when another writer changed the model meanwhile
 
 
@@ -291,8 +292,7 @@ class ProvisioningService:
         *,
         must_exist: bool = False,
     ) -> Item:
-        for _ in range(_RETRIES):
-            revision = await self.store.provisioning_revision()
+        async def plan() -> tuple[list[ObjectWrite], Item]:
             current = {(o.kind, o.key): o for o in await self.store.load_provisioning(tenant)}
             existing = current.get((kind, key))
             if existing is None and (must_exist or (kind != "tenant" and not current)):
@@ -317,6 +317,24 @@ class ProvisioningService:
                 if kind == "tenant":
                     await self._check_domain(tenant, doc)
                 writes = [ObjectWrite(tenant, kind, key, doc, expected_version)]
+            version = (existing.version if existing else 0) + (1 if doc is not None else 0)
+            if existing is not None and doc is not None and existing.data == doc:
+                version = existing.version
+            return writes, Item(tenant, kind, key, version, doc if doc is not None else {})
+
+        return await self._write(actor, plan)
+
+    async def _write(
+        self, actor: Actor, plan: Callable[[], Awaitable[tuple[list[ObjectWrite], _T]]]
+    ) -> _T:
+        """Store what `plan` (read against the current revision) writes and return its result;
+        when another writer moved the revision meanwhile, plan again. Nothing to write (a
+        dry run, no difference) stores nothing."""
+        for _ in range(_RETRIES):
+            revision = await self.store.provisioning_revision()
+            writes, result = await plan()
+            if not writes:
+                return result
             try:
                 new_revision, _ = await self.store.write_provisioning(
                     writes,
@@ -330,10 +348,7 @@ class ProvisioningService:
             except VersionConflict as exc:
                 raise VersionMismatch(str(exc), exc.actual) from None
             self._notify(new_revision, revision)
-            version = (existing.version if existing else 0) + (1 if doc is not None else 0)
-            if existing is not None and doc is not None and existing.data == doc:
-                version = existing.version
-            return Item(tenant, kind, key, version, doc if doc is not None else {})
+            return result
         raise RevisionMoved("provisioning keeps changing; try again")
 
     async def _check_domain(self, tenant: str, doc: Mapping[str, Any] | None) -> None:
@@ -365,26 +380,12 @@ class ProvisioningService:
         and every tenant touched is validated with the whole batch in place (InvalidObject
         lists every problem of every object). With `dry_run`, only validate."""
         self._writable()
-        for _ in range(_RETRIES):
-            revision = await self.store.provisioning_revision()
+
+        async def plan() -> tuple[list[ObjectWrite], list[Item]]:
             writes, items, _tenants = await self._plan(changes)
-            if dry_run or not writes:
-                return items
-            try:
-                new_revision, _ = await self.store.write_provisioning(
-                    writes,
-                    actor=actor.name,
-                    source=actor.source,
-                    at=self.clock(),
-                    base_revision=revision,
-                )
-            except RevisionMoved:
-                continue
-            except VersionConflict as exc:
-                raise VersionMismatch(str(exc), exc.actual) from None
-            self._notify(new_revision, revision)
-            return items
-        raise RevisionMoved("provisioning keeps changing; try again")
+            return ([] if dry_run else writes), items
+
+        return await self._write(actor, plan)
 
     async def proposed(self, changes: Sequence[ObjectChange]) -> dict[str, Tenant]:
         """The tenants a batch would leave, validated, without storing anything (what-if)."""
@@ -517,8 +518,8 @@ class ProvisioningService:
         for tenant in tenants:
             for (kind, key), doc in split_tenant(tenant).items():
                 wanted[(tenant.name, kind, key)] = doc
-        for _ in range(_RETRIES):
-            revision = await self.store.provisioning_revision()
+
+        async def plan() -> tuple[list[ObjectWrite], list[Change]]:
             stored = {(o.tenant, o.kind, o.key): o for o in await self.store.load_provisioning()}
             changes: list[Change] = []
             writes: list[ObjectWrite] = []
@@ -531,21 +532,9 @@ class ProvisioningService:
                 changes.append(Change("delete", *ident))
                 writes.append(ObjectWrite(*ident, None))
             changes.sort(key=lambda c: (c.tenant, c.kind, c.key))
-            if dry_run or not writes:
-                return changes
-            try:
-                new_revision, _ = await self.store.write_provisioning(
-                    writes,
-                    actor=actor.name,
-                    source=actor.source,
-                    at=self.clock(),
-                    base_revision=revision,
-                )
-            except RevisionMoved:
-                continue
-            self._notify(new_revision, revision)
-            return changes
-        raise RevisionMoved("provisioning keeps changing; try again")
+            return ([] if dry_run else writes), changes
+
+        return await self._write(actor, plan)
 
     async def seed(self, actor: Actor, tenants: Sequence[Tenant]) -> bool:
         """Database mode's first start: store the file's tenants when the store has never

@@ -24,6 +24,7 @@ from tests.integration.apikit import (
     live_api,
     role_tokens,
 )
+from tests.integration.tlskit import self_signed
 
 pytestmark = pytest.mark.integration
 
@@ -363,17 +364,10 @@ def test_registrations_from_sipp_with_device_and_events(
 
 def test_https_when_a_certificate_is_given(store_url: str, tmp_path: Path) -> None:
     import ssl
-    import subprocess
 
     import httpx
 
-    cert, key = tmp_path / "api.pem", tmp_path / "api.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+    cert, key = self_signed(tmp_path, "api")
     live = LiveApi(
         api_config(store_url, tls_certificate=str(cert), tls_private_key=str(key))
     ).start()

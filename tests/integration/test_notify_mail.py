@@ -11,7 +11,6 @@ import datetime as dt
 import email
 import email.policy
 import ssl
-import subprocess
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from peers.switchproc import free_port
 from softswitch.notify.mail_notifier import MailNotifier
 from softswitch.notify.mailer import Mailer
 from softswitch.voicemail.events import MailboxAddress, MessageCounts, VoiceMessage
+from tests.integration.tlskit import self_signed
 
 pytestmark = pytest.mark.integration
 
@@ -237,31 +237,10 @@ async def test_server_never_up_is_an_error_event(smtp_port: int, tmp_path: Path)
     await notifier.stop()
 
 
-def self_signed(directory: Path) -> ssl.SSLContext:
-    """A server context with a throwaway certificate for 127.0.0.1 (openssl CLI)."""
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
+def server_context(directory: Path) -> ssl.SSLContext:
+    """A server context with a throwaway certificate for 127.0.0.1."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
+    context.load_cert_chain(*self_signed(directory))
     return context
 
 
@@ -285,7 +264,7 @@ class Logins:
 
 @pytest.mark.parametrize("security", ["starttls", "tls"])
 async def test_tls_and_login(security: str, smtp_port: int, tmp_path: Path) -> None:
-    context = self_signed(tmp_path)
+    context = server_context(tmp_path)
     handler, logins = Inbox(), Logins()
     options: dict[str, Any] = {"authenticator": logins, "auth_require_tls": True}
     if security == "starttls":
@@ -318,7 +297,7 @@ async def test_tls_and_login(security: str, smtp_port: int, tmp_path: Path) -> N
 
 
 async def test_wrong_login_is_not_retried(smtp_port: int, tmp_path: Path) -> None:
-    context = self_signed(tmp_path)
+    context = server_context(tmp_path)
     controller = Controller(
         Inbox(),
         hostname="127.0.0.1",
