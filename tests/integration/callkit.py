@@ -160,6 +160,16 @@ def wait_until_listening(seconds: float = 0.5) -> None:
     time.sleep(seconds)
 
 
+def wait_log(switch: SwitchProcess, text: str, count: int = 1, timeout: float = 20.0) -> None:
+    """Until the switch's log holds ``text`` at least ``count`` times."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if switch.log().count(text) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{text!r} not logged {count} time(s)")
+
+
 def export_cdrs(switch: SwitchProcess, *args: str) -> list[dict[str, Any]]:
     """`softswitch cdr export` as a list of rows (the JSON columns decoded)."""
     out = subprocess.run(

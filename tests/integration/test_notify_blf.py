@@ -6,7 +6,6 @@ and then expires; the SUBSCRIBE is challenged like every request of the switch's
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from tests.integration.callkit import (
     BackgroundSipp,
     caller_injection,
     register_endpoint,
+    wait_log,
     wait_until_listening,
 )
 
@@ -63,15 +63,6 @@ class Subscriber:
         self._thread.join(timeout)
         assert self.result is not None, "SIPp did not finish"
         return self.result
-
-
-def wait_log(switch: SwitchProcess, text: str, count: int = 1, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if switch.log().count(text) >= count:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{text!r} not logged {count} time(s)")
 
 
 def test_lamp_follows_a_call_ringing_answered_and_ended(

@@ -7,7 +7,6 @@ retrieves rings its parker back."""
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from tests.integration.callkit import (
     caller_injection,
     register_endpoint,
     wait_cdrs,
+    wait_log,
     wait_until_listening,
 )
 
@@ -47,15 +47,6 @@ class SippThread:
         return self.result
 
 
-def wait_log(switch: SwitchProcess, text: str, count: int = 1, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if switch.log().count(text) >= count:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{text!r} not logged {count} time(s)")
-
-
 def park_watch_scenario(path: Path) -> Path:
     """blf_watch.xml without its ringing step: idle, lit (confirmed), dark (terminated)."""
     text = (SIPP / "blf_watch.xml").read_text()
@@ -77,6 +68,34 @@ def park_switch(tmp_path: Path, timeout: int) -> SwitchConfigFile:
     )
 
 
+def park_by_transfer(
+    switch: SwitchProcess, tmp_path: Path, orbit: str, talk_ms: int, transferor_port: int
+) -> SippThread:
+    """100 calls 102 (a SIPp phone on ``transferor_port``), who blind-transfers it to
+    ``orbit``; the call is parked there. The caller's SIPp run (it stays ``talk_ms`` on
+    the call) is returned."""
+    register_endpoint(tmp_path / "sipp", switch.port, "102", "pw102", transferor_port)
+    transferor = BackgroundSipp(
+        "park_transferor_uas.xml",
+        switch.port,
+        calls=1,
+        local_port=transferor_port,
+        extra=["-s", orbit],
+    )
+    wait_until_listening()
+    caller = SippThread(
+        "transferee_anchored_uac.xml",
+        switch.port,
+        injection=caller_injection(tmp_path / "sipp", "100", "pw100"),
+        extra=["-s", "102", "-d", str(talk_ms)],
+        timeout=40,
+    )
+    wait_log(switch, "call_parked")
+    result = transferor.result()
+    assert result.ok, result.errors  # 202, NOTIFYs 100 / 200, the switch's BYE
+    return caller
+
+
 def test_parked_call_lights_the_orbit_and_is_retrieved(tmp_path: Path) -> None:
     config = park_switch(tmp_path, timeout=30)
     with SwitchProcess(config.write(), port=config.port) as switch:
@@ -88,26 +107,7 @@ def test_parked_call_lights_the_orbit_and_is_retrieved(tmp_path: Path) -> None:
             timeout=60,
         )
         wait_log(switch, "] subscribed ")
-        transferor_port = free_port()
-        register_endpoint(tmp_path / "sipp", switch.port, "102", "pw102", transferor_port)
-        transferor = BackgroundSipp(
-            "park_transferor_uas.xml",
-            switch.port,
-            calls=1,
-            local_port=transferor_port,
-            extra=["-s", "7001"],
-        )
-        wait_until_listening()
-        caller = SippThread(
-            "transferee_anchored_uac.xml",
-            switch.port,
-            injection=caller_injection(tmp_path / "sipp", "100", "pw100"),
-            extra=["-s", "102", "-d", "6000"],
-            timeout=40,
-        )
-        wait_log(switch, "call_parked")
-        result = transferor.result()
-        assert result.ok, result.errors  # 202, NOTIFYs 100 / 200, the switch's BYE
+        caller = park_by_transfer(switch, tmp_path, "7001", 6000, free_port())
         retriever = run_sipp(
             "hungup_uac.xml",
             f"127.0.0.1:{switch.port}",
@@ -131,25 +131,7 @@ def test_unretrieved_call_rings_the_parker_back(tmp_path: Path) -> None:
     config = park_switch(tmp_path, timeout=1)
     with SwitchProcess(config.write(), port=config.port) as switch:
         transferor_port = free_port()
-        register_endpoint(tmp_path / "sipp", switch.port, "102", "pw102", transferor_port)
-        transferor = BackgroundSipp(
-            "park_transferor_uas.xml",
-            switch.port,
-            calls=1,
-            local_port=transferor_port,
-            extra=["-s", "7002"],
-        )
-        wait_until_listening()
-        caller = SippThread(
-            "transferee_anchored_uac.xml",
-            switch.port,
-            injection=caller_injection(tmp_path / "sipp", "100", "pw100"),
-            extra=["-s", "102", "-d", "8000"],
-            timeout=40,
-        )
-        wait_log(switch, "call_parked")
-        result = transferor.result()
-        assert result.ok, result.errors
+        caller = park_by_transfer(switch, tmp_path, "7002", 8000, transferor_port)
         # 102's phone again: the ring-back reaches it, it answers and talks until 100 hangs up.
         parker = BackgroundSipp("call_uas.xml", switch.port, calls=1, local_port=transferor_port)
         wait_until_listening()
