@@ -160,6 +160,22 @@ def wait_until_listening(seconds: float = 0.5) -> None:
     time.sleep(seconds)
 
 
+def call_as(
+    switch: SwitchProcess, workdir: Path, user: str, number: str, hold_ms: int = 200
+) -> SippResult:
+    """``user`` (password ``pw<user>``) calls ``number`` once with SIPp and hangs up
+    ``hold_ms`` after the answer."""
+    return run_sipp(
+        "call_uac.xml",
+        f"127.0.0.1:{switch.port}",
+        calls=1,
+        rate=1,
+        injection=caller_injection(workdir, user, f"pw{user}"),
+        extra=["-s", number, "-d", str(hold_ms)],
+        timeout=30,
+    )
+
+
 def wait_log(switch: SwitchProcess, text: str, count: int = 1, timeout: float = 20.0) -> None:
     """Until the switch's log holds ``text`` at least ``count`` times."""
     deadline = time.monotonic() + timeout

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from peers.sipp import run_sipp
 from peers.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
 from tests.integration.callkit import (
     BackgroundSipp,
-    caller_injection,
+    call_as,
     header_values,
     received_requests,
     register_endpoint,
@@ -62,15 +61,7 @@ def test_forward_reaches_the_forward_target(tmp_path: Path, condition: str) -> N
             scenario = "busy_uas.xml" if condition == "busy" else "ring_uas.xml"
             phones.append(BackgroundSipp(scenario, switch.port, calls=1, local_port=port))
         wait_until_listening()
-        uac = run_sipp(
-            "call_uac.xml",
-            f"127.0.0.1:{switch.port}",
-            calls=1,
-            rate=1,
-            injection=caller_injection(sipp_dir, "100", "pw100"),
-            extra=["-s", "102", "-d", "200"],
-            timeout=30,
-        )
+        uac = call_as(switch, sipp_dir, "100", "102")
         assert uac.ok, uac.errors
         for phone in phones:
             result = phone.result()

@@ -13,6 +13,7 @@ from peers.sipp import run_sipp
 from peers.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
 from tests.integration.callkit import (
     BackgroundSipp,
+    call_as,
     caller_injection,
     header_values,
     received_requests,
@@ -85,15 +86,7 @@ def test_ring_group(tmp_path: Path, case: str) -> None:
                 BackgroundSipp(scenario, switch.port, calls=1, local_port=port, extra=extra)
             )
         wait_until_listening()
-        uac = run_sipp(
-            "call_uac.xml",
-            f"127.0.0.1:{switch.port}",
-            calls=1,
-            rate=1,
-            injection=caller_injection(sipp_dir, "100", "pw100"),
-            extra=["-s", "600", "-d", "200"],
-            timeout=30,
-        )
+        uac = call_as(switch, sipp_dir, "100", "600")
         assert uac.ok, uac.errors
         for phone in phones:
             result = phone.result()
@@ -146,15 +139,7 @@ def test_a_member_on_a_call_is_not_rung(tmp_path: Path) -> None:
         while not (talk_trace.exists() and received_requests(talk_trace, "ACK")):
             assert time.monotonic() < deadline, "102's call to 103 was not answered"
             time.sleep(0.1)
-        uac = run_sipp(
-            "call_uac.xml",
-            f"127.0.0.1:{switch.port}",
-            calls=1,
-            rate=1,
-            injection=caller_injection(sipp_dir, "100", "pw100"),
-            extra=["-s", "600", "-d", "200"],
-            timeout=30,
-        )
+        uac = call_as(switch, sipp_dir, "100", "600")
         assert uac.ok, uac.errors
         assert member.result().ok
         assert talk.result(timeout=60).ok
