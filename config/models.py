@@ -44,6 +44,7 @@ from config.media import MediaSettings
 from config.moh import MusicOnHold
 from config.numbers import Treatment
 from config.park import ParkSettings, park_feature_codes
+from config.pickup import PickupSettings, pickup_feature_codes, pickup_problems
 from config.prompts import PromptSettings, TenantPrompts
 from config.queues import CallQueue, agent_feature_codes, check_queues, route_queues
 from config.routable import add_routable, entry_targets, make_routable, register, set_routing
@@ -564,6 +565,18 @@ def _routable_feature_codes(data: Any) -> Any:
     except ValidationError:
         return data  # the field's own validation names the problem
     codes.update(park_feature_codes(park))
+    try:
+        pickup = data.get("pickup")
+        if pickup is not None and not isinstance(pickup, PickupSettings):
+            pickup = PickupSettings.model_validate(pickup)
+    except ValidationError:
+        return data  # the field's own validation names the problem
+    users = data.get("users")
+    users = users if isinstance(users, list) else []
+    extensions = [e for e in map(_raw_extension, users) if e is not None]
+    codes.update(
+        {c: f for c, f in pickup_feature_codes(pickup, extensions).items() if c not in codes}
+    )
     return set_routing(data, "feature_codes", codes)
 
 
@@ -619,6 +632,7 @@ class Tenant(_Model):
     # Calling permissions, toll-fraud caps, emergency trunk and caller ID (config/calling.py).
     calling: TenantCalling = Field(default_factory=TenantCalling)
     park: ParkSettings | None = None  # call park orbits (None: no park)
+    pickup: PickupSettings | None = None  # call pickup codes and groups (None: no pickup)
 
     _by_extension: dict[str, User] = PrivateAttr(default_factory=dict)
     _by_username: dict[str, User] = PrivateAttr(default_factory=dict)
@@ -675,6 +689,18 @@ class Tenant(_Model):
         clash = sorted(taken.intersection(park_feature_codes(self.park)))
         if clash:
             raise _fail([(("park", "orbits"), f"{', '.join(clash)} already dialled otherwise")])
+        return self
+
+    @model_validator(mode="after")
+    def _check_pickup(self) -> Tenant:
+        if self.pickup is None:
+            return self
+        users = frozenset(u.extension for u in self.users)
+        ours = pickup_feature_codes(self.pickup, users)
+        others = {c for c, f in self.routing.feature_codes.items() if ours.get(c) != f}
+        found = pickup_problems(self.pickup, users, self.routing.extensions() | others)
+        if found:
+            raise _fail(found)
         return self
 
     @model_validator(mode="after")

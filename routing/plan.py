@@ -45,6 +45,7 @@ class TargetKind(StrEnum):
     FAX = "fax"
     HANG_UP = "hang_up"  # end the call with ``status``/``reason`` (the cause)
     PARK = "park"  # park in orbit ``ref`` or retrieve from it (the park code: first free)
+    PICKUP = "pickup"  # take the call ringing extension ``ref`` ("group": the picker's groups)
 
 
 class DiversionReason(StrEnum):

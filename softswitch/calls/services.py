@@ -17,6 +17,7 @@ from softswitch.apps.conference import ConferenceRegistry, Role, conference_app
 from softswitch.apps.monitor import MonitorDenied, MonitorRegistry, check_monitor, monitor_app
 from softswitch.calls.apps import AppCall, Application, CallRefused
 from softswitch.calls.call import Call, CallState
+from softswitch.calls.pickup import PickupService
 
 if TYPE_CHECKING:
     from softswitch.calls.call import Leg
@@ -36,6 +37,7 @@ class CallServices:
         self.monitors = MonitorRegistry()
         mgr.applications[TargetKind.CONFERENCE] = self._conference
         mgr.applications[TargetKind.MONITOR] = self._monitor
+        self.pickup = PickupService(mgr)  # call pickup (PICKUP nodes)
 
     def _conference(self, call: Call, target: Target) -> Application | None:
         tenant = self.mgr.tenants.get(call.tenant)
