@@ -120,8 +120,16 @@ class PjsuaEndpoint:
     headers, so a test can see which algorithm pjsip really answered with.
     """
 
-    def __init__(self, *, port: int | None = None, log_level: int = 4, keep_log_lines: int = 400):
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        log_level: int = 4,
+        keep_log_lines: int = 400,
+        clock_rate: int | None = None,
+    ):
         self.port = port
+        self.clock_rate = clock_rate  # the conference bridge's (and so recordings') rate
         self.log_level = log_level
         self.digest_headers: list[DigestHeader] = []
         self.log_tail: deque[str] = deque(maxlen=keep_log_lines)
@@ -148,6 +156,8 @@ class PjsuaEndpoint:
             cfg.logConfig.msgLogging = True
             cfg.logConfig.writer = self._writer
             cfg.medConfig.noVad = True
+            if self.clock_rate is not None:
+                cfg.medConfig.clockRate = cfg.medConfig.sndClockRate = self.clock_rate
             ep.libInit(cfg)
             fixed = self.port is not None
             for _ in range(1 if fixed else 20):

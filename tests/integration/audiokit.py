@@ -113,3 +113,13 @@ def stretch(path: Path, start: float, end: float) -> npt.NDArray[np.int16]:
     piece = mono[int(start * info.sample_rate) : int(end * info.sample_rate)]
     assert len(piece) > info.sample_rate // 2, f"{path}: {len(mono)} samples"
     return piece
+
+
+def growing(path: Path, rate: int = RATE) -> npt.NDArray[np.int16]:
+    """The samples of a 16-bit mono WAV still being written (its sizes not yet final, as
+    pjsua's recorder leaves them until closed): everything after the ``data`` chunk head."""
+    raw = path.read_bytes()
+    start = raw.find(b"data")
+    assert start >= 0, f"{path}: no data chunk yet"
+    body = raw[start + 8 :]
+    return np.frombuffer(body[: len(body) // 2 * 2], dtype="<i2").astype(np.int16)
