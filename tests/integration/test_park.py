@@ -6,12 +6,11 @@ retrieves rings its parker back."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 
-from peers.sipp import SippResult, run_sipp, user_rows, write_users
+from peers.sipp import run_sipp, user_rows, write_users
 from peers.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
 from tests.integration.callkit import (
     BackgroundSipp,
@@ -21,40 +20,11 @@ from tests.integration.callkit import (
     wait_log,
     wait_until_listening,
 )
+from tests.integration.parkkit import SippThread, park_watch_scenario
 
 pytestmark = pytest.mark.integration
 
 USERS = [PhoneUser(ext, f"pw{ext}") for ext in ("100", "101", "102", "103")]
-SIPP = Path(__file__).parent.parent / "sipp"
-
-
-class SippThread:
-    """A SIPp run (client side) in a thread, joined with ``wait()``."""
-
-    def __init__(self, scenario: str | Path, port: int, **kwargs: object) -> None:
-        self.result: SippResult | None = None
-        self._thread = threading.Thread(
-            target=self._run, args=(scenario, port, kwargs), daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, scenario: str | Path, port: int, kwargs: dict[str, object]) -> None:
-        self.result = run_sipp(scenario, f"127.0.0.1:{port}", calls=1, rate=1, **kwargs)  # type: ignore[arg-type]
-
-    def wait(self, timeout: float = 90) -> SippResult:
-        self._thread.join(timeout)
-        assert self.result is not None, "SIPp did not finish"
-        return self.result
-
-
-def park_watch_scenario(path: Path) -> Path:
-    """blf_watch.xml without its ringing step: idle, lit (confirmed), dark (terminated)."""
-    text = (SIPP / "blf_watch.xml").read_text()
-    notify = '  <recv request="NOTIFY" crlf="true">\n    <action>\n      <ereg regexp='
-    start = text.index(notify + '"&lt;state&gt;early')
-    end = text.index(notify + '"&lt;state&gt;confirmed')
-    path.write_text(text[:start] + text[end:].replace(",early,earlys", ""))
-    return path
 
 
 def park_switch(tmp_path: Path, timeout: int) -> SwitchConfigFile:
