@@ -8,7 +8,10 @@ ring) or an outside number (E.164, through the outbound route). ``skip_busy`` le
 users already on a call; ``caller_id_prefix`` is put before the caller's name on the members'
 phones, so they can tell a group call from a direct one; ``final`` is where the call goes when
 nobody answered (any forward destination: voicemail, a user, a queue, an outside number...),
-else the caller gets 480.
+else the caller gets 480. ``announcement`` (a prompt of the tenant's library) is played to
+the caller before the members ring, and ``ringback`` ``music`` plays the tenant's music on
+hold instead of a ringing tone while they ring: either way the switch answers the caller
+first (the ring-group application) and connects it to the members.
 
 Routing (``routing.engine``) turns a ring group into ring nodes of the callflow tree: the
 existing executor rings it. Cross checks with the rest of the tenant are done by
@@ -28,6 +31,7 @@ from config.locations import Loc
 from config.numbers import Extension, to_e164
 
 __all__ = [
+    "GroupAudio",
     "MemberKind",
     "RingGroup",
     "RingGroupMember",
@@ -43,6 +47,13 @@ class RingStrategy(StrEnum):
 
     SIMULTANEOUS = "simultaneous"  # all at once (each after its delay); the first to answer
     SEQUENCE = "sequence"  # one after another, in the listed order
+
+
+class GroupAudio(StrEnum):
+    """What a ring group's caller hears while the members ring."""
+
+    RINGBACK = "ringback"  # a ringing tone (the phones' own 180, unless announced first)
+    MUSIC = "music"  # the tenant's music on hold
 
 
 class MemberKind(StrEnum):
@@ -90,6 +101,9 @@ class RingGroup(BaseModel):
     skip_busy: bool = True  # users already on a call are not rung
     caller_id_prefix: str = Field(default="", max_length=32)
     final: Destination | None = None  # nobody answered: here (None: the caller gets 480)
+    # A prompt of the tenant's library played to the caller before any member rings ("" none).
+    announcement: str = Field(default="", max_length=64, pattern=r"^([a-z0-9][a-z0-9_.-]*)?$")
+    ringback: GroupAudio = GroupAudio.RINGBACK  # what the caller hears while members ring
 
     @model_validator(mode="after")
     def _consistent(self) -> RingGroup:
@@ -100,6 +114,11 @@ class RingGroup(BaseModel):
                 raise ValueError(f"member {member.target} is listed twice")
             seen.add(key)
         return self
+
+    def answered_first(self) -> bool:
+        """Whether the switch answers the caller itself (for the announcement or the music)
+        before the members ring: the ring-group application (``softswitch.apps.ringgroup``)."""
+        return bool(self.announcement) or self.ringback is GroupAudio.MUSIC
 
     def ring_time(self) -> int:
         """Seconds the whole group rings: simultaneous, until the last member's timeout;

@@ -157,6 +157,21 @@ def plan_with_details(config: TenantRouting | CompiledRouting, facts: CallFacts)
     return _Planner(compile_routing(config), facts, verbose=True).plan()
 
 
+def ring_group_node(
+    config: TenantRouting | CompiledRouting, facts: CallFacts, extension: str
+) -> Node | None:
+    """The ring nodes of ring group ``extension`` (its members, then its final
+    destination) that its application connects the answered caller to; None: no such
+    group."""
+    cr = compile_routing(config)
+    group = cr.ring_groups.get(extension)
+    if group is None:
+        return None
+    planner = _Planner(cr, facts, verbose=False)
+    planner.announced = True
+    return planner._ring_group(group, (extension,))
+
+
 #: Pooled plan nodes per configuration before the pool is emptied.
 POOL_LIMIT = 20_000
 
@@ -165,6 +180,7 @@ class _Planner:
     """One planning run: the call's clock, facts and decision path."""
 
     __slots__ = (
+        "announced",
         "caller",
         "clock",
         "cr",
@@ -186,6 +202,7 @@ class _Planner:
         self.memo: dict[tuple[object, ...], Node] = {}
         self.prefix = ""
         self.caller: tuple[str | None, bool] | None = None
+        self.announced = False  # ring groups ring their members (their application runs)
 
     def note(self, stage: str, detail: str) -> None:
         # tuple.__new__ skips Decision's generated __new__; a plan notes several per call.
@@ -393,6 +410,9 @@ class _Planner:
             # The prefix of the group dialled; a group reached by forwarding keeps the name.
             self.prefix += group.caller_id_prefix
         label = f"ring group {group.name!r}"
+        if group.answered_first() and not self.announced:
+            self.note("ring group", f"{label}: answered first (announcement, music)")
+            return self._application(self._target(TargetKind.RING_GROUP, group.extension))
         if group.final is not None:
             final = self._dest(
                 group.final, chain, "nobody answered", (*reasons, DiversionReason.NO_ANSWER)

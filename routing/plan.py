@@ -46,6 +46,7 @@ class TargetKind(StrEnum):
     HANG_UP = "hang_up"  # end the call with ``status``/``reason`` (the cause)
     PARK = "park"  # park in orbit ``ref`` or retrieve from it (the park code: first free)
     PICKUP = "pickup"  # take the call ringing extension ``ref`` ("group": the picker's groups)
+    RING_GROUP = "ring_group"  # ring group ``ref``, answered first (announcement, music)
 
 
 class DiversionReason(StrEnum):

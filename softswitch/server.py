@@ -24,6 +24,7 @@ from media.engine import MediaEngine
 from media.pool import MediaWorkerPool
 from softswitch.apps.attendant import AttendantService
 from softswitch.apps.queue import QueueService
+from softswitch.apps.ringgroup import RingGroupService
 from softswitch.apps.screening import ScreeningService
 from softswitch.apps.voicemail import VoicemailApp
 from softswitch.calls import CallManager, CdrWriter
@@ -306,6 +307,10 @@ class Switch:
                 self.calls.tenants,
                 ParkingLot(self.notifications.lamps),
                 prompts,
+            )
+            # Ring groups with an announcement or music are answered first.
+            RingGroupService(
+                self.calls.applications, self.calls.tenants, self.calls.planner, prompts
             )
         self.cdrs.start()
         self.trunk_registrar = TrunkRegistrar(

@@ -68,20 +68,26 @@ class CallPlanner:
         else:
             busy.pop(extension, None)
 
-    def plan(
-        self, call: Call, tenant: Tenant, caller: str, *, from_trunk: bool = False
-    ) -> Callflow | None:
-        """The plan for ``call`` as dialled by ``caller`` ('anonymous' for a withheld
-        caller); None when routing failed (the call is then failed with 500)."""
-        facts = CallFacts(
+    def facts(
+        self, tenant: Tenant, caller: str, dialled: str, at: float, *, from_trunk: bool = False
+    ) -> CallFacts:
+        """What routing is told about a call of ``tenant`` now (registrations, busy)."""
+        return CallFacts(
             caller=caller,
-            dialled=call.dialled,
-            at=call.started_at,
+            dialled=dialled,
+            at=at,
             tenant=tenant.name,
             registered=_Registered(self.location, tenant, tenant.domain),
             busy=self._busy.setdefault(tenant.name, {}).keys(),
             from_trunk=from_trunk,
         )
+
+    def plan(
+        self, call: Call, tenant: Tenant, caller: str, *, from_trunk: bool = False
+    ) -> Callflow | None:
+        """The plan for ``call`` as dialled by ``caller`` ('anonymous' for a withheld
+        caller); None when routing failed (the call is then failed with 500)."""
+        facts = self.facts(tenant, caller, call.dialled, call.started_at, from_trunk=from_trunk)
         try:
             return plan_call(self.routing_for(tenant), facts)
         except ValueError:

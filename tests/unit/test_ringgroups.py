@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from config.ringgroups import RingGroup, RingStrategy
 from config.routing import TenantRouting
-from routing.engine import plan_call
+from routing.engine import plan_call, ring_group_node
 from routing.facts import CallFacts
 from routing.plan import Application, Ring, TargetKind
 
@@ -180,3 +180,36 @@ def test_groups_forwarding_to_each_other_are_cut() -> None:
     kinds = [(d, type(n).__name__) for d, _, n in flow.walk()]
     assert len(kinds) < 10
     assert any("forwarding loop" in str(d) for d in flow.decisions)
+
+
+@pytest.mark.parametrize(
+    "settings", [{"announcement": "rg-welcome"}, {"ringback": "music"}], ids=["announced", "music"]
+)
+def test_announcement_or_music_answers_first_then_rings_the_members(
+    settings: dict[str, Any],
+) -> None:
+    config = routing(group(caller_id_prefix="Desk: ", **settings))
+    flow = plan(config, busy=frozenset({"100"}))
+    root = flow.root
+    # The switch answers the caller first: the ring-group application runs.
+    assert isinstance(root, Application)
+    assert (root.target.kind, root.target.ref) == (TargetKind.RING_GROUP, "600")
+    assert flow.caller_id_prefix == "Desk: "
+    # What the application connects the caller to: the members (busy 100 skipped).
+    facts = CallFacts(
+        "+13125550000", "600", AT, registered={"100": 1, "101": 1}, busy=frozenset({"100"})
+    )
+    node = ring_group_node(config, facts, "600")
+    assert isinstance(node, Ring)
+    assert [t.ref for t in node.targets] == ["101", "+13125550101"]
+    assert ring_group_node(config, facts, "601") is None
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [({"announcement": "Bad Name!"}, "announcement"), ({"ringback": "silence"}, "ringback")],
+)
+def test_bad_group_audio_is_refused_with_the_field(bad: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        routing(group(**bad))
+    assert message in str(refused.value)
