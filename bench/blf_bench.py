@@ -328,6 +328,7 @@ async def _measure(
         "calls_offered": calls,
         "calls_ok": sipp.successful if sipp else 0,
         "calls_failed": sipp.failed if sipp else 0,
+        "calls_errors_tail": (sipp.errors[-600:] if sipp else "no SIPp result"),
         "offered_rate": args.rate,
         "calls_seconds": round(calls_s, 1),
         "watchers_per_lamp": round(watchers_per_lamp, 2),
