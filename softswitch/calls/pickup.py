@@ -135,6 +135,7 @@ class PickupService:
             pickup.caller.set_result(None)  # refused (start_application failed the call)
             return
         ringing.callee = ringing.destination = picker.caller_number
+        self.mgr.mark_busy(ringing, picker.caller_number, +1)  # Call.end takes it back
         self.counters["pickups"] = self.counters.get("pickups", 0) + 1
         log.info(
             "call_picked_up",

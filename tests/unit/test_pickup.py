@@ -177,6 +177,8 @@ async def test_directed_pickup_takes_the_ringing_call(engine: MediaEngine) -> No
     assert picker.disposition == "ANSWERED" and picker.caller_number == "200"
     assert engine.stats().endpoints == 0
     assert net.mgr.counters["pickups"] == 1
+    assert net.mgr.calls == {}
+    assert not any(net.mgr.planner._busy.values())  # nobody left marked busy
 
 
 async def test_nothing_ringing_answers_480(engine: MediaEngine) -> None:
