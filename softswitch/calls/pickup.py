@@ -7,6 +7,11 @@ the ringing legs are cancelled with "call completed elsewhere" (RFC 3326: the ph
 no missed call), the ringing call's caller is answered with its own endpoint and the two
 endpoints are bridged until either side hangs up. The CDR of the picked-up call names the
 picker as its destination, and each cancelled leg records ``{"kind": "pickup", ...}``.
+
+A phone may also pick up the dialog-package way: its busy-lamp key on a ringing lamp sends
+an INVITE with Replaces naming the ringing dialog (the Call-ID and tag the lamp showed,
+RFC 4235 / RFC 3891 ``early-only``); ``softswitch.calls.replaces`` hands that to
+`PickupService.replaces`, a directed pickup of that very call.
 """
 
 from __future__ import annotations
@@ -20,8 +25,13 @@ import structlog
 
 from config.pickup import GROUP_PICKUP
 from routing.plan import Target, TargetKind
+from softswitch.calls.anchor import MediaRefused
 from softswitch.calls.apps import AppCall, Application, CallRefused
-from softswitch.calls.call import Call, CallState
+from softswitch.calls.call import Call, CallState, Leg
+from softswitch.calls.mediapath import sdp_body
+from softswitch.sip.address import Address
+from softswitch.sip.message import SipRequest, new_call_id, new_tag
+from softswitch.sip.transaction import ServerTransaction
 
 if TYPE_CHECKING:
     from softswitch.calls.manager import CallManager
@@ -75,6 +85,7 @@ class PickupService:
         self.mgr = mgr
         self.counters = mgr.counters
         mgr.applications.register(TargetKind.PICKUP, self.application)
+        mgr.transfers.attended.early_pickup = self.replaces
 
     def wanted(self, call: Call, target: Target) -> frozenset[str]:
         """The extensions whose ringing calls ``call``'s caller may take with ``target``."""
@@ -96,9 +107,51 @@ class PickupService:
             raise CallRefused(480, "No Call To Pick Up")
         picker = call.caller_number
         tenant = call.tenant
-        find: Callable[[], Call | None] = lambda: ringing_call(  # noqa: E731
-            self.mgr.calls, tenant, wanted, picker
+        return self._picker(lambda: ringing_call(self.mgr.calls, tenant, wanted, picker))
+
+    def replaces(
+        self, request: SipRequest, source: Address, tx: ServerTransaction, caller: str, leg: Leg
+    ) -> None:
+        """An INVITE whose Replaces names ``leg``, ringing (a busy-lamp key's pickup, the
+        dialog-package way): a directed pickup of ``leg``'s call by ``caller``."""
+        ringing = leg.call
+        tenant = self.mgr.tenants.get(ringing.tenant)
+        if tenant is None or tenant.pickup is None:
+            self.mgr.sig.respond(tx, 403, "Pickup Not Enabled")
+            return
+        call = Call(
+            self.mgr,
+            new_call_id(),
+            tenant.name,
+            tenant.domain,
+            caller,
+            "",
+            f"pickup {leg.label}",
+            self.mgr.media_path,
         )
+        inbound = Leg(call, True, request, source, new_tag(), call.started_at)
+        inbound.invite_tx = tx
+        inbound.label = caller
+        tx.app_data = inbound
+        call.inbound = inbound
+        self.mgr.calls[call.id] = call
+        self.counters["calls"] += 1
+        self.mgr.observers.started(inbound)
+        self.mgr.mark_busy(call, caller, +1)  # call_ended takes it back
+        try:
+            call.media_path.caller_offer(inbound, sdp_body(request))
+        except MediaRefused as refused:
+            call.fail(refused.status, refused.reason)
+            return
+
+        def find() -> Call | None:
+            still = ringing.state is CallState.ROUTING and leg.active and not leg.cancel_pending
+            return ringing if still else None
+
+        self.mgr.originator.start_application(call, self._picker(find), call.dialled)
+
+    def _picker(self, find: Callable[[], Call | None]) -> Application:
+        """The picker's application: takes the call ``find`` gives when it starts."""
 
         async def run(session: AppCall) -> None:
             pickup = Pickup(session)

@@ -11,7 +11,9 @@ in a re-INVITE and B's answer back to C in the ACK (RFC 3725 flow I).
 An INVITE with Replaces arriving at the switch (a phone taking over a call, RFC 3891) is
 admitted like any INVITE, then takes the place of the leg it names: the other party of
 that leg's call is bridged to it (anchored) or re-INVITEd with its offer (pass-through),
-the new INVITE is answered and the replaced leg gets a BYE.
+the new INVITE is answered and the replaced leg gets a BYE. One that names a leg still
+ringing (a busy-lamp key's pickup) is a directed pickup: ``early_pickup``, set by
+``softswitch.calls.pickup``.
 """
 
 from __future__ import annotations
@@ -81,6 +83,15 @@ class JoinReinvite:
     to_target: bool
 
 
+class EarlyPickup(Protocol):
+    """How an INVITE whose Replaces names a ringing leg is carried out (a busy-lamp key's
+    pickup: ``softswitch.calls.pickup``)."""
+
+    def __call__(
+        self, request: SipRequest, source: Address, tx: ServerTransaction, caller: str, leg: Leg
+    ) -> None: ...
+
+
 class AttendedTransfers:
     """Carries out REFERs with Replaces (see the module docstring)."""
 
@@ -104,6 +115,8 @@ class AttendedTransfers:
         self.counters = counters
         self.notify = notify
         self.answer = answer
+        # Set by the pickup service: an INVITE with Replaces naming a leg that rings.
+        self.early_pickup: EarlyPickup | None = None
 
     def find_leg(self, replaces: Replaces, tenant: str) -> Leg | None:
         """The switch's leg of ``tenant`` whose dialog ``replaces`` names: to-tag is our
@@ -121,6 +134,24 @@ class AttendedTransfers:
                     dialog.call_id == replaces.call_id
                     and dialog.local_tag == replaces.to_tag
                     and dialog.remote_tag == replaces.from_tag
+                ):
+                    return leg
+        return None
+
+    def ringing_leg(self, replaces: Replaces, tenant: str) -> Leg | None:
+        """The outbound leg of ``tenant`` still ringing whose dialog ``replaces`` names, as
+        a busy lamp shows it (its Call-ID and our tag, RFC 4235): the callee's tag is not
+        shown there, so either tag may be ours."""
+        for call in self.calls.values():
+            if call.tenant != tenant or call.state is not CallState.ROUTING:
+                continue
+            for leg in call.outbound:
+                if (
+                    leg.active
+                    and not leg.cancel_pending
+                    and leg.answered_at is None
+                    and leg.call_id == replaces.call_id
+                    and leg.local_tag in (replaces.to_tag, replaces.from_tag)
                 ):
                     return leg
         return None
@@ -282,6 +313,10 @@ class AttendedTransfers:
             return True
         replaced = self.find_leg(replaces, tenant)
         if replaced is None:
+            ringing = self.ringing_leg(replaces, tenant)
+            if ringing is not None and self.early_pickup is not None:
+                self.early_pickup(request, source, tx, caller, ringing)
+                return True
             self.sig.respond(tx, 481, "Call/Transaction Does Not Exist")
             return True
         old = replaced.call

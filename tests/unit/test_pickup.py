@@ -113,15 +113,18 @@ async def _settle(net: Net) -> None:
         net.advance(0.01, step=0.01)
 
 
-def dial_as_200(net: Net, dialled: str) -> SipResponse:
-    """200 dials ``dialled`` from PICKER; its final answer."""
+def dial_as_200(net: Net, dialled: str, replaces: str = "") -> SipResponse:
+    """200 dials ``dialled`` from PICKER (with a Replaces header); its final answer."""
     first = invite(dialled, call_id="pick-1", from_user="200")
     net.deliver(first, PICKER)
     challenge = next(m for m in net.take(PICKER) if isinstance(m, SipResponse) and m.status == 407)
     value = challenge.get("Proxy-Authenticate")
     assert value is not None
     auth = build_authorization(value, "INVITE", f"sip:{dialled}@pbx.test", "200", "pw200")
-    net.deliver(invite(dialled, 2, auth, "pick-1", from_user="200"), PICKER)
+    second = invite(dialled, 2, auth, "pick-1", from_user="200")
+    if replaces:
+        second.add("Replaces", replaces)
+    net.deliver(second, PICKER)
     return next(m for m in net.take(PICKER) if isinstance(m, SipResponse) and m.status >= 200)
 
 
@@ -199,3 +202,24 @@ async def test_group_pickup_takes_a_colleagues_ringing_call(engine: MediaEngine)
     answer(net, out, 487, phone, "ph")
     assert any(m.status == 200 for m in net.take(CALLER) if isinstance(m, SipResponse))
     assert net.mgr.counters["pickups"] == 1
+
+
+async def test_invite_with_replaces_of_the_ringing_dialog_picks_it_up(
+    engine: MediaEngine,
+) -> None:
+    # The busy-lamp way: the lamp showed the ringing leg's Call-ID and the switch's tag.
+    net = pickup_net(engine)
+    phone, out = ring_102(net)
+    tag = (out.get("From") or "").split("tag=")[1]
+    final = dial_as_200(net, "102", replaces=f"{out.call_id};to-tag={tag};from-tag=ph;early-only")
+    assert final.status == 200
+    net.deliver(picker_request("ACK", 2, final), PICKER)
+    await _settle(net)
+    assert len(net.requests(phone, "CANCEL")) == 1
+    answer(net, out, 487, phone, "ph")
+    assert any(m.status == 200 for m in net.take(CALLER) if isinstance(m, SipResponse))
+    assert net.mgr.counters["pickups"] == 1
+    # A Replaces naming no ringing dialog is still 481.
+    other = pickup_net(engine)
+    refused = dial_as_200(other, "102", replaces="nope;to-tag=a;from-tag=b;early-only")
+    assert refused.status == 481
