@@ -65,6 +65,10 @@ def _nav(session: PortalSession, tenant: str | None) -> list[tuple[str, str]]:
         links.append(("Dashboard", base))
     if p.may(Area.CALLS, "r") and p.role is not Role.USER:
         links.append(("Live calls", f"{base}/calls"))
+    if p.role is not Role.USER and p.may(Area.USERS, "r"):
+        links.append(("Users", f"{base}/users"))
+    if p.role is not Role.USER and p.may(Area.ROUTING, "r"):
+        links.append(("Time frames", f"{base}/time-frames"))
     if p.role is not Role.USER and p.may(Area.DISASTER_PLANS, "r"):
         links.append(("Disaster plans", f"{base}/disaster-plans"))
     if p.role is Role.USER and p.extension:
