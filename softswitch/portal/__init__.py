@@ -16,13 +16,20 @@ from fastapi.staticfiles import StaticFiles
 
 from softswitch.api.deps import context
 from softswitch.api.errors import ApiError
-from softswitch.portal import disaster, pages, rules, timeframes, users
+from softswitch.portal import disaster, numbers, pages, rules, timeframes, users
 from softswitch.portal.frame import ASSETS, HERE, SignIn, render
 from softswitch.portal.session import session_of
 
 __all__ = ["ASSETS", "ROUTERS", "mount"]
 
-ROUTERS = (pages.router, disaster.router, users.router, rules.router, timeframes.router)
+ROUTERS = (
+    pages.router,
+    disaster.router,
+    users.router,
+    rules.router,
+    timeframes.router,
+    numbers.router,
+)
 
 
 def mount(app: FastAPI) -> None:

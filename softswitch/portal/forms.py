@@ -10,7 +10,7 @@ which this module maps to the form's own field names.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from fastapi import Request
 from fastapi.routing import APIRoute
@@ -18,7 +18,14 @@ from fastapi.routing import APIRoute
 from softswitch.api import routes_provisioning
 from softswitch.api.errors import ApiError
 
-__all__ = ["FormErrors", "endpoint", "errors_of", "form_text", "general_error"]
+__all__ = [
+    "FormErrors",
+    "endpoint",
+    "errors_of",
+    "form_text",
+    "general_error",
+    "upload_request",
+]
 
 FormErrors = dict[str, str]  # form field name -> message; "" for the form as a whole
 
@@ -61,3 +68,21 @@ async def form_text(request: Request) -> dict[str, str]:
     """The submitted form's text fields (files are read by the pages that take them)."""
     form = await request.form()
     return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+class _Upload:
+    """A page's request as an API import reads it: the uploaded file is its body."""
+
+    def __init__(self, request: Request, data: bytes) -> None:
+        self._data = data
+        self.client = request.client
+        self.headers = request.headers
+
+    async def body(self) -> bytes:
+        return self._data
+
+
+def upload_request(request: Request, data: bytes) -> Request:
+    """``request`` with ``data`` (a file from a multipart form) as its body, for the API's
+    import operations, which take the raw file as the request body."""
+    return cast(Request, _Upload(request, data))

@@ -69,6 +69,8 @@ def _nav(session: PortalSession, tenant: str | None) -> list[tuple[str, str]]:
         links.append(("Users", f"{base}/users"))
     if p.role is not Role.USER and p.may(Area.ROUTING, "r"):
         links.append(("Time frames", f"{base}/time-frames"))
+    if p.role is not Role.USER and p.may(Area.NUMBERS, "r"):
+        links.append(("Numbers", f"{base}/numbers"))
     if p.role is not Role.USER and p.may(Area.DISASTER_PLANS, "r"):
         links.append(("Disaster plans", f"{base}/disaster-plans"))
     if p.role is Role.USER and p.extension:

@@ -5,7 +5,7 @@ bulk import from CSV/XLSX with the API's per-row report."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -16,7 +16,7 @@ from softswitch.api.errors import ApiError
 from softswitch.api.paging import Page, decode_cursor, encode_cursor
 from softswitch.api.provisioning import ObjectOut, out
 from softswitch.api.roles import Area
-from softswitch.portal.forms import FormErrors, endpoint, errors_of, form_text
+from softswitch.portal.forms import FormErrors, endpoint, errors_of, form_text, upload_request
 from softswitch.portal.frame import check_csrf, render, signed_in, tenant_scope
 from softswitch.portal.session import PortalSession
 from softswitch.provisioning import Item
@@ -248,26 +248,13 @@ async def import_file(
         )
     data = await file.read(2 * 1024 * 1024 + 1)
     report = await routes_provisioning_ops.import_user_file(
-        cast(Request, _Upload(request, data)),
+        upload_request(request, data),
         scope,
         filename=file.filename,
         dry_run=dry_run == "on",
     )
     status = 200 if report.applied or (dry_run and not report.errors) else 422
     return render(request, session, "user_import.html", tenant, status, report=report, error=None)
-
-
-class _Upload:
-    """The request as the API's import reads it: the uploaded file is its body."""
-
-    def __init__(self, request: Request, data: bytes) -> None:
-        self._request = request
-        self._data = data
-        self.client = request.client
-        self.headers = request.headers
-
-    async def body(self) -> bytes:
-        return self._data
 
 
 @router.get("/t/{tenant}/users/{extension}", response_class=HTMLResponse)

@@ -305,3 +305,74 @@ def test_a_basic_user_sees_only_their_own_user(live: LiveApi) -> None:
         assert client.get(f"{USERS}/102").status_code == 404
         assert client.get(f"{USERS}/new").status_code == 403
         assert client.get(f"{USERS}/102/rules").status_code == 404
+
+
+def test_numbers_inventory_edit_import_and_export(live: LiveApi, manager: httpx.Client) -> None:
+    api = _api(live, manager)
+    numbers = f"/t/{TENANT_A}/numbers"
+    listing = manager.get(numbers)
+    assert listing.status_code == 200 and "+14155550100" in listing.text
+    bad = _post(
+        manager,
+        f"{numbers}/new",
+        {"number": "+1 415 55", "treatment": "user", "destination": "101"},
+    )
+    assert bad.status_code == 422 and _error_at(bad.text, "number")
+    offnet = _post(
+        manager,
+        f"{numbers}/new",
+        {"number": "+14155550111", "treatment": "offnet", "destination": "12"},
+    )
+    assert offnet.status_code == 422 and _error_at(offnet.text, "destination")
+    assert api.get(f"/v1/tenants/{TENANT_A}/numbers/+14155550111").status_code == 404
+    made = _post(
+        manager,
+        f"{numbers}/new",
+        {
+            "number": "+14155550111",
+            "treatment": "user",
+            "destination": "101",
+            "notes": "front desk",
+        },
+    )
+    assert made.status_code == 303, made.text
+    edit = manager.get(f"{numbers}/%2B14155550111")
+    saved = manager.post(
+        f"{numbers}/%2B14155550111",
+        data={
+            "csrf": csrf_of(edit.text),
+            "version": "1",
+            "treatment": "user",
+            "destination": "101",
+            "caller_id_prefix": "Sales",
+            "notes": "front desk",
+        },
+    )
+    assert saved.status_code == 303, saved.text
+    stored = api.get(f"/v1/tenants/{TENANT_A}/numbers/+14155550111").json()["data"]
+    assert stored["caller_id_prefix"] == "Sales"
+
+    form = manager.get(f"{numbers}/import")
+    upload = "number,treatment,destination\n+14155550112,user,102\n+14155550113,queue,\n"
+    report = manager.post(
+        f"{numbers}/import",
+        data={"csrf": csrf_of(form.text)},
+        files={"file": ("dids.csv", upload.encode(), "text/csv")},
+    )
+    assert report.status_code == 422 and "1 row(s) with errors" in report.text
+    assert api.get(f"/v1/tenants/{TENANT_A}/numbers/+14155550112").status_code == 404
+    upload = (
+        "number,treatment,destination\n+14155550112,user,102\n+14155550113,offnet,+12125550100\n"
+    )
+    report = manager.post(
+        f"{numbers}/import",
+        data={"csrf": csrf_of(form.text)},
+        files={"file": ("dids.csv", upload.encode(), "text/csv")},
+    )
+    assert report.status_code == 200 and "2 number(s) imported" in report.text
+    exported = manager.get(f"{numbers}.csv")
+    assert exported.headers["content-type"].startswith("text/csv")
+    lines = exported.text.splitlines()
+    assert lines[0] == "number,treatment,destination,caller_id_prefix,notes"
+    assert "+14155550111,user,101,Sales,front desk" in lines
+    assert "+14155550113,offnet,+12125550100,," in lines
