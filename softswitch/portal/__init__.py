@@ -16,7 +16,16 @@ from fastapi.staticfiles import StaticFiles
 
 from softswitch.api.deps import context
 from softswitch.api.errors import ApiError
-from softswitch.portal import disaster, numbers, pages, rules, timeframes, users
+from softswitch.portal import (
+    admins,
+    disaster,
+    numbers,
+    pages,
+    rules,
+    selfcare,
+    timeframes,
+    users,
+)
 from softswitch.portal.frame import ASSETS, HERE, SignIn, render
 from softswitch.portal.session import session_of
 
@@ -29,6 +38,8 @@ ROUTERS = (
     rules.router,
     timeframes.router,
     numbers.router,
+    admins.router,
+    selfcare.router,
 )
 
 

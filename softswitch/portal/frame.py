@@ -77,6 +77,13 @@ def _nav(session: PortalSession, tenant: str | None) -> list[tuple[str, str]]:
         links.append(("My call history", f"{base}/users/{p.extension}/history"))
     elif p.may(Area.CALL_HISTORY, "r"):
         links.append(("Call history", f"{base}/history"))
+    if p.role is Role.USER and p.extension:
+        links.append(("My settings", f"{base}/me"))
+    if p.role is not Role.USER and p.may(Area.ADMINS, "r"):
+        links.append(("Admins", f"{base}/admins"))
+    if p.may(Area.AUDIT, "r"):
+        links.append(("Audit log", f"{base}/audit"))
+    links.append(("My account", f"{base}/admins/{p.login}"))
     return links
 
 

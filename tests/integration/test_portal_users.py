@@ -376,3 +376,93 @@ def test_numbers_inventory_edit_import_and_export(live: LiveApi, manager: httpx.
     assert lines[0] == "number,treatment,destination,caller_id_prefix,notes"
     assert "+14155550111,user,101,Sales,front desk" in lines
     assert "+14155550113,offnet,+12125550100,," in lines
+
+
+def test_admins_with_permissions_tokens_shown_once_and_the_audit_log(
+    live: LiveApi, manager: httpx.Client
+) -> None:
+    admins = f"/t/{TENANT_A}/admins"
+    short = _post(manager, f"{admins}/new", {"name": "desk", "role": "user", "password": "short"})
+    assert short.status_code == 422 and "at least 8" in _error_at(short.text, "password")
+    taken = _post(
+        manager,
+        f"{admins}/new",
+        {"name": "u101", "role": "supervisor", "password": "long enough 1"},
+    )
+    assert taken.status_code == 409 and _error_at(taken.text, "name")
+    made = _post(
+        manager,
+        f"{admins}/new",
+        {
+            "name": "sitemgr",
+            "role": "site_manager",
+            "site": "north",
+            "password": "long enough 1",
+            "perm_users_r": "on",
+            "perm_users_u": "on",
+            "perm_routing_r": "on",
+        },
+    )
+    assert made.status_code == 303, made.text
+    login = _api(live, manager).get("/v1/admins/sitemgr").json()
+    assert login["permissions"]["users"] == "ru" and login["permissions"]["numbers"] == ""
+    page = manager.get(f"{admins}/sitemgr")
+    assert 'name="perm_users_u" aria-label="update users" checked' in page.text
+    assert 'name="perm_users_c" aria-label="create users">' in page.text
+
+    created = manager.post(
+        f"{admins}/sitemgr/tokens",
+        data={"csrf": csrf_of(page.text), "description": "wallboard", "expires_days": "30"},
+    )
+    assert created.status_code == 201
+    token = re.search(r'<code id="api-token" class="wrap">([^<]+)</code>', created.text)
+    assert token is not None
+    assert live.client(token.group(1)).get("/v1/me").json()["name"] == "sitemgr"
+    again = manager.get(f"{admins}/sitemgr")
+    assert token.group(1) not in again.text and "wallboard" in again.text
+    token_id = re.search(r'data-token="([^"]+)"', again.text)
+    assert token_id is not None
+    revoked = manager.post(
+        f"/t/{TENANT_A}/tokens/{token_id.group(1)}/revoke", data={"csrf": csrf_of(again.text)}
+    )
+    assert revoked.status_code == 303
+    assert live.client(token.group(1)).get("/v1/me").status_code == 401
+
+    assert _post(manager, f"{USERS}/new", {"extension": "151"}).status_code == 201
+    audit = manager.get(f"/t/{TENANT_A}/audit", params={"actor": "api:manager", "kind": "user"})
+    assert audit.status_code == 200 and "user 151" in audit.text and "created" in audit.text
+    assert "password" not in audit.text.split("<tbody>")[1]  # field names of changes only
+
+
+def test_a_basic_user_changes_their_own_name_and_sip_password(live: LiveApi) -> None:
+    client, _ = sign_in(live, "u101")
+    with closing(client):
+        page = client.get(f"/t/{TENANT_A}/me")
+        assert page.status_code == 200 and "My answering rules" in page.text
+        differ = client.post(
+            f"/t/{TENANT_A}/me",
+            data={
+                "csrf": csrf_of(page.text),
+                "display_name": "Bea",
+                "password": "secret one",
+                "password_again": "secret two",
+            },
+        )
+        assert differ.status_code == 422 and _error_at(differ.text, "password_again")
+        api = live.client(client.cookies["softswitch_session"])
+        assert "display_name" not in api.get(f"/v1/tenants/{TENANT_A}/users/101").json()["data"]
+        done = client.post(
+            f"/t/{TENANT_A}/me",
+            data={
+                "csrf": csrf_of(page.text),
+                "display_name": "Bea",
+                "password": "secret one",
+                "password_again": "secret one",
+            },
+        )
+        assert done.status_code == 303
+        assert api.get(f"/v1/tenants/{TENANT_A}/users/101").json()["data"]["display_name"] == "Bea"
+        assert client.get(f"/t/{TENANT_A}/admins").status_code == 403
+        assert client.get(f"/t/{TENANT_A}/audit").status_code == 403
+        own = client.get(f"/t/{TENANT_A}/admins/u101")
+        assert own.status_code == 200 and "perm_" not in own.text
