@@ -79,6 +79,7 @@ def _nav(session: PortalSession, tenant: str | None) -> list[tuple[str, str]]:
         links.append(("Call history", f"{base}/history"))
     if p.role is Role.USER and p.extension:
         links.append(("My settings", f"{base}/me"))
+        links.append(("My voicemail", f"{base}/users/{p.extension}/voicemail"))
     if p.role is not Role.USER and p.may(Area.ADMINS, "r"):
         links.append(("Admins", f"{base}/admins"))
     if p.may(Area.AUDIT, "r"):

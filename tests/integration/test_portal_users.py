@@ -4,13 +4,19 @@ generated password shown once; CSV import with a per-row report (all rows or non
 
 from __future__ import annotations
 
+import contextlib
 import re
+import time
+import wave
 from collections.abc import Iterator
 from contextlib import closing
+from pathlib import Path
 
 import httpx
 import pytest
 
+from softswitch.voicemail.events import MailboxAddress
+from storage.voicemail import StoredMessage
 from tests.integration.apikit import TENANT_A, LiveApi, live_api
 from tests.integration.portalkit import add_login, csrf_of, sign_in
 
@@ -466,3 +472,77 @@ def test_a_basic_user_changes_their_own_name_and_sip_password(live: LiveApi) -> 
         assert client.get(f"/t/{TENANT_A}/audit").status_code == 403
         own = client.get(f"/t/{TENANT_A}/admins/u101")
         assert own.status_code == 200 and "perm_" not in own.text
+
+
+def _leave_message(live: LiveApi, extension: str, message_id: str, made: list[Path]) -> bytes:
+    """A voice message in ``extension``'s mailbox, as the switch stores one (its file is
+    added to ``made``, for the test to remove: the mailboxes live in the working
+    directory)."""
+    assert live.switch is not None
+    mailboxes = live.switch.voicemail
+    audio = f"{TENANT_A}/{extension}/{message_id}.wav"
+    path = mailboxes.root / audio
+    path.parent.mkdir(parents=True, exist_ok=True)
+    made.append(path)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\x00\x10" * 8000)
+    message = StoredMessage(
+        message_id,
+        TENANT_A,
+        extension,
+        "new",
+        "+14155550123",
+        "Caller",
+        time.time(),
+        1.0,
+        False,
+        audio,
+    )
+
+    async def store() -> None:
+        await mailboxes.store.add_voice_message(message)
+        await mailboxes.reload(MailboxAddress(TENANT_A, extension))
+
+    live.call(store())
+    return path.read_bytes()
+
+
+def test_a_basic_user_plays_and_deletes_their_own_voicemail(live: LiveApi) -> None:
+    made: list[Path] = []
+    try:
+        _voicemail(live, made)
+    finally:
+        for path in made:
+            path.unlink(missing_ok=True)
+            for parent in (path.parent, path.parent.parent):
+                with contextlib.suppress(OSError):
+                    parent.rmdir()  # only when empty: nothing but this test's files
+
+
+def _voicemail(live: LiveApi, made: list[Path]) -> None:
+    own = _leave_message(live, "101", "m-101", made)
+    _leave_message(live, "102", "m-102", made)
+    client, _ = sign_in(live, "u101")
+    with closing(client):
+        page = client.get(f"/t/{TENANT_A}/users/101/voicemail")
+        assert page.status_code == 200 and 'data-message="m-101"' in page.text
+        src = re.search(r'<audio controls preload="none" src="([^"]+)"', page.text)
+        assert src is not None
+        audio = client.get(src.group(1))
+        assert audio.headers["content-type"] == "audio/wav" and audio.content == own
+        assert client.get(f"/t/{TENANT_A}/users/102/voicemail").status_code == 404
+        assert client.get(f"/t/{TENANT_A}/users/102/voicemail/m-102.wav").status_code == 404
+        api = live.client(client.cookies["softswitch_session"])
+        assert api.get(f"/v1/tenants/{TENANT_A}/mailboxes/102/messages").status_code == 404
+        gone = client.post(
+            f"/t/{TENANT_A}/users/101/voicemail/m-101/delete", data={"csrf": csrf_of(page.text)}
+        )
+        assert gone.status_code == 303
+        assert "m-101" not in client.get(f"/t/{TENANT_A}/users/101/voicemail").text
+        kept = api.get(
+            f"/v1/tenants/{TENANT_A}/mailboxes/101/messages", params={"folder": "deleted"}
+        ).json()
+        assert [m["id"] for m in kept] == ["m-101"]  # in the deleted folder until purged
