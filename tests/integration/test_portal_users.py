@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 USERS = f"/t/{TENANT_A}/users"
 
 
-@pytest.fixture(scope="module", params=["sqlite"])
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def live(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveApi]:
