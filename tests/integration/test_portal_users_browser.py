@@ -169,6 +169,11 @@ def test_time_frames_week_view_and_a_refused_overlap(live: LiveApi, browser: Bro
     page.keyboard.press("Enter")
     page.get_by_role("button", name="Enable rule 1 (office hours)").wait_for(timeout=10_000)
     assert "off" in page.locator("#rule-1").inner_text()
+    # The other pages, for the reviewer's eyes.
+    for name, link in (("numbers", "Numbers"), ("admins", "Admins"), ("audit", "Audit log")):
+        page.get_by_role("link", name=link).first.click()
+        page.wait_for_url(f"**/t/{TENANT_A}/{name}")
+        _shots(browser, name)
 
 
 def _token(browser: Browser) -> str:
