@@ -9,6 +9,7 @@ zone, so "09:00-17:00" stays 09:00-17:00 across DST changes. Evaluation lives in
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -129,7 +130,23 @@ class DaysOfWeekSpec(BaseModel):
                 raise ValueError(
                     f"{day.value}: give at least one time range (00:00-24:00 = all day)"
                 )
+            _no_overlap(day, ranges)
         return days
+
+
+def _no_overlap(day: Weekday, ranges: tuple[TimeRange, ...]) -> None:
+    """Two ranges of one day that overlap are a typing mistake, not a wider range: refused,
+    naming both, so the admin fixes the one they meant."""
+    spans = sorted(ranges, key=lambda r: r.start_minute)
+    for first, second in itertools.pairwise(spans):
+        end = 1440 if first.overnight else first.end_minute
+        if second.start_minute < end:
+            raise ValueError(f"{day.value}: {_shown(first)} overlaps {_shown(second)}")
+
+
+def _shown(r: TimeRange) -> str:
+    end = "24:00" if r.end_minute == 1440 else f"{r.end:%H:%M}"
+    return f"{r.start:%H:%M}-{end}"
 
 
 class DatePeriod(BaseModel):

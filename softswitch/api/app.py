@@ -26,6 +26,7 @@ from softswitch.api import (
     routes_provisioning_ops,
     routes_provisioning_whatif,
     routes_routing,
+    routes_voicemail,
 )
 from softswitch.api.context import ApiContext
 from softswitch.api.errors import install_error_handlers
@@ -46,6 +47,7 @@ ROUTERS = (
     routes_audit.router,
     routes_live.router,
     routes_history.router,
+    routes_voicemail.router,
     routes_events.router,
     metrics.router,
 )
@@ -61,6 +63,7 @@ ON_SWITCH_LOOP = (
     routes_provisioning.router,
     routes_provisioning_whatif.router,
     routes_live.router,
+    routes_voicemail.router,
     metrics.router,
     # The portal's pages call the route functions above directly (not through their
     # wrapped routes), so their bodies run on the switch's loop too.

@@ -1,6 +1,7 @@
 """Provisioning operations beyond create/read/update/delete, as the guides list them:
 
 - a user's password reset (the generated password is shown once) and welcome details;
+- users imported from CSV/XLSX with a per-row report (``softswitch.provisioning.userimport``);
 - answering rules reordered;
 - time frames switched on or off in bulk (guide 002's domain time frames);
 - numbers: a range at once, and CSV/XLSX import with a per-row report (the parser of
@@ -13,8 +14,6 @@ Every change is one transaction through the provisioning service: all of it or n
 
 from __future__ import annotations
 
-import secrets
-import string
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -29,6 +28,8 @@ from softswitch.api.etag import check_if_match, with_etag
 from softswitch.api.provisioning import ObjectOut, actor, applied, item_etag, out, refused, service
 from softswitch.api.roles import Area
 from softswitch.provisioning import InvalidObject, Item, ObjectChange, ProvisioningError
+from softswitch.provisioning.userimport import COLUMNS as USER_COLUMNS
+from softswitch.provisioning.userimport import generated_password, import_users
 
 __all__ = ["ImportReportOut", "router", "upload_body"]
 
@@ -81,8 +82,6 @@ def _own(scope: TenantScope, extension: str) -> None:
 
 
 # -- users: password reset, welcome details ---------------------------------------------------
-
-_ALPHABET = string.ascii_letters + string.digits
 
 
 class Welcome(BaseModel):
@@ -149,7 +148,7 @@ async def password_reset(
     """A new generated SIP password, shown in this answer only (stored HA1s are dropped)."""
     _own(scope, extension)
     current = await _current(scope, request, "user", extension)
-    password = "".join(secrets.choice(_ALPHABET) for _ in range(16))
+    password = generated_password()
     data = {k: v for k, v in current.data.items() if k not in ("ha1_md5", "ha1_sha256")}
     data["password"] = password
     item = await _rewrite(scope, request, current, data, "password_reset")
@@ -456,3 +455,50 @@ async def import_disaster_numbers(
     numbers += [{"number": n.number, "forward_to": n.forward_to} for n in report.items]
     await _rewrite(scope, request, current, {**current.data, "numbers": numbers}, "import")
     return report_out(report, True)
+
+
+# -- users: import ----------------------------------------------------------------------------
+
+
+@router.post(
+    "/users/import",
+    response_model=ImportReportOut,
+    tags=["users"],
+    openapi_extra=upload_body("columns: " + ", ".join(USER_COLUMNS)),
+    responses=_CHANGE,
+)
+async def import_user_file(
+    request: Request,
+    scope: Annotated[TenantScope, Depends(scoped(Area.USERS, "c"))],
+    filename: FileName = None,
+    dry_run: DryRun = False,
+) -> ImportReportOut:
+    """Users from a CSV or XLSX file: every row checked and reported; stored (in one
+    transaction) only when every row is valid and this is not a dry run. A row without a
+    password gets a generated one, shown in this answer only."""
+    if scope.extensions is not None:
+        raise ApiError(403, "forbidden", "not permitted: importing users for the whole tenant")
+    data = await request.body()
+    try:
+        result = await import_users(
+            service(scope),
+            actor(scope.principal, request),
+            scope.tenant.name,
+            upload_name(request, filename),
+            data,
+            dry_run=dry_run,
+        )
+    except ProvisioningError as exc:
+        raise refused(exc, "user") from None
+    if result.applied:
+        await applied(scope, "user", "import", "create", len(result.rows))
+    return ImportReportOut(
+        applied=result.applied,
+        file_error=result.file_error,
+        valid=len(result.rows) - result.errors,
+        errors=result.errors,
+        rows=[
+            RowOut(row=r.row, status=r.status, values=r.values, reason=r.reason)
+            for r in result.rows
+        ],
+    )

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from softswitch.provisioning.runtime import ProvisioningRuntime
     from softswitch.routing_state import DisasterState
     from softswitch.sip.transaction import TransactionLayer
+    from softswitch.voicemail.mailboxes import Mailboxes
 
 __all__ = ["SwitchView"]
 
@@ -33,4 +34,5 @@ class SwitchView(Protocol):
     provisioning: ProvisioningRuntime  # the stored model's service, applied live
     transactions: TransactionLayer
     media: MediaControl | None
+    voicemail: Mailboxes  # mailboxes and their messages
     counters: Any  # SwitchCounters: received, malformed, responses_by_status

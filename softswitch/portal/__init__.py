@@ -16,13 +16,31 @@ from fastapi.staticfiles import StaticFiles
 
 from softswitch.api.deps import context
 from softswitch.api.errors import ApiError
-from softswitch.portal import disaster, pages
+from softswitch.portal import (
+    admins,
+    disaster,
+    numbers,
+    pages,
+    rules,
+    selfcare,
+    timeframes,
+    users,
+)
 from softswitch.portal.frame import ASSETS, HERE, SignIn, render
 from softswitch.portal.session import session_of
 
 __all__ = ["ASSETS", "ROUTERS", "mount"]
 
-ROUTERS = (pages.router, disaster.router)
+ROUTERS = (
+    pages.router,
+    disaster.router,
+    users.router,
+    rules.router,
+    timeframes.router,
+    numbers.router,
+    admins.router,
+    selfcare.router,
+)
 
 
 def mount(app: FastAPI) -> None:

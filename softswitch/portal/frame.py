@@ -65,12 +65,26 @@ def _nav(session: PortalSession, tenant: str | None) -> list[tuple[str, str]]:
         links.append(("Dashboard", base))
     if p.may(Area.CALLS, "r") and p.role is not Role.USER:
         links.append(("Live calls", f"{base}/calls"))
+    if p.role is not Role.USER and p.may(Area.USERS, "r"):
+        links.append(("Users", f"{base}/users"))
+    if p.role is not Role.USER and p.may(Area.ROUTING, "r"):
+        links.append(("Time frames", f"{base}/time-frames"))
+    if p.role is not Role.USER and p.may(Area.NUMBERS, "r"):
+        links.append(("Numbers", f"{base}/numbers"))
     if p.role is not Role.USER and p.may(Area.DISASTER_PLANS, "r"):
         links.append(("Disaster plans", f"{base}/disaster-plans"))
     if p.role is Role.USER and p.extension:
         links.append(("My call history", f"{base}/users/{p.extension}/history"))
     elif p.may(Area.CALL_HISTORY, "r"):
         links.append(("Call history", f"{base}/history"))
+    if p.role is Role.USER and p.extension:
+        links.append(("My settings", f"{base}/me"))
+        links.append(("My voicemail", f"{base}/users/{p.extension}/voicemail"))
+    if p.role is not Role.USER and p.may(Area.ADMINS, "r"):
+        links.append(("Admins", f"{base}/admins"))
+    if p.may(Area.AUDIT, "r"):
+        links.append(("Audit log", f"{base}/audit"))
+    links.append(("My account", f"{base}/admins/{p.login}"))
     return links
 
 

@@ -84,3 +84,14 @@ document.addEventListener("DOMContentLoaded", () => {
   const table = document.getElementById("live-calls");
   if (table) pollCalls(table);
 });
+
+// A form marked data-confirm (a delete) asks first; without this script the server's own
+// confirmation pages (users, plans) still stand in the way.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  const button = event.submitter;
+  const question = (button && button.dataset.confirmButton) || (form instanceof HTMLFormElement && form.dataset.confirm);
+  if (question && !window.confirm(question)) {
+    event.preventDefault();
+  }
+});
