@@ -59,6 +59,7 @@ from softswitch.sip.dialog_layer import DialogLayer
 from softswitch.sip.driver import TIMER_TICK, SignallingCounters, SipDriver
 from softswitch.sip.message import SipParseError, SipRequest, parse_message
 from softswitch.sip.timers import TimerSettings
+from softswitch.sip.tls_trunks import TrunkCertificates
 from softswitch.sip.transaction import TransactionLayer
 from softswitch.sip.transport import TransportManager, reload_certificate, server_ssl_context
 from softswitch.trunkreg import TrunkRegistrar
@@ -208,6 +209,14 @@ class Switch:
                 str(settings.tls_private_key) if settings.tls_private_key else None,
             )
         self.tls_context = ssl_context
+        # Mutual TLS for trunks: the listeners ask for client certificates, and a trunk's
+        # address keeps a connection only with the trunk's own certificate.
+        trunk_certificates = TrunkCertificates(
+            self.config.tenants, self.config.security.trunk_ca_file
+        )
+        if ssl_context is not None and trunk_certificates.active:
+            trunk_certificates.configure(ssl_context)
+            self.transports.admit_tls = trunk_certificates.admit
         # Media first (worker processes take a moment to start): a phone that can register
         # must also be able to call.
         anchor = None

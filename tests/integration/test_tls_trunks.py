@@ -1,0 +1,116 @@
+"""Mutual TLS for trunks (issue 19) against the real switch with Python ``ssl`` clients:
+a TLS connection from a trunk's address is kept only with a certificate that the trunk's
+CA issued for the trunk's name; phones elsewhere still connect without one."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from peers.switchproc import SwitchConfigFile, SwitchProcess, free_port
+from tests.integration.callkit import append_lines, trunk_lines
+from tests.integration.tlskit import certificate_authority, issued, self_signed
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Pki:
+    port: int  # the switch's TLS port
+    good: tuple[Path, Path]  # CA A's certificate for carrier.example
+    wrong_ca: tuple[Path, Path]  # CA B's (trusted for another trunk) for carrier.example
+    wrong_name: tuple[Path, Path]  # CA A's for elsewhere.example
+    other: tuple[Path, Path]  # CA B's for other.example (the other trunk's own)
+    log: Path  # the switch's log
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pki]:
+    directory = tmp_path_factory.mktemp("tls-trunks")
+    server = self_signed(directory, "server")
+    ca_a = certificate_authority(directory, "Carrier CA")
+    ca_b = certificate_authority(directory, "Other CA")
+    tls_port = free_port()
+    config = SwitchConfigFile(
+        directory / "switch",
+        tls_port=tls_port,
+        tls_certificate=server[0],
+        tls_private_key=server[1],
+        security_toml=f'allow = ["127.0.0.1/32"]\ntrunk_ca_file = "{ca_b[0]}"',
+    )
+    lines = [
+        *trunk_lines("carrier", [free_port()], inbound_addresses=["127.0.0.2/32"]),
+        "[tenants.trunks.tls]",
+        "require_client_certificate = true",
+        'name = "carrier.example"',
+        f'ca_file = "{ca_a[0]}"',
+        *trunk_lines("other", [free_port()], inbound_addresses=["127.0.0.3/32"]),
+        "[tenants.trunks.tls]",  # no ca_file: [security] trunk_ca_file
+        "require_client_certificate = true",
+        'name = "other.example"',
+    ]
+    path = append_lines(config.write(), lines)
+    with SwitchProcess(path, port=config.port):
+        yield Pki(
+            tls_port,
+            issued(directory, ca_a, "carrier.example", "good"),
+            issued(directory, ca_b, "carrier.example", "wrong-ca"),
+            issued(directory, ca_a, "elsewhere.example", "wrong-name"),
+            issued(directory, ca_b, "other.example", "other"),
+            directory / "switch" / "switch.log",
+        )
+
+
+def _options(port: int, source: str, cert: tuple[Path, Path] | None = None) -> int | None:
+    """One OPTIONS over a new TLS connection from ``source``: the answer's status, or None
+    when the switch closed the connection (or the handshake failed) instead."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the test trusts the switch; the switch checks us
+    if cert is not None:
+        context.load_cert_chain(str(cert[0]), str(cert[1]))
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
+    try:
+        with context.wrap_socket(raw) as tls:
+            local = tls.getsockname()
+            request = (
+                f"OPTIONS sip:127.0.0.1:{port};transport=tls SIP/2.0\r\n"
+                f"Via: SIP/2.0/TLS {local[0]}:{local[1]};branch=z9hG4bK{uuid.uuid4().hex}\r\n"
+                f"Max-Forwards: 70\r\nFrom: <sip:probe@{source}>;tag=t1\r\n"
+                f"To: <sip:127.0.0.1:{port}>\r\nCall-ID: {uuid.uuid4().hex}\r\n"
+                "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            )
+            tls.sendall(request.encode())
+            data = tls.recv(65535)
+    except (ssl.SSLError, OSError):
+        return None
+    finally:
+        raw.close()
+    return int(data.split(b" ", 2)[1]) if data.startswith(b"SIP/2.0 ") else None
+
+
+def test_the_trunks_certificate_is_accepted(pki: Pki) -> None:
+    assert _options(pki.port, "127.0.0.2", pki.good) == 200
+    assert _options(pki.port, "127.0.0.3", pki.other) == 200  # CA from [security]
+
+
+@pytest.mark.parametrize("which", ["none", "wrong_ca", "wrong_name"])
+def test_a_trunk_address_without_the_trunks_certificate_is_refused(pki: Pki, which: str) -> None:
+    cert = None if which == "none" else getattr(pki, which)
+    assert _options(pki.port, "127.0.0.2", cert) is None
+    reason = {
+        "none": "no verified client certificate",
+        "wrong_ca": "not issued by the trunk's CA",  # CA B is trusted, for the other trunk
+        "wrong_name": "does not name carrier.example",
+    }
+    assert reason[which] in pki.log.read_text()
+
+
+def test_phones_elsewhere_connect_without_a_certificate(pki: Pki) -> None:
+    assert _options(pki.port, "127.0.0.1") == 200
