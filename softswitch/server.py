@@ -59,7 +59,7 @@ from softswitch.sip.dialog_layer import DialogLayer
 from softswitch.sip.driver import TIMER_TICK, SignallingCounters, SipDriver
 from softswitch.sip.message import SipParseError, SipRequest, parse_message
 from softswitch.sip.timers import TimerSettings
-from softswitch.sip.tls_trunks import TrunkCertificates
+from softswitch.sip.tls_trunks import GatewayTls, TrunkCertificates
 from softswitch.sip.transaction import TransactionLayer
 from softswitch.sip.transport import TransportManager, reload_certificate, server_ssl_context
 from softswitch.trunkreg import TrunkRegistrar
@@ -217,6 +217,12 @@ class Switch:
         if ssl_context is not None and trunk_certificates.active:
             trunk_certificates.configure(ssl_context)
             self.transports.admit_tls = trunk_certificates.admit
+        self.transports.tls_client_for = GatewayTls(
+            self.config.tenants,
+            settings.tls_certificate,
+            settings.tls_private_key,
+            self.config.security.trunk_ca_file,
+        ).client_for
         # Media first (worker processes take a moment to start): a phone that can register
         # must also be able to call.
         anchor = None

@@ -7,13 +7,18 @@ chain and validity during the handshake. Once a connection is up, the transport 
 :meth:`TrunkCertificates.admit` about it: a connection from a trunk's address that
 requires a certificate is kept only when the peer's certificate was issued directly by
 one of *that trunk's* CAs and names the trunk (subject CN or subjectAltName).
+
+Outbound, :class:`GatewayTls` gives the transport the context for a connection to one of
+the trunks' TLS gateways (the switch's certificate presented, the gateway's checked when
+the trunk says so) and the pin check made once the handshake is done.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +26,14 @@ from typing import Any
 import structlog
 
 from config.models import Tenant
+from config.security_tls import TrunkTls
+from softswitch.sip.transport import client_ssl_context
 
-__all__ = ["TrunkCertificates", "certificate_names"]
+__all__ = ["GatewayTls", "TlsClient", "TrunkCertificates", "certificate_names"]
+
+#: What the transport needs to open a TLS connection to a gateway: the context, the name
+#: to send (SNI) and check, and the check of the connected peer (the pin).
+TlsClient = tuple[ssl.SSLContext, str | None, Callable[[Any], bool]]
 
 log = structlog.get_logger(__name__)
 
@@ -136,3 +147,66 @@ class TrunkCertificates:
             log.warning("trunk_tls_refused", trunk=rule.trunk, source=host, reason=reason)
             return False
         return True
+
+
+class _Pin:
+    """The pin check of one trunk's gateways (a callable, so the transport stays unaware)."""
+
+    __slots__ = ("digest", "trunk")
+
+    def __init__(self, trunk: str, digest: str | None) -> None:
+        self.trunk = trunk
+        self.digest = digest
+
+    def __call__(self, ssl_object: Any) -> bool:
+        if self.digest is None:
+            return True
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        if der and hashlib.sha256(der).hexdigest() == self.digest:
+            return True
+        log.warning("trunk_tls_pin_mismatch", trunk=self.trunk)
+        return False
+
+
+class GatewayTls:
+    """TLS towards the trunks' gateways: one client context per trunk."""
+
+    def __init__(
+        self,
+        tenants: Iterable[Tenant],
+        certificate: Path | None = None,
+        private_key: Path | None = None,
+        default_ca: Path | None = None,
+    ) -> None:
+        self._clients: dict[tuple[str, int], TlsClient] = {}
+        for tenant in tenants:
+            for trunk in tenant.trunks:
+                gateways = [g for g in trunk.gateways if g.transport == "tls"]
+                if not gateways:
+                    continue
+                where = f"tenants.{tenant.name}.trunks.{trunk.name}.tls"
+                try:
+                    context = self._context(trunk.tls, certificate, private_key, default_ca)
+                except (OSError, ssl.SSLError) as error:
+                    raise ValueError(f"{where}: {error}") from None
+                pin = _Pin(trunk.name, trunk.tls.pin_sha256)
+                for gateway in gateways:
+                    name = (trunk.tls.name or gateway.host) if trunk.tls.verify_server else None
+                    self._clients[(gateway.host, gateway.port)] = (context, name, pin)
+
+    @staticmethod
+    def _context(
+        tls: TrunkTls, certificate: Path | None, key: Path | None, default_ca: Path | None
+    ) -> ssl.SSLContext:
+        ca = tls.ca_file or default_ca
+        context = client_ssl_context(
+            verify=tls.verify_server, cafile=str(ca) if ca is not None else None
+        )
+        if certificate is not None:
+            context.load_cert_chain(str(certificate), str(key) if key is not None else None)
+        return context
+
+    def client_for(self, host: str, port: int) -> TlsClient | None:
+        """The TLS client set-up for a connection to ``host``:``port`` when it is a
+        trunk's gateway (None: the transport's default context)."""
+        return self._clients.get((host.lower(), port))

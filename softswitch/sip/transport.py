@@ -316,6 +316,12 @@ class TransportManager:
         # Asked about each accepted TLS connection once its handshake is done: (peer host,
         # ssl object) -> keep it? (mutual TLS for trunks, softswitch.sip.tls_trunks)
         self.admit_tls: Callable[[str, Any], bool] | None = None
+        # The TLS set-up of an outbound connection to (host, port), when it is not the
+        # default: (context, server name, check of the connected peer) (trunks' gateways).
+        self.tls_client_for: (
+            Callable[[str, int], tuple[ssl.SSLContext, str | None, Callable[[Any], bool]] | None]
+            | None
+        ) = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conn_ids = itertools.count(1)
         self._udp: list[_UdpProtocol] = []
@@ -480,10 +486,17 @@ class TransportManager:
         name, host, port = key
         loop = self._get_loop()
         context: ssl.SSLContext | None = None
+        server_name: str | None = None
+        accept: Callable[[Any], bool] | None = None
         if name == "TLS":
-            if self._tls_client_context is None:
-                self._tls_client_context = client_ssl_context(verify=False)
-            context = self._tls_client_context
+            chosen = self.tls_client_for(host, port) if self.tls_client_for is not None else None
+            if chosen is not None:
+                context, server_name, accept = chosen
+            else:
+                if self._tls_client_context is None:
+                    self._tls_client_context = client_ssl_context(verify=False)
+                context = self._tls_client_context
+            server_name = server_name or host
         conn: _StreamConnection | None = None
         try:
             async with asyncio.timeout(self.connect_timeout):
@@ -492,9 +505,17 @@ class TransportManager:
                     host,
                     port,
                     ssl=context,
-                    server_hostname=host if context is not None else None,
+                    server_hostname=server_name,
                 )
             conn = protocol
+            tls = conn.transport
+            if (
+                accept is not None
+                and tls is not None
+                and not accept(tls.get_extra_info("ssl_object"))
+            ):
+                conn.abort()  # e.g. not the pinned certificate
+                conn = None
         except Exception as exc:  # refused, unreachable, timeout, TLS handshake, bad host
             log.debug(
                 "sip.stream.connect_failed", transport=name, host=host, port=port, error=repr(exc)

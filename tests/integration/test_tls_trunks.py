@@ -4,6 +4,8 @@ CA issued for the trunk's name; phones elsewhere still connect without one."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import socket
 import ssl
 import uuid
@@ -15,7 +17,7 @@ import pytest
 
 from peers.switchproc import SwitchConfigFile, SwitchProcess, free_port
 from tests.integration.callkit import append_lines, trunk_lines
-from tests.integration.tlskit import certificate_authority, issued, self_signed
+from tests.integration.tlskit import TlsGateway, certificate_authority, issued, self_signed
 
 pytestmark = pytest.mark.integration
 
@@ -30,20 +32,58 @@ class Pki:
     log: Path  # the switch's log
 
 
+@dataclass
+class Gateways:
+    secure: TlsGateway  # verified against its CA and name, and pinned: gets the REGISTER
+    mispinned: TlsGateway  # the right certificate, but not the pinned one
+    untrusted: TlsGateway  # a certificate from a CA the trunk does not trust
+    switch_cert: Path
+
+
+def _gateway_trunk(trunk: str, port: int, **tls: object) -> list[str]:
+    """A trunk registering over TLS to 127.0.0.1:``port`` with these ``tls`` keys."""
+    return [
+        "[[tenants.trunks]]",
+        f'name = "{trunk}"',
+        "registration = true",
+        f'username = "{trunk}"',
+        'password = "secret"',
+        "[[tenants.trunks.gateways]]",
+        'host = "127.0.0.1"',
+        f"port = {port}",
+        'transport = "tls"',
+        "[tenants.trunks.tls]",
+        *(f"{key} = {json.dumps(value)}" for key, value in tls.items()),
+    ]
+
+
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pki]:
+def switch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pki, Gateways]]:
     directory = tmp_path_factory.mktemp("tls-trunks")
     server = self_signed(directory, "server")
     ca_a = certificate_authority(directory, "Carrier CA")
     ca_b = certificate_authority(directory, "Other CA")
-    tls_port = free_port()
+    pki = Pki(
+        free_port(),
+        issued(directory, ca_a, "carrier.example", "good"),
+        issued(directory, ca_b, "carrier.example", "wrong-ca"),
+        issued(directory, ca_a, "elsewhere.example", "wrong-name"),
+        issued(directory, ca_b, "other.example", "other"),
+        directory / "switch" / "switch.log",
+    )
+    digest = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pki.good[0].read_text())).hexdigest()
+    ports = [free_port() for _ in range(3)]
+    gateways = Gateways(
+        *(TlsGateway(pki.good, server[0], port, seconds=60) for port in ports), server[0]
+    )
     config = SwitchConfigFile(
         directory / "switch",
-        tls_port=tls_port,
+        tls_port=pki.port,
         tls_certificate=server[0],
         tls_private_key=server[1],
         security_toml=f'allow = ["127.0.0.1/32"]\ntrunk_ca_file = "{ca_b[0]}"',
     )
+    verified = {"verify_server": True, "name": "carrier.example", "ca_file": str(ca_a[0])}
     lines = [
         *trunk_lines("carrier", [free_port()], inbound_addresses=["127.0.0.2/32"]),
         "[tenants.trunks.tls]",
@@ -54,17 +94,22 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pki]:
         "[tenants.trunks.tls]",  # no ca_file: [security] trunk_ca_file
         "require_client_certificate = true",
         'name = "other.example"',
+        *_gateway_trunk("secure", ports[0], **verified, pin_sha256=digest),
+        *_gateway_trunk("mispinned", ports[1], pin_sha256="ab" * 32),
+        *_gateway_trunk("untrusted", ports[2], verify_server=True, name="carrier.example"),
     ]
     path = append_lines(config.write(), lines)
-    with SwitchProcess(path, port=config.port):
-        yield Pki(
-            tls_port,
-            issued(directory, ca_a, "carrier.example", "good"),
-            issued(directory, ca_b, "carrier.example", "wrong-ca"),
-            issued(directory, ca_a, "elsewhere.example", "wrong-name"),
-            issued(directory, ca_b, "other.example", "other"),
-            directory / "switch" / "switch.log",
-        )
+    try:
+        with SwitchProcess(path, port=config.port):
+            yield pki, gateways
+    finally:
+        for gateway in (gateways.secure, gateways.mispinned, gateways.untrusted):
+            gateway.close()
+
+
+@pytest.fixture(scope="module")
+def pki(switch: tuple[Pki, Gateways]) -> Pki:
+    return switch[0]
 
 
 def _options(port: int, source: str, cert: tuple[Path, Path] | None = None) -> int | None:
@@ -114,3 +159,19 @@ def test_a_trunk_address_without_the_trunks_certificate_is_refused(pki: Pki, whi
 
 def test_phones_elsewhere_connect_without_a_certificate(pki: Pki) -> None:
     assert _options(pki.port, "127.0.0.1") == 200
+
+
+def test_outbound_tls_presents_our_certificate_and_checks_the_gateways(
+    switch: tuple[Pki, Gateways],
+) -> None:
+    pki, gateways = switch
+    secure, mispinned, untrusted = gateways.secure, gateways.mispinned, gateways.untrusted
+    assert secure.wait(lambda: any(data for _, data in secure.received))
+    peer, data = next((peer, data) for peer, data in secure.received if data)
+    assert data.startswith(b"REGISTER sip:")
+    assert peer is not None and (("commonName", "127.0.0.1"),) in peer["subject"]
+    # the other two were tried, and never got a message
+    assert mispinned.wait(lambda: mispinned.attempts > 0)
+    assert untrusted.wait(lambda: untrusted.attempts > 0)
+    assert not any(data for _, data in mispinned.received + untrusted.received)
+    assert "trunk_tls_pin_mismatch" in pki.log.read_text()

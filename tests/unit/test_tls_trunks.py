@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from pydantic import ValidationError
 
 from config.models import SwitchConfig
 from config.security import SecuritySettings
-from softswitch.sip.tls_trunks import TrunkCertificates, certificate_names
+from softswitch.sip.tls_trunks import GatewayTls, TrunkCertificates, certificate_names
 
 
 def _config(tls: dict[str, Any], **trunk: Any) -> SwitchConfig:
@@ -57,3 +58,29 @@ def test_certificate_names() -> None:
         "subjectAltName": (("DNS", "sip.carrier.example"), ("IP Address", "192.0.2.7")),
     }
     assert certificate_names(cert) == {"carrier.example", "sip.carrier.example", "192.0.2.7"}
+
+
+def test_a_pin_is_64_hex_digits_and_colons_are_dropped() -> None:
+    pin = ":".join(["AB"] * 32)
+    (tenant,) = _config({"pin_sha256": pin}).tenants
+    assert tenant.trunks[0].tls.pin_sha256 == "ab" * 32
+    with pytest.raises(ValidationError, match="SHA-256 fingerprint"):
+        _config({"pin_sha256": "abc"})
+
+
+def test_only_tls_gateways_get_a_client_set_up() -> None:
+    tls_gateway = {"host": "192.0.2.8", "port": 5061, "transport": "tls"}
+    carrier = {
+        "name": "carrier",
+        "gateways": [{"host": "192.0.2.7"}, tls_gateway],
+        "tls": {"verify_server": True, "name": "carrier.example"},
+    }
+    config = SwitchConfig.model_validate(
+        {"tenants": [{"name": "t", "domain": "pbx.test", "trunks": [carrier]}]}
+    )
+    gateways = GatewayTls(config.tenants)
+    assert gateways.client_for("192.0.2.7", 5060) is None
+    chosen = gateways.client_for("192.0.2.8", 5061)
+    assert chosen is not None
+    context, name, _ = chosen
+    assert name == "carrier.example" and context.verify_mode == ssl.CERT_REQUIRED
