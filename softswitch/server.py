@@ -57,8 +57,15 @@ from softswitch.sip.address import Address
 from softswitch.sip.auth import DigestAuthenticator
 from softswitch.sip.dialog_layer import DialogLayer
 from softswitch.sip.driver import TIMER_TICK, SignallingCounters, SipDriver
-from softswitch.sip.message import SipParseError, SipRequest, parse_message
+from softswitch.sip.message import (
+    SipParseError,
+    SipRequest,
+    make_response,
+    new_tag,
+    parse_message,
+)
 from softswitch.sip.timers import TimerSettings
+from softswitch.sip.tls_sips import SIPS_REFUSAL, insecure_sips_request, sips_warning
 from softswitch.sip.tls_trunks import GatewayTls, TrunkCertificates
 from softswitch.sip.transaction import TransactionLayer
 from softswitch.sip.transport import TransportManager, reload_certificate, server_ssl_context
@@ -426,6 +433,9 @@ class Switch:
         when banned sources are to be answered ([security] banned_answer = "reject")."""
         verdict = self.guard.screen(data, source.host)
         if verdict == ADMIT:
+            if insecure_sips_request(data, source):  # softswitch/sip/tls_sips.py
+                self._refuse_sips(data, source)
+                return False
             return True
         if verdict == REJECT:
             try:
@@ -435,6 +445,18 @@ class Switch:
             if isinstance(message, SipRequest) and message.method != "ACK":
                 self.driver.reject(message, source, 403, "Forbidden")
         return False
+
+    def _refuse_sips(self, data: bytes, source: Address) -> None:
+        """480 with Warning 381 "SIPS Required" to a sips: request that came in clear."""
+        try:
+            message = parse_message(data)
+        except SipParseError:
+            return
+        if isinstance(message, SipRequest) and message.method != "ACK":
+            status, reason = SIPS_REFUSAL
+            response = make_response(message, status, reason, to_tag=new_tag())
+            response.add("Warning", sips_warning(self._local(source)[0]))
+            self.driver.send_stateless_response(response, source)
 
     def _probe_received(self, data: bytes, source: Address) -> bool:
         probe = self._probe

@@ -30,6 +30,7 @@ class Pki:
     wrong_name: tuple[Path, Path]  # CA A's for elsewhere.example
     other: tuple[Path, Path]  # CA B's for other.example (the other trunk's own)
     log: Path  # the switch's log
+    sip_port: int  # the switch's UDP and TCP port
 
 
 @dataclass
@@ -70,6 +71,7 @@ def switch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pki, Gate
         issued(directory, ca_a, "elsewhere.example", "wrong-name"),
         issued(directory, ca_b, "other.example", "other"),
         directory / "switch" / "switch.log",
+        free_port(),
     )
     digest = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pki.good[0].read_text())).hexdigest()
     ports = [free_port() for _ in range(3)]
@@ -78,6 +80,7 @@ def switch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pki, Gate
     )
     config = SwitchConfigFile(
         directory / "switch",
+        port=pki.sip_port,
         tls_port=pki.port,
         tls_certificate=server[0],
         tls_private_key=server[1],
@@ -112,7 +115,9 @@ def pki(switch: tuple[Pki, Gateways]) -> Pki:
     return switch[0]
 
 
-def _options(port: int, source: str, cert: tuple[Path, Path] | None = None) -> int | None:
+def _options(
+    port: int, source: str, cert: tuple[Path, Path] | None = None, scheme: str = "sip"
+) -> int | None:
     """One OPTIONS over a new TLS connection from ``source``: the answer's status, or None
     when the switch closed the connection (or the handshake failed) instead."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -125,7 +130,7 @@ def _options(port: int, source: str, cert: tuple[Path, Path] | None = None) -> i
         with context.wrap_socket(raw) as tls:
             local = tls.getsockname()
             request = (
-                f"OPTIONS sip:127.0.0.1:{port};transport=tls SIP/2.0\r\n"
+                f"OPTIONS {scheme}:127.0.0.1:{port} SIP/2.0\r\n"
                 f"Via: SIP/2.0/TLS {local[0]}:{local[1]};branch=z9hG4bK{uuid.uuid4().hex}\r\n"
                 f"Max-Forwards: 70\r\nFrom: <sip:probe@{source}>;tag=t1\r\n"
                 f"To: <sip:127.0.0.1:{port}>\r\nCall-ID: {uuid.uuid4().hex}\r\n"
@@ -175,3 +180,24 @@ def test_outbound_tls_presents_our_certificate_and_checks_the_gateways(
     assert untrusted.wait(lambda: untrusted.attempts > 0)
     assert not any(data for _, data in mispinned.received + untrusted.received)
     assert "trunk_tls_pin_mismatch" in pki.log.read_text()
+
+
+def test_a_sips_request_in_clear_gets_480_sips_required_and_over_tls_is_served(
+    pki: Pki,
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind(("127.0.0.1", 0))
+        udp.settimeout(5)
+        local = udp.getsockname()[1]
+        request = (
+            f"OPTIONS sips:127.0.0.1:{pki.sip_port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK{uuid.uuid4().hex};rport\r\n"
+            "Max-Forwards: 70\r\nFrom: <sips:probe@127.0.0.1>;tag=t1\r\n"
+            f"To: <sips:127.0.0.1:{pki.sip_port}>\r\nCall-ID: {uuid.uuid4().hex}\r\n"
+            "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        )
+        udp.sendto(request.encode(), ("127.0.0.1", pki.sip_port))
+        answer = udp.recv(65535).decode()
+    assert answer.startswith("SIP/2.0 480 ")
+    assert '381 127.0.0.1 "SIPS Required"' in answer
+    assert _options(pki.port, "127.0.0.1", scheme="sips") == 200
