@@ -14,7 +14,7 @@ import secrets
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import structlog
 
@@ -216,20 +216,7 @@ class Switch:
                 str(settings.tls_private_key) if settings.tls_private_key else None,
             )
         self.tls_context = ssl_context
-        # Mutual TLS for trunks: the listeners ask for client certificates, and a trunk's
-        # address keeps a connection only with the trunk's own certificate.
-        trunk_certificates = TrunkCertificates(
-            self.config.tenants, self.config.security.trunk_ca_file
-        )
-        if ssl_context is not None and trunk_certificates.active:
-            trunk_certificates.configure(ssl_context)
-            self.transports.admit_tls = trunk_certificates.admit
-        self.transports.tls_client_for = GatewayTls(
-            self.config.tenants,
-            settings.tls_certificate,
-            settings.tls_private_key,
-            self.config.security.trunk_ca_file,
-        ).client_for
+        self.apply_trunk_tls(self.config.tenants)
         # Media first (worker processes take a moment to start): a phone that can register
         # must also be able to call.
         anchor = None
@@ -445,6 +432,28 @@ class Switch:
             if isinstance(message, SipRequest) and message.method != "ACK":
                 self.driver.reject(message, source, 403, "Forbidden")
         return False
+
+    def apply_trunk_tls(self, tenants: Sequence[Tenant]) -> None:
+        """Mutual TLS for the trunks of ``tenants`` (at start, and when provisioning
+        changes them): the listeners ask for client certificates and a trunk's address
+        keeps a connection only with the trunk's own; connections to the trunks' TLS
+        gateways present our certificate and check theirs (softswitch/sip/tls_trunks.py).
+        A trunk CA that cannot be read keeps the previous set-up (logged)."""
+        settings = self.config.sip
+        ca = self.config.security.trunk_ca_file
+        try:
+            certificates = TrunkCertificates(tenants, ca)
+            gateways = GatewayTls(tenants, settings.tls_certificate, settings.tls_private_key, ca)
+        except ValueError as error:
+            log.error("trunk_tls_not_applied", error=str(error))
+            return
+        context = self.tls_context
+        if context is not None and certificates.active:
+            certificates.configure(context)  # CAs are only ever added to a live context
+            self.transports.admit_tls = certificates.admit
+        else:
+            self.transports.admit_tls = None
+        self.transports.tls_client_for = gateways.client_for
 
     def _refuse_sips(self, data: bytes, source: Address) -> None:
         """480 with Warning 381 "SIPS Required" to a sips: request that came in clear."""
