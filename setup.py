@@ -83,6 +83,7 @@ COMPILED_MODULES = [
     "softswitch/sip/session_timer.py",
     "softswitch/sip/subscription.py",
     "softswitch/sip/timers.py",
+    "softswitch/sip/tls_sips.py",
     "softswitch/sip/transaction.py",
     "softswitch/sip/transport.py",
     "softswitch/sip/uri.py",

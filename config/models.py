@@ -50,6 +50,7 @@ from config.queues import CallQueue, agent_feature_codes, check_queues, route_qu
 from config.routable import add_routable, entry_targets, make_routable, register, set_routing
 from config.routing import TenantRouting
 from config.security import SecuritySettings
+from config.security_media import SrtpPolicy
 from config.sites import Site, site_problems
 from config.smtp import SmtpSettings, SubscriptionSettings
 from config.trunks import Trunk
@@ -408,6 +409,8 @@ class User(_Model):
     site: str | None = None  # the tenant's site (office) the user works at
     # Calling permissions, toll-fraud caps and emergency caller ID (config/calling.py).
     calling: UserCalling = Field(default_factory=UserCalling)
+    # SRTP on this user's phone legs (config/security_media.py); None: the tenant's policy.
+    srtp: SrtpPolicy | None = None
 
     @field_validator("ha1_md5", mode="before")
     @classmethod
@@ -631,6 +634,8 @@ class Tenant(_Model):
     voicemail: TenantVoicemail = Field(default_factory=TenantVoicemail)
     # Calling permissions, toll-fraud caps, emergency trunk and caller ID (config/calling.py).
     calling: TenantCalling = Field(default_factory=TenantCalling)
+    # SRTP on the legs of the tenant's phones (config/security_media.py).
+    srtp: SrtpPolicy = "optional"
     park: ParkSettings | None = None  # call park orbits (None: no park)
     pickup: PickupSettings | None = None  # call pickup codes and groups (None: no pickup)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -72,6 +73,8 @@ class SecuritySettings(BaseModel):
     sync_interval: float = Field(default=2.0, gt=0, le=3600)
     # Server (answers) / User-Agent (our requests) header; default: no version number.
     server_header: str = Field(default="softswitch", min_length=1, max_length=200)
+    # CA (PEM) of trunks' client certificates when a trunk names none (config/security_tls).
+    trunk_ca_file: Path | None = None
 
     @field_validator("allow", mode="before")
     @classmethod
@@ -106,4 +109,6 @@ class SecuritySettings(BaseModel):
     def _bans(self) -> SecuritySettings:
         if self.max_ban_time < self.ban_time:
             raise ValueError("max_ban_time must not be shorter than ban_time")
+        if self.trunk_ca_file is not None and not self.trunk_ca_file.is_file():
+            raise ValueError(f"trunk_ca_file {str(self.trunk_ca_file)!r} is not a readable file")
         return self

@@ -15,6 +15,8 @@ import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from config.numbers import NumberError, to_e164
+from config.security_media import SrtpPolicy
+from config.security_tls import TrunkTls
 
 __all__ = ["Gateway", "Trunk"]
 
@@ -85,6 +87,8 @@ class Trunk(BaseModel):
     password: SecretStr | None = None
     register_domain: str | None = Field(default=None, min_length=1, max_length=253)
     register_expires: int = Field(default=600, ge=30, le=86400)
+    srtp: SrtpPolicy = "optional"  # SRTP on this trunk's legs (config/security_media.py)
+    tls: TrunkTls = Field(default_factory=TrunkTls)  # mutual TLS (config/security_tls.py)
 
     @model_validator(mode="after")
     def _registration(self) -> Trunk:

@@ -177,7 +177,10 @@ class RequestDispatcher:
         registrar does: the answer is a challenge (or an error) that changes nothing, so a
         retransmission may simply be answered again (with a fresh nonce). This keeps half
         of all REGISTER traffic out of the transaction table (Timer J holds a UDP
-        transaction for 64*T1 = 32 s). False: the request is not one of those."""
+        transaction for 64*T1 = 32 s). New INVITEs shed for overload are answered
+        statelessly too (``_shed_statelessly``). False: the request is not one of those."""
+        if request.method == "INVITE":
+            return self._shed_statelessly(request, source)
         if request.method != "REGISTER" or request.get("Authorization"):
             return False
         driver = self.driver
@@ -191,6 +194,43 @@ class RequestDispatcher:
             response = make_response(request, error.status, error.reason, to_tag=new_tag())
         self.count(response.status)
         # The stamped request Via is what the response's top Via was copied from.
+        driver.send_stateless_response(response, source, via)
+        return True
+
+    def _shed_statelessly(self, request: SipRequest, source: Address) -> bool:
+        """Answer a new INVITE that overload control sheds with a stateless 503 and
+        Retry-After, as Kamailio's sl_send_reply does. A server transaction would keep the
+        INVITE, its 503 and their timers for Timer H (64*T1 = 32 s over UDP) per shed
+        call: at thousands of INVITEs a second that is what filled memory during an
+        overload (bench/memory_overload.py). A retransmission of an admitted INVITE, an
+        emergency call and a request with a precheck answer take the stateful way."""
+        calls = self.calls
+        driver = self.driver
+        if calls is None or driver is None:
+            return False
+        transactions = self.transactions
+        overload = self.overload
+        if overload.overloaded(calls.calls_in_setup, len(transactions)) is None:
+            return False
+        try:
+            to = request.to
+            via = request.top_via
+        except (SipParseError, ValueError):
+            return False
+        if to is None or to.tag is not None or via is None:
+            return False
+        if transactions.serves(request, source) or self.precheck(request) is not None:
+            return False
+        try:
+            if calls.emergency(request, source):  # never shed
+                return False
+        except (SipParseError, ValueError):
+            return False
+        overload.admit(calls.calls_in_setup, len(transactions), driver.now())  # counted
+        stamp_via(request, via, source)
+        response = self.response(request, 503, "Service Unavailable")
+        response.add("Retry-After", str(self.retry_after))
+        self.count(503)
         driver.send_stateless_response(response, source, via)
         return True
 

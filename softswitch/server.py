@@ -14,7 +14,7 @@ import secrets
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import structlog
 
@@ -58,8 +58,16 @@ from softswitch.sip.address import Address
 from softswitch.sip.auth import DigestAuthenticator
 from softswitch.sip.dialog_layer import DialogLayer
 from softswitch.sip.driver import TIMER_TICK, SignallingCounters, SipDriver
-from softswitch.sip.message import SipParseError, SipRequest, parse_message
+from softswitch.sip.message import (
+    SipParseError,
+    SipRequest,
+    make_response,
+    new_tag,
+    parse_message,
+)
 from softswitch.sip.timers import TimerSettings
+from softswitch.sip.tls_sips import SIPS_REFUSAL, insecure_sips_request, sips_warning
+from softswitch.sip.tls_trunks import GatewayTls, TrunkCertificates
 from softswitch.sip.transaction import TransactionLayer
 from softswitch.sip.transport import TransportManager, reload_certificate, server_ssl_context
 from softswitch.trunkreg import TrunkRegistrar
@@ -209,6 +217,7 @@ class Switch:
                 str(settings.tls_private_key) if settings.tls_private_key else None,
             )
         self.tls_context = ssl_context
+        self.apply_trunk_tls(self.config.tenants)
         # Media first (worker processes take a moment to start): a phone that can register
         # must also be able to call.
         anchor = None
@@ -416,6 +425,9 @@ class Switch:
         when banned sources are to be answered ([security] banned_answer = "reject")."""
         verdict = self.guard.screen(data, source.host)
         if verdict == ADMIT:
+            if insecure_sips_request(data, source):  # softswitch/sip/tls_sips.py
+                self._refuse_sips(data, source)
+                return False
             return True
         if verdict == REJECT:
             try:
@@ -425,6 +437,40 @@ class Switch:
             if isinstance(message, SipRequest) and message.method != "ACK":
                 self.driver.reject(message, source, 403, "Forbidden")
         return False
+
+    def apply_trunk_tls(self, tenants: Sequence[Tenant]) -> None:
+        """Mutual TLS for the trunks of ``tenants`` (at start, and when provisioning
+        changes them): the listeners ask for client certificates and a trunk's address
+        keeps a connection only with the trunk's own; connections to the trunks' TLS
+        gateways present our certificate and check theirs (softswitch/sip/tls_trunks.py).
+        A trunk CA that cannot be read keeps the previous set-up (logged)."""
+        settings = self.config.sip
+        ca = self.config.security.trunk_ca_file
+        try:
+            certificates = TrunkCertificates(tenants, ca)
+            gateways = GatewayTls(tenants, settings.tls_certificate, settings.tls_private_key, ca)
+        except ValueError as error:
+            log.error("trunk_tls_not_applied", error=str(error))
+            return
+        context = self.tls_context
+        if context is not None and certificates.active:
+            certificates.configure(context)  # CAs are only ever added to a live context
+            self.transports.admit_tls = certificates.admit
+        else:
+            self.transports.admit_tls = None
+        self.transports.tls_client_for = gateways.client_for
+
+    def _refuse_sips(self, data: bytes, source: Address) -> None:
+        """480 with Warning 381 "SIPS Required" to a sips: request that came in clear."""
+        try:
+            message = parse_message(data)
+        except SipParseError:
+            return
+        if isinstance(message, SipRequest) and message.method != "ACK":
+            status, reason = SIPS_REFUSAL
+            response = make_response(message, status, reason, to_tag=new_tag())
+            response.add("Warning", sips_warning(self._local(source)[0]))
+            self.driver.send_stateless_response(response, source)
 
     def _probe_received(self, data: bytes, source: Address) -> bool:
         probe = self._probe

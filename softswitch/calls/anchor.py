@@ -28,6 +28,7 @@ import structlog
 from config.media import MediaSettings
 from config.models import Tenant, hold_music_for
 from config.moh import MusicOnHold
+from config.security_media import SrtpPolicy
 from media.control import MediaControl
 from media.dtmf import Digit
 from media.endpoint import MediaError
@@ -129,22 +130,27 @@ class MediaAnchor:
         self.engine.set_hold_music(self._playlists.get(playlist) if playlist else None, ep)
 
     # ---------------------------------------------------------------- endpoints per leg
-    def answer_caller_offer(self, leg: Leg, offer: bytes) -> None:
+    def answer_caller_offer(self, leg: Leg, offer: bytes, srtp: SrtpPolicy = "optional") -> None:
         """The caller's endpoint, answering its INVITE's offer (or offering, for an
         INVITE without SDP: the offer goes in our 2xx, the answer comes in the ACK).
 
-        SRTP is answered when the caller offers SDES keys (RTP/SAVP, or best-effort
-        a=crypto over RTP/AVP), plain RTP otherwise; each leg keys its own SRTP, so a phone
-        gets SRTP while the other leg (a carrier) stays RTP."""
+        Under the leg's ``srtp`` policy (``config.security_media``): SRTP is answered when
+        the caller offers SDES keys (RTP/SAVP, or best-effort a=crypto over RTP/AVP),
+        plain RTP otherwise; ``required`` refuses a plain offer with 488, ``off`` an
+        RTP/SAVP one. Each leg keys its own SRTP, so a phone gets SRTP while the other leg
+        (a carrier) stays RTP."""
         try:
-            ep = self.engine.allocate(offer or None, inband_dtmf=self._inband(), srtp="optional")
+            ep = self.engine.allocate(offer or None, inband_dtmf=self._inband(), srtp=srtp)
         except (MediaError, NegotiationError, SdpError) as error:
             raise _refusal(error) from None
         self.attach(leg, ep)
 
-    def offer_to_branch(self, caller: Leg) -> tuple[NegotiatedLeg, bytes]:
+    def offer_to_branch(
+        self, caller: Leg, srtp: SrtpPolicy = "optional"
+    ) -> tuple[NegotiatedLeg, bytes]:
         """A new endpoint for an outbound leg and our offer to it: the caller's codec first,
-        so that the bridge can relay without transcoding when the callee agrees."""
+        so that the bridge can relay without transcoding when the callee agrees; keys under
+        the leg's ``srtp`` policy (RTP/SAVP only when required, none when off)."""
         codecs = ("PCMU", "PCMA")
         caller_ep = caller.media
         if (
@@ -156,7 +162,7 @@ class MediaAnchor:
             codecs = ("PCMA", "PCMU")
         try:
             # on the caller's worker when media runs in worker processes: bridgeable
-            ep = self.engine.allocate(inband_dtmf=self._inband(), near=caller_ep)
+            ep = self.engine.allocate(inband_dtmf=self._inband(), near=caller_ep, srtp=srtp)
             return ep, ep.offer(codecs=codecs)
         except MediaError as error:
             raise _refusal(error) from None

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import structlog
 
 from config.models import Tenant
+from config.security_media import SrtpPolicy
 from config.trunks import Gateway, Trunk
 from routing.plan import Target, TargetKind
 from softswitch.calls.call import Call, Leg
@@ -19,6 +20,7 @@ from softswitch.calls.loops import LoopGuard
 from softswitch.calls.signalling import CallSignalling
 from softswitch.location import LocationService
 from softswitch.security.emergency import emergency_identity
+from softswitch.security.media_policy import phone_policy
 from softswitch.security.tollfraud import TollFraudGuard
 from softswitch.sip.address import Address
 from softswitch.sip.dialog import uri_address
@@ -88,6 +90,7 @@ class LegStarter:
             binding.path,
             binding.contact,
             identity,
+            phone_policy(self.tenants.get(call.tenant), target.ref),
         )
 
     # ---------------------------------------------------------------- trunks
@@ -167,7 +170,16 @@ class LegStarter:
             from_value, identity = trunk_identity(call.caller, user, trunk, local_host)
         try:
             leg = self._send_leg(
-                call, target, dest, ruri, f"sip:{number}@{host}", from_value, [], ruri, identity
+                call,
+                target,
+                dest,
+                ruri,
+                f"sip:{number}@{host}",
+                from_value,
+                [],
+                ruri,
+                identity,
+                trunk.srtp,
             )
         except (SipParseError, ValueError) as error:
             log.warning("trunk_leg_not_started", trunk=trunk.name, error=str(error))
@@ -188,10 +200,12 @@ class LegStarter:
         route: list[str],
         contact: str,
         identity: Sequence[tuple[str, str]],
+        srtp: SrtpPolicy,
     ) -> Leg:
         """Build and send one outbound INVITE: a new dialog with nothing of the caller's
         leg in it but the body and what ``identity`` (softswitch.calls.identity) and the
-        forwards (Diversion, History-Info) deliberately say."""
+        forwards (Diversion, History-Info) deliberately say; ``srtp``: the leg's SRTP
+        policy (its trunk's, or its user's or tenant's)."""
         inbound = call.inbound.invite
         tag = new_tag()
         call_id = new_call_id()
@@ -201,7 +215,7 @@ class LegStarter:
         headers.append(("User-Agent", self.sig.server_header))
         # The call's media path: the caller's SDP passed on, or our own offer from a new
         # endpoint of the media engine that becomes the leg's.
-        body, content_type, endpoint = call.media_path.branch_offer(call)
+        body, content_type, endpoint = call.media_path.branch_offer(call, srtp)
         request = make_request(
             "INVITE",
             ruri,

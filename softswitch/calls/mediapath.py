@@ -19,12 +19,14 @@ from typing import Any
 import structlog
 
 from config.models import Tenant
+from config.security_media import SrtpPolicy
 from media.control import MediaControl
 from media.dtmf import Digit
 from media.negotiation import NegotiatedLeg
 from softswitch.calls.anchor import MediaAnchor, MediaRefused, worst_mos
 from softswitch.calls.call import Call, CallState, Leg, MediaEnded
 from softswitch.calls.media import leg_sdp
+from softswitch.security.media_policy import phone_policy, trunk_policy
 from softswitch.sip.message import SipRequest
 
 __all__ = ["AnchoredMedia", "PassThroughMedia", "dtmf_relay", "sdp_body"]
@@ -61,7 +63,9 @@ class PassThroughMedia:
     def caller_offer(self, leg: Leg, offer: bytes) -> None:
         pass  # the caller's offer goes to the branches as it is
 
-    def branch_offer(self, call: Call) -> tuple[bytes, str | None, NegotiatedLeg | None]:
+    def branch_offer(
+        self, call: Call, srtp: SrtpPolicy = "optional"
+    ) -> tuple[bytes, str | None, NegotiatedLeg | None]:
         inbound = call.inbound
         # A transfer offers no SDP to the target: its 200 carries the offer (RFC 3725).
         body = inbound.invite.body if call.transfer is None else b""
@@ -121,12 +125,22 @@ class AnchoredMedia:
         self.tenants = tenants
 
     def caller_offer(self, leg: Leg, offer: bytes) -> None:
-        """The caller's endpoint answers its offer; raises MediaRefused."""
-        self.anchor.answer_caller_offer(leg, offer)
+        """The caller's endpoint answers its offer under the caller's SRTP policy (its
+        trunk's, else its own or its tenant's); raises MediaRefused."""
+        call = leg.call
+        tenant = self.tenants.get(call.tenant)
+        srtp = (
+            trunk_policy(tenant, call.trunk)
+            if call.from_trunk
+            else phone_policy(tenant, call.caller_number)
+        )
+        self.anchor.answer_caller_offer(leg, offer, srtp)
 
-    def branch_offer(self, call: Call) -> tuple[bytes, str | None, NegotiatedLeg | None]:
+    def branch_offer(
+        self, call: Call, srtp: SrtpPolicy = "optional"
+    ) -> tuple[bytes, str | None, NegotiatedLeg | None]:
         try:
-            endpoint, body = self.anchor.offer_to_branch(call.inbound)
+            endpoint, body = self.anchor.offer_to_branch(call.inbound, srtp)
         except MediaRefused as refused:
             raise ValueError(str(refused)) from None
         return body, "application/sdp", endpoint

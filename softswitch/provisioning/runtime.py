@@ -247,6 +247,9 @@ class ProvisioningRuntime:
             if voicemail is not None:
                 voicemail.update_tenants(tenants)
             switch.guard.trust(trunk_networks(tenants))  # carriers are never banned
+            apply_trunk_tls = getattr(switch, "apply_trunk_tls", None)
+            if apply_trunk_tls is not None:
+                apply_trunk_tls(tenants)  # mutual TLS for trunks (softswitch/sip/tls_trunks.py)
         self.config = config
         after = {t.name: t for t in tenants}
         changed = sorted(

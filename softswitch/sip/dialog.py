@@ -236,7 +236,9 @@ def uri_address(uri: str | SipUri) -> Address:
     parsed = parse_uri(uri) if isinstance(uri, str) else uri
     if not parsed.is_sip or not parsed.host:
         raise SipParseError(416, "Unsupported URI Scheme")
-    transport = (parsed.transport or ("tls" if parsed.scheme == "sips" else "udp")).upper()
+    transport = (parsed.transport or "udp").upper()
+    if parsed.scheme == "sips" and transport not in ("TLS", "WSS"):
+        transport = "WSS" if transport == "WS" else "TLS"  # never downgraded (RFC 5630)
     maddr = parsed.params.get("maddr")
     host = maddr or parsed.host
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host

@@ -370,6 +370,19 @@ class TransactionLayer(SipLayer):
     def __len__(self) -> int:
         return len(self._clients) + len(self._servers)
 
+    def serves(self, request: SipRequest, source: Address) -> bool:
+        """Whether a live server transaction already holds ``request`` (it is a
+        retransmission); True too when that cannot be told cheaply (an RFC 2543 peer, a
+        Via that does not parse), so the caller takes the stateful way."""
+        try:
+            via = request.top_via
+        except (SipParseError, ValueError):
+            return True
+        if via is None or not (via.branch or "").startswith(MAGIC_COOKIE):
+            return True
+        port = via.port or _default_port(via.transport or source.transport)
+        return (via.branch, via.host.lower(), port, request.method) in self._servers
+
     @property
     def transaction_count(self) -> int:
         """Live transactions, client and server (for leak checks)."""

@@ -145,9 +145,12 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 class _StreamConnection(asyncio.Protocol):
     """One TCP or TLS connection, inbound or outbound."""
 
-    def __init__(self, manager: TransportManager, transport_name: str) -> None:
+    def __init__(
+        self, manager: TransportManager, transport_name: str, inbound: bool = False
+    ) -> None:
         self._manager = manager
         self.transport_name = transport_name
+        self.inbound = inbound  # accepted by a listener (else opened by us)
         self.conn_id = next(manager._conn_ids)
         self.transport: asyncio.Transport | None = None
         self.address = Address(transport_name, "", 0, self.conn_id)
@@ -167,6 +170,15 @@ class _StreamConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if not peer:  # the peer left before we got here
             transport.abort()
+            return
+        admit = self._manager.admit_tls
+        if (
+            admit is not None
+            and self.inbound
+            and self.transport_name == "TLS"
+            and not admit(peer[0], transport.get_extra_info("ssl_object"))
+        ):
+            transport.abort()  # a trunk's address without the trunk's certificate
             return
         self.address = Address(self.transport_name, peer[0], peer[1], self.conn_id)
         self.lost = self._loop.create_future()
@@ -301,6 +313,15 @@ class TransportManager:
         self.connect_timeout = connect_timeout
         self.max_write_buffer = max_write_buffer
         self._tls_client_context = tls_client_context
+        # Asked about each accepted TLS connection once its handshake is done: (peer host,
+        # ssl object) -> keep it? (mutual TLS for trunks, softswitch.sip.tls_trunks)
+        self.admit_tls: Callable[[str, Any], bool] | None = None
+        # The TLS set-up of an outbound connection to (host, port), when it is not the
+        # default: (context, server name, check of the connected peer) (trunks' gateways).
+        self.tls_client_for: (
+            Callable[[str, int], tuple[ssl.SSLContext, str | None, Callable[[Any], bool]] | None]
+            | None
+        ) = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conn_ids = itertools.count(1)
         self._udp: list[_UdpProtocol] = []
@@ -340,7 +361,7 @@ class TransportManager:
             if name == "TCP" and ssl_context is not None:
                 raise ValueError("ssl_context given for a TCP listener; use TLS")
             server = await loop.create_server(
-                lambda: _StreamConnection(self, name),
+                lambda: _StreamConnection(self, name, True),
                 host,
                 port,
                 ssl=ssl_context,
@@ -465,10 +486,17 @@ class TransportManager:
         name, host, port = key
         loop = self._get_loop()
         context: ssl.SSLContext | None = None
+        server_name: str | None = None
+        accept: Callable[[Any], bool] | None = None
         if name == "TLS":
-            if self._tls_client_context is None:
-                self._tls_client_context = client_ssl_context(verify=False)
-            context = self._tls_client_context
+            chosen = self.tls_client_for(host, port) if self.tls_client_for is not None else None
+            if chosen is not None:
+                context, server_name, accept = chosen
+            else:
+                if self._tls_client_context is None:
+                    self._tls_client_context = client_ssl_context(verify=False)
+                context = self._tls_client_context
+            server_name = server_name or host
         conn: _StreamConnection | None = None
         try:
             async with asyncio.timeout(self.connect_timeout):
@@ -477,9 +505,17 @@ class TransportManager:
                     host,
                     port,
                     ssl=context,
-                    server_hostname=host if context is not None else None,
+                    server_hostname=server_name,
                 )
             conn = protocol
+            tls = conn.transport
+            if (
+                accept is not None
+                and tls is not None
+                and not accept(tls.get_extra_info("ssl_object"))
+            ):
+                conn.abort()  # e.g. not the pinned certificate
+                conn = None
         except Exception as exc:  # refused, unreachable, timeout, TLS handshake, bad host
             log.debug(
                 "sip.stream.connect_failed", transport=name, host=host, port=port, error=repr(exc)
