@@ -18,10 +18,11 @@ the agent (softswitch.queues.strategies).
 
 Callback: a caller who asked for it hangs up and stays in the queue, ``away``, with their
 arrival time. When their turn comes (an agent is free for them) the engine asks for the
-call back and lets the callers behind them be served meanwhile (agents are not held
-idle while a phone rings); once the caller answers they are back at the head of the queue
-and take the next free agent. Unanswered, the call back is tried again ``callback_retry``
-seconds later, up to ``callback_attempts`` times, then the caller is given up.
+call back, and while it rings nobody behind them in their queue is offered an agent (the
+free agent waits for them: that is keeping one's place); once the caller answers they are
+offered to it. Unanswered, the call back is tried again ``callback_retry`` seconds later,
+up to ``callback_attempts`` times (the queue moves on meanwhile), then the caller is given
+up.
 """
 
 from __future__ import annotations
@@ -547,9 +548,14 @@ class QueueEngine:
 
     def _dispatch(self, now: float) -> list[Action]:
         out: list[Action] = []
+        held: set[str] = set()  # queues waiting for a caller called back
         for caller in sorted(self.callers.values(), key=lambda c: (c.entered, c.seq)):
-            if caller.offers or caller.calling or (caller.away and caller.retry_at > now):
-                continue  # an offer (a ring-all or cascade round, a call back) is ringing
+            if caller.calling:
+                held.add(caller.queue)
+            if caller.queue in held:
+                continue  # a call back rings: the callers behind it keep their places
+            if caller.offers or (caller.away and caller.retry_at > now):
+                continue  # an offer (a ring-all or cascade round) is ringing
             config = self.queues[caller.queue]
             strategy = config.strategy
             blocked = caller.tried | self._outranked(caller)
@@ -561,6 +567,7 @@ class QueueEngine:
                 continue
             if caller.away:  # their turn: call them back, serve the others meanwhile
                 caller.calling, caller.attempts = True, caller.attempts + 1
+                held.add(caller.queue)
                 out += [
                     self._event("callback", now, config.name, caller.call_id, reason="calling"),
                     Callback(caller.call_id, config.name, caller.number, config.agent_ring_timeout),

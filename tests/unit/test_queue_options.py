@@ -76,18 +76,17 @@ def test_callback_keeps_the_callers_place_and_calls_them_back_on_their_turn() ->
     assert [(ev.event, ev.reason) for ev in events_of(out)] == [("exited", "callback")]
     assert e.position("c1") == (1, None) and e.position("c2") == (2, None)
     assert e.tick(10_000) == []  # away: no queue timeout, nothing rings while 101 talks
-    # 101 is free: c1's turn: they are called back; c2 is served meanwhile.
+    # 101 is free: c1's turn: they are called back, and c2 behind them is not served
+    # before them meanwhile (101 waits for c1).
     out = e.call_ended("busy", 100)
     assert of(Callback, out) == [Callback("c1", "sales", "+14155550100", 20)]
-    assert of(Offer, out) == [Offer("c2", "sales", "101", 0, 20)]
-    e.offer_failed("c2", "101", 120, "no_answer")  # c2 rings 101 again (calling back c1)
-    out = e.callback_answered("c1", 125)
-    assert [(ev.event, ev.reason) for ev in events_of(out)] == [
+    assert of(Offer, out) == [] and e.tick(110) == []
+    assert e.position("c1") == (1, 99.0)  # still first (one handled call of 99 s)
+    out = e.callback_answered("c1", 115)
+    assert [(ev.event, ev.reason) for ev in events_of(out)[:2]] == [
         ("callback", "answered"),
         ("entered", "callback"),
     ]
-    assert e.position("c1") == (1, 99.0)  # still first (one handled call of 99 s)
-    out = e.offer_failed("c2", "101", 140, "no_answer")  # 101 frees: it goes to c1, not c2
     assert of(Offer, out) == [Offer("c1", "sales", "101", 0, 20)]
     e.check()
 
@@ -98,7 +97,12 @@ def test_an_unanswered_callback_is_tried_again_then_given_up() -> None:
     e.callback_requested("c1", "+14155550100", 5)
     out = e.set_status("101", "available", 10)
     assert len(of(Callback, out)) == 1
+    e.caller_arrived("c2", "sales", 20)  # behind c1: waits while c1's call back rings
+    assert e.agent_state("101") == ("available", "idle", "")
     out = e.callback_failed("c1", 35, "no_answer")
+    assert of(Offer, out) == [Offer("c2", "sales", "101", 0, 20)]  # meanwhile, c2 is served
+    e.offer_answered("c2", "101", 36)
+    e.call_ended("c2", 50)
     assert of(Callback, out) == [] and e.next_deadline() == 65
     assert len(of(Callback, e.tick(65))) == 1
     out = e.callback_failed("c1", 90, "busy")
