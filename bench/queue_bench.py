@@ -305,9 +305,9 @@ def _uas_ticks(work: Path) -> dict[str, list[tuple[str, int]]]:
     return found
 
 
-def free_to_offer(work: Path, saturated: dict[str, list[bool]]) -> list[float]:
+def free_to_offer(work: Path, saturated: dict[str, list[bool]], after_ms: int = 0) -> list[float]:
     """Seconds from an agent's BYE to its next INVITE, for the conversations it ended while
-    callers waited for it."""
+    callers waited for it (and, with `after_ms`, after that tick of the UAS's clock)."""
     delays: list[float] = []
     for agent, marks in _uas_ticks(work).items():
         byes = 0
@@ -318,7 +318,7 @@ def free_to_offer(work: Path, saturated: dict[str, list[bool]]) -> list[float]:
             busy = byes < len(waited) and waited[byes]
             byes += 1
             nxt = next((t for k, t in marks[i + 1 :] if k == "inv"), None)
-            if busy and nxt is not None:
+            if busy and nxt is not None and tick >= after_ms:
                 delays.append((nxt - tick) / 1000)
     return delays
 
@@ -387,6 +387,10 @@ def run(opts: argparse.Namespace) -> dict[str, object]:
     uas.join(timeout=5)
     problems, saturated = check_log(events)
     delays = free_to_offer(work, saturated)
+    # Once every caller has entered (the UAS starts a second before the callers): what an
+    # agent waits with no new arrivals competing for the switch.
+    ramp_ms = int((1 + opts.callers / opts.rate + 1) * 1000)
+    steady = free_to_offer(work, saturated, ramp_ms)
     counts: dict[str, int] = defaultdict(int)
     for e in events:
         counts[e.event] += 1
@@ -399,6 +403,7 @@ def run(opts: argparse.Namespace) -> dict[str, object]:
             current -= 1
         peak = max(peak, current)
     p50, p99 = _percentile(delays, 0.5), _percentile(delays, 0.99)
+    s50, s99 = _percentile(steady, 0.5), _percentile(steady, 0.99)
     result.update(
         {
             "callers_ok": callers.ok,
@@ -413,6 +418,9 @@ def run(opts: argparse.Namespace) -> dict[str, object]:
             "free_to_offer_samples": len(delays),
             "free_to_offer_p50_ms": None if p50 is None else round(p50 * 1000, 1),
             "free_to_offer_p99_ms": None if p99 is None else round(p99 * 1000, 1),
+            "after_ramp_samples": len(steady),
+            "after_ramp_p50_ms": None if s50 is None else round(s50 * 1000, 1),
+            "after_ramp_p99_ms": None if s99 is None else round(s99 * 1000, 1),
             "switch_cpu_s": round(cpu, 1),
             "wall_s": round(wall, 1),
             "switch_cpu_pct_of_core": round(100 * cpu / wall, 1) if wall else None,
