@@ -131,7 +131,7 @@ def _callers(rota: Rota, name: str) -> None:
     assert result.ok, result.errors
 
 
-def _settled(rota: Rota, since: float, timeout: float = 20) -> None:
+def _settled(rota: Rota, since: float, timeout: float = 45) -> None:
     """Wait until every caller of the case has left the queue and every agent is free."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
