@@ -5,7 +5,8 @@ which available agent is offered the longest-waiting caller; ``agent_ring_timeou
 long one offer rings, ``ring_timeout`` how long the queue tries before ``if_unanswered``;
 ``wrap_up`` is the agent's after-call time before the next offer. An agent is a user of
 the tenant (their registered devices ring); ``order`` ranks agents for the linear
-strategies, ``priority`` ranks this queue among the agent's queues (lower first). Cross
+strategies, ``priority`` ranks this queue among the agent's queues (lower first). An agent
+added "by phone" (``single_device``) rings only the user's main device. Cross
 checks with the rest of the tenant (agents are users, extensions free) are done by
 `check_queues`, which the tenant model calls.
 """
@@ -106,6 +107,14 @@ class QueueAgent(BaseModel):
     priority: int = Field(default=1, ge=1, le=100)
     # After-call time of this agent in this queue; None = the queue's ``wrap_up``.
     wrap_up: float | None = Field(default=None, ge=0, le=3600)
+    # The agent is a single device (guide 002's "add by phone"): only the user's main
+    # registered device rings, not their other phones.
+    single_device: bool = False
+    # The agent hears a prompt and must press 1 before the caller is put through.
+    request_confirmation: bool = False
+    # The offer asks the phone to answer by itself (Call-Info answer-after=0, Alert-Info
+    # auto answer); phones that do not honour it just ring.
+    auto_answer: bool = False
 
     _ext = field_validator("extension", mode="before")(lambda cls, v: _extension(v))
 
@@ -143,6 +152,18 @@ class CallQueue(BaseModel):
     # Keys a waiting caller may press to leave the queue: key -> extension (an operator,
     # a mailbox, another queue).
     exit_keys: dict[str, str] = Field(default_factory=dict)
+    # A caller whose estimated wait on arrival exceeds this many seconds goes to the
+    # overflow destination ``unavailable_to`` (or is refused 486); None = no limit. The
+    # estimate needs handled calls to go by: until then every caller enters.
+    max_expected_wait: float | None = Field(default=None, ge=1, le=86_400)
+    # The key a waiting caller presses to be called back: they hang up and keep their
+    # place; when their turn comes the switch calls their number and, once they answer,
+    # offers them to the next free agent. None = no callback.
+    callback_key: str | None = None
+    # Tries to reach a caller who asked to be called back, ``callback_retry`` seconds
+    # apart; each rings for ``agent_ring_timeout``.
+    callback_attempts: int = Field(default=2, ge=1, le=10)
+    callback_retry: float = Field(default=60, ge=5, le=3600)
 
     _ext = field_validator("extension", mode="before")(lambda cls, v: _extension(v))
 
@@ -158,6 +179,15 @@ class CallQueue(BaseModel):
             keys[key] = _extension(target)
         return keys
 
+    @field_validator("callback_key", mode="before")
+    @classmethod
+    def _callback_key(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or len(value) != 1 or value not in "0123456789*#":
+            raise ValueError(f"{value!r} is not a key (0-9, * or #)")
+        return value
+
     @field_validator("forward_to", "unavailable_to", mode="before")
     @classmethod
     def _target(cls, value: Any) -> str | None:
@@ -170,8 +200,15 @@ class CallQueue(BaseModel):
                 raise ValueError(f"if_unanswered {self.if_unanswered.value} needs ring_timeout")
             if self.forward_to is None:
                 raise ValueError(f"if_unanswered {self.if_unanswered.value} needs forward_to")
+        if self.callback_key is not None and self.callback_key in self.exit_keys:
+            raise ValueError(f"callback_key {self.callback_key} is an exit key too")
         seen: set[str] = set()
         for agent in self.agents:
+            if agent.auto_answer and self.strategy is Strategy.RING_ALL:
+                raise ValueError(
+                    f"agent {agent.extension}: auto_answer would make every phone of a "
+                    "ring all queue answer at once"
+                )
             if agent.extension in seen:
                 raise ValueError(f"agent {agent.extension} is listed twice")
             seen.add(agent.extension)

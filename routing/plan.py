@@ -108,7 +108,8 @@ class Target:
     ``delay`` and ``timeout`` are seconds from the start of the ring node (``timeout`` None =
     the node's). ``answer_confirmation``: the answerer must press 1 before the leg wins
     (off-net legs, so a mobile's voicemail cannot take the call). ``screening``: the caller
-    records a name that the callee hears and accepts. ``all_devices`` False rings only the
+    records a name that the callee hears and accepts. ``auto_answer``: the INVITE asks the
+    phone to answer by itself (a queue agent's setting). ``all_devices`` False rings only the
     user's main device. ``status``/``reason``: the cause of a HANG_UP. ``mode``: how a MONITOR
     joins the agent's call (listen, whisper or barge). ``diverted_by`` lists
     the extensions (or numbers) that forwarded the call here, oldest first, and
@@ -123,6 +124,7 @@ class Target:
     answer_confirmation: bool = False
     screening: bool = False
     all_devices: bool = True
+    auto_answer: bool = False
     status: int = 0
     reason: str = ""
     diverted_by: tuple[str, ...] = ()
@@ -162,6 +164,8 @@ class Target:
             extras.append("press 1 to accept")
         if self.screening:
             extras.append("screened")
+        if self.auto_answer:
+            extras.append("auto answer")
         if self.diverted_by:
             extras.append("forwarded by " + ">".join(self.diverted_by))
         return text + (f" [{', '.join(extras)}]" if extras else "")

@@ -305,7 +305,7 @@ class Switch:
             VoicemailApp(self.voicemail, prompts).attach(self.calls.applications)
             # Call queues: one owner per tenant, the queue log in the store.
             self.queues = QueueService(
-                self.calls.applications, self.calls.tenants, self.store, prompts
+                self.calls.applications, self.calls.tenants, self.store, prompts, calls=self.calls
             )
             self.cdr_listeners.append(self.queues.on_cdr)
             await self.queues.start()

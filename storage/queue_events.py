@@ -44,7 +44,10 @@ QUEUE_EVENTS: dict[str, tuple[bool, bool, bool]] = {
     "completed": (True, True, True),  # the agent's conversation ended
     "wrapup_start": (True, True, True),  # the agent's after-call work for call_id began
     "wrapup_end": (True, True, True),
-    "agent_status": (False, False, True),  # reason: "<status>" or "<status>:<why>"
+    "agent_status": (False, False, True),
+    # a caller who asked for it is called back; reason: calling, answered, given_up or
+    # why a try failed (the answered call back is logged ``entered`` again, reason callback)
+    "callback": (True, True, False),  # reason: "<status>" or "<status>:<why>"
 }
 
 #: Why a caller left the queue without an agent (``exited`` events).

@@ -123,6 +123,8 @@ class Handoffs:
         """Run ``destination``'s callflow for ``origin``'s answered caller; ``silence`` stops
         the application's playback when the caller is bridged to a branch."""
         caller = origin.inbound
+        if origin.originated is not None and origin.winner is not None:
+            caller = origin.winner  # a call the switch placed: its party answered a leg of ours
         tenant = self.tenants.get(origin.tenant)
         if (
             origin.state is not CallState.ANSWERED

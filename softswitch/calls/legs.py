@@ -212,6 +212,9 @@ class LegStarter:
         headers: list[tuple[str, str]] = [*identity]
         headers.extend(diversion_headers(target, call.domain, to_uri))
         headers.append(("Allow", self.sig.allow))
+        if target.auto_answer:  # what desk phones honour: Call-Info (most), Alert-Info
+            headers.append(("Call-Info", f"<sip:{call.domain}>;answer-after=0"))
+            headers.append(("Alert-Info", "<http://localhost/>;info=alert-autoanswer;delay=0"))
         headers.append(("User-Agent", self.sig.server_header))
         # The call's media path: the caller's SDP passed on, or our own offer from a new
         # endpoint of the media engine that becomes the leg's.

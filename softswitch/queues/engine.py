@@ -1,19 +1,28 @@
 """The queue engine of one tenant, sans-I/O: events and a clock in, actions out.
 
-One owner (softswitch.queues.owner) feeds it everything that happens (a caller arrives or
-hangs up, an agent answers or fails to, a conversation ends, a status changes, time passes)
-and carries out what it returns: `Offer` (ring an agent for a caller), `Cancel` (stop
-ringing, or drop an agent's answer that came too late), `Connect` (bridge the agent who
-answered), `Exit` (the caller leaves the queue: forward, voicemail or refuse) and
-`QueueEvent`s for the log. All queues of the tenant live in one engine because agents are
-shared between queues: one owner holds every caller and every agent reservation, so an
-agent is never offered two callers at once and a caller never rings two agents except by
-ring all or cascade.
+One owner (softswitch.queues.owner) feeds it everything that happens (a caller arrives
+or hangs up, an agent answers or fails to, a conversation ends, a status changes, time
+passes) and carries out what it returns: `Offer` (ring an agent for a caller), `Cancel`
+(stop ringing, or drop an agent's answer that came too late), `Connect` (bridge the
+agent who answered), `Exit` (the caller leaves the queue: forward, voicemail or refuse),
+`Callback` (call back a caller who hung up keeping their place) and `QueueEvent`s for
+the log. All queues of the tenant live in one engine because agents are shared between
+queues: one owner holds every caller and every agent reservation, so an agent is never
+offered two callers at once and a caller never rings two agents except by ring all or
+cascade.
 
 Waiting callers are served oldest first across all queues (an agent serving several
 queues is offered the longest-waiting caller among them; the agent's queue priority breaks
 ties between callers who arrived in the same second); within a queue the strategy picks
 the agent (softswitch.queues.strategies).
+
+Callback: a caller who asked for it hangs up and stays in the queue, ``away``, with their
+arrival time. When their turn comes (an agent is free for them) the engine asks for the
+call back, and while it rings nobody behind them in their queue is offered an agent (the
+free agent waits for them: that is keeping one's place); once the caller answers they are
+offered to it. Unanswered, the call back is tried again ``callback_retry`` seconds later,
+up to ``callback_attempts`` times (the queue moves on meanwhile), then the caller is given
+up.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from config.queues import CallQueue, IfUnanswered, MissedAction, Strategy
 from softswitch.queues.strategies import Candidate, pick
 from storage.queue_events import QueueEvent
 
-__all__ = ["Action", "Cancel", "Connect", "Exit", "Offer", "QueueEngine", "events_of"]
+__all__ = ["Action", "Callback", "Cancel", "Connect", "Exit", "Offer", "QueueEngine", "events_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +82,18 @@ class Exit:
     target: str | None
 
 
-Action = Offer | Cancel | Connect | Exit | QueueEvent
+@dataclass(frozen=True, slots=True)
+class Callback:
+    """Call back `number`, the caller `call_id` who asked for it, for up to `timeout`
+    seconds: answered, they rejoin `queue` in their place (`QueueEngine.callback_answered`)."""
+
+    call_id: str
+    queue: str
+    number: str
+    timeout: float
+
+
+Action = Offer | Cancel | Connect | Exit | Callback | QueueEvent
 
 #: Offer failures that are not the agent's doing and so do not count towards missed_limit.
 _NOT_MISSED = frozenset({"busy"})
@@ -108,6 +128,13 @@ class _Caller:
     deadline: float | None  # queue ring timeout
     offers: dict[str, float] = field(default_factory=dict)  # agent -> ring deadline
     tried: set[str] = field(default_factory=set)  # this round
+    # Callback: the caller hung up keeping their place (``away``); `number` to call back;
+    # a call back is ringing (``calling``); tries so far; no new try before ``retry_at``.
+    away: bool = False
+    number: str = ""
+    calling: bool = False
+    attempts: int = 0
+    retry_at: float = 0.0
 
 
 class QueueEngine:
@@ -163,6 +190,10 @@ class QueueEngine:
         waiting = sum(1 for c in self.callers.values() if c.queue == queue)
         if config.max_length is not None and waiting >= config.max_length:
             refusal = "full"
+        if config.max_expected_wait is not None and not refusal:
+            expected = self._estimate(queue, waiting + 1)
+            if expected is not None and expected > config.max_expected_wait:
+                refusal = "full"  # guide 002: too long a wait is a full queue
         if refusal:
             target = config.unavailable_to
             reason = "forwarded" if target is not None else refusal
@@ -191,6 +222,50 @@ class QueueEngine:
         if caller is None:
             return []
         return self._leave(caller, now, reason, target) + self._dispatch(now)
+
+    def callback_requested(self, call_id: str, number: str, now: float) -> list[Action]:
+        """The waiting caller asked to be called back at `number` and hangs up: they keep
+        their place (logged as an ``exited`` with reason callback)."""
+        caller = self.callers.get(call_id)
+        if caller is None or caller.away:
+            return []
+        config = self.queues[caller.queue]
+        if config.callback_key is None:
+            raise ValueError(f"queue: {caller.queue} offers no callback")
+        if not number:
+            raise ValueError("number: a callback needs the caller's number")
+        out = self._cancel_offers(caller, "caller_left")
+        caller.away, caller.number, caller.deadline = True, number, None
+        caller.tried.clear()
+        out.append(self._event("exited", now, caller.queue, call_id, reason="callback"))
+        return out + self._dispatch(now)
+
+    def callback_answered(self, call_id: str, now: float) -> list[Action]:
+        """The caller answered their call back: back in the queue in their old place."""
+        caller = self.callers.get(call_id)
+        if caller is None or not caller.calling:
+            return []
+        caller.away = caller.calling = False
+        out: list[Action] = [
+            self._event("callback", now, caller.queue, call_id, reason="answered"),
+            self._event("entered", now, caller.queue, call_id, reason="callback"),
+        ]
+        return out + self._dispatch(now)
+
+    def callback_failed(self, call_id: str, now: float, reason: str) -> list[Action]:
+        """The call back was not answered (`reason`): another try later, or given up."""
+        caller = self.callers.get(call_id)
+        if caller is None or not caller.calling:
+            return []
+        config = self.queues[caller.queue]
+        caller.calling = False
+        out: list[Action] = [self._event("callback", now, caller.queue, call_id, reason=reason)]
+        if caller.attempts >= config.callback_attempts:
+            del self.callers[call_id]
+            out.append(self._event("callback", now, caller.queue, call_id, reason="given_up"))
+        else:
+            caller.retry_at = now + config.callback_retry
+        return out + self._dispatch(now)
 
     def offer_answered(self, call_id: str, agent: str, now: float) -> list[Action]:
         """`agent` answered the offer of `call_id`: the first answer wins."""
@@ -266,6 +341,8 @@ class QueueEngine:
                 )
                 self._idle(record, now)
         for caller in sorted(self.callers.values(), key=lambda c: c.seq):
+            if caller.away:
+                continue  # waits for its call back, without a queue timeout
             config = self.queues[caller.queue]
             for agent, deadline in list(caller.offers.items()):
                 if deadline <= now:
@@ -288,6 +365,10 @@ class QueueEngine:
         """When `tick` has something to do next (None: nothing timed is pending)."""
         times = [a.wrap_until for a in self.agents.values() if a.state == "wrap_up"]
         for caller in self.callers.values():
+            if caller.away:
+                if not caller.calling and caller.retry_at:
+                    times.append(caller.retry_at)
+                continue
             times += list(caller.offers.values())
             if caller.deadline is not None and not caller.offers:
                 times.append(caller.deadline)
@@ -314,12 +395,16 @@ class QueueEngine:
             for c in self.callers.values()
             if c.queue == caller.queue and (c.entered, c.seq) < (caller.entered, caller.seq)
         )
-        recent = self._handled.get(caller.queue)
+        return place, self._estimate(caller.queue, place)
+
+    def _estimate(self, queue: str, place: int) -> float | None:
+        """The expected wait of the caller `place` in `queue` (see `position`)."""
+        recent = self._handled.get(queue)
         if not recent:
-            return place, None
-        config = self.queues[caller.queue]
+            return None
+        config = self.queues[queue]
         staffed = sum(1 for a in config.agents if self.agents[a.extension].status != "logged_out")
-        return place, place * (sum(recent) / len(recent)) / max(1, staffed)
+        return place * (sum(recent) / len(recent)) / max(1, staffed)
 
     def agent_state(self, agent: str) -> tuple[str, str, str]:
         """(status, state, call_id) of an agent."""
@@ -463,9 +548,14 @@ class QueueEngine:
 
     def _dispatch(self, now: float) -> list[Action]:
         out: list[Action] = []
+        held: set[str] = set()  # queues waiting for a caller called back
         for caller in sorted(self.callers.values(), key=lambda c: (c.entered, c.seq)):
-            if caller.offers:
-                continue  # an offer (or a ring-all or cascade round) is ringing
+            if caller.calling:
+                held.add(caller.queue)
+            if caller.queue in held:
+                continue  # a call back rings: the callers behind it keep their places
+            if caller.offers or (caller.away and caller.retry_at > now):
+                continue  # an offer (a ring-all or cascade round) is ringing
             config = self.queues[caller.queue]
             strategy = config.strategy
             blocked = caller.tried | self._outranked(caller)
@@ -474,6 +564,14 @@ class QueueEngine:
                 caller.tried.clear()  # everyone had their turn: a new round
                 candidates = self._candidates(caller, config, self._outranked(caller))
             if not candidates:
+                continue
+            if caller.away:  # their turn: call them back, serve the others meanwhile
+                caller.calling, caller.attempts = True, caller.attempts + 1
+                held.add(caller.queue)
+                out += [
+                    self._event("callback", now, config.name, caller.call_id, reason="calling"),
+                    Callback(caller.call_id, config.name, caller.number, config.agent_ring_timeout),
+                ]
                 continue
             if strategy in (Strategy.RING_ALL, Strategy.LINEAR_CASCADE):
                 ranked = [

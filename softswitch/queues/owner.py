@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 
 from config.queues import CallQueue
-from softswitch.queues.engine import Action, Exit, QueueEngine
+from softswitch.queues.engine import Action, Callback, Exit, QueueEngine
 from storage import StorageError, Store
 from storage.cdr import Cdr
 from storage.queue_events import QueueEvent
@@ -66,6 +66,8 @@ class QueueOwner:
         self._flush = asyncio.Event()
         self._statuses: dict[str, float] = {}  # agent -> time of the status event applied
         self._tasks: list[asyncio.Task[None]] = []
+        # Places the call backs the engine asks for (set by the queue service).
+        self.dialer: Callable[[Callback], None] | None = None
 
     # -- life -------------------------------------------------------------------------
 
@@ -100,6 +102,21 @@ class QueueOwner:
         self.inboxes[call_id] = inbox
         self._post("caller_arrived", call_id, queue)
         return inbox
+
+    def rejoin(self, call_id: str, sip_call_id: str) -> CallerInbox:
+        """A caller called back answered: their inbox, back in their place."""
+        inbox = CallerInbox(call_id, sip_call_id)
+        self.inboxes[call_id] = inbox
+        self._post("callback_answered", call_id)
+        return inbox
+
+    def callback(self, call_id: str, number: str) -> None:
+        """The waiting caller asked to be called back at `number` (and hangs up)."""
+        self._post("callback_requested", call_id, number)
+
+    def callback_failed(self, call_id: str, reason: str) -> None:
+        """The call back was not answered."""
+        self._post("callback_failed", call_id, reason)
 
     def left(self, call_id: str) -> None:
         """The caller hung up while waiting."""
@@ -163,6 +180,12 @@ class QueueOwner:
                     return engine.caller_left(call_id, now)
                 case "caller_exited", (call_id, reason, target):
                     return engine.caller_exited(call_id, now, reason, target)
+                case "callback_requested", (call_id, number):
+                    return engine.callback_requested(call_id, number, now)
+                case "callback_answered", (call_id,):
+                    return engine.callback_answered(call_id, now)
+                case "callback_failed", (call_id, reason):
+                    return engine.callback_failed(call_id, now, reason)
                 case "offer_answered", (call_id, agent):
                     return engine.offer_answered(call_id, agent, now)
                 case "offer_failed", (call_id, agent, reason):
@@ -187,6 +210,12 @@ class QueueOwner:
                 self._pending.append(action)
                 if action.event == "agent_status":
                     self._statuses[action.agent] = action.at
+                continue
+            if isinstance(action, Callback):
+                if self.dialer is not None:
+                    self.dialer(action)
+                else:  # no call layer to place it (tests of the owner alone)
+                    self._post("callback_failed", action.call_id, "no_dialer")
                 continue
             inbox = self.inboxes.get(action.call_id)
             if inbox is not None:

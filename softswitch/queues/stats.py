@@ -99,6 +99,10 @@ def _visits(events: Iterable[QueueEvent]) -> list[_Visit]:
             continue
         key = (e.queue, e.call_id)
         if e.event == "entered":
+            back = current.get(key)
+            if e.reason == "callback" and back is not None and back.outcome == "callback":
+                back.ended, back.outcome = None, ""  # called back: the same call, waiting on
+                continue
             visit = current[key] = _Visit(e.queue, e.call_id, e.at)
             visits.append(visit)
             continue
