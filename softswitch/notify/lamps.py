@@ -155,6 +155,10 @@ class LampBoard:
         return f"sip:{resource}@{domain}"
 
     # ----------------------------------------------------------------- CallObserver
+    def watches(self, tenant: str, user: str) -> bool:
+        """A lamp shows ``user``'s legs only while someone subscribes to it."""
+        return bool(self.notifier.table.watching(self.package.name, f"{tenant}/{user}"))
+
     def leg_started(self, leg: UserLeg) -> None:
         self._show_leg(leg, "trying" if leg.initiator else "early")
 

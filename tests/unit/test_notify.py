@@ -249,6 +249,21 @@ def test_lamp_follows_a_call_through_the_call_manager() -> None:
     assert notifier.sources["dialog"].state_of("t", "102") == []  # type: ignore[attr-defined]
 
 
+def test_a_user_nobody_watches_gets_no_lamp_and_a_later_watch_shows_new_calls_only() -> None:
+    net, notifier, lamps = harness()
+    phone = net.register("102", "203.0.113.20")
+    place_call(net)
+    invite = net.requests(phone, "INVITE")[0]
+    answer(net, invite, 180, phone, "ph")
+    # Nobody subscribes to 102 (nor to the caller): the call layer told no observer.
+    assert lamps.state_of("t", "102") == [] and notifies(net) == []
+    assert net.mgr.observers._live == {}
+    assert subscribe(net, notifier, "102").status == 200
+    reply(net, notifies(net)[0])  # idle: the call ringing before the watch is not shown
+    answer(net, invite, 200, phone, "ph", b"v=0\r\n")
+    assert notifies(net) == [] and lamps.state_of("t", "102") == []
+
+
 def test_one_notify_in_flight_then_the_latest_state() -> None:
     net, notifier, lamps = harness()
     subscribe(net, notifier, "102")
