@@ -70,7 +70,7 @@ def harness(**settings: int) -> tuple[Net, Notifier, LampBoard]:
     )
     lamps = LampBoard(notifier)
     notifier.serve(lamps)
-    net.mgr.observers.observers.append(lamps)
+    lamps.follow(net.mgr.observers)
     return net, notifier, lamps
 
 
@@ -249,7 +249,7 @@ def test_lamp_follows_a_call_through_the_call_manager() -> None:
     assert notifier.sources["dialog"].state_of("t", "102") == []  # type: ignore[attr-defined]
 
 
-def test_a_user_nobody_watches_gets_no_lamp_and_a_later_watch_shows_new_calls_only() -> None:
+def test_a_user_nobody_watches_gets_no_lamp_and_a_later_watch_sees_the_call_in_progress() -> None:
     net, notifier, lamps = harness()
     phone = net.register("102", "203.0.113.20")
     place_call(net)
@@ -258,10 +258,19 @@ def test_a_user_nobody_watches_gets_no_lamp_and_a_later_watch_shows_new_calls_on
     # Nobody subscribes to 102 (nor to the caller): the call layer told no observer.
     assert lamps.state_of("t", "102") == [] and notifies(net) == []
     assert net.mgr.observers._live == {}
+    # A key lit while 102 rings shows the ringing call at once, then follows it.
     assert subscribe(net, notifier, "102").status == 200
-    reply(net, notifies(net)[0])  # idle: the call ringing before the watch is not shown
+    first = notifies(net)
+    assert [lamp_states(n) for n in first] == [(0, ["early"])]
+    reply(net, first[0])
     answer(net, invite, 200, phone, "ph", b"v=0\r\n")
-    assert notifies(net) == [] and lamps.state_of("t", "102") == []
+    confirmed = notifies(net)
+    assert [lamp_states(n) for n in confirmed] == [(1, ["confirmed"])]
+    reply(net, confirmed[0])
+    # A second watcher of the same user is not told the leg twice.
+    assert subscribe(net, notifier, "102").status == 200
+    assert [lamp_states(n) for n in notifies(net)] == [(0, ["confirmed"])]
+    assert [o for o in net.mgr.observers._live.values()][0][1] == [lamps]
 
 
 def test_one_notify_in_flight_then_the_latest_state() -> None:
