@@ -3,10 +3,11 @@
 The modules below are plain, type-annotated Python; mypyc turns the same source into C
 extensions. For signalling (SIP messages, transports, transactions, digest auth, the
 registrar, call control and the routing plan each call builds) they need about a fifth
-to a third less CPU per registration and per call. For the media engine they are the per-packet and per-tick path of a media
-worker: RTP relay and RTCP, the jitter buffer, DTMF, G.711, the mixer, players, recorders
-and music on hold (the worker process, the worker pool and their control protocol, SDP and
-WAV stay plain Python). Everything else is in ``pyproject.toml``.
+to a third less CPU per registration and per call. For the media engine they are the
+per-packet and per-tick path of a media worker: RTP relay and RTCP, the jitter buffer,
+DTMF, G.711, the mixer, players, recorders and music on hold (the worker process, the
+worker pool and their control protocol, SDP and WAV stay plain Python). Everything else
+is in ``pyproject.toml``.
 
 ``SOFTSWITCH_PURE_PYTHON=1`` skips the compilation: the switch then runs the same modules
 as ordinary Python. The Makefile builds them in place (``build_ext --inplace``) and
