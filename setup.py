@@ -2,11 +2,12 @@
 
 The modules below are plain, type-annotated Python; mypyc turns the same source into C
 extensions. For signalling (SIP messages, transports, transactions, digest auth, the
-registrar and call control) they need about a fifth to a third less CPU per registration
-and per call. For the media engine they are the per-packet and per-tick path of a media
-worker: RTP relay and RTCP, the jitter buffer, DTMF, G.711, the mixer, players, recorders
-and music on hold (the worker process, the worker pool and their control protocol, SDP and
-WAV stay plain Python). Everything else is in ``pyproject.toml``.
+registrar, call control and the routing plan each call builds) they need about a fifth
+to a third less CPU per registration and per call. For the media engine they are the
+per-packet and per-tick path of a media worker: RTP relay and RTCP, the jitter buffer,
+DTMF, G.711, the mixer, players, recorders and music on hold (the worker process, the
+worker pool and their control protocol, SDP and WAV stay plain Python). Everything else
+is in ``pyproject.toml``.
 
 ``SOFTSWITCH_PURE_PYTHON=1`` skips the compilation: the switch then runs the same modules
 as ordinary Python. The Makefile builds them in place (``build_ext --inplace``) and
@@ -37,6 +38,12 @@ COMPILED_MODULES = [
     "media/rtcp.py",
     "media/rtp.py",
     "media/srtp.py",
+    "routing/answering.py",
+    "routing/blocklist.py",
+    "routing/engine.py",
+    "routing/numbers.py",
+    "routing/plan.py",
+    "routing/timeframes.py",
     "softswitch/calls/admission.py",
     "softswitch/calls/apps.py",
     "softswitch/calls/call.py",
@@ -53,6 +60,7 @@ COMPILED_MODULES = [
     "softswitch/calls/media.py",
     "softswitch/calls/mediapath.py",
     "softswitch/calls/mediastate.py",
+    "softswitch/calls/observers.py",
     "softswitch/calls/originate.py",
     "softswitch/calls/planning.py",
     "softswitch/calls/registry.py",
@@ -66,8 +74,10 @@ COMPILED_MODULES = [
     "softswitch/location.py",
     "softswitch/overload.py",
     "softswitch/registrar.py",
+    "softswitch/security/emergency.py",
     "softswitch/security/guard.py",
     "softswitch/security/tables.py",
+    "softswitch/security/tollfraud.py",
     "softswitch/server.py",
     "softswitch/sip/address.py",
     "softswitch/sip/auth.py",

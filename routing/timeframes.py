@@ -62,9 +62,11 @@ class LocalTime(NamedTuple):
         return dt.date.fromordinal(self.ordinal)
 
 
-def to_timestamp(at: dt.datetime | float | int) -> float:
-    """Epoch seconds of an aware datetime or an epoch number; naive datetimes are refused."""
-    if type(at) is float:  # the call path's common case, checked before the general ones
+def to_timestamp(at: object) -> float:
+    """Epoch seconds of an aware datetime or an epoch number; naive datetimes and anything
+    else are refused (ValueError). Typed ``object``: compiled, a narrower annotation would
+    turn a hostile value into a TypeError before the check could name it."""
+    if isinstance(at, float):  # the call path's common case, checked before the others
         if at != at or not -62135596800 < at < 253402300799:  # NaN or outside year 1..9999
             raise ValueError(f"call time {at!r} out of range")
         return at
@@ -72,9 +74,9 @@ def to_timestamp(at: dt.datetime | float | int) -> float:
         if at.tzinfo is None or at.utcoffset() is None:
             raise ValueError("call time must be timezone-aware (or epoch seconds)")
         return at.timestamp()
-    if isinstance(at, bool) or not isinstance(at, int | float):
+    if isinstance(at, bool) or not isinstance(at, int):
         raise ValueError(f"call time must be a datetime or epoch seconds, not {type(at).__name__}")
-    if at != at or not -62135596800 < at < 253402300799:  # NaN or outside year 1..9999
+    if not -62135596800 < at < 253402300799:  # outside year 1..9999
         raise ValueError(f"call time {at!r} out of range")
     return float(at)
 

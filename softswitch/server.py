@@ -286,7 +286,7 @@ class Switch:
         self.notifications = Notifications(
             notifier, self.location, self.config.subscriptions, self.config.smtp
         )
-        self.calls.observers.observers.append(self.notifications.lamps)
+        self.notifications.lamps.follow(self.calls.observers)
         self.dispatcher.notifier = notifier
         self.dispatcher.on_registered = self.notifications.phone_registered
         # Message-waiting lamps and voicemail mail follow every change of the mailboxes;

@@ -113,7 +113,7 @@ class CallManager:
             PassThroughMedia() if anchor is None else AnchoredMedia(anchor, self.tenants)
         )
         # Told when users' legs ring, answer and end (busy lamps: softswitch.notify).
-        self.observers = CallObservers()
+        self.observers = CallObservers(self.calls)
         self.sig = CallSignalling(
             dialogs,
             clock=clock,

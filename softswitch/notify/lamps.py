@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import NamedTuple
 from xml.sax.saxutils import escape, quoteattr
 
-from softswitch.calls.observers import UserLeg
+from softswitch.calls.observers import CallObservers, UserLeg
 from softswitch.directory import Domain, Subscriber
 from softswitch.notify.subscriptions import Notifier, SubscriptionRefused
 from softswitch.sip.subscription import EventPackage, Subscription
@@ -85,6 +85,12 @@ class LampBoard:
         self._lamps: dict[str, _Lamp] = {}
         # Named resources by tenant (park orbits...), besides the tenants' users.
         self._named: dict[str, set[str]] = {}
+        self._calls: CallObservers | None = None
+
+    def follow(self, calls: CallObservers) -> None:
+        """Show the users' legs the call layer reports through ``calls``."""
+        self._calls = calls
+        calls.observers.append(self)
 
     # ----------------------------------------------------------------- the package
     def resource(self, domain: Domain, subscriber: Subscriber, name: str) -> str:
@@ -98,6 +104,9 @@ class LampBoard:
             user = found.user if found is not None else None
         if user is None:
             raise SubscriptionRefused(404, "Not Found")
+        if self._calls is not None:
+            # Only watched users' legs are reported: a new watch asks for the calls in progress.
+            self._calls.watch(self, tenant.name, user.extension)
         return f"{tenant.name}/{user.extension}"
 
     def body(self, sub: Subscription) -> bytes:
@@ -155,6 +164,10 @@ class LampBoard:
         return f"sip:{resource}@{domain}"
 
     # ----------------------------------------------------------------- CallObserver
+    def watches(self, tenant: str, user: str) -> bool:
+        """A lamp shows ``user``'s legs only while someone subscribes to it."""
+        return self.notifier.table.watched(self.package.name, f"{tenant}/{user}")
+
     def leg_started(self, leg: UserLeg) -> None:
         self._show_leg(leg, "trying" if leg.initiator else "early")
 

@@ -119,10 +119,10 @@ class Dialog:
     @classmethod
     def from_uac(cls, request: SipRequest, response: SipResponse, local_contact: str) -> Dialog:
         """The UAC dialog created by a 1xx-with-tag or 2xx ``response`` to ``request`` (12.1.2)."""
-        to = response.to
+        to_value = response.get("To")
         from_ = request.from_
         cseq = request.cseq
-        if to is None or from_ is None or cseq is None or request.call_id is None:
+        if to_value is None or from_ is None or cseq is None or request.call_id is None:
             raise SipParseError(400, "Missing dialog headers")
         contacts = response.contacts
         target = str(contacts[0].uri) if contacts and not contacts[0].is_star else request.uri
@@ -130,9 +130,9 @@ class Dialog:
         return cls(
             call_id=request.call_id,
             local_tag=from_.tag or "",
-            remote_tag=to.tag,
+            remote_tag=response.to_tag,
             local_header=request.get("From") or "",
-            remote_header=response.get("To") or "",
+            remote_header=to_value,
             remote_target=target,
             route_set=list(reversed(response.get_all("Record-Route"))),
             local_seq=cseq[0],
@@ -140,6 +140,16 @@ class Dialog:
             local_contact=local_contact,
             state=state,
         )
+
+    def confirm(self, response: SipResponse) -> None:
+        """The 2xx that confirms this early UAC dialog: its Contact and Record-Route now rule
+        the remote target and the route set (12.1.2); the rest stays as the 1xx made it."""
+        contacts = response.contacts
+        if contacts and not contacts[0].is_star:
+            self.remote_target = str(contacts[0].uri)
+        self.route_set = list(reversed(response.get_all("Record-Route")))
+        self.remote_header = response.get("To") or self.remote_header
+        self.state = DialogState.CONFIRMED
 
     # ----------------------------------------------------------------- receiving
     def accept_cseq(self, request: SipRequest) -> bool:

@@ -226,10 +226,10 @@ class DialogLayer(SipLayer):
         else:
             session = None
             if 200 <= status < 300:
-                response_to = response.to
-                if response_to is None or not response_to.tag:
+                local_tag = response.to_tag
+                if not local_tag:
                     raise ValueError("a 2xx that creates a dialog needs a To tag")
-                dialog = Dialog.from_uas(request, response_to.tag, response.get("Contact") or "")
+                dialog = Dialog.from_uas(request, local_tag, response.get("Contact") or "")
                 session = InviteSession(dialog, tx.source, True, app_data)
                 self._sessions[session.key] = session
         self.transactions.send_response(tx, response, now)
@@ -490,8 +490,7 @@ class DialogLayer(SipLayer):
     def _invite_response(self, invite: OutgoingInvite, response: SipResponse, now: float) -> None:
         status = response.status
         try:
-            to = response.to
-            tag = to.tag if to is not None else None
+            tag = response.to_tag
         except SipParseError:
             tag = None
         if status < 200:
@@ -519,14 +518,7 @@ class DialogLayer(SipLayer):
                     self.transactions.send_stateless(session._ack, self.destination(session))
                 return
             if session is not None:
-                # The early dialog is confirmed; the 2xx's Contact and Record-Route rule.
-                self._sessions.pop(session.key, None)
-                remote_seq = session.dialog.remote_seq
-                session.dialog = Dialog.from_uac(
-                    invite.request, response, invite.request.get("Contact") or ""
-                )
-                session.dialog.remote_seq = remote_seq
-                self._sessions[session.key] = session
+                session.dialog.confirm(response)  # the early dialog, same tags
             else:
                 session = self._uac_session(invite, response, tag)
             if not invite.done:

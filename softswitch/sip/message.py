@@ -524,6 +524,33 @@ class SipMessage:
             self._to = addr
         return addr
 
+    @property
+    def to_tag(self) -> str | None:
+        """The To header's tag. A plain header (no quoted display name, the usual case) is
+        read without parsing the whole name-addr: every response a call receives and sends
+        needs its tag, few need the rest."""
+        addr = self._to
+        if addr is not _UNSET:
+            return addr.tag if addr is not None else None
+        value: str | None = None
+        for name, text in self._headers:
+            if name == "To":
+                value = text
+                break
+        if value is None:
+            return None
+        close = value.rfind(">")
+        if '"' in value or (close < 0 and "<" in value):
+            to = self.to  # the whole parse (quoted names, or an error to raise)
+            return to.tag if to is not None else None
+        params = value[close + 1 :] if close >= 0 else value.partition(";")[2]
+        tag: str | None = None
+        for param in params.split(";"):
+            name, eq, text = param.partition("=")
+            if eq and name.strip().lower() == "tag":
+                tag = text.strip() or None
+        return tag
+
     def _name_addr_list(self, canon: str, allow_star: bool = False) -> list[NameAddr]:
         try:
             values = self._values(canon)

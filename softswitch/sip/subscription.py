@@ -196,6 +196,10 @@ class SubscriptionTable:
         found = self._by_resource.get((package, resource))
         return list(found.values()) if found else []
 
+    def watched(self, package: str, resource: str) -> bool:
+        """Whether any subscription to ``package`` watches ``resource`` now."""
+        return bool(self._by_resource.get((package, resource)))
+
     def count_of(self, subscriber: str) -> int:
         return self._by_subscriber.get(subscriber, 0)
 

@@ -70,7 +70,7 @@ def harness(**settings: int) -> tuple[Net, Notifier, LampBoard]:
     )
     lamps = LampBoard(notifier)
     notifier.serve(lamps)
-    net.mgr.observers.observers.append(lamps)
+    lamps.follow(net.mgr.observers)
     return net, notifier, lamps
 
 
@@ -247,6 +247,30 @@ def test_lamp_follows_a_call_through_the_call_manager() -> None:
     reply(net, ended[0])
     # Nothing more on the lamp: idle again for a new subscriber.
     assert notifier.sources["dialog"].state_of("t", "102") == []  # type: ignore[attr-defined]
+
+
+def test_a_user_nobody_watches_gets_no_lamp_and_a_later_watch_sees_the_call_in_progress() -> None:
+    net, notifier, lamps = harness()
+    phone = net.register("102", "203.0.113.20")
+    place_call(net)
+    invite = net.requests(phone, "INVITE")[0]
+    answer(net, invite, 180, phone, "ph")
+    # Nobody subscribes to 102 (nor to the caller): the call layer told no observer.
+    assert lamps.state_of("t", "102") == [] and notifies(net) == []
+    assert net.mgr.observers._live == {}
+    # A key lit while 102 rings shows the ringing call at once, then follows it.
+    assert subscribe(net, notifier, "102").status == 200
+    first = notifies(net)
+    assert [lamp_states(n) for n in first] == [(0, ["early"])]
+    reply(net, first[0])
+    answer(net, invite, 200, phone, "ph", b"v=0\r\n")
+    confirmed = notifies(net)
+    assert [lamp_states(n) for n in confirmed] == [(1, ["confirmed"])]
+    reply(net, confirmed[0])
+    # A second watcher of the same user is not told the leg twice.
+    assert subscribe(net, notifier, "102").status == 200
+    assert [lamp_states(n) for n in notifies(net)] == [(0, ["confirmed"])]
+    assert [o for o in net.mgr.observers._live.values()][0][1] == [lamps]
 
 
 def test_one_notify_in_flight_then_the_latest_state() -> None:
