@@ -556,9 +556,6 @@ class _Planner:
         diverted = chain[:-1]
         fw = rule.forward
 
-        def forward(dest: Destination, why: str, reason: DiversionReason) -> Node:
-            return self._dest(dest, chain, why, (*reasons, reason))
-
         if rule.dnd is DndMode.VOICEMAIL:
             self.note("rule", f"user {ext}: do not disturb -> voicemail")
             return self._voicemail_end(ext, diverted, "do not disturb", reasons)
@@ -566,38 +563,61 @@ class _Planner:
             self.note("rule", f"user {ext}: do not disturb -> busy")
             if fw.when_busy is not None:
                 dnd = DiversionReason.DO_NOT_DISTURB
-                return forward(fw.when_busy, "busy (do not disturb)", dnd)
+                return self._dest(fw.when_busy, chain, "busy (do not disturb)", (*reasons, dnd))
             return self._hang_up(486, "Busy Here", f"{label}: do not disturb")
         if fw.always is not None:
-            return forward(fw.always, "forward always", DiversionReason.UNCONDITIONAL)
+            return self._dest(
+                fw.always, chain, "forward always", (*reasons, DiversionReason.UNCONDITIONAL)
+            )
         if fw.on_active is not None and ext in self.facts.busy:
             self.note("rule", f"user {ext} is on a call")
-            return forward(fw.on_active, "forward on active", DiversionReason.BUSY)
+            return self._dest(
+                fw.on_active, chain, "forward on active", (*reasons, DiversionReason.BUSY)
+            )
         registered = self.facts.registered.get(ext, 0)
         if registered <= 0 and fw.when_offline is not None:
             self.note("rule", f"user {ext} has no registered device")
-            return forward(fw.when_offline, "forward when offline", DiversionReason.UNAVAILABLE)
+            return self._dest(
+                fw.when_offline,
+                chain,
+                "forward when offline",
+                (*reasons, DiversionReason.UNAVAILABLE),
+            )
 
         ring_time = user.ring_time
         targets = self._ring_targets(
             ext, rule.simring, registered, ring_time, screening, diverted, reasons
         )
 
-        def unanswered(reason: DiversionReason) -> Node:
-            if fw.when_unanswered is not None:
-                return forward(fw.when_unanswered, "forward when unanswered", reason)
-            return self._voicemail_end(ext, diverted, "no answer", reasons)
-
         if not targets:
             self.note("rule", f"user {ext}: nothing to ring (no registered device)")
-            return unanswered(DiversionReason.UNAVAILABLE)
-        no_answer = unanswered(DiversionReason.NO_ANSWER)
+            return self._unanswered(
+                fw.when_unanswered, ext, chain, reasons, DiversionReason.UNAVAILABLE
+            )
+        no_answer = self._unanswered(
+            fw.when_unanswered, ext, chain, reasons, DiversionReason.NO_ANSWER
+        )
         busy = (
-            forward(fw.when_busy, "forward when busy", DiversionReason.BUSY)
+            self._dest(fw.when_busy, chain, "forward when busy", (*reasons, DiversionReason.BUSY))
             if fw.when_busy is not None
             else self._voicemail_end(ext, diverted, "busy", reasons)
         )
         return self._ring(tuple(targets), ring_time, busy=busy, no_answer=no_answer, label=label)
+
+    def _unanswered(
+        self,
+        dest: Destination | None,
+        ext: str,
+        chain: tuple[str, ...],
+        reasons: tuple[DiversionReason, ...],
+        reason: DiversionReason,
+    ) -> Node:
+        """Where a call ``ext`` does not answer goes: the forward when unanswered, else
+        voicemail (a method, not a closure: compiled, a closure's environment would keep
+        the call's planner in a reference cycle)."""
+        if dest is not None:
+            return self._dest(dest, chain, "forward when unanswered", (*reasons, reason))
+        return self._voicemail_end(ext, chain[:-1], "no answer", reasons)
 
     def _ring_targets(
         self,
