@@ -16,13 +16,19 @@ from fastapi.staticfiles import StaticFiles
 
 from softswitch.api.deps import context
 from softswitch.api.errors import ApiError
-from softswitch.portal import dashboard, disaster, history, pages
+from softswitch.portal import dashboard, disaster, explain, history, pages
 from softswitch.portal.frame import ASSETS, HERE, SignIn, render
 from softswitch.portal.session import session_of
 
 __all__ = ["ASSETS", "ROUTERS", "mount"]
 
-ROUTERS = (pages.router, disaster.router, dashboard.router, history.router)
+ROUTERS = (
+    pages.router,
+    disaster.router,
+    dashboard.router,
+    history.router,
+    explain.router,
+)
 
 
 def mount(app: FastAPI) -> None:
