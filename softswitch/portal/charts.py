@@ -80,7 +80,7 @@ def _nice_top(value: float) -> float:
 
 
 def _text(value: float) -> str:
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}".rstrip("0")
 
 
 def bar_chart(
