@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from softswitch.api.deps import context
 from softswitch.api.errors import ApiError
-from softswitch.portal import dashboard, disaster, explain, history, pages
+from softswitch.portal import calls, conferences, dashboard, disaster, explain, history, pages
 from softswitch.portal.frame import ASSETS, HERE, SignIn, render
 from softswitch.portal.session import session_of
 
@@ -28,6 +28,8 @@ ROUTERS = (
     dashboard.router,
     history.router,
     explain.router,
+    calls.router,
+    conferences.router,
 )
 
 

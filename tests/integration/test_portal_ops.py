@@ -211,3 +211,42 @@ def test_why_did_my_phone_not_ring_shows_the_tree_and_the_branch_taken(
         assert other.status_code == 422 and "not permitted" in other.text
         own = client.get(f"/t/{TENANT_A}/explain", params={"to": "101"})
         assert own.status_code == 200 and 'id="callflow"' in own.text
+
+
+def test_conference_bridges_and_monitor_say_why_they_cannot_act(manager: httpx.Client) -> None:
+    # This switch anchors no media: the pages list what there is and say why an invite or a
+    # listen-in cannot happen, next to the control, instead of failing.
+    rooms = manager.get(f"/t/{TENANT_A}/conferences")
+    assert rooms.status_code == 200 and 'data-room="standup"' in rooms.text
+    assert 'data-refresh="/t/acme/conferences?fragment=1"' in rooms.text
+    fragment = manager.get(f"/t/{TENANT_A}/conferences", params={"fragment": "1"})
+    assert "<html" not in fragment.text and 'data-room="standup"' in fragment.text
+    token = csrf_of(rooms.text)
+    bad = manager.post(
+        f"/t/{TENANT_A}/conferences/standup/invite", data={"number": "call me", "csrf": token}
+    )
+    assert bad.status_code == 303 and "a+number+to+dial" in bad.headers["location"]
+    anchored = manager.post(
+        f"/t/{TENANT_A}/conferences/standup/invite", data={"number": "102", "csrf": token}
+    )
+    shown = manager.get(anchored.headers["location"])
+    assert "media anchored" in shown.text and 'role="alert"' in shown.text
+    missing = manager.post(
+        f"/t/{TENANT_A}/conferences/nosuch/invite", data={"number": "102", "csrf": token}
+    )
+    assert missing.status_code == 404
+
+    calls = manager.get(f"/t/{TENANT_A}/calls", params={"supervisor": "100"})
+    assert 'id="supervisor"' in calls.text and 'value="100"' in calls.text
+    scripted = manager.post(
+        f"/t/{TENANT_A}/calls/no-such-call/monitor",
+        data={"supervisor": "100", "mode": "listen"},
+        headers={"x-csrf-token": token},
+    )
+    assert scripted.status_code == 409 and "not found" in scripted.json()["error"]
+    no_phone = manager.post(
+        f"/t/{TENANT_A}/calls/no-such-call/monitor",
+        data={"supervisor": "", "mode": "listen"},
+        headers={"x-csrf-token": token},
+    )
+    assert no_phone.json()["error"] == "give the extension of your phone"
