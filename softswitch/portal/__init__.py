@@ -16,7 +16,16 @@ from fastapi.staticfiles import StaticFiles
 
 from softswitch.api.deps import context
 from softswitch.api.errors import ApiError
-from softswitch.portal import calls, conferences, dashboard, disaster, explain, history, pages
+from softswitch.portal import (
+    calls,
+    conferences,
+    dashboard,
+    disaster,
+    explain,
+    history,
+    lists,
+    pages,
+)
 from softswitch.portal.frame import ASSETS, HERE, SignIn, render
 from softswitch.portal.session import session_of
 
@@ -30,6 +39,7 @@ ROUTERS = (
     explain.router,
     calls.router,
     conferences.router,
+    lists.router,
 )
 
 

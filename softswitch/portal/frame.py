@@ -69,6 +69,8 @@ def _nav(session: PortalSession, tenant: str | None) -> list[tuple[str, str]]:
         links.append(("Disaster plans", f"{base}/disaster-plans"))
     if p.role is not Role.USER and p.may(Area.CONFERENCES, "r"):
         links.append(("Conferences", f"{base}/conferences"))
+    if p.role is not Role.USER and p.may(Area.ROUTING, "r"):
+        links.append(("Block lists", f"{base}/lists"))
     if p.may(Area.ROUTING, "r"):
         links.append(("Why no ring?", f"{base}/explain"))
     if p.role is Role.USER and p.extension:
