@@ -25,6 +25,7 @@ from softswitch.portal import (
     history,
     lists,
     pages,
+    queues,
 )
 from softswitch.portal.frame import ASSETS, HERE, SignIn, render
 from softswitch.portal.session import session_of
@@ -40,6 +41,7 @@ ROUTERS = (
     calls.router,
     conferences.router,
     lists.router,
+    queues.router,
 )
 
 

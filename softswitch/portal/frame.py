@@ -67,6 +67,8 @@ def _nav(session: PortalSession, tenant: str | None) -> list[tuple[str, str]]:
         links.append(("Live calls", f"{base}/calls"))
     if p.role is not Role.USER and p.may(Area.DISASTER_PLANS, "r"):
         links.append(("Disaster plans", f"{base}/disaster-plans"))
+    if p.role is not Role.USER and p.may(Area.QUEUES, "r"):
+        links.append(("Queue board", f"{base}/queues"))
     if p.role is not Role.USER and p.may(Area.CONFERENCES, "r"):
         links.append(("Conferences", f"{base}/conferences"))
     if p.role is not Role.USER and p.may(Area.ROUTING, "r"):

@@ -1,6 +1,7 @@
 """The switch of the portal's operations tests: one tenant (acme, extensions 100-103), a
-carrier trunk whose gateway is a SIPp UAS, three DIDs, a disaster plan, recordings in a
-folder of the test's, and finished calls with trunks, media quality and a recording."""
+carrier trunk whose gateway is a SIPp UAS, three DIDs, a disaster plan, a call queue
+(agents 101 and 102), recordings in a folder of the test's, and finished calls with trunks,
+media quality and a recording."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import wave
 from pathlib import Path
 
 from config.models import SwitchConfig
+from storage.queue_events import QueueEvent
 from tests.integration.apikit import TENANT_A, LiveApi, api_config, cdr
 
 DID = "+14155550100"  # -> user 102; in plan "Office outage" (-> OUTAGE_FORWARD)
@@ -32,6 +34,13 @@ def ops_config(database_url: str, gateway: int, recordings: Path) -> SwitchConfi
             "gateways": [{"host": "127.0.0.1", "port": gateway}],
         }
     ]
+    tenant["queues"] = [
+        {
+            "name": "support",
+            "extension": "150",
+            "agents": [{"extension": "101"}, {"extension": "102"}],
+        }
+    ]
     base["tenants"] = [tenant]
     base["media"]["recordings_dir"] = str(recordings)
     return SwitchConfig.model_validate(base)
@@ -51,6 +60,28 @@ def write_wav(path: Path, seconds: float = 0.5) -> Path:
         w.setframerate(8000)
         w.writeframes(b"\0\0" * int(8000 * seconds))
     return path
+
+
+def add_queue_events(live: LiveApi) -> None:
+    """The queue log of a busy moment: agent 101 available and offered a waiting caller,
+    an earlier caller answered by 101 and completed, one who gave up."""
+    assert live.switch is not None
+    now = time.time()
+    q = {"tenant": TENANT_A, "queue": "support"}
+    events = [
+        QueueEvent(
+            event="agent_status", at=now - 900, agent="101", reason="available", tenant=TENANT_A
+        ),
+        QueueEvent(event="entered", at=now - 600, call_id="c-1", **q),
+        QueueEvent(event="offered", at=now - 598, call_id="c-1", agent="101", **q),
+        QueueEvent(event="answered", at=now - 590, call_id="c-1", agent="101", **q),
+        QueueEvent(event="completed", at=now - 500, call_id="c-1", agent="101", **q),
+        QueueEvent(event="entered", at=now - 400, call_id="c-2", **q),
+        QueueEvent(event="abandoned", at=now - 300, call_id="c-2", **q),
+        QueueEvent(event="entered", at=now - 30, call_id="c-3", **q),
+        QueueEvent(event="offered", at=now - 29, call_id="c-3", agent="101", **q),
+    ]
+    live.call(live.switch.store.append_queue_events(events))
 
 
 def add_history(live: LiveApi, recordings: Path) -> None:

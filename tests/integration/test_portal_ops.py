@@ -17,7 +17,13 @@ import pytest
 from peers.switchproc import free_port
 from tests.integration.apikit import TENANT_A, LiveApi, pg_schema
 from tests.integration.portalkit import add_login, csrf_of, sign_in
-from tests.integration.portalopskit import DID, SPARE_DIDS, add_history, ops_config
+from tests.integration.portalopskit import (
+    DID,
+    SPARE_DIDS,
+    add_history,
+    add_queue_events,
+    ops_config,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +42,7 @@ def live(
         add_login(api, "manager", "office_manager", tenants=[TENANT_A])
         add_login(api, "u101", "user", tenants=[TENANT_A], extension="101")
         add_history(api, tmp / "recordings")
+        add_queue_events(api)
         yield api
     finally:
         api.stop()
@@ -288,3 +295,26 @@ def test_block_lists_save_whole_or_name_the_bad_line(manager: httpx.Client, live
     assert "may read these lists, not change them" in tenant_list
     refused = manager.post(f"/t/{TENANT_A}/lists", data={"blocked": "+1900*", "csrf": token})
     assert refused.status_code == 403
+
+
+def test_queue_board_shows_callers_waiting_agents_and_todays_figures(
+    manager: httpx.Client, live: LiveApi
+) -> None:
+    page = manager.get(f"/t/{TENANT_A}/queues")
+    assert page.status_code == 200
+    assert 'data-refresh="/t/acme/queues?fragment=1"' in page.text
+    board = manager.get(f"/t/{TENANT_A}/queues", params={"fragment": "1"}).text
+    assert "<html" not in board and 'data-queue="support"' in board
+    waiting = re.search(r'<tr data-call="c-3">.*?</tr>', board, re.S)
+    assert waiting is not None and "101" in waiting.group(0)  # being offered to 101
+    assert 'data-call="c-1"' not in board and 'data-call="c-2"' not in board
+    agent_101 = re.search(r'<tr data-agent="101">.*?</tr>', board, re.S)
+    agent_102 = re.search(r'<tr data-agent="102">.*?</tr>', board, re.S)
+    assert agent_101 is not None and "available" in agent_101.group(0)
+    assert "ringing" in agent_101.group(0)
+    assert agent_102 is not None and "logged out" in agent_102.group(0)
+    tiles = re.sub(r"<[^>]+>|\s+", " ", board)
+    assert "3  calls today" in tiles and "1  answered, 1 abandoned" in tiles
+    client, _ = sign_in(live, "u101")
+    with closing(client):
+        assert client.get(f"/t/{TENANT_A}/queues").status_code == 403
