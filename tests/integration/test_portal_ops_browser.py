@@ -20,7 +20,7 @@ from peers.switchproc import free_port
 from tests.integration.apikit import TENANT_A, LiveApi, pg_schema
 from tests.integration.callkit import BackgroundSipp, wait_until_listening
 from tests.integration.portalkit import PASSWORD, add_login
-from tests.integration.portalopskit import DID, add_history, ops_config
+from tests.integration.portalopskit import DID, add_history, add_queue_events, ops_config
 
 pytestmark = pytest.mark.integration
 
@@ -51,6 +51,7 @@ def setup(
         add_login(live, "op", "operator")
         add_login(live, "manager", "office_manager", tenants=[TENANT_A])
         add_history(live, tmp / "recordings")
+        add_queue_events(live)
         yield Setup(live, gateway, request.param)
     finally:
         live.stop()
@@ -186,3 +187,21 @@ def test_manager_reads_charts_filters_history_and_asks_why(setup: Setup, browser
     assert page.locator("#callflow li.taken").count() >= 1
     assert page.locator("#path").inner_text().startswith("The call:")
     _shots(browser, setup, "explain")
+
+    page.get_by_role("link", name="Queue board").click()
+    waiting = page.locator('[data-queue="support"] tr[data-call]')
+    assert waiting.count() == 1
+    _shots(browser, setup, "queue-board")
+    page.get_by_role("link", name="Block lists").click()
+    page.get_by_label("Lists of").select_option("102")
+    page.get_by_role("button", name="Show").click()
+    page.get_by_label("Blocked callers").fill("+1900*\nnot a number")
+    page.get_by_role("button", name="Save lists").click()
+    assert "line 2" in page.locator("#l-blocked-error").inner_text()
+    page.get_by_label("Blocked callers").fill("+1900*")
+    page.get_by_role("button", name="Save lists").click()
+    assert page.locator("#lists-saved").is_visible()
+    _shots(browser, setup, "block-lists")
+    page.get_by_role("link", name="Conferences").click()
+    assert page.locator('[data-room="standup"]').is_visible()
+    _shots(browser, setup, "conferences")
