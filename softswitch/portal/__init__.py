@@ -24,6 +24,7 @@ from softswitch.portal import (
     explain,
     history,
     lists,
+    moh,
     pages,
     queues,
 )
@@ -42,6 +43,7 @@ ROUTERS = (
     conferences.router,
     lists.router,
     queues.router,
+    moh.router,
 )
 
 

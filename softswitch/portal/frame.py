@@ -73,6 +73,8 @@ def _nav(session: PortalSession, tenant: str | None) -> list[tuple[str, str]]:
         links.append(("Conferences", f"{base}/conferences"))
     if p.role is not Role.USER and p.may(Area.ROUTING, "r"):
         links.append(("Block lists", f"{base}/lists"))
+    if p.role is not Role.USER and p.may(Area.TENANTS, "r"):
+        links.append(("Music on hold", f"{base}/music-on-hold"))
     if p.may(Area.ROUTING, "r"):
         links.append(("Why no ring?", f"{base}/explain"))
     if p.role is Role.USER and p.extension:

@@ -43,6 +43,7 @@ def ops_config(database_url: str, gateway: int, recordings: Path) -> SwitchConfi
     ]
     base["tenants"] = [tenant]
     base["media"]["recordings_dir"] = str(recordings)
+    base["prompts"]["directory"] = str(recordings.parent / "prompts")  # music-on-hold uploads
     return SwitchConfig.model_validate(base)
 
 

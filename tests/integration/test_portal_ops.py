@@ -10,6 +10,7 @@ import io
 import re
 from collections.abc import Iterator
 from contextlib import closing
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ from tests.integration.portalopskit import (
     add_history,
     add_queue_events,
     ops_config,
+    write_wav,
 )
 
 pytestmark = pytest.mark.integration
@@ -41,6 +43,7 @@ def live(
     try:
         add_login(api, "manager", "office_manager", tenants=[TENANT_A])
         add_login(api, "u101", "user", tenants=[TENANT_A], extension="101")
+        add_login(api, "op", "operator")
         add_history(api, tmp / "recordings")
         add_queue_events(api)
         yield api
@@ -318,3 +321,57 @@ def test_queue_board_shows_callers_waiting_agents_and_todays_figures(
     client, _ = sign_in(live, "u101")
     with closing(client):
         assert client.get(f"/t/{TENANT_A}/queues").status_code == 403
+
+
+def test_music_on_hold_upload_order_intro_messages_randomise(
+    live: LiveApi, manager: httpx.Client, tmp_path: Path
+) -> None:
+    client, _ = sign_in(live, "op")
+    with closing(client):
+        base = f"/t/{TENANT_A}/music-on-hold"
+        token = csrf_of(client.get(base).text)
+        not_wav = client.post(
+            f"{base}/upload", data={"csrf": token}, files={"audio": ("song.wav", b"ID3 mp3")}
+        )
+        assert not_wav.status_code == 422 and 'id="audio-error"' in not_wav.text
+        assert "not a WAV file" in not_wav.text
+        for name in ("a-song", "b-song", "welcome", "news"):
+            wav = write_wav(tmp_path / f"{name}.wav").read_bytes()
+            up = client.post(
+                f"{base}/upload", data={"csrf": token}, files={"audio": (f"{name}.wav", wav)}
+            )
+            assert up.status_code == 303, up.text
+        page = client.get(base).text
+        files = re.findall(r'<tr data-file="([^"]+)">', page)
+        assert files == ["a-song.wav", "b-song.wav", "news.wav", "welcome.wav"]
+        two_intros = client.post(
+            base,
+            data={"csrf": token, "role-0": "song", "role-2": "intro", "role-3": "intro"},
+        )
+        assert two_intros.status_code == 422 and 'id="intro-error"' in two_intros.text
+        saved = client.post(
+            base,
+            data={
+                "csrf": token,
+                "role-0": "song",
+                "order-0": "2",
+                "role-1": "song",
+                "order-1": "1",
+                "role-2": "message",
+                "role-3": "intro",
+                "message_interval": "45",
+                "randomise": "1",
+            },
+        )
+        assert saved.status_code == 303, saved.text
+        summary = client.get(base).text
+        assert "2 song(s) shuffled, after an introduction, with 1 message(s) every 45 s" in summary
+        settings = client.get(f"/t/{TENANT_A}/music-on-hold/files/news.wav")
+        assert settings.status_code == 200 and settings.content[:4] == b"RIFF"
+    # The tenant's document holds the playlist, songs in the order chosen.
+    token_api = live.login("moh-reader", "operator")
+    moh = live.client(token_api).get(f"/v1/tenants/{TENANT_A}/settings").json()["data"]["moh"]
+    assert [Path(p).name for p in moh["songs"]] == ["b-song.wav", "a-song.wav"]
+    assert Path(moh["intro"]).name == "welcome.wav" and moh["randomise"] is True
+    # An office manager may read it but not change it (the API's rule for the tenant).
+    assert "may read the playlist, not change it" in manager.get(base).text
