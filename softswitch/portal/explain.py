@@ -38,15 +38,15 @@ def tree_lines(lines: list[str]) -> tuple[list[str], list[TreeLine], str]:
     in_tree = False
     for line in lines:
         if line.startswith("callflow ("):
-            in_tree = True
-            decisions.append(line.removesuffix(":"))
+            in_tree = True  # the tree's own heading: the page has one
         elif line.startswith("path: "):
             path = line.removeprefix("path: ")
         elif in_tree:
             body = line.lstrip(" ")
             indent = len(line) - len(body)
             taken = body.startswith("* ")
-            tree.append(TreeLine(indent // 2, body.removeprefix("* ").strip(), taken))
+            depth = max(indent // 2 - 1, 0)  # explain indents the root one level
+            tree.append(TreeLine(depth, body.removeprefix("* ").strip(), taken))
         else:
             decisions.append(line)
     return decisions, tree, path
