@@ -43,9 +43,10 @@ def tree_lines(lines: list[str]) -> tuple[list[str], list[TreeLine], str]:
             path = line.removeprefix("path: ")
         elif in_tree:
             body = line.lstrip(" ")
-            indent = len(line) - len(body)
             taken = body.startswith("* ")
-            depth = max(indent // 2 - 1, 0)  # explain indents the root one level
+            # "  " per level, then "* " (taken) or "  ": the root is at level one
+            lead = len(line) - len(body) - (0 if taken else 2)
+            depth = max(lead // 2 - 1, 0)
             tree.append(TreeLine(depth, body.removeprefix("* ").strip(), taken))
         else:
             decisions.append(line)
