@@ -1,7 +1,8 @@
-"""Listen / whisper / barge from the live-calls page in a real headless Chromium, on a
-switch that anchors media: a supervisor clicks "Listen" on a SIPp call in progress and the
-switch rings their phone (a SIPp UAS), which answers and stays until the call is hung up
-from the same page."""
+"""The live pages in a real headless Chromium, on a switch that anchors media: a supervisor
+clicks "Listen" on a SIPp call in progress and the switch rings their phone (a SIPp UAS),
+which answers and stays until the call is hung up from the same page; a SIPp caller joins a
+conference bridge, appears on the conferences page without a reload, is muted and removed
+(after the confirmation), and their call ends."""
 
 from __future__ import annotations
 
@@ -55,16 +56,23 @@ def browser() -> Iterator[Browser]:
         pytest.skip(str(exc))
 
 
-def test_listen_rings_the_supervisors_phone(
-    live: LiveApi, browser: Browser, tmp_path: Path
-) -> None:
+def _sign_in(browser: Browser, live: LiveApi) -> None:
     page = browser.page
     assert page is not None
+    page.context.clear_cookies()
     page.goto(f"{live.url}/login")
     page.get_by_label("Login name").fill("sup")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(lambda url: "/login" not in url)
+
+
+def test_listen_rings_the_supervisors_phone(
+    live: LiveApi, browser: Browser, tmp_path: Path
+) -> None:
+    page = browser.page
+    assert page is not None
+    _sign_in(browser, live)
     page.goto(f"{live.url}/t/{TENANT_A}/calls?supervisor=100")
 
     agent_port, supervisor_port = free_port(), free_port()
@@ -111,3 +119,44 @@ def test_listen_rings_the_supervisors_phone(
     assert caller and caller[0].ok, caller[0].errors if caller else "SIPp caller did not end"
     assert agent.result(45).ok
     assert supervisor.result(45).ok  # listening ended with the call: BYE to the supervisor
+
+
+def test_conference_participant_appears_is_muted_and_removed(
+    live: LiveApi, browser: Browser, tmp_path: Path
+) -> None:
+    page = browser.page
+    assert page is not None
+    _sign_in(browser, live)
+    page.goto(f"{live.url}/t/{TENANT_A}/conferences")
+    page.evaluate("window.portalTestMarker = 'same page'")
+    caller: list[SippResult] = []
+    calling = threading.Thread(
+        target=lambda: caller.append(
+            run_sipp(
+                "hungup_uac.xml",
+                f"127.0.0.1:{live.sip_port}",
+                calls=1,
+                rate=1,
+                injection=caller_injection(tmp_path / "c", "103", "pw103", domain=DOMAIN),
+                extra=["-s", "190"],  # the "standup" bridge
+                timeout=40,
+            )
+        ),
+        daemon=True,
+    )
+    calling.start()
+    room = page.locator('[data-room="standup"]')
+    person = room.locator("tr[data-participant]")
+    person.first.wait_for(state="visible", timeout=15_000)  # refreshed in place
+    assert page.evaluate("window.portalTestMarker") == "same page"
+    assert "103" in person.first.inner_text()
+    person.first.get_by_role("button", name="Mute").click()
+    page.wait_for_url(f"**/t/{TENANT_A}/conferences")
+    assert "muted" in room.locator("tr[data-participant]").first.inner_text()
+    browser.screenshot(SHOTS / "conference-live-desktop.png")
+    room.locator("tr[data-participant]").first.get_by_role("link", name="Remove").click()
+    page.get_by_role("button", name="Yes, remove them").click()
+    page.wait_for_url(f"**/t/{TENANT_A}/conferences")
+    calling.join(45)
+    assert caller and caller[0].ok, caller[0].errors if caller else "SIPp caller did not end"
+    room.locator("tr[data-participant]").first.wait_for(state="detached", timeout=10_000)
