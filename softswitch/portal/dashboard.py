@@ -26,6 +26,8 @@ __all__ = ["router"]
 router = APIRouter(include_in_schema=False)
 
 HOURS, DAYS = 24, 30  # the volume charts' spans
+PERIODS = (1, 7, 30)  # days the trunk and quality figures may cover (guide 000's choices)
+DEFAULT_PERIOD = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,7 @@ def _quality(figures: routes_history.QualityFigures, n: int) -> TrunkQuality:
 
 
 async def _analytics(
-    request: Request, session: PortalSession, tenant: str
+    request: Request, session: PortalSession, tenant: str, period_days: int
 ) -> dict[str, object] | None:
     """The charts and per-trunk figures, or None when the login may not read analytics."""
     if not session.principal.may(Area.ANALYTICS, "r"):
@@ -114,7 +116,7 @@ async def _analytics(
     daily = await routes_history.volume(
         scope, routes_history.Range(from_=days[0], to=now), bucket="day"
     )
-    period = routes_history.Range(from_=days[0], to=now)
+    period = routes_history.Range(from_=now - dt.timedelta(days=period_days), to=now)
     trunks = await routes_history.trunks(scope, period)
     quality = await routes_history.quality(scope, period)
     return {
@@ -123,13 +125,14 @@ async def _analytics(
         "trunks": trunks,
         "asr": bar_chart(
             "asr",
-            "Answer-seizure ratio per trunk, last 30 days",
+            f"Answer-seizure ratio per trunk, last {period_days} day(s)",
             [t.trunk for t in trunks],
             [round(t.asr * 100, 1) for t in trunks],
             "%",
         ),
         "quality": [_quality(q, n) for n, q in enumerate(quality) if q.calls],
-        "days": DAYS,
+        "days": period_days,
+        "periods": PERIODS,
     }
 
 
@@ -137,6 +140,8 @@ async def _analytics(
 async def dashboard(request: Request, tenant: str) -> HTMLResponse:
     """A tenant's home: registered devices, live calls, calls today and the analytics."""
     session = await signed_in(request)
+    wanted = request.query_params.get("days", "")
+    period_days = int(wanted) if wanted.isdigit() and int(wanted) in PERIODS else DEFAULT_PERIOD
     regs = await routes_live.registrations(
         await tenant_scope(request, session, tenant, Area.REGISTRATIONS, "r"),
         extension=None,
@@ -167,5 +172,5 @@ async def dashboard(request: Request, tenant: str) -> HTMLResponse:
         live=calls.total,
         today=history.total,
         registrations=regs.items,
-        analytics=await _analytics(request, session, tenant),
+        analytics=await _analytics(request, session, tenant, period_days),
     )

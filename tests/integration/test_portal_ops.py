@@ -79,6 +79,9 @@ def test_dashboard_draws_volume_asr_and_quality_charts_with_data_tables(
     row = re.sub(r"<[^>]+>", " ", trunks.group(0))
     assert "carrier" in row and "100.0%" in row  # two attempts over the trunk, both answered
     assert "all trunks and extensions" in html and "average MOS 3.7" in html
+    last_day = manager.get(f"/t/{TENANT_A}", params={"days": "1"}).text
+    assert "average MOS 4.3" in last_day  # the outbound call of 26 h ago is left out
+    assert manager.get(f"/t/{TENANT_A}", params={"days": "9999"}).status_code == 200  # default
 
 
 def test_history_filters_flow_recording_and_csv_export(manager: httpx.Client) -> None:
