@@ -31,13 +31,13 @@ from softswitch.portal import (
 from softswitch.portal.frame import ASSETS, HERE, SignIn, render
 from softswitch.portal.session import session_of
 
-__all__ = ["ASSETS", "ROUTERS", "mount"]
+__all__ = ["ASSETS", "ROUTERS", "STORE_ROUTERS", "mount"]
 
+# Pages that read or drive the live switch: the API runs their bodies on the switch's loop.
 ROUTERS = (
     pages.router,
     disaster.router,
     dashboard.router,
-    history.router,
     explain.router,
     calls.router,
     conferences.router,
@@ -47,9 +47,14 @@ ROUTERS = (
 )
 
 
+# Pages that need only the Store (call history over a million calls): on the API's loop,
+# like the API's own history endpoints, so a long query never delays the switch.
+STORE_ROUTERS = (history.router,)
+
+
 def mount(app: FastAPI) -> None:
     """Add the portal's pages at ``/`` and its assets at ``ASSETS`` to the API's app."""
-    for router in ROUTERS:
+    for router in (*ROUTERS, *STORE_ROUTERS):
         app.include_router(router)
     app.mount(ASSETS, StaticFiles(directory=HERE / "static"), name="portal-assets")
 
