@@ -18,9 +18,17 @@ from softswitch.api.deps import context
 from softswitch.api.errors import ApiError
 from softswitch.portal import (
     admins,
+    calls,
+    conferences,
+    dashboard,
     disaster,
+    explain,
+    history,
+    lists,
+    moh,
     numbers,
     pages,
+    queues,
     rules,
     selfcare,
     timeframes,
@@ -29,11 +37,19 @@ from softswitch.portal import (
 from softswitch.portal.frame import ASSETS, HERE, SignIn, render
 from softswitch.portal.session import session_of
 
-__all__ = ["ASSETS", "ROUTERS", "mount"]
+__all__ = ["ASSETS", "ROUTERS", "STORE_ROUTERS", "mount"]
 
+# Pages that read or drive the live switch: the API runs their bodies on the switch's loop.
 ROUTERS = (
     pages.router,
     disaster.router,
+    dashboard.router,
+    explain.router,
+    calls.router,
+    conferences.router,
+    lists.router,
+    queues.router,
+    moh.router,
     users.router,
     rules.router,
     timeframes.router,
@@ -43,9 +59,14 @@ ROUTERS = (
 )
 
 
+# Pages that need only the Store (call history over a million calls): on the API's loop,
+# like the API's own history endpoints, so a long query never delays the switch.
+STORE_ROUTERS = (history.router,)
+
+
 def mount(app: FastAPI) -> None:
     """Add the portal's pages at ``/`` and its assets at ``ASSETS`` to the API's app."""
-    for router in ROUTERS:
+    for router in (*ROUTERS, *STORE_ROUTERS):
         app.include_router(router)
     app.mount(ASSETS, StaticFiles(directory=HERE / "static"), name="portal-assets")
 

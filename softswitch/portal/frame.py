@@ -73,6 +73,16 @@ def _nav(session: PortalSession, tenant: str | None) -> list[tuple[str, str]]:
         links.append(("Numbers", f"{base}/numbers"))
     if p.role is not Role.USER and p.may(Area.DISASTER_PLANS, "r"):
         links.append(("Disaster plans", f"{base}/disaster-plans"))
+    if p.role is not Role.USER and p.may(Area.QUEUES, "r"):
+        links.append(("Queue board", f"{base}/queues"))
+    if p.role is not Role.USER and p.may(Area.CONFERENCES, "r"):
+        links.append(("Conferences", f"{base}/conferences"))
+    if p.role is not Role.USER and p.may(Area.ROUTING, "r"):
+        links.append(("Block lists", f"{base}/lists"))
+    if p.role is not Role.USER and p.may(Area.TENANTS, "r"):
+        links.append(("Music on hold", f"{base}/music-on-hold"))
+    if p.may(Area.ROUTING, "r"):
+        links.append(("Why no ring?", f"{base}/explain"))
     if p.role is Role.USER and p.extension:
         links.append(("My call history", f"{base}/users/{p.extension}/history"))
     elif p.may(Area.CALL_HISTORY, "r"):

@@ -1,5 +1,5 @@
-"""The portal's first pages: login and logout, the start page, the tenant list, a tenant's
-dashboard, live calls (hang up) and call history."""
+"""The portal's first pages: login and logout, the start page, the tenant list and live
+calls (hang up). The dashboard and call history are in their own modules."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from softswitch.api import routes_history, routes_live, routes_logins
+from softswitch.api import routes_live, routes_logins
 from softswitch.api.deps import context
 from softswitch.api.errors import ApiError
 from softswitch.api.roles import Area, Role
@@ -129,47 +129,6 @@ async def tenants(request: Request) -> HTMLResponse:
     return render(request, session, "tenants.html", None, tenants=names)
 
 
-@router.get("/t/{tenant}", response_class=HTMLResponse)
-async def dashboard(request: Request, tenant: str) -> HTMLResponse:
-    """A tenant's home: registered devices, live calls, calls today."""
-    session = await signed_in(request)
-    regs = await routes_live.registrations(
-        await tenant_scope(request, session, tenant, Area.REGISTRATIONS, "r"),
-        extension=None,
-        reachable=None,
-        cursor=None,
-        limit=LIST_LIMIT,
-    )
-    calls = await routes_live.live_calls(
-        await tenant_scope(request, session, tenant, Area.CALLS, "r"),
-        state=None,
-        extension=None,
-        cursor=None,
-        limit=LIST_LIMIT,
-    )
-    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    history = await routes_history.call_history(
-        await tenant_scope(request, session, tenant, Area.CALL_HISTORY, "r"),
-        routes_history.Filters(from_=today),
-        cursor=None,
-        limit=LIST_LIMIT,
-    )
-    return render(
-        request,
-        session,
-        "dashboard.html",
-        tenant,
-        devices=_count(len(regs.items), regs.next_cursor),
-        live=_count(len(calls.items), calls.next_cursor),
-        today=_count(len(history.items), history.next_cursor),
-        registrations=regs.items,
-    )
-
-
-def _count(shown: int, more: str | None) -> str:
-    return f"{shown}+" if more else str(shown)
-
-
 # -- live calls ------------------------------------------------------------------------------
 
 
@@ -218,33 +177,3 @@ async def hang_up(request: Request, tenant: str, call_id: str, csrf: str = Form(
     if request.headers.get("x-csrf-token"):  # portal.js: no page to go back to
         return Response(status_code=202)
     return RedirectResponse(f"/t/{tenant}/calls", status_code=303)
-
-
-# -- call history ----------------------------------------------------------------------------
-
-
-async def _history(
-    request: Request, session: PortalSession, tenant: str, extension: str | None
-) -> HTMLResponse:
-    scope = await tenant_scope(request, session, tenant, Area.CALL_HISTORY, "r")
-    if extension is not None and not scope.sees_extension(extension):
-        # The API answers an empty list for another user's history; a page says no.
-        raise ApiError(403, "forbidden", f"not permitted: call history of {extension}")
-    if extension is None and scope.extensions is not None:
-        raise ApiError(403, "forbidden", "not permitted: the whole tenant's call history")
-    found = await routes_history.call_history(
-        scope, routes_history.Filters(user=extension), cursor=None, limit=100
-    )
-    return render(
-        request, session, "history.html", tenant, records=found.items, extension=extension
-    )
-
-
-@router.get("/t/{tenant}/history", response_class=HTMLResponse)
-async def tenant_history(request: Request, tenant: str) -> HTMLResponse:
-    return await _history(request, await signed_in(request), tenant, None)
-
-
-@router.get("/t/{tenant}/users/{extension}/history", response_class=HTMLResponse)
-async def user_history(request: Request, tenant: str, extension: str) -> HTMLResponse:
-    return await _history(request, await signed_in(request), tenant, extension)

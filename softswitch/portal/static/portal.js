@@ -29,6 +29,32 @@ function hangUpButton(tenant, id) {
   return td;
 }
 
+function monitorButtons(tenant, id) {
+  // Listen / whisper / barge: the switch rings the phone named in the page's #supervisor.
+  const span = document.createElement("span");
+  for (const mode of ["listen", "whisper", "barge"]) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = mode[0].toUpperCase() + mode.slice(1);
+    button.addEventListener("click", async () => {
+      const status = document.getElementById("monitor-status");
+      const field = document.getElementById("supervisor");
+      const body = new URLSearchParams({ mode, supervisor: field ? field.value : "" });
+      const answer = await fetch(
+        `/t/${encodeURIComponent(tenant)}/calls/${encodeURIComponent(id)}/monitor`,
+        { method: "POST", body, headers: { "X-CSRF-Token": csrfToken() }, credentials: "same-origin" },
+      );
+      const outcome = await answer.json().catch(() => ({}));
+      if (status) {
+        status.textContent = outcome.ringing || outcome.error || `refused (${answer.status})`;
+        status.className = outcome.ringing ? "" : "error";
+      }
+    });
+    span.append(button, " ");
+  }
+  return span;
+}
+
 function renderCalls(table, calls) {
   const body = table.tBodies[0];
   const hangup = table.dataset.hangup === "yes";
@@ -43,6 +69,10 @@ function renderCalls(table, calls) {
       cell(`${c.duration} s`),
     );
     if (hangup) tr.appendChild(hangUpButton(table.dataset.tenant, c.id));
+    if (table.dataset.monitor === "yes") {
+      const td = hangup ? tr.lastChild : tr.appendChild(document.createElement("td"));
+      td.prepend(monitorButtons(table.dataset.tenant, c.id));
+    }
     return tr;
   });
   if (rows.length === 0) {
@@ -80,9 +110,25 @@ function pollCalls(table) {
   setInterval(tick, 1000);
 }
 
+function pollFragment(element) {
+  // A live part of a page (conference rooms, queue boards): its HTML from data-refresh,
+  // every 2 s, unless a control in it has the focus (a keyboard user would lose place).
+  const tick = async () => {
+    if (document.hidden || element.contains(document.activeElement)) return;
+    try {
+      const answer = await fetch(element.dataset.refresh, { credentials: "same-origin" });
+      if (answer.ok && !answer.redirected) element.innerHTML = await answer.text();
+    } catch (err) {
+      // The switch restarting: try again at the next tick.
+    }
+  };
+  setInterval(tick, 2000);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const table = document.getElementById("live-calls");
   if (table) pollCalls(table);
+  document.querySelectorAll("[data-refresh]").forEach(pollFragment);
 });
 
 // A form marked data-confirm (a delete) asks first; without this script the server's own
