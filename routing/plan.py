@@ -65,6 +65,10 @@ MONITOR_MODES = ("listen", "whisper", "barge")
 #: Kinds whose application may ask the caller what it acts on (an empty ``ref``).
 _ASKED_FOR = frozenset({TargetKind.FAX, TargetKind.VOICEMAIL_INBOX, TargetKind.PROMPT_RECORD})
 
+#: Application kinds no module serves yet: the caller hears 480 with this reason phrase
+#: (softswitch.calls.registry), and ``route explain`` says so.
+NOT_SERVED: dict[TargetKind, str] = {TargetKind.FAX: "Fax Not Available"}
+
 #: Kinds that ring (legs of a Ring node).
 RINGING_KINDS = frozenset({TargetKind.USER_DEVICES, TargetKind.EXTERNAL, TargetKind.EMERGENCY})
 

@@ -64,3 +64,30 @@ def test_without_recorders_the_code_is_not_routed() -> None:
 def test_bad_settings_name_the_field(prompts: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         _tenant(**prompts)
+
+
+def test_a_target_without_an_application_says_so() -> None:
+    # A fax DID: routing plans the node, route explain says nothing serves it yet, and the
+    # call layer refuses it with that cause (not a bare 480).
+    from routing.engine import plan_with_details
+    from softswitch.calls.apps import CallRefused
+    from softswitch.calls.registry import ApplicationRegistry
+
+    t = Tenant.model_validate(
+        {
+            "name": "acme",
+            "domain": "acme.example",
+            "users": [{"extension": "101", "password": "pw"}],
+            "routing": {"dids": [{"number": "+14155550150", "treatment": "fax"}]},
+        }
+    )
+    flow = plan_with_details(
+        t.routing, CallFacts(dialled="+14155550150", caller="+16505550123", at=0, from_trunk=True)
+    )
+    assert flow.root.target.kind is TargetKind.FAX
+    assert any(
+        "fax has no application yet: 480 Fax Not Available" in d.detail for d in flow.decisions
+    )
+    with pytest.raises(CallRefused) as refused:
+        ApplicationRegistry().application(object(), flow.root.target)
+    assert (refused.value.status, refused.value.reason) == (480, "Fax Not Available")
