@@ -87,6 +87,8 @@ bench-parts: venv
 	$(BIN)/python -m bench.mixer_bench
 	$(BIN)/python -m bench.conference_bench
 	$(BIN)/python -m bench.security_bench
+	$(BIN)/python -m bench.voicemail_bench
+	$(BIN)/python -m bench.voicemail_prompts_bench
 
 clean:
 	rm -rf $(VENV) data build .pytest_cache .mypy_cache .ruff_cache
