@@ -69,10 +69,17 @@ class CallPlanner:
             busy.pop(extension, None)
 
     def plan(
-        self, call: Call, tenant: Tenant, caller: str, *, from_trunk: bool = False
+        self,
+        call: Call,
+        tenant: Tenant,
+        caller: str,
+        *,
+        from_trunk: bool = False,
+        spam: bool = False,
     ) -> Callflow | None:
         """The plan for ``call`` as dialled by ``caller`` ('anonymous' for a withheld
-        caller); None when routing failed (the call is then failed with 500)."""
+        caller; ``spam``: the carrier's caller-ID verification failed); None when routing
+        failed (the call is then failed with 500)."""
         facts = CallFacts(
             caller=caller,
             dialled=call.dialled,
@@ -81,6 +88,7 @@ class CallPlanner:
             registered=_Registered(self.location, tenant, tenant.domain),
             busy=self._busy.setdefault(tenant.name, {}).keys(),
             from_trunk=from_trunk,
+            spam=spam,
         )
         try:
             return plan_call(self.routing_for(tenant), facts)

@@ -18,10 +18,12 @@ import pytest
 
 from media.wav import load_wav, write_wav
 from peers.baresip import BaresipPhone
+from peers.sipp import run_sipp
 from peers.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess
 from storage import open_store
 from storage.voicemail import StoredMessage
 from tests.integration.audiokit import heard, tone, windows
+from tests.integration.ivrkit import carrier_scenario
 from tests.integration.voicemailkit import RATE, cli, log, phone
 
 pytestmark = pytest.mark.integration
@@ -39,6 +41,21 @@ name = "Sales"
 default_rule = { dnd = "voicemail" }
 [tenants.routing.users.104]
 default_rule = { forward = { always = { kind = "voicemail", target = "500" } } }
+[tenants.routing.users.102]
+block = { spam = "voicemail" }
+[tenants.routing.users.105]
+block = { spam = "screen" }
+[tenants.routing]
+dids = [
+    { number = "+14155550112", treatment = "user", destination = "102" },
+    { number = "+14155550115", treatment = "user", destination = "105" },
+]
+[[tenants.trunks]]
+name = "carrier"
+inbound_addresses = ["127.0.0.0/8"]
+[[tenants.trunks.gateways]]
+host = "127.0.0.1"
+port = 10999
 """
 
 
@@ -86,7 +103,7 @@ class Office:
 @pytest.fixture(scope="module")
 def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
     work = tmp_path_factory.mktemp("vmpaths")
-    users = [PhoneUser(ext, f"pw{ext}") for ext in ("101", "102", "103", "104")]
+    users = [PhoneUser(ext, f"pw{ext}") for ext in ("101", "102", "103", "104", "105")]
     cfg = SwitchConfigFile(work / "switch", users=users, tenant_toml=TENANT_TOML)
     cfg.write()
     with SwitchProcess(cfg.directory / "switch.toml", port=cfg.port) as switch:
@@ -224,3 +241,48 @@ def test_do_not_disturb_and_forward_reach_voicemail(
         assert not [e for e in desk.poll_events(0.5) if e.get("type") == "CALL_INCOMING"]
         assert not [e for e in desk.events if e.get("type") == "CALL_INCOMING"]
     assert re.search(rf"voicemail_greeting .*mailbox={mailbox} ", log(office.cfg))
+
+
+def _spam_call(office: Office, number: str, name: str) -> None:
+    """The carrier calls ``number`` saying the caller failed STIR/SHAKEN verification, and
+    hangs up after 12 s."""
+    work = office.work / name
+    scenario = carrier_scenario(work / "carrier.xml", [("pause", 12000)])
+    text = scenario.read_text().replace(
+        "<sip:+16505550123@carrier.test>",
+        "<sip:+16505550123;verstat=TN-Validation-Failed@carrier.test;user=phone>",
+    )
+    scenario.write_text(text)
+    result = run_sipp(
+        scenario,
+        f"127.0.0.1:{office.cfg.port}",
+        calls=1,
+        rate=1,
+        extra=["-s", number, "-mi", "127.0.0.1"],
+        timeout=60,
+        workdir=work,
+    )
+    assert result.ok, result.errors + log(office.cfg)[-2000:]
+
+
+def test_spam_treatment_voicemail(office: Office) -> None:
+    work = office.work / "spam-vm-phone"
+    work.mkdir()
+    with phone(work, "102", office.cfg.port, manual=True) as desk:
+        office.switch.wait_registrations(lambda rows: len(rows) >= 1)
+        mark = office.mark()
+        _spam_call(office, "+14155550112", "spam-vm")
+        assert re.search(r"voicemail_greeting .*mailbox=102 ", log(office.cfg)[mark:])
+        desk.poll_events(0.5)
+        assert not [e for e in desk.events if e.get("type") == "CALL_INCOMING"]
+
+
+def test_spam_treatment_screen(office: Office) -> None:
+    work = office.work / "spam-screen-phone"
+    work.mkdir()
+    with phone(work, "105", office.cfg.port) as desk:  # answers, never presses 1
+        office.switch.wait_registrations(lambda rows: len(rows) >= 1)
+        mark = office.mark()
+        _spam_call(office, "+14155550115", "spam-screen")
+        assert re.search(r"confirmation_asked .*kind=screen", log(office.cfg)[mark:])
+        assert desk.events or desk.poll_events(0.5)
