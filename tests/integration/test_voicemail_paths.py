@@ -52,7 +52,7 @@ dids = [
 ]
 [[tenants.trunks]]
 name = "carrier"
-inbound_addresses = ["127.0.0.0/8"]
+inbound_addresses = ["127.0.0.2/32"]  # not the phones' 127.0.0.1
 [[tenants.trunks.gateways]]
 host = "127.0.0.1"
 port = 10999
@@ -258,9 +258,10 @@ def _spam_call(office: Office, number: str, name: str) -> None:
         f"127.0.0.1:{office.cfg.port}",
         calls=1,
         rate=1,
-        extra=["-s", number, "-mi", "127.0.0.1"],
+        extra=["-s", number, "-mi", "127.0.0.2"],
         timeout=60,
         workdir=work,
+        local_ip="127.0.0.2",
     )
     assert result.ok, result.errors + log(office.cfg)[-2000:]
 
