@@ -89,6 +89,8 @@ bench-parts: venv
 	$(BIN)/python -m bench.security_bench
 	$(BIN)/python -m bench.security_srtp_bench
 	$(BIN)/python -m bench.memory_overload
+	$(BIN)/python -m bench.voicemail_bench
+	$(BIN)/python -m bench.voicemail_prompts_bench
 
 clean:
 	rm -rf $(VENV) data build .pytest_cache .mypy_cache .ruff_cache

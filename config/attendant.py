@@ -51,8 +51,8 @@ class KeyAction(StrEnum):
 
     USER = "user"  # ring a user with their answering rules (target: extension)
     CONFERENCE = "conference"  # target: a conference bridge's extension
-    QUEUE = "queue"  # target: a queue's extension (480 until queues exist)
-    RING_GROUP = "ring_group"  # target: a ring group's extension (480 until they exist)
+    QUEUE = "queue"  # target: a queue's extension
+    RING_GROUP = "ring_group"  # target: a ring group's extension (it rings its members)
     DIRECTORY = "directory"  # dial by name
     VOICEMAIL = "voicemail"  # leave a message in a mailbox (target: its extension)
     VOICEMAIL_LOGIN = "voicemail_login"  # voicemail management (the caller logs in)
@@ -302,11 +302,12 @@ def attendant_problems(
     return items
 
 
-#: Actions whose target routing can check (ring groups do not exist yet: any extension).
+#: Actions whose target routing can check.
 _CHECKED = {
     KeyAction.USER: "user",
     KeyAction.CONFERENCE: "conference",
     KeyAction.QUEUE: "queue",
+    KeyAction.RING_GROUP: "ring_group",
     KeyAction.VOICEMAIL: "voicemail",
     KeyAction.ATTENDANT: "auto_attendant",
 }

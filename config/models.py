@@ -45,7 +45,7 @@ from config.moh import MusicOnHold
 from config.numbers import Treatment
 from config.park import ParkSettings, park_feature_codes
 from config.pickup import PickupSettings, pickup_feature_codes, pickup_problems
-from config.prompts import PromptSettings, TenantPrompts
+from config.prompts import RECORD_KIND, PromptSettings, TenantPrompts
 from config.queues import CallQueue, agent_feature_codes, check_queues, route_queues
 from config.routable import add_routable, entry_targets, make_routable, register, set_routing
 from config.routing import TenantRouting
@@ -558,7 +558,15 @@ def _routable_feature_codes(data: Any) -> Any:
             vm = TenantVoicemail.model_validate(vm or {})
     except ValidationError:
         return data  # the field's own validation names the problem
-    codes = vm.feature_codes()
+    try:
+        prompts = data.get("prompts")
+        if not isinstance(prompts, TenantPrompts):
+            prompts = TenantPrompts.model_validate(prompts or {})
+    except ValidationError:
+        return data  # the field's own validation names the problem
+    # the recording codes first: another feature's code wins, and the check names it
+    codes = prompts.feature_codes()
+    codes.update(vm.feature_codes())
     if data.get("queues"):
         codes.update(agent_feature_codes())
     try:
@@ -722,6 +730,15 @@ class Tenant(_Model):
         found = self.voicemail.problems(users, self.routing.mailboxes, off)
         if found:
             raise _fail([(("voicemail", *loc), msg) for loc, msg in found])
+        return self
+
+    @model_validator(mode="after")
+    def _check_prompts(self) -> Tenant:
+        users = {u.extension for u in self.users}
+        others = {c for c, f in self.routing.feature_codes.items() if f.kind != RECORD_KIND}
+        found = self.prompts.problems(users, others)
+        if found:
+            raise _fail([(("prompts", *loc), msg) for loc, msg in found])
         return self
 
     @model_validator(mode="after")

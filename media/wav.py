@@ -169,8 +169,11 @@ class RecordingWriter:
     def __init__(self, path: str | os.PathLike[str], channels: int = 2, rate: int = TARGET_RATE):
         self.path = os.fspath(path)
         self.channels = channels
-        # kept open across calls on purpose: closed by close() / the context manager
-        self._wave = wave.open(self.path, "wb")  # noqa: SIM115
+        # kept open across calls on purpose: closed by close() / the context manager. Our
+        # own file object, so each write reaches the OS at once (flush) rather than
+        # waiting in Python's buffer, which a killed process would lose.
+        self._file = open(self.path, "wb")  # noqa: SIM115
+        self._wave = wave.open(self._file, "wb")  # noqa: SIM115
         self._wave.setnchannels(channels)
         self._wave.setsampwidth(2)
         self._wave.setframerate(rate)
@@ -187,11 +190,15 @@ class RecordingWriter:
         for i, c in enumerate(channels):
             inter[:, i] = c
         self._wave.writeframesraw(inter.tobytes())
+        self._file.flush()
         self.frames += n
 
     def close(self) -> None:
         """Finish the file (patches the header sizes)."""
-        self._wave.close()
+        try:
+            self._wave.close()
+        finally:
+            self._file.close()  # wave closes only files it opened itself
 
     def __enter__(self) -> RecordingWriter:
         return self

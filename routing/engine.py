@@ -41,6 +41,7 @@ from routing.numbers import clean, has_digit, is_anonymous, is_plain_e164, norma
 from routing.plan import (
     MONITOR_MODES,
     NO_BRANCHES,
+    NOT_SERVED,
     Application,
     Branches,
     Callflow,
@@ -257,6 +258,9 @@ class _Planner:
         return hit  # type: ignore[return-value]
 
     def _application(self, target: Target, label: str = "") -> Application:
+        unserved = NOT_SERVED.get(target.kind)
+        if unserved is not None:
+            self.note("application", f"{target.kind.value} has no application yet: 480 {unserved}")
         key = ("application", id(target), label)
         pool = self.cr.pool
         hit = pool.get(key)

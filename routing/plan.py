@@ -47,6 +47,7 @@ class TargetKind(StrEnum):
     PARK = "park"  # park in orbit ``ref`` or retrieve from it (the park code: first free)
     PICKUP = "pickup"  # take the call ringing extension ``ref`` ("group": the picker's groups)
     RING_GROUP = "ring_group"  # ring group ``ref``, answered first (announcement, music)
+    PROMPT_RECORD = "prompt_record"  # record prompt ``ref`` by phone (empty: asked for)
 
 
 class DiversionReason(StrEnum):
@@ -62,6 +63,13 @@ class DiversionReason(StrEnum):
 #: How a MONITOR target joins the agent's call: the supervisor hears both parties
 #: (listen), is heard by the agent alone (whisper), or by both (barge).
 MONITOR_MODES = ("listen", "whisper", "barge")
+
+#: Kinds whose application may ask the caller what it acts on (an empty ``ref``).
+_ASKED_FOR = frozenset({TargetKind.FAX, TargetKind.VOICEMAIL_INBOX, TargetKind.PROMPT_RECORD})
+
+#: Application kinds no module serves yet: the caller hears 480 with this reason phrase
+#: (softswitch.calls.registry), and ``route explain`` says so.
+NOT_SERVED: dict[TargetKind, str] = {TargetKind.FAX: "Fax Not Available"}
 
 #: Kinds that ring (legs of a Ring node).
 RINGING_KINDS = frozenset({TargetKind.USER_DEVICES, TargetKind.EXTERNAL, TargetKind.EMERGENCY})
@@ -137,7 +145,7 @@ class Target:
                 raise ValueError(f"hang up needs a 4xx-6xx status, got {self.status}")
         elif self.kind is TargetKind.MONITOR and self.mode not in MONITOR_MODES:
             raise ValueError(f"monitor mode must be one of {', '.join(MONITOR_MODES)}")
-        elif not self.ref and self.kind not in (TargetKind.FAX, TargetKind.VOICEMAIL_INBOX):
+        elif not self.ref and self.kind not in _ASKED_FOR:
             raise ValueError(f"{self.kind.value} target needs a ref")
         if self.delay < 0 or (self.timeout is not None and self.timeout <= 0):
             raise ValueError("delay must be >= 0 and timeout > 0")

@@ -23,6 +23,7 @@ from media.control import MediaControl
 from media.engine import MediaEngine
 from media.pool import MediaWorkerPool
 from softswitch.apps.attendant import AttendantService
+from softswitch.apps.prompt_recording import PromptRecorder
 from softswitch.apps.queue import QueueService
 from softswitch.apps.ringgroup import RingGroupService
 from softswitch.apps.screening import ScreeningService
@@ -303,6 +304,7 @@ class Switch:
             prompts = PromptLibrary.from_config(self.config)
             AttendantService(self.calls.applications, self.calls.tenants, prompts)
             VoicemailApp(self.voicemail, prompts).attach(self.calls.applications)
+            PromptRecorder(self.calls.applications, self.calls.tenants, prompts)
             # Call queues: one owner per tenant, the queue log in the store.
             self.queues = QueueService(
                 self.calls.applications, self.calls.tenants, self.store, prompts, calls=self.calls

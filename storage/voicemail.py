@@ -167,6 +167,29 @@ class VoicemailRows(ABC):
         )
         return changed > 0
 
+    async def voicemail_changes(
+        self, after: int | None, keep: int = 100_000
+    ) -> tuple[int, list[tuple[str, str]]]:
+        """The mailboxes (tenant, mailbox) whose messages changed after change ``after``
+        (migration 0015's triggers record every writer's), and the last change's number;
+        ``after`` None: only that number. Changes older than the last ``keep`` are forgotten."""
+        rows = await self._vm_fetch(
+            "voicemail_changes", "SELECT COALESCE(MAX(seq), 0) FROM voicemail_changes", ()
+        )
+        last = int(rows[0][0]) if rows else 0
+        if after is None or last <= after:
+            return last, []
+        changed = await self._vm_fetch(
+            "voicemail_changes",
+            "SELECT DISTINCT tenant, mailbox FROM voicemail_changes WHERE seq > ? AND seq <= ?",
+            (after, last),
+        )
+        if last // 1000 != after // 1000:  # now and then, not on every change
+            await self._vm_execute(
+                "voicemail_changes", "DELETE FROM voicemail_changes WHERE seq <= ?", (last - keep,)
+            )
+        return last, [(str(t), str(m)) for t, m in changed]
+
     async def mailbox_state(self, tenant: str, mailbox: str) -> MailboxState:
         """The mailbox's own state (defaults when it has none)."""
         rows = await self._vm_fetch(

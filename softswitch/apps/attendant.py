@@ -37,7 +37,7 @@ from softswitch.apps.attendant_menu import (
 )
 from softswitch.apps.directory import DialByName, dial_by_name
 from softswitch.apps.session import collect_digits, play
-from softswitch.calls.apps import AppCall, Application, Connected, ConnectOutcome
+from softswitch.calls.apps import AppCall, Application, Connected
 from softswitch.calls.connect import Destination
 from softswitch.calls.registry import ApplicationRegistry
 from softswitch.prompts import PromptError, PromptLibrary
@@ -200,14 +200,6 @@ async def _carry_out(
         if chosen is None:
             return None
         destination = chosen
-    elif kind is KeyAction.RING_GROUP:
-        log.info(
-            "attendant_destination_unavailable",
-            call=session.call_id,
-            destination=f"ring_group {target}",
-            cause="ring groups do not exist yet",
-        )
-        return Connected(ConnectOutcome.FAILED, 480, "Ring Groups Not Available")
     elif kind is KeyAction.QUEUE:
         destination = AppNode(Target(TargetKind.QUEUE, target))
     elif kind is KeyAction.VOICEMAIL:
@@ -217,8 +209,8 @@ async def _carry_out(
         destination = AppNode(Target(TargetKind.VOICEMAIL_INBOX, ""))
     elif kind is KeyAction.EXTERNAL:
         destination = Target(TargetKind.EXTERNAL, target)
-    else:  # a user (with their answering rules), a conference, another attendant
-        destination = target
+    else:  # a user (with their answering rules), a ring group, a conference, an attendant:
+        destination = target  # dialled, so routing rings it as if called directly
     log.info("attendant_connect", call=session.call_id, to=str(destination)[:80])
     result = await session.connect(destination, ringback=prompts.RINGBACK)
     log.info(

@@ -16,9 +16,7 @@ drives the menus and this module carries out its actions.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -29,9 +27,15 @@ import structlog
 
 from config.voicemail import Greeting
 from media.players import AudioSource
-from media.wav import write_wav
 from routing.plan import Outcome, Target, TargetKind
-from softswitch.apps import prompts as tones
+from softswitch.apps.recording import (
+    BEEP,
+    KEY_TIMEOUT,
+    next_key,
+    pressed,
+    record_by_phone,
+    wait_key,
+)
 from softswitch.apps.session import AppSession, collect_digits, flush_digits, play
 from softswitch.prompts import Phrase, PromptError, PromptLibrary
 from softswitch.voicemail import menu as m
@@ -40,7 +44,6 @@ from softswitch.voicemail.mailboxes import (
     Mailboxes,
     PinCheck,
     VoicemailError,
-    recorded_channel,
 )
 
 if TYPE_CHECKING:
@@ -51,8 +54,6 @@ __all__ = ["VoicemailApp"]
 
 log = structlog.get_logger(__name__)
 
-BEEP = tones.tone([1000], 250)
-KEY_TIMEOUT = 6.0  # seconds to wait for a menu key
 DIGIT_TIMEOUT = 5.0  # seconds between the digits of a PIN or mailbox number
 GREETING_SECONDS = 120
 _RENDERED = 256  # phrases kept rendered
@@ -195,9 +196,9 @@ class VoicemailApp:
                 ended = await play(session, part, barge_in=True)
             if ended == "hangup":
                 return ""
-            pressed = _pressed(session)
-            if pressed in ("#", "0", "*"):
-                return pressed
+            key = pressed(session)
+            if key in ("#", "0", "*"):
+                return key
         return ""
 
     async def _operator(self, session: AppSession, box: Box) -> bool:
@@ -217,7 +218,7 @@ class VoicemailApp:
         handle = session.engine.record(session.endpoint, None, rec.path)
         log.info("voicemail_recording", call=session.call_id, mailbox=box.address.mailbox)
         try:
-            await _wait_key(session, "#", box.max_seconds)
+            await wait_key(session, "#", box.max_seconds)
         finally:
             session.engine.stop_recording(handle)
             with contextlib.suppress(Exception):
@@ -240,7 +241,7 @@ class VoicemailApp:
     async def _review(self, session: AppSession) -> str:
         for _ in range(2):
             await self._say(session, self._phrase(session).prompt("vm-review"))
-            key = await _next_key(session, KEY_TIMEOUT)
+            key = await next_key(session, KEY_TIMEOUT)
             if key in ("1", "3", "*") or not key:
                 if key == "*":
                     await self._say(session, self._phrase(session).prompt("vm-marked-urgent"))
@@ -315,7 +316,7 @@ class VoicemailApp:
         while not session.ended.is_set():
             if not await self._carry_out(session, box, actions):
                 return
-            key = await _next_key(session, KEY_TIMEOUT)
+            key = await next_key(session, KEY_TIMEOUT)
             if session.ended.is_set():
                 return
             actions = menu.key(key) if key else menu.timeout()
@@ -374,42 +375,20 @@ class VoicemailApp:
         await self._say(session, self._phrase(session).prompt("vm-forwarded"))
 
     async def _record_greeting(self, session: AppSession, box: Box, kind: Greeting) -> None:
+        async def say(name: str) -> str:
+            return await self._say(session, self._phrase(session).prompt(name))
+
+        async def keep(mono: Path) -> bool:
+            try:
+                await self.boxes.set_greeting(box.address, kind, mono)
+            except VoicemailError as exc:
+                log.warning("voicemail_greeting_failed", error=str(exc))
+                return False
+            return True
+
         folder = self.boxes.greeting_file(box.address, kind).parent
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=folder) as tmp:
-            raw = Path(tmp) / "raw.wav"
-            while not session.ended.is_set():
-                await self._say(session, self._phrase(session).prompt("record-after-tone"))
-                await play(session, BEEP)
-                flush_digits(session.endpoint)
-                handle = session.engine.record(session.endpoint, None, raw)
-                try:
-                    await _wait_key(session, "#", GREETING_SECONDS)
-                finally:
-                    session.engine.stop_recording(handle)
-                    with contextlib.suppress(Exception):
-                        await handle.wait_closed()
-                if session.ended.is_set():
-                    return
-                choice = ""
-                while choice not in ("1", "3") and not session.ended.is_set():
-                    await self._say(session, self._phrase(session).prompt("vm-greeting-review"))
-                    choice = await _next_key(session, KEY_TIMEOUT) or "1"
-                    if choice == "2":
-                        mono = Path(tmp) / "listen.wav"
-                        _mono(raw, mono)
-                        await play(session, str(mono), barge_in=True)
-                if choice == "1":
-                    mono = Path(tmp) / "greeting.wav"
-                    _mono(raw, mono)
-                    try:
-                        await self.boxes.set_greeting(box.address, kind, mono)
-                    except VoicemailError as exc:
-                        log.warning("voicemail_greeting_failed", error=str(exc))
-                        return
-                    p = self._phrase(session).prompt("record-saved")
-                    await self._say(session, p)
-                    return
+        if await record_by_phone(session, say, folder, GREETING_SECONDS, keep):
+            await say("record-saved")
 
     async def _change_pin(self, session: AppSession, box: Box) -> None:
         await self._say(session, self._phrase(session).prompt("vm-enter-new-password"))
@@ -421,37 +400,3 @@ class VoicemailApp:
             return
         await self.boxes.change_pin(box.address, first)
         await self._say(session, self._phrase(session).prompt("vm-password-changed"))
-
-
-def _pressed(session: AppSession) -> str:
-    """The first key pressed so far (consumed), or ""."""
-    try:
-        return session.endpoint.digits.get_nowait().digit
-    except asyncio.QueueEmpty:
-        return ""
-
-
-async def _next_key(session: AppSession, timeout: float) -> str:
-    """The next key (one pressed already counts), "" after ``timeout`` or a hang-up."""
-    key = _pressed(session)
-    if key:
-        return key
-    got = await collect_digits(session, 1, timeout, terminator="")
-    return got[:1]
-
-
-async def _wait_key(session: AppSession, key: str, timeout: float) -> None:
-    """Until ``key`` is pressed, the caller hangs up or ``timeout`` seconds pass."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not session.ended.is_set():
-        left = deadline - loop.time()
-        if left <= 0:
-            return
-        got = await collect_digits(session, 1, left, terminator="")
-        if got == key or not got:
-            return
-
-
-def _mono(raw: Path, target: Path) -> None:
-    write_wav(target, recorded_channel(raw))

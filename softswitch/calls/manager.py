@@ -43,6 +43,7 @@ from softswitch.calls.relay import DialogRelay, RelayedRequest
 from softswitch.calls.replaces import JoinReinvite, Takeover
 from softswitch.calls.signalling import CallSignalling, Scheduler
 from softswitch.calls.transfer import Transfer, TransferReinvite, Transfers
+from softswitch.calls.verstat import verification_failed
 from softswitch.directory import Directory
 from softswitch.location import LocationService
 from softswitch.security.guard import SecurityGuard
@@ -255,6 +256,7 @@ class CallManager:
             tenant,
             "anonymous" if caller.private else caller.number,
             from_trunk=call.from_trunk,
+            spam=call.from_trunk and verification_failed(request),
         )
         if plan is None:
             return

@@ -14,8 +14,8 @@ a call shows it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from softswitch.calls.leg import LegState

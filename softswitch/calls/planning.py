@@ -69,9 +69,17 @@ class CallPlanner:
             busy.pop(extension, None)
 
     def facts(
-        self, tenant: Tenant, caller: str, dialled: str, at: float, *, from_trunk: bool = False
+        self,
+        tenant: Tenant,
+        caller: str,
+        dialled: str,
+        at: float,
+        *,
+        from_trunk: bool = False,
+        spam: bool = False,
     ) -> CallFacts:
-        """What routing is told about a call of ``tenant`` now (registrations, busy)."""
+        """What routing is told about a call of ``tenant`` now (registrations, busy;
+        ``spam``: the carrier's caller-ID verification failed)."""
         return CallFacts(
             caller=caller,
             dialled=dialled,
@@ -80,14 +88,24 @@ class CallPlanner:
             registered=_Registered(self.location, tenant, tenant.domain),
             busy=self._busy.setdefault(tenant.name, {}).keys(),
             from_trunk=from_trunk,
+            spam=spam,
         )
 
     def plan(
-        self, call: Call, tenant: Tenant, caller: str, *, from_trunk: bool = False
+        self,
+        call: Call,
+        tenant: Tenant,
+        caller: str,
+        *,
+        from_trunk: bool = False,
+        spam: bool = False,
     ) -> Callflow | None:
         """The plan for ``call`` as dialled by ``caller`` ('anonymous' for a withheld
-        caller); None when routing failed (the call is then failed with 500)."""
-        facts = self.facts(tenant, caller, call.dialled, call.started_at, from_trunk=from_trunk)
+        caller; ``spam``: the carrier's caller-ID verification failed); None when routing
+        failed (the call is then failed with 500)."""
+        facts = self.facts(
+            tenant, caller, call.dialled, call.started_at, from_trunk=from_trunk, spam=spam
+        )
         try:
             return plan_call(self.routing_for(tenant), facts)
         except ValueError:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from routing.plan import APPLICATION_KINDS, Target, TargetKind
+from routing.plan import APPLICATION_KINDS, NOT_SERVED, Target, TargetKind
 from softswitch.calls.apps import Application, CallRefused
 
 __all__ = ["ApplicationRegistry", "not_available"]
@@ -26,8 +26,9 @@ REGISTRABLE_KINDS = APPLICATION_KINDS - {TargetKind.HANG_UP}
 
 
 def not_available(call: object, target: Target) -> Application | None:
-    """The module of a kind nobody has written yet: the caller hears 480."""
-    raise CallRefused(480, "Temporarily Unavailable")
+    """The module of a kind nobody has written yet: the caller hears 480, with a reason
+    phrase naming what is missing (``Fax Not Available``)."""
+    raise CallRefused(480, NOT_SERVED.get(target.kind, "Temporarily Unavailable"))
 
 
 class ApplicationRegistry(Generic[_CallT]):

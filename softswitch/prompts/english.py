@@ -134,6 +134,7 @@ _APPLICATION_TEXTS = {
     "queue-minutes": "minutes",
     "record-after-tone": "Please record after the tone, and press pound when done.",
     "record-saved": "Your recording has been saved.",
+    "prompt-enter-number": "Please enter the prompt number, followed by pound.",
 }
 
 

@@ -36,7 +36,7 @@ import numpy.typing as npt
 import structlog
 
 import softswitch.prompts.english  # noqa: F401  (registers the English rules)
-from config.prompts import PromptSettings, TenantPrompts, canonical_language
+from config.prompts import PROMPT_NAME, PromptSettings, TenantPrompts, canonical_language
 from media.convert import ConversionError, Converted, convert_file
 from media.players import load_source
 from softswitch.prompts.phrases import Phrase, Segment, rules_for
@@ -49,7 +49,7 @@ __all__ = ["Prompt", "PromptError", "PromptLibrary"]
 
 log = structlog.get_logger(__name__)
 
-_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}(/[a-z0-9][a-z0-9_-]{0,63}){0,3}")
+_NAME = PROMPT_NAME
 _TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 GAP_MS = 60  # silence between the pieces of a phrase, as a speaker breathes between words
 

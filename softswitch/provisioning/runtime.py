@@ -211,6 +211,11 @@ class ProvisioningRuntime:
                     # Disaster plans switched on or off (`softswitch disaster ...`, on any
                     # node) follow the same loop: their state is the model's run-time part.
                     await self._switch.disaster_state.refresh()
+                    # Mailboxes changed beside the switch (`softswitch voicemail delete`,
+                    # the admin API): their lamps follow (PostgreSQL NOTIFYs 'voicemail').
+                    voicemail = getattr(self._switch, "voicemail", None)
+                    if voicemail is not None:
+                        await voicemail.follow()
                 if self._failing:
                     log.info("provisioning.store_recovered")
                 self._failing = False

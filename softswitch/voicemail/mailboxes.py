@@ -11,12 +11,16 @@
 - every change calls the :class:`~softswitch.voicemail.events.MailboxListener` s
   (message-waiting lamps, email), and :class:`Mailboxes` answers the notifier as its
   :class:`~softswitch.voicemail.events.MailboxDirectory`; counts come from a cache of the
-  Store's rows, loaded at start and kept with every change.
+  Store's rows, loaded at start and kept with every change; changes made beside the
+  running switch are read from the Store's change log (:meth:`Mailboxes.follow`).
 - greetings are files ``greetings/<kind>.wav`` (uploaded, spoken from text, recorded by
   phone); a greeting given as text in the configuration is spoken when there is no file.
 - a PIN is checked against the one changed by phone, else the mailbox's, else the tenant's
   default; ``pin_attempts`` wrong ones in a row lock the mailbox for ``lockout_minutes``
   (0: until ``softswitch voicemail unlock``).
+
+Over 600 lines because messages, greetings and PINs share the cache and the Store rows of
+one mailbox; split, each part would reach into the others' state.
 """
 
 from __future__ import annotations
@@ -122,6 +126,7 @@ class Mailboxes:
         self.listeners: list[MailboxListener] = []
         self._tenants: dict[str, Tenant] = {}
         self._messages: dict[MailboxAddress, dict[str, StoredMessage]] = {}
+        self._seen_change: int | None = None  # the Store's last change read (follow)
         self.update_tenants(tenants)
 
     # ------------------------------------------------------------------ configuration
@@ -262,6 +267,17 @@ class Mailboxes:
         self._messages[box] = {m.id: m for m in rows}
         if self.counts(box) != before:
             self._changed(box)
+
+    async def follow(self) -> int:
+        """Reload the mailboxes changed in the Store since the last look (by a command, the
+        admin API or another node; the switch's own changes reload to the same counts), so
+        the listeners (message-waiting lamps) hear of it; how many were reloaded. Called by
+        the provisioning runtime's change loop."""
+        last, changed = await self.store.voicemail_changes(self._seen_change)
+        self._seen_change = last
+        for tenant, mailbox in changed:
+            await self.reload(MailboxAddress(tenant, mailbox))
+        return len(changed)
 
     def message(self, box: MailboxAddress, message_id: str) -> StoredMessage | None:
         return self._messages.get(box, {}).get(message_id)
@@ -445,6 +461,7 @@ class Mailboxes:
         many were filed. Commands beside a running switch do not recover: it records."""
         self.root.mkdir(parents=True, exist_ok=True)
         self._messages.clear()
+        self._seen_change, _ = await self.store.voicemail_changes(None)
         for m in await self.store.voice_messages():
             self._messages.setdefault(MailboxAddress(m.tenant, m.mailbox), {})[m.id] = m
         filed = 0

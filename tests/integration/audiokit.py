@@ -123,3 +123,21 @@ def growing(path: Path, rate: int = RATE) -> npt.NDArray[np.int16]:
     assert start >= 0, f"{path}: no data chunk yet"
     body = raw[start + 8 :]
     return np.frombuffer(body[: len(body) // 2 * 2], dtype="<i2").astype(np.int16)
+
+
+def similarity(heard: npt.NDArray[np.int16], sent: npt.NDArray[np.int16]) -> float:
+    """How closely ``heard`` contains ``sent``: the correlation coefficient of ``sent``
+    with the stretch of ``heard`` where it fits best (1.0: the same audio, whatever the
+    gain; speech against other speech or silence stays well under 0.3)."""
+    b = sent.astype(np.float64) - float(np.mean(sent))
+    if not len(heard) or not np.any(b):
+        return 0.0
+    pad = np.zeros(len(b) // 2)  # ``sent`` may stick out of either end of ``heard``
+    a = np.concatenate([pad, heard.astype(np.float64), pad])
+    size = 1 << (len(a) + len(b)).bit_length()
+    lags = np.fft.irfft(np.fft.rfft(a, size) * np.conj(np.fft.rfft(b, size)), size)
+    best = int(np.argmax(lags[: len(a) - len(b) + 1]))
+    piece = a[best : best + len(b)]
+    piece = piece - float(np.mean(piece))
+    norm = float(np.linalg.norm(piece) * np.linalg.norm(b))
+    return float(np.dot(piece, b) / norm) if norm else 0.0

@@ -27,9 +27,12 @@ min_message_seconds = 1.0
 """
 
 
-def speech(tmp: Path, text: str) -> tuple[Path, float]:
-    """An 8 kHz WAV of ``LEAD`` s of silence, ``text`` spoken by espeak-ng, 3 s of silence;
-    and how long the speech is (its voiced part)."""
+def speech(
+    tmp: Path, text: str, lead: float = LEAD, tail: float = 3.0, name: str = "caller"
+) -> tuple[Path, float]:
+    """An 8 kHz WAV of ``lead`` s of silence, ``text`` spoken by espeak-ng, ``tail`` s of
+    silence; and how long the speech is (its voiced part). ``tmp/speech.wav`` is the
+    speech alone."""
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed")
     raw = tmp / "speech-raw.wav"
@@ -38,9 +41,9 @@ def speech(tmp: Path, text: str) -> tuple[Path, float]:
     speech_file = tmp / "speech.wav"
     write_wav(speech_file, speech)
     voiced = len(said(speech_file)) / RATE
-    out = tmp / "caller.wav"
-    pad = np.zeros(int(LEAD * RATE), np.int16)
-    write_wav(out, np.concatenate([pad, speech, np.zeros(3 * RATE, np.int16)]))
+    out = tmp / f"{name}.wav"
+    pad = np.zeros(int(lead * RATE), np.int16)
+    write_wav(out, np.concatenate([pad, speech, np.zeros(int(tail * RATE), np.int16)]))
     return out, voiced
 
 

@@ -290,3 +290,56 @@ def test_route_explain_shows_the_menu_of_the_time() -> None:
     assert describe_attendant(tenant, "999", 0.0) == [
         "auto attendant 999: none configured (the caller hears 480)"
     ]
+
+
+def _with_key(action: dict[str, Any]) -> dict[str, Any]:
+    data = copy.deepcopy(TENANT)
+    data["routing"]["ring_groups"] = [
+        {"name": "Sales", "extension": "600", "members": [{"target": "101"}, {"target": "102"}]}
+    ]
+    data["auto_attendants"][0]["business_hours"]["keys"]["4"] = action
+    return data
+
+
+def test_ring_group_keys_are_checked_against_the_ring_groups() -> None:
+    _tenant(_with_key({"action": "ring_group", "target": "600"}))
+    with pytest.raises(ValidationError, match="unknown ring_group destination '601'"):
+        _tenant(_with_key({"action": "ring_group", "target": "601"}))
+
+
+class _Connecting:
+    """Just enough of an AppCall for _carry_out: what it was put through to."""
+
+    call_id = "c1"
+
+    def __init__(self) -> None:
+        self.destinations: list[Any] = []
+
+    async def connect(self, destination: Any, **_: Any) -> Any:
+        from softswitch.calls.apps import Connected, ConnectOutcome
+
+        self.destinations.append(destination)
+        return Connected(ConnectOutcome.ANSWERED, 200, "OK")
+
+
+@pytest.mark.parametrize(
+    ("action", "expected"),
+    [
+        ({"action": "ring_group", "target": "600"}, "600"),  # routed: it rings the members
+        ({"action": "queue", "target": "700"}, "queue 700"),
+    ],
+)
+async def test_ring_group_and_queue_keys_put_the_caller_through(
+    action: dict[str, Any], expected: str
+) -> None:
+    from routing.plan import Application as AppNode
+    from softswitch.apps.attendant import _carry_out
+
+    session = _Connecting()
+    tenant = _tenant(_with_key({"action": "ring_group", "target": "600"}))
+    attendant = tenant.auto_attendants[0]
+    await _carry_out(session, tenant, attendant, None, AttendantAction.model_validate(action))  # type: ignore[arg-type]
+    (destination,) = session.destinations
+    if isinstance(destination, AppNode):
+        destination = f"{destination.target.kind.value} {destination.target.ref}"
+    assert destination == expected

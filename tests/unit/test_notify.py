@@ -270,7 +270,7 @@ def test_a_user_nobody_watches_gets_no_lamp_and_a_later_watch_sees_the_call_in_p
     # A second watcher of the same user is not told the leg twice.
     assert subscribe(net, notifier, "102").status == 200
     assert [lamp_states(n) for n in notifies(net)] == [(0, ["confirmed"])]
-    assert [o for o in net.mgr.observers._live.values()][0][1] == [lamps]
+    assert next(iter(net.mgr.observers._live.values()))[1] == [lamps]
 
 
 def test_one_notify_in_flight_then_the_latest_state() -> None:

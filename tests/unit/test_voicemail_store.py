@@ -168,3 +168,29 @@ async def test_wrong_pins_lock_the_mailbox_until_unlocked(store: Store, tmp_path
     await boxes.change_pin(box.address, "5555")
     assert await boxes.check_pin(box, "1234") is PinCheck.WRONG
     assert await boxes.check_pin(box, "5555") is PinCheck.OK
+
+
+async def test_changes_made_beside_the_switch_reach_its_counts(
+    store: Store, tmp_path: Path
+) -> None:
+    # The running switch's mailboxes and, beside them, a command or the admin API writing
+    # the same Store: follow() reloads the changed boxes and the lamps hear of it.
+    boxes = Mailboxes(VoicemailSettings(directory=tmp_path / "vm"), store, [_tenant()])
+    listener = _Listener()
+    boxes.add_listener(listener)
+    await store.add_voice_message(_message(0))
+    await boxes.start()
+    box = MailboxAddress("acme", "101")
+    assert boxes.counts(box) == MessageCounts(new=1)
+    assert await boxes.follow() == 0  # what start() loaded is not a change
+
+    await store.add_voice_message(_message(2, "saved"))
+    await store.delete_voice_message("m0")
+    assert await boxes.follow() == 1
+    assert boxes.counts(box) == MessageCounts(old=1)
+    assert listener.changed == [(box, MessageCounts(old=1))]
+
+    await store.move_voice_message("m2", "new")
+    await boxes.follow()
+    assert listener.changed[-1] == (box, MessageCounts(new=1))
+    assert await boxes.follow() == 0
