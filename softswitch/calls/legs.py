@@ -90,7 +90,10 @@ class LegStarter:
             binding.path,
             binding.contact,
             identity,
-            phone_policy(self.tenants.get(call.tenant), target.ref),
+            # Only anchored media acts on a policy: pass-through skips the lookup.
+            phone_policy(self.tenants.get(call.tenant), target.ref)
+            if call.media is not None
+            else "optional",
         )
 
     # ---------------------------------------------------------------- trunks

@@ -47,6 +47,7 @@ class Dialog:
 
     __slots__ = (
         "call_id",
+        "early_contact",
         "local_contact",
         "local_header",
         "local_seq",
@@ -84,6 +85,9 @@ class Dialog:
         self.remote_seq = remote_seq
         self.local_contact = local_contact
         self.state = state
+        # The Contact value of the 1xx that made an early UAC dialog: a 2xx with the same
+        # value leaves the remote target as it is (no second parse).
+        self.early_contact = ""
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -127,7 +131,7 @@ class Dialog:
         contacts = response.contacts
         target = str(contacts[0].uri) if contacts and not contacts[0].is_star else request.uri
         state = DialogState.CONFIRMED if 200 <= response.status < 300 else DialogState.EARLY
-        return cls(
+        dialog = cls(
             call_id=request.call_id,
             local_tag=from_.tag or "",
             remote_tag=response.to_tag,
@@ -140,13 +144,18 @@ class Dialog:
             local_contact=local_contact,
             state=state,
         )
+        if state is DialogState.EARLY:
+            dialog.early_contact = response.get("Contact") or ""
+        return dialog
 
     def confirm(self, response: SipResponse) -> None:
         """The 2xx that confirms this early UAC dialog: its Contact and Record-Route now rule
         the remote target and the route set (12.1.2); the rest stays as the 1xx made it."""
-        contacts = response.contacts
-        if contacts and not contacts[0].is_star:
-            self.remote_target = str(contacts[0].uri)
+        contact = response.get("Contact")
+        if contact is not None and contact != self.early_contact:  # the 1xx's: same target
+            contacts = response.contacts
+            if contacts and not contacts[0].is_star:
+                self.remote_target = str(contacts[0].uri)
         self.route_set = list(reversed(response.get_all("Record-Route")))
         self.remote_header = response.get("To") or self.remote_header
         self.state = DialogState.CONFIRMED
