@@ -46,8 +46,7 @@ import structlog
 
 from bench.api_client import (
     API_RATE,
-    FORWARD_TO,
-    PLANS,
+    NUMBERS,
     ApiLoad,
     measure_endpoints,
     repoint,
@@ -89,23 +88,16 @@ __all__ = ["API_WORKLOAD", "main", "run"]
 
 
 def _tenant_toml(gateway_port: int) -> list[str]:
-    """The DID to the callee (workload 2's), a side number, both in a disaster plan of their
-    own, and the carrier trunk: inbound from loopback, its gateway the second SIPp UAS."""
-    plans = []
-    for number, plan in PLANS.items():
-        plans += [
-            "[[tenants.routing.disaster_plans]]",
-            f'name = "{plan}"',
-            f'numbers = [{{ number = "{number}", forward_to = "{FORWARD_TO}" }}]',
-        ]
+    """The DID to the callee (workload 2's) and a side number, both re-pointed over the API
+    (a PUT of the number), and the carrier trunk: inbound from loopback, its gateway the
+    second SIPp UAS."""
     dids = ", ".join(
         f'{{ number = "{n}", treatment = "user", destination = "{CALL_USERS[1].extension}" }}'
-        for n in PLANS
+        for n in NUMBERS
     )
     return [
         "[tenants.routing]",
         f"dids = [{dids}]",
-        *plans,
         "[[tenants.trunks]]",
         'name = "carrier"',
         'inbound_addresses = ["127.0.0.0/8"]',
