@@ -283,29 +283,33 @@ def change_latency(
     user = Callee(sut.target, switch.uas_port, user_dir, trace=True)
     gateway = Callee(sut.target, switch.gateway_port, gateway_dir, trace=True)
     injection = write_users(work / "caller.csv", user_rows([(CALLER, DOMAIN, "pw" + CALLER)]))
-    seconds = 2.0 + changes * period + 1.0
-    calls = int(rate * seconds)
     results: list[Any] = []
-    caller = threading.Thread(
-        target=lambda: results.append(
-            run_sipp(
-                NOAUTH_SCENARIO,
-                sut.target,
-                calls=calls,
-                rate=rate,
-                injection=injection,
-                extra=["-s", DID, "-d", "0", *TOLERANT],
-                timeout=seconds + 30,
-                workdir=work / "caller",
-            )
-        ),
-        daemon=True,
-    )
     made: list[Change] = []
     (work / "caller").mkdir(parents=True, exist_ok=True)
     try:
         with switch.client() as client:
-            repoint(client, DID, False)  # the user's, whatever a previous run left
+            # The user's, whatever a previous run left; timed: with thousands of users a
+            # write takes seconds, and SIPp must go on calling until the last change.
+            started = time.perf_counter()
+            repoint(client, DID, False)
+            write_s = time.perf_counter() - started
+            seconds = 2.0 + changes * (period + 2 * write_s) + 1.0
+            calls = int(rate * seconds)
+            caller = threading.Thread(
+                target=lambda: results.append(
+                    run_sipp(
+                        NOAUTH_SCENARIO,
+                        sut.target,
+                        calls=calls,
+                        rate=rate,
+                        injection=injection,
+                        extra=["-s", DID, "-d", "0", *TOLERANT],
+                        timeout=seconds + 30,
+                        workdir=work / "caller",
+                    )
+                ),
+                daemon=True,
+            )
             caller.start()
             time.sleep(2.0)  # calls flow to the user
             for i in range(changes):
