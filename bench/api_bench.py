@@ -46,8 +46,7 @@ import structlog
 
 from bench.api_client import (
     API_RATE,
-    FORWARD_TO,
-    PLANS,
+    NUMBERS,
     ApiLoad,
     measure_endpoints,
     repoint,
@@ -89,23 +88,16 @@ __all__ = ["API_WORKLOAD", "main", "run"]
 
 
 def _tenant_toml(gateway_port: int) -> list[str]:
-    """The DID to the callee (workload 2's), a side number, both in a disaster plan of their
-    own, and the carrier trunk: inbound from loopback, its gateway the second SIPp UAS."""
-    plans = []
-    for number, plan in PLANS.items():
-        plans += [
-            "[[tenants.routing.disaster_plans]]",
-            f'name = "{plan}"',
-            f'numbers = [{{ number = "{number}", forward_to = "{FORWARD_TO}" }}]',
-        ]
+    """The DID to the callee (workload 2's) and a side number, both re-pointed over the API
+    (a PUT of the number), and the carrier trunk: inbound from loopback, its gateway the
+    second SIPp UAS."""
     dids = ", ".join(
         f'{{ number = "{n}", treatment = "user", destination = "{CALL_USERS[1].extension}" }}'
-        for n in PLANS
+        for n in NUMBERS
     )
     return [
         "[tenants.routing]",
         f"dids = [{dids}]",
-        *plans,
         "[[tenants.trunks]]",
         'name = "carrier"',
         'inbound_addresses = ["127.0.0.0/8"]',
@@ -291,29 +283,33 @@ def change_latency(
     user = Callee(sut.target, switch.uas_port, user_dir, trace=True)
     gateway = Callee(sut.target, switch.gateway_port, gateway_dir, trace=True)
     injection = write_users(work / "caller.csv", user_rows([(CALLER, DOMAIN, "pw" + CALLER)]))
-    seconds = 2.0 + changes * period + 1.0
-    calls = int(rate * seconds)
     results: list[Any] = []
-    caller = threading.Thread(
-        target=lambda: results.append(
-            run_sipp(
-                NOAUTH_SCENARIO,
-                sut.target,
-                calls=calls,
-                rate=rate,
-                injection=injection,
-                extra=["-s", DID, "-d", "0", *TOLERANT],
-                timeout=seconds + 30,
-                workdir=work / "caller",
-            )
-        ),
-        daemon=True,
-    )
     made: list[Change] = []
     (work / "caller").mkdir(parents=True, exist_ok=True)
     try:
         with switch.client() as client:
-            repoint(client, DID, False)  # the user's, whatever a previous run left
+            # The user's, whatever a previous run left; timed: with thousands of users a
+            # write takes seconds, and SIPp must go on calling until the last change.
+            started = time.perf_counter()
+            repoint(client, DID, False)
+            write_s = time.perf_counter() - started
+            seconds = 2.0 + changes * (period + 2 * write_s) + 1.0
+            calls = int(rate * seconds)
+            caller = threading.Thread(
+                target=lambda: results.append(
+                    run_sipp(
+                        NOAUTH_SCENARIO,
+                        sut.target,
+                        calls=calls,
+                        rate=rate,
+                        injection=injection,
+                        extra=["-s", DID, "-d", "0", *TOLERANT],
+                        timeout=seconds + 30,
+                        workdir=work / "caller",
+                    )
+                ),
+                daemon=True,
+            )
             caller.start()
             time.sleep(2.0)  # calls flow to the user
             for i in range(changes):

@@ -14,25 +14,47 @@ from urllib.parse import quote
 import httpx
 
 from bench.api_data import ENDPOINTS, TENANT, Endpoint, latency_figures
+from bench.call_bench import CALLEE
 from bench.systems import DID
 
-__all__ = ["API_RATE", "FORWARD_TO", "PLANS", "SIDE_DID", "ApiLoad", "measure_endpoints", "repoint"]
+__all__ = [
+    "API_RATE",
+    "FORWARD_TO",
+    "NUMBERS",
+    "SIDE_DID",
+    "ApiLoad",
+    "measure_endpoints",
+    "number_document",
+    "repoint",
+]
 
 SIDE_DID = "+14155550199"  # re-pointed by the background writes of (b); never called
 FORWARD_TO = "+12125550199"  # where a re-pointed number goes: the carrier trunk's gateway
-# Today the API re-points a number by executing or reverting a disaster plan.
-PLANS = {DID: "Bench outage", SIDE_DID: "Bench drill"}
+NUMBERS = (DID, SIDE_DID)  # the tenant's numbers the bench re-points, both to the callee
 API_RATE = 50.0
 
 
+def number_document(number: str, forwarded: bool) -> dict[str, str]:
+    """The number's document: to the carrier (offnet, FORWARD_TO) or to the callee user."""
+    if forwarded:
+        return {"number": number, "treatment": "offnet", "destination": FORWARD_TO}
+    return {"number": number, "treatment": "user", "destination": CALLEE}
+
+
+def _number_path(number: str) -> str:
+    return f"/v1/tenants/{TENANT}/numbers/{quote(number, safe='+')}"
+
+
 def repoint(client: httpx.Client, number: str, forwarded: bool) -> httpx.Response:
-    """THE write of this bench: send `number` to the carrier (FORWARD_TO) or back to its
-    user. Today: execute/revert of the disaster plan that holds the number. With
-    PUT /v1/tenants/{t}/numbers/{e164} (branch apicrud) this becomes a PUT of the number's
-    document with treatment "offnet" / "user" and the destination."""
-    action = "execute" if forwarded else "revert"
-    plan = quote(PLANS[number], safe="")
-    return client.post(f"/v1/tenants/{TENANT}/disaster-plans/{plan}/{action}")
+    """THE write of this bench, as an admin's page makes it: read the number (its ETag),
+    then PUT its document with If-Match, sending it to the carrier (FORWARD_TO) or back to
+    its user. The answer is the PUT's (or the GET's when that failed)."""
+    path = _number_path(number)
+    current = client.get(path)
+    etag = current.headers.get("ETag")
+    if not current.is_success or etag is None:
+        return current
+    return client.put(path, json=number_document(number, forwarded), headers={"If-Match": etag})
 
 
 # --- (a) list and search latency ----------------------------------------------------------
@@ -123,7 +145,7 @@ class ApiLoad:
         reads = [e for e in ENDPOINTS if e.path in paths and e.in_load]
         gets = [
             Endpoint("get cdr", "/v1/tenants/{tenant}/cdrs/bench-00000042"),
-            Endpoint("get plan", f"/v1/tenants/{{tenant}}/disaster-plans/{quote(PLANS[DID])}"),
+            Endpoint("get number", f"/v1/tenants/{{tenant}}/numbers/{quote(DID, safe='+')}"),
         ]
         self._reads = itertools.cycle([*reads, *gets])
         self._stop = threading.Event()

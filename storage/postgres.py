@@ -177,6 +177,7 @@ class PostgresStore(Store):
         try:
             self._pool = pool
             await self._migrate()
+            await self._check_search_index()
         except BaseException:
             self._pool = None
             pool.terminate()
@@ -234,6 +235,19 @@ class PostgresStore(Store):
                         )
                 finally:
                     await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+
+    async def _check_search_index(self) -> None:
+        """Say once when migration 0012 could not have pg_trgm: "contains" searches scan."""
+        rows = await self._fetch(
+            "cdr search index", "SELECT to_regclass('cdrs_dialled_trgm') IS NOT NULL"
+        )
+        if not rows[0][0]:
+            log.warning(
+                "storage.cdr_search_unavailable",
+                dsn=redact_url(self.dsn),
+                reason="the pg_trgm extension is not installed in this database",
+                effect="caller/dialled contains searches scan the call history",
+            )
 
     async def _execute(self, what: str, sql: str, *args: Any) -> str:
         pool = self._pool_or_fail()

@@ -43,6 +43,7 @@ from storage.base import (
     unique_bindings,
 )
 from storage.cdr import CDR_SQL_COLUMNS, Cdr, cdr_from_row
+from storage.cdr_search import SEARCH_TABLE, prepare_sqlite_search
 from storage.logins import (
     LOGIN_COLUMNS,
     TOKEN_COLUMNS,
@@ -97,6 +98,8 @@ class SqliteStore(Store):
         self._db: aiosqlite.Connection | None = None
         # One connection serves every coroutine: transactions must not interleave.
         self._lock = asyncio.Lock()
+        # The trigram index of caller/dialled numbers, when this SQLite has one (cdr_search).
+        self._search_table: str | None = None
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
@@ -119,6 +122,9 @@ class SqliteStore(Store):
             await db.execute("PRAGMA foreign_keys = ON")
             self._db = db
             await self._migrate()
+            async with self._transaction("cdr search index") as conn:
+                if await prepare_sqlite_search(conn, self.path):
+                    self._search_table = SEARCH_TABLE
         except BaseException as exc:
             self._db = None
             await db.close()
@@ -480,12 +486,15 @@ class SqliteStore(Store):
             )
 
     async def count_cdrs(self, query: CdrQuery) -> int:
-        where, params = _checked(cdr_query_sql, replace(query, after=None), "?")
+        where, params = _checked(self._cdr_where, replace(query, after=None))
         rows = await self._read("count_cdrs", "SELECT count(*) FROM cdrs" + where, params)
         return int(rows[0][0])
 
+    def _cdr_where(self, query: CdrQuery) -> tuple[str, list[object]]:
+        return cdr_query_sql(query, "?", search_table=self._search_table)
+
     async def find_cdrs(self, query: CdrQuery, limit: int) -> list[Cdr]:
-        where, params = _checked(cdr_query_sql, query, "?")
+        where, params = _checked(self._cdr_where, query)
         params.append(check_limit(limit))
         rows = await self._read(
             "find_cdrs",
@@ -737,8 +746,12 @@ def _audit_record(
 
 
 _CDR_COLUMNS = ", ".join(CDR_SQL_COLUMNS)
+# An upsert, not INSERT OR REPLACE: the row keeps its rowid and the update trigger of the
+# search index fires (REPLACE's implicit delete fires no trigger).
 _CDR_UPSERT = (
-    f"INSERT OR REPLACE INTO cdrs ({_CDR_COLUMNS}) VALUES ({', '.join('?' * len(CDR_SQL_COLUMNS))})"
+    f"INSERT INTO cdrs ({_CDR_COLUMNS}) VALUES ({', '.join('?' * len(CDR_SQL_COLUMNS))}) "
+    "ON CONFLICT (call_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in CDR_SQL_COLUMNS[1:])
 )
 _LOGIN_COLUMNS = ", ".join(LOGIN_COLUMNS)
 _TOKEN_COLUMNS = ", ".join(TOKEN_COLUMNS)

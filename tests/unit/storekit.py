@@ -20,3 +20,18 @@ async def raw_fetch(url: str, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in await conn.fetch(sql)]
     finally:
         await conn.close()
+
+
+async def raw_execute(url: str, *statements: str) -> None:
+    """Run statements on the database behind `url` without the Store (to set a scene)."""
+    if url.startswith("sqlite"):
+        with sqlite3.connect(sqlite_path(url)) as conn:
+            for sql in statements:
+                conn.execute(sql)
+        return
+    conn = await asyncpg.connect(url)
+    try:
+        for sql in statements:
+            await conn.execute(sql)
+    finally:
+        await conn.close()

@@ -5,12 +5,12 @@ write it sends (the request, as httpx would put it on the wire)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 
 import httpx
-import pytest
 
-from bench.api_client import PLANS, SIDE_DID, repoint
+from bench.api_client import FORWARD_TO, NUMBERS, SIDE_DID, repoint
 from bench.api_data import (
     DISPOSITIONS,
     ENDPOINTS,
@@ -23,6 +23,7 @@ from bench.api_data import (
     synthetic_bindings,
     synthetic_cdrs,
 )
+from bench.call_bench import CALLEE
 from bench.systems import DID
 
 SEP = "-" * 47
@@ -111,24 +112,46 @@ def test_change_latency_from_the_answer_to_the_first_call_at_the_new_target() ->
     assert change_latencies_ms(changes[:2], [], to_user) == [None, 25.0]
 
 
-def test_the_write_re_points_a_number_by_its_disaster_plan() -> None:
-    seen: list[tuple[str, str]] = []
+def test_the_write_is_a_put_of_the_number_with_if_match() -> None:
+    seen: list[tuple[str, str, str | None, object]] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
-        seen.append((request.method, request.url.raw_path.decode()))
-        return httpx.Response(200, json={})
+        body = json.loads(request.content) if request.content else None
+        seen.append(
+            (request.method, request.url.raw_path.decode(), request.headers.get("If-Match"), body)
+        )
+        return httpx.Response(200, json={}, headers={"ETag": f'"v{len(seen)}"'})
 
     with httpx.Client(base_url="http://api.test", transport=httpx.MockTransport(answer)) as c:
         assert repoint(c, DID, True).status_code == 200
         repoint(c, SIDE_DID, False)
+    path = f"/v1/tenants/{TENANT}/numbers/"
     assert seen == [
-        ("POST", f"/v1/tenants/{TENANT}/disaster-plans/Bench%20outage/execute"),
-        ("POST", f"/v1/tenants/{TENANT}/disaster-plans/Bench%20drill/revert"),
+        ("GET", path + DID, None, None),
+        (
+            "PUT",
+            path + DID,
+            '"v1"',
+            {"number": DID, "treatment": "offnet", "destination": FORWARD_TO},
+        ),
+        ("GET", path + SIDE_DID, None, None),
+        (
+            "PUT",
+            path + SIDE_DID,
+            '"v3"',
+            {"number": SIDE_DID, "treatment": "user", "destination": CALLEE},
+        ),
     ]
-    assert set(PLANS) == {DID, SIDE_DID}
+    assert set(NUMBERS) == {DID, SIDE_DID}
 
 
-@pytest.mark.parametrize("number", ["+19995550000"])
-def test_an_unknown_number_is_not_re_pointed(number: str) -> None:
-    with httpx.Client(base_url="http://api.test") as client, pytest.raises(KeyError):
-        repoint(client, number, True)
+def test_a_number_that_cannot_be_read_is_not_written() -> None:
+    methods: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        methods.append(request.method)
+        return httpx.Response(404, json={"error": "not_found"})
+
+    with httpx.Client(base_url="http://api.test", transport=httpx.MockTransport(answer)) as c:
+        assert repoint(c, "+19995550000", True).status_code == 404
+    assert methods == ["GET"]
