@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -204,11 +205,27 @@ class SwitchProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"switch exited with {self.proc.returncode}:\n{self.log()}")
-            if options_ping(self.port) == 200:
+            if options_ping(self.port) == 200 and self._api_listening():
                 return self
             time.sleep(0.1)
         self.kill()
         raise RuntimeError(f"switch not ready within {ready_timeout}s:\n{self.log()}")
+
+    def _api_listening(self) -> bool:
+        """Whether the admin API, when the configuration enables it, takes connections: it
+        starts after the SIP listeners, so answering OPTIONS does not mean it is up."""
+        try:
+            api = tomllib.loads(self.config.read_text()).get("api", {})
+        except (OSError, tomllib.TOMLDecodeError):
+            return True
+        port = api.get("port") if isinstance(api, dict) and api.get("enabled") else None
+        if not isinstance(port, int) or port == 0:
+            return True
+        try:
+            socket.create_connection((str(api.get("host", "127.0.0.1")), port), 1).close()
+        except OSError:
+            return False
+        return True
 
     @property
     def pid(self) -> int:

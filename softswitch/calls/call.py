@@ -235,6 +235,7 @@ class Call:
         "mgr",
         "originated",
         "outbound",
+        "released",
         "ringing_sent",
         "started_at",
         "tenant",
@@ -268,6 +269,7 @@ class Call:
         self.destination = ""
         self.callee = ""  # extension that answered
         self.inbound: Leg = None  # type: ignore[assignment]  # set by the manager
+        self.released = False
         self.outbound: list[Leg] = []
         self._state = CallState.ROUTING
         mgr.setup_count(+1)
@@ -458,11 +460,12 @@ class Call:
         tied to the call, every ended call would stay alive that long and then be left to the
         cyclic collector, whose passes over tens of thousands of such calls stall the loop.
         Released, an ended call is freed by reference counting alone. A call that may still
-        hear from a branch (a 2xx crossing our CANCEL), or that is part of a transfer or runs
-        an application, keeps its ties.
+        hear from a branch (a 2xx crossing our CANCEL, an answerer still asked to accept), or
+        that is part of a transfer or runs an application, keeps its ties.
         """
         if (
-            self.transfer is not None
+            self.released  # (a branch settling after the call ended releases it again)
+            or self.transfer is not None
             or self.transferring is not None
             or self.app is not None
             or self.originated is not None
@@ -472,6 +475,8 @@ class Call:
             tx = leg.invite_tx
             if tx is not None and tx.state in _UNANSWERED:
                 return
+            if leg.confirm and leg.state is not LegState.ENDED:
+                return  # answered and being asked to accept: it still needs its BYE
         for leg in (self.inbound, *self.outbound):
             if leg is not None and leg.call is self:
                 leg.invite_tx = None
@@ -480,6 +485,7 @@ class Call:
         self.inbound = None  # type: ignore[assignment]
         self.outbound = []
         self.winner = self.early_leg = None
+        self.released = True
 
     def other(self, leg: Leg) -> Leg | None:
         """The leg bridged to ``leg`` in an answered call."""

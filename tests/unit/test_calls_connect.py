@@ -276,6 +276,41 @@ async def test_an_answerer_hanging_up_while_asked_is_not_answered(
     assert script.session is not None and not script.session.ended.is_set()
 
 
+async def test_a_caller_cancelling_while_the_answerer_is_asked_gets_the_answerer_a_bye(
+    engine: MediaEngine,
+) -> None:
+    net = Net(
+        routing={"users": {"102": {"default_rule": {"screening": True}}}},
+        anchor=MediaAnchor(engine, MediaSettings(address="127.0.0.1")),
+    )
+    phone = net.register("102", "203.0.113.1")
+    asked = Asked()
+    net.mgr.confirmations.confirmer = asked  # no screener: the answerer is asked at once
+    place_call(net, "102")
+    (out,) = net.requests(phone, "INVITE")
+    answer(net, out, 200, phone, "ph", PHONE_SDP)
+    await _settle(net)
+    assert asked.answer is not None and net.requests(phone, "BYE") == []
+    cancel = SipRequest(
+        "CANCEL",
+        "sip:102@pbx.test",
+        [
+            ("Via", "SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKcaller2call-1"),
+            ("Max-Forwards", "70"),
+            ("From", '"Alice" <sip:100@pbx.test>;tag=alice'),
+            ("To", "<sip:102@pbx.test>"),
+            ("Call-ID", "call-1"),
+            ("CSeq", "2 CANCEL"),
+        ],
+    )
+    net.deliver(cancel, CALLER)
+    await _settle(net)
+    asked.answer.set_result(False)  # the confirmer saw the call given up
+    await _settle(net)
+    assert len(net.requests(phone, "BYE")) == 1  # not left talking to nobody
+    assert net.mgr.calls == {}
+
+
 async def test_a_screened_ring_node_first_hands_the_caller_to_the_screener(
     engine: MediaEngine,
 ) -> None:
