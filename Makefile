@@ -64,7 +64,7 @@ run: venv
 	$(BIN)/softswitch run --config $(CONFIG)
 
 test: venv system-packages
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider --durations=25
 
 lint: venv
 	$(BIN)/ruff check softswitch media routing storage config peers bench tests

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from softswitch import __version__
 from softswitch.calls import CallManager
+from softswitch.directory import Subscriber
 from softswitch.notify.subscriptions import Notifier
 from softswitch.overload import OverloadGuard
 from softswitch.registrar import Registrar
@@ -96,7 +97,8 @@ class RequestDispatcher:
         self.driver: SipDriver | None = None  # for stateless answers (set by the switch)
         self.notifier: Notifier | None = None  # SUBSCRIBE (set by the switch)
         # Told of each accepted REGISTER (message-waiting state for a phone that just came)
-        self.on_registered: Callable[[SipRequest], None] | None = None
+        # A REGISTER added a contact (subscriber, domain): message waiting lights new phones.
+        self.on_contact_added: Callable[[Subscriber, str], None] | None = None
 
     # ----------------------------------------------------------------- events
     def handle_event(self, event: object, now: float) -> None:
@@ -120,8 +122,11 @@ class RequestDispatcher:
             response = self.answer(request, event.source)
             self.count(response.status)
             self.transactions.send_response(tx, response, now)
-            if response.status == 200 and request.method == "REGISTER" and self.on_registered:
-                self.on_registered(request)
+            registrar = self.registrar
+            if response.status == 200 and request.method == "REGISTER" and registrar is not None:
+                added = registrar.contact_added
+                if added is not None and self.on_contact_added is not None:
+                    self.on_contact_added(added[0], added[1])
         elif isinstance(event, InviteReceived):
             request = event.request
             tx = event.transaction

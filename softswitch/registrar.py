@@ -10,7 +10,7 @@ import structlog
 
 from config.models import RegistrarSettings
 from softswitch.credentials import authenticate
-from softswitch.directory import Directory
+from softswitch.directory import Directory, Subscriber
 from softswitch.location import LocationService
 from softswitch.security.guard import SecurityGuard
 from softswitch.sip.address import Address
@@ -66,9 +66,14 @@ class Registrar:
         self.registered = 0
         self.challenged = 0
         self.rejected = 0
+        # Whose REGISTER, answered last, added a contact (a phone new among the user's
+        # bindings) and under which domain: what the dispatcher tells message waiting, so a
+        # refresh (nearly every REGISTER) costs nothing beyond the registration.
+        self.contact_added: tuple[Subscriber, str] | None = None
 
     def handle(self, request: SipRequest, source: Address) -> SipResponse:
         """Answer one REGISTER; every outcome is a response, never an exception."""
+        self.contact_added = None
         try:
             return self._register(request, source)
         except RegistrationRejected as rejection:
@@ -131,6 +136,7 @@ class Registrar:
         user_agent = request.get("User-Agent")
         upserts: list[tuple[Binding, Address]] = []
         removals: list[str] = []
+        added = False
         if remove_all:
             for binding in current.values():
                 # RFC 3261 10.3 step 6: an older request of the same Call-ID changes nothing.
@@ -154,6 +160,7 @@ class Registrar:
                     and b.reg_id == update.reg_id
                     and b.contact != update.uri
                 )
+            added = added or existing is None
             binding = Binding(
                 aor=aor,
                 contact=update.uri,
@@ -180,6 +187,8 @@ class Registrar:
             raise RegistrationRejected(403, "Too Many Contacts")
         if upserts or removals:
             self._location.update(aor, upserts, removals)
+        if added:
+            self.contact_added = (subscriber, domain.name)
         self.registered += 1
         if self._guard is not None:  # security: a success (alarm on a new address)
             self._guard.auth_succeeded(source.host, aor)

@@ -289,7 +289,7 @@ class Switch:
         )
         self.notifications.lamps.follow(self.calls.observers)
         self.dispatcher.notifier = notifier
-        self.dispatcher.on_registered = self.notifications.phone_registered
+        self.dispatcher.on_contact_added = self.notifications.contact_added
         # Message-waiting lamps and voicemail mail follow every change of the mailboxes;
         # reminders of messages left before a restart resume.
         self.voicemail.add_listener(self.notifications.attach_mailboxes(self.voicemail))

@@ -8,13 +8,13 @@ the :class:`MailboxListener` to call on every mailbox change.
 from __future__ import annotations
 
 from config.smtp import SmtpSettings, SubscriptionSettings
+from softswitch.directory import Subscriber
 from softswitch.location import LocationService
 from softswitch.notify.lamps import LampBoard
 from softswitch.notify.mail_notifier import MailNotifier
 from softswitch.notify.mailer import Mailer
 from softswitch.notify.mwi import MessageWaiting
 from softswitch.notify.subscriptions import Notifier
-from softswitch.sip.message import SipRequest
 from softswitch.voicemail.events import (
     MailboxAddress,
     MailboxDirectory,
@@ -62,19 +62,12 @@ class Notifications:
             self.mail = MailNotifier(Mailer(self.smtp), mailboxes)
         return self
 
-    def phone_registered(self, request: SipRequest) -> None:
-        """An accepted REGISTER (the dispatcher's hook): message waiting for new phones."""
+    def contact_added(self, subscriber: Subscriber, domain: str) -> None:
+        """A REGISTER added a contact (the dispatcher's hook): message waiting for new
+        phones."""
         mwi = self.message_waiting
-        to = request.to
-        if mwi is None or to is None or not to.uri.user:
-            return
-        domain = self.notifier.directory.domain_for(to.uri.host)
-        subscriber = (
-            self.notifier.directory.subscriber(domain.name, to.uri.user) if domain else None
-        )
-        if domain is None or subscriber is None:
-            return
-        mwi.phone_registered(domain.tenant.name, domain.name, subscriber.user.extension)
+        if mwi is not None:
+            mwi.phone_registered(subscriber.tenant.name, domain, subscriber.user.extension)
 
     # ----------------------------------------------------------------- MailboxListener
     def message_left(

@@ -1,0 +1,119 @@
+"""CPU cost of one authenticated registration, counted rather than timed: the switch under
+callgrind while SIPp registers distinct users with digest (tests/sipp/register.xml: REGISTER,
+401, REGISTER, 200) at a low fixed rate. The figure to compare two builds by (workload 1's
+companion, as `bench.call_cost` is workload 2's): instructions do not vary with the load of
+the machine the way CPU time does.
+
+    .venv/bin/python -m bench.register_cost --users 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.call_cost import _callgrind_total, _start_switch
+from peers.sipp import run_sipp, user_rows, write_users
+from peers.switchproc import SwitchConfigFile, free_port, numbered_users
+
+DOMAIN = "pbx.test"
+
+
+def _register(target: str, users: Path, count: int, rate: float, tag: str) -> int:
+    result = run_sipp(
+        "register.xml",
+        target,
+        calls=count,
+        rate=rate,
+        injection=users,
+        keys={"c1": "1", "c2": "2", "expires": "3600"},
+        call_id=f"{tag}-%u@%s",
+        extra=["-nr"],  # no retransmissions: a slow profiled switch gets the same messages
+        timeout=count / rate + 120,
+    )
+    if result.failed or result.successful != count:
+        raise RuntimeError(f"{tag}: {result.successful}/{count} registrations, {result.errors}")
+    return result.successful
+
+
+def _control(*args: str) -> None:
+    subprocess.run(["callgrind_control", *args], check=True, capture_output=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=500, help="registrations measured")
+    parser.add_argument("--rate", type=float, default=20.0, help="registrations per second")
+    parser.add_argument("--idle", type=float, default=20.0, help="idle seconds measured")
+    args = parser.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix="registercost-"))
+    people = numbered_users(args.users, password="pw")
+    users = write_users(
+        work / "users.csv", user_rows((u.extension, DOMAIN, u.password) for u in people)
+    )
+    config = SwitchConfigFile(
+        work / "switch", users=people, domain=DOMAIN, port=free_port(), log_level="WARNING"
+    )
+    path = config.write()
+    with path.open("a") as toml:  # a profiled switch is slow: its overload guard would shed
+        toml.write("\n[overload]\nmax_queue_delay = 0\n")
+    dumps = work / "callgrind.out"
+    wrapper = [
+        "valgrind",
+        "--tool=callgrind",
+        "--instr-atstart=no",
+        f"--callgrind-out-file={dumps}",
+        sys.executable,
+        "-m",
+        "softswitch.cli",
+    ]
+    proc = _start_switch(path, path.parent, config.port, wrapper)
+    target = f"127.0.0.1:{config.port}"
+    pid = str(proc.pid)
+    try:
+        # Every user registered once first: the measured round refreshes bindings, as phones
+        # do all day, with the switch's caches and the database warm.
+        _register(target, users, args.users, args.rate, "warm")
+        _control("-i", "on", pid)
+        started = time.monotonic()
+        count = _register(target, users, args.users, args.rate, "cost")
+        elapsed = time.monotonic() - started
+        _control("-d", pid)
+        time.sleep(2)
+        total = _callgrind_total(dumps)
+        # What the switch does without traffic (timers, write-behind, pollers), which a low
+        # rate would otherwise charge to the registrations.
+        _control("-z", pid)
+        time.sleep(args.idle)
+        _control("-d", pid)
+        _control("-i", "off", pid)
+        time.sleep(2)
+        idle = (_callgrind_total(dumps) - total) / args.idle
+        report = {
+            "registrations": count,
+            "rate": args.rate,
+            "elapsed_s": round(elapsed, 1),
+            "instructions": total,
+            "instructions_per_registration": round(total / count),
+            "idle_per_s": round(idle),
+            "net_per_registration": round((total - idle * elapsed) / count),
+            "dumps": str(work),
+        }
+        print(json.dumps(report))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
