@@ -23,6 +23,10 @@ free agent waits for them: that is keeping one's place); once the caller answers
 offered to it. Unanswered, the call back is tried again ``callback_retry`` seconds later,
 up to ``callback_attempts`` times (the queue moves on meanwhile), then the caller is given
 up.
+
+Over 600 lines because it is the one owner of a tenant's callers and agent reservations:
+every input and the dispatch that follows it must see the same state, which splitting the
+module would spread over several.
 """
 
 from __future__ import annotations
