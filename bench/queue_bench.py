@@ -16,8 +16,11 @@ Measured:
   and no caller is answered twice;
 - the switch's CPU (user + system seconds from /proc, as a share of one core) over the run.
 
+Callers wait only while they arrive faster than agents finish (`--agents` divided by the
+mean talk time, a second per caller); `peak_waiting` in the report says how many did.
+
     SOFTSWITCH_PURE_PYTHON=1 .venv/bin/python -m bench.queue_bench
-    .venv/bin/python -m bench.queue_bench --callers 1000 --queues 50 --agents 200
+    .venv/bin/python -m bench.queue_bench --callers 1000 --queues 50 --agents 200 --rate 100
 """
 
 from __future__ import annotations
@@ -28,13 +31,12 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
 from collections import defaultdict
 from pathlib import Path
 
 from config.queues import Strategy
-from peers.sipp import SippResult, run_sipp, user_rows, write_users
+from peers.sipp import run_sipp, start_sipp, user_rows, write_users
 from peers.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
 from storage import open_store
 from storage.queue_events import QueueEvent
@@ -357,34 +359,32 @@ def run(opts: argparse.Namespace) -> dict[str, object]:
                 "{talk_max}", str(int(opts.talk_max * 1000))
             )
         )
-        agent_result: dict[str, SippResult] = {}
         expected = opts.callers
         length = opts.callers / opts.rate + opts.patience + 30
-
-        def agents_run() -> None:
-            agent_result["uas"] = run_sipp(
-                scenario, f"127.0.0.1:{config.port}", calls=expected * 2, rate=1,
-                local_port=uas_port, timeout=length, workdir=work, extra=["-trace_logs"],
-            )  # fmt: skip
-
-        uas = threading.Thread(target=agents_run, daemon=True)
-        uas.start()
-        time.sleep(1)
-        caller_xml = work / "queue_caller.xml"
-        caller_xml.write_text(_CALLER_UAC.replace("{patience_ms}", str(opts.patience * 1000)))
-        dids = write_users(
-            work / "dids.csv", [(_did(i % opts.queues),) for i in range(opts.callers)]
-        )
-        cpu_start, wall_start = _cpu_seconds(switch.pid), time.monotonic()
-        callers = run_sipp(
-            caller_xml, f"127.0.0.1:{config.port}", calls=opts.callers, rate=opts.rate,
-            limit=opts.callers, injection=dids, timeout=length, workdir=work / "callers",
+        # In the background, stopped by its PID once the last conversations are logged
+        # (its own -timeout would keep it, and its port, for minutes after the report).
+        uas = start_sipp(
+            scenario, f"127.0.0.1:{config.port}", calls=expected * 2, rate=1,
+            local_port=uas_port, timeout=length, workdir=work, extra=["-trace_logs"],
         )  # fmt: skip
-        cpu = _cpu_seconds(switch.pid) - cpu_start
-        wall = time.monotonic() - wall_start
-        time.sleep(opts.talk_max + 2)  # the last conversations end and are logged
-        events = _events(database)
-    uas.join(timeout=5)
+        try:
+            time.sleep(1)
+            caller_xml = work / "queue_caller.xml"
+            caller_xml.write_text(_CALLER_UAC.replace("{patience_ms}", str(opts.patience * 1000)))
+            dids = write_users(
+                work / "dids.csv", [(_did(i % opts.queues),) for i in range(opts.callers)]
+            )
+            cpu_start, wall_start = _cpu_seconds(switch.pid), time.monotonic()
+            callers = run_sipp(
+                caller_xml, f"127.0.0.1:{config.port}", calls=opts.callers, rate=opts.rate,
+                limit=opts.callers, injection=dids, timeout=length, workdir=work / "callers",
+            )  # fmt: skip
+            cpu = _cpu_seconds(switch.pid) - cpu_start
+            wall = time.monotonic() - wall_start
+            time.sleep(opts.talk_max + 2)  # the last conversations end and are logged
+            events = _events(database)
+        finally:
+            uas.stop()
     problems, saturated = check_log(events)
     delays = free_to_offer(work, saturated)
     # Once every caller has entered (the UAS starts a second before the callers): what an
@@ -436,8 +436,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queues", type=int, default=10)
     parser.add_argument("--agents", type=int, default=40)
     parser.add_argument("--rate", type=float, default=40, help="callers entering per second")
-    parser.add_argument("--talk-min", type=float, default=3.0)
-    parser.add_argument("--talk-max", type=float, default=5.0)
+    # Agents must be slower than arrivals for callers to wait: 40 agents talking 10-15 s
+    # take about 3 callers a second, so at 40/s nearly every caller waits.
+    parser.add_argument("--talk-min", type=float, default=10.0)
+    parser.add_argument("--talk-max", type=float, default=15.0)
     parser.add_argument("--patience", type=int, default=120, help="seconds a caller waits")
     opts = parser.parse_args(argv)
     figures = run(opts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -95,6 +96,32 @@ def run_sipp(
     name without a path is looked up in tests/sipp/. `local_ip` is the address SIPp binds
     and puts in Via and Contact (another than loopback when the target is remote).
     """
+    return start_sipp(
+        scenario, target, calls=calls, rate=rate, transport=transport, injection=injection,
+        keys=keys, call_id=call_id, limit=limit, timeout=timeout, local_port=local_port,
+        extra=extra, workdir=workdir, local_ip=local_ip,
+    ).wait()  # fmt: skip
+
+
+def start_sipp(
+    scenario: str | Path,
+    target: str,
+    *,
+    calls: int,
+    rate: float,
+    transport: str = "udp",
+    injection: Path | None = None,
+    keys: Mapping[str, str] | None = None,
+    call_id: str | None = None,
+    limit: int | None = None,
+    timeout: float = 120.0,
+    local_port: int = 0,
+    extra: Sequence[str] = (),
+    workdir: Path | None = None,
+    local_ip: str = "127.0.0.1",
+) -> SippRun:
+    """Start SIPp as :func:`run_sipp` does, without waiting: the run goes on in the
+    background until it ends by itself (`wait`) or is stopped by its PID (`stop`)."""
     path = Path(scenario)
     if not path.is_absolute() and not path.exists():
         path = SCENARIOS / path
@@ -155,40 +182,80 @@ def run_sipp(
     for key, value in (keys or {}).items():
         args += ["-key", key, value]
     args += list(extra)
-    started = time.monotonic()
-    try:
-        proc = subprocess.run(
-            args,
-            cwd=work,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            timeout=timeout + 30,
-            check=False,
+    return SippRun(args, work, owned, timeout)
+
+
+class SippRun:
+    """One SIPp process started by :func:`start_sipp`; `wait` or `stop` gives its result."""
+
+    def __init__(self, args: list[str], work: Path, owned: bool, timeout: float) -> None:
+        self.work = work
+        self._owned = owned
+        self._deadline = time.monotonic() + timeout + 30  # SIPp's -timeout, then a hard kill
+        self._started = time.monotonic()
+        self._stderr = work / "stderr.log"
+        with self._stderr.open("wb") as err:
+            self._proc = subprocess.Popen(
+                args, cwd=work, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err
+            )
+        self.pid = self._proc.pid
+        self._result: SippResult | None = None
+
+    def running(self) -> bool:
+        return self._proc.poll() is None
+
+    def wait(self) -> SippResult:
+        """Wait until SIPp ends by itself (killed past its time limit)."""
+        if self._result is not None:
+            return self._result
+        note = ""
+        try:
+            self._proc.wait(max(0.0, self._deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+            note = "sipp killed after the hard time limit"
+        return self._finish(note)
+
+    def stop(self, grace: float = 5.0) -> SippResult:
+        """End the run now: SIGUSR1 (SIPp stops placing calls and quits), SIGTERM after
+        `grace` seconds, SIGKILL after as many again; the result of what it did."""
+        if self._result is not None:
+            return self._result
+        for sig in (signal.SIGUSR1, signal.SIGTERM, signal.SIGKILL):
+            if self._proc.poll() is not None:
+                break
+            self._proc.send_signal(sig)
+            try:
+                self._proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                continue
+        self._proc.wait()
+        return self._finish("")
+
+    def _finish(self, note: str) -> SippResult:
+        wall = time.monotonic() - self._started
+        work = self.work
+        stderr = note or _read(self._stderr)
+        stats = _last_stats(work / "stat.csv")
+        errors = _read(work / "errors.log")
+        screen = _read(work / "screen.log")
+        if self._owned and os.environ.get("SOFTSWITCH_KEEP_SIPP") is None:
+            shutil.rmtree(work, ignore_errors=True)
+        successful = int(stats.get("SuccessfulCall(C)", 0) or 0)
+        failed = int(stats.get("FailedCall(C)", 0) or 0)
+        # SIPp's own elapsed time has one-second resolution: the wall time of the run is finer.
+        self._result = SippResult(
+            returncode=-9 if note else self._proc.returncode,
+            successful=successful,
+            failed=failed,
+            elapsed=wall,
+            rate=successful / wall if wall > 0 else 0.0,
+            stats=stats,
+            errors=(stderr + errors)[-4000:],
+            screen=screen[-6000:],
         )
-        returncode, stderr = proc.returncode, proc.stderr.decode(errors="replace")
-    except subprocess.TimeoutExpired:
-        returncode, stderr = -9, "sipp killed after the hard time limit"
-    wall = time.monotonic() - started
-    stats = _last_stats(work / "stat.csv")
-    errors = _read(work / "errors.log")
-    screen = _read(work / "screen.log")
-    if owned and os.environ.get("SOFTSWITCH_KEEP_SIPP") is None:
-        shutil.rmtree(work, ignore_errors=True)
-    successful = int(stats.get("SuccessfulCall(C)", 0) or 0)
-    failed = int(stats.get("FailedCall(C)", 0) or 0)
-    # SIPp's own elapsed time has one-second resolution: the wall time of the run is finer.
-    elapsed = wall
-    return SippResult(
-        returncode=returncode,
-        successful=successful,
-        failed=failed,
-        elapsed=elapsed,
-        rate=successful / elapsed if elapsed > 0 else 0.0,
-        stats=stats,
-        errors=(stderr + errors)[-4000:],
-        screen=screen[-6000:],
-    )
+        return self._result
 
 
 def _read(path: Path) -> str:

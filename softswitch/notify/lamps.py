@@ -8,10 +8,18 @@ and whatever another part of the switch shows on a named resource (a park orbit)
 form desk phones' BLF keys read: no dialog is idle, ``early`` rings (recipient: a key
 offers pickup), ``confirmed`` is on a call, and a dialog that ended is shown once as
 ``terminated``.
+
+With a ``window`` (the switch's is :data:`LAMP_WINDOW`), the changes of a lamp within that
+many seconds go out as one NOTIFY of the state at its end: a phone answered at once rings
+and is on a call within milliseconds, and its watchers need one NOTIFY for that, not two
+(RFC 6665 4.2.2 lets a notifier throttle a package's NOTIFYs). A dialog that ended is still
+shown as ``terminated`` in that NOTIFY. The document of a lamp is built once per change,
+not once per watcher (only its ``version`` differs between watchers).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NamedTuple
 from xml.sax.saxutils import escape, quoteattr
 
@@ -20,11 +28,15 @@ from softswitch.directory import Domain, Subscriber
 from softswitch.notify.subscriptions import Notifier, SubscriptionRefused
 from softswitch.sip.subscription import EventPackage, Subscription
 
-__all__ = ["DIALOG_PACKAGE", "LampBoard", "LampDialog", "dialog_info"]
+__all__ = ["DIALOG_PACKAGE", "LAMP_WINDOW", "LampBoard", "LampDialog", "dialog_info"]
 
 DIALOG_PACKAGE = EventPackage("dialog", "application/dialog-info+xml", default_expires=3600)
 
 _STATES = ("trying", "proceeding", "early", "confirmed", "terminated")
+
+#: Seconds a lamp's changes are gathered into one NOTIFY on the switch (short enough that a
+#: key lights with no delay a person notices).
+LAMP_WINDOW = 0.05
 
 
 class LampDialog(NamedTuple):
@@ -40,10 +52,14 @@ class LampDialog(NamedTuple):
 
 def dialog_info(entity: str, version: int, dialogs: list[LampDialog]) -> bytes:
     """The full-state ``dialog-info`` document of ``entity``."""
+    head, tail = _document(entity, dialogs)
+    return b"%s%d%s" % (head, version, tail)
+
+
+def _document(entity: str, dialogs: Iterable[LampDialog]) -> tuple[bytes, bytes]:
+    """``dialog_info`` without its version: the bytes before and after it."""
     lines = [
-        '<?xml version="1.0" encoding="UTF-8"?>',
-        f'<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="{version}" '
-        f'state="full" entity={quoteattr(entity)}>',
+        f'" state="full" entity={quoteattr(entity)}>',
     ]
     for dialog in dialogs:
         attributes = f"id={quoteattr(dialog.id)}"
@@ -64,15 +80,34 @@ def dialog_info(entity: str, version: int, dialogs: list[LampDialog]) -> bytes:
         )
         lines.append("</dialog>")
     lines.append("</dialog-info>")
-    return ("\r\n".join(lines) + "\r\n").encode()
+    return _HEAD, ("\r\n".join(lines) + "\r\n").encode()
+
+
+_HEAD = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\r\n'
+    b'<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="'
+)
 
 
 class _Lamp:
-    __slots__ = ("dialogs", "entity")
+    __slots__ = ("dialogs", "document", "entity")
 
     def __init__(self, entity: str) -> None:
         self.entity = entity
         self.dialogs: dict[str, LampDialog] = {}
+        self.document: tuple[bytes, bytes] | None = None  # built on the first NOTIFY
+
+    def changed(self, dialog: LampDialog) -> None:
+        self.dialogs[dialog.id] = dialog
+        self.document = None
+
+    def prune(self) -> None:
+        """Forget the dialogs shown as terminated (after their NOTIFY)."""
+        ended = [k for k, d in self.dialogs.items() if d.state == "terminated"]
+        for key in ended:
+            del self.dialogs[key]
+        if ended:
+            self.document = None
 
 
 class LampBoard:
@@ -80,9 +115,11 @@ class LampBoard:
 
     package = DIALOG_PACKAGE
 
-    def __init__(self, notifier: Notifier) -> None:
+    def __init__(self, notifier: Notifier, window: float = 0.0) -> None:
         self.notifier = notifier
+        self.window = window
         self._lamps: dict[str, _Lamp] = {}
+        self._changed: dict[str, None] = {}  # lamps changed within the window, in order
         # Named resources by tenant (park orbits...), besides the tenants' users.
         self._named: dict[str, set[str]] = {}
         self._calls: CallObservers | None = None
@@ -111,10 +148,13 @@ class LampBoard:
 
     def body(self, sub: Subscription) -> bytes:
         lamp = self._lamps.get(sub.resource)
-        tenant, _, name = sub.resource.partition("/")
-        entity = lamp.entity if lamp is not None else self._entity(tenant, name)
-        dialogs = list(lamp.dialogs.values()) if lamp is not None else []
-        return dialog_info(entity, sub.version, dialogs)
+        if lamp is None:
+            tenant, _, name = sub.resource.partition("/")
+            return dialog_info(self._entity(tenant, name), sub.version, [])
+        document = lamp.document
+        if document is None:
+            document = lamp.document = _document(lamp.entity, lamp.dialogs.values())
+        return b"%s%d%s" % (document[0], sub.version, document[1])
 
     def state_of(self, tenant: str, resource: str) -> list[LampDialog]:
         """The dialogs shown on a resource now."""
@@ -131,6 +171,7 @@ class LampBoard:
         self._named.get(tenant, set()).discard(name)
         key = f"{tenant}/{name}"
         self._lamps.pop(key, None)
+        self._changed.pop(key, None)
         self.notifier.terminate(self.notifier.table.watching(self.package.name, key), "noresource")
 
     def show(self, tenant: str, resource: str, dialog: LampDialog, entity: str = "") -> None:
@@ -144,12 +185,27 @@ class LampBoard:
             if dialog.state == "terminated":
                 return
             lamp = self._lamps[key] = _Lamp(entity or self._entity(tenant, resource))
-        lamp.dialogs[dialog.id] = dialog
+        lamp.changed(dialog)
+        if self.window <= 0:
+            self._publish(key, lamp)
+            return
+        if not self._changed:
+            self.notifier.schedule(self.window, self._publish_changed)
+        self._changed[key] = None
+
+    def _publish_changed(self) -> None:
+        changed, self._changed = self._changed, {}
+        for key in changed:
+            lamp = self._lamps.get(key)
+            if lamp is not None:
+                self._publish(key, lamp)
+
+    def _publish(self, key: str, lamp: _Lamp) -> None:
+        """NOTIFY the lamp's state now; the dialogs shown as terminated are then forgotten."""
         self.notifier.publish(self.package.name, key)
-        if dialog.state == "terminated":
-            del lamp.dialogs[dialog.id]
-            if not lamp.dialogs:
-                del self._lamps[key]
+        lamp.prune()
+        if not lamp.dialogs:
+            del self._lamps[key]
 
     def clear(self, tenant: str, resource: str, dialog_id: str) -> None:
         """The dialog ``dialog_id`` on ``resource`` is over."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from config.smtp import SmtpSettings, SubscriptionSettings
 from softswitch.directory import Subscriber
 from softswitch.location import LocationService
-from softswitch.notify.lamps import LampBoard
+from softswitch.notify.lamps import LAMP_WINDOW, LampBoard
 from softswitch.notify.mail_notifier import MailNotifier
 from softswitch.notify.mailer import Mailer
 from softswitch.notify.mwi import MessageWaiting
@@ -41,7 +41,7 @@ class Notifications:
         self.location = location
         self.subscriptions = subscriptions
         self.smtp = smtp
-        self.lamps = LampBoard(notifier)
+        self.lamps = LampBoard(notifier, LAMP_WINDOW)
         notifier.serve(self.lamps)
         self.mailboxes: MailboxDirectory | None = None
         self.message_waiting: MessageWaiting | None = None

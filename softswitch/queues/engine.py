@@ -23,6 +23,10 @@ free agent waits for them: that is keeping one's place); once the caller answers
 offered to it. Unanswered, the call back is tried again ``callback_retry`` seconds later,
 up to ``callback_attempts`` times (the queue moves on meanwhile), then the caller is given
 up.
+
+Over 600 lines because it is the one owner of a tenant's callers and agent reservations:
+every input and the dispatch that follows it must see the same state, which splitting the
+module would spread over several.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from config.queues import CallQueue, IfUnanswered, MissedAction, Strategy
+from config.queues import CallQueue, IfUnanswered, MissedAction, QueueAgent, Strategy
 from softswitch.queues.strategies import Candidate, pick
 from storage.queue_events import QueueEvent
 
@@ -150,6 +154,8 @@ class QueueEngine:
         self.callers: dict[str, _Caller] = {}
         self._last_offered: dict[str, tuple[int, str]] = {}  # queue -> round robin mark
         self._handled: dict[str, deque[float]] = {}  # queue -> recent handle times
+        # queue -> its agents by extension (a queue's agent list is scanned per offer else)
+        self._roster: dict[str, dict[str, QueueAgent]] = {}
         self._seq = 0
         self.reconfigure(queues)
 
@@ -158,6 +164,7 @@ class QueueEngine:
     def reconfigure(self, queues: Sequence[CallQueue]) -> list[Action]:
         """New queue settings; agents keep their status, callers of a removed queue leave."""
         self.queues = {q.name: q for q in queues}
+        self._roster = {q.name: {a.extension: a for a in q.agents} for q in queues}
         for q in queues:
             for a in q.agents:
                 self.agents.setdefault(a.extension, _Agent(a.extension))
@@ -493,14 +500,12 @@ class QueueEngine:
             record.missed_in_row = 0
         return out
 
-    def _free(self, agent: str) -> bool:
-        record = self.agents.get(agent)
-        return record is not None and record.status == "available" and record.state == "idle"
-
-    def _candidates(self, caller: _Caller, config: CallQueue, blocked: set[str]) -> list[Candidate]:
+    def _candidates(
+        self, config: CallQueue, free: list[QueueAgent], blocked: set[str]
+    ) -> list[Candidate]:
         found = []
-        for a in config.agents:
-            if a.extension in blocked or not self._free(a.extension):
+        for a in free:
+            if a.extension in blocked:
                 continue
             record = self.agents[a.extension]
             found.append(
@@ -520,7 +525,7 @@ class QueueEngine:
             record = self.agents[agent]
             record.state, record.call_id = "ringing", caller.call_id
             caller.offers[agent] = now + timeout + OFFER_GRACE
-            order = next(a.order for a in config.agents if a.extension == agent)
+            order = self._roster[config.name][agent].order
             self._last_offered[config.name] = (order, agent)
             out += [
                 self._event(
@@ -530,26 +535,40 @@ class QueueEngine:
             ]
         return out
 
-    def _outranked(self, caller: _Caller) -> set[str]:
-        """Agents who should rather take another caller that arrived in the same second, in
-        a queue they give a better (lower) priority."""
-        second = math.floor(caller.entered)
+    def _outranked(
+        self, caller: _Caller, free: list[QueueAgent], same_second: list[_Caller]
+    ) -> set[str]:
+        """Of the queue's `free` agents, those who should rather take another caller that
+        arrived in the same second (`same_second`), in a queue they give a better (lower)
+        priority."""
         blocked: set[str] = set()
-        mine = self.queues[caller.queue]
-        for other in self.callers.values():
-            if other is caller or other.offers or math.floor(other.entered) != second:
+        for other in same_second:
+            if other is caller or other.offers:
                 continue
-            theirs = self.queues[other.queue]
-            for a in mine.agents:
-                b = theirs.agent(a.extension)
+            theirs = self._roster[other.queue]
+            for a in free:
+                b = theirs.get(a.extension)
                 if b is not None and b.priority < a.priority:
                     blocked.add(a.extension)
         return blocked
 
     def _dispatch(self, now: float) -> list[Action]:
+        # Every input ends here, so its cost is what a busy queue pays per event: nothing
+        # is looked at for a caller whose queue has no free agent (with every agent busy
+        # and hundreds waiting, that is every caller), and agents are found by extension.
+        free = {
+            name for name, r in self.agents.items() if r.status == "available" and r.state == "idle"
+        }
+        if not free:
+            self._no_candidates(now)
+            return []
         out: list[Action] = []
         held: set[str] = set()  # queues waiting for a caller called back
-        for caller in sorted(self.callers.values(), key=lambda c: (c.entered, c.seq)):
+        ordered = sorted(self.callers.values(), key=lambda c: (c.entered, c.seq))
+        by_second: dict[int, list[_Caller]] = {}
+        for caller in ordered:
+            by_second.setdefault(math.floor(caller.entered), []).append(caller)
+        for caller in ordered:
             if caller.calling:
                 held.add(caller.queue)
             if caller.queue in held:
@@ -557,12 +576,16 @@ class QueueEngine:
             if caller.offers or (caller.away and caller.retry_at > now):
                 continue  # an offer (a ring-all or cascade round) is ringing
             config = self.queues[caller.queue]
+            mine = [a for a in config.agents if a.extension in free] if free else []
+            if not mine:
+                caller.tried.clear()  # no candidate at all: the next round starts afresh
+                continue
             strategy = config.strategy
-            blocked = caller.tried | self._outranked(caller)
-            candidates = self._candidates(caller, config, blocked)
+            outranked = self._outranked(caller, mine, by_second[math.floor(caller.entered)])
+            candidates = self._candidates(config, mine, caller.tried | outranked)
             if not candidates and caller.tried:
                 caller.tried.clear()  # everyone had their turn: a new round
-                candidates = self._candidates(caller, config, self._outranked(caller))
+                candidates = self._candidates(config, mine, outranked)
             if not candidates:
                 continue
             if caller.away:  # their turn: call them back, serve the others meanwhile
@@ -579,13 +602,31 @@ class QueueEngine:
                 ]
                 step = config.agent_ring_timeout if strategy is Strategy.LINEAR_CASCADE else 0.0
                 out += self._offer(caller, config, ranked, now, step)
-                continue
-            chosen = pick(
-                strategy, candidates, last_order=self._last_offered.get(config.name), rng=self.rng
-            )
-            if chosen is not None:
+                free.difference_update(ranked)
+            else:
+                chosen = pick(
+                    strategy, candidates, last_order=self._last_offered.get(config.name),
+                    rng=self.rng,
+                )  # fmt: skip
+                if chosen is None:
+                    continue
                 out += self._offer(caller, config, [chosen.extension], now, 0.0)
+                free.discard(chosen.extension)
         return out
+
+    def _no_candidates(self, now: float) -> None:
+        """What `_dispatch` does when no agent is free, without sorting the callers: every
+        caller it would look at starts a new round (see `tried`)."""
+        held: dict[str, tuple[float, int]] = {}  # queue -> first caller called back
+        for c in self.callers.values():
+            if c.calling and (c.entered, c.seq) < held.get(c.queue, (math.inf, 0)):
+                held[c.queue] = (c.entered, c.seq)
+        for c in self.callers.values():
+            if c.offers or (c.away and c.retry_at > now) or not c.tried:
+                continue
+            if c.queue in held and (c.entered, c.seq) >= held[c.queue]:
+                continue
+            c.tried.clear()
 
 
 def events_of(actions: Iterable[Action]) -> list[QueueEvent]:

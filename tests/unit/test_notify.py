@@ -55,7 +55,7 @@ class Mailboxes:
         self.deleted.append(message_id)
 
 
-def harness(**settings: int) -> tuple[Net, Notifier, LampBoard]:
+def harness(window: float = 0.0, **settings: int) -> tuple[Net, Notifier, LampBoard]:
     net = Net()
     notifier = Notifier(
         net.layer,
@@ -68,7 +68,7 @@ def harness(**settings: int) -> tuple[Net, Notifier, LampBoard]:
         local=lambda dest: ("192.0.2.1", 5060),
         server_header="test",
     )
-    lamps = LampBoard(notifier)
+    lamps = LampBoard(notifier, window)
     notifier.serve(lamps)
     lamps.follow(net.mgr.observers)
     return net, notifier, lamps
@@ -315,6 +315,30 @@ def test_named_resource_shows_and_goes() -> None:
     reply(net, shown[0])
     lamps.remove_resource("t", "park701")
     assert [n.get("Subscription-State") for n in notifies(net)] == ["terminated;reason=noresource"]
+
+
+def test_changes_within_the_window_go_out_as_one_notify_per_watcher() -> None:
+    net, notifier, lamps = harness(window=0.05)
+    lamps.add_resource("t", "park701")
+    for _ in range(2):  # two keys on the same orbit
+        assert subscribe(net, notifier, "park701").status == 200
+    for notify in notifies(net):
+        reply(net, notify)
+    # Rings and is answered at once: one NOTIFY each, of the state at the window's end.
+    lamps.show("t", "park701", LampDialog("p1", "early"))
+    lamps.show("t", "park701", LampDialog("p1", "confirmed"))
+    assert notifies(net) == []
+    net.advance(0.1)
+    shown = notifies(net)
+    assert [lamp_states(n) for n in shown] == [(1, ["confirmed"])] * 2
+    for notify in shown:
+        reply(net, notify)
+    # A dialog that ends is still shown once as terminated, then forgotten.
+    lamps.clear("t", "park701", "p1")
+    net.advance(0.1)
+    ended = notifies(net)
+    assert [lamp_states(n) for n in ended] == [(2, ["terminated"])] * 2
+    assert lamps.state_of("t", "park701") == []
 
 
 def test_dialog_info_escapes_and_parses() -> None:
