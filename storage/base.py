@@ -25,6 +25,7 @@ from storage.cdr import Cdr, cdr_rows
 from storage.cdr_analytics import QualityTotals, TrunkTotals, VolumeSlot
 from storage.errors import StorageError
 from storage.logins import ApiLogin, ApiToken, CdrQuery
+from storage.object_pages import ObjectQuery
 from storage.provisioning import AuditQuery, AuditRecord, ObjectWrite, ProvisionedObject
 from storage.queue_events import QueueEvent, queue_event_to_row
 from storage.voicemail import VoicemailRows
@@ -626,6 +627,13 @@ class Store(VoicemailRows, ABC):
     @abstractmethod
     async def cdr_quality_totals(self, query: CdrQuery) -> list[QualityTotals]:
         """The anchored calls' MOS, jitter and loss figures per trunk ('' for none)."""
+
+    @abstractmethod
+    async def page_provisioning(
+        self, query: ObjectQuery, limit: int
+    ) -> tuple[int, list[ProvisionedObject]]:
+        """How many objects match ``query`` (its ``after`` ignored) and up to ``limit`` of
+        them after ``query.after``, in storage.object_pages.sort_key order."""
 
     # -- end of the admin API block ----------------------------------------------------------
 

@@ -68,6 +68,7 @@ from storage.logins import (
     token_to_row,
 )
 from storage.migrations import load_migrations, split_sqlite_script
+from storage.object_pages import ObjectQuery, object_page_sql, objects_from_rows
 from storage.provisioning import (
     AuditQuery,
     AuditRecord,
@@ -537,6 +538,16 @@ class SqliteStore(Store):
             "cdr_quality_totals", quality_sql, replace(query, after=None), "sqlite"
         )
         return quality_totals(rows)
+
+    async def page_provisioning(
+        self, query: ObjectQuery, limit: int
+    ) -> tuple[int, list[ProvisionedObject]]:
+        count_sql, page_sql, count_params, page_params = _checked(
+            object_page_sql, query, "sqlite", check_limit(limit)
+        )
+        total = await self._read("page_provisioning", count_sql, count_params)
+        rows = await self._read("page_provisioning", page_sql, page_params)
+        return int(total[0][0]), objects_from_rows([tuple(row) for row in rows])
 
     async def load_cdr(self, call_id: str) -> Cdr | None:
         rows = await self._read(
