@@ -21,6 +21,7 @@ from typing import Any
 from bench.api_bench import api_switch
 from bench.api_data import TENANT
 from peers.browser import DESKTOP, Browser
+from softswitch.api.paging import encode_cursor
 
 __all__ = ["main", "measure"]
 
@@ -41,7 +42,8 @@ _TIMING = """() => {
 
 PAGES = {
     "first page": "/t/{t}/users",
-    "search by name (scans every user)": "/t/{t}/users?q=zz",
+    "a later page (after extension 5000)": "/t/{t}/users?cursor=" + encode_cursor("5000"),
+    "search by name": "/t/{t}/users?q=zz",
     "search by extension": "/t/{t}/users?q=1999",
 }
 

@@ -22,8 +22,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 from storage.bans import Ban, ban_to_row
 from storage.cdr import Cdr, cdr_rows
+from storage.cdr_analytics import QualityTotals, TrunkTotals, VolumeSlot
 from storage.errors import StorageError
 from storage.logins import ApiLogin, ApiToken, CdrQuery
+from storage.object_pages import ObjectQuery
 from storage.provisioning import AuditQuery, AuditRecord, ObjectWrite, ProvisionedObject
 from storage.queue_events import QueueEvent, queue_event_to_row
 from storage.voicemail import VoicemailRows
@@ -610,6 +612,28 @@ class Store(VoicemailRows, ABC):
     @abstractmethod
     async def load_cdr(self, call_id: str) -> Cdr | None:
         """One CDR by the switch's call id."""
+
+    # -- call history aggregates for dashboards (branch dash; storage.cdr_analytics) ---------
+
+    @abstractmethod
+    async def cdr_volume(self, query: CdrQuery, base: int, width: int) -> list[VolumeSlot]:
+        """Calls matching ``query`` per slot of ``width`` seconds counted from ``base``
+        (``query.start`` must be >= ``base``); slots without calls are left out."""
+
+    @abstractmethod
+    async def cdr_trunk_totals(self, query: CdrQuery) -> list[TrunkTotals]:
+        """Attempts, answered calls and billed seconds per trunk, by trunk name."""
+
+    @abstractmethod
+    async def cdr_quality_totals(self, query: CdrQuery) -> list[QualityTotals]:
+        """The anchored calls' MOS, jitter and loss figures per trunk ('' for none)."""
+
+    @abstractmethod
+    async def page_provisioning(
+        self, query: ObjectQuery, limit: int
+    ) -> tuple[int, list[ProvisionedObject]]:
+        """How many objects match ``query`` (its ``after`` ignored) and up to ``limit`` of
+        them after ``query.after``, in storage.object_pages.sort_key order."""
 
     # -- end of the admin API block ----------------------------------------------------------
 

@@ -43,6 +43,17 @@ from storage.base import (
     unique_bindings,
 )
 from storage.cdr import CDR_SQL_COLUMNS, Cdr, cdr_from_row
+from storage.cdr_analytics import (
+    QualityTotals,
+    TrunkTotals,
+    VolumeSlot,
+    quality_sql,
+    quality_totals,
+    trunk_sql,
+    trunk_totals,
+    volume_slots,
+    volume_sql,
+)
 from storage.cdr_search import SEARCH_TABLE, prepare_sqlite_search
 from storage.logins import (
     LOGIN_COLUMNS,
@@ -57,6 +68,7 @@ from storage.logins import (
     token_to_row,
 )
 from storage.migrations import load_migrations, split_sqlite_script
+from storage.object_pages import ObjectQuery, object_page_sql, objects_from_rows
 from storage.provisioning import (
     AuditQuery,
     AuditRecord,
@@ -503,6 +515,39 @@ class SqliteStore(Store):
             params,
         )
         return [cdr_from_row(row) for row in rows]
+
+    async def _aggregate(self, what: str, build: Any, *args: Any) -> list[tuple[Any, ...]]:
+        sql, params = _checked(build, *args)
+        rows = await self._read(what, sql, params)
+        return [tuple(r) for r in rows]
+
+    async def cdr_volume(self, query: CdrQuery, base: int, width: int) -> list[VolumeSlot]:
+        rows = await self._aggregate(
+            "cdr_volume", volume_sql, replace(query, after=None), "sqlite", base, width
+        )
+        return volume_slots(rows)
+
+    async def cdr_trunk_totals(self, query: CdrQuery) -> list[TrunkTotals]:
+        rows = await self._aggregate(
+            "cdr_trunk_totals", trunk_sql, replace(query, after=None), "sqlite"
+        )
+        return trunk_totals(rows)
+
+    async def cdr_quality_totals(self, query: CdrQuery) -> list[QualityTotals]:
+        rows = await self._aggregate(
+            "cdr_quality_totals", quality_sql, replace(query, after=None), "sqlite"
+        )
+        return quality_totals(rows)
+
+    async def page_provisioning(
+        self, query: ObjectQuery, limit: int
+    ) -> tuple[int, list[ProvisionedObject]]:
+        count_sql, page_sql, count_params, page_params = _checked(
+            object_page_sql, query, "sqlite", check_limit(limit)
+        )
+        total = await self._read("page_provisioning", count_sql, count_params)
+        rows = await self._read("page_provisioning", page_sql, page_params)
+        return int(total[0][0]), objects_from_rows([tuple(row) for row in rows])
 
     async def load_cdr(self, call_id: str) -> Cdr | None:
         rows = await self._read(

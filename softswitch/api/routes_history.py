@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,6 +20,14 @@ from softswitch.api.etag import etag_of, with_etag
 from softswitch.api.paging import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, encode_cursor
 from softswitch.api.roles import Area
 from storage.cdr import CSV_COLUMNS, Cdr, csv_row
+from storage.cdr_analytics import (
+    JITTER_EDGES,
+    LOSS_EDGES,
+    MOS_EDGES,
+    Figures,
+    QualityTotals,
+    volume_slot,
+)
 from storage.logins import CdrQuery
 
 __all__ = ["router"]
@@ -378,30 +386,39 @@ async def volume(
     period: Annotated[Range, Depends()],
     bucket: Literal["hour", "day"] = "hour",
 ) -> Volume:
-    """Call volume by hour or day."""
+    """Call volume by hour or day (counted by the database per slot of UTC time, the
+    slots folded here into the zone's hours or days)."""
+    base, width = volume_slot(period.zone, period.start, period.end)
+    slots = await scope.ctx.store.cdr_volume(period.query(scope), base, width)
     buckets: dict[dt.datetime, VolumeBucket] = {}
-    async for batch in _all(scope, period.query(scope)):
-        for c in batch:
-            when = dt.datetime.fromtimestamp(c.start, period.zone)
-            key = when.replace(minute=0, second=0, microsecond=0)
-            if bucket == "day":
-                key = key.replace(hour=0)
-            b = buckets.get(key)
-            if b is None:
-                b = buckets[key] = VolumeBucket(
-                    start=key.isoformat(),
-                    calls=0,
-                    answered=0,
-                    inbound=0,
-                    outbound=0,
-                    internal=0,
-                    minutes=0.0,
-                )
-            b.calls += 1
-            b.answered += c.answer is not None
-            if c.direction in ("inbound", "outbound", "internal"):
-                setattr(b, c.direction, getattr(b, c.direction) + 1)
-            b.minutes = round(b.minutes + c.billsec / 60, 3)
+    billsec: dict[dt.datetime, float] = {}
+    # Newest first: a repeated local hour (the end of summer time) is one bucket, labelled
+    # with its later offset, as it was when every call was added up here.
+    for s in sorted(slots, key=lambda s: s.slot, reverse=True):
+        when = dt.datetime.fromtimestamp(base + s.slot * width, period.zone)
+        key = when.replace(minute=0, second=0, microsecond=0)
+        if bucket == "day":
+            key = key.replace(hour=0)
+        b = buckets.get(key)
+        if b is None:
+            b = buckets[key] = VolumeBucket(
+                start=key.isoformat(),
+                calls=0,
+                answered=0,
+                inbound=0,
+                outbound=0,
+                internal=0,
+                minutes=0.0,
+            )
+            billsec[key] = 0.0
+        b.calls += s.calls
+        b.answered += s.answered
+        b.inbound += s.inbound
+        b.outbound += s.outbound
+        b.internal += s.internal
+        billsec[key] += s.billsec
+    for key, b in buckets.items():
+        b.minutes = round(billsec[key] / 60, 3)
     return Volume(bucket=bucket, items=[buckets[k] for k in sorted(buckets)])
 
 
@@ -420,32 +437,17 @@ async def trunks(
     period: Annotated[Range, Depends()],
 ) -> list[TrunkFigures]:
     """ASR and ACD per carrier trunk."""
-    figures: dict[str, list[float]] = {}  # trunk -> [attempts, answered, billsec]
-    async for batch in _all(scope, period.query(scope)):
-        for c in batch:
-            if not c.trunk:
-                continue
-            f = figures.setdefault(c.trunk, [0, 0, 0.0])
-            f[0] += 1
-            if c.answer is not None:
-                f[1] += 1
-                f[2] += c.billsec
     return [
         TrunkFigures(
-            trunk=trunk,
-            attempts=int(a),
-            answered=int(n),
-            asr=round(n / a, 4) if a else 0.0,
-            acd=round(s / n, 1) if n else 0.0,
-            minutes=round(s / 60, 2),
+            trunk=t.trunk,
+            attempts=t.attempts,
+            answered=t.answered,
+            asr=round(t.answered / t.attempts, 4) if t.attempts else 0.0,
+            acd=round(t.billsec / t.answered, 1) if t.answered else 0.0,
+            minutes=round(t.billsec / 60, 2),
         )
-        for trunk, (a, n, s) in sorted(figures.items())
+        for t in await scope.ctx.store.cdr_trunk_totals(period.query(scope))
     ]
-
-
-MOS_EDGES = (1.0, 2.0, 2.5, 3.0, 3.5, 4.0, 4.3, 5.0)
-JITTER_EDGES = (5.0, 10.0, 20.0, 30.0, 50.0, 100.0)  # ms
-LOSS_EDGES = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1)  # ratio
 
 
 class Distribution(BaseModel):
@@ -462,24 +464,35 @@ class QualityFigures(BaseModel):
     loss: Distribution
 
 
-def _distribution(values: list[float], edges: tuple[float, ...]) -> Distribution:
-    counts = [0] * (len(edges) + 1)
-    for v in values:
-        counts[next((i for i, e in enumerate(edges) if v <= e), len(edges))] += 1
+def _distribution(figures: Figures, edges: tuple[float, ...]) -> Distribution:
+    below = (0, *figures.at_most)
+    counts = [below[i + 1] - below[i] for i in range(len(edges))]
+    counts.append(figures.count - below[-1])
     return Distribution(
         le=[*edges, None],
         counts=counts,
-        average=round(sum(values) / len(values), 3) if values else None,
+        average=round(figures.total / figures.count, 3) if figures.count else None,
     )
 
 
-def _worst(quality: dict[str, Any], key: str) -> float | None:
-    values = [
-        float(side[key])
-        for side in quality.values()
-        if isinstance(side, dict) and isinstance(side.get(key), int | float)
-    ]
-    return max(values) if values else None
+def _sum(totals: list[QualityTotals]) -> QualityTotals:
+    """Every trunk's figures added up (the tenant's, trunk "*")."""
+
+    def add(pick: Callable[[QualityTotals], Figures], edges: int) -> Figures:
+        parts = [pick(t) for t in totals]
+        return Figures(
+            count=sum(p.count for p in parts),
+            total=sum(p.total for p in parts),
+            at_most=tuple(sum(p.at_most[i] for p in parts) for i in range(edges)),
+        )
+
+    return QualityTotals(
+        trunk="*",
+        calls=sum(t.calls for t in totals),
+        mos=add(lambda t: t.mos, len(MOS_EDGES)),
+        jitter_ms=add(lambda t: t.jitter_ms, len(JITTER_EDGES)),
+        loss=add(lambda t: t.loss, len(LOSS_EDGES)),
+    )
 
 
 @router.get("/analytics/quality", response_model=list[QualityFigures], tags=["analytics"])
@@ -489,26 +502,14 @@ async def quality(
 ) -> list[QualityFigures]:
     """MOS, jitter and packet loss distributions of anchored calls, for the tenant (first
     item, trunk "*") and per trunk (the worse side of each call)."""
-    per: dict[str, tuple[list[float], list[float], list[float]]] = {"*": ([], [], [])}
-    async for batch in _all(scope, period.query(scope)):
-        for c in batch:
-            if c.mos is None:
-                continue
-            jitter, loss = _worst(c.quality, "jitter_ms"), _worst(c.quality, "loss")
-            for key in ("*", c.trunk):
-                m, j, lo = per.setdefault(key, ([], [], []))
-                m.append(c.mos)
-                if jitter is not None:
-                    j.append(jitter)
-                if loss is not None:
-                    lo.append(loss)
+    per_trunk = await scope.ctx.store.cdr_quality_totals(period.query(scope))
     return [
         QualityFigures(
-            trunk=trunk,
-            calls=len(m),
-            mos=_distribution(m, MOS_EDGES),
-            jitter_ms=_distribution(j, JITTER_EDGES),
-            loss=_distribution(lo, LOSS_EDGES),
+            trunk=t.trunk,
+            calls=t.calls,
+            mos=_distribution(t.mos, MOS_EDGES),
+            jitter_ms=_distribution(t.jitter_ms, JITTER_EDGES),
+            loss=_distribution(t.loss, LOSS_EDGES),
         )
-        for trunk, (m, j, lo) in sorted(per.items(), key=lambda kv: (kv[0] != "*", kv[0]))
+        for t in [_sum(per_trunk), *sorted(per_trunk, key=lambda t: t.trunk)]
     ]

@@ -9,6 +9,7 @@ it read through ``/v1``; an area it may not read is left off the page, not refus
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from dataclasses import dataclass
 
@@ -110,15 +111,14 @@ async def _analytics(
     hours = [hour - dt.timedelta(hours=h) for h in range(HOURS - 1, -1, -1)]
     day = hour.replace(hour=0)
     days = [day - dt.timedelta(days=d) for d in range(DAYS - 1, -1, -1)]
-    hourly = await routes_history.volume(
-        scope, routes_history.Range(from_=hours[0], to=now), bucket="hour"
-    )
-    daily = await routes_history.volume(
-        scope, routes_history.Range(from_=days[0], to=now), bucket="day"
-    )
     period = routes_history.Range(from_=now - dt.timedelta(days=period_days), to=now)
-    trunks = await routes_history.trunks(scope, period)
-    quality = await routes_history.quality(scope, period)
+    # Four aggregates of the database: side by side where the Store has a pool (PostgreSQL).
+    hourly, daily, trunks, quality = await asyncio.gather(
+        routes_history.volume(scope, routes_history.Range(from_=hours[0], to=now), bucket="hour"),
+        routes_history.volume(scope, routes_history.Range(from_=days[0], to=now), bucket="day"),
+        routes_history.trunks(scope, period),
+        routes_history.quality(scope, period),
+    )
     return {
         "hourly": _volume_chart(hourly, "volume-hourly", "Calls per hour, last 24 h", hours, "%H"),
         "daily": _volume_chart(daily, "volume-daily", "Calls per day, last 30 days", days, "%d %b"),

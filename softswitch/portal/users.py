@@ -21,6 +21,8 @@ from softswitch.portal.frame import check_csrf, render, signed_in, tenant_scope
 from softswitch.portal.session import PortalSession
 from softswitch.provisioning import Item
 from softswitch.provisioning.userimport import generated_password
+from storage.errors import StorageError
+from storage.object_pages import ObjectQuery
 
 __all__ = ["PAGE_SIZE", "router"]
 
@@ -57,13 +59,7 @@ async def users(
     """One page of users, found by part of the extension or the name shown."""
     session = await signed_in(request)
     scope = await tenant_scope(request, session, tenant, Area.USERS, "r")
-    search = q.strip()[:64] or None
-    if search and not search.isdigit():
-        found = await _by_name(scope, search, cursor)
-    else:
-        found = await endpoint("list_user")(
-            scope, where=[], q=search, cursor=cursor or None, limit=PAGE_SIZE
-        )
+    found = await _page(scope, q.strip()[:64] or None, cursor)
     rows = [
         {
             "extension": o.key,
@@ -86,32 +82,30 @@ async def users(
     )
 
 
-async def _by_name(scope: TenantScope, search: str, cursor: str | None) -> Page[ObjectOut]:
-    """A search by name: the API's ``q`` matches keys (extensions), so names are matched
-    here over the stored documents (the API's scope rule applied), still one page at a
-    time."""
-    wanted = search.casefold()
-    objects = await scope.ctx.store.load_provisioning(scope.tenant.name, "user")
-    matched = sorted(
-        (
-            o
-            for o in objects
-            if scope.sees_extension(o.key)
-            and (wanted in str(o.data.get("display_name", "")).casefold() or wanted in o.key)
-        ),
-        key=lambda o: (len(o.key), o.key),
-    )
+async def _page(scope: TenantScope, search: str | None, cursor: str | None) -> Page[ObjectOut]:
+    """One page of the users the login sees, searched and paged by the database: digits
+    match the extension, other text the extension or the name shown."""
     after = decode_cursor(cursor) if cursor else None
-    rest = (
-        matched
-        if not isinstance(after, str)
-        else [o for o in matched if (len(o.key), o.key) > (len(after), after)]
+    if after is not None and not isinstance(after, str):
+        raise ApiError(422, "validation_error", "cursor: not one this page gave", field="cursor")
+    allowed = scope.extensions
+    query = ObjectQuery(
+        tenant=scope.tenant.name,
+        kind="user",
+        text=search,
+        field=None if search is None or search.isdigit() else "display_name",
+        keys=None if allowed is None else tuple(sorted(allowed)),
+        after=after,
     )
-    page = rest[:PAGE_SIZE]
+    try:
+        total, objects = await scope.ctx.store.page_provisioning(query, PAGE_SIZE + 1)
+    except StorageError as exc:  # a search text no database can hold (a NUL...)
+        raise ApiError(422, "validation_error", f"q: {exc}", field="q") from None
+    page = objects[:PAGE_SIZE]
     return Page[ObjectOut](
-        total=len(matched),
+        total=total,
         items=[out(Item(o.tenant, o.kind, o.key, o.version, o.data)) for o in page],
-        next_cursor=encode_cursor(page[-1].key) if len(rest) > PAGE_SIZE else None,
+        next_cursor=encode_cursor(page[-1].key) if len(objects) > PAGE_SIZE else None,
     )
 
 
