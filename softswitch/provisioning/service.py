@@ -22,6 +22,7 @@ The admin API and the command line both use this; nothing here knows HTTP.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -253,7 +254,7 @@ class ProvisioningService:
                     tenants[name] = TenantState(name, held, kept.tenant, "", kept.parts)
                     continue
                 try:
-                    tenant = validate_change(name, kept, docs, changed)
+                    tenant = await _off_loop(validate_change, name, kept, docs, changed)
                 except InvalidObject as exc:
                     tenants[name] = TenantState(name, held, None, str(exc))
                     continue
@@ -262,7 +263,7 @@ class ProvisioningService:
                 tenant = earlier[name]
                 tenants[name] = TenantState(name, held, tenant, "", parts_of(tenant, held))
             else:
-                tenants[name] = TenantState.build(name, held)
+                tenants[name] = await _off_loop(TenantState.build, name, held)
         model = ModelState(revision, tenants)
         if loaded == revision:  # else another writer moved it while we read: keep nothing
             self._state = model
@@ -367,7 +368,7 @@ class ProvisioningService:
                     docs.pop((kind, key), None)
                 else:
                     docs[(kind, key)] = doc
-                validated = validate_change(tenant, held, docs, {(kind, key)})
+                validated = await _off_loop(validate_change, tenant, held, docs, {(kind, key)})
                 if kind == "tenant":
                     await self._check_domain(tenant, doc)
                 writes = [ObjectWrite(tenant, kind, key, doc, expected_version)]
@@ -567,7 +568,9 @@ class ProvisioningService:
             if not stored[name] and not any(k == "tenant" for k, _ in docs[name]):
                 raise NotFound(f"no tenant {name!r}")
             try:
-                tenants[name] = validate_change(name, held[name], docs[name], touched[name])
+                tenants[name] = await _off_loop(
+                    validate_change, name, held[name], docs[name], touched[name]
+                )
             except InvalidObject as exc:
                 errors += exc.errors
                 continue
@@ -647,6 +650,13 @@ class ProvisioningService:
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+async def _off_loop(work: Callable[..., _T], *args: Any) -> _T:
+    """Validation in a worker thread: the switch's loop (where the API's provisioning
+    endpoints run) keeps serving calls meanwhile. What it validates is not changed by
+    anyone while it runs (documents built for it, the kept state immutable)."""
+    return await asyncio.to_thread(work, *args)
 
 
 def _kind(kind: str) -> None:

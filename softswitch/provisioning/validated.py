@@ -88,7 +88,18 @@ class TenantState:
             elif old is None or old.data != doc:
                 version = old.version + 1 if old is not None else 1
                 objects[ident] = ProvisionedObject(self.name, *ident, version, doc, at)
-        return TenantState(self.name, objects, tenant, "", parts_of(tenant, objects.keys()))
+        if self.tenant is None:
+            return TenantState(self.name, objects, tenant, "", parts_of(tenant, objects.keys()))
+        # The untouched objects went into `tenant` as their validated models: only the
+        # written ones are new.
+        parts = dict(self.parts)
+        for ident in writes:
+            parts.pop(ident, None)
+            if ident in objects and ident[0] != "tenant":
+                part = _part(tenant, *ident)
+                if part is not None:
+                    parts[ident] = part
+        return TenantState(self.name, objects, tenant, "", parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +184,23 @@ def parts_of(tenant: Tenant, keys: Iterable[ObjectKey]) -> dict[ObjectKey, BaseM
             if ident in wanted and isinstance(entry, BaseModel):
                 out[ident] = entry
     return out
+
+
+def _part(tenant: Tenant, kind_name: str, key: str) -> BaseModel | None:
+    """The validated model of one stored object of a validated tenant."""
+    kind = KINDS[kind_name]
+    if kind_name == "user":
+        return tenant.user_by_extension(key)
+    holder: Any = tenant
+    for part in kind.path:
+        holder = getattr(holder, part, ())
+    if isinstance(holder, Mapping):
+        found = holder.get(key)
+        return found if isinstance(found, BaseModel) else None
+    for entry in holder:
+        if isinstance(entry, BaseModel) and object_key(kind_name, entry) == key:
+            return entry
+    return None
 
 
 def field_path(loc: Sequence[str | int]) -> str:
