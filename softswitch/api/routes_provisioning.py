@@ -459,6 +459,7 @@ async def reach(ctx: Any, principal: Principal, tenant: str) -> None:
         return
     changed = dataclasses.replace(login, tenants=[*login.tenants, tenant])
     await ctx.store.update_api_login(changed, login.version)
+    ctx.tokens.forget()  # the login's cached principal lacks the new tenant
 
 
 async def _tenant_item(scope: TenantScope) -> Item:
