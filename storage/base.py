@@ -24,7 +24,13 @@ from storage.bans import Ban, ban_to_row
 from storage.cdr import Cdr, cdr_rows
 from storage.errors import StorageError
 from storage.logins import ApiLogin, ApiToken, CdrQuery
-from storage.provisioning import AuditQuery, AuditRecord, ObjectWrite, ProvisionedObject
+from storage.provisioning import (
+    AuditQuery,
+    AuditRecord,
+    ObjectWrite,
+    ProvisionedObject,
+    key_order,
+)
 from storage.queue_events import QueueEvent, queue_event_to_row
 from storage.voicemail import VoicemailRows
 
@@ -659,6 +665,20 @@ class Store(VoicemailRows, ABC):
         self, tenant: str | None = None, kind: str | None = None
     ) -> list[ProvisionedObject]:
         """Stored objects (of one tenant and/or kind), ordered by tenant, kind and key."""
+
+    async def page_provisioning(
+        self, tenant: str, kind: str, after: str | None, limit: int
+    ) -> tuple[int, list[ProvisionedObject]]:
+        """One page of a tenant's objects of a kind in `key_order`, after the key `after`,
+        with how many there are in all. Backends do it in SQL (COUNT and LIMIT: a list of
+        10,000 users reads one page); this fallback reads them all."""
+        objects = sorted(await self.load_provisioning(tenant, kind), key=lambda o: key_order(o.key))
+        if after is not None:
+            start = key_order(after)
+            objects_after = [o for o in objects if key_order(o.key) > start]
+        else:
+            objects_after = objects
+        return len(objects), objects_after[:limit]
 
     @abstractmethod
     async def write_provisioning(

@@ -64,6 +64,7 @@ from storage.provisioning import (
     RevisionMoved,
     check_actor,
     decode_document,
+    key_order,
     plan_writes,
 )
 from storage.queue_events import QUEUE_EVENT_COLUMNS, QueueEvent, queue_event_from_row
@@ -682,6 +683,36 @@ class PostgresStore(Store):
             ProvisionedObject(r[0], r[1], r[2], int(r[3]), decode_document(r[4]) or {}, r[5])
             for r in rows
         ]
+
+    async def page_provisioning(
+        self, tenant: str, kind: str, after: str | None, limit: int
+    ) -> tuple[int, list[ProvisionedObject]]:
+        args: list[Any] = [check_text("tenant", tenant), check_text("kind", kind)]
+        count = await self._fetch(
+            "page_provisioning",
+            "SELECT COUNT(*) FROM provisioning_objects WHERE tenant = $1 AND kind = $2",
+            *args,
+        )
+        c, n, key = key_order(after) if after is not None else (-1, 0, "")
+        rows = await self._fetch(
+            "page_provisioning",
+            "SELECT tenant, kind, key, version, data, updated_at FROM ("
+            'SELECT tenant, kind, key COLLATE "C" AS key, version, data, updated_at,'
+            " CASE WHEN key ~ '^[0-9]{1,18}$' THEN 0 ELSE 1 END AS c,"
+            " CASE WHEN key ~ '^[0-9]{1,18}$' THEN CAST(key AS BIGINT) ELSE 0 END AS n"
+            " FROM provisioning_objects WHERE tenant = $1 AND kind = $2) AS o"
+            " WHERE (c, n, key) > ($3::int, $4::bigint, $5::text) ORDER BY c, n, key LIMIT $6",
+            *args,
+            c,
+            n,
+            key,
+            int(limit),
+        )
+        objects = [
+            ProvisionedObject(r[0], r[1], r[2], int(r[3]), decode_document(r[4]) or {}, r[5])
+            for r in rows
+        ]
+        return int(count[0][0]), objects
 
     async def write_provisioning(
         self,

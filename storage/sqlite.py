@@ -66,6 +66,7 @@ from storage.provisioning import (
     RevisionMoved,
     check_actor,
     decode_document,
+    key_order,
     plan_writes,
 )
 from storage.queue_events import QUEUE_EVENT_COLUMNS, QueueEvent, queue_event_from_row
@@ -73,6 +74,9 @@ from storage.queue_events import QUEUE_EVENT_COLUMNS, QueueEvent, queue_event_fr
 __all__ = ["MEMORY", "SqliteStore"]
 
 log = structlog.get_logger(__name__)
+
+# A key of digits only (an extension), as `key_order` reads it.
+_DIGITS = "(key <> '' AND key NOT GLOB '*[^0-9]*' AND length(key) < 19)"
 
 #: The `path` to pass for a private in-memory database.
 MEMORY = ":memory:"
@@ -606,6 +610,31 @@ class SqliteStore(Store):
             ProvisionedObject(r[0], r[1], r[2], int(r[3]), decode_document(r[4]) or {}, r[5])
             for r in rows
         ]
+
+    async def page_provisioning(
+        self, tenant: str, kind: str, after: str | None, limit: int
+    ) -> tuple[int, list[ProvisionedObject]]:
+        params: list[Any] = [check_text("tenant", tenant), check_text("kind", kind)]
+        count = await self._read(
+            "page_provisioning",
+            "SELECT COUNT(*) FROM provisioning_objects WHERE tenant = ? AND kind = ?",
+            params,
+        )
+        c, n, key = key_order(after) if after is not None else (-1, 0, "")
+        rows = await self._read(
+            "page_provisioning",
+            "SELECT tenant, kind, key, version, data, updated_at FROM ("
+            f"SELECT *, CASE WHEN {_DIGITS} THEN 0 ELSE 1 END AS c,"
+            f" CASE WHEN {_DIGITS} THEN CAST(key AS INTEGER) ELSE 0 END AS n"
+            " FROM provisioning_objects WHERE tenant = ? AND kind = ?) AS o"
+            " WHERE (c, n, key) > (?, ?, ?) ORDER BY c, n, key LIMIT ?",
+            [*params, c, n, key, int(limit)],
+        )
+        objects = [
+            ProvisionedObject(r[0], r[1], r[2], int(r[3]), decode_document(r[4]) or {}, r[5])
+            for r in rows
+        ]
+        return int(count[0][0]), objects
 
     async def write_provisioning(
         self,

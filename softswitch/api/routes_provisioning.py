@@ -46,6 +46,7 @@ from softswitch.api.provisioning import (
 )
 from softswitch.api.roles import Area, Role
 from softswitch.provisioning import KINDS, Item, ProvisioningError, ProvisioningService
+from storage.provisioning import key_order
 
 __all__ = ["RESOURCES", "reach", "router"]
 
@@ -105,7 +106,7 @@ def _merge(target: Any, patch: Any) -> Any:
 
 
 def _sort_key(key: str) -> tuple[int, int, str]:
-    return (0, int(key), key) if key.isdigit() and len(key) < 19 else (1, 0, key)
+    return key_order(key)  # the Store's page order (storage.provisioning.key_order)
 
 
 def _visible(
@@ -215,6 +216,16 @@ def _add(res: Resource) -> None:
                 "validation_error",
                 "query.cursor: not a cursor this API gave",
                 field="query.cursor",
+            )
+        if not wanted and q is None and scope.extensions is None:
+            # Nothing to filter: the Store pages it (a count and one page, not every row).
+            total, page = await scope.ctx.store.page_provisioning(
+                scope.tenant.name, res.kind, after, limit + 1
+            )
+            return Page[ObjectOut](
+                total=total,
+                items=[out(Item(o.tenant, o.kind, o.key, o.version, o.data)) for o in page[:limit]],
+                next_cursor=encode_cursor(page[limit - 1].key) if len(page) > limit else None,
             )
         objects = await scope.ctx.store.load_provisioning(scope.tenant.name, res.kind)
         found = sorted(
