@@ -23,6 +23,7 @@ The admin API and the command line both use this; nothing here knows HTTP.
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -172,11 +173,15 @@ class ProvisioningService:
     # -- reading ---------------------------------------------------------------------------
 
     async def get(self, kind: str, tenant: str, key: str) -> Item:
-        """One object; raises NotFound."""
+        """One object; raises NotFound. Read from the kept model at the store's revision
+        (one single-row read when nothing changed since)."""
         _kind(kind)
-        for obj in await self.store.load_provisioning(tenant, kind):
-            if obj.key == key:
-                return _item(obj)
+        state = await self._model(await self.store.provisioning_revision())
+        held = state.tenants.get(tenant)
+        obj = held.objects.get((kind, key)) if held is not None else None
+        if obj is not None:
+            # a copy: the kept document must not change with what a caller does to it
+            return Item(obj.tenant, obj.kind, obj.key, obj.version, copy.deepcopy(obj.data))
         raise NotFound(f"no {kind} {key!r} in tenant {tenant!r}")
 
     async def list_objects(
