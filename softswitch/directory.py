@@ -26,6 +26,15 @@ class Subscriber:
     aor: str
 
 
+@dataclass(frozen=True, slots=True)
+class DirectoryTables:
+    """The lookup tables of one configuration, built (`Directory.prepare`) before they are
+    swapped in (`Directory.install`)."""
+
+    domains: dict[str, Domain]
+    subscribers: dict[tuple[str, str], Subscriber]
+
+
 def _is_ip_literal(host: str) -> bool:
     try:
         ipaddress.ip_address(host.strip("[]"))
@@ -51,6 +60,11 @@ class Directory:
     def update(self, config: SwitchConfig) -> None:
         """Serve the tenants of `config` from now on (provisioning changed). The tables are
         built first and swapped in one step, so a lookup never sees half of a change."""
+        self.install(self.prepare(config))
+
+    def prepare(self, config: SwitchConfig) -> DirectoryTables:
+        """The tables for `config`, without touching the directory in use: safe in a worker
+        thread (with 10,000 users, building them is the expensive part of a change)."""
         domains = {
             t.domain.lower(): Domain(t.domain, config.realm_for(t), t) for t in config.tenants
         }
@@ -60,12 +74,26 @@ class Directory:
                 subscriber = Subscriber(domain.tenant, user, f"sip:{user.extension}@{domain.name}")
                 subscribers[(domain.name, user.username)] = subscriber
                 subscribers.setdefault((domain.name, user.extension), subscriber)
+        return DirectoryTables(domains, subscribers)
+
+    def install(self, tables: DirectoryTables) -> None:
+        """Serve `tables` from now on (one step, on the switch's loop). A user whose model
+        did not change (the same `User`: provisioning passes unchanged users through) keeps
+        its cached HA1s."""
+        before = self._subscribers
+        kept: dict[tuple[str, str, str, str], str | None] = {}
+        for key, value in self._ha1.items():
+            old = before.get((key[0], key[1]))
+            new = tables.subscribers.get((key[0], key[1]))
+            if old is not None and new is not None and old.user is new.user:
+                kept[key] = value
+        domains = tables.domains
         self._domains = domains
         # With a single tenant, phones that register to the switch's address instead of the
         # tenant's domain (the usual desk-phone set-up on a LAN) belong to that tenant.
         self._default = next(iter(domains.values())) if len(domains) == 1 else None
-        self._subscribers = subscribers
-        self._ha1 = {}
+        self._subscribers = tables.subscribers
+        self._ha1 = kept
 
     def domain_for(self, host: str) -> Domain | None:
         """The domain a request-URI or To host names, or None if the switch does not serve it."""

@@ -633,7 +633,7 @@ class Store(VoicemailRows, ABC):
         self, query: ObjectQuery, limit: int
     ) -> tuple[int, list[ProvisionedObject]]:
         """How many objects match ``query`` (its ``after`` ignored) and up to ``limit`` of
-        them after ``query.after``, in storage.object_pages.sort_key order."""
+        them after ``query.after``, in storage.provisioning.key_order order."""
 
     # -- end of the admin API block ----------------------------------------------------------
 

@@ -13,13 +13,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from storage.provisioning import ProvisionedObject, check_text, decode_document
+from storage.provisioning import ProvisionedObject, check_text, decode_document, key_order
 
-__all__ = ["ObjectQuery", "object_page_sql", "objects_from_rows", "sort_key"]
+__all__ = ["ObjectQuery", "object_page_sql", "objects_from_rows"]
 
 Dialect = Literal["sqlite", "postgresql"]
 _FIELD = re.compile(r"^[a-z_]{1,32}$")
-_NUMERIC_KEY_DIGITS = 18  # the API's order: keys of up to 18 digits sort by their value
+_NUMERIC_KEY_DIGITS = 18  # storage.provisioning.key_order: up to 18 digits sort by value
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +34,6 @@ class ObjectQuery:
     field: str | None = None
     keys: tuple[str, ...] | None = None
     after: str | None = None
-
-
-def sort_key(key: str) -> tuple[int, int, str]:
-    """The API's order of keys (softswitch.api.routes_provisioning's): numbers by value."""
-    numeric = key.isascii() and key.isdigit() and len(key) <= _NUMERIC_KEY_DIGITS
-    return (0, int(key), key) if numeric else (1, 0, key)
 
 
 def _like(text: str) -> str:
@@ -101,7 +95,7 @@ def object_page_sql(
     count_params = list(params)
     order = _order(dialect)
     if query.after is not None:
-        rank, number, text = sort_key(check_text("cursor", query.after))
+        rank, number, text = key_order(check_text("cursor", query.after))
         where.append(f"({', '.join(order)}) > ({param(rank)}, {param(number)}, {param(text)})")
     page_sql = (
         "SELECT tenant, kind, key, version, data, updated_at FROM provisioning_objects WHERE "

@@ -29,6 +29,7 @@ __all__ = [
     "check_text",
     "decode_document",
     "encode_document",
+    "key_order",
     "plan_writes",
 ]
 
@@ -37,6 +38,13 @@ NOTIFY_CHANNEL = "softswitch_provisioning"
 
 # Fields whose values the audit log never holds (it shows "***" and whether they changed).
 SECRET_FIELDS = frozenset({"password", "ha1_md5", "ha1_sha256", "leader_pin", "participant_pin"})
+
+
+def key_order(key: str) -> tuple[int, int, str]:
+    """How lists order keys: extensions (digits, up to 18) as numbers, then the rest as text
+    (code points). Both backends' `page_provisioning` order by the same triple in SQL."""
+    return (0, int(key), key) if key.isascii() and key.isdigit() and len(key) < 19 else (1, 0, key)
+
 
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 

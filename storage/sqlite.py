@@ -86,6 +86,9 @@ __all__ = ["MEMORY", "SqliteStore"]
 
 log = structlog.get_logger(__name__)
 
+# A key of digits only (an extension), as `key_order` reads it.
+_DIGITS = "(key <> '' AND key NOT GLOB '*[^0-9]*' AND length(key) < 19)"
+
 #: The `path` to pass for a private in-memory database.
 MEMORY = ":memory:"
 

@@ -17,6 +17,7 @@ from config.models import Tenant
 from softswitch.api.events import EventBus
 from softswitch.api.loops import running_loop
 from softswitch.api.switchview import SwitchView
+from softswitch.api.tokencache import VerifiedTokens
 from storage.base import Store
 
 __all__ = ["ApiContext", "SwitchView"]
@@ -33,6 +34,8 @@ class ApiContext:
     # Set while the API runs on its own thread: its loop and its Store connection.
     api_loop: asyncio.AbstractEventLoop | None = None
     api_store: Store | None = None
+    # Bearer tokens verified in the last few seconds (forget them on revoke / login change).
+    tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
 
     @property
     def store(self) -> Store:

@@ -19,7 +19,7 @@ from softswitch.api.context import ApiContext
 from softswitch.api.errors import ApiError, not_found
 from softswitch.api.principal import Principal
 from softswitch.api.roles import Area
-from softswitch.api.security import parse_token, verify_secret
+from softswitch.api.security import hash_secret, parse_token, verify_secret
 
 __all__ = [
     "TenantName",
@@ -45,11 +45,16 @@ def _unauthorized(message: str = "a valid bearer token is required") -> ApiError
 
 async def principal_from_token(ctx: ApiContext, text: str | None) -> Principal | None:
     """The principal a token string stands for, or None (unknown, revoked, expired, its
-    login disabled or gone)."""
+    login disabled or gone). Verified tokens are kept a few seconds (`ctx.tokens`,
+    softswitch.api.tokencache: the bound on a revocation made outside this API)."""
     parsed = parse_token(text) if text else None
     if parsed is None:
         return None
     token_id, secret = parsed
+    secret_hash = hash_secret(secret)
+    cached = ctx.tokens.get(token_id, secret_hash)
+    if cached is not None:
+        return cached
     token = await ctx.store.load_api_token(token_id)
     if token is None or not verify_secret(token.secret_hash, secret):
         return None
@@ -59,7 +64,10 @@ async def principal_from_token(ctx: ApiContext, text: str | None) -> Principal |
     login = await ctx.store.load_api_login(token.login)
     if login is None or not login.enabled:
         return None
-    return Principal.of(login, token.id)
+    principal = Principal.of(login, token.id)
+    expires_in = token.expires_at - now if token.expires_at is not None else None
+    ctx.tokens.put(token_id, secret_hash, principal, expires_in)
+    return principal
 
 
 def bearer(header: str | None) -> str | None:

@@ -304,6 +304,7 @@ async def logout(
 ) -> Response:
     """Revoke the token this request was made with."""
     await context(request).store.revoke_api_token(principal.token_id, time.time())
+    context(request).tokens.forget(principal.token_id)
     return Response(status_code=204)
 
 
@@ -405,6 +406,7 @@ async def update_login(
         raise ApiError(403, "forbidden", "not permitted: that role or scope")
     login.updated_at = time.time()
     updated = await ctx.store.update_api_login(login, version)
+    ctx.tokens.forget()  # its role, scope or state may have changed
     if updated is None:
         raise ApiError(412, "precondition_failed", "the login changed meanwhile; read it again")
     with_etag(response, etag_of({"login": updated.name, "version": updated.version}))
@@ -432,6 +434,7 @@ async def delete_login(
         raise ApiError(403, "forbidden", "a login cannot delete itself")
     check_if_match(request, etag_of({"login": login.name, "version": login.version}))
     await ctx.store.delete_api_login(login.name)
+    ctx.tokens.forget()
     return Response(status_code=204)
 
 
@@ -485,4 +488,5 @@ async def revoke_token(
     ):
         raise not_found(f"token {token_id!r}")
     await ctx.store.revoke_api_token(token.id, time.time())
+    ctx.tokens.forget(token.id)
     return Response(status_code=204)

@@ -46,6 +46,8 @@ from softswitch.api.provisioning import (
 )
 from softswitch.api.roles import Area, Role
 from softswitch.provisioning import KINDS, Item, ProvisioningError, ProvisioningService
+from storage.object_pages import ObjectQuery
+from storage.provisioning import key_order
 
 __all__ = ["RESOURCES", "reach", "router"]
 
@@ -105,7 +107,7 @@ def _merge(target: Any, patch: Any) -> Any:
 
 
 def _sort_key(key: str) -> tuple[int, int, str]:
-    return (0, int(key), key) if key.isdigit() and len(key) < 19 else (1, 0, key)
+    return key_order(key)  # the Store's page order (storage.provisioning.key_order)
 
 
 def _visible(
@@ -215,6 +217,16 @@ def _add(res: Resource) -> None:
                 "validation_error",
                 "query.cursor: not a cursor this API gave",
                 field="query.cursor",
+            )
+        if not wanted and q is None and scope.extensions is None:
+            # Nothing to filter: the Store pages it (a count and one page, not every row).
+            total, page = await scope.ctx.store.page_provisioning(
+                ObjectQuery(scope.tenant.name, res.kind, after=after), limit + 1
+            )
+            return Page[ObjectOut](
+                total=total,
+                items=[out(Item(o.tenant, o.kind, o.key, o.version, o.data)) for o in page[:limit]],
+                next_cursor=encode_cursor(page[limit - 1].key) if len(page) > limit else None,
             )
         objects = await scope.ctx.store.load_provisioning(scope.tenant.name, res.kind)
         found = sorted(
@@ -459,6 +471,7 @@ async def reach(ctx: Any, principal: Principal, tenant: str) -> None:
         return
     changed = dataclasses.replace(login, tenants=[*login.tenants, tenant])
     await ctx.store.update_api_login(changed, login.version)
+    ctx.tokens.forget()  # the login's cached principal lacks the new tenant
 
 
 async def _tenant_item(scope: TenantScope) -> Item:

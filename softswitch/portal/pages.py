@@ -98,6 +98,7 @@ async def logout(request: Request, csrf: str = Form("")) -> Response:
     await context(request).store.revoke_api_token(
         session.principal.token_id, dt.datetime.now(dt.UTC).timestamp()
     )
+    context(request).tokens.forget(session.principal.token_id)  # the API's token cache
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -270,11 +270,17 @@ def split_tenant(tenant: Tenant) -> dict[ObjectKey, dict[str, Any]]:
     return out
 
 
-def assemble_tenant(objects: Mapping[ObjectKey, Mapping[str, Any]]) -> dict[str, Any]:
+def assemble_tenant(
+    objects: Mapping[ObjectKey, Mapping[str, Any]],
+    reuse: Mapping[ObjectKey, BaseModel] | None = None,
+) -> dict[str, Any]:
     """One tenant's stored objects as its table in the file (not yet validated).
 
-    Objects go in key order, so a tenant reads the same whichever way it was built.
+    Objects go in key order, so a tenant reads the same whichever way it was built. An
+    object in `reuse` goes in as that validated model instead of its document: validation
+    takes a model instance as it is, so only the other objects are validated again.
     """
+    reuse = reuse or {}
     tenant = next((doc for (kind, _), doc in objects.items() if kind == "tenant"), None)
     data: dict[str, Any] = _copy(tenant) if tenant is not None else {}
     for (kind_name, key), doc in sorted(objects.items(), key=lambda item: _order(item[0])):
@@ -285,10 +291,13 @@ def assemble_tenant(objects: Mapping[ObjectKey, Mapping[str, Any]]) -> dict[str,
         for part in kind.path[:-1]:
             parent = parent.setdefault(part, {})
         leaf = kind.path[-1]
+        entry: Any = reuse.get((kind_name, key))
+        if entry is None:
+            entry = _copy(doc)
         if kind.keyed_by_dict:
-            parent.setdefault(leaf, {})[key] = _copy(doc)
+            parent.setdefault(leaf, {})[key] = entry
         else:
-            parent.setdefault(leaf, []).append(_copy(doc))
+            parent.setdefault(leaf, []).append(entry)
     return data
 
 

@@ -240,10 +240,17 @@ class ProvisioningRuntime:
                 # Decoded before the swap, off the loop: a call put on hold right after
                 # finds its playlist ready.
                 await asyncio.to_thread(anchor.load_playlists, tenants)
+            directory = switch.directory
+            # The registrar's tables (a subscriber per user) built off the loop too.
+            tables = (
+                await asyncio.to_thread(directory.prepare, config)
+                if directory is not None
+                else None
+            )
             # From here to the end nothing awaits: the switch changes in one step.
             switch.config = config
-            if switch.directory is not None:
-                switch.directory.update(config)
+            if directory is not None and tables is not None:
+                directory.install(tables)
             if calls is not None:
                 calls.replace_tenants(tenants)
             if switch.trunk_registrar is not None:

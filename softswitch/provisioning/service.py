@@ -11,14 +11,19 @@ validation and storage helpers at the bottom; split them only together.
     await service.delete(who, "user", "acme", "201")
 
 Every change is validated by the `config/` models and the same cross-object rules the file
-loader applies (the whole tenant is re-validated as `config.models.Tenant`), written with
-its audit record in one transaction, and refused whole otherwise (`InvalidObject` names each
-object and field). The admin API and the command line both use this; nothing here knows
-HTTP.
+loader applies (the tenant is validated as `config.models.Tenant`, with the objects the
+change leaves alone passed in as their validated models: `softswitch.provisioning.validated`),
+written with its audit record in one transaction, and refused whole otherwise
+(`InvalidObject` names each object and field). The service keeps the validated model at the
+store's revision between calls; a change by another process (another node, the command
+line) moves the revision, and the next call loads and validates the tenants it changed.
+The admin API and the command line both use this; nothing here knows HTTP.
 """
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,11 +44,16 @@ from softswitch.provisioning.model import (
     KINDS,
     TENANT_PARTS,
     ObjectKey,
-    assemble_tenant,
-    index_keys,
     object_key,
     plain,
     split_tenant,
+)
+from softswitch.provisioning.validated import (
+    ModelState,
+    TenantState,
+    field_path,
+    parts_of,
+    validate_change,
 )
 from storage.base import Store
 from storage.provisioning import (
@@ -66,6 +76,9 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+# What a planned write leaves of each tenant it touches, for the kept model: the documents
+# written (None: deleted) and the tenant validated with them; None: the tenant is deleted.
+_Updates = dict[str, tuple[dict[ObjectKey, dict[str, Any] | None], Tenant] | None]
 _RETRIES = 8  # re-validations when another writer changed the model meanwhile
 
 
@@ -153,15 +166,22 @@ class ProvisioningService:
         # Told the new revision after every change made through this service (the running
         # switch applies it at once instead of at its next poll).
         self.on_change = on_change
+        # The validated model at the store's revision, kept between calls: a write
+        # validates only what it changes against it (softswitch.provisioning.validated).
+        self._state: ModelState | None = None
 
     # -- reading ---------------------------------------------------------------------------
 
     async def get(self, kind: str, tenant: str, key: str) -> Item:
-        """One object; raises NotFound."""
+        """One object; raises NotFound. Read from the kept model at the store's revision
+        (one single-row read when nothing changed since)."""
         _kind(kind)
-        for obj in await self.store.load_provisioning(tenant, kind):
-            if obj.key == key:
-                return _item(obj)
+        state = await self._model(await self.store.provisioning_revision())
+        held = state.tenants.get(tenant)
+        obj = held.objects.get((kind, key)) if held is not None else None
+        if obj is not None:
+            # a copy: the kept document must not change with what a caller does to it
+            return Item(obj.tenant, obj.kind, obj.key, obj.version, copy.deepcopy(obj.data))
         raise NotFound(f"no {kind} {key!r} in tenant {tenant!r}")
 
     async def list_objects(
@@ -199,23 +219,60 @@ class ProvisioningService:
         whose objects are those of `previous` is not validated again: it is the same
         `Tenant` object, so only the tenants a change touched are rebuilt."""
         revision = await self.store.provisioning_revision()
-        objects = await self.store.load_provisioning()
+        state = await self._model(revision, previous)
         tenants: list[Tenant] = []
         problems: list[str] = []
         invalid: set[str] = set()
-        documents = _by_tenant(objects)
-        known = previous.documents if previous is not None else {}
-        reuse = {t.name: t for t in previous.tenants} if previous is not None else {}
-        for name, docs in documents.items():
-            if name in reuse and known.get(name) == docs:
-                tenants.append(reuse[name])
-                continue
-            try:
-                tenants.append(_validate_tenant(name, docs))
-            except InvalidObject as exc:
-                problems.append(str(exc))
+        documents: dict[str, Mapping[ObjectKey, Any]] = {}
+        for name in sorted(state.tenants):
+            held = state.tenants[name]
+            documents[name] = held.documents()
+            if held.tenant is None:
+                problems.append(held.problem)
                 invalid.add(name)
+            else:
+                tenants.append(held.tenant)
         return Snapshot(revision, tuple(tenants), tuple(problems), frozenset(invalid), documents)
+
+    async def _model(self, revision: int, previous: Snapshot | None = None) -> ModelState:
+        """The validated model at `revision` (the store's, just read): the kept one, or the
+        store's objects with each tenant a change touched validated again (incrementally
+        when the kept one was valid: `validate_change`)."""
+        state = self._state
+        if state is not None and state.revision == revision:
+            return state
+        objects = await self.store.load_provisioning()
+        loaded = await self.store.provisioning_revision()
+        known = state.tenants if state is not None else {}
+        earlier = {t.name: t for t in previous.tenants} if previous is not None else {}
+        tenants: dict[str, TenantState] = {}
+        for name, held in _by_tenant(objects).items():
+            docs = {k: o.data for k, o in held.items()}
+            kept = known.get(name)
+            if kept is not None and kept.tenant is not None:
+                changed = {
+                    k
+                    for k in docs.keys() | kept.objects.keys()
+                    if k not in kept.objects or k not in docs or kept.objects[k].data != docs[k]
+                }
+                if not changed:
+                    tenants[name] = TenantState(name, held, kept.tenant, "", kept.parts)
+                    continue
+                try:
+                    tenant = await _off_loop(validate_change, name, kept, docs, changed)
+                except InvalidObject as exc:
+                    tenants[name] = TenantState(name, held, None, str(exc))
+                    continue
+                tenants[name] = TenantState(name, held, tenant, "", parts_of(tenant, held))
+            elif previous is not None and name in earlier and previous.documents.get(name) == docs:
+                tenant = earlier[name]
+                tenants[name] = TenantState(name, held, tenant, "", parts_of(tenant, held))
+            else:
+                tenants[name] = await _off_loop(TenantState.build, name, held)
+        model = ModelState(revision, tenants)
+        if loaded == revision:  # else another writer moved it while we read: keep nothing
+            self._state = model
+        return model
 
     async def audit(self, query: AuditQuery) -> list[AuditRecord]:
         """The audit log, newest first (`softswitch audit`, the API's GET /v1/audit)."""
@@ -292,8 +349,9 @@ class ProvisioningService:
         *,
         must_exist: bool = False,
     ) -> Item:
-        async def plan() -> tuple[list[ObjectWrite], Item]:
-            current = {(o.kind, o.key): o for o in await self.store.load_provisioning(tenant)}
+        async def plan(revision: int) -> tuple[list[ObjectWrite], Item, _Updates]:
+            held = (await self._model(revision)).tenants.get(tenant)
+            current = held.objects if held is not None else {}
             existing = current.get((kind, key))
             if existing is None and (must_exist or (kind != "tenant" and not current)):
                 if not current:
@@ -305,51 +363,78 @@ class ProvisioningService:
                     raise VersionMismatch(
                         _mismatch(kind, tenant, key, expected_version, actual), actual
                     )
-            docs = {k: o.data for k, o in current.items()}
+            updates: _Updates
             if kind == "tenant" and doc is None:
-                writes = [ObjectWrite(tenant, k, ky, None) for k, ky in docs]
+                writes = [ObjectWrite(tenant, k, ky, None) for k, ky in current]
+                updates = {tenant: None}
             else:
+                docs = held.documents() if held is not None else {}
                 if doc is None:
                     docs.pop((kind, key), None)
                 else:
                     docs[(kind, key)] = doc
-                _validate_tenant(tenant, docs)
+                validated = await _off_loop(validate_change, tenant, held, docs, {(kind, key)})
                 if kind == "tenant":
                     await self._check_domain(tenant, doc)
                 writes = [ObjectWrite(tenant, kind, key, doc, expected_version)]
+                updates = {tenant: ({(kind, key): doc}, validated)}
             version = (existing.version if existing else 0) + (1 if doc is not None else 0)
             if existing is not None and doc is not None and existing.data == doc:
                 version = existing.version
-            return writes, Item(tenant, kind, key, version, doc if doc is not None else {})
+            item = Item(tenant, kind, key, version, doc if doc is not None else {})
+            return writes, item, updates
 
         return await self._write(actor, plan)
 
     async def _write(
-        self, actor: Actor, plan: Callable[[], Awaitable[tuple[list[ObjectWrite], _T]]]
+        self,
+        actor: Actor,
+        plan: Callable[[int], Awaitable[tuple[list[ObjectWrite], _T, _Updates | None]]],
     ) -> _T:
-        """Store what `plan` (read against the current revision) writes and return its result;
+        """Store what `plan` (read against the revision given) writes and return its result;
         when another writer moved the revision meanwhile, plan again. Nothing to write (a
-        dry run, no difference) stores nothing."""
+        dry run, no difference) stores nothing. The plan's `_Updates` move the kept model
+        to the new revision (None: it is read again next time)."""
         for _ in range(_RETRIES):
             revision = await self.store.provisioning_revision()
-            writes, result = await plan()
+            writes, result, updates = await plan(revision)
             if not writes:
                 return result
+            at = self.clock()
             try:
                 new_revision, _ = await self.store.write_provisioning(
                     writes,
                     actor=actor.name,
                     source=actor.source,
-                    at=self.clock(),
+                    at=at,
                     base_revision=revision,
                 )
             except RevisionMoved:
                 continue
             except VersionConflict as exc:
                 raise VersionMismatch(str(exc), exc.actual) from None
+            self._keep(revision, new_revision, updates, at)
             self._notify(new_revision, revision)
             return result
         raise RevisionMoved("provisioning keeps changing; try again")
+
+    def _keep(self, base: int, revision: int, updates: _Updates | None, at: float) -> None:
+        """After a write from `base` to `revision`: the kept model, moved by `updates`."""
+        state = self._state
+        if state is None or state.revision != base or revision == base:
+            return
+        if updates is None or revision != base + 1:
+            self._state = None
+            return
+        tenants = dict(state.tenants)
+        for name, update in updates.items():
+            if update is None:
+                tenants.pop(name, None)
+                continue
+            written, tenant = update
+            held = tenants.get(name) or TenantState(name, {}, None)
+            tenants[name] = held.after(written, tenant, at)
+        self._state = ModelState(revision, tenants)
 
     async def _check_domain(self, tenant: str, doc: Mapping[str, Any] | None) -> None:
         # The one rule across tenants (config.models.SwitchConfig): names and domains are
@@ -381,19 +466,24 @@ class ProvisioningService:
         lists every problem of every object). With `dry_run`, only validate."""
         self._writable()
 
-        async def plan() -> tuple[list[ObjectWrite], list[Item]]:
-            writes, items, _tenants = await self._plan(changes)
-            return ([] if dry_run else writes), items
+        async def plan(revision: int) -> tuple[list[ObjectWrite], list[Item], _Updates]:
+            writes, items, tenants = await self._plan(changes, revision)
+            updates: _Updates = {}
+            for w in writes:
+                written = updates.setdefault(w.tenant, ({}, tenants[w.tenant]))
+                assert written is not None
+                written[0][(w.kind, w.key)] = dict(w.data) if w.data is not None else None
+            return ([] if dry_run else writes), items, updates
 
         return await self._write(actor, plan)
 
     async def proposed(self, changes: Sequence[ObjectChange]) -> dict[str, Tenant]:
         """The tenants a batch would leave, validated, without storing anything (what-if)."""
-        _, _, tenants = await self._plan(changes)
+        _, _, tenants = await self._plan(changes, await self.store.provisioning_revision())
         return tenants
 
     async def _plan(
-        self, changes: Sequence[ObjectChange]
+        self, changes: Sequence[ObjectChange], revision: int
     ) -> tuple[list[ObjectWrite], list[Item], dict[str, Tenant]]:
         errors: list[FieldError] = []
         resolved: list[tuple[ObjectChange, str, dict[str, Any] | None]] = []
@@ -441,10 +531,13 @@ class ProvisioningService:
         if errors:
             raise InvalidObject(errors)
         names = sorted({c.tenant for c, _, _ in resolved})
-        stored: dict[str, dict[ObjectKey, ProvisionedObject]] = {}
-        for name in names:
-            stored[name] = {(o.kind, o.key): o for o in await self.store.load_provisioning(name)}
-        docs = {name: {k: o.data for k, o in objs.items()} for name, objs in stored.items()}
+        state = await self._model(revision)
+        held = {name: state.tenants.get(name) for name in names}
+        stored: dict[str, Mapping[ObjectKey, ProvisionedObject]] = {
+            name: h.objects if h is not None else {} for name, h in held.items()
+        }
+        docs = {name: h.documents() if h is not None else {} for name, h in held.items()}
+        touched: dict[str, set[ObjectKey]] = {name: set() for name in names}
         writes: list[ObjectWrite] = []
         items: list[Item] = []
         for change, key, doc in resolved:
@@ -461,6 +554,7 @@ class ProvisioningService:
                 docs[change.tenant].pop((change.kind, key), None)
             else:
                 docs[change.tenant][(change.kind, key)] = doc
+            touched[change.tenant].add((change.kind, key))
             writes.append(
                 ObjectWrite(change.tenant, change.kind, key, doc, change.expected_version)
             )
@@ -479,7 +573,9 @@ class ProvisioningService:
             if not stored[name] and not any(k == "tenant" for k, _ in docs[name]):
                 raise NotFound(f"no tenant {name!r}")
             try:
-                tenants[name] = _validate_tenant(name, docs[name])
+                tenants[name] = await _off_loop(
+                    validate_change, name, held[name], docs[name], touched[name]
+                )
             except InvalidObject as exc:
                 errors += exc.errors
                 continue
@@ -519,7 +615,7 @@ class ProvisioningService:
             for (kind, key), doc in split_tenant(tenant).items():
                 wanted[(tenant.name, kind, key)] = doc
 
-        async def plan() -> tuple[list[ObjectWrite], list[Change]]:
+        async def plan(_revision: int) -> tuple[list[ObjectWrite], list[Change], None]:
             stored = {(o.tenant, o.kind, o.key): o for o in await self.store.load_provisioning()}
             changes: list[Change] = []
             writes: list[ObjectWrite] = []
@@ -532,7 +628,7 @@ class ProvisioningService:
                 changes.append(Change("delete", *ident))
                 writes.append(ObjectWrite(*ident, None))
             changes.sort(key=lambda c: (c.tenant, c.kind, c.key))
-            return ([] if dry_run else writes), changes
+            return ([] if dry_run else writes), changes, None
 
         return await self._write(actor, plan)
 
@@ -559,6 +655,13 @@ class ProvisioningService:
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+async def _off_loop(work: Callable[..., _T], *args: Any) -> _T:
+    """Validation in a worker thread: the switch's loop (where the API's provisioning
+    endpoints run) keeps serving calls meanwhile. What it validates is not changed by
+    anyone while it runs (documents built for it, the kept state immutable)."""
+    return await asyncio.to_thread(work, *args)
 
 
 def _kind(kind: str) -> None:
@@ -592,10 +695,12 @@ def _decode_cursor(cursor: str | None) -> tuple[str, str] | None:
     return tenant, key
 
 
-def _by_tenant(objects: Sequence[ProvisionedObject]) -> dict[str, dict[ObjectKey, Any]]:
-    out: dict[str, dict[ObjectKey, Any]] = {}
+def _by_tenant(
+    objects: Sequence[ProvisionedObject],
+) -> dict[str, dict[ObjectKey, ProvisionedObject]]:
+    out: dict[str, dict[ObjectKey, ProvisionedObject]] = {}
     for obj in objects:
-        out.setdefault(obj.tenant, {})[(obj.kind, obj.key)] = obj.data
+        out.setdefault(obj.tenant, {})[(obj.kind, obj.key)] = obj
     return out
 
 
@@ -633,22 +738,5 @@ def _stored(kind: str, model: BaseModel) -> dict[str, Any]:
     return doc
 
 
-def _validate_tenant(name: str, docs: Mapping[ObjectKey, Mapping[str, Any]]) -> Tenant:
-    """A tenant's objects validated together as the file loader validates a [[tenants]]."""
-    data = assemble_tenant(docs)
-    try:
-        return Tenant.model_validate(data)
-    except ValidationError as exc:
-        located = index_keys(docs)
-        errors = []
-        for loc, msg in located_errors(exc):
-            kind, key, rest = located(loc)
-            errors.append(FieldError(name, kind, key or name, _field(rest), msg))
-        raise InvalidObject(errors) from None
-
-
 def _field(loc: Sequence[str | int]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+    return field_path(loc)

@@ -12,8 +12,8 @@ import pytest
 
 from storage import open_store
 from storage.errors import StorageError
-from storage.object_pages import ObjectQuery, sort_key
-from storage.provisioning import ObjectWrite
+from storage.object_pages import ObjectQuery
+from storage.provisioning import ObjectWrite, key_order
 
 TENANT = "acme"
 
@@ -44,7 +44,7 @@ def _expected(
         name = str(data.get("display_name", "")).lower()
         return wanted in key.lower() or (by_name and wanted in name)
 
-    return sorted((k for k, d in users.items() if matches(k, d)), key=sort_key)
+    return sorted((k for k, d in users.items() if matches(k, d)), key=key_order)
 
 
 async def _all_pages(store: Any, query: ObjectQuery, size: int) -> tuple[int, list[str]]:
