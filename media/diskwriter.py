@@ -5,7 +5,7 @@ the thread interleaves the channels, writes and hands the bytes to the operating
 and closes a file (patching its WAV header) after its last block, in the order asked.
 With hundreds of recordings, a tick used to write a few dozen files itself, and a disk
 that stalled (page-cache write-back on a busy machine) stalled every call's audio.  One
-thread per engine, started at the first recording; :meth:`DiskWriter.drain` stops it.
+thread per engine, started with it; :meth:`DiskWriter.drain` stops it.
 """
 
 from __future__ import annotations
@@ -64,10 +64,15 @@ class DiskWriter:
         writer thread afterwards (error None, or what went wrong with the file)."""
         self._put(_Block(writer, left, right, done))
 
-    def _put(self, block: _Block) -> None:
+    def start(self) -> None:
+        """Start the thread now (``Thread.start`` waits until it runs: on a busy machine,
+        not something to do in the middle of a burst of calls); idempotent."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="recording-writer", daemon=True)
             self._thread.start()
+
+    def _put(self, block: _Block) -> None:
+        self.start()
         self._queue.put(block)
 
     async def drain(self) -> None:

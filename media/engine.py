@@ -226,8 +226,10 @@ class MediaEngine:
     # ---- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the frame clock on the running loop."""
+        """Start the frame clock on the running loop (and the recordings' disk thread: a
+        thread started during a burst of calls would hold the loop up until it runs)."""
         self._clock.start()
+        self._disk.start()
         if not self.settings.read_on_arrival and self.settings.poll_interval > 0:
             self._poller = asyncio.create_task(self._poll_loop())
         log.info("media_engine_started", address=self.settings.address)

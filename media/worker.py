@@ -19,6 +19,7 @@ import signal
 import socket
 import time
 from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -104,6 +105,9 @@ class WorkerServer:
         self._hold_requests: dict[int | None, int] = {}  # endpoint -> latest hold request
         self._pending_plays: dict[int, int] = {}  # endpoint -> playback waiting for a load
         self._decoding: dict[str, asyncio.Future[npt.NDArray[np.int16]]] = {}  # by path
+        # files are decoded on this thread, started with the engine: the default executor
+        # would start a thread at the first miss, and Thread.start waits until it runs
+        self._decoder = ThreadPoolExecutor(1, thread_name_prefix="source-decoder")
         self._stats_interval = 1.0
         self._stats_round = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -404,7 +408,7 @@ class WorkerServer:
         the same file asking meanwhile share that one decode."""
         task = self._decoding.get(path)
         if task is None:
-            task = asyncio.ensure_future(asyncio.to_thread(SOURCES.load, path))
+            task = asyncio.get_running_loop().run_in_executor(self._decoder, SOURCES.load, path)
             self._decoding[path] = task
             task.add_done_callback(lambda _: self._decoding.pop(path, None))
         return await asyncio.shield(task)
@@ -414,7 +418,7 @@ class WorkerServer:
         key = _playlist_key(files)
         music = self._playlists.get(key)
         if music is None:
-            music = await asyncio.to_thread(files.load)
+            music = await asyncio.get_running_loop().run_in_executor(self._decoder, files.load)
             self._playlists[key] = music
         return music
 
@@ -456,6 +460,7 @@ class WorkerServer:
     async def _run_engine(self, start: Start) -> None:
         assert self.engine is not None
         await self.engine.start()
+        await asyncio.get_running_loop().run_in_executor(self._decoder, int)  # its thread
         log.info(
             "media_worker_started",
             index=start.index,
@@ -530,6 +535,7 @@ class WorkerServer:
                 self._stop_recording(rec_id, rec)
             self._recordings.clear()
             await self.engine.close()  # the WAVs are complete: report them before closing
+            self._decoder.shutdown(wait=False, cancel_futures=True)
             for _ in range(3):
                 await asyncio.sleep(0)
         if self.channel is not None:
