@@ -287,7 +287,7 @@ class WorkerServer:
     async def _announce_file(self, room_id: int, playback_id: int, path: str) -> None:
         try:
             samples = await self._decoded(path)
-        except ValueError as exc:
+        except (ValueError, OSError) as exc:
             self.send(PlaybackEnded(playback_id, "failed"))
             self.send(Failed(None, "RoomAnnounce", str(exc)))
             return
@@ -339,7 +339,7 @@ class WorkerServer:
     async def _load_hold_file(self, pool_id: int | None, request: int, path: str) -> None:
         try:
             music = await self._decoded(path)
-        except ValueError as exc:
+        except (ValueError, OSError) as exc:
             self.send(Failed(pool_id, "HoldMusic", str(exc)))
             return
         self._set_hold_music(pool_id, request, music)
@@ -391,7 +391,7 @@ class WorkerServer:
     ) -> None:
         try:
             samples = await self._decoded(path)
-        except ValueError as exc:
+        except (ValueError, OSError) as exc:
             if self._pending_plays.get(pool_id) == playback_id:
                 del self._pending_plays[pool_id]
                 self.send(PlaybackEnded(playback_id, "failed"))
