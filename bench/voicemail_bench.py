@@ -11,7 +11,10 @@ silence) with SIPp's ``play_pcap_audio``; then SIPp hangs up.
 A step passes when every call succeeded, every message was filed, the engine counted no
 late ticks during the step, and every message's duration is within 0.5 s of the spoken
 part of the WAV (no lost audio). CPU per recording caller is (switch + worker CPU
-seconds) / callers / call seconds. The machine is shared: figures include SIPp.
+seconds) / callers / call seconds. The machine is shared: figures include SIPp. Each line
+says whether the media engine ran compiled (mypyc) or as plain Python, and the machine's
+load average (1 min) before and after the step: a late tick on a busy machine may be the
+engine's or the other processes'.
 """
 
 from __future__ import annotations
@@ -188,6 +191,8 @@ class Step:
     cpu_seconds: float
     call_seconds: float
     wall: float
+    load_before: float
+    load_after: float
 
     @property
     def passed(self) -> bool:
@@ -205,8 +210,16 @@ class Step:
             f"late ticks {self.late_ticks} (longest tick {self.max_tick_ms:.1f} ms)  "
             f"worst duration error {self.worst_error:.2f} s  "
             f"CPU {self.cpu_seconds:.1f} s  per recording caller {per * 100:.2f}% of a core  "
+            f"[{_build()}, load {self.load_before:.1f} -> {self.load_after:.1f}]  "
             f"({'pass' if self.passed else 'FAIL'})"
         )
+
+
+def _build() -> str:
+    """Whether the media engine runs as a mypyc extension or as plain Python."""
+    import media.engine
+
+    return "compiled" if not media.engine.__file__.endswith(".py") else "uncompiled"
 
 
 def _own_cpu() -> float:
@@ -232,6 +245,7 @@ async def run_step(callers: int, workers: int, work: Path) -> Step:
         assert isinstance(media, MediaWorkerPool), "run with at least one media worker"
         box = MailboxAddress("test", MAILBOX)
         before = await media.refresh()
+        load_before = os.getloadavg()[0]
         cpu0 = _own_cpu() + sum(cpu for _, _, cpu in media.worker_stats())
         started = time.monotonic()
         result = await asyncio.to_thread(
@@ -263,6 +277,8 @@ async def run_step(callers: int, workers: int, work: Path) -> Step:
             cpu_seconds=cpu,
             call_seconds=seconds,
             wall=wall,
+            load_before=load_before,
+            load_after=os.getloadavg()[0],
         )
     finally:
         await switch.stop()

@@ -46,6 +46,7 @@ import structlog
 from media import g711
 from media.clock import ClockStats, FrameClock
 from media.control import EngineStats, HoldSource, RecordingHandle
+from media.diskwriter import DiskWriter
 from media.dtmf import DtmfError, InbandDetector
 from media.endpoint import Address, DtmfCallback, Endpoint, EndpointStats, MediaError
 from media.jitter import FrameKind
@@ -191,6 +192,7 @@ class MediaEngine:
         self._detectors: list[Endpoint] = []
         self._relayed = 0
         self._recordings: list[Recording] = []
+        self._disk = DiskWriter()  # recordings are written on its thread, never on a tick
         self._detector = InbandDetector()
         self._free_slots: list[int] = []
         self._slots = 0
@@ -224,8 +226,10 @@ class MediaEngine:
     # ---- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the frame clock on the running loop."""
+        """Start the frame clock on the running loop (and the recordings' disk thread: a
+        thread started during a burst of calls would hold the loop up until it runs)."""
         self._clock.start()
+        self._disk.start()
         if not self.settings.read_on_arrival and self.settings.poll_interval > 0:
             self._poller = asyncio.create_task(self._poll_loop())
         log.info("media_engine_started", address=self.settings.address)
@@ -235,6 +239,7 @@ class MediaEngine:
         for ep in list(self._endpoints.values()):
             self.release(ep)
         self._clock.stop()
+        await self._disk.drain()  # every stopped recording's WAV is complete
         if self._poller is not None:
             self._poller.cancel()
             self._poller = None
@@ -540,7 +545,8 @@ class MediaEngine:
             raise MediaError(
                 f"{os.fspath(path)}: cannot create recording ({exc.strerror})"
             ) from None
-        rec = Recording(os.fspath(path), caller, callee, writer)
+        closed: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        rec = Recording(os.fspath(path), caller, callee, writer, self._disk, closed)
         for ep in (caller, callee):
             if ep is not None:
                 ep.recorded += 1
@@ -549,7 +555,8 @@ class MediaEngine:
         return rec
 
     def stop_recording(self, handle: RecordingHandle) -> None:
-        """Finish a recording (the WAV is complete afterwards; idempotent)."""
+        """Finish a recording (idempotent); ``await handle.wait_closed()`` for the WAV
+        to be complete (its last frames are written off the tick, by the disk thread)."""
         if not isinstance(handle, Recording):
             raise MediaError(f"recording {handle.path} was not made by this engine")
         recording = handle
@@ -560,11 +567,7 @@ class MediaEngine:
             if ep is not None:
                 ep.recorded -= 1
         self._recordings.remove(recording)
-        try:
-            recording.flush()
-            recording.writer.close()
-        except OSError as exc:
-            log.warning("recording_write_failed", path=recording.path, error=str(exc))
+        recording.finish()
         self._changed()
 
     # ---- the tick plan --------------------------------------------------------------

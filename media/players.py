@@ -2,8 +2,9 @@
 
 A :class:`Player` hands out one 160-sample frame per tick from an int16 8 kHz buffer;
 the engine owns it and resolves its :class:`Playback` when it ends.  Sources are a numpy
-array or a WAV path (loaded and converted once by :func:`media.wav.load_wav`, cached by
-path and modification time so a music-on-hold file shared by many calls is read once).
+array or a WAV path (decoded once per version of the file by the process's
+:data:`media.sources.SOURCES`, so a greeting or music-on-hold file shared by many calls is
+read once, and read again when it changes on disk).
 """
 
 from __future__ import annotations
@@ -15,18 +16,20 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from media.wav import load_wav
+from media.sources import SOURCES
 
 FRAME = 160
 
 AudioSource = npt.NDArray[np.int16] | str | os.PathLike[str]
 
-_cache: dict[str, tuple[float, npt.NDArray[np.int16]]] = {}
-_CACHE_MAX = 64
-
 
 def load_source(source: AudioSource) -> npt.NDArray[np.int16]:
-    """int16 mono 8 kHz samples of ``source``; raises ValueError naming what is wrong."""
+    """int16 mono 8 kHz samples of ``source``; raises ValueError naming what is wrong.
+
+    A file not yet decoded (or changed on disk) is read here: from an event loop that
+    ticks media, look it up with :meth:`media.sources.SourceCache.cached` and decode a miss
+    in a thread (``asyncio.to_thread(load_source, path)``).
+    """
     if isinstance(source, np.ndarray):
         if source.dtype != np.int16 or source.ndim != 1:
             raise ValueError(
@@ -34,25 +37,12 @@ def load_source(source: AudioSource) -> npt.NDArray[np.int16]:
             )
         if not len(source):
             raise ValueError("audio samples are empty")
+        if not source.flags.writeable:
+            return source  # already frozen (a cached decode): shared, not copied per play
         samples = source.copy()
         samples.flags.writeable = False
         return samples
-    path = os.fspath(source)
-    try:
-        mtime = os.stat(path).st_mtime
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read audio file ({exc.strerror})") from None
-    cached = _cache.get(path)
-    if cached is not None and cached[0] == mtime:
-        return cached[1]
-    samples = load_wav(path)
-    if not len(samples):
-        raise ValueError(f"{path}: the WAV file has no audio")
-    samples.flags.writeable = False
-    if len(_cache) >= _CACHE_MAX:
-        _cache.pop(next(iter(_cache)))
-    _cache[path] = (mtime, samples)
-    return samples
+    return SOURCES.load(source)
 
 
 @dataclass(eq=False)

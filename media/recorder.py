@@ -1,18 +1,23 @@
 """Call recordings: two channels (caller, callee) of 8 kHz 16-bit PCM in a WAV file.
 
-The engine appends one frame per channel per tick; frames are buffered and written (and
-handed to the operating system) every 200 ms, so a recording costs five writes a second,
-not one per packet, and a switch killed outright (SIGKILL) loses at most the last 200 ms:
-what was written is in the kernel's page cache, which outlives the process.
+The engine appends one frame per channel per tick; frames are buffered and handed every
+200 ms to the engine's :class:`~media.diskwriter.DiskWriter` thread, which writes them (and
+hands them to the operating system), so a recording costs five writes a second, not one
+per packet, none of them on the tick, and a switch killed outright (SIGKILL) loses at most
+the last 200 ms: what was written is in the kernel's page cache, which outlives the process.
+Stopping a recording queues its last frames and the close; :meth:`Recording.wait_closed`
+returns once the WAV is complete.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
+from media.diskwriter import DiskWriter
 from media.endpoint import Endpoint
 from media.wav import RecordingWriter
 
@@ -30,8 +35,11 @@ class Recording:
     caller: Endpoint
     callee: Endpoint | None
     writer: RecordingWriter
+    disk: DiskWriter
+    closed: asyncio.Future[int]  # resolved (frames) once the WAV is complete
     frames: int = 0
     active: bool = True
+    error: str | None = None  # what went wrong with the file, if anything
     _left: list[npt.NDArray[np.int16]] = field(default_factory=list)
     _right: list[npt.NDArray[np.int16]] = field(default_factory=list)
 
@@ -44,12 +52,27 @@ class Recording:
             self.flush()
 
     async def wait_closed(self) -> int:
-        """Frames written (the engine completes the WAV when the recording stops)."""
-        return self.frames
+        """Frames recorded, once the WAV is complete (after the engine stopped it)."""
+        return await asyncio.shield(self.closed)
 
     def flush(self) -> None:
-        """Write the buffered frames to the file."""
+        """Hand the buffered frames to the writer thread."""
         if self._left:
-            self.writer.write(np.concatenate(self._left), np.concatenate(self._right))
-            self._left.clear()
-            self._right.clear()
+            self.disk.write(self.writer, self._left, self._right)
+            self._left = []
+            self._right = []
+
+    def finish(self) -> None:
+        """Queue the last frames and the close; :attr:`closed` resolves afterwards."""
+        self.disk.close(self.writer, self._left, self._right, self._closed_on_disk)
+        self._left = []
+        self._right = []
+
+    def _closed_on_disk(self, error: str | None) -> None:
+        # on the writer thread (a bound method, not a closure: no cycle per recording)
+        self.closed.get_loop().call_soon_threadsafe(self._finished, error)
+
+    def _finished(self, error: str | None) -> None:
+        self.error = error
+        if not self.closed.done():
+            self.closed.set_result(self.frames)

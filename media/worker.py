@@ -19,6 +19,7 @@ import signal
 import socket
 import time
 from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ from media.moh import HoldMusic as Playlist
 from media.moh import PlaylistFiles
 from media.recorder import Recording
 from media.rooms import MixRoom, Monitor
+from media.sources import SOURCES
 from media.workerproto import (
     Bridge,
     Channel,
@@ -102,6 +104,10 @@ class WorkerServer:
         self._playlists: dict[tuple[object, ...], Playlist] = {}  # by _playlist_key
         self._hold_requests: dict[int | None, int] = {}  # endpoint -> latest hold request
         self._pending_plays: dict[int, int] = {}  # endpoint -> playback waiting for a load
+        self._decoding: dict[str, asyncio.Future[npt.NDArray[np.int16]]] = {}  # by path
+        # files are decoded on this thread, started with the engine: the default executor
+        # would start a thread at the first miss, and Thread.start waits until it runs
+        self._decoder = ThreadPoolExecutor(1, thread_name_prefix="source-decoder")
         self._stats_interval = 1.0
         self._stats_round = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -186,6 +192,13 @@ class WorkerServer:
                         self._spawn(self._play_playlist(pool_id, playback_id, source, barge_in))
                         return
                     source = loaded
+                elif isinstance(source, str):
+                    samples = SOURCES.cached(source)  # a stat, never a read
+                    if samples is None:  # decoded in a thread, then played (if still wanted)
+                        self._pending_plays[pool_id] = playback_id
+                        self._spawn(self._play_file(pool_id, playback_id, source, loop, barge_in))
+                        return
+                    source = samples
                 self._play(leg, playback_id, source, loop, barge_in)
             case StopPlay(pool_id):
                 self._end_pending_play(pool_id, "stopped")
@@ -208,10 +221,14 @@ class WorkerServer:
                     self._leg(pool_id), talk=talk, listen=listen, gain=gain, listen_gain=listen_gain
                 )
             case RoomAnnounce(room_id, playback_id, source):
-                announcement = self._room(room_id).announce(source)
-                announcement.future.add_done_callback(
-                    lambda future: self.send(PlaybackEnded(playback_id, future.result()))
-                )
+                into = self._room(room_id)
+                if isinstance(source, str):
+                    samples = SOURCES.cached(source)
+                    if samples is None:
+                        self._spawn(self._announce_file(room_id, playback_id, source))
+                        return
+                    source = samples
+                self._announce(into, playback_id, source)
             case RoomClose(room_id):
                 room = self._rooms.pop(room_id, None)
                 self._members.pop(room_id, None)
@@ -259,6 +276,27 @@ class WorkerServer:
             case _:
                 raise MediaError(f"unexpected {type(message).__name__} from signalling")
 
+    def _announce(
+        self, room: MixRoom, playback_id: int, source: npt.NDArray[np.int16] | str
+    ) -> None:
+        announcement = room.announce(source)
+        announcement.future.add_done_callback(
+            lambda future: self.send(PlaybackEnded(playback_id, future.result()))
+        )
+
+    async def _announce_file(self, room_id: int, playback_id: int, path: str) -> None:
+        try:
+            samples = await self._decoded(path)
+        except (ValueError, OSError) as exc:
+            self.send(PlaybackEnded(playback_id, "failed"))
+            self.send(Failed(None, "RoomAnnounce", str(exc)))
+            return
+        room = self._rooms.get(room_id)
+        if room is None or room.closed:
+            self.send(PlaybackEnded(playback_id, "released"))
+            return
+        self._announce(room, playback_id, samples)
+
     def _room(self, room_id: int) -> MixRoom:
         room = self._rooms.get(room_id)
         if room is None:
@@ -282,6 +320,12 @@ class WorkerServer:
                 self._spawn(self._load_playlist(pool_id, request, source))
                 return
             source = loaded
+        elif isinstance(source, str):
+            samples = SOURCES.cached(source)
+            if samples is None:
+                self._spawn(self._load_hold_file(pool_id, request, source))
+                return
+            source = samples
         engine.set_hold_music(source, leg)
 
     async def _load_playlist(self, pool_id: int | None, request: int, files: PlaylistFiles) -> None:
@@ -290,6 +334,19 @@ class WorkerServer:
         except ValueError as exc:
             self.send(Failed(pool_id, "HoldMusic", str(exc)))
             return
+        self._set_hold_music(pool_id, request, music)
+
+    async def _load_hold_file(self, pool_id: int | None, request: int, path: str) -> None:
+        try:
+            music = await self._decoded(path)
+        except (ValueError, OSError) as exc:
+            self.send(Failed(pool_id, "HoldMusic", str(exc)))
+            return
+        self._set_hold_music(pool_id, request, music)
+
+    def _set_hold_music(
+        self, pool_id: int | None, request: int, music: Playlist | npt.NDArray[np.int16]
+    ) -> None:
         leg = None if pool_id is None else self._legs.get(pool_id)
         engine = self.engine
         if self._hold_requests.get(pool_id) != request or engine is None:
@@ -329,12 +386,39 @@ class WorkerServer:
         del self._pending_plays[pool_id]
         self._play(leg, playback_id, music, False, barge_in)
 
+    async def _play_file(
+        self, pool_id: int, playback_id: int, path: str, loop: bool, barge_in: bool
+    ) -> None:
+        try:
+            samples = await self._decoded(path)
+        except (ValueError, OSError) as exc:
+            if self._pending_plays.get(pool_id) == playback_id:
+                del self._pending_plays[pool_id]
+                self.send(PlaybackEnded(playback_id, "failed"))
+            self.send(Failed(pool_id, "Play", str(exc)))
+            return
+        leg = self._legs.get(pool_id)
+        if self._pending_plays.get(pool_id) != playback_id or leg is None:
+            return  # stopped, replaced or released meanwhile (already reported)
+        del self._pending_plays[pool_id]
+        self._play(leg, playback_id, samples, loop, barge_in)
+
+    async def _decoded(self, path: str) -> npt.NDArray[np.int16]:
+        """A file's samples decoded in a thread (reading never holds a tick up); plays of
+        the same file asking meanwhile share that one decode."""
+        task = self._decoding.get(path)
+        if task is None:
+            task = asyncio.get_running_loop().run_in_executor(self._decoder, SOURCES.load, path)
+            self._decoding[path] = task
+            task.add_done_callback(lambda _: self._decoding.pop(path, None))
+        return await asyncio.shield(task)
+
     async def _load(self, files: PlaylistFiles) -> Playlist:
         """A playlist decoded in a thread (reading files never holds a tick up), cached."""
         key = _playlist_key(files)
         music = self._playlists.get(key)
         if music is None:
-            music = await asyncio.to_thread(files.load)
+            music = await asyncio.get_running_loop().run_in_executor(self._decoder, files.load)
             self._playlists[key] = music
         return music
 
@@ -361,7 +445,10 @@ class WorkerServer:
     def _stop_recording(self, rec_id: int, rec: Recording) -> None:
         assert self.engine is not None
         self.engine.stop_recording(rec)
-        self.send(RecordingClosed(rec_id, rec.frames, None))
+        # reported once the disk thread completed the WAV: signalling reads it then
+        rec.closed.add_done_callback(
+            lambda _: self.send(RecordingClosed(rec_id, rec.frames, rec.error))
+        )
 
     def _start(self, start: Start) -> None:
         if self.engine is not None:
@@ -373,6 +460,7 @@ class WorkerServer:
     async def _run_engine(self, start: Start) -> None:
         assert self.engine is not None
         await self.engine.start()
+        await asyncio.get_running_loop().run_in_executor(self._decoder, int)  # its thread
         log.info(
             "media_worker_started",
             index=start.index,
@@ -446,7 +534,10 @@ class WorkerServer:
             for rec_id, rec in list(self._recordings.items()):
                 self._stop_recording(rec_id, rec)
             self._recordings.clear()
-            await self.engine.close()
+            await self.engine.close()  # the WAVs are complete: report them before closing
+            self._decoder.shutdown(wait=False, cancel_futures=True)
+            for _ in range(3):
+                await asyncio.sleep(0)
         if self.channel is not None:
             self.channel.close()  # after the queued events are written
             try:

@@ -12,9 +12,12 @@ import asyncio
 import contextlib
 from typing import Any, Protocol
 
+import numpy as np
+
 from media.control import MediaControl
 from media.negotiation import NegotiatedLeg
-from media.players import AudioSource
+from media.players import AudioSource, load_source
+from media.sources import SOURCES
 
 __all__ = ["AppSession", "collect_digits", "flush_digits", "play"]
 
@@ -92,6 +95,12 @@ async def play(
     ``limit`` seconds pass); the reason it ended."""
     if session.ended.is_set() or session.endpoint.released:
         return "hangup"
+    if not isinstance(source, np.ndarray) and SOURCES.cached(source) is None:
+        # decoded in a thread first: the play (and an in-process engine's tick loop, which
+        # is this loop) then finds it in the process's cache instead of reading the file
+        await asyncio.to_thread(load_source, source)
+        if session.ended.is_set() or session.endpoint.released:
+            return "hangup"
     playback = session.engine.play(session.endpoint, source, barge_in=barge_in)
     waiter = asyncio.ensure_future(playback.wait())
     if await _until(session, waiter, limit):

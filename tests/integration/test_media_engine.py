@@ -176,6 +176,7 @@ async def test_record_two_channels(engine: MediaEngine, peers: list[Peer], tmp_p
     rec = engine.record(ea, eb, path)
     await run([(a, tone(440, 1)), (b, tone(1000, 1))], 60)
     engine.stop_recording(rec)
+    await asyncio.wait_for(rec.wait_closed(), 5)  # the disk thread completes the WAV
     assert not ea.recorded and rec.frames > 0
     with wave.open(str(path), "rb") as w:
         assert (w.getnchannels(), w.getframerate(), w.getsampwidth()) == (2, 8000, 2)

@@ -7,10 +7,12 @@ pair, and the worker's command handler drives an in-process engine.
 from __future__ import annotations
 
 import asyncio
+import os
 import pickle
 import random
 import socket
 import struct
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -302,6 +304,10 @@ async def test_worker_applies_commands(
     srv.handle(Release(1))  # ends the recording as well
     await asyncio.sleep(0)  # the playback future's callbacks
     assert PlaybackEnded(5, "stopped") in channel.sent
+    for _ in range(100):  # reported once the disk thread completed the WAV
+        if RecordingClosed(6, 0, None) in channel.sent:
+            break
+        await asyncio.sleep(0.01)
     assert RecordingClosed(6, 0, None) in channel.sent
     released = [m for m in channel.sent if isinstance(m, Released)]
     assert len(released) == 1 and released[0].endpoint == 1 and released[0].stats is not None
@@ -475,3 +481,42 @@ async def test_worker_plays_a_playlist_once_loaded_unless_no_longer_wanted(
     srv.handle(StopPlay(1))
     await asyncio.sleep(0)
     assert PlaybackEnded(14, "stopped") in channel.sent
+
+
+async def test_worker_decodes_a_file_off_the_tick_and_follows_changes_on_disk(
+    server: tuple[WorkerServer, FakeChannel, int], tmp_path: Path
+) -> None:
+    from media.wav import write_wav
+
+    srv, channel, base = server
+    channel.sent.clear()
+    path = tmp_path / "greeting.wav"
+    write_wav(path, np.full(800, 1000, np.int16))
+    srv.handle(Open(1, base, None, STREAM))
+    srv.handle(Open(2, base + 2, None, STREAM))
+    srv.handle(Play(1, 20, str(path), False, False))
+    srv.handle(Play(2, 21, str(path), False, False))  # shares the one decode
+    assert srv._legs[1].player is None  # not decoded on the loop: pending
+    for _ in range(100):
+        if srv._legs[1].player is not None and srv._legs[2].player is not None:
+            break
+        await asyncio.sleep(0.01)
+    first = srv._legs[1].player
+    assert first is not None and srv._legs[2].player is not None
+    assert first.samples is srv._legs[2].player.samples  # one decoded copy for both
+    assert int(first.samples[0]) == 1000
+    srv.handle(Play(1, 22, str(path), False, False))  # cached: plays at once
+    assert srv._legs[1].player is not None and srv._legs[1].player.samples is first.samples
+    write_wav(path, np.full(1600, -2000, np.int16))  # the greeting re-recorded
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 1_000_000))
+    srv.handle(Play(1, 23, str(path), False, False))
+    for _ in range(100):
+        player = srv._legs[1].player
+        if player is not None and player.playback is not None and int(player.samples[0]) != 1000:
+            break
+        await asyncio.sleep(0.01)
+    player = srv._legs[1].player
+    assert player is not None and int(player.samples[0]) == -2000 and len(player.samples) == 1600
+    srv.handle(Play(2, 24, str(tmp_path / "missing.wav"), False, False))
+    assert PlaybackEnded(24, "failed") in channel.sent
+    assert not [m for m in channel.sent if isinstance(m, Failed) and m.command != "Play"]
