@@ -123,6 +123,7 @@ class LocationService(WriteBehind):
             return
         current.reachable = reachable
         self._dirty[current.key] = current
+        self._queued(len(self._dirty))
         log.info(
             "contact_reachability", aor=binding.aor, contact=binding.contact, reachable=reachable
         )

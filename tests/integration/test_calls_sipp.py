@@ -153,7 +153,7 @@ def test_unknown_extension_and_wrong_password(switch: SwitchProcess, tmp_path: P
         timeout=15,
     )
     assert not uac.ok
-    assert len(wait_cdrs(switch, 2, timeout=2)) == 1  # a refused caller makes no call
+    assert len(wait_cdrs(switch, 2, timeout=3)) == 1  # a refused caller makes no call
 
 
 def test_late_2xx_from_a_losing_branch_gets_ack_and_bye(
