@@ -62,6 +62,9 @@ from storage.voicemail import MailboxState, StoredMessage
 
 __all__ = ["Box", "Mailboxes", "PinCheck", "Recording", "VoicemailError", "recorded_channel"]
 
+# The settings of a mailbox the configuration does not list (shared, never changed).
+_DEFAULT_MAILBOX = Mailbox()
+
 log = structlog.get_logger(__name__)
 
 
@@ -143,19 +146,14 @@ class Mailboxes:
         t = self._tenants.get(tenant)
         if t is None:
             return None
-        vm = t.voicemail
-        user = t.user_by_extension(extension)
-        if user is not None:
-            routing = t.routing.users.get(extension)
-            if routing is not None and not routing.voicemail:
-                return None
-        elif extension not in t.routing.mailboxes:
+        if not _has_mailbox(t, extension):
             return None
-        settings = vm.mailboxes.get(extension) or Mailbox()
+        vm = t.voicemail
+        settings = vm.mailboxes.get(extension) or _DEFAULT_MAILBOX
         return Box(
             address=MailboxAddress(tenant, extension),
             settings=settings,
-            owner=extension if user is not None else None,
+            owner=extension if t.user_by_extension(extension) is not None else None,
             pin=settings.pin or vm.default_pin,
             max_messages=settings.max_messages or vm.max_messages,
             max_seconds=settings.max_message_seconds or vm.max_message_seconds,
@@ -211,8 +209,8 @@ class Mailboxes:
             return None
         found = t.user_by_extension(user) or t.user_by_username(user)
         ext = found.extension if found is not None else user
-        box = self.box(tenant, ext)
-        return box.address if box is not None else None
+        # Asked for every REGISTER that adds a contact: the address only, no settings built.
+        return MailboxAddress(tenant, ext) if _has_mailbox(t, ext) else None
 
     def counts(self, box: MailboxAddress) -> MessageCounts:
         new = old = urgent_new = urgent_old = 0
@@ -582,6 +580,15 @@ class Mailboxes:
         await self.store.save_mailbox_state(
             MailboxState(state.tenant, state.mailbox, pin, state.failures, state.locked_until)
         )
+
+
+def _has_mailbox(tenant: Tenant, extension: str) -> bool:
+    """Every user has a mailbox unless their routing turns it off; any other extension
+    has one when the tenant's routing names it a shared mailbox."""
+    if tenant.user_by_extension(extension) is not None:
+        routing = tenant.routing.users.get(extension)
+        return routing is None or routing.voicemail
+    return extension in tenant.routing.mailboxes
 
 
 def _state(s: MailboxState, *, failures: int, locked_until: float) -> MailboxState:
