@@ -168,7 +168,7 @@ class SqliteStore(Store):
         db = self._conn()
         async with self._lock:
             try:
-                await db.execute("BEGIN IMMEDIATE")
+                await self._begin(db, what)
                 try:
                     yield db
                     await db.execute("COMMIT")
@@ -185,6 +185,21 @@ class SqliteStore(Store):
                     raise
             except sqlite3.Error as exc:
                 raise StorageError(f"SQLite {what} failed on {self.path!r}: {exc}") from exc
+
+    @staticmethod
+    async def _begin(db: aiosqlite.Connection, what: str) -> None:
+        """BEGIN IMMEDIATE, after ending a transaction nobody owns: a caller cancelled while
+        its BEGIN waited in aiosqlite's queue leaves that BEGIN to run after the lock is
+        released, and every later transaction on the connection would then fail. Under the
+        lock no transaction of ours is open, so one found open is that empty leftover."""
+        try:
+            await db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            if not db.in_transaction:
+                raise
+            log.warning("storage.sqlite_orphan_transaction_rolled_back", what=what)
+            await db.execute("ROLLBACK")
+            await db.execute("BEGIN IMMEDIATE")
 
     async def _read(self, what: str, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
         db = self._conn()
