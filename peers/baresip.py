@@ -80,11 +80,11 @@ class BaresipPhone:
     def start(self, timeout: float = 15.0) -> BaresipPhone:
         if not self._loads_mwi():
             return self._start(timeout)
-        for _ in range(3):
+        for _ in range(6):
             self._start(timeout)
             if not self._mwi_spinning(timeout):
                 return self
-            self.stop()  # baresip 1.0.0's mwi bug (below): a fresh start does not repeat it
+            self.stop()  # baresip 1.0.0's mwi bug (below): a fresh start seldom repeats it
         raise RuntimeError(f"baresip's mwi module kept spinning:\n{self.output()}")
 
     def _loads_mwi(self) -> bool:
