@@ -18,7 +18,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -189,14 +189,22 @@ class WorkerServer:
                     loaded = self._playlists.get(_playlist_key(source))
                     if loaded is None:  # loaded in a thread, then played (if still wanted)
                         self._pending_plays[pool_id] = playback_id
-                        self._spawn(self._play_playlist(pool_id, playback_id, source, barge_in))
+                        self._spawn(
+                            self._play_loaded(
+                                pool_id, playback_id, self._load(source), False, barge_in
+                            )
+                        )
                         return
                     source = loaded
                 elif isinstance(source, str):
                     samples = SOURCES.cached(source)  # a stat, never a read
                     if samples is None:  # decoded in a thread, then played (if still wanted)
                         self._pending_plays[pool_id] = playback_id
-                        self._spawn(self._play_file(pool_id, playback_id, source, loop, barge_in))
+                        self._spawn(
+                            self._play_loaded(
+                                pool_id, playback_id, self._decoded(source), loop, barge_in
+                            )
+                        )
                         return
                     source = samples
                 self._play(leg, playback_id, source, loop, barge_in)
@@ -369,28 +377,18 @@ class WorkerServer:
         if playback_id is not None:
             self.send(PlaybackEnded(playback_id, reason))
 
-    async def _play_playlist(
-        self, pool_id: int, playback_id: int, files: PlaylistFiles, barge_in: bool
+    async def _play_loaded(
+        self,
+        pool_id: int,
+        playback_id: int,
+        source: Awaitable[PlaySource],
+        loop: bool,
+        barge_in: bool,
     ) -> None:
+        """Play ``source`` once it is loaded (a playlist or a file, decoded off the tick),
+        if the leg still wants this playback by then."""
         try:
-            music = await self._load(files)
-        except ValueError as exc:
-            if self._pending_plays.get(pool_id) == playback_id:
-                del self._pending_plays[pool_id]
-                self.send(PlaybackEnded(playback_id, "failed"))
-            self.send(Failed(pool_id, "Play", str(exc)))
-            return
-        leg = self._legs.get(pool_id)
-        if self._pending_plays.get(pool_id) != playback_id or leg is None:
-            return  # stopped, replaced or released meanwhile (already reported)
-        del self._pending_plays[pool_id]
-        self._play(leg, playback_id, music, False, barge_in)
-
-    async def _play_file(
-        self, pool_id: int, playback_id: int, path: str, loop: bool, barge_in: bool
-    ) -> None:
-        try:
-            samples = await self._decoded(path)
+            loaded = await source
         except (ValueError, OSError) as exc:
             if self._pending_plays.get(pool_id) == playback_id:
                 del self._pending_plays[pool_id]
@@ -401,7 +399,7 @@ class WorkerServer:
         if self._pending_plays.get(pool_id) != playback_id or leg is None:
             return  # stopped, replaced or released meanwhile (already reported)
         del self._pending_plays[pool_id]
-        self._play(leg, playback_id, samples, loop, barge_in)
+        self._play(leg, playback_id, loaded, loop, barge_in)
 
     async def _decoded(self, path: str) -> npt.NDArray[np.int16]:
         """A file's samples decoded in a thread (reading never holds a tick up); plays of
