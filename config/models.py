@@ -603,6 +603,16 @@ for _step in (
     register(_step)
 
 
+def _private(model: BaseModel, name: str) -> Any:
+    """A private attribute of ``model`` read without pydantic's ``__getattr__``, which
+    probes the attribute's declaration for ``__get__`` and so raises and catches an
+    AttributeError on every read (~4.5 µs with pydantic 2.14, 40 times a field's read):
+    the tenant lookups below run several times per call."""
+    private = model.__pydantic_private__
+    assert private is not None
+    return private[name]
+
+
 class Tenant(_Model):
     """A hosted PBX: a SIP domain and its users."""
 
@@ -834,30 +844,30 @@ class Tenant(_Model):
 
     def outbound_route(self) -> tuple[Trunk, ...]:
         """The trunks outbound calls try, in failover order."""
-        return self._outbound
+        return _private(self, "_outbound")
 
     def conference_by_extension(self, extension: str) -> ConferenceBridge | None:
         """The conference bridge reached by an extension."""
-        return self._conference_by_extension.get(extension)
+        return _private(self, "_conference_by_extension").get(extension)
 
     def conference_by_did(self, number: str) -> ConferenceBridge | None:
         """The conference bridge whose direct number (E.164) is ``number``."""
-        return self._conference_by_did.get(number)
+        return _private(self, "_conference_by_did").get(number)
 
     def attendant_by_extension(self, extension: str) -> AutoAttendant | None:
         """The auto attendant reached by an extension."""
-        return self._attendants.get(extension)
+        return _private(self, "_attendants").get(extension)
 
     def may_monitor(self, extension: str) -> bool:
         """Whether the user with ``extension`` holds the supervisor permission."""
-        user = self._by_extension.get(extension)
+        user = _private(self, "_by_extension").get(extension)
         return user is not None and user.can_monitor
 
     def user_by_extension(self, extension: str) -> User | None:
-        return self._by_extension.get(extension)
+        return _private(self, "_by_extension").get(extension)
 
     def user_by_username(self, username: str) -> User | None:
-        return self._by_username.get(username)
+        return _private(self, "_by_username").get(username)
 
 
 class SwitchConfig(Settings):
@@ -883,7 +893,7 @@ class SwitchConfig(Settings):
 
     def tenant_for_domain(self, domain: str) -> Tenant | None:
         """The tenant owning a SIP domain (case-insensitive)."""
-        return self._by_domain.get(domain.lower())
+        return _private(self, "_by_domain").get(domain.lower())
 
     def realm_for(self, tenant: Tenant) -> str:
         """Digest realm of a tenant: the configured realm, else the tenant's domain."""
