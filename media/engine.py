@@ -54,7 +54,7 @@ from media.mixer import Mixer, MonitorMode
 from media.moh import HoldMusic
 from media.negotiation import NegotiatedLeg
 from media.players import AudioSource, Playback, Player, load_source
-from media.recorder import Recording
+from media.recorder import FLUSH_FRAMES, Recording
 from media.rooms import VOICE_HANG_TICKS, MixContext, MixRoom, MixSession, Monitor
 from media.rtcp import (
     SDES_CNAME,
@@ -252,6 +252,11 @@ class MediaEngine:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    @property
+    def next_tick(self) -> float | None:
+        """When the frame clock ticks next (``time.monotonic()``); None while stopped."""
+        return self._clock.next_tick if self._clock.running else None
 
     @property
     def clock_stats(self) -> ClockStats:
@@ -546,7 +551,15 @@ class MediaEngine:
                 f"{os.fspath(path)}: cannot create recording ({exc.strerror})"
             ) from None
         closed: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        rec = Recording(os.fspath(path), caller, callee, writer, self._disk, closed)
+        rec = Recording(
+            os.fspath(path),
+            caller,
+            callee,
+            writer,
+            self._disk,
+            closed,
+            phase=len(self._recordings) % FLUSH_FRAMES,
+        )
         for ep in (caller, callee):
             if ep is not None:
                 ep.recorded += 1

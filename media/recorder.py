@@ -21,7 +21,7 @@ from media.diskwriter import DiskWriter
 from media.endpoint import Endpoint
 from media.wav import RecordingWriter
 
-_FLUSH_FRAMES = 10  # frames buffered before a write (200 ms)
+FLUSH_FRAMES = 10  # frames buffered before a write (200 ms)
 
 
 @dataclass(eq=False)
@@ -40,6 +40,9 @@ class Recording:
     frames: int = 0
     active: bool = True
     error: str | None = None  # what went wrong with the file, if anything
+    # the first block is this many frames shorter, so recordings started in one tick (a
+    # burst of callers) hand their blocks over in different ticks, not all in one
+    phase: int = 0
     _left: list[npt.NDArray[np.int16]] = field(default_factory=list)
     _right: list[npt.NDArray[np.int16]] = field(default_factory=list)
 
@@ -48,7 +51,8 @@ class Recording:
         self._left.append(left)
         self._right.append(right)
         self.frames += 1
-        if len(self._left) >= _FLUSH_FRAMES:
+        if len(self._left) >= FLUSH_FRAMES - self.phase:
+            self.phase = 0
             self.flush()
 
     async def wait_closed(self) -> int:

@@ -17,7 +17,9 @@ import gc
 import os
 import signal
 import socket
+import sys
 import time
+from collections import deque
 from collections.abc import Awaitable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -79,6 +81,7 @@ _STATS_ROUNDS = 5  # a periodic push carries a fifth of the legs: each leg's fig
 # refreshed every fifth push, and the E-model work is spread evenly over the pushes
 _FULL_GC_INTERVAL = 300.0  # seconds between full garbage collections (see _collect_fully)
 _NEVER = 1 << 30  # a threshold no count reaches
+_TICK_MARGIN = 0.002  # seconds before a frame tick when commands wait for it (see handle)
 PlaySource = npt.NDArray[np.int16] | str | Playlist
 _TALK_INTERVAL = 0.25  # seconds between looks at who talks in the rooms (changes are sent)
 
@@ -113,6 +116,8 @@ class WorkerServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._channel_gone = asyncio.Event()
+        self._inbox: deque[Message] = deque()  # commands not yet applied, in order
+        self._drain_pending = False
 
     def send(self, message: Message) -> None:
         """Report an event (dropped once the channel is gone: nobody is listening)."""
@@ -131,8 +136,37 @@ class WorkerServer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def receive(self, message: Message) -> None:
+        """Take one command off the channel; commands are applied in order, between ticks.
+
+        A burst of commands (200 calls set up or hung up at once) applied in one go would
+        hold the loop past a tick's deadline: the callers would hear it. So they are applied
+        until the next tick is near, and the rest right after that tick.
+        """
+        self._inbox.append(message)
+        if not self._drain_pending:
+            self._drain_pending = True
+            asyncio.get_running_loop().call_soon(self._drain)
+
+    def _drain(self) -> None:
+        self._drain_pending = False
+        engine = self.engine
+        while self._inbox:
+            due = engine.next_tick if engine is not None else None
+            if due is not None:
+                wait = due - time.monotonic()
+                if wait < _TICK_MARGIN:
+                    self._drain_pending = True
+                    loop = asyncio.get_running_loop()
+                    if wait > 0:  # just after the tick, whose timer was set first
+                        loop.call_later(wait, self._drain)
+                    else:  # the tick is due: a callback set now runs after it
+                        loop.call_soon(self._drain)
+                    return
+            self.handle(self._inbox.popleft())
+
     def handle(self, message: Message) -> None:
-        """Apply one command; a failure is reported, never fatal to the worker."""
+        """Apply one command now; a failure is reported, never fatal to the worker."""
         try:
             self._apply(message)
         except (_Moot, MediaError, ValueError, OSError) as exc:
@@ -457,6 +491,12 @@ class WorkerServer:
 
     async def _run_engine(self, start: Start) -> None:
         assert self.engine is not None
+        # what start-up built is collected and frozen before the clock ticks: a whole
+        # collection takes longer than a frame (see _collect_fully)
+        gc.collect()
+        gc.freeze()
+        young, middle, _ = gc.get_threshold()
+        gc.set_threshold(young, middle, _NEVER)
         await self.engine.start()
         await asyncio.get_running_loop().run_in_executor(self._decoder, int)  # its thread
         log.info(
@@ -475,13 +515,10 @@ class WorkerServer:
         With the default policy a full collection walks every object of every endpoint
         whenever enough new ones outlived two young collections, which a burst of calls set
         up does: 18 ms right after 400 calls were set up, and late ticks for every leg. So
-        what start-up built is frozen out of the collector's view, the young generations
-        are collected as usual, and the old one every few minutes, each pass logged.
+        what start-up built is frozen out of the collector's view (in ``_run_engine``), the
+        young generations are collected as usual, and the old one every few minutes, each
+        pass logged.
         """
-        gc.collect()
-        gc.freeze()
-        young, middle, _ = gc.get_threshold()
-        gc.set_threshold(young, middle, _NEVER)
         while True:
             await asyncio.sleep(_FULL_GC_INTERVAL)
             started = time.perf_counter()
@@ -525,6 +562,8 @@ class WorkerServer:
         if self._closing:
             return
         self._closing = True
+        while self._inbox:  # what signalling asked before it went away still holds
+            self.handle(self._inbox.popleft())
         for task in self._tasks:
             if task is not asyncio.current_task():
                 task.cancel()  # the statistics loop
@@ -556,7 +595,7 @@ async def serve(sock: socket.socket) -> None:
     loop = asyncio.get_running_loop()
     server = WorkerServer()
     _, channel = await loop.create_unix_connection(
-        lambda: Channel(server.handle, server.lost), sock=sock
+        lambda: Channel(server.receive, server.lost), sock=sock
     )
     server.channel = channel
     await server.finished
@@ -569,6 +608,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     # Ctrl-C reaches the whole process group: the pool decides when workers stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The recording and decoder threads hold the GIL for up to the switch interval each
+    # time the loop wants it back (after every socket call): 5 ms by default, a quarter of a
+    # frame. A media process wants it back at once.
+    sys.setswitchinterval(0.0005)
     sock = socket.socket(fileno=args.fd)
     try:
         import uvloop

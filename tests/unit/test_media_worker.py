@@ -287,6 +287,36 @@ async def test_commands_before_start_fail() -> None:
     assert channel.sent == [Failed(None, "Bridge", "Bridge before Start")]
 
 
+class _TickSoon:
+    """An engine stand-in whose frame tick is always 1 ms away, then far off."""
+
+    def __init__(self) -> None:
+        self.near = True
+
+    @property
+    def next_tick(self) -> float:
+        return time.monotonic() + (0.001 if self.near else 1.0)
+
+
+async def test_commands_received_near_a_tick_wait_for_it_in_order() -> None:
+    srv = WorkerServer()
+    channel = FakeChannel()
+    srv.channel = channel  # type: ignore[assignment]
+    engine = _TickSoon()
+    srv.engine = engine  # type: ignore[assignment]
+    srv.receive(Negotiated(1, STREAM))
+    srv.receive(Negotiated(3, STREAM))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert channel.sent == []  # the tick is near: nothing applied before it
+    engine.near = False
+    for _ in range(100):
+        if len(channel.sent) == 2:
+            break
+        await asyncio.sleep(0.005)
+    assert [m.endpoint for m in channel.sent if isinstance(m, Failed)] == [1, 3]
+
+
 async def test_worker_applies_commands(
     server: tuple[WorkerServer, FakeChannel, int], tmp_path: Path
 ) -> None:
