@@ -47,6 +47,9 @@ class LocationService(WriteBehind):
         # requests to that contact reuse the connection (RFC 5626 flow, NAT traversal).
         self._sources: dict[tuple[str, str], Address] = {}
         self._dirty: dict[tuple[str, str], Binding | None] = {}
+        # Moves whenever an AOR appears or goes (never on a refresh): indexes over the AORs
+        # (the API's registrations list) rebuild only then.
+        self.aor_changes = 0
 
     async def start(self) -> int:
         """Load unexpired bindings from the store and start the writer; returns the count."""
@@ -59,6 +62,7 @@ class LocationService(WriteBehind):
             if source is not None:
                 self._sources[binding.key] = source
             count += 1
+        self.aor_changes += 1
         log.info("location_restored", bindings=count, purged=purged)
         self._start_writer()
         return count
@@ -87,6 +91,12 @@ class LocationService(WriteBehind):
         now = time.time() if now is None else now
         return [b for aor in self._by_aor.values() for b in aor.values() if b.expires_at > now]
 
+    def contacts_by_aor(self) -> dict[str, dict[str, Binding]]:
+        """The bindings by AOR and contact, the location service's own table: read it, never
+        change it (same loop only). An AOR's contact table is the same object until the AOR
+        goes, which moves `aor_changes`."""
+        return self._by_aor
+
     def source(self, binding: Binding) -> Address | None:
         """The transport address (and connection) the binding registered from."""
         return self._sources.get(binding.key)
@@ -103,7 +113,10 @@ class LocationService(WriteBehind):
         removals: Iterable[str] = (),
     ) -> None:
         """Apply one REGISTER's changes to an AOR and queue them for the store."""
-        contacts = self._by_aor.setdefault(aor, {})
+        contacts = self._by_aor.get(aor)
+        if contacts is None:
+            contacts = self._by_aor[aor] = {}
+            self.aor_changes += 1
         for contact in removals:
             if contacts.pop(contact, None) is not None:
                 self._sources.pop((aor, contact), None)
@@ -114,6 +127,7 @@ class LocationService(WriteBehind):
             self._dirty[binding.key] = binding
         if not contacts:
             del self._by_aor[aor]
+            self.aor_changes += 1
         self._queued(len(self._dirty))
 
     def set_reachable(self, binding: Binding, reachable: bool) -> None:

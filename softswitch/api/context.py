@@ -16,6 +16,7 @@ from config.api import ApiSettings
 from config.models import Tenant
 from softswitch.api.events import EventBus
 from softswitch.api.loops import running_loop
+from softswitch.api.registrations import RegistrationIndex
 from softswitch.api.switchview import SwitchView
 from softswitch.api.tokencache import VerifiedTokens
 from storage.base import Store
@@ -36,6 +37,8 @@ class ApiContext:
     api_store: Store | None = None
     # Bearer tokens verified in the last few seconds (forget them on revoke / login change).
     tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
+    # The tenants' AORs in extension order for the registrations list (switch loop only).
+    registrations: RegistrationIndex = field(default_factory=RegistrationIndex)
 
     @property
     def store(self) -> Store:

@@ -24,6 +24,7 @@ __all__ = [
     "Cursor",
     "Limit",
     "Page",
+    "bad_cursor",
     "decode_cursor",
     "encode_cursor",
     "page_of",
@@ -55,10 +56,11 @@ def decode_cursor(cursor: str | None) -> Any:
     try:
         return json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
     except (ValueError, UnicodeError, binascii.Error):
-        raise _bad_cursor() from None
+        raise bad_cursor() from None
 
 
-def _bad_cursor() -> ApiError:
+def bad_cursor() -> ApiError:
+    """The validation error of a cursor this API did not give."""
     error = ApiError(422, "validation_error", "query.cursor: not a cursor this API gave")
     error.errors = [FieldError(field="query.cursor", message="not a cursor this API gave")]
     return error
@@ -68,7 +70,7 @@ def page_of(items: Sequence[T], cursor: str | None, limit: int) -> Page[T]:
     """One page of an already filtered and sorted list (the cursor is an offset)."""
     start = decode_cursor(cursor) or 0
     if isinstance(start, bool) or not isinstance(start, int) or start < 0:
-        raise _bad_cursor()
+        raise bad_cursor()
     end = start + limit
     return Page[T](
         total=len(items),

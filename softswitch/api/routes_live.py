@@ -11,11 +11,19 @@ from pydantic import BaseModel, Field
 from softswitch.api.deps import TenantScope, scoped
 from softswitch.api.errors import COMMON_ERRORS, ApiError, ErrorBody, not_found
 from softswitch.api.etag import etag_of, with_etag
-from softswitch.api.paging import DEFAULT_LIMIT, Cursor, Limit, Page, page_of
+from softswitch.api.paging import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    Page,
+    bad_cursor,
+    decode_cursor,
+    encode_cursor,
+    page_of,
+)
 from softswitch.api.roles import Area
 from softswitch.apps.conference import ConferenceError, ConferenceInfo
 from softswitch.apps.monitor import MonitorDenied
-from storage.base import Binding
 
 __all__ = ["router"]
 
@@ -50,29 +58,23 @@ async def registrations(
 ) -> Page[Registration]:
     """Registered devices of the tenant, by extension."""
     tenant = scope.tenant
-    suffix = "@" + tenant.domain.lower()
     now = time.time()
-    # This runs on the switch's event loop: only the page asked for becomes response
-    # models (building all of 10,000 took some 140 ms of signalling time).
-    found_rows: list[tuple[str, str, Binding]] = []
-    for b in scope.ctx.switch.location.all_bindings(now):
-        if not b.aor.lower().endswith(suffix):
-            continue
-        user = b.aor.removeprefix("sip:")[: -len(suffix)]
-        found = tenant.user_by_extension(user) or tenant.user_by_username(user)
-        ext = found.extension if found is not None else user
-        if not scope.sees_extension(ext):
-            continue
-        if (extension is not None and ext != extension) or (
-            reachable is not None and b.reachable is not reachable
-        ):
-            continue
-        found_rows.append((ext, b.contact, b))
-    found_rows.sort(key=lambda row: (row[0], row[1]))
-    rows = page_of(found_rows, cursor, limit)
+    # This runs on the switch's event loop: the index (softswitch.api.registrations) pages
+    # the tenant's AORs in extension order, and only the page becomes response models.
+    allowed = scope.extensions  # computed once, not per row
+    found = scope.ctx.registrations.page(
+        scope.ctx.switch.location,
+        tenant,
+        now,
+        sees=None if allowed is None else allowed.__contains__,
+        extension=extension,
+        reachable=reachable,
+        after=_after(cursor),
+        limit=limit,
+    )
     return Page[Registration](
-        total=rows.total,
-        next_cursor=rows.next_cursor,
+        total=found.total,
+        next_cursor=encode_cursor(list(found.next_key)) if found.next_key else None,
         items=[
             Registration(
                 aor=b.aor,
@@ -85,9 +87,19 @@ async def registrations(
                 reachable=b.reachable,
                 registered_at=b.registered_at,
             )
-            for ext, _, b in rows.items
+            for ext, b in found.rows
         ],
     )
+
+
+def _after(cursor: str | None) -> tuple[str, str] | None:
+    """The key (extension, contact) a registrations cursor holds."""
+    key = decode_cursor(cursor)
+    if key is None:
+        return None
+    if isinstance(key, list) and len(key) == 2 and all(isinstance(v, str) for v in key):
+        return (key[0], key[1])
+    raise bad_cursor()
 
 
 # -- live calls -------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from config.answering import UserRouting
 from config.loader import located_errors
 from config.models import Tenant
 from softswitch.provisioning.errors import FieldError, InvalidObject
+from softswitch.provisioning.incremental import TenantIndex, changed_tenant
 from softswitch.provisioning.model import (
     KINDS,
     ObjectKey,
@@ -60,6 +61,17 @@ class TenantState:
     tenant: Tenant | None
     problem: str = ""  # why it does not validate (tenant None)
     parts: Mapping[ObjectKey, BaseModel] = field(default_factory=dict, repr=False)
+    # The tenant-wide rules' index (softswitch.provisioning.incremental), built on the
+    # first write that needs it and moved along by `after`: {"index": TenantIndex | None}.
+    cache: dict[str, TenantIndex | None] = field(default_factory=dict, repr=False, compare=False)
+
+    def index(self) -> TenantIndex | None:
+        """The index of a valid tenant (built once, on first use)."""
+        if self.tenant is None:
+            return None
+        if "index" not in self.cache:
+            self.cache["index"] = TenantIndex.build(self.tenant, self.documents())
+        return self.cache["index"]
 
     @classmethod
     def build(cls, name: str, objects: Mapping[ObjectKey, ProvisionedObject]) -> TenantState:
@@ -99,7 +111,15 @@ class TenantState:
                 part = _part(tenant, *ident)
                 if part is not None:
                     parts[ident] = part
-        return TenantState(self.name, objects, tenant, "", parts)
+        moved = TenantState(self.name, objects, tenant, "", parts)
+        index = self.cache.get("index")
+        if index is not None and len(writes) == 1:
+            ((ident, doc),) = writes.items()
+            if ident[0] in ("user", "number"):
+                old = self.objects.get(ident)
+                before = old.data if old is not None else None
+                moved.cache["index"] = index.moved(ident, before, doc, tenant)
+        return moved
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +148,14 @@ def validate_change(
     if state is None or state.tenant is None:
         return validate_tenant(name, docs)  # nothing validated to build on
     skip = set(changed)
+    if len(skip) == 1:
+        # One object written: the indexes may prove the tenant-wide rules still hold.
+        (ident,) = skip
+        index = state.index()
+        if index is not None:
+            tenant = changed_tenant(state.tenant, index, ident, docs.get(ident), state.objects)
+            if tenant is not None:
+                return tenant
     reuse = {k: p for k, p in state.parts.items() if k not in skip and k in docs}
     data = assemble_tenant(docs, reuse)
     # The default answering rules of users without their own, as validated models (the
