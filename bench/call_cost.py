@@ -91,6 +91,49 @@ def _callgrind_total(output: Path) -> int:
     return total
 
 
+# Seconds for the switch to finish what the last call left queued (the CDR writer batches
+# one second of CDRs per transaction).
+SETTLE = 3.0
+
+
+def _control(pid: int, *args: str) -> None:
+    subprocess.run(["callgrind_control", *args, str(pid)], check=True, capture_output=True)
+
+
+def _dump(pid: int, dumps: Path, number: int) -> None:
+    """Ask for callgrind dump ``number`` and wait until it is written out."""
+    _control(pid, "-d")
+    path = dumps.parent / f"{dumps.name}.{number}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if path.exists() and "\ntotals:" in path.read_text(errors="replace"):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"callgrind dump {path} not written")
+
+
+class IdleFirst:
+    """Callgrind switched on for ``idle`` seconds without traffic (dumped: the idle rate),
+    then left on for the measured traffic; :meth:`measured` dumps and switches it off."""
+
+    def __init__(self, pid: int, dumps: Path, idle: float) -> None:
+        self.pid = pid
+        self.dumps = dumps
+        _control(pid, "-i", "on")
+        time.sleep(idle)
+        _dump(pid, dumps, 1)
+        self.started = time.monotonic()
+        self.idle_total = _callgrind_total(dumps)
+        self.idle_per_s = self.idle_total / idle
+
+    def measured(self) -> tuple[int, float]:
+        """The instructions since the idle dump and the seconds they took."""
+        _dump(self.pid, self.dumps, 2)
+        window = time.monotonic() - self.started
+        _control(self.pid, "-i", "off")
+        return _callgrind_total(self.dumps) - self.idle_total, window
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tool", choices=("callgrind", "py-spy", "cprofile"), default="callgrind")
@@ -138,10 +181,12 @@ def main(argv: list[str] | None = None) -> int:
         callee = Callee(target, uas_port, work / "uas")
         injection = write_users(work / "caller.csv", user_rows([(CALLER, DOMAIN, "pw" + CALLER)]))
         _calls(target, injection, args.warmup, args.rate, "warm")
+        meter: IdleFirst | None = None
         if args.tool == "callgrind":
-            subprocess.run(
-                ["callgrind_control", "-i", "on", str(proc.pid)], check=True, capture_output=True
-            )
+            # The idle rate is measured first, in this run: after the calls it would be
+            # charged for timer work the calls' busy loop had merely put off.
+            time.sleep(SETTLE)  # the warm-up's last CDRs written
+            meter = IdleFirst(proc.pid, dumps, args.idle)
         elif args.tool == "cprofile":
             os.kill(proc.pid, signal.SIGUSR1)
             time.sleep(0.5)
@@ -169,26 +214,16 @@ def main(argv: list[str] | None = None) -> int:
             "rate": args.rate,
             "elapsed_s": round(elapsed, 1),
         }
-        if args.tool == "callgrind":
-            control = ["callgrind_control", str(proc.pid)]
-            subprocess.run([*control[:1], "-d", *control[1:]], check=True, capture_output=True)
-            time.sleep(2)
-            total = _callgrind_total(dumps)
-            # The same time without calls: what the switch does anyway (timers, pollers of
-            # the database), which a low call rate would otherwise charge to the calls.
-            subprocess.run([*control[:1], "-z", *control[1:]], check=True, capture_output=True)
-            time.sleep(args.idle)
-            subprocess.run([*control[:1], "-d", *control[1:]], check=True, capture_output=True)
-            subprocess.run(
-                [*control[:1], "-i", "off", *control[1:]], check=True, capture_output=True
-            )
-            time.sleep(2)
-            idle = (_callgrind_total(dumps) - total) / args.idle
+        if meter is not None:
+            # Until the last CDR is written (the writer batches a second of them).
+            time.sleep(SETTLE)
+            total, window = meter.measured()
             report.update(
                 instructions=total,
                 instructions_per_call=round(total / calls),
-                idle_per_s=round(idle),
-                net_per_call=round((total - idle * elapsed) / calls),
+                idle_per_s=round(meter.idle_per_s),
+                window_s=round(window, 1),
+                net_per_call=round((total - meter.idle_per_s * window) / calls),
                 dumps=str(work),
             )
         elif args.tool == "cprofile":

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.call_cost import _callgrind_total, _start_switch
+from bench.call_cost import SETTLE, IdleFirst, _start_switch
 from peers.sipp import run_sipp, user_rows, write_users
 from peers.switchproc import SwitchConfigFile, free_port, numbered_users
 
@@ -39,10 +39,6 @@ def _register(target: str, users: Path, count: int, rate: float, tag: str) -> in
     if result.failed or result.successful != count:
         raise RuntimeError(f"{tag}: {result.successful}/{count} registrations, {result.errors}")
     return result.successful
-
-
-def _control(*args: str) -> None:
-    subprocess.run(["callgrind_control", *args], check=True, capture_output=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,34 +71,28 @@ def main(argv: list[str] | None = None) -> int:
     ]
     proc = _start_switch(path, path.parent, config.port, wrapper)
     target = f"127.0.0.1:{config.port}"
-    pid = str(proc.pid)
     try:
         # Every user registered once first: the measured round refreshes bindings, as phones
         # do all day, with the switch's caches and the database warm.
         _register(target, users, args.users, args.rate, "warm")
-        _control("-i", "on", pid)
+        time.sleep(SETTLE)
+        # What the switch does without traffic (timers, write-behind, pollers), which a low
+        # rate would otherwise charge to the registrations: measured first, in this run.
+        meter = IdleFirst(proc.pid, dumps, args.idle)
         started = time.monotonic()
         count = _register(target, users, args.users, args.rate, "cost")
         elapsed = time.monotonic() - started
-        _control("-d", pid)
-        time.sleep(2)
-        total = _callgrind_total(dumps)
-        # What the switch does without traffic (timers, write-behind, pollers), which a low
-        # rate would otherwise charge to the registrations.
-        _control("-z", pid)
-        time.sleep(args.idle)
-        _control("-d", pid)
-        _control("-i", "off", pid)
-        time.sleep(2)
-        idle = (_callgrind_total(dumps) - total) / args.idle
+        time.sleep(SETTLE)  # the bindings' write-behind
+        total, window = meter.measured()
         report = {
             "registrations": count,
             "rate": args.rate,
             "elapsed_s": round(elapsed, 1),
             "instructions": total,
             "instructions_per_registration": round(total / count),
-            "idle_per_s": round(idle),
-            "net_per_registration": round((total - idle * elapsed) / count),
+            "idle_per_s": round(meter.idle_per_s),
+            "window_s": round(window, 1),
+            "net_per_registration": round((total - meter.idle_per_s * window) / count),
             "dumps": str(work),
         }
         print(json.dumps(report))

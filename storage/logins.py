@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.cdr_search import fts_match
+from storage.cdr_search import fts_match, search_clause
 
 __all__ = [
     "LOGIN_COLUMNS",
@@ -298,9 +298,7 @@ def cdr_query_sql(
     for column, text in contains.items():
         where.append(f"{column} LIKE {param(_like(text))} ESCAPE '\\'")
     if match is not None:
-        where.append(
-            f"rowid IN (SELECT rowid FROM {search_table} WHERE {search_table} MATCH {param(match)})"
-        )
+        where.append(search_clause(param(match)))
     if query.after is not None:
         after, call_id = query.after
         # placeholders made in the order they appear (SQLite's "?" are positional)

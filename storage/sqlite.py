@@ -54,7 +54,13 @@ from storage.cdr_analytics import (
     volume_slots,
     volume_sql,
 )
-from storage.cdr_search import SEARCH_TABLE, prepare_sqlite_search
+from storage.cdr_search import (
+    FEED_ROWS,
+    SEARCH_TABLE,
+    feed_search,
+    pending_rows,
+    prepare_sqlite_search,
+)
 from storage.logins import (
     LOGIN_COLUMNS,
     TOKEN_COLUMNS,
@@ -115,6 +121,9 @@ class SqliteStore(Store):
         self._lock = asyncio.Lock()
         # The trigram index of caller/dialled numbers, when this SQLite has one (cdr_search).
         self._search_table: str | None = None
+        # Rows written since the index was last fed, as far as this process knows (the
+        # pending table is the truth; this only says when to look).
+        self._unindexed = 0
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
@@ -140,6 +149,7 @@ class SqliteStore(Store):
             async with self._transaction("cdr search index") as conn:
                 if await prepare_sqlite_search(conn, self.path):
                     self._search_table = SEARCH_TABLE
+                    self._unindexed = await pending_rows(conn)
         except BaseException as exc:
             self._db = None
             await db.close()
@@ -376,8 +386,12 @@ class SqliteStore(Store):
         rows = await storable_cdrs(cdrs)
         if not rows:
             return
+        feed = self._search_table is not None and self._unindexed + len(rows) >= FEED_ROWS
         async with self._transaction("save_cdrs") as db:
             await db.executemany(_CDR_UPSERT, rows)
+            if feed:  # the search index takes the rows in batches (storage/cdr_search.py)
+                await feed_search(db)
+        self._unindexed = 0 if feed else self._unindexed + len(rows)
 
     async def load_cdrs(self, start: float, end: float, tenant: str | None = None) -> list[Cdr]:
         sql = f"SELECT {_CDR_COLUMNS} FROM cdrs WHERE start_time >= ? AND start_time < ?"

@@ -120,7 +120,12 @@ class MessageWaiting:
             if only is not None and only[0] != aor:
                 continue
             subscriptions = self.notifier.subscribed(self.package.name, aor)
-            for binding in self.location.bindings(aor):
+            bindings = self.location.bindings(aor)
+            if only is None:
+                # Every phone now shows the state: a later REGISTER tells only new ones
+                # (phone_registered skips an AOR's phones while its mailbox has nothing new).
+                self._known[aor] = {b.contact for b in bindings}
+            for binding in bindings:
                 if only is not None and binding.contact not in only[1]:
                     continue
                 dest = self._destination(binding)
@@ -161,7 +166,9 @@ class MessageWaiting:
         otherwise, so an empty mailbox sends nothing: devices that never asked for
         message waiting (trunk-facing gateways, test agents) see no NOTIFY they did not
         expect."""
-        if not self.unsolicited:
+        # Most mailboxes hold no new message: one set lookup settles those (the rest of
+        # this runs for every phone that registers anew, hundreds a second at a restart).
+        if not self.unsolicited or not self.mailboxes.has_new(tenant, user):
             return 0
         box = self.mailboxes.mailbox_of(tenant, user)
         if box is None:

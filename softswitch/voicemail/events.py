@@ -82,6 +82,10 @@ class MailboxDirectory(Protocol):
     def counts(self, box: MailboxAddress) -> MessageCounts:
         """The mailbox's counts now (unknown mailbox: all zero)."""
 
+    def has_new(self, tenant: str, mailbox: str) -> bool:
+        """Whether mailbox ``mailbox`` (an extension) of ``tenant`` holds new messages: one
+        set lookup, asked for every REGISTER that adds a contact."""
+
     def lamp_users(self, box: MailboxAddress) -> tuple[str, ...]:
         """Extensions whose registered phones light their lamp for this mailbox."""
 

@@ -129,6 +129,9 @@ class Mailboxes:
         self.listeners: list[MailboxListener] = []
         self._tenants: dict[str, Tenant] = {}
         self._messages: dict[MailboxAddress, dict[str, StoredMessage]] = {}
+        # (tenant, mailbox) of the mailboxes holding new messages, kept with every change the
+        # listeners hear of: has_new() answers a REGISTER without counting.
+        self._with_new: set[tuple[str, str]] = set()
         self._seen_change: int | None = None  # the Store's last change read (follow)
         self.update_tenants(tenants)
 
@@ -185,8 +188,16 @@ class Mailboxes:
         with contextlib.suppress(ValueError):
             self.listeners.remove(listener)
 
+    def _note(self, box: MailboxAddress, counts: MessageCounts) -> None:
+        key = (box.tenant, box.mailbox)
+        if counts.waiting:
+            self._with_new.add(key)
+        else:
+            self._with_new.discard(key)
+
     def _changed(self, box: MailboxAddress) -> None:
         counts = self.counts(box)
+        self._note(box, counts)
         for listener in list(self.listeners):
             try:
                 listener.counts_changed(box, counts)
@@ -195,6 +206,7 @@ class Mailboxes:
 
     def _left(self, box: MailboxAddress, message: VoiceMessage) -> None:
         counts = self.counts(box)
+        self._note(box, counts)
         for listener in list(self.listeners):
             try:
                 listener.message_left(box, message, counts)
@@ -222,6 +234,9 @@ class Mailboxes:
                 old += 1
                 urgent_old += m.urgent
         return MessageCounts(new, old, urgent_new, urgent_old)
+
+    def has_new(self, tenant: str, mailbox: str) -> bool:
+        return (tenant, mailbox) in self._with_new
 
     def lamp_users(self, box: MailboxAddress) -> tuple[str, ...]:
         found = self.box(box.tenant, box.mailbox)
@@ -263,7 +278,9 @@ class Mailboxes:
         before = self.counts(box)
         rows = await self.store.voice_messages(box.tenant, box.mailbox)
         self._messages[box] = {m.id: m for m in rows}
-        if self.counts(box) != before:
+        after = self.counts(box)
+        self._note(box, after)
+        if after != before:
             self._changed(box)
 
     async def follow(self) -> int:
@@ -462,6 +479,7 @@ class Mailboxes:
         self._seen_change, _ = await self.store.voicemail_changes(None)
         for m in await self.store.voice_messages():
             self._messages.setdefault(MailboxAddress(m.tenant, m.mailbox), {})[m.id] = m
+        self._with_new = {(b.tenant, b.mailbox) for b in self._messages if self.counts(b).waiting}
         filed = 0
         if not recover:
             return 0

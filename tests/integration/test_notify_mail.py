@@ -69,6 +69,9 @@ class Mailboxes:
     def counts(self, box: MailboxAddress) -> MessageCounts:
         return MessageCounts(new=len(self.new))
 
+    def has_new(self, tenant: str, mailbox: str) -> bool:
+        return bool(self.new)
+
     def lamp_users(self, box: MailboxAddress) -> tuple[str, ...]:
         return ("101",)
 

@@ -39,6 +39,9 @@ class Mailboxes:
     def counts(self, box: MailboxAddress) -> MessageCounts:
         return self.now
 
+    def has_new(self, tenant: str, mailbox: str) -> bool:
+        return mailbox == "101" and self.now.waiting
+
     def lamp_users(self, box: MailboxAddress) -> tuple[str, ...]:
         return ("101",)
 

@@ -10,6 +10,9 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+import storage.sqlite
 from storage import open_store, sqlite_path
 from storage.cdr import Cdr
 from storage.logins import CdrQuery, cdr_query_sql
@@ -178,6 +181,44 @@ async def test_search_answers_are_the_scans(database_url: str) -> None:
     async with open_store(database_url) as store:
         await store.save_cdrs(CDRS)
     await check_answers(database_url)
+
+
+async def test_sqlite_indexes_in_batches_and_finds_rows_not_indexed_yet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The index takes rows in batches (storage.cdr_search.FEED_ROWS, 100 here): the first
+    # save is indexed, the second waits; the answers are the scan's either way.
+    monkeypatch.setattr(storage.sqlite, "FEED_ROWS", 100)
+    url = f"sqlite:///{tmp_path}/batches.db"
+    pending = "SELECT count(*) FROM cdrs_search_pending"
+    async with open_store(url) as store:
+        await store.save_cdrs(CDRS[:120])
+        assert await raw_fetch(url, pending) == [(0,)]
+        await store.save_cdrs(CDRS[120:])
+        assert await raw_fetch(url, pending) == [(len(CDRS) - 120,)]
+    await check_answers(url)
+
+    async with open_store(url) as store:
+        waiting, indexed = CDRS[150], CDRS[10]  # changed, then deleted
+        await store.save_cdrs([cdr(150, "+33140000001", waiting.dialled)])
+        await store.save_cdrs([cdr(10, "+33140000002", indexed.dialled)])
+        found = await store.find_cdrs(CdrQuery(caller="+3314000000"), 10)
+        assert [c.call_id for c in found] == ["c0150", "c0010"]
+        await raw_execute(url, "DELETE FROM cdrs WHERE call_id IN ('c0150', 'c0010')")
+        assert await store.find_cdrs(CdrQuery(caller="+3314000000"), 10) == []
+        assert await raw_fetch(url, pending) == [(len(CDRS) - 121,)]
+        # New rows after the deletes: noted, found, then indexed by the next batch.
+        await store.save_cdrs([cdr(9000, "+33140000003", "+441632960000")])
+        assert [c.call_id for c in await store.find_cdrs(CdrQuery(dialled="1632960"), 10)] == [
+            "c9000"
+        ]
+        monkeypatch.setattr(storage.sqlite, "FEED_ROWS", 1)
+        await store.save_cdrs([cdr(9001, "+33140000004", "+441632960001")])
+        assert await raw_fetch(url, pending) == [(0,)]
+        found = await store.find_cdrs(CdrQuery(dialled="1632960"), 10)
+        assert [c.call_id for c in found] == ["c9001", "c9000"]
+    # FTS5's own check of its index (a "delete" of a row it never held would fail it).
+    await raw_execute(url, "INSERT INTO cdrs_search (cdrs_search) VALUES ('integrity-check')")
 
 
 def _unmigrate(url: str) -> list[str]:

@@ -42,6 +42,9 @@ class Mailboxes:
     def counts(self, box: MailboxAddress) -> MessageCounts:
         return self.now if box == self.box else MessageCounts()
 
+    def has_new(self, tenant: str, mailbox: str) -> bool:
+        return (tenant, mailbox) == ("t", "102") and self.now.waiting
+
     def lamp_users(self, box: MailboxAddress) -> tuple[str, ...]:
         return ("102", "200") if box == self.box else ()
 

@@ -194,3 +194,29 @@ async def test_changes_made_beside_the_switch_reach_its_counts(
     await boxes.follow()
     assert listener.changed[-1] == (box, MessageCounts(new=1))
     assert await boxes.follow() == 0
+
+
+async def test_has_new_follows_every_change(store: Store, tmp_path: Path) -> None:
+    # What message waiting asks for every phone that registers: kept in step with the
+    # counts whichever way they change (start, filing, moving, deleting, a change beside).
+    await store.add_voice_message(_message(0))
+    boxes = Mailboxes(VoicemailSettings(directory=tmp_path / "vm"), store, [_tenant()])
+    await boxes.start()
+    address = MailboxAddress("acme", "101")
+    assert boxes.has_new("acme", "101") and not boxes.has_new("acme", "500")
+    await boxes.move(address, "m0", "saved")
+    assert not boxes.has_new("acme", "101")
+    await store.move_voice_message("m0", "new")  # beside the switch
+    await boxes.follow()
+    assert boxes.has_new("acme", "101")
+    await boxes.delete(address, "m0")
+    assert not boxes.has_new("acme", "101")
+    shared = boxes.box("acme", "500")
+    assert shared is not None
+    rec = boxes.begin_message(shared, "102", "Bob")
+    _record(rec.path, 2.0)
+    assert await boxes.file_message(rec) is not None
+    assert boxes.has_new("acme", "500") and not boxes.has_new("acme", "101")
+    again = Mailboxes(VoicemailSettings(directory=tmp_path / "vm"), store, [_tenant()])
+    await again.start()  # the next start
+    assert again.has_new("acme", "500") and not again.has_new("acme", "101")
