@@ -614,7 +614,8 @@ class PostgresStore(Store):
         if not self._rollup_checked:
             await self._check_rollup()
         with self._errors("cdr rollup"):
-            if not await pool.fetchval(_ROLLUP_PENDING):  # most reads: nothing new
+            newest, mark = await pool.fetchrow(_ROLLUP_STATE)
+            if newest is None or int(newest) < int(mark):  # most reads: nothing new
                 return
             async with pool.acquire() as conn, conn.transaction():
                 # The lock makes a second reader (this node or another) wait, then see
@@ -963,10 +964,12 @@ _CDR_TYPES = {
     "emergency": "bool",
 }
 _CDR_COLUMNS = ", ".join(CDR_SQL_COLUMNS)
-# Rows not yet added to the dashboards' rollup (storage.cdr_rollup), by cdrs_written.
-_ROLLUP_PENDING = (
-    "SELECT EXISTS (SELECT 1 FROM cdrs"
-    " WHERE written >= (SELECT rolled_up FROM cdr_rollup_mark WHERE id = 1))"
+# The newest CDR's writer and how far the dashboards' rollup is (storage.cdr_rollup). A
+# max() is one step down the index; "EXISTS (... written >= mark)" was planned as a scan
+# of the whole table when nothing was new (the mark is not known when planning).
+_ROLLUP_STATE = (
+    "SELECT (SELECT max(written) FROM cdrs)::text,"
+    " (SELECT rolled_up FROM cdr_rollup_mark WHERE id = 1)::text"
 )
 # The first rollup after an upgrade adds up the whole history in one statement (about 10 s
 # for a million CDRs); a second reader waits for it rather than read half a rollup.
