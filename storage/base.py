@@ -613,7 +613,9 @@ class Store(VoicemailRows, ABC):
     async def load_cdr(self, call_id: str) -> Cdr | None:
         """One CDR by the switch's call id."""
 
-    # -- call history aggregates for dashboards (branch dash; storage.cdr_analytics) ---------
+    # -- call history aggregates for dashboards (storage.cdr_analytics, storage.cdr_rollup) --
+    # A tenant's whole slots come from the rollup (brought up to date first), the rest of a
+    # period and any other filter from the CDRs: the same figures either way.
 
     @abstractmethod
     async def cdr_volume(self, query: CdrQuery, base: int, width: int) -> list[VolumeSlot]:
@@ -627,6 +629,11 @@ class Store(VoicemailRows, ABC):
     @abstractmethod
     async def cdr_quality_totals(self, query: CdrQuery) -> list[QualityTotals]:
         """The anchored calls' MOS, jitter and loss figures per trunk ('' for none)."""
+
+    @abstractmethod
+    async def refresh_cdr_rollup(self) -> None:
+        """Add the CDRs written since the last refresh to the dashboards' rollup (the
+        aggregates above do it before they read it)."""
 
     @abstractmethod
     async def page_provisioning(

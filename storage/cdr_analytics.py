@@ -26,11 +26,14 @@ __all__ = [
     "JITTER_EDGES",
     "LOSS_EDGES",
     "MOS_EDGES",
+    "TICKS_PER_SECOND",
     "Dialect",
     "Figures",
     "QualityTotals",
     "TrunkTotals",
     "VolumeSlot",
+    "billed_ticks_sql",
+    "measure_sql",
     "quality_sql",
     "quality_totals",
     "trunk_sql",
@@ -38,6 +41,7 @@ __all__ = [
     "volume_slot",
     "volume_slots",
     "volume_sql",
+    "worst_sql",
 ]
 
 Dialect = Literal["sqlite", "postgresql"]
@@ -137,10 +141,22 @@ def _param_where(query: CdrQuery, dialect: Dialect, extra: str) -> tuple[str, li
     return where + (" AND " if where else " WHERE ") + extra, params
 
 
-def _billsec(dialect: Dialect) -> str:
-    bigger = "max" if dialect == "sqlite" else "GREATEST"
-    billed = f"{bigger}(0.0, end_time - answer_time)"
-    return f"(CASE WHEN answer_time IS NULL THEN 0.0 ELSE {billed} END)"
+# Billed time is summed in integer ticks of 2**-22 s: a call's end and answer times are
+# doubles of the epoch (2004-2038: multiples of 2**-22 s), so each call's billed time is a
+# whole number of ticks and the sum is exact whatever the order of the additions (the
+# rollup adds slots together: storage.cdr_rollup). Converted to seconds once, at the end.
+TICKS_PER_SECOND = 1 << 22
+
+
+def billed_ticks_sql(dialect: Dialect) -> str:
+    """One call's billed time in ticks (0 when unanswered or ended before the answer)."""
+    scaled = f"(end_time - answer_time) * {TICKS_PER_SECOND}.0"
+    ticks = f"CAST({scaled} AS INTEGER)" if dialect == "sqlite" else f"floor({scaled})::bigint"
+    return f"(CASE WHEN answer_time IS NULL OR end_time <= answer_time THEN 0 ELSE {ticks} END)"
+
+
+def _seconds(ticks: object) -> float:
+    return int(ticks or 0) / TICKS_PER_SECOND  # type: ignore[call-overload]
 
 
 def _check_slot(base: int, width: int) -> tuple[int, int]:
@@ -165,7 +181,7 @@ def volume_sql(
     )
     sql = (
         f"SELECT {slot} AS slot, count(*), count(answer_time), {counts},"
-        f" sum({_billsec(dialect)}) FROM cdrs{where} GROUP BY 1"
+        f" sum({billed_ticks_sql(dialect)}) FROM cdrs{where} GROUP BY 1"
     )
     return sql, params
 
@@ -179,7 +195,7 @@ def volume_slots(rows: list[tuple[object, ...]]) -> list[VolumeSlot]:
             inbound=int(r[3]),  # type: ignore[call-overload]
             outbound=int(r[4]),  # type: ignore[call-overload]
             internal=int(r[5]),  # type: ignore[call-overload]
-            billsec=float(r[6] or 0.0),  # type: ignore[arg-type]
+            billsec=_seconds(r[6]),
         )
         for r in rows
     ]
@@ -189,7 +205,7 @@ def trunk_sql(query: CdrQuery, dialect: Dialect) -> tuple[str, list[object]]:
     """Attempts, answered calls and billed seconds per trunk (calls without one left out)."""
     where, params = _param_where(query, dialect, "trunk <> ''")
     sql = (
-        f"SELECT trunk, count(*), count(answer_time), sum({_billsec(dialect)})"
+        f"SELECT trunk, count(*), count(answer_time), sum({billed_ticks_sql(dialect)})"
         f" FROM cdrs{where} GROUP BY trunk ORDER BY trunk"
     )
     return sql, params
@@ -201,7 +217,7 @@ def trunk_totals(rows: list[tuple[object, ...]]) -> list[TrunkTotals]:
             trunk=str(r[0]),
             attempts=int(r[1]),  # type: ignore[call-overload]
             answered=int(r[2]),  # type: ignore[call-overload]
-            billsec=float(r[3] or 0.0),  # type: ignore[arg-type]
+            billsec=_seconds(r[3]),
         )
         for r in rows
     ]
@@ -222,14 +238,17 @@ def _side_value(dialect: Dialect, side: str, key: str) -> str:
     )
 
 
-def _worst(dialect: Dialect, key: str) -> str:
+def worst_sql(dialect: Dialect, key: str) -> str:
+    """The worse side's ``key`` of a call's quality (``quality`` on SQLite, the parsed
+    ``q`` on PostgreSQL), NULL when no side reported a number."""
     a, b = (_side_value(dialect, side, key) for side in _SIDES)
     if dialect == "sqlite":  # SQLite's max() is NULL when one argument is
         return f"max(coalesce({a}, {b}), coalesce({b}, {a}))"
     return f"GREATEST({a}, {b})"
 
 
-def _measure(column: str, edges: tuple[float, ...]) -> str:
+def measure_sql(column: str, edges: tuple[float, ...]) -> str:
+    """How many values, their sum and how many are <= each edge."""
     at_most = ", ".join(f"sum(CASE WHEN {column} <= {e!r} THEN 1 ELSE 0 END)" for e in edges)
     return f"count({column}), sum({column}), {at_most}"
 
@@ -243,12 +262,12 @@ def quality_sql(query: CdrQuery, dialect: Dialect) -> tuple[str, list[object]]:
     else:  # parse each call's JSON once (OFFSET 0: the subquery is not inlined)
         source = f"(SELECT trunk, mos, quality::jsonb AS q FROM cdrs{where} OFFSET 0) AS c"
     inner = (
-        f"SELECT trunk, mos, {_worst(dialect, 'jitter_ms')} AS jitter,"
-        f" {_worst(dialect, 'loss')} AS loss FROM {source}"
+        f"SELECT trunk, mos, {worst_sql(dialect, 'jitter_ms')} AS jitter,"
+        f" {worst_sql(dialect, 'loss')} AS loss FROM {source}"
     )
     sql = (
-        f"SELECT trunk, count(*), {_measure('mos', MOS_EDGES)},"
-        f" {_measure('jitter', JITTER_EDGES)}, {_measure('loss', LOSS_EDGES)}"
+        f"SELECT trunk, count(*), {measure_sql('mos', MOS_EDGES)},"
+        f" {measure_sql('jitter', JITTER_EDGES)}, {measure_sql('loss', LOSS_EDGES)}"
         f" FROM ({inner}) AS anchored GROUP BY trunk ORDER BY trunk"
     )
     return sql, params

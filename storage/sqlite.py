@@ -43,16 +43,15 @@ from storage.base import (
     unique_bindings,
 )
 from storage.cdr import CDR_SQL_COLUMNS, Cdr, cdr_from_row
-from storage.cdr_analytics import (
-    QualityTotals,
-    TrunkTotals,
-    VolumeSlot,
-    quality_sql,
-    quality_totals,
-    trunk_sql,
-    trunk_totals,
-    volume_slots,
-    volume_sql,
+from storage.cdr_analytics import QualityTotals, TrunkTotals, VolumeSlot
+from storage.cdr_rollup import (
+    analytics_query,
+    count_check_sql,
+    rolled_quality,
+    rolled_trunks,
+    rolled_volume,
+    rollup_insert_sql,
+    split_period,
 )
 from storage.cdr_search import (
     FEED_ROWS,
@@ -107,6 +106,12 @@ _UPSERT = (
 _SELECT = f"SELECT {_COLUMNS} FROM registrations"
 # How long a writer waits for another process holding the write lock (ms).
 _BUSY_TIMEOUT_MS = 5000
+# CDRs added to the dashboards' rollup per transaction, and how far it is / could be.
+_ROLLUP_CHUNK = 100_000
+_ROLLUP_STATE = (
+    "SELECT (SELECT rolled_up FROM cdr_rollup_mark WHERE id = 1),"
+    " (SELECT coalesce(max(rowid), 0) FROM cdrs)"
+)
 
 
 class SqliteStore(Store):
@@ -124,6 +129,7 @@ class SqliteStore(Store):
         # Rows written since the index was last fed, as far as this process knows (the
         # pending table is the truth; this only says when to look).
         self._unindexed = 0
+        self._rollup_checked = False  # deleted CDRs looked for (storage.cdr_rollup)
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
@@ -548,28 +554,72 @@ class SqliteStore(Store):
         )
         return [cdr_from_row(row) for row in rows]
 
-    async def _aggregate(self, what: str, build: Any, *args: Any) -> list[tuple[Any, ...]]:
-        sql, params = _checked(build, *args)
-        rows = await self._read(what, sql, params)
-        return [tuple(r) for r in rows]
+    async def _rows(self, what: str, sql: str, params: list[object]) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in await self._read(what, sql, params)]
+
+    async def _analytics(self, query: CdrQuery) -> CdrQuery:
+        """The query without paging; the rollup brought up to date when it will be read."""
+        query = _checked(analytics_query, query)
+        if split_period(query) is not None:
+            await self.refresh_cdr_rollup()
+        return query
 
     async def cdr_volume(self, query: CdrQuery, base: int, width: int) -> list[VolumeSlot]:
-        rows = await self._aggregate(
-            "cdr_volume", volume_sql, replace(query, after=None), "sqlite", base, width
-        )
-        return volume_slots(rows)
+        query = await self._analytics(query)
+        return await rolled_volume(self._rows, "sqlite", query, base, width)
 
     async def cdr_trunk_totals(self, query: CdrQuery) -> list[TrunkTotals]:
-        rows = await self._aggregate(
-            "cdr_trunk_totals", trunk_sql, replace(query, after=None), "sqlite"
-        )
-        return trunk_totals(rows)
+        return await rolled_trunks(self._rows, "sqlite", await self._analytics(query))
 
     async def cdr_quality_totals(self, query: CdrQuery) -> list[QualityTotals]:
-        rows = await self._aggregate(
-            "cdr_quality_totals", quality_sql, replace(query, after=None), "sqlite"
-        )
-        return quality_totals(rows)
+        return await rolled_quality(self._rows, "sqlite", await self._analytics(query))
+
+    async def refresh_cdr_rollup(self) -> None:
+        # Up to _ROLLUP_CHUNK rows per transaction: a first rollup over a big history
+        # (an upgrade) lets the CDR writer in between chunks.
+        if not self._rollup_checked:
+            await self._check_rollup()
+        mark, top = (await self._read("cdr rollup", _ROLLUP_STATE))[0]
+        if mark == top:  # most reads: nothing new, no write lock
+            return
+        while True:
+            async with self._transaction("cdr rollup") as db:
+                async with db.execute(_ROLLUP_STATE) as cursor:
+                    row = await cursor.fetchone()
+                assert row is not None
+                mark, top = int(row[0]), int(row[1])
+                if top < mark:
+                    # The newest rows were deleted: their rowids will be given again.
+                    await self._clear_rollup(db)
+                    mark = 0
+                if top == mark:
+                    return
+                upto = min(top, mark + _ROLLUP_CHUNK)
+                await db.execute(
+                    rollup_insert_sql("sqlite", "rowid > ? AND rowid <= ?"), (mark, upto)
+                )
+                await db.execute("UPDATE cdr_rollup_mark SET rolled_up = ? WHERE id = 1", (upto,))
+
+    async def _check_rollup(self) -> None:
+        """Once per Store: rebuild the rollup if CDRs it counted were deleted (an operator's
+        SQL; nothing in the switch deletes CDRs)."""
+        async with self._transaction("cdr rollup check") as db:
+            async with db.execute("SELECT rolled_up FROM cdr_rollup_mark WHERE id = 1") as cur:
+                mark = await cur.fetchone()
+            # Nothing added up yet (a new or just upgraded database): nothing to check.
+            row: Sequence[int] = (0, 0)
+            if mark is not None and mark[0]:
+                async with db.execute(count_check_sql("rowid > ?"), (mark[0],)) as cursor:
+                    row = await cursor.fetchone() or row
+            if int(row[0]) != int(row[1]):
+                log.warning("storage.cdr_rollup_rebuilt", counted=int(row[0]), cdrs=int(row[1]))
+                await self._clear_rollup(db)
+        self._rollup_checked = True
+
+    @staticmethod
+    async def _clear_rollup(db: aiosqlite.Connection) -> None:
+        await db.execute("DELETE FROM cdr_rollup")
+        await db.execute("UPDATE cdr_rollup_mark SET rolled_up = 0 WHERE id = 1")
 
     async def page_provisioning(
         self, query: ObjectQuery, limit: int

@@ -129,7 +129,10 @@ async def test_both_backends_have_the_same_tables_and_columns(
     )
     pg_tables: dict[str, list[str]] = {}
     for table, column in pg_rows:
-        pg_tables.setdefault(table, []).append(column)
+        # The CDRs' write order for the dashboards' rollup (storage.cdr_rollup): SQLite's
+        # is the table's own rowid, PostgreSQL's the writing transaction's id.
+        if (table, column) != ("cdrs", "written"):
+            pg_tables.setdefault(table, []).append(column)
     assert sqlite_tables == pg_tables
     assert tuple(sqlite_tables["registrations"]) == BINDING_COLUMNS
 
