@@ -19,7 +19,6 @@ import signal
 import socket
 import sys
 import time
-from collections import deque
 from collections.abc import Awaitable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -31,6 +30,7 @@ import structlog
 from media.dtmf import Digit
 from media.endpoint import DtmfCallback, Endpoint, MediaError
 from media.engine import MediaEngine
+from media.inbox import TickPacedInbox
 from media.moh import HoldMusic as Playlist
 from media.moh import PlaylistFiles
 from media.recorder import Recording
@@ -81,7 +81,6 @@ _STATS_ROUNDS = 5  # a periodic push carries a fifth of the legs: each leg's fig
 # refreshed every fifth push, and the E-model work is spread evenly over the pushes
 _FULL_GC_INTERVAL = 300.0  # seconds between full garbage collections (see _collect_fully)
 _NEVER = 1 << 30  # a threshold no count reaches
-_TICK_MARGIN = 0.002  # seconds before a frame tick when commands wait for it (see handle)
 PlaySource = npt.NDArray[np.int16] | str | Playlist
 _TALK_INTERVAL = 0.25  # seconds between looks at who talks in the rooms (changes are sent)
 
@@ -116,8 +115,7 @@ class WorkerServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._channel_gone = asyncio.Event()
-        self._inbox: deque[Message] = deque()  # commands not yet applied, in order
-        self._drain_pending = False
+        self._inbox = TickPacedInbox(self.handle, self._next_tick)
 
     def send(self, message: Message) -> None:
         """Report an event (dropped once the channel is gone: nobody is listening)."""
@@ -137,33 +135,11 @@ class WorkerServer:
         task.add_done_callback(self._tasks.discard)
 
     def receive(self, message: Message) -> None:
-        """Take one command off the channel; commands are applied in order, between ticks.
+        """Take one command off the channel: applied in order, between frame ticks."""
+        self._inbox.put(message)
 
-        A burst of commands (200 calls set up or hung up at once) applied in one go would
-        hold the loop past a tick's deadline: the callers would hear it. So they are applied
-        until the next tick is near, and the rest right after that tick.
-        """
-        self._inbox.append(message)
-        if not self._drain_pending:
-            self._drain_pending = True
-            asyncio.get_running_loop().call_soon(self._drain)
-
-    def _drain(self) -> None:
-        self._drain_pending = False
-        engine = self.engine
-        while self._inbox:
-            due = engine.next_tick if engine is not None else None
-            if due is not None:
-                wait = due - time.monotonic()
-                if wait < _TICK_MARGIN:
-                    self._drain_pending = True
-                    loop = asyncio.get_running_loop()
-                    if wait > 0:  # just after the tick, whose timer was set first
-                        loop.call_later(wait, self._drain)
-                    else:  # the tick is due: a callback set now runs after it
-                        loop.call_soon(self._drain)
-                    return
-            self.handle(self._inbox.popleft())
+    def _next_tick(self) -> float | None:
+        return self.engine.next_tick if self.engine is not None else None
 
     def handle(self, message: Message) -> None:
         """Apply one command now; a failure is reported, never fatal to the worker."""
@@ -562,8 +538,7 @@ class WorkerServer:
         if self._closing:
             return
         self._closing = True
-        while self._inbox:  # what signalling asked before it went away still holds
-            self.handle(self._inbox.popleft())
+        self._inbox.flush()  # what signalling asked before it went away still holds
         for task in self._tasks:
             if task is not asyncio.current_task():
                 task.cancel()  # the statistics loop
