@@ -35,3 +35,16 @@ async def raw_execute(url: str, *statements: str) -> None:
             await conn.execute(sql)
     finally:
         await conn.close()
+
+
+# Time zones the CDR analytics are checked in: whole-hour offsets with summer time (the US
+# changes on 2026-03-08 and 2026-11-01, Europe on 03-29 and 10-25), half and quarter hours
+# (Kolkata, Kathmandu), and a half-hour summer shift (Lord Howe).
+ZONES = (
+    "UTC",
+    "America/New_York",
+    "Europe/Berlin",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+    "Australia/Lord_Howe",
+)

@@ -20,17 +20,9 @@ from storage import open_store
 from storage.base import Store
 from storage.cdr import Cdr
 from storage.cdr_analytics import JITTER_EDGES, LOSS_EDGES, MOS_EDGES, volume_slot
+from tests.unit.storekit import ZONES
 
 TENANT = "acme"
-# 2026-03-08 is the US change to summer time, 2026-11-01 back; 2026-03-29/10-25 Europe's.
-ZONES = (
-    "UTC",
-    "America/New_York",
-    "Europe/Berlin",
-    "Asia/Kolkata",
-    "Asia/Kathmandu",
-    "Australia/Lord_Howe",
-)
 
 
 @dataclass

@@ -22,17 +22,9 @@ from storage.cdr import Cdr
 from storage.cdr_analytics import volume_slot
 from storage.cdr_rollup import split_period
 from storage.logins import CdrQuery
-from tests.unit.storekit import raw_execute, raw_fetch
+from tests.unit.storekit import ZONES, raw_execute, raw_fetch
 
 TENANT = "acme"
-ZONES = (
-    "UTC",
-    "America/New_York",
-    "Europe/Berlin",
-    "Asia/Kolkata",
-    "Asia/Kathmandu",
-    "Australia/Lord_Howe",
-)
 FIRST = dt.datetime(2026, 3, 1, tzinfo=dt.UTC).timestamp()
 DAYS = 12
 
