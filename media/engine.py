@@ -43,7 +43,7 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
-from media import g711
+from media import g711, ticktrace
 from media.clock import ClockStats, FrameClock
 from media.control import EngineStats, HoldSource, RecordingHandle
 from media.diskwriter import DiskWriter
@@ -68,6 +68,7 @@ from media.rtcp import (
     round_trip_time,
 )
 from media.rtp import StreamRewriter
+from media.ticktrace import TickTrace, from_environment
 from media.wav import RecordingWriter
 
 __all__ = [
@@ -222,6 +223,9 @@ class MediaEngine:
         )
         if self.settings.hold_music:
             self._hold_music = load_source(self.settings.hold_music)
+        # SOFTSWITCH_TICK_TRACE: what each tick did, to find why one was late (off: None)
+        self.trace: TickTrace | None = from_environment()
+        self._blocks = 0  # the disk writer's block count at the last traced tick
 
     # ---- lifecycle ------------------------------------------------------------------
 
@@ -245,6 +249,9 @@ class MediaEngine:
             self._poller = None
         if hasattr(self._poll, "close"):
             self._poll.close()  # the epoll descriptor
+        if self.trace is not None:
+            log.info("media_tick_trace_written", path=str(self.trace.close()))
+            self.trace = None
 
     async def __aenter__(self) -> MediaEngine:
         await self.start()
@@ -698,21 +705,45 @@ class MediaEngine:
 
     def _tick(self, now: float) -> None:
         self._tick_no += 1
+        trace = self.trace
+        if trace is not None:
+            trace.begin(now, self._clock.next_tick)
         if self._dirty:  # signalling changed something since the last tick
             self._plan()
+        if trace is not None:
+            trace.phase(ticktrace.PLAN)
         if not self.settings.read_on_arrival:
-            self._drain(now)
+            reads = self._drain(now)
+            if trace is not None:
+                trace.counts[ticktrace.READS] = reads
+                trace.phase(ticktrace.DRAIN)
         if self._dirty:  # the packets did (a barge-in digit, a new latch)
             self._plan()
+            if trace is not None:
+                trace.phase(ticktrace.PLAN)
         if self._decoders or self._generators or self._announcers:
             self._audio(now)
         if self._dtmf_pending:
             self._poll_dtmf(now)
+        if trace is not None:
+            trace.phase(ticktrace.DTMF)
         due = self._rtcp_due
         if due and due[0][0] <= now:
             self._rtcp(now)
+        if trace is not None:
+            trace.phase(ticktrace.RTCP)
+            self._end_trace(trace)
 
-    def _drain(self, now: float, until: float = math.inf) -> None:
+    def _end_trace(self, trace: TickTrace) -> None:
+        counts = trace.counts
+        counts[ticktrace.DECODERS] = len(self._decoders)
+        counts[ticktrace.GENERATORS] = len(self._generators)
+        counts[ticktrace.RECORDINGS] = len(self._recordings)
+        counts[ticktrace.BLOCKS] = self._disk.blocks - self._blocks
+        self._blocks = self._disk.blocks
+        trace.end()
+
+    def _drain(self, now: float, until: float = math.inf) -> int:
         """Read what every socket has queued: rounds of one datagram per ready socket,
         asking the poll object again after each round, until nothing is ready. A socket
         that had one datagram costs one read, where reading each to EAGAIN would cost a
@@ -731,14 +762,15 @@ class MediaEngine:
         for _ in range(_MAX_ROUNDS):
             ready = poll.poll(0)
             if not ready:
-                return
+                return reads
             for fd, _ in ready:
                 entry = fds.get(fd)
                 if entry is not None:
                     self._read(entry[0], entry[1], entry[2], now)
                 reads += 1
                 if reads % _CLOCK_CHECK == 0 and time.monotonic() >= until:
-                    return
+                    return reads
+        return reads
 
     async def _poll_loop(self) -> None:
         interval = self.settings.poll_interval
@@ -747,7 +779,13 @@ class MediaEngine:
             try:
                 # up to half the lateness allowed past the tick's time: the poll never
                 # makes a tick late by itself, nor leaves the tick a whole burst to read
-                self._drain(time.monotonic(), self._clock.next_tick + self.settings.late_after / 2)
+                started = time.monotonic()
+                reads = self._drain(started, self._clock.next_tick + self.settings.late_after / 2)
+                trace = self.trace
+                if trace is not None:
+                    trace.polls += 1
+                    trace.poll_reads += reads
+                    trace.poll_seconds += time.monotonic() - started
             except Exception:
                 log.exception("media_poll_failed")
 
@@ -902,6 +940,9 @@ class MediaEngine:
             pcm = g711.decode_mixed(codes, self._decoder_codecs)
             if self._detectors:
                 self._detect(pcm)
+        trace = self.trace
+        if trace is not None:
+            trace.phase(ticktrace.DECODE)
         mixed = self._mix(pcm) if self._mix_out or self._announcers else None
         out_eps: list[Endpoint] = []
         out_rows: list[npt.NDArray[np.int16]] = []
@@ -929,6 +970,8 @@ class MediaEngine:
             out_eps += self._mix_out
         else:
             out = out[:n_gen]
+        if trace is not None:
+            trace.phase(ticktrace.PLAYERS)
         if self._recordings:
             silence_pcm = np.zeros(FRAME, np.int16)
             heard = dict(zip(out_eps, out, strict=True))
@@ -939,6 +982,8 @@ class MediaEngine:
                 else:
                     right = np.array(heard.get(rec.caller, silence_pcm))  # what it hears
                 rec.append(left, right)
+        if trace is not None:
+            trace.phase(ticktrace.RECORD)
         if not out_eps:
             return
         codecs = g711.codec_index(np.array([ep.codec_pt for ep in out_eps], dtype=np.intp))
@@ -961,6 +1006,8 @@ class MediaEngine:
                 0x80, marker | (ep.codec_pt or 0), ep.out_seq, ep.out_ts, ep.out_ssrc
             )
             self._send(ep, header + encoded[i * FRAME : (i + 1) * FRAME], dest, FRAME)
+        if trace is not None:
+            trace.phase(ticktrace.SEND)
 
     def _mix(self, pcm: npt.NDArray[np.int16] | None) -> npt.NDArray[np.int16]:
         """Every mixing session in one pass: decoded voices and room announcements in by

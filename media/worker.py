@@ -143,6 +143,8 @@ class WorkerServer:
 
     def handle(self, message: Message) -> None:
         """Apply one command now; a failure is reported, never fatal to the worker."""
+        if self.engine is not None and self.engine.trace is not None:
+            self.engine.trace.commands += 1  # the tick trace counts them between ticks
         try:
             self._apply(message)
         except (_Moot, MediaError, ValueError, OSError) as exc:
