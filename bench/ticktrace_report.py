@@ -12,8 +12,12 @@ with the tick before it, and a cause for each:
 * ``loop busy``: the thread spent most of the lateness on CPU between ticks (commands,
   polls, statistics);
 * ``gc``: a garbage collection took most of it;
+* ``overrun``: the tick before ended after this one's time (see why that one was long);
 * ``asleep``: neither ran nor waited to run (the timer fired late, or another thread held
   the GIL).
+
+A long tick is ``descheduled`` when it waited on a run queue for most of its time beyond
+its own CPU time, else ``work in the tick``.
 """
 
 from __future__ import annotations
@@ -33,9 +37,9 @@ _SHOW = (
 )
 
 
-def _cause(late: float, runq: float, cpu: float, gc: float) -> str:
-    """What most of a lateness (or a duration's excess) went to."""
-    parts = {"descheduled": runq, "loop busy": cpu - gc, "gc": gc}
+def _cause(late: float, gap: float, runq: float, cpu: float, gc: float) -> str:
+    """What most of a tick's lateness went to."""
+    parts = {"overrun": late - gap, "descheduled": runq, "loop busy": cpu - gc, "gc": gc}
     name, spent = max(parts.items(), key=lambda item: item[1])
     return name if spent >= late / 2 else "asleep"
 
@@ -63,20 +67,25 @@ def report(path: Path, late_ms: float) -> str:
     late = [i for i, r in enumerate(rows) if r["late_ms"] > late_ms]
     long = [i for i, r in enumerate(rows) if r["tick_ms"] > late_ms]
     lines.append(f"late ticks: {len(late)}   long ticks: {len(long)}")
+    causes: dict[str, int] = {}
     for i in sorted(set(late) | set(long)):
         r = rows[i]
         why = []
         if i in late:
             # time between the previous tick's end and this start, beyond the expected sleep
-            why.append("late: " + _cause(r["late_ms"], r["runq_ms"], r["cpu_ms"], r["gc_ms"]))
+            cause = _cause(r["late_ms"], r["gap_ms"], r["runq_ms"], r["cpu_ms"], r["gc_ms"])
+            why.append("late: " + cause)
         if i in long:
             excess = r["tick_ms"] - r["tick_cpu_ms"]
             slow = r["tick_runq_ms"] >= excess / 2 and excess > 1
             why.append("long: " + ("descheduled" if slow else "work in the tick"))
+        for part in why:
+            causes[part] = causes.get(part, 0) + 1
         lines.append(f"tick {int(r['tick'])}: {', '.join(why)}")
         for j in (i - 1, i):
             if j >= 0:
                 lines.append("   " + "  ".join(f"{k}={rows[j][k]:g}" for k in _SHOW))
+    lines.append("causes: " + ", ".join(f"{n} x {k}" for k, n in sorted(causes.items())))
     return "\n".join(lines)
 
 
