@@ -8,8 +8,8 @@ A row tells the two kinds of late tick apart:
 * woken late: the main thread was runnable but not running before the tick (``runq_ms``,
   from ``/proc/thread-self/schedstat``: time spent waiting on a run queue), or the loop
   was busy with something else (``cpu_ms``: the thread's CPU time since the last tick
-  ended, e.g. commands or polls), or neither (sleeping: the timer, or the GIL held by a
-  thread);
+  ended, e.g. commands or polls), or neither (sleeping: the timer, or the GIL held by one
+  of the process's other threads, whose CPU time is ``others_ms``);
 * slow inside: the phases' times (plan, drain, decode, players, recordings, send, DTMF,
   RTCP) and what they handled (datagrams read, legs decoded and generated, recordings,
   blocks handed to the disk thread), the garbage collections that ran (``gc_ms``,
@@ -36,7 +36,7 @@ PLAN, DRAIN, DECODE, PLAYERS, RECORD, SEND, DTMF, RTCP = range(len(PHASES))
 _COUNTS = ("reads", "decoders", "generators", "recordings", "blocks")
 READS, DECODERS, GENERATORS, RECORDINGS, BLOCKS = range(len(_COUNTS))
 _HEADER = (
-    ["tick", "at", "late_ms", "gap_ms", "cpu_ms", "runq_ms", "gc_ms", "gc_gen"]
+    ["tick", "at", "late_ms", "gap_ms", "cpu_ms", "others_ms", "runq_ms", "gc_ms", "gc_gen"]
     + ["commands", "polls", "poll_reads", "poll_ms"]
     + ["tick_ms", "tick_cpu_ms", "tick_runq_ms", "tick_gc_ms", "tick_gc_gen"]
     + [f"{p}_ms" for p in PHASES]
@@ -75,6 +75,8 @@ class TickTrace:
         self._runq0 = 0.0
         self._end = 0.0
         self._end_cpu = time.thread_time()
+        self._end_process = time.process_time()
+        self._process0 = 0.0
         self._end_runq = self._runq()
         gc.callbacks.append(self._on_gc)
 
@@ -106,6 +108,7 @@ class TickTrace:
         self._start = start
         self._late = start - deadline
         self._cpu0 = time.thread_time()
+        self._process0 = time.process_time()
         self._runq0 = self._runq()
         for i in range(len(self.counts)):
             self.counts[i] = 0
@@ -136,6 +139,7 @@ class TickTrace:
             self._late * ms,
             gap * ms,
             (self._cpu0 - self._end_cpu) * ms,
+            (self._process0 - self._end_process - (self._cpu0 - self._end_cpu)) * ms,
             (self._runq0 - self._end_runq) * ms,
             self._gc_between * ms,
             float(self._gc_gen_between),
@@ -154,6 +158,7 @@ class TickTrace:
         self._rows.append(row)
         self._in_tick = False
         self._end, self._end_cpu, self._end_runq = end, cpu, runq
+        self._end_process = time.process_time()
         self._gc_between = self._gc_in_tick = 0.0
         self._gc_gen_between = self._gc_gen_in_tick = -1
         self.commands = self.polls = self.poll_reads = 0
