@@ -30,8 +30,8 @@ from media.ticktrace import PHASES
 
 _SHOW = (
     ["tick", "late_ms", "gap_ms", "cpu_ms", "others_ms", "runq_ms", "gc_ms", "gc_gen"]
-    + ["commands", "polls", "poll_reads", "poll_ms", "tick_ms", "tick_cpu_ms", "tick_runq_ms", "tick_gc_ms"]
-    + ["tick_gc_gen"]
+    + ["commands", "polls", "poll_reads", "poll_ms", "tick_ms", "tick_cpu_ms", "tick_runq_ms"]
+    + ["tick_gc_ms", "tick_gc_gen"]
     + [f"{p}_ms" for p in PHASES]
     + ["reads", "decoders", "generators", "recordings", "blocks"]
 )
