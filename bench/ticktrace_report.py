@@ -84,7 +84,8 @@ def report(path: Path, late_ms: float) -> str:
         lines.append(f"tick {int(r['tick'])}: {', '.join(why)}")
         for j in (i - 1, i):
             if j >= 0:
-                lines.append("   " + "  ".join(f"{k}={rows[j][k]:g}" for k in _SHOW))
+                shown = [k for k in _SHOW if k in rows[j]]  # traces from before a column
+                lines.append("   " + "  ".join(f"{k}={rows[j][k]:g}" for k in shown))
     lines.append("causes: " + ", ".join(f"{n} x {k}" for k, n in sorted(causes.items())))
     return "\n".join(lines)
 
