@@ -12,6 +12,7 @@ with the tick before it, and a cause for each:
 * ``loop busy``: the thread spent most of the lateness on CPU between ticks (commands,
   polls, statistics);
 * ``gc``: a garbage collection took most of it;
+* ``stolen``: the hypervisor ran another guest meanwhile (steal time, a virtual machine);
 * ``overrun``: the tick before ended after this one's time (see why that one was long);
 * ``asleep``: neither ran nor waited to run (the timer fired late, or another thread held
   the GIL).
@@ -29,7 +30,8 @@ from pathlib import Path
 from media.ticktrace import PHASES
 
 _SHOW = (
-    ["tick", "late_ms", "gap_ms", "cpu_ms", "others_ms", "runq_ms", "gc_ms", "gc_gen"]
+    ["tick", "late_ms", "gap_ms", "cpu_ms", "others_ms", "runq_ms", "faults", "steal_ms"]
+    + ["gc_ms", "gc_gen"]
     + ["commands", "polls", "poll_reads", "poll_ms", "tick_ms", "tick_cpu_ms", "tick_runq_ms"]
     + ["tick_gc_ms", "tick_gc_gen"]
     + [f"{p}_ms" for p in PHASES]
@@ -37,9 +39,10 @@ _SHOW = (
 )
 
 
-def _cause(late: float, gap: float, runq: float, cpu: float, gc: float) -> str:
+def _cause(late: float, gap: float, runq: float, cpu: float, gc: float, steal: float) -> str:
     """What most of a tick's lateness went to."""
     parts = {"overrun": late - gap, "descheduled": runq, "loop busy": cpu - gc, "gc": gc}
+    parts["stolen"] = steal
     name, spent = max(parts.items(), key=lambda item: item[1])
     return name if spent >= late / 2 else "asleep"
 
@@ -73,7 +76,8 @@ def report(path: Path, late_ms: float) -> str:
         why = []
         if i in late:
             # time between the previous tick's end and this start, beyond the expected sleep
-            cause = _cause(r["late_ms"], r["gap_ms"], r["runq_ms"], r["cpu_ms"], r["gc_ms"])
+            steal = r.get("steal_ms", 0.0)  # traces from before the column have none
+            cause = _cause(r["late_ms"], r["gap_ms"], r["runq_ms"], r["cpu_ms"], r["gc_ms"], steal)
             why.append("late: " + cause)
         if i in long:
             excess = r["tick_ms"] - r["tick_cpu_ms"]

@@ -9,7 +9,10 @@ A row tells the two kinds of late tick apart:
   from ``/proc/thread-self/schedstat``: time spent waiting on a run queue), or the loop
   was busy with something else (``cpu_ms``: the thread's CPU time since the last tick
   ended, e.g. commands or polls), or neither (sleeping: the timer, or the GIL held by one
-  of the process's other threads, whose CPU time is ``others_ms``);
+  of the process's other threads, whose CPU time is ``others_ms``, or a page read back
+  from disk: ``faults``, the thread's major page faults, or on a virtual machine the
+  hypervisor running another guest: ``steal_ms``, all CPUs' steal time since the previous
+  tick started, in the kernel's 10 ms steps);
 * slow inside: the phases' times (plan, drain, decode, players, recordings, send, DTMF,
   RTCP) and what they handled (datagrams read, legs decoded and generated, recordings,
   blocks handed to the disk thread), the garbage collections that ran (``gc_ms``,
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import os
+import resource
 import threading
 import time
 from collections import deque
@@ -36,7 +40,8 @@ PLAN, DRAIN, DECODE, PLAYERS, RECORD, SEND, DTMF, RTCP = range(len(PHASES))
 _COUNTS = ("reads", "decoders", "generators", "recordings", "blocks")
 READS, DECODERS, GENERATORS, RECORDINGS, BLOCKS = range(len(_COUNTS))
 _HEADER = (
-    ["tick", "at", "late_ms", "gap_ms", "cpu_ms", "others_ms", "runq_ms", "gc_ms", "gc_gen"]
+    ["tick", "at", "late_ms", "gap_ms", "cpu_ms", "others_ms", "runq_ms", "faults", "steal_ms"]
+    + ["gc_ms", "gc_gen"]
     + ["commands", "polls", "poll_reads", "poll_ms"]
     + ["tick_ms", "tick_cpu_ms", "tick_runq_ms", "tick_gc_ms", "tick_gc_gen"]
     + [f"{p}_ms" for p in PHASES]
@@ -53,6 +58,8 @@ class TickTrace:
         # opened on the loop's thread: the file then describes that thread, not the process
         sched = f"/proc/self/task/{threading.get_native_id()}/schedstat"
         self._sched = os.open(sched, os.O_RDONLY) if os.path.exists(sched) else -1
+        self._stat = os.open("/proc/stat", os.O_RDONLY) if os.path.exists("/proc/stat") else -1
+        self._steal = self._stolen()
         self._tick = 0
         self._in_tick = False
         self._gc_started = 0.0
@@ -78,6 +85,8 @@ class TickTrace:
         self._end_process = time.process_time()
         self._process0 = 0.0
         self._end_runq = self._runq()
+        self._end_faults = self._faults0 = self._faults()
+        self._stolen_since = 0.0
         gc.callbacks.append(self._on_gc)
 
     def _runq(self) -> float:
@@ -86,6 +95,18 @@ class TickTrace:
             return 0.0
         fields = os.pread(self._sched, 128, 0).split()
         return int(fields[1]) / 1e9
+
+    def _stolen(self) -> float:
+        """Seconds of steal time of all CPUs so far (0 where unknown)."""
+        if self._stat < 0:
+            return 0.0
+        fields = os.pread(self._stat, 256, 0).split(b"\n", 1)[0].split()
+        return int(fields[8]) / 100 if len(fields) > 8 else 0.0
+
+    @staticmethod
+    def _faults() -> int:
+        """The thread's major page faults so far (each one a wait for the disk)."""
+        return resource.getrusage(getattr(resource, "RUSAGE_THREAD", 0)).ru_majflt
 
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         now = time.perf_counter()
@@ -110,6 +131,9 @@ class TickTrace:
         self._cpu0 = time.thread_time()
         self._process0 = time.process_time()
         self._runq0 = self._runq()
+        self._faults0 = self._faults()
+        steal = self._stolen()
+        self._stolen_since, self._steal = steal - self._steal, steal
         for i in range(len(self.counts)):
             self.counts[i] = 0
         for i in range(len(self._phases)):
@@ -141,6 +165,8 @@ class TickTrace:
             (self._cpu0 - self._end_cpu) * ms,
             (self._process0 - self._end_process - (self._cpu0 - self._end_cpu)) * ms,
             (self._runq0 - self._end_runq) * ms,
+            float(self._faults0 - self._end_faults),
+            self._stolen_since * ms,
             self._gc_between * ms,
             float(self._gc_gen_between),
             float(self.commands),
@@ -159,6 +185,7 @@ class TickTrace:
         self._in_tick = False
         self._end, self._end_cpu, self._end_runq = end, cpu, runq
         self._end_process = time.process_time()
+        self._end_faults = self._faults()
         self._gc_between = self._gc_in_tick = 0.0
         self._gc_gen_between = self._gc_gen_in_tick = -1
         self.commands = self.polls = self.poll_reads = 0
@@ -168,9 +195,10 @@ class TickTrace:
         """Write the rows (CSV) and stop tracing; the file written."""
         if self._on_gc in gc.callbacks:
             gc.callbacks.remove(self._on_gc)
-        if self._sched >= 0:
-            os.close(self._sched)
-            self._sched = -1
+        for fd in (self._sched, self._stat):
+            if fd >= 0:
+                os.close(fd)
+        self._sched = self._stat = -1
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("w") as out:
             out.write(",".join(_HEADER) + "\n")
