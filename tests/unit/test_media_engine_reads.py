@@ -1,4 +1,5 @@
-"""Which sockets the media engine reads between frame ticks, and which only on the tick.
+"""Which sockets the media engine reads between frame ticks, and which only on the tick;
+the tick trace's account of what a tick read.
 
 A relayed leg's packets are read by the polls between ticks (relayed at once); a decoded
 leg's, wanted only on the tick, wait for the tick's drain and are read there in one batch.
@@ -8,6 +9,7 @@ test calls the two drains itself.
 
 from __future__ import annotations
 
+import csv
 import random
 import socket
 import struct
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from media import ticktrace
 from media.endpoint import Endpoint
 from media.engine import EngineSettings, MediaEngine
 
@@ -88,3 +91,28 @@ async def test_polls_between_ticks_read_relayed_legs_only(
         assert _received(a) == 3  # no longer relayed: read on the tick only
     finally:
         await engine.close()
+
+
+async def test_tick_trace_records_what_each_tick_read(
+    phones: list[socket.socket], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ticktrace.ENV, str(tmp_path / "trace"))
+    base = random.randrange(30000, 60000, 2)
+    engine = MediaEngine(EngineSettings(port_min=base, port_max=base + 99))
+    assert engine.trace is not None
+    try:
+        recorded, phone = _leg(engine, phones)
+        engine.record(recorded, None, tmp_path / "message.wav")
+        for seq in range(2):
+            _send(phone, recorded, seq)
+        time.sleep(0.05)
+        engine._tick(time.monotonic())  # both datagrams, read on the tick
+        engine._tick(time.monotonic())  # nothing left
+    finally:
+        await engine.close()
+    [written] = (tmp_path / "trace").iterdir()
+    rows = list(csv.DictReader(written.open()))
+    assert [(r["tick"], r["reads"], r["decoders"], r["recordings"]) for r in rows] == [
+        ("1", "2", "1", "1"),
+        ("2", "0", "1", "1"),
+    ]
