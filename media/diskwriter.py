@@ -43,6 +43,7 @@ class DiskWriter:
         self._queue: queue.SimpleQueue[_Block | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._failed: set[int] = set()  # id() of writers whose file failed (logged once)
+        self.blocks = 0  # blocks handed over so far (the tick trace counts them)
 
     def write(
         self,
@@ -73,6 +74,7 @@ class DiskWriter:
 
     def _put(self, block: _Block) -> None:
         self.start()
+        self.blocks += 1
         self._queue.put(block)
 
     async def drain(self) -> None:

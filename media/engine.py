@@ -6,10 +6,11 @@ bridge, play, record, stop, release); everything else happens on the 20 ms frame
 1. read the sockets (non-blocking, bounded per socket) -- latch the source (symmetric
    RTP), count reception statistics, feed telephone-events to the deduplicator, and either
    relay the packet at once (header rewrite only) or push it into the leg's jitter buffer.
-   Sockets are drained on the tick and every ``poll_interval`` (2.5 ms) in between, so a
-   relayed packet is not held for up to a whole frame (which would add 20 ms of jitter to
-   streams whose phase sits on a tick boundary); ``read_on_arrival`` reads each socket as
-   datagrams arrive instead;
+   Every socket is drained on the tick; the sockets whose packets are relayed also every
+   ``poll_interval`` (2.5 ms) in between, so a relayed packet is not held for up to a whole
+   frame (which would add 20 ms of jitter to streams whose phase sits on a tick boundary),
+   while a decoded leg's packets, wanted on the tick, are read there in one batch;
+   ``read_on_arrival`` reads each socket as datagrams arrive instead;
 2. pop one frame from every decoded leg and decode them all with one numpy gather;
 3. per-tick work: in-band DTMF over all detecting legs in one matrix product, the mix of
    every conference room and monitored call in one vectorised pass (:mod:`media.mixer`,
@@ -43,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
-from media import g711
+from media import g711, ticktrace
 from media.clock import ClockStats, FrameClock
 from media.control import EngineStats, HoldSource, RecordingHandle
 from media.diskwriter import DiskWriter
@@ -68,6 +69,7 @@ from media.rtcp import (
     round_trip_time,
 )
 from media.rtp import StreamRewriter
+from media.ticktrace import TickTrace, from_environment
 from media.wav import RecordingWriter
 
 __all__ = [
@@ -105,9 +107,10 @@ class EngineSettings:
     jitter_depth: int = 2  # frames buffered on decoded legs
     hold_music: str | None = None  # WAV played to the held party; None = silence
     late_after: float = 0.005
-    # False (default): every socket is drained on the tick and every poll_interval seconds
-    # in between (one poll() call for all sockets), so relayed packets wait at most
-    # poll_interval and the loop wakes 400 times a second whatever the packet rate;
+    # False (default): every socket is drained on the tick, and those whose packets are
+    # relayed every poll_interval seconds in between (one poll() call for all of them), so
+    # relayed packets wait at most poll_interval; the loop wakes 400 times a second while
+    # anything is relayed, whatever the packet rate;
     # poll_interval 0 drains on the tick only (up to a frame of added jitter).
     # True: each socket is read as datagrams arrive (loop readers): the lowest latency,
     # but one loop wake-up per packet.
@@ -172,11 +175,19 @@ class MediaEngine:
         # tick/poll reading: fd -> (endpoint, socket, is_rtcp) behind one poll object
         # epoll where there is one: its cost follows the ready sockets, not all of them
         self._poll: select.epoll | select.poll
+        # the polls between ticks look only at the RTP sockets of legs whose packets are
+        # relayed as they come (a decoded leg's frame is wanted on the tick, not before):
+        # a worker recording 200 callers then reads their packets in one batch per tick
+        # instead of in 8 polls a frame, each a loop wake-up
+        self._relay_poll: select.epoll | select.poll
         if hasattr(select, "epoll"):
             self._poll, self._pollin = select.epoll(), select.EPOLLIN
+            self._relay_poll = select.epoll()
         else:
             self._poll, self._pollin = select.poll(), select.POLLIN
+            self._relay_poll = select.poll()
         self._fds: dict[int, tuple[Endpoint, socket.socket, bool]] = {}
+        self._relay_fds: set[int] = set()  # registered with _relay_poll
         self._loop: asyncio.AbstractEventLoop | None = None  # set when readers are added
         self._poller: asyncio.Task[None] | None = None
         self._endpoints: dict[int, Endpoint] = {}
@@ -222,6 +233,9 @@ class MediaEngine:
         )
         if self.settings.hold_music:
             self._hold_music = load_source(self.settings.hold_music)
+        # SOFTSWITCH_TICK_TRACE: what each tick did, to find why one was late (off: None)
+        self.trace: TickTrace | None = from_environment()
+        self._blocks = 0  # the disk writer's block count at the last traced tick
 
     # ---- lifecycle ------------------------------------------------------------------
 
@@ -243,8 +257,13 @@ class MediaEngine:
         if self._poller is not None:
             self._poller.cancel()
             self._poller = None
-        if hasattr(self._poll, "close"):
-            self._poll.close()  # the epoll descriptor
+        for poll in (self._poll, self._relay_poll):
+            close = getattr(poll, "close", None)
+            if close is not None:
+                close()  # the epoll descriptor
+        if self.trace is not None:
+            log.info("media_tick_trace_written", path=str(self.trace.close()))
+            self.trace = None
 
     async def __aenter__(self) -> MediaEngine:
         await self.start()
@@ -411,6 +430,9 @@ class MediaEngine:
             else:
                 self._poll.unregister(sock.fileno())
                 del self._fds[sock.fileno()]
+                if sock.fileno() in self._relay_fds:
+                    self._relay_fds.discard(sock.fileno())
+                    self._relay_poll.unregister(sock.fileno())
             sock.close()
         ep.released = True
         self._dtmf_pending.discard(ep)
@@ -671,6 +693,23 @@ class MediaEngine:
         self._plan_mix(eps)
         self._detectors = [ep for ep in eps if ep.inband_slot is not None and ep.decode]
         self._relayed = sum(1 for ep in eps if ep.relay_to is not None)
+        if not self.settings.read_on_arrival:
+            self._plan_polls(eps)
+
+    def _plan_polls(self, eps: list[Endpoint]) -> None:
+        """Register with the between-ticks poll the RTP sockets whose packets are relayed as
+        they arrive: audio relayed to the peer, or telephone-events it gets relayed."""
+        wanted = {
+            ep.rtp_socket.fileno()
+            for ep in eps
+            if ep.relay_to is not None or (ep.peer is not None and ep.peer.event_pt is not None)
+        }
+        relay_fds = self._relay_fds
+        for fd in relay_fds - wanted:
+            self._relay_poll.unregister(fd)
+        for fd in wanted - relay_fds:
+            self._relay_poll.register(fd, self._pollin)
+        self._relay_fds = wanted
 
     def _plan_mix(self, eps: list[Endpoint]) -> None:
         """Index arrays for the mixing step: decoded rows in, mixer slots out."""
@@ -698,21 +737,47 @@ class MediaEngine:
 
     def _tick(self, now: float) -> None:
         self._tick_no += 1
+        trace = self.trace
+        if trace is not None:
+            trace.begin(now, self._clock.next_tick)
         if self._dirty:  # signalling changed something since the last tick
             self._plan()
+        if trace is not None:
+            trace.phase(ticktrace.PLAN)
         if not self.settings.read_on_arrival:
-            self._drain(now)
+            reads = self._drain(now)
+            if trace is not None:
+                trace.counts[ticktrace.READS] = reads
+                trace.phase(ticktrace.DRAIN)
         if self._dirty:  # the packets did (a barge-in digit, a new latch)
             self._plan()
+            if trace is not None:
+                trace.phase(ticktrace.PLAN)
         if self._decoders or self._generators or self._announcers:
             self._audio(now)
         if self._dtmf_pending:
             self._poll_dtmf(now)
+        if trace is not None:
+            trace.phase(ticktrace.DTMF)
         due = self._rtcp_due
         if due and due[0][0] <= now:
             self._rtcp(now)
+        if trace is not None:
+            trace.phase(ticktrace.RTCP)
+            self._end_trace(trace)
 
-    def _drain(self, now: float, until: float = math.inf) -> None:
+    def _end_trace(self, trace: TickTrace) -> None:
+        counts = trace.counts
+        counts[ticktrace.DECODERS] = len(self._decoders)
+        counts[ticktrace.GENERATORS] = len(self._generators)
+        counts[ticktrace.RECORDINGS] = len(self._recordings)
+        counts[ticktrace.BLOCKS] = self._disk.blocks - self._blocks
+        self._blocks = self._disk.blocks
+        trace.end()
+
+    def _drain(
+        self, now: float, until: float = math.inf, poll: select.epoll | select.poll | None = None
+    ) -> int:
         """Read what every socket has queued: rounds of one datagram per ready socket,
         asking the poll object again after each round, until nothing is ready. A socket
         that had one datagram costs one read, where reading each to EAGAIN would cost a
@@ -721,35 +786,54 @@ class MediaEngine:
         Between ticks the drain stops at ``until``, just after the next tick's time: a
         burst (a peer, or the network, catching up after a stall) is then read partly by
         the tick and the polls after it, instead of holding the tick up until all of it was
-        relayed.
+        relayed. ``poll``: the poll object to ask (default: every socket's).
         """
         if self._dirty:
             self._plan()
         fds = self._fds
-        poll = self._poll
+        if poll is None:
+            poll = self._poll
         reads = 0
         for _ in range(_MAX_ROUNDS):
             ready = poll.poll(0)
             if not ready:
-                return
+                return reads
             for fd, _ in ready:
                 entry = fds.get(fd)
                 if entry is not None:
                     self._read(entry[0], entry[1], entry[2], now)
                 reads += 1
                 if reads % _CLOCK_CHECK == 0 and time.monotonic() >= until:
-                    return
+                    return reads
+        return reads
 
     async def _poll_loop(self) -> None:
         interval = self.settings.poll_interval
         while True:
-            await asyncio.sleep(interval)
+            if self._relay_fds:
+                await asyncio.sleep(interval)
+            else:  # nothing relayed: look again just after the next tick (it may plan some)
+                await asyncio.sleep(max(interval, self._clock.next_tick - time.monotonic()))
             try:
                 # up to half the lateness allowed past the tick's time: the poll never
                 # makes a tick late by itself, nor leaves the tick a whole burst to read
-                self._drain(time.monotonic(), self._clock.next_tick + self.settings.late_after / 2)
+                started = time.monotonic()
+                reads = self._drain_relayed(
+                    started, self._clock.next_tick + self.settings.late_after / 2
+                )
+                trace = self.trace
+                if trace is not None:
+                    trace.polls += 1
+                    trace.poll_reads += reads
+                    trace.poll_seconds += time.monotonic() - started
             except Exception:
                 log.exception("media_poll_failed")
+
+    def _drain_relayed(self, now: float, until: float) -> int:
+        """The drain between ticks: only the sockets whose packets are relayed at once."""
+        if self._dirty:
+            self._plan()  # which sockets those are
+        return self._drain(now, until, self._relay_poll) if self._relay_fds else 0
 
     def _readable(self, ep: Endpoint, sock: socket.socket, is_rtcp: bool) -> None:
         if self._dirty:
@@ -902,6 +986,9 @@ class MediaEngine:
             pcm = g711.decode_mixed(codes, self._decoder_codecs)
             if self._detectors:
                 self._detect(pcm)
+        trace = self.trace
+        if trace is not None:
+            trace.phase(ticktrace.DECODE)
         mixed = self._mix(pcm) if self._mix_out or self._announcers else None
         out_eps: list[Endpoint] = []
         out_rows: list[npt.NDArray[np.int16]] = []
@@ -929,6 +1016,8 @@ class MediaEngine:
             out_eps += self._mix_out
         else:
             out = out[:n_gen]
+        if trace is not None:
+            trace.phase(ticktrace.PLAYERS)
         if self._recordings:
             silence_pcm = np.zeros(FRAME, np.int16)
             heard = dict(zip(out_eps, out, strict=True))
@@ -939,6 +1028,8 @@ class MediaEngine:
                 else:
                     right = np.array(heard.get(rec.caller, silence_pcm))  # what it hears
                 rec.append(left, right)
+        if trace is not None:
+            trace.phase(ticktrace.RECORD)
         if not out_eps:
             return
         codecs = g711.codec_index(np.array([ep.codec_pt for ep in out_eps], dtype=np.intp))
@@ -961,6 +1052,8 @@ class MediaEngine:
                 0x80, marker | (ep.codec_pt or 0), ep.out_seq, ep.out_ts, ep.out_ssrc
             )
             self._send(ep, header + encoded[i * FRAME : (i + 1) * FRAME], dest, FRAME)
+        if trace is not None:
+            trace.phase(ticktrace.SEND)
 
     def _mix(self, pcm: npt.NDArray[np.int16] | None) -> npt.NDArray[np.int16]:
         """Every mixing session in one pass: decoded voices and room announcements in by

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
 import signal
 import socket
@@ -72,6 +71,12 @@ from media.workerproto import (
     Unbridge,
 )
 from media.workerproto import HoldSource as WireHoldSource
+from media.workersched import (
+    collect_after_ticks,
+    collect_fully,
+    raise_priority,
+    take_over_collection,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -79,8 +84,6 @@ _STATS_CHUNK = 25  # endpoints per statistics message: ~25 us each (the E-model)
 # push is split into loop turns of about a millisecond and never holds a tick up
 _STATS_ROUNDS = 5  # a periodic push carries a fifth of the legs: each leg's figures are
 # refreshed every fifth push, and the E-model work is spread evenly over the pushes
-_FULL_GC_INTERVAL = 300.0  # seconds between full garbage collections (see _collect_fully)
-_NEVER = 1 << 30  # a threshold no count reaches
 PlaySource = npt.NDArray[np.int16] | str | Playlist
 _TALK_INTERVAL = 0.25  # seconds between looks at who talks in the rooms (changes are sent)
 
@@ -143,6 +146,8 @@ class WorkerServer:
 
     def handle(self, message: Message) -> None:
         """Apply one command now; a failure is reported, never fatal to the worker."""
+        if self.engine is not None and self.engine.trace is not None:
+            self.engine.trace.commands += 1  # the tick trace counts them between ticks
         try:
             self._apply(message)
         except (_Moot, MediaError, ValueError, OSError) as exc:
@@ -468,42 +473,24 @@ class WorkerServer:
     async def _run_engine(self, start: Start) -> None:
         assert self.engine is not None
         # what start-up built is collected and frozen before the clock ticks: a whole
-        # collection takes longer than a frame (see _collect_fully)
-        gc.collect()
-        gc.freeze()
-        young, middle, _ = gc.get_threshold()
-        gc.set_threshold(young, middle, _NEVER)
+        # collection takes longer than a frame (see media.workersched)
+        middle = take_over_collection()
+        # before the disk and decoder threads start, which inherit it: the loop waits for
+        # the GIL they hold, so they must not wait behind ordinary tasks either
+        priority = raise_priority()
         await self.engine.start()
         await asyncio.get_running_loop().run_in_executor(self._decoder, int)  # its thread
         log.info(
             "media_worker_started",
             index=start.index,
             ports=f"{start.settings.port_min}-{start.settings.port_max}",
+            priority=priority,
         )
         self.send(Ready(os.getpid()))
         self._spawn(self._stats_loop())
         self._spawn(self._talk_loop())
-        self._spawn(self._collect_fully())
-
-    async def _collect_fully(self) -> None:
-        """The older generations collected on a timer, not by CPython's count.
-
-        With the default policy a full collection walks every object of every endpoint
-        whenever enough new ones outlived two young collections, which a burst of calls set
-        up does: 18 ms right after 400 calls were set up, and late ticks for every leg. So
-        what start-up built is frozen out of the collector's view (in ``_run_engine``), the
-        young generations are collected as usual, and the old one every few minutes, each
-        pass logged.
-        """
-        while True:
-            await asyncio.sleep(_FULL_GC_INTERVAL)
-            started = time.perf_counter()
-            found = gc.collect()
-            log.info(
-                "media_worker_gc_full_pass",
-                unreachable=found,
-                ms=round(1000 * (time.perf_counter() - started), 1),
-            )
+        self._spawn(collect_after_ticks(self._next_tick, middle))
+        self._spawn(collect_fully())
 
     def _dtmf_reporter(self, pool_id: int) -> DtmfCallback:
         def report(_: Endpoint, digit: Digit) -> None:

@@ -292,6 +292,7 @@ class _TickSoon:
 
     def __init__(self) -> None:
         self.near = True
+        self.trace = None  # no tick trace
 
     @property
     def next_tick(self) -> float:
