@@ -2,10 +2,12 @@
 listening socket is held by a child of the switch (not by the switch), which runs at a
 lower CPU priority; a user created through it registers and is called; the call is listed
 and hung up through it; its event stream tells of the call; and the switch connects calls
-while the API process is frozen (SIGSTOP) with a request in hand."""
+while the API process is frozen (SIGSTOP) with a request in hand; a killed API process
+is started again."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -174,6 +176,19 @@ def test_the_api_runs_in_its_own_process(tmp_path: Path) -> None:
                 os.kill(api_pid, signal.SIGCONT)
             answer = pending.result(60)
         assert answer.status_code == 200 and answer.json()["total"] == 2
+
+        # An API process that dies is started again; the switch runs on meanwhile.
+        os.kill(api_pid, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        again = None
+        while again is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            with contextlib.suppress(httpx.HTTPError):
+                if api.get("/v1/tenants/test/calls").status_code == 200:
+                    again = _api_process(switch, api_port)
+        assert again is not None and again != api_pid
+        assert switch.alive()
+        api_pid = again
     assert not Path(f"/proc/{api_pid}").exists() or _zombie(api_pid)  # stopped with it
 
 
