@@ -68,12 +68,13 @@ class ApiProvisioning(ProvisioningRuntime):
         return changed
 
     async def refresh(self) -> bool:
-        changed = await self.follow()
+        # The switch first: calls take the change as soon as it can be, and this process
+        # (at a lower priority, rebuilding its own view) does not hold it up.
         try:
             await self.live.apply_provisioning()
         except LiveError as exc:  # stored all the same: the switch follows the Store
             log.warning("api.apply_deferred", error=exc.message)
-        return changed
+        return await self.follow()
 
 
 @dataclass
