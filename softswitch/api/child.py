@@ -32,7 +32,7 @@ from softswitch.api.context import ApiContext
 from softswitch.api.control import Events, Message, Ready, Refused, Reply, Setup, Stop
 from softswitch.api.events import EventBus
 from softswitch.api.live import Live, LiveError
-from softswitch.api.server import QuietServer, serve_until_started, uvicorn_config
+from softswitch.api.serving import QuietServer, serve_until_started, uvicorn_config
 from softswitch.logs import configure_logging
 from softswitch.loop import run
 from softswitch.provisioning.runtime import POLL_SQLITE, ProvisioningRuntime

@@ -39,7 +39,7 @@ from softswitch.api.control import (
 from softswitch.api.events import Event, Sampler, call_ended
 from softswitch.api.live import LiveError, SwitchLive
 from softswitch.api.metrics import SwitchMetrics
-from softswitch.api.server import bind_listener
+from softswitch.api.serving import bind_listener
 from softswitch.api.switchview import LiveSwitch
 from storage.cdr import Cdr
 

@@ -11,6 +11,8 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,9 +32,21 @@ from tests.integration.callkit import (
     wait_cdrs,
     wait_until_listening,
 )
-from tests.integration.test_api_process import _cli
 
 pytestmark = pytest.mark.integration
+
+
+def _cli(config: Path, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "softswitch.cli", *args, "--config", str(config)],
+        cwd=config.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def _children(pid: int) -> list[int]:
