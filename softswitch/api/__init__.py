@@ -1,8 +1,10 @@
 """The admin REST API (FastAPI): ``/v1/...``, the ``/v1/events`` WebSocket and ``/metrics``.
 
-Served by the switch process on its own loop (``server.ApiServer``: uvicorn's Server as a
-task) where ``[api]`` says. The layers: the API reads and drives the switch through the
-narrow ``context.SwitchView`` and the Store; nothing below imports it.
+Served where ``[api]`` says from a process of its own (``process.ApiProcess`` starts
+``child``), or on the switch's loop with an in-memory Store (``server.ApiServer``). The
+layers: the API reads the configuration, the Store, provisioning and mailboxes through the
+narrow ``context.SwitchView`` and the live switch through ``live.Live`` (over the control
+channel, ``control`` and ``channel``, from its own process); nothing below imports it.
 
 The frame, for every resource router (provisioning's tenants, users, numbers... too):
 

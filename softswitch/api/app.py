@@ -10,7 +10,6 @@ renders OpenAPI 3.1, and ReDoc; see the README's "Admin API" for the licences).
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
 from softswitch import __version__, portal
@@ -30,8 +29,6 @@ from softswitch.api import (
 )
 from softswitch.api.context import ApiContext
 from softswitch.api.errors import install_error_handlers
-from softswitch.api.loops import run_on_switch_loop
-from softswitch.api.metrics import SwitchMetrics
 
 __all__ = ["DOCS_ASSETS", "create_app"]
 
@@ -52,41 +49,8 @@ ROUTERS = (
     metrics.router,
 )
 
-# The routers whose endpoints read or drive the live switch (calls, registrations,
-# provisioning applied live, routing state, counters): their bodies run on the switch's
-# loop. The others (logins, audit, call history, events) need only the Store and run
-# wholly on the API's loop with its own connection.
-ON_SWITCH_LOOP = (
-    routes_routing.router,
-    routes_provisioning_customers.router,
-    routes_provisioning_ops.router,
-    routes_provisioning.router,
-    routes_provisioning_whatif.router,
-    routes_live.router,
-    routes_voicemail.router,
-    metrics.router,
-    # The portal's pages call the route functions above directly (not through their
-    # wrapped routes), so their bodies run on the switch's loop too.
-    *portal.ROUTERS,
-)
 
-
-def _endpoints_on_switch_loop() -> None:
-    """Make the bodies of ON_SWITCH_LOOP's endpoints run on the switch's loop; parsing,
-    validation, dependencies and encoding the response stay on the API's loop. Including
-    a router builds its routes from each route's ``endpoint`` (FastAPI reads the signature
-    and annotations through ``__wrapped__``). Done once: the routers are module-wide."""
-    for router in ON_SWITCH_LOOP:
-        for route in router.routes:
-            if not isinstance(route, APIRoute) or getattr(route.endpoint, "on_switch_loop", False):
-                continue
-            wrapped = run_on_switch_loop(route.endpoint)
-            wrapped.on_switch_loop = True  # type: ignore[attr-defined]
-            route.endpoint = wrapped
-            route.dependant.call = wrapped
-
-
-def create_app(ctx: ApiContext, switch_metrics: SwitchMetrics) -> FastAPI:
+def create_app(ctx: ApiContext) -> FastAPI:
     """The admin API over one running switch (OpenAPI 3.1 at /openapi.json, docs at /docs)."""
     app = FastAPIOffline(
         static_url=DOCS_ASSETS,
@@ -103,9 +67,7 @@ def create_app(ctx: ApiContext, switch_metrics: SwitchMetrics) -> FastAPI:
         ),
     )
     app.state.ctx = ctx
-    app.state.metrics = switch_metrics
     install_error_handlers(app)
-    _endpoints_on_switch_loop()
     for router in ROUTERS:
         app.include_router(router)
     portal.mount(app)  # the web portal's pages at /, over the same operations

@@ -1,22 +1,21 @@
-"""What the API works on: the running switch (a narrow view of it) and its own parts.
+"""What the API works on: a narrow view of the switch, the switch's live state, its own parts.
 
-The API may run on its own thread and event loop (see `softswitch.api.server`): then it
-has its own Store connection for what only needs the database (logins, audit, call
-history), and whatever reads or drives the live switch runs on the switch's loop through
-`softswitch.api.loops`, so the switch's objects are only ever touched from their own loop.
+The API runs in a process of its own when the switch's Store can be opened twice
+(`softswitch.api.process`), else on the switch's loop (`softswitch.api.server`). Either way
+a request reads the configuration, the Store, provisioning and mailboxes through
+``switch`` (`SwitchView`: the switch itself, or the API process's own connection and
+services), and the live switch only through ``live`` (`softswitch.api.live.Live`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 
 from config.api import ApiSettings
 from config.models import Tenant
 from softswitch.api.events import EventBus
-from softswitch.api.loops import running_loop
-from softswitch.api.registrations import RegistrationIndex
+from softswitch.api.live import Live
 from softswitch.api.switchview import SwitchView
 from softswitch.api.tokencache import VerifiedTokens
 from storage.base import Store
@@ -31,21 +30,13 @@ class ApiContext:
     switch: SwitchView
     settings: ApiSettings
     events: EventBus
+    live: Live
     started: float = field(default_factory=time.time)
-    # Set while the API runs on its own thread: its loop and its Store connection.
-    api_loop: asyncio.AbstractEventLoop | None = None
-    api_store: Store | None = None
     # Bearer tokens verified in the last few seconds (forget them on revoke / login change).
     tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
-    # The tenants' AORs in extension order for the registrations list (switch loop only).
-    registrations: RegistrationIndex = field(default_factory=RegistrationIndex)
 
     @property
     def store(self) -> Store:
-        """The Store connection of the loop the caller runs on (a connection belongs to
-        the loop that opened it)."""
-        if self.api_store is not None and running_loop() is self.api_loop:
-            return self.api_store
         return self.switch.store
 
     def tenants(self) -> dict[str, Tenant]:

@@ -2,12 +2,13 @@
 added and removed; conference joins and leaves; configuration changes.
 
 Nothing on the switch's hot path publishes: while at least one client listens, a sampler
-compares the switch's state every ``[api] events_interval`` seconds with the previous
-sample and publishes the differences (a call answered and ended between two samples shows
-only its end). A call's end is published from its CDR (the switch's CDR listeners), so
-none is missed; configuration changes made through the API are published directly.
-Each event names its tenant and the extensions involved, and is delivered only to
-listeners whose login sees that tenant, those extensions and the area.
+(`Sampler`, on the switch's loop) compares the switch's state every ``[api]
+events_interval`` seconds with the previous sample and publishes the differences (a call
+answered and ended between two samples shows only its end). A call's end is published
+from its CDR (the switch's CDR listeners), so none is missed; configuration changes made
+through the API are published directly. Each event names its tenant and the extensions
+involved, and is delivered only to listeners whose login sees that tenant, those
+extensions and the area (`EventBus`, in the API's process).
 """
 
 from __future__ import annotations
@@ -15,20 +16,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from softswitch.api.loops import running_loop
 from softswitch.api.principal import Principal
 from softswitch.api.roles import Area
 from storage.cdr import Cdr
 
 if TYPE_CHECKING:
-    from softswitch.api.switchview import SwitchView
+    from config.models import SwitchConfig
+    from softswitch.api.switchview import LiveSwitch
 
-__all__ = ["Event", "EventBus", "Listener", "Sample", "call_ended", "config_changed"]
+__all__ = ["Event", "EventBus", "Listener", "Sample", "Sampler", "call_ended", "config_changed"]
 
 log = structlog.get_logger(__name__)
 
@@ -66,94 +68,97 @@ class Listener:
 
 
 class EventBus:
-    """Fans events out to listeners; runs the sampler while anyone listens."""
+    """Fans events out to the listeners of this API (on the API's loop). ``feed(True)`` is
+    called when the first listener subscribes and ``feed(False)`` when the last one goes:
+    it starts and stops the switch's `Sampler` (on the switch's loop, or over the control
+    channel when the API runs in its own process)."""
 
-    def __init__(self, switch: SwitchView, interval: float) -> None:
-        self.switch = switch
-        self.interval = interval
+    def __init__(self, config: Callable[[], SwitchConfig], feed: Callable[[bool], None]) -> None:
+        self._config = config
+        self._feed = feed
         self._listeners: set[Listener] = set()
-        self._sampler: asyncio.Task[None] | None = None
         self.published = 0
-        # Set when the API runs on its own loop: listeners live there, the switch on its own.
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._switch_loop: asyncio.AbstractEventLoop | None = None
-
-    def bind(self, loop: asyncio.AbstractEventLoop, switch_loop: asyncio.AbstractEventLoop) -> None:
-        """The API serves on ``loop``; the switch's state is read on ``switch_loop``."""
-        self._loop = loop
-        self._switch_loop = switch_loop
 
     def __len__(self) -> int:
         return len(self._listeners)
 
     def publish(self, event: Event) -> None:
-        """Deliver to every listener allowed to see it; callable from the switch's loop
-        too (the listeners' queues are then fed on their own loop)."""
-        if not self._listeners:
-            return
-        loop = self._loop
-        if loop is not None and running_loop() is not loop:
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(self._deliver, event)
-            return
-        self._deliver(event)
-
-    def _deliver(self, event: Event) -> None:
+        """Deliver to every listener allowed to see it."""
         if not self._listeners:
             return
         self.published += 1
-        tenants = {t.name: t for t in self.switch.config.tenants}
+        tenants = {t.name: t for t in self._config().tenants}
         for listener in list(self._listeners):
             if not event.visible_to(listener.principal, tenants):
                 continue
             try:
                 listener.queue.put_nowait(event)
             except asyncio.QueueFull:  # too slow: drop it rather than hold memory
-                self._listeners.discard(listener)
+                self.unsubscribe(listener)
                 with contextlib.suppress(asyncio.QueueFull):
                     listener.queue.get_nowait()
                     listener.queue.put_nowait(None)
 
     def subscribe(self, principal: Principal) -> Listener:
         listener = Listener(principal)
+        first = not self._listeners
         self._listeners.add(listener)
-        if self._sampler is None or self._sampler.done():
-            self._sampler = asyncio.get_running_loop().create_task(
-                self._sample_loop(), name="api-events-sampler"
-            )
+        if first:
+            self._feed(True)
         return listener
 
     def unsubscribe(self, listener: Listener) -> None:
-        self._listeners.discard(listener)
+        if listener in self._listeners:
+            self._listeners.discard(listener)
+            if not self._listeners:
+                self._feed(False)
 
     async def close(self) -> None:
         for listener in list(self._listeners):
             self.unsubscribe(listener)
             with contextlib.suppress(asyncio.QueueFull):
                 listener.queue.put_nowait(None)
-        task, self._sampler = self._sampler, None
+
+
+class Sampler:
+    """Runs on the switch's loop while someone listens: compares the switch's state every
+    ``interval`` seconds with the previous sample and publishes the differences."""
+
+    def __init__(
+        self, switch: LiveSwitch, interval: float, publish: Callable[[Event], None]
+    ) -> None:
+        self.switch = switch
+        self.interval = interval
+        self.publish = publish
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def feed(self, on: bool) -> None:
+        """Start (``on``) or stop sampling."""
+        if on and not self.running:
+            self._task = asyncio.get_running_loop().create_task(
+                self._sample_loop(), name="api-events-sampler"
+            )
+        elif not on and self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _take(self) -> Sample:
-        """A sample, taken on the switch's loop (its dicts change under a foreign thread)."""
-        switch_loop = self._switch_loop
-        if switch_loop is None or running_loop() is switch_loop:
-            return Sample.take(self.switch)
-
-        async def take() -> Sample:
-            return Sample.take(self.switch)
-
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(take(), switch_loop))
-
     async def _sample_loop(self) -> None:
-        sample = await self._take()
-        while self._listeners:
+        sample = Sample.take(self.switch)
+        while True:
             await asyncio.sleep(self.interval)
             try:
-                current = await self._take()
+                current = Sample.take(self.switch)
                 for event in sample.changes(current):
                     self.publish(event)
                 sample = current
@@ -171,7 +176,7 @@ class Sample:
     plans: dict[tuple[str, str], bool]  # (tenant, plan) -> enabled
 
     @classmethod
-    def take(cls, switch: SwitchView) -> Sample:
+    def take(cls, switch: LiveSwitch) -> Sample:
         calls: dict[str, tuple[str, str, dict[str, Any]]] = {}
         if switch.calls is not None:
             for call in switch.calls.calls.values():

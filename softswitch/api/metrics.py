@@ -1,7 +1,11 @@
 """``GET /metrics`` in the Prometheus text format.
 
 Nearly everything is read from the switch's own counters when Prometheus scrapes (a
-custom collector): nothing is counted per packet for the metrics' sake. Two figures only
+custom collector): nothing is counted per packet for the metrics' sake. The text is made
+in the switch (`SwitchMetrics.text`, asked for through `softswitch.api.live.Live.metrics`
+when the API runs in its own process): the counters live there, the text is a few
+kilobytes (labels are tenants and trunks) and a scrape comes every few seconds, so moving
+a snapshot of every counter over the control channel would cost the switch as much. Two figures only
 exist per finished call and are kept here, fed by the switch's CDR listeners: trunk calls
 by result and the MOS histogram. Labels are tenants and trunks, never calls.
 """
@@ -17,13 +21,14 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
+from softswitch.api.context import ApiContext
 from softswitch.api.deps import allowed
 from softswitch.api.errors import COMMON_ERRORS
 from softswitch.api.roles import Area
 from storage.cdr import Cdr
 
 if TYPE_CHECKING:
-    from softswitch.api.switchview import SwitchView
+    from softswitch.api.switchview import LiveSwitch
 
 __all__ = ["SwitchMetrics", "router"]
 
@@ -31,7 +36,7 @@ MOS_BUCKETS = (1.0, 2.0, 2.5, 3.0, 3.5, 3.8, 4.0, 4.2, 4.4)
 
 
 class _SwitchCollector(Collector):
-    def __init__(self, switch: SwitchView) -> None:
+    def __init__(self, switch: LiveSwitch) -> None:
         self.switch = switch
 
     def collect(self) -> Iterator[Metric]:
@@ -159,7 +164,7 @@ class _SwitchCollector(Collector):
 class SwitchMetrics:
     """The registry one API server exposes; ``observe_cdr`` is a CDR listener."""
 
-    def __init__(self, switch: SwitchView) -> None:
+    def __init__(self, switch: LiveSwitch) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_SwitchCollector(switch))
         self.trunk_calls = Counter(
@@ -203,5 +208,6 @@ async def metrics(
     request: Request, _principal: object = Depends(allowed(Area.METRICS, "r"))
 ) -> Response:
     """The switch's figures for Prometheus (operators' tokens: ``bearer_token``)."""
-    data = request.app.state.metrics.text()
+    ctx: ApiContext = request.app.state.ctx
+    data = await ctx.live.metrics()
     return Response(content=data, media_type=CONTENT_TYPE_LATEST)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from softswitch.api.deps import TenantScope, scoped
 from softswitch.api.errors import COMMON_ERRORS, ApiError, ErrorBody, not_found
 from softswitch.api.etag import etag_of, with_etag
+from softswitch.api.live import CallRow, LiveError
 from softswitch.api.paging import (
     DEFAULT_LIMIT,
     Cursor,
@@ -22,8 +23,7 @@ from softswitch.api.paging import (
     page_of,
 )
 from softswitch.api.roles import Area
-from softswitch.apps.conference import ConferenceError, ConferenceInfo
-from softswitch.apps.monitor import MonitorDenied
+from softswitch.apps.conference import ConferenceInfo
 
 __all__ = ["router"]
 
@@ -59,18 +59,10 @@ async def registrations(
     """Registered devices of the tenant, by extension."""
     tenant = scope.tenant
     now = time.time()
-    # This runs on the switch's event loop: the index (softswitch.api.registrations) pages
-    # the tenant's AORs in extension order, and only the page becomes response models.
-    allowed = scope.extensions  # computed once, not per row
-    found = scope.ctx.registrations.page(
-        scope.ctx.switch.location,
-        tenant,
-        now,
-        sees=None if allowed is None else allowed.__contains__,
-        extension=extension,
-        reachable=reachable,
-        after=_after(cursor),
-        limit=limit,
+    # The switch pages the tenant's AORs in extension order (softswitch.api.registrations)
+    # and sends only the page; the response models are made here.
+    found = await scope.ctx.live.registrations(
+        tenant.name, now, scope.extensions, extension, reachable, _after(cursor), limit
     )
     return Page[Registration](
         total=found.total,
@@ -131,11 +123,10 @@ class LiveCall(BaseModel):
     legs: list[LiveLeg]
 
 
-def _live(call: Any, now: float) -> LiveCall:
-    legs = [call.inbound, *call.outbound] if call.inbound is not None else list(call.outbound)
+def _live(call: CallRow, now: float) -> LiveCall:
     return LiveCall(
         id=call.id,
-        state=call.state.value,
+        state=call.state,  # type: ignore[arg-type]  # the switch's CallState values
         direction=call.direction,
         caller_number=call.caller_number,
         caller_name=call.caller_name,
@@ -149,35 +140,35 @@ def _live(call: Any, now: float) -> LiveCall:
         talk_time=round(max(0.0, now - call.answered_at), 3) if call.answered_at else 0.0,
         legs=[
             LiveLeg(
-                target=leg.target or ("caller" if leg.inbound else ""),
+                target=leg.target,
                 contact=leg.contact,
-                state=leg.state.value,
+                state=leg.state,
                 status=leg.status,
-                started=leg.started_at,
-                answered=leg.answered_at is not None,
+                started=leg.started,
+                answered=leg.answered,
             )
-            for leg in legs
+            for leg in call.legs
         ],
     )
 
 
-def _calls(scope: TenantScope) -> list[Any]:
-    mgr = scope.ctx.switch.calls
-    if mgr is None:
-        return []
-    return [
-        call
-        for call in mgr.calls.values()
-        if call.tenant == scope.tenant.name
-        and scope.sees_extension(call.caller_number, call.dialled, call.callee)
-    ]
+async def _calls(scope: TenantScope) -> list[CallRow]:
+    """The tenant's calls the caller sees."""
+    return await scope.ctx.live.calls(scope.tenant.name, scope.extensions)
 
 
-def _call(scope: TenantScope, call_id: str) -> Any:
-    for call in _calls(scope):
+async def _call(scope: TenantScope, call_id: str) -> CallRow:
+    for call in await _calls(scope):
         if call.id == call_id:
             return call
     raise not_found(f"call {call_id!r}")
+
+
+def refusal(exc: LiveError) -> ApiError:
+    """A refusal of the switch as the API's answer."""
+    if exc.code == "not_found":
+        return ApiError(404, "not_found", exc.message)
+    return ApiError(409, exc.code, exc.message)
 
 
 CallId = Annotated[str, Path(max_length=128)]
@@ -195,8 +186,8 @@ async def live_calls(
     now = time.time()
     calls = [
         _live(call, now)
-        for call in sorted(_calls(scope), key=lambda c: (c.started_at, c.id))
-        if (state is None or call.state.value == state)
+        for call in sorted(await _calls(scope), key=lambda c: (c.started_at, c.id))
+        if (state is None or call.state == state)
         and (extension is None or extension in (call.caller_number, call.dialled, call.callee))
     ]
     return page_of(calls, cursor, limit)
@@ -208,7 +199,7 @@ async def live_call(
     response: Response,
     scope: Annotated[TenantScope, Depends(scoped(Area.CALLS, "r"))],
 ) -> LiveCall:
-    live = _live(_call(scope, call_id), time.time())
+    live = _live(await _call(scope, call_id), time.time())
     with_etag(response, etag_of({"id": live.id, "state": live.state}))
     return live
 
@@ -220,20 +211,12 @@ async def hang_up(
 ) -> Response:
     """Hang up a call: an answered call gets BYE on both sides; a call still ringing is
     ended as if the caller had cancelled (487 to the caller, its legs cancelled)."""
-    call = _call(scope, call_id)
-    mgr = scope.ctx.switch.calls
-    assert mgr is not None
-    mgr.schedule(0, _end_call, mgr, call)
+    await _call(scope, call_id)  # 404 unless the caller sees it
+    try:
+        await scope.ctx.live.hang_up(call_id)
+    except LiveError as exc:
+        raise refusal(exc) from None
     return Response(status_code=202)
-
-
-def _end_call(mgr: Any, call: Any) -> None:
-    from softswitch.calls.call import CallState
-
-    if call.state is CallState.ANSWERED:
-        mgr.hang_up_application(call)  # BYE to both sides
-    elif call.state is CallState.ROUTING:
-        call.caller_cancelled()  # as if the caller had sent CANCEL: 487, legs cancelled
 
 
 class MonitorIn(BaseModel):
@@ -255,10 +238,7 @@ async def monitor(
 ) -> Response:
     """Ring the supervisor's phone; once answered they listen, whisper to the agent or
     barge in (keys 1/2/3 switch, # ends)."""
-    _call(scope, call_id)  # 404 unless the caller sees it
-    services = scope.ctx.switch.services
-    if services is None:
-        raise ApiError(409, "not_anchored", "monitoring needs media anchored in the switch")
+    await _call(scope, call_id)  # 404 unless the caller sees it
     if not scope.sees_extension(body.supervisor):
         raise ApiError(
             422,
@@ -267,13 +247,9 @@ async def monitor(
             field="body.supervisor",
         )
     try:
-        services.monitor(call_id, body.supervisor, body.mode)
-    except MonitorDenied as denied:
-        raise ApiError(409, "monitor_denied", str(denied)) from None
-    except KeyError:
-        raise ApiError(
-            409, "not_answered", "the call is not answered with anchored media"
-        ) from None
+        await scope.ctx.live.monitor(call_id, body.supervisor, body.mode)
+    except LiveError as exc:
+        raise refusal(exc) from None
     return Response(status_code=202)
 
 
@@ -300,11 +276,9 @@ class Conference(BaseModel):
     participants: list[Participant]
 
 
-def _conferences(scope: TenantScope) -> list[Conference]:
-    services = scope.ctx.switch.services
-    active: dict[str, ConferenceInfo] = (
-        {c.name: c for c in services.conferences.active(scope.tenant.name)} if services else {}
-    )
+async def _conferences(scope: TenantScope) -> list[Conference]:
+    infos = await scope.ctx.live.conferences(scope.tenant.name)
+    active: dict[str, ConferenceInfo] = {c.name: c for c in infos or ()}
     out = []
     for bridge in scope.tenant.conferences:
         info = active.get(bridge.name)
@@ -333,8 +307,8 @@ def _conferences(scope: TenantScope) -> list[Conference]:
     return out
 
 
-def _conference(scope: TenantScope, name: str) -> Conference:
-    for conference in _conferences(scope):
+async def _conference(scope: TenantScope, name: str) -> Conference:
+    for conference in await _conferences(scope):
         if conference.name == name:
             return conference
     raise not_found(f"conference {name!r}")
@@ -352,7 +326,7 @@ async def conferences(
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[Conference]:
     """The tenant's conference bridges and who is in them now."""
-    items = [c for c in _conferences(scope) if active is None or c.active is active]
+    items = [c for c in await _conferences(scope) if active is None or c.active is active]
     return page_of(items, cursor, limit)
 
 
@@ -362,7 +336,7 @@ async def conference(
     response: Response,
     scope: Annotated[TenantScope, Depends(scoped(Area.CONFERENCES, "r"))],
 ) -> Conference:
-    found = _conference(scope, name)
+    found = await _conference(scope, name)
     with_etag(response, etag_of(found))
     return found
 
@@ -384,15 +358,11 @@ async def invite(
     scope: Annotated[TenantScope, Depends(scoped(Area.CONFERENCES, "c"))],
 ) -> Response:
     """Dial a number and bring it into the conference once answered (no PIN asked)."""
-    _conference(scope, name)
-    services = scope.ctx.switch.services
-    bridge = next(b for b in scope.tenant.conferences if b.name == name)
-    if services is None:
-        raise ApiError(409, "not_anchored", "conferences need media anchored in the switch")
+    await _conference(scope, name)
     try:
-        await services.conferences.invite(scope.tenant.name, bridge, body.number)
-    except ConferenceError as exc:
-        raise ApiError(409, "conference_error", str(exc)) from None
+        await scope.ctx.live.invite(scope.tenant.name, name, body.number)
+    except LiveError as exc:
+        raise refusal(exc) from None
     return Response(status_code=202)
 
 
@@ -400,13 +370,10 @@ class ParticipantPatch(BaseModel):
     muted: bool
 
 
-def _participant(scope: TenantScope, name: str, participant: str) -> Any:
-    conf = _conference(scope, name)
+async def _participant(scope: TenantScope, name: str, participant: str) -> None:
+    conf = await _conference(scope, name)
     if not any(p.id == participant for p in conf.participants):
         raise not_found(f"participant {participant!r}")
-    services = scope.ctx.switch.services
-    assert services is not None
-    return services
 
 
 @router.patch(
@@ -422,12 +389,13 @@ async def mute(
     scope: Annotated[TenantScope, Depends(scoped(Area.CONFERENCES, "u"))],
 ) -> Participant:
     """Mute or unmute a participant."""
-    services = _participant(scope, name, participant)
+    await _participant(scope, name, participant)
     try:
-        services.conferences.mute(scope.tenant.name, name, participant, body.muted)
-    except ConferenceError as exc:
-        raise ApiError(409, "conference_error", str(exc)) from None
-    found = next(p for p in _conference(scope, name).participants if p.id == participant)
+        await scope.ctx.live.mute(scope.tenant.name, name, participant, body.muted)
+    except LiveError as exc:
+        raise refusal(exc) from None
+    conf = await _conference(scope, name)
+    found = next(p for p in conf.participants if p.id == participant)
     return found
 
 
@@ -444,11 +412,11 @@ async def kick(
     scope: Annotated[TenantScope, Depends(scoped(Area.CONFERENCES, "u"))],
 ) -> Response:
     """Remove a participant and hang up their call."""
-    services = _participant(scope, name, participant)
+    await _participant(scope, name, participant)
     try:
-        services.conferences.kick(scope.tenant.name, name, participant)
-    except ConferenceError as exc:
-        raise ApiError(409, "conference_error", str(exc)) from None
+        await scope.ctx.live.kick(scope.tenant.name, name, participant)
+    except LiveError as exc:
+        raise refusal(exc) from None
     return Response(status_code=202)
 
 
@@ -478,8 +446,7 @@ async def conference_reports(
 ) -> Page[ConferenceReportOut]:
     """Past conferences of the tenant (kept in memory since the switch started), newest
     first."""
-    services = scope.ctx.switch.services
-    reports = services.conferences.history(scope.tenant.name) if services else []
+    reports = await scope.ctx.live.conference_history(scope.tenant.name)
     items = [
         ConferenceReportOut(
             name=r.name,

@@ -107,24 +107,14 @@ async def what_if(
     if start.tzinfo is None:
         start = start.replace(tzinfo=dt.UTC)
     registered = (
-        dict.fromkeys(body.registered, 1) if body.registered is not None else _registered(scope)
+        dict.fromkeys(body.registered, 1)
+        if body.registered is not None
+        else await scope.ctx.live.registered(scope.tenant.name)
     )
     # CPU work (a minute-by-minute scan of the frames): off the switch's loop.
     return await asyncio.to_thread(
         _outcomes, before, after, body, start, registered, scope.tenant.name
     )
-
-
-def _registered(scope: TenantScope) -> dict[str, int]:
-    tenant = scope.tenant
-    suffix = "@" + tenant.domain.lower()
-    out: dict[str, int] = {}
-    for b in scope.ctx.switch.location.all_bindings():
-        if b.aor.lower().endswith(suffix):
-            found = tenant.user_by_username(b.aor.removeprefix("sip:")[: -len(suffix)])
-            if found is not None:
-                out[found.extension] = out.get(found.extension, 0) + 1
-    return out
 
 
 def boundaries(

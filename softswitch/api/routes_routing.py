@@ -104,14 +104,7 @@ async def route_explain(
         raise ApiError(403, "forbidden", "not permitted: explain calls to other extensions")
     routing, problems = await current_routing(scope.ctx.store, tenant)
     if body.registered is None:
-        registered: dict[str, int] = {}
-        suffix = "@" + tenant.domain.lower()
-        for b in scope.ctx.switch.location.all_bindings():
-            if b.aor.lower().endswith(suffix):
-                user = b.aor.removeprefix("sip:")[: -len(suffix)]
-                found = tenant.user_by_extension(user) or tenant.user_by_username(user)
-                if found is not None:
-                    registered[found.extension] = registered.get(found.extension, 0) + 1
+        registered = await scope.ctx.live.registered(tenant.name)
     else:
         registered = dict.fromkeys(body.registered, 1)
     at = body.at or dt.datetime.now(dt.UTC)
@@ -233,7 +226,7 @@ async def _change(
     except DisasterError as exc:
         raise ApiError(409, "refused", str(exc)) from None
     # the switch applies it within its refresh interval; this node at once
-    await scope.ctx.switch.disaster_state.refresh()
+    await scope.ctx.live.refresh_disaster_plans()
     scope.ctx.events.publish(
         config_changed(scope.tenant.name, "disaster_plan", name, enabled=enable)
     )

@@ -1,0 +1,170 @@
+"""The control channel between the switch and its admin-API process: messages and framing.
+
+The API process asks (`Request`: one `softswitch.api.live.Live` operation, by name, with
+its arguments and an id) and the switch answers each on its loop (`Reply`, or `Refused`
+with a `LiveError`'s code and message). The switch starts the API with `Setup` and stops
+it with `Stop`; the API says `Ready` once it listens. While any client listens to
+/v1/events the API asks for the event feed (`Feed(on=True)`) and the switch sends what its
+sampler and its CDRs publish as `Events`, batched per loop turn.
+
+Framing: a 4-byte big-endian length, then a pickled message. Both ends are processes of
+the same installation, the API started by the switch over a socket pair, never a network
+peer (the same choice as `media.workerproto`): the rows the switch sends need no encoding
+of their own, and pickling them is cheaper for the switch's loop than JSON. This module
+is sans-I/O (`encode`, `MessageDecoder`); `softswitch.api.channel` drives it on asyncio.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from config.models import SwitchConfig
+from softswitch.api.events import Event
+
+__all__ = [
+    "OPERATIONS",
+    "Events",
+    "Feed",
+    "Message",
+    "MessageDecoder",
+    "ProtocolError",
+    "Ready",
+    "Refused",
+    "Reply",
+    "Request",
+    "Setup",
+    "Stop",
+    "encode",
+]
+
+_LENGTH = struct.Struct("!I")
+MAX_MESSAGE = 64 * 1024 * 1024  # a frame longer than this is a broken channel
+
+# The `Live` operations the API may request (softswitch.api.live.Live's methods).
+OPERATIONS = frozenset(
+    {
+        "registrations",
+        "registered",
+        "calls",
+        "hang_up",
+        "monitor",
+        "conferences",
+        "conference_history",
+        "invite",
+        "mute",
+        "kick",
+        "refresh_disaster_plans",
+        "apply_provisioning",
+        "metrics",
+    }
+)
+
+
+class ProtocolError(ValueError):
+    """A frame on the control channel that cannot be a message."""
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """Switch -> API, first: the switch's configuration (the API reads the tenants from
+    the Store itself, as provisioned now)."""
+
+    config: SwitchConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """API -> switch: listening, in process ``pid``."""
+
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """API -> switch: run ``Live.<op>(*args)``; answered with the same ``id``."""
+
+    id: int
+    op: str
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    id: int
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The operation raised `LiveError` (or failed: code ``internal``)."""
+
+    id: int
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """API -> switch: send events (someone listens to /v1/events) or stop sending them."""
+
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Events:
+    """Switch -> API: what happened, in order."""
+
+    events: tuple[Event, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Switch -> API: close the listener, finish the requests in progress, exit."""
+
+
+Message = Setup | Ready | Request | Reply | Refused | Feed | Events | Stop
+_TYPES = (Setup, Ready, Request, Reply, Refused, Feed, Events, Stop)
+
+
+def encode(message: Message) -> bytes:
+    """One framed message."""
+    body = pickle.dumps(message, protocol=5)
+    if len(body) > MAX_MESSAGE:
+        raise ProtocolError(f"{type(message).__name__} message of {len(body)} bytes is too big")
+    return _LENGTH.pack(len(body)) + body
+
+
+class MessageDecoder:
+    """Reassemble messages from stream chunks (sans-I/O)."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[Message]:
+        """The messages completed by ``data``; raises ProtocolError on a bad frame."""
+        self._buffer += data
+        buf = self._buffer
+        messages: list[Message] = []
+        offset = 0
+        while len(buf) - offset >= _LENGTH.size:
+            (length,) = _LENGTH.unpack_from(buf, offset)
+            if length > MAX_MESSAGE:
+                raise ProtocolError(f"frame of {length} bytes exceeds {MAX_MESSAGE}")
+            end = offset + _LENGTH.size + length
+            if len(buf) < end:
+                break
+            try:
+                message = pickle.loads(buf[offset + _LENGTH.size : end])
+            except Exception as exc:
+                raise ProtocolError(f"undecodable frame of {length} bytes: {exc}") from None
+            if not isinstance(message, _TYPES):
+                raise ProtocolError(f"unexpected {type(message).__name__} on the channel")
+            if isinstance(message, Request) and message.op not in OPERATIONS:
+                raise ProtocolError(f"unknown operation {message.op!r}")
+            messages.append(message)
+            offset = end
+        del buf[:offset]
+        return messages
