@@ -193,6 +193,7 @@ class Step:
     wall: float
     load_before: float
     load_after: float
+    steal_ms: float | None = None  # CPU time the hypervisor gave other guests meanwhile
 
     @property
     def passed(self) -> bool:
@@ -210,7 +211,8 @@ class Step:
             f"late ticks {self.late_ticks} (longest tick {self.max_tick_ms:.1f} ms)  "
             f"worst duration error {self.worst_error:.2f} s  "
             f"CPU {self.cpu_seconds:.1f} s  per recording caller {per * 100:.2f}% of a core  "
-            f"[{_build()}, load {self.load_before:.1f} -> {self.load_after:.1f}]  "
+            f"[{_build()}, load {self.load_before:.1f} -> {self.load_after:.1f}"
+            f"{'' if self.steal_ms is None else f', VM steal {self.steal_ms:.0f} ms'}]  "
             f"({'pass' if self.passed else 'FAIL'})"
         )
 
@@ -220,6 +222,18 @@ def _build() -> str:
     import media.engine
 
     return "compiled" if not media.engine.__file__.endswith(".py") else "uncompiled"
+
+
+def _steal_ms() -> float | None:
+    """The machine's steal time so far (all CPUs, /proc/stat): on a virtual machine, time
+    its CPUs were ready to run but the hypervisor ran another guest. A tick late while the
+    guest was not running at all shows here, not in anything the switch did."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()
+        return 1000 * int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _own_cpu() -> float:
@@ -246,6 +260,7 @@ async def run_step(callers: int, workers: int, work: Path) -> Step:
         box = MailboxAddress("test", MAILBOX)
         before = await media.refresh()
         load_before = os.getloadavg()[0]
+        steal0 = _steal_ms()
         cpu0 = _own_cpu() + sum(cpu for _, _, cpu in media.worker_stats())
         started = time.monotonic()
         result = await asyncio.to_thread(
@@ -265,6 +280,7 @@ async def run_step(callers: int, workers: int, work: Path) -> Step:
         wall = time.monotonic() - started
         after = await media.refresh()
         cpu = _own_cpu() + sum(c for _, _, c in media.worker_stats()) - cpu0
+        steal1 = _steal_ms()
         messages = switch.voicemail.messages(box)
         errors = [abs(m.duration - voiced) for m in messages]
         return Step(
@@ -279,6 +295,7 @@ async def run_step(callers: int, workers: int, work: Path) -> Step:
             wall=wall,
             load_before=load_before,
             load_after=os.getloadavg()[0],
+            steal_ms=None if steal0 is None or steal1 is None else steal1 - steal0,
         )
     finally:
         await switch.stop()
