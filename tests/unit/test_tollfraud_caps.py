@@ -197,7 +197,6 @@ def test_caps_count_outside_legs_and_release_at_the_end() -> None:
     assert rows[("acme", None)]["max_outbound_calls"] == 5
 
 
-
 def test_the_usage_rows_name_the_users_with_caps_or_use_and_follow_a_new_tenant() -> None:
     clock = Clock()
     t = tenant(**{"102": {"calling": {"max_outbound_calls": 1}}})
@@ -213,6 +212,7 @@ def test_the_usage_rows_name_the_users_with_caps_or_use_and_follow_a_new_tenant(
     # Provisioned anew: 102's cap gone, 101's new.
     again = tenant(**{"101": {"calling": {"max_minutes_per_day": 60}}})
     assert {r["user"] for r in usage_rows(g, [again])} == {None, "100", "101"}
+
 
 def test_a_forward_is_checked_against_the_forwarding_user() -> None:
     t = tenant(**{"102": {"calling": {"allowed_classes": ["national"]}}})
