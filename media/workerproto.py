@@ -14,40 +14,32 @@ by the pool, never a network peer.  :class:`MessageDecoder` is sans-I/O;
 
 from __future__ import annotations
 
-import asyncio
 import io
 import pickle
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, ClassVar, cast, get_args
 
 import numpy as np
 import numpy.typing as npt
-import structlog
 
+from media import framing
 from media.control import EngineStats
 from media.dtmf import Digit
 from media.endpoint import EndpointStats
 from media.engine import EngineSettings
+from media.framing import FrameDecoder, ProtocolError, frame
 from media.moh import HoldMusic as Playlist
 from media.moh import PlaylistFiles
 from media.sdp import NegotiatedStream
 from media.srtp import SrtpKeys
 
-log = structlog.get_logger(__name__)
-
-_LENGTH = struct.Struct("!I")
 MAX_MESSAGE = 64 << 20  # a long prompt as samples fits; anything bigger is a broken peer
 
 Source = npt.NDArray[np.int16] | str
 #: Hold music on the wire: a file or samples (looped), a playlist's files (the worker loads
 #: and caches them), or a playlist built from samples.
 HoldSource = Source | PlaylistFiles | Playlist
-
-
-class ProtocolError(ValueError):
-    """A frame on the control channel that cannot be a message."""
 
 
 # ---- commands (signalling -> worker) ------------------------------------------------------
@@ -367,96 +359,30 @@ def encode(message: Message) -> bytes:
     """One framed message."""
     out = io.BytesIO()
     _Pickler(out, protocol=5).dump(message)
-    body = out.getvalue()
-    if len(body) > MAX_MESSAGE:
-        raise ProtocolError(f"{type(message).__name__} message of {len(body)} bytes is too big")
-    return _LENGTH.pack(len(body)) + body
+    return frame(out.getvalue(), type(message).__name__, MAX_MESSAGE)
 
 
-class MessageDecoder:
+def _message(obj: object) -> Message:
+    if not isinstance(obj, _TYPES):
+        raise ProtocolError(f"unexpected {type(obj).__name__} on the channel")
+    return cast(Message, obj)
+
+
+class MessageDecoder(FrameDecoder[Message]):
     """Reassemble messages from stream chunks (sans-I/O)."""
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
-
-    def feed(self, data: bytes) -> list[Message]:
-        """The messages completed by ``data``; raises ProtocolError on a bad frame."""
-        self._buffer += data
-        messages: list[Message] = []
-        offset = 0
-        buf = self._buffer
-        while len(buf) - offset >= _LENGTH.size:
-            (length,) = _LENGTH.unpack_from(buf, offset)
-            if length > MAX_MESSAGE:
-                raise ProtocolError(f"frame of {length} bytes exceeds {MAX_MESSAGE}")
-            end = offset + _LENGTH.size + length
-            if len(buf) < end:
-                break
-            try:
-                message = pickle.loads(buf[offset + _LENGTH.size : end])
-            except Exception as exc:
-                raise ProtocolError(f"undecodable frame of {length} bytes: {exc}") from None
-            if not isinstance(message, _TYPES):
-                raise ProtocolError(f"unexpected {type(message).__name__} on the channel")
-            messages.append(message)
-            offset = end
-        del buf[:offset]
-        return messages
+        super().__init__(_message, MAX_MESSAGE)
 
 
-class Channel(asyncio.Protocol):
-    """One end of the control socket: ``send`` buffers without waiting; each received
-    message goes to ``on_message``; ``on_lost`` is called once when the other end is gone
-    (EOF, a socket error or a bad frame)."""
+class Channel(framing.Channel[Message]):
+    """One end of the media-worker socket (`media.framing.Channel`)."""
 
     def __init__(
         self,
         on_message: Callable[[Message], None],
         on_lost: Callable[[str], None],
     ) -> None:
-        self._on_message = on_message
-        self._on_lost: Callable[[str], None] | None = on_lost
-        self._decoder = MessageDecoder()
-        self._transport: asyncio.Transport | None = None
-
-    @property
-    def open(self) -> bool:
-        """Whether messages can still be sent."""
-        return self._transport is not None and not self._transport.is_closing()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-
-    def send(self, message: Message) -> None:
-        """Queue a message (in order); raises ConnectionError once the channel is closed."""
-        if self._transport is None or self._transport.is_closing():
-            raise ConnectionError("the media-worker channel is closed")
-        self._transport.write(encode(message))
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            messages = self._decoder.feed(data)
-        except ProtocolError as exc:
-            self._lose(str(exc))
-            return
-        for message in messages:
-            try:
-                self._on_message(message)
-            except Exception:
-                # one failing handler must not take the channel (and every call) down
-                log.exception("media_worker_message_failed", message=type(message).__name__)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._lose(f"channel closed ({exc})" if exc else "channel closed")
-
-    def close(self) -> None:
-        """Close after the queued messages are written."""
-        if self._transport is not None:
-            self._transport.close()
-
-    def _lose(self, reason: str) -> None:
-        if self._transport is not None:
-            self._transport.close()
-        callback, self._on_lost = self._on_lost, None
-        if callback is not None:
-            callback(reason)
+        super().__init__(
+            on_message, on_lost, decoder=MessageDecoder(), encode=encode, name="media-worker"
+        )

@@ -10,15 +10,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
-import structlog
-
+from media import framing
 from softswitch.api.control import (
     Feed,
     Message,
     MessageDecoder,
-    ProtocolError,
     Refused,
     Reply,
     Request,
@@ -30,59 +28,14 @@ from softswitch.apps.conference import ConferenceInfo, ConferenceReport
 
 __all__ = ["Channel", "RemoteLive"]
 
-log = structlog.get_logger(__name__)
 
-
-class Channel(asyncio.Protocol):
-    """One end of the control socket: ``send`` buffers without waiting; each message
-    received goes to ``on_message``; ``on_lost`` is called once when the other end is gone
-    (EOF, a socket error or a bad frame)."""
+class Channel(framing.Channel[Message]):
+    """One end of the admin-API control socket (`media.framing.Channel`)."""
 
     def __init__(self, on_message: Callable[[Message], None], on_lost: Callable[[str], None]):
-        self._on_message = on_message
-        self._on_lost: Callable[[str], None] | None = on_lost
-        self._decoder = MessageDecoder()
-        self._transport: asyncio.Transport | None = None
-
-    @property
-    def open(self) -> bool:
-        return self._transport is not None and not self._transport.is_closing()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-
-    def send(self, message: Message) -> None:
-        """Queue a message (in order); raises ConnectionError once the channel is closed."""
-        if self._transport is None or self._transport.is_closing():
-            raise ConnectionError("the admin-API control channel is closed")
-        self._transport.write(encode(message))
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            messages = self._decoder.feed(data)
-        except ProtocolError as exc:
-            self._lose(str(exc))
-            return
-        for message in messages:
-            try:
-                self._on_message(message)
-            except Exception:  # one failing handler must not take the channel down
-                log.exception("api.control_message_failed", message=type(message).__name__)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._lose(f"channel closed ({exc})" if exc else "channel closed")
-
-    def close(self) -> None:
-        """Close after the queued messages are written."""
-        if self._transport is not None:
-            self._transport.close()
-
-    def _lose(self, reason: str) -> None:
-        if self._transport is not None:
-            self._transport.close()
-        callback, self._on_lost = self._on_lost, None
-        if callback is not None:
-            callback(reason)
+        super().__init__(
+            on_message, on_lost, decoder=MessageDecoder(), encode=encode, name="admin-API control"
+        )
 
 
 class RemoteLive:

@@ -17,11 +17,11 @@ is sans-I/O (`encode`, `MessageDecoder`); `softswitch.api.channel` drives it on 
 from __future__ import annotations
 
 import pickle
-import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from config.models import SwitchConfig
+from media.framing import FrameDecoder, ProtocolError, frame
 from softswitch.api.events import Event
 
 __all__ = [
@@ -40,7 +40,6 @@ __all__ = [
     "encode",
 ]
 
-_LENGTH = struct.Struct("!I")
 MAX_MESSAGE = 64 * 1024 * 1024  # a frame longer than this is a broken channel
 
 # The `Live` operations the API may request (softswitch.api.live.Live's methods).
@@ -61,10 +60,6 @@ OPERATIONS = frozenset(
         "metrics",
     }
 )
-
-
-class ProtocolError(ValueError):
-    """A frame on the control channel that cannot be a message."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,40 +126,19 @@ _TYPES = (Setup, Ready, Request, Reply, Refused, Feed, Events, Stop)
 
 def encode(message: Message) -> bytes:
     """One framed message."""
-    body = pickle.dumps(message, protocol=5)
-    if len(body) > MAX_MESSAGE:
-        raise ProtocolError(f"{type(message).__name__} message of {len(body)} bytes is too big")
-    return _LENGTH.pack(len(body)) + body
+    return frame(pickle.dumps(message, protocol=5), type(message).__name__, MAX_MESSAGE)
 
 
-class MessageDecoder:
+def _message(obj: object) -> Message:
+    if not isinstance(obj, _TYPES):
+        raise ProtocolError(f"unexpected {type(obj).__name__} on the channel")
+    if isinstance(obj, Request) and obj.op not in OPERATIONS:
+        raise ProtocolError(f"unknown operation {obj.op!r}")
+    return cast(Message, obj)
+
+
+class MessageDecoder(FrameDecoder[Message]):
     """Reassemble messages from stream chunks (sans-I/O)."""
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
-
-    def feed(self, data: bytes) -> list[Message]:
-        """The messages completed by ``data``; raises ProtocolError on a bad frame."""
-        self._buffer += data
-        buf = self._buffer
-        messages: list[Message] = []
-        offset = 0
-        while len(buf) - offset >= _LENGTH.size:
-            (length,) = _LENGTH.unpack_from(buf, offset)
-            if length > MAX_MESSAGE:
-                raise ProtocolError(f"frame of {length} bytes exceeds {MAX_MESSAGE}")
-            end = offset + _LENGTH.size + length
-            if len(buf) < end:
-                break
-            try:
-                message = pickle.loads(buf[offset + _LENGTH.size : end])
-            except Exception as exc:
-                raise ProtocolError(f"undecodable frame of {length} bytes: {exc}") from None
-            if not isinstance(message, _TYPES):
-                raise ProtocolError(f"unexpected {type(message).__name__} on the channel")
-            if isinstance(message, Request) and message.op not in OPERATIONS:
-                raise ProtocolError(f"unknown operation {message.op!r}")
-            messages.append(message)
-            offset = end
-        del buf[:offset]
-        return messages
+        super().__init__(_message, MAX_MESSAGE)

@@ -221,3 +221,29 @@ def wait_cdrs(switch: SwitchProcess, count: int, timeout: float = 10.0) -> list[
         time.sleep(0.3)
         rows = export_cdrs(switch)
     return rows
+
+
+class HeldCaller:
+    """A SIPp caller in a thread that stays on the call until the switch hangs up."""
+
+    def __init__(self, tmp_path: Path, port: int, caller: str, callee: str) -> None:
+        self.result: Any = None
+        injection = caller_injection(tmp_path / f"sipp-{caller}", caller, f"pw{caller}")
+
+        def run() -> None:
+            self.result = run_sipp(
+                "hungup_uac.xml",
+                f"127.0.0.1:{port}",
+                calls=1,
+                rate=1,
+                injection=injection,
+                extra=["-s", callee],
+                timeout=60,
+            )
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def join(self) -> Any:
+        self._thread.join(70)
+        return self.result

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,6 +26,7 @@ from peers.sipp import run_sipp
 from peers.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
 from tests.integration.callkit import (
     BackgroundSipp,
+    HeldCaller,
     caller_injection,
     register_endpoint,
     wait_cdrs,
@@ -125,21 +125,7 @@ def test_the_api_runs_in_its_own_process(tmp_path: Path) -> None:
         register_endpoint(tmp_path / "sipp", switch.port, "300", "pw300", uas_port)
         uas = BackgroundSipp("call_uas.xml", switch.port, calls=1, local_port=uas_port)
         wait_until_listening()
-        caller: dict[str, Any] = {}
-
-        def call() -> None:
-            caller["result"] = run_sipp(
-                "hungup_uac.xml",
-                f"127.0.0.1:{switch.port}",
-                calls=1,
-                rate=1,
-                injection=caller_injection(tmp_path / "sipp", "100", "pw100"),
-                extra=["-s", "300"],
-                timeout=60,
-            )
-
-        thread = threading.Thread(target=call, daemon=True)
-        thread.start()
+        caller = HeldCaller(tmp_path, switch.port, "100", "300")
         live: list[dict[str, Any]] = []
         deadline = time.monotonic() + 20
         while not live and time.monotonic() < deadline:
@@ -149,8 +135,8 @@ def test_the_api_runs_in_its_own_process(tmp_path: Path) -> None:
         assert (live[0]["caller_number"], live[0]["callee"]) == ("100", "300")
         # Hung up through the API: both sides get BYE from the switch.
         assert api.delete(f"/v1/tenants/test/calls/{live[0]['id']}").status_code == 202
-        thread.join(60)
-        assert caller["result"].ok, caller["result"].errors
+        result = caller.join()
+        assert result.ok, result.errors
         assert uas.result().ok
         assert wait_cdrs(switch, 1)[0]["disposition"] == "ANSWERED"
 

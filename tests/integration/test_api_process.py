@@ -24,6 +24,7 @@ from peers.sipp import run_sipp
 from peers.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_port
 from tests.integration.callkit import (
     BackgroundSipp,
+    HeldCaller,
     caller_injection,
     register_endpoint,
     wait_cdrs,
@@ -184,21 +185,7 @@ def test_a_live_call_is_listed_and_hung_up(tmp_path: Path, store_url: str) -> No
         register_endpoint(tmp_path / "sipp", switch.port, "200", "pw200", uas_port)
         uas = BackgroundSipp("call_uas.xml", switch.port, calls=1, local_port=uas_port)
         wait_until_listening()
-        caller: dict[str, Any] = {}
-
-        def call() -> None:
-            caller["result"] = run_sipp(
-                "hungup_uac.xml",
-                f"127.0.0.1:{switch.port}",
-                calls=1,
-                rate=1,
-                injection=caller_injection(tmp_path / "sipp", "100", "pw100"),
-                extra=["-s", "200"],
-                timeout=60,
-            )
-
-        thread = threading.Thread(target=call, daemon=True)
-        thread.start()
+        caller = HeldCaller(tmp_path, switch.port, "100", "200")
         live: list[dict[str, Any]] = []
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -217,38 +204,12 @@ def test_a_live_call_is_listed_and_hung_up(tmp_path: Path, store_url: str) -> No
         assert len(listed["legs"]) == 2 and listed["legs"][1]["answered"]
         assert api.get(f"/v1/tenants/test/calls/{listed['id']}").status_code == 200
         assert api.delete(f"/v1/tenants/test/calls/{listed['id']}").status_code == 202
-        thread.join(60)
-        assert caller["result"].ok, caller["result"].errors  # the caller got our BYE
+        result = caller.join()
+        assert result.ok, result.errors  # the caller got our BYE
         assert uas.result().ok  # and so did the callee
         rows = wait_cdrs(switch, 1)
         assert rows[0]["disposition"] == "ANSWERED"
         assert api.get(f"/v1/tenants/test/calls/{listed['id']}").status_code == 404
-
-
-class _Caller:
-    """A SIPp caller in a thread that stays on the call until the switch hangs up."""
-
-    def __init__(self, tmp_path: Path, port: int, caller: str, callee: str) -> None:
-        self.result: Any = None
-        injection = caller_injection(tmp_path / f"sipp-{caller}", caller, f"pw{caller}")
-
-        def run() -> None:
-            self.result = run_sipp(
-                "hungup_uac.xml",
-                f"127.0.0.1:{port}",
-                calls=1,
-                rate=1,
-                injection=injection,
-                extra=["-s", callee],
-                timeout=60,
-            )
-
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
-
-    def join(self) -> Any:
-        self._thread.join(70)
-        return self.result
 
 
 def _wait(fetch: Any, done: Any, seconds: float = 20) -> Any:
@@ -269,7 +230,7 @@ def test_conference_participants_listed_muted_and_kicked(tmp_path: Path, store_u
     ):
         stream = _Collector(ws)
         time.sleep(0.5)  # the stream's first sample
-        caller = _Caller(tmp_path, switch.port, "100", "300")
+        caller = HeldCaller(tmp_path, switch.port, "100", "300")
         conference = _wait(
             lambda: api.get("/v1/tenants/test/conferences/standup").json(),
             lambda c: c["participants"],
@@ -306,7 +267,7 @@ def test_monitor_rings_the_supervisor(tmp_path: Path, store_url: str) -> None:
             "call_uas.xml", switch.port, calls=1, local_port=supervisor_port
         )
         wait_until_listening()
-        caller = _Caller(tmp_path, switch.port, "100", "200")
+        caller = HeldCaller(tmp_path, switch.port, "100", "200")
         calls = _wait(
             lambda: api.get("/v1/tenants/test/calls", params={"state": "answered"}).json(),
             lambda page: page["total"] == 1,
