@@ -186,6 +186,21 @@ def wait_log(switch: SwitchProcess, text: str, count: int = 1, timeout: float = 
     raise AssertionError(f"{text!r} not logged {count} time(s)")
 
 
+def switch_cli(config: Path, *args: str) -> str:
+    """A `softswitch` command on the switch's configuration (from its folder); its output.
+    Fails the test, with the command's error output, when the command fails."""
+    done = subprocess.run(
+        [sys.executable, "-m", "softswitch.cli", *args, "--config", str(config)],
+        cwd=config.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def export_cdrs(switch: SwitchProcess, *args: str) -> list[dict[str, Any]]:
     """`softswitch cdr export` as a list of rows (the JSON columns decoded)."""
     out = subprocess.run(

@@ -11,8 +11,6 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,24 +27,12 @@ from tests.integration.callkit import (
     HeldCaller,
     caller_injection,
     register_endpoint,
+    switch_cli,
     wait_cdrs,
     wait_until_listening,
 )
 
 pytestmark = pytest.mark.integration
-
-
-def _cli(config: Path, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "softswitch.cli", *args, "--config", str(config)],
-        cwd=config.parent,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def _children(pid: int) -> list[int]:
@@ -106,8 +92,8 @@ def test_the_api_runs_in_its_own_process(tmp_path: Path) -> None:
         extra_toml=f'[api]\nenabled = true\nhost = "127.0.0.1"\nport = {api_port}\n',
     )
     path = config.write()
-    _cli(path, "admin", "create", "ops", "--role", "operator", "--no-password")
-    token = _cli(path, "token", "create", "ops").strip()
+    switch_cli(path, "admin", "create", "ops", "--role", "operator", "--no-password")
+    token = switch_cli(path, "token", "create", "ops").strip()
     headers = {"Authorization": f"Bearer {token}"}
     with (
         SwitchProcess(path, port=config.port) as switch,

@@ -7,8 +7,6 @@ conference participants listed, muted and kicked through the API."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -27,6 +25,7 @@ from tests.integration.callkit import (
     HeldCaller,
     caller_injection,
     register_endpoint,
+    switch_cli,
     wait_cdrs,
     wait_until_listening,
 )
@@ -40,19 +39,6 @@ USERS = [
 ]
 CONFERENCE = '[[tenants.conferences]]\nname = "standup"\nextension = "300"\n'
 CALLS = 20
-
-
-def _cli(config: Path, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "softswitch.cli", *args, "--config", str(config)],
-        cwd=config.parent,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -98,9 +84,9 @@ def _switch_with_api(tmp_path: Path, database: str) -> tuple[SwitchConfigFile, P
         tenant_toml=CONFERENCE,
     )
     path = config.write()
-    out = _cli(path, "admin", "create", "prometheus", "--role", "operator", "--no-password")
+    out = switch_cli(path, "admin", "create", "prometheus", "--role", "operator", "--no-password")
     assert "prometheus created" in out
-    token = _cli(path, "token", "create", "prometheus", "--description", "scraper").strip()
+    token = switch_cli(path, "token", "create", "prometheus", "--description", "scraper").strip()
     assert token.startswith("ss_")
     return config, path, api_port, token
 

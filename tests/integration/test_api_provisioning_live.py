@@ -4,8 +4,6 @@ called; a number re-pointed through the API routes the next call to its new targ
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -16,6 +14,7 @@ from peers.switchproc import PhoneUser, SwitchConfigFile, SwitchProcess, free_po
 from tests.integration.callkit import (
     BackgroundSipp,
     register_endpoint,
+    switch_cli,
     wait_cdrs,
     wait_until_listening,
 )
@@ -50,20 +49,8 @@ def _switch(tmp_path: Path, database: str) -> tuple[SwitchConfigFile, Path, int,
     )
     path = config.write()
 
-    def cli(*args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "softswitch.cli", *args, "--config", str(path)],
-            cwd=path.parent,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    cli("admin", "create", "provisioner", "--role", "operator", "--no-password")
-    token = cli("token", "create", "provisioner", "--description", "test").strip()
+    switch_cli(path, "admin", "create", "provisioner", "--role", "operator", "--no-password")
+    token = switch_cli(path, "token", "create", "provisioner", "--description", "test").strip()
     return config, path, api_port, token
 
 
