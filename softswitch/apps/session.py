@@ -131,6 +131,10 @@ def flush_digits(endpoint: NegotiatedLeg) -> None:
         endpoint.digits.get_nowait()
 
 
+# how play() reports a wait that ended before the audio did
+_ENDED = {"key": "barge-in", "hangup": "hangup", "timeout": "timeout"}
+
+
 async def play(
     session: AppSession, source: AudioSource, *, barge_in: bool = False, limit: float = 120.0
 ) -> str:
@@ -163,9 +167,6 @@ async def play(
         # a key the engine saw first has ended the playback already: stopping is a no-op
         session.engine.stop(session.endpoint)
     return _ENDED[got]
-
-
-_ENDED = {"key": "barge-in", "hangup": "hangup", "timeout": "timeout"}
 
 
 async def play_when_ready(
