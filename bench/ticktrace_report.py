@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 
 from media.ticktrace import PHASES
@@ -45,6 +46,37 @@ def _cause(late: float, gap: float, runq: float, cpu: float, gc: float, steal: f
     parts["stolen"] = steal
     name, spent = max(parts.items(), key=lambda item: item[1])
     return name if spent >= late / 2 else "asleep"
+
+
+@dataclass(frozen=True, slots=True)
+class LateTick:
+    """A late tick of a trace and whether the hypervisor ran another guest meanwhile."""
+
+    tick: int
+    at: float  # time.monotonic() when it started
+    late_ms: float
+    steal_ms: float  # all CPUs' steal time since the tick before began (10 ms steps)
+    cause: str  # as the report names it
+
+    @property
+    def stolen(self) -> bool:
+        """VM steal in its window: late while the hypervisor held a CPU, not (only) ours."""
+        return self.steal_ms > 0
+
+
+def late_ticks(
+    path: Path, late_ms: float, since: float = float("-inf"), until: float = float("inf")
+) -> list[LateTick]:
+    """The ticks of a trace that started more than ``late_ms`` behind their deadline (the
+    engine's own definition of late), those started between ``since`` and ``until``."""
+    out = []
+    for row in csv.DictReader(path.open()):
+        r = {k: float(v) for k, v in row.items()}
+        if r["late_ms"] > late_ms and since <= r["at"] <= until:
+            steal = r.get("steal_ms", 0.0)
+            cause = _cause(r["late_ms"], r["gap_ms"], r["runq_ms"], r["cpu_ms"], r["gc_ms"], steal)
+            out.append(LateTick(int(r["tick"]), r["at"], r["late_ms"], steal, cause))
+    return out
 
 
 def _percentiles(values: list[float]) -> str:

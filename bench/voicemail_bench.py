@@ -15,6 +15,13 @@ seconds) / callers / call seconds. The machine is shared: figures include SIPp. 
 says whether the media engine ran compiled (mypyc) or as plain Python, and the machine's
 load average (1 min) before and after the step: a late tick on a busy machine may be the
 engine's or the other processes'.
+
+With ``SOFTSWITCH_TICK_TRACE=DIR`` the worker records every tick (:mod:`media.ticktrace`)
+and the step lists each late tick of its window (late as the engine counts it: started more
+than ``late_after`` behind its deadline) with the VM steal time since the tick before
+began: the verdict then tells "late while the hypervisor ran another guest" (steal in every
+late tick's window) from "late with no steal" (our own work, or another process on the
+machine: ``python -m bench.ticktrace_report`` on the file says which).
 """
 
 from __future__ import annotations
@@ -34,7 +41,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from bench.ticktrace_report import LateTick, late_ticks
 from config.loader import load_config
+from media import ticktrace
+from media.engine import EngineSettings
 from media.g711 import ulaw_encode
 from media.pool import MediaWorkerPool
 from media.wav import load_wav, write_wav
@@ -194,6 +204,7 @@ class Step:
     load_before: float
     load_after: float
     steal_ms: float | None = None  # CPU time the hypervisor gave other guests meanwhile
+    traced: list[LateTick] | None = None  # the late ticks of the worker's tick trace, if on
 
     @property
     def passed(self) -> bool:
@@ -213,8 +224,29 @@ class Step:
             f"CPU {self.cpu_seconds:.1f} s  per recording caller {per * 100:.2f}% of a core  "
             f"[{_build()}, load {self.load_before:.1f} -> {self.load_after:.1f}"
             f"{'' if self.steal_ms is None else f', VM steal {self.steal_ms:.0f} ms'}]  "
-            f"({'pass' if self.passed else 'FAIL'})"
+            f"({self.verdict()})"
         )
+
+    def verdict(self) -> str:
+        """pass, FAIL, or FAIL with the late ticks' VM steal when they were traced."""
+        if self.passed:
+            return "pass"
+        if self.traced is None or not self.late_ticks:
+            return "FAIL"
+        stolen = sum(1 for t in self.traced if t.stolen)
+        own = len(self.traced) - stolen
+        only_late = self.ok_calls == self.filed == self.callers and self.worst_error <= 0.5
+        if only_late and own == 0 and stolen == self.late_ticks:
+            return f"FAIL: all {stolen} late ticks had VM steal in their window"
+        return f"FAIL: late ticks traced {stolen} with VM steal in their window, {own} without"
+
+    def late_lines(self) -> list[str]:
+        """One line per traced late tick: how late, the steal in its window, the cause."""
+        return [
+            f"    late tick {t.tick}: {t.late_ms:.1f} ms late, VM steal {t.steal_ms:.0f} ms "
+            f"in its window ({'hypervisor' if t.stolen else 'no steal'}; cause: {t.cause})"
+            for t in self.traced or []
+        ]
 
 
 def _build() -> str:
@@ -254,9 +286,11 @@ async def run_step(callers: int, workers: int, work: Path) -> Step:
     os.chdir(config.parent)  # the prompt library and mailboxes are relative to it
     switch = Switch(load_config(config))
     await switch.start()
+    pids: list[int] = []
     try:
         media = switch.media
         assert isinstance(media, MediaWorkerPool), "run with at least one media worker"
+        pids = [pid for pid, _, _ in media.worker_stats()]
         box = MailboxAddress("test", MAILBOX)
         before = await media.refresh()
         load_before = os.getloadavg()[0]
@@ -277,13 +311,14 @@ async def run_step(callers: int, workers: int, work: Path) -> Step:
         deadline = time.monotonic() + 30
         while len(switch.voicemail.messages(box)) < callers and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
-        wall = time.monotonic() - started
+        ended = time.monotonic()
+        wall = ended - started
         after = await media.refresh()
         cpu = _own_cpu() + sum(c for _, _, c in media.worker_stats()) - cpu0
         steal1 = _steal_ms()
         messages = switch.voicemail.messages(box)
         errors = [abs(m.duration - voiced) for m in messages]
-        return Step(
+        step = Step(
             callers=callers,
             ok_calls=result.successful,
             filed=len(messages),
@@ -298,7 +333,16 @@ async def run_step(callers: int, workers: int, work: Path) -> Step:
             steal_ms=None if steal0 is None or steal1 is None else steal1 - steal0,
         )
     finally:
-        await switch.stop()
+        await switch.stop()  # the workers write their tick traces as they close
+    folder = os.environ.get(ticktrace.ENV)
+    if folder:
+        late_ms = EngineSettings().late_after * 1000
+        step.traced = []
+        for pid in pids:
+            trace = Path(folder) / f"ticks-{pid}.csv"
+            if trace.is_file():
+                step.traced += late_ticks(trace, late_ms, started, ended)
+    return step
 
 
 def main() -> None:
@@ -316,6 +360,8 @@ def main() -> None:
             finally:
                 os.chdir(home)
         print(step.line(), flush=True)
+        for line in step.late_lines():
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ from softswitch.overload import PROBE_PREFIX, OverloadGuard, QueueProbe
 from softswitch.park.lot import ParkingLot
 from softswitch.park.service import ParkService
 from softswitch.prompts import PromptLibrary
+from softswitch.prompts.warm import warm_prompts
 from softswitch.provisioning.runtime import ProvisioningRuntime
 from softswitch.qualify import Qualifier
 from softswitch.registrar import Registrar
@@ -302,6 +303,10 @@ class Switch:
             # Auto attendants and voicemail speak from the tenants' prompt library (text to
             # speech, uploads).
             prompts = PromptLibrary.from_config(self.config)
+            if self.provisioning.config_path is not None:
+                # synthesised ahead, so that a fresh install's first caller need not wait
+                warming = warm_prompts(self.provisioning.config_path)
+                self._tasks.append(asyncio.create_task(warming, name="prompt-warming"))
             AttendantService(self.calls.applications, self.calls.tenants, prompts)
             VoicemailApp(self.voicemail, prompts).attach(self.calls.applications)
             PromptRecorder(self.calls.applications, self.calls.tenants, prompts)

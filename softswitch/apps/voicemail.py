@@ -36,7 +36,13 @@ from softswitch.apps.recording import (
     record_by_phone,
     wait_key,
 )
-from softswitch.apps.session import AppSession, collect_digits, flush_digits, play
+from softswitch.apps.session import (
+    AppSession,
+    collect_digits,
+    flush_digits,
+    play,
+    play_when_ready,
+)
 from softswitch.prompts import Phrase, PromptError, PromptLibrary
 from softswitch.voicemail import menu as m
 from softswitch.voicemail.mailboxes import (
@@ -126,12 +132,13 @@ class VoicemailApp:
         return audio
 
     async def _say(self, session: AppSession, phrase: Phrase, *, barge_in: bool = True) -> str:
+        # A key pressed while the phrase is still synthesised is acted on at once (the
+        # synthesis finishes in the background, for the next caller).
         try:
-            audio = await self._render(session, phrase)
+            return await play_when_ready(session, self._render(session, phrase), barge_in=barge_in)
         except PromptError as exc:
             log.warning("voicemail_prompt_failed", call=session.call_id, error=str(exc))
             return "failed"
-        return await play(session, audio, barge_in=barge_in)
 
     def _phrase(self, session: AppSession) -> Phrase:
         return Phrase(self.library.language_of(session.tenant))

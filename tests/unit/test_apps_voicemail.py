@@ -204,3 +204,38 @@ async def test_callflow_nodes_pick_the_greeting_by_how_the_call_came(
     assert greetings == [True, False, False]
     nobody = SimpleNamespace(tenant="acme", flow=SimpleNamespace(last_outcome=None))
     assert app._node(nobody, Target(TargetKind.VOICEMAIL, "999")) is None  # type: ignore[arg-type]
+
+
+class _SlowLibrary(_Library):
+    """Synthesis of the first message's announcement hangs until the test releases it."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def render(self, phrase: Any, **kw: Any) -> np.ndarray:
+        if any(s.value == "vm-first" for s in phrase.segments):
+            self.started.set()
+            await self.release.wait()
+        return np.zeros(4000, np.int16)
+
+
+async def test_a_key_pressed_during_synthesis_is_acted_on(store: Store, tmp_path: Path) -> None:
+    """The caller presses call-back while "first message" is still being synthesised: the
+    call back happens without waiting for the synthesis, and the message, never played,
+    stays new."""
+    app, boxes = await _app(store, tmp_path)
+    await app.leave("acme", "101")(_Session("#", "#1"))  # a message from 102
+    library = _SlowLibrary()
+    app.library = library  # type: ignore[assignment]
+    session = _Session("1234#1")  # the PIN, then new messages (typed ahead of the intro)
+    inbox = asyncio.ensure_future(app.check("acme", "101")(session))
+    await asyncio.wait_for(library.started.wait(), 10)
+    session.engine._press("2")  # call back, while the synthesis hangs
+    await asyncio.wait_for(inbox, 10)
+    assert session.connected == ["102"]
+    assert not library.release.is_set()  # acted on before the synthesis finished
+    (message,) = boxes.messages(message_box(boxes))
+    assert message.folder == "new"
+    library.release.set()  # the synthesis carries on in the background and ends
+    await asyncio.sleep(0)
