@@ -213,7 +213,9 @@ def _list_entry(value: str) -> str:
     body = text[:-1] if prefix else text
     if body.startswith("+"):
         digits = body[1:]
-        if not digits.isdigit() or (not prefix and not 7 <= len(digits) <= 15):
+        if not (digits.isascii() and digits.isdigit()) or (
+            not prefix and not 7 <= len(digits) <= 15
+        ):
             raise ValueError(f"invalid number {value!r} in block/allow list")
         if not prefix:
             body = to_e164(body)

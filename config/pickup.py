@@ -63,7 +63,7 @@ class PickupSettings(BaseModel):
     def _codes_apart(self) -> PickupSettings:
         if self.group_code.startswith(self.directed_prefix):
             rest = self.group_code[len(self.directed_prefix) :]
-            if rest.isdigit():
+            if rest.isascii() and rest.isdigit():
                 raise ValueError(
                     f"group code {self.group_code!r} is the directed prefix plus {rest!r}"
                 )

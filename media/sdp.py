@@ -242,10 +242,10 @@ def _parse_media(value: str, lineno: int) -> MediaDescription:
     port_count = None
     if "/" in port_s:
         port_s, _, count_s = port_s.partition("/")
-        if not count_s.isdigit():
+        if not (count_s.isascii() and count_s.isdigit()):
             raise SdpError(f"bad port count in m= line {value!r}", lineno)
         port_count = int(count_s)
-    if not port_s.isdigit() or int(port_s) > 65535:
+    if not (port_s.isascii() and port_s.isdigit()) or int(port_s) > 65535:
         raise SdpError(f"bad port in m= line {value!r}", lineno)
     return MediaDescription(media, int(port_s), proto, formats, port_count)
 
@@ -284,7 +284,7 @@ def parse_sdp(data: bytes | str) -> SessionDescription:
             raise SdpError("duplicate v= line", lineno)
         if key == "o":
             parts = value.split()
-            if len(parts) != 6 or not parts[2].isdigit():
+            if len(parts) != 6 or not (parts[2].isascii() and parts[2].isdigit()):
                 raise SdpError(f"bad o= line {value!r}", lineno)
             sdp.origin = Origin(parts[0], parts[1], int(parts[2]), parts[3], parts[4], parts[5])
             seen_o = True
@@ -386,7 +386,7 @@ def _events(fmtp: str | None) -> set[int]:
     events: set[int] = set()
     for part in fmtp.replace(" ", "").split(","):
         lo, sep, hi = part.partition("-")
-        if not lo.isdigit() or (sep and not hi.isdigit()):
+        if not (lo.isascii() and lo.isdigit()) or (sep and not (hi.isascii() and hi.isdigit())):
             continue
         a, b = int(lo), int(hi) if sep else int(lo)
         events.update(range(a, min(b, 255) + 1))
@@ -414,7 +414,7 @@ def _classify(m: MediaDescription) -> tuple[list[Codec], Codec | None]:
     audio: list[Codec] = []
     event: Codec | None = None
     for fmt in m.formats:
-        if not fmt.isdigit() or int(fmt) > 127:
+        if not (fmt.isascii() and fmt.isdigit()) or int(fmt) > 127:
             continue
         pt = int(fmt)
         name, rate, channels = rtpmaps.get(fmt, ("", 0, 1))

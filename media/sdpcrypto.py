@@ -64,7 +64,7 @@ def parse_crypto(value: str) -> CryptoAttribute:
     if len(parts) < 3:
         raise SdpError(f"a=crypto needs a tag, a suite and key parameters: {value!r}")
     tag_s, suite, key_params = parts[0], parts[1], parts[2]
-    if not tag_s.isdigit() or len(tag_s) > 9:
+    if not (tag_s.isascii() and tag_s.isdigit()) or len(tag_s) > 9:
         raise SdpError(f"a=crypto tag must be 1-9 digits: {tag_s!r}")
     # Several key-params (';'-separated) only serve MKI key rotation; the first is the key.
     method, _, info = key_params.split(";", 1)[0].partition(":")
@@ -97,8 +97,8 @@ def _usable(crypto: CryptoAttribute) -> bool:
     if crypto.lifetime is not None:
         lifetime = crypto.lifetime
         if lifetime.startswith("2^"):
-            return lifetime[2:].isdigit() and int(lifetime[2:]) <= 48
-        return lifetime.isdigit()
+            return (lifetime[2:].isascii() and lifetime[2:].isdigit()) and int(lifetime[2:]) <= 48
+        return lifetime.isascii() and lifetime.isdigit()
     return True
 
 

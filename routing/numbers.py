@@ -32,7 +32,7 @@ def has_digit(text: str) -> bool:
     """True when ``text`` holds a digit (``str.isdigit``): a number rather than a user name."""
     if text.isascii():
         return _DIGIT_RE.search(text) is not None
-    return any(ch.isdigit() for ch in text)
+    return any((ch.isascii() and ch.isdigit()) for ch in text)
 
 
 def clean(text: str) -> str:
@@ -61,7 +61,7 @@ def normalise_clean(cleaned: str, region: str, *, validate: bool = False) -> str
     """``normalise`` for text already passed through ``clean`` (the call path cleans once)."""
     # Dropping punctuation can bare whitespace ("-\n5"); stripping again equals a second clean.
     cleaned = cleaned.strip()
-    if cleaned.startswith("00") and cleaned[2:].isdigit():
+    if cleaned.startswith("00") and (cleaned[2:].isascii() and cleaned[2:].isdigit()):
         cleaned = "+" + cleaned[2:]
     if _E164_RE.match(cleaned) and not validate:
         return cleaned

@@ -147,7 +147,7 @@ def _cmd_cdr_export(args: argparse.Namespace) -> int:
 
 
 def _workers(text: str) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= 64:
+    if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= 64:
         raise argparse.ArgumentTypeError(f"{text!r}: must be a number of processes, 0-64")
     return int(text)
 

@@ -167,7 +167,7 @@ def _cmd_token_revoke(args: argparse.Namespace) -> int:
 
 
 def _days(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 3650:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 3650:
         raise argparse.ArgumentTypeError(f"{text!r}: must be a number of days, 1-3650")
     return int(text)
 

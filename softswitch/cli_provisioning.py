@@ -176,7 +176,7 @@ def _short(value: Any) -> str:
 
 
 def _positive(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 100_000:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 100_000:
         raise argparse.ArgumentTypeError(f"{text!r}: must be a number from 1 to 100000")
     return int(text)
 

@@ -25,7 +25,7 @@ def parse_received(text: str | None) -> Address | None:
         return None
     transport, _, rest = text.partition(":")
     host, _, port = rest.rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not (port.isascii() and port.isdigit()):
         return None
     return Address(transport.upper(), host.strip("[]"), int(port))
 

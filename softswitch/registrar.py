@@ -217,7 +217,7 @@ class Registrar:
             params = contact.params
             raw = params.get("expires")
             if raw is not None:
-                if not raw.isdigit():
+                if not (raw.isascii() and raw.isdigit()):
                     raise RegistrationRejected(400, "Bad Contact expires")
                 expires = int(raw)
             elif header_expires is not None:
@@ -240,7 +240,11 @@ class Registrar:
                     raise RegistrationRejected(400, "Bad q-value")
             instance = params.get("+sip.instance")
             reg_id_raw = params.get("reg-id")
-            reg_id = int(reg_id_raw) if reg_id_raw and reg_id_raw.isdigit() else None
+            reg_id = (
+                int(reg_id_raw)
+                if reg_id_raw and (reg_id_raw.isascii() and reg_id_raw.isdigit())
+                else None
+            )
             updates.append(
                 _ContactUpdate(
                     uri=str(contact.uri),

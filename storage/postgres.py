@@ -134,7 +134,7 @@ _DB_ERRORS: tuple[type[BaseException], ...] = (
 def _row_count(status: str) -> int:
     """The row count of a command status such as 'DELETE 3'."""
     tail = status.rsplit(" ", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
+    return int(tail) if (tail.isascii() and tail.isdigit()) else 0
 
 
 class PostgresStore(Store):
@@ -925,7 +925,7 @@ class PostgresStore(Store):
         await self.unwatch_provisioning()
 
         def deliver(_conn: object, _pid: int, _channel: str, payload: str) -> None:
-            on_change(int(payload) if payload.isdigit() else -1)
+            on_change(int(payload) if (payload.isascii() and payload.isdigit()) else -1)
 
         with self._errors("watch_provisioning"):
             conn = await asyncpg.connect(self.dsn, timeout=self._connect_timeout)

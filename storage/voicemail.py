@@ -207,7 +207,9 @@ class VoicemailRows(ABC):
 
     async def save_mailbox_state(self, state: MailboxState) -> None:
         """Insert or replace a mailbox's state."""
-        if state.pin is not None and not (state.pin.isdigit() and 4 <= len(state.pin) <= 12):
+        if state.pin is not None and not (
+            (state.pin.isascii() and state.pin.isdigit()) and 4 <= len(state.pin) <= 12
+        ):
             raise StorageError("mailbox pin must be 4-12 digits")
         if state.failures < 0 or math.isnan(state.locked_until):
             raise StorageError("mailbox failures must be >= 0 and locked_until a time")

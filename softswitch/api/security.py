@@ -93,6 +93,6 @@ def totp_uri(secret: str, name: str, issuer: str = "softswitch") -> str:
 
 def verify_totp(secret: str, code: str | None) -> bool:
     """A current six-digit code (one step of clock drift either way is accepted)."""
-    if not code or not code.isdigit():
+    if not code or not (code.isascii() and code.isdigit()):
         return False
     return pyotp.TOTP(secret).verify(code, valid_window=1)

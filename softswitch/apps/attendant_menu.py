@@ -179,7 +179,7 @@ class MenuMachine:
                 return self._dialled()
             return [Wait(menu.inter_digit_timeout)]
         action = menu.keys.get(key)
-        can_dial = menu.dial_by_extension and key.isdigit()
+        can_dial = menu.dial_by_extension and (key.isascii() and key.isdigit())
         if can_dial and (key in self._prefixes or (action is None and key in self.extensions)):
             if key in self.extensions and key not in self._prefixes and action is None:
                 self.digits = key

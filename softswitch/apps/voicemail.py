@@ -402,7 +402,7 @@ class VoicemailApp:
         first = await collect_digits(session, 12, DIGIT_TIMEOUT)
         await self._say(session, self._phrase(session).prompt("vm-reenter-password"))
         second = await collect_digits(session, 12, DIGIT_TIMEOUT)
-        if first != second or not (first.isdigit() and 4 <= len(first) <= 12):
+        if first != second or not ((first.isascii() and first.isdigit()) and 4 <= len(first) <= 12):
             await self._say(session, self._phrase(session).prompt("vm-passwords-differ"))
             return
         await self.boxes.change_pin(box.address, first)

@@ -52,7 +52,11 @@ def dtmf_relay(body: bytes) -> Digit | None:
     if len(signal) != 1 or signal not in "0123456789*#ABCD":
         return None
     duration = fields.get("duration", "")
-    return Digit(signal, int(duration) if duration.isdigit() and len(duration) < 7 else 0, "info")
+    return Digit(
+        signal,
+        int(duration) if (duration.isascii() and duration.isdigit()) and len(duration) < 7 else 0,
+        "info",
+    )
 
 
 class PassThroughMedia:

@@ -141,7 +141,11 @@ async def dashboard(request: Request, tenant: str) -> HTMLResponse:
     """A tenant's home: registered devices, live calls, calls today and the analytics."""
     session = await signed_in(request)
     wanted = request.query_params.get("days", "")
-    period_days = int(wanted) if wanted.isdigit() and int(wanted) in PERIODS else DEFAULT_PERIOD
+    period_days = (
+        int(wanted)
+        if (wanted.isascii() and wanted.isdigit()) and int(wanted) in PERIODS
+        else DEFAULT_PERIOD
+    )
     regs = await routes_live.registrations(
         await tenant_scope(request, session, tenant, Area.REGISTRATIONS, "r"),
         extension=None,

@@ -324,7 +324,7 @@ async def rule(request: Request, tenant: str, extension: str, position: str) -> 
         current: dict[str, Any] = {"enabled": True}
     elif position == "default":
         current = item.data.get("default_rule", {"simring": {}})
-    elif position.isdigit() and 1 <= int(position) <= len(listed):
+    elif (position.isascii() and position.isdigit()) and 1 <= int(position) <= len(listed):
         current = listed[int(position) - 1]
     else:
         raise ApiError(404, "not_found", f"rule {position} not found")
@@ -350,7 +350,7 @@ async def save_rule(request: Request, tenant: str, extension: str, position: str
         index = len(listed) - 1
     elif default:
         index = -1
-    elif position.isdigit() and 1 <= int(position) <= len(listed):
+    elif (position.isascii() and position.isdigit()) and 1 <= int(position) <= len(listed):
         index = int(position) - 1
         listed[index] = new_rule
     else:

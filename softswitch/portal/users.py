@@ -93,7 +93,7 @@ async def _page(scope: TenantScope, search: str | None, cursor: str | None) -> P
         tenant=scope.tenant.name,
         kind="user",
         text=search,
-        field=None if search is None or search.isdigit() else "display_name",
+        field=None if search is None or (search.isascii() and search.isdigit()) else "display_name",
         keys=None if allowed is None else tuple(sorted(allowed)),
         after=after,
     )

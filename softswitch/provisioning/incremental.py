@@ -58,7 +58,11 @@ class TenantIndex:
     def build(cls, tenant: Tenant, documents: Mapping[ObjectKey, Any]) -> TenantIndex | None:
         """The index of a validated tenant (None: its users are not keyed by digits in
         the stored order, so nothing is proved and every write validates the whole tenant)."""
-        order = [(int(u.extension), u.extension) for u in tenant.users if u.extension.isdigit()]
+        order = [
+            (int(u.extension), u.extension)
+            for u in tenant.users
+            if (u.extension.isascii() and u.extension.isdigit())
+        ]
         if len(order) != len(tenant.users) or any(a >= b for a, b in itertools.pairwise(order)):
             return None  # not the stored order (digits, as numbers): nothing is proved
         routing = tenant.routing
@@ -180,7 +184,7 @@ def _user_changed(
     doc: Mapping[str, Any] | None,
     objects: Container[ObjectKey],
 ) -> Tenant | None:
-    if not extension.isdigit() or ("answering", extension) in objects:
+    if not (extension.isascii() and extension.isdigit()) or ("answering", extension) in objects:
         return None  # its answering rules name it (or make it routable without a user)
     old = tenant.user_by_extension(extension)
     users = tenant.users

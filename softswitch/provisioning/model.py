@@ -304,7 +304,7 @@ def assemble_tenant(
 def _order(ident: ObjectKey) -> tuple[str, int, str]:
     kind, key = ident
     # Extensions sort as numbers (100 before 1000), everything else as text.
-    return (kind, int(key) if key.isdigit() else -1, key)
+    return (kind, int(key) if (key.isascii() and key.isdigit()) else -1, key)
 
 
 def _copy(doc: Mapping[str, Any]) -> dict[str, Any]:

@@ -177,7 +177,7 @@ def _extension(entry: Any) -> str:
     value = getattr(entry, "extension", None) if isinstance(entry, BaseModel) else None
     if isinstance(entry, dict):
         value = entry.get("extension")
-    return value if isinstance(value, str) and value.isdigit() else ""
+    return value if isinstance(value, str) and (value.isascii() and value.isdigit()) else ""
 
 
 def _validated(name: str, docs: Mapping[ObjectKey, Any], data: dict[str, Any]) -> Tenant:

@@ -169,7 +169,7 @@ class StreamFramer:
         if again is not None and again.group(1).strip(b" \t") != value:
             self._fail(out, FramingError(400, "Conflicting Content-Length", bytes(buf[:end])))
             return False
-        if not value.isdigit() or len(value) > _MAX_LENGTH_DIGITS:
+        if not (value.isascii() and value.isdigit()) or len(value) > _MAX_LENGTH_DIGITS:
             self._fail(out, FramingError(400, "Bad Content-Length", bytes(buf[:end])))
             return False
         total = header_len + int(value)

@@ -358,7 +358,13 @@ def parse_uint(text: str, what: str = "number") -> int:
 def parse_cseq(text: str) -> tuple[int, str]:
     """``CSeq: 4711 INVITE`` -> (4711, "INVITE")."""
     number, sp, method = text.partition(" ")
-    if sp and number.isdigit() and len(number) <= 10 and method.isalpha() and method.isascii():
+    if (
+        sp
+        and (number.isascii() and number.isdigit())
+        and len(number) <= 10
+        and method.isalpha()
+        and method.isascii()
+    ):
         return int(number), method
     parts = text.split()
     if len(parts) != 2 or not is_token(parts[1]):

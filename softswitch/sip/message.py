@@ -801,7 +801,11 @@ def parse_message(
         if lead == "SIP/" or (lead[:1] in ("s", "S") and lead.upper() == "SIP/"):
             version, _, rest = first.partition(" ")
             code, _, reason = rest.partition(" ")
-            if len(code) != 3 or not code.isdigit() or not "100" <= code <= "699":
+            if (
+                len(code) != 3
+                or not (code.isascii() and code.isdigit())
+                or not "100" <= code <= "699"
+            ):
                 raise SipParseError(400, "Bad Status-Line")
             response = SipResponse(int(code))
             response._reason = reason

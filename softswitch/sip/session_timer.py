@@ -41,7 +41,7 @@ def session_expires(message: SipMessage) -> SessionExpires | None:
         return None
     number, _, params = value.partition(";")
     number = number.strip()
-    if not number.isdigit() or len(number) > 9:
+    if not (number.isascii() and number.isdigit()) or len(number) > 9:
         return None
     refresher = ""
     for param in params.split(";"):

@@ -592,7 +592,7 @@ class Mailboxes:
         await self.store.save_mailbox_state(_state(state, failures=0, locked_until=0.0))
 
     async def change_pin(self, box: MailboxAddress, pin: str) -> None:
-        if not (pin.isdigit() and 4 <= len(pin) <= 12):
+        if not ((pin.isascii() and pin.isdigit()) and 4 <= len(pin) <= 12):
             raise VoicemailError("a PIN is 4 to 12 digits")
         state = await self.store.mailbox_state(box.tenant, box.mailbox)
         await self.store.save_mailbox_state(

@@ -166,7 +166,9 @@ class InboxMenu:
         p = self._phrase().prompt("vm-received").date(when.date()).prompt("vm-at").time(when)
         p.prompt("vm-from")
         if m.caller_number:
-            p.digits("".join(c for c in m.caller_number if c.isdigit() or c in "*#"))
+            p.digits(
+                "".join(c for c in m.caller_number if (c.isascii() and c.isdigit()) or c in "*#")
+            )
         else:
             p.prompt("vm-unknown-caller")
         return p
