@@ -46,6 +46,20 @@ def _kernel_arrival(ancillary: list[tuple[int, int, bytes]], offset: float) -> f
     return None
 
 
+def wall_minus_monotonic(samples: int = 5) -> float:
+    """The wall clock less the monotonic clock, to convert the kernel's arrival stamps (wall
+    clock) to the monotonic one: the wall reading bracketed by two monotonic ones, the
+    tightest bracket of a few kept, so that being descheduled between two readings on a
+    loaded machine does not shift every arrival by the time it lost."""
+    best = (float("inf"), 0.0)
+    for _ in range(samples):
+        before = time.monotonic()
+        wall = time.time()
+        after = time.monotonic()
+        best = min(best, (after - before, wall - (before + after) / 2))
+    return best[1]
+
+
 def run_phones(
     sock: socket.socket,
     targets: Sequence[tuple[str, int]],
@@ -59,8 +73,7 @@ def run_phones(
     """Send ``packet(phone, sequence)`` to each target once a frame from ``start_at`` to
     ``stop_at``, pass every datagram read (with its arrival time on the monotonic clock)
     to ``received`` until ``drain_until``; the number of packets sent."""
-    # the kernel stamps arrivals on the wall clock: this converts them
-    offset = time.time() - time.monotonic()
+    offset = wall_minus_monotonic()
     phones = len(targets)
     phase = [k * FRAME_S / phones for k in range(phones)]
     seq = [0] * phones

@@ -64,6 +64,10 @@ class PromptSettings(BaseModel):
     rate: int = Field(default=160, ge=80, le=450)  # words per minute
     tts_timeout: float = Field(default=10.0, gt=0, le=120)  # seconds per utterance
     tts_cache_mb: int = Field(default=200, ge=1, le=100_000)
+    # synthesise the generated system prompts at start-up, in a child at the lowest CPU
+    # priority (softswitch/prompts/warm.py), so that a fresh install's first caller need
+    # not wait for them
+    warm_at_start: bool = True
 
     @field_validator("language")
     @classmethod

@@ -73,6 +73,9 @@ class SwitchConfigFile:
     media_anchor: str = "always"  # "never": SDP passes through (signalling-only benches)
     hold_music: Path | None = None
     extra_toml: str = ""  # appended to the [media] section (e.g. feature_codes = false)
+    # Off by default: hundreds of short-lived switches would each synthesise the system
+    # prompts (seconds of CPU) beside the measured or timed work.
+    warm_prompts: bool = False
     tenant_toml: str = ""  # appended to the tenant (e.g. a [tenants.moh] table)
     # The [security] section. Load generators and test peers send from 127.0.0.1: it is
     # allow-listed as an operator's own SBC or load tester would be, so benches measure the
@@ -117,7 +120,7 @@ class SwitchConfigFile:
             'address = "127.0.0.1"',
             f"recordings_dir = {json.dumps(str(self.directory / 'recordings'))}",
             f"hold_music = {json.dumps(str(self.hold_music))}" if self.hold_music else "",
-            self.extra_toml,
+            *self._prompts_toml(),
             "[security]",
             self.security_toml,
             "[[tenants]]",
@@ -136,6 +139,13 @@ class SwitchConfigFile:
         path = self.directory / "switch.toml"
         path.write_text("\n".join(lines) + "\n")
         return path
+
+    def _prompts_toml(self) -> list[str]:
+        """`extra_toml`, with `warm_at_start` in its [prompts] table or in one of its own."""
+        warm = f"warm_at_start = {'true' if self.warm_prompts else 'false'}"
+        if "[prompts]\n" in self.extra_toml:
+            return [self.extra_toml.replace("[prompts]\n", f"[prompts]\n{warm}\n", 1)]
+        return [self.extra_toml, "[prompts]", warm]
 
 
 def options_ping(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> int | None:

@@ -303,7 +303,7 @@ class Switch:
             # Auto attendants and voicemail speak from the tenants' prompt library (text to
             # speech, uploads).
             prompts = PromptLibrary.from_config(self.config)
-            if self.provisioning.config_path is not None:
+            if self.provisioning.config_path is not None and self.config.prompts.warm_at_start:
                 # synthesised ahead, so that a fresh install's first caller need not wait
                 warming = warm_prompts(self.provisioning.config_path)
                 self._tasks.append(asyncio.create_task(warming, name="prompt-warming"))
