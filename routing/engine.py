@@ -90,6 +90,8 @@ class CompiledRouting:
     def __init__(self, config: TenantRouting, previous: CompiledRouting | None = None) -> None:
         self.config = config
         self.region = config.default_region
+        self.frames: dict[tuple[str | None, str], CompiledFrame]
+        self.users: dict[str, CompiledUser]
         if previous is not None and previous.config.time_frames == config.time_frames:
             # The same frames: a user whose rules are the very same model compiles to what
             # `previous` has (a provisioning change re-validates one user or number, and
