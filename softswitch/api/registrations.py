@@ -4,9 +4,10 @@ The registrar keeps bindings by AOR (`softswitch.location`). `RegistrationIndex`
 per tenant, the tenant's AORs grouped by extension and in extension order, each with the
 registrar's own contact table, so a refresh (the bulk of REGISTERs) changes nothing here:
 the index is rebuilt only when an AOR appears or goes (`LocationService.aor_changes`) or
-the tenant's users change (provisioning gives a new tenant with other users). A page is then a bisection to
-the cursor and `limit` rows; `extension=` is one look-up. The total still counts the
-tenant's unexpired bindings (expiry moves with the clock), in one pass with no string work.
+the tenant's users change (provisioning gives a tenant with another user list). A page is
+then a bisection to the cursor and `limit` rows; `extension=` is one look-up. The total
+still counts the tenant's unexpired bindings (expiry moves with the clock), in one pass
+with no string work.
 
 Rows come in (extension, contact) order and the cursor is the last row's key, so pages
 follow each other as the offset pages of the whole sorted list did.
