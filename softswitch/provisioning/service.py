@@ -16,7 +16,8 @@ change leaves alone passed in as their validated models: `softswitch.provisionin
 written with its audit record in one transaction, and refused whole otherwise
 (`InvalidObject` names each object and field). The service keeps the validated model at the
 store's revision between calls; a change by another process (another node, the command
-line) moves the revision, and the next call loads and validates the tenants it changed.
+line, the admin API as a running switch sees it) moves the revision, and the next call reads
+the objects it changed (`Store.load_provisioning_changes`) and validates them.
 The admin API and the command line both use this; nothing here knows HTTP.
 """
 
