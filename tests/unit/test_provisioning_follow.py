@@ -18,8 +18,7 @@ from softswitch.provisioning.runtime import ProvisioningRuntime, with_tenants
 from softswitch.routing_state import DisasterState
 from storage import Store, open_store
 from storage.provisioning import delta_from_rows
-from tests.unit.test_provisioning import FakeSwitch, site, until
-from tests.unit.test_provisioning_incremental import rich_tenant
+from tests.unit.provkit import FakeSwitch, rich_tenant, site, until
 
 WHO = Actor("api", "unit")
 AT = dt.datetime(2026, 7, 6, 10, tzinfo=dt.UTC)
