@@ -87,13 +87,30 @@ class CompiledRouting:
         "users",
     )
 
-    def __init__(self, config: TenantRouting) -> None:
+    def __init__(self, config: TenantRouting, previous: CompiledRouting | None = None) -> None:
         self.config = config
         self.region = config.default_region
-        self.frames = {(f.owner, f.name): CompiledFrame(f) for f in config.time_frames}
-        self.users = {
-            ext: CompiledUser(ext, user, self.frames) for ext, user in config.users.items()
-        }
+        self.frames: dict[tuple[str | None, str], CompiledFrame]
+        self.users: dict[str, CompiledUser]
+        if previous is not None and previous.config.time_frames == config.time_frames:
+            # The same frames: a user whose rules are the very same model compiles to what
+            # `previous` has (a provisioning change re-validates one user or number, and
+            # compiling 10,000 users took some 150 ms on the first call after it).
+            self.frames = previous.frames
+            before, compiled = previous.config.users, previous.users
+            self.users = {
+                ext: (
+                    compiled[ext]
+                    if before.get(ext) is user and ext in compiled
+                    else CompiledUser(ext, user, self.frames)
+                )
+                for ext, user in config.users.items()
+            }
+        else:
+            self.frames = {(f.owner, f.name): CompiledFrame(f) for f in config.time_frames}
+            self.users = {
+                ext: CompiledUser(ext, user, self.frames) for ext, user in config.users.items()
+            }
         self.dids = {d.number: d for d in config.dids}
         # The decision note for each DID is fixed by the configuration: format it once.
         self.did_notes = {
@@ -135,7 +152,7 @@ def compile_routing(config: TenantRouting | CompiledRouting) -> CompiledRouting:
     hit = _CACHE.get(key)
     if hit is not None and hit[0]() is config:
         return hit[1]
-    compiled = CompiledRouting(config)
+    compiled = CompiledRouting(config, _predecessor(config))
     if len(_CACHE) >= _CACHE_LIMIT:
         _CACHE.clear()
 
@@ -146,6 +163,21 @@ def compile_routing(config: TenantRouting | CompiledRouting) -> CompiledRouting:
 
     _CACHE[key] = (weakref.ref(config, forget), compiled)
     return compiled
+
+
+def _predecessor(config: TenantRouting) -> CompiledRouting | None:
+    """The compiled configuration `config` most likely replaces (the same users' rules: a
+    provisioning change's copy), else the newest one; `CompiledRouting` reuses only what
+    is provably the same, so any answer is correct and a good one saves the work."""
+    newest: CompiledRouting | None = None
+    for ref, compiled in reversed(_CACHE.values()):
+        if ref() is None:
+            continue
+        if compiled.config.users is config.users:
+            return compiled
+        if newest is None:
+            newest = compiled
+    return newest
 
 
 def plan_call(config: TenantRouting | CompiledRouting, facts: CallFacts) -> Callflow:

@@ -26,7 +26,13 @@ from storage.cdr_analytics import QualityTotals, TrunkTotals, VolumeSlot
 from storage.errors import StorageError
 from storage.logins import ApiLogin, ApiToken, CdrQuery
 from storage.object_pages import ObjectQuery
-from storage.provisioning import AuditQuery, AuditRecord, ObjectWrite, ProvisionedObject
+from storage.provisioning import (
+    AuditQuery,
+    AuditRecord,
+    ObjectWrite,
+    ProvisionedObject,
+    ProvisioningDelta,
+)
 from storage.queue_events import QueueEvent, queue_event_to_row
 from storage.voicemail import VoicemailRows
 
@@ -690,6 +696,12 @@ class Store(VoicemailRows, ABC):
         self, tenant: str | None = None, kind: str | None = None
     ) -> list[ProvisionedObject]:
         """Stored objects (of one tenant and/or kind), ordered by tenant, kind and key."""
+
+    @abstractmethod
+    async def load_provisioning_changes(self, since: int) -> ProvisioningDelta | None:
+        """The objects changed after revision `since`, as stored now (read from the audit
+        log, in one statement); None when nothing changed or the audit log cannot say
+        (the caller loads the whole model)."""
 
     @abstractmethod
     async def write_provisioning(

@@ -72,9 +72,11 @@ from storage.provisioning import (
     AuditRecord,
     ObjectWrite,
     ProvisionedObject,
+    ProvisioningDelta,
     RevisionMoved,
     check_actor,
     decode_document,
+    delta_from_rows,
     plan_writes,
 )
 from storage.queue_events import QUEUE_EVENT_COLUMNS, QueueEvent, queue_event_from_row
@@ -83,6 +85,16 @@ from storage.voicemail import numbered
 __all__ = ["PostgresStore"]
 
 log = structlog.get_logger(__name__)
+
+# The objects the audit log says changed after a revision, with the store's revision, in
+# one statement (one snapshot of both tables).
+_CHANGES_SQL = (
+    "SELECT a.revision, a.tenant, a.kind, a.key, o.version, o.data, o.updated_at,"
+    " (SELECT revision FROM provisioning_revision WHERE id = 1)"
+    " FROM audit_log AS a LEFT JOIN provisioning_objects AS o"
+    " ON o.tenant = a.tenant AND o.kind = a.kind AND o.key = a.key"
+    " WHERE a.revision > $1 ORDER BY a.id"
+)
 
 # pg_advisory_lock key serialising migrations across switch nodes ("softswit").
 _MIGRATION_LOCK = 0x736F667473776974
@@ -782,6 +794,10 @@ class PostgresStore(Store):
             ProvisionedObject(r[0], r[1], r[2], int(r[3]), decode_document(r[4]) or {}, r[5])
             for r in rows
         ]
+
+    async def load_provisioning_changes(self, since: int) -> ProvisioningDelta | None:
+        rows = await self._fetch("load_provisioning_changes", _CHANGES_SQL, since)
+        return delta_from_rows(since, rows)
 
     async def write_provisioning(
         self,

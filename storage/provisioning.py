@@ -23,11 +23,13 @@ __all__ = [
     "ObjectWrite",
     "PlannedChange",
     "ProvisionedObject",
+    "ProvisioningDelta",
     "RevisionMoved",
     "VersionConflict",
     "check_actor",
     "check_text",
     "decode_document",
+    "delta_from_rows",
     "encode_document",
     "key_order",
     "plan_writes",
@@ -59,6 +61,38 @@ class ProvisionedObject:
     version: int
     data: dict[str, Any]
     updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisioningDelta:
+    """What the changes after one revision left (`Store.load_provisioning_changes`): each
+    object they touched, as stored at `revision` (None: deleted)."""
+
+    revision: int
+    objects: Mapping[tuple[str, str, str], ProvisionedObject | None]
+
+
+def delta_from_rows(since: int, rows: Sequence[Sequence[Any]]) -> ProvisioningDelta | None:
+    """The delta the changes query's rows make (an audit record's revision and object, the
+    object as stored, NULLs when deleted, and the store's revision), or None when there are
+    none or they do not account for every revision after `since` (a log edited by hand):
+    then only a full load is right."""
+    if not rows:
+        return None
+    revision = int(rows[0][7])
+    seen = {int(r[0]) for r in rows}
+    if seen != set(range(since + 1, revision + 1)):
+        return None
+    objects: dict[tuple[str, str, str], ProvisionedObject | None] = {}
+    for _, tenant, kind, key, version, data, updated_at, _ in rows:
+        objects[(tenant, kind, key)] = (
+            None
+            if version is None
+            else ProvisionedObject(
+                tenant, kind, key, int(version), decode_document(data) or {}, updated_at or 0.0
+            )
+        )
+    return ProvisioningDelta(revision, objects)
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,9 +80,11 @@ from storage.provisioning import (
     ObjectWrite,
     PlannedChange,
     ProvisionedObject,
+    ProvisioningDelta,
     RevisionMoved,
     check_actor,
     decode_document,
+    delta_from_rows,
     plan_writes,
 )
 from storage.queue_events import QUEUE_EVENT_COLUMNS, QueueEvent, queue_event_from_row
@@ -93,6 +95,16 @@ log = structlog.get_logger(__name__)
 
 # A key of digits only (an extension), as `key_order` reads it.
 _DIGITS = "(key <> '' AND key NOT GLOB '*[^0-9]*' AND length(key) < 19)"
+
+# The objects the audit log says changed after a revision, with the store's revision, in
+# one statement (one snapshot of both tables).
+_CHANGES_SQL = (
+    "SELECT a.revision, a.tenant, a.kind, a.key, o.version, o.data, o.updated_at,"
+    " (SELECT revision FROM provisioning_revision WHERE id = 1)"
+    " FROM audit_log AS a LEFT JOIN provisioning_objects AS o"
+    " ON o.tenant = a.tenant AND o.kind = a.kind AND o.key = a.key"
+    " WHERE a.revision > ? ORDER BY a.id"
+)
 
 #: The `path` to pass for a private in-memory database.
 MEMORY = ":memory:"
@@ -733,6 +745,10 @@ class SqliteStore(Store):
             ProvisionedObject(r[0], r[1], r[2], int(r[3]), decode_document(r[4]) or {}, r[5])
             for r in rows
         ]
+
+    async def load_provisioning_changes(self, since: int) -> ProvisioningDelta | None:
+        rows = await self._read("load_provisioning_changes", _CHANGES_SQL, (since,))
+        return delta_from_rows(since, rows)
 
     async def write_provisioning(
         self,

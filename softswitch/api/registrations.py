@@ -4,9 +4,10 @@ The registrar keeps bindings by AOR (`softswitch.location`). `RegistrationIndex`
 per tenant, the tenant's AORs grouped by extension and in extension order, each with the
 registrar's own contact table, so a refresh (the bulk of REGISTERs) changes nothing here:
 the index is rebuilt only when an AOR appears or goes (`LocationService.aor_changes`) or
-the tenant's users change (provisioning gives a new tenant). A page is then a bisection to
-the cursor and `limit` rows; `extension=` is one look-up. The total still counts the
-tenant's unexpired bindings (expiry moves with the clock), in one pass with no string work.
+the tenant's users change (provisioning gives a tenant with another user list). A page is
+then a bisection to the cursor and `limit` rows; `extension=` is one look-up. The total
+still counts the tenant's unexpired bindings (expiry moves with the clock), in one pass
+with no string work.
 
 Rows come in (extension, contact) order and the cursor is the last row's key, so pages
 follow each other as the offset pages of the whole sorted list did.
@@ -115,7 +116,13 @@ class RegistrationIndex:
             self._tenants = {}
             self._changes = changes
         held = self._tenants.get(tenant.name)
-        if held is None or held.tenant is not tenant:
+        if held is not None and held.tenant is not tenant:
+            if held.tenant.users is tenant.users and held.tenant.domain == tenant.domain:
+                # A change that left the users alone (a number re-pointed): the same rows.
+                held.tenant = tenant
+            else:
+                held = None
+        if held is None:
             held = _tenant_rows(changes, tenant, self._by_domain.get(tenant.domain.lower(), []))
             self._tenants[tenant.name] = held
         return held

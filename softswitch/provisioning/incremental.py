@@ -248,7 +248,10 @@ def _number_changed(
 
 
 def _copy(tenant: Tenant, update: dict[str, Any]) -> Tenant:
-    """The tenant with `update`, its look-up tables (model_post_init) rebuilt."""
+    """The tenant with `update`, its look-up tables (model_post_init) rebuilt unless only
+    the routing changed: none is built from it, and the copy has the kept tenant's (a
+    number's change would otherwise index 10,000 users again)."""
     out = tenant.model_copy(update=update)
-    out.model_post_init(None)
+    if update.keys() != {"routing"}:
+        out.model_post_init(None)
     return out

@@ -16,7 +16,8 @@ change leaves alone passed in as their validated models: `softswitch.provisionin
 written with its audit record in one transaction, and refused whole otherwise
 (`InvalidObject` names each object and field). The service keeps the validated model at the
 store's revision between calls; a change by another process (another node, the command
-line) moves the revision, and the next call loads and validates the tenants it changed.
+line, the admin API as a running switch sees it) moves the revision, and the next call reads
+the objects it changed (`Store.load_provisioning_changes`) and validates them.
 The admin API and the command line both use this; nothing here knows HTTP.
 """
 
@@ -61,6 +62,7 @@ from storage.provisioning import (
     AuditRecord,
     ObjectWrite,
     ProvisionedObject,
+    ProvisioningDelta,
     RevisionMoved,
     VersionConflict,
 )
@@ -232,7 +234,9 @@ class ProvisioningService:
                 invalid.add(name)
             else:
                 tenants.append(held.tenant)
-        return Snapshot(revision, tuple(tenants), tuple(problems), frozenset(invalid), documents)
+        return Snapshot(
+            state.revision, tuple(tenants), tuple(problems), frozenset(invalid), documents
+        )
 
     async def _model(self, revision: int, previous: Snapshot | None = None) -> ModelState:
         """The validated model at `revision` (the store's, just read): the kept one, or the
@@ -241,6 +245,13 @@ class ProvisioningService:
         state = self._state
         if state is not None and state.revision == revision:
             return state
+        if state is not None and state.revision < revision:
+            # Another process wrote (the API's writes as a running switch sees them): read
+            # only what changed, so a one-object change costs that object, not the model.
+            delta = await self.store.load_provisioning_changes(state.revision)
+            if delta is not None:
+                self._state = await _moved(state, delta)
+                return self._state
         objects = await self.store.load_provisioning()
         loaded = await self.store.provisioning_revision()
         known = state.tenants if state is not None else {}
@@ -693,6 +704,48 @@ def _decode_cursor(cursor: str | None) -> tuple[str, str] | None:
     if not sep:
         raise ValueError("not a cursor of this list")
     return tenant, key
+
+
+async def _moved(state: ModelState, delta: ProvisioningDelta) -> ModelState:
+    """`state` with the objects `delta` says changed, at the delta's revision: each tenant
+    they touched validated again (incrementally when it was valid), the others as they
+    were. The same model a full load at that revision gives."""
+    touched: dict[str, dict[ObjectKey, ProvisionedObject | None]] = {}
+    for (owner, kind, key), obj in delta.objects.items():
+        touched.setdefault(owner, {})[(kind, key)] = obj
+    tenants = dict(state.tenants)
+    for name, changes in touched.items():
+        kept = tenants.get(name)
+        objects = dict(kept.objects) if kept is not None else {}
+        for ident, obj in changes.items():
+            if obj is None:
+                objects.pop(ident, None)
+            else:
+                objects[ident] = obj
+        if not objects:
+            tenants.pop(name, None)  # every object of the tenant deleted
+            continue
+        if kept is None or kept.tenant is None:
+            tenants[name] = await _off_loop(TenantState.build, name, objects)
+            continue
+        # Written and written back, or only the version moved: nothing to validate.
+        changed = {
+            ident
+            for ident in changes
+            if (ident in objects) != (ident in kept.objects)
+            or (ident in objects and objects[ident].data != kept.objects[ident].data)
+        }
+        if not changed:
+            tenants[name] = TenantState(name, objects, kept.tenant, "", kept.parts, kept.cache)
+            continue
+        docs = {k: o.data for k, o in objects.items()}
+        try:
+            tenant = await _off_loop(validate_change, name, kept, docs, changed)
+        except InvalidObject as exc:
+            tenants[name] = TenantState(name, objects, None, str(exc))
+            continue
+        tenants[name] = kept.moved(objects, changed, tenant)
+    return ModelState(delta.revision, tenants)
 
 
 def _by_tenant(

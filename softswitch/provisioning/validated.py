@@ -17,7 +17,7 @@ located at the object and field the same way (`validate_tenant`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,12 +100,24 @@ class TenantState:
             elif old is None or old.data != doc:
                 version = old.version + 1 if old is not None else 1
                 objects[ident] = ProvisionedObject(self.name, *ident, version, doc, at)
+        return self.moved(objects, writes.keys(), tenant)
+
+    def moved(
+        self,
+        objects: Mapping[ObjectKey, ProvisionedObject],
+        changed: Collection[ObjectKey],
+        tenant: Tenant,
+    ) -> TenantState:
+        """This tenant with `objects` stored, which differ from its own in the `changed`
+        ones only, validated as `tenant` (built from this one's, `validate_change`): the
+        untouched objects keep their validated models and a one-user or one-number change
+        moves the index instead of dropping it."""
         if self.tenant is None:
             return TenantState(self.name, objects, tenant, "", parts_of(tenant, objects.keys()))
         # The untouched objects went into `tenant` as their validated models: only the
-        # written ones are new.
+        # changed ones are new.
         parts = dict(self.parts)
-        for ident in writes:
+        for ident in changed:
             parts.pop(ident, None)
             if ident in objects and ident[0] != "tenant":
                 part = _part(tenant, *ident)
@@ -113,12 +125,14 @@ class TenantState:
                     parts[ident] = part
         moved = TenantState(self.name, objects, tenant, "", parts)
         index = self.cache.get("index")
-        if index is not None and len(writes) == 1:
-            ((ident, doc),) = writes.items()
+        if index is not None and len(changed) == 1:
+            (ident,) = changed
             if ident[0] in ("user", "number"):
-                old = self.objects.get(ident)
+                old, new = self.objects.get(ident), objects.get(ident)
                 before = old.data if old is not None else None
-                moved.cache["index"] = index.moved(ident, before, doc, tenant)
+                moved.cache["index"] = index.moved(
+                    ident, before, new.data if new is not None else None, tenant
+                )
         return moved
 
 

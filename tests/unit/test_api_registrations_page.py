@@ -158,6 +158,10 @@ async def test_pages_are_the_sorted_whole_list(location: LocationService) -> Non
         _register(location, rng, aor, 1)  # more contacts of an AOR that is there
     acme = _tenant("acme", "acme.test", [*extensions, "1002", "990"], {"105": "alice"})
     _check_every_way(index, location, acme)
+    # A change that keeps the users (a number re-pointed) keeps the rows; one of another
+    # user set does not (990 is a user no more: its AOR pages under its own name).
+    _check_every_way(index, location, acme.model_copy(update={"max_calls": 7}))
+    _check_every_way(index, location, _tenant("acme", "acme.test", extensions, {}))
 
 
 async def test_a_cursor_the_api_did_not_give_is_refused() -> None:

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from config import load_config
-from config.models import SwitchConfig
-from config.security import SecuritySettings
 from softswitch.directory import Directory
 from softswitch.provisioning import (
     Actor,
@@ -25,37 +19,12 @@ from softswitch.provisioning import (
 from softswitch.provisioning.fileio import export_toml, import_file, reload_file
 from softswitch.provisioning.runtime import ProvisioningRuntime
 from softswitch.routing_state import DisasterState
-from softswitch.security.guard import SecurityGuard
 from storage import StorageError, Store, open_store
 from storage.provisioning import AuditQuery, ObjectWrite, RevisionMoved, VersionConflict
+from tests.unit.provkit import FakeSwitch, site, until
 
 ALICE = Actor("alice", "192.0.2.7")
 T0 = 1_760_000_000.0
-
-SITE = """
-provisioning = "{mode}"
-
-[database]
-url = "{url}"
-
-[[tenants]]
-name = "acme"
-domain = "acme.test"
-users = [
-    {{ extension = "100", password = "secret-100" }},
-    {{ extension = "101", password = "secret-101", display_name = "Bob" }},
-]
-
-[[tenants.routing.dids]]
-number = "+14155550100"
-destination = "100"
-"""
-
-
-def site(directory: Path, url: str, mode: str = "database", extra: str = "") -> Path:
-    path = directory / "site.toml"
-    path.write_text(SITE.format(mode=mode, url=url) + extra)
-    return path
 
 
 @pytest.fixture
@@ -275,28 +244,6 @@ def test_relative_database_path_is_the_files_neighbour(
 
 
 # -- live apply ---------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class FakeSwitch:
-    """The parts the runtime swaps, without sockets."""
-
-    config: SwitchConfig
-    disaster_state: DisasterState
-    directory: Directory | None = None
-    calls: Any = None
-    trunk_registrar: Any = None
-    guard: SecurityGuard = dataclasses.field(
-        default_factory=lambda: SecurityGuard(SecuritySettings(), time.time)
-    )
-
-
-async def until(check: Any, what: str) -> None:
-    for _ in range(200):
-        if check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never happened: {what}")
 
 
 async def test_runtime_applies_changes_from_another_process(store_url: str, tmp_path: Path) -> None:

@@ -21,63 +21,9 @@ from softswitch.provisioning.validated import (
 )
 from storage import Store
 from storage.provisioning import ProvisionedObject
+from tests.unit.provkit import rich_tenant
 
 WHO = Actor("tester", "unit")
-
-
-def rich_tenant(users: int = 0) -> Tenant:
-    """Users, answering rules with forwards, time frames, numbers, a ring group, a queue, a
-    conference bridge and a shared mailbox: every reference a change can break."""
-    return Tenant.model_validate(
-        {
-            "name": "acme",
-            "domain": "acme.test",
-            "users": [
-                {"extension": e, "password": f"pw-{e}"}
-                for e in [str(100 + i) for i in range(12)] + [str(2000 + i) for i in range(users)]
-            ],
-            "conferences": [{"name": "standup", "extension": "700", "owner": "100"}],
-            "queues": [{"name": "sales", "extension": "800", "agents": [{"extension": "101"}]}],
-            "voicemail": {"mailboxes": {"900": {}}},
-            "routing": {
-                "time_frames": [
-                    {
-                        "name": "office",
-                        "when": {
-                            "kind": "days_of_week",
-                            "days": {"mon": [{"start": "09:00", "end": "17:00"}]},
-                        },
-                    },
-                    {
-                        "name": "private",
-                        "owner": "109",
-                        "when": {
-                            "kind": "days_of_week",
-                            "days": {"tue": [{"start": "09:00", "end": "10:00"}]},
-                        },
-                    },
-                ],
-                "users": {
-                    "102": {
-                        "rules": [
-                            {
-                                "time_frame": "office",
-                                "forward": {"always": {"kind": "user", "target": "103"}},
-                            }
-                        ]
-                    }
-                },
-                "dids": [
-                    {"number": "+14155550100", "treatment": "user", "destination": "100"},
-                    {"number": "+14155550101", "treatment": "queue", "destination": "800"},
-                    {"number": "+14155550102", "treatment": "ring_group", "destination": "600"},
-                ],
-                "ring_groups": [
-                    {"name": "front", "extension": "600", "members": [{"target": "104"}]}
-                ],
-            },
-        }
-    )
 
 
 def state_of(tenant: Tenant) -> TenantState:
