@@ -47,7 +47,8 @@ def test_quick_api_bench_reports_every_figure(tmp_path: Path, pg_dsn: str) -> No
     (report,) = tmp_path.glob("bench-*.json")
     (row,) = json.loads(report.read_text())["results"]
     assert row["workload"] == "7" and row["status"] == "ok", row
-    assert row["trials"] and row["summary"]["best_level"]
+    # (a ladder may find no clean level when the machine is busy: that is a figure too)
+    assert row["trials"] and "best_level" in row["summary"]
     api = row["api"]
     assert (api["users"], api["cdrs"]) == (50, 2000)
     for backend in ("sqlite", "postgresql"):
@@ -66,4 +67,4 @@ def test_quick_api_bench_reports_every_figure(tmp_path: Path, pg_dsn: str) -> No
     assert busy["errors"] == 0 and busy["reads"]["samples"] and busy["writes"]["samples"]
     for side in ("without_api", "with_api"):
         assert calls[side]["invite_delay"]["samples"] > 0
-        assert calls[side]["summary"]["best_level"]
+        assert calls[side]["summary"]["trials"] and "best_level" in calls[side]["summary"]
